@@ -1,0 +1,106 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[asyncio-tool] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'asyncio-tool'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'asyncio-tool'= {
+            cand --color 'When to use colour on stderr'
+            cand -q 'No messages on stderr but errors; no progress or status lines'
+            cand --quiet 'No messages on stderr but errors; no progress or status lines'
+            cand -v 'More messages on stderr (repeatable: -vv)'
+            cand --verbose 'More messages on stderr (repeatable: -vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand cat 'Concatenate files to standard output, exactly as GNU cat does'
+            cand echo-server 'Run a TCP echo server: every byte received is sent back'
+            cand echo-client 'Send standard input to a TCP server and print what it sends back'
+            cand completions 'Print a shell completion script to standard output'
+        }
+        &'asyncio-tool;cat'= {
+            cand --color 'When to use colour on stderr'
+            cand -A 'Equivalent to -vET'
+            cand --show-all 'Equivalent to -vET'
+            cand -b 'Number nonempty output lines, overrides -n'
+            cand --number-nonblank 'Number nonempty output lines, overrides -n'
+            cand -e 'Equivalent to -vE'
+            cand -E 'Display $ at end of each line'
+            cand --show-ends 'Display $ at end of each line'
+            cand -n 'Number all output lines'
+            cand --number 'Number all output lines'
+            cand -s 'Suppress repeated empty output lines'
+            cand --squeeze-blank 'Suppress repeated empty output lines'
+            cand -t 'Equivalent to -vT'
+            cand -T 'Display TAB characters as ^I'
+            cand --show-tabs 'Display TAB characters as ^I'
+            cand -u '(ignored: output is never held back)'
+            cand -v 'Use ^ and M- notation, except for LFD and TAB'
+            cand --show-nonprinting 'Use ^ and M- notation, except for LFD and TAB'
+            cand --progress 'Show a progress bar on stderr even when it would be hidden'
+            cand --verbose 'More messages on stderr, e.g. which copy method each file used (no short form here: -v is --show-nonprinting)'
+            cand -q 'No messages on stderr but errors; no progress or status lines'
+            cand --quiet 'No messages on stderr but errors; no progress or status lines'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'asyncio-tool;echo-server'= {
+            cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
+            cand --idle-timeout 'Close a connection that has been idle this long (e.g. 30s, 5m)'
+            cand --shutdown-timeout 'On Ctrl-C or SIGTERM, give open connections this long to finish'
+            cand --color 'When to use colour on stderr'
+            cand --no-status 'Never show the live status line on stderr'
+            cand -v 'Log each connection''s open and close on stderr (repeatable)'
+            cand --verbose 'Log each connection''s open and close on stderr (repeatable)'
+            cand -q 'No messages on stderr but errors; no progress or status lines'
+            cand --quiet 'No messages on stderr but errors; no progress or status lines'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'asyncio-tool;echo-client'= {
+            cand --connect-timeout 'Give up a connection attempt after this long'
+            cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'
+            cand --idle-timeout 'After the end of standard input, give up when the server has been silent this long (exit 1)'
+            cand --color 'When to use colour on stderr'
+            cand --progress 'Show the progress line on stderr even when it would be hidden'
+            cand -v 'More messages on stderr (repeatable)'
+            cand --verbose 'More messages on stderr (repeatable)'
+            cand -q 'No messages on stderr but errors; no progress or status lines'
+            cand --quiet 'No messages on stderr but errors; no progress or status lines'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'asyncio-tool;completions'= {
+            cand --color 'When to use colour on stderr'
+            cand -v 'More messages on stderr (repeatable)'
+            cand --verbose 'More messages on stderr (repeatable)'
+            cand -q 'No messages on stderr but errors; no progress or status lines'
+            cand --quiet 'No messages on stderr but errors; no progress or status lines'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,84 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_asyncio_tool_global_optspecs
+    string join \n color= q/quiet v/verbose h/help V/version
+end
+
+function __fish_asyncio_tool_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_asyncio_tool_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_asyncio_tool_using_subcommand
+    set -l cmd (__fish_asyncio_tool_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s v -l verbose -d 'More messages on stderr (repeatable: -vv)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "cat" -d 'Concatenate files to standard output, exactly as GNU cat does'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run a TCP echo server: every byte received is sent back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to a TCP server and print what it sends back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "completions" -d 'Print a shell completion script to standard output'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s A -l show-all -d 'Equivalent to -vET'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s b -l number-nonblank -d 'Number nonempty output lines, overrides -n'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s e -d 'Equivalent to -vE'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s E -l show-ends -d 'Display $ at end of each line'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s n -l number -d 'Number all output lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s s -l squeeze-blank -d 'Suppress repeated empty output lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s t -d 'Equivalent to -vT'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s T -l show-tabs -d 'Display TAB characters as ^I'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s u -d '(ignored: output is never held back)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s v -l show-nonprinting -d 'Use ^ and M- notation, except for LFD and TAB'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l progress -d 'Show a progress bar on stderr even when it would be hidden'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l verbose -d 'More messages on stderr, e.g. which copy method each file used (no short form here: -v is --show-nonprinting)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l max-connections -d 'Serve at most N connections at once; further clients wait in the backlog' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection that has been idle this long (e.g. 30s, 5m)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l shutdown-timeout -d 'On Ctrl-C or SIGTERM, give open connections this long to finish' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'After the end of standard input, give up when the server has been silent this long (exit 1)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l progress -d 'Show the progress line on stderr even when it would be hidden'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s v -l verbose -d 'More messages on stderr (repeatable)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s v -l verbose -d 'More messages on stderr (repeatable)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s V -l version -d 'Print version'

@@ -1,0 +1,302 @@
+//! The whole command line, in one place: every clap type, every option's help text.
+//! `///` comments here are what `--help`, the man pages and the completions show.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::addr::{HostPort, parse_duration, parse_host_port, parse_listen_addr};
+
+const EXAMPLES: &str = "\
+Examples:
+  asyncio-tool cat README.md                 print a file, like GNU cat
+  asyncio-tool cat -n *.rs | less            number the lines of several files
+  asyncio-tool echo-server 127.0.0.1:0 > addr &
+                                             start a server on a free port, address in ./addr
+  printf 'hi\\n' | asyncio-tool echo-client \"$(cat addr)\"
+                                             send a line, print the echo
+  asyncio-tool completions bash > ~/.local/share/bash-completion/completions/asyncio-tool
+
+Exit status: 0 success, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).";
+
+/// Async file and socket utility: a GNU-exact cat, a TCP echo server and an echo client.
+///
+/// Data goes to stdout and nothing else does: messages, progress and errors go to stderr,
+/// so every subcommand can sit in a pipeline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "asyncio-tool",
+    version,
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    disable_help_subcommand = true,
+    after_long_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Options every subcommand accepts, before or after its name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// More messages on stderr (repeatable: -vv).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour messages on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// When to use colour on stderr.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// No messages on stderr but errors; no progress or status lines.
+    #[arg(short = 'q', long = "quiet", global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Concatenate files to standard output, exactly as GNU cat does.
+    #[command(after_long_help = CAT_EXAMPLES)]
+    Cat(CatArgs),
+    /// Run a TCP echo server: every byte received is sent back.
+    #[command(after_long_help = SERVER_EXAMPLES)]
+    EchoServer(EchoServerArgs),
+    /// Send standard input to a TCP server and print what it sends back.
+    #[command(after_long_help = CLIENT_EXAMPLES)]
+    EchoClient(EchoClientArgs),
+    /// Print a shell completion script to standard output.
+    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+}
+
+const CAT_EXAMPLES: &str = "\
+Examples:
+  asyncio-tool cat f - g     output f's contents, then standard input, then g's contents
+  asyncio-tool cat           copy standard input to standard output
+  asyncio-tool cat -A notes  show tabs, line ends and control characters
+
+A file that cannot be read is reported on stderr and skipped; the others are still printed
+and the exit status is 1.";
+
+/// `cat`'s options: GNU cat's, letter for letter.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CatArgs {
+    /// Equivalent to -vET.
+    #[arg(short = 'A', long = "show-all")]
+    pub show_all: bool,
+
+    /// Number nonempty output lines, overrides -n.
+    #[arg(short = 'b', long = "number-nonblank")]
+    pub number_nonblank: bool,
+
+    /// Equivalent to -vE.
+    #[arg(short = 'e')]
+    pub e: bool,
+
+    /// Display $ at end of each line.
+    #[arg(short = 'E', long = "show-ends")]
+    pub show_ends: bool,
+
+    /// Number all output lines.
+    #[arg(short = 'n', long = "number")]
+    pub number: bool,
+
+    /// Suppress repeated empty output lines.
+    #[arg(short = 's', long = "squeeze-blank")]
+    pub squeeze_blank: bool,
+
+    /// Equivalent to -vT.
+    #[arg(short = 't')]
+    pub t: bool,
+
+    /// Display TAB characters as ^I.
+    #[arg(short = 'T', long = "show-tabs")]
+    pub show_tabs: bool,
+
+    /// (ignored: output is never held back)
+    #[arg(short = 'u')]
+    pub unbuffered: bool,
+
+    /// Use ^ and M- notation, except for LFD and TAB.
+    #[arg(short = 'v', long = "show-nonprinting")]
+    pub show_nonprinting: bool,
+
+    /// Show a progress bar on stderr even when it would be hidden.
+    #[arg(long)]
+    pub progress: bool,
+
+    /// More messages on stderr, e.g. which copy method each file used (no short form here:
+    /// -v is --show-nonprinting).
+    #[arg(long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Files to print, in order; with none, or when FILE is -, read standard input.
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub files: Vec<OsString>,
+}
+
+const SERVER_EXAMPLES: &str = "\
+Examples:
+  asyncio-tool echo-server                    listen on 127.0.0.1:8080
+  asyncio-tool echo-server 127.0.0.1:0 > addr &
+                                              pick a free port; its address is the one line on stdout
+  asyncio-tool echo-server -v '[::1]:7007'    IPv6, log each connection on stderr
+
+Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at once, open ones get
+--shutdown-timeout to finish, then a summary goes to stderr.";
+
+/// `echo-server`'s options.
+#[derive(Debug, Args, Clone)]
+pub struct EchoServerArgs {
+    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT; port 0 picks a free port.
+    #[arg(value_name = "ADDR", default_value = crate::addr::DEFAULT_ADDR, value_parser = parse_listen_addr)]
+    pub addr: SocketAddr,
+
+    /// Serve at most N connections at once; further clients wait in the backlog.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<NonZeroUsize>,
+
+    /// Close a connection that has been idle this long (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// On Ctrl-C or SIGTERM, give open connections this long to finish.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Never show the live status line on stderr.
+    #[arg(long)]
+    pub no_status: bool,
+
+    /// Log each connection's open and close on stderr (repeatable).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+const CLIENT_EXAMPLES: &str = "\
+Examples:
+  printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1:8080
+  tar c dir | asyncio-tool echo-client host:7 | tar t
+  asyncio-tool echo-client --wait 10s localhost:8080 < request   wait for a server starting up
+  asyncio-tool echo-client                   interactive when stdin is a terminal (Ctrl-D ends)
+
+At the end of standard input the client half-closes the connection and keeps printing replies
+until the server closes it.";
+
+/// `echo-client`'s options.
+#[derive(Debug, Args, Clone)]
+pub struct EchoClientArgs {
+    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT; every address a name resolves to
+    /// is tried in turn.
+    #[arg(value_name = "ADDR", default_value = crate::addr::DEFAULT_ADDR, value_parser = parse_host_port)]
+    pub addr: HostPort,
+
+    /// Give up a connection attempt after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Keep retrying the connection (with back-off) for up to this long, for a server that is
+    /// still starting.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+
+    /// After the end of standard input, give up when the server has been silent this long
+    /// (exit 1).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Show the progress line on stderr even when it would be hidden.
+    #[arg(long)]
+    pub progress: bool,
+
+    /// More messages on stderr (repeatable).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  asyncio-tool completions bash > ~/.local/share/bash-completion/completions/asyncio-tool
+  asyncio-tool completions zsh > ~/.zfunc/_asyncio-tool
+  asyncio-tool completions fish > ~/.config/fish/completions/asyncio-tool.fish";
+
+/// `completions`' options.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to write a completion script for.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+
+    /// More messages on stderr (repeatable).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Cli {
+    /// How many times `--verbose` was given, before or after the subcommand.
+    pub fn verbosity(&self) -> u8 {
+        let inner = match &self.command {
+            Command::Cat(a) => a.verbose,
+            Command::EchoServer(a) => a.verbose,
+            Command::EchoClient(a) => a.verbose,
+            Command::Completions(a) => a.verbose,
+        };
+        self.verbose.saturating_add(inner)
+    }
+}
+
+/// The clap command, for the docs generator and tests.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verbose_before_or_after_subcommand() {
+        let cli = Cli::try_parse_from(["asyncio-tool", "-v", "echo-server", "-vv"]).unwrap();
+        assert_eq!(cli.verbosity(), 3);
+        let cli = Cli::try_parse_from(["asyncio-tool", "cat", "-v", "--verbose"]).unwrap();
+        match &cli.command {
+            Command::Cat(a) => assert!(a.show_nonprinting),
+            other => panic!("parsed as {other:?}"),
+        }
+        assert_eq!(cli.verbosity(), 1);
+    }
+
+    #[test]
+    fn global_options_after_subcommand() {
+        let cli = Cli::try_parse_from(["asyncio-tool", "cat", "-q", "--color", "never"]).unwrap();
+        assert!(cli.global.quiet);
+        assert_eq!(cli.global.color, ColorChoice::Never);
+    }
+}

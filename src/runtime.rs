@@ -1,0 +1,74 @@
+//! The single place that builds a tokio runtime, waits for Ctrl-C / SIGTERM, and shuts the
+//! runtime down without ever waiting on a pending stdin read.
+
+use std::future::Future;
+use std::time::Duration;
+
+use color_eyre::eyre::{self, WrapErr};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Which runtime a subcommand runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// One thread: starts fastest (~75 µs); for `cat` and `echo-client`, whose work is one
+    /// stream at a time.
+    CurrentThread,
+    /// A worker per core: for `echo-server`, which serves many connections at once.
+    MultiThread,
+}
+
+/// How long runtime shutdown may wait for blocking tasks (a stdin read stuck until Enter,
+/// tokio#2466) before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(50);
+
+/// Builds the runtime for `flavor`, runs `fut` to completion on it, then shuts the runtime
+/// down with a short timeout so nothing left blocking can hold the exit.
+pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
+    let mut builder = match flavor {
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
+        .enable_all()
+        .thread_name("asyncio-tool")
+        .build()
+        .wrap_err("cannot start the tokio runtime")?;
+    let output = runtime.block_on(fut);
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    Ok(output)
+}
+
+/// The signal that asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C in a terminal.
+    Interrupt,
+    /// SIGTERM: a service manager or `kill`.
+    Terminate,
+}
+
+/// Registers for SIGINT and SIGTERM now (so a signal that arrives before the first poll is not
+/// lost) and returns a future that resolves with the first one received. Must be called inside
+/// a runtime.
+pub fn shutdown_signal() -> eyre::Result<impl Future<Output = Signal> + Send + 'static> {
+    let mut interrupt =
+        signal(SignalKind::interrupt()).wrap_err("cannot install the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).wrap_err("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => Signal::Interrupt,
+            _ = terminate.recv() => Signal::Terminate,
+        }
+    })
+}
+
+/// Registers for SIGINT only, for the subcommands that exit 130 on Ctrl-C and leave SIGTERM
+/// its default action. Must be called inside a runtime.
+pub fn interrupt_signal() -> eyre::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut interrupt =
+        signal(SignalKind::interrupt()).wrap_err("cannot install the SIGINT handler")?;
+    Ok(async move {
+        interrupt.recv().await;
+    })
+}

@@ -1,0 +1,107 @@
+//! What a person sees on stderr: the colour decision (made once), quiet and verbose levels,
+//! the one progress-bar factory, and human-readable sizes.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+/// Decisions about stderr output, made once from the command line and the environment and
+/// passed down to every subcommand.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    /// Use ANSI colour on stderr.
+    pub color: bool,
+    /// `-q`: errors only.
+    pub quiet: bool,
+    /// How many `--verbose` flags were given.
+    pub verbose: u8,
+    /// stderr is a terminal, so live lines (progress, status) make sense.
+    pub stderr_tty: bool,
+}
+
+impl Ui {
+    /// Decides colour and verbosity from the global options, `NO_COLOR` and whether stderr is
+    /// a terminal.
+    pub fn new(global: &GlobalArgs, verbose: u8) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match global.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_tty && !no_color_env,
+        };
+        Ui {
+            color,
+            quiet: global.quiet,
+            verbose: if global.quiet { 0 } else { verbose },
+            stderr_tty,
+        }
+    }
+
+    /// A `Ui` that prints nothing but errors, for library callers and tests.
+    pub fn silent() -> Self {
+        Ui {
+            color: false,
+            quiet: true,
+            verbose: 0,
+            stderr_tty: false,
+        }
+    }
+
+    /// Prints an informational line on stderr unless `-q`.
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// A progress bar on stderr, or `None` when it must stay hidden: with `-q`, or when stderr
+    /// is not a terminal and `force` is not set. `template` is an indicatif template; `{msg}`
+    /// and the byte placeholders are filled by the caller.
+    pub fn progress_bar(
+        &self,
+        force: bool,
+        len: Option<u64>,
+        template: &str,
+    ) -> Option<ProgressBar> {
+        if self.quiet || !(self.stderr_tty || force) {
+            return None;
+        }
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr_with_hz(10))
+            .with_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    }
+}
+
+/// A byte count for people: `1.50 MiB`.
+pub fn bytes(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// A rate for people: `512.00 MiB/s`.
+pub fn rate(bytes_done: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", bytes((bytes_done as f64 / secs) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1536), "1.50 KiB");
+        assert_eq!(rate(2048, Duration::from_secs(2)), "1 KiB/s");
+    }
+}

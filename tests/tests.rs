@@ -1,0 +1,12 @@
+//! Integration tests: one crate (one link step), a module per subcommand. Every test runs the
+//! built binary; set `ASYNCIO_TOOL_BIN` to test another build of it.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+mod cat;
+mod cli;
+mod echo_client;
+mod echo_server;
+mod generated;

@@ -1,0 +1,138 @@
+//! The small harness every test module uses: the binary under test, commands with a clean
+//! environment, and bounded waits (a hang fails the test instead of stalling CI).
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any single command in a test may run.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binary under test: `ASYNCIO_TOOL_BIN` if set, else the one cargo built for this crate.
+pub fn bin() -> PathBuf {
+    std::env::var_os("ASYNCIO_TOOL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_asyncio-tool")))
+}
+
+fn clean_env(cmd: &mut Command) {
+    // Tests see what a user sees by default: one-line errors, no forced colour.
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("NO_COLOR")
+        .env("LC_ALL", "C");
+}
+
+/// An assert_cmd command for the binary with `args`, a clean environment and a timeout.
+pub fn tool<I, S>(args: I) -> assert_cmd::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut std_cmd = std_tool(args);
+    std_cmd.stdin(Stdio::null());
+    let mut cmd = assert_cmd::Command::from_std(std_cmd);
+    cmd.timeout(COMMAND_TIMEOUT);
+    cmd
+}
+
+/// A plain `std::process::Command` for the binary, for tests that need to spawn and interact.
+pub fn std_tool<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(bin());
+    clean_env(&mut cmd);
+    cmd.args(args);
+    cmd
+}
+
+/// Any other program (GNU cat, socat, nc) with the same clean environment.
+pub fn other<S: AsRef<std::ffi::OsStr>>(program: S) -> Command {
+    let mut cmd = Command::new(program);
+    clean_env(&mut cmd);
+    cmd
+}
+
+/// Waits for `child` at most `limit`; kills it and panics (failing the test) past that.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("process did not exit within {limit:?}");
+            }
+            Err(e) => panic!("waiting for the process failed: {e}"),
+        }
+    }
+}
+
+/// Waits for `child` at most `limit` and collects its stdout and stderr (both must be piped).
+pub fn output_timeout(mut child: Child, limit: Duration) -> Output {
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let status = wait_timeout(&mut child, limit);
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Polls `cond` every 10 ms for at most `limit`; true if it became true.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Asserts that nothing a user must never see (a panic, a Rust backtrace) is in `stderr`.
+pub fn assert_no_panic(stderr: &[u8]) {
+    let text = String::from_utf8_lossy(stderr);
+    assert!(!text.contains("panicked"), "panic reached the user: {text}");
+    assert!(
+        !text.contains("RUST_BACKTRACE"),
+        "backtrace hint reached the user: {text}"
+    );
+}
