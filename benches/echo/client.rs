@@ -1,0 +1,4 @@
+//! Client benchmark (to be written).
+
+/// Runs the client half.
+pub fn run() {}

@@ -1,0 +1,4 @@
+//! Server benchmark (to be written).
+
+/// Runs the server half.
+pub fn run() {}
