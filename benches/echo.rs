@@ -13,7 +13,10 @@ mod textbook;
 
 fn main() {
     // cargo passes --bench to harness = false targets; it carries no meaning here.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.first().map(String::as_str) == Some("--textbook-server") {
         textbook::main(&args[1..]);
         return;

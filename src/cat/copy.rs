@@ -1,0 +1,397 @@
+//! Moving bytes from an input descriptor to stdout as fast as the kernel allows.
+//!
+//! The plain path lets the kernel copy: `copy_file_range` file→file, `splice` when either end
+//! is a pipe, `sendfile` file→device or socket. Any call the kernel refuses (a /proc file, an
+//! `O_APPEND` output, a tty, an old kernel) falls back to `read`/`write` from the descriptor's
+//! current offset, which also gives a real read error its proper owner. Small regular files
+//! are read into one buffer and written together, so a thousand small files cost a handful of
+//! writes. All of this runs on one blocking thread: one hand-off for the whole job, not one per
+//! chunk.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fs::{FileType, OFlags, SeekFrom, Stat};
+use rustix::io::Errno;
+
+/// Read/write chunk and the size of the coalescing buffer.
+pub const CHUNK: usize = 128 * 1024;
+/// Regular files up to this size are gathered into the output buffer instead of copied alone.
+const SMALL_FILE: u64 = 64 * 1024;
+/// Bytes asked of one kernel copy call: large, so few calls, yet small enough for the progress
+/// counter to move smoothly.
+const KERNEL_CHUNK: usize = 16 * 1024 * 1024;
+/// What a stdout pipe is enlarged to: halves the number of context switches with the reader.
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// A failure while copying, attributed to its side: an input failure skips that file, an
+/// output failure ends the run.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the input failed.
+    Input(io::Error),
+    /// Writing stdout failed.
+    Output(io::Error),
+}
+
+/// What kind of file a descriptor is, as far as copying cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    Regular,
+    /// A pipe or FIFO.
+    Pipe,
+    /// A character device: a terminal, /dev/null, /dev/zero...
+    CharDevice,
+    /// A socket.
+    Socket,
+    /// A directory (reading it fails with EISDIR, as GNU cat reports).
+    Directory,
+    /// Anything else.
+    Other,
+}
+
+impl Kind {
+    /// The kind of a file from its `fstat`.
+    pub fn of(stat: &Stat) -> Kind {
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => Kind::Regular,
+            FileType::Fifo => Kind::Pipe,
+            FileType::CharacterDevice => Kind::CharDevice,
+            FileType::Socket => Kind::Socket,
+            FileType::Directory => Kind::Directory,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// How a file's bytes were moved, for `--verbose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Kernel file-to-file copy.
+    CopyFileRange,
+    /// Kernel copy with a pipe on one side.
+    Splice,
+    /// Kernel copy from a file to a device or socket.
+    Sendfile,
+    /// Plain reads and writes through our buffer.
+    ReadWrite,
+    /// Read into the shared output buffer with other small files.
+    Gathered,
+}
+
+impl Method {
+    /// The system call's name, as `--verbose` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::CopyFileRange => "copy_file_range",
+            Method::Splice => "splice",
+            Method::Sendfile => "sendfile",
+            Method::ReadWrite => "read/write",
+            Method::Gathered => "read (gathered with other small files)",
+        }
+    }
+}
+
+/// How one input was copied: the method that moved the bytes, and the kernel method that was
+/// tried first and refused, with the kernel's reason.
+#[derive(Debug)]
+pub struct Report {
+    /// The method that moved the (rest of the) bytes.
+    pub method: Method,
+    /// A zero-copy method refused by the kernel, and why.
+    pub fell_back_from: Option<(Method, io::Error)>,
+    /// Bytes copied.
+    pub bytes: u64,
+}
+
+/// Standard output, described once, with the buffer that gathers small writes.
+pub struct Sink {
+    fd: BorrowedFd<'static>,
+    kind: Kind,
+    stat: Stat,
+    append: bool,
+    pending: Vec<u8>,
+}
+
+impl Sink {
+    /// Describes stdout. A stdout pipe is enlarged (best effort: a pipe-size limit is not an
+    /// error).
+    pub fn stdout() -> io::Result<Sink> {
+        let fd = rustix::stdio::stdout();
+        let stat = rustix::fs::fstat(fd)?;
+        let kind = Kind::of(&stat);
+        let append = rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(OFlags::APPEND));
+        if kind == Kind::Pipe {
+            let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
+        }
+        Ok(Sink {
+            fd,
+            kind,
+            stat,
+            append,
+            pending: Vec::with_capacity(CHUNK),
+        })
+    }
+
+    /// GNU cat's "input file is output file" rule: the input is the very file stdout writes
+    /// to, and reading it would meet what this run writes (its read position is before the
+    /// write position, or before the end for an appending stdout). Copying would then never
+    /// end, so the file is refused.
+    pub fn is_same_file(&self, input: BorrowedFd<'_>, in_stat: &Stat) -> bool {
+        if self.kind != Kind::Regular
+            || matches!(Kind::of(in_stat), Kind::Pipe | Kind::Socket)
+            || in_stat.st_dev != self.stat.st_dev
+            || in_stat.st_ino != self.stat.st_ino
+        {
+            return false;
+        }
+        let Ok(in_pos) = rustix::fs::seek(input, SeekFrom::Current(0)) else {
+            return false;
+        };
+        let out_pos = if self.append {
+            in_stat.st_size as u64
+        } else {
+            match rustix::fs::seek(self.fd, SeekFrom::Current(0)) {
+                Ok(pos) => pos,
+                Err(_) => return false,
+            }
+        };
+        in_pos < out_pos
+    }
+
+    /// Appends rendered bytes to the output buffer, writing it out once it is full.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), CopyError> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The output buffer, for a renderer to append to directly; call [`Sink::flush_if_full`]
+    /// after.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
+    }
+
+    /// Writes the buffer out if it has reached a chunk.
+    pub fn flush_if_full(&mut self) -> Result<(), CopyError> {
+        if self.pending.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out everything gathered so far.
+    pub fn flush(&mut self) -> Result<(), CopyError> {
+        let result = write_all(self.fd, &self.pending);
+        self.pending.clear();
+        if self.pending.capacity() > 4 * CHUNK {
+            // A long line under -v can balloon the buffer; keep memory constant.
+            self.pending.shrink_to(CHUNK);
+        }
+        result.map_err(CopyError::Output)
+    }
+
+    /// Copies `input` (already open, with its `fstat`) to stdout unchanged, by the fastest
+    /// method the kernel accepts. `progress` counts bytes as they go.
+    pub fn copy_plain(
+        &mut self,
+        input: BorrowedFd<'_>,
+        in_stat: &Stat,
+        buf: &mut Vec<u8>,
+        progress: &AtomicU64,
+    ) -> Result<Report, CopyError> {
+        let in_kind = Kind::of(in_stat);
+        let size = in_stat.st_size as u64;
+        if in_kind == Kind::Regular && size > 0 && size <= SMALL_FILE {
+            return self.gather(input, size, progress);
+        }
+        self.flush()?;
+        let preferred = match (in_kind, self.kind) {
+            (Kind::Pipe, _) | (Kind::Regular, Kind::Pipe) => Some(Method::Splice),
+            (Kind::Regular, Kind::Regular) => Some(Method::CopyFileRange),
+            (Kind::Regular, Kind::CharDevice | Kind::Socket) => Some(Method::Sendfile),
+            _ => None,
+        };
+        let mut bytes = 0;
+        let mut fell_back_from = None;
+        if let Some(method) = preferred {
+            match self.kernel_copy(method, input, &mut bytes, progress)? {
+                None => {
+                    return Ok(Report {
+                        method,
+                        fell_back_from: None,
+                        bytes,
+                    });
+                }
+                Some(refusal) => fell_back_from = Some((method, refusal)),
+            }
+        }
+        bytes += self.read_write(input, buf, progress)?;
+        Ok(Report {
+            method: Method::ReadWrite,
+            fell_back_from,
+            bytes,
+        })
+    }
+
+    /// Runs one kernel copy method to the end of the input. Returns `None` when done, or the
+    /// kernel's refusal when the caller must fall back to read/write (from the offset reached).
+    fn kernel_copy(
+        &self,
+        method: Method,
+        input: BorrowedFd<'_>,
+        bytes: &mut u64,
+        progress: &AtomicU64,
+    ) -> Result<Option<io::Error>, CopyError> {
+        loop {
+            let result = match method {
+                Method::CopyFileRange => {
+                    rustix::fs::copy_file_range(input, None, self.fd, None, KERNEL_CHUNK)
+                }
+                Method::Splice => rustix::pipe::splice(
+                    input,
+                    None,
+                    self.fd,
+                    None,
+                    PIPE_SIZE,
+                    rustix::pipe::SpliceFlags::MOVE,
+                ),
+                _ => rustix::fs::sendfile(self.fd, input, None, KERNEL_CHUNK),
+            };
+            match result {
+                // A first 0 may be a /proc or /sys file the kernel cannot copy (old kernels
+                // say 0 instead of failing): only a read can tell that from an empty file.
+                Ok(0) if *bytes == 0 => return Ok(Some(io::Error::other("no bytes moved"))),
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    *bytes += n as u64;
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    // A non-blocking stdout (or input pipe): wait, then go on.
+                    wait_for(self.fd, PollFlags::OUT).map_err(CopyError::Output)?;
+                    wait_for(input, PollFlags::IN).map_err(CopyError::Input)?;
+                }
+                Err(e @ (Errno::PIPE | Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) => {
+                    return Err(CopyError::Output(e.into()));
+                }
+                // Anything else: the kernel will not do it this way. Read/write will either
+                // work or meet the real error and report it on the right side.
+                Err(e) => return Ok(Some(e.into())),
+            }
+        }
+    }
+
+    /// Copies with read and write through `buf`, from the input's current offset.
+    pub fn read_write(
+        &mut self,
+        input: BorrowedFd<'_>,
+        buf: &mut Vec<u8>,
+        progress: &AtomicU64,
+    ) -> Result<u64, CopyError> {
+        let mut bytes = 0;
+        loop {
+            let n = read(input, buf)?;
+            if n == 0 {
+                return Ok(bytes);
+            }
+            write_all(self.fd, &buf[..n]).map_err(CopyError::Output)?;
+            bytes += n as u64;
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads a small regular file into the output buffer.
+    fn gather(
+        &mut self,
+        input: BorrowedFd<'_>,
+        size: u64,
+        progress: &AtomicU64,
+    ) -> Result<Report, CopyError> {
+        let want = size as usize + 1;
+        if self.pending.capacity() - self.pending.len() < want {
+            self.flush()?;
+        }
+        let mut bytes = 0u64;
+        loop {
+            let start = self.pending.len();
+            self.pending.resize(start + want.max(4096), 0);
+            let result = read_retrying(input, &mut self.pending[start..]);
+            let n = *result.as_ref().unwrap_or(&0);
+            self.pending.truncate(start + n);
+            let n = result.map_err(CopyError::Input)?;
+            bytes += n as u64;
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+            // A read shorter than asked that returned exactly the size fstat gave is the end of
+            // the file: saves the extra read GNU cat does per file. Anything else (a /sys file
+            // shorter than its stat size, a file growing) is read on until 0.
+            if n == 0 || (bytes == size && n < want.max(4096)) {
+                break;
+            }
+            if self.pending.len() >= CHUNK {
+                self.flush()?;
+            }
+        }
+        self.flush_if_full()?;
+        Ok(Report {
+            method: Method::Gathered,
+            fell_back_from: None,
+            bytes,
+        })
+    }
+}
+
+/// Reads once into `buf` (its full length), retrying on EINTR and waiting on EAGAIN.
+pub fn read(input: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, CopyError> {
+    read_retrying(input, buf).map_err(CopyError::Input)
+}
+
+fn read_retrying(input: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match rustix::io::read(input, &mut *buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => wait_for(input, PollFlags::IN)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes all of `bytes`, retrying on EINTR and waiting when the descriptor is non-blocking.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => wait_for(fd, PollFlags::OUT)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Blocks until `fd` is ready for `events` (or reports an error/hang-up, which the next call
+/// will surface).
+fn wait_for(fd: BorrowedFd<'_>, events: PollFlags) -> io::Result<()> {
+    let mut fds = [PollFd::new(&fd, events)];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl AsFd for Sink {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+    }
+}
