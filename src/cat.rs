@@ -130,7 +130,7 @@ fn cat_one(
     name: &OsStr,
     sink: &mut Sink,
     renderer: Option<&mut Renderer>,
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
     ui: &Ui,
     progress: &AtomicU64,
 ) -> Result<(), FileError> {

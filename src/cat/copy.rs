@@ -202,7 +202,7 @@ impl Sink {
         &mut self,
         input: BorrowedFd<'_>,
         in_stat: &Stat,
-        buf: &mut Vec<u8>,
+        buf: &mut [u8],
         progress: &AtomicU64,
     ) -> Result<Report, CopyError> {
         let in_kind = Kind::of(in_stat);
@@ -292,7 +292,7 @@ impl Sink {
     pub fn read_write(
         &mut self,
         input: BorrowedFd<'_>,
-        buf: &mut Vec<u8>,
+        buf: &mut [u8],
         progress: &AtomicU64,
     ) -> Result<u64, CopyError> {
         let mut bytes = 0;
