@@ -107,6 +107,9 @@ pub fn cat_files(
             }
         }
     }
+    if let Some(renderer) = renderer.as_mut() {
+        renderer.finish(sink.buffer());
+    }
     sink.flush()
         .map_err(into_output_error)
         .wrap_err("cat: write error on standard output")?;

@@ -78,7 +78,8 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Concatenate files to standard output, exactly as GNU cat does.
-    #[command(after_long_help = CAT_EXAMPLES)]
+    // GNU cat accepts an option given twice (`-A -A`), so repeats must not be errors.
+    #[command(after_long_help = CAT_EXAMPLES, args_override_self = true)]
     Cat(CatArgs),
     /// Run a TCP echo server: every byte received is sent back.
     #[command(after_long_help = SERVER_EXAMPLES)]

@@ -1,1 +1,592 @@
-//! `cat` integration tests.
+//! `cat` against GNU cat as the oracle: same bytes, same exit status, for random data and
+//! random option sets; every error case; every kind of input; every copy path.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use crate::util::{
+    KillOnDrop, assert_no_panic, other, output_timeout, pty, random_bytes, read_until, std_tool,
+    tool,
+};
+
+const OPTIONS: [&str; 17] = [
+    "-A",
+    "-b",
+    "-e",
+    "-E",
+    "-n",
+    "-s",
+    "-t",
+    "-T",
+    "-u",
+    "-v",
+    "--show-all",
+    "--number-nonblank",
+    "--show-ends",
+    "--number",
+    "--squeeze-blank",
+    "--show-tabs",
+    "--show-nonprinting",
+];
+
+/// What one run produced: stdout and exit code.
+type Run = (Vec<u8>, Option<i32>);
+
+/// Runs GNU cat and ours with the same arguments, stdin and working directory; returns both
+/// (stdout, exit code).
+fn both(dir: &Path, args: &[String], stdin: &[u8]) -> (Run, Run) {
+    let run = |mut cmd: Command| {
+        cmd.current_dir(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = output_timeout(child, Duration::from_secs(30));
+        feeder.join().unwrap();
+        assert_no_panic(&out.stderr);
+        (out.stdout, out.status.code())
+    };
+    let gnu = run(other("cat"));
+    let mut ours = std_tool(["cat"]);
+    ours.env_remove("COLUMNS");
+    (gnu, run(ours))
+}
+
+/// Bytes that exercise every rendering rule: runs of newlines, tabs, controls, DEL, high bytes.
+fn interesting_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => Just(b'\n'),
+        2 => Just(b'\t'),
+        6 => b'a'..=b'z',
+        1 => 0u8..32,
+        1 => Just(127u8),
+        2 => Just(b'\r'),
+        2 => 128u8..=255,
+        1 => Just(b' '),
+    ];
+    prop::collection::vec(byte, 0..400)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matches_gnu_cat(
+        files in prop::collection::vec(interesting_bytes(), 1..4),
+        stdin in interesting_bytes(),
+        opts in prop::collection::vec(prop::sample::select(OPTIONS.to_vec()), 0..4),
+        stdin_at in 0usize..5,
+        missing_at in 0usize..6,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        let mut operands = Vec::new();
+        for (i, data) in files.iter().enumerate() {
+            let name = format!("f{i}");
+            std::fs::write(dir.path().join(&name), data).unwrap();
+            operands.push(name);
+        }
+        if stdin_at < operands.len() { operands.insert(stdin_at, "-".into()); }
+        if missing_at < operands.len() { operands.insert(missing_at, "missing".into()); }
+        args.extend(operands);
+        let (gnu, ours) = both(dir.path(), &args, &stdin);
+        prop_assert_eq!(ours.1, gnu.1, "exit status for {:?}", args);
+        prop_assert!(ours.0 == gnu.0, "stdout differs for {:?}:\n gnu: {:?}\nours: {:?}",
+            args, String::from_utf8_lossy(&gnu.0), String::from_utf8_lossy(&ours.0));
+    }
+}
+
+#[test]
+fn stdin_twice_and_no_operands_read_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "A\n").unwrap();
+    for args in [
+        vec![],
+        vec!["-"],
+        vec!["a", "-", "a", "-"],
+        vec!["-n", "-", "a", "-"],
+    ] {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let (gnu, ours) = both(dir.path(), &args, b"one\ntwo\n\n\nthree");
+        assert_eq!(ours, gnu, "{args:?}");
+    }
+}
+
+#[test]
+fn numbering_continues_across_large_inputs() {
+    // Lines far beyond one read chunk, and past 6-digit line numbers' width change.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    for i in 0..120_000 {
+        text.extend_from_slice(format!("{}\n", "x".repeat(i % 7)).as_bytes());
+    }
+    std::fs::write(dir.path().join("a"), &text).unwrap();
+    for opt in ["-n", "-b", "-sn", "-A"] {
+        let args = vec![opt.to_string(), "a".into(), "a".into()];
+        let (gnu, ours) = both(dir.path(), &args, b"");
+        assert!(ours == gnu, "{opt}: outputs differ");
+    }
+}
+
+#[test]
+fn missing_file_among_others_is_reported_and_the_rest_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "first\n").unwrap();
+    std::fs::write(dir.path().join("b"), "second\n").unwrap();
+    let out = tool(["cat", "a", "nope", "b"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"first\nsecond\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "asyncio-tool: cat: nope: No such file or directory\n"
+    );
+}
+
+#[test]
+fn many_failures_still_exit_exactly_1() {
+    // 256 failures would wrap an exit count to 0.
+    let args: Vec<String> = std::iter::once("cat".to_string())
+        .chain((0..256).map(|i| format!("/nonexistent/{i}")))
+        .collect();
+    let out = tool(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 256);
+}
+
+#[test]
+fn directory_and_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "ok\n").unwrap();
+    let out = tool(["cat", ".", "a"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"ok\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "asyncio-tool: cat: .: Is a directory\n"
+    );
+}
+
+#[test]
+fn read_error_midway_is_reported() {
+    // /proc/self/mem fails with EIO at offset 0: a read error, never swallowed.
+    let out = tool(["cat", "/proc/self/mem"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/proc/self/mem: Input/output error"), "{err}");
+}
+
+#[test]
+fn input_file_is_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, "data\n").unwrap();
+    std::fs::write(dir.path().join("g"), "other\n").unwrap();
+    // `cat g f g >> f`: f is refused, nothing is written for it, the others are.
+    let out_file = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+    let out = std_tool(["cat", "g", "f", "g"])
+        .current_dir(dir.path())
+        .stdout(out_file)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "asyncio-tool: cat: f: input file is output file\n"
+    );
+    assert_eq!(std::fs::read(&f).unwrap(), b"data\nother\nother\n");
+
+    // `cat - < f >> f`
+    let out_file = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+    let out = std_tool(["cat", "-"])
+        .stdin(std::fs::File::open(&f).unwrap())
+        .stdout(out_file)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "asyncio-tool: cat: -: input file is output file\n"
+    );
+    assert_eq!(std::fs::read(&f).unwrap().len(), 17);
+
+    // With formatting options too.
+    let out_file = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+    let out = std_tool(["cat", "-n", "f"])
+        .current_dir(dir.path())
+        .stdout(out_file)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&f).unwrap().len(), 17);
+}
+
+#[test]
+fn full_device_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "x".repeat(100_000)).unwrap();
+    for args in [vec!["cat", "a"], vec!["cat", "-n", "a"]] {
+        let out = std_tool(&args)
+            .current_dir(dir.path())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No space left on device"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::write(&big, random_bytes(8 << 20, 7)).unwrap();
+    for opt in [None, Some("-v")] {
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(opt).arg(&big).arg(&big);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let out = output_timeout(child, Duration::from_secs(10));
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(141)),
+            "{opt:?}: status {:?}",
+            out.status
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "quiet: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn proc_files_are_copied_in_full() {
+    // stat size 0: a kernel copy refuses (or would copy nothing); the fallback reads it all.
+    let gnu = other("cat").arg("/proc/version").output().unwrap();
+    assert!(!gnu.stdout.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    for target in ["file", "pipe"] {
+        let out = if target == "file" {
+            let path = dir.path().join("out");
+            let status = std_tool(["cat", "--verbose", "/proc/version"])
+                .stdout(std::fs::File::create(&path).unwrap())
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            assert!(status.status.success());
+            (std::fs::read(&path).unwrap(), status.stderr)
+        } else {
+            let out = tool(["cat", "--verbose", "/proc/version"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            (out.stdout, out.stderr)
+        };
+        assert_eq!(out.0, gnu.stdout, "{target}");
+        let log = String::from_utf8_lossy(&out.1);
+        if target == "file" {
+            // copy_file_range refuses /proc files (EXDEV); splice into a pipe may accept them.
+            assert!(
+                log.contains("by read/write") && log.contains("refused"),
+                "{target}: {log}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fifo_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let status = other("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let data = random_bytes(3 << 20, 11);
+    let expected = data.clone();
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        f.write_all(&data).unwrap();
+    });
+    let child = std_tool(["cat"])
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, Duration::from_secs(20));
+    writer.join().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == expected);
+}
+
+#[test]
+fn terminal_stdin_echoes_each_line_as_typed() {
+    for opts in [vec![], vec!["-n"]] {
+        let term = pty();
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(&opts)
+            .stdin(term.slave.try_clone().unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = KillOnDrop(cmd.spawn().unwrap());
+        drop(term.slave);
+        let stdout = child.0.stdout.take().unwrap();
+        let mut master = term.master;
+        master.write_all(b"hello\n").unwrap();
+        let (seen, got) = read_until(stdout, b"hello\n", Duration::from_secs(10));
+        assert!(
+            seen,
+            "{opts:?}: a typed line must appear before EOF, got {got:?}"
+        );
+        // Ctrl-D at the start of a line is EOF for the terminal: cat ends with success.
+        master.write_all(&[4]).unwrap();
+        let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+#[test]
+fn ctrl_c_exits_130() {
+    let mut cmd = std_tool(["cat"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    crate::util::signal(&child.0, libc::SIGINT);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+}
+
+/// Runs `cat --verbose ARGS` with stdout sent to `stdout`; returns (stderr text, success).
+fn verbose_run(args: &[&Path], stdout: Stdio, extra: &[&str]) -> (String, bool) {
+    let mut cmd = std_tool(["cat", "--verbose"]);
+    cmd.args(extra)
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn zero_copy_paths_and_their_fallbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let data = random_bytes(5 << 20, 3);
+    std::fs::write(&src, &data).unwrap();
+    let dst: PathBuf = dir.path().join("dst");
+
+    // file → file: copy_file_range.
+    let (log, ok) = verbose_run(
+        &[&src],
+        Stdio::from(std::fs::File::create(&dst).unwrap()),
+        &[],
+    );
+    assert!(ok && log.contains("by copy_file_range"), "{log}");
+    assert!(std::fs::read(&dst).unwrap() == data);
+
+    // file → appending file: copy_file_range refuses O_APPEND; read/write takes over.
+    let append = std::fs::OpenOptions::new().append(true).open(&dst).unwrap();
+    let (log, ok) = verbose_run(&[&src], Stdio::from(append), &[]);
+    assert!(
+        ok && log.contains("by read/write (copy_file_range refused"),
+        "{log}"
+    );
+    let both = std::fs::read(&dst).unwrap();
+    assert!(both.len() == 2 * data.len() && both[data.len()..] == data[..]);
+
+    // file → pipe: splice; read in a thread so the pipe never fills.
+    let mut cmd = std_tool(["cat", "--verbose"]);
+    cmd.arg(&src).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("by splice"));
+    assert!(out.stdout == data);
+
+    // file → /dev/null: sendfile.
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let (log, ok) = verbose_run(&[&src], Stdio::from(devnull), &[]);
+    assert!(ok && log.contains("by sendfile"), "{log}");
+
+    // /proc → /dev/null: sendfile refused, read/write.
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let (log, ok) = verbose_run(&[Path::new("/proc/self/maps")], Stdio::from(devnull), &[]);
+    assert!(
+        ok && log.contains("by read/write") && log.contains("refused"),
+        "{log}"
+    );
+
+    // Mixed: a fallback in one file does not stick to the next.
+    let (log, ok) = verbose_run(
+        &[Path::new("/proc/version"), &src],
+        Stdio::from(std::fs::File::create(&dst).unwrap()),
+        &[],
+    );
+    assert!(ok && log.contains("by copy_file_range"), "{log}");
+    let proc_version = other("cat").arg("/proc/version").output().unwrap().stdout;
+    let got = std::fs::read(&dst).unwrap();
+    assert!(got[..proc_version.len()] == proc_version[..] && got[proc_version.len()..] == data[..]);
+}
+
+#[test]
+fn many_small_files_are_gathered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..300 {
+        let data = random_bytes(1 + (i * 37) % 3000, i as u64 + 1);
+        let name = format!("s{i:03}");
+        std::fs::write(dir.path().join(&name), &data).unwrap();
+        expected.extend_from_slice(&data);
+        names.push(name);
+    }
+    let out = tool(std::iter::once("cat".to_string()).chain(names.iter().cloned()))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == expected);
+}
+
+#[test]
+fn a_file_over_1_gib_streams_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    let len: u64 = (1 << 30) + 12_345;
+    // Sparse: costs no disk, and reads like a real file of zeros.
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(len).unwrap();
+    drop(f);
+    for opts in [vec![], vec!["-v"]] {
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(&opts)
+            .arg(&big)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if !opts.is_empty() {
+            // A debug build renders slowly: the formatting path is checked on 64 MiB.
+            cmd.arg("/dev/null");
+        }
+        let mut child = KillOnDrop(cmd.spawn().unwrap());
+        let mut stdout = child.0.stdout.take().unwrap();
+        let want = if opts.is_empty() { len } else { 64 << 20 };
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        while total < want {
+            let n = stdout.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        let hwm = peak_rss_kib(child.0.id());
+        assert!(hwm < 16 * 1024, "{opts:?}: peak RSS {hwm} KiB");
+        if opts.is_empty() {
+            assert_eq!(total, len);
+            let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(60));
+            assert!(status.success());
+        }
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn progress_bar_shows_on_a_terminal_and_never_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let term = pty();
+    let mut cmd = std_tool(["cat", "--progress"]);
+    cmd.arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap())
+        .env("TERM", "xterm");
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    // Keep the input open while the bar is read, so the copy is still running.
+    writer.write_all(&vec![b'x'; 300_000]).unwrap();
+    let (seen, text) = read_until(term.master, b"292.97 KiB", Duration::from_secs(10));
+    drop(writer);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(
+        reader.join().unwrap().len(),
+        300_000,
+        "stdout carries data only"
+    );
+    assert!(
+        seen,
+        "progress on the terminal: {:?}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+#[test]
+fn quiet_hides_progress_and_unknown_options_are_usage_errors() {
+    let out = tool(["cat", "-q", "--progress", "/proc/version"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty());
+    let out = tool(["cat", "-z"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -136,3 +136,87 @@ pub fn assert_no_panic(stderr: &[u8]) {
         "backtrace hint reached the user: {text}"
     );
 }
+
+/// A pseudo-terminal pair: the test holds `master`, the program gets `slave` as stdin or
+/// stderr and sees a real terminal.
+pub struct Pty {
+    /// The side the test types into and reads the screen from.
+    pub master: std::fs::File,
+    /// The terminal the program under test is given.
+    pub slave: std::fs::File,
+}
+
+/// Opens a new pseudo-terminal.
+pub fn pty() -> Pty {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::new(
+            std::str::from_utf8(name.as_bytes()).unwrap(),
+        ))
+        .unwrap();
+    Pty {
+        master: std::fs::File::from(master),
+        slave,
+    }
+}
+
+/// Reads from `reader` on a thread until `want` appears in what was read or `limit` passes;
+/// returns everything read so far. The reader thread is left behind on timeout (it ends when
+/// the other side closes).
+pub fn read_until(
+    mut reader: impl Read + Send + 'static,
+    want: &'static [u8],
+    limit: Duration,
+) -> (bool, Vec<u8>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(chunk) => {
+                seen.extend_from_slice(&chunk);
+                if seen.windows(want.len()).any(|w| w == want) {
+                    return (true, seen);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    (false, seen)
+}
+
+/// Sends `signal` to a child process.
+pub fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as i32, signal) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
+/// Kills the child when dropped, so a failing assertion never leaves a process behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -88,6 +88,9 @@ pub struct Renderer {
     /// one; 1 after one empty line; 2 after two or more.
     newlines: i32,
     line: LineNumber,
+    /// A CR held back at the end of a chunk under `-E`: GNU shows CR LF as `^M$`, even when
+    /// the two arrive in different reads or files, and a lone CR as itself.
+    pending_cr: bool,
     /// What each byte becomes under `-v` (and `-T`), precomputed: up to 4 bytes.
     table: Box<[([u8; 4], u8); 256]>,
 }
@@ -99,6 +102,7 @@ impl Renderer {
             format,
             newlines: 0,
             line: LineNumber::new(),
+            pending_cr: false,
             table: Box::new(std::array::from_fn(|b| rendered(b as u8, format))),
         }
     }
@@ -107,6 +111,12 @@ impl Renderer {
     pub fn render(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let numbers = self.format.number || self.format.number_nonblank;
         let number_empty = !self.format.number_nonblank;
+        // Under -v a CR is always ^M; without it, -E marks only the CR of a CR LF.
+        let mark_cr = self.format.show_ends && !self.format.show_nonprinting;
+        if self.pending_cr && !input.is_empty() {
+            self.pending_cr = false;
+            out.extend_from_slice(if input[0] == b'\n' { b"^M" } else { b"\r" });
+        }
         let mut i = 0;
         while i < input.len() {
             if input[i] == b'\n' {
@@ -135,9 +145,27 @@ impl Renderer {
                 out.extend_from_slice(self.line.next());
             }
             let end = memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
-            self.segment(&input[i..end], out);
+            let line = &input[i..end];
+            match line.split_last() {
+                Some((b'\r', rest)) if mark_cr => {
+                    self.segment(rest, out);
+                    if end < input.len() {
+                        out.extend_from_slice(b"^M");
+                    } else {
+                        self.pending_cr = true;
+                    }
+                }
+                _ => self.segment(line, out),
+            }
             self.newlines = -1;
             i = end;
+        }
+    }
+
+    /// Ends the output: a CR still held back had no LF after it, so it is itself.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.pending_cr) {
+            out.push(b'\r');
         }
     }
 
@@ -238,6 +266,22 @@ mod tests {
             render(f, &[b"a\tb\x01\x7f\x80\xa0\xff\n"]),
             "a^Ib^A^?M-^@M- M-^?$\n"
         );
+    }
+
+    #[test]
+    fn cr_lf_under_show_ends_across_chunks() {
+        let f = Format {
+            show_ends: true,
+            ..Format::default()
+        };
+        assert_eq!(render(f, &[b"a\r\rb\r\n\r\n"]), "a\r\rb^M$\n^M$\n");
+        assert_eq!(render(f, &[b"abc\r", b"\ndef\r"]), "abc^M$\ndef");
+        assert_eq!(render(f, &[b"abc\r", b"x\n"]), "abc\rx$\n");
+        let mut r = Renderer::new(f);
+        let mut out = Vec::new();
+        r.render(b"abc\r", &mut out);
+        r.finish(&mut out);
+        assert_eq!(out, b"abc\r");
     }
 
     #[test]
