@@ -58,17 +58,21 @@ fn operands(args: &CatArgs) -> Vec<OsString> {
 pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
     let files = operands(args);
     let format = Format::from(args);
-    let progress = Arc::new(AtomicU64::new(0));
     let show_progress =
         args.progress || (ui.stderr_tty && !ui.quiet && !std::io::stdout().is_terminal());
-    let ui = ui.clone();
     let force = args.progress;
+    let ui = ui.clone();
     runtime::block_on(Flavor::CurrentThread, async move {
+        // Registered first, so a Ctrl-C during the quick phase below is not lost.
         let interrupted = runtime::interrupt_signal()?;
-        let job = {
-            let (files, ui, progress) = (files.clone(), ui.clone(), Arc::clone(&progress));
-            tokio::task::spawn_blocking(move || cat_files(&files, format, &ui, &progress))
-        };
+        let mut job = Job::new(files.clone(), format, ui.clone())?;
+        // Small regular files cannot block and copy in microseconds: do them right here,
+        // without a thread hand-off (most of a tiny `cat`'s run time would be that hand-off).
+        if job.run_quick()? {
+            return job.finish();
+        }
+        let progress = Arc::clone(&job.progress);
+        let rest = tokio::task::spawn_blocking(move || job.run_rest());
         let bar = async {
             if show_progress {
                 draw_progress(&ui, force, &files, &progress).await
@@ -77,50 +81,189 @@ pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
             }
         };
         tokio::select! {
-            result = job => result.wrap_err("cat: the copy task failed")?,
+            biased;
             () = interrupted => Ok(Exit::Interrupted),
+            result = rest => result.wrap_err("cat: the copy task failed")?,
             never = bar => match never {},
         }
     })?
 }
 
-/// Copies every operand to stdout in order: the body of `cat`, on a blocking thread.
-pub fn cat_files(
-    files: &[OsString],
-    format: Format,
-    ui: &Ui,
-    progress: &AtomicU64,
-) -> eyre::Result<Exit> {
-    let mut sink = Sink::stdout().wrap_err("cat: standard output")?;
-    let mut renderer = (!format.is_plain()).then(|| Renderer::new(format));
-    let mut buf = vec![0u8; CHUNK];
-    let mut failed = false;
-    for name in files {
-        match cat_one(name, &mut sink, renderer.as_mut(), &mut buf, ui, progress) {
-            Ok(()) => {}
-            Err(FileError::Input(msg)) => {
-                print_warning(&format!("cat: {msg}"), ui.color);
-                failed = true;
+/// An input that has been opened and examined but not copied yet.
+struct Opened {
+    name: OsString,
+    /// `None` for stdin.
+    file: Option<File>,
+    stat: rustix::fs::Stat,
+}
+
+impl Opened {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.file {
+            Some(f) => f.as_fd(),
+            None => rustix::stdio::stdin(),
+        }
+    }
+}
+
+/// The state of one `cat` run: which operand is next, stdout, the renderer's state (which
+/// carries across files), and whether any file failed.
+pub struct Job {
+    files: Vec<OsString>,
+    next: usize,
+    /// An operand opened by the quick phase that must be copied on the blocking thread.
+    held: Option<Opened>,
+    sink: Sink,
+    renderer: Option<Renderer>,
+    buf: Vec<u8>,
+    failed: bool,
+    ui: Ui,
+    /// Input bytes consumed so far, for the progress bar.
+    pub progress: Arc<AtomicU64>,
+}
+
+/// Files up to this size are copied in the quick phase.
+const QUICK_FILE: u64 = 1 << 20;
+/// The quick phase hands over to the blocking thread after this long, so that Ctrl-C and
+/// the progress bar are served.
+const QUICK_BUDGET: Duration = Duration::from_millis(20);
+
+impl Job {
+    /// Prepares a run over `files` (`-` is stdin).
+    pub fn new(files: Vec<OsString>, format: Format, ui: Ui) -> eyre::Result<Job> {
+        Ok(Job {
+            files,
+            next: 0,
+            held: None,
+            sink: Sink::stdout().wrap_err("cat: standard output")?,
+            renderer: (!format.is_plain()).then(|| Renderer::new(format)),
+            buf: Vec::new(),
+            failed: false,
+            ui,
+            progress: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Copies operands while they are small regular files and time allows. Returns true when
+    /// every operand is done; otherwise the next one is held open for [`Job::run_rest`].
+    pub fn run_quick(&mut self) -> eyre::Result<bool> {
+        let started = Instant::now();
+        while let Some(name) = self.files.get(self.next).cloned() {
+            self.next += 1;
+            let Some(opened) = self.open(&name) else {
+                continue;
+            };
+            let quick = Kind::of(&opened.stat) == Kind::Regular
+                && (opened.stat.st_size as u64) <= QUICK_FILE;
+            if !quick || started.elapsed() > QUICK_BUDGET {
+                self.held = Some(opened);
+                return Ok(false);
             }
-            Err(FileError::Output(err)) => {
-                return Err(err).wrap_err("cat: write error on standard output");
+            self.copy(&opened)?;
+        }
+        Ok(true)
+    }
+
+    /// Copies everything left: on a blocking thread, as it may wait on a pipe or terminal.
+    pub fn run_rest(mut self) -> eyre::Result<Exit> {
+        if let Some(opened) = self.held.take() {
+            self.copy(&opened)?;
+        }
+        while let Some(name) = self.files.get(self.next).cloned() {
+            self.next += 1;
+            if let Some(opened) = self.open(&name) {
+                self.copy(&opened)?;
+            }
+        }
+        self.finish()
+    }
+
+    /// Writes what is still buffered and gives the exit status.
+    pub fn finish(mut self) -> eyre::Result<Exit> {
+        if let Some(renderer) = self.renderer.as_mut() {
+            renderer.finish(self.sink.buffer());
+        }
+        self.sink
+            .flush()
+            .map_err(into_output_error)
+            .wrap_err("cat: write error on standard output")?;
+        Ok(if self.failed {
+            Exit::Failure
+        } else {
+            Exit::Success
+        })
+    }
+
+    /// Opens an operand; a failure is reported and remembered, and gives `None`.
+    fn open(&mut self, name: &OsStr) -> Option<Opened> {
+        let result = (|| {
+            let file = if name == "-" {
+                None
+            } else {
+                Some(File::open(name)?)
+            };
+            let fd = file.as_ref().map_or(rustix::stdio::stdin(), |f| f.as_fd());
+            let stat = rustix::fs::fstat(fd)?;
+            Ok::<_, std::io::Error>((file, stat))
+        })();
+        match result {
+            Ok((file, stat)) => Some(Opened {
+                name: name.to_owned(),
+                file,
+                stat,
+            }),
+            Err(e) => {
+                self.input_failed(name, &io_reason(&e));
+                None
             }
         }
     }
-    if let Some(renderer) = renderer.as_mut() {
-        renderer.finish(sink.buffer());
-    }
-    sink.flush()
-        .map_err(into_output_error)
-        .wrap_err("cat: write error on standard output")?;
-    Ok(if failed { Exit::Failure } else { Exit::Success })
-}
 
-enum FileError {
-    /// This file failed: the message names it and the reason.
-    Input(String),
-    /// stdout failed: the run ends.
-    Output(std::io::Error),
+    fn input_failed(&mut self, name: &OsStr, reason: &str) {
+        let shown = Path::new(name).display();
+        print_warning(&format!("cat: {shown}: {reason}"), self.ui.color);
+        self.failed = true;
+    }
+
+    /// Copies one opened operand. Only a stdout failure is an error; an input failure is
+    /// reported and the run goes on.
+    fn copy(&mut self, input: &Opened) -> eyre::Result<()> {
+        if self.sink.is_same_file(input.fd(), &input.stat) {
+            self.input_failed(&input.name, "input file is output file");
+            return Ok(());
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; CHUNK];
+        }
+        let started = Instant::now();
+        let result = match self.renderer.as_mut() {
+            None => self
+                .sink
+                .copy_plain(input.fd(), &input.stat, &mut self.buf, &self.progress)
+                .map(Some),
+            Some(renderer) => render_file(
+                input,
+                renderer,
+                &mut self.sink,
+                &mut self.buf,
+                &self.progress,
+            )
+            .map(|()| None),
+        };
+        match result {
+            Ok(report) => {
+                if let (Some(report), true) = (report, self.ui.verbose > 0) {
+                    log_copy(&input.name, &report, started.elapsed());
+                }
+                Ok(())
+            }
+            Err(CopyError::Input(e)) => {
+                self.input_failed(&input.name, &io_reason(&e));
+                Ok(())
+            }
+            Err(CopyError::Output(e)) => Err(e).wrap_err("cat: write error on standard output"),
+        }
+    }
 }
 
 fn into_output_error(e: CopyError) -> std::io::Error {
@@ -129,71 +272,43 @@ fn into_output_error(e: CopyError) -> std::io::Error {
     }
 }
 
-fn cat_one(
-    name: &OsStr,
+/// Renders one input through the formatting options.
+fn render_file(
+    input: &Opened,
+    renderer: &mut Renderer,
     sink: &mut Sink,
-    renderer: Option<&mut Renderer>,
     buf: &mut [u8],
-    ui: &Ui,
     progress: &AtomicU64,
-) -> Result<(), FileError> {
-    let shown = Path::new(name).display();
-    let fail = |e: &std::io::Error| FileError::Input(format!("{shown}: {}", io_reason(e)));
-    let file;
-    let input: BorrowedFd<'_> = if name == "-" {
-        rustix::stdio::stdin()
-    } else {
-        file = File::open(name).map_err(|e| fail(&e))?;
-        file.as_fd()
-    };
-    let stat = rustix::fs::fstat(input).map_err(|e| fail(&e.into()))?;
-    if sink.is_same_file(input, &stat) {
-        return Err(FileError::Input(format!(
-            "{shown}: input file is output file"
-        )));
-    }
-    let side = |e: CopyError| match e {
-        CopyError::Input(e) => fail(&e),
-        CopyError::Output(e) => FileError::Output(e),
-    };
-    let started = Instant::now();
-    match renderer {
-        None => {
-            let report = sink.copy_plain(input, &stat, buf, progress).map_err(side)?;
-            if ui.verbose > 0 {
-                let fallback = match &report.fell_back_from {
-                    Some((method, why)) => {
-                        format!(" ({} refused: {})", method.name(), io_reason(why))
-                    }
-                    None => String::new(),
-                };
-                eprintln!(
-                    "asyncio-tool: cat: {shown}: {} by {}{fallback} in {:.1?}",
-                    ui::bytes(report.bytes),
-                    report.method.name(),
-                    started.elapsed()
-                );
-            }
+) -> Result<(), CopyError> {
+    // Output from a source that may block (a terminal, a pipe) is written before each read,
+    // so a typed line shows at once; regular files just fill the buffer.
+    let may_block = Kind::of(&input.stat) != Kind::Regular;
+    loop {
+        if may_block {
+            sink.flush()?;
         }
-        Some(renderer) => {
-            // Output from a source that may block (a terminal, a pipe) is written before each
-            // read, so a typed line shows at once; regular files just fill the buffer.
-            let may_block = Kind::of(&stat) != Kind::Regular;
-            loop {
-                if may_block {
-                    sink.flush().map_err(side)?;
-                }
-                let n = copy::read(input, buf).map_err(side)?;
-                if n == 0 {
-                    break;
-                }
-                progress.fetch_add(n as u64, Ordering::Relaxed);
-                renderer.render(&buf[..n], sink.buffer());
-                sink.flush_if_full().map_err(side)?;
-            }
+        let n = copy::read(input.fd(), buf)?;
+        if n == 0 {
+            return Ok(());
         }
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        renderer.render(&buf[..n], sink.buffer());
+        sink.flush_if_full()?;
     }
-    Ok(())
+}
+
+/// `--verbose`: how a file was copied.
+fn log_copy(name: &OsStr, report: &copy::Report, took: Duration) {
+    let fallback = match &report.fell_back_from {
+        Some((method, why)) => format!(" ({} refused: {})", method.name(), io_reason(why)),
+        None => String::new(),
+    };
+    eprintln!(
+        "asyncio-tool: cat: {}: {} by {}{fallback} in {took:.1?}",
+        Path::new(name).display(),
+        ui::bytes(report.bytes),
+        report.method.name(),
+    );
 }
 
 /// Draws the progress bar on stderr once the copy has run for [`PROGRESS_DELAY`] (at once with
