@@ -14,11 +14,12 @@ use std::fs::File;
 use std::io::IsTerminal;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
+use indicatif::ProgressBar;
 
 use crate::cli::CatArgs;
 use crate::exit::Exit;
@@ -73,19 +74,24 @@ pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
         }
         let progress = Arc::clone(&job.progress);
         let rest = tokio::task::spawn_blocking(move || job.run_rest());
+        let shown = OnceLock::new();
         let bar = async {
             if show_progress {
-                draw_progress(&ui, force, &files, &progress).await
+                draw_progress(&ui, force, &files, &progress, &shown).await
             } else {
                 std::future::pending().await
             }
         };
-        tokio::select! {
+        let exit = tokio::select! {
             biased;
             () = interrupted => Ok(Exit::Interrupted),
             result = rest => result.wrap_err("cat: the copy task failed")?,
             never = bar => match never {},
+        };
+        if let Some(bar) = shown.get() {
+            bar.finish_and_clear();
         }
+        exit
     })?
 }
 
@@ -312,12 +318,14 @@ fn log_copy(name: &OsStr, report: &copy::Report, took: Duration) {
 }
 
 /// Draws the progress bar on stderr once the copy has run for [`PROGRESS_DELAY`] (at once with
-/// `--progress`), until this future is dropped.
+/// `--progress`), until this future is dropped. The bar is put in `shown` for the caller to
+/// clear.
 async fn draw_progress(
     ui: &Ui,
     force: bool,
     files: &[OsString],
     progress: &AtomicU64,
+    shown: &OnceLock<ProgressBar>,
 ) -> Infallible {
     if !force {
         tokio::time::sleep(PROGRESS_DELAY).await;
@@ -331,24 +339,17 @@ async fn draw_progress(
     let Some(bar) = ui.progress_bar(force, total, template) else {
         return std::future::pending().await;
     };
-    // The bar must vanish when the copy ends, however this future is dropped.
-    struct Clear(indicatif::ProgressBar);
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            self.0.finish_and_clear();
-        }
-    }
-    let bar = Clear(bar);
+    let bar = shown.get_or_init(|| bar);
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
         let done = progress.load(Ordering::Relaxed);
-        bar.0.set_position(done);
+        bar.set_position(done);
         let of_total = total
             .map(|t| format!(" / {}", ui::bytes(t)))
             .unwrap_or_default();
-        bar.0.set_message(format!(
+        bar.set_message(format!(
             "{}{of_total}  {}",
             ui::bytes(done),
             ui::rate(done, start.elapsed())

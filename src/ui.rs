@@ -1,10 +1,10 @@
 //! What a person sees on stderr: the colour decision (made once), quiet and verbose levels,
 //! the one progress-bar factory, and human-readable sizes.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::{ColorChoice, GlobalArgs};
 
@@ -73,10 +73,78 @@ impl Ui {
         let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
-        let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr_with_hz(10))
-            .with_style(style);
+        // Drawn even when stderr is not a terminal if forced (`--progress`): the user asked.
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(StderrTerm), 10);
+        let bar = ProgressBar::with_draw_target(len, target).with_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
         Some(bar)
+    }
+}
+
+/// stderr as indicatif sees it: a few columns narrower than the terminal. indicatif pads a line
+/// to the full width, which would leave the cursor past the last column; the `^C` a terminal
+/// echoes would then wrap to a new line, and the bar's final clear would erase that line
+/// instead of the bar.
+#[derive(Debug)]
+struct StderrTerm;
+
+/// Room left after a bar: enough for an echoed `^C`.
+const RESERVED_COLUMNS: u16 = 3;
+
+impl StderrTerm {
+    fn write(&self, s: &str) -> io::Result<()> {
+        io::stderr().lock().write_all(s.as_bytes())
+    }
+}
+
+impl TermLike for StderrTerm {
+    fn width(&self) -> u16 {
+        rustix::termios::tcgetwinsize(rustix::stdio::stderr())
+            .map(|w| w.ws_col)
+            .ok()
+            .filter(|&c| c > 0)
+            .unwrap_or(80)
+            .saturating_sub(RESERVED_COLUMNS)
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.write(&format!("\x1b[{n}A"))
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.write(&format!("\x1b[{n}B"))
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.write(&format!("\x1b[{n}C"))
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.write(&format!("\x1b[{n}D"))
+        }
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.write(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.write(s)
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        self.write("\r\x1b[2K")
+    }
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
     }
 }
 
