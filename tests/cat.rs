@@ -590,3 +590,75 @@ fn quiet_hides_progress_and_unknown_options_are_usage_errors() {
     let out = tool(["cat", "-z"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn progress_appears_by_itself_only_when_the_copy_is_slow() {
+    // A short copy with stderr on a terminal: nothing on the terminal.
+    let term = pty();
+    let mut cmd = std_tool(["cat", "/proc/version"]);
+    cmd.stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap());
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(10));
+    drop(term.slave);
+    assert!(out.status.success());
+    let (seen, text) = read_until(term.master, b"B", Duration::from_millis(300));
+    assert!(
+        !seen,
+        "no bar for a short copy: {:?}",
+        String::from_utf8_lossy(&text)
+    );
+
+    // A copy still running after a second: the bar shows up without --progress.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let term = pty();
+    let mut cmd = std_tool(["cat"]);
+    cmd.arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    writer.write_all(&[b'y'; 2048]).unwrap();
+    let (seen, text) = read_until(term.master, b"2 KiB", Duration::from_secs(5));
+    drop(writer);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(reader.join().unwrap().len(), 2048);
+    assert!(
+        seen,
+        "bar after a second: {:?}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+#[test]
+fn socket_and_character_device_inputs() {
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let data = random_bytes(1 << 20, 5);
+    let expected = data.clone();
+    let writer = std::thread::spawn(move || {
+        ours.write_all(&data).unwrap();
+    });
+    let child = std_tool(["cat", "-u", "-"])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer.join().unwrap();
+    let out = output_timeout(child, Duration::from_secs(20));
+    assert!(out.status.success());
+    assert!(out.stdout == expected);
+
+    // /dev/null is a character device with nothing in it.
+    let out = tool(["cat", "/dev/null", "-"]).output().unwrap();
+    assert!(out.status.success() && out.stdout.is_empty());
+}
