@@ -155,13 +155,20 @@ impl Job {
     pub fn run_quick(&mut self) -> eyre::Result<bool> {
         let started = Instant::now();
         while let Some(name) = self.files.get(self.next).cloned() {
+            // Opening a FIFO blocks until a writer comes, and this thread must not block: only
+            // what stat shows to be a small regular file is opened here.
+            let small_file = name == "-"
+                || std::fs::metadata(&name).is_ok_and(|m| m.is_file() && m.len() <= QUICK_FILE);
+            if !small_file || started.elapsed() > QUICK_BUDGET {
+                return Ok(false);
+            }
             self.next += 1;
             let Some(opened) = self.open(&name) else {
                 continue;
             };
             let quick = Kind::of(&opened.stat) == Kind::Regular
                 && (opened.stat.st_size as u64) <= QUICK_FILE;
-            if !quick || started.elapsed() > QUICK_BUDGET {
+            if !quick {
                 self.held = Some(opened);
                 return Ok(false);
             }
