@@ -381,15 +381,22 @@ fn terminal_stdin_echoes_each_line_as_typed() {
 
 #[test]
 fn ctrl_c_exits_130() {
-    let mut cmd = std_tool(["cat"]);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = KillOnDrop(cmd.spawn().unwrap());
-    std::thread::sleep(Duration::from_millis(300));
-    crate::util::signal(&child.0, libc::SIGINT);
-    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
-    assert_eq!(status.code(), Some(130));
+    // Waiting on an idle stdin pipe, and waiting in open() for a FIFO's writer.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    for operand in [None, Some(&fifo)] {
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(operand)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = KillOnDrop(cmd.spawn().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        crate::util::signal(&child.0, libc::SIGINT);
+        let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(130), "{operand:?}");
+    }
 }
 
 /// Runs `cat --verbose ARGS` with stdout sent to `stdout`; returns (stderr text, success).
