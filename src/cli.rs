@@ -12,15 +12,16 @@ use crate::addr::{HostPort, parse_duration, parse_host_port, parse_listen_addr};
 
 const EXAMPLES: &str = "\
 Examples:
-  asyncio-tool cat README.md                 print a file, like GNU cat
-  asyncio-tool cat -n *.rs | less            number the lines of several files
+  asyncio-tool cat README.md            print a file, like GNU cat
+  asyncio-tool cat -n *.rs | less       number lines across files
   asyncio-tool echo-server 127.0.0.1:0 > addr &
-                                             start a server on a free port, address in ./addr
+                                        free port; address in ./addr
   printf 'hi\\n' | asyncio-tool echo-client \"$(cat addr)\"
-                                             send a line, print the echo
-  asyncio-tool completions bash > ~/.local/share/bash-completion/completions/asyncio-tool
+                                        send a line, print the echo
+  asyncio-tool completions bash > asyncio-tool.bash
 
-Exit status: 0 success, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).";
+Exit status: 0 success, 1 runtime failure, 2 usage error,
+130 interrupted (Ctrl-C).";
 
 /// Async file and socket utility: a GNU-exact cat, a TCP echo server and an echo client.
 ///
@@ -94,12 +95,12 @@ pub enum Command {
 
 const CAT_EXAMPLES: &str = "\
 Examples:
-  asyncio-tool cat f - g     output f's contents, then standard input, then g's contents
-  asyncio-tool cat           copy standard input to standard output
-  asyncio-tool cat -A notes  show tabs, line ends and control characters
+  asyncio-tool cat f - g      f's contents, then stdin, then g's
+  asyncio-tool cat            copy standard input to standard output
+  asyncio-tool cat -A notes   show tabs, line ends and control bytes
 
-A file that cannot be read is reported on stderr and skipped; the others are still printed
-and the exit status is 1.";
+A file that cannot be read is reported on stderr and skipped; the
+others are still printed and the exit status is 1.";
 
 /// `cat`'s options: GNU cat's, letter for letter.
 #[derive(Debug, Args, Clone, Default)]
@@ -160,13 +161,15 @@ pub struct CatArgs {
 
 const SERVER_EXAMPLES: &str = "\
 Examples:
-  asyncio-tool echo-server                    listen on 127.0.0.1:8080
+  asyncio-tool echo-server                  listen on 127.0.0.1:8080
   asyncio-tool echo-server 127.0.0.1:0 > addr &
-                                              pick a free port; its address is the one line on stdout
-  asyncio-tool echo-server -v '[::1]:7007'    IPv6, log each connection on stderr
+                                            free port; its address is
+                                            the one line on stdout
+  asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
 
-Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at once, open ones get
---shutdown-timeout to finish, then a summary goes to stderr.";
+Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at
+once, open ones get --shutdown-timeout to finish, then a summary goes
+to stderr.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
@@ -200,11 +203,11 @@ const CLIENT_EXAMPLES: &str = "\
 Examples:
   printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1:8080
   tar c dir | asyncio-tool echo-client host:7 | tar t
-  asyncio-tool echo-client --wait 10s localhost:8080 < request   wait for a server starting up
-  asyncio-tool echo-client                   interactive when stdin is a terminal (Ctrl-D ends)
+  asyncio-tool echo-client --wait 10s localhost:8080 < request
+  asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
 
-At the end of standard input the client half-closes the connection and keeps printing replies
-until the server closes it.";
+At the end of standard input the client half-closes the connection
+and keeps printing replies until the server closes it.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]
@@ -239,9 +242,11 @@ pub struct EchoClientArgs {
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
-  asyncio-tool completions bash > ~/.local/share/bash-completion/completions/asyncio-tool
+  asyncio-tool completions bash \\
+    > ~/.local/share/bash-completion/completions/asyncio-tool
   asyncio-tool completions zsh > ~/.zfunc/_asyncio-tool
-  asyncio-tool completions fish > ~/.config/fish/completions/asyncio-tool.fish";
+  asyncio-tool completions fish \\
+    > ~/.config/fish/completions/asyncio-tool.fish";
 
 /// `completions`' options.
 #[derive(Debug, Args, Clone)]
