@@ -62,16 +62,17 @@ pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
     let show_progress =
         args.progress || (ui.stderr_tty && !ui.quiet && !std::io::stdout().is_terminal());
     let force = args.progress;
+    let mut job = Job::new(files.clone(), format, ui.clone())?;
+    // Small regular files cannot block and copy in microseconds: they are done right here,
+    // before any runtime or thread exists, which is most of a tiny `cat`'s run time. Until
+    // the runtime installs its handler, Ctrl-C has its default effect and ends the process
+    // by SIGINT, as it ends GNU cat.
+    if job.run_quick()? {
+        return job.finish();
+    }
     let ui = ui.clone();
     runtime::block_on(Flavor::CurrentThread, async move {
-        // Registered first, so a Ctrl-C during the quick phase below is not lost.
         let interrupted = runtime::interrupt_signal()?;
-        let mut job = Job::new(files.clone(), format, ui.clone())?;
-        // Small regular files cannot block and copy in microseconds: do them right here,
-        // without a thread hand-off (most of a tiny `cat`'s run time would be that hand-off).
-        if job.run_quick()? {
-            return job.finish();
-        }
         let progress = Arc::clone(&job.progress);
         let rest = tokio::task::spawn_blocking(move || job.run_rest());
         let shown = OnceLock::new();

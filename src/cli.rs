@@ -261,6 +261,72 @@ pub struct CompletionsArgs {
 }
 
 impl Cli {
+    /// Parses the process's arguments, exiting with clap's message and status 2 when they
+    /// are wrong.
+    ///
+    /// A `cat` command line made only of GNU cat's own flags and file names is read without
+    /// building the clap model: that model costs more than the whole copy of a small file,
+    /// and `cat` is started in loops by scripts. Anything else goes to clap, which therefore
+    /// still decides every error and every other option; a test checks that both readings
+    /// agree.
+    pub fn parse_args() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        Cli::parse_plain_cat(&args).unwrap_or_else(|| Cli::parse_from(args))
+    }
+
+    /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything
+    /// it does not cover.
+    pub fn parse_plain_cat(args: &[OsString]) -> Option<Cli> {
+        if args.get(1).map(|a| a.as_encoded_bytes()) != Some(b"cat") {
+            return None;
+        }
+        let mut cat = CatArgs::default();
+        let mut only_files = false;
+        for arg in &args[2..] {
+            let bytes = arg.as_encoded_bytes();
+            if only_files || bytes == b"-" || !bytes.starts_with(b"-") {
+                cat.files.push(arg.clone());
+                continue;
+            }
+            match bytes {
+                b"--" => only_files = true,
+                b"--show-all" => cat.show_all = true,
+                b"--number-nonblank" => cat.number_nonblank = true,
+                b"--show-ends" => cat.show_ends = true,
+                b"--number" => cat.number = true,
+                b"--squeeze-blank" => cat.squeeze_blank = true,
+                b"--show-tabs" => cat.show_tabs = true,
+                b"--show-nonprinting" => cat.show_nonprinting = true,
+                _ if bytes.starts_with(b"--") => return None,
+                _ => {
+                    for flag in &bytes[1..] {
+                        match flag {
+                            b'A' => cat.show_all = true,
+                            b'b' => cat.number_nonblank = true,
+                            b'e' => cat.e = true,
+                            b'E' => cat.show_ends = true,
+                            b'n' => cat.number = true,
+                            b's' => cat.squeeze_blank = true,
+                            b't' => cat.t = true,
+                            b'T' => cat.show_tabs = true,
+                            b'u' => cat.unbuffered = true,
+                            b'v' => cat.show_nonprinting = true,
+                            _ => return None,
+                        }
+                    }
+                }
+            }
+        }
+        Some(Cli {
+            global: GlobalArgs {
+                color: ColorChoice::Auto,
+                quiet: false,
+            },
+            verbose: 0,
+            command: Command::Cat(cat),
+        })
+    }
+
     /// How many times `--verbose` was given, before or after the subcommand.
     pub fn verbosity(&self) -> u8 {
         let inner = match &self.command {
@@ -297,6 +363,64 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert_eq!(cli.verbosity(), 1);
+    }
+
+    /// Where the fast `cat` reading answers, it must answer exactly what clap answers.
+    #[test]
+    fn plain_cat_reading_agrees_with_clap() {
+        use proptest::prelude::*;
+        let words = prop::sample::select(vec![
+            "-",
+            "--",
+            "-n",
+            "-bE",
+            "-vET",
+            "-Ab",
+            "-u",
+            "-e",
+            "-t",
+            "-s",
+            "-T",
+            "-x",
+            "-nq",
+            "--number",
+            "--show-all",
+            "--number-nonblank",
+            "--show-ends",
+            "--squeeze-blank",
+            "--show-tabs",
+            "--show-nonprinting",
+            "--num",
+            "--number=1",
+            "--color",
+            "never",
+            "-q",
+            "--progress",
+            "--verbose",
+            "-h",
+            "--help",
+            "-V",
+            "f",
+            "a b",
+            "-1",
+            "--x",
+        ]);
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&prop::collection::vec(words, 0..6), |words| {
+                let mut args = vec![OsString::from("asyncio-tool"), OsString::from("cat")];
+                args.extend(words.iter().map(OsString::from));
+                if let Some(fast) = Cli::parse_plain_cat(&args) {
+                    let slow = Cli::try_parse_from(&args);
+                    prop_assert!(slow.is_ok(), "clap rejects {args:?}");
+                    prop_assert_eq!(format!("{fast:?}"), format!("{:?}", slow.unwrap()));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let simple = ["asyncio-tool", "cat", "-nA", "--", "-n", "-", "file"];
+        let simple: Vec<OsString> = simple.iter().map(OsString::from).collect();
+        assert!(Cli::parse_plain_cat(&simple).is_some());
     }
 
     #[test]

@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = asyncio_tool::cli::Cli::parse();
+    let cli = asyncio_tool::cli::Cli::parse_args();
     asyncio_tool::run(cli).into()
 }
