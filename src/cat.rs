@@ -129,6 +129,9 @@ pub struct Job {
     pub progress: Arc<AtomicU64>,
 }
 
+/// The page size the read buffer is aligned to.
+const PAGE: usize = 4096;
+
 /// Files up to this size are copied in the quick phase.
 const QUICK_FILE: u64 = 1 << 20;
 /// The quick phase hands over to the blocking thread after this long, so that Ctrl-C and
@@ -247,19 +250,23 @@ impl Job {
             return Ok(());
         }
         if self.buf.is_empty() {
-            self.buf = vec![0u8; CHUNK];
+            // Room to start the chunk on a page boundary: the kernel copies into a
+            // page-aligned buffer several times faster on some CPUs (GNU cat aligns too).
+            self.buf = vec![0u8; CHUNK + PAGE];
         }
+        let offset = self.buf.as_ptr().align_offset(PAGE).min(PAGE);
+        let buf = &mut self.buf[offset..offset + CHUNK];
         let started = Instant::now();
         let result = match self.renderer.as_mut() {
             None => self
                 .sink
-                .copy_plain(input.fd(), &input.stat, &mut self.buf, &self.progress)
+                .copy_plain(input.fd(), &input.stat, buf, &self.progress)
                 .map(Some),
             Some(renderer) => render_file(
                 input,
                 renderer,
                 &mut self.sink,
-                &mut self.buf,
+                buf,
                 &self.progress,
             )
             .map(|()| None),
