@@ -31,7 +31,7 @@ use crate::ui::{self, Ui};
 use stdio::{Input, Output, OutputSender};
 
 /// The progress line: bytes sent and received, and the rate of the replies.
-const PROGRESS_TEMPLATE: &str = "{spinner} {msg}";
+const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
@@ -76,9 +76,10 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     if ui.verbose > 0 {
         eprintln!("connecting to {}", args.addr);
     }
+    let announce = ui.verbose > 0 || (interactive && !ui.quiet);
     let mut stream = tokio::select! {
-        stream = connect::connect(&args.addr, args.connect_timeout, args.wait, ui) => stream?,
-        () = &mut interrupt => return Ok(Exit::Interrupted),
+        stream = connect::connect(&args.addr, args.connect_timeout, args.wait, announce) => stream?,
+        () = &mut interrupt => return Ok(interrupted(interactive)),
     };
     let peer = stream.peer_addr().ok();
     let server = connect::describe(&args.addr, peer);
@@ -131,7 +132,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
         loop {
             tokio::select! {
                 biased;
-                () = &mut interrupt => return Ok(Exit::Interrupted),
+                () = &mut interrupt => return Ok(interrupted(interactive)),
                 result = &mut done => return Err(stdout_failed(result)),
                 end = &mut replies => break end,
                 result = &mut sending, if send_result.is_none() => {
@@ -183,7 +184,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     // Whatever was received is written before anything else is decided.
     tokio::select! {
         biased;
-        () = &mut interrupt => return Ok(Exit::Interrupted),
+        () = &mut interrupt => return Ok(interrupted(interactive)),
         result = &mut done => match result {
             Ok(Ok(())) => {}
             other => return Err(stdout_failed(other)),
@@ -226,6 +227,15 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
         )),
         End::StdoutGone => Ok(Exit::Success),
     }
+}
+
+/// Ctrl-C. In a terminal the shell's next prompt would otherwise start right after the "^C"
+/// echoed on the half-typed line.
+fn interrupted(interactive: bool) -> Exit {
+    if interactive {
+        eprintln!();
+    }
+    Exit::Interrupted
 }
 
 /// The stdout writer's failure as the error to return. The io::Error stays in the chain, so a
