@@ -69,6 +69,8 @@ enum SendError {
     Socket(io::Error),
 }
 
+/// Connect, exchange, finish: everything between parsing and the exit code. `interactive`:
+/// stdin is a terminal (banner, no progress line, a newline after ^C).
 async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Result<Exit> {
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
