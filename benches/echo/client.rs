@@ -134,8 +134,8 @@ fn report(contenders: &[Contender], total: u64) {
     let best_peer = contenders[1..].iter().map(mbps).fold(f64::NAN, f64::max);
     println!();
     println!(
-        "{:<26} {:>9} {:>9} {:>10} {:>14} {:>10}",
-        "client", "median s", "MB/s", "vs best", "runs (s)", "peak RSS"
+        "{:<26} {:>9} {:>6} {:>9} {:>10}  runs (s)",
+        "client", "median s", "MB/s", "vs best", "peak RSS"
     );
     for c in contenders {
         let runs = c
@@ -150,12 +150,11 @@ fn report(contenders: &[Contender], total: u64) {
             format!("{:.2}x", mbps(c) / best_peer)
         };
         println!(
-            "{:<26} {:>9.3} {:>9.0} {:>10} {:>14} {:>7.1} MiB",
+            "{:<26} {:>9.3} {:>6.0} {:>9} {:>6.1} MiB  {runs}",
             c.label,
             c.median(),
             mbps(c),
             ratio,
-            runs,
             c.peak_kib as f64 / 1024.0
         );
     }
