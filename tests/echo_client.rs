@@ -578,3 +578,23 @@ fn verbose_reports_the_exchange() {
     assert!(err.contains(&format!("connected to {addr}")), "{err}");
     assert!(err.contains("sent 3 B, received 3 B in "), "{err}");
 }
+
+#[test]
+fn files_on_stdin_and_stdout_take_the_copying_path() {
+    // Pipes are spliced; a regular file on stdin and on stdout goes through the buffers.
+    let data = random_bytes(8 << 20, 13);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let output = dir.path().join("out");
+    std::fs::write(&input, &data).unwrap();
+    let addr = echo_server();
+    let mut c = std_tool(["echo-client", &addr.to_string()])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = crate::util::wait_timeout(&mut c, BULK);
+    assert!(status.success());
+    assert_same(&std::fs::read(&output).unwrap(), &data);
+}

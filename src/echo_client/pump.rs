@@ -9,9 +9,12 @@
 //! per chunk, and on a busy two-core machine every wake-up waits for a free core — measured,
 //! the hand-over design fell behind single-threaded `nc` under load.
 //!
-//! Memory is one [`CHUNK`] per direction, whatever the size of the stream. Back-pressure is
-//! the kernel's: a pump blocks in `write` until the other side takes data. The two
-//! directions never wait for each other, so no amount of data can deadlock.
+//! When stdin (or stdout) is a pipe, its pump moves the data with splice(2): the kernel
+//! hands pages between the pipe and the socket and the data never enters this process. For
+//! anything else (a file, a terminal, /dev/null) it copies through one [`CHUNK`]-sized
+//! buffer. Either way memory is constant, whatever the size of the stream. Back-pressure is
+//! the kernel's: a pump blocks until the other side takes data. The two directions never
+//! wait for each other, so no amount of data can deadlock.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -22,12 +25,17 @@ use std::thread;
 use std::time::Instant;
 
 use rustix::event::{PollFd, PollFlags};
+use rustix::fs::FileType;
 use rustix::io::Errno;
+use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
 /// times that; larger buffers measured no faster.
 pub(super) const CHUNK: usize = 128 * 1024;
+
+/// The most one splice call may move; it returns sooner with whatever is there.
+const SPLICE_MAX: usize = 1 << 20;
 
 /// What the pumps tell the runtime while they run: byte counts for the progress line and
 /// what the idle timer needs.
@@ -122,15 +130,51 @@ pub(super) fn send(
     Ok(rx)
 }
 
-fn pump_stdin(mut socket: &TcpStream, shared: &Shared) -> Result<(), SendError> {
+fn pump_stdin(socket: &TcpStream, shared: &Shared) -> Result<(), SendError> {
     let stdin = io::stdin();
     let fd = stdin.as_fd();
+    let spliced = is_pipe(fd) && splice_stdin(fd, socket, shared)?;
+    if !spliced {
+        copy_stdin(fd, socket, shared)?;
+    }
+    shared.input_ended.store(true, Ordering::SeqCst);
+    socket.shutdown(Shutdown::Write).map_err(SendError::Socket)
+}
+
+/// stdin pipe → socket by splice, to the end of input. False if the kernel cannot splice
+/// these two (nothing is lost: a failed call moves nothing), so the caller copies instead.
+fn splice_stdin(
+    stdin: BorrowedFd<'_>,
+    socket: &TcpStream,
+    shared: &Shared,
+) -> Result<bool, SendError> {
+    loop {
+        match rustix::pipe::splice(stdin, None, socket, None, SPLICE_MAX, SpliceFlags::MOVE) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                shared.sent.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(Errno::INTR) => {}
+            // The socket blocks, so only a pipe left non-blocking by someone else says this.
+            Err(Errno::AGAIN) => wait_ready(stdin, PollFlags::IN).map_err(SendError::Stdin)?,
+            Err(Errno::INVAL) => return Ok(false),
+            // Reading a pipe cannot fail; the socket can (EPIPE, ECONNRESET).
+            Err(err) => return Err(SendError::Socket(err.into())),
+        }
+    }
+}
+
+/// stdin → socket through a buffer, to the end of input.
+fn copy_stdin(
+    stdin: BorrowedFd<'_>,
+    mut socket: &TcpStream,
+    shared: &Shared,
+) -> Result<(), SendError> {
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = read(fd, &mut buf).map_err(SendError::Stdin)?;
+        let n = read(stdin, &mut buf).map_err(SendError::Stdin)?;
         if n == 0 {
-            shared.input_ended.store(true, Ordering::SeqCst);
-            return socket.shutdown(Shutdown::Write).map_err(SendError::Socket);
+            return Ok(());
         }
         socket.write_all(&buf[..n]).map_err(SendError::Socket)?;
         shared.sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -152,9 +196,49 @@ pub(super) fn receive(
     Ok(rx)
 }
 
-fn pump_replies(mut socket: &TcpStream, shared: &Shared) -> Replies {
+fn pump_replies(socket: &TcpStream, shared: &Shared) -> Replies {
     let stdout = io::stdout();
     let fd = stdout.as_fd();
+    if is_pipe(fd) {
+        if let Some(end) = splice_replies(socket, fd, shared) {
+            return end;
+        }
+    }
+    copy_replies(socket, fd, shared)
+}
+
+/// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
+/// splice these two; the caller copies instead.
+fn splice_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Option<Replies> {
+    loop {
+        // Wait for the server first, apart from the splice: a splice blocked on a full stdout
+        // is not the server being silent.
+        shared.awaiting_server.store(true, Ordering::Relaxed);
+        let ready = wait_ready(socket.as_fd(), PollFlags::IN);
+        shared.awaiting_server.store(false, Ordering::Relaxed);
+        if let Err(err) = ready {
+            return Some(Replies::Lost(err));
+        }
+        match rustix::pipe::splice(socket, None, stdout, None, SPLICE_MAX, SpliceFlags::MOVE) {
+            Ok(0) => return Some(Replies::Closed),
+            Ok(n) => shared.replied(n),
+            Err(Errno::INTR) => {}
+            // The socket blocks, so only a pipe left non-blocking by someone else says this.
+            Err(Errno::AGAIN) => {
+                if let Err(err) = wait_ready(stdout, PollFlags::OUT) {
+                    return Some(Replies::Stdout(err));
+                }
+            }
+            Err(Errno::INVAL) => return None,
+            // Only the pipe says EPIPE (its reader is gone); the rest is the connection's.
+            Err(Errno::PIPE) => return Some(Replies::Stdout(Errno::PIPE.into())),
+            Err(err) => return Some(Replies::Lost(err.into())),
+        }
+    }
+}
+
+/// socket → stdout through a buffer, until the server closes.
+fn copy_replies(mut socket: &TcpStream, fd: BorrowedFd<'_>, shared: &Shared) -> Replies {
     let mut buf = vec![0u8; CHUNK];
     loop {
         shared.awaiting_server.store(true, Ordering::Relaxed);
@@ -171,6 +255,11 @@ fn pump_replies(mut socket: &TcpStream, shared: &Shared) -> Replies {
             return Replies::Stdout(err);
         }
     }
+}
+
+/// True for a pipe (or FIFO): what splice can move data to or from.
+fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo)
 }
 
 /// One read, retried on EINTR; waits (poll) if the fd was left non-blocking by someone else.
