@@ -93,6 +93,11 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     } else {
         ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
     };
+    // Drawn only from here (every tick below), never from indicatif's ticker thread: a
+    // redraw from that thread could land after the clear on Ctrl-C and leave the line behind.
+    if let Some(bar) = &bar {
+        bar.disable_steady_tick();
+    }
     let bar = BarGuard(bar);
 
     let mut send_result: Option<Result<(), SendError>> = None;
@@ -227,6 +232,7 @@ impl BarGuard {
                 ui::bytes(received),
                 ui::rate(received, shared.started().elapsed())
             ));
+            bar.tick();
         }
     }
 
