@@ -1,1 +1,600 @@
-//! `echo_client` integration tests.
+//! `echo-client` integration tests: the built binary against real sockets on 127.0.0.1 —
+//! small servers written here (echo, send-and-close, reset, silent), socat, and
+//! asyncio-tool's own echo server. Every wait is bounded and every child is killed if a test
+//! fails, so a hang fails the test instead of stalling the run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::process::{Child, ChildStdin, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_no_panic, other, output_timeout, random_bytes, std_tool};
+
+/// Generous bound for anything that should take well under a second.
+const PROMPT: Duration = Duration::from_secs(5);
+/// Bound for the 50 MiB round trips (a debug build, two cores).
+const BULK: Duration = Duration::from_secs(40);
+
+/// Kills the child when a test fails before it is waited for.
+struct Guard(Option<Child>);
+
+impl Guard {
+    fn new(child: Child) -> Self {
+        Guard(Some(child))
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child still owned")
+    }
+
+    /// Hands the child over to a bounded wait (which kills it on timeout itself).
+    fn output(mut self, limit: Duration) -> Output {
+        output_timeout(self.0.take().expect("child still owned"), limit)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `asyncio-tool echo-client ARGS` with stdin as given and stdout/stderr piped.
+fn client(args: &[&str], stdin: Stdio) -> Guard {
+    let child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Guard::new(child)
+}
+
+/// Writes `data` to the child's stdin from a thread, then closes it (EOF). Write errors are
+/// ignored: a client that exits early closes the pipe, and the test checks that instead.
+fn feed(stdin: ChildStdin, data: Vec<u8>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut stdin = stdin;
+        let _ = stdin.write_all(&data);
+    })
+}
+
+fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts byte equality without printing megabytes on failure.
+fn assert_same(got: &[u8], want: &[u8]) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "output differs: got {} bytes, want {}; first difference at {:?}",
+            got.len(),
+            want.len(),
+            first
+        );
+    }
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// A port nobody listens on (bound, then released).
+fn free_port() -> SocketAddr {
+    listener().1
+}
+
+/// Echoes one connection: everything read is written back; at the client's EOF, closes.
+fn echo_one(listener: TcpListener) {
+    thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn echo_server() -> SocketAddr {
+    let (listener, addr) = listener();
+    echo_one(listener);
+    addr
+}
+
+/// Accepts one connection and runs `serve` on it in a thread.
+fn serve_one(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+    let (listener, addr) = listener();
+    thread::spawn(move || {
+        if let Ok((conn, _)) = listener.accept() {
+            serve(conn);
+        }
+    });
+    addr
+}
+
+/// socat as an independent echo server on a free port, killed on drop. `-b 4096`: with its
+/// default 8 KiB blocks socat's own PIPE can deadlock under load.
+struct Socat(Guard, SocketAddr);
+
+fn socat() -> Option<Socat> {
+    let addr = free_port();
+    let child = other("socat")
+        .args([
+            "-b",
+            "4096",
+            &format!("TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr", addr.port()),
+            "PIPE",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => Some(Socat(Guard::new(child), addr)),
+        Err(err) => {
+            eprintln!("note: socat not available ({err}); skipping the test against it");
+            None
+        }
+    }
+}
+
+/// 50 MiB of random data through the client and back, compared byte for byte. The client is
+/// told to --wait for the server, which may still be starting.
+fn round_trip_50_mib(addr: SocketAddr) {
+    let data = random_bytes(50 << 20, 0x5eed_0050);
+    let mut c = client(&["--wait", "10s", &addr.to_string()], Stdio::piped());
+    let feeder = feed(c.child().stdin.take().unwrap(), data.clone());
+    let out = c.output(BULK);
+    feeder.join().unwrap();
+    assert_no_panic(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        stderr_text(&out)
+    );
+    assert_same(&out.stdout, &data);
+    assert!(out.stderr.is_empty(), "stderr: {}", stderr_text(&out));
+}
+
+#[test]
+fn fifty_mib_through_socat_comes_back_identical() {
+    let Some(server) = socat() else { return };
+    round_trip_50_mib(server.1);
+    drop(server.0);
+}
+
+/// NEEDS `echo-server` (built on another branch): on the `client` branch alone this fails with
+/// "echo-server: not implemented yet"; once both are merged it must pass.
+#[test]
+fn needs_echo_server_fifty_mib_through_own_server_comes_back_identical() {
+    let mut server = Guard::new(
+        std_tool(["echo-server", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = server.child().stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(PROMPT).unwrap_or_default();
+    // The one stdout line is the bound address (its last word, should there be others).
+    let addr: SocketAddr = match line.split_whitespace().last().map(str::parse) {
+        Some(Ok(addr)) => addr,
+        _ => {
+            let _ = server.child().kill();
+            let mut err = String::new();
+            let _ = server
+                .child()
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err);
+            panic!("echo-server printed no address (stdout {line:?}); stderr: {err}");
+        }
+    };
+    round_trip_50_mib(addr);
+}
+
+#[test]
+fn empty_stdin_exits_0_with_empty_stdout() {
+    let addr = echo_server();
+    let out = client(&[&addr.to_string()], Stdio::null()).output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn replies_after_the_end_of_input_are_all_printed() {
+    // The server answers only once the client has half-closed, and only after a pause longer
+    // than socat's default 0.5 s: a client that stops reading at EOF would lose all of it.
+    let reply = random_bytes(1 << 20, 7);
+    let expected = reply.clone();
+    let addr = serve_one(move |mut conn| {
+        let mut request = Vec::new();
+        let _ = conn.read_to_end(&mut request);
+        thread::sleep(Duration::from_millis(700));
+        let _ = conn.write_all(&reply);
+    });
+    let mut c = client(&[&addr.to_string()], Stdio::piped());
+    feed(c.child().stdin.take().unwrap(), b"request\n".to_vec());
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert_same(&out.stdout, &expected);
+}
+
+#[test]
+fn refused_exits_1_naming_the_address() {
+    let addr = free_port();
+    let started = Instant::now();
+    let out = client(&[&addr.to_string()], Stdio::null()).output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_text(&out);
+    assert_eq!(
+        err.trim_end(),
+        format!("asyncio-tool: cannot connect to {addr}: Connection refused")
+    );
+    assert!(out.stdout.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(2), "not prompt");
+}
+
+#[test]
+fn unresolvable_host_exits_1_naming_the_host() {
+    let out = client(&["nosuch.invalid:7"], Stdio::null()).output(Duration::from_secs(15));
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_text(&out);
+    assert!(
+        err.starts_with("asyncio-tool: cannot resolve nosuch.invalid: "),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn connect_timeout_bounds_a_connect_that_hangs() {
+    // A listener that never accepts and whose queue is full drops further SYNs, so a connect
+    // to it hangs: a loopback-only way to see --connect-timeout work.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    let mut hangs = false;
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => {
+                hangs = true;
+                break;
+            }
+        }
+    }
+    if !hangs {
+        eprintln!("note: this kernel never lets a connect hang on loopback; skipped");
+        return;
+    }
+    let started = Instant::now();
+    let out = client(
+        &["--connect-timeout", "400ms", &addr.to_string()],
+        Stdio::null(),
+    )
+    .output(PROMPT);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&out).trim_end(),
+        format!("asyncio-tool: cannot connect to {addr}: timed out after 400ms")
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn wait_retries_until_the_server_starts() {
+    let addr = free_port();
+    let mut c = client(&["--wait", "10s", &addr.to_string()], Stdio::piped());
+    thread::sleep(Duration::from_secs(1));
+    // Still trying, not failed.
+    assert!(
+        c.child().try_wait().unwrap().is_none(),
+        "client gave up early"
+    );
+    echo_one(TcpListener::bind(addr).unwrap());
+    feed(c.child().stdin.take().unwrap(), b"ping\n".to_vec());
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert_eq!(out.stdout, b"ping\n");
+}
+
+#[test]
+fn wait_gives_up_when_the_time_is_over() {
+    let addr = free_port();
+    let started = Instant::now();
+    let out = client(&["--wait", "600ms", &addr.to_string()], Stdio::null()).output(PROMPT);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&out).trim_end(),
+        format!("asyncio-tool: cannot connect to {addr} (gave up after 600ms): Connection refused")
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn server_closing_first_ends_the_client_with_stdin_still_open() {
+    let blob = random_bytes(1 << 20, 11);
+    let sent = blob.clone();
+    let addr = serve_one(move |mut conn| {
+        let _ = conn.write_all(&sent);
+        // Dropping closes in order (FIN): nothing unread is pending, the client sent nothing.
+    });
+    let mut c = client(&[&addr.to_string()], Stdio::piped());
+    // Keep stdin open and idle for the whole test: the client must not wait for it.
+    let _stdin = c.child().stdin.take().unwrap();
+    let started = Instant::now();
+    let out = c.output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert_same(&out.stdout, &blob);
+    assert!(started.elapsed() < Duration::from_secs(2), "not prompt");
+}
+
+#[test]
+fn server_reset_exits_1() {
+    let addr = serve_one(|conn| {
+        let _ = (&conn).write_all(b"partial\n");
+        thread::sleep(Duration::from_millis(100));
+        // SO_LINGER 0: close sends RST instead of FIN.
+        let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+        drop(conn);
+    });
+    let mut c = client(&[&addr.to_string()], Stdio::piped());
+    let _stdin = c.child().stdin.take().unwrap();
+    let out = c.output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&out).trim_end(),
+        format!("asyncio-tool: connection to {addr} lost: Connection reset by peer")
+    );
+}
+
+#[test]
+fn idle_timeout_gives_up_on_a_silent_server() {
+    let addr = serve_one(|mut conn| {
+        // Reads everything, answers nothing, closes only when the client has gone.
+        let mut sink = Vec::new();
+        let _ = conn.read_to_end(&mut sink);
+        thread::sleep(Duration::from_secs(10));
+    });
+    let mut c = client(
+        &["--idle-timeout", "300ms", &addr.to_string()],
+        Stdio::piped(),
+    );
+    feed(c.child().stdin.take().unwrap(), b"anyone there?\n".to_vec());
+    let started = Instant::now();
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&out).trim_end(),
+        format!(
+            "asyncio-tool: no reply from {addr} for 300ms after the end of input (--idle-timeout)"
+        )
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn idle_timeout_is_not_triggered_by_a_slow_but_steady_server() {
+    // Replies keep coming, 150 ms apart, for longer than the idle timeout in total.
+    let addr = serve_one(|mut conn| {
+        let _ = conn.shutdown(Shutdown::Read);
+        for i in 0..6 {
+            thread::sleep(Duration::from_millis(150));
+            let _ = conn.write_all(format!("{i}\n").as_bytes());
+        }
+    });
+    let out = client(
+        &["--idle-timeout", "400ms", &addr.to_string()],
+        Stdio::null(),
+    )
+    .output(PROMPT);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert_eq!(out.stdout, b"0\n1\n2\n3\n4\n5\n");
+}
+
+#[test]
+fn closed_stdout_is_quiet_success() {
+    // `| head -c1`: the reader goes away after one byte while data keeps flowing.
+    let Some(server) = socat() else { return };
+    let mut c = client(&["--wait", "10s", &server.1.to_string()], Stdio::piped());
+    feed(c.child().stdin.take().unwrap(), random_bytes(20 << 20, 3));
+    let mut stdout = c.child().stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let started = Instant::now();
+    let out = c.output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert!(out.stderr.is_empty(), "not quiet: {}", stderr_text(&out));
+    assert!(started.elapsed() < Duration::from_secs(2), "not prompt");
+}
+
+/// A pseudo-terminal: the master for the test to type into, the slave for the client's stdin.
+fn pty() -> (std::fs::File, OwnedFd) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    (std::fs::File::from(master), OwnedFd::from(slave))
+}
+
+/// Reads the child's stdout on a thread and hands over each piece, so the test can wait for
+/// "the reply so far" with a bound.
+fn stdout_pieces(child: &mut Child) -> mpsc::Receiver<Vec<u8>> {
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects stdout pieces until `want` has arrived or `limit` has passed.
+fn read_until(rx: &mpsc::Receiver<Vec<u8>>, want: &[u8], limit: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while !got.ends_with(want) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(piece) => got.extend_from_slice(&piece),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn typed_lines_come_back_before_the_end_of_input() {
+    let addr = echo_server();
+    let (mut master, slave) = pty();
+    let mut c = client(&[&addr.to_string()], Stdio::from(slave));
+    let replies = stdout_pieces(c.child());
+    master.write_all(b"hello\n").unwrap();
+    assert_eq!(read_until(&replies, b"hello\n", PROMPT), b"hello\n");
+    master.write_all(b"again\n").unwrap();
+    assert_eq!(read_until(&replies, b"again\n", PROMPT), b"again\n");
+    assert!(
+        c.child().try_wait().unwrap().is_none(),
+        "exited before Ctrl-D"
+    );
+    // Ctrl-D at the start of a line: the terminal's end of input.
+    master.write_all(&[4]).unwrap();
+    let out = c.output(PROMPT);
+    assert_no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+    assert_eq!(
+        stderr_text(&out),
+        format!("connected to {addr} — Ctrl-D to finish\n")
+    );
+}
+
+#[test]
+fn quiet_interactive_client_prints_no_banner() {
+    let addr = echo_server();
+    let (mut master, slave) = pty();
+    let mut c = client(&["-q", &addr.to_string()], Stdio::from(slave));
+    let replies = stdout_pieces(c.child());
+    master.write_all(b"hi\n").unwrap();
+    assert_eq!(read_until(&replies, b"hi\n", PROMPT), b"hi\n");
+    master.write_all(&[4]).unwrap();
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", stderr_text(&out));
+}
+
+#[test]
+fn ctrl_c_exits_130() {
+    let addr = echo_server();
+    let (mut master, slave) = pty();
+    let mut c = client(&[&addr.to_string()], Stdio::from(slave));
+    let replies = stdout_pieces(c.child());
+    master.write_all(b"hello\n").unwrap();
+    // Once the reply is back, the client is connected and its handler is installed.
+    assert_eq!(read_until(&replies, b"hello\n", PROMPT), b"hello\n");
+    let pid = rustix::process::Pid::from_child(c.child());
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_text(&out));
+    assert_no_panic(&out.stderr);
+}
+
+#[test]
+fn no_progress_line_when_stderr_is_not_a_terminal() {
+    let addr = echo_server();
+    let mut c = client(&[&addr.to_string()], Stdio::piped());
+    feed(c.child().stdin.take().unwrap(), random_bytes(4 << 20, 5));
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout.len(), 4 << 20);
+    assert!(out.stderr.is_empty(), "{}", stderr_text(&out));
+}
+
+#[test]
+fn verbose_reports_the_exchange() {
+    let addr = echo_server();
+    let mut c = client(&["-v", &addr.to_string()], Stdio::piped());
+    feed(c.child().stdin.take().unwrap(), b"abc".to_vec());
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"abc");
+    let err = stderr_text(&out);
+    assert!(err.contains(&format!("connected to {addr}")), "{err}");
+    assert!(err.contains("sent 3 B, received 3 B in "), "{err}");
+}
+
+#[test]
+fn files_on_stdin_and_stdout_take_the_copying_path() {
+    // Pipes are spliced; a regular file on stdin and on stdout goes through the buffers.
+    let data = random_bytes(8 << 20, 13);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let output = dir.path().join("out");
+    std::fs::write(&input, &data).unwrap();
+    let addr = echo_server();
+    let mut c = std_tool(["echo-client", &addr.to_string()])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = crate::util::wait_timeout(&mut c, BULK);
+    assert!(status.success());
+    assert_same(&std::fs::read(&output).unwrap(), &data);
+}

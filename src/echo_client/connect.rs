@@ -1,0 +1,211 @@
+//! Reaching the server: resolve the name, try every address it resolves to in turn (each
+//! attempt bounded by `--connect-timeout`), and `--wait`'s retry loop for a server that is
+//! still starting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use color_eyre::eyre;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::addr::HostPort;
+use crate::report::io_reason;
+
+/// The first back-off pause of `--wait`; it doubles up to [`BACKOFF_MAX`].
+const BACKOFF_START: Duration = Duration::from_millis(20);
+/// A server that comes up is noticed at most this late.
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// Why one round of connecting failed. Kept structured so the final message can name every
+/// address that was tried and say how long `--wait` waited.
+#[derive(Debug)]
+enum Failure {
+    /// The name did not resolve (or resolving took longer than the connect timeout).
+    Resolve(io::Error),
+    /// The name resolved to nothing.
+    NoAddress,
+    /// Every address was tried; each failed for the reason given.
+    Connect(Vec<(SocketAddr, io::Error)>),
+}
+
+/// Connects to `target`. Without `wait`, one round: every resolved address once. With it,
+/// rounds are repeated with growing pauses until one succeeds or `wait` is over; no new round
+/// starts after that, so the whole takes at most `wait` plus one round. `announce`: say on
+/// stderr that we are waiting (a person at a terminal would otherwise see nothing happen).
+pub(super) async fn connect(
+    target: &HostPort,
+    timeout: Duration,
+    wait: Option<Duration>,
+    announce: bool,
+) -> eyre::Result<TcpStream> {
+    let Some(wait) = wait else {
+        return attempt(target, timeout)
+            .await
+            .map_err(|failure| report(failure, target, None));
+    };
+    let deadline = Instant::now() + wait;
+    let mut pause = BACKOFF_START;
+    let mut told = false;
+    loop {
+        let failure = match attempt(target, timeout).await {
+            Ok(stream) => return Ok(stream),
+            Err(failure) => failure,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(report(failure, target, Some(wait)));
+        }
+        if announce && !told {
+            told = true;
+            let why = report(failure, target, None);
+            eprintln!(
+                "{}; retrying for up to {}",
+                crate::report::one_line(&why),
+                humantime::format_duration(wait)
+            );
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One round: resolve, then try each address until one accepts.
+async fn attempt(target: &HostPort, timeout: Duration) -> Result<TcpStream, Failure> {
+    // An IP literal is parsed, not looked up; a name goes through getaddrinfo on tokio's
+    // blocking pool, bounded like a connect so a dead resolver cannot hang us.
+    let resolved = tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await
+    .map_err(|_| Failure::Resolve(timed_out(timeout)))?
+    .map_err(Failure::Resolve)?;
+    let mut errors = Vec::new();
+    for addr in resolved {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(err)) => errors.push((addr, err)),
+            Err(_) => errors.push((addr, timed_out(timeout))),
+        }
+    }
+    if errors.is_empty() {
+        Err(Failure::NoAddress)
+    } else {
+        Err(Failure::Connect(errors))
+    }
+}
+
+fn timed_out(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("timed out after {}", humantime::format_duration(limit)),
+    )
+}
+
+/// The one-line error for a failed connect: `cannot connect to 127.0.0.1:9: Connection
+/// refused`, `cannot resolve nosuch.invalid: ...`, or for a name with several addresses each
+/// address with its own reason.
+fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre::Report {
+    let waited = waited
+        .map(|w| format!(" (gave up after {})", humantime::format_duration(w)))
+        .unwrap_or_default();
+    match failure {
+        Failure::Resolve(err) => {
+            eyre::Report::new(err).wrap_err(format!("cannot resolve {}{waited}", target.host))
+        }
+        Failure::NoAddress => eyre::eyre!("the name has no address")
+            .wrap_err(format!("cannot resolve {}{waited}", target.host)),
+        Failure::Connect(mut errors) => {
+            if errors.len() == 1 {
+                let (addr, err) = errors.remove(0);
+                // Name the address as typed, and the IP too when a name was resolved.
+                let name = if is_literal(target, addr) {
+                    addr.to_string()
+                } else {
+                    format!("{target} ({addr})")
+                };
+                eyre::Report::new(err).wrap_err(format!("cannot connect to {name}{waited}"))
+            } else {
+                let each = errors
+                    .iter()
+                    .map(|(addr, err)| format!("{addr}: {}", io_reason(err)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                eyre::eyre!(each).wrap_err(format!("cannot connect to {target}{waited}"))
+            }
+        }
+    }
+}
+
+/// True when `target` already is the IP address `addr` (nothing was looked up).
+fn is_literal(target: &HostPort, addr: SocketAddr) -> bool {
+    target
+        .host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip == addr.ip())
+}
+
+/// How to name the server in messages: the address as typed, plus the IP it resolved to when
+/// that differs.
+pub(super) fn describe(target: &HostPort, peer: Option<SocketAddr>) -> String {
+    match peer {
+        Some(addr) if !is_literal(target, addr) => format!("{target} ({addr})"),
+        _ => target.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hp(host: &str, port: u16) -> HostPort {
+        HostPort {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn one_address_is_named_with_its_reason() {
+        let failure = Failure::Connect(vec![(
+            "127.0.0.1:9".parse().unwrap(),
+            io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        )]);
+        let msg = crate::report::one_line(&report(failure, &hp("127.0.0.1", 9), None));
+        assert_eq!(msg, "cannot connect to 127.0.0.1:9: Connection refused");
+    }
+
+    #[test]
+    fn a_name_shows_what_it_resolved_to() {
+        let failure = Failure::Connect(vec![
+            (
+                "[::1]:9".parse().unwrap(),
+                io::Error::from_raw_os_error(libc::ECONNREFUSED),
+            ),
+            (
+                "127.0.0.1:9".parse().unwrap(),
+                timed_out(Duration::from_secs(1)),
+            ),
+        ]);
+        let msg = crate::report::one_line(&report(
+            failure,
+            &hp("localhost", 9),
+            Some(Duration::from_secs(2)),
+        ));
+        assert_eq!(
+            msg,
+            "cannot connect to localhost:9 (gave up after 2s): [::1]:9: Connection refused; \
+             127.0.0.1:9: timed out after 1s"
+        );
+        assert_eq!(
+            describe(&hp("localhost", 9), Some("127.0.0.1:9".parse().unwrap())),
+            "localhost:9 (127.0.0.1:9)"
+        );
+        assert_eq!(
+            describe(&hp("127.0.0.1", 9), Some("127.0.0.1:9".parse().unwrap())),
+            "127.0.0.1:9"
+        );
+    }
+}
