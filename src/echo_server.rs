@@ -172,11 +172,7 @@ const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// connections finish within `config.shutdown_timeout`, closes the rest and returns what was
 /// done. Never fails: accept errors are logged and retried, connection errors end only their
 /// connection.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future + Send,
-) -> Summary {
+pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future + Send) -> Summary {
     let start = Instant::now();
     let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
@@ -346,7 +342,10 @@ mod tests {
             closed_at_shutdown: 0,
             uptime: Duration::from_millis(2500),
         };
-        assert_eq!(summary_line(&s), "served 1 connection, echoed 1.50 KiB in 2s 500ms");
+        assert_eq!(
+            summary_line(&s),
+            "served 1 connection, echoed 1.50 KiB in 2s 500ms"
+        );
         let s = Summary {
             connections: 3,
             closed_at_shutdown: 2,
