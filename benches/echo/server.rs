@@ -7,7 +7,8 @@
 //! between servers measured in the same run are what the targets are about, so every case
 //! runs against each server in turn, several rounds, and the medians are printed.
 //!
-//! `ECHO_BENCH_ROUNDS` (default 3) sets the number of rounds.
+//! `ECHO_BENCH_ROUNDS` (default 5) sets the number of rounds; `ECHO_BENCH_QUICK=1` runs the
+//! ping-pong cases only.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -65,8 +66,10 @@ impl Server {
             Kind::Socat => {
                 let port = free_port();
                 let mut c = Command::new("socat");
-                c.arg(format!("TCP-LISTEN:{port},fork,reuseaddr,nodelay,backlog=4096"))
-                    .arg("PIPE");
+                c.arg(format!(
+                    "TCP-LISTEN:{port},fork,reuseaddr,nodelay,backlog=4096"
+                ))
+                .arg("PIPE");
                 c
             }
         };
@@ -90,7 +93,10 @@ impl Server {
                 let start = Instant::now();
                 // socat prints nothing: wait until it accepts (this probe costs it one fork).
                 while TcpStream::connect(addr).is_err() {
-                    assert!(start.elapsed() < Duration::from_secs(10), "socat did not start");
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "socat did not start"
+                    );
                     thread::sleep(Duration::from_millis(20));
                 }
                 addr
@@ -100,9 +106,9 @@ impl Server {
                 BufReader::new(child.stdout.take().unwrap())
                     .read_line(&mut line)
                     .unwrap();
-                line.trim().parse().unwrap_or_else(|_| {
-                    panic!("{} printed {line:?}, not an address", kind.name())
-                })
+                line.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{} printed {line:?}, not an address", kind.name()))
             }
         };
         Server { kind, child, addr }
@@ -132,8 +138,7 @@ impl Server {
 
     /// Peak resident memory (VmHWM) in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -319,7 +324,10 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> f64 {
         }
         let mut at = 0;
         pattern.segments(off, n, |s| {
-            assert!(buf[at..at + s.len()] == *s, "bulk echo differs near byte {off}");
+            assert!(
+                buf[at..at + s.len()] == *s,
+                "bulk echo differs near byte {off}"
+            );
             at += s.len();
         });
         off += n as u64;
@@ -399,8 +407,10 @@ pub fn run() {
     let rounds: usize = std::env::var("ECHO_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(5)
         .max(1);
+    // ECHO_BENCH_QUICK=1: ping-pong only, for iterating on the server.
+    let quick = std::env::var_os("ECHO_BENCH_QUICK").is_some();
     let have_socat = Command::new("socat")
         .arg("-V")
         .stdout(Stdio::null())
@@ -425,7 +435,11 @@ pub fn run() {
     let mut bulk_mbs: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let started = Instant::now();
     for round in 0..rounds {
-        eprintln!("round {}/{rounds} ({:.0?} so far)", round + 1, started.elapsed());
+        eprintln!(
+            "round {}/{rounds} ({:.0?} so far)",
+            round + 1,
+            started.elapsed()
+        );
         // Rotate the order each round so no server always goes first.
         let order: Vec<usize> = (0..kinds.len())
             .map(|i| (i + round) % kinds.len())
@@ -436,6 +450,9 @@ pub fn run() {
                 thread::sleep(Duration::from_millis(200));
             }
         }
+        if quick {
+            continue;
+        }
         for &s in &order {
             bulk_mbs[s].push(bulk(&servers[s], &pattern));
         }
@@ -445,7 +462,7 @@ pub fn run() {
     // Held connections: fresh processes so peak RSS is this case's alone. socat would fork
     // 5,000 processes, so it is left out here.
     let mut held_res = Vec::new();
-    for &k in kinds.iter().filter(|&&k| k != Kind::Socat) {
+    for &k in kinds.iter().filter(|&&k| k != Kind::Socat && !quick) {
         eprintln!("{HELD_CONNS} held connections: {}", k.name());
         let server = Server::start(k);
         held_res.push((k, held(&server)));
@@ -516,6 +533,9 @@ pub fn run() {
             ));
         }
     }
+    if quick {
+        return;
+    }
     let bulk_med: Vec<f64> = bulk_mbs.iter_mut().map(|v| median(v)).collect();
     println!(
         "{:<24} {:<13} {:>11} {:>10} {:>13} {:>10} {:>9}",
@@ -566,7 +586,9 @@ pub fn run() {
             ));
         }
     }
-    println!("(socat: not run with {HELD_CONNS} held connections; it forks a process per connection)");
+    println!(
+        "(socat: not run with {HELD_CONNS} held connections; it forks a process per connection)"
+    );
     println!();
     println!("targets:");
     for v in verdicts {
