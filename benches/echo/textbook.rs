@@ -12,7 +12,10 @@ use tokio::net::TcpListener;
 
 /// Serves on the address in `args` (default 127.0.0.1:0) until killed.
 pub fn main(args: &[String]) {
-    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:0".into());
+    let addr = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     if let Err(e) = serve(addr) {
         eprintln!("textbook server: {e}");
         std::process::exit(1);
