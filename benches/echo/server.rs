@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const WARM: Duration = Duration::from_millis(400);
 const MEASURE: Duration = Duration::from_millis(1500);
 const BULK_BYTES: u64 = 1 << 30;
+const BULK_STALL: Duration = Duration::from_secs(10);
 const HELD_CONNS: usize = 5000;
 const HELD_FOR: Duration = Duration::from_secs(10);
 
@@ -120,17 +121,8 @@ impl Server {
         let mut total = proc_cpu(pid).map(|(cpu, _)| cpu).unwrap_or(0);
         if self.kind == Kind::Socat {
             // socat forks a process per connection: count them too.
-            if let Ok(dir) = std::fs::read_dir("/proc") {
-                for entry in dir.flatten() {
-                    let Some(p) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-                        continue;
-                    };
-                    if let Some((cpu, ppid)) = proc_cpu(p)
-                        && ppid == pid
-                    {
-                        total += cpu;
-                    }
-                }
+            for child in children(pid) {
+                total += proc_cpu(child).map(|(cpu, _)| cpu).unwrap_or(0);
             }
         }
         total
@@ -150,9 +142,27 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.kind == Kind::Socat {
+            // A forked child stuck in a deadlock would outlive its parent.
+            for pid in children(self.child.id()) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The pids whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&p| proc_cpu(p).is_some_and(|(_, ppid)| ppid == pid))
+        .collect()
 }
 
 /// (utime + stime + cutime + cstime in ticks, ppid) from /proc/PID/stat.
@@ -294,10 +304,12 @@ impl Pattern {
 }
 
 /// One connection, 1 GiB written by one thread while another reads it back and checks every
-/// byte. Returns MB/s (10^6 bytes) of echoed data.
-fn bulk(server: &Server, pattern: &Arc<Pattern>) -> f64 {
+/// byte. Returns MB/s (10^6 bytes) of echoed data, or None if the echo stalled for
+/// [`BULK_STALL`] (socat's PIPE can deadlock on its own pipe under full-duplex load).
+fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
     let mut reader = TcpStream::connect(server.addr).unwrap();
     reader.set_nodelay(true).unwrap();
+    reader.set_read_timeout(Some(BULK_STALL)).unwrap();
     let mut writer = reader.try_clone().unwrap();
     let start = Instant::now();
     let w = {
@@ -309,16 +321,29 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> f64 {
                 let len = (256 << 10).min(BULK_BYTES - off) as usize;
                 chunk.clear();
                 pattern.segments(off, len, |s| chunk.extend_from_slice(s));
-                writer.write_all(&chunk).unwrap();
+                if writer.write_all(&chunk).is_err() {
+                    return; // the reader gave up and shut the socket down
+                }
                 off += len as u64;
             }
-            writer.shutdown(std::net::Shutdown::Write).unwrap();
+            let _ = writer.shutdown(std::net::Shutdown::Write);
         })
     };
     let mut buf = vec![0u8; 256 << 10];
     let mut off = 0u64;
     loop {
-        let n = reader.read(&mut buf).unwrap();
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => {
+                let _ = reader.shutdown(std::net::Shutdown::Both);
+                let _ = w.join();
+                eprintln!(
+                    "{}: bulk echo stalled after {off} bytes; counted as failed",
+                    server.kind.name()
+                );
+                return None;
+            }
+        };
         if n == 0 {
             break;
         }
@@ -334,7 +359,7 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> f64 {
     }
     w.join().unwrap();
     assert_eq!(off, BULK_BYTES, "bulk echo short");
-    BULK_BYTES as f64 / 1e6 / start.elapsed().as_secs_f64()
+    Some(BULK_BYTES as f64 / 1e6 / start.elapsed().as_secs_f64())
 }
 
 /// Opens HELD_CONNS connections, checks each with a 16 KiB exchange, holds them HELD_FOR, then
@@ -433,6 +458,7 @@ pub fn run() {
     // results[case][server] = one PingPong per round.
     let mut pp: Vec<Vec<Vec<PingPong>>> = vec![vec![Vec::new(); kinds.len()]; cases.len()];
     let mut bulk_mbs: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut bulk_failed = vec![0usize; kinds.len()];
     let started = Instant::now();
     for round in 0..rounds {
         eprintln!(
@@ -454,7 +480,10 @@ pub fn run() {
             continue;
         }
         for &s in &order {
-            bulk_mbs[s].push(bulk(&servers[s], &pattern));
+            match bulk(&servers[s], &pattern) {
+                Some(mbs) => bulk_mbs[s].push(mbs),
+                None => bulk_failed[s] += 1,
+            }
         }
     }
     drop(servers);
@@ -537,6 +566,15 @@ pub fn run() {
         return;
     }
     let bulk_med: Vec<f64> = bulk_mbs.iter_mut().map(|v| median(v)).collect();
+    for (s, k) in kinds.iter().enumerate() {
+        if bulk_failed[s] > 0 {
+            println!(
+                "({}: bulk stalled in {} of {rounds} rounds; median of the rest)",
+                k.name(),
+                bulk_failed[s]
+            );
+        }
+    }
     println!(
         "{:<24} {:<13} {:>11} {:>10} {:>13} {:>10} {:>9}",
         "bulk 1 GiB full duplex", "", "MB/s", "", "", "", ""
