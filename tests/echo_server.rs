@@ -1,1 +1,648 @@
-//! `echo_server` integration tests.
+//! `echo-server` integration tests: the built binary on real sockets on 127.0.0.1 (and ::1).
+//! Every wait is bounded, and a [`Server`] guard kills its child if a test fails midway.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_no_panic, eventually, other, random_bytes, std_tool, tool};
+
+/// Bound on every single socket read or write in these tests.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `echo-server` child: its address (the stdout line), its stderr collected as it
+/// comes, and a Drop that kills it so a failed test leaves no process behind.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        Server::spawn(std_tool(["echo-server"].iter().chain(args)))
+    }
+
+    fn spawn(mut cmd: Command) -> Server {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("cannot start the server");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, line_rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let out_buf = Arc::clone(&stdout);
+        let out_reader = thread::spawn(move || {
+            let mut out = BufReader::new(out);
+            let mut line = String::new();
+            let _ = out.read_line(&mut line);
+            out_buf.lock().unwrap().extend_from_slice(line.as_bytes());
+            let _ = line_tx.send(line);
+            let mut rest = Vec::new();
+            let _ = out.read_to_end(&mut rest);
+            out_buf.lock().unwrap().extend_from_slice(&rest);
+        });
+        let mut err = child.stderr.take().unwrap();
+        let err_buf = Arc::clone(&stderr);
+        let err_reader = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut chunk) {
+                err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        };
+        let line = match line_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => line,
+            Err(_) => panic!("no address line; stderr: {}", server.stderr()),
+        };
+        server.addr = line.trim_end().parse().unwrap_or_else(|_| {
+            panic!(
+                "stdout line {line:?} is not an address; stderr: {}",
+                server.stderr()
+            )
+        });
+        assert!(
+            line.ends_with('\n'),
+            "address line not terminated: {line:?}"
+        );
+        server
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill failed");
+    }
+
+    /// Waits for the exit (at most `limit`), then for the output readers to drain.
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let status = crate::util::wait_timeout(&mut self.child, limit);
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        status
+    }
+
+    fn connect(&self) -> TcpStream {
+        client(self.addr)
+    }
+
+    /// utime + stime of the server so far, in clock ticks (1/100 s).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the ")" that closes the command name: state is field 3, utime 14.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// A `VmRSS`/`VmHWM` line of /proc/PID/status, in KiB.
+    fn mem_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// Sends `msg` and reads exactly as many bytes back.
+fn round_trip(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, msg, "echo differs");
+}
+
+/// Writes `data` from a second thread while reading it back here (full duplex, as a real client
+/// would), then half-closes and expects EOF after exactly `data`.
+fn echo_all(addr: SocketAddr, data: Arc<Vec<u8>>) {
+    let mut s = client(addr);
+    let mut w = s.try_clone().unwrap();
+    let sent = Arc::clone(&data);
+    let writer = thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::with_capacity(data.len());
+    s.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert!(
+        back == *data,
+        "echo differs ({} of {} bytes back)",
+        back.len(),
+        data.len()
+    );
+}
+
+fn stop(mut server: Server) -> (ExitStatus, String) {
+    server.signal(libc::SIGTERM);
+    let status = server.wait(Duration::from_secs(10));
+    let err = server.stderr();
+    assert_no_panic(err.as_bytes());
+    (status, err)
+}
+
+#[test]
+fn address_line_is_the_only_stdout() {
+    let server = Server::start(&["127.0.0.1:0"]);
+    assert!(server.addr.ip().is_loopback());
+    assert_ne!(server.addr.port(), 0);
+    round_trip(&mut server.connect(), b"hello\n");
+    let addr = server.addr;
+    let out = server.stdout.clone();
+    let (status, err) = stop(server);
+    assert!(status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.lock().unwrap()),
+        format!("{addr}\n")
+    );
+    assert!(err.contains(&format!("listening on {addr}")), "{err}");
+}
+
+#[test]
+fn many_concurrent_connections_echo_byte_exact() {
+    let server = Server::start(&["127.0.0.1:0"]);
+    let addr = server.addr;
+    let threads: Vec<_> = (0..64)
+        .map(|i| {
+            let data = Arc::new(random_bytes(64 * 1024 + i * 977, i as u64 + 1));
+            thread::spawn(move || echo_all(addr, data))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (status, err) = stop(server);
+    assert!(status.success());
+    assert!(err.contains("served 64 connections"), "{err}");
+}
+
+#[test]
+fn half_close_gets_the_rest_then_eof() {
+    let server = Server::start(&["127.0.0.1:0"]);
+    let mut s = server.connect();
+    let data = random_bytes(300_000, 7);
+    // Written in full before reading: fits in the socket buffers, so this does not block.
+    s.write_all(&data).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert!(back == data, "{} of {} bytes back", back.len(), data.len());
+}
+
+#[test]
+fn client_that_does_not_read_is_slowed_not_buffered() {
+    const TOTAL: usize = 256 << 20;
+    const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
+    let server = Server::start(&["127.0.0.1:0"]);
+    let rss_before = server.mem_kib("VmRSS:");
+    let block = Arc::new(random_bytes(BLOCK, 42));
+    let pattern = |block: &[u8], offset: usize, len: usize| -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        let mut pos = offset % BLOCK;
+        while out.len() < len {
+            let take = (BLOCK - pos).min(len - out.len());
+            out.extend_from_slice(&block[pos..pos + take]);
+            pos = 0;
+        }
+        out
+    };
+    let mut s = server.connect();
+    let mut w = s.try_clone().unwrap();
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let written = Arc::clone(&written);
+        let block = Arc::clone(&block);
+        thread::spawn(move || {
+            let mut off = 0;
+            while off < TOTAL {
+                let chunk = pattern(&block, off, (256 << 10).min(TOTAL - off));
+                w.write_all(&chunk).unwrap();
+                off += chunk.len();
+                written.store(off as u64, Ordering::Relaxed);
+            }
+            w.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    // Without reading, the writer must stall after a few socket buffers' worth.
+    let mut last = u64::MAX;
+    let stalled = eventually(Duration::from_secs(10), || {
+        thread::sleep(Duration::from_millis(300));
+        let now = written.load(Ordering::Relaxed);
+        let same = now == last;
+        last = now;
+        same
+    });
+    let stalled_at = written.load(Ordering::Relaxed);
+    assert!(
+        stalled,
+        "the writer never stalled: the server keeps reading"
+    );
+    assert!(
+        stalled_at < 64 << 20,
+        "writer got {stalled_at} bytes out without anything read back"
+    );
+    let rss_stalled = server.mem_kib("VmRSS:");
+    assert!(
+        rss_stalled < rss_before + 16 * 1024,
+        "server RSS grew from {rss_before} to {rss_stalled} KiB while the client did not read"
+    );
+    // Now read everything back, checking every byte.
+    let mut off = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            buf[..n] == pattern(&block, off, n)[..],
+            "echo differs near byte {off}"
+        );
+        off += n;
+    }
+    writer.join().unwrap();
+    assert_eq!(off, TOTAL);
+    let hwm = server.mem_kib("VmHWM:");
+    assert!(
+        hwm < rss_before + 16 * 1024,
+        "server peak RSS {hwm} KiB (was {rss_before} KiB)"
+    );
+}
+
+#[test]
+fn port_in_use_exits_1_naming_the_address() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = tool(["echo-server", &addr.to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        format!("asyncio-tool: cannot listen on {addr}: Address already in use\n")
+    );
+}
+
+#[test]
+fn bad_address_is_a_usage_error() {
+    for bad in ["nonsense", "127.0.0.1:99999", "example.com:80", "::1:80"] {
+        let out = tool(["echo-server", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(out.stdout.is_empty());
+        assert_no_panic(&out.stderr);
+    }
+}
+
+/// A signal closes the listener at once while an open connection goes on to finish its
+/// exchange; then exit 0 with the summary.
+fn graceful_stop(sig: i32) {
+    let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "20s"]);
+    let mut a = server.connect();
+    round_trip(&mut a, b"before the signal");
+    let t = Instant::now();
+    server.signal(sig);
+    let refused = eventually(
+        Duration::from_secs(3),
+        || matches!(TcpStream::connect(server.addr), Err(e) if e.kind() == ErrorKind::ConnectionRefused),
+    );
+    assert!(refused, "new connections still accepted after the signal");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "listener closed only after {:?}",
+        t.elapsed()
+    );
+    // The open connection is still served, including its half-close.
+    round_trip(&mut a, b"after the signal");
+    a.write_all(b"last").unwrap();
+    a.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    a.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"last");
+    drop(a);
+    let status = server.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let err = server.stderr();
+    assert_no_panic(err.as_bytes());
+    assert!(
+        err.contains("served") && err.contains("echoed 37 B in"),
+        "no summary: {err}"
+    );
+    assert_eq!(server.stdout(), format!("{}\n", server.addr));
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    graceful_stop(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_stops_gracefully() {
+    graceful_stop(libc::SIGINT);
+}
+
+#[test]
+fn shutdown_timeout_closes_stragglers() {
+    let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "300ms"]);
+    let mut a = server.connect();
+    round_trip(&mut a, b"x");
+    let t = Instant::now();
+    server.signal(libc::SIGTERM);
+    let status = server.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let mut buf = [0u8; 8];
+    assert!(
+        matches!(a.read(&mut buf), Ok(0) | Err(_)),
+        "connection left open"
+    );
+    let err = server.stderr();
+    assert!(
+        err.contains("closed 1 still open at the shutdown deadline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn survives_running_out_of_file_descriptors() {
+    let mut cmd = std_tool(["echo-server", "127.0.0.1:0"]);
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 24,
+                rlim_max: 24,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Server::spawn(cmd);
+    // Far more connections than descriptors: the kernel completes them into the backlog.
+    let mut clients: Vec<TcpStream> = (0..60).map(|_| server.connect()).collect();
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .stderr()
+            .contains("Too many open files")),
+        "no accept error logged: {}",
+        server.stderr()
+    );
+    // Back-off, not a spin: well under 20% of a core while descriptors stay exhausted.
+    let cpu0 = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(2));
+    let cpu = server.cpu_ticks() - cpu0;
+    assert!(
+        cpu < 40,
+        "server used {cpu} ticks of CPU in 2 s while out of descriptors"
+    );
+    // Rate-limited: a handful of lines, not thousands.
+    let lines = server.stderr().matches("Too many open files").count();
+    assert!(lines <= 5, "{lines} accept-error lines");
+    // The accepted ones are still served.
+    round_trip(&mut clients[0], b"still here");
+    clients.clear();
+    // Once clients go away, new connections are served again.
+    let served = eventually(Duration::from_secs(10), || {
+        let Ok(mut s) = TcpStream::connect(server.addr) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let _ = s.write_all(b"again");
+        let mut back = [0u8; 5];
+        s.read_exact(&mut back).is_ok() && &back == b"again"
+    });
+    assert!(
+        served,
+        "not serving after descriptors were freed: {}",
+        server.stderr()
+    );
+    let (status, err) = stop(server);
+    assert!(status.success(), "{err}");
+}
+
+#[test]
+fn reset_client_does_not_disturb_others() {
+    let server = Server::start(&["127.0.0.1:0"]);
+    let mut steady = server.connect();
+    round_trip(&mut steady, b"one");
+    for _ in 0..5 {
+        let mut rude = server.connect();
+        rude.write_all(&random_bytes(2 << 20, 3)[..64 * 1024])
+            .unwrap();
+        // SO_LINGER 0: close sends RST instead of FIN, while echo data is still in flight.
+        socket2::SockRef::from(&rude)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(rude);
+    }
+    round_trip(&mut steady, &random_bytes(100_000, 9));
+    round_trip(&mut server.connect(), b"new one");
+    let (status, _) = stop(server);
+    assert!(status.success());
+}
+
+#[test]
+fn max_connections_holds_the_rest_in_the_backlog() {
+    let server = Server::start(&["127.0.0.1:0", "--max-connections", "1"]);
+    let mut a = server.connect();
+    round_trip(&mut a, b"a");
+    let mut b = server.connect(); // completes in the kernel's backlog
+    b.write_all(b"b").unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    match b.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("second client served while the first holds the only slot: {other:?}"),
+    }
+    drop(a);
+    b.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    b.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"b");
+}
+
+#[test]
+fn idle_timeout_closes_quiet_connections() {
+    let server = Server::start(&["127.0.0.1:0", "--idle-timeout", "300ms", "-v"]);
+    let mut busy = server.connect();
+    let mut idle = server.connect();
+    round_trip(&mut idle, b"hi");
+    let t = Instant::now();
+    // Meanwhile a connection that keeps talking stays open past the timeout.
+    while t.elapsed() < Duration::from_millis(700) {
+        round_trip(&mut busy, b"ping");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        idle.read(&mut buf).unwrap(),
+        0,
+        "idle connection not closed"
+    );
+    round_trip(&mut busy, b"still open");
+    assert!(
+        eventually(Duration::from_secs(2), || server
+            .stderr()
+            .contains("idle timeout")),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn ipv6_loopback() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: ::1 is not available here; IPv6 test skipped");
+        return;
+    }
+    let server = Server::start(&["[::1]:0"]);
+    assert!(server.addr.is_ipv6(), "{}", server.addr);
+    assert!(server.stdout().starts_with("[::1]:"));
+    echo_all(server.addr, Arc::new(random_bytes(200_000, 6)));
+}
+
+#[test]
+fn verbose_logs_each_connection_on_stderr_only() {
+    let server = Server::start(&["127.0.0.1:0", "-v"]);
+    let mut s = server.connect();
+    let peer = s.local_addr().unwrap();
+    round_trip(&mut s, b"12345");
+    s.shutdown(Shutdown::Write).unwrap();
+    let _ = s.read(&mut [0u8; 1]);
+    let addr = server.addr;
+    assert!(
+        eventually(Duration::from_secs(2), || server
+            .stderr()
+            .contains(&format!("{peer}: closed"))),
+        "{}",
+        server.stderr()
+    );
+    let out = server.stdout.clone();
+    let (status, err) = stop(server);
+    assert!(status.success());
+    assert!(err.contains(&format!("{peer}: open")), "{err}");
+    assert!(err.contains("5 B echoed"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.lock().unwrap()),
+        format!("{addr}\n")
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let server = Server::start(&["127.0.0.1:0", "-q", "-v"]);
+    round_trip(&mut server.connect(), b"shh");
+    let (status, err) = stop(server);
+    assert!(status.success());
+    assert_eq!(err, "");
+}
+
+/// Runs a peer client with the file on stdin and checks it printed the file back intact.
+fn interop(program: &str, args: &[&str]) {
+    if other(program)
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("note: {program} is not installed; interop test skipped");
+        return;
+    }
+    let server = Server::start(&["127.0.0.1:0"]);
+    let data = random_bytes(3 << 20, 11);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, &data).unwrap();
+    let host = server.addr.ip().to_string();
+    let port = server.addr.port().to_string();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("HOST", &host).replace("PORT", &port))
+        .collect();
+    let child = other(program)
+        .args(&args)
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::output_timeout(child, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "{program} got {} of {} bytes back",
+        out.stdout.len(),
+        data.len()
+    );
+}
+
+#[test]
+fn interop_netcat_openbsd() {
+    interop("nc.openbsd", &["-N", "HOST", "PORT"]);
+}
+
+#[test]
+fn interop_socat() {
+    // -t: after stdin's EOF, wait for the echo's EOF instead of socat's 0.5 s default.
+    interop("socat", &["-t", "30", "-", "TCP:HOST:PORT"]);
+}
+
+#[test]
+fn interop_ncat() {
+    interop("ncat", &["HOST", "PORT"]);
+}

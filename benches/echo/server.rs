@@ -1,4 +1,635 @@
-//! Server benchmark (to be written).
+//! Server benchmark: asyncio-tool's echo server against the textbook tokio server and
+//! `socat ... PIPE`, under the same load, alternately, in one run.
+//!
+//! The load generator lives here: ping-pong on a one-thread tokio runtime (one core for the
+//! clients, the other for the server on this 2-core machine), a bulk stream on two threads,
+//! and a few thousand held connections. Absolute numbers drift between runs; the ratios
+//! between servers measured in the same run are what the targets are about, so every case
+//! runs against each server in turn, several rounds, and the medians are printed.
+//!
+//! `ECHO_BENCH_ROUNDS` (default 5) sets the number of rounds; `ECHO_BENCH_QUICK=1` runs the
+//! ping-pong cases only.
 
-/// Runs the server half.
-pub fn run() {}
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WARM: Duration = Duration::from_millis(400);
+const MEASURE: Duration = Duration::from_millis(1500);
+const BULK_BYTES: u64 = 1 << 30;
+const BULK_STALL: Duration = Duration::from_secs(10);
+const HELD_CONNS: usize = 5000;
+const HELD_FOR: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Ours,
+    Textbook,
+    Socat,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "asyncio-tool",
+            Kind::Textbook => "textbook",
+            Kind::Socat => "socat",
+        }
+    }
+}
+
+/// A server process under test; killed on drop.
+struct Server {
+    kind: Kind,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(kind: Kind) -> Server {
+        let mut cmd = match kind {
+            Kind::Ours => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
+                c.args(["echo-server", "-q", "127.0.0.1:0"]);
+                c
+            }
+            Kind::Textbook => {
+                let mut c = Command::new(std::env::current_exe().unwrap());
+                c.args(["--textbook-server", "127.0.0.1:0"]);
+                c
+            }
+            Kind::Socat => {
+                let port = free_port();
+                let mut c = Command::new("socat");
+                c.arg(format!(
+                    "TCP-LISTEN:{port},fork,reuseaddr,nodelay,backlog=4096"
+                ))
+                .arg("PIPE");
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", kind.name()));
+        let addr = match kind {
+            Kind::Socat => {
+                let port = cmd
+                    .get_args()
+                    .next()
+                    .and_then(|a| a.to_str())
+                    .and_then(|a| a.strip_prefix("TCP-LISTEN:"))
+                    .and_then(|a| a.split(',').next())
+                    .unwrap()
+                    .to_string();
+                let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+                let start = Instant::now();
+                // socat prints nothing: wait until it accepts (this probe costs it one fork).
+                while TcpStream::connect(addr).is_err() {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "socat did not start"
+                    );
+                    thread::sleep(Duration::from_millis(20));
+                }
+                addr
+            }
+            _ => {
+                let mut line = String::new();
+                BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut line)
+                    .unwrap();
+                line.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{} printed {line:?}, not an address", kind.name()))
+            }
+        };
+        Server { kind, child, addr }
+    }
+
+    /// CPU time (user + system) of the server and its live children, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let pid = self.child.id();
+        let mut total = proc_cpu(pid).map(|(cpu, _)| cpu).unwrap_or(0);
+        if self.kind == Kind::Socat {
+            // socat forks a process per connection: count them too.
+            for child in children(pid) {
+                total += proc_cpu(child).map(|(cpu, _)| cpu).unwrap_or(0);
+            }
+        }
+        total
+    }
+
+    /// Peak resident memory (VmHWM) in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.kind == Kind::Socat {
+            // A forked child stuck in a deadlock would outlive its parent.
+            for pid in children(self.child.id()) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pids whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&p| proc_cpu(p).is_some_and(|(_, ppid)| ppid == pid))
+        .collect()
+}
+
+/// (utime + stime + cutime + cstime in ticks, ppid) from /proc/PID/stat.
+fn proc_cpu(pid: u32) -> Option<(u64, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((n(11) + n(12) + n(13) + n(14), n(1) as u32))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Microseconds per clock tick of /proc/PID/stat.
+fn tick_us() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    1e6 / if hz > 0 { hz as f64 } else { 100.0 }
+}
+
+/// The 5,000-connection case needs more descriptors than the default soft limit; the servers
+/// started after this inherit the raised limit.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PingPong {
+    msgs_per_s: f64,
+    p99_us: f64,
+    cpu_us_per_msg: f64,
+}
+
+/// `conns` connections each sending `size` bytes and waiting for them back, in a loop.
+fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = server.addr;
+    rt.block_on(async {
+        // 0 warming up, 1 measuring, 2 stop.
+        let phase = Arc::new(AtomicU8::new(0));
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            streams.push(s);
+        }
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut s)| {
+                let phase = Arc::clone(&phase);
+                tokio::spawn(async move {
+                    let msg = vec![i as u8; size];
+                    let mut back = vec![0u8; size];
+                    let mut lat = Vec::new();
+                    while phase.load(Ordering::Relaxed) < 2 {
+                        let t = Instant::now();
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut back).await.unwrap();
+                        if phase.load(Ordering::Relaxed) == 1 {
+                            lat.push(t.elapsed().as_nanos() as u32);
+                        }
+                    }
+                    assert!(back == msg, "echo differs");
+                    lat
+                })
+            })
+            .collect();
+        tokio::time::sleep(WARM).await;
+        let cpu0 = server.cpu_ticks();
+        phase.store(1, Ordering::Relaxed);
+        let t = Instant::now();
+        tokio::time::sleep(MEASURE).await;
+        phase.store(2, Ordering::Relaxed);
+        let elapsed = t.elapsed();
+        let cpu1 = server.cpu_ticks();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all.sort_unstable();
+        let msgs = all.len().max(1);
+        PingPong {
+            msgs_per_s: all.len() as f64 / elapsed.as_secs_f64(),
+            p99_us: all.get(msgs * 99 / 100).copied().unwrap_or(0) as f64 / 1e3,
+            cpu_us_per_msg: cpu1.saturating_sub(cpu0) as f64 * tick_us() / msgs as f64,
+        }
+    })
+}
+
+/// A pseudo-random block whose length (a prime) matches no buffer size, repeated: a byte lost,
+/// duplicated or reordered anywhere shows up.
+struct Pattern(Vec<u8>);
+
+impl Pattern {
+    fn new() -> Pattern {
+        let len = (1 << 20) + 7;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut v = Vec::with_capacity(len + 8);
+        while v.len() < len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            v.extend_from_slice(&state.to_le_bytes());
+        }
+        v.truncate(len);
+        Pattern(v)
+    }
+
+    /// Calls `f` with the consecutive slices making up bytes `offset..offset + len`.
+    fn segments(&self, offset: u64, mut len: usize, mut f: impl FnMut(&[u8])) {
+        let mut pos = (offset % self.0.len() as u64) as usize;
+        while len > 0 {
+            let take = (self.0.len() - pos).min(len);
+            f(&self.0[pos..pos + take]);
+            len -= take;
+            pos = 0;
+        }
+    }
+}
+
+/// One connection, 1 GiB written by one thread while another reads it back and checks every
+/// byte. Returns MB/s (10^6 bytes) of echoed data, or None if the echo stalled for
+/// [`BULK_STALL`] (socat's PIPE can deadlock on its own pipe under full-duplex load).
+fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
+    let mut reader = TcpStream::connect(server.addr).unwrap();
+    reader.set_nodelay(true).unwrap();
+    reader.set_read_timeout(Some(BULK_STALL)).unwrap();
+    let mut writer = reader.try_clone().unwrap();
+    let start = Instant::now();
+    let w = {
+        let pattern = Arc::clone(pattern);
+        thread::spawn(move || {
+            let mut off = 0u64;
+            let mut chunk = Vec::with_capacity(256 << 10);
+            while off < BULK_BYTES {
+                let len = (256 << 10).min(BULK_BYTES - off) as usize;
+                chunk.clear();
+                pattern.segments(off, len, |s| chunk.extend_from_slice(s));
+                if writer.write_all(&chunk).is_err() {
+                    return; // the reader gave up and shut the socket down
+                }
+                off += len as u64;
+            }
+            let _ = writer.shutdown(std::net::Shutdown::Write);
+        })
+    };
+    let mut buf = vec![0u8; 256 << 10];
+    let mut off = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => {
+                let _ = reader.shutdown(std::net::Shutdown::Both);
+                let _ = w.join();
+                eprintln!(
+                    "{}: bulk echo stalled after {off} bytes; counted as failed",
+                    server.kind.name()
+                );
+                return None;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let mut at = 0;
+        pattern.segments(off, n, |s| {
+            assert!(
+                buf[at..at + s.len()] == *s,
+                "bulk echo differs near byte {off}"
+            );
+            at += s.len();
+        });
+        off += n as u64;
+    }
+    w.join().unwrap();
+    assert_eq!(off, BULK_BYTES, "bulk echo short");
+    Some(BULK_BYTES as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// Opens HELD_CONNS connections, checks each with a 16 KiB exchange, holds them HELD_FOR, then
+/// checks each again with 64 bytes. Returns (healthy connections, server peak RSS in KiB).
+fn held(server: &Server) -> (usize, u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = server.addr;
+    rt.block_on(async {
+        async fn exchange(s: &mut tokio::net::TcpStream, size: usize) -> bool {
+            let msg = vec![7u8; size];
+            let mut back = vec![0u8; size];
+            let ok = async {
+                s.write_all(&msg).await?;
+                s.read_exact(&mut back).await?;
+                std::io::Result::Ok(())
+            };
+            matches!(
+                tokio::time::timeout(Duration::from_secs(10), ok).await,
+                Ok(Ok(()))
+            ) && back == msg
+        }
+        // Connect in waves so the backlog never overflows (which would cost SYN retries).
+        let mut conns = Vec::with_capacity(HELD_CONNS);
+        while conns.len() < HELD_CONNS {
+            let wave: Vec<_> = (0..250.min(HELD_CONNS - conns.len()))
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+                        exchange(&mut s, 16 << 10).await.then_some(s)
+                    })
+                })
+                .collect();
+            for t in wave {
+                conns.push(t.await.ok().flatten());
+            }
+        }
+        tokio::time::sleep(HELD_FOR).await;
+        let checks: Vec<_> = conns
+            .into_iter()
+            .map(|c| {
+                tokio::spawn(async move {
+                    match c {
+                        Some(mut s) => exchange(&mut s, 64).await,
+                        None => false,
+                    }
+                })
+            })
+            .collect();
+        let mut healthy = 0;
+        for c in checks {
+            if c.await.unwrap_or(false) {
+                healthy += 1;
+            }
+        }
+        (healthy, server.peak_rss_kib())
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+/// Runs the server half: every case against every server, alternately, then the table.
+pub fn run() {
+    raise_nofile();
+    let rounds: usize = std::env::var("ECHO_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    // ECHO_BENCH_QUICK=1: ping-pong only, for iterating on the server.
+    let quick = std::env::var_os("ECHO_BENCH_QUICK").is_some();
+    let have_socat = Command::new("socat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    let mut kinds = vec![Kind::Ours, Kind::Textbook];
+    if have_socat {
+        kinds.push(Kind::Socat);
+    } else {
+        eprintln!("note: socat not installed; its columns are left out");
+    }
+    let cases: [(&str, usize, usize); 4] = [
+        ("ping-pong 64 B x 1", 1, 64),
+        ("ping-pong 64 B x 50", 50, 64),
+        ("ping-pong 64 B x 500", 500, 64),
+        ("ping-pong 16 KiB x 50", 50, 16 << 10),
+    ];
+    let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect();
+    let pattern = Arc::new(Pattern::new());
+    // results[case][server] = one PingPong per round.
+    let mut pp: Vec<Vec<Vec<PingPong>>> = vec![vec![Vec::new(); kinds.len()]; cases.len()];
+    let mut bulk_mbs: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut bulk_failed = vec![0usize; kinds.len()];
+    let started = Instant::now();
+    for round in 0..rounds {
+        eprintln!(
+            "round {}/{rounds} ({:.0?} so far)",
+            round + 1,
+            started.elapsed()
+        );
+        // Rotate the order each round so no server always goes first.
+        let order: Vec<usize> = (0..kinds.len())
+            .map(|i| (i + round) % kinds.len())
+            .collect();
+        for (c, &(_, conns, size)) in cases.iter().enumerate() {
+            for &s in &order {
+                pp[c][s].push(ping_pong(&servers[s], conns, size));
+                thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if quick {
+            continue;
+        }
+        for &s in &order {
+            match bulk(&servers[s], &pattern) {
+                Some(mbs) => bulk_mbs[s].push(mbs),
+                None => bulk_failed[s] += 1,
+            }
+        }
+    }
+    drop(servers);
+
+    // Held connections: fresh processes so peak RSS is this case's alone. socat would fork
+    // 5,000 processes, so it is left out here.
+    let mut held_res = Vec::new();
+    for &k in kinds.iter().filter(|&&k| k != Kind::Socat && !quick) {
+        eprintln!("{HELD_CONNS} held connections: {}", k.name());
+        let server = Server::start(k);
+        held_res.push((k, held(&server)));
+    }
+
+    // The table.
+    let ours = 0;
+    let tb = 1;
+    let socat = kinds.iter().position(|&k| k == Kind::Socat);
+    println!();
+    println!(
+        "echo server benchmark: medians of {rounds} alternating rounds, {:.0?} total",
+        started.elapsed()
+    );
+    println!(
+        "{:<24} {:<13} {:>11} {:>10} {:>13} {:>10} {:>9}",
+        "case", "server", "msgs/s", "p99 µs", "CPU µs/msg", "vs textbk", "vs socat"
+    );
+    let mut verdicts = Vec::new();
+    let med = |c: usize, s: usize| {
+        let r = &pp[c][s];
+        PingPong {
+            msgs_per_s: median(&mut r.iter().map(|p| p.msgs_per_s).collect::<Vec<_>>()),
+            p99_us: median(&mut r.iter().map(|p| p.p99_us).collect::<Vec<_>>()),
+            cpu_us_per_msg: median(&mut r.iter().map(|p| p.cpu_us_per_msg).collect::<Vec<_>>()),
+        }
+    };
+    for (c, &(name, conns, size)) in cases.iter().enumerate() {
+        let m: Vec<PingPong> = (0..kinds.len()).map(|s| med(c, s)).collect();
+        for (s, k) in kinds.iter().enumerate() {
+            let vs = |o: usize| format!("{:.2}x", m[s].msgs_per_s / m[o].msgs_per_s.max(1e-9));
+            println!(
+                "{:<24} {:<13} {:>11.0} {:>10.0} {:>13.2} {:>10} {:>9}",
+                name,
+                k.name(),
+                m[s].msgs_per_s,
+                m[s].p99_us,
+                m[s].cpu_us_per_msg,
+                if s == tb { "-".into() } else { vs(tb) },
+                match socat {
+                    Some(so) if so != s => vs(so),
+                    _ => "-".into(),
+                }
+            );
+        }
+        let ratio = m[ours].msgs_per_s / m[tb].msgs_per_s.max(1e-9);
+        if size == 64 {
+            let cpu_ok = m[ours].cpu_us_per_msg <= m[tb].cpu_us_per_msg;
+            verdicts.push(format!(
+                "{name}: {ratio:.2}x textbook msgs/s (target >= 1.0x), CPU/msg {:.2} vs {:.2} µs (target <=): {}",
+                m[ours].cpu_us_per_msg,
+                m[tb].cpu_us_per_msg,
+                if ratio >= 1.0 && cpu_ok { "MET" } else { "MISSED" }
+            ));
+            if conns == 50
+                && let Some(so) = socat
+            {
+                let r = m[ours].msgs_per_s / m[so].msgs_per_s.max(1e-9);
+                verdicts.push(format!(
+                    "{name}: {r:.2}x socat msgs/s (target >= 1.5x): {}",
+                    if r >= 1.5 { "MET" } else { "MISSED" }
+                ));
+            }
+        } else {
+            verdicts.push(format!(
+                "{name}: {ratio:.1}x textbook msgs/s (target >= 50x): {}",
+                if ratio >= 50.0 { "MET" } else { "MISSED" }
+            ));
+        }
+    }
+    if quick {
+        return;
+    }
+    let bulk_med: Vec<f64> = bulk_mbs.iter_mut().map(|v| median(v)).collect();
+    for (s, k) in kinds.iter().enumerate() {
+        if bulk_failed[s] > 0 {
+            println!(
+                "({}: bulk stalled in {} of {rounds} rounds; median of the rest)",
+                k.name(),
+                bulk_failed[s]
+            );
+        }
+    }
+    println!(
+        "{:<24} {:<13} {:>11} {:>10} {:>13} {:>10} {:>9}",
+        "bulk 1 GiB full duplex", "", "MB/s", "", "", "", ""
+    );
+    for (s, k) in kinds.iter().enumerate() {
+        let vs = |o: usize| format!("{:.2}x", bulk_med[s] / bulk_med[o].max(1e-9));
+        println!(
+            "{:<24} {:<13} {:>11.0} {:>10} {:>13} {:>10} {:>9}",
+            "bulk 1 GiB full duplex",
+            k.name(),
+            bulk_med[s],
+            "",
+            "",
+            if s == tb { "-".into() } else { vs(tb) },
+            match socat {
+                Some(so) if so != s => vs(so),
+                _ => "-".into(),
+            }
+        );
+    }
+    let r = bulk_med[ours] / bulk_med[tb].max(1e-9);
+    verdicts.push(format!(
+        "bulk: {r:.2}x textbook MB/s, every byte verified (target >= 3x): {}",
+        if r >= 3.0 { "MET" } else { "MISSED" }
+    ));
+    println!(
+        "{:<24} {:<13} {:>11} {:>10}",
+        format!("{HELD_CONNS} conns held {}s", HELD_FOR.as_secs()),
+        "",
+        "healthy",
+        "peak RSS"
+    );
+    for &(k, (healthy, rss)) in &held_res {
+        println!(
+            "{:<24} {:<13} {:>11} {:>10}",
+            format!("{HELD_CONNS} conns held {}s", HELD_FOR.as_secs()),
+            k.name(),
+            format!("{healthy}/{HELD_CONNS}"),
+            format!("{:.1} MiB", rss as f64 / 1024.0)
+        );
+        if k == Kind::Ours {
+            let ok = healthy == HELD_CONNS && rss <= 64 * 1024;
+            verdicts.push(format!(
+                "held: {healthy}/{HELD_CONNS} healthy, peak RSS {:.1} MiB (target all, <= 64 MiB): {}",
+                rss as f64 / 1024.0,
+                if ok { "MET" } else { "MISSED" }
+            ));
+        }
+    }
+    println!(
+        "(socat: not run with {HELD_CONNS} held connections; it forks a process per connection)"
+    );
+    println!();
+    println!("targets:");
+    for v in verdicts {
+        println!("  {v}");
+    }
+}
