@@ -262,14 +262,9 @@ impl Job {
                 .sink
                 .copy_plain(input.fd(), &input.stat, buf, &self.progress)
                 .map(Some),
-            Some(renderer) => render_file(
-                input,
-                renderer,
-                &mut self.sink,
-                buf,
-                &self.progress,
-            )
-            .map(|()| None),
+            Some(renderer) => {
+                render_file(input, renderer, &mut self.sink, buf, &self.progress).map(|()| None)
+            }
         };
         match result {
             Ok(report) => {
