@@ -311,10 +311,10 @@ async fn connection(
     if log.verbose() {
         log.conn(&format!("{peer}: open"));
     }
-    let mut echoed = 0;
+    let (mut echoed, mut published) = (0, 0);
     let outcome = tokio::select! {
         biased;
-        r = conn::echo(&mut stream, idle, stats, &mut echoed) => match r {
+        r = conn::echo(&mut stream, idle, stats, &mut echoed, &mut published) => match r {
             Ok(conn::End::Closed) => "closed".to_string(),
             Ok(conn::End::Idle) => "idle timeout".to_string(),
             Err(e) => io_reason(&e),
@@ -322,6 +322,7 @@ async fn connection(
         () = force_close.cancelled() => "closed at shutdown".to_string(),
     };
     drop(stream);
+    stats.bytes.fetch_add(echoed - published, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
     if log.verbose() {

@@ -115,17 +115,26 @@ impl Server {
         Server { kind, child, addr }
     }
 
-    /// CPU time (user + system) of the server and its live children, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
+    /// CPU time of the server (and, for socat, its live children), in nanoseconds.
+    ///
+    /// For the single-process servers it is the sum of every thread's time on CPU from
+    /// /proc/PID/task/*/schedstat, exact to the nanosecond: the 10 ms ticks of /proc/PID/stat
+    /// are too coarse for a 1.5 s window. socat's per-connection children are counted in ticks.
+    fn cpu_ns(&self) -> u64 {
         let pid = self.child.id();
-        let mut total = proc_cpu(pid).map(|(cpu, _)| cpu).unwrap_or(0);
+        if self.kind != Kind::Socat {
+            if let Some(ns) = schedstat_ns(pid) {
+                return ns;
+            }
+        }
+        let mut ticks = proc_cpu(pid).map(|(cpu, _)| cpu).unwrap_or(0);
         if self.kind == Kind::Socat {
             // socat forks a process per connection: count them too.
             for child in children(pid) {
-                total += proc_cpu(child).map(|(cpu, _)| cpu).unwrap_or(0);
+                ticks += proc_cpu(child).map(|(cpu, _)| cpu).unwrap_or(0);
             }
         }
-        total
+        (ticks as f64 * tick_us() * 1e3) as u64
     }
 
     /// Peak resident memory (VmHWM) in KiB.
@@ -180,6 +189,17 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Nanoseconds on CPU of every thread of `pid`, from schedstat.
+fn schedstat_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// Microseconds per clock tick of /proc/PID/stat.
@@ -251,13 +271,13 @@ fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
             })
             .collect();
         tokio::time::sleep(WARM).await;
-        let cpu0 = server.cpu_ticks();
+        let cpu0 = server.cpu_ns();
         phase.store(1, Ordering::Relaxed);
         let t = Instant::now();
         tokio::time::sleep(MEASURE).await;
         phase.store(2, Ordering::Relaxed);
         let elapsed = t.elapsed();
-        let cpu1 = server.cpu_ticks();
+        let cpu1 = server.cpu_ns();
         let mut all = Vec::new();
         for task in tasks {
             all.extend(task.await.unwrap());
@@ -267,7 +287,7 @@ fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
         PingPong {
             msgs_per_s: all.len() as f64 / elapsed.as_secs_f64(),
             p99_us: all.get(msgs * 99 / 100).copied().unwrap_or(0) as f64 / 1e3,
-            cpu_us_per_msg: cpu1.saturating_sub(cpu0) as f64 * tick_us() / msgs as f64,
+            cpu_us_per_msg: cpu1.saturating_sub(cpu0) as f64 / 1e3 / msgs as f64,
         }
     })
 }

@@ -4,13 +4,15 @@
 //! read, the write waits, so the server stops reading too and TCP's flow control slows the
 //! client down: at most one buffer per connection is ever held, never a growing queue.
 //!
-//! The buffer exists only while data is flowing: it is allocated when the socket becomes
-//! readable and freed as soon as a read finds nothing more, so an idle connection costs its
-//! socket and a task, not 64 KiB. Its size starts small (a 64-byte ping touches one page) and
-//! doubles each time a read fills it, up to [`MAX_BUF`], so bulk streams get large reads and
-//! large writes (few syscalls; a 16 KiB message goes back in one write rather than sixteen
-//! small segments).
+//! The buffer exists only while data is flowing: it is taken when the socket becomes readable
+//! and given back as soon as a read finds nothing more, so an idle connection costs its socket
+//! and a task, not 64 KiB. Small buffers come from a short per-thread pool, so a ping-pong
+//! message reuses a buffer that is still in cache instead of a fresh allocation. The size
+//! starts small (a 64-byte ping touches one page) and doubles each time a read fills it, up to
+//! [`MAX_BUF`], so bulk streams get large reads and large writes (few syscalls; a 16 KiB
+//! message goes back in one write rather than sixteen small segments).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -28,6 +30,41 @@ const MIN_BUF: usize = 4 * 1024;
 /// connections fit in memory.
 const MAX_BUF: usize = 64 * 1024;
 
+/// Small buffers kept per worker thread for the next message; bounded, so the pool never holds
+/// more than a few pages however many connections there are.
+const POOL_SIZE: usize = 8;
+
+/// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
+/// a ping-pong message does not touch a cache line every worker thread writes to.
+const PUBLISH_EVERY: u64 = 64 * 1024;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of at least `size` bytes of capacity, empty: from the pool when one fits.
+fn take_buffer(size: usize) -> Vec<u8> {
+    if size == MIN_BUF {
+        if let Some(buf) = POOL.with(|p| p.borrow_mut().pop()) {
+            return buf;
+        }
+    }
+    Vec::with_capacity(size)
+}
+
+/// Gives a buffer back: small ones to the pool while it has room, the rest to the allocator.
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() == MIN_BUF {
+        buf.clear();
+        POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(buf);
+            }
+        });
+    }
+}
+
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -37,53 +74,82 @@ pub enum End {
     Idle,
 }
 
-/// Echoes until the client closes its side, then shuts down ours. Returns how it ended and the
-/// bytes echoed; an I/O error (reset, broken pipe) ends only this connection.
+/// Echoes until the client closes its side, then shuts down ours. Returns how it ended; the
+/// bytes echoed are counted in `echoed`, and all but the last `PUBLISH_EVERY` of them in
+/// `stats` (the caller adds the rest). An I/O error (reset, broken pipe) ends only this
+/// connection.
 pub async fn echo(
     stream: &mut TcpStream,
     idle: Option<Duration>,
     stats: &Stats,
     echoed: &mut u64,
+    published: &mut u64,
 ) -> io::Result<End> {
     let mut size = MIN_BUF;
     loop {
-        // Wait with no buffer held.
-        if within(idle, stream.readable()).await.is_none() {
-            return Ok(End::Idle);
+        // Wait with no buffer held. poll_read_ready keeps one waker slot per socket, where
+        // `readable()` would lock the socket's waiter list on every wait.
+        match within(idle, std::future::poll_fn(|cx| stream.poll_read_ready(cx))).await {
+            None => return Ok(End::Idle),
+            Some(ready) => ready?,
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(size);
-        loop {
-            let (n, drained) = match read(stream, &mut buf) {
-                Ok(read) => read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                if drained {
-                    break; // nothing there after all: drop the buffer before waiting again
-                }
-                // Half-close: all that was read has been written back; pass the EOF on.
-                if within(idle, stream.shutdown()).await.is_none() {
-                    return Ok(End::Idle);
-                }
-                return Ok(End::Closed);
-            }
-            match within(idle, stream.write_all(&buf)).await {
-                None => return Ok(End::Idle),
-                Some(result) => result?,
-            }
-            *echoed += n as u64;
-            stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let mut buf = take_buffer(size);
+        let result = echo_burst(stream, idle, &mut buf, &mut size, stats, echoed, published).await;
+        give_back(buf);
+        match result {
+            Ok(None) => {}
+            Ok(Some(end)) => return Ok(end),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Echoes what the socket has now. `None` when it is drained and the caller should wait.
+async fn echo_burst(
+    stream: &mut TcpStream,
+    idle: Option<Duration>,
+    buf: &mut Vec<u8>,
+    size: &mut usize,
+    stats: &Stats,
+    echoed: &mut u64,
+    published: &mut u64,
+) -> io::Result<Option<End>> {
+    loop {
+        let (n, drained) = match read(stream, buf) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
             if drained {
-                break;
+                return Ok(None); // nothing there after all: wait again, bufferless
             }
-            if size < MAX_BUF {
-                // The read filled the buffer: more is probably waiting.
-                size *= 2;
-                buf = Vec::with_capacity(size);
-            } else {
-                buf.clear();
+            // Half-close: all that was read has been written back; pass the EOF on.
+            if within(idle, stream.shutdown()).await.is_none() {
+                return Ok(Some(End::Idle));
             }
+            return Ok(Some(End::Closed));
+        }
+        match within(idle, stream.write_all(buf)).await {
+            None => return Ok(Some(End::Idle)),
+            Some(result) => result?,
+        }
+        *echoed += n as u64;
+        if *echoed - *published >= PUBLISH_EVERY {
+            stats
+                .bytes
+                .fetch_add(*echoed - *published, Ordering::Relaxed);
+            *published = *echoed;
+        }
+        if drained {
+            return Ok(None);
+        }
+        if *size < MAX_BUF {
+            // The read filled the buffer: more is probably waiting.
+            *size *= 2;
+            give_back(std::mem::replace(buf, Vec::with_capacity(*size)));
+        } else {
+            buf.clear();
         }
     }
 }
