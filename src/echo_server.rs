@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
@@ -79,6 +79,8 @@ pub struct Summary {
 /// Counters shared by the accept loop, the connections and the status line.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Set just before the shutdown deadline's cancellation, for [`UntilCancelled`].
+    closing: AtomicBool,
     active: AtomicU64,
     served: AtomicU64,
     bytes: AtomicU64,
@@ -183,17 +185,19 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future 
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
     let log = config.log;
 
-    let status = tokio::spawn({
+    // Only with a status line to draw: a live timer costs every idle worker a clock read and
+    // a timer-wheel check each time it parks, that is, on every ping-pong message.
+    let status = log.has_status_line().then(|| {
         let log = log.clone();
         let stats = Arc::clone(&stats);
-        async move {
+        tokio::spawn(async move {
             let mut rate = log::RateMeter::new();
             let mut tick = tokio::time::interval(STATUS_EVERY);
             loop {
                 tick.tick().await;
                 log.status(&stats, &mut rate);
             }
-        }
+        })
     });
 
     let accepting = accept_loop(
@@ -235,10 +239,13 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future 
         .is_err()
     {
         closed_at_shutdown = stats.active.load(Ordering::Relaxed);
+        stats.closing.store(true, Ordering::Relaxed);
         force_close.cancel();
         tracker.wait().await;
     }
-    status.abort();
+    if let Some(status) = status {
+        status.abort();
+    }
     let snap = stats.snapshot();
     Summary {
         connections: snap.served,
@@ -312,14 +319,12 @@ async fn connection(
         log.conn(&format!("{peer}: open"));
     }
     let (mut echoed, mut published) = (0, 0);
-    let outcome = tokio::select! {
-        biased;
-        r = conn::echo(&mut stream, idle, stats, &mut echoed, &mut published) => match r {
-            Ok(conn::End::Closed) => "closed".to_string(),
-            Ok(conn::End::Idle) => "idle timeout".to_string(),
-            Err(e) => io_reason(&e),
-        },
-        () = force_close.cancelled() => "closed at shutdown".to_string(),
+    let echo = conn::echo(&mut stream, idle, stats, &mut echoed, &mut published);
+    let outcome = match UntilCancelled::new(echo, force_close, &stats.closing).await {
+        Some(Ok(conn::End::Closed)) => "closed".to_string(),
+        Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
+        Some(Err(e)) => io_reason(&e),
+        None => "closed at shutdown".to_string(),
     };
     drop(stream);
     stats.bytes.fetch_add(echoed - published, Ordering::Relaxed);
@@ -331,6 +336,51 @@ async fn connection(
             humantime::format_duration(Duration::from_millis(start.elapsed().as_millis() as u64)),
             ui::bytes(echoed),
         ));
+    }
+}
+
+/// Runs a connection until it ends or the token is cancelled (`None`).
+///
+/// `select!` on `token.cancelled()` would poll the token on every wake-up of the connection,
+/// taking two locks per echoed message. Here the token's wake-up is registered once (the waker
+/// stays valid: it is this same task's), and later wake-ups look at `closing`, one relaxed
+/// load, which the server sets before it cancels the token.
+struct UntilCancelled<'a, F> {
+    work: std::pin::Pin<Box<F>>,
+    cancelled: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFuture<'a>>>,
+    closing: &'a AtomicBool,
+    registered: bool,
+}
+
+impl<'a, F: Future> UntilCancelled<'a, F> {
+    fn new(work: F, token: &'a CancellationToken, closing: &'a AtomicBool) -> Self {
+        UntilCancelled {
+            work: Box::pin(work),
+            cancelled: Box::pin(token.cancelled()),
+            closing,
+            registered: false,
+        }
+    }
+}
+
+impl<F: Future> Future for UntilCancelled<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        if let Poll::Ready(out) = self.work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if !self.registered || self.closing.load(Ordering::Relaxed) {
+            self.registered = true;
+            if self.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
     }
 }
 

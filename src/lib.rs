@@ -15,6 +15,7 @@ pub mod completions;
 pub mod echo_client;
 pub mod echo_server;
 pub mod exit;
+pub mod fdio;
 pub mod report;
 pub mod runtime;
 pub mod ui;

@@ -457,17 +457,8 @@ fn closed_stdout_is_quiet_success() {
 
 /// A pseudo-terminal: the master for the test to type into, the slave for the client's stdin.
 fn pty() -> (std::fs::File, OwnedFd) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let name = ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().unwrap())
-        .unwrap();
-    (std::fs::File::from(master), OwnedFd::from(slave))
+    let term = crate::util::pty();
+    (term.master, OwnedFd::from(term.slave))
 }
 
 /// Reads the child's stdout on a thread and hands over each piece, so the test can wait for

@@ -12,9 +12,11 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::event::{PollFd, PollFlags, poll};
+use rustix::event::PollFlags;
 use rustix::fs::{FileType, OFlags, SeekFrom, Stat};
 use rustix::io::Errno;
+
+use crate::fdio::{self, wait_ready};
 
 /// Read/write chunk and the size of the coalescing buffer.
 pub const CHUNK: usize = 128 * 1024;
@@ -187,7 +189,7 @@ impl Sink {
 
     /// Writes out everything gathered so far.
     pub fn flush(&mut self) -> Result<(), CopyError> {
-        let result = write_all(self.fd, &self.pending);
+        let result = fdio::write_all(self.fd, &self.pending);
         self.pending.clear();
         if self.pending.capacity() > 4 * CHUNK {
             // A long line under -v can balloon the buffer; keep memory constant.
@@ -275,8 +277,8 @@ impl Sink {
                 Err(Errno::INTR) => {}
                 Err(Errno::AGAIN) => {
                     // A non-blocking stdout (or input pipe): wait, then go on.
-                    wait_for(self.fd, PollFlags::OUT).map_err(CopyError::Output)?;
-                    wait_for(input, PollFlags::IN).map_err(CopyError::Input)?;
+                    wait_ready(self.fd, PollFlags::OUT).map_err(CopyError::Output)?;
+                    wait_ready(input, PollFlags::IN).map_err(CopyError::Input)?;
                 }
                 Err(e @ (Errno::PIPE | Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) => {
                     return Err(CopyError::Output(e.into()));
@@ -301,7 +303,7 @@ impl Sink {
             if n == 0 {
                 return Ok(bytes);
             }
-            write_all(self.fd, &buf[..n]).map_err(CopyError::Output)?;
+            fdio::write_all(self.fd, &buf[..n]).map_err(CopyError::Output)?;
             bytes += n as u64;
             progress.fetch_add(n as u64, Ordering::Relaxed);
         }
@@ -322,7 +324,7 @@ impl Sink {
         loop {
             let start = self.pending.len();
             self.pending.resize(start + want.max(4096), 0);
-            let result = read_retrying(input, &mut self.pending[start..]);
+            let result = fdio::read(input, &mut self.pending[start..]);
             let n = *result.as_ref().unwrap_or(&0);
             self.pending.truncate(start + n);
             let n = result.map_err(CopyError::Input)?;
@@ -349,45 +351,7 @@ impl Sink {
 
 /// Reads once into `buf` (its full length), retrying on EINTR and waiting on EAGAIN.
 pub fn read(input: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, CopyError> {
-    read_retrying(input, buf).map_err(CopyError::Input)
-}
-
-fn read_retrying(input: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match rustix::io::read(input, &mut *buf) {
-            Ok(n) => return Ok(n),
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => wait_for(input, PollFlags::IN)?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Writes all of `bytes`, retrying on EINTR and waiting when the descriptor is non-blocking.
-pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => wait_for(fd, PollFlags::OUT)?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Blocks until `fd` is ready for `events` (or reports an error/hang-up, which the next call
-/// will surface).
-fn wait_for(fd: BorrowedFd<'_>, events: PollFlags) -> io::Result<()> {
-    let mut fds = [PollFd::new(&fd, events)];
-    loop {
-        match poll(&mut fds, None) {
-            Ok(_) => return Ok(()),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    fdio::read(input, buf).map_err(CopyError::Input)
 }
 
 impl AsFd for Sink {

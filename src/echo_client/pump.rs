@@ -24,11 +24,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use rustix::event::{PollFd, PollFlags};
+use rustix::event::PollFlags;
 use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
+
+use crate::fdio::{self, wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
 /// times that; larger buffers measured no faster.
@@ -262,39 +264,10 @@ fn is_pipe(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo)
 }
 
-/// One read, retried on EINTR; waits (poll) if the fd was left non-blocking by someone else.
-/// A closed fd 0 reads as empty, as std's stdin does.
+/// One read (see [`fdio::read`]); a closed fd 0 reads as empty, as std's stdin does.
 fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match rustix::io::read(fd, &mut *buf) {
-            Ok(n) => return Ok(n),
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => wait_ready(fd, PollFlags::IN)?,
-            Err(Errno::BADF) => return Ok(0),
-            Err(err) => return Err(err.into()),
-        }
-    }
-}
-
-/// Writes all of `data`, retrying on EINTR and short writes. Straight to the fd: no
-/// user-space buffer is left to flush at exit (tokio's `Stdout` can lose one, tokio#7174).
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match rustix::io::write(fd, data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => wait_ready(fd, PollFlags::OUT)?,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(())
-}
-
-fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
-    let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
-    match rustix::event::poll(&mut fds, None) {
-        Ok(_) | Err(Errno::INTR) => Ok(()),
-        Err(err) => Err(err.into()),
+    match fdio::read(fd, buf) {
+        Err(err) if err.raw_os_error() == Some(Errno::BADF.raw_os_error()) => Ok(0),
+        result => result,
     }
 }

@@ -1,69 +1,37 @@
 //! One connection: echo every byte back in order, with memory that follows use.
 //!
-//! The loop reads a chunk, writes it all back, and reads again. While the client does not
-//! read, the write waits, so the server stops reading too and TCP's flow control slows the
-//! client down: at most one buffer per connection is ever held, never a growing queue.
+//! The loop reads, writes it all back, and reads again. While the client does not read, the
+//! write waits, so the server stops reading too and TCP's flow control slows the client down:
+//! at most one buffer per connection is ever held, never a growing queue.
 //!
-//! The buffer exists only while data is flowing: it is taken when the socket becomes readable
-//! and given back as soon as a read finds nothing more, so an idle connection costs its socket
-//! and a task, not 64 KiB. Small buffers come from a short per-thread pool, so a ping-pong
-//! message reuses a buffer that is still in cache instead of a fresh allocation. The size
-//! starts small (a 64-byte ping touches one page) and doubles each time a read fills it, up to
-//! [`MAX_BUF`], so bulk streams get large reads and large writes (few syscalls; a 16 KiB
-//! message goes back in one write rather than sixteen small segments).
+//! Small messages go through a 1 KiB buffer inside the connection's task, the same size as
+//! the textbook server's, so a ping-pong message costs no allocation. A read that fills it
+//! means more is waiting: the rest is gathered into a heap buffer (16 KiB, doubling while reads
+//! fill it, up to [`MAX_BUF`]) and written back in one large write (a 16 KiB message goes out
+//! in one write rather than sixteen small segments), and that buffer is freed as soon as the
+//! socket is drained, so an idle connection holds no more than the small one.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use socket2::SockRef;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Stats;
 
-/// The first buffer of a connection, and the smallest.
-const MIN_BUF: usize = 4 * 1024;
+/// The buffer every connection keeps, inside its task.
+const SMALL_BUF: usize = 1024;
+/// The first heap buffer of a burst.
+const MIN_BUF: usize = 16 * 1024;
 /// The largest buffer: big enough for bulk throughput, small enough that thousands of busy
 /// connections fit in memory.
 const MAX_BUF: usize = 64 * 1024;
 
-/// Small buffers kept per worker thread for the next message; bounded, so the pool never holds
-/// more than a few pages however many connections there are.
-const POOL_SIZE: usize = 8;
-
 /// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
 /// a ping-pong message does not touch a cache line every worker thread writes to.
 const PUBLISH_EVERY: u64 = 64 * 1024;
-
-thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A buffer of at least `size` bytes of capacity, empty: from the pool when one fits.
-fn take_buffer(size: usize) -> Vec<u8> {
-    if size == MIN_BUF {
-        if let Some(buf) = POOL.with(|p| p.borrow_mut().pop()) {
-            return buf;
-        }
-    }
-    Vec::with_capacity(size)
-}
-
-/// Gives a buffer back: small ones to the pool while it has room, the rest to the allocator.
-fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() == MIN_BUF {
-        buf.clear();
-        POOL.with(|p| {
-            let mut pool = p.borrow_mut();
-            if pool.len() < POOL_SIZE {
-                pool.push(buf);
-            }
-        });
-    }
-}
 
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,55 +53,9 @@ pub async fn echo(
     echoed: &mut u64,
     published: &mut u64,
 ) -> io::Result<End> {
+    let mut small = [0u8; SMALL_BUF];
     let mut size = MIN_BUF;
-    loop {
-        // Wait with no buffer held. poll_read_ready keeps one waker slot per socket, where
-        // `readable()` would lock the socket's waiter list on every wait.
-        match within(idle, std::future::poll_fn(|cx| stream.poll_read_ready(cx))).await {
-            None => return Ok(End::Idle),
-            Some(ready) => ready?,
-        }
-        let mut buf = take_buffer(size);
-        let result = echo_burst(stream, idle, &mut buf, &mut size, stats, echoed, published).await;
-        give_back(buf);
-        match result {
-            Ok(None) => {}
-            Ok(Some(end)) => return Ok(end),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Echoes what the socket has now. `None` when it is drained and the caller should wait.
-async fn echo_burst(
-    stream: &mut TcpStream,
-    idle: Option<Duration>,
-    buf: &mut Vec<u8>,
-    size: &mut usize,
-    stats: &Stats,
-    echoed: &mut u64,
-    published: &mut u64,
-) -> io::Result<Option<End>> {
-    loop {
-        let (n, drained) = match read(stream, buf) {
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            if drained {
-                return Ok(None); // nothing there after all: wait again, bufferless
-            }
-            // Half-close: all that was read has been written back; pass the EOF on.
-            if within(idle, stream.shutdown()).await.is_none() {
-                return Ok(Some(End::Idle));
-            }
-            return Ok(Some(End::Closed));
-        }
-        match within(idle, stream.write_all(buf)).await {
-            None => return Ok(Some(End::Idle)),
-            Some(result) => result?,
-        }
+    let mut count = |n: usize| {
         *echoed += n as u64;
         if *echoed - *published >= PUBLISH_EVERY {
             stats
@@ -141,50 +63,78 @@ async fn echo_burst(
                 .fetch_add(*echoed - *published, Ordering::Relaxed);
             *published = *echoed;
         }
-        if drained {
-            return Ok(None);
+    };
+    loop {
+        // tokio's read clears readiness itself after a short read, without the extra read
+        // that would fail with EAGAIN.
+        let n = match within(idle, stream.read(&mut small)).await {
+            None => return Ok(End::Idle),
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Some(Err(e)) => return Err(e),
+        };
+        if n == 0 {
+            return half_close(stream, idle).await;
         }
-        if *size < MAX_BUF {
-            // The read filled the buffer: more is probably waiting.
-            *size *= 2;
-            give_back(std::mem::replace(buf, Vec::with_capacity(*size)));
-        } else {
-            buf.clear();
+        if n < SMALL_BUF {
+            if !write(stream, idle, &small[..n]).await? {
+                return Ok(End::Idle);
+            }
+            count(n);
+            continue;
+        }
+        // The small buffer filled: gather what is waiting and send it back in large writes.
+        let mut buf = Vec::with_capacity(size);
+        buf.extend_from_slice(&small);
+        loop {
+            let eof = fill(stream, &mut buf)?;
+            if !write(stream, idle, &buf).await? {
+                return Ok(End::Idle);
+            }
+            count(buf.len());
+            if eof {
+                return half_close(stream, idle).await;
+            }
+            if buf.len() < buf.capacity() {
+                break; // drained: the heap buffer goes, the connection waits on the small one
+            }
+            if size < MAX_BUF {
+                size *= 2;
+                buf = Vec::with_capacity(size);
+            } else {
+                buf.clear();
+            }
         }
     }
 }
 
-/// One read into `buf`'s spare capacity (no zeroing). Returns the byte count and whether the
-/// socket is drained for now: a short read means the kernel had no more, so readiness is
-/// cleared right away instead of by one more read that fails with EAGAIN. That saves a
-/// syscall per message on ping-pong loads; tokio's own `AsyncRead` for `TcpStream` does the
-/// same. Doing it inside `try_io` keeps tokio's readiness tick check, so an event that arrives
-/// after the read is not lost.
-fn read(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<(usize, bool)> {
-    let mut got = 0;
-    let spare = buf.capacity() - buf.len();
-    let result = stream.try_io(Interest::READABLE, || {
-        let n = SockRef::from(stream).recv(buf.spare_capacity_mut())?;
-        got = n;
-        if n > 0 && n < spare {
-            // Report "would block" so tokio clears readiness; the data is kept in `got`.
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(n)
+/// Reads without waiting until `buf` is full or the socket has nothing more. True at EOF.
+fn fill(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
+    while buf.len() < buf.capacity() {
+        match stream.try_read_buf(buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-    });
-    match result {
-        Ok(n) => {
-            // SAFETY: recv initialised the first n bytes of the spare capacity.
-            unsafe { buf.set_len(buf.len() + n) };
-            Ok((n, false))
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            // SAFETY: as above, for the short read (got is 0 when nothing was read).
-            unsafe { buf.set_len(buf.len() + got) };
-            Ok((got, true))
-        }
-        Err(e) => Err(e),
+    }
+    Ok(false)
+}
+
+/// Writes all of `data`; false if `--idle-timeout` passed first.
+async fn write(stream: &mut TcpStream, idle: Option<Duration>, data: &[u8]) -> io::Result<bool> {
+    match within(idle, stream.write_all(data)).await {
+        None => Ok(false),
+        Some(result) => result.map(|()| true),
+    }
+}
+
+/// The client half-closed and all it sent went back: pass the EOF on.
+async fn half_close(stream: &mut TcpStream, idle: Option<Duration>) -> io::Result<End> {
+    match within(idle, stream.shutdown()).await {
+        None => Ok(End::Idle),
+        Some(result) => result.map(|()| End::Closed),
     }
 }
 

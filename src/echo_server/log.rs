@@ -46,6 +46,11 @@ impl Log {
         }
     }
 
+    /// True when a live status line is drawn (and so needs redrawing).
+    pub fn has_status_line(&self) -> bool {
+        self.bar.is_some()
+    }
+
     /// True under `-v`: per-connection lines are wanted.
     pub fn verbose(&self) -> bool {
         self.verbose
