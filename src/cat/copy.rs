@@ -24,7 +24,7 @@ pub const CHUNK: usize = 128 * 1024;
 const SMALL_FILE: u64 = 64 * 1024;
 /// Bytes asked of one kernel copy call: large, so few calls, yet small enough for the progress
 /// counter to move smoothly.
-const KERNEL_CHUNK: usize = 16 * 1024 * 1024;
+const KERNEL_CHUNK: usize = 256 * 1024 * 1024;
 /// What a stdout pipe is enlarged to: halves the number of context switches with the reader.
 const PIPE_SIZE: usize = 1024 * 1024;
 
@@ -211,6 +211,10 @@ impl Sink {
         let size = in_stat.st_size as u64;
         if in_kind == Kind::Regular && size > 0 && size <= SMALL_FILE {
             return self.gather(input, size, progress);
+        }
+        if in_kind == Kind::Regular {
+            // Read ahead more aggressively, as GNU cat does; advice only, so errors are moot.
+            let _ = rustix::fs::fadvise(input, 0, None, rustix::fs::Advice::Sequential);
         }
         self.flush()?;
         let preferred = match (in_kind, self.kind) {
