@@ -167,7 +167,44 @@ fn many_failures_still_exit_exactly_1() {
 }
 
 #[test]
-fn directory_and_unreadable_file() {
+fn unreadable_file_is_reported_and_skipped() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "hidden\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(dir.path().join("a"), "ok\n").unwrap();
+    // A copy of the binary where nobody can run it (the build folder may be under /root).
+    let tool_copy = dir.path().join("asyncio-tool");
+    std::fs::copy(crate::util::bin(), &tool_copy).unwrap();
+    let mut cmd = other(&tool_copy);
+    cmd.args(["cat", "secret", "a"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec. Root reads any file, so
+    // the child drops to nobody (65534) when the test runs as root (as CI does).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0) {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"ok\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "asyncio-tool: cat: secret: Permission denied\n"
+    );
+}
+
+#[test]
+fn directory_is_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a"), "ok\n").unwrap();
     let out = tool(["cat", ".", "a"])
