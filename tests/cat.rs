@@ -194,7 +194,18 @@ fn unreadable_file_is_reported_and_skipped() {
             Ok(())
         });
     }
-    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(10));
+    // Another test's fork may briefly hold the fresh copy open for writing (ETXTBSY).
+    let mut spawned = cmd.spawn();
+    for _ in 0..50 {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20));
+                spawned = cmd.spawn();
+            }
+            _ => break,
+        }
+    }
+    let out = output_timeout(spawned.unwrap(), Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(out.stdout, b"ok\n");
     assert_eq!(
