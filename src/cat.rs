@@ -1,6 +1,8 @@
 //! `asyncio-tool cat`: GNU cat, byte for byte, at the kernel's speed.
 //!
-//! The whole job runs as one blocking task on the current-thread runtime (one hand-off, not
+//! Leading operands that are small regular files (they cannot block) are copied at once, before
+//! any runtime or thread exists: for a tiny `cat` that set-up would be most of the run time.
+//! Whatever is left runs as one blocking task on the current-thread runtime (one hand-off, not
 //! one per chunk or per file), while the runtime itself watches for Ctrl-C and draws the
 //! progress bar. Plain copies go through [`copy`] (zero-copy where the kernel allows);
 //! formatting options go through [`render`], which keeps GNU's state across files.
