@@ -319,12 +319,27 @@ async fn connection(
         log.conn(&format!("{peer}: open"));
     }
     let (mut echoed, mut published) = (0, 0);
-    let echo = conn::echo(&mut stream, idle, stats, &mut echoed, &mut published);
-    let outcome = match UntilCancelled::new(echo, force_close, &stats.closing).await {
-        Some(Ok(conn::End::Closed)) => "closed".to_string(),
-        Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
-        Some(Err(e)) => io_reason(&e),
-        None => "closed at shutdown".to_string(),
+    let outcome = {
+        let echo = std::pin::pin!(conn::echo(
+            &mut stream,
+            idle,
+            stats,
+            &mut echoed,
+            &mut published
+        ));
+        let cancelled = std::pin::pin!(force_close.cancelled());
+        let until = UntilCancelled {
+            work: echo,
+            cancelled,
+            closing: &stats.closing,
+            registered: false,
+        };
+        match until.await {
+            Some(Ok(conn::End::Closed)) => "closed".to_string(),
+            Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
+            Some(Err(e)) => io_reason(&e),
+            None => "closed at shutdown".to_string(),
+        }
     };
     drop(stream);
     stats.bytes.fetch_add(echoed - published, Ordering::Relaxed);
@@ -345,25 +360,14 @@ async fn connection(
 /// taking two locks per echoed message. Here the token's wake-up is registered once (the waker
 /// stays valid: it is this same task's), and later wake-ups look at `closing`, one relaxed
 /// load, which the server sets before it cancels the token.
-struct UntilCancelled<'a, F> {
-    work: std::pin::Pin<Box<F>>,
-    cancelled: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFuture<'a>>>,
+struct UntilCancelled<'a, 'p, F> {
+    work: std::pin::Pin<&'p mut F>,
+    cancelled: std::pin::Pin<&'p mut tokio_util::sync::WaitForCancellationFuture<'a>>,
     closing: &'a AtomicBool,
     registered: bool,
 }
 
-impl<'a, F: Future> UntilCancelled<'a, F> {
-    fn new(work: F, token: &'a CancellationToken, closing: &'a AtomicBool) -> Self {
-        UntilCancelled {
-            work: Box::pin(work),
-            cancelled: Box::pin(token.cancelled()),
-            closing,
-            registered: false,
-        }
-    }
-}
-
-impl<F: Future> Future for UntilCancelled<'_, F> {
+impl<F: Future> Future for UntilCancelled<'_, '_, F> {
     type Output = Option<F::Output>;
 
     fn poll(

@@ -11,7 +11,6 @@
 //! in one write rather than sixteen small segments), and that buffer is freed as soon as the
 //! socket is drained, so an idle connection holds no more than the small one.
 
-use std::future::Future;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -32,6 +31,19 @@ const MAX_BUF: usize = 64 * 1024;
 /// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
 /// a ping-pong message does not touch a cache line every worker thread writes to.
 const PUBLISH_EVERY: u64 = 64 * 1024;
+
+/// Awaits `$fut`, giving up (`None`) after the idle timeout `$idle` if one is set. A macro
+/// rather than a function: the future stays inline in the connection's state machine, and
+/// without an idle timeout no timer is created at all, so a ping-pong message pays nothing
+/// for the feature.
+macro_rules! within {
+    ($idle:expr, $fut:expr) => {
+        match $idle {
+            None => Some($fut.await),
+            Some(limit) => tokio::time::timeout(limit, $fut).await.ok(),
+        }
+    };
+}
 
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +79,7 @@ pub async fn echo(
     loop {
         // tokio's read clears readiness itself after a short read, without the extra read
         // that would fail with EAGAIN.
-        let n = match within(idle, stream.read(&mut small)).await {
+        let n = match within!(idle, stream.read(&mut small)) {
             None => return Ok(End::Idle),
             Some(Ok(n)) => n,
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -77,8 +89,9 @@ pub async fn echo(
             return half_close(stream, idle).await;
         }
         if n < SMALL_BUF {
-            if !write(stream, idle, &small[..n]).await? {
-                return Ok(End::Idle);
+            match within!(idle, stream.write_all(&small[..n])) {
+                None => return Ok(End::Idle),
+                Some(result) => result?,
             }
             count(n);
             continue;
@@ -88,8 +101,9 @@ pub async fn echo(
         buf.extend_from_slice(&small);
         loop {
             let eof = fill(stream, &mut buf)?;
-            if !write(stream, idle, &buf).await? {
-                return Ok(End::Idle);
+            match within!(idle, stream.write_all(&buf)) {
+                None => return Ok(End::Idle),
+                Some(result) => result?,
             }
             count(buf.len());
             if eof {
@@ -122,27 +136,10 @@ fn fill(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Writes all of `data`; false if `--idle-timeout` passed first.
-async fn write(stream: &mut TcpStream, idle: Option<Duration>, data: &[u8]) -> io::Result<bool> {
-    match within(idle, stream.write_all(data)).await {
-        None => Ok(false),
-        Some(result) => result.map(|()| true),
-    }
-}
-
 /// The client half-closed and all it sent went back: pass the EOF on.
 async fn half_close(stream: &mut TcpStream, idle: Option<Duration>) -> io::Result<End> {
-    match within(idle, stream.shutdown()).await {
+    match within!(idle, stream.shutdown()) {
         None => Ok(End::Idle),
         Some(result) => result.map(|()| End::Closed),
-    }
-}
-
-/// Runs `fut`, giving up (None) after `idle` if one is set. Without an idle timeout no timer
-/// is created at all, so the common case pays nothing for the feature.
-async fn within<F: Future>(idle: Option<Duration>, fut: F) -> Option<F::Output> {
-    match idle {
-        None => Some(fut.await),
-        Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
     }
 }
