@@ -41,16 +41,6 @@ impl Ui {
         }
     }
 
-    /// A `Ui` that prints nothing but errors, for library callers and tests.
-    pub fn silent() -> Self {
-        Ui {
-            color: false,
-            quiet: true,
-            verbose: 0,
-            stderr_tty: false,
-        }
-    }
-
     /// Prints an informational line on stderr unless `-q`.
     pub fn info(&self, msg: &str) {
         if !self.quiet {

@@ -9,7 +9,7 @@
 //! chunk.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::event::PollFlags;
@@ -162,15 +162,6 @@ impl Sink {
             }
         };
         in_pos < out_pos
-    }
-
-    /// Appends rendered bytes to the output buffer, writing it out once it is full.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(), CopyError> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(())
     }
 
     /// The output buffer, for a renderer to append to directly; call [`Sink::flush_if_full`]
@@ -356,10 +347,4 @@ impl Sink {
 /// Reads once into `buf` (its full length), retrying on EINTR and waiting on EAGAIN.
 pub fn read(input: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, CopyError> {
     fdio::read(input, buf).map_err(CopyError::Input)
-}
-
-impl AsFd for Sink {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd
-    }
 }
