@@ -528,6 +528,40 @@ fn zero_copy_paths_and_their_fallbacks() {
 }
 
 #[test]
+fn output_opened_mid_file_is_overwritten_in_place_like_gnu() {
+    // Big copies to a file reserve the output's blocks first; what the file holds afterwards
+    // must still be exactly what GNU cat leaves: overwritten from the write position, the rest
+    // untouched, the size unchanged unless the copy runs past the end.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let data = random_bytes(5 << 20, 4);
+    std::fs::write(&src, &data).unwrap();
+    for (old_len, pos) in [(8 << 20, 1 << 20), (2 << 20, 1 << 20), (0, 0)] {
+        let mut results = Vec::new();
+        for mut cmd in [std_tool(["cat"]), other("cat")] {
+            let dst = dir.path().join("dst");
+            std::fs::write(&dst, vec![b'x'; old_len]).unwrap();
+            let mut out = std::fs::OpenOptions::new().write(true).open(&dst).unwrap();
+            std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(pos)).unwrap();
+            cmd.arg(&src).stdout(out).stderr(Stdio::piped());
+            let run = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
+            assert!(run.status.success() && run.stderr.is_empty(), "{run:?}");
+            results.push(std::fs::read(&dst).unwrap());
+        }
+        let expected_len = old_len.max(pos as usize + data.len());
+        assert!(
+            results[0].len() == expected_len,
+            "size {}",
+            results[0].len()
+        );
+        assert!(
+            results[0] == results[1],
+            "differs from GNU cat at {old_len}/{pos}"
+        );
+    }
+}
+
+#[test]
 fn many_small_files_are_gathered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let mut names = Vec::new();

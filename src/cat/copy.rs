@@ -27,6 +27,10 @@ const SMALL_FILE: u64 = 64 * 1024;
 const KERNEL_CHUNK: usize = 256 * 1024 * 1024;
 /// What a stdout pipe is enlarged to: halves the number of context switches with the reader.
 const PIPE_SIZE: usize = 1024 * 1024;
+/// Copies to an ext4 stdout at least this big get their blocks reserved first.
+const PREALLOCATE_MIN: u64 = 1024 * 1024;
+/// `statfs` magic of ext2/3/4.
+const EXT4_SUPER_MAGIC: i64 = 0xEF53;
 
 /// A failure while copying, attributed to its side: an input failure skips that file, an
 /// output failure ends the run.
@@ -115,6 +119,9 @@ pub struct Sink {
     kind: Kind,
     stat: Stat,
     append: bool,
+    /// Whether stdout is a file on a file system where reserving blocks before a big copy
+    /// makes the copy faster.
+    preallocate: bool,
     pending: Vec<u8>,
 }
 
@@ -129,11 +136,15 @@ impl Sink {
         if kind == Kind::Pipe {
             let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
         }
+        let preallocate = kind == Kind::Regular
+            && !append
+            && rustix::fs::fstatfs(fd).is_ok_and(|fs| fs.f_type as i64 == EXT4_SUPER_MAGIC);
         Ok(Sink {
             fd,
             kind,
             stat,
             append,
+            preallocate,
             pending: Vec::with_capacity(CHUNK),
         })
     }
@@ -214,6 +225,9 @@ impl Sink {
             (Kind::Regular, Kind::CharDevice | Kind::Socket) => Some(Method::Sendfile),
             _ => None,
         };
+        if preferred == Some(Method::CopyFileRange) {
+            self.preallocate_for(input, size);
+        }
         let mut bytes = 0;
         let mut fell_back_from = None;
         if let Some(method) = preferred {
@@ -234,6 +248,28 @@ impl Sink {
             fell_back_from,
             bytes,
         })
+    }
+
+    /// Reserves the blocks a big copy is about to fill, without changing the output's size.
+    /// Measured on ext4 (`cargo bench --bench cat -- c`): delayed allocation otherwise
+    /// reserves space page by page inside the copy, and a 1 GiB copy takes about a quarter
+    /// longer. Best effort: a refusal (no space for all of it, quota, an old kernel) just
+    /// leaves the copy to meet the real error, if any, where GNU cat would.
+    fn preallocate_for(&self, input: BorrowedFd<'_>, size: u64) {
+        if !self.preallocate {
+            return;
+        }
+        let (Ok(in_pos), Ok(out_pos)) = (
+            rustix::fs::seek(input, SeekFrom::Current(0)),
+            rustix::fs::seek(self.fd, SeekFrom::Current(0)),
+        ) else {
+            return;
+        };
+        let len = size.saturating_sub(in_pos);
+        if len >= PREALLOCATE_MIN {
+            let _ =
+                rustix::fs::fallocate(self.fd, rustix::fs::FallocateFlags::KEEP_SIZE, out_pos, len);
+        }
     }
 
     /// Runs one kernel copy method to the end of the input. Returns `None` when done, or the
