@@ -30,7 +30,7 @@ const PIPE_SIZE: usize = 1024 * 1024;
 /// Copies to an ext4 stdout at least this big get their blocks reserved first.
 const PREALLOCATE_MIN: u64 = 1024 * 1024;
 /// `statfs` magic of ext2/3/4.
-const EXT4_SUPER_MAGIC: i64 = 0xEF53;
+const EXT4_SUPER_MAGIC: u64 = 0xEF53;
 
 /// A failure while copying, attributed to its side: an input failure skips that file, an
 /// output failure ends the run.
@@ -138,7 +138,8 @@ impl Sink {
         }
         let preallocate = kind == Kind::Regular
             && !append
-            && rustix::fs::fstatfs(fd).is_ok_and(|fs| fs.f_type as i64 == EXT4_SUPER_MAGIC);
+            && rustix::fs::fstatfs(fd)
+                .is_ok_and(|fs| u64::try_from(fs.f_type) == Ok(EXT4_SUPER_MAGIC));
         Ok(Sink {
             fd,
             kind,
