@@ -257,7 +257,8 @@ impl Sink {
     /// longer. Best effort: a refusal (no space for all of it, quota, an old kernel) just
     /// leaves the copy to meet the real error, if any, where GNU cat would.
     fn preallocate_for(&self, input: BorrowedFd<'_>, size: u64) {
-        if !self.preallocate {
+        // Smaller copies are not worth the two seeks.
+        if !self.preallocate || size < PREALLOCATE_MIN {
             return;
         }
         let (Ok(in_pos), Ok(out_pos)) = (
