@@ -168,8 +168,8 @@ Examples:
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
 
 Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at
-once, open ones get --shutdown-timeout to finish, then a summary goes
-to stderr.";
+once, open ones get --shutdown-timeout to finish (a second Ctrl-C or
+SIGTERM closes them at once), then a summary goes to stderr.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
@@ -186,7 +186,8 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
-    /// On Ctrl-C or SIGTERM, give open connections this long to finish.
+    /// On Ctrl-C or SIGTERM, give open connections this long to finish; a second signal
+    /// closes them at once.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 

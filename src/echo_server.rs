@@ -70,8 +70,11 @@ pub struct Summary {
     pub connections: u64,
     /// Bytes echoed back, over all connections.
     pub bytes: u64,
-    /// Connections still open at the shutdown deadline, closed by the server.
+    /// Connections still open at the shutdown deadline (or at a second stop request), closed
+    /// by the server.
     pub closed_at_shutdown: u64,
+    /// Whether a second stop request cut the wait for open connections short.
+    pub cut_short: bool,
     /// From the start of [`serve`] until it returned.
     pub uptime: Duration,
 }
@@ -113,7 +116,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // was shared and noisy, so the figures are rough, but they point the same way.)
     runtime::block_on(Flavor::MultiThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
-        let signal = runtime::shutdown_signal()?;
+        let (signal, again) = runtime::shutdown_signals()?;
         let addr = args.addr;
         let std_listener = bind(addr).wrap_err_with(|| format!("cannot listen on {addr}"))?;
         let listener = TcpListener::from_std(std_listener)
@@ -131,7 +134,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             shutdown_timeout: args.shutdown_timeout,
             log: log.clone(),
         };
-        let summary = serve(listener, config, signal).await;
+        let summary = serve(listener, config, signal, again).await;
         log.finish();
         ui.info(&summary_line(&summary));
         Ok(Exit::Success)
@@ -157,8 +160,13 @@ fn summary_line(s: &Summary) -> String {
     );
     if s.closed_at_shutdown > 0 {
         line.push_str(&format!(
-            "; closed {} still open at the shutdown deadline",
-            s.closed_at_shutdown
+            "; closed {} still open at {}",
+            s.closed_at_shutdown,
+            if s.cut_short {
+                "the second stop signal"
+            } else {
+                "the shutdown deadline"
+            }
         ));
     }
     line
@@ -172,10 +180,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 
 /// Serves echo on `listener` until `shutdown` resolves, then stops accepting at once, lets open
-/// connections finish within `config.shutdown_timeout`, closes the rest and returns what was
-/// done. Never fails: accept errors are logged and retried, connection errors end only their
-/// connection.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future + Send) -> Summary {
+/// connections finish within `config.shutdown_timeout` (or until `again` resolves, for a user
+/// who will not wait), closes the rest and returns what was done. Never fails: accept errors
+/// are logged and retried, connection errors end only their connection.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future + Send,
+    again: impl Future + Send,
+) -> Summary {
     let start = Instant::now();
     let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
@@ -228,16 +241,23 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future 
     let open = stats.active.load(Ordering::Relaxed);
     if open > 0 {
         log.info(&format!(
-            "stopping: waiting up to {} for {open} open connection{}",
+            "stopping: waiting up to {} for {open} open connection{} (a second Ctrl-C or SIGTERM closes {} now)",
             humantime::format_duration(config.shutdown_timeout),
-            if open == 1 { "" } else { "s" }
+            if open == 1 { "" } else { "s" },
+            if open == 1 { "it" } else { "them" }
         ));
     }
     let mut closed_at_shutdown = 0;
-    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
+    let mut cut_short = false;
+    let drained = tokio::select! {
+        biased;
+        done = tokio::time::timeout(config.shutdown_timeout, tracker.wait()) => done.is_ok(),
+        _ = again => {
+            cut_short = true;
+            false
+        }
+    };
+    if !drained {
         closed_at_shutdown = stats.active.load(Ordering::Relaxed);
         stats.closing.store(true, Ordering::Relaxed);
         force_close.cancel();
@@ -251,6 +271,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future 
         connections: snap.served,
         bytes: snap.bytes,
         closed_at_shutdown,
+        cut_short,
         uptime: start.elapsed(),
     }
 }
@@ -398,6 +419,7 @@ mod tests {
             connections: 1,
             bytes: 1536,
             closed_at_shutdown: 0,
+            cut_short: false,
             uptime: Duration::from_millis(2500),
         };
         assert_eq!(
@@ -410,6 +432,11 @@ mod tests {
             ..s
         };
         assert!(summary_line(&s).ends_with("; closed 2 still open at the shutdown deadline"));
+        let s = Summary {
+            cut_short: true,
+            ..s
+        };
+        assert!(summary_line(&s).ends_with("; closed 2 still open at the second stop signal"));
     }
 
     #[test]
@@ -426,7 +453,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Config::quiet(), stopped));
+        let server = tokio::spawn(serve(
+            listener,
+            Config::quiet(),
+            stopped,
+            std::future::pending::<()>(),
+        ));
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"hello").await.unwrap();
         c.shutdown().await.unwrap();

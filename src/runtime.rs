@@ -48,19 +48,40 @@ pub enum Signal {
 }
 
 /// Registers for SIGINT and SIGTERM now (so a signal that arrives before the first poll is not
-/// lost) and returns a future that resolves with the first one received. Must be called inside
-/// a runtime.
-pub fn shutdown_signal() -> eyre::Result<impl Future<Output = Signal> + Send + 'static> {
+/// lost) and returns two futures: the first resolves with the first signal received (stop
+/// gracefully), the second when another one follows it (stop now). Must be called inside a
+/// runtime.
+pub fn shutdown_signals() -> eyre::Result<(
+    impl Future<Output = Signal> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+)> {
     let mut interrupt =
         signal(SignalKind::interrupt()).wrap_err("cannot install the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).wrap_err("cannot install the SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => Signal::Interrupt,
-            _ = terminate.recv() => Signal::Terminate,
+    let (again_tx, again_rx) = tokio::sync::oneshot::channel();
+    let first = async move {
+        let mut next = async move || {
+            tokio::select! {
+                _ = interrupt.recv() => Signal::Interrupt,
+                _ = terminate.recv() => Signal::Terminate,
+            }
+        };
+        let first = next().await;
+        // The streams stay registered, so a signal sent before this task first polls is kept.
+        tokio::spawn(async move {
+            next().await;
+            let _ = again_tx.send(());
+        });
+        first
+    };
+    let again = async move {
+        if again_rx.await.is_err() {
+            // The first signal never came: neither will a second.
+            std::future::pending::<()>().await;
         }
-    })
+    };
+    Ok((first, again))
 }
 
 /// Registers for SIGINT only, for the subcommands that exit 130 on Ctrl-C and leave SIGTERM

@@ -411,6 +411,38 @@ fn shutdown_timeout_closes_stragglers() {
 }
 
 #[test]
+fn a_second_signal_closes_open_connections_at_once() {
+    let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "60s"]);
+    let mut a = server.connect();
+    round_trip(&mut a, b"x");
+    server.signal(libc::SIGINT);
+    // Once new connections are refused, the first signal has been taken: the server is
+    // waiting for `a`, and would for a minute.
+    let refused = eventually(
+        Duration::from_secs(3),
+        || matches!(TcpStream::connect(server.addr), Err(e) if e.kind() == ErrorKind::ConnectionRefused),
+    );
+    assert!(refused, "new connections still accepted after the signal");
+    let t = Instant::now();
+    server.signal(libc::SIGINT);
+    let status = server.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let mut buf = [0u8; 8];
+    assert!(
+        matches!(a.read(&mut buf), Ok(0) | Err(_)),
+        "connection left open"
+    );
+    let err = server.stderr();
+    assert_no_panic(err.as_bytes());
+    assert!(
+        err.contains("a second Ctrl-C or SIGTERM closes it now")
+            && err.contains("closed 1 still open at the second stop signal"),
+        "{err}"
+    );
+}
+
+#[test]
 fn survives_running_out_of_file_descriptors() {
     let mut cmd = std_tool(["echo-server", "127.0.0.1:0"]);
     // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
