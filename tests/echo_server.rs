@@ -436,8 +436,10 @@ fn a_second_signal_closes_open_connections_at_once() {
     let err = server.stderr();
     assert_no_panic(err.as_bytes());
     assert!(
-        err.contains("a second Ctrl-C or SIGTERM closes it now")
-            && err.contains("closed 1 still open at the second stop signal"),
+        // The probes above may have been accepted just before the first signal, so the counts
+        // in these lines can include one.
+        err.contains("(a second Ctrl-C or SIGTERM closes")
+            && err.contains("still open at the second stop signal"),
         "{err}"
     );
 }
