@@ -38,21 +38,12 @@ pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
     Ok(output)
 }
 
-/// The signal that asked the process to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT: Ctrl-C in a terminal.
-    Interrupt,
-    /// SIGTERM: a service manager or `kill`.
-    Terminate,
-}
-
 /// Registers for SIGINT and SIGTERM now (so a signal that arrives before the first poll is not
-/// lost) and returns two futures: the first resolves with the first signal received (stop
-/// gracefully), the second when another one follows it (stop now). Must be called inside a
+/// lost) and returns two futures: the first resolves on the first signal (stop gracefully),
+/// the second when another one follows it (stop now). Must be called inside a
 /// runtime.
 pub fn shutdown_signals() -> eyre::Result<(
-    impl Future<Output = Signal> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
 )> {
     let mut interrupt =
@@ -63,17 +54,16 @@ pub fn shutdown_signals() -> eyre::Result<(
     let first = async move {
         let mut next = async move || {
             tokio::select! {
-                _ = interrupt.recv() => Signal::Interrupt,
-                _ = terminate.recv() => Signal::Terminate,
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
         };
-        let first = next().await;
+        next().await;
         // The streams stay registered, so a signal sent before this task first polls is kept.
         tokio::spawn(async move {
             next().await;
             let _ = again_tx.send(());
         });
-        first
     };
     let again = async move {
         if again_rx.await.is_err() {
