@@ -339,15 +339,9 @@ async fn connection(
     if log.verbose() {
         log.conn(&format!("{peer}: open"));
     }
-    let (mut echoed, mut published) = (0, 0);
+    let mut echoed = 0;
     let outcome = {
-        let echo = std::pin::pin!(conn::echo(
-            &mut stream,
-            idle,
-            stats,
-            &mut echoed,
-            &mut published
-        ));
+        let echo = std::pin::pin!(conn::echo(&mut stream, idle, stats, &mut echoed));
         let cancelled = std::pin::pin!(force_close.cancelled());
         let until = UntilCancelled {
             work: echo,
@@ -363,7 +357,6 @@ async fn connection(
         }
     };
     drop(stream);
-    stats.bytes.fetch_add(echoed - published, Ordering::Relaxed);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
     if log.verbose() {
