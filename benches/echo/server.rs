@@ -5,7 +5,8 @@
 //! clients, the other for the server on this 2-core machine), a bulk stream on two threads,
 //! and a few thousand held connections. Absolute numbers drift between runs; the ratios
 //! between servers measured in the same run are what the targets are about, so every case
-//! runs against each server in turn, several rounds, and the medians are printed.
+//! runs against each server in turn, several rounds (with fresh server processes each round),
+//! and the medians are printed.
 //!
 //! `ECHO_BENCH_ROUNDS` (default 5) sets the number of rounds; `ECHO_BENCH_QUICK=1` runs the
 //! ping-pong cases only.
@@ -459,7 +460,6 @@ pub fn run() {
         ("ping-pong 64 B x 500", 500, 64),
         ("ping-pong 16 KiB x 50", 50, 16 << 10),
     ];
-    let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect();
     let pattern = Arc::new(Pattern::new());
     // results[case][server] = one PingPong per round.
     let mut pp: Vec<Vec<Vec<PingPong>>> = vec![vec![Vec::new(); kinds.len()]; cases.len()];
@@ -472,6 +472,11 @@ pub fn run() {
             round + 1,
             started.elapsed()
         );
+        // Fresh processes each round: two processes of one server differ by a few percent in
+        // CPU per message (measured: three textbook servers in one run spread over ±3%), so
+        // one process per server for the whole run would make that spread look like a
+        // difference between servers.
+        let servers: Vec<Server> = kinds.iter().map(|&k| Server::start(k)).collect();
         // Rotate the order each round so no server always goes first.
         let order: Vec<usize> = (0..kinds.len())
             .map(|i| (i + round) % kinds.len())
@@ -492,7 +497,6 @@ pub fn run() {
             }
         }
     }
-    drop(servers);
 
     // Held connections: fresh processes so peak RSS is this case's alone. socat would fork
     // 5,000 processes, so it is left out here.
