@@ -97,10 +97,18 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
     Ok(HostPort { host, port })
 }
 
-/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`.
+/// The longest duration accepted: far beyond any use, and far enough below what the clock's
+/// arithmetic can hold that a deadline computed from it never overflows.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600); // humantime's year: 365.25 days
+
+/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`, up to 100 years.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration like 500ms, 30s or 2m: {e}"))
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration like 500ms, 30s or 2m: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!("'{s}' is too long: at most 100 years"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -157,5 +165,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5").is_err());
+        assert_eq!(parse_duration("100y"), Ok(MAX_DURATION));
+        assert!(parse_duration("101y").is_err());
+        assert!(parse_duration("300000000000y").is_err());
     }
 }

@@ -573,6 +573,62 @@ fn idle_timeout_closes_quiet_connections() {
     );
 }
 
+/// Caps a client socket's receive buffer, so the server's writes wait on the client's reads
+/// after a few KiB instead of filling megabytes of socket buffers first.
+fn small_receive_buffer(s: &TcpStream) {
+    let size: libc::c_int = 4096;
+    // SAFETY: setsockopt on a live socket with a pointer to a local c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(SO_RCVBUF)");
+}
+
+#[test]
+fn idle_timeout_closes_a_client_that_stops_reading() {
+    // Bytes stop moving because the client no longer reads: the server's write waits, and
+    // that wait counts as idle too, so the connection is closed rather than held forever.
+    // Small paced writes leave the server waiting in its small-message loop, large ones in
+    // its burst path.
+    for (size, pace) in [(500, Some(Duration::from_millis(2))), (1 << 20, None)] {
+        let server = Server::start(&["127.0.0.1:0", "--idle-timeout", "300ms", "-v"]);
+        let mut s = server.connect();
+        round_trip(&mut s, b"hi");
+        small_receive_buffer(&s);
+        let mut w = s.try_clone().unwrap();
+        w.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let writer = thread::spawn(move || {
+            let chunk = random_bytes(size, 9);
+            let start = Instant::now();
+            // Until the socket fails (closed by the server, or by this test once it is done).
+            while start.elapsed() < IO_TIMEOUT && w.write_all(&chunk).is_ok() {
+                if let Some(pace) = pace {
+                    thread::sleep(pace);
+                }
+            }
+        });
+        assert!(
+            eventually(Duration::from_secs(8), || server
+                .stderr()
+                .contains("idle timeout")),
+            "no idle timeout for a client that stopped reading ({size} B writes): {}",
+            server.stderr()
+        );
+        // Already reset by the server, usually; this only ends the writer if not.
+        let _ = s.shutdown(Shutdown::Both);
+        writer.join().unwrap();
+        // The server itself goes on serving.
+        let mut fresh = server.connect();
+        round_trip(&mut fresh, b"still serving");
+    }
+}
+
 #[test]
 fn ipv6_loopback() {
     if TcpListener::bind("[::1]:0").is_err() {

@@ -6,12 +6,16 @@
 //!
 //! Small messages go through a 1 KiB buffer each connection keeps, the same size as the
 //! textbook server's, so a ping-pong message costs no allocation. A read that fills it
-//! means more is waiting: the rest is gathered into a heap buffer (16 KiB, doubling while reads
-//! fill it, up to [`MAX_BUF`]) and written back in one large write (a 16 KiB message goes out
+//! probably means more is waiting: the rest is gathered into a heap buffer (16 KiB at first,
+//! doubling while reads fill it, up to [`MAX_BUF`]; a connection's later bursts start at the
+//! size its last one reached) and written back in one large write (a 16 KiB message goes out
 //! in one write rather than sixteen small segments), and that buffer is freed as soon as the
 //! socket is drained, so an idle connection holds no more than the small one.
+//!
+//! `--idle-timeout` counts from the last byte read or written, so a client that reads slowly
+//! but steadily is never idle, and one that stops reading is.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -26,7 +30,7 @@ use super::Stats;
 
 /// The buffer every connection keeps.
 const SMALL_BUF: usize = 1024;
-/// The first heap buffer of a burst.
+/// The first heap buffer of a connection's first burst.
 const MIN_BUF: usize = 16 * 1024;
 /// The largest buffer: big enough for bulk throughput, small enough that thousands of busy
 /// connections fit in memory.
@@ -35,19 +39,6 @@ const MAX_BUF: usize = 64 * 1024;
 /// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
 /// a ping-pong message does not touch a cache line every worker thread writes to.
 const PUBLISH_EVERY: u64 = 64 * 1024;
-
-/// Awaits `$fut`, giving up (`None`) after the idle timeout `$idle` if one is set. A macro
-/// rather than a function: the future stays inline in the connection's state machine, and
-/// without an idle timeout no timer is created at all, so a ping-pong message pays nothing
-/// for the feature.
-macro_rules! within {
-    ($idle:expr, $fut:expr) => {
-        match $idle {
-            None => Some($fut.await),
-            Some(limit) => tokio::time::timeout(limit, $fut).await.ok(),
-        }
-    };
-}
 
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +81,7 @@ pub async fn echo(
         };
         match exchange.await? {
             Pause::Idle => return Ok(End::Idle),
-            Pause::Eof => return half_close(stream, idle).await,
+            Pause::Eof => return half_close(stream).await,
             Pause::Full => {}
         }
         // The small buffer filled: gather what is waiting and send it back in large writes.
@@ -98,13 +89,22 @@ pub async fn echo(
         buf.extend_from_slice(&small[..]);
         loop {
             let eof = fill(stream, &mut buf)?;
-            match within!(idle, stream.write_all(&buf)) {
-                None => return Ok(End::Idle),
-                Some(result) => result?,
+            if let Some(timer) = timer.as_mut() {
+                timer.moved();
             }
-            count.add(buf.len());
+            let mut sent = 0;
+            while sent < buf.len() {
+                let step = poll_fn(|cx| poll_write(stream, cx, &buf[sent..], timer.as_mut()));
+                match step.await? {
+                    Some(n) => {
+                        sent += n;
+                        count.add(n);
+                    }
+                    None => return Ok(End::Idle),
+                }
+            }
             if eof {
-                return half_close(stream, idle).await;
+                return half_close(stream).await;
             }
             if buf.len() < buf.capacity() {
                 break; // drained: the heap buffer goes, the connection waits on the small one
@@ -115,9 +115,6 @@ pub async fn echo(
             } else {
                 buf.clear();
             }
-        }
-        if let Some(timer) = timer.as_mut() {
-            timer.moved();
         }
     }
 }
@@ -155,10 +152,10 @@ impl Drop for Count<'_> {
     }
 }
 
-/// `--idle-timeout` for the small-message loop, armed lazily: progress only records the time,
-/// and when the timer fires early (something moved since it was set) it is pushed back to one
-/// idle period after the last progress. An active connection thus costs a clock read per
-/// operation and a timer wake-up per idle period, not a timer per operation.
+/// `--idle-timeout`, armed lazily: progress only records the time, and when the timer fires
+/// early (something moved since it was set) it is pushed back to one idle period after the
+/// last progress. An active connection thus costs a clock read per read or write and a timer
+/// wake-up per idle period, not a new timer per operation.
 struct IdleTimer {
     limit: Duration,
     last: Instant,
@@ -223,40 +220,30 @@ impl Future for Exchange<'_, '_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let step = if this.sent < this.len {
-                Pin::new(&mut *this.stream).poll_write(cx, &this.buf[this.sent..this.len])
-            } else {
-                // tokio's read clears readiness itself after a short read, without the extra
-                // read that would fail with EAGAIN.
-                let mut read = ReadBuf::new(&mut this.buf[..]);
-                match Pin::new(&mut *this.stream).poll_read(cx, &mut read) {
-                    Poll::Ready(Ok(())) => {
-                        let n = read.filled().len();
-                        if n == 0 {
-                            return Poll::Ready(Ok(Pause::Eof));
-                        }
-                        if n == SMALL_BUF {
-                            return Poll::Ready(Ok(Pause::Full));
-                        }
-                        (this.len, this.sent) = (n, 0);
-                        if let Some(timer) = this.timer.as_mut() {
-                            timer.moved();
-                        }
-                        continue;
+            if this.sent < this.len {
+                let data = &this.buf[this.sent..this.len];
+                match ready!(poll_write(this.stream, cx, data, this.timer.as_deref_mut()))? {
+                    Some(n) => {
+                        this.sent += n;
+                        this.count.add(n);
                     }
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
+                    None => return Poll::Ready(Ok(Pause::Idle)),
                 }
-            };
-            match step {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    this.sent += n;
-                    if this.sent == this.len {
-                        this.count.add(this.len);
-                    }
+                continue;
+            }
+            // tokio's read clears readiness itself after a short read, without the extra read
+            // that would fail with EAGAIN.
+            let mut read = ReadBuf::new(&mut this.buf[..]);
+            match Pin::new(&mut *this.stream).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    let n = read.filled().len();
                     if let Some(timer) = this.timer.as_mut() {
                         timer.moved();
+                    }
+                    match n {
+                        0 => return Poll::Ready(Ok(Pause::Eof)),
+                        SMALL_BUF => return Poll::Ready(Ok(Pause::Full)),
+                        _ => (this.len, this.sent) = (n, 0),
                     }
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -267,6 +254,35 @@ impl Future for Exchange<'_, '_> {
                         None => Poll::Pending,
                     };
                 }
+            }
+        }
+    }
+}
+
+/// One write of (part of) `data`: how much went, or `None` once the idle timeout has passed
+/// with nothing moving.
+fn poll_write(
+    stream: &mut TcpStream,
+    cx: &mut Context<'_>,
+    data: &[u8],
+    timer: Option<&mut IdleTimer>,
+) -> Poll<io::Result<Option<usize>>> {
+    loop {
+        match Pin::new(&mut *stream).poll_write(cx, data) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                if let Some(timer) = timer {
+                    timer.moved();
+                }
+                return Poll::Ready(Ok(Some(n)));
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                return match timer {
+                    Some(timer) => timer.poll_expired(cx).map(|()| Ok(None)),
+                    None => Poll::Pending,
+                };
             }
         }
     }
@@ -286,10 +302,8 @@ fn fill(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
     Ok(false)
 }
 
-/// The client half-closed and all it sent went back: pass the EOF on.
-async fn half_close(stream: &mut TcpStream, idle: Option<Duration>) -> io::Result<End> {
-    match within!(idle, stream.shutdown()) {
-        None => Ok(End::Idle),
-        Some(result) => result.map(|()| End::Closed),
-    }
+/// The client half-closed and all it sent went back: pass the EOF on. (A TCP shutdown does
+/// not wait for anything, so no idle timeout applies.)
+async fn half_close(stream: &mut TcpStream) -> io::Result<End> {
+    stream.shutdown().await.map(|()| End::Closed)
 }
