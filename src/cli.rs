@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::addr::{HostPort, parse_duration, parse_host_port, parse_listen_addr};
+use crate::exit::Exit;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -262,17 +263,30 @@ pub struct CompletionsArgs {
 }
 
 impl Cli {
-    /// Parses the process's arguments, exiting with clap's message and status 2 when they
-    /// are wrong.
+    /// Parses the process's arguments.
     ///
     /// A `cat` command line made only of GNU cat's own flags and file names is read without
     /// building the clap model: that model costs more than the whole copy of a small file,
     /// and `cat` is started in loops by scripts. Anything else goes to clap, which therefore
     /// still decides every error and every other option; a test checks that both readings
     /// agree.
-    pub fn parse_args() -> Cli {
+    ///
+    /// When there is nothing to run, clap has printed what to say (help or version on stdout,
+    /// a usage error on stderr) and the `Err` holds the exit status: 0, or 2 for a usage error.
+    pub fn parse_args() -> Result<Cli, Exit> {
         let args: Vec<OsString> = std::env::args_os().collect();
-        Cli::parse_plain_cat(&args).unwrap_or_else(|| Cli::parse_from(args))
+        if let Some(cli) = Cli::parse_plain_cat(&args) {
+            return Ok(cli);
+        }
+        Cli::try_parse_from(args).map_err(|err| {
+            // Nothing more to do if stdout is closed (`--help | head`).
+            let _ = err.print();
+            if err.exit_code() == 0 {
+                Exit::Success
+            } else {
+                Exit::Usage
+            }
+        })
     }
 
     /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything

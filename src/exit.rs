@@ -10,7 +10,7 @@ pub enum Exit {
     Success,
     /// 1: a runtime failure: a file that could not be read, a refused connection, ...
     Failure,
-    /// 2: the command line was wrong (clap reports these itself).
+    /// 2: the command line was wrong (clap has printed why).
     Usage,
     /// 130: interrupted by Ctrl-C (128 + SIGINT, as a shell reports it).
     Interrupted,

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = asyncio_tool::cli::Cli::parse_args();
-    asyncio_tool::run(cli).into()
+    match asyncio_tool::cli::Cli::parse_args() {
+        Ok(cli) => asyncio_tool::run(cli).into(),
+        Err(exit) => exit.into(),
+    }
 }
