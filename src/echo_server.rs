@@ -84,9 +84,13 @@ pub struct Summary {
 pub struct Stats {
     /// Set just before the shutdown deadline's cancellation, for [`UntilCancelled`].
     closing: AtomicBool,
+    /// Accepted and not yet closed, counted from the accept (not from the task's first poll),
+    /// so the count at shutdown includes connections still waiting for their first turn.
     active: AtomicU64,
     served: AtomicU64,
     bytes: AtomicU64,
+    /// Connections the server closed at the shutdown deadline or second signal.
+    cut: AtomicU64,
 }
 
 /// A consistent-enough copy of [`Stats`] for display.
@@ -223,6 +227,8 @@ pub async fn serve(
             // token shared by every connection would make that lock contended.
             let force_close = force_close.child_token();
             let idle = config.idle_timeout;
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            stats.served.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
                 connection(stream, peer, permit, idle, &stats, &log, &force_close).await;
             });
@@ -258,10 +264,10 @@ pub async fn serve(
         }
     };
     if !drained {
-        closed_at_shutdown = stats.active.load(Ordering::Relaxed);
         stats.closing.store(true, Ordering::Relaxed);
         force_close.cancel();
         tracker.wait().await;
+        closed_at_shutdown = stats.cut.load(Ordering::Relaxed);
     }
     if let Some(status) = status {
         status.abort();
@@ -320,7 +326,8 @@ async fn accept_loop(
 }
 
 /// One connection's life: bookkeeping around [`conn::echo`], and closing it if the shutdown
-/// deadline passes first.
+/// deadline passes first. The accept loop has already counted it as active and served; this
+/// takes it out of `active` at the end.
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -331,8 +338,6 @@ async fn connection(
     force_close: &CancellationToken,
 ) {
     let start = Instant::now();
-    stats.active.fetch_add(1, Ordering::Relaxed);
-    stats.served.fetch_add(1, Ordering::Relaxed);
     // Replies go out as soon as they are written: Nagle would hold a small echo back waiting
     // for the client's delayed ACK. Failing to set it costs only speed.
     let _ = stream.set_nodelay(true);
@@ -353,7 +358,10 @@ async fn connection(
             Some(Ok(conn::End::Closed)) => "closed".to_string(),
             Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
             Some(Err(e)) => io_reason(&e),
-            None => "closed at shutdown".to_string(),
+            None => {
+                stats.cut.fetch_add(1, Ordering::Relaxed);
+                "closed at shutdown".to_string()
+            }
         }
     };
     drop(stream);
