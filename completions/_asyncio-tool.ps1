@@ -67,7 +67,7 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
         }
         'asyncio-tool;echo-server' {
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Serve at most N connections at once; further clients wait in the backlog')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that has been idle this long (e.g. 30s, 5m)')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m)')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'On Ctrl-C or SIGTERM, give open connections this long to finish; a second signal closes them at once')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('--no-status', '--no-status', [CompletionResultType]::ParameterName, 'Never show the live status line on stderr')

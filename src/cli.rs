@@ -183,7 +183,7 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "N")]
     pub max_connections: Option<NonZeroUsize>,
 
-    /// Close a connection that has been idle this long (e.g. 30s, 5m).
+    /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
