@@ -90,6 +90,11 @@ impl Server {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Whether `text` shows up on the server's stderr within `limit`.
+    fn logs_within(&self, limit: Duration, text: &str) -> bool {
+        eventually(limit, || self.stderr().contains(text))
+    }
+
     fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
     }
@@ -464,9 +469,7 @@ fn survives_running_out_of_file_descriptors() {
     // Far more connections than descriptors: the kernel completes them into the backlog.
     let mut clients: Vec<TcpStream> = (0..60).map(|_| server.connect()).collect();
     assert!(
-        eventually(Duration::from_secs(5), || server
-            .stderr()
-            .contains("Too many open files")),
+        server.logs_within(Duration::from_secs(5), "Too many open files"),
         "no accept error logged: {}",
         server.stderr()
     );
@@ -565,9 +568,7 @@ fn idle_timeout_closes_quiet_connections() {
     );
     round_trip(&mut busy, b"still open");
     assert!(
-        eventually(Duration::from_secs(2), || server
-            .stderr()
-            .contains("idle timeout")),
+        server.logs_within(Duration::from_secs(2), "idle timeout"),
         "{}",
         server.stderr()
     );
@@ -614,9 +615,7 @@ fn idle_timeout_closes_a_client_that_stops_reading() {
             }
         });
         assert!(
-            eventually(Duration::from_secs(8), || server
-                .stderr()
-                .contains("idle timeout")),
+            server.logs_within(Duration::from_secs(8), "idle timeout"),
             "no idle timeout for a client that stopped reading ({size} B writes): {}",
             server.stderr()
         );
@@ -651,9 +650,7 @@ fn verbose_logs_each_connection_on_stderr_only() {
     let _ = s.read(&mut [0u8; 1]);
     let addr = server.addr;
     assert!(
-        eventually(Duration::from_secs(2), || server
-            .stderr()
-            .contains(&format!("{peer}: closed"))),
+        server.logs_within(Duration::from_secs(2), &format!("{peer}: closed")),
         "{}",
         server.stderr()
     );
