@@ -25,7 +25,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::CatArgs;
 use crate::exit::Exit;
-use crate::report::{io_reason, print_warning};
+use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 use copy::{CHUNK, CopyError, Kind, Sink};
@@ -202,10 +202,9 @@ impl Job {
         if let Some(renderer) = self.renderer.as_mut() {
             renderer.finish(self.sink.buffer());
         }
-        self.sink
-            .flush()
-            .map_err(into_output_error)
-            .wrap_err("cat: write error on standard output")?;
+        self.sink.flush().map_err(|e| {
+            stdout_error(into_output_error(e), "cat: write error on standard output")
+        })?;
         Ok(if self.failed {
             Exit::Failure
         } else {
@@ -240,7 +239,7 @@ impl Job {
 
     fn input_failed(&mut self, name: &OsStr, reason: &str) {
         let shown = Path::new(name).display();
-        print_warning(&format!("cat: {shown}: {reason}"), self.ui.color);
+        self.ui.warn(&format!("cat: {shown}: {reason}"));
         self.failed = true;
     }
 
@@ -271,7 +270,7 @@ impl Job {
         match result {
             Ok(report) => {
                 if let (Some(report), true) = (report, self.ui.verbose > 0) {
-                    log_copy(&input.name, &report, started.elapsed());
+                    log_copy(&self.ui, &input.name, &report, started.elapsed());
                 }
                 Ok(())
             }
@@ -279,7 +278,9 @@ impl Job {
                 self.input_failed(&input.name, &io_reason(&e));
                 Ok(())
             }
-            Err(CopyError::Output(e)) => Err(e).wrap_err("cat: write error on standard output"),
+            Err(CopyError::Output(e)) => {
+                Err(stdout_error(e, "cat: write error on standard output"))
+            }
         }
     }
 }
@@ -316,17 +317,17 @@ fn render_file(
 }
 
 /// `--verbose`: how a file was copied.
-fn log_copy(name: &OsStr, report: &copy::Report, took: Duration) {
+fn log_copy(ui: &Ui, name: &OsStr, report: &copy::Report, took: Duration) {
     let fallback = match &report.fell_back_from {
         Some((method, why)) => format!(" ({} refused: {})", method.name(), io_reason(why)),
         None => String::new(),
     };
-    eprintln!(
+    ui.detail(&format!(
         "asyncio-tool: cat: {}: {} by {}{fallback} in {took:.1?}",
         Path::new(name).display(),
         ui::bytes(report.bytes),
         report.method.name(),
-    );
+    ));
 }
 
 /// Draws the progress bar on stderr once the copy has run for [`PROGRESS_DELAY`] (at once with

@@ -30,7 +30,7 @@ pub fn run(args: &CompletionsArgs) -> eyre::Result<Exit> {
     stdout
         .write_all(&script)
         .and_then(|()| stdout.flush())
-        .wrap_err("cannot write to standard output")?;
+        .map_err(|e| crate::report::stdout_error(e, "cannot write to standard output"))?;
     Ok(Exit::Success)
 }
 

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
-use crate::report::io_reason;
+use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 use pump::{Replies, SendError, Shared};
@@ -51,32 +51,28 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
 
-    if ui.verbose > 0 {
-        eprintln!("connecting to {}", args.addr);
-    }
-    let announce = ui.verbose > 0 || (interactive && !ui.quiet);
+    ui.detail(&format!("connecting to {}", args.addr));
+    let announce = (ui.verbose > 0 || interactive).then_some(ui);
     let stream = tokio::select! {
         stream = connect::connect(&args.addr, args.connect_timeout, args.wait, announce) => stream?,
-        () = &mut interrupt => return Ok(interrupted(interactive)),
+        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     let peer = stream.peer_addr().ok();
     let server = connect::describe(&args.addr, peer);
     // Lines typed at a terminal must go out at once, not wait for the previous reply's ACK.
     // Bulk data is written in large chunks, so this costs nothing there.
     if let Err(err) = stream.set_nodelay(true) {
-        if ui.verbose > 0 {
-            eprintln!("cannot set TCP_NODELAY: {}", io_reason(&err));
-        }
+        ui.detail(&format!("cannot set TCP_NODELAY: {}", io_reason(&err)));
     }
     // The pumps use blocking calls on their own threads: take the socket out of the runtime.
     let socket = stream
         .into_std()
         .and_then(|s| s.set_nonblocking(false).map(|()| s))
         .wrap_err("cannot set up the connection")?;
-    if interactive && !ui.quiet {
-        eprintln!("connected to {server} — Ctrl-D to finish");
-    } else if ui.verbose > 0 {
-        eprintln!("connected to {server}");
+    if interactive {
+        ui.info(&format!("connected to {server} — Ctrl-D to finish"));
+    } else {
+        ui.detail(&format!("connected to {server}"));
     }
 
     let shared = Shared::new();
@@ -98,7 +94,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     if let Some(bar) = &bar {
         bar.disable_steady_tick();
     }
-    let bar = BarGuard(bar);
+    let bar = BarGuard(bar, ui);
 
     let mut send_result: Option<Result<(), SendError>> = None;
     let idle = tokio::time::sleep(Duration::from_secs(86_400));
@@ -109,7 +105,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
     let end = loop {
         tokio::select! {
             biased;
-            () = &mut interrupt => return Ok(interrupted(interactive)),
+            () = &mut interrupt => return Ok(interrupted(ui, interactive)),
             end = &mut replies => break End::Replies(end.unwrap_or_else(|_| {
                 Replies::Lost(io::Error::other("the receiving thread stopped unexpectedly"))
             })),
@@ -120,12 +116,10 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
                 match result {
                     Ok(()) => {
                         input_ended = Instant::now();
-                        if ui.verbose > 0 {
-                            bar.println(&format!(
-                                "end of input after {}: half-closed, waiting for the server",
-                                ui::bytes(shared.sent())
-                            ));
-                        }
+                        ui.detail(&format!(
+                            "end of input after {}: half-closed, waiting for the server",
+                            ui::bytes(shared.sent())
+                        ));
                         if let Some(limit) = args.idle_timeout {
                             idle.as_mut().reset(input_ended + limit);
                             idle_armed = true;
@@ -165,14 +159,12 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
         }
     }
     bar.finish();
-    if ui.verbose > 0 {
-        eprintln!(
-            "sent {}, received {} in {}",
-            ui::bytes(shared.sent()),
-            ui::bytes(shared.received()),
-            humantime::format_duration(round_ms(shared.started().elapsed()))
-        );
-    }
+    ui.detail(&format!(
+        "sent {}, received {} in {}",
+        ui::bytes(shared.sent()),
+        ui::bytes(shared.received()),
+        humantime::format_duration(round_ms(shared.started().elapsed()))
+    ));
     match end {
         End::Replies(Replies::Closed) => match send_result {
             Some(Err(SendError::Socket(err))) => {
@@ -186,8 +178,8 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
             }
             Some(_) => Ok(Exit::Success),
             None => {
-                if interactive && !ui.quiet && !shared.input_ended() {
-                    eprintln!("connection closed by {server}");
+                if interactive && !shared.input_ended() {
+                    ui.info(&format!("connection closed by {server}"));
                 }
                 Ok(Exit::Success)
             }
@@ -195,9 +187,10 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
         End::Replies(Replies::Lost(err)) => {
             Err(eyre::eyre!("{}", io_reason(&err))).wrap_err(format!("connection to {server} lost"))
         }
-        // The io::Error stays in the chain, so a closed stdout (`| head -c1`) is recognised by
-        // the caller and ends quietly with success.
-        End::Replies(Replies::Stdout(err)) => Err(err).wrap_err("cannot write to standard output"),
+        // A closed stdout (`| head -c1`) ends quietly with success.
+        End::Replies(Replies::Stdout(err)) => {
+            Err(stdout_error(err, "cannot write to standard output"))
+        }
         End::Idle(limit) => Err(eyre::eyre!(
             "no reply from {server} for {} after the end of input (--idle-timeout)",
             humantime::format_duration(limit)
@@ -207,9 +200,9 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
 
 /// Ctrl-C. In a terminal the shell's next prompt would otherwise start right after the "^C"
 /// echoed on the half-typed line.
-fn interrupted(interactive: bool) -> Exit {
+fn interrupted(ui: &Ui, interactive: bool) -> Exit {
     if interactive {
-        eprintln!();
+        ui.newline();
     }
     Exit::Interrupted
 }
@@ -220,9 +213,9 @@ fn round_ms(d: Duration) -> Duration {
 
 /// The optional progress line, cleared on every way out so an error message starts on a
 /// clean line.
-struct BarGuard(Option<ProgressBar>);
+struct BarGuard<'a>(Option<ProgressBar>, &'a Ui);
 
-impl BarGuard {
+impl BarGuard<'_> {
     fn show(&self, shared: &Shared) {
         if let Some(bar) = &self.0 {
             let received = shared.received();
@@ -236,21 +229,12 @@ impl BarGuard {
         }
     }
 
-    fn println(&self, line: &str) {
-        match &self.0 {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
-
     fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
+        self.1.finish_live();
     }
 }
 
-impl Drop for BarGuard {
+impl Drop for BarGuard<'_> {
     fn drop(&mut self) {
         self.finish();
     }

@@ -36,9 +36,9 @@ use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 
 pub use listen::bind;
-pub use log::Log;
 
-/// How the server behaves; everything but the address and the log comes from the options.
+/// How the server behaves; everything but the address and where messages go comes from the
+/// options.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Serve at most this many connections at once.
@@ -48,7 +48,9 @@ pub struct Config {
     /// After the shutdown future resolves, how long open connections may go on.
     pub shutdown_timeout: Duration,
     /// Where messages go.
-    pub log: Log,
+    pub ui: Ui,
+    /// Draw the live status line (when `ui` allows one: stderr a terminal, not `-q`).
+    pub status: bool,
 }
 
 impl Config {
@@ -58,7 +60,8 @@ impl Config {
             max_connections: None,
             idle_timeout: None,
             shutdown_timeout: Duration::from_secs(5),
-            log: Log::silent(),
+            ui: Ui::silent(),
+            status: false,
         }
     }
 }
@@ -131,15 +134,14 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         announce(local);
         ui.info(&format!("listening on {local}"));
 
-        let log = Log::from_ui(ui, !args.no_status);
         let config = Config {
             max_connections: args.max_connections,
             idle_timeout: args.idle_timeout,
             shutdown_timeout: args.shutdown_timeout,
-            log: log.clone(),
+            ui: ui.clone(),
+            status: !args.no_status,
         };
         let summary = serve(listener, config, signal, again).await;
-        log.finish();
         ui.info(&summary_line(&summary));
         Ok(Exit::Success)
     })?
@@ -200,19 +202,23 @@ pub async fn serve(
     let limit = config
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
-    let log = config.log;
+    let log = config.ui;
 
     // Only with a status line to draw: a live timer costs every idle worker a clock read and
     // a timer-wheel check each time it parks, that is, on every ping-pong message.
-    let status = log.has_status_line().then(|| {
-        let log = log.clone();
+    let bar = if config.status {
+        log.progress_bar(false, None, log::STATUS_TEMPLATE)
+    } else {
+        None
+    };
+    let status = bar.map(|bar| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
             let mut rate = log::RateMeter::new();
             let mut tick = tokio::time::interval(STATUS_EVERY);
             loop {
                 tick.tick().await;
-                log.status(&stats, &mut rate);
+                bar.set_message(log::status_line(&stats, &mut rate));
             }
         })
     });
@@ -272,6 +278,7 @@ pub async fn serve(
     if let Some(status) = status {
         status.abort();
     }
+    log.finish_live();
     let snap = stats.snapshot();
     Summary {
         connections: snap.served,
@@ -288,7 +295,7 @@ async fn accept_loop(
     listener: &TcpListener,
     limit: Option<&Arc<Semaphore>>,
     mut spawn: impl FnMut(TcpStream, SocketAddr, Option<OwnedSemaphorePermit>),
-    log: &Log,
+    log: &Ui,
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut throttle = log::Throttle::default();
@@ -334,15 +341,15 @@ async fn connection(
     permit: Option<OwnedSemaphorePermit>,
     idle: Option<Duration>,
     stats: &Stats,
-    log: &Log,
+    log: &Ui,
     force_close: &CancellationToken,
 ) {
     let start = Instant::now();
     // Replies go out as soon as they are written: Nagle would hold a small echo back waiting
     // for the client's delayed ACK. Failing to set it costs only speed.
     let _ = stream.set_nodelay(true);
-    if log.verbose() {
-        log.conn(&format!("{peer}: open"));
+    if log.verbose > 0 {
+        log.detail(&format!("{peer}: open"));
     }
     let mut echoed = 0;
     let outcome = {
@@ -367,8 +374,8 @@ async fn connection(
     drop(stream);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
-    if log.verbose() {
-        log.conn(&format!(
+    if log.verbose > 0 {
+        log.detail(&format!(
             "{peer}: {outcome} after {}, {} echoed",
             humantime::format_duration(Duration::from_millis(start.elapsed().as_millis() as u64)),
             ui::bytes(echoed),

@@ -18,6 +18,7 @@ pub mod exit;
 pub mod fdio;
 pub mod report;
 pub mod runtime;
+pub mod stdio;
 pub mod ui;
 
 use cli::{Cli, Command};
@@ -25,12 +26,12 @@ use exit::Exit;
 use ui::Ui;
 
 /// Runs a parsed command line to its exit status. Errors are printed here, once; a closed
-/// stdout anywhere in an error's chain ends the run quietly with success.
+/// stdout ([`report::StdoutClosed`]) ends the run quietly with success.
 pub fn run(cli: Cli) -> Exit {
     let ui = Ui::new(&cli.global, cli.verbosity());
     if let Err(err) = report::install(ui.color) {
         // Only possible if a hook was installed before; reporting still works without ours.
-        report::print_warning(&format!("error hook not installed: {err}"), ui.color);
+        ui.warn(&format!("error hook not installed: {err}"));
     }
     let result = match cli.command {
         Command::Cat(args) => cat::run(&args, &ui),
@@ -40,9 +41,9 @@ pub fn run(cli: Cli) -> Exit {
     };
     match result {
         Ok(exit) => exit,
-        Err(err) if report::is_broken_pipe(&err) => Exit::Success,
+        Err(err) if report::is_stdout_closed(&err) => Exit::Success,
         Err(err) => {
-            report::print_error(&err, ui.color);
+            ui.error(&err);
             Exit::Failure
         }
     }

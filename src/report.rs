@@ -1,52 +1,41 @@
-//! The one error-reporting layer: color-eyre installed once, every error printed as one line
-//! `asyncio-tool: <what failed>: <why>`, the long report only when `RUST_BACKTRACE` asks for it.
+//! The one error-reporting layer: color-eyre installed once, every error printed (by the
+//! [`Ui`](crate::ui::Ui)) as one line `asyncio-tool: <what failed>: <why>`, and the typed
+//! [`StdoutClosed`] that ends a run quietly when the reader of stdout goes away.
 
+use std::fmt;
 use std::io::{self, Write};
 
 use color_eyre::eyre;
 
-/// Installs color-eyre's report and panic hooks. Environment and location sections are off
-/// (they are for developers, who get them back with `RUST_BACKTRACE=1`), and so is colour
-/// when `color` is false.
+/// The environment variable that asks for color-eyre's full report instead of one line.
+/// `RUST_BACKTRACE` alone does not: many Rust users set it globally, and a refused connection
+/// is not a bug to debug.
+pub const FULL_REPORT_ENV: &str = "ASYNCIO_TOOL_BACKTRACE";
+
+/// Installs color-eyre's report hook and a panic hook that never panics itself. Environment
+/// and location sections are off unless the full report is asked for, and so is colour when
+/// `color` is false.
 pub fn install(color: bool) -> eyre::Result<()> {
     let mut hook = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
-        .display_location_section(long_report_wanted());
+        .display_location_section(full_report_wanted());
     if !color {
         hook = hook.theme(color_eyre::config::Theme::new());
     }
-    hook.install()
+    let (panic_hook, eyre_hook) = hook.into_hooks();
+    eyre_hook.install()?;
+    // color-eyre's own panic hook prints with `eprintln!`, which panics when stderr is gone:
+    // a panic inside the panic hook aborts the process. Write it ourselves and drop failures.
+    std::panic::set_hook(Box::new(move |info| {
+        let report = panic_hook.panic_report(info);
+        let _ = writeln!(io::stderr().lock(), "{report}");
+    }));
+    Ok(())
 }
 
-fn long_report_wanted() -> bool {
-    std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0")
-}
-
-/// Prints `err` on stderr: one line naming what failed and the OS reason, or color-eyre's full
-/// report when `RUST_BACKTRACE` is set.
-pub fn print_error(err: &eyre::Report, color: bool) {
-    let prefix = if color {
-        "\x1b[1;31masyncio-tool:\x1b[0m"
-    } else {
-        "asyncio-tool:"
-    };
-    let mut stderr = io::stderr().lock();
-    // Nothing useful can be done if stderr itself is gone.
-    let _ = if long_report_wanted() {
-        writeln!(stderr, "{prefix} {err:?}")
-    } else {
-        writeln!(stderr, "{prefix} {}", one_line(err))
-    };
-}
-
-/// Prints a message that is not fatal (a file skipped, an accept error) in the same format.
-pub fn print_warning(msg: &str, color: bool) {
-    let prefix = if color {
-        "\x1b[1;33masyncio-tool:\x1b[0m"
-    } else {
-        "asyncio-tool:"
-    };
-    let _ = writeln!(io::stderr().lock(), "{prefix} {msg}");
+/// True when [`FULL_REPORT_ENV`] is set to anything but `0` or empty.
+pub fn full_report_wanted() -> bool {
+    std::env::var_os(FULL_REPORT_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The cause chain joined by ": ", with OS errors reduced to their reason
@@ -73,14 +62,32 @@ pub fn io_reason(err: &io::Error) -> String {
     }
 }
 
-/// True when the failure was a closed stdout (or socket) somewhere in the chain: a reader that
-/// went away (`| head`) is a normal end, not an error.
-pub fn is_broken_pipe(err: &eyre::Report) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
+/// The reader of standard output went away (`| head`): a normal end, not an error. Raised only
+/// where stdout is written, so a socket's EPIPE can never pass for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("standard output was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// The error a failed write to standard output ends the run with: [`StdoutClosed`] when the
+/// reader is gone (EPIPE), otherwise the OS error under `context`.
+pub fn stdout_error(err: io::Error, context: &str) -> eyre::Report {
+    if err.kind() == io::ErrorKind::BrokenPipe {
+        eyre::Report::new(StdoutClosed)
+    } else {
+        eyre::Report::new(err).wrap_err(context.to_owned())
+    }
+}
+
+/// True when the run ended because stdout's reader went away.
+pub fn is_stdout_closed(err: &eyre::Report) -> bool {
+    err.chain().any(|cause| cause.is::<StdoutClosed>())
 }
 
 #[cfg(test)]
@@ -97,14 +104,18 @@ mod tests {
             one_line(&err),
             "cannot open /nonexistent/x: No such file or directory"
         );
-        assert!(!is_broken_pipe(&err));
+        assert!(!is_stdout_closed(&err));
     }
 
     #[test]
-    fn broken_pipe_is_found_in_the_chain() {
-        let err = Err::<(), _>(io::Error::from(io::ErrorKind::BrokenPipe))
-            .wrap_err("writing to stdout")
-            .unwrap_err();
-        assert!(is_broken_pipe(&err));
+    fn only_a_stdout_epipe_is_a_closed_stdout() {
+        let err = stdout_error(io::ErrorKind::BrokenPipe.into(), "writing");
+        assert!(is_stdout_closed(&err.wrap_err("cat")));
+        let full = stdout_error(io::Error::from_raw_os_error(28), "write error");
+        assert!(!is_stdout_closed(&full));
+        assert_eq!(one_line(&full), "write error: No space left on device");
+        // A socket's EPIPE, reported as such, is an error.
+        let socket = eyre::Report::new(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(!is_stdout_closed(&socket));
     }
 }

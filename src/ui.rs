@@ -1,15 +1,20 @@
-//! What a person sees on stderr: the colour decision (made once), quiet and verbose levels,
-//! the one progress-bar factory, and human-readable sizes.
+//! The only writer of human output: messages, warnings, errors, progress bars and status
+//! lines all go to stderr through the [`Ui`], which decides colour and verbosity once, prints
+//! messages above a live bar instead of through it, and never panics on a failed write (a
+//! closed or full stderr loses the message, never the work).
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use color_eyre::eyre;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::{ColorChoice, GlobalArgs};
+use crate::report;
 
 /// Decisions about stderr output, made once from the command line and the environment and
-/// passed down to every subcommand.
+/// passed down to every subcommand. Clones share the live line.
 #[derive(Debug, Clone)]
 pub struct Ui {
     /// Use ANSI colour on stderr.
@@ -20,6 +25,8 @@ pub struct Ui {
     pub verbose: u8,
     /// stderr is a terminal, so live lines (progress, status) make sense.
     pub stderr_tty: bool,
+    /// The progress bar or status line being drawn, if any: messages are printed above it.
+    live: Arc<Mutex<Option<ProgressBar>>>,
 }
 
 impl Ui {
@@ -27,30 +34,93 @@ impl Ui {
     /// a terminal.
     pub fn new(global: &GlobalArgs, verbose: u8) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
-        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match global.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_tty && !no_color_env,
-        };
         Ui {
-            color,
+            color: color_wanted(global.color, stderr_tty),
             quiet: global.quiet,
             verbose: if global.quiet { 0 } else { verbose },
             stderr_tty,
+            live: Arc::default(),
         }
     }
 
-    /// Prints an informational line on stderr unless `-q`.
+    /// Errors and warnings only, no colour, no bars: for library callers and benchmarks.
+    pub fn silent() -> Self {
+        Ui {
+            color: false,
+            quiet: true,
+            verbose: 0,
+            stderr_tty: false,
+            live: Arc::default(),
+        }
+    }
+
+    /// An informational line, unless `-q`.
     pub fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            self.emit(&format!("{msg}\n"));
         }
     }
 
-    /// A progress bar on stderr, or `None` when it must stay hidden: with `-q`, or when stderr
-    /// is not a terminal and `force` is not set. `template` is an indicatif template; `{msg}`
-    /// and the byte placeholders are filled by the caller.
+    /// A line for `--verbose` only.
+    pub fn detail(&self, msg: &str) {
+        if self.verbose > 0 {
+            self.emit(&format!("{msg}\n"));
+        }
+    }
+
+    /// An empty line, unless `-q` (after an echoed `^C`, so the shell's prompt starts clean).
+    pub fn newline(&self) {
+        if !self.quiet {
+            self.emit("\n");
+        }
+    }
+
+    /// A problem the run survives (a file skipped, an accept error), shown even under `-q`:
+    /// `asyncio-tool: msg`.
+    pub fn warn(&self, msg: &str) {
+        self.emit(&format!("{} {msg}\n", self.prefix("1;33")));
+    }
+
+    /// The error that ends the run: one line naming what failed and why, or color-eyre's full
+    /// report when [`report::FULL_REPORT_ENV`] asks for it.
+    pub fn error(&self, err: &eyre::Report) {
+        let text = if report::full_report_wanted() {
+            format!("{err:?}")
+        } else {
+            report::one_line(err)
+        };
+        self.emit(&format!("{} {text}\n", self.prefix("1;31")));
+    }
+
+    fn prefix(&self, sgr: &str) -> String {
+        if self.color {
+            format!("\x1b[{sgr}masyncio-tool:\x1b[0m")
+        } else {
+            "asyncio-tool:".to_owned()
+        }
+    }
+
+    /// Writes `text` to stderr, above the live line if there is one. A failed write is
+    /// dropped: nothing useful can be done when stderr itself is gone or full of errors.
+    fn emit(&self, text: &str) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let write = || {
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        };
+        match live {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// A progress bar or status line on stderr, or `None` when it must stay hidden: with `-q`,
+    /// or when stderr is not a terminal and `force` is not set. `template` is an indicatif
+    /// template; `{msg}` and the byte placeholders are filled by the caller. Until
+    /// [`Ui::finish_live`], messages are printed above it.
     pub fn progress_bar(
         &self,
         force: bool,
@@ -67,7 +137,30 @@ impl Ui {
         let target = ProgressDrawTarget::term_like_with_hz(Box::new(StderrTerm), 10);
         let bar = ProgressBar::with_draw_target(len, target).with_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
+        *self.live.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
         Some(bar)
+    }
+
+    /// Clears the live line for good, so what follows starts on a clean line.
+    pub fn finish_live(&self) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(bar) = live {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The colour decision: `--color`, then `NO_COLOR`, then whether stderr is a terminal.
+pub fn color_wanted(choice: ColorChoice, stderr_tty: bool) -> bool {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stderr_tty && !no_color_env,
     }
 }
 

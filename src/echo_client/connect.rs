@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::addr::HostPort;
 use crate::report::io_reason;
+use crate::ui::Ui;
 
 /// The first back-off pause of `--wait`; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_millis(20);
@@ -32,13 +33,13 @@ enum Failure {
 
 /// Connects to `target`. Without `wait`, one round: every resolved address once. With it,
 /// rounds are repeated with growing pauses until one succeeds or `wait` is over; no new round
-/// starts after that, so the whole takes at most `wait` plus one round. `announce`: say on
-/// stderr that we are waiting (a person at a terminal would otherwise see nothing happen).
+/// starts after that, so the whole takes at most `wait` plus one round. `announce`: say through
+/// the `Ui` that we are waiting (a person at a terminal would otherwise see nothing happen).
 pub(super) async fn connect(
     target: &HostPort,
     timeout: Duration,
     wait: Option<Duration>,
-    announce: bool,
+    announce: Option<&Ui>,
 ) -> eyre::Result<TcpStream> {
     let Some(wait) = wait else {
         return attempt(target, timeout)
@@ -57,14 +58,14 @@ pub(super) async fn connect(
         if now >= deadline {
             return Err(report(failure, target, Some(wait)));
         }
-        if announce && !told {
+        if let (Some(ui), false) = (announce, told) {
             told = true;
             let why = report(failure, target, None);
-            eprintln!(
+            ui.info(&format!(
                 "{}; retrying for up to {}",
                 crate::report::one_line(&why),
                 humantime::format_duration(wait)
-            );
+            ));
         }
         tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(BACKOFF_MAX);

@@ -1,107 +1,26 @@
-//! What the server says on stderr: "listening on", per-connection lines under `-v`,
-//! rate-limited accept errors, the live status line and the summary. Every line goes through
-//! the status bar (when there is one) so it is printed above the bar instead of through it.
+//! What goes into the server's messages: the live status line, its rate, and the throttle
+//! that keeps accept errors to one line a second. The lines themselves go through the
+//! [`Ui`](crate::ui::Ui), like every other message.
 
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
-
-use crate::report;
-use crate::ui::{self, Ui};
+use crate::ui;
 
 use super::Stats;
 
-/// Where and how much the server reports. Cloned into every connection task (cheap: the bar is
-/// a shared handle).
-#[derive(Debug, Clone, Default)]
-pub struct Log {
-    quiet: bool,
-    verbose: bool,
-    color: bool,
-    bar: Option<ProgressBar>,
-}
+/// The status line's indicatif template.
+pub const STATUS_TEMPLATE: &str = "{spinner:.green} {msg}";
 
-impl Log {
-    /// Nothing on stderr but accept errors: for library callers and benchmarks.
-    pub fn silent() -> Self {
-        Log {
-            quiet: true,
-            ..Log::default()
-        }
-    }
-
-    /// Follows the command line's `-q`/`-v`/`--color`; with `status`, a live status line when
-    /// `ui` allows one (stderr a terminal, not `-q`).
-    pub fn from_ui(ui: &Ui, status: bool) -> Self {
-        let bar = if status {
-            ui.progress_bar(false, None, "{spinner:.green} {msg}")
-        } else {
-            None
-        };
-        Log {
-            quiet: ui.quiet,
-            verbose: ui.verbose > 0,
-            color: ui.color,
-            bar,
-        }
-    }
-
-    /// True when a live status line is drawn (and so needs redrawing).
-    pub fn has_status_line(&self) -> bool {
-        self.bar.is_some()
-    }
-
-    /// True under `-v`: per-connection lines are wanted.
-    pub fn verbose(&self) -> bool {
-        self.verbose
-    }
-
-    fn print(&self, f: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
-    /// An informational line, unless `-q`.
-    pub fn info(&self, msg: &str) {
-        if !self.quiet {
-            self.print(|| eprintln!("{msg}"));
-        }
-    }
-
-    /// A per-connection line, under `-v` only.
-    pub fn conn(&self, msg: &str) {
-        if self.verbose {
-            self.print(|| eprintln!("{msg}"));
-        }
-    }
-
-    /// A problem the server survives (an accept error): shown even under `-q`.
-    pub fn warn(&self, msg: &str) {
-        self.print(|| report::print_warning(msg, self.color));
-    }
-
-    /// Redraws the status line from the counters.
-    pub fn status(&self, stats: &Stats, rate: &mut RateMeter) {
-        if let Some(bar) = &self.bar {
-            let snap = stats.snapshot();
-            bar.set_message(format!(
-                "{} open, {} served, {} echoed, {}",
-                snap.active,
-                snap.served,
-                ui::bytes(snap.bytes),
-                rate.update(snap.bytes)
-            ));
-        }
-    }
-
-    /// Removes the status line for good (before the summary).
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
+/// The status line from the counters: open connections, totals and the current rate.
+pub fn status_line(stats: &Stats, rate: &mut RateMeter) -> String {
+    let snap = stats.snapshot();
+    format!(
+        "{} open, {} served, {} echoed, {}",
+        snap.active,
+        snap.served,
+        ui::bytes(snap.bytes),
+        rate.update(snap.bytes)
+    )
 }
 
 /// The echo rate over the last status interval.
