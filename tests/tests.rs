@@ -10,3 +10,4 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod stderr;

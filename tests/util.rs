@@ -220,3 +220,21 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// True when `program` can be run here. A peer that is missing skips its test with a note,
+/// except in CI (`CI` set), where .ci/run installs every peer: there a missing one fails the
+/// test instead of letting it pass without testing anything.
+pub fn peer_available(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", "command -v \"$1\" >/dev/null", "sh", program])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed, and CI must test against it (see .ci/run)"
+        );
+        eprintln!("note: {program} is not installed; the test against it is skipped");
+    }
+    found
+}
