@@ -114,8 +114,8 @@ impl Stats {
     }
 }
 
-/// Runs the subcommand: bind, print the address on stdout, serve until SIGINT or SIGTERM,
-/// print the summary on stderr. Exit 0 after a signal; a bind failure is an error (exit 1).
+/// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
+/// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error (exit 1).
 pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // Multi-thread, measured: in one-round runs of `cargo bench --bench echo -- server` on
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
@@ -352,6 +352,7 @@ async fn connection(
         log.detail(&format!("{peer}: open"));
     }
     let mut echoed = 0;
+    let mut cut = false;
     let outcome = {
         let echo = std::pin::pin!(conn::echo(&mut stream, idle, stats, &mut echoed));
         let cancelled = std::pin::pin!(force_close.cancelled());
@@ -367,10 +368,16 @@ async fn connection(
             Some(Err(e)) => io_reason(&e),
             None => {
                 stats.cut.fetch_add(1, Ordering::Relaxed);
+                cut = true;
                 "closed at shutdown".to_string()
             }
         }
     };
+    if cut {
+        // A reset, not a FIN: the client must be able to tell a cut from an echo that ended.
+        // With SO_LINGER 0, close() sends RST and drops what is unsent.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    }
     drop(stream);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);

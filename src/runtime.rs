@@ -1,4 +1,4 @@
-//! The single place that builds a tokio runtime, waits for Ctrl-C / SIGTERM, and shuts the
+//! The single place that builds a tokio runtime, waits for Ctrl-C / SIGTERM / SIGHUP, and shuts the
 //! runtime down without ever waiting on a pending stdin read.
 
 use std::future::Future;
@@ -38,10 +38,13 @@ pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
     Ok(output)
 }
 
-/// Registers for SIGINT and SIGTERM now (so a signal that arrives before the first poll is not
-/// lost) and returns two futures: the first resolves on the first signal (stop gracefully),
-/// the second when another one follows it (stop now). Must be called inside a
+/// Registers for SIGINT, SIGTERM and SIGHUP now (so a signal that arrives before the first poll
+/// is not lost) and returns two futures: the first resolves on the first signal (stop
+/// gracefully), the second when another one follows it (stop now). Must be called inside a
 /// runtime.
+///
+/// SIGHUP is a stop request too (the terminal went away, or a supervisor asks): its default
+/// action would kill the process without the drain and the summary.
 pub fn shutdown_signals() -> eyre::Result<(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
@@ -50,12 +53,14 @@ pub fn shutdown_signals() -> eyre::Result<(
         signal(SignalKind::interrupt()).wrap_err("cannot install the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).wrap_err("cannot install the SIGTERM handler")?;
+    let mut hangup = signal(SignalKind::hangup()).wrap_err("cannot install the SIGHUP handler")?;
     let (again_tx, again_rx) = tokio::sync::oneshot::channel();
     let first = async move {
         let mut next = async move || {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
             }
         };
         next().await;

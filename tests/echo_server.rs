@@ -348,17 +348,11 @@ fn graceful_stop(sig: i32) {
     let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "20s"]);
     let mut a = server.connect();
     round_trip(&mut a, b"before the signal");
-    let t = Instant::now();
     server.signal(sig);
-    let refused = eventually(
-        Duration::from_secs(3),
-        || matches!(TcpStream::connect(server.addr), Err(e) if e.kind() == ErrorKind::ConnectionRefused),
-    );
-    assert!(refused, "new connections still accepted after the signal");
+    // Well inside the 20 s drain, so a listener kept open until the drain ends fails this.
     assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "listener closed only after {:?}",
-        t.elapsed()
+        refused_within(&server, Duration::from_secs(10)),
+        "new connections still accepted after the signal"
     );
     // The open connection is still served, including its half-close.
     round_trip(&mut a, b"after the signal");
@@ -389,25 +383,43 @@ fn sigint_stops_gracefully() {
     graceful_stop(libc::SIGINT);
 }
 
+/// A closed terminal or a supervisor's SIGHUP is a stop request like SIGTERM, not a kill
+/// without the drain and summary.
 #[test]
-fn shutdown_timeout_closes_stragglers() {
+fn sighup_stops_gracefully() {
+    graceful_stop(libc::SIGHUP);
+}
+
+/// Whether new connections are refused (the listener is closed) within `limit`.
+fn refused_within(server: &Server, limit: Duration) -> bool {
+    eventually(
+        limit,
+        || matches!(TcpStream::connect(server.addr), Err(e) if e.kind() == ErrorKind::ConnectionRefused),
+    )
+}
+
+/// Asserts that the server cut `s` with a reset, which a client can tell from a clean close.
+fn assert_reset(s: &mut TcpStream) {
+    let mut buf = [0u8; 8];
+    match s.read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        other => panic!("a cut connection must end with a reset, got {other:?}"),
+    }
+}
+
+#[test]
+fn shutdown_timeout_closes_stragglers_with_a_reset() {
     let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "300ms"]);
     let mut a = server.connect();
     round_trip(&mut a, b"x");
     let t = Instant::now();
     server.signal(libc::SIGTERM);
-    let status = server.wait(Duration::from_secs(5));
+    // The test holds `a` open, so the server exits only by closing it at the deadline.
+    let status = server.wait(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
     let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
-    let mut buf = [0u8; 8];
-    assert!(
-        matches!(a.read(&mut buf), Ok(0) | Err(_)),
-        "connection left open"
-    );
+    assert!(took >= Duration::from_millis(250), "closed early: {took:?}");
+    assert_reset(&mut a);
     let err = server.stderr();
     assert!(
         err.contains("closed 1 still open at the shutdown deadline"),
@@ -416,28 +428,21 @@ fn shutdown_timeout_closes_stragglers() {
 }
 
 #[test]
-fn a_second_signal_closes_open_connections_at_once() {
-    let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "60s"]);
+fn a_second_signal_closes_open_connections_at_once_with_a_reset() {
+    let mut server = Server::start(&["127.0.0.1:0", "--shutdown-timeout", "600s"]);
     let mut a = server.connect();
     round_trip(&mut a, b"x");
     server.signal(libc::SIGINT);
     // Once new connections are refused, the first signal has been taken: the server is
-    // waiting for `a`, and would for a minute.
-    let refused = eventually(
-        Duration::from_secs(3),
-        || matches!(TcpStream::connect(server.addr), Err(e) if e.kind() == ErrorKind::ConnectionRefused),
-    );
-    assert!(refused, "new connections still accepted after the signal");
-    let t = Instant::now();
-    server.signal(libc::SIGINT);
-    let status = server.wait(Duration::from_secs(10));
-    assert_eq!(status.code(), Some(0));
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    let mut buf = [0u8; 8];
+    // waiting for `a`, and would for ten minutes.
     assert!(
-        matches!(a.read(&mut buf), Ok(0) | Err(_)),
-        "connection left open"
+        refused_within(&server, Duration::from_secs(10)),
+        "new connections still accepted after the signal"
     );
+    server.signal(libc::SIGINT);
+    let status = server.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    assert_reset(&mut a);
     let err = server.stderr();
     assert_no_panic(err.as_bytes());
     assert!(
