@@ -579,21 +579,44 @@ fn idle_timeout_closes_quiet_connections() {
     );
 }
 
-/// Caps a client socket's receive buffer, so the server's writes wait on the client's reads
-/// after a few KiB instead of filling megabytes of socket buffers first.
+/// Caps a connected client socket's receive buffer, so the server's writes soon wait on the
+/// client's reads: after the handshake, the server's send buffer stays small too.
 fn small_receive_buffer(s: &TcpStream) {
-    let size: libc::c_int = 4096;
-    // SAFETY: setsockopt on a live socket with a pointer to a local c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_RCVBUF)");
+    socket2::SockRef::from(s)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+}
+
+/// A client whose receive buffer is capped before it connects: the window it offers stays
+/// small, while the server's send buffer grows to megabytes (loopback's large segments), so
+/// the server's writes wait long on the client's reads.
+fn client_with_small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
+    let s = TcpStream::from(socket);
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// Writes `chunk` over and over on a clone of `s` until the socket fails (closed by the
+/// server, or by the test once it is done), pausing `pace` between writes.
+fn keep_writing(s: &TcpStream, chunk: Vec<u8>, pace: Option<Duration>) -> thread::JoinHandle<()> {
+    let mut w = s.try_clone().unwrap();
+    thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < IO_TIMEOUT && w.write_all(&chunk).is_ok() {
+            if let Some(pace) = pace {
+                thread::sleep(pace);
+            }
+        }
+    })
 }
 
 #[test]
@@ -607,30 +630,62 @@ fn idle_timeout_closes_a_client_that_stops_reading() {
         let mut s = server.connect();
         round_trip(&mut s, b"hi");
         small_receive_buffer(&s);
-        let mut w = s.try_clone().unwrap();
-        w.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        let writer = thread::spawn(move || {
-            let chunk = random_bytes(size, 9);
-            let start = Instant::now();
-            // Until the socket fails (closed by the server, or by this test once it is done).
-            while start.elapsed() < IO_TIMEOUT && w.write_all(&chunk).is_ok() {
-                if let Some(pace) = pace {
-                    thread::sleep(pace);
-                }
-            }
-        });
+        let writer = keep_writing(&s, random_bytes(size, 9), pace);
+        let t0 = Instant::now();
         assert!(
-            server.logs_within(Duration::from_secs(8), "idle timeout"),
+            server.logs_within(Duration::from_secs(20), "idle timeout"),
             "no idle timeout for a client that stopped reading ({size} B writes): {}",
             server.stderr()
         );
+        eprintln!("DBG {size} idle after {:?}", t0.elapsed());
         // Already reset by the server, usually; this only ends the writer if not.
         let _ = s.shutdown(Shutdown::Both);
         writer.join().unwrap();
+        eprintln!("DBG {size} joined after {:?}", t0.elapsed());
         // The server itself goes on serving.
         let mut fresh = server.connect();
         round_trip(&mut fresh, b"still serving");
     }
+}
+
+#[test]
+fn idle_timeout_spares_a_client_that_reads_slowly_but_steadily() {
+    // The client never stops reading, but reads far more slowly than it sends: the server's
+    // write waits on a send buffer of up to megabytes that drains at the client's pace, so
+    // its own writes are seconds apart. The client's reads still count as bytes moving.
+    const IDLE: Duration = Duration::from_secs(1);
+    let server = Server::start(&["127.0.0.1:0", "--idle-timeout", "1s", "-v"]);
+    let mut s = client_with_small_receive_buffer(server.addr);
+    round_trip(&mut s, b"hi");
+    let writer = keep_writing(&s, random_bytes(64 << 10, 5), None);
+    // About 50 KiB/s, for three idle periods.
+    let start = Instant::now();
+    let mut got = 0;
+    let mut buf = [0u8; 1024];
+    while start.elapsed() < 3 * IDLE {
+        match s.read(&mut buf) {
+            Ok(n @ 1..) => got += n,
+            other => panic!(
+                "cut after {:?} with {got} B read: {other:?}; server: {}",
+                start.elapsed(),
+                server.stderr()
+            ),
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !server.stderr().contains("idle timeout"),
+        "{}",
+        server.stderr()
+    );
+    // Once it stops reading, the send queue stands still, and that is idle.
+    assert!(
+        server.logs_within(Duration::from_secs(20), "idle timeout"),
+        "no idle timeout once the slow client stopped reading: {}",
+        server.stderr()
+    );
+    let _ = s.shutdown(Shutdown::Both);
+    writer.join().unwrap();
 }
 
 #[test]
