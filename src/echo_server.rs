@@ -14,13 +14,14 @@
 mod conn;
 mod listen;
 mod log;
+mod stats;
 
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
@@ -36,6 +37,7 @@ use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 
 pub use listen::bind;
+use stats::Stats;
 
 /// How the server behaves; everything but the address and where messages go comes from the
 /// options.
@@ -80,38 +82,6 @@ pub struct Summary {
     pub cut_short: bool,
     /// From the start of [`serve`] until it returned.
     pub uptime: Duration,
-}
-
-/// Counters shared by the accept loop, the connections and the status line.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Set just before the shutdown deadline's cancellation, for [`UntilCancelled`].
-    closing: AtomicBool,
-    /// Accepted and not yet closed, counted from the accept (not from the task's first poll),
-    /// so the count at shutdown includes connections still waiting for their first turn.
-    active: AtomicU64,
-    served: AtomicU64,
-    bytes: AtomicU64,
-    /// Connections the server closed at the shutdown deadline or second signal.
-    cut: AtomicU64,
-}
-
-/// A consistent-enough copy of [`Stats`] for display.
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    active: u64,
-    served: u64,
-    bytes: u64,
-}
-
-impl Stats {
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            active: self.active.load(Ordering::Relaxed),
-            served: self.served.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
 }
 
 /// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
@@ -196,7 +166,6 @@ pub async fn serve(
     again: impl Future + Send,
 ) -> Summary {
     let start = Instant::now();
-    let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
     let force_close = CancellationToken::new();
     let limit = config
@@ -211,6 +180,7 @@ pub async fn serve(
     } else {
         None
     };
+    let stats = Arc::new(Stats::new(bar.is_some()));
     let status = bar.map(|bar| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {

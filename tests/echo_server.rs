@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_panic, eventually, other, random_bytes, std_tool, tool};
+use crate::util::{assert_no_panic, eventually, other, random_bytes, read_until, std_tool, tool};
 
 /// Bound on every single socket read or write in these tests.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,10 +30,17 @@ impl Server {
         Server::spawn(std_tool(["echo-server"].iter().chain(args)))
     }
 
-    fn spawn(mut cmd: Command) -> Server {
+    fn spawn(cmd: Command) -> Server {
+        Server::spawn_with_stderr(cmd, None)
+    }
+
+    /// Starts the server with its stderr on `stderr` (a terminal, a pipe to another program),
+    /// or collected for [`Server::stderr`] if `None`.
+    fn spawn_with_stderr(mut cmd: Command, stderr: Option<Stdio>) -> Server {
+        let collect_stderr = stderr.is_none();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr.unwrap_or_else(Stdio::piped));
         let mut child = cmd.spawn().expect("cannot start the server");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -50,20 +57,23 @@ impl Server {
             let _ = out.read_to_end(&mut rest);
             out_buf.lock().unwrap().extend_from_slice(&rest);
         });
-        let mut err = child.stderr.take().unwrap();
-        let err_buf = Arc::clone(&stderr);
-        let err_reader = thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = err.read(&mut chunk) {
-                err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-        });
+        let mut readers = vec![out_reader];
+        if collect_stderr {
+            let mut err = child.stderr.take().unwrap();
+            let err_buf = Arc::clone(&stderr);
+            readers.push(thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = err.read(&mut chunk) {
+                    err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            }));
+        }
         let mut server = Server {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
             stdout,
             stderr,
-            readers: vec![out_reader, err_reader],
+            readers,
         };
         let line = match line_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(line) => line,
@@ -723,6 +733,32 @@ fn verbose_logs_each_connection_on_stderr_only() {
         String::from_utf8_lossy(&out.lock().unwrap()),
         format!("{addr}\n")
     );
+}
+
+#[test]
+fn status_line_shows_the_bytes_of_open_connections() {
+    let term = crate::util::pty();
+    let server = Server::spawn_with_stderr(
+        std_tool(["echo-server", "127.0.0.1:0"]),
+        Some(Stdio::from(term.slave)),
+    );
+    // An interactive client: a line typed, its echo, and the connection stays open.
+    let mut s = server.connect();
+    round_trip(&mut s, b"hello\n");
+    let (seen, screen) = read_until(
+        term.master,
+        b"1 open, 1 served, 6 B echoed",
+        Duration::from_secs(20),
+    );
+    let tail = &screen[screen.len().saturating_sub(200)..];
+    assert!(
+        seen,
+        "status line without the open connection's bytes; last drawn: {:?}",
+        String::from_utf8_lossy(tail)
+    );
+    drop(s);
+    let (status, _) = stop(server);
+    assert!(status.success());
 }
 
 #[test]

@@ -19,7 +19,6 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::Stats;
+use super::stats::{Count, Stats};
 
 /// The buffer every connection keeps.
 const SMALL_BUF: usize = 1024;
@@ -36,10 +35,6 @@ const MIN_BUF: usize = 16 * 1024;
 /// The largest buffer: big enough for bulk throughput, small enough that thousands of busy
 /// connections fit in memory.
 const MAX_BUF: usize = 64 * 1024;
-
-/// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
-/// a ping-pong message does not touch a cache line every worker thread writes to.
-const PUBLISH_EVERY: u64 = 64 * 1024;
 
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +58,7 @@ pub async fn echo(
     // On the heap, as in the textbook server, so the connection's task stays small.
     let mut small = Box::new([0u8; SMALL_BUF]);
     let mut timer = idle.map(IdleTimer::new);
-    let mut count = Count {
-        stats,
-        echoed: 0,
-        published: 0,
-        out: echoed,
-    };
+    let mut count = Count::new(stats, echoed);
     let mut size = MIN_BUF;
     loop {
         let exchange = Exchange {
@@ -117,39 +107,6 @@ pub async fn echo(
                 buf.clear();
             }
         }
-    }
-}
-
-/// Counts a connection's echoed bytes, adds them to the server's count in batches, and
-/// settles both when dropped (so a connection cut at shutdown is counted too).
-struct Count<'a> {
-    stats: &'a Stats,
-    echoed: u64,
-    /// How much of `echoed` is already in `stats`.
-    published: u64,
-    out: &'a mut u64,
-}
-
-impl Count<'_> {
-    fn add(&mut self, n: usize) {
-        self.echoed += n as u64;
-        if self.echoed - self.published >= PUBLISH_EVERY {
-            self.publish();
-        }
-    }
-
-    fn publish(&mut self) {
-        self.stats
-            .bytes
-            .fetch_add(self.echoed - self.published, Ordering::Relaxed);
-        self.published = self.echoed;
-    }
-}
-
-impl Drop for Count<'_> {
-    fn drop(&mut self) {
-        self.publish();
-        *self.out = self.echoed;
     }
 }
 
