@@ -400,6 +400,40 @@ fn sighup_stops_gracefully() {
     graceful_stop(libc::SIGHUP);
 }
 
+/// Under `nohup` (SIGHUP ignored when the server starts), SIGHUP stays ignored.
+#[test]
+fn sighup_stays_ignored_under_nohup() {
+    let mut cmd = std_tool(["echo-server", "127.0.0.1:0", "--shutdown-timeout", "600s"]);
+    // SAFETY: signal(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::signal(libc::SIGHUP, libc::SIG_IGN) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Server::spawn(cmd);
+    let mut a = server.connect();
+    round_trip(&mut a, b"x");
+    // Had SIGHUP been taken as the first stop signal, SIGTERM would be the second and cut
+    // `a` at once; taken alone, SIGTERM waits for `a` to finish.
+    server.signal(libc::SIGHUP);
+    server.signal(libc::SIGTERM);
+    assert!(
+        server.logs_within(Duration::from_secs(10), "stopping: waiting"),
+        "{}",
+        server.stderr()
+    );
+    round_trip(&mut a, b"still served");
+    drop(a);
+    let status = server.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    let err = server.stderr();
+    assert!(!err.contains("second stop signal"), "{err}");
+    assert!(err.contains("served 1 connection, echoed 13 B in"), "{err}");
+}
+
 /// Whether new connections are refused (the listener is closed) within `limit`.
 fn refused_within(server: &Server, limit: Duration) -> bool {
     eventually(
