@@ -795,6 +795,40 @@ fn status_line_shows_the_bytes_of_open_connections() {
     assert!(status.success());
 }
 
+/// `echo-server -v ADDR 2>&1 | head -2`: once `head` has gone, every message meets a closed
+/// pipe. The messages are lost; the server is not (it used to abort, exit 134, resetting
+/// every client).
+#[test]
+fn stderr_reader_going_away_does_not_stop_the_server() {
+    let mut head = other("head")
+        .args(["-n", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cannot start head");
+    let head_stdin = head.stdin.take().unwrap();
+    let mut server = Server::spawn_with_stderr(
+        std_tool(["echo-server", "-v", "127.0.0.1:0"]),
+        Some(Stdio::from(head_stdin)),
+    );
+    // "listening on", then this connection's "open": head has its two lines and exits.
+    let mut first = server.connect();
+    round_trip(&mut first, b"first");
+    let head_out = crate::util::output_timeout(head, Duration::from_secs(20));
+    let lines = String::from_utf8_lossy(&head_out.stdout).into_owned();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    // Now every open and close message fails to be written.
+    round_trip(&mut first, b"after head left");
+    for i in 0..5 {
+        let mut s = server.connect();
+        round_trip(&mut s, format!("client {i}").as_bytes());
+    }
+    drop(first);
+    server.signal(libc::SIGTERM);
+    let status = server.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
 #[test]
 fn quiet_prints_nothing_on_stderr() {
     let server = Server::start(&["127.0.0.1:0", "-q", "-v"]);
