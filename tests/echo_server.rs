@@ -75,7 +75,7 @@ impl Server {
             stderr,
             readers,
         };
-        let line = match line_rx.recv_timeout(Duration::from_secs(10)) {
+        let line = match line_rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => line,
             Err(_) => panic!("no address line; stderr: {}", server.stderr()),
         };
@@ -194,7 +194,7 @@ fn echo_all(addr: SocketAddr, data: Arc<Vec<u8>>) {
 
 fn stop(mut server: Server) -> (ExitStatus, String) {
     server.signal(libc::SIGTERM);
-    let status = server.wait(Duration::from_secs(10));
+    let status = server.wait(Duration::from_secs(20));
     let err = server.stderr();
     assert_no_panic(err.as_bytes());
     (status, err)
@@ -518,7 +518,7 @@ fn survives_running_out_of_file_descriptors() {
     // Far more connections than descriptors: the kernel completes them into the backlog.
     let mut clients: Vec<TcpStream> = (0..60).map(|_| server.connect()).collect();
     assert!(
-        server.logs_within(Duration::from_secs(5), "Too many open files"),
+        server.logs_within(Duration::from_secs(20), "Too many open files"),
         "no accept error logged: {}",
         server.stderr()
     );
@@ -599,13 +599,15 @@ fn max_connections_holds_the_rest_in_the_backlog() {
 
 #[test]
 fn idle_timeout_closes_quiet_connections() {
-    let server = Server::start(&["127.0.0.1:0", "--idle-timeout", "300ms", "-v"]);
+    // A second of idle time: a loaded machine that stalls the busy client's pings for that
+    // long is unlikely; 300 ms was not.
+    let server = Server::start(&["127.0.0.1:0", "--idle-timeout", "1s", "-v"]);
     let mut busy = server.connect();
     let mut idle = server.connect();
     round_trip(&mut idle, b"hi");
     let t = Instant::now();
     // Meanwhile a connection that keeps talking stays open past the timeout.
-    while t.elapsed() < Duration::from_millis(700) {
+    while t.elapsed() < Duration::from_millis(2500) {
         round_trip(&mut busy, b"ping");
         thread::sleep(Duration::from_millis(50));
     }
@@ -617,7 +619,7 @@ fn idle_timeout_closes_quiet_connections() {
     );
     round_trip(&mut busy, b"still open");
     assert!(
-        server.logs_within(Duration::from_secs(2), "idle timeout"),
+        server.logs_within(Duration::from_secs(20), "idle timeout"),
         "{}",
         server.stderr()
     );
@@ -675,17 +677,14 @@ fn idle_timeout_closes_a_client_that_stops_reading() {
         round_trip(&mut s, b"hi");
         small_receive_buffer(&s);
         let writer = keep_writing(&s, random_bytes(size, 9), pace);
-        let t0 = Instant::now();
         assert!(
             server.logs_within(Duration::from_secs(20), "idle timeout"),
             "no idle timeout for a client that stopped reading ({size} B writes): {}",
             server.stderr()
         );
-        eprintln!("DBG {size} idle after {:?}", t0.elapsed());
         // Already reset by the server, usually; this only ends the writer if not.
         let _ = s.shutdown(Shutdown::Both);
         writer.join().unwrap();
-        eprintln!("DBG {size} joined after {:?}", t0.elapsed());
         // The server itself goes on serving.
         let mut fresh = server.connect();
         round_trip(&mut fresh, b"still serving");
@@ -754,7 +753,7 @@ fn verbose_logs_each_connection_on_stderr_only() {
     let _ = s.read(&mut [0u8; 1]);
     let addr = server.addr;
     assert!(
-        server.logs_within(Duration::from_secs(2), &format!("{peer}: closed")),
+        server.logs_within(Duration::from_secs(20), &format!("{peer}: closed")),
         "{}",
         server.stderr()
     );
