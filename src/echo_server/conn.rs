@@ -163,18 +163,19 @@ impl IdleTimer {
         if self.queued.is_none() {
             // The write starts to wait: the one queue look-up on the way, none per message.
             self.queued = unacknowledged(stream);
-            if self.queued.is_some() {
-                let next = self.next_check(Instant::now());
-                self.sleep.as_mut().reset(next);
+            if self.queued.is_none() {
+                return self.poll_expired(cx);
             }
+            let next = self.next_check(Instant::now());
+            self.sleep.as_mut().reset(next);
         }
         loop {
             ready!(self.sleep.as_mut().poll(cx));
             let now = Instant::now();
             if let (Some(before), Some(queued)) = (self.queued, unacknowledged(stream)) {
                 if queued != before {
-                    // Some time since the last look: counted from now, so late rather than
-                    // early, by at most the quarter period between looks.
+                    // The peer took bytes at some time since the last look; counting from now
+                    // errs late (by at most the quarter period between looks), never early.
                     self.last = now;
                     self.queued = Some(queued);
                 }
