@@ -2,14 +2,16 @@
 //!
 //! Shape (after mini-redis's `server::run`): [`serve`] takes an already bound listener and a
 //! shutdown future, so tests and benchmarks can run it in-process; [`run`] is the command-line
-//! wrapper that binds, prints the address, waits for SIGINT/SIGTERM and prints the summary.
+//! wrapper that binds, prints the address, waits for SIGINT/SIGTERM/SIGHUP and prints the
+//! summary.
 //!
 //! What it adds to the textbook accept loop: a permit taken *before* `accept()` for
 //! `--max-connections` (clients beyond it wait in the kernel's backlog); accept errors such as
 //! EMFILE logged (rate-limited) and retried forever with back-off instead of exiting or
 //! spinning (tokio#3529); on shutdown the listener is dropped at once (the kernel would
 //! otherwise keep completing handshakes into it), open connections get a deadline
-//! (TaskTracker), then are closed (CancellationToken).
+//! (TaskTracker), then are reset (CancellationToken; an RST, so a client can tell a cut from
+//! a finished echo).
 
 mod conn;
 mod listen;
@@ -75,7 +77,7 @@ pub struct Summary {
     pub connections: u64,
     /// Bytes echoed back, over all connections.
     pub bytes: u64,
-    /// Connections still open at the shutdown deadline (or at a second stop request), closed
+    /// Connections still open at the shutdown deadline (or at a second stop request), reset
     /// by the server.
     pub closed_at_shutdown: u64,
     /// Whether a second stop request cut the wait for open connections short.
