@@ -87,7 +87,8 @@ pub struct Summary {
 }
 
 /// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
-/// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error (exit 1).
+/// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error
+/// (exit 1).
 pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // Multi-thread, measured: in one-round runs of `cargo bench --bench echo -- server` on
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
