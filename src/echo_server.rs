@@ -2,25 +2,28 @@
 //!
 //! Shape (after mini-redis's `server::run`): [`serve`] takes an already bound listener and a
 //! shutdown future, so tests and benchmarks can run it in-process; [`run`] is the command-line
-//! wrapper that binds, prints the address, waits for SIGINT/SIGTERM and prints the summary.
+//! wrapper that binds, prints the address, waits for SIGINT/SIGTERM/SIGHUP and prints the
+//! summary.
 //!
 //! What it adds to the textbook accept loop: a permit taken *before* `accept()` for
 //! `--max-connections` (clients beyond it wait in the kernel's backlog); accept errors such as
 //! EMFILE logged (rate-limited) and retried forever with back-off instead of exiting or
 //! spinning (tokio#3529); on shutdown the listener is dropped at once (the kernel would
 //! otherwise keep completing handshakes into it), open connections get a deadline
-//! (TaskTracker), then are closed (CancellationToken).
+//! (TaskTracker), then are reset (CancellationToken; an RST, so a client can tell a cut from
+//! a finished echo).
 
 mod conn;
 mod listen;
 mod log;
+mod stats;
 
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
@@ -36,6 +39,7 @@ use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 
 pub use listen::bind;
+use stats::Stats;
 
 /// How the server behaves; everything but the address and where messages go comes from the
 /// options.
@@ -73,7 +77,7 @@ pub struct Summary {
     pub connections: u64,
     /// Bytes echoed back, over all connections.
     pub bytes: u64,
-    /// Connections still open at the shutdown deadline (or at a second stop request), closed
+    /// Connections still open at the shutdown deadline (or at a second stop request), reset
     /// by the server.
     pub closed_at_shutdown: u64,
     /// Whether a second stop request cut the wait for open connections short.
@@ -82,40 +86,9 @@ pub struct Summary {
     pub uptime: Duration,
 }
 
-/// Counters shared by the accept loop, the connections and the status line.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Set just before the shutdown deadline's cancellation, for [`UntilCancelled`].
-    closing: AtomicBool,
-    /// Accepted and not yet closed, counted from the accept (not from the task's first poll),
-    /// so the count at shutdown includes connections still waiting for their first turn.
-    active: AtomicU64,
-    served: AtomicU64,
-    bytes: AtomicU64,
-    /// Connections the server closed at the shutdown deadline or second signal.
-    cut: AtomicU64,
-}
-
-/// A consistent-enough copy of [`Stats`] for display.
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    active: u64,
-    served: u64,
-    bytes: u64,
-}
-
-impl Stats {
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            active: self.active.load(Ordering::Relaxed),
-            served: self.served.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Runs the subcommand: bind, print the address on stdout, serve until SIGINT or SIGTERM,
-/// print the summary on stderr. Exit 0 after a signal; a bind failure is an error (exit 1).
+/// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
+/// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error
+/// (exit 1).
 pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // Multi-thread, measured: in one-round runs of `cargo bench --bench echo -- server` on
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
@@ -196,7 +169,6 @@ pub async fn serve(
     again: impl Future + Send,
 ) -> Summary {
     let start = Instant::now();
-    let stats = Arc::new(Stats::default());
     let tracker = TaskTracker::new();
     let force_close = CancellationToken::new();
     let limit = config
@@ -211,6 +183,7 @@ pub async fn serve(
     } else {
         None
     };
+    let stats = Arc::new(Stats::new(bar.is_some()));
     let status = bar.map(|bar| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
@@ -352,6 +325,7 @@ async fn connection(
         log.detail(&format!("{peer}: open"));
     }
     let mut echoed = 0;
+    let mut cut = false;
     let outcome = {
         let echo = std::pin::pin!(conn::echo(&mut stream, idle, stats, &mut echoed));
         let cancelled = std::pin::pin!(force_close.cancelled());
@@ -367,10 +341,16 @@ async fn connection(
             Some(Err(e)) => io_reason(&e),
             None => {
                 stats.cut.fetch_add(1, Ordering::Relaxed);
+                cut = true;
                 "closed at shutdown".to_string()
             }
         }
     };
+    if cut {
+        // A reset, not a FIN: the client must be able to tell a cut from an echo that ended.
+        // With SO_LINGER 0, close() sends RST and drops what is unsent.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    }
     drop(stream);
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);

@@ -1,4 +1,4 @@
-//! The single place that builds a tokio runtime, waits for Ctrl-C / SIGTERM, and shuts the
+//! The single place that builds a tokio runtime, waits for Ctrl-C / SIGTERM / SIGHUP, and shuts the
 //! runtime down without ever waiting on a pending stdin read.
 
 use std::future::Future;
@@ -38,10 +38,14 @@ pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
     Ok(output)
 }
 
-/// Registers for SIGINT and SIGTERM now (so a signal that arrives before the first poll is not
-/// lost) and returns two futures: the first resolves on the first signal (stop gracefully),
-/// the second when another one follows it (stop now). Must be called inside a
+/// Registers for SIGINT, SIGTERM and SIGHUP now (so a signal that arrives before the first poll
+/// is not lost) and returns two futures: the first resolves on the first signal (stop
+/// gracefully), the second when another one follows it (stop now). Must be called inside a
 /// runtime.
+///
+/// SIGHUP is a stop request too (the terminal went away, or a supervisor asks): its default
+/// action would kill the process without the drain and the summary. Unless it was ignored
+/// when the process started: under `nohup` it stays ignored, as the user asked.
 pub fn shutdown_signals() -> eyre::Result<(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
@@ -50,12 +54,23 @@ pub fn shutdown_signals() -> eyre::Result<(
         signal(SignalKind::interrupt()).wrap_err("cannot install the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).wrap_err("cannot install the SIGTERM handler")?;
+    let mut hangup = if hangup_ignored() {
+        None
+    } else {
+        Some(signal(SignalKind::hangup()).wrap_err("cannot install the SIGHUP handler")?)
+    };
     let (again_tx, again_rx) = tokio::sync::oneshot::channel();
     let first = async move {
         let mut next = async move || {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                _ = async {
+                    match hangup.as_mut() {
+                        Some(hangup) => hangup.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
         };
         next().await;
@@ -72,6 +87,15 @@ pub fn shutdown_signals() -> eyre::Result<(
         }
     };
     Ok((first, again))
+}
+
+/// Whether SIGHUP is ignored (inherited from `nohup` or a parent's `trap '' HUP`).
+fn hangup_ignored() -> bool {
+    // SAFETY: an all-zero sigaction is a valid value of this plain C struct.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: with a null new action, sigaction only writes the current one into `current`.
+    let rc = unsafe { libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) };
+    rc == 0 && current.sa_sigaction == libc::SIG_IGN
 }
 
 /// Registers for SIGINT only, for the subcommands that exit 130 on Ctrl-C and leave SIGTERM

@@ -12,13 +12,13 @@
 //! in one write rather than sixteen small segments), and that buffer is freed as soon as the
 //! socket is drained, so an idle connection holds no more than the small one.
 //!
-//! `--idle-timeout` counts from the last byte read or written, so a client that reads slowly
-//! but steadily is never idle, and one that stops reading is.
+//! `--idle-timeout` counts from the last byte read, written, or (while a write waits) taken
+//! by the peer off the send queue, so a client that reads slowly but steadily is never idle,
+//! and one that stops reading is.
 
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::Stats;
+use super::stats::{Count, Stats};
 
 /// The buffer every connection keeps.
 const SMALL_BUF: usize = 1024;
@@ -35,10 +35,6 @@ const MIN_BUF: usize = 16 * 1024;
 /// The largest buffer: big enough for bulk throughput, small enough that thousands of busy
 /// connections fit in memory.
 const MAX_BUF: usize = 64 * 1024;
-
-/// Echoed bytes are added to the shared counter in batches of this much (and at the end), so
-/// a ping-pong message does not touch a cache line every worker thread writes to.
-const PUBLISH_EVERY: u64 = 64 * 1024;
 
 /// How an echo ended without an I/O error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +58,7 @@ pub async fn echo(
     // On the heap, as in the textbook server, so the connection's task stays small.
     let mut small = Box::new([0u8; SMALL_BUF]);
     let mut timer = idle.map(IdleTimer::new);
-    let mut count = Count {
-        stats,
-        echoed: 0,
-        published: 0,
-        out: echoed,
-    };
+    let mut count = Count::new(stats, echoed);
     let mut size = MIN_BUF;
     loop {
         let exchange = Exchange {
@@ -119,47 +110,23 @@ pub async fn echo(
     }
 }
 
-/// Counts a connection's echoed bytes, adds them to the server's count in batches, and
-/// settles both when dropped (so a connection cut at shutdown is counted too).
-struct Count<'a> {
-    stats: &'a Stats,
-    echoed: u64,
-    /// How much of `echoed` is already in `stats`.
-    published: u64,
-    out: &'a mut u64,
-}
-
-impl Count<'_> {
-    fn add(&mut self, n: usize) {
-        self.echoed += n as u64;
-        if self.echoed - self.published >= PUBLISH_EVERY {
-            self.publish();
-        }
-    }
-
-    fn publish(&mut self) {
-        self.stats
-            .bytes
-            .fetch_add(self.echoed - self.published, Ordering::Relaxed);
-        self.published = self.echoed;
-    }
-}
-
-impl Drop for Count<'_> {
-    fn drop(&mut self) {
-        self.publish();
-        *self.out = self.echoed;
-    }
-}
-
 /// `--idle-timeout`, armed lazily: progress only records the time, and when the timer fires
 /// early (something moved since it was set) it is pushed back to one idle period after the
 /// last progress. An active connection thus costs a clock read per read or write and a timer
 /// wake-up per idle period, not a new timer per operation.
+///
+/// While a write waits, the peer reading counts as progress too, though the server's own
+/// writes may then be far apart: with megabytes of send buffer, a client reading 40 KiB/s
+/// wakes the writer once a minute. So a waiting write notes the send queue's length once, and
+/// the timer looks at it again every quarter period: a change means the peer acknowledged
+/// bytes, which it does only as its application reads. A client that stops reading is thus
+/// closed after the idle period (at most a quarter period later); one that reads is not.
 struct IdleTimer {
     limit: Duration,
     last: Instant,
     sleep: Pin<Box<Sleep>>,
+    /// The send queue's length when last looked at, while a write waits; `None` otherwise.
+    queued: Option<u32>,
 }
 
 impl IdleTimer {
@@ -169,11 +136,13 @@ impl IdleTimer {
             limit,
             last,
             sleep: Box::pin(tokio::time::sleep_until(last + limit)),
+            queued: None,
         }
     }
 
     fn moved(&mut self) {
         self.last = Instant::now();
+        self.queued = None;
     }
 
     /// Ready when nothing moved for the whole limit; otherwise registers for the next check.
@@ -187,6 +156,61 @@ impl IdleTimer {
             self.sleep.as_mut().reset(deadline);
         }
     }
+
+    /// [`IdleTimer::poll_expired`] for a write waiting on `stream`'s peer, which counts the
+    /// peer taking bytes off the send queue as progress.
+    fn poll_write_expired(&mut self, cx: &mut Context<'_>, stream: &TcpStream) -> Poll<()> {
+        if self.queued.is_none() {
+            // The write starts to wait: the one queue look-up on the way, none per message.
+            self.queued = unacknowledged(stream);
+            if self.queued.is_none() {
+                return self.poll_expired(cx);
+            }
+            let next = self.next_check(Instant::now());
+            self.sleep.as_mut().reset(next);
+        }
+        loop {
+            ready!(self.sleep.as_mut().poll(cx));
+            let now = Instant::now();
+            if let (Some(before), Some(queued)) = (self.queued, unacknowledged(stream)) {
+                if queued != before {
+                    // The peer took bytes at some time since the last look; counting from now
+                    // errs late (by at most the quarter period between looks), never early.
+                    self.last = now;
+                    self.queued = Some(queued);
+                }
+            }
+            if now >= self.last + self.limit {
+                return Poll::Ready(());
+            }
+            let next = self.next_check(now);
+            self.sleep.as_mut().reset(next);
+        }
+    }
+
+    /// When to look next while a write waits: a quarter period on, or the deadline if sooner.
+    fn next_check(&self, now: Instant) -> Instant {
+        (now + self.limit / 4).min(self.last + self.limit)
+    }
+}
+
+/// Bytes written to `stream` that its peer has not acknowledged yet (SIOCOUTQ), or `None`
+/// where the kernel does not say.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn unacknowledged(stream: &TcpStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SIOCOUTQ has TIOCOUTQ's number (linux/sockios.h); libc names only the latter.
+    // SAFETY: the descriptor is open while `stream` is borrowed, and this ioctl writes one
+    // c_int through the pointer, which points to one.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    (rc == 0).then_some(queued as u32)
+}
+
+/// Without SIOCOUTQ, only the server's own reads and writes count as progress.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn unacknowledged(_stream: &TcpStream) -> Option<u32> {
+    None
 }
 
 /// Why [`Exchange`] handed the connection back.
@@ -280,7 +304,7 @@ fn poll_write(
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
                 return match timer {
-                    Some(timer) => timer.poll_expired(cx).map(|()| Ok(None)),
+                    Some(timer) => timer.poll_write_expired(cx, stream).map(|()| Ok(None)),
                     None => Poll::Pending,
                 };
             }
