@@ -15,7 +15,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::CatArgs;
 use crate::exit::Exit;
+use crate::quote::quote;
 use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
@@ -33,6 +33,8 @@ use render::{Format, Renderer};
 
 /// How long a copy must run before its progress bar appears (unless `--progress`).
 const PROGRESS_DELAY: Duration = Duration::from_secs(1);
+/// What a failed write to stdout is reported as.
+const WRITE_ERROR: &str = "cat: write error on standard output";
 
 impl From<&CatArgs> for Format {
     fn from(a: &CatArgs) -> Self {
@@ -169,7 +171,7 @@ impl Job {
                 return Ok(false);
             }
             self.next += 1;
-            let Some(opened) = self.open(&name) else {
+            let Some(opened) = self.open(&name)? else {
                 continue;
             };
             let quick = Kind::of(&opened.stat) == Kind::Regular
@@ -190,7 +192,7 @@ impl Job {
         }
         while let Some(name) = self.files.get(self.next).cloned() {
             self.next += 1;
-            if let Some(opened) = self.open(&name) {
+            if let Some(opened) = self.open(&name)? {
                 self.copy(&opened)?;
             }
         }
@@ -202,9 +204,9 @@ impl Job {
         if let Some(renderer) = self.renderer.as_mut() {
             renderer.finish(self.sink.buffer());
         }
-        self.sink.flush().map_err(|e| {
-            stdout_error(into_output_error(e), "cat: write error on standard output")
-        })?;
+        self.sink
+            .flush()
+            .map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))?;
         Ok(if self.failed {
             Exit::Failure
         } else {
@@ -212,10 +214,13 @@ impl Job {
         })
     }
 
-    /// Opens an operand; a failure is reported and remembered, and gives `None`.
-    fn open(&mut self, name: &OsStr) -> Option<Opened> {
+    /// Opens an operand. A failure is reported and remembered, and gives `None`; only a
+    /// failure to write stdout is an error.
+    fn open(&mut self, name: &OsStr) -> eyre::Result<Option<Opened>> {
         let result = (|| {
             let file = if name == "-" {
+                // A stdin closed at start (`<&-`) is EBADF here, as for GNU cat.
+                crate::stdio::stdin()?;
                 None
             } else {
                 Some(File::open(name)?)
@@ -225,30 +230,36 @@ impl Job {
             Ok::<_, std::io::Error>((file, stat))
         })();
         match result {
-            Ok((file, stat)) => Some(Opened {
+            Ok((file, stat)) => Ok(Some(Opened {
                 name: name.to_owned(),
                 file,
                 stat,
-            }),
+            })),
             Err(e) => {
-                self.input_failed(name, &io_reason(&e));
-                None
+                self.input_failed(name, &io_reason(&e))?;
+                Ok(None)
             }
         }
     }
 
-    fn input_failed(&mut self, name: &OsStr, reason: &str) {
-        let shown = Path::new(name).display();
-        self.ui.warn(&format!("cat: {shown}: {reason}"));
+    /// Reports an input that could not be printed. What was printed before it is written
+    /// first, so that, with stderr and stdout on the same file, the message sits between the
+    /// files' bytes as GNU's does (small files are otherwise gathered and written later).
+    fn input_failed(&mut self, name: &OsStr, reason: &str) -> eyre::Result<()> {
+        self.sink
+            .flush()
+            .map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))?;
+        self.ui.warn(&format!("cat: {}: {reason}", quote(name)));
         self.failed = true;
+        Ok(())
     }
 
     /// Copies one opened operand. Only a stdout failure is an error; an input failure is
     /// reported and the run goes on.
     fn copy(&mut self, input: &Opened) -> eyre::Result<()> {
-        if self.sink.is_same_file(input.fd(), &input.stat) {
-            self.input_failed(&input.name, "input file is output file");
-            return Ok(());
+        let same = self.sink.is_same_file(input.fd(), &input.stat);
+        if same.map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))? {
+            return self.input_failed(&input.name, "input file is output file");
         }
         if self.buf.is_empty() {
             // Room to start the chunk on a page boundary: the kernel copies into a
@@ -274,13 +285,8 @@ impl Job {
                 }
                 Ok(())
             }
-            Err(CopyError::Input(e)) => {
-                self.input_failed(&input.name, &io_reason(&e));
-                Ok(())
-            }
-            Err(CopyError::Output(e)) => {
-                Err(stdout_error(e, "cat: write error on standard output"))
-            }
+            Err(CopyError::Input(e)) => self.input_failed(&input.name, &io_reason(&e)),
+            Err(CopyError::Output(e)) => Err(stdout_error(e, WRITE_ERROR)),
         }
     }
 }
@@ -324,7 +330,7 @@ fn log_copy(ui: &Ui, name: &OsStr, report: &copy::Report, took: Duration) {
     };
     ui.detail(&format!(
         "asyncio-tool: cat: {}: {} by {}{fallback} in {took:.1?}",
-        Path::new(name).display(),
+        quote(name),
         ui::bytes(report.bytes),
         report.method.name(),
     ));
@@ -375,7 +381,7 @@ fn total_size(files: &[OsString]) -> Option<u64> {
     let mut total = 0u64;
     for name in files {
         let meta = if name == "-" {
-            let stat = rustix::fs::fstat(rustix::stdio::stdin()).ok()?;
+            let stat = rustix::fs::fstat(crate::stdio::stdin().ok()?).ok()?;
             (Kind::of(&stat) == Kind::Regular).then_some(stat.st_size as u64)?
         } else {
             let m = std::fs::metadata(name).ok()?;

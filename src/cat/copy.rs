@@ -118,7 +118,6 @@ pub struct Sink {
     fd: BorrowedFd<'static>,
     kind: Kind,
     stat: Stat,
-    append: bool,
     /// Whether stdout is a file on a file system where reserving blocks before a big copy
     /// makes the copy faster.
     preallocate: bool,
@@ -129,7 +128,7 @@ impl Sink {
     /// Describes stdout. A stdout pipe is enlarged (best effort: a pipe-size limit is not an
     /// error).
     pub fn stdout() -> io::Result<Sink> {
-        let fd = rustix::stdio::stdout();
+        let fd = crate::stdio::stdout()?;
         let stat = rustix::fs::fstat(fd)?;
         let kind = Kind::of(&stat);
         let append = rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(OFlags::APPEND));
@@ -144,36 +143,34 @@ impl Sink {
             fd,
             kind,
             stat,
-            append,
             preallocate,
             pending: Vec::with_capacity(CHUNK),
         })
     }
 
-    /// GNU cat's "input file is output file" rule: the input is the very file stdout writes
-    /// to, and reading it would meet what this run writes (its read position is before the
-    /// write position, or before the end for an appending stdout). Copying would then never
-    /// end, so the file is refused.
-    pub fn is_same_file(&self, input: BorrowedFd<'_>, in_stat: &Stat) -> bool {
+    /// GNU cat's "input file is output file" rule: stdout is a regular file, the input is that
+    /// very file, and the input's read position is before its end. Whatever stdout's own
+    /// position or mode (`>>`, `1<>`), copying could then meet what this run writes and never
+    /// end, or overwrite bytes before they are read; GNU refuses the file, and so do we.
+    ///
+    /// Output still gathered here is written first when the input is stdout's file: GNU has
+    /// written it by now, and it may be what makes the file non-empty (`cat a f > f`).
+    pub fn is_same_file(
+        &mut self,
+        input: BorrowedFd<'_>,
+        in_stat: &Stat,
+    ) -> Result<bool, CopyError> {
         if self.kind != Kind::Regular
-            || matches!(Kind::of(in_stat), Kind::Pipe | Kind::Socket)
             || in_stat.st_dev != self.stat.st_dev
             || in_stat.st_ino != self.stat.st_ino
         {
-            return false;
+            return Ok(false);
         }
-        let Ok(in_pos) = rustix::fs::seek(input, SeekFrom::Current(0)) else {
-            return false;
-        };
-        let out_pos = if self.append {
-            in_stat.st_size as u64
-        } else {
-            match rustix::fs::seek(self.fd, SeekFrom::Current(0)) {
-                Ok(pos) => pos,
-                Err(_) => return false,
-            }
-        };
-        in_pos < out_pos
+        self.flush()?;
+        let size = rustix::fs::fstat(input).map_or(in_stat.st_size, |st| st.st_size);
+        // The same inode as a regular stdout is a regular file, so it can seek; should it
+        // fail anyway, refusing is the side that cannot destroy data.
+        Ok(rustix::fs::seek(input, SeekFrom::Current(0)).map_or(true, |pos| (pos as i64) < size))
     }
 
     /// The output buffer, for a renderer to append to directly; call [`Sink::flush_if_full`]
