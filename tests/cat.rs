@@ -977,3 +977,122 @@ proptest! {
         prop_assert!(ours == gnu || older_gnulib == gnu, "{:?}:\n gnu: {}ours: {}", name, gnu, ours);
     }
 }
+
+#[test]
+fn no_progress_bar_while_a_terminal_is_read() {
+    // `cat > notes` typed at a terminal: stdin and stderr are the terminal. A bar would draw
+    // over the text being typed, so none appears, however long the typing takes.
+    let term = pty();
+    let mut cmd = std_tool(["cat"]);
+    cmd.stdin(term.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap())
+        .env("TERM", "xterm");
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut master = term.master;
+    let screen = master.try_clone().unwrap();
+    master.write_all(b"typed text\n").unwrap();
+    let (seen, _) = read_until(stdout, b"typed text\n", Duration::from_secs(10));
+    assert!(seen, "the line reaches stdout");
+    // The bar would show after a second: watch the terminal for three (the echo of the
+    // typed line is all it may show).
+    let (bar, text) = read_until(screen, b" B", Duration::from_secs(3));
+    assert!(
+        !bar,
+        "no bar over typed text: {:?}",
+        String::from_utf8_lossy(&text)
+    );
+    master.write_all(&[4]).unwrap();
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+/// The states a forced bar drew into a file, as text (each draw starts with a line clear).
+fn bar_states(record: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(record)
+        .split("\r\x1b[2K")
+        .map(|s| s.trim_end().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[test]
+fn forced_progress_into_a_file_ends_at_100_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, random_bytes(40 << 20, 9)).unwrap();
+    let record = dir.path().join("progress");
+    let out = std_tool(["cat", "--progress"])
+        .arg(&src)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&record).unwrap())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let record = std::fs::read(&record).unwrap();
+    let states = bar_states(&record);
+    let last = states.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.contains("100% 40 MiB / 40 MiB"),
+        "last state: {last:?} in {states:?}"
+    );
+    assert!(record.ends_with(b"\n"), "the record ends its line");
+}
+
+/// Bytes per second of every `N UNIT/s` in `text`.
+fn rates(text: &str) -> Vec<f64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|w| {
+            let unit = w[1].strip_suffix("/s")?;
+            let scale = match unit {
+                "B" => 1.0,
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                "GiB" => 1024.0 * 1024.0 * 1024.0,
+                "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+                _ => return None,
+            };
+            Some(w[0].parse::<f64>().ok()? * scale)
+        })
+        .collect()
+}
+
+#[test]
+fn progress_rate_counts_only_what_moved_while_the_bar_was_up() {
+    // A 1 MiB file is copied before the bar exists (the quick phase); then 10 bytes come
+    // through a FIFO. Any rate shown is measured over at least a second of the bar's own
+    // time, so it can never exceed 10 B/s (it used to read 1 MiB over a few microseconds).
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::write(&small, random_bytes(1 << 20, 2)).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let record = dir.path().join("progress");
+    let mut child = KillOnDrop(
+        std_tool(["cat", "--progress"])
+            .arg(&small)
+            .arg(&fifo)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&record).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // The bar is drawn while the FIFO is still open.
+    let drawn = crate::util::eventually(Duration::from_secs(10), || {
+        std::fs::read(&record).is_ok_and(|r| !r.is_empty())
+    });
+    assert!(drawn, "a forced bar is drawn");
+    writer.write_all(b"0123456789").unwrap();
+    drop(writer);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success());
+    let text = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
+    for rate in rates(&text) {
+        assert!(rate <= 10.0, "rate {rate} B/s in {text:?}");
+    }
+}

@@ -23,8 +23,9 @@ pub const CHUNK: usize = 128 * 1024;
 /// Regular files up to this size are gathered into the output buffer instead of copied alone.
 const SMALL_FILE: u64 = 64 * 1024;
 /// Bytes asked of one kernel copy call: large, so few calls, yet small enough for the progress
-/// counter to move smoothly.
-const KERNEL_CHUNK: usize = 256 * 1024 * 1024;
+/// counter to move smoothly (a few milliseconds per call at page-cache speed). Measured with
+/// 1 GiB: 8 MiB calls copy as fast as 256 MiB ones, to /dev/null and to a file.
+const KERNEL_CHUNK: usize = 8 * 1024 * 1024;
 /// What a stdout pipe is enlarged to: halves the number of context switches with the reader.
 const PIPE_SIZE: usize = 1024 * 1024;
 /// Copies to an ext4 stdout at least this big get their blocks reserved first.
