@@ -493,7 +493,7 @@ fn zero_copy_paths_and_their_fallbacks() {
     cmd.arg(&src).stdout(Stdio::piped()).stderr(Stdio::piped());
     let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("by splice"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("+ vmsplice"));
     assert!(out.stdout == data);
 
     // file → /dev/null: sendfile.
@@ -1094,5 +1094,42 @@ fn progress_rate_counts_only_what_moved_while_the_bar_was_up() {
     let text = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
     for rate in rates(&text) {
         assert!(rate <= 10.0, "rate {rate} B/s in {text:?}");
+    }
+}
+
+#[test]
+fn what_cat_wrote_into_a_pipe_stays_as_read() {
+    // `cat FILE | slow-reader`: once cat has returned, changing FILE in place must not change
+    // what the reader gets (splicing the file put its page cache pages into the pipe).
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    // Bigger than the small files gathered into a buffer, and within a 1 MiB pipe.
+    let old = random_bytes(1000 << 10, 21);
+    std::fs::write(&path, &old).unwrap();
+    for opts in [vec![], vec!["--verbose"]] {
+        let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(&opts)
+            .arg(&path)
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::piped());
+        let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(20));
+        assert!(out.status.success(), "{out:?}");
+        drop(cmd);
+        // cat has exited; nothing has read the pipe yet. Now the file changes in place.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&vec![b'X'; old.len()], 0).unwrap();
+        drop(file);
+        let mut got = Vec::new();
+        std::fs::File::from(read_end).read_to_end(&mut got).unwrap();
+        assert!(
+            got == old,
+            "{opts:?}: the reader saw the file's later contents ({} of {} bytes differ); {}",
+            got.iter().zip(&old).filter(|(a, b)| a != b).count(),
+            old.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&path, &old).unwrap();
     }
 }
