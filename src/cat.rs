@@ -15,8 +15,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::CatArgs;
 use crate::exit::Exit;
+use crate::quote::quote;
 use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
@@ -33,6 +33,8 @@ use render::{Format, Renderer};
 
 /// How long a copy must run before its progress bar appears (unless `--progress`).
 const PROGRESS_DELAY: Duration = Duration::from_secs(1);
+/// What a failed write to stdout is reported as.
+const WRITE_ERROR: &str = "cat: write error on standard output";
 
 impl From<&CatArgs> for Format {
     fn from(a: &CatArgs) -> Self {
@@ -61,8 +63,10 @@ fn operands(args: &CatArgs) -> Vec<OsString> {
 pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
     let files = operands(args);
     let format = Format::from(args);
-    let show_progress =
-        args.progress || (ui.stderr_tty && !ui.quiet && !std::io::stdout().is_terminal());
+    // No bar of its own accord over a terminal someone is typing into (`cat > notes`).
+    let typing = files.iter().any(|f| f == "-") && std::io::stdin().is_terminal();
+    let show_progress = args.progress
+        || (ui.stderr_tty && !ui.quiet && !std::io::stdout().is_terminal() && !typing);
     let force = args.progress;
     let mut job = Job::new(files.clone(), format, ui.clone())?;
     // Small regular files cannot block and copy in microseconds: they are done right here,
@@ -92,7 +96,7 @@ pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
             never = bar => match never {},
         };
         if let Some(bar) = shown.get() {
-            bar.finish_and_clear();
+            bar.finish(&ui, &progress, matches!(exit, Ok(Exit::Interrupted)));
         }
         exit
     })?
@@ -127,8 +131,18 @@ pub struct Job {
     buf: Vec<u8>,
     failed: bool,
     ui: Ui,
-    /// Input bytes consumed so far, for the progress bar.
-    pub progress: Arc<AtomicU64>,
+    /// What the progress bar shows.
+    pub progress: Arc<Progress>,
+}
+
+/// What the copy tells the progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Input bytes consumed so far.
+    pub bytes: AtomicU64,
+    /// The input being copied now is a terminal: someone is typing, and a bar would draw over
+    /// what they type.
+    pub reading_tty: AtomicBool,
 }
 
 /// The page size the read buffer is aligned to.
@@ -152,7 +166,7 @@ impl Job {
             buf: Vec::new(),
             failed: false,
             ui,
-            progress: Arc::new(AtomicU64::new(0)),
+            progress: Arc::default(),
         })
     }
 
@@ -169,7 +183,7 @@ impl Job {
                 return Ok(false);
             }
             self.next += 1;
-            let Some(opened) = self.open(&name) else {
+            let Some(opened) = self.open(&name)? else {
                 continue;
             };
             let quick = Kind::of(&opened.stat) == Kind::Regular
@@ -190,7 +204,7 @@ impl Job {
         }
         while let Some(name) = self.files.get(self.next).cloned() {
             self.next += 1;
-            if let Some(opened) = self.open(&name) {
+            if let Some(opened) = self.open(&name)? {
                 self.copy(&opened)?;
             }
         }
@@ -202,9 +216,9 @@ impl Job {
         if let Some(renderer) = self.renderer.as_mut() {
             renderer.finish(self.sink.buffer());
         }
-        self.sink.flush().map_err(|e| {
-            stdout_error(into_output_error(e), "cat: write error on standard output")
-        })?;
+        self.sink
+            .flush()
+            .map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))?;
         Ok(if self.failed {
             Exit::Failure
         } else {
@@ -212,10 +226,13 @@ impl Job {
         })
     }
 
-    /// Opens an operand; a failure is reported and remembered, and gives `None`.
-    fn open(&mut self, name: &OsStr) -> Option<Opened> {
+    /// Opens an operand. A failure is reported and remembered, and gives `None`; only a
+    /// failure to write stdout is an error.
+    fn open(&mut self, name: &OsStr) -> eyre::Result<Option<Opened>> {
         let result = (|| {
             let file = if name == "-" {
+                // A stdin closed at start (`<&-`) is EBADF here, as for GNU cat.
+                crate::stdio::stdin()?;
                 None
             } else {
                 Some(File::open(name)?)
@@ -225,46 +242,55 @@ impl Job {
             Ok::<_, std::io::Error>((file, stat))
         })();
         match result {
-            Ok((file, stat)) => Some(Opened {
+            Ok((file, stat)) => Ok(Some(Opened {
                 name: name.to_owned(),
                 file,
                 stat,
-            }),
+            })),
             Err(e) => {
-                self.input_failed(name, &io_reason(&e));
-                None
+                self.input_failed(name, &io_reason(&e))?;
+                Ok(None)
             }
         }
     }
 
-    fn input_failed(&mut self, name: &OsStr, reason: &str) {
-        let shown = Path::new(name).display();
-        self.ui.warn(&format!("cat: {shown}: {reason}"));
+    /// Reports an input that could not be printed. What was printed before it is written
+    /// first, so that, with stderr and stdout on the same file, the message sits between the
+    /// files' bytes as GNU's does (small files are otherwise gathered and written later).
+    fn input_failed(&mut self, name: &OsStr, reason: &str) -> eyre::Result<()> {
+        self.sink
+            .flush()
+            .map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))?;
+        self.ui.warn(&format!("cat: {}: {reason}", quote(name)));
         self.failed = true;
+        Ok(())
     }
 
     /// Copies one opened operand. Only a stdout failure is an error; an input failure is
     /// reported and the run goes on.
     fn copy(&mut self, input: &Opened) -> eyre::Result<()> {
-        if self.sink.is_same_file(input.fd(), &input.stat) {
-            self.input_failed(&input.name, "input file is output file");
-            return Ok(());
+        let same = self.sink.is_same_file(input.fd(), &input.stat);
+        if same.map_err(|e| stdout_error(into_output_error(e), WRITE_ERROR))? {
+            return self.input_failed(&input.name, "input file is output file");
         }
         if self.buf.is_empty() {
             // Room to start the chunk on a page boundary: the kernel copies into a
             // page-aligned buffer several times faster on some CPUs (GNU cat aligns too).
             self.buf = vec![0u8; CHUNK + PAGE];
         }
+        let tty = Kind::of(&input.stat) == Kind::CharDevice && rustix::termios::isatty(input.fd());
+        self.progress.reading_tty.store(tty, Ordering::Relaxed);
         let offset = self.buf.as_ptr().align_offset(PAGE).min(PAGE);
         let buf = &mut self.buf[offset..offset + CHUNK];
         let started = Instant::now();
         let result = match self.renderer.as_mut() {
             None => self
                 .sink
-                .copy_plain(input.fd(), &input.stat, buf, &self.progress)
+                .copy_plain(input.fd(), &input.stat, buf, &self.progress.bytes)
                 .map(Some),
             Some(renderer) => {
-                render_file(input, renderer, &mut self.sink, buf, &self.progress).map(|()| None)
+                render_file(input, renderer, &mut self.sink, buf, &self.progress.bytes)
+                    .map(|()| None)
             }
         };
         match result {
@@ -274,13 +300,8 @@ impl Job {
                 }
                 Ok(())
             }
-            Err(CopyError::Input(e)) => {
-                self.input_failed(&input.name, &io_reason(&e));
-                Ok(())
-            }
-            Err(CopyError::Output(e)) => {
-                Err(stdout_error(e, "cat: write error on standard output"))
-            }
+            Err(CopyError::Input(e)) => self.input_failed(&input.name, &io_reason(&e)),
+            Err(CopyError::Output(e)) => Err(stdout_error(e, WRITE_ERROR)),
         }
     }
 }
@@ -324,7 +345,7 @@ fn log_copy(ui: &Ui, name: &OsStr, report: &copy::Report, took: Duration) {
     };
     ui.detail(&format!(
         "asyncio-tool: cat: {}: {} by {}{fallback} in {took:.1?}",
-        Path::new(name).display(),
+        quote(name),
         ui::bytes(report.bytes),
         report.method.name(),
     ));
@@ -332,16 +353,20 @@ fn log_copy(ui: &Ui, name: &OsStr, report: &copy::Report, took: Duration) {
 
 /// Draws the progress bar on stderr once the copy has run for [`PROGRESS_DELAY`] (at once with
 /// `--progress`), until this future is dropped. The bar is put in `shown` for the caller to
-/// clear.
+/// finish. Unless forced, there is no bar while a terminal is being read.
 async fn draw_progress(
     ui: &Ui,
     force: bool,
     files: &[OsString],
-    progress: &AtomicU64,
-    shown: &OnceLock<ProgressBar>,
+    progress: &Progress,
+    shown: &OnceLock<Bar>,
 ) -> Infallible {
     if !force {
         tokio::time::sleep(PROGRESS_DELAY).await;
+    }
+    let typing = || !force && progress.reading_tty.load(Ordering::Relaxed);
+    if typing() {
+        return std::future::pending().await;
     }
     let total = total_size(files);
     let template = if total.is_some() {
@@ -352,21 +377,110 @@ async fn draw_progress(
     let Some(bar) = ui.progress_bar(force, total, template) else {
         return std::future::pending().await;
     };
-    let bar = shown.get_or_init(|| bar);
-    let start = Instant::now();
+    let mut window = RateWindow::new(Instant::now(), progress.bytes.load(Ordering::Relaxed));
+    let bar = shown.get_or_init(|| Bar {
+        bar,
+        total,
+        first: window.first(),
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
-        let done = progress.load(Ordering::Relaxed);
-        bar.set_position(done);
-        let of_total = total
+        if typing() {
+            // A terminal came next (`cat big -`): the bar goes for good.
+            bar.bar.finish_and_clear();
+            return std::future::pending().await;
+        }
+        let done = progress.bytes.load(Ordering::Relaxed);
+        window.push(Instant::now(), done);
+        bar.show(done, window.per_second());
+    }
+}
+
+/// The progress bar being drawn, and the sample its average rate is measured from.
+struct Bar {
+    bar: ProgressBar,
+    total: Option<u64>,
+    first: (Instant, u64),
+}
+
+impl Bar {
+    fn show(&self, done: u64, per_second: Option<String>) {
+        self.bar.set_position(done);
+        let of_total = self
+            .total
             .map(|t| format!(" / {}", ui::bytes(t)))
             .unwrap_or_default();
-        bar.set_message(format!(
-            "{}{of_total}  {}",
-            ui::bytes(done),
-            ui::rate(done, start.elapsed())
-        ));
+        let rate = per_second.map(|r| format!("  {r}")).unwrap_or_default();
+        self.bar
+            .set_message(format!("{}{of_total}{rate}", ui::bytes(done)));
+    }
+
+    /// Ends the bar when the copy is over. On a terminal it is cleared (the shell's prompt
+    /// follows); a forced bar written to a file or pipe keeps its last state, drawn with the
+    /// final count, so the record ends at 100% rather than at the last tick's value.
+    fn finish(&self, ui: &Ui, progress: &Progress, interrupted: bool) {
+        if self.bar.is_finished() {
+            return;
+        }
+        if ui.stderr_tty || interrupted {
+            self.bar.finish_and_clear();
+            return;
+        }
+        let done = progress.bytes.load(Ordering::Relaxed);
+        let (start, base) = self.first;
+        let took = start.elapsed();
+        let average = (took >= RATE_MIN_SPAN).then(|| ui::rate(done.saturating_sub(base), took));
+        self.show(done, average);
+        self.bar.finish();
+        // The last state stays as drawn, on a line of its own: detached first, or the newline
+        // would be written "above" the bar, which is then drawn again after it.
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        ui.newline();
+    }
+}
+
+/// A rate is never measured over less than this: right after a burst (the quick phase, one
+/// big kernel call), a shorter window reads as hundreds of GiB/s.
+const RATE_MIN_SPAN: Duration = Duration::from_secs(1);
+/// Samples older than this no longer count, so the rate follows the copy's current speed.
+const RATE_SPAN: Duration = Duration::from_secs(3);
+
+/// The recent (time, bytes done) samples a rate is computed from.
+#[derive(Debug)]
+struct RateWindow {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl RateWindow {
+    fn new(at: Instant, done: u64) -> Self {
+        RateWindow {
+            samples: [(at, done)].into(),
+        }
+    }
+
+    fn first(&self) -> (Instant, u64) {
+        self.samples[0]
+    }
+
+    fn push(&mut self, at: Instant, done: u64) {
+        self.samples.push_back((at, done));
+        // Keep the oldest sample that still leaves RATE_SPAN covered.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|&(t, _)| at.duration_since(t) >= RATE_SPAN)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The rate over the window, once it spans [`RATE_MIN_SPAN`].
+    fn per_second(&self) -> Option<String> {
+        let (&(t0, b0), &(t1, b1)) = (self.samples.front()?, self.samples.back()?);
+        let span = t1.duration_since(t0);
+        (span >= RATE_MIN_SPAN).then(|| ui::rate(b1.saturating_sub(b0), span))
     }
 }
 
@@ -375,7 +489,7 @@ fn total_size(files: &[OsString]) -> Option<u64> {
     let mut total = 0u64;
     for name in files {
         let meta = if name == "-" {
-            let stat = rustix::fs::fstat(rustix::stdio::stdin()).ok()?;
+            let stat = rustix::fs::fstat(crate::stdio::stdin().ok()?).ok()?;
             (Kind::of(&stat) == Kind::Regular).then_some(stat.st_size as u64)?
         } else {
             let m = std::fs::metadata(name).ok()?;
@@ -384,4 +498,27 @@ fn total_size(files: &[OsString]) -> Option<u64> {
         total += meta;
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_waits_for_a_second_of_samples_and_forgets_old_ones() {
+        let t0 = Instant::now();
+        // 256 MiB already done when the bar starts: a burst, not a rate.
+        let mut w = RateWindow::new(t0, 256 << 20);
+        w.push(t0 + Duration::from_millis(1), 512 << 20);
+        assert_eq!(w.per_second(), None);
+        w.push(t0 + Duration::from_millis(999), 512 << 20);
+        assert_eq!(w.per_second(), None);
+        w.push(t0 + Duration::from_secs(2), 768 << 20);
+        assert_eq!(w.per_second().as_deref(), Some("256 MiB/s"));
+        // Ten seconds later, at 1 MiB/s: only the last three seconds count.
+        for s in 3..=12 {
+            w.push(t0 + Duration::from_secs(s), (768 << 20) + ((s - 2) << 20));
+        }
+        assert_eq!(w.per_second().as_deref(), Some("1 MiB/s"));
+    }
 }

@@ -16,6 +16,7 @@ pub mod echo_client;
 pub mod echo_server;
 pub mod exit;
 pub mod fdio;
+pub mod quote;
 pub mod report;
 pub mod runtime;
 pub mod stdio;

@@ -493,7 +493,7 @@ fn zero_copy_paths_and_their_fallbacks() {
     cmd.arg(&src).stdout(Stdio::piped()).stderr(Stdio::piped());
     let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("by splice"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("+ vmsplice"));
     assert!(out.stdout == data);
 
     // file → /dev/null: sendfile.
@@ -750,4 +750,386 @@ fn socket_and_character_device_inputs() {
     // /dev/null is a character device with nothing in it.
     let out = tool(["cat", "/dev/null", "-"]).output().unwrap();
     assert!(out.status.success() && out.stdout.is_empty());
+}
+
+/// Runs `sh -c SCRIPT` in `dir`, where the script calls `cat_` for the cat under test (ours
+/// or GNU's), so its redirections are real shell redirections. Returns (stderr, exit).
+fn sh_cat(dir: &Path, ours: bool, script: &str) -> (String, Option<i32>) {
+    let cat = if ours { "\"$TOOL\" cat" } else { "cat" };
+    // A file-size limit makes a runaway copy into its own input fail fast instead of filling
+    // the disk (ulimit -f counts 512-byte blocks).
+    let script = format!("ulimit -f 2048; cat_() {{ {cat} \"$@\"; }}; {script}");
+    let mut cmd = other("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .env("TOOL", crate::util::bin())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(20));
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// GNU's stderr with our prefix, for comparison.
+fn as_ours(gnu_stderr: &str) -> String {
+    gnu_stderr
+        .lines()
+        .map(|l| format!("asyncio-tool: {l}\n"))
+        .collect()
+}
+
+#[test]
+fn input_file_is_output_file_whatever_the_output_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every way of making stdout the input's own file while the input still has bytes to
+    // read: GNU refuses all of them, leaves the file alone and exits 1.
+    for script in [
+        "cat_ f 1<>f",
+        "cat_ -n f 1<>f",
+        "cat_ -A f 1<>f",
+        "cat_ f >>f",
+        "cat_ -n f >>f",
+        "cat_ - <f 1<>f",
+        "cat_ - <f >>f",
+        "cat_ -n - <f 1<>f",
+        "cat_ g f g >f",
+        "cat_ g f g >>f",
+        "cat_ -b g f 1<>f",
+        // An input read to its end already is no danger: allowed.
+        "exec 3<f; cat <&3 >/dev/null; cat_ - <&3 1<>f",
+        "cat_ empty 1<>empty",
+    ] {
+        let mut results = Vec::new();
+        for ours in [false, true] {
+            std::fs::write(dir.path().join("f"), "one\ntwo\n").unwrap();
+            std::fs::write(dir.path().join("g"), "gg\n").unwrap();
+            std::fs::write(dir.path().join("empty"), "").unwrap();
+            let (stderr, code) = sh_cat(dir.path(), ours, script);
+            assert_no_panic(stderr.as_bytes());
+            let f = std::fs::read(dir.path().join("f")).unwrap();
+            results.push((stderr, code, f));
+        }
+        let (gnu, ours) = (&results[0], &results[1]);
+        assert_eq!(ours.1, gnu.1, "{script}: exit status; stderr {:?}", ours.0);
+        assert_eq!(ours.0, as_ours(&gnu.0), "{script}: message");
+        assert!(ours.2 == gnu.2, "{script}: file afterwards: {:?}", ours.2);
+    }
+}
+
+#[test]
+fn closed_stdin_or_stdout_is_a_bad_file_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "data\n").unwrap();
+    for (script, message) in [
+        ("cat_ f >&-", "cat: standard output: Bad file descriptor"),
+        ("cat_ -n f >&-", "cat: standard output: Bad file descriptor"),
+        ("cat_ <&-", "cat: -: Bad file descriptor"),
+        ("cat_ - <&-", "cat: -: Bad file descriptor"),
+        ("cat_ -n - <&- >/dev/null", "cat: -: Bad file descriptor"),
+    ] {
+        let (gnu, gnu_code) = sh_cat(dir.path(), false, script);
+        let (ours, code) = sh_cat(dir.path(), true, script);
+        assert_eq!(gnu_code, Some(1), "{script}");
+        assert_eq!(code, Some(1), "{script}: {ours}");
+        // GNU adds "closing standard input: Bad file descriptor" for a closed stdin: the
+        // same failure said twice; the first line is the one that names the operand.
+        assert_eq!(gnu.lines().next(), Some(message), "{script}");
+        assert_eq!(ours, format!("asyncio-tool: {message}\n"), "{script}");
+    }
+}
+
+#[test]
+fn messages_stay_between_the_files_bytes() {
+    // `cat a missing b > o 2>&1`: small files are gathered before being written; an error
+    // message must still come after the bytes of the files before it, as with GNU.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "A\n").unwrap();
+    std::fs::write(dir.path().join("b"), "B").unwrap();
+    std::fs::write(dir.path().join("c"), "C\n").unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    for opts in ["", "-n", "-A", "-s"] {
+        let script = format!("cat_ {opts} a missing b d c missing >o 2>&1");
+        let mut outputs = Vec::new();
+        for ours in [false, true] {
+            let (_, code) = sh_cat(dir.path(), ours, &script);
+            assert_eq!(code, Some(1), "{script}");
+            let text = std::fs::read_to_string(dir.path().join("o")).unwrap();
+            outputs.push(text.replace("asyncio-tool: cat: ", "cat: "));
+        }
+        assert_eq!(outputs[1], outputs[0], "{script}");
+    }
+}
+
+/// The names GNU quotes in messages, one of each kind: spaces and shell specials, an
+/// apostrophe, control characters, escape sequences, invalid UTF-8, a forged second line.
+const TRICKY_NAMES: [&[u8]; 14] = [
+    b"plain",
+    b"a b",
+    b"a:b",
+    b"it's",
+    b"it's $HOME",
+    b"a\nb",
+    b"\x1b[31mred\x1b[0m",
+    b"\x1b]0;title\x07",
+    b"bad\xffutf8",
+    "caf\u{e9}".as_bytes(),
+    b"~home",
+    b"#x",
+    b"",
+    b"x: No such file or directory\nasyncio-tool: cat: y",
+];
+
+/// GNU cat's message for a missing `name`, in a UTF-8 locale (ours does not follow the
+/// locale: it always shows UTF-8).
+fn gnu_missing_message(dir: &Path, name: &std::ffi::OsStr) -> String {
+    let out = other("cat")
+        .env("LC_ALL", "C.UTF-8")
+        .arg("--")
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn our_missing_message(dir: &Path, name: &std::ffi::OsStr) -> String {
+    let out = tool(["cat", "--"])
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn file_names_in_messages_are_quoted_as_gnu_does() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    for name in TRICKY_NAMES {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let gnu = gnu_missing_message(dir.path(), name);
+        let ours = our_missing_message(dir.path(), name);
+        assert_eq!(ours, as_ours(&gnu), "{name:?}");
+        assert_eq!(ours.lines().count(), 1, "one line for {name:?}: {ours:?}");
+        assert!(
+            !ours.trim_end().chars().any(char::is_control),
+            "control characters in {ours:?}"
+        );
+    }
+    // The same quoting for every message naming a file: an unreadable directory, and
+    // --verbose's account of a copy.
+    let name = dir.path().join("dir\nname");
+    std::fs::create_dir(&name).unwrap();
+    let out = tool(["cat"]).arg(&name).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.ends_with("'$'\\n''name': Is a directory\n"), "{err}");
+    let file = dir.path().join("f\x1b[2J");
+    std::fs::write(&file, "x").unwrap();
+    let out = tool(["cat", "--verbose"]).arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("$'\\033''[2J"),
+        "{err}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_file_names_are_quoted_as_gnu_does(
+        name in prop::collection::vec(
+            prop_oneof![
+                4 => (b'a'..=b'z').prop_map(|b| vec![b]),
+                1 => prop::sample::select(b" !\"#$%&'()*+,-.:;<=>?@[\\]^_`{|}~".to_vec())
+                    .prop_map(|b| vec![b]),
+                1 => (1u8..32).prop_map(|b| vec![b]),
+                // Assigned printable characters (glibc also escapes unassigned code points,
+                // which we show as they are), a C1 control, invalid and truncated UTF-8.
+                1 => prop::sample::select(vec![
+                    "\u{e9}", "\u{20ac}", "\u{65e5}", "\u{85}", "\u{7f}", "\u{a0}",
+                ]).prop_map(|s| s.as_bytes().to_vec()),
+                1 => prop::sample::select(vec![
+                    &b"\xff"[..], b"\xfe", b"\x80", b"\xc3", b"\xe2\x82",
+                ]).prop_map(<[u8]>::to_vec),
+            ],
+            1..8,
+        ).prop_map(|units| units.concat())
+        .prop_filter("a name that is not an option, stdin or a path", |n| {
+            n != b"-" && !n.contains(&b'/')
+        })
+    ) {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(&name);
+        let gnu = as_ours(&gnu_missing_message(dir.path(), name));
+        let ours = our_missing_message(dir.path(), name);
+        // coreutils 9.1's gnulib, for a name with an apostrophe that ends in an escape,
+        // adds an empty '' after the opening quote (fixed in later gnulib; same name when
+        // read back by a shell). We print the later form.
+        let older_gnulib = ours.replacen("cat: '", "cat: '''", 1);
+        prop_assert!(ours == gnu || older_gnulib == gnu, "{:?}:\n gnu: {}ours: {}", name, gnu, ours);
+    }
+}
+
+#[test]
+fn no_progress_bar_while_a_terminal_is_read() {
+    // `cat > notes` typed at a terminal: stdin and stderr are the terminal. A bar would draw
+    // over the text being typed, so none appears, however long the typing takes.
+    let term = pty();
+    let mut cmd = std_tool(["cat"]);
+    cmd.stdin(term.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap())
+        .env("TERM", "xterm");
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut master = term.master;
+    let screen = master.try_clone().unwrap();
+    master.write_all(b"typed text\n").unwrap();
+    let (seen, _) = read_until(stdout, b"typed text\n", Duration::from_secs(10));
+    assert!(seen, "the line reaches stdout");
+    // The bar would show after a second: watch the terminal for three (the echo of the
+    // typed line is all it may show).
+    let (bar, text) = read_until(screen, b" B", Duration::from_secs(3));
+    assert!(
+        !bar,
+        "no bar over typed text: {:?}",
+        String::from_utf8_lossy(&text)
+    );
+    master.write_all(&[4]).unwrap();
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+/// The states a forced bar drew into a file, as text (each draw starts with a line clear).
+fn bar_states(record: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(record)
+        .split("\r\x1b[2K")
+        .map(|s| s.trim_end().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[test]
+fn forced_progress_into_a_file_ends_at_100_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, random_bytes(40 << 20, 9)).unwrap();
+    let record = dir.path().join("progress");
+    let out = std_tool(["cat", "--progress"])
+        .arg(&src)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&record).unwrap())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let record = std::fs::read(&record).unwrap();
+    let states = bar_states(&record);
+    let last = states.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.contains("100% 40 MiB / 40 MiB"),
+        "last state: {last:?} in {states:?}"
+    );
+    assert!(record.ends_with(b"\n"), "the record ends its line");
+}
+
+/// Bytes per second of every `N UNIT/s` in `text`.
+fn rates(text: &str) -> Vec<f64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|w| {
+            let unit = w[1].strip_suffix("/s")?;
+            let scale = match unit {
+                "B" => 1.0,
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                "GiB" => 1024.0 * 1024.0 * 1024.0,
+                "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+                _ => return None,
+            };
+            Some(w[0].parse::<f64>().ok()? * scale)
+        })
+        .collect()
+}
+
+#[test]
+fn progress_rate_counts_only_what_moved_while_the_bar_was_up() {
+    // A 1 MiB file is copied before the bar exists (the quick phase); then 10 bytes come
+    // through a FIFO. Any rate shown is measured over at least a second of the bar's own
+    // time, so it can never exceed 10 B/s (it used to read 1 MiB over a few microseconds).
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::write(&small, random_bytes(1 << 20, 2)).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let record = dir.path().join("progress");
+    let mut child = KillOnDrop(
+        std_tool(["cat", "--progress"])
+            .arg(&small)
+            .arg(&fifo)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&record).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // The bar is drawn while the FIFO is still open.
+    let drawn = crate::util::eventually(Duration::from_secs(10), || {
+        std::fs::read(&record).is_ok_and(|r| !r.is_empty())
+    });
+    assert!(drawn, "a forced bar is drawn");
+    writer.write_all(b"0123456789").unwrap();
+    drop(writer);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(10));
+    assert!(status.success());
+    let text = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
+    for rate in rates(&text) {
+        assert!(rate <= 10.0, "rate {rate} B/s in {text:?}");
+    }
+}
+
+#[test]
+fn what_cat_wrote_into_a_pipe_stays_as_read() {
+    // `cat FILE | slow-reader`: once cat has returned, changing FILE in place must not change
+    // what the reader gets (splicing the file put its page cache pages into the pipe).
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    // Bigger than the small files gathered into a buffer, and within a 1 MiB pipe.
+    let old = random_bytes(1000 << 10, 21);
+    std::fs::write(&path, &old).unwrap();
+    for opts in [vec![], vec!["--verbose"]] {
+        let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+        let mut cmd = std_tool(["cat"]);
+        cmd.args(&opts)
+            .arg(&path)
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::piped());
+        let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(20));
+        assert!(out.status.success(), "{out:?}");
+        drop(cmd);
+        // cat has exited; nothing has read the pipe yet. Now the file changes in place.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&vec![b'X'; old.len()], 0).unwrap();
+        drop(file);
+        let mut got = Vec::new();
+        std::fs::File::from(read_end).read_to_end(&mut got).unwrap();
+        assert!(
+            got == old,
+            "{opts:?}: the reader saw the file's later contents ({} of {} bytes differ); {}",
+            got.iter().zip(&old).filter(|(a, b)| a != b).count(),
+            old.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&path, &old).unwrap();
+    }
 }
