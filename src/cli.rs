@@ -15,12 +15,12 @@ const EXAMPLES: &str = "\
 Examples:
   asyncio-tool cat README.md            print a file, like GNU cat
   asyncio-tool cat -n *.rs | less       number lines across files
-  coproc SRV { asyncio-tool echo-server 127.0.0.1:0; }
-  read -r addr <&\"${SRV[0]}\"          (bash) a server on a free port;
+  coproc asyncio-tool echo-server 127.0.0.1:0
+  read -r addr <&\"${COPROC[0]}\"       (bash) a server on a free port;
                                         read waits for its address
   printf 'hi\\n' | asyncio-tool echo-client \"$addr\"
                                         send a line, print the echo
-  kill \"$SRV_PID\"                       stop the server
+  kill \"$COPROC_PID\"                    stop the server
   asyncio-tool completions bash > asyncio-tool.bash
 
 Long options may be shortened to any unambiguous prefix (--squeeze).
@@ -184,8 +184,8 @@ pub struct CatArgs {
 const SERVER_EXAMPLES: &str = "\
 Examples:
   asyncio-tool echo-server                  listen on 127.0.0.1:8080
-  coproc SRV { asyncio-tool echo-server 127.0.0.1:0; }
-  read -r addr <&\"${SRV[0]}\"              (bash) free port; read waits
+  coproc asyncio-tool echo-server 127.0.0.1:0
+  read -r addr <&\"${COPROC[0]}\"           (bash) free port; read waits
                                             until it listens, as the
                                             address is the one stdout line
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection

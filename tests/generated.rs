@@ -259,3 +259,55 @@ fn fish_completes_options_below_the_top_level() {
         )
     });
 }
+
+fn man_page(name: &str) -> String {
+    let files = asyncio_tool::completions::generated_files().expect("render docs");
+    let (_, text) = files
+        .iter()
+        .find(|(p, _)| p.ends_with(name))
+        .unwrap_or_else(|| panic!("no man page {name}"));
+    String::from_utf8_lossy(text).into_owned()
+}
+
+#[test]
+fn cat_man_synopsis_is_gnus() {
+    let page = man_page("asyncio-tool-cat.1");
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a SYNOPSIS line");
+    assert!(
+        synopsis.contains("[OPTION]... [FILE]..."),
+        "synopsis: {synopsis}"
+    );
+    assert!(!synopsis.contains(" \\fR]"), "no `[-e ]`: {synopsis}");
+}
+
+#[test]
+fn every_man_page_has_exit_status_and_environment() {
+    for page in [
+        "asyncio-tool.1",
+        "asyncio-tool-cat.1",
+        "asyncio-tool-echo-server.1",
+        "asyncio-tool-echo-client.1",
+        "asyncio-tool-completions.1",
+    ] {
+        let text = man_page(page);
+        let section = text
+            .split(".SH \"EXIT STATUS\"\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{page} has no EXIT STATUS"));
+        for code in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR"] {
+            assert!(section.contains(code), "{page}: exit {code}");
+        }
+        assert!(text.contains(".SH ENVIRONMENT"), "{page}");
+        assert!(text.contains("ASYNCIO_TOOL_BACKTRACE"), "{page}");
+    }
+    for page in ["asyncio-tool-echo-server.1", "asyncio-tool-echo-client.1"] {
+        assert!(
+            man_page(page).contains("more than zero"),
+            "{page} says what a DURATION is"
+        );
+    }
+}
