@@ -312,7 +312,7 @@ impl Cli {
 
     /// Parses `args` with clap, colouring its messages as `color` says and rewording the
     /// errors clap words poorly.
-    pub fn parse_from_args(args: &[OsString], color: ColorChoice) -> Result<Cli, clap::Error> {
+    fn parse_from_args(args: &[OsString], color: ColorChoice) -> Result<Cli, clap::Error> {
         let mut cmd = command().color(match color {
             ColorChoice::Auto => clap::ColorChoice::Auto,
             ColorChoice::Always => clap::ColorChoice::Always,
@@ -399,7 +399,7 @@ pub fn command() -> clap::Command {
 /// its own messages (usage errors) before our option is parsed. The last one wins, as in
 /// clap; a value clap would reject counts as `auto`. Prefixes down to `--col` are the
 /// unambiguous abbreviations clap accepts too.
-pub fn color_in_args(args: &[OsString]) -> ColorChoice {
+fn color_in_args(args: &[OsString]) -> ColorChoice {
     let mut choice = ColorChoice::Auto;
     let mut words = args.iter().skip(1).map(|a| a.to_str());
     while let Some(word) = words.next() {
@@ -579,6 +579,55 @@ mod tests {
         let simple = ["asyncio-tool", "cat", "-nA", "--", "-n", "-", "file"];
         let simple: Vec<OsString> = simple.iter().map(OsString::from).collect();
         assert!(Cli::parse_plain_cat(&simple).is_some());
+    }
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn color_is_read_before_clap_runs() {
+        for (line, want) in [
+            ("asyncio-tool cat f", ColorChoice::Auto),
+            ("asyncio-tool --color never cat", ColorChoice::Never),
+            ("asyncio-tool cat --color=always -n", ColorChoice::Always),
+            (
+                "asyncio-tool --col never cat --colo=always",
+                ColorChoice::Always,
+            ),
+            ("asyncio-tool --color sometimes cat", ColorChoice::Auto),
+            ("asyncio-tool cat -- --color never", ColorChoice::Auto),
+            ("asyncio-tool --co never cat", ColorChoice::Auto),
+        ] {
+            assert_eq!(color_in_args(&words(line)), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_ambiguity() {
+        let cli = Cli::parse_from_args(
+            &words("asyncio-tool cat --squeeze --show-n"),
+            ColorChoice::Never,
+        )
+        .unwrap();
+        match &cli.command {
+            Command::Cat(a) => assert!(a.squeeze_blank && a.show_nonprinting),
+            other => panic!("parsed as {other:?}"),
+        }
+        let err = Cli::parse_from_args(&words("asyncio-tool cat --show"), ColorChoice::Never)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "option '--show' is ambiguous; possibilities: '--show-all' '--show-ends' \
+                 '--show-nonprinting' '--show-tabs'"
+            ),
+            "{err}"
+        );
+        let err = Cli::parse_from_args(&words("asyncio-tool cat --frob"), ColorChoice::Never)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unexpected argument '--frob'"), "{err}");
     }
 
     #[test]

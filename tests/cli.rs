@@ -606,3 +606,23 @@ fn readme_coproc_snippet_runs_as_written() {
         );
     }
 }
+
+#[test]
+fn help_with_stdout_closed_fails_with_a_message() {
+    let mut cmd = std_tool(["--help"]);
+    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: close(2) on fd 1 between fork and exec touches no memory; `--help >&-`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "asyncio-tool: write error: Bad file descriptor"
+    );
+}
