@@ -16,7 +16,7 @@ Examples:
   asyncio-tool cat README.md            print a file, like GNU cat
   asyncio-tool cat -n *.rs | less       number lines across files
   coproc asyncio-tool echo-server 127.0.0.1:0
-  read -r addr <&\"${COPROC[0]}\"       (bash) a server on a free port;
+  read -r addr <&\"${COPROC[0]}\"         (bash) a server on a free port;
                                         read waits for its address
   printf 'hi\\n' | asyncio-tool echo-client \"$addr\"
                                         send a line, print the echo
@@ -185,7 +185,7 @@ const SERVER_EXAMPLES: &str = "\
 Examples:
   asyncio-tool echo-server                  listen on 127.0.0.1:8080
   coproc asyncio-tool echo-server 127.0.0.1:0
-  read -r addr <&\"${COPROC[0]}\"           (bash) free port; read waits
+  read -r addr <&\"${COPROC[0]}\"             (bash) free port; read waits
                                             until it listens, as the
                                             address is the one stdout line
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
