@@ -52,7 +52,7 @@ _asyncio__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        asyncio__subcmd__tool__subcmd__cat)
+        asyncio__tool__subcmd__cat)
             opts="-A -b -e -E -n -s -t -T -u -v -q -h -V --show-all --number-nonblank --show-ends --number --squeeze-blank --show-tabs --show-nonprinting --progress --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -70,7 +70,7 @@ _asyncio__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        asyncio__subcmd__tool__subcmd__completions)
+        asyncio__tool__subcmd__completions)
             opts="-v -q -h -V --verbose --color --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -88,7 +88,7 @@ _asyncio__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        asyncio__subcmd__tool__subcmd__echo__subcmd__client)
+        asyncio__tool__subcmd__echo__subcmd__client)
             opts="-v -q -h -V --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -118,7 +118,7 @@ _asyncio__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        asyncio__subcmd__tool__subcmd__echo__subcmd__server)
+        asyncio__tool__subcmd__echo__subcmd__server)
             opts="-v -q -h -V --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -1,17 +1,24 @@
-//! Parsers for the values a user types: listen addresses, connect addresses and durations.
-//! They are clap value parsers, so a bad value is a usage error (exit 2) before any I/O.
+//! Parsers for the values a user types: listen addresses, connect addresses, durations and
+//! counts. They are clap value parsers, so a bad value is a usage error (exit 2) before any I/O,
+//! and each message says what is wrong and what is accepted.
 
+use std::ffi::CString;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// The address used when none is given, for both the server and the client.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
+/// What every address message ends with: the forms that are accepted.
+const FORMS: &str = "expected PORT, HOST:PORT or [IPV6]:PORT";
+
 /// A host (name or IP literal) and a port, as typed for `echo-client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPort {
-    /// A host name or an IP literal, without brackets.
+    /// A host name or an IP literal, without brackets; an IPv6 literal may carry its zone
+    /// (`fe80::1%lo`), which name resolution understands.
     pub host: String,
     /// The TCP port, never 0.
     pub port: u16,
@@ -31,7 +38,7 @@ impl fmt::Display for HostPort {
 fn split(s: &str) -> Result<(String, u16), String> {
     let s = s.trim();
     if s.is_empty() {
-        return Err("empty address: expected PORT, HOST:PORT or [IPV6]:PORT".into());
+        return Err(format!("empty address: {FORMS}"));
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return Ok((Ipv4Addr::LOCALHOST.to_string(), parse_port(s)?));
@@ -39,25 +46,80 @@ fn split(s: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (v6, port) = rest
             .split_once("]:")
-            .ok_or_else(|| format!("'{s}': expected [IPV6]:PORT"))?;
-        v6.parse::<Ipv6Addr>()
-            .map_err(|_| format!("'{v6}' is not an IPv6 address"))?;
+            .ok_or_else(|| format!("'{s}': {FORMS}"))?;
+        parse_v6(v6)?;
         (v6, port)
     } else {
-        let (host, port) = s
-            .rsplit_once(':')
-            .ok_or_else(|| format!("'{s}': expected PORT, HOST:PORT or [IPV6]:PORT"))?;
-        if host.contains(':') {
-            return Err(format!(
-                "'{s}': an IPv6 address needs brackets, as in [::1]:8080"
-            ));
-        }
-        (host, port)
+        not_host_port(s)?;
+        s.rsplit_once(':')
+            .ok_or_else(|| format!("'{s}': {FORMS}"))?
     };
     if host.is_empty() {
-        return Err(format!("'{s}': the host is missing"));
+        return Err(format!("'{s}': the host is missing; {FORMS}"));
     }
     Ok((host.to_string(), parse_port(port)?))
+}
+
+/// Rejects, with a message saying why, the shapes people type that are not `HOST:PORT`: a URL,
+/// a `scheme:` prefix (none is known yet), an IPv6 address without brackets.
+fn not_host_port(s: &str) -> Result<(), String> {
+    if s.contains("://") {
+        return Err(format!("'{s}': a URL is not an address; {FORMS}"));
+    }
+    let Some((first, rest)) = s.split_once(':') else {
+        return Ok(());
+    };
+    let unbracketed_v6 = parse_v6(s).is_ok()
+        || s.rsplit_once(':')
+            .is_some_and(|(host, _)| parse_v6(host).is_ok());
+    if unbracketed_v6 {
+        return Err(format!(
+            "'{s}': an IPv6 address needs brackets and a port, as in [::1]:8080; {FORMS}"
+        ));
+    }
+    let scheme_like = first.starts_with(|c: char| c.is_ascii_alphabetic())
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'));
+    if scheme_like && (rest.contains(':') || rest.starts_with('/')) {
+        return Err(format!("'{s}': unknown scheme '{first}:'; {FORMS}"));
+    }
+    Ok(())
+}
+
+/// An IPv6 literal with an optional zone (`fe80::1%lo`, `fe80::1%2`): the address and the
+/// zone's interface index (0 without a zone).
+fn parse_v6(s: &str) -> Result<(Ipv6Addr, u32), String> {
+    let (ip, zone) = match s.split_once('%') {
+        Some((ip, zone)) => (ip, Some(zone)),
+        None => (s, None),
+    };
+    let ip = ip
+        .parse::<Ipv6Addr>()
+        .map_err(|_| format!("'{s}' is not an IPv6 address"))?;
+    let scope = match zone {
+        Some(zone) => scope_id(zone)?,
+        None => 0,
+    };
+    Ok((ip, scope))
+}
+
+/// The interface index an IPv6 zone names: a number, or an interface name such as `lo`.
+fn scope_id(zone: &str) -> Result<u32, String> {
+    if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) {
+        return zone
+            .parse()
+            .map_err(|_| format!("'%{zone}' is not an interface number"));
+    }
+    let unknown = || format!("'%{zone}': no such network interface (see `ip link`)");
+    let name = CString::new(zone).map_err(|_| unknown())?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        Err(unknown())
+    } else {
+        Ok(index)
+    }
 }
 
 fn parse_port(port: &str) -> Result<u16, String> {
@@ -65,28 +127,31 @@ fn parse_port(port: &str) -> Result<u16, String> {
         .map_err(|_| format!("'{port}' is not a port number (0-65535)"))
 }
 
-/// Parses a listen address: `PORT`, `IP:PORT`, `[IPV6]:PORT` or `localhost:PORT`.
-/// Port 0 asks the kernel for a free port.
+/// Parses a listen address: `PORT`, `IP:PORT`, `[IPV6]:PORT` (with an optional zone,
+/// `[fe80::1%eth0]:PORT`) or `localhost:PORT`. Port 0 asks the kernel for a free port.
 pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     let (host, port) = split(s)?;
-    let ip = if host.eq_ignore_ascii_case("localhost") {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        host.parse::<IpAddr>().map_err(|_| {
-            format!(
-                "'{host}' is not an IP address (a server listens on an IP, e.g. 127.0.0.1 or [::1])"
-            )
-        })?
-    };
-    Ok(SocketAddr::new(ip, port))
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if host.contains(':') {
+        let (ip, scope) = parse_v6(&host)?;
+        return Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)));
+    }
+    Err(format!(
+        "'{host}' is not an IP address (a server listens on an IP, e.g. 127.0.0.1 or [::1])"
+    ))
 }
 
-/// Parses a connect address: `PORT`, `HOST:PORT` or `[IPV6]:PORT`; host names are resolved
-/// when connecting, so every address they resolve to can be tried.
+/// Parses a connect address: `PORT`, `HOST:PORT` or `[IPV6]:PORT` (with an optional zone);
+/// host names are resolved when connecting, so every address they resolve to can be tried.
 pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
     let (host, port) = split(s)?;
     if port == 0 {
-        return Err("port 0 cannot be connected to".into());
+        return Err(format!("'{s}': port 0 cannot be connected to"));
     }
     let valid_name = host
         .bytes()
@@ -101,14 +166,48 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
 /// arithmetic can hold that a deadline computed from it never overflows.
 const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600); // humantime's year: 365.25 days
 
-/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`, up to 100 years.
+/// What every duration message ends with.
+const DURATION_FORMS: &str = "e.g. 500ms, 30s, 5m";
+
+/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`: more than zero (a zero timeout
+/// or wait would make its option useless), at most 100 years.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration like 500ms, 30s or 2m: {e}"))?;
+        .map_err(|e| format!("'{s}': {} ({DURATION_FORMS})", duration_problem(&e)))?;
+    if d.is_zero() {
+        return Err(format!(
+            "'{s}': a duration must be more than zero ({DURATION_FORMS})"
+        ));
+    }
     if d > MAX_DURATION {
         return Err(format!("'{s}' is too long: at most 100 years"));
     }
     Ok(d)
+}
+
+/// humantime's error in a user's words (its own speak of byte offsets: "expected number at 0").
+fn duration_problem(err: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    match err {
+        E::Empty => "a duration is needed".into(),
+        E::NumberOverflow => "too long: at most 100 years".into(),
+        E::UnknownUnit { unit, .. } if unit.is_empty() => {
+            "a unit is needed after the number".into()
+        }
+        E::UnknownUnit { unit, .. } => format!("unknown unit '{unit}'"),
+        E::InvalidCharacter(_) | E::NumberExpected(_) => {
+            "not a duration: a number followed by a unit".into()
+        }
+    }
+}
+
+/// Parses a count that must be at least 1, such as `--max-connections`.
+pub fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
+    let n = s
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("'{s}': not a whole number (e.g. 100)"))?;
+    NonZeroUsize::new(n).ok_or_else(|| format!("'{s}': must be at least 1"))
 }
 
 #[cfg(test)]
@@ -149,6 +248,22 @@ mod tests {
     }
 
     #[test]
+    fn scoped_ipv6_by_name_or_number() {
+        let lo = scope_id("lo").expect("every Linux machine has lo");
+        assert!(lo > 0);
+        let want = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 7, 0, lo));
+        assert_eq!(parse_listen_addr("[fe80::1%lo]:7"), Ok(want));
+        assert_eq!(parse_listen_addr(&format!("[fe80::1%{lo}]:7")), Ok(want));
+        let hp = parse_host_port("[fe80::1%lo]:7").unwrap();
+        assert_eq!(hp.host, "fe80::1%lo", "the zone is kept for resolution");
+        assert_eq!(hp.to_string(), "[fe80::1%lo]:7");
+        let err = parse_listen_addr("[fe80::1%nosuchif0]:7").unwrap_err();
+        assert!(err.contains("no such network interface"), "{err}");
+        assert!(parse_host_port("[fe80::1%nosuchif0]:7").is_err());
+        assert!(parse_listen_addr("[fe80::1%]:7").is_err());
+    }
+
+    #[test]
     fn connect_forms() {
         let hp = parse_host_port("localhost:8080").unwrap();
         assert_eq!((hp.host.as_str(), hp.port), ("localhost", 8080));
@@ -160,13 +275,70 @@ mod tests {
     }
 
     #[test]
+    fn wrong_shapes_say_what_is_wrong_and_what_is_accepted() {
+        let cases = [
+            ("http://example.com:80", "a URL is not an address"),
+            ("http://x", "a URL is not an address"),
+            ("TCP:127.0.0.1:7101", "unknown scheme 'TCP:'"),
+            ("unix:/tmp/sock", "unknown scheme 'unix:'"),
+            ("::1:80", "an IPv6 address needs brackets"),
+            ("fe80::1", "an IPv6 address needs brackets"),
+            ("host", "expected PORT"),
+        ];
+        for (input, want) in cases {
+            for err in [
+                parse_host_port(input).unwrap_err(),
+                parse_listen_addr(input).unwrap_err(),
+            ] {
+                assert!(err.contains(want), "{input}: {err}");
+                assert!(err.contains("HOST:PORT"), "{input}: names the forms: {err}");
+            }
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5").is_err());
         assert_eq!(parse_duration("100y"), Ok(MAX_DURATION));
         assert!(parse_duration("101y").is_err());
         assert!(parse_duration("300000000000y").is_err());
+    }
+
+    #[test]
+    fn zero_durations_are_rejected_saying_what_is_accepted() {
+        for zero in ["0s", "0ms", "0", "0h 0m", " 0s "] {
+            let err = parse_duration(zero).unwrap_err();
+            assert!(
+                err.contains("a duration must be more than zero (e.g. 500ms, 30s, 5m)"),
+                "{zero:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn duration_messages_do_not_speak_the_parser() {
+        for (input, want) in [
+            ("soon", "a number followed by a unit"),
+            ("5", "a unit is needed"),
+            ("5 parsecs", "unknown unit 'parsecs'"),
+            ("", "a duration is needed"),
+        ] {
+            let err = parse_duration(input).unwrap_err();
+            assert!(err.contains(want), "{input:?}: {err}");
+            assert!(!err.contains(" at "), "no byte offsets: {err}");
+        }
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("3"), Ok(NonZeroUsize::new(3).unwrap()));
+        assert_eq!(parse_count("0"), Err("'0': must be at least 1".into()));
+        let err = parse_count("many").unwrap_err();
+        assert!(err.contains("not a whole number"), "{err}");
+        assert!(parse_count("-1").is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::addr::{HostPort, parse_duration, parse_host_port, parse_listen_addr};
 use crate::exit::Exit;
@@ -15,14 +15,28 @@ const EXAMPLES: &str = "\
 Examples:
   asyncio-tool cat README.md            print a file, like GNU cat
   asyncio-tool cat -n *.rs | less       number lines across files
-  asyncio-tool echo-server 127.0.0.1:0 > addr &
-                                        free port; address in ./addr
-  printf 'hi\\n' | asyncio-tool echo-client \"$(cat addr)\"
+  coproc asyncio-tool echo-server 127.0.0.1:0
+  read -r addr <&\"${COPROC[0]}\"         (bash) a server on a free port;
+                                        read waits for its address
+  printf 'hi\\n' | asyncio-tool echo-client \"$addr\"
                                         send a line, print the echo
+  kill \"$COPROC_PID\"                    stop the server
   asyncio-tool completions bash > asyncio-tool.bash
 
+Long options may be shortened to any unambiguous prefix (--squeeze).
+A DURATION (--idle-timeout, --wait, ...) is a number and a unit, more
+than zero: 500ms, 30s, 5m, 1h 30m.
+
 Exit status: 0 success, 1 runtime failure, 2 usage error,
-130 interrupted (Ctrl-C).";
+130 interrupted (Ctrl-C).
+
+Environment:
+  NO_COLOR                  no colour, as --color never
+  ASYNCIO_TOOL_BACKTRACE=1  an error is shown as the full report (each
+                            cause on its own line, where it was raised;
+                            a backtrace too with RUST_BACKTRACE=1)
+                            instead of one line; RUST_BACKTRACE alone
+                            does not change the one-line errors";
 
 /// Async file and socket utility: a GNU-exact cat, a TCP echo server and an echo client.
 ///
@@ -36,6 +50,7 @@ Exit status: 0 success, 1 runtime failure, 2 usage error,
     subcommand_required = true,
     arg_required_else_help = true,
     disable_help_subcommand = true,
+    infer_long_args = true,
     after_long_help = EXAMPLES
 )]
 pub struct Cli {
@@ -81,7 +96,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Concatenate files to standard output, exactly as GNU cat does.
     // GNU cat accepts an option given twice (`-A -A`), so repeats must not be errors.
-    #[command(after_long_help = CAT_EXAMPLES, args_override_self = true)]
+    // The usage line is GNU's: clap's own would list every flag, and clap_mangen renders a
+    // short-only flag as `[-e ]` and FILE without its `...`.
+    #[command(
+        after_long_help = CAT_EXAMPLES,
+        args_override_self = true,
+        override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
+    )]
     Cat(CatArgs),
     /// Run a TCP echo server: every byte received is sent back.
     #[command(after_long_help = SERVER_EXAMPLES)]
@@ -163,24 +184,30 @@ pub struct CatArgs {
 const SERVER_EXAMPLES: &str = "\
 Examples:
   asyncio-tool echo-server                  listen on 127.0.0.1:8080
-  asyncio-tool echo-server 127.0.0.1:0 > addr &
-                                            free port; its address is
-                                            the one line on stdout
+  coproc asyncio-tool echo-server 127.0.0.1:0
+  read -r addr <&\"${COPROC[0]}\"             (bash) free port; read waits
+                                            until it listens, as the
+                                            address is the one stdout line
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
+  asyncio-tool echo-server '[fe80::1%eth0]:7'
+                                            link-local, with its interface
 
 Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at
 once, open ones get --shutdown-timeout to finish (a second Ctrl-C or
-SIGTERM closes them at once), then a summary goes to stderr.";
+SIGTERM closes them at once), then a summary goes to stderr.
+
+A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
 pub struct EchoServerArgs {
-    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT; port 0 picks a free port.
+    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
+    /// interface: [fe80::1%eth0]:PORT); port 0 picks a free port.
     #[arg(value_name = "ADDR", default_value = crate::addr::DEFAULT_ADDR, value_parser = parse_listen_addr)]
     pub addr: SocketAddr,
 
     /// Serve at most N connections at once; further clients wait in the backlog.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::addr::parse_count)]
     pub max_connections: Option<NonZeroUsize>,
 
     /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m).
@@ -271,22 +298,31 @@ impl Cli {
     /// still decides every error and every other option; a test checks that both readings
     /// agree.
     ///
-    /// When there is nothing to run, clap has printed what to say (help or version on stdout,
-    /// a usage error on stderr) and the `Err` holds the exit status: 0, or 2 for a usage error.
+    /// When there is nothing to run, what clap had to say (help or version on stdout, a usage
+    /// error on stderr) has been printed and the `Err` holds the exit status: 0, 2 for a usage
+    /// error, 1 when that text could not be written (`--help > /dev/full`).
     pub fn parse_args() -> Result<Cli, Exit> {
         let args: Vec<OsString> = std::env::args_os().collect();
         if let Some(cli) = Cli::parse_plain_cat(&args) {
             return Ok(cli);
         }
-        Cli::try_parse_from(args).map_err(|err| {
-            // Nothing more to do if stdout is closed (`--help | head`).
-            let _ = err.print();
-            if err.exit_code() == 0 {
-                Exit::Success
-            } else {
-                Exit::Usage
-            }
-        })
+        let color = color_in_args(&args);
+        Cli::parse_from_args(&args, color).map_err(|err| print_clap_outcome(&err, color))
+    }
+
+    /// Parses `args` with clap, colouring its messages as `color` says and rewording the
+    /// errors clap words poorly.
+    fn parse_from_args(args: &[OsString], color: ColorChoice) -> Result<Cli, clap::Error> {
+        let mut cmd = command().color(match color {
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+        });
+        let matches = match cmd.try_get_matches_from_mut(args) {
+            Ok(matches) => matches,
+            Err(err) => return Err(explain_ambiguous(err, &mut cmd, args)),
+        };
+        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut cmd))
     }
 
     /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything
@@ -357,6 +393,113 @@ impl Cli {
 /// The clap command, for the docs generator and tests.
 pub fn command() -> clap::Command {
     Cli::command()
+}
+
+/// The `--color` given on the command line, read before clap runs: clap decides the colour of
+/// its own messages (usage errors) before our option is parsed. The last one wins, as in
+/// clap; a value clap would reject counts as `auto`. Prefixes down to `--col` are the
+/// unambiguous abbreviations clap accepts too.
+fn color_in_args(args: &[OsString]) -> ColorChoice {
+    let mut choice = ColorChoice::Auto;
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        let Some(word) = word else { continue };
+        if word == "--" {
+            break;
+        }
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (word, None),
+        };
+        if name.len() < "--col".len() || !"--color".starts_with(name) {
+            continue;
+        }
+        let value = match inline {
+            Some(value) => Some(value),
+            None => words.next().flatten(),
+        };
+        choice = value
+            .and_then(|v| ColorChoice::from_str(v, false).ok())
+            .unwrap_or(ColorChoice::Auto);
+    }
+    choice
+}
+
+/// clap reports an ambiguous abbreviation (`cat --show`) as an unknown argument; say instead
+/// that it is ambiguous and list the candidates, as GNU's getopt does.
+fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return err;
+    }
+    let Some(ContextValue::String(given)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let Some(prefix) = given
+        .strip_prefix("--")
+        .map(|g| g.split('=').next().unwrap_or(g))
+    else {
+        return err;
+    };
+    cmd.build();
+    let sub_name = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| cmd.find_subcommand(a).is_some())
+        .map(str::to_owned);
+    let target = match sub_name.and_then(|name| cmd.find_subcommand_mut(name)) {
+        Some(sub) => sub,
+        None => cmd,
+    };
+    let mut candidates: Vec<String> = target
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|long| !prefix.is_empty() && long.starts_with(prefix))
+        .map(|long| format!("'--{long}'"))
+        .collect();
+    if candidates.len() < 2 {
+        return err;
+    }
+    candidates.sort();
+    let msg = format!(
+        "option '--{prefix}' is ambiguous; possibilities: {}",
+        candidates.join(" ")
+    );
+    clap::Error::raw(ErrorKind::UnknownArgument, msg).format(target)
+}
+
+/// Prints what clap had to say and decides the exit status. A reader of stdout that went away
+/// (`--help | head -1`) is not an error; any other failed write (`--help > /dev/full`) is
+/// reported, as GNU tools do, and the status is 1.
+fn print_clap_outcome(err: &clap::Error, color: ColorChoice) -> Exit {
+    use std::io::Write;
+    let exit = if err.exit_code() == 0 {
+        Exit::Success
+    } else {
+        Exit::Usage
+    };
+    let written = err
+        .print()
+        .and_then(|()| std::io::stdout().flush())
+        .and_then(|()| match (err.use_stderr(), crate::stdio::stdout()) {
+            // Help and version go to stdout; a closed stdout (`>&-`) lost them.
+            (false, Err(closed)) => Err(closed),
+            _ => Ok(()),
+        });
+    match written {
+        Ok(()) => exit,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Err(e) => {
+            let global = GlobalArgs {
+                color,
+                quiet: false,
+            };
+            let ui = crate::ui::Ui::new(&global, 0);
+            ui.warn(&format!("write error: {}", crate::report::io_reason(&e)));
+            Exit::Failure
+        }
+    }
 }
 
 #[cfg(test)]
@@ -436,6 +579,55 @@ mod tests {
         let simple = ["asyncio-tool", "cat", "-nA", "--", "-n", "-", "file"];
         let simple: Vec<OsString> = simple.iter().map(OsString::from).collect();
         assert!(Cli::parse_plain_cat(&simple).is_some());
+    }
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn color_is_read_before_clap_runs() {
+        for (line, want) in [
+            ("asyncio-tool cat f", ColorChoice::Auto),
+            ("asyncio-tool --color never cat", ColorChoice::Never),
+            ("asyncio-tool cat --color=always -n", ColorChoice::Always),
+            (
+                "asyncio-tool --col never cat --colo=always",
+                ColorChoice::Always,
+            ),
+            ("asyncio-tool --color sometimes cat", ColorChoice::Auto),
+            ("asyncio-tool cat -- --color never", ColorChoice::Auto),
+            ("asyncio-tool --co never cat", ColorChoice::Auto),
+        ] {
+            assert_eq!(color_in_args(&words(line)), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_ambiguity() {
+        let cli = Cli::parse_from_args(
+            &words("asyncio-tool cat --squeeze --show-n"),
+            ColorChoice::Never,
+        )
+        .unwrap();
+        match &cli.command {
+            Command::Cat(a) => assert!(a.squeeze_blank && a.show_nonprinting),
+            other => panic!("parsed as {other:?}"),
+        }
+        let err = Cli::parse_from_args(&words("asyncio-tool cat --show"), ColorChoice::Never)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "option '--show' is ambiguous; possibilities: '--show-all' '--show-ends' \
+                 '--show-nonprinting' '--show-tabs'"
+            ),
+            "{err}"
+        );
+        let err = Cli::parse_from_args(&words("asyncio-tool cat --frob"), ColorChoice::Never)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unexpected argument '--frob'"), "{err}");
     }
 
     #[test]

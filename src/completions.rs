@@ -36,9 +36,33 @@ pub fn run(args: &CompletionsArgs) -> eyre::Result<Exit> {
 
 /// The completion script for `shell`, as bytes.
 pub fn completion_script(shell: Shell) -> Vec<u8> {
+    let mut command = cli::command();
+    if shell == Shell::Bash {
+        command = name_subcommands_for_bash(command, &BIN.replace('-', "__"));
+    }
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cli::command(), BIN, &mut out);
+    clap_complete::generate(shell, &mut command, BIN, &mut out);
     out
+}
+
+/// clap_complete's bash generator (4.6.12 and before; clap-rs/clap#6421, #6529) spells a
+/// subcommand's state two ways when the binary's name has a hyphen: the dispatch loop as
+/// `asyncio__tool__subcmd__cat`, the case arms from the subcommand's bin name
+/// `asyncio-tool cat` as `asyncio__subcmd__tool__subcmd__cat`, so no arm matches and nothing
+/// below the top level completes. The arms take the bin name as clap left it, so giving each
+/// subcommand a bin name whose root is already escaped (`asyncio__tool cat`) makes both
+/// spellings agree; the script's own name and `complete` line still use the real name.
+fn name_subcommands_for_bash(command: clap::Command, parent: &str) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    names.into_iter().fold(command, |command, name| {
+        let bin_name = format!("{parent} {name}");
+        command.mut_subcommand(&name, |sub| {
+            name_subcommands_for_bash(sub.bin_name(bin_name.clone()), &bin_name)
+        })
+    })
 }
 
 /// Every generated file, as (path relative to the repository root, contents): the completion
@@ -73,10 +97,91 @@ pub fn generated_files() -> eyre::Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(files)
 }
 
+/// A man page: clap_mangen's sections, with EXIT STATUS, ENVIRONMENT and, where the command
+/// takes a DURATION, what one looks like, between the examples and the version.
 fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(command)
-        .render(&mut out)
-        .wrap_err("cannot render a man page")?;
+    let name = command.get_name().to_owned();
+    let has_args = command.get_arguments().any(|a| !a.is_hide_set());
+    let has_durations = command.get_arguments().any(|a| {
+        a.get_value_names()
+            .is_some_and(|v| v.iter().any(|n| n == "DURATION"))
+    });
+    let has_extra = command.get_after_long_help().is_some() || command.get_after_help().is_some();
+    let has_subcommands = command.has_subcommands();
+    let man = clap_mangen::Man::new(command);
+    let render = |out: &mut Vec<u8>| -> std::io::Result<()> {
+        man.render_title(out)?;
+        man.render_name_section(out)?;
+        man.render_synopsis_section(out)?;
+        man.render_description_section(out)?;
+        if has_args {
+            man.render_options_section(out)?;
+        }
+        if has_subcommands {
+            man.render_subcommands_section(out)?;
+        }
+        if has_extra {
+            man.render_extra_section(out)?;
+        }
+        if has_durations {
+            out.write_all(DURATIONS_SECTION.as_bytes())?;
+        }
+        out.write_all(exit_status_section(&name).as_bytes())?;
+        out.write_all(ENVIRONMENT_SECTION.as_bytes())?;
+        man.render_version_section(out)
+    };
+    render(&mut out).wrap_err("cannot render a man page")?;
     Ok(out)
+}
+
+const DURATIONS_SECTION: &str = r#".SH DURATIONS
+A \fIDURATION\fR is a number and a unit, more than zero: \fB500ms\fR, \fB30s\fR,
+\fB5m\fR, \fB1h 30m\fR. Zero is a usage error (exit 2): a zero timeout or wait would make
+its option useless.
+"#;
+
+const ENVIRONMENT_SECTION: &str = r#".SH ENVIRONMENT
+.TP
+\fBNO_COLOR\fR
+When set and not empty, no colour on standard error, as \fB\-\-color never\fR.
+.TP
+\fBASYNCIO_TOOL_BACKTRACE\fR
+When set to \fB1\fR, an error is shown as the full report (each cause on its own line and
+where it was raised; a backtrace too when \fBRUST_BACKTRACE=1\fR is also set) instead of
+one line. \fBRUST_BACKTRACE\fR alone does not change the one\-line errors.
+"#;
+
+/// The EXIT STATUS section of the page for `name` (a page name such as `asyncio-tool-cat`).
+fn exit_status_section(name: &str) -> String {
+    let failure = match name.strip_prefix(BIN) {
+        Some("-cat") => {
+            "A file could not be read or standard output could not be written (the other files are still printed)"
+        }
+        Some("-echo-server") => "The address could not be listened on (in use, not permitted)",
+        Some("-echo-client") => {
+            "The connection failed, was reset or timed out, or input was left unsent"
+        }
+        Some("-completions") => "Standard output could not be written",
+        _ => "A runtime failure: an unreadable file, a refused connection, an address in use",
+    };
+    let mut rows = vec![
+        (
+            "0",
+            "Success; also when the reader of standard output went away (\\fB| head\\fR).",
+        ),
+        ("1", failure),
+        (
+            "2",
+            "A usage error: an unknown option, a bad address, duration or count.",
+        ),
+    ];
+    if matches!(name.strip_prefix(BIN), Some("" | "-cat" | "-echo-client")) {
+        rows.push(("130", "Interrupted by Ctrl\\-C."));
+    }
+    let mut section = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in rows {
+        section.push_str(&format!(".TP\n\\fB{code}\\fR\n{meaning}\n"));
+    }
+    section
 }

@@ -131,3 +131,504 @@ fn completions_bash_passes_bash_n() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::util::{KillOnDrop, output_timeout, pty, read_until, std_tool};
+
+fn stderr_of(args: &[&str]) -> (Option<i32>, String) {
+    let out = tool(args).output().unwrap();
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A zero DURATION is a usage error that says what is accepted, for `option` of `sub`.
+fn zero_duration_is_rejected(sub: &str, option: &str) {
+    for zero in ["0s", "0ms", "0"] {
+        // A free port for the server, should a regression make it run.
+        let addr = if sub == "echo-server" {
+            "127.0.0.1:0"
+        } else {
+            "127.0.0.1:9"
+        };
+        let (code, err) = stderr_of(&[sub, option, zero, addr]);
+        assert_eq!(code, Some(2), "{sub} {option} {zero}: {err}");
+        assert!(
+            err.contains("a duration must be more than zero (e.g. 500ms, 30s, 5m)"),
+            "{sub} {option} {zero}: {err}"
+        );
+    }
+}
+
+#[test]
+fn zero_server_idle_timeout_is_a_usage_error() {
+    zero_duration_is_rejected("echo-server", "--idle-timeout");
+}
+
+#[test]
+fn zero_shutdown_timeout_is_a_usage_error() {
+    zero_duration_is_rejected("echo-server", "--shutdown-timeout");
+}
+
+#[test]
+fn zero_connect_timeout_is_a_usage_error() {
+    zero_duration_is_rejected("echo-client", "--connect-timeout");
+}
+
+#[test]
+fn zero_wait_is_a_usage_error() {
+    zero_duration_is_rejected("echo-client", "--wait");
+}
+
+#[test]
+fn zero_client_idle_timeout_is_a_usage_error() {
+    zero_duration_is_rejected("echo-client", "--idle-timeout");
+}
+
+#[test]
+fn every_duration_option_is_covered_by_a_zero_test() {
+    let mut command = asyncio_tool::cli::command();
+    command.build();
+    let mut found = Vec::new();
+    for sub in command.get_subcommands() {
+        for arg in sub.get_arguments() {
+            if arg
+                .get_value_names()
+                .is_some_and(|v| v.iter().any(|n| n == "DURATION"))
+            {
+                found.push(format!("{} --{}", sub.get_name(), arg.get_long().unwrap()));
+            }
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "echo-client --connect-timeout",
+            "echo-client --idle-timeout",
+            "echo-client --wait",
+            "echo-server --idle-timeout",
+            "echo-server --shutdown-timeout",
+        ],
+        "a new DURATION option needs its zero test above"
+    );
+}
+
+#[test]
+fn usage_errors_speak_the_users_words() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["echo-server", "--max-connections", "0"],
+            "'0': must be at least 1",
+        ),
+        (
+            &["echo-client", "http://example.com:80"],
+            "a URL is not an address; expected PORT, HOST:PORT or [IPV6]:PORT",
+        ),
+        (
+            &["echo-client", "TCP:127.0.0.1:7101"],
+            "unknown scheme 'TCP:'; expected PORT, HOST:PORT or [IPV6]:PORT",
+        ),
+        (
+            &["echo-server", "tcp:127.0.0.1:7101"],
+            "unknown scheme 'tcp:'",
+        ),
+        (&["echo-client", "::1:80"], "an IPv6 address needs brackets"),
+        (
+            &["echo-client", "--wait", "soon"],
+            "a number followed by a unit",
+        ),
+        (&["echo-client", "--wait", "5"], "a unit is needed"),
+    ];
+    for (args, want) in cases {
+        let (code, err) = stderr_of(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: want {want:?} in {err}");
+        for internal in [
+            "non-zero type",
+            "expected number at",
+            "needs brackets, as in [::1]:8080\n",
+        ] {
+            assert!(
+                !err.contains(internal),
+                "{args:?}: clap/parser words: {err}"
+            );
+        }
+    }
+    let (_, err) = stderr_of(&["echo-client", "TCP:127.0.0.1:7101"]);
+    assert!(!err.contains("brackets"), "not an IPv6 problem: {err}");
+}
+
+/// Runs the binary with stderr on a fresh terminal and returns what the terminal showed.
+fn stderr_on_a_terminal(args: &[&str]) -> Vec<u8> {
+    let term = pty();
+    let mut cmd = std_tool(args);
+    cmd.env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(term.slave.try_clone().unwrap());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(2), "{args:?}");
+    let (_, seen) = read_until(term.master, b"--help", Duration::from_secs(10));
+    seen
+}
+
+#[test]
+fn color_never_uncolours_usage_errors_on_a_terminal() {
+    let auto = stderr_on_a_terminal(&["cat", "--frobnicate"]);
+    assert!(
+        auto.contains(&0x1b),
+        "control: a terminal gets colour by default: {:?}",
+        String::from_utf8_lossy(&auto)
+    );
+    for args in [
+        &["--color", "never", "cat", "--frobnicate"][..],
+        &["cat", "--frobnicate", "--color=never"],
+        &["--col", "never", "echo-server", "--max-connections", "0"],
+    ] {
+        let never = stderr_on_a_terminal(args);
+        let text = String::from_utf8_lossy(&never);
+        assert!(text.contains("error:"), "{args:?}: {text}");
+        assert!(!never.contains(&0x1b), "{args:?}: coloured: {text:?}");
+    }
+}
+
+/// A port nothing listens on: bound, then closed.
+fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn rust_backtrace_does_not_lengthen_errors_only_our_variable_does() {
+    let addr = format!("127.0.0.1:{}", refused_port());
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = tool(["echo-client", addr.as_str()]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{vars:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let plain = run(&[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")]);
+    assert_eq!(plain.lines().count(), 1, "one line: {plain:?}");
+    assert!(
+        plain.starts_with("asyncio-tool: cannot connect to"),
+        "{plain:?}"
+    );
+    assert!(plain.contains("Connection refused"), "{plain:?}");
+    let full = run(&[("ASYNCIO_TOOL_BACKTRACE", "1")]);
+    assert!(full.lines().count() > 2, "the full report: {full:?}");
+    assert!(full.contains("Connection refused"), "{full:?}");
+    assert!(
+        full.contains("Location"),
+        "says where it was raised: {full:?}"
+    );
+}
+
+#[test]
+fn help_documents_the_backtrace_variable_and_the_duration_rule() {
+    let out = tool(["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("ASYNCIO_TOOL_BACKTRACE=1"), "{help}");
+    assert!(
+        help.contains("more\nthan zero") || help.contains("more than zero"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("> addr &"),
+        "the racy example is gone: {help}"
+    );
+}
+
+#[test]
+fn scoped_ipv6_server_and_client_on_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback here; skipping the scoped-address test");
+        return;
+    }
+    let mut server = KillOnDrop(
+        std_tool(["echo-server", "-q", "[::1%lo]:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = server.0.stdout.take().unwrap();
+    let (ok, line) = read_until(stdout, b"\n", Duration::from_secs(30));
+    assert!(ok, "the server printed its address");
+    let addr = String::from_utf8(line).unwrap().trim().to_owned();
+    assert!(addr.starts_with("[::1"), "{addr}");
+    // The kernel drops a scope it does not need (::1 is not link-local), so the address
+    // printed may lack it; the client is given one, as a number: getaddrinfo accepts interface
+    // names only for link-local addresses, and lo here has none.
+    let port = addr.rsplit_once(':').unwrap().1;
+    // SAFETY: a NUL-terminated literal.
+    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    assert!(lo > 0, "lo has an index");
+    for target in [format!("[::1%{lo}]:{port}"), addr.clone()] {
+        let mut client = std_tool(["echo-client", target.as_str()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = client.stdin.take().unwrap();
+            stdin.write_all(b"scoped\n").unwrap();
+        }
+        let out = output_timeout(client, Duration::from_secs(30));
+        assert!(
+            out.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"scoped\n", "{target}");
+    }
+}
+
+#[test]
+fn a_scope_naming_no_interface_is_a_usage_error() {
+    for args in [
+        ["echo-server", "[fe80::1%nosuchif0]:0"],
+        ["echo-client", "[fe80::1%nosuchif0]:7"],
+    ] {
+        let (code, err) = stderr_of(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(err.contains("no such network interface"), "{args:?}: {err}");
+    }
+}
+
+/// GNU cat's reading of a long-option abbreviation: accepted (its output) or ambiguous (the
+/// candidates it lists, sorted).
+fn gnu_cat_reading(option: &str, file: &std::path::Path) -> Result<Vec<u8>, Vec<String>> {
+    let out = crate::util::other("cat")
+        .arg(option)
+        .arg(file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        return Ok(out.stdout);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is ambiguous"), "GNU cat {option}: {err}");
+    Err(candidates(&err))
+}
+
+fn candidates(err: &str) -> Vec<String> {
+    let list = err.split("possibilities:").nth(1).unwrap_or("");
+    let mut words: Vec<String> = list
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '`').to_owned())
+        .collect();
+    words.sort();
+    words
+}
+
+#[test]
+fn cat_takes_long_option_prefixes_as_gnu_cat_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "a\tb\n\n\n\nc\x01\n").unwrap();
+    for option in [
+        "--squeeze",
+        "--show-n",
+        "--show-t",
+        "--show-e",
+        "--show-a",
+        "--number-n",
+        "--numb",
+        "--show",
+        "--num",
+        "--s",
+    ] {
+        let gnu = gnu_cat_reading(option, &file);
+        let ours = tool(["cat", option]).arg(&file).output().unwrap();
+        match gnu {
+            Ok(want) => {
+                assert!(ours.status.success(), "{option}: {ours:?}");
+                assert_eq!(ours.stdout, want, "{option}: output as GNU's");
+            }
+            Err(want) => {
+                let err = String::from_utf8_lossy(&ours.stderr);
+                assert_eq!(ours.status.code(), Some(2), "{option}: {err}");
+                assert!(
+                    err.contains(&format!("option '{option}' is ambiguous")),
+                    "{err}"
+                );
+                // Ours also offers its own long options (--progress, --quiet, ...).
+                let ours = candidates(&err);
+                for candidate in &want {
+                    assert!(ours.contains(candidate), "{option}: {candidate} in {err}");
+                }
+            }
+        }
+    }
+}
+
+/// Runs the binary with the given stdout and stderr (piped ones are collected), bounded.
+fn run_into(args: &[&str], stdout: Stdio, stderr: Stdio) -> std::process::Output {
+    let child = std_tool(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    output_timeout(child, Duration::from_secs(60))
+}
+
+fn dev_full() -> Option<std::fs::File> {
+    match std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("note: no /dev/full ({e}); skipping");
+            None
+        }
+    }
+}
+
+#[test]
+fn help_and_version_into_a_full_device_fail_with_a_message() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["--version"],
+        &["cat", "--help"],
+        &["echo-client", "--help"],
+    ] {
+        let Some(full) = dev_full() else { return };
+        let out = run_into(args, full.into(), Stdio::piped());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end(),
+            "asyncio-tool: write error: No space left on device",
+            "{args:?}"
+        );
+    }
+    let out = run_into(&["--help"], Stdio::null(), Stdio::piped());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "control: /dev/null takes the help"
+    );
+}
+
+#[test]
+fn a_usage_error_into_a_full_stderr_exits_1() {
+    let Some(full) = dev_full() else { return };
+    let out = run_into(&["--frobnicate"], Stdio::null(), full.into());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn help_into_a_pipe_whose_reader_left_is_a_quiet_success() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two ints; both ends are owned below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (read, write) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read);
+    let out = run_into(&["--help"], write.into(), Stdio::piped());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn readme_coproc_snippet_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = "<!-- tested: tests/cli.rs readme_coproc_snippet_runs_as_written -->";
+    let after = readme.split(marker).nth(1).expect("the marked snippet");
+    let snippet = after
+        .split_once("```bash\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("a ```bash block after the marker");
+    // The snippet calls `asyncio-tool` from PATH, so put the binary under test there.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for _ in 0..3 {
+        let out_dir = tempfile::tempdir().unwrap();
+        let (stdout, stderr) = (out_dir.path().join("out"), out_dir.path().join("err"));
+        // Its own process group, and files rather than pipes: whatever the snippet leaves
+        // running cannot hold the test, and is found and killed below.
+        let mut child = KillOnDrop(
+            crate::util::other("bash")
+                .arg("-c")
+                .arg(snippet)
+                .env("PATH", &path)
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&stdout).unwrap())
+                .stderr(std::fs::File::create(&stderr).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(60));
+        let group = child.0.id() as i32;
+        // SAFETY: kill(2) with signal 0 only asks whether the group still has members.
+        let server_gone = crate::util::eventually(Duration::from_secs(30), || unsafe {
+            libc::kill(-group, 0) != 0
+        });
+        if !server_gone {
+            // SAFETY: the group is the snippet's own, created for it above.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let err = std::fs::read_to_string(&stderr).unwrap_or_default();
+        assert!(status.success(), "{snippet}\n{err}");
+        assert_eq!(std::fs::read_to_string(&stdout).unwrap(), "hi\n", "{err}");
+        assert!(
+            server_gone,
+            "the snippet leaves its server running: {snippet}"
+        );
+    }
+}
+
+#[test]
+fn help_with_stdout_closed_fails_with_a_message() {
+    let mut cmd = std_tool(["--help"]);
+    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: close(2) on fd 1 between fork and exec touches no memory; `--help >&-`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = output_timeout(cmd.spawn().unwrap(), Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "asyncio-tool: write error: Bad file descriptor"
+    );
+}

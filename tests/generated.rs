@@ -72,3 +72,242 @@ fn every_man_page_documents_every_long_option() {
         }
     }
 }
+
+/// `program` is installed; when it is not, the test fails under CI (`CI` set) and is skipped
+/// with a note on stderr otherwise.
+fn peer_present(program: &str, probe: impl FnOnce() -> bool) -> bool {
+    if probe() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{program} is not installed (CI installs it: .ci/run)"
+    );
+    eprintln!("note: {program} is not installed; skipping its completion test");
+    false
+}
+
+fn runs(program: &str) -> bool {
+    crate::util::other(program)
+        .arg("-c")
+        .arg("exit 0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `program` with `args`, bounded, and returns its stdout; fails on a non-zero exit.
+fn run_shell(program: &str, args: &[&std::ffi::OsStr]) -> String {
+    let child = crate::util::other(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let out = crate::util::output_timeout(child, std::time::Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What completion behaviour the committed scripts must show in every shell: the line typed,
+/// then exactly the words offered.
+const CASES: [(&str, &[&str]); 4] = [
+    (
+        "asyncio-tool cat --sh",
+        &[
+            "--show-all",
+            "--show-ends",
+            "--show-nonprinting",
+            "--show-tabs",
+        ],
+    ),
+    ("asyncio-tool echo-client --w", &["--wait"]),
+    ("asyncio-tool echo-server --max", &["--max-connections"]),
+    (
+        "asyncio-tool ",
+        &["cat", "completions", "echo-client", "echo-server"],
+    ),
+];
+
+/// The words offered for `line`, read from the shell's output (one per line, any description
+/// after a tab dropped), sorted, and without options when subcommands are wanted.
+fn offered(output: &str, line: &str) -> Vec<String> {
+    let mut words: Vec<String> = output
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or(l).trim().to_owned())
+        .filter(|w| !w.is_empty() && w != "<done>")
+        .filter(|w| !line.ends_with(' ') || !w.starts_with('-'))
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+fn assert_cases(shell: &str, complete: impl Fn(&str) -> String) {
+    for (line, want) in CASES {
+        let got = offered(&complete(line), line);
+        assert_eq!(got, want, "{shell}: completing {line:?}");
+    }
+}
+
+/// Bash: the committed script sourced after bash-completion, its function found through
+/// `complete -p` and called as readline would, with COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT.
+const BASH_HARNESS: &str = r#"
+source /usr/share/bash-completion/bash_completion
+source completions/asyncio-tool.bash
+fn=$(complete -p asyncio-tool | sed -E 's/.* -F ([^ ]+) .*/\1/')
+COMP_LINE=$1
+COMP_POINT=${#COMP_LINE}
+read -ra COMP_WORDS <<<"$COMP_LINE"
+[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+COMPREPLY=()
+"$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+
+const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
+
+#[test]
+fn bash_completes_options_below_the_top_level() {
+    let present = peer_present("bash", || runs("bash"))
+        && peer_present("bash-completion", || Path::new(BASH_COMPLETION).exists());
+    if !present {
+        return;
+    }
+    assert_cases("bash", |line| {
+        run_shell(
+            "bash",
+            &[
+                "-c".as_ref(),
+                BASH_HARNESS.as_ref(),
+                "harness".as_ref(),
+                line.as_ref(),
+            ],
+        )
+    });
+}
+
+/// zsh: an interactive `zsh -f -i` in a zpty with compinit over `completions/`, Tab bound to
+/// complete-word, and compadd wrapped to record every match it adds; a post-completion hook
+/// marks the end, so the harness waits for that state rather than for a fixed time.
+const ZSH_HARNESS: &str = r#"
+zmodload zsh/zpty || exit 3
+dir=$1 out=$2 line=$3
+: > $out
+zpty -b z zsh -f -i
+zpty -w z "PROMPT='' RPROMPT=''; fpath=(${(q)dir} \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z "compadd() { local -a __hits; if [[ \${@[(I)-[OAD]]} -gt 0 ]]; then builtin compadd \"\$@\"; return; fi; builtin compadd -A __hits \"\$@\"; print -rl -- \$__hits >> ${(q)out}; builtin compadd \"\$@\"; }"
+zpty -w z "_capture_done() { print -r -- '<done>' >> ${(q)out}; }; comppostfuncs=(_capture_done)"
+zpty -w z "bindkey '^I' complete-word"
+zpty -w -n z "$line"$'\t'
+for i in {1..600}; do
+  grep -qx '<done>' $out 2>/dev/null && break
+  sleep 0.05
+done
+zpty -d z
+grep -qx '<done>' $out || { echo "completion did not finish" >&2; exit 4; }
+cat $out
+"#;
+
+#[test]
+fn zsh_completes_options_below_the_top_level() {
+    if !peer_present("zsh", || runs("zsh")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("matches");
+    let completions = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    assert_cases("zsh", |line| {
+        run_shell(
+            "zsh",
+            &[
+                "-f".as_ref(),
+                "-c".as_ref(),
+                ZSH_HARNESS.as_ref(),
+                "harness".as_ref(),
+                completions.as_os_str(),
+                out.as_os_str(),
+                line.as_ref(),
+            ],
+        )
+    });
+}
+
+#[test]
+fn fish_completes_options_below_the_top_level() {
+    if !peer_present("fish", || runs("fish")) {
+        return;
+    }
+    assert_cases("fish", |line| {
+        let script = "source completions/asyncio-tool.fish; complete -C $argv[1]";
+        run_shell(
+            "fish",
+            &[
+                "--no-config".as_ref(),
+                "-c".as_ref(),
+                script.as_ref(),
+                line.as_ref(),
+            ],
+        )
+    });
+}
+
+fn man_page(name: &str) -> String {
+    let files = asyncio_tool::completions::generated_files().expect("render docs");
+    let (_, text) = files
+        .iter()
+        .find(|(p, _)| p.ends_with(name))
+        .unwrap_or_else(|| panic!("no man page {name}"));
+    String::from_utf8_lossy(text).into_owned()
+}
+
+#[test]
+fn cat_man_synopsis_is_gnus() {
+    let page = man_page("asyncio-tool-cat.1");
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a SYNOPSIS line");
+    assert!(
+        synopsis.contains("[OPTION]... [FILE]..."),
+        "synopsis: {synopsis}"
+    );
+    assert!(!synopsis.contains(" \\fR]"), "no `[-e ]`: {synopsis}");
+}
+
+#[test]
+fn every_man_page_has_exit_status_and_environment() {
+    for page in [
+        "asyncio-tool.1",
+        "asyncio-tool-cat.1",
+        "asyncio-tool-echo-server.1",
+        "asyncio-tool-echo-client.1",
+        "asyncio-tool-completions.1",
+    ] {
+        let text = man_page(page);
+        let section = text
+            .split(".SH \"EXIT STATUS\"\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{page} has no EXIT STATUS"));
+        for code in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR"] {
+            assert!(section.contains(code), "{page}: exit {code}");
+        }
+        assert!(text.contains(".SH ENVIRONMENT"), "{page}");
+        assert!(text.contains("ASYNCIO_TOOL_BACKTRACE"), "{page}");
+    }
+    for page in ["asyncio-tool-echo-server.1", "asyncio-tool-echo-client.1"] {
+        assert!(
+            man_page(page).contains("more than zero"),
+            "{page} says what a DURATION is"
+        );
+    }
+}
