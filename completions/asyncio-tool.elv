@@ -62,8 +62,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
         }
         &'asyncio-tool;echo-server'= {
             cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
-            cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m)'
-            cand --shutdown-timeout 'On Ctrl-C or SIGTERM, give open connections this long to finish; a second signal closes them at once'
+            cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
+            cand --shutdown-timeout 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once'
             cand --color 'When to use colour on stderr'
             cand --no-status 'Never show the live status line on stderr'
             cand -v 'Log each connection''s open and close on stderr (repeatable)'

@@ -54,8 +54,8 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l q
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l max-connections -d 'Serve at most N connections at once; further clients wait in the backlog' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m)' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l shutdown-timeout -d 'On Ctrl-C or SIGTERM, give open connections this long to finish; a second signal closes them at once' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l shutdown-timeout -d 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"

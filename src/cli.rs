@@ -192,9 +192,11 @@ Examples:
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
 
-Stops cleanly on Ctrl-C or SIGTERM: new connections are refused at
-once, open ones get --shutdown-timeout to finish (a second Ctrl-C or
-SIGTERM closes them at once), then a summary goes to stderr.
+Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
+nohup): new connections are refused at once, open ones get
+--shutdown-timeout to finish (a second signal ends them at once), then
+a summary goes to stderr. Connections cut this way are reset, so a
+client sees ECONNRESET rather than a clean end.
 
 A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 
@@ -210,12 +212,13 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "N", value_parser = crate::addr::parse_count)]
     pub max_connections: Option<NonZeroUsize>,
 
-    /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m).
+    /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a
+    /// client still reading what the server sends is not idle.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 
-    /// On Ctrl-C or SIGTERM, give open connections this long to finish; a second signal
-    /// closes them at once.
+    /// On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset
+    /// them; a second signal resets them at once.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
