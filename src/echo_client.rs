@@ -8,7 +8,10 @@
 //!
 //! A current-thread runtime connects (every resolved address, timeouts, `--wait`) and then
 //! watches: Ctrl-C, the idle timer, the progress line, and the two data pumps, which run on
-//! OS threads ([`pump`] says why). The exchange ends when the reply pump ends.
+//! OS threads ([`pump`] says why). The exchange ends when the reply pump ends, when the idle
+//! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
+//! left unsent, and [`outcome`] weighs both sides' reports into the exit status. Nothing is
+//! decided from whichever side happened to notice a broken connection first.
 
 mod connect;
 mod outcome;
@@ -128,7 +131,7 @@ async fn exchange(
     socket: TcpStream,
 ) -> eyre::Result<Ended> {
     let shared = Shared::new();
-    let sender = socket
+    let mut sender = socket
         .try_clone()
         .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared)))
         .wrap_err("cannot start sending")?;
@@ -136,20 +139,14 @@ async fn exchange(
         .wrap_err("cannot start receiving")?;
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
-    let mut sender = sender;
     let mut sending: Option<Sending> = None;
     let mut idle = Idle::new(args.idle_timeout);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let (replies, stall) = loop {
         tokio::select! {
             biased;
-            end = &mut replies => break (Some(end.unwrap_or_else(|_| Replies::Lost(
-                std::io::Error::other("the receiving thread stopped unexpectedly"),
-            ))), None),
-            report = &mut sender.report, if sending.is_none() => {
-                let report = report.unwrap_or_else(|_| Sending::Stdin(std::io::Error::other(
-                    "the sending thread stopped unexpectedly",
-                )));
+            end = &mut replies => break (Some(end), None),
+            report = sender.ended(), if sending.is_none() => {
                 match &report {
                     Sending::Finished => ui.detail(&format!(
                         "end of input after {}: half-closed, waiting for the server",

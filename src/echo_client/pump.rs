@@ -145,7 +145,7 @@ pub(super) fn receive(
     socket: TcpStream,
     stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
-) -> io::Result<oneshot::Receiver<Replies>> {
+) -> io::Result<impl Future<Output = Replies>> {
     let (tx, rx) = oneshot::channel();
     thread::Builder::new()
         .name("receive".into())
@@ -153,7 +153,13 @@ pub(super) fn receive(
             let end = pump_replies(&socket, stdout, &shared);
             let _ = tx.send(end);
         })?;
-    Ok(rx)
+    Ok(async {
+        rx.await.unwrap_or_else(|_| {
+            Replies::Lost(io::Error::other(
+                "the receiving thread stopped unexpectedly",
+            ))
+        })
+    })
 }
 
 fn pump_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {

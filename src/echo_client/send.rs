@@ -62,18 +62,22 @@ impl Stop {
 /// The running send pump.
 pub(super) struct Sender {
     stop: Arc<Stop>,
-    /// Its report, once it has ended.
-    pub(super) report: oneshot::Receiver<Sending>,
+    report: oneshot::Receiver<Sending>,
 }
 
 impl Sender {
-    /// Stops the pump (if it still runs) and returns its report. Prompt: the pump waits only
-    /// where the stop wakes it.
-    pub(super) async fn finish(self) -> Sending {
-        self.stop.raise();
-        self.report.await.unwrap_or_else(|_| {
+    /// The pump's report once it ends by itself (cancel-safe: for `select!`).
+    pub(super) async fn ended(&mut self) -> Sending {
+        (&mut self.report).await.unwrap_or_else(|_| {
             Sending::Stdin(io::Error::other("the sending thread stopped unexpectedly"))
         })
+    }
+
+    /// Stops the pump (if it still runs) and returns its report. Prompt: the pump waits only
+    /// where the stop wakes it.
+    pub(super) async fn finish(mut self) -> Sending {
+        self.stop.raise();
+        self.ended().await
     }
 }
 

@@ -58,13 +58,24 @@ impl Target {
 impl FromArgMatches for Target {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = Words::from_arg_matches(matches)?;
-        Target::from_words(&words.addr, words.port.as_deref())
-            .map_err(|msg| clap::Error::raw(ErrorKind::ValueValidation, format!("{msg}\n")))
+        Target::from_words(&words.addr, words.port.as_deref()).map_err(usage_error)
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
         *self = Target::from_arg_matches(matches)?;
         Ok(())
+    }
+}
+
+/// A usage error showing `echo-client`'s usage line: clap would otherwise show the top
+/// level's, as this runs after parsing, outside the subcommand.
+fn usage_error(msg: String) -> clap::Error {
+    let err = clap::Error::raw(ErrorKind::ValueValidation, msg);
+    let mut cli = crate::cli::command();
+    cli.build();
+    match cli.find_subcommand_mut("echo-client") {
+        Some(client) => err.format(client),
+        None => err,
     }
 }
 
