@@ -857,24 +857,36 @@ fn unsent_in(err: &str) -> u64 {
 
 /// Item 4, spliced input: the server half-closes while input waits in the pipe. Exit 1, and
 /// the count is exact: what the server got plus what was not sent is all that was written.
+/// The pipe staying full for a second almost always means the socket is full too; on a
+/// loaded machine it can mean the client was merely not scheduled, and then it may still
+/// send everything before it sees the server's close: exit 0 is right if so, and the test
+/// tries again.
 #[test]
 fn a_server_closing_with_piped_input_unsent_says_exactly_how_much() {
-    let (addr, server, counts) = held_server(false);
-    let (c, write_end, total) = client_on_a_stalled_pipe(addr, &[]);
-    server.send(Hold::Fin).unwrap();
-    let out = c.output(PROMPT);
-    drop(write_end);
-    assert_no_panic(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
-    let err = stderr_text(&out);
-    assert!(
-        err.starts_with(&format!("asyncio-tool: {addr} closed the connection with ")),
-        "{err}"
-    );
-    let unsent = unsent_in(&err);
-    let got = counts.recv_timeout(PROMPT).unwrap();
-    assert!(unsent > 0, "{err}");
-    assert_eq!(got + unsent, total, "server got {got}, {err}");
+    for _ in 0..3 {
+        let (addr, server, counts) = held_server(false);
+        let (c, write_end, total) = client_on_a_stalled_pipe(addr, &[]);
+        server.send(Hold::Fin).unwrap();
+        let out = c.output(PROMPT);
+        drop(write_end);
+        assert_no_panic(&out.stderr);
+        let got = counts.recv_timeout(PROMPT).unwrap();
+        let err = stderr_text(&out);
+        if out.status.code() == Some(0) {
+            assert_eq!(got, total, "exit 0 though input was lost: {err}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with(&format!("asyncio-tool: {addr} closed the connection with ")),
+            "{err}"
+        );
+        let unsent = unsent_in(&err);
+        assert!(unsent > 0, "{err}");
+        assert_eq!(got + unsent, total, "server got {got}, {err}");
+        return;
+    }
+    panic!("in 3 tries the client never had input left when the server closed");
 }
 
 /// Item 4, copied input (a file): the server half-closes at once and reads nothing until the
