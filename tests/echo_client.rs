@@ -732,14 +732,15 @@ fn a_reset_always_exits_1() {
 
 /// What the test tells a [`held_server`] to do.
 enum Hold {
-    /// Close the sending side (FIN), then read everything to the end and report the count.
+    /// Close the sending side (FIN), still reading nothing.
     Fin,
-    /// Read everything to the end and report the count (its sending side already closed).
+    /// Read everything to the end (the client has gone) and report the count.
     Drain,
 }
 
-/// A server that accepts one connection and reads nothing until told; with `fin_first` it
-/// half-closes at once. It reports how many bytes it read once the client has gone.
+/// A server that accepts one connection and reads nothing until told to; with `fin_first`
+/// it half-closes at once. Reading only once the client has gone keeps the client's socket
+/// full meanwhile, so what the server finally reads is exactly what the client sent.
 fn held_server(fin_first: bool) -> (SocketAddr, mpsc::Sender<Hold>, mpsc::Receiver<u64>) {
     let (told, orders) = mpsc::channel();
     let (report, counts) = mpsc::channel();
@@ -747,12 +748,14 @@ fn held_server(fin_first: bool) -> (SocketAddr, mpsc::Sender<Hold>, mpsc::Receiv
         if fin_first {
             let _ = conn.shutdown(Shutdown::Write);
         }
-        match orders.recv() {
-            Ok(Hold::Fin) => {
-                let _ = conn.shutdown(Shutdown::Write);
+        loop {
+            match orders.recv() {
+                Ok(Hold::Fin) => {
+                    let _ = conn.shutdown(Shutdown::Write);
+                }
+                Ok(Hold::Drain) => break,
+                Err(_) => return,
             }
-            Ok(Hold::Drain) => {}
-            Err(_) => return,
         }
         let mut sink = Vec::new();
         let _ = conn.read_to_end(&mut sink);
@@ -869,6 +872,7 @@ fn a_server_closing_with_piped_input_unsent_says_exactly_how_much() {
         server.send(Hold::Fin).unwrap();
         let out = c.output(PROMPT);
         drop(write_end);
+        server.send(Hold::Drain).unwrap();
         assert_no_panic(&out.stderr);
         let got = counts.recv_timeout(PROMPT).unwrap();
         let err = stderr_text(&out);

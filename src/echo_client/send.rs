@@ -147,11 +147,10 @@ impl Pump<'_> {
                 Ok(0) => return Ok(true),
                 Ok(n) => self.shared.add_sent(n),
                 Err(Errno::INTR) => {}
-                // The pipe is empty or the socket full: wait for whichever it is.
+                // The pipe is empty or the socket full: wait until neither is (each wait
+                // returns at once when its side is ready).
                 Err(Errno::AGAIN) => {
-                    if !ready_now(self.stdin, PollFlags::IN) {
-                        self.wait_input()?;
-                    }
+                    self.wait_input()?;
                     self.wait_socket(0)?;
                 }
                 Err(Errno::INVAL) => return Ok(false),
@@ -226,16 +225,6 @@ impl Pump<'_> {
     fn unsent(&self, pending: usize) -> Unsent {
         Unsent(pending as u64 + waiting(self.stdin))
     }
-}
-
-/// True when `fd` is ready for `events` right now.
-fn ready_now(fd: BorrowedFd<'_>, events: PollFlags) -> bool {
-    let mut fds = [PollFd::new(&fd, events)];
-    let zero = rustix::event::Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    poll(&mut fds, Some(&zero)).is_ok_and(|n| n > 0)
 }
 
 /// How many bytes stdin holds ready: what is in a pipe, terminal or socket, the rest of a
