@@ -13,22 +13,40 @@ use crate::report::{io_reason, stdout_error};
 
 /// Input that never reached the server: read from stdin but not taken by the socket, plus
 /// what stdin held ready at that moment (bytes in the pipe or terminal queue, the rest of a
-/// regular file). Zero when stdin was idle.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Unsent(pub(super) u64);
+/// regular file). Zero when stdin was idle. Only a regular file's count is the whole rest:
+/// more may come down a pipe, so its count is a lower bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unsent {
+    pub(super) bytes: u64,
+    pub(super) exact: bool,
+}
 
 impl Unsent {
+    /// Nothing left: the whole input was sent.
+    pub(super) const NONE: Unsent = Unsent {
+        bytes: 0,
+        exact: true,
+    };
+
     fn is_none(self) -> bool {
-        self.0 == 0
+        self.bytes == 0
     }
 }
 
 impl fmt::Display for Unsent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            1 => f.write_str("1 byte"),
-            n => write!(f, "{n} bytes"),
+        if !self.exact {
+            f.write_str("at least ")?;
         }
+        f.write_str(&count(self.bytes))
+    }
+}
+
+/// `1 byte`, `12288 bytes`: exact, as a count someone may check.
+fn count(n: u64) -> String {
+    match n {
+        1 => "1 byte".into(),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -123,7 +141,7 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
 fn unsent(sending: &Sending) -> Unsent {
     match sending {
         Sending::Stopped(left) | Sending::Socket(_, left) => *left,
-        Sending::Finished | Sending::Stdin(_) => Unsent::default(),
+        Sending::Finished | Sending::Stdin(_) => Unsent::NONE,
     }
 }
 
@@ -144,8 +162,8 @@ fn stalled(stall: Stall, server: &str) -> eyre::Report {
     let limit = humantime::format_duration(stall.limit);
     let counts = format!(
         "{} sent, {} received",
-        Unsent(stall.sent),
-        Unsent(stall.received)
+        count(stall.sent),
+        count(stall.received)
     );
     match stall.way {
         Way::NotReading => eyre::eyre!(
@@ -167,6 +185,10 @@ mod tests {
     use crate::report::{is_stdout_closed, one_line};
 
     const SERVER: &str = "127.0.0.1:7";
+
+    fn exactly(bytes: u64) -> Unsent {
+        Unsent { bytes, exact: true }
+    }
 
     fn os(code: i32) -> io::Error {
         io::Error::from_raw_os_error(code)
@@ -194,7 +216,7 @@ mod tests {
     fn a_reset_taken_by_the_send_side_fails() {
         let got = decide(
             Some(Replies::Closed),
-            Sending::Socket(os(libc::ECONNRESET), Unsent(4096)),
+            Sending::Socket(os(libc::ECONNRESET), exactly(4096)),
         );
         assert_eq!(
             got,
@@ -208,7 +230,7 @@ mod tests {
     fn a_reset_taken_by_the_reply_side_fails() {
         let got = decide(
             Some(Replies::Lost(os(libc::ECONNRESET))),
-            Sending::Stopped(Unsent(0)),
+            Sending::Stopped(exactly(0)),
         );
         assert_eq!(
             got,
@@ -223,7 +245,7 @@ mod tests {
     /// Item 4: the server closed while input was still waiting.
     #[test]
     fn a_server_closing_with_input_unsent_fails_and_says_how_much() {
-        let got = decide(Some(Replies::Closed), Sending::Stopped(Unsent(12_288)));
+        let got = decide(Some(Replies::Closed), Sending::Stopped(exactly(12_288)));
         assert_eq!(
             got,
             Err(format!(
@@ -232,7 +254,7 @@ mod tests {
         );
         let got = decide(
             Some(Replies::Closed),
-            Sending::Socket(os(libc::EPIPE), Unsent(1)),
+            Sending::Socket(os(libc::EPIPE), exactly(1)),
         );
         assert_eq!(
             got,
@@ -244,9 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pipe_count_is_a_lower_bound() {
+        let left = Unsent {
+            bytes: 65_536,
+            exact: false,
+        };
+        assert_eq!(
+            decide(Some(Replies::Closed), Sending::Stopped(left)),
+            Err(format!(
+                "{SERVER} closed the connection with at least 65536 bytes of input not sent"
+            ))
+        );
+    }
+
+    #[test]
     fn a_server_closing_while_stdin_is_idle_succeeds() {
         assert_eq!(
-            decide(Some(Replies::Closed), Sending::Stopped(Unsent(0))),
+            decide(Some(Replies::Closed), Sending::Stopped(exactly(0))),
             Ok(Exit::Success)
         );
     }
@@ -256,7 +292,7 @@ mod tests {
         let closed = outcome(
             Ended {
                 replies: Some(Replies::Stdout(os(libc::EPIPE))),
-                sending: Sending::Stopped(Unsent(5)),
+                sending: Sending::Stopped(exactly(5)),
                 stall: None,
             },
             SERVER,
@@ -282,7 +318,7 @@ mod tests {
     fn a_stall_says_which_way_nothing_moved() {
         let stall = |way| Ended {
             replies: None,
-            sending: Sending::Stopped(Unsent(100)),
+            sending: Sending::Stopped(exactly(100)),
             stall: Some(Stall {
                 limit: Duration::from_secs(2),
                 way,

@@ -120,7 +120,7 @@ fn pump(stdin: BorrowedFd<'_>, socket: &TcpStream, shared: &Shared, stop: &Stop)
     shared.set_phase(Phase::Done);
     match socket.shutdown(Shutdown::Write) {
         Ok(()) => Sending::Finished,
-        Err(err) => Sending::Socket(err, Unsent::default()),
+        Err(err) => Sending::Socket(err, Unsent::NONE),
     }
 }
 
@@ -223,25 +223,30 @@ impl Pump<'_> {
 
     /// `pending` bytes already read, plus what stdin holds ready now.
     fn unsent(&self, pending: usize) -> Unsent {
-        Unsent(pending as u64 + waiting(self.stdin))
+        let (ready, exact) = waiting(self.stdin);
+        Unsent {
+            bytes: pending as u64 + ready,
+            exact,
+        }
     }
 }
 
 /// How many bytes stdin holds ready: what is in a pipe, terminal or socket, the rest of a
-/// regular file. 0 when that cannot be known (another device): only what is known is claimed.
-fn waiting(stdin: BorrowedFd<'_>) -> u64 {
+/// regular file; and whether that is all there is (only for the file: more may come down a
+/// pipe). 0 when it cannot be known (another device): only what is known is claimed.
+fn waiting(stdin: BorrowedFd<'_>) -> (u64, bool) {
     let Ok(stat) = rustix::fs::fstat(stdin) else {
-        return 0;
+        return (0, false);
     };
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => {
             let size = u64::try_from(stat.st_size).unwrap_or(0);
             let at = rustix::fs::seek(stdin, SeekFrom::Current(0)).unwrap_or(size);
-            size.saturating_sub(at)
+            (size.saturating_sub(at), true)
         }
         FileType::Fifo | FileType::CharacterDevice | FileType::Socket => {
-            rustix::io::ioctl_fionread(stdin).unwrap_or(0)
+            (rustix::io::ioctl_fionread(stdin).unwrap_or(0), false)
         }
-        _ => 0,
+        _ => (0, false),
     }
 }
