@@ -126,11 +126,15 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         (Some(Replies::Lost(err)), sending, None) => Err(lost(server, &err, unsent(&sending))),
         // The send side took the reset and the reply side then saw only an end of stream.
         (_, Sending::Socket(err, left), None) if is_reset(&err) => Err(lost(server, &err, left)),
-        (_, Sending::Socket(err, left), None) => Err(eyre::eyre!(
-            "{} ({server} closed the connection with {left} of input not sent)",
-            io_reason(&err)
-        )
-        .wrap_err(format!("cannot send to {server}"))),
+        (_, Sending::Socket(err, left), None) => {
+            let left = if left.is_none() {
+                String::new()
+            } else {
+                format!(" ({server} closed the connection with {left} of input not sent)")
+            };
+            Err(eyre::eyre!("{}{left}", io_reason(&err))
+                .wrap_err(format!("cannot send to {server}")))
+        }
         (_, Sending::Stopped(left), None) if !left.is_none() => Err(eyre::eyre!(
             "{server} closed the connection with {left} of input not sent"
         )),
@@ -261,6 +265,20 @@ mod tests {
             Err(format!(
                 "cannot send to {SERVER}: Broken pipe ({SERVER} closed the connection with 1 \
                  byte of input not sent)"
+            ))
+        );
+    }
+
+    /// Even with all input taken by the socket, a failed half-close may have lost some.
+    #[test]
+    fn a_failed_half_close_fails() {
+        assert_eq!(
+            decide(
+                Some(Replies::Closed),
+                Sending::Socket(os(libc::ENOTCONN), Unsent::NONE)
+            ),
+            Err(format!(
+                "cannot send to {SERVER}: Transport endpoint is not connected"
             ))
         );
     }
