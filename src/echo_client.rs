@@ -10,7 +10,7 @@
 //! watches: Ctrl-C, the idle timer, the progress line, and the two data pumps, which run on
 //! OS threads ([`pump`] says why). The exchange ends when the reply pump ends, when the idle
 //! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
-//! left unsent, and [`outcome`] weighs both sides' reports into the exit status. Nothing is
+//! left unsent, and [`outcome()`] weighs both sides' reports into the exit status. Nothing is
 //! decided from whichever side happened to notice a broken connection first.
 
 mod connect;

@@ -3,9 +3,9 @@
 //!
 //! It waits only in poll(2), on stdin or the socket together with a [`Stop`] descriptor, and
 //! its data calls never block (the socket is non-blocking, a splice is asked not to wait, and
-//! stdin is read only once poll says it is ready). So when the exchange ends first, [`Sender::
-//! finish`] gets a prompt and exact account of the input left unsent, instead of guessing
-//! while the pump is still in the middle of a call.
+//! stdin is read only once poll says it is ready). So when the exchange ends first,
+//! [`Sender::finish`] gets a prompt and exact account of the input left unsent, instead of
+//! guessing while the pump is still in the middle of a call.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
