@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-v -q -h -V --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
+            opts="-4 -6 -N -v -q -h -V --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -66,10 +66,13 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'After the end of standard input, give up when the server has been silent this long (exit 1)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 6 -l ipv6 -d 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l progress -d 'Show the progress line on stderr even when it would be hidden'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s v -l verbose -d 'More messages on stderr (repeatable)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'

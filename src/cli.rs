@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::addr::{HostPort, parse_duration, parse_host_port, parse_listen_addr};
+use crate::addr::{parse_duration, parse_listen_addr};
 use crate::exit::Exit;
 
 const EXAMPLES: &str = "\
@@ -234,20 +234,35 @@ pub struct EchoServerArgs {
 const CLIENT_EXAMPLES: &str = "\
 Examples:
   printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1:8080
+  printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1 8080   (nc's form)
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
 
 At the end of standard input the client half-closes the connection
-and keeps printing replies until the server closes it.";
+and keeps printing replies until the server closes it. Exit status 1
+whenever something was lost: a reset, input the server closed on
+before it was sent, a stall past --idle-timeout, a failed stdout.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]
 pub struct EchoClientArgs {
-    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT; every address a name resolves to
-    /// is tried in turn.
-    #[arg(value_name = "ADDR", default_value = crate::addr::DEFAULT_ADDR, value_parser = parse_host_port)]
-    pub addr: HostPort,
+    /// The server: `ADDR`, or `HOST PORT` as two words.
+    #[command(flatten)]
+    pub target: crate::echo_client::Target,
+
+    /// Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4).
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Accepted for nc compatibility and does nothing: the client always shuts down its
+    /// sending side at the end of input (what nc -N asks for).
+    #[arg(short = 'N')]
+    pub shutdown_on_eof: bool,
 
     /// Give up a connection attempt after this long.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -258,8 +273,10 @@ pub struct EchoClientArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Option<Duration>,
 
-    /// After the end of standard input, give up when the server has been silent this long
-    /// (exit 1).
+    /// Give up (exit 1) once no byte has moved either way for this long while the server is
+    /// the one awaited: it takes none of the input, or sends no reply after the end of input,
+    /// or sends nothing while standard input is idle. A slow reader of our stdout does not
+    /// count. The error says which way stalled.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 

@@ -8,12 +8,20 @@
 //!
 //! A current-thread runtime connects (every resolved address, timeouts, `--wait`) and then
 //! watches: Ctrl-C, the idle timer, the progress line, and the two data pumps, which run on
-//! OS threads ([`pump`] says why). The exchange ends when the reply pump ends.
+//! OS threads ([`pump`] says why). The exchange ends when the reply pump ends, when the idle
+//! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
+//! left unsent, and [`outcome()`] weighs both sides' reports into the exit status. Nothing is
+//! decided from whichever side happened to notice a broken connection first.
 
 mod connect;
+mod outcome;
 mod pump;
+mod send;
+mod target;
 
-use std::io::{self, IsTerminal};
+use std::io::IsTerminal;
+use std::net::TcpStream;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,141 +31,149 @@ use tokio::time::Instant;
 
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
-use crate::report::{io_reason, stdout_error};
+use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
-use pump::{Replies, SendError, Shared};
+use outcome::{Ended, Replies, Sending, Stall, Way, outcome};
+use pump::{Phase, Shared};
+pub use target::Target;
 
 /// The progress line: bytes sent and received, and the rate of the replies.
 const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
-    let interactive = io::stdin().is_terminal();
-    runtime::block_on(Flavor::CurrentThread, session(args, ui, interactive))?
+    // Checked before connecting: with no stdout every reply would be lost, and with no stdin
+    // there is nothing to send (`< /dev/null` says that on purpose).
+    let stdout = crate::stdio::stdout().wrap_err("cannot write to standard output")?;
+    let stdin = crate::stdio::stdin().wrap_err("cannot read standard input")?;
+    let stdio = Stdio {
+        stdin,
+        stdout,
+        interactive: std::io::stdin().is_terminal(),
+    };
+    runtime::block_on(Flavor::CurrentThread, session(args, ui, stdio))?
 }
 
-/// How the exchange ended.
-enum End {
-    /// The reply pump finished.
-    Replies(Replies),
-    /// `--idle-timeout`: nothing came back for this long after the end of input.
-    Idle(Duration),
+/// The address families `-4` / `-6` allow.
+fn family(args: &EchoClientArgs) -> connect::Family {
+    match (args.ipv4, args.ipv6) {
+        (true, _) => connect::Family::V4,
+        (_, true) => connect::Family::V6,
+        _ => connect::Family::Any,
+    }
 }
 
-/// Connect, exchange, finish: everything between parsing and the exit code. `interactive`:
-/// stdin is a terminal (banner, no progress line, a newline after ^C).
-async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Result<Exit> {
+/// The client's standard input and output. `interactive`: stdin is a terminal (banner, no
+/// progress line, a newline after ^C).
+struct Stdio {
+    stdin: BorrowedFd<'static>,
+    stdout: BorrowedFd<'static>,
+    interactive: bool,
+}
+
+/// Connect, exchange, finish: everything between parsing and the exit code.
+async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<Exit> {
+    let interactive = stdio.interactive;
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
 
-    ui.detail(&format!("connecting to {}", args.addr));
+    let target = &args.target.0;
+    ui.detail(&format!("connecting to {target}"));
     let announce = (ui.verbose > 0 || interactive).then_some(ui);
+    let connecting = connect::connect(
+        target,
+        family(args),
+        args.connect_timeout,
+        args.wait,
+        announce,
+    );
     let stream = tokio::select! {
-        stream = connect::connect(&args.addr, args.connect_timeout, args.wait, announce) => stream?,
+        stream = connecting => stream?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     let peer = stream.peer_addr().ok();
-    let server = connect::describe(&args.addr, peer);
+    let server = connect::describe(target, peer);
     // Lines typed at a terminal must go out at once, not wait for the previous reply's ACK.
     // Bulk data is written in large chunks, so this costs nothing there.
     if let Err(err) = stream.set_nodelay(true) {
         ui.detail(&format!("cannot set TCP_NODELAY: {}", io_reason(&err)));
     }
-    // The pumps use blocking calls on their own threads: take the socket out of the runtime.
-    let socket = stream
-        .into_std()
-        .and_then(|s| s.set_nonblocking(false).map(|()| s))
-        .wrap_err("cannot set up the connection")?;
+    // The pumps run on their own threads and wait in poll(2); the socket stays non-blocking
+    // (see `pump` for why that matters to a shared pipe).
+    let socket = stream.into_std().wrap_err("cannot set up the connection")?;
     if interactive {
         ui.info(&format!("connected to {server} — Ctrl-D to finish"));
     } else {
         ui.detail(&format!("connected to {server}"));
     }
-
-    let shared = Shared::new();
-    let sending = socket
-        .try_clone()
-        .and_then(|s| pump::send(s, Arc::clone(&shared)))
-        .wrap_err("cannot start sending")?;
-    let replies = pump::receive(socket, Arc::clone(&shared)).wrap_err("cannot start receiving")?;
-    tokio::pin!(sending, replies);
-
-    // The line would fight with typed text in a terminal, so it is only forced there.
-    let bar = if interactive && !args.progress {
-        None
-    } else {
-        ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
+    let exchange = tokio::select! {
+        ended = exchange(args, ui, &stdio, socket) => ended?,
+        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
-    // Drawn only from here (every tick below), never from indicatif's ticker thread: a
-    // redraw from that thread could land after the clear on Ctrl-C and leave the line behind.
-    if let Some(bar) = &bar {
-        bar.disable_steady_tick();
+    if interactive
+        && matches!(
+            (&exchange.replies, &exchange.sending),
+            (Some(Replies::Closed), Sending::Stopped(_))
+        )
+    {
+        ui.info(&format!("connection closed by {server}"));
     }
-    let bar = BarGuard(bar, ui);
+    outcome(exchange, &server)
+}
 
-    let mut send_result: Option<Result<(), SendError>> = None;
-    let idle = tokio::time::sleep(Duration::from_secs(86_400));
-    tokio::pin!(idle);
-    let mut idle_armed = false;
-    let mut input_ended = Instant::now();
+/// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
+/// side and collects what both report.
+async fn exchange(
+    args: &EchoClientArgs,
+    ui: &Ui,
+    stdio: &Stdio,
+    socket: TcpStream,
+) -> eyre::Result<Ended> {
+    let shared = Shared::new();
+    let mut sender = socket
+        .try_clone()
+        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared)))
+        .wrap_err("cannot start sending")?;
+    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared))
+        .wrap_err("cannot start receiving")?;
+    tokio::pin!(replies);
+    let bar = Bar::new(args, ui, stdio.interactive);
+    let mut sending: Option<Sending> = None;
+    let mut idle = Idle::new(args.idle_timeout);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let end = loop {
+    let (replies, stall) = loop {
         tokio::select! {
             biased;
-            () = &mut interrupt => return Ok(interrupted(ui, interactive)),
-            end = &mut replies => break End::Replies(end.unwrap_or_else(|_| {
-                Replies::Lost(io::Error::other("the receiving thread stopped unexpectedly"))
-            })),
-            result = &mut sending, if send_result.is_none() => {
-                let result = result.unwrap_or_else(|_| Err(SendError::Stdin(io::Error::other(
-                    "the sending thread stopped unexpectedly",
-                ))));
-                match result {
-                    Ok(()) => {
-                        input_ended = Instant::now();
-                        ui.detail(&format!(
-                            "end of input after {}: half-closed, waiting for the server",
-                            ui::bytes(shared.sent())
-                        ));
-                        if let Some(limit) = args.idle_timeout {
-                            idle.as_mut().reset(input_ended + limit);
-                            idle_armed = true;
-                        }
+            end = &mut replies => break (Some(end), None),
+            report = sender.ended(), if sending.is_none() => {
+                match &report {
+                    Sending::Finished => ui.detail(&format!(
+                        "end of input after {}: half-closed, waiting for the server",
+                        ui::bytes(shared.sent())
+                    )),
+                    Sending::Stdin(_) => {
+                        sending = Some(report);
+                        break (None, None);
                     }
-                    Err(SendError::Stdin(err)) => {
-                        return Err(err).wrap_err("cannot read standard input");
-                    }
-                    // The reply pump sees the same broken connection at once and ends the
-                    // exchange; the send error is reported then.
-                    Err(SendError::Socket(_)) => {}
+                    // The reply side sees the same broken connection at once and ends the
+                    // exchange; the send error is weighed then.
+                    Sending::Socket(..) | Sending::Stopped(_) => {}
                 }
-                send_result = Some(result);
+                sending = Some(report);
             }
-            () = &mut idle, if idle_armed => {
-                let limit = args.idle_timeout.unwrap_or_default();
-                // Silence counts from the end of input or the last reply, whichever is later,
-                // and only while the server is the one we are waiting for.
-                let quiet_until = Instant::from_std(shared.last_reply()).max(input_ended) + limit;
-                let now = Instant::now();
-                if !shared.awaiting_server() {
-                    idle.as_mut().reset(now + limit);
-                } else if now >= quiet_until {
-                    break End::Idle(limit);
-                } else {
-                    idle.as_mut().reset(quiet_until);
+            () = idle.fired() => {
+                if let Some(stall) = idle.check(&shared) {
+                    break (None, Some(stall));
                 }
             }
             _ = tick.tick(), if bar.0.is_some() => bar.show(&shared),
         }
     };
-
-    if send_result.is_none() {
-        // The send pump may have finished at the same moment; take its word if it is there.
-        if let Ok(result) = sending.as_mut().get_mut().try_recv() {
-            send_result = Some(result);
-        }
-    }
+    let sending = match sending {
+        Some(report) => report,
+        None => sender.finish().await,
+    };
     bar.finish();
     ui.detail(&format!(
         "sent {}, received {} in {}",
@@ -165,36 +181,62 @@ async fn session(args: &EchoClientArgs, ui: &Ui, interactive: bool) -> eyre::Res
         ui::bytes(shared.received()),
         humantime::format_duration(round_ms(shared.started().elapsed()))
     ));
-    match end {
-        End::Replies(Replies::Closed) => match send_result {
-            Some(Err(SendError::Socket(err))) => {
-                // Not wrapped as an io::Error: a socket's EPIPE must not pass for a closed
-                // stdout, which the caller turns into a quiet success.
-                Err(eyre::eyre!(
-                    "cannot send to {server}: {} (the server closed the connection before \
-                     reading all input)",
-                    io_reason(&err)
-                ))
-            }
-            Some(_) => Ok(Exit::Success),
-            None => {
-                if interactive && !shared.input_ended() {
-                    ui.info(&format!("connection closed by {server}"));
-                }
-                Ok(Exit::Success)
-            }
-        },
-        End::Replies(Replies::Lost(err)) => {
-            Err(eyre::eyre!("{}", io_reason(&err))).wrap_err(format!("connection to {server} lost"))
+    Ok(Ended {
+        replies,
+        sending,
+        stall,
+    })
+}
+
+/// `--idle-timeout`: strikes when no byte has moved either way for the limit while the
+/// server is the one we wait for.
+struct Idle {
+    limit: Option<Duration>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Idle {
+    fn new(limit: Option<Duration>) -> Idle {
+        let first = limit.unwrap_or(Duration::from_secs(86_400));
+        Idle {
+            limit,
+            sleep: Box::pin(tokio::time::sleep(first)),
         }
-        // A closed stdout (`| head -c1`) ends quietly with success.
-        End::Replies(Replies::Stdout(err)) => {
-            Err(stdout_error(err, "cannot write to standard output"))
+    }
+
+    /// Resolves when the next check is due; never without a limit.
+    async fn fired(&mut self) {
+        if self.limit.is_none() {
+            std::future::pending::<()>().await;
         }
-        End::Idle(limit) => Err(eyre::eyre!(
-            "no reply from {server} for {} after the end of input (--idle-timeout)",
-            humantime::format_duration(limit)
-        )),
+        (&mut self.sleep).await;
+    }
+
+    /// A stall if there is one; otherwise re-arms for the earliest time there could be.
+    fn check(&mut self, shared: &Shared) -> Option<Stall> {
+        let limit = self.limit?;
+        let now = Instant::now();
+        let quiet_until = Instant::from_std(shared.last_progress()) + limit;
+        if !shared.awaiting_server() {
+            // Our stdout is the slow side, not the server.
+            self.sleep.as_mut().reset(now + limit);
+            return None;
+        }
+        if now < quiet_until {
+            self.sleep.as_mut().reset(quiet_until);
+            return None;
+        }
+        let way = match shared.phase() {
+            Phase::Input => Way::Neither,
+            Phase::Socket => Way::NotReading,
+            Phase::Done => Way::NoReply,
+        };
+        Some(Stall {
+            limit,
+            way,
+            sent: shared.sent(),
+            received: shared.received(),
+        })
     }
 }
 
@@ -213,9 +255,25 @@ fn round_ms(d: Duration) -> Duration {
 
 /// The optional progress line, cleared on every way out so an error message starts on a
 /// clean line.
-struct BarGuard<'a>(Option<ProgressBar>, &'a Ui);
+struct Bar<'a>(Option<ProgressBar>, &'a Ui);
 
-impl BarGuard<'_> {
+impl<'a> Bar<'a> {
+    fn new(args: &EchoClientArgs, ui: &'a Ui, interactive: bool) -> Bar<'a> {
+        // The line would fight with typed text in a terminal, so it is only forced there.
+        let bar = if interactive && !args.progress {
+            None
+        } else {
+            ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
+        };
+        // Drawn only from the exchange's ticks, never from indicatif's ticker thread: a
+        // redraw from that thread could land after the clear on Ctrl-C and leave the line
+        // behind.
+        if let Some(bar) = &bar {
+            bar.disable_steady_tick();
+        }
+        Bar(bar, ui)
+    }
+
     fn show(&self, shared: &Shared) {
         if let Some(bar) = &self.0 {
             let received = shared.received();
@@ -234,7 +292,7 @@ impl BarGuard<'_> {
     }
 }
 
-impl Drop for BarGuard<'_> {
+impl Drop for Bar<'_> {
     fn drop(&mut self) {
         self.finish();
     }

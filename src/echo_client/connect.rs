@@ -19,14 +19,40 @@ const BACKOFF_START: Duration = Duration::from_millis(20);
 /// A server that comes up is noticed at most this late.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
+/// Which address families may be used: `-4`, `-6`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    fn admits(self, addr: SocketAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Family::Any => "",
+            Family::V4 => "IPv4 (-4)",
+            Family::V6 => "IPv6 (-6)",
+        }
+    }
+}
+
 /// Why one round of connecting failed. Kept structured so the final message can name every
 /// address that was tried and say how long `--wait` waited.
 #[derive(Debug)]
 enum Failure {
     /// The name did not resolve (or resolving took longer than the connect timeout).
     Resolve(io::Error),
-    /// The name resolved to nothing.
-    NoAddress,
+    /// The name resolved to nothing (of the family asked for).
+    NoAddress(Family),
     /// Every address was tried; each failed for the reason given.
     Connect(Vec<(SocketAddr, io::Error)>),
 }
@@ -37,12 +63,13 @@ enum Failure {
 /// the `Ui` that we are waiting (a person at a terminal would otherwise see nothing happen).
 pub(super) async fn connect(
     target: &HostPort,
+    family: Family,
     timeout: Duration,
     wait: Option<Duration>,
     announce: Option<&Ui>,
 ) -> eyre::Result<TcpStream> {
     let Some(wait) = wait else {
-        return attempt(target, timeout)
+        return attempt(target, family, timeout)
             .await
             .map_err(|failure| report(failure, target, None));
     };
@@ -50,7 +77,7 @@ pub(super) async fn connect(
     let mut pause = BACKOFF_START;
     let mut told = false;
     loop {
-        let failure = match attempt(target, timeout).await {
+        let failure = match attempt(target, family, timeout).await {
             Ok(stream) => return Ok(stream),
             Err(failure) => failure,
         };
@@ -73,7 +100,11 @@ pub(super) async fn connect(
 }
 
 /// One round: resolve, then try each address until one accepts.
-async fn attempt(target: &HostPort, timeout: Duration) -> Result<TcpStream, Failure> {
+async fn attempt(
+    target: &HostPort,
+    family: Family,
+    timeout: Duration,
+) -> Result<TcpStream, Failure> {
     // An IP literal is parsed, not looked up; a name goes through getaddrinfo on tokio's
     // blocking pool, bounded like a connect so a dead resolver cannot hang us.
     let resolved = tokio::time::timeout(
@@ -84,7 +115,7 @@ async fn attempt(target: &HostPort, timeout: Duration) -> Result<TcpStream, Fail
     .map_err(|_| Failure::Resolve(timed_out(timeout)))?
     .map_err(Failure::Resolve)?;
     let mut errors = Vec::new();
-    for addr in resolved {
+    for addr in resolved.filter(|addr| family.admits(*addr)) {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(err)) => errors.push((addr, err)),
@@ -92,7 +123,7 @@ async fn attempt(target: &HostPort, timeout: Duration) -> Result<TcpStream, Fail
         }
     }
     if errors.is_empty() {
-        Err(Failure::NoAddress)
+        Err(Failure::NoAddress(family))
     } else {
         Err(Failure::Connect(errors))
     }
@@ -116,7 +147,13 @@ fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre
         Failure::Resolve(err) => {
             eyre::Report::new(err).wrap_err(format!("cannot resolve {}{waited}", target.host))
         }
-        Failure::NoAddress => eyre::eyre!("the name has no address")
+        Failure::NoAddress(Family::Any) => eyre::eyre!("the name has no address")
+            .wrap_err(format!("cannot resolve {}{waited}", target.host)),
+        Failure::NoAddress(family) if is_ip(target) => {
+            eyre::eyre!("{} is not an {} address", target.host, family.flag())
+                .wrap_err(format!("cannot connect to {target}"))
+        }
+        Failure::NoAddress(family) => eyre::eyre!("the name has no {} address", family.flag())
             .wrap_err(format!("cannot resolve {}{waited}", target.host)),
         Failure::Connect(mut errors) => {
             if errors.len() == 1 {
@@ -138,6 +175,11 @@ fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre
             }
         }
     }
+}
+
+/// True when `target` is an IP literal (nothing is looked up).
+fn is_ip(target: &HostPort) -> bool {
+    target.host.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// True when `target` already is the IP address `addr` (nothing was looked up).

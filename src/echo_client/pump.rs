@@ -1,5 +1,5 @@
-//! The two data pumps, stdin → socket and socket → stdout, each on its own OS thread with
-//! one buffer and blocking system calls; the runtime only watches them.
+//! The two data pumps, stdin → socket ([`send`](super::send)) and socket → stdout (here), each
+//! on its own OS thread with one buffer; the runtime only watches them through [`Shared`].
 //!
 //! Why threads and not the runtime: stdin and stdout cannot be made non-blocking (the file
 //! description is shared with the shell and the rest of the pipeline), and a blocking stdin
@@ -12,17 +12,21 @@
 //! When stdin (or stdout) is a pipe, its pump moves the data with splice(2): the kernel
 //! hands pages between the pipe and the socket and the data never enters this process. For
 //! anything else (a file, a terminal, /dev/null) it copies through one [`CHUNK`]-sized
-//! buffer. Either way memory is constant, whatever the size of the stream. Back-pressure is
-//! the kernel's: a pump blocks until the other side takes data. The two directions never
-//! wait for each other, so no amount of data can deadlock.
+//! buffer. Either way memory is constant, whatever the size of the stream.
+//!
+//! The socket is non-blocking and every wait is a poll(2) outside the data calls. A splice
+//! holds the pipe's lock for its whole duration: one that slept on a socket the server does
+//! not drain would block every other user of the same pipe, even one that asked for
+//! O_NONBLOCK. So a splice here only ever moves what is ready, and waiting happens in poll,
+//! which holds no lock.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 use rustix::fs::FileType;
@@ -30,14 +34,27 @@ use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
-use crate::fdio::{self, wait_ready, write_all};
+use super::outcome::Replies;
+use crate::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
 /// times that; larger buffers measured no faster.
 pub(super) const CHUNK: usize = 128 * 1024;
 
 /// The most one splice call may move; it returns sooner with whatever is there.
-const SPLICE_MAX: usize = 1 << 20;
+pub(super) const SPLICE_MAX: usize = 1 << 20;
+
+/// Where the send pump is waiting, for the idle timer to say which way nothing moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Phase {
+    /// Waiting for standard input.
+    Input = 0,
+    /// Holding input the socket does not take (the server is not reading).
+    Socket = 1,
+    /// The end of input is sent.
+    Done = 2,
+}
 
 /// What the pumps tell the runtime while they run: byte counts for the progress line and
 /// what the idle timer needs.
@@ -45,14 +62,13 @@ pub(super) struct Shared {
     started: Instant,
     sent: AtomicU64,
     received: AtomicU64,
-    /// When bytes last came from the server, in ms since `started`.
-    last_reply_ms: AtomicU64,
-    /// Set before the half-close, so whoever sees the server's reply to it (its FIN) also
-    /// sees that the input had ended: the server did not close first.
-    input_ended: AtomicBool,
-    /// The reply pump is blocked reading the socket: only then is the server the one who is
-    /// silent (blocked on a slow stdout, it is not).
+    /// When a byte last moved either way, in ms since `started`.
+    last_progress_ms: AtomicU64,
+    /// The reply pump is waiting for the server: only then is the server the one who is
+    /// silent (waiting on a slow stdout, it is not).
     awaiting_server: AtomicBool,
+    /// A [`Phase`].
+    phase: AtomicU8,
 }
 
 impl Shared {
@@ -61,9 +77,9 @@ impl Shared {
             started: Instant::now(),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
-            last_reply_ms: AtomicU64::new(0),
-            input_ended: AtomicBool::new(false),
+            last_progress_ms: AtomicU64::new(0),
             awaiting_server: AtomicBool::new(false),
+            phase: AtomicU8::new(Phase::Input as u8),
         })
     }
 
@@ -79,156 +95,99 @@ impl Shared {
         self.started
     }
 
-    /// When bytes last came from the server (the start if none have).
-    pub(super) fn last_reply(&self) -> Instant {
-        self.started + std::time::Duration::from_millis(self.last_reply_ms.load(Ordering::Relaxed))
-    }
-
-    /// The end of input was reached and the half-close is sent or being sent.
-    pub(super) fn input_ended(&self) -> bool {
-        self.input_ended.load(Ordering::SeqCst)
+    /// When a byte last moved either way (the start if none has).
+    pub(super) fn last_progress(&self) -> Instant {
+        self.started + Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed))
     }
 
     pub(super) fn awaiting_server(&self) -> bool {
         self.awaiting_server.load(Ordering::Relaxed)
     }
 
-    fn replied(&self, n: usize) {
+    pub(super) fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => Phase::Input,
+            1 => Phase::Socket,
+            _ => Phase::Done,
+        }
+    }
+
+    pub(super) fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.progressed();
+    }
+
+    fn add_received(&self, n: usize) {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
+        self.progressed();
+    }
+
+    fn progressed(&self) {
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_reply_ms.store(ms, Ordering::Relaxed);
+        self.last_progress_ms.store(ms, Ordering::Relaxed);
     }
-}
 
-/// Why sending stopped before the end of input.
-pub(super) enum SendError {
-    /// Reading stdin failed.
-    Stdin(io::Error),
-    /// Writing to the socket (or the half-close) failed.
-    Socket(io::Error),
-}
-
-/// How the reply pump ended.
-pub(super) enum Replies {
-    /// The server closed the connection in order (FIN); everything it sent is on stdout.
-    Closed,
-    /// Reading from the server failed, e.g. it reset the connection.
-    Lost(io::Error),
-    /// Writing to stdout failed (a closed pipe is `BrokenPipe`).
-    Stdout(io::Error),
-}
-
-/// Starts the send pump: stdin → socket, then a half-close at the end of input, so the
-/// server sees the end of our data and can finish its replies.
-pub(super) fn send(
-    socket: TcpStream,
-    shared: Arc<Shared>,
-) -> io::Result<oneshot::Receiver<Result<(), SendError>>> {
-    let (tx, rx) = oneshot::channel();
-    thread::Builder::new().name("send".into()).spawn(move || {
-        let result = pump_stdin(&socket, &shared);
-        let _ = tx.send(result);
-    })?;
-    Ok(rx)
-}
-
-fn pump_stdin(socket: &TcpStream, shared: &Shared) -> Result<(), SendError> {
-    let stdin = io::stdin();
-    let fd = stdin.as_fd();
-    let spliced = is_pipe(fd) && splice_stdin(fd, socket, shared)?;
-    if !spliced {
-        copy_stdin(fd, socket, shared)?;
-    }
-    shared.input_ended.store(true, Ordering::SeqCst);
-    socket.shutdown(Shutdown::Write).map_err(SendError::Socket)
-}
-
-/// stdin pipe → socket by splice, to the end of input. False if the kernel cannot splice
-/// these two (nothing is lost: a failed call moves nothing), so the caller copies instead.
-fn splice_stdin(
-    stdin: BorrowedFd<'_>,
-    socket: &TcpStream,
-    shared: &Shared,
-) -> Result<bool, SendError> {
-    loop {
-        match rustix::pipe::splice(stdin, None, socket, None, SPLICE_MAX, SpliceFlags::MOVE) {
-            Ok(0) => return Ok(true),
-            Ok(n) => {
-                shared.sent.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(Errno::INTR) => {}
-            // The socket blocks, so only a pipe left non-blocking by someone else says this.
-            Err(Errno::AGAIN) => wait_ready(stdin, PollFlags::IN).map_err(SendError::Stdin)?,
-            Err(Errno::INVAL) => return Ok(false),
-            // Reading a pipe cannot fail; the socket can (EPIPE, ECONNRESET).
-            Err(err) => return Err(SendError::Socket(err.into())),
-        }
-    }
-}
-
-/// stdin → socket through a buffer, to the end of input.
-fn copy_stdin(
-    stdin: BorrowedFd<'_>,
-    mut socket: &TcpStream,
-    shared: &Shared,
-) -> Result<(), SendError> {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = read(stdin, &mut buf).map_err(SendError::Stdin)?;
-        if n == 0 {
-            return Ok(());
-        }
-        socket.write_all(&buf[..n]).map_err(SendError::Socket)?;
-        shared.sent.fetch_add(n as u64, Ordering::Relaxed);
+    /// Waits until the server has something for us (or an error or hang-up to report).
+    fn await_server(&self, socket: &TcpStream) -> io::Result<()> {
+        self.awaiting_server.store(true, Ordering::Relaxed);
+        let ready = wait_ready(socket.as_fd(), PollFlags::IN);
+        self.awaiting_server.store(false, Ordering::Relaxed);
+        ready
     }
 }
 
 /// Starts the reply pump: socket → stdout until the server closes the connection.
 pub(super) fn receive(
     socket: TcpStream,
+    stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
-) -> io::Result<oneshot::Receiver<Replies>> {
+) -> io::Result<impl Future<Output = Replies>> {
     let (tx, rx) = oneshot::channel();
     thread::Builder::new()
         .name("receive".into())
         .spawn(move || {
-            let end = pump_replies(&socket, &shared);
+            let end = pump_replies(&socket, stdout, &shared);
             let _ = tx.send(end);
         })?;
-    Ok(rx)
+    Ok(async {
+        rx.await.unwrap_or_else(|_| {
+            Replies::Lost(io::Error::other(
+                "the receiving thread stopped unexpectedly",
+            ))
+        })
+    })
 }
 
-fn pump_replies(socket: &TcpStream, shared: &Shared) -> Replies {
-    let stdout = io::stdout();
-    let fd = stdout.as_fd();
-    if is_pipe(fd) {
-        if let Some(end) = splice_replies(socket, fd, shared) {
+fn pump_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
+    if is_pipe(stdout) {
+        if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
         }
     }
-    copy_replies(socket, fd, shared)
+    copy_replies(socket, stdout, shared)
 }
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
 /// splice these two; the caller copies instead.
 fn splice_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Option<Replies> {
+    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
     loop {
-        // Wait for the server first, apart from the splice: a splice blocked on a full stdout
-        // is not the server being silent.
-        shared.awaiting_server.store(true, Ordering::Relaxed);
-        let ready = wait_ready(socket.as_fd(), PollFlags::IN);
-        shared.awaiting_server.store(false, Ordering::Relaxed);
-        if let Err(err) = ready {
-            return Some(Replies::Lost(err));
-        }
-        match rustix::pipe::splice(socket, None, stdout, None, SPLICE_MAX, SpliceFlags::MOVE) {
+        match rustix::pipe::splice(socket, None, stdout, None, SPLICE_MAX, flags) {
             Ok(0) => return Some(Replies::Closed),
-            Ok(n) => shared.replied(n),
+            Ok(n) => shared.add_received(n),
             Err(Errno::INTR) => {}
-            // The socket blocks, so only a pipe left non-blocking by someone else says this.
+            // The socket is empty or the pipe full: wait for room in the pipe (at once when
+            // there is some), then for the server.
             Err(Errno::AGAIN) => {
                 if let Err(err) = wait_ready(stdout, PollFlags::OUT) {
                     return Some(Replies::Stdout(err));
+                }
+                if let Err(err) = shared.await_server(socket) {
+                    return Some(Replies::Lost(err));
                 }
             }
             Err(Errno::INVAL) => return None,
@@ -240,34 +199,29 @@ fn splice_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -
 }
 
 /// socket → stdout through a buffer, until the server closes.
-fn copy_replies(mut socket: &TcpStream, fd: BorrowedFd<'_>, shared: &Shared) -> Replies {
+fn copy_replies(mut socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
     let mut buf = vec![0u8; CHUNK];
     loop {
-        shared.awaiting_server.store(true, Ordering::Relaxed);
-        let got = socket.read(&mut buf);
-        shared.awaiting_server.store(false, Ordering::Relaxed);
-        let n = match got {
+        let n = match socket.read(&mut buf) {
             Ok(0) => return Replies::Closed,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(err) = shared.await_server(socket) {
+                    return Replies::Lost(err);
+                }
+                continue;
+            }
             Err(err) => return Replies::Lost(err),
         };
-        shared.replied(n);
-        if let Err(err) = write_all(fd, &buf[..n]) {
+        shared.add_received(n);
+        if let Err(err) = write_all(stdout, &buf[..n]) {
             return Replies::Stdout(err);
         }
     }
 }
 
 /// True for a pipe (or FIFO): what splice can move data to or from.
-fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+pub(super) fn is_pipe(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo)
-}
-
-/// One read (see [`fdio::read`]); a closed fd 0 reads as empty, as std's stdin does.
-fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    match fdio::read(fd, buf) {
-        Err(err) if err.raw_os_error() == Some(Errno::BADF.raw_os_error()) => Ok(0),
-        result => result,
-    }
 }

@@ -1,0 +1,361 @@
+//! How an exchange ended, and the one pure decision of what that means: the exit status or
+//! the error to print. The pumps and the idle timer only report facts; [`outcome`] weighs them,
+//! so a reset or unsent input fails the run whichever side happened to notice it first.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use color_eyre::eyre;
+
+use crate::exit::Exit;
+use crate::report::{io_reason, stdout_error};
+
+/// Input that never reached the server: read from stdin but not taken by the socket, plus
+/// what stdin held ready at that moment (bytes in the pipe or terminal queue, the rest of a
+/// regular file). Zero when stdin was idle. Only a regular file's count is the whole rest:
+/// more may come down a pipe, so its count is a lower bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unsent {
+    pub(super) bytes: u64,
+    pub(super) exact: bool,
+}
+
+impl Unsent {
+    /// Nothing left: the whole input was sent.
+    pub(super) const NONE: Unsent = Unsent {
+        bytes: 0,
+        exact: true,
+    };
+
+    fn is_none(self) -> bool {
+        self.bytes == 0
+    }
+}
+
+impl fmt::Display for Unsent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.exact {
+            f.write_str("at least ")?;
+        }
+        f.write_str(&count(self.bytes))
+    }
+}
+
+/// `1 byte`, `12288 bytes`: exact, as a count someone may check.
+fn count(n: u64) -> String {
+    match n {
+        1 => "1 byte".into(),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// How the send side (stdin → socket) ended.
+#[derive(Debug)]
+pub(super) enum Sending {
+    /// The end of input was reached and the half-close went out.
+    Finished,
+    /// Stopped because the exchange ended first, with this much input not sent.
+    Stopped(Unsent),
+    /// Reading standard input failed.
+    Stdin(io::Error),
+    /// The socket refused data or the half-close (EPIPE, ECONNRESET, ...).
+    Socket(io::Error, Unsent),
+}
+
+/// How the reply side (socket → stdout) ended.
+#[derive(Debug)]
+pub(super) enum Replies {
+    /// The server closed the connection in order (FIN); everything it sent is on stdout.
+    Closed,
+    /// Reading from the server failed, e.g. it reset the connection.
+    Lost(io::Error),
+    /// Writing to stdout failed (a closed pipe is `BrokenPipe`).
+    Stdout(io::Error),
+}
+
+/// Which way nothing moved when `--idle-timeout` struck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Way {
+    /// Input is waiting but the server takes none of it.
+    NotReading,
+    /// All input is sent; no reply comes.
+    NoReply,
+    /// Standard input is idle and the server sends nothing.
+    Neither,
+}
+
+/// `--idle-timeout` struck: nothing moved either way for `limit`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stall {
+    pub(super) limit: Duration,
+    pub(super) way: Way,
+    pub(super) sent: u64,
+    pub(super) received: u64,
+}
+
+/// Everything known when the exchange is over. `replies` is `None` when the reply side was
+/// still running (the exchange ended by a stall or a failed stdin).
+#[derive(Debug)]
+pub(super) struct Ended {
+    pub(super) replies: Option<Replies>,
+    pub(super) sending: Sending,
+    pub(super) stall: Option<Stall>,
+}
+
+/// The exit status of an exchange with `server`, or the error to print. Success only when
+/// nothing was lost: every reply is on stdout and no input read or waiting was left unsent.
+pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
+    let Ended {
+        replies,
+        sending,
+        stall,
+    } = ended;
+    // Our own side first: a closed stdout is the reader's choice, a failed one our failure.
+    let replies = match replies {
+        Some(Replies::Stdout(err)) => {
+            return Err(stdout_error(err, "cannot write to standard output"));
+        }
+        other => other,
+    };
+    match (replies, sending, stall) {
+        (_, Sending::Stdin(err), _) => {
+            Err(eyre::Report::new(err).wrap_err("cannot read standard input"))
+        }
+        (_, _, Some(stall)) => Err(stalled(stall, server)),
+        (Some(Replies::Lost(err)), sending, None) => Err(lost(server, &err, unsent(&sending))),
+        // The send side took the reset and the reply side then saw only an end of stream.
+        (_, Sending::Socket(err, left), None) if is_reset(&err) => Err(lost(server, &err, left)),
+        (_, Sending::Socket(err, left), None) => {
+            let left = if left.is_none() {
+                String::new()
+            } else {
+                format!(" ({server} closed the connection with {left} of input not sent)")
+            };
+            Err(eyre::eyre!("{}{left}", io_reason(&err))
+                .wrap_err(format!("cannot send to {server}")))
+        }
+        (_, Sending::Stopped(left), None) if !left.is_none() => Err(eyre::eyre!(
+            "{server} closed the connection with {left} of input not sent"
+        )),
+        (_, Sending::Finished | Sending::Stopped(_), None) => Ok(Exit::Success),
+    }
+}
+
+fn unsent(sending: &Sending) -> Unsent {
+    match sending {
+        Sending::Stopped(left) | Sending::Socket(_, left) => *left,
+        Sending::Finished | Sending::Stdin(_) => Unsent::NONE,
+    }
+}
+
+fn is_reset(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::ConnectionReset
+}
+
+fn lost(server: &str, err: &io::Error, left: Unsent) -> eyre::Report {
+    let left = if left.is_none() {
+        String::new()
+    } else {
+        format!(" ({left} of input not sent)")
+    };
+    eyre::eyre!("{}{left}", io_reason(err)).wrap_err(format!("connection to {server} lost"))
+}
+
+fn stalled(stall: Stall, server: &str) -> eyre::Report {
+    let limit = humantime::format_duration(stall.limit);
+    let counts = format!(
+        "{} sent, {} received",
+        count(stall.sent),
+        count(stall.received)
+    );
+    match stall.way {
+        Way::NotReading => eyre::eyre!(
+            "no progress for {limit}: {server} is not reading ({counts}; --idle-timeout)"
+        ),
+        Way::NoReply => eyre::eyre!(
+            "no reply from {server} for {limit} after the end of input (--idle-timeout)"
+        ),
+        Way::Neither => eyre::eyre!(
+            "nothing sent or received for {limit}: standard input is idle and {server} sends \
+             nothing ({counts}; --idle-timeout)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{is_stdout_closed, one_line};
+
+    const SERVER: &str = "127.0.0.1:7";
+
+    fn exactly(bytes: u64) -> Unsent {
+        Unsent { bytes, exact: true }
+    }
+
+    fn os(code: i32) -> io::Error {
+        io::Error::from_raw_os_error(code)
+    }
+
+    fn decide(replies: Option<Replies>, sending: Sending) -> Result<Exit, String> {
+        let ended = Ended {
+            replies,
+            sending,
+            stall: None,
+        };
+        outcome(ended, SERVER).map_err(|err| one_line(&err))
+    }
+
+    #[test]
+    fn a_clean_exchange_succeeds() {
+        assert_eq!(
+            decide(Some(Replies::Closed), Sending::Finished),
+            Ok(Exit::Success)
+        );
+    }
+
+    /// Item 3: the send side took ECONNRESET, the reply side saw only an end of stream.
+    #[test]
+    fn a_reset_taken_by_the_send_side_fails() {
+        let got = decide(
+            Some(Replies::Closed),
+            Sending::Socket(os(libc::ECONNRESET), exactly(4096)),
+        );
+        assert_eq!(
+            got,
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer (4096 bytes of input not sent)"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_reset_taken_by_the_reply_side_fails() {
+        let got = decide(
+            Some(Replies::Lost(os(libc::ECONNRESET))),
+            Sending::Stopped(exactly(0)),
+        );
+        assert_eq!(
+            got,
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer"
+            ))
+        );
+        let got = decide(Some(Replies::Lost(os(libc::ECONNRESET))), Sending::Finished);
+        assert!(got.is_err());
+    }
+
+    /// Item 4: the server closed while input was still waiting.
+    #[test]
+    fn a_server_closing_with_input_unsent_fails_and_says_how_much() {
+        let got = decide(Some(Replies::Closed), Sending::Stopped(exactly(12_288)));
+        assert_eq!(
+            got,
+            Err(format!(
+                "{SERVER} closed the connection with 12288 bytes of input not sent"
+            ))
+        );
+        let got = decide(
+            Some(Replies::Closed),
+            Sending::Socket(os(libc::EPIPE), exactly(1)),
+        );
+        assert_eq!(
+            got,
+            Err(format!(
+                "cannot send to {SERVER}: Broken pipe ({SERVER} closed the connection with 1 \
+                 byte of input not sent)"
+            ))
+        );
+    }
+
+    /// Even with all input taken by the socket, a failed half-close may have lost some.
+    #[test]
+    fn a_failed_half_close_fails() {
+        assert_eq!(
+            decide(
+                Some(Replies::Closed),
+                Sending::Socket(os(libc::ENOTCONN), Unsent::NONE)
+            ),
+            Err(format!(
+                "cannot send to {SERVER}: Transport endpoint is not connected"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_pipe_count_is_a_lower_bound() {
+        let left = Unsent {
+            bytes: 65_536,
+            exact: false,
+        };
+        assert_eq!(
+            decide(Some(Replies::Closed), Sending::Stopped(left)),
+            Err(format!(
+                "{SERVER} closed the connection with at least 65536 bytes of input not sent"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_server_closing_while_stdin_is_idle_succeeds() {
+        assert_eq!(
+            decide(Some(Replies::Closed), Sending::Stopped(exactly(0))),
+            Ok(Exit::Success)
+        );
+    }
+
+    #[test]
+    fn stdout_comes_first_a_closed_one_quietly() {
+        let closed = outcome(
+            Ended {
+                replies: Some(Replies::Stdout(os(libc::EPIPE))),
+                sending: Sending::Stopped(exactly(5)),
+                stall: None,
+            },
+            SERVER,
+        );
+        assert!(closed.is_err_and(|err| is_stdout_closed(&err)));
+        let full = decide(Some(Replies::Stdout(os(libc::ENOSPC))), Sending::Finished);
+        assert_eq!(
+            full,
+            Err("cannot write to standard output: No space left on device".into())
+        );
+    }
+
+    #[test]
+    fn a_failed_stdin_fails() {
+        assert_eq!(
+            decide(None, Sending::Stdin(os(libc::EIO))),
+            Err("cannot read standard input: Input/output error".into())
+        );
+    }
+
+    /// Item 10: each kind of stall names the side that stopped.
+    #[test]
+    fn a_stall_says_which_way_nothing_moved() {
+        let stall = |way| Ended {
+            replies: None,
+            sending: Sending::Stopped(exactly(100)),
+            stall: Some(Stall {
+                limit: Duration::from_secs(2),
+                way,
+                sent: 2_000_000,
+                received: 0,
+            }),
+        };
+        let message = |way| one_line(&outcome(stall(way), SERVER).unwrap_err());
+        assert_eq!(
+            message(Way::NotReading),
+            format!(
+                "no progress for 2s: {SERVER} is not reading (2000000 bytes sent, 0 bytes \
+                 received; --idle-timeout)"
+            )
+        );
+        assert_eq!(
+            message(Way::NoReply),
+            format!("no reply from {SERVER} for 2s after the end of input (--idle-timeout)")
+        );
+        assert!(message(Way::Neither).starts_with("nothing sent or received for 2s"));
+    }
+}

@@ -1,0 +1,252 @@
+//! The send pump: stdin → socket, then a half-close at the end of input, so the server sees
+//! the end of our data and can finish its replies.
+//!
+//! It waits only in poll(2), on stdin or the socket together with a [`Stop`] descriptor, and
+//! its data calls never block (the socket is non-blocking, a splice is asked not to wait, and
+//! stdin is read only once poll says it is ready). So when the exchange ends first,
+//! [`Sender::finish`] gets a prompt and exact account of the input left unsent, instead of
+//! guessing while the pump is still in the middle of a call.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
+use rustix::fs::{FileType, SeekFrom};
+use rustix::io::Errno;
+use rustix::pipe::SpliceFlags;
+use tokio::sync::oneshot;
+
+use super::outcome::{Sending, Unsent};
+use super::pump::{CHUNK, Phase, SPLICE_MAX, Shared, is_pipe};
+
+/// Tells the pump to stop at its next wait: a flag, and an eventfd that wakes its poll.
+struct Stop {
+    raised: AtomicBool,
+    wake: OwnedFd,
+}
+
+impl Stop {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        // Cannot fail short of a counter overflow, which one write cannot cause.
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `fd` is ready for `events`; false when stopped instead.
+    fn wait(&self, fd: BorrowedFd<'_>, events: PollFlags) -> io::Result<bool> {
+        let mut fds = [
+            PollFd::new(&fd, events),
+            PollFd::new(&self.wake, PollFlags::IN),
+        ];
+        loop {
+            if self.raised() {
+                return Ok(false);
+            }
+            match poll(&mut fds, None) {
+                Ok(_) => return Ok(!self.raised()),
+                Err(Errno::INTR) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+}
+
+/// The running send pump.
+pub(super) struct Sender {
+    stop: Arc<Stop>,
+    report: oneshot::Receiver<Sending>,
+}
+
+impl Sender {
+    /// The pump's report once it ends by itself (cancel-safe: for `select!`).
+    pub(super) async fn ended(&mut self) -> Sending {
+        (&mut self.report).await.unwrap_or_else(|_| {
+            Sending::Stdin(io::Error::other("the sending thread stopped unexpectedly"))
+        })
+    }
+
+    /// Stops the pump (if it still runs) and returns its report. Prompt: the pump waits only
+    /// where the stop wakes it.
+    pub(super) async fn finish(mut self) -> Sending {
+        self.stop.raise();
+        self.ended().await
+    }
+}
+
+/// Starts the send pump on its own thread.
+pub(super) fn send(
+    stdin: BorrowedFd<'static>,
+    socket: TcpStream,
+    shared: Arc<Shared>,
+) -> io::Result<Sender> {
+    let stop = Arc::new(Stop {
+        raised: AtomicBool::new(false),
+        wake: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+    });
+    let (tx, rx) = oneshot::channel();
+    let pump_stop = Arc::clone(&stop);
+    thread::Builder::new().name("send".into()).spawn(move || {
+        let end = pump(stdin, &socket, &shared, &pump_stop);
+        let _ = tx.send(end);
+    })?;
+    Ok(Sender { stop, report: rx })
+}
+
+fn pump(stdin: BorrowedFd<'_>, socket: &TcpStream, shared: &Shared, stop: &Stop) -> Sending {
+    let pump = Pump {
+        stdin,
+        socket,
+        shared,
+        stop,
+    };
+    let copied = match is_pipe(stdin) {
+        true => pump.splice().and_then(|spliced| match spliced {
+            true => Ok(()),
+            false => pump.copy(),
+        }),
+        false => pump.copy(),
+    };
+    if let Err(end) = copied {
+        return end;
+    }
+    shared.set_phase(Phase::Done);
+    match socket.shutdown(Shutdown::Write) {
+        Ok(()) => Sending::Finished,
+        Err(err) => Sending::Socket(err, Unsent::NONE),
+    }
+}
+
+/// One send pump's view: where from, where to, whom to tell, what stops it. Its loops end
+/// with `Ok` at the end of input and `Err` with the report otherwise.
+struct Pump<'a> {
+    stdin: BorrowedFd<'a>,
+    socket: &'a TcpStream,
+    shared: &'a Shared,
+    stop: &'a Stop,
+}
+
+impl Pump<'_> {
+    /// stdin pipe → socket by splice. `Ok(false)` if the kernel cannot splice these two
+    /// (nothing is lost: a failed call moves nothing), so the caller copies instead. What a
+    /// splice does not move stays in the pipe, where [`Pump::unsent`] counts it.
+    fn splice(&self) -> Result<bool, Sending> {
+        let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+        loop {
+            if self.stop.raised() {
+                return Err(Sending::Stopped(self.unsent(0)));
+            }
+            match rustix::pipe::splice(self.stdin, None, self.socket, None, SPLICE_MAX, flags) {
+                Ok(0) => return Ok(true),
+                Ok(n) => self.shared.add_sent(n),
+                Err(Errno::INTR) => {}
+                // The pipe is empty or the socket full: wait until neither is (each wait
+                // returns at once when its side is ready).
+                Err(Errno::AGAIN) => {
+                    self.wait_input()?;
+                    self.wait_socket(0)?;
+                }
+                Err(Errno::INVAL) => return Ok(false),
+                // Reading a pipe cannot fail; the socket can (EPIPE, ECONNRESET).
+                Err(err) => return Err(Sending::Socket(err.into(), self.unsent(0))),
+            }
+        }
+    }
+
+    /// stdin → socket through a buffer.
+    fn copy(&self) -> Result<(), Sending> {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            self.wait_input()?;
+            let n = match rustix::io::read(self.stdin, &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                // Someone else took the data first, or left stdin non-blocking: wait again.
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(err) => return Err(Sending::Stdin(err.into())),
+            };
+            self.send_all(&buf[..n])?;
+        }
+    }
+
+    fn send_all(&self, mut data: &[u8]) -> Result<(), Sending> {
+        while !data.is_empty() {
+            if self.stop.raised() {
+                return Err(Sending::Stopped(self.unsent(data.len())));
+            }
+            let mut socket = self.socket;
+            match socket.write(data) {
+                Ok(0) => {
+                    let err = io::ErrorKind::WriteZero.into();
+                    return Err(Sending::Socket(err, self.unsent(data.len())));
+                }
+                Ok(n) => {
+                    data = &data[n..];
+                    self.shared.add_sent(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_socket(data.len())?;
+                }
+                Err(err) => return Err(Sending::Socket(err, self.unsent(data.len()))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for input; `Err` when stopped meanwhile.
+    fn wait_input(&self) -> Result<(), Sending> {
+        self.shared.set_phase(Phase::Input);
+        match self.stop.wait(self.stdin, PollFlags::IN) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Sending::Stopped(self.unsent(0))),
+            Err(err) => Err(Sending::Stdin(err)),
+        }
+    }
+
+    /// Waits until the socket takes data, holding `pending` bytes; `Err` when stopped.
+    fn wait_socket(&self, pending: usize) -> Result<(), Sending> {
+        self.shared.set_phase(Phase::Socket);
+        match self.stop.wait(self.socket.as_fd(), PollFlags::OUT) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Sending::Stopped(self.unsent(pending))),
+            Err(err) => Err(Sending::Socket(err, self.unsent(pending))),
+        }
+    }
+
+    /// `pending` bytes already read, plus what stdin holds ready now.
+    fn unsent(&self, pending: usize) -> Unsent {
+        let (ready, exact) = waiting(self.stdin);
+        Unsent {
+            bytes: pending as u64 + ready,
+            exact,
+        }
+    }
+}
+
+/// How many bytes stdin holds ready: what is in a pipe, terminal or socket, the rest of a
+/// regular file; and whether that is all there is (only for the file: more may come down a
+/// pipe). 0 when it cannot be known (another device): only what is known is claimed.
+fn waiting(stdin: BorrowedFd<'_>) -> (u64, bool) {
+    let Ok(stat) = rustix::fs::fstat(stdin) else {
+        return (0, false);
+    };
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => {
+            let size = u64::try_from(stat.st_size).unwrap_or(0);
+            let at = rustix::fs::seek(stdin, SeekFrom::Current(0)).unwrap_or(size);
+            (size.saturating_sub(at), true)
+        }
+        FileType::Fifo | FileType::CharacterDevice | FileType::Socket => {
+            (rustix::io::ioctl_fionread(stdin).unwrap_or(0), false)
+        }
+        _ => (0, false),
+    }
+}
