@@ -87,6 +87,17 @@ fn not_host_port(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The socket address of a host that is an IP literal (an IPv6 one may carry a zone), or
+/// `None` for a name to resolve. getaddrinfo takes a zone by interface name only on a
+/// link-local address, so a literal is never handed to it.
+pub fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let (ip, scope) = parse_v6(host).ok()?;
+    Some(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
+}
+
 /// An IPv6 literal with an optional zone (`fe80::1%lo`, `fe80::1%2`): the address and the
 /// zone's interface index (0 without a zone).
 fn parse_v6(s: &str) -> Result<(Ipv6Addr, u32), String> {

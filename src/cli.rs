@@ -242,7 +242,9 @@ Examples:
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
-before it was sent, a stall past --idle-timeout, a failed stdout.";
+before it was sent, a stall past --idle-timeout, a failed stdout.
+
+A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]

@@ -369,13 +369,17 @@ fn scoped_ipv6_server_and_client_on_loopback() {
     let addr = String::from_utf8(line).unwrap().trim().to_owned();
     assert!(addr.starts_with("[::1"), "{addr}");
     // The kernel drops a scope it does not need (::1 is not link-local), so the address
-    // printed may lack it; the client is given one, as a number: getaddrinfo accepts interface
-    // names only for link-local addresses, and lo here has none.
+    // printed may lack it; the client is given one by number and by name (getaddrinfo would
+    // refuse the name on a non-link-local address, so a literal must not go through it).
     let port = addr.rsplit_once(':').unwrap().1;
     // SAFETY: a NUL-terminated literal.
     let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
     assert!(lo > 0, "lo has an index");
-    for target in [format!("[::1%{lo}]:{port}"), addr.clone()] {
+    for target in [
+        format!("[::1%{lo}]:{port}"),
+        format!("[::1%lo]:{port}"),
+        addr.clone(),
+    ] {
         let mut client = std_tool(["echo-client", target.as_str()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

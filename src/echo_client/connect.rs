@@ -107,15 +107,19 @@ async fn attempt(
 ) -> Result<TcpStream, Failure> {
     // An IP literal is parsed, not looked up; a name goes through getaddrinfo on tokio's
     // blocking pool, bounded like a connect so a dead resolver cannot hang us.
-    let resolved = tokio::time::timeout(
-        timeout,
-        tokio::net::lookup_host((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| Failure::Resolve(timed_out(timeout)))?
-    .map_err(Failure::Resolve)?;
+    let resolved: Vec<SocketAddr> = match crate::addr::ip_literal(&target.host, target.port) {
+        Some(addr) => vec![addr],
+        None => tokio::time::timeout(
+            timeout,
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| Failure::Resolve(timed_out(timeout)))?
+        .map_err(Failure::Resolve)?
+        .collect(),
+    };
     let mut errors = Vec::new();
-    for addr in resolved.filter(|addr| family.admits(*addr)) {
+    for addr in resolved.into_iter().filter(|addr| family.admits(*addr)) {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(err)) => errors.push((addr, err)),

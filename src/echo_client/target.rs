@@ -10,8 +10,9 @@ use crate::addr::{DEFAULT_ADDR, HostPort, parse_host_port};
 /// The two positional words as typed.
 #[derive(Debug, Args)]
 struct Words {
-    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT, or HOST alone followed by PORT
-    /// (as nc takes it); every address a name resolves to is tried in turn.
+    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
+    /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); every
+    /// address a name resolves to is tried in turn.
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
