@@ -28,57 +28,78 @@ impl Format {
     }
 }
 
-/// A GNU-style line counter kept as ASCII digits, incremented in place: cheaper than
-/// formatting an integer for every line, and printed as `%6d\t` like GNU cat.
+/// GNU cat's line counter: the text `%6d\t` kept as ASCII and incremented in place (as GNU
+/// does), cheaper than formatting an integer for every line.
 #[derive(Debug, Clone)]
 struct LineNumber {
-    /// Right-aligned digits followed by a tab; `start` is where printing begins.
-    buf: [u8; 21],
-    /// First byte to print (never more than 6 digits from the end unless the number grows).
-    start: usize,
-    /// First significant digit.
-    first_digit: usize,
+    /// The text to print, left-aligned: `     7\t`, then unused bytes. Always copied whole,
+    /// since one fixed-size copy is cheaper than a variable-length one.
+    text: [u8; 32],
+    /// How much of `text` to print.
+    len: usize,
 }
 
 impl LineNumber {
-    const TAB: usize = 20;
+    /// GNU's counter holds 18 digits; past that it shows `>` in front, as here.
+    const MAX_LEN: usize = 18 + 1;
 
     fn new() -> Self {
-        let mut buf = [b' '; 21];
-        buf[Self::TAB - 1] = b'0';
-        buf[Self::TAB] = b'\t';
-        LineNumber {
-            buf,
-            start: Self::TAB - 6,
-            first_digit: Self::TAB - 1,
+        let mut text = [0; 32];
+        text[..7].copy_from_slice(b"     0\t");
+        LineNumber { text, len: 7 }
+    }
+
+    /// Advances to the next number.
+    fn advance(&mut self) {
+        let mut i = self.len - 2;
+        loop {
+            match self.text[i] {
+                b'9' => self.text[i] = b'0',
+                b' ' | b'>' => {
+                    self.text[i] = b'1';
+                    return;
+                }
+                digit => {
+                    self.text[i] = digit + 1;
+                    return;
+                }
+            }
+            if i == 0 {
+                return self.widen();
+            }
+            i -= 1;
         }
     }
 
-    /// Advances to the next number and returns its text (`     7\t`).
-    fn next(&mut self) -> &[u8] {
-        let mut i = Self::TAB - 1;
-        loop {
-            if self.buf[i] < b'9' {
-                self.buf[i] = self.buf[i].max(b'0') + 1;
-                break;
-            }
-            self.buf[i] = b'0';
-            if i == 0 {
-                // 20 digits of lines cannot happen in practice; GNU prints '>' here too.
-                self.buf[0] = b'>';
-                break;
-            }
-            i -= 1;
-            if i < self.first_digit {
-                self.buf[i] = b'1';
-                self.first_digit = i;
-                break;
-            }
+    /// All digits were 9 and are now 0, with no space left in front: one more digit.
+    fn widen(&mut self) {
+        if self.len == Self::MAX_LEN {
+            self.text[0] = b'>';
+            return;
         }
-        self.start = self.start.min(self.first_digit);
-        &self.buf[self.start..]
+        self.text.copy_within(..self.len, 1);
+        self.text[0] = b'1';
+        self.len += 1;
+    }
+
+    /// Appends the current number to `out`.
+    fn push(&self, out: &mut Vec<u8>) {
+        push_prefix(out, &self.text, self.len);
     }
 }
+
+/// What one byte becomes under `-v`: up to 4 bytes, padded to a word so a copy is one load
+/// and one store.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(8))]
+struct Shown {
+    text: [u8; 4],
+    len: u32,
+}
+
+/// A long line is expanded in pieces of this size, so the room reserved for the worst case
+/// (4 bytes out per byte in) stays small.
+const EXPAND_PIECE: usize = 16 * 1024;
 
 /// The formatting state machine: feed it input chunks, it appends GNU cat's output.
 #[derive(Debug, Clone)]
@@ -91,8 +112,8 @@ pub struct Renderer {
     /// A CR held back at the end of a chunk under `-E`: GNU shows CR LF as `^M$`, even when
     /// the two arrive in different reads or files, and a lone CR as itself.
     pending_cr: bool,
-    /// What each byte becomes under `-v` (and `-T`), precomputed: up to 4 bytes.
-    table: Box<[([u8; 4], u8); 256]>,
+    /// What each byte becomes under `-v` (and `-T`), precomputed.
+    table: Box<[Shown; 256]>,
 }
 
 impl Renderer {
@@ -109,56 +130,26 @@ impl Renderer {
 
     /// Renders `input` (any chunk: it need not end on a line boundary) onto `out`.
     pub fn render(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let numbers = self.format.number || self.format.number_nonblank;
-        let number_empty = !self.format.number_nonblank;
-        // Under -v a CR is always ^M; without it, -E marks only the CR of a CR LF.
-        let mark_cr = self.format.show_ends && !self.format.show_nonprinting;
         if self.pending_cr && !input.is_empty() {
             self.pending_cr = false;
             out.extend_from_slice(if input[0] == b'\n' { b"^M" } else { b"\r" });
         }
+        let numbers = self.format.number || self.format.number_nonblank;
         let mut i = 0;
         while i < input.len() {
             if input[i] == b'\n' {
-                self.newlines += 1;
-                if self.newlines > 0 {
-                    // An empty line.
-                    if self.newlines >= 2 {
-                        self.newlines = 2;
-                        if self.format.squeeze_blank {
-                            i += 1;
-                            continue;
-                        }
-                    }
-                    if numbers && number_empty {
-                        out.extend_from_slice(self.line.next());
-                    }
-                }
-                if self.format.show_ends {
-                    out.push(b'$');
-                }
-                out.push(b'\n');
+                self.newline(out);
                 i += 1;
                 continue;
             }
-            if self.newlines >= 0 && numbers {
-                out.extend_from_slice(self.line.next());
-            }
-            let end = memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
-            let line = &input[i..end];
-            match line.split_last() {
-                Some((b'\r', rest)) if mark_cr => {
-                    self.segment(rest, out);
-                    if end < input.len() {
-                        out.extend_from_slice(b"^M");
-                    } else {
-                        self.pending_cr = true;
-                    }
-                }
-                _ => self.segment(line, out),
+            // Text of a line: numbered unless it continues one begun in an earlier chunk.
+            if numbers && self.newlines >= 0 {
+                self.line.advance();
+                self.line.push(out);
             }
             self.newlines = -1;
-            i = end;
+            let end = memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
+            i = self.line_text(input, i, end, out);
         }
     }
 
@@ -169,72 +160,372 @@ impl Renderer {
         }
     }
 
-    /// Renders bytes of one line (no newline among them).
-    fn segment(&self, bytes: &[u8], out: &mut Vec<u8>) {
-        if self.format.show_nonprinting {
-            out.reserve(bytes.len() * 4);
-            for &b in bytes {
-                let (text, len) = &self.table[b as usize];
-                out.extend_from_slice(&text[..*len as usize]);
+    /// A newline that is not right after text rendered by [`Renderer::line_text`]: it ends a
+    /// line begun in an earlier chunk, or it is an empty line.
+    fn newline(&mut self, out: &mut Vec<u8>) {
+        self.newlines += 1;
+        if self.newlines > 0 {
+            if self.newlines >= 2 {
+                self.newlines = 2;
+                if self.format.squeeze_blank {
+                    return;
+                }
             }
-        } else if self.format.show_tabs {
-            let mut rest = bytes;
-            while let Some(p) = memchr(b'\t', rest) {
-                out.extend_from_slice(&rest[..p]);
-                out.extend_from_slice(b"^I");
-                rest = &rest[p + 1..];
+            // -b numbers only nonempty lines, even with -n.
+            if self.format.number && !self.format.number_nonblank {
+                self.line.advance();
+                self.line.push(out);
             }
-            out.extend_from_slice(rest);
+        }
+        out.extend_from_slice(if self.format.show_ends { b"$\n" } else { b"\n" });
+    }
+
+    /// Renders `input[start..end]`, text with no newline, and the newline at `end` if there
+    /// is one; returns where the next line starts.
+    fn line_text(&mut self, input: &[u8], start: usize, end: usize, out: &mut Vec<u8>) -> usize {
+        let format = self.format;
+        if !(format.show_nonprinting || format.show_tabs || format.show_ends) {
+            // Text and its newline in one copy.
+            let next = (end + 1).min(input.len());
+            push_copy(out, input, start, next);
+            self.newlines = if next > end { 0 } else { -1 };
+            return next;
+        }
+        let text = &input[start..end];
+        if format.show_nonprinting {
+            expand(&self.table, text, out);
         } else {
-            out.extend_from_slice(bytes);
+            // -E alone marks the CR of a CR LF: hold back a CR at the end of the chunk.
+            let (text, cr) = match text.split_last() {
+                Some((b'\r', rest)) if format.show_ends => (rest, true),
+                _ => (text, false),
+            };
+            if format.show_tabs {
+                push_with_tabs(text, out);
+            } else {
+                out.extend_from_slice(text);
+            }
+            if cr && end < input.len() {
+                out.extend_from_slice(b"^M");
+            } else if cr {
+                self.pending_cr = true;
+            }
+        }
+        if end == input.len() {
+            return end;
+        }
+        self.newlines = 0;
+        out.extend_from_slice(if format.show_ends { b"$\n" } else { b"\n" });
+        end + 1
+    }
+}
+
+/// Appends `text` with each tab as `^I`.
+fn push_with_tabs(text: &[u8], out: &mut Vec<u8>) {
+    let mut rest = text;
+    while let Some(p) = memchr(b'\t', rest) {
+        out.extend_from_slice(&rest[..p]);
+        out.extend_from_slice(b"^I");
+        rest = &rest[p + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Appends `input[start..end]`. Short runs — most lines of text — are copied as a fixed
+/// 32 bytes when the input has them, cheaper than a variable-length copy.
+fn push_copy(out: &mut Vec<u8>, input: &[u8], start: usize, end: usize) {
+    match input[start..].first_chunk::<32>() {
+        Some(window) if end - start <= 32 => push_prefix(out, window, end - start),
+        _ => out.extend_from_slice(&input[start..end]),
+    }
+}
+
+/// Appends the first `len` bytes of `bytes` by copying all of them into the spare capacity.
+fn push_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+    assert!(len <= N);
+    out.reserve(N);
+    let old_len = out.len();
+    // SAFETY: `reserve` made room for N bytes after the length; the copy writes N bytes
+    // there (an unaligned store of an array), and the length grows by `len` <= N of them,
+    // all initialised by the copy.
+    unsafe {
+        out.as_mut_ptr()
+            .add(old_len)
+            .cast::<[u8; N]>()
+            .write_unaligned(*bytes);
+        out.set_len(old_len + len);
+    }
+}
+
+/// Appends `text` with each byte as `table` shows it. Every byte is stored as a whole 4-byte
+/// word and the cursor advances by its real length, so the loop has no branch per byte, which
+/// random binary data would mispredict; words of 8 printable bytes are copied as they are.
+fn expand(table: &[Shown; 256], text: &[u8], out: &mut Vec<u8>) {
+    for piece in text.chunks(EXPAND_PIECE) {
+        out.reserve(piece.len() * 4);
+        let old_len = out.len();
+        // SAFETY: `reserve` made room for 4 bytes per input byte after the length. The cursor
+        // `at` never passes 4 × (bytes consumed so far): each byte advances it by at most 4,
+        // and a word of 8 bytes advances it by 8 after a store of 8. So every store, of 4
+        // bytes for one input byte or 8 for 8, ends within the room reserved. Stores are
+        // unaligned; the new length counts only the bytes stored (`at`).
+        unsafe {
+            let base = out.as_mut_ptr().add(old_len);
+            let mut at = 0;
+            let mut rest = piece;
+            while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+                if all_printable(u64::from_le_bytes(*word)) {
+                    base.add(at).cast::<[u8; 8]>().write_unaligned(*word);
+                    at += 8;
+                } else {
+                    for &b in word {
+                        let shown = table[b as usize];
+                        base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
+                        at += shown.len as usize;
+                    }
+                }
+                rest = tail;
+            }
+            for &b in rest {
+                let shown = table[b as usize];
+                base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
+                at += shown.len as usize;
+            }
+            out.set_len(old_len + at);
         }
     }
 }
 
+/// True when all 8 bytes of `word` are printable ASCII (space to `~`), which `-v` leaves as
+/// they are. The SWAR tests for "some byte < n" are exact when only the answer for the whole
+/// word is needed.
+fn all_printable(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let del = word ^ (ONES * 0x7f);
+    let is_del = del.wrapping_sub(ONES) & !del;
+    (below_space | is_del | word) & HIGH == 0
+}
+
 /// GNU cat's rendering of one byte under `-v` (tabs stay tabs unless `-T`).
-fn rendered(b: u8, format: Format) -> ([u8; 4], u8) {
-    let one = |x: u8| ([x, 0, 0, 0], 1);
-    let two = |x: u8, y: u8| ([x, y, 0, 0], 2);
+fn rendered(b: u8, format: Format) -> Shown {
+    let shown = |text: &[u8]| {
+        let mut padded = [0; 4];
+        padded[..text.len()].copy_from_slice(text);
+        Shown {
+            text: padded,
+            len: text.len() as u32,
+        }
+    };
     if b == b'\t' {
         return if format.show_tabs {
-            two(b'^', b'I')
+            shown(b"^I")
         } else {
-            one(b)
+            shown(b"\t")
         };
     }
     if !format.show_nonprinting {
-        return one(b);
+        return shown(&[b]);
     }
     match b {
-        b'\n' => one(b),
-        0..=31 => two(b'^', b + 64),
-        32..=126 => one(b),
-        127 => two(b'^', b'?'),
-        128..=159 => ([b'M', b'-', b'^', b - 128 + 64], 4),
-        160..=254 => ([b'M', b'-', b - 128, 0], 3),
-        255 => ([b'M', b'-', b'^', b'?'], 4),
+        b'\n' => shown(&[b]),
+        0..=31 => shown(&[b'^', b + 64]),
+        32..=126 => shown(&[b]),
+        127 => shown(b"^?"),
+        128..=159 => shown(&[b'M', b'-', b'^', b - 128 + 64]),
+        160..=254 => shown(&[b'M', b'-', b - 128]),
+        255 => shown(b"M-^?"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn render(format: Format, chunks: &[&[u8]]) -> String {
+    fn render_chunks(format: Format, chunks: &[&[u8]]) -> Vec<u8> {
         let mut r = Renderer::new(format);
         let mut out = Vec::new();
         for c in chunks {
             r.render(c, &mut out);
         }
-        String::from_utf8_lossy(&out).into_owned()
+        r.finish(&mut out);
+        out
+    }
+
+    fn render(format: Format, chunks: &[&[u8]]) -> String {
+        String::from_utf8_lossy(&render_chunks(format, chunks)).into_owned()
+    }
+
+    /// GNU cat's loop, byte by byte, on the whole input at once: the model the chunked,
+    /// table-driven renderer must match whatever the chunk boundaries.
+    fn reference(f: Format, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut newlines = 0i32;
+        let mut line = 0u64;
+        let mut number = |out: &mut Vec<u8>| {
+            line += 1;
+            out.extend_from_slice(format!("{line:6}\t").as_bytes());
+        };
+        for (i, &b) in input.iter().enumerate() {
+            if b == b'\n' {
+                newlines += 1;
+                if newlines > 0 {
+                    if newlines >= 2 {
+                        newlines = 2;
+                        if f.squeeze_blank {
+                            continue;
+                        }
+                    }
+                    if f.number && !f.number_nonblank {
+                        number(&mut out);
+                    }
+                }
+                out.extend_from_slice(if f.show_ends { b"$\n" } else { b"\n" });
+                continue;
+            }
+            if newlines >= 0 && (f.number || f.number_nonblank) {
+                number(&mut out);
+            }
+            newlines = -1;
+            let cr_lf = b == b'\r' && input.get(i + 1) == Some(&b'\n');
+            match b {
+                b'\t' if f.show_tabs => out.extend_from_slice(b"^I"),
+                b'\t' => out.push(b),
+                b'\r' if cr_lf && f.show_ends && !f.show_nonprinting => {
+                    out.extend_from_slice(b"^M")
+                }
+                _ if f.show_nonprinting => {
+                    let mut c = b;
+                    if c >= 128 {
+                        out.extend_from_slice(b"M-");
+                        c -= 128;
+                    }
+                    match c {
+                        0..32 => out.extend_from_slice(&[b'^', c + 64]),
+                        127 => out.extend_from_slice(b"^?"),
+                        _ => out.push(c),
+                    }
+                }
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+
+    fn format_of(bits: u8) -> Format {
+        Format {
+            number: bits & 1 != 0,
+            number_nonblank: bits & 2 != 0,
+            squeeze_blank: bits & 4 != 0,
+            show_nonprinting: bits & 8 != 0,
+            show_ends: bits & 16 != 0,
+            show_tabs: bits & 32 != 0,
+        }
+    }
+
+    /// Input split at the given points (taken modulo its length, in order).
+    fn split<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        for p in points {
+            chunks.push(&input[at..p]);
+            at = p;
+        }
+        chunks.push(&input[at..]);
+        chunks
+    }
+
+    /// Bytes that hit every rule: runs of newlines, CR LF, tabs, printable runs (the 8-byte
+    /// fast path), controls, DEL, high bytes.
+    fn interesting() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => Just(b"\n".to_vec()),
+            2 => Just(b"\r\n".to_vec()),
+            2 => Just(b"\t".to_vec()),
+            2 => Just(b"\r".to_vec()),
+            4 => prop::collection::vec(b' '..=b'~', 0..40),
+            2 => prop::collection::vec(any::<u8>(), 0..20),
+            1 => Just(vec![0x7f, 0x80, 0x9f, 0xa0, 0xfe, 0xff]),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_matches_gnus_loop(
+            input in interesting(),
+            bits in 0u8..64,
+            cuts in prop::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let f = format_of(bits);
+            let chunks = split(&input, &cuts);
+            prop_assert_eq!(render_chunks(f, &chunks), reference(f, &input), "{:?}", f);
+        }
+    }
+
+    #[test]
+    fn every_byte_in_every_format() {
+        let all: Vec<u8> = (0..=255).collect();
+        for bits in 0..64 {
+            let f = format_of(bits);
+            assert_eq!(render_chunks(f, &[&all]), reference(f, &all), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn high_bytes_and_del_under_v() {
+        let f = Format {
+            show_nonprinting: true,
+            ..Format::default()
+        };
+        assert_eq!(
+            render(f, &[b"\x7f\x80\x89\x9f", b"\xa0\xc1\xfe\xff"]),
+            "^?M-^@M-^IM-^_M- M-AM-~M-^?"
+        );
+        // Printable words go through the 8-byte path; a DEL or high byte inside one does not.
+        assert_eq!(render(f, &[b"abcdefgh12345678"]), "abcdefgh12345678");
+        assert_eq!(
+            render(f, &[b"abcdefg\x7f1234567\xe1"]),
+            "abcdefg^?1234567M-a"
+        );
+        assert_eq!(render(f, &[b"abc\tdefg"]), "abc\tdefg");
+    }
+
+    #[test]
+    fn long_binary_lines_span_several_expansion_pieces() {
+        let mut data = Vec::new();
+        let mut x = 1u32;
+        for _ in 0..3 * EXPAND_PIECE + 5 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            data.push((x >> 16) as u8 | 0x80);
+        }
+        data.extend_from_slice(b"tail\n");
+        let f = format_of(0b111_001);
+        let chunks = split(&data, &[EXPAND_PIECE + 3, 2 * EXPAND_PIECE]);
+        assert_eq!(render_chunks(f, &chunks), reference(f, &data));
+    }
+
+    #[test]
+    fn chunk_ending_mid_line_continues_it_unnumbered() {
+        let f = format_of(1);
+        assert_eq!(
+            render(f, &[b"ab", b"c\nd", b"", b"e\n"]),
+            "     1\tabc\n     2\tde\n"
+        );
+        // Short lines near the end of a chunk, where the 32-byte window does not fit.
+        assert_eq!(
+            render(f, &[b"x\ny\n", b"z"]),
+            "     1\tx\n     2\ty\n     3\tz"
+        );
     }
 
     #[test]
     fn numbers_continue_across_chunks_and_unterminated_lines() {
-        let f = Format {
-            number: true,
-            ..Format::default()
-        };
+        let f = format_of(1);
         assert_eq!(
             render(f, &[b"a", b"b\n\nc"]),
             "     1\tab\n     2\t\n     3\tc"
@@ -252,6 +543,21 @@ mod tests {
             render(f, &[b"\n\n\nx\n\n\n", b"\ny\n"]),
             "\n     1\tx\n\n     2\ty\n"
         );
+        // -b wins over -n for empty lines.
+        let both = Format { number: true, ..f };
+        assert_eq!(
+            render(both, &[b"a\n\n", b"\nb\n"]),
+            "     1\ta\n\n     2\tb\n"
+        );
+    }
+
+    #[test]
+    fn squeeze_across_chunks() {
+        let f = format_of(4 | 16);
+        assert_eq!(
+            render(f, &[b"a\n", b"\n", b"\n", b"\nb\n\n"]),
+            "a$\n$\nb$\n$\n"
+        );
     }
 
     #[test]
@@ -266,6 +572,8 @@ mod tests {
             render(f, &[b"a\tb\x01\x7f\x80\xa0\xff\n"]),
             "a^Ib^A^?M-^@M- M-^?$\n"
         );
+        // Under -v a CR is ^M whether or not LF follows, across chunks too.
+        assert_eq!(render(f, &[b"a\r", b"\nb\r", b"c"]), "a^M$\nb^Mc");
     }
 
     #[test]
@@ -275,22 +583,51 @@ mod tests {
             ..Format::default()
         };
         assert_eq!(render(f, &[b"a\r\rb\r\n\r\n"]), "a\r\rb^M$\n^M$\n");
-        assert_eq!(render(f, &[b"abc\r", b"\ndef\r"]), "abc^M$\ndef");
+        assert_eq!(render(f, &[b"abc\r", b"\ndef\r"]), "abc^M$\ndef\r");
         assert_eq!(render(f, &[b"abc\r", b"x\n"]), "abc\rx$\n");
-        let mut r = Renderer::new(f);
-        let mut out = Vec::new();
-        r.render(b"abc\r", &mut out);
-        r.finish(&mut out);
-        assert_eq!(out, b"abc\r");
+        assert_eq!(render(f, &[b"abc\r", b"", b"\n"]), "abc^M$\n");
+        let tabs = Format {
+            show_tabs: true,
+            ..f
+        };
+        assert_eq!(render(tabs, &[b"\t\r", b"\n\t\r"]), "^I^M$\n^I\r");
     }
 
     #[test]
     fn line_numbers_grow_past_six_digits() {
         let mut n = LineNumber::new();
-        for _ in 0..999_999 {
-            n.next();
+        for _ in 0..1_000_000 {
+            n.advance();
         }
-        assert_eq!(n.next(), b"1000000\t");
-        assert_eq!(n.next(), b"1000001\t");
+        assert_eq!(&n.text[..n.len], b"1000000\t");
+        n.advance();
+        assert_eq!(&n.text[..n.len], b"1000001\t");
+    }
+
+    #[test]
+    fn line_numbers_stop_growing_at_gnus_18_digits() {
+        let mut n = LineNumber::new();
+        n.text[..19].copy_from_slice(b"999999999999999999\t");
+        n.len = 19;
+        n.advance();
+        assert_eq!(&n.text[..n.len], b">00000000000000000\t");
+        n.advance();
+        assert_eq!(&n.text[..n.len], b">00000000000000001\t");
+    }
+
+    #[test]
+    fn all_printable_is_exact() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[pos] = b;
+                let want = word.iter().all(|c| (b' '..=b'~').contains(c));
+                assert_eq!(
+                    all_printable(u64::from_le_bytes(word)),
+                    want,
+                    "{b:#x} at {pos}"
+                );
+            }
+        }
     }
 }
