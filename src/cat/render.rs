@@ -130,6 +130,15 @@ impl Renderer {
 
     /// Renders `input` (any chunk: it need not end on a line boundary) onto `out`.
     pub fn render(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let format = self.format;
+        if format.show_nonprinting
+            && !(format.number || format.number_nonblank || format.squeeze_blank)
+        {
+            // Nothing depends on where lines begin (-v shows every CR as ^M, and the table
+            // shows a newline as -E wants it): one pass over the whole chunk.
+            expand::<false>(&self.table, input, out);
+            return;
+        }
         if self.pending_cr && !input.is_empty() {
             self.pending_cr = false;
             out.extend_from_slice(if input[0] == b'\n' { b"^M" } else { b"\r" });
@@ -148,8 +157,7 @@ impl Renderer {
                 self.line.push(out);
             }
             self.newlines = -1;
-            let end = memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
-            i = self.line_text(input, i, end, out);
+            i = self.line_text(input, i, out);
         }
     }
 
@@ -180,43 +188,50 @@ impl Renderer {
         out.extend_from_slice(if self.format.show_ends { b"$\n" } else { b"\n" });
     }
 
-    /// Renders `input[start..end]`, text with no newline, and the newline at `end` if there
-    /// is one; returns where the next line starts.
-    fn line_text(&mut self, input: &[u8], start: usize, end: usize, out: &mut Vec<u8>) -> usize {
+    /// Renders the text of a line from `input[start]` up to the next newline, and that
+    /// newline if the chunk has it; returns where the next line starts.
+    fn line_text(&mut self, input: &[u8], start: usize, out: &mut Vec<u8>) -> usize {
         let format = self.format;
-        if !(format.show_nonprinting || format.show_tabs || format.show_ends) {
-            // Text and its newline in one copy.
-            let next = (end + 1).min(input.len());
-            push_copy(out, input, start, next);
-            self.newlines = if next > end { 0 } else { -1 };
-            return next;
-        }
-        let text = &input[start..end];
-        if format.show_nonprinting {
-            expand(&self.table, text, out);
+        let end = if format.show_nonprinting {
+            start + expand::<true>(&self.table, &input[start..], out)
         } else {
-            // -E alone marks the CR of a CR LF: hold back a CR at the end of the chunk.
-            let (text, cr) = match text.split_last() {
-                Some((b'\r', rest)) if format.show_ends => (rest, true),
-                _ => (text, false),
-            };
-            if format.show_tabs {
-                push_with_tabs(text, out);
-            } else {
-                out.extend_from_slice(text);
+            let end = memchr(b'\n', &input[start..]).map_or(input.len(), |p| start + p);
+            if !(format.show_tabs || format.show_ends) {
+                // Text and its newline in one copy.
+                let next = (end + 1).min(input.len());
+                push_copy(out, input, start, next);
+                self.newlines = if next > end { 0 } else { -1 };
+                return next;
             }
-            if cr && end < input.len() {
-                out.extend_from_slice(b"^M");
-            } else if cr {
-                self.pending_cr = true;
-            }
-        }
+            self.marked_text(&input[start..end], end < input.len(), out);
+            end
+        };
         if end == input.len() {
             return end;
         }
         self.newlines = 0;
         out.extend_from_slice(if format.show_ends { b"$\n" } else { b"\n" });
         end + 1
+    }
+
+    /// Renders text under `-T` or `-E` without `-v`; `ends_line` says whether a newline
+    /// follows it in this chunk.
+    fn marked_text(&mut self, text: &[u8], ends_line: bool, out: &mut Vec<u8>) {
+        // -E alone marks the CR of a CR LF: hold back a CR at the end of the chunk.
+        let (text, cr) = match text.split_last() {
+            Some((b'\r', rest)) if self.format.show_ends => (rest, true),
+            _ => (text, false),
+        };
+        if self.format.show_tabs {
+            push_with_tabs(text, out);
+        } else {
+            out.extend_from_slice(text);
+        }
+        if cr && ends_line {
+            out.extend_from_slice(b"^M");
+        } else if cr {
+            self.pending_cr = true;
+        }
     }
 }
 
@@ -257,43 +272,65 @@ fn push_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
     }
 }
 
-/// Appends `text` with each byte as `table` shows it. Every byte is stored as a whole 4-byte
-/// word and the cursor advances by its real length, so the loop has no branch per byte, which
-/// random binary data would mispredict; words of 8 printable bytes are copied as they are.
-fn expand(table: &[Shown; 256], text: &[u8], out: &mut Vec<u8>) {
+/// Appends `text` with each byte as `table` shows it; with `TO_NEWLINE`, only up to the first
+/// newline (not included). Returns how many bytes of `text` it rendered.
+fn expand<const TO_NEWLINE: bool>(table: &[Shown; 256], text: &[u8], out: &mut Vec<u8>) -> usize {
+    let mut done = 0;
     for piece in text.chunks(EXPAND_PIECE) {
-        out.reserve(piece.len() * 4);
-        let old_len = out.len();
-        // SAFETY: `reserve` made room for 4 bytes per input byte after the length. The cursor
-        // `at` never passes 4 × (bytes consumed so far): each byte advances it by at most 4,
-        // and a word of 8 bytes advances it by 8 after a store of 8. So every store, of 4
-        // bytes for one input byte or 8 for 8, ends within the room reserved. Stores are
-        // unaligned; the new length counts only the bytes stored (`at`).
-        unsafe {
-            let base = out.as_mut_ptr().add(old_len);
-            let mut at = 0;
-            let mut rest = piece;
-            while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let n = expand_piece::<TO_NEWLINE>(table, piece, out);
+        done += n;
+        if n < piece.len() {
+            break;
+        }
+    }
+    done
+}
+
+/// [`expand`] on at most [`EXPAND_PIECE`] bytes. Every byte is stored as a whole 4-byte word
+/// and the cursor advances by its real length, so the loop has no branch per byte that random
+/// binary data would mispredict; words of 8 printable bytes are copied as they are.
+fn expand_piece<const TO_NEWLINE: bool>(
+    table: &[Shown; 256],
+    piece: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
+    out.reserve(piece.len() * 4);
+    let old_len = out.len();
+    let mut at = 0;
+    let mut i = 0;
+    // SAFETY: `reserve` made room for 4 bytes per input byte after the length. The cursor
+    // `at` never passes 4 × `i` (bytes consumed): a byte advances it by at most 4, and a word
+    // of 8 bytes by 8 after a store of 8. So every store, of 4 bytes for one input byte or 8
+    // for 8, ends within the room reserved. Stores are unaligned; the new length counts only
+    // the bytes stored (`at`).
+    unsafe {
+        let base = out.as_mut_ptr().add(old_len);
+        while i < piece.len() {
+            if let Some(word) = piece[i..].first_chunk::<8>() {
                 if all_printable(u64::from_le_bytes(*word)) {
                     base.add(at).cast::<[u8; 8]>().write_unaligned(*word);
                     at += 8;
-                } else {
-                    for &b in word {
-                        let shown = table[b as usize];
-                        base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
-                        at += shown.len as usize;
-                    }
+                    i += 8;
+                    continue;
                 }
-                rest = tail;
             }
-            for &b in rest {
+            // A word that needs the table (or the last few bytes), byte by byte.
+            let stop = (i + 8).min(piece.len());
+            while i < stop {
+                let b = piece[i];
+                if TO_NEWLINE && b == b'\n' {
+                    out.set_len(old_len + at);
+                    return i;
+                }
                 let shown = table[b as usize];
                 base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
                 at += shown.len as usize;
+                i += 1;
             }
-            out.set_len(old_len + at);
         }
+        out.set_len(old_len + at);
     }
+    piece.len()
 }
 
 /// True when all 8 bytes of `word` are printable ASCII (space to `~`), which `-v` leaves as
@@ -329,6 +366,8 @@ fn rendered(b: u8, format: Format) -> Shown {
         return shown(&[b]);
     }
     match b {
+        // Only the pass of `Renderer::render` that needs no line structure looks this up.
+        b'\n' if format.show_ends => shown(b"$\n"),
         b'\n' => shown(&[b]),
         0..=31 => shown(&[b'^', b + 64]),
         32..=126 => shown(&[b]),
@@ -493,6 +532,12 @@ mod tests {
             "abcdefg^?1234567M-a"
         );
         assert_eq!(render(f, &[b"abc\tdefg"]), "abc\tdefg");
+        // A newline inside a word ends the line; numbering needs to see it.
+        let numbered = Format { number: true, ..f };
+        assert_eq!(
+            render(numbered, &[b"abc\ndefghijk\n\x01"]),
+            "     1\tabc\n     2\tdefghijk\n     3\t^A"
+        );
     }
 
     #[test]
@@ -504,9 +549,12 @@ mod tests {
             data.push((x >> 16) as u8 | 0x80);
         }
         data.extend_from_slice(b"tail\n");
-        let f = format_of(0b111_001);
         let chunks = split(&data, &[EXPAND_PIECE + 3, 2 * EXPAND_PIECE]);
-        assert_eq!(render_chunks(f, &chunks), reference(f, &data));
+        // -v alone, -A (one pass over the chunk) and -nA (line by line).
+        for bits in [8, 8 | 16 | 32, 1 | 8 | 16 | 32] {
+            let f = format_of(bits);
+            assert_eq!(render_chunks(f, &chunks), reference(f, &data), "{f:?}");
+        }
     }
 
     #[test]
