@@ -305,32 +305,53 @@ fn expand_piece<const TO_NEWLINE: bool>(
     // the bytes stored (`at`).
     unsafe {
         let base = out.as_mut_ptr().add(old_len);
-        while i < piece.len() {
-            if let Some(word) = piece[i..].first_chunk::<8>() {
-                if all_printable(u64::from_le_bytes(*word)) {
-                    base.add(at).cast::<[u8; 8]>().write_unaligned(*word);
-                    at += 8;
-                    i += 8;
-                    continue;
-                }
+        // Stores byte `b` as shown at `at`; gives the cursor after it.
+        let store = |at: usize, b: u8| {
+            let shown = table[b as usize];
+            base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
+            at + shown.len as usize
+        };
+        while let Some(word) = piece[i..].first_chunk::<8>() {
+            if all_printable(u64::from_le_bytes(*word)) {
+                base.add(at).cast::<[u8; 8]>().write_unaligned(*word);
+                at += 8;
+                i += 8;
+                continue;
             }
-            // A word that needs the table (or the last few bytes), byte by byte.
-            let stop = (i + 8).min(piece.len());
-            while i < stop {
-                let b = piece[i];
-                if TO_NEWLINE && b == b'\n' {
+            if TO_NEWLINE {
+                if let Some(k) = first_newline(u64::from_le_bytes(*word)) {
+                    for &b in &word[..k] {
+                        at = store(at, b);
+                    }
                     out.set_len(old_len + at);
-                    return i;
+                    return i + k;
                 }
-                let shown = table[b as usize];
-                base.add(at).cast::<[u8; 4]>().write_unaligned(shown.text);
-                at += shown.len as usize;
-                i += 1;
             }
+            for &b in word {
+                at = store(at, b);
+            }
+            i += 8;
+        }
+        for &b in &piece[i..] {
+            if TO_NEWLINE && b == b'\n' {
+                out.set_len(old_len + at);
+                return i;
+            }
+            at = store(at, b);
+            i += 1;
         }
         out.set_len(old_len + at);
     }
     piece.len()
+}
+
+/// Where the first newline is among the 8 bytes of `word` (little-endian), if any. The SWAR
+/// test for a zero byte is exact for the lowest one.
+fn first_newline(word: u64) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (ONES * u64::from(b'\n'));
+    let zeros = x.wrapping_sub(ONES) & !x & (ONES * 0x80);
+    (zeros != 0).then(|| zeros.trailing_zeros() as usize / 8)
 }
 
 /// True when all 8 bytes of `word` are printable ASCII (space to `~`), which `-v` leaves as
@@ -661,6 +682,22 @@ mod tests {
         assert_eq!(&n.text[..n.len], b">00000000000000000\t");
         n.advance();
         assert_eq!(&n.text[..n.len], b">00000000000000001\t");
+    }
+
+    #[test]
+    fn first_newline_finds_the_first() {
+        for pos in 0..8 {
+            for after in pos..8 {
+                let mut word = [b'\x0b', 0, 0xff, b'\t', 0x8a, b'x', 9, 11];
+                word[pos] = b'\n';
+                word[after] = b'\n';
+                assert_eq!(first_newline(u64::from_le_bytes(word)), Some(pos));
+            }
+        }
+        assert_eq!(
+            first_newline(u64::from_le_bytes(*b"\x0b\x09\x8a\0abcd")),
+            None
+        );
     }
 
     #[test]
