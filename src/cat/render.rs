@@ -144,12 +144,16 @@ impl Renderer {
     /// Renders `input` (any chunk: it need not end on a line boundary) onto `out`.
     pub fn render(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let format = self.format;
-        if format.show_nonprinting
-            && !(format.number || format.number_nonblank || format.squeeze_blank)
-        {
+        let lines_matter = format.number || format.number_nonblank || format.squeeze_blank;
+        if !lines_matter && (format.show_nonprinting || !format.show_ends) {
             // Nothing depends on where lines begin (-v shows every CR as ^M, and the table
-            // shows a newline as -E wants it): one pass over the whole chunk.
-            expand::<false>(&self.table, input, out);
+            // shows a newline as -E wants it; -T alone cares for tabs only): one pass over
+            // the whole chunk.
+            if format.show_nonprinting {
+                expand::<false, true>(&self.table, input, out);
+            } else {
+                expand::<false, false>(&self.table, input, out);
+            }
             return;
         }
         if self.pending_cr && !input.is_empty() {
@@ -205,104 +209,105 @@ impl Renderer {
     /// newline if the chunk has it; returns where the next line starts.
     fn line_text(&mut self, input: &[u8], start: usize, out: &mut Vec<u8>) -> usize {
         let format = self.format;
+        let plain = !(format.show_nonprinting || format.show_tabs || format.show_ends);
         let end = if format.show_nonprinting {
-            start + expand::<true>(&self.table, &input[start..], out)
-        } else if !(format.show_tabs || format.show_ends) {
-            let next = copy_line(input, start, out);
-            self.newlines = if input[next - 1] == b'\n' { 0 } else { -1 };
-            return next;
-        } else {
-            let end = memchr(b'\n', &input[start..]).map_or(input.len(), |p| start + p);
-            self.marked_text(&input[start..end], end < input.len(), out);
+            start + expand::<true, true>(&self.table, &input[start..], out)
+        } else if let Some(end) = copy_short_line(input, start, format.show_tabs, plain, out) {
             end
+        } else if format.show_tabs {
+            start + expand::<true, false>(&self.table, &input[start..], out)
+        } else {
+            copy_text(input, start, plain, out)
         };
+        if format.show_ends && !format.show_nonprinting && end > start && input[end - 1] == b'\r' {
+            // -E alone marks the CR of a CR LF; the CR was rendered as itself.
+            out.pop();
+            if end < input.len() {
+                out.extend_from_slice(b"^M");
+            } else {
+                // Whether a LF follows is for the next chunk to say.
+                self.pending_cr = true;
+            }
+        }
         if end == input.len() {
             return end;
         }
         self.newlines = 0;
-        out.extend_from_slice(if format.show_ends { b"$\n" } else { b"\n" });
+        if !plain {
+            out.extend_from_slice(if format.show_ends { b"$\n" } else { b"\n" });
+        }
         end + 1
     }
+}
 
-    /// Renders text under `-T` or `-E` without `-v`; `ends_line` says whether a newline
-    /// follows it in this chunk.
-    fn marked_text(&mut self, text: &[u8], ends_line: bool, out: &mut Vec<u8>) {
-        // -E alone marks the CR of a CR LF: hold back a CR at the end of the chunk.
-        let (text, cr) = match text.split_last() {
-            Some((b'\r', rest)) if self.format.show_ends => (rest, true),
-            _ => (text, false),
-        };
-        if self.format.show_tabs {
-            push_with_tabs(text, out);
-        } else {
-            out.extend_from_slice(text);
+/// Appends the text of the line that begins at `input[start]`, and its newline too when
+/// `with_newline`, if the line ends within the 32 bytes ahead (most lines of text do) and has
+/// no tab (when `tabs` are shown); returns where that newline is. The line is found by a mask
+/// and copied as 32 bytes, cheaper than a memchr call and a variable-length copy.
+fn copy_short_line(
+    input: &[u8],
+    start: usize,
+    tabs: bool,
+    with_newline: bool,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let window = input[start..].first_chunk::<32>()?;
+    let newlines = byte_mask(window, b'\n');
+    if newlines == 0 {
+        return None;
+    }
+    let k = newlines.trailing_zeros() as usize;
+    if tabs && byte_mask(window, b'\t') & ((1 << k) - 1) != 0 {
+        return None;
+    }
+    push_prefix(out, window, k + usize::from(with_newline));
+    Some(start + k)
+}
+
+/// Appends the text of the line that begins at `input[start]`, and its newline too when
+/// `with_newline`; returns where that newline is (the end of the chunk when it has none).
+fn copy_text(input: &[u8], start: usize, with_newline: bool, out: &mut Vec<u8>) -> usize {
+    match memchr(b'\n', &input[start..]) {
+        Some(p) => {
+            out.extend_from_slice(&input[start..start + p + usize::from(with_newline)]);
+            start + p
         }
-        if cr && ends_line {
-            out.extend_from_slice(b"^M");
-        } else if cr {
-            self.pending_cr = true;
+        None => {
+            out.extend_from_slice(&input[start..]);
+            input.len()
         }
     }
 }
 
-/// Appends `text` with each tab as `^I`.
-fn push_with_tabs(text: &[u8], out: &mut Vec<u8>) {
-    let mut rest = text;
-    while let Some(p) = memchr(b'\t', rest) {
-        out.extend_from_slice(&rest[..p]);
-        out.extend_from_slice(b"^I");
-        rest = &rest[p + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
-/// Appends the line that begins at `input[start]` with its newline (or the rest of the
-/// chunk, when it has none); returns where the next line starts. A short line — most lines of
-/// text — is found by a SWAR test on the 32 bytes ahead and copied as 32 bytes, cheaper than a
-/// memchr call and a variable-length copy.
-fn copy_line(input: &[u8], start: usize, out: &mut Vec<u8>) -> usize {
-    if let Some(window) = input[start..].first_chunk::<32>() {
-        let newlines = newline_mask(window);
-        if newlines != 0 {
-            let k = newlines.trailing_zeros() as usize;
-            push_prefix(out, window, k + 1);
-            return start + k + 1;
-        }
-    }
-    let next = memchr(b'\n', &input[start..]).map_or(input.len(), |p| start + p + 1);
-    out.extend_from_slice(&input[start..next]);
-    next
-}
-
-/// A bit per newline in `window` (bit k for byte k), found without a branch per byte: random
+/// A bit per byte `b` in `window` (bit k for byte k), found without a branch per byte: random
 /// line lengths would mispredict one. Measured on `-n` of short lines: a memchr call per line
 /// 83 ms, the portable loop below 82 ms, SSE2 70 ms.
 #[cfg(target_arch = "x86_64")]
-fn newline_mask(window: &[u8; 32]) -> u32 {
+fn byte_mask(window: &[u8; 32], b: u8) -> u32 {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
     // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always available;
     // the two unaligned 16-byte loads read bytes 0..16 and 16..32 of the 32-byte array.
     unsafe {
-        let newline = _mm_set1_epi8(b'\n' as i8);
+        let b = _mm_set1_epi8(b as i8);
         let low = _mm_loadu_si128(window.as_ptr().cast());
         let high = _mm_loadu_si128(window.as_ptr().add(16).cast());
-        let low = _mm_movemask_epi8(_mm_cmpeq_epi8(low, newline)) as u16;
-        let high = _mm_movemask_epi8(_mm_cmpeq_epi8(high, newline)) as u16;
+        let low = _mm_movemask_epi8(_mm_cmpeq_epi8(low, b)) as u16;
+        let high = _mm_movemask_epi8(_mm_cmpeq_epi8(high, b)) as u16;
         u32::from(low) | u32::from(high) << 16
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn newline_mask(window: &[u8; 32]) -> u32 {
-    newline_mask_portable(window)
+fn byte_mask(window: &[u8; 32], b: u8) -> u32 {
+    byte_mask_portable(window, b)
 }
 
-/// [`newline_mask`] in plain Rust, for other targets (and as the tests' reference).
+/// [`byte_mask`] in plain Rust, for other targets (and as the tests' reference).
 #[cfg(any(not(target_arch = "x86_64"), test))]
-fn newline_mask_portable(window: &[u8; 32]) -> u32 {
+fn byte_mask_portable(window: &[u8; 32], b: u8) -> u32 {
     let mut mask = 0;
-    for (k, &b) in window.iter().enumerate() {
-        mask |= u32::from(b == b'\n') << k;
+    for (k, &x) in window.iter().enumerate() {
+        mask |= u32::from(x == b) << k;
     }
     mask
 }
@@ -326,10 +331,14 @@ fn push_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
 
 /// Appends `text` with each byte as `table` shows it; with `TO_NEWLINE`, only up to the first
 /// newline (not included). Returns how many bytes of `text` it rendered.
-fn expand<const TO_NEWLINE: bool>(table: &[Shown; 256], text: &[u8], out: &mut Vec<u8>) -> usize {
+fn expand<const TO_NEWLINE: bool, const NONPRINTING: bool>(
+    table: &[Shown; 256],
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
     let mut done = 0;
     for piece in text.chunks(EXPAND_PIECE) {
-        let n = expand_piece::<TO_NEWLINE>(table, piece, out);
+        let n = expand_piece::<TO_NEWLINE, NONPRINTING>(table, piece, out);
         done += n;
         if n < piece.len() {
             break;
@@ -340,8 +349,9 @@ fn expand<const TO_NEWLINE: bool>(table: &[Shown; 256], text: &[u8], out: &mut V
 
 /// [`expand`] on at most [`EXPAND_PIECE`] bytes. Every byte is stored as a whole 4-byte word
 /// and the cursor advances by its real length, so the loop has no branch per byte that random
-/// binary data would mispredict; words of 8 printable bytes are copied as they are.
-fn expand_piece<const TO_NEWLINE: bool>(
+/// binary data would mispredict; words of 8 bytes that all stay as they are (see
+/// [`verbatim`]) are copied as they are.
+fn expand_piece<const TO_NEWLINE: bool, const NONPRINTING: bool>(
     table: &[Shown; 256],
     piece: &[u8],
     out: &mut Vec<u8>,
@@ -364,7 +374,7 @@ fn expand_piece<const TO_NEWLINE: bool>(
             at + shown.len as usize
         };
         while let Some(word) = piece[i..].first_chunk::<8>() {
-            if all_printable(u64::from_le_bytes(*word)) {
+            if verbatim::<TO_NEWLINE, NONPRINTING>(u64::from_le_bytes(*word)) {
                 base.add(at).cast::<[u8; 8]>().write_unaligned(*word);
                 at += 8;
                 i += 8;
@@ -397,13 +407,31 @@ fn expand_piece<const TO_NEWLINE: bool>(
     piece.len()
 }
 
-/// Where the first newline is among the 8 bytes of `word` (little-endian), if any. The SWAR
-/// test for a zero byte is exact for the lowest one.
+/// True when the 8 bytes of `word` are all their own rendering: printable ASCII under `-v`
+/// (`NONPRINTING`); otherwise (`-T`) anything but a tab, or a newline where the expansion
+/// stops at one.
+#[inline(always)]
+fn verbatim<const TO_NEWLINE: bool, const NONPRINTING: bool>(word: u64) -> bool {
+    if NONPRINTING {
+        all_printable(word)
+    } else {
+        byte_marks(word, b'\t') == 0 && !(TO_NEWLINE && byte_marks(word, b'\n') != 0)
+    }
+}
+
+/// Where the first newline is among the 8 bytes of `word` (little-endian), if any.
 fn first_newline(word: u64) -> Option<usize> {
+    let marks = byte_marks(word, b'\n');
+    (marks != 0).then(|| marks.trailing_zeros() as usize / 8)
+}
+
+/// The high bit of each byte of `word` equal to `b`, by the SWAR test for a zero byte: exact
+/// for the lowest such byte (a higher one may be marked wrongly), so nonzero exactly when
+/// some byte is `b`.
+fn byte_marks(word: u64, b: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let x = word ^ (ONES * u64::from(b'\n'));
-    let zeros = x.wrapping_sub(ONES) & !x & (ONES * 0x80);
-    (zeros != 0).then(|| zeros.trailing_zeros() as usize / 8)
+    let x = word ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & (ONES * 0x80)
 }
 
 /// True when all 8 bytes of `word` are printable ASCII (space to `~`), which `-v` leaves as
@@ -645,6 +673,22 @@ mod tests {
     }
 
     #[test]
+    fn lines_of_every_length_around_the_32_byte_window() {
+        let mut input = Vec::new();
+        for len in 0..70 {
+            input.extend((0..len).map(|i| if i % 13 == 5 { b'\t' } else { b'a' + i % 26 }));
+            input.extend_from_slice(if len % 3 == 0 { b"\r\n" } else { b"\n" });
+        }
+        // -n, -nE, -nT, -ET, -vn: line by line, short lines through the window.
+        for bits in [1, 1 | 16, 1 | 32, 16 | 32, 1 | 8] {
+            let f = format_of(bits);
+            assert_eq!(render_chunks(f, &[&input]), reference(f, &input), "{f:?}");
+            let chunks = split(&input, &[700, 1000, 1010]);
+            assert_eq!(render_chunks(f, &chunks), reference(f, &input), "{f:?}");
+        }
+    }
+
+    #[test]
     fn numbers_continue_across_chunks_and_unterminated_lines() {
         let f = format_of(1);
         assert_eq!(
@@ -740,9 +784,9 @@ mod tests {
     }
 
     #[test]
-    fn newline_mask_marks_every_newline() {
+    fn byte_mask_marks_every_match() {
         let mut window = [b'a'; 32];
-        assert_eq!(newline_mask(&window), 0);
+        assert_eq!(byte_mask(&window, b'\n'), 0);
         for (k, b) in [0usize, 7, 8, 15, 16, 31]
             .into_iter()
             .zip([b'\n', 0x8a, b'\n', 0, 10, 10])
@@ -750,8 +794,10 @@ mod tests {
             window[k] = b;
         }
         let want = 1 | 1 << 8 | 1 << 16 | 1 << 31;
-        assert_eq!(newline_mask(&window), want);
-        assert_eq!(newline_mask_portable(&window), want);
+        assert_eq!(byte_mask(&window, b'\n'), want);
+        assert_eq!(byte_mask_portable(&window, b'\n'), want);
+        assert_eq!(byte_mask(&window, 0x8a), 1 << 7);
+        assert_eq!(byte_mask_portable(&window, 0x8a), 1 << 7);
     }
 
     #[test]
