@@ -5,7 +5,7 @@
 //! Scenarios (issue 3): (a) 1 GiB → /dev/null; (b) 1 GiB → a pipe into a reader that really
 //! reads; (c) 1 GiB → a regular file; (d) 1000 × 1 KiB files → pipe; (e) one tiny file,
 //! whole-process latency; (f) `-n` on 100 MiB of short lines → pipe; (g) peak RSS of (a) and
-//! (b). The pipe reader is this very executable, re-run with the hidden `--sink` argument: it
+//! (b); (h) (issue 14) `-A` on 100 MiB of mixed text and binary → pipe. The pipe reader is this very executable, re-run with the hidden `--sink` argument: it
 //! reads stdin into a 1 MiB buffer until EOF (`wc -c` would itself be the bottleneck). Pipe
 //! scenarios pin cat and the reader to CPU 0, as `taskset -c 0` would.
 //!
@@ -38,6 +38,8 @@ const GIB: u64 = 1 << 30;
 const BIG: u64 = GIB;
 /// The size of the line file of (f).
 const LINES: u64 = 100 * MIB;
+/// The size of the mixed text-and-binary file of (h).
+const MIXED: u64 = 100 * MIB;
 /// How many small files (d) concatenates, and the size of each.
 const SMALL_COUNT: usize = 1000;
 const SMALL_SIZE: usize = KIB as usize;
@@ -154,7 +156,24 @@ fn main() {
         rows.push(Row::time(
             "(f) -n, 100 MiB of short lines → pipe (1 CPU)",
             &r,
-            0.9,
+            0.7,
+        ));
+    }
+    if selected.has('h') {
+        let expected = write_mixed(&work.path("mixed"));
+        let s = Scenario {
+            args: vec!["-A".into(), "mixed".into()],
+            out: Out::Sink,
+            expected,
+            rounds: 11,
+            timeout: Duration::from_secs(60),
+            rss: false,
+        };
+        let r = measure(&work, &s);
+        rows.push(Row::time(
+            "(h) -A, 100 MiB of mixed text and binary → pipe (1 CPU)",
+            &r,
+            0.8,
         ));
     }
     let floor = (!rss.is_empty()).then(|| rss_floor(&work));
@@ -180,12 +199,12 @@ fn select(args: &[String]) -> Selection {
     let mut chosen = Vec::new();
     for a in args {
         match a.as_str() {
-            "a" | "b" | "c" | "d" | "e" | "f" => chosen.push(a.chars().next().unwrap()),
+            "a" | "b" | "c" | "d" | "e" | "f" | "h" => chosen.push(a.chars().next().unwrap()),
             // Peak RSS is measured on the runs of (a) and (b).
             "g" => chosen.extend(['a', 'b']),
             _ => fail(&format!(
                 "unknown argument {a:?}; usage: cargo bench --bench cat [-- SCENARIO...] \
-                 with SCENARIO one of a b c d e f g"
+                 with SCENARIO one of a b c d e f g h"
             )),
         }
     }
@@ -371,6 +390,70 @@ fn write_lines(path: &Path) -> u64 {
     }
     out.flush().unwrap();
     written + numbered
+}
+
+/// 100 MiB of text and binary mixed as in a log with blobs or an archive of source and
+/// objects: runs of 256 B to 8 KiB, each either text (printable ASCII, tabs, lines of 0 to 79
+/// bytes, one in eight ending in CR LF) or uniformly random bytes, half of each. Returns the
+/// size of `cat -A`'s output for it.
+fn write_mixed(path: &Path) -> u64 {
+    let mut rng = Rng(0x6d_6978_6564);
+    let mut out = BufWriter::with_capacity(MIB as usize, File::create(path).unwrap());
+    let mut run = Vec::with_capacity(8 * KIB as usize);
+    let mut written = 0u64;
+    let mut shown = 0u64;
+    while written < MIXED {
+        let r = rng.next();
+        let len = (256 + (r >> 8) % (8 * KIB - 256)).min(MIXED - written) as usize;
+        run.resize(len, 0);
+        if r & 1 == 0 {
+            rng.fill(&mut run);
+        } else {
+            fill_text(&mut rng, &mut run);
+        }
+        out.write_all(&run).unwrap();
+        written += len as u64;
+        shown += run.iter().map(|&b| shown_len(b)).sum::<u64>();
+    }
+    out.flush().unwrap();
+    shown
+}
+
+/// Fills `run` with lines of printable text and tabs.
+fn fill_text(rng: &mut Rng, run: &mut [u8]) {
+    let mut line_left = 0;
+    let mut after_cr = false;
+    for b in run.iter_mut() {
+        let r = rng.next();
+        *b = if after_cr {
+            after_cr = false;
+            b'\n'
+        } else if line_left == 0 {
+            line_left = r % 80;
+            // One line in eight ends in CR LF.
+            after_cr = (r >> 8) & 7 == 0;
+            if after_cr { b'\r' } else { b'\n' }
+        } else {
+            line_left -= 1;
+            if (r >> 16) % 16 == 0 {
+                b'\t'
+            } else {
+                b' ' + ((r >> 24) % 95) as u8
+            }
+        };
+    }
+}
+
+/// How many bytes `cat -A` prints for byte `b`: `$` before a newline, `^X` for controls (tab
+/// and CR included) and DEL, `M-` before the 7-bit form of a high byte.
+fn shown_len(b: u8) -> u64 {
+    match b {
+        b'\n' => 2,
+        0..=31 | 127 => 2,
+        32..=126 => 1,
+        128..=159 | 255 => 4,
+        160..=254 => 3,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
