@@ -672,6 +672,18 @@ mod tests {
         }
     }
 
+    /// Lone and repeated empty lines in every format: proptest once found `-nb` numbering a
+    /// lone "\n" (input [10], options 27).
+    #[test]
+    fn empty_lines_in_every_format() {
+        for input in [&b"\n"[..], b"\n\n", b"\n\n\nx\n\n"] {
+            for bits in 0..64 {
+                let f = format_of(bits);
+                assert_eq!(render_chunks(f, &[input]), reference(f, input), "{f:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_byte_in_every_format() {
         let all: Vec<u8> = (0..=255).collect();
