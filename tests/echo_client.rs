@@ -135,6 +135,9 @@ fn serve_one(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
 struct Socat(Guard, SocketAddr);
 
 fn socat() -> Option<Socat> {
+    if !crate::util::peer_available("socat") {
+        return None;
+    }
     let addr = free_port();
     let child = other("socat")
         .args([
@@ -147,13 +150,7 @@ fn socat() -> Option<Socat> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-    match child {
-        Ok(child) => Some(Socat(Guard::new(child), addr)),
-        Err(err) => {
-            eprintln!("note: socat not available ({err}); skipping the test against it");
-            None
-        }
-    }
+    Some(Socat(Guard::new(child.expect("socat starts")), addr))
 }
 
 /// 50 MiB of random data through the client and back, compared byte for byte. The client is

@@ -839,14 +839,7 @@ fn quiet_prints_nothing_on_stderr() {
 
 /// Runs a peer client with the file on stdin and checks it printed the file back intact.
 fn interop(program: &str, args: &[&str]) {
-    if other(program)
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("note: {program} is not installed; interop test skipped");
+    if !crate::util::peer_available(program) {
         return;
     }
     let server = Server::start(&["127.0.0.1:0"]);

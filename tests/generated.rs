@@ -73,20 +73,7 @@ fn every_man_page_documents_every_long_option() {
     }
 }
 
-/// `program` is installed; when it is not, the test fails under CI (`CI` set) and is skipped
-/// with a note on stderr otherwise.
-fn peer_present(program: &str, probe: impl FnOnce() -> bool) -> bool {
-    if probe() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{program} is not installed (CI installs it: .ci/run)"
-    );
-    eprintln!("note: {program} is not installed; skipping its completion test");
-    false
-}
-
+/// `program` runs (`-c 'exit 0'`): a shell that is installed and works.
 fn runs(program: &str) -> bool {
     crate::util::other(program)
         .arg("-c")
@@ -177,8 +164,8 @@ const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
 
 #[test]
 fn bash_completes_options_below_the_top_level() {
-    let present = peer_present("bash", || runs("bash"))
-        && peer_present("bash-completion", || Path::new(BASH_COMPLETION).exists());
+    let present = crate::util::peer_present("bash", runs("bash"))
+        && crate::util::peer_present("bash-completion", Path::new(BASH_COMPLETION).exists());
     if !present {
         return;
     }
@@ -219,7 +206,7 @@ cat $out
 
 #[test]
 fn zsh_completes_options_below_the_top_level() {
-    if !peer_present("zsh", || runs("zsh")) {
+    if !crate::util::peer_present("zsh", runs("zsh")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -243,7 +230,7 @@ fn zsh_completes_options_below_the_top_level() {
 
 #[test]
 fn fish_completes_options_below_the_top_level() {
-    if !peer_present("fish", || runs("fish")) {
+    if !crate::util::peer_present("fish", runs("fish")) {
         return;
     }
     assert_cases("fish", |line| {

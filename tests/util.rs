@@ -93,11 +93,24 @@ pub fn output_timeout(mut child: Child, limit: Duration) -> Output {
         }
         buf
     });
+    let started = Instant::now();
     let status = wait_timeout(&mut child, limit);
+    // A grandchild that inherited the pipes can keep them open after the child exits: the
+    // readers get the rest of the limit, then the test fails instead of hanging.
+    let left = limit
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_secs(5));
+    let joined = |reader: std::thread::JoinHandle<Vec<u8>>, name: &str| {
+        assert!(
+            eventually(left, || reader.is_finished()),
+            "{name} stayed open after the process exited (a child process still holds it?)"
+        );
+        reader.join().unwrap_or_default()
+    };
     Output {
         status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
+        stdout: joined(out_reader, "stdout"),
+        stderr: joined(err_reader, "stderr"),
     }
 }
 
@@ -229,6 +242,12 @@ pub fn peer_available(program: &str) -> bool {
         .args(["-c", "command -v \"$1\" >/dev/null", "sh", program])
         .status()
         .is_ok_and(|s| s.success());
+    peer_present(program, found)
+}
+
+/// [`peer_available`] for a peer found some other way (a file, a shell function): true when
+/// `found`; otherwise skips with a note, or fails under CI.
+pub fn peer_present(program: &str, found: bool) -> bool {
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
