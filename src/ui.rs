@@ -84,11 +84,11 @@ impl Ui {
     /// The error that ends the run: one line naming what failed and why, or color-eyre's full
     /// report when [`report::FULL_REPORT_ENV`] asks for it.
     pub fn error(&self, err: &eyre::Report) {
-        let text = if report::full_report_wanted() {
-            format!("{err:?}")
-        } else {
-            report::one_line(err)
-        };
+        let mut text = report::one_line(err);
+        if report::full_report_wanted() {
+            // The report starts with a line break: the one-line error stays the first line.
+            text.push_str(&format!("\n{err:?}"));
+        }
         self.emit(&format!("{} {text}\n", self.prefix("1;31")));
     }
 
