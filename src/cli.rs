@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::addr::{parse_duration, parse_listen_addr};
 use crate::exit::Exit;
+use crate::net::addr::parse_listen_addr;
+use values::{parse_count, parse_duration};
+
+pub mod values;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -205,11 +208,11 @@ A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 pub struct EchoServerArgs {
     /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
     /// interface: [fe80::1%eth0]:PORT); port 0 picks a free port.
-    #[arg(value_name = "ADDR", default_value = crate::addr::DEFAULT_ADDR, value_parser = parse_listen_addr)]
+    #[arg(value_name = "ADDR", default_value = crate::net::addr::DEFAULT_ADDR, value_parser = parse_listen_addr)]
     pub addr: SocketAddr,
 
     /// Serve at most N connections at once; further clients wait in the backlog.
-    #[arg(long, value_name = "N", value_parser = crate::addr::parse_count)]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_connections: Option<NonZeroUsize>,
 
     /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a
@@ -251,7 +254,7 @@ A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 pub struct EchoClientArgs {
     /// The server: `ADDR`, or `HOST PORT` as two words.
     #[command(flatten)]
-    pub target: crate::echo_client::Target,
+    pub target: crate::cmd::echo_client::Target,
 
     /// Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4).
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
@@ -504,7 +507,7 @@ fn print_clap_outcome(err: &clap::Error, color: ColorChoice) -> Exit {
     let written = err
         .print()
         .and_then(|()| std::io::stdout().flush())
-        .and_then(|()| match (err.use_stderr(), crate::stdio::stdout()) {
+        .and_then(|()| match (err.use_stderr(), crate::sys::stdio::stdout()) {
             // Help and version go to stdout; a closed stdout (`>&-`) lost them.
             (false, Err(closed)) => Err(closed),
             _ => Ok(()),

@@ -1,28 +1,25 @@
 //! asyncio-tool: an async file and socket utility on tokio.
 //!
-//! One binary with four subcommands — [`cat`] (GNU-exact, zero-copy where the kernel allows),
-//! [`echo_server`], [`echo_client`] and [`completions`] — sharing one runtime set-up
-//! ([`runtime`]), one error layer ([`report`]), one set of exit codes ([`exit`]) and one place
-//! that decides what a person sees on stderr ([`ui`]). The library shape lets tests and benches
-//! call the pieces directly.
+//! One binary with four subcommands under [`cmd`] — `cat` (GNU-exact, zero-copy where the
+//! kernel allows), `echo-server`, `echo-client` and `completions` — sharing one command line
+//! ([`cli`]), one runtime set-up ([`runtime`]), one error layer ([`report`]), one set of exit
+//! codes ([`exit`]), one writer of human output ([`ui`]), the network endpoints ([`net`]) and
+//! descriptor-level helpers ([`sys`]). The library shape lets tests and benches call the pieces
+//! directly.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod addr;
-pub mod cat;
 pub mod cli;
-pub mod completions;
-pub mod echo_client;
-pub mod echo_server;
+pub mod cmd;
 pub mod exit;
-pub mod fdio;
-pub mod quote;
-pub mod report;
-pub mod runtime;
-pub mod stdio;
-pub mod ui;
+mod net;
+mod report;
+mod runtime;
+pub mod sys;
+mod ui;
 
 use cli::{Cli, Command};
+use cmd::{cat, completions, echo_client, echo_server};
 use exit::Exit;
 use ui::Ui;
 

@@ -17,5 +17,5 @@ fn main() -> ExitCode {
 static RECORD_CLOSED_STDIO: extern "C" fn() = record_closed_stdio;
 
 extern "C" fn record_closed_stdio() {
-    asyncio_tool::stdio::record_closed_at_start();
+    asyncio_tool::sys::stdio::record_closed_at_start();
 }

@@ -13,6 +13,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::report;
 
+pub mod quote;
+
 /// Decisions about stderr output, made once from the command line and the environment and
 /// passed down to every subcommand. Clones share the live line.
 #[derive(Debug, Clone)]
@@ -43,7 +45,8 @@ impl Ui {
         }
     }
 
-    /// Errors and warnings only, no colour, no bars: for library callers and benchmarks.
+    /// Errors and warnings only, no colour, no bars: for unit tests.
+    #[cfg(test)]
     pub fn silent() -> Self {
         Ui {
             color: false,
@@ -229,6 +232,13 @@ impl TermLike for StderrTerm {
     fn flush(&self) -> io::Result<()> {
         io::stderr().flush()
     }
+}
+
+/// A duration for people, to the millisecond: `2s 696ms` (humantime would print every
+/// nanosecond of a measured time).
+pub fn duration(d: Duration) -> String {
+    let ms = Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX));
+    humantime::format_duration(ms).to_string()
 }
 
 /// A byte count for people: `1.50 MiB`.

@@ -8,7 +8,7 @@ use std::path::Path;
 fn committed_completions_and_man_pages_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let update = std::env::var_os("UPDATE_GENERATED").is_some_and(|v| v == "1");
-    let files = asyncio_tool::completions::generated_files().expect("render docs");
+    let files = asyncio_tool::cmd::completions::generated_files().expect("render docs");
     let mut stale = Vec::new();
     for (rel, fresh) in &files {
         let path = root.join(rel);
@@ -50,7 +50,7 @@ fn completion_files_match_what_the_subcommand_prints() {
 
 #[test]
 fn every_man_page_documents_every_long_option() {
-    let files = asyncio_tool::completions::generated_files().expect("render docs");
+    let files = asyncio_tool::cmd::completions::generated_files().expect("render docs");
     let mut command = asyncio_tool::cli::command();
     command.build();
     let mut pages = vec![("asyncio-tool.1".to_string(), command.clone())];
@@ -248,7 +248,7 @@ fn fish_completes_options_below_the_top_level() {
 }
 
 fn man_page(name: &str) -> String {
-    let files = asyncio_tool::completions::generated_files().expect("render docs");
+    let files = asyncio_tool::cmd::completions::generated_files().expect("render docs");
     let (_, text) = files
         .iter()
         .find(|(p, _)| p.ends_with(name))

@@ -163,7 +163,7 @@ fn lost(server: &str, err: &io::Error, left: Unsent) -> eyre::Report {
 }
 
 fn stalled(stall: Stall, server: &str) -> eyre::Report {
-    let limit = humantime::format_duration(stall.limit);
+    let limit = crate::ui::duration(stall.limit);
     let counts = format!(
         "{} sent, {} received",
         count(stall.sent),

@@ -10,9 +10,10 @@ use color_eyre::eyre;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::addr::HostPort;
+use crate::net::addr::HostPort;
 use crate::report::io_reason;
-use crate::ui::Ui;
+use crate::sys::backoff::Backoff;
+use crate::ui::{self, Ui};
 
 /// The first back-off pause of `--wait`; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_millis(20);
@@ -74,7 +75,7 @@ pub(super) async fn connect(
             .map_err(|failure| report(failure, target, None));
     };
     let deadline = Instant::now() + wait;
-    let mut pause = BACKOFF_START;
+    let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
     let mut told = false;
     loop {
         let failure = match attempt(target, family, timeout).await {
@@ -91,11 +92,10 @@ pub(super) async fn connect(
             ui.info(&format!(
                 "{}; retrying for up to {}",
                 crate::report::one_line(&why),
-                humantime::format_duration(wait)
+                ui::duration(wait)
             ));
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(backoff.pause().min(deadline - now)).await;
     }
 }
 
@@ -107,7 +107,7 @@ async fn attempt(
 ) -> Result<TcpStream, Failure> {
     // An IP literal is parsed, not looked up; a name goes through getaddrinfo on tokio's
     // blocking pool, bounded like a connect so a dead resolver cannot hang us.
-    let resolved: Vec<SocketAddr> = match crate::addr::ip_literal(&target.host, target.port) {
+    let resolved: Vec<SocketAddr> = match crate::net::addr::ip_literal(&target.host, target.port) {
         Some(addr) => vec![addr],
         None => tokio::time::timeout(
             timeout,
@@ -136,7 +136,7 @@ async fn attempt(
 fn timed_out(limit: Duration) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
-        format!("timed out after {}", humantime::format_duration(limit)),
+        format!("timed out after {}", ui::duration(limit)),
     )
 }
 
@@ -145,7 +145,7 @@ fn timed_out(limit: Duration) -> io::Error {
 /// address with its own reason.
 fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre::Report {
     let waited = waited
-        .map(|w| format!(" (gave up after {})", humantime::format_duration(w)))
+        .map(|w| format!(" (gave up after {})", ui::duration(w)))
         .unwrap_or_default();
     match failure {
         Failure::Resolve(err) => {

@@ -5,7 +5,7 @@
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-use crate::addr::{DEFAULT_ADDR, HostPort, parse_host_port};
+use crate::net::addr::{DEFAULT_ADDR, HostPort, parse_host_port};
 
 /// The two positional words as typed.
 #[derive(Debug, Args)]

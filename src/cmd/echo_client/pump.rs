@@ -35,7 +35,7 @@ use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
 use super::outcome::Replies;
-use crate::fdio::{wait_ready, write_all};
+use crate::sys::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
 /// times that; larger buffers measured no faster.

@@ -45,8 +45,8 @@ const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
     // Checked before connecting: with no stdout every reply would be lost, and with no stdin
     // there is nothing to send (`< /dev/null` says that on purpose).
-    let stdout = crate::stdio::stdout().wrap_err("cannot write to standard output")?;
-    let stdin = crate::stdio::stdin().wrap_err("cannot read standard input")?;
+    let stdout = crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
+    let stdin = crate::sys::stdio::stdin().wrap_err("cannot read standard input")?;
     let stdio = Stdio {
         stdin,
         stdout,
@@ -179,7 +179,7 @@ async fn exchange(
         "sent {}, received {} in {}",
         ui::bytes(shared.sent()),
         ui::bytes(shared.received()),
-        humantime::format_duration(round_ms(shared.started().elapsed()))
+        ui::duration(shared.started().elapsed())
     ));
     Ok(Ended {
         replies,
@@ -247,10 +247,6 @@ fn interrupted(ui: &Ui, interactive: bool) -> Exit {
         ui.newline();
     }
     Exit::Interrupted
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 /// The optional progress line, cleared on every way out so an error message starts on a

@@ -24,9 +24,9 @@ use indicatif::ProgressBar;
 
 use crate::cli::CatArgs;
 use crate::exit::Exit;
-use crate::quote::quote;
 use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
+use crate::ui::quote::quote;
 use crate::ui::{self, Ui};
 use copy::{CHUNK, CopyError, Kind, Sink};
 use render::{Format, Renderer};
@@ -232,7 +232,7 @@ impl Job {
         let result = (|| {
             let file = if name == "-" {
                 // A stdin closed at start (`<&-`) is EBADF here, as for GNU cat.
-                crate::stdio::stdin()?;
+                crate::sys::stdio::stdin()?;
                 None
             } else {
                 Some(File::open(name)?)
@@ -489,7 +489,7 @@ fn total_size(files: &[OsString]) -> Option<u64> {
     let mut total = 0u64;
     for name in files {
         let meta = if name == "-" {
-            let stat = rustix::fs::fstat(crate::stdio::stdin().ok()?).ok()?;
+            let stat = rustix::fs::fstat(crate::sys::stdio::stdin().ok()?).ok()?;
             (Kind::of(&stat) == Kind::Regular).then_some(stat.st_size as u64)?
         } else {
             let m = std::fs::metadata(name).ok()?;

@@ -36,6 +36,7 @@ use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
+use crate::sys::backoff::Backoff;
 use crate::ui::{self, Ui};
 
 pub use listen::bind;
@@ -57,8 +58,9 @@ pub struct Config {
     pub status: bool,
 }
 
+#[cfg(test)]
 impl Config {
-    /// No limits, a 5 s drain, no messages: a server for tests and benchmarks.
+    /// No limits, a 5 s drain, no messages: a server for unit tests.
     pub fn quiet() -> Self {
         Config {
             max_connections: None,
@@ -135,7 +137,7 @@ fn summary_line(s: &Summary) -> String {
     let mut line = format!(
         "served {connections}, echoed {} in {}",
         ui::bytes(s.bytes),
-        humantime::format_duration(Duration::from_millis(s.uptime.as_millis() as u64)),
+        ui::duration(s.uptime),
     );
     if s.closed_at_shutdown > 0 {
         line.push_str(&format!(
@@ -227,7 +229,7 @@ pub async fn serve(
     if open > 0 {
         log.info(&format!(
             "stopping: waiting up to {} for {open} open connection{} (a second Ctrl-C or SIGTERM closes {} now)",
-            humantime::format_duration(config.shutdown_timeout),
+            ui::duration(config.shutdown_timeout),
             if open == 1 { "" } else { "s" },
             if open == 1 { "it" } else { "them" }
         ));
@@ -270,7 +272,7 @@ async fn accept_loop(
     mut spawn: impl FnMut(TcpStream, SocketAddr, Option<OwnedSemaphorePermit>),
     log: &Ui,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut throttle = log::Throttle::default();
     loop {
         // The permit comes first: while the server is full, connections wait in the backlog
@@ -284,7 +286,7 @@ async fn accept_loop(
         };
         match listener.accept().await {
             Ok((stream, peer)) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 spawn(stream, peer, permit);
             }
             Err(err) => {
@@ -293,13 +295,12 @@ async fn accept_loop(
                 if let Some(line) = throttle.admit(format!(
                     "cannot accept a connection: {}; retrying in {}",
                     io_reason(&err),
-                    humantime::format_duration(backoff)
+                    ui::duration(backoff.peek())
                 )) {
                     log.warn(&line);
                 }
                 drop(permit);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::time::sleep(backoff.pause()).await;
             }
         }
     }
@@ -357,7 +358,7 @@ async fn connection(
     if log.verbose > 0 {
         log.detail(&format!(
             "{peer}: {outcome} after {}, {} echoed",
-            humantime::format_duration(Duration::from_millis(start.elapsed().as_millis() as u64)),
+            ui::duration(start.elapsed()),
             ui::bytes(echoed),
         ));
     }

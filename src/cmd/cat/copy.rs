@@ -19,7 +19,7 @@ use rustix::event::PollFlags;
 use rustix::fs::{FileType, OFlags, SeekFrom, Stat};
 use rustix::io::Errno;
 
-use crate::fdio::{self, wait_ready};
+use crate::sys::fdio::{self, wait_ready};
 
 /// Read/write chunk and the size of the coalescing buffer.
 pub const CHUNK: usize = 128 * 1024;
@@ -137,7 +137,7 @@ impl Sink {
     /// Describes stdout. A stdout pipe is enlarged (best effort: a pipe-size limit is not an
     /// error).
     pub fn stdout() -> io::Result<Sink> {
-        let fd = crate::stdio::stdout()?;
+        let fd = crate::sys::stdio::stdout()?;
         let stat = rustix::fs::fstat(fd)?;
         let kind = Kind::of(&stat);
         let append = rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(OFlags::APPEND));
