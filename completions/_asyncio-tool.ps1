@@ -31,8 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Concatenate files to standard output, exactly as GNU cat does')
-            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run a TCP echo server: every byte received is sent back')
-            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to a TCP server and print what it sends back')
+            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP or Unix socket): every byte received is sent back')
+            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP or Unix socket) and print what comes back')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to standard output')
             break
         }

@@ -28,8 +28,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand cat 'Concatenate files to standard output, exactly as GNU cat does'
-            cand echo-server 'Run a TCP echo server: every byte received is sent back'
-            cand echo-client 'Send standard input to a TCP server and print what it sends back'
+            cand echo-server 'Run an echo server (TCP or Unix socket): every byte received is sent back'
+            cand echo-client 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
             cand completions 'Print a shell completion script to standard output'
         }
         &'asyncio-tool;cat'= {

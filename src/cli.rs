@@ -106,10 +106,10 @@ pub enum Command {
         override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
     )]
     Cat(CatArgs),
-    /// Run a TCP echo server: every byte received is sent back.
+    /// Run an echo server (TCP or Unix socket): every byte received is sent back.
     #[command(after_long_help = SERVER_EXAMPLES)]
     EchoServer(EchoServerArgs),
-    /// Send standard input to a TCP server and print what it sends back.
+    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
     #[command(after_long_help = CLIENT_EXAMPLES)]
     EchoClient(EchoClientArgs),
     /// Print a shell completion script to standard output.
@@ -193,6 +193,9 @@ Examples:
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
+  asyncio-tool echo-server --mode 660 unix:/run/echo.sock
+                                            a Unix socket file, group-writable
+  asyncio-tool echo-server unix:@echo       a Linux abstract name (no file)
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
@@ -243,6 +246,7 @@ Examples:
   printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1 8080   (nc's form)
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
+  printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
 
 At the end of standard input the client half-closes the connection
