@@ -1,3 +1,4 @@
 //! Network endpoints: the addresses users type, and (from them) listening and connecting.
 
+pub(crate) mod activation;
 pub mod addr;
