@@ -100,7 +100,9 @@ pub(crate) fn inherited_listeners() -> io::Result<Option<Vec<InheritedSocket>>> 
     }
     // No capacity from the count: a bogus LISTEN_FDS stops at the first fd not open.
     let mut sockets = Vec::new();
-    for (i, fd) in (FIRST_FD..).take(handed.count).enumerate() {
+    for i in 0..handed.count {
+        // parse_env bounds the count so that the last fd is still an int.
+        let fd = FIRST_FD + i as RawFd;
         let owned = take_fd(fd)?;
         let listener = into_listener(owned)?;
         let name = handed.name(i);
