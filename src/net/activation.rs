@@ -265,25 +265,7 @@ pub(crate) fn classify(fd: BorrowedFd<'_>) -> io::Result<Kind> {
             type_name(ty)
         )));
     }
-    let domain = socket.domain().map_err(what)?;
-    let kind = if domain == Domain::UNIX {
-        Kind::Unix
-    } else if domain == Domain::IPV4 || domain == Domain::IPV6 {
-        let protocol = socket.protocol().map_err(what)?;
-        if !matches!(protocol, None | Some(Protocol::TCP) | Some(Protocol::MPTCP)) {
-            return Err(invalid(format!(
-                "socket activation: fd {raw} is an IP stream socket of protocol {}, not TCP",
-                protocol.map_or(0, i32::from)
-            )));
-        }
-        Kind::Tcp
-    } else {
-        return Err(invalid(format!(
-            "socket activation: fd {raw} is a stream socket of address family {}; echo-server \
-             serves TCP and Unix stream sockets",
-            i32::from(domain)
-        )));
-    };
+    let kind = stream_kind(&socket, raw)?;
     if !socket.is_listener().map_err(what)? {
         let transport = if kind == Kind::Tcp { "TCP" } else { "Unix" };
         return Err(invalid(format!(
@@ -292,6 +274,30 @@ pub(crate) fn classify(fd: BorrowedFd<'_>) -> io::Result<Kind> {
         )));
     }
     Ok(kind)
+}
+
+/// Which stream sockets are served: TCP (or MPTCP) over IPv4 or IPv6, and Unix.
+fn stream_kind(socket: &SockRef<'_>, raw: RawFd) -> io::Result<Kind> {
+    let what = |e: io::Error| io::Error::new(e.kind(), format!("socket activation: fd {raw}: {e}"));
+    let domain = socket.domain().map_err(what)?;
+    if domain == Domain::UNIX {
+        return Ok(Kind::Unix);
+    }
+    if domain != Domain::IPV4 && domain != Domain::IPV6 {
+        return Err(invalid(format!(
+            "socket activation: fd {raw} is a stream socket of address family {}; echo-server \
+             serves TCP and Unix stream sockets",
+            i32::from(domain)
+        )));
+    }
+    let protocol = socket.protocol().map_err(what)?;
+    if !matches!(protocol, None | Some(Protocol::TCP) | Some(Protocol::MPTCP)) {
+        return Err(invalid(format!(
+            "socket activation: fd {raw} is an IP stream socket of protocol {}, not TCP",
+            protocol.map_or(0, i32::from)
+        )));
+    }
+    Ok(Kind::Tcp)
 }
 
 fn type_name(ty: Type) -> String {
