@@ -1,5 +1,6 @@
 //! Network endpoints: the addresses users type, and (from them) listening and connecting.
 
+pub(crate) mod activation;
 pub mod addr;
 pub mod endpoint;
 pub mod listen;

@@ -4,4 +4,5 @@
 
 pub(crate) mod backoff;
 pub(crate) mod fdio;
+pub(crate) mod notify;
 pub mod stdio;
