@@ -5,6 +5,7 @@
 
 mod util;
 
+mod activation;
 mod cat;
 mod cli;
 mod echo_client;

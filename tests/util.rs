@@ -23,6 +23,11 @@ fn clean_env(cmd: &mut Command) {
     cmd.env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .env_remove("NO_COLOR")
+        // A test run inside a systemd service must not hand the tool the runner's sockets.
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_FDNAMES")
+        .env_remove("NOTIFY_SOCKET")
         .env("LC_ALL", "C");
 }
 

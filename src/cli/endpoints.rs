@@ -27,7 +27,12 @@ struct ListenWords {
 
 /// Where `echo-server` listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listen(pub Endpoint<SocketAddr>);
+pub struct Listen {
+    /// The endpoint to bind.
+    pub endpoint: Endpoint<SocketAddr>,
+    /// ADDR was typed, not the default: under socket activation it is ignored, with a warning.
+    pub typed: bool,
+}
 
 impl FromArgMatches for Listen {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
@@ -38,7 +43,10 @@ impl FromArgMatches for Listen {
             endpoint::parse(&words.addr, words.unix, parse_listen_addr)
         };
         parsed
-            .map(Listen)
+            .map(|endpoint| Listen {
+                endpoint,
+                typed: !defaulted(matches),
+            })
             .map_err(|msg| usage_error("echo-server", msg))
     }
 

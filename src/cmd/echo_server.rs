@@ -31,11 +31,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
+use crate::net::activation;
 use crate::net::listen::{self, Listener};
 use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::sys::backoff::Backoff;
+use crate::sys::notify::Notifier;
 use crate::ui::{self, Ui};
 
 use stats::Stats;
@@ -54,6 +56,8 @@ pub struct Config {
     pub ui: Ui,
     /// Draw the live status line (when `ui` allows one: stderr a terminal, not `-q`).
     pub status: bool,
+    /// The service manager to tell the status figures (a no-op outside systemd).
+    pub notifier: Notifier,
 }
 
 #[cfg(test)]
@@ -66,6 +70,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             ui: Ui::silent(),
             status: false,
+            notifier: Notifier::default(),
         }
     }
 }
@@ -94,14 +99,38 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
     // at 64 B x 50 and 2.9x its bulk MB/s; the multi-thread build 1.65x and 5.9x. (The machine
     // was shared and noisy, so the figures are rough, but they point the same way.)
+    // Before the runtime opens descriptors of its own: the handed-over sockets start at fd 3.
+    let inherited = activation::inherited_listeners()?;
+    let notifier = Notifier::from_env().unwrap_or_else(|err| {
+        ui.warn(&format!(
+            "not notifying the service manager: {}",
+            io_reason(&err)
+        ));
+        Notifier::default()
+    });
     runtime::block_on(Flavor::MultiThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, again) = runtime::shutdown_signals()?;
-        let endpoint = &args.listen.0;
-        let bound = listen::bind(endpoint, args.mode, ui)
-            .wrap_err_with(|| format!("cannot listen on {endpoint}"))?;
-        announce(&bound.endpoint);
-        ui.info(&format!("listening on {}", bound.endpoint));
+        let bound = match inherited {
+            Some(sockets) => handed_over(sockets, args, ui)?,
+            None => {
+                let endpoint = &args.listen.endpoint;
+                let bound = listen::bind(endpoint, args.mode, ui)
+                    .wrap_err_with(|| format!("cannot listen on {endpoint}"))?;
+                vec![bound]
+            }
+        };
+        let mut listeners = Vec::new();
+        let mut files = Vec::new();
+        for bound in bound {
+            announce(&bound.endpoint);
+            ui.info(&format!("listening on {}", bound.endpoint));
+            listeners.push(bound.listener);
+            files.push(bound.file);
+        }
+        if let Err(err) = notifier.ready() {
+            ui.detail(&io_reason(&err));
+        }
 
         let config = Config {
             max_connections: args.max_connections,
@@ -109,13 +138,52 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             shutdown_timeout: args.shutdown_timeout,
             ui: ui.clone(),
             status: !args.no_status,
+            notifier: notifier.clone(),
         };
-        let summary = serve(vec![bound.listener], config, signal, again).await;
-        // The socket file goes with the server, if it is still the one made here.
-        drop(bound.file);
+        let stopping = async {
+            signal.await;
+            if let Err(err) = notifier.stopping() {
+                ui.detail(&io_reason(&err));
+            }
+        };
+        let summary = serve(listeners, config, stopping, again).await;
+        // Socket files go with the server, if they are still the ones made here.
+        drop(files);
         ui.info(&summary_line(&summary));
         Ok(Exit::Success)
     })?
+}
+
+/// The sockets systemd handed over, with the addresses a client would type. Socket files
+/// are the service manager's: none is replaced or removed here, and `--mode` has no say.
+fn handed_over(
+    sockets: Vec<activation::InheritedSocket>,
+    args: &EchoServerArgs,
+    ui: &Ui,
+) -> eyre::Result<Vec<listen::Bound>> {
+    if args.listen.typed {
+        ui.warn(&format!(
+            "serving the {} socket(s) systemd handed over; ADDR {} is ignored",
+            sockets.len(),
+            args.listen.endpoint
+        ));
+    }
+    sockets
+        .into_iter()
+        .map(|socket| {
+            let endpoint = socket
+                .listener
+                .address()
+                .wrap_err_with(|| format!("socket activation: fd {}", socket.fd))?;
+            let named = socket.name.map(|n| format!(" ({n})")).unwrap_or_default();
+            ui.detail(&format!("fd {}{named}: {endpoint}", socket.fd));
+            Ok(listen::Bound {
+                listener: socket.listener,
+                endpoint,
+                file: None,
+            })
+        })
+        .collect()
 }
 
 /// The bound address as the one line on stdout, flushed so `read` in a script returns now.
@@ -155,6 +223,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often the status line is redrawn.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// The service manager hears the status figures every this many redraws (2 s).
+const NOTIFY_EVERY: u64 = 8;
 
 /// Serves echo on `listener` until `shutdown` resolves, then stops accepting at once, lets open
 /// connections finish within `config.shutdown_timeout` (or until `again` resolves, for a user
@@ -181,15 +251,23 @@ pub async fn serve(
     } else {
         None
     };
-    let stats = Arc::new(Stats::new(bar.is_some()));
-    let status = bar.map(|bar| {
+    let notifier = config.notifier;
+    let live = bar.is_some() || notifier.is_enabled();
+    let stats = Arc::new(Stats::new(live));
+    let status = live.then(|| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let mut rate = log::RateMeter::new();
+            let (mut bar_rate, mut notify_rate) = (log::RateMeter::new(), log::RateMeter::new());
             let mut tick = tokio::time::interval(STATUS_EVERY);
-            loop {
+            for n in 0u64.. {
                 tick.tick().await;
-                bar.set_message(log::status_line(&stats, &mut rate));
+                if let Some(bar) = &bar {
+                    bar.set_message(log::status_line(&stats, &mut bar_rate));
+                }
+                if notifier.is_enabled() && n % NOTIFY_EVERY == 0 {
+                    // A manager that is busy or gone costs this update only.
+                    let _ = notifier.status(&log::status_line(&stats, &mut notify_rate));
+                }
             }
         })
     });

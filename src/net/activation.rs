@@ -12,9 +12,6 @@
 //! is not needed for correctness — a child has another pid, so `LISTEN_PID` tells it the sockets
 //! are not its, and the descriptors are close-on-exec, so it does not get them either.
 
-// Wired into echo-server by the lead.
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::io;
 use std::net::TcpListener;
@@ -27,22 +24,13 @@ use rustix::fs::FileType;
 use rustix::io::{Errno, FdFlags};
 use socket2::{Domain, Protocol, SockRef, Type};
 
+use super::listen::Listener;
+
 /// The first descriptor the manager hands over (`SD_LISTEN_FDS_START`).
 const FIRST_FD: RawFd = 3;
 
 /// The sockets are taken once per process: a second taker would own (and close) them twice.
 static TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// A listening socket received from the service manager, ready for tokio's `from_std`
-/// (non-blocking, close-on-exec).
-#[derive(Debug)]
-pub(crate) enum Inherited {
-    /// An IPv4 or IPv6 TCP listener (`ListenStream=8080`, `ListenStream=[::1]:8080`).
-    Tcp(TcpListener),
-    /// A Unix stream listener, on a path or an abstract name (`ListenStream=/run/echo.sock`,
-    /// `ListenStream=@echo`).
-    Unix(UnixListener),
-}
 
 /// One inherited listener with where it came from, for messages.
 #[derive(Debug)]
@@ -53,7 +41,7 @@ pub(crate) struct InheritedSocket {
     /// unit's name), if the manager gave one.
     pub(crate) name: Option<String>,
     /// The listener itself.
-    pub(crate) listener: Inherited,
+    pub(crate) listener: Listener,
 }
 
 /// What the environment says was handed to us.
@@ -209,19 +197,19 @@ fn take_fd(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// Checks `fd` and turns it into the listener it is, non-blocking as tokio needs.
-fn into_listener(fd: OwnedFd) -> io::Result<Inherited> {
+fn into_listener(fd: OwnedFd) -> io::Result<Listener> {
     // Non-blocking is a flag of the open file that the manager shares; systemd keeps its own
     // listening sockets non-blocking anyway.
     Ok(match classify(fd.as_fd())? {
         Kind::Tcp => {
             let listener = TcpListener::from(fd);
             listener.set_nonblocking(true)?;
-            Inherited::Tcp(listener)
+            Listener::Tcp(listener)
         }
         Kind::Unix => {
             let listener = UnixListener::from(fd);
             listener.set_nonblocking(true)?;
-            Inherited::Unix(listener)
+            Listener::Unix(listener)
         }
     })
 }
@@ -322,13 +310,13 @@ fn file_kind(file_type: FileType) -> &'static str {
     }
 }
 
-impl Inherited {
+impl Listener {
     /// The listening address as a client types it: `127.0.0.1:8080`, `[::1]:8080`,
     /// `unix:/run/echo.sock`, `unix:@echo`.
     pub(crate) fn address(&self) -> io::Result<String> {
         match self {
-            Inherited::Tcp(listener) => Ok(listener.local_addr()?.to_string()),
-            Inherited::Unix(listener) => Ok(unix_address(&listener.local_addr()?)),
+            Listener::Tcp(listener) => Ok(listener.local_addr()?.to_string()),
+            Listener::Unix(listener) => Ok(unix_address(&listener.local_addr()?)),
         }
     }
 }
@@ -535,13 +523,13 @@ mod tests {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = tcp.local_addr().unwrap().port();
         assert_eq!(
-            Inherited::Tcp(tcp).address().unwrap(),
+            Listener::Tcp(tcp).address().unwrap(),
             format!("127.0.0.1:{port}")
         );
         if let Ok(tcp6) = TcpListener::bind("[::1]:0") {
             let port = tcp6.local_addr().unwrap().port();
             assert_eq!(
-                Inherited::Tcp(tcp6).address().unwrap(),
+                Listener::Tcp(tcp6).address().unwrap(),
                 format!("[::1]:{port}")
             );
         }
@@ -549,12 +537,12 @@ mod tests {
         let path = dir.path().join("e.sock");
         let unix = UnixListener::bind(&path).unwrap();
         let expected = format!("unix:{}", path.display());
-        assert_eq!(Inherited::Unix(unix).address().unwrap(), expected);
+        assert_eq!(Listener::Unix(unix).address().unwrap(), expected);
         let name = format!("asyncio-tool-test-address-{}", std::process::id());
         let addr = UnixAddr::from_abstract_name(name.as_bytes()).unwrap();
         let abstract_unix = UnixListener::bind_addr(&addr).unwrap();
         assert_eq!(
-            Inherited::Unix(abstract_unix).address().unwrap(),
+            Listener::Unix(abstract_unix).address().unwrap(),
             format!("unix:@{name}")
         );
     }

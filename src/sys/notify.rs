@@ -9,9 +9,6 @@
 //! containers and other service managers) fails; it also re-reads the environment on every
 //! call, which tests could only drive by mutating the environment (`unsafe` in edition 2024).
 
-// Wired into echo-server by the lead.
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::io;
 use std::os::linux::net::SocketAddrExt;
@@ -19,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 /// Where state changes go: the service manager's notify socket, or nowhere.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Notifier {
     /// `None`: not started by a manager that listens (no `NOTIFY_SOCKET`).
     target: Option<SocketAddr>,
