@@ -142,22 +142,22 @@ impl ServerTable<'_> {
             self.rounds
         );
         println!(
-            "{:<24} {:<5} {:<13} {:>9} {:>15} {:>7} {:>10} {:>8} {:>8}",
+            "{:<24} {:<5} {:<13} {:>9} {:>15} {:>7} {:>10} {:>8} {:>10}",
             "case",
-            "",
+            "via",
             "server",
             "msgs/s",
             "rounds min-max",
             "p99 µs",
             "CPU µs/msg",
             "vs socat",
-            "vs TCP"
+            "vs our TCP"
         );
         let pp_name = format!("ping-pong {PP_SIZE} B x {PP_CONNS}");
         for (s, setup) in self.setups.iter().enumerate() {
             let (lo, hi) = spread(self.pp[s].iter().map(|p| p.msgs_per_s));
             println!(
-                "{:<24} {:<5} {:<13} {:>9.0} {:>15} {:>7.0} {:>10.2} {:>8} {:>8}",
+                "{:<24} {:<5} {:<13} {:>9.0} {:>15} {:>7.0} {:>10.2} {:>8} {:>10}",
                 pp_name,
                 setup.transport(),
                 setup.kind.name(),
@@ -216,7 +216,7 @@ impl ServerTable<'_> {
         for (s, setup) in self.setups.iter().enumerate() {
             let (lo, hi) = spread(self.bulk[s].iter().copied());
             println!(
-                "{:<24} {:<5} {:<13} {:>9} {:>15} {:>7} {:>10} {:>8} {:>8}",
+                "{:<24} {:<5} {:<13} {:>9} {:>15} {:>7} {:>10} {:>8} {:>10}",
                 name,
                 setup.transport(),
                 setup.kind.name(),
