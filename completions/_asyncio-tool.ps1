@@ -31,8 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Concatenate files to standard output, exactly as GNU cat does')
-            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run a TCP echo server: every byte received is sent back')
-            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to a TCP server and print what it sends back')
+            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP or Unix socket): every byte received is sent back')
+            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP or Unix socket) and print what comes back')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to standard output')
             break
         }
@@ -66,10 +66,13 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             break
         }
         'asyncio-tool;echo-server' {
+            [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Serve at most N connections at once; further clients wait in the backlog')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it')
             [CompletionResult]::new('--no-status', '--no-status', [CompletionResultType]::ParameterName, 'Never show the live status line on stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
@@ -86,6 +89,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
+            [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it')
+            [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)')

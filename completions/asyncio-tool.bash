@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-4 -6 -N -v -q -h -V --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
+            opts="-U -4 -6 -N -v -q -h -V --unix --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,12 +119,16 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-v -q -h -V --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
+            opts="-U -v -q -h -V --unix --mode --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -28,8 +28,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand cat 'Concatenate files to standard output, exactly as GNU cat does'
-            cand echo-server 'Run a TCP echo server: every byte received is sent back'
-            cand echo-client 'Send standard input to a TCP server and print what it sends back'
+            cand echo-server 'Run an echo server (TCP or Unix socket): every byte received is sent back'
+            cand echo-client 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
             cand completions 'Print a shell completion script to standard output'
         }
         &'asyncio-tool;cat'= {
@@ -61,10 +61,13 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-server'= {
+            cand --mode 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask'
             cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
             cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
             cand --shutdown-timeout 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once'
             cand --color 'When to use colour on stderr'
+            cand -U 'ADDR is a Unix socket path, as nc -U takes it'
+            cand --unix 'ADDR is a Unix socket path, as nc -U takes it'
             cand --no-status 'Never show the live status line on stderr'
             cand -v 'Log each connection''s open and close on stderr (repeatable)'
             cand --verbose 'Log each connection''s open and close on stderr (repeatable)'
@@ -80,6 +83,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'
             cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled'
             cand --color 'When to use colour on stderr'
+            cand -U 'ADDR is a Unix socket path, as nc -U takes it'
+            cand --unix 'ADDR is a Unix socket path, as nc -U takes it'
             cand -4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand --ipv4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand -6 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'

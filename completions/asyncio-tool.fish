@@ -32,8 +32,8 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s v -l verbose 
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "cat" -d 'Concatenate files to standard output, exactly as GNU cat does'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run a TCP echo server: every byte received is sent back'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to a TCP server and print what it sends back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP or Unix socket): every byte received is sent back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "completions" -d 'Print a shell completion script to standard output'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
@@ -53,12 +53,14 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l verbos
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l mode -d 'The socket file\'s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l max-connections -d 'Serve at most N connections at once; further clients wait in the backlog' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l shutdown-timeout -d 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
@@ -70,6 +72,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 6 -l ipv6 -d 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'

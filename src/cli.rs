@@ -2,16 +2,15 @@
 //! `///` comments here are what `--help`, the man pages and the completions show.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::exit::Exit;
-use crate::net::addr::parse_listen_addr;
-use values::{parse_count, parse_duration};
+use values::{parse_count, parse_duration, parse_mode};
 
+pub mod endpoints;
 pub mod values;
 
 const EXAMPLES: &str = "\
@@ -107,10 +106,10 @@ pub enum Command {
         override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
     )]
     Cat(CatArgs),
-    /// Run a TCP echo server: every byte received is sent back.
+    /// Run an echo server (TCP or Unix socket): every byte received is sent back.
     #[command(after_long_help = SERVER_EXAMPLES)]
     EchoServer(EchoServerArgs),
-    /// Send standard input to a TCP server and print what it sends back.
+    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
     #[command(after_long_help = CLIENT_EXAMPLES)]
     EchoClient(EchoClientArgs),
     /// Print a shell completion script to standard output.
@@ -194,6 +193,9 @@ Examples:
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
+  asyncio-tool echo-server --mode 660 unix:/run/echo.sock
+                                            a Unix socket file, group-writable
+  asyncio-tool echo-server unix:@echo       a Linux abstract name (no file)
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
@@ -206,10 +208,14 @@ A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
 pub struct EchoServerArgs {
-    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
-    /// interface: [fe80::1%eth0]:PORT); port 0 picks a free port.
-    #[arg(value_name = "ADDR", default_value = crate::net::addr::DEFAULT_ADDR, value_parser = parse_listen_addr)]
-    pub addr: SocketAddr,
+    /// Where to listen: ADDR, or a socket path with -U.
+    #[command(flatten)]
+    pub listen: endpoints::Listen,
+
+    /// The socket file's permissions for unix:PATH, in octal (e.g. 660); set as the socket is
+    /// made, so it is never wider. Default: from the umask.
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
+    pub mode: Option<u32>,
 
     /// Serve at most N connections at once; further clients wait in the backlog.
     #[arg(long, value_name = "N", value_parser = parse_count)]
@@ -240,6 +246,7 @@ Examples:
   printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1 8080   (nc's form)
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
+  printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
 
 At the end of standard input the client half-closes the connection
@@ -254,7 +261,7 @@ A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
 pub struct EchoClientArgs {
     /// The server: `ADDR`, or `HOST PORT` as two words.
     #[command(flatten)]
-    pub target: crate::cmd::echo_client::Target,
+    pub target: endpoints::Target,
 
     /// Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4).
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]

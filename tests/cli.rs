@@ -221,22 +221,23 @@ fn every_duration_option_is_covered_by_a_zero_test() {
 
 #[test]
 fn usage_errors_speak_the_users_words() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["echo-server", "--max-connections", "0"],
             "'0': must be at least 1",
         ),
         (
             &["echo-client", "http://example.com:80"],
-            "a URL is not an address; expected PORT, HOST:PORT or [IPV6]:PORT",
+            "a URL is not an address; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
         ),
         (
-            &["echo-client", "TCP:127.0.0.1:7101"],
-            "unknown scheme 'TCP:'; expected PORT, HOST:PORT or [IPV6]:PORT",
+            &["echo-client", "UDP:127.0.0.1:7101"],
+            "unknown scheme 'UDP:'; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
         ),
+        (&["echo-server", "unix:"], "the socket path is missing"),
         (
-            &["echo-server", "tcp:127.0.0.1:7101"],
-            "unknown scheme 'tcp:'",
+            &["echo-client", "-U", "tcp:127.0.0.1:7101"],
+            "-U/--unix takes a socket path",
         ),
         (&["echo-client", "::1:80"], "an IPv6 address needs brackets"),
         (

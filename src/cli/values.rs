@@ -52,6 +52,15 @@ pub fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
     NonZeroUsize::new(n).ok_or_else(|| format!("'{s}': must be at least 1"))
 }
 
+/// Parses a file mode in octal, such as `660` or `0600`, as `chmod` takes it.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim();
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| !digits.is_empty() && *m <= 0o7777)
+        .ok_or_else(|| format!("'{s}': not a file mode in octal (e.g. 600, 660, 0666)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +109,15 @@ mod tests {
         let err = parse_count("many").unwrap_err();
         assert!(err.contains("not a whole number"), "{err}");
         assert!(parse_count("-1").is_err());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("660"), Ok(0o660));
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert!(parse_mode("9").is_err());
+        assert!(parse_mode("rw").is_err());
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("17777").is_err());
     }
 }

@@ -17,10 +17,8 @@ mod connect;
 mod outcome;
 mod pump;
 mod send;
-mod target;
 
 use std::io::IsTerminal;
-use std::net::TcpStream;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +29,10 @@ use tokio::time::Instant;
 
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
-use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui};
 use outcome::{Ended, Replies, Sending, Stall, Way, outcome};
 use pump::{Phase, Shared};
-pub use target::Target;
 
 /// The progress line: bytes sent and received, and the rate of the replies.
 const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
@@ -88,20 +84,12 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
         args.wait,
         announce,
     );
-    let stream = tokio::select! {
-        stream = connecting => stream?,
-        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
-    };
-    let peer = stream.peer_addr().ok();
-    let server = connect::describe(target, peer);
-    // Lines typed at a terminal must go out at once, not wait for the previous reply's ACK.
-    // Bulk data is written in large chunks, so this costs nothing there.
-    if let Err(err) = stream.set_nodelay(true) {
-        ui.detail(&format!("cannot set TCP_NODELAY: {}", io_reason(&err)));
-    }
     // The pumps run on their own threads and wait in poll(2); the socket stays non-blocking
     // (see `pump` for why that matters to a shared pipe).
-    let socket = stream.into_std().wrap_err("cannot set up the connection")?;
+    let connect::Connected { socket, server } = tokio::select! {
+        connected = connecting => connected?,
+        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
+    };
     if interactive {
         ui.info(&format!("connected to {server} — Ctrl-D to finish"));
     } else {
@@ -128,7 +116,7 @@ async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
-    socket: TcpStream,
+    socket: socket2::Socket,
 ) -> eyre::Result<Ended> {
     let shared = Shared::new();
     let mut sender = socket

@@ -1,6 +1,6 @@
-//! `echo-server`: a TCP echo server meant to be left running.
+//! `echo-server`: an echo server meant to be left running, over TCP or Unix-domain sockets.
 //!
-//! Shape (after mini-redis's `server::run`): [`serve`] takes an already bound listener and a
+//! Shape (after mini-redis's `server::run`): [`serve`] takes already bound listeners and a
 //! shutdown future, so tests and benchmarks can run it in-process; [`run`] is the command-line
 //! wrapper that binds, prints the address, waits for SIGINT/SIGTERM/SIGHUP and prints the
 //! summary.
@@ -14,32 +14,30 @@
 //! a finished echo).
 
 mod conn;
-mod listen;
 mod log;
 mod stats;
 
 use std::future::Future;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
+use crate::net::listen::{self, Listener};
+use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::sys::backoff::Backoff;
 use crate::ui::{self, Ui};
 
-pub use listen::bind;
 use stats::Stats;
 
 /// How the server behaves; everything but the address and where messages go comes from the
@@ -99,15 +97,11 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     runtime::block_on(Flavor::MultiThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, again) = runtime::shutdown_signals()?;
-        let addr = args.addr;
-        let std_listener = bind(addr).wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        let listener = TcpListener::from_std(std_listener)
-            .wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        let local = listener
-            .local_addr()
-            .wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        announce(local);
-        ui.info(&format!("listening on {local}"));
+        let endpoint = &args.listen.0;
+        let bound = listen::bind(endpoint, args.mode, ui)
+            .wrap_err_with(|| format!("cannot listen on {endpoint}"))?;
+        announce(&bound.endpoint);
+        ui.info(&format!("listening on {}", bound.endpoint));
 
         let config = Config {
             max_connections: args.max_connections,
@@ -116,7 +110,9 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             ui: ui.clone(),
             status: !args.no_status,
         };
-        let summary = serve(listener, config, signal, again).await;
+        let summary = serve(vec![bound.listener], config, signal, again).await;
+        // The socket file goes with the server, if it is still the one made here.
+        drop(bound.file);
         ui.info(&summary_line(&summary));
         Ok(Exit::Success)
     })?
@@ -124,9 +120,9 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
 
 /// The bound address as the one line on stdout, flushed so `read` in a script returns now.
 /// A stdout nobody reads is no reason to stop serving, so write errors are ignored.
-fn announce(addr: SocketAddr) {
+fn announce(endpoint: &str) {
     let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{addr}").and_then(|()| out.flush());
+    let _ = writeln!(out, "{endpoint}").and_then(|()| out.flush());
 }
 
 fn summary_line(s: &Summary) -> String {
@@ -165,7 +161,7 @@ const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// who will not wait), closes the rest and returns what was done. Never fails: accept errors
 /// are logged and retried, connection errors end only their connection.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     config: Config,
     shutdown: impl Future + Send,
     again: impl Future + Send,
@@ -198,31 +194,38 @@ pub async fn serve(
         })
     });
 
-    let accepting = accept_loop(
-        &listener,
-        limit.as_ref(),
-        |stream, peer, permit| {
-            let stats = Arc::clone(&stats);
-            let log = log.clone();
-            // A child token each: polling a token on every wake-up takes its lock, and one
-            // token shared by every connection would make that lock contended.
-            let force_close = force_close.child_token();
-            let idle = config.idle_timeout;
-            stats.active.fetch_add(1, Ordering::Relaxed);
-            stats.served.fetch_add(1, Ordering::Relaxed);
-            tracker.spawn(async move {
-                connection(stream, peer, permit, idle, &stats, &log, &force_close).await;
-            });
-        },
-        &log,
-    );
+    let spawner = Spawner {
+        stats: Arc::clone(&stats),
+        ui: log.clone(),
+        force_close: force_close.clone(),
+        tracker: tracker.clone(),
+        idle: config.idle_timeout,
+    };
+    let mut accepting = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let (limit, spawner) = (limit.clone(), spawner.clone());
+        // A listener goes to the runtime here: registering it needs one.
+        match listener {
+            Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => accepting.spawn(accept_loop(l, limit, spawner)),
+                Err(err) => accepting.spawn(registration_failed(err, spawner)),
+            },
+            Listener::Unix(l) => match tokio::net::UnixListener::from_std(l) {
+                Ok(l) => accepting.spawn(accept_loop(l, limit, spawner)),
+                Err(err) => accepting.spawn(registration_failed(err, spawner)),
+            },
+        };
+    }
     tokio::select! {
         biased;
         _ = shutdown => {}
-        () = accepting => {}
+        // Only if every listener failed to register: nothing can be served.
+        () = async { while accepting.join_next().await.is_some() {} } => {}
     }
-    // Refuse new connections now, including those the kernel already completed in the backlog.
-    drop(listener);
+    // Refuse new connections now, including those the kernel already completed in the backlog:
+    // aborting the accept loops drops their listeners.
+    accepting.abort_all();
+    while accepting.join_next().await.is_some() {}
 
     tracker.close();
     let open = stats.active.load(Ordering::Relaxed);
@@ -264,20 +267,49 @@ pub async fn serve(
     }
 }
 
-/// Accepts forever, handing each connection (with its permit, if there is a limit) to
-/// `spawn`. Only returns if the semaphore is closed, which never happens.
-async fn accept_loop(
-    listener: &TcpListener,
-    limit: Option<&Arc<Semaphore>>,
-    mut spawn: impl FnMut(TcpStream, SocketAddr, Option<OwnedSemaphorePermit>),
-    log: &Ui,
-) {
+/// What every accept loop needs to start a connection's task.
+#[derive(Clone)]
+struct Spawner {
+    stats: Arc<Stats>,
+    ui: Ui,
+    force_close: CancellationToken,
+    tracker: TaskTracker,
+    idle: Option<Duration>,
+}
+
+impl Spawner {
+    /// Counts the connection as active and served, and runs it on its own task.
+    fn spawn<C: Connection>(&self, stream: C, peer: Peer, permit: Option<OwnedSemaphorePermit>) {
+        let stats = Arc::clone(&self.stats);
+        let ui = self.ui.clone();
+        // A child token each: polling a token on every wake-up takes its lock, and one token
+        // shared by every connection would make that lock contended.
+        let force_close = self.force_close.child_token();
+        let idle = self.idle;
+        stats.active.fetch_add(1, Ordering::Relaxed);
+        stats.served.fetch_add(1, Ordering::Relaxed);
+        self.tracker.spawn(async move {
+            connection(stream, peer, permit, idle, &stats, &ui, &force_close).await;
+        });
+    }
+}
+
+/// A listener the runtime could not take: said once, and that listener serves nothing.
+async fn registration_failed(err: io::Error, spawner: Spawner) {
+    spawner
+        .ui
+        .warn(&format!("cannot serve a listener: {}", io_reason(&err)));
+}
+
+/// Accepts forever, handing each connection (with its permit, if there is a limit) to the
+/// spawner. Only returns if the semaphore is closed, which never happens.
+async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spawner: Spawner) {
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut throttle = log::Throttle::default();
     loop {
         // The permit comes first: while the server is full, connections wait in the backlog
         // instead of being accepted and left unserved.
-        let permit = match limit {
+        let permit = match &limit {
             Some(sem) => match Arc::clone(sem).acquire_owned().await {
                 Ok(permit) => Some(permit),
                 Err(_) => return,
@@ -287,7 +319,7 @@ async fn accept_loop(
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff.reset();
-                spawn(stream, peer, permit);
+                spawner.spawn(stream, peer, permit);
             }
             Err(err) => {
                 // Sleeping is what keeps EMFILE from spinning: the pending connection stays in
@@ -297,7 +329,7 @@ async fn accept_loop(
                     io_reason(&err),
                     ui::duration(backoff.peek())
                 )) {
-                    log.warn(&line);
+                    spawner.ui.warn(&line);
                 }
                 drop(permit);
                 tokio::time::sleep(backoff.pause()).await;
@@ -309,9 +341,9 @@ async fn accept_loop(
 /// One connection's life: bookkeeping around [`conn::echo`], and closing it if the shutdown
 /// deadline passes first. The accept loop has already counted it as active and served; this
 /// takes it out of `active` at the end.
-async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+async fn connection<C: Connection>(
+    mut stream: C,
+    peer: Peer,
     permit: Option<OwnedSemaphorePermit>,
     idle: Option<Duration>,
     stats: &Stats,
@@ -319,9 +351,7 @@ async fn connection(
     force_close: &CancellationToken,
 ) {
     let start = Instant::now();
-    // Replies go out as soon as they are written: Nagle would hold a small echo back waiting
-    // for the client's delayed ACK. Failing to set it costs only speed.
-    let _ = stream.set_nodelay(true);
+    stream.prepare();
     if log.verbose > 0 {
         log.detail(&format!("{peer}: open"));
     }
@@ -348,9 +378,8 @@ async fn connection(
         }
     };
     if cut {
-        // A reset, not a FIN: the client must be able to tell a cut from an echo that ended.
-        // With SO_LINGER 0, close() sends RST and drops what is unsent.
-        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        // The client must be able to tell a cut from an echo that ended.
+        stream.cut_on_close();
     }
     drop(stream);
     stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -439,16 +468,17 @@ mod tests {
     #[tokio::test]
     async fn serve_echoes_and_stops() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
-            listener,
+            vec![Listener::Tcp(listener)],
             Config::quiet(),
             stopped,
             std::future::pending::<()>(),
         ));
-        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
         c.write_all(b"hello").await.unwrap();
         c.shutdown().await.unwrap();
         let mut back = Vec::new();

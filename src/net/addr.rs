@@ -2,15 +2,13 @@
 //! clap value parsers, so a bad value is a usage error (exit 2) before any I/O, and each
 //! message says what is wrong and what is accepted.
 
+use super::endpoint::FORMS;
 use std::ffi::CString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 /// The address used when none is given, for both the server and the client.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
-
-/// What every address message ends with: the forms that are accepted.
-const FORMS: &str = "expected PORT, HOST:PORT or [IPV6]:PORT";
 
 /// A host (name or IP literal) and a port, as typed for `echo-client`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,16 +1,18 @@
-//! Reaching the server: resolve the name, try every address it resolves to in turn (each
-//! attempt bounded by `--connect-timeout`), and `--wait`'s retry loop for a server that is
-//! still starting.
+//! Reaching the server: over TCP, resolve the name and try every address it resolves to in
+//! turn; over a Unix socket, connect to the path or abstract name. Each attempt is bounded by
+//! `--connect-timeout`, and `--wait` retries for a server that is still starting (for a Unix
+//! socket: while the path is missing or refuses).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use color_eyre::eyre;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
 use crate::net::addr::HostPort;
+use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
 use crate::ui::{self, Ui};
@@ -56,6 +58,18 @@ enum Failure {
     NoAddress(Family),
     /// Every address was tried; each failed for the reason given.
     Connect(Vec<(SocketAddr, io::Error)>),
+    /// The Unix socket refused, is missing, or took too long.
+    Unix(io::Error),
+    /// Connected, but the socket could not be set up for the pumps.
+    Setup(io::Error),
+}
+
+/// A connection ready for the pumps, and how to name the server in messages.
+pub(super) struct Connected {
+    /// The connected socket, in blocking-free std form for the pump threads.
+    pub socket: socket2::Socket,
+    /// The endpoint as typed, plus the IP a name resolved to.
+    pub server: String,
 }
 
 /// Connects to `target`. Without `wait`, one round: every resolved address once. With it,
@@ -63,12 +77,12 @@ enum Failure {
 /// starts after that, so the whole takes at most `wait` plus one round. `announce`: say through
 /// the `Ui` that we are waiting (a person at a terminal would otherwise see nothing happen).
 pub(super) async fn connect(
-    target: &HostPort,
+    target: &Endpoint<HostPort>,
     family: Family,
     timeout: Duration,
     wait: Option<Duration>,
     announce: Option<&Ui>,
-) -> eyre::Result<TcpStream> {
+) -> eyre::Result<Connected> {
     let Some(wait) = wait else {
         return attempt(target, family, timeout)
             .await
@@ -99,8 +113,52 @@ pub(super) async fn connect(
     }
 }
 
-/// One round: resolve, then try each address until one accepts.
+/// One round over the endpoint's transport.
 async fn attempt(
+    target: &Endpoint<HostPort>,
+    family: Family,
+    timeout: Duration,
+) -> Result<Connected, Failure> {
+    match target {
+        Endpoint::Tcp(hp) => {
+            let stream = attempt_tcp(hp, family, timeout).await?;
+            let peer = stream.peer_addr().ok();
+            // Lines typed at a terminal must go out at once, not wait for the previous
+            // reply's ACK. Bulk data is written in large chunks, so this costs nothing there.
+            let _ = stream.set_nodelay(true);
+            let socket = stream.into_std().map_err(Failure::Setup)?;
+            Ok(Connected {
+                socket: socket.into(),
+                server: describe(hp, peer),
+            })
+        }
+        Endpoint::Unix(addr) => {
+            let connecting = async {
+                match addr {
+                    UnixAddr::Path(path) => UnixStream::connect(path).await,
+                    // tokio takes a path that starts with NUL for an abstract name.
+                    UnixAddr::Abstract(name) => {
+                        use std::os::unix::ffi::OsStrExt;
+                        let path = [&b"\0"[..], name].concat();
+                        UnixStream::connect(std::ffi::OsStr::from_bytes(&path)).await
+                    }
+                }
+            };
+            let stream = tokio::time::timeout(timeout, connecting)
+                .await
+                .map_err(|_| Failure::Unix(timed_out(timeout)))?
+                .map_err(Failure::Unix)?;
+            let socket = stream.into_std().map_err(Failure::Setup)?;
+            Ok(Connected {
+                socket: socket.into(),
+                server: addr.to_string(),
+            })
+        }
+    }
+}
+
+/// One TCP round: resolve, then try each address until one accepts.
+async fn attempt_tcp(
     target: &HostPort,
     family: Family,
     timeout: Duration,
@@ -143,10 +201,24 @@ fn timed_out(limit: Duration) -> io::Error {
 /// The one-line error for a failed connect: `cannot connect to 127.0.0.1:9: Connection
 /// refused`, `cannot resolve nosuch.invalid: ...`, or for a name with several addresses each
 /// address with its own reason.
-fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre::Report {
+fn report(failure: Failure, target: &Endpoint<HostPort>, waited: Option<Duration>) -> eyre::Report {
     let waited = waited
         .map(|w| format!(" (gave up after {})", ui::duration(w)))
         .unwrap_or_default();
+    match (failure, target) {
+        (Failure::Unix(err) | Failure::Setup(err), _) => {
+            eyre::Report::new(err).wrap_err(format!("cannot connect to {target}{waited}"))
+        }
+        (failure, Endpoint::Tcp(hp)) => report_tcp(failure, hp, &waited),
+        // Only a TCP round resolves names and tries addresses.
+        (failure, Endpoint::Unix(_)) => {
+            eyre::eyre!("{failure:?}").wrap_err(format!("cannot connect to {target}{waited}"))
+        }
+    }
+}
+
+/// [`report`] for a TCP round's failures.
+fn report_tcp(failure: Failure, target: &HostPort, waited: &str) -> eyre::Report {
     match failure {
         Failure::Resolve(err) => {
             eyre::Report::new(err).wrap_err(format!("cannot resolve {}{waited}", target.host))
@@ -177,6 +249,9 @@ fn report(failure: Failure, target: &HostPort, waited: Option<Duration>) -> eyre
                     .join("; ");
                 eyre::eyre!(each).wrap_err(format!("cannot connect to {target}{waited}"))
             }
+        }
+        Failure::Unix(err) | Failure::Setup(err) => {
+            eyre::Report::new(err).wrap_err(format!("cannot connect to {target}{waited}"))
         }
     }
 }
@@ -220,7 +295,8 @@ mod tests {
             "127.0.0.1:9".parse().unwrap(),
             io::Error::from_raw_os_error(libc::ECONNREFUSED),
         )]);
-        let msg = crate::report::one_line(&report(failure, &hp("127.0.0.1", 9), None));
+        let msg =
+            crate::report::one_line(&report(failure, &Endpoint::Tcp(hp("127.0.0.1", 9)), None));
         assert_eq!(msg, "cannot connect to 127.0.0.1:9: Connection refused");
     }
 
@@ -238,7 +314,7 @@ mod tests {
         ]);
         let msg = crate::report::one_line(&report(
             failure,
-            &hp("localhost", 9),
+            &Endpoint::Tcp(hp("localhost", 9)),
             Some(Duration::from_secs(2)),
         ));
         assert_eq!(

@@ -20,8 +20,8 @@
 //! O_NONBLOCK. So a splice here only ever moves what is ready, and waiting happens in poll,
 //! which holds no lock.
 
+use socket2::Socket;
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -132,7 +132,7 @@ impl Shared {
     }
 
     /// Waits until the server has something for us (or an error or hang-up to report).
-    fn await_server(&self, socket: &TcpStream) -> io::Result<()> {
+    fn await_server(&self, socket: &Socket) -> io::Result<()> {
         self.awaiting_server.store(true, Ordering::Relaxed);
         let ready = wait_ready(socket.as_fd(), PollFlags::IN);
         self.awaiting_server.store(false, Ordering::Relaxed);
@@ -142,7 +142,7 @@ impl Shared {
 
 /// Starts the reply pump: socket → stdout until the server closes the connection.
 pub(super) fn receive(
-    socket: TcpStream,
+    socket: Socket,
     stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
 ) -> io::Result<impl Future<Output = Replies>> {
@@ -162,7 +162,7 @@ pub(super) fn receive(
     })
 }
 
-fn pump_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
+fn pump_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
     if is_pipe(stdout) {
         if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
@@ -173,7 +173,7 @@ fn pump_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> 
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
 /// splice these two; the caller copies instead.
-fn splice_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Option<Replies> {
+fn splice_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Option<Replies> {
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
     loop {
         match rustix::pipe::splice(socket, None, stdout, None, SPLICE_MAX, flags) {
@@ -199,7 +199,7 @@ fn splice_replies(socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -
 }
 
 /// socket → stdout through a buffer, until the server closes.
-fn copy_replies(mut socket: &TcpStream, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
+fn copy_replies(mut socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match socket.read(&mut buf) {

@@ -8,7 +8,9 @@
 //! guessing while the pump is still in the middle of a call.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
+
+use socket2::Socket;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,7 +86,7 @@ impl Sender {
 /// Starts the send pump on its own thread.
 pub(super) fn send(
     stdin: BorrowedFd<'static>,
-    socket: TcpStream,
+    socket: Socket,
     shared: Arc<Shared>,
 ) -> io::Result<Sender> {
     let stop = Arc::new(Stop {
@@ -100,7 +102,7 @@ pub(super) fn send(
     Ok(Sender { stop, report: rx })
 }
 
-fn pump(stdin: BorrowedFd<'_>, socket: &TcpStream, shared: &Shared, stop: &Stop) -> Sending {
+fn pump(stdin: BorrowedFd<'_>, socket: &Socket, shared: &Shared, stop: &Stop) -> Sending {
     let pump = Pump {
         stdin,
         socket,
@@ -128,7 +130,7 @@ fn pump(stdin: BorrowedFd<'_>, socket: &TcpStream, shared: &Shared, stop: &Stop)
 /// with `Ok` at the end of input and `Err` with the report otherwise.
 struct Pump<'a> {
     stdin: BorrowedFd<'a>,
-    socket: &'a TcpStream,
+    socket: &'a Socket,
     shared: &'a Shared,
     stop: &'a Stop,
 }

@@ -18,15 +18,16 @@
 
 use std::future::{Future, poll_fn};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::stats::{Count, Stats};
+use crate::net::stream::Connection;
 
 /// The buffer every connection keeps.
 const SMALL_BUF: usize = 1024;
@@ -49,8 +50,8 @@ pub enum End {
 /// bytes echoed are added to `stats` and stored in `echoed` when it returns or is dropped, so
 /// a connection closed at shutdown is counted too. An I/O error (reset, broken pipe) ends only
 /// this connection.
-pub async fn echo(
-    stream: &mut TcpStream,
+pub async fn echo<S: Connection>(
+    stream: &mut S,
     idle: Option<Duration>,
     stats: &Stats,
     echoed: &mut u64,
@@ -159,7 +160,7 @@ impl IdleTimer {
 
     /// [`IdleTimer::poll_expired`] for a write waiting on `stream`'s peer, which counts the
     /// peer taking bytes off the send queue as progress.
-    fn poll_write_expired(&mut self, cx: &mut Context<'_>, stream: &TcpStream) -> Poll<()> {
+    fn poll_write_expired(&mut self, cx: &mut Context<'_>, stream: &impl AsRawFd) -> Poll<()> {
         if self.queued.is_none() {
             // The write starts to wait: the one queue look-up on the way, none per message.
             self.queued = unacknowledged(stream);
@@ -197,8 +198,7 @@ impl IdleTimer {
 /// Bytes written to `stream` that its peer has not acknowledged yet (SIOCOUTQ), or `None`
 /// where the kernel does not say.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn unacknowledged(stream: &TcpStream) -> Option<u32> {
-    use std::os::fd::AsRawFd;
+fn unacknowledged(stream: &impl AsRawFd) -> Option<u32> {
     let mut queued: libc::c_int = 0;
     // SIOCOUTQ has TIOCOUTQ's number (linux/sockios.h); libc names only the latter.
     // SAFETY: the descriptor is open while `stream` is borrowed, and this ioctl writes one
@@ -209,7 +209,7 @@ fn unacknowledged(stream: &TcpStream) -> Option<u32> {
 
 /// Without SIOCOUTQ, only the server's own reads and writes count as progress.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn unacknowledged(_stream: &TcpStream) -> Option<u32> {
+fn unacknowledged(_stream: &impl AsRawFd) -> Option<u32> {
     None
 }
 
@@ -228,8 +228,8 @@ enum Pause {
 /// [`Pause`]. Written by hand so that every read and write records progress for the lazy
 /// idle timer and the byte count, with no future or timer per operation; the reads and writes
 /// themselves are tokio's, so readiness and the cooperative budget work as for any task.
-struct Exchange<'a, 'c> {
-    stream: &'a mut TcpStream,
+struct Exchange<'a, 'c, S> {
+    stream: &'a mut S,
     buf: &'a mut [u8; SMALL_BUF],
     /// Bytes in `buf` to send back; `sent` of them already went.
     len: usize,
@@ -238,7 +238,7 @@ struct Exchange<'a, 'c> {
     timer: Option<&'a mut IdleTimer>,
 }
 
-impl Future for Exchange<'_, '_> {
+impl<S: Connection> Future for Exchange<'_, '_, S> {
     type Output = io::Result<Pause>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -285,8 +285,8 @@ impl Future for Exchange<'_, '_> {
 
 /// One write of (part of) `data`: how much went, or `None` once the idle timeout has passed
 /// with nothing moving.
-fn poll_write(
-    stream: &mut TcpStream,
+fn poll_write<S: Connection>(
+    stream: &mut S,
     cx: &mut Context<'_>,
     data: &[u8],
     timer: Option<&mut IdleTimer>,
@@ -313,7 +313,7 @@ fn poll_write(
 }
 
 /// Reads without waiting until `buf` is full or the socket has nothing more. True at EOF.
-fn fill(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
+fn fill(stream: &impl Connection, buf: &mut Vec<u8>) -> io::Result<bool> {
     while buf.len() < buf.capacity() {
         match stream.try_read_buf(buf) {
             Ok(0) => return Ok(true),
@@ -328,6 +328,6 @@ fn fill(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
 
 /// The client half-closed and all it sent went back: pass the EOF on. (A TCP shutdown does
 /// not wait for anything, so no idle timeout applies.)
-async fn half_close(stream: &mut TcpStream) -> io::Result<End> {
+async fn half_close(stream: &mut impl Connection) -> io::Result<End> {
     stream.shutdown().await.map(|()| End::Closed)
 }

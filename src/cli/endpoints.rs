@@ -1,0 +1,204 @@
+//! The endpoint words of `echo-server` and `echo-client`, each a clap argument group of its
+//! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
+//! value: `ADDR` with `-U/--unix` for both, and for the client also nc's `HOST PORT`.
+
+use std::net::SocketAddr;
+
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Command, FromArgMatches};
+
+use crate::net::addr::{DEFAULT_ADDR, HostPort, parse_host_port, parse_listen_addr};
+use crate::net::endpoint::{self, Endpoint};
+
+/// `echo-server`'s words as typed.
+#[derive(Debug, Args)]
+struct ListenWords {
+    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
+    /// interface: [fe80::1%eth0]:PORT; port 0 picks a free port), unix:PATH for a socket file,
+    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address.
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    addr: String,
+
+    /// ADDR is a Unix socket path, as nc -U takes it.
+    #[arg(short = 'U', long = "unix")]
+    unix: bool,
+}
+
+/// Where `echo-server` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen(pub Endpoint<SocketAddr>);
+
+impl FromArgMatches for Listen {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let words = ListenWords::from_arg_matches(matches)?;
+        let parsed = if words.unix && defaulted(matches) {
+            Err("-U/--unix needs a socket path as ADDR".to_owned())
+        } else {
+            endpoint::parse(&words.addr, words.unix, parse_listen_addr)
+        };
+        parsed
+            .map(Listen)
+            .map_err(|msg| usage_error("echo-server", msg))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Listen::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Listen {
+    fn augment_args(cmd: Command) -> Command {
+        ListenWords::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        ListenWords::augment_args_for_update(cmd)
+    }
+}
+
+/// `echo-client`'s words as typed.
+#[derive(Debug, Args)]
+struct Words {
+    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
+    /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); every
+    /// address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a Unix socket.
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    addr: String,
+
+    /// The port, when ADDR is a host alone: `echo-client example.com 7`.
+    #[arg(value_name = "PORT")]
+    port: Option<String>,
+
+    /// ADDR is a Unix socket path, as nc -U takes it.
+    #[arg(short = 'U', long = "unix")]
+    unix: bool,
+}
+
+/// The server to connect to, from one word or two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target(pub Endpoint<HostPort>);
+
+impl Target {
+    /// Combines `ADDR [PORT]` (and `-U`) into an endpoint, or says what is wrong.
+    fn from_words(addr: &str, port: Option<&str>, unix: bool) -> Result<Target, String> {
+        let Some(port) = port else {
+            return endpoint::parse(addr, unix, parse_host_port).map(Target);
+        };
+        if unix
+            || addr
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+        {
+            return Err(format!(
+                "'{addr} {port}': a Unix socket takes no port; give unix:PATH or -U PATH"
+            ));
+        }
+        let host = addr.trim();
+        if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "'{host} {port}': two ports; give HOST PORT, HOST:PORT or PORT"
+            ));
+        }
+        let joined = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            format!("[{v6}]:{port}")
+        } else if host.contains(':') {
+            // Without brackets, a colon is either an IPv6 address (nc takes `::1 7`) or a
+            // port given twice.
+            let ip = host.split('%').next().unwrap_or(host);
+            if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!(
+                    "'{host} {port}': the port is given twice; give HOST PORT or HOST:PORT"
+                ));
+            }
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        parse_host_port(&joined).map(|hp| Target(Endpoint::Tcp(hp)))
+    }
+}
+
+impl FromArgMatches for Target {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let words = Words::from_arg_matches(matches)?;
+        let parsed = if words.unix && defaulted(matches) {
+            Err("-U/--unix needs a socket path as ADDR".to_owned())
+        } else {
+            Target::from_words(&words.addr, words.port.as_deref(), words.unix)
+        };
+        parsed.map_err(|msg| usage_error("echo-client", msg))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Target::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Target {
+    fn augment_args(cmd: Command) -> Command {
+        Words::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Words::augment_args_for_update(cmd)
+    }
+}
+
+/// True when ADDR was not typed: `-U` alone would make the default TCP address a path.
+fn defaulted(matches: &ArgMatches) -> bool {
+    matches.value_source("addr") == Some(ValueSource::DefaultValue)
+}
+
+/// A usage error showing `subcommand`'s usage line: clap would otherwise show the top
+/// level's, as this runs after parsing, outside the subcommand.
+fn usage_error(subcommand: &str, msg: String) -> clap::Error {
+    let err = clap::Error::raw(ErrorKind::ValueValidation, msg);
+    let mut cli = crate::cli::command();
+    cli.build();
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => err.format(sub),
+        None => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn combine(addr: &str, port: Option<&str>) -> Result<String, String> {
+        Target::from_words(addr, port, false).map(|t| t.0.to_string())
+    }
+
+    #[test]
+    fn one_word_or_host_and_port() {
+        assert_eq!(combine("127.0.0.1:7", None), Ok("127.0.0.1:7".into()));
+        assert_eq!(combine("7101", None), Ok("127.0.0.1:7101".into()));
+        assert_eq!(
+            combine("127.0.0.1", Some("7101")),
+            Ok("127.0.0.1:7101".into())
+        );
+        assert_eq!(combine("localhost", Some("7")), Ok("localhost:7".into()));
+        assert_eq!(combine("::1", Some("7")), Ok("[::1]:7".into()));
+        assert_eq!(combine("[::1]", Some("7")), Ok("[::1]:7".into()));
+    }
+
+    #[test]
+    fn wrong_combinations_say_what_is_accepted() {
+        assert_eq!(
+            combine("7101", Some("7102")),
+            Err("'7101 7102': two ports; give HOST PORT, HOST:PORT or PORT".into())
+        );
+        assert_eq!(
+            combine("host:7", Some("8")),
+            Err("'host:7 8': the port is given twice; give HOST PORT or HOST:PORT".into())
+        );
+        assert!(combine("host", Some("0")).is_err());
+        assert!(combine("host", Some("http")).is_err());
+        assert!(combine("host", None).is_err());
+        assert!(combine("unix:/tmp/s", Some("7")).is_err());
+        assert!(Target::from_words("/tmp/s", Some("7"), true).is_err());
+    }
+}

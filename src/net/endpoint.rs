@@ -1,0 +1,154 @@
+//! An endpoint as users type it, for the server and the client alike: TCP (`PORT`,
+//! `HOST:PORT`, `[IPV6]:PORT`, or any of those after `tcp:`), a Unix socket file
+//! (`unix:PATH`) or a Linux abstract name (`unix:@NAME`). With `-U` a bare word is a path, as
+//! nc users type it. What the server prints as its address parses back to the same endpoint,
+//! so a script can hand the line to the client whatever the transport.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where to listen or connect: TCP (`T` is a socket address for the server, a host and port
+/// for the client) or a Unix-domain socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint<T> {
+    /// A TCP endpoint.
+    Tcp(T),
+    /// A Unix-domain stream socket.
+    Unix(UnixAddr),
+}
+
+/// A Unix-domain socket address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnixAddr {
+    /// A socket file in the filesystem.
+    Path(PathBuf),
+    /// A name in Linux's abstract namespace (`unix:@NAME`): no file, gone with its socket.
+    Abstract(Vec<u8>),
+}
+
+/// The longest path (or abstract name) `sun_path` holds: 108 bytes, one kept for the NUL.
+pub const UNIX_PATH_MAX: usize = 107;
+
+/// The forms every address message lists.
+pub const FORMS: &str = "expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME";
+
+impl<T: fmt::Display> fmt::Display for Endpoint<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(t) => t.fmt(f),
+            Endpoint::Unix(u) => u.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for UnixAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnixAddr::Path(p) => write!(f, "unix:{}", p.display()),
+            UnixAddr::Abstract(name) => write!(f, "unix:@{}", String::from_utf8_lossy(name)),
+        }
+    }
+}
+
+/// `s` without `prefix`, matched without regard to case (`TCP:` and `tcp:` alike).
+fn strip_scheme<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Parses an endpoint: `unix:` and `tcp:` prefixes choose the transport, `unix_flag` (`-U`)
+/// makes a bare word a socket path, and anything else is TCP, parsed by `tcp`.
+pub fn parse<T>(
+    s: &str,
+    unix_flag: bool,
+    tcp: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Endpoint<T>, String> {
+    if let Some(rest) = strip_scheme(s, "unix:") {
+        return parse_unix(rest, s).map(Endpoint::Unix);
+    }
+    if let Some(rest) = strip_scheme(s, "tcp:") {
+        if unix_flag {
+            return Err(format!(
+                "'{s}': -U/--unix takes a socket path, and this is a TCP address"
+            ));
+        }
+        return tcp(rest).map(Endpoint::Tcp);
+    }
+    if unix_flag {
+        return parse_unix(s, s).map(Endpoint::Unix);
+    }
+    tcp(s).map(Endpoint::Tcp)
+}
+
+/// A Unix address from what follows `unix:` (`typed` is the whole word, for messages).
+fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
+    if rest.is_empty() {
+        return Err(format!("'{typed}': the socket path is missing; {FORMS}"));
+    }
+    if rest.len() > UNIX_PATH_MAX {
+        return Err(format!(
+            "'{typed}': {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
+            rest.len()
+        ));
+    }
+    if rest.contains('\0') {
+        return Err(format!("'{typed}': a socket path cannot hold a NUL byte"));
+    }
+    match rest.strip_prefix('@') {
+        Some("") => Err(format!("'{typed}': the abstract name is missing")),
+        Some(name) => Ok(UnixAddr::Abstract(name.as_bytes().to_vec())),
+        None => Ok(UnixAddr::Path(PathBuf::from(rest))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(s: &str) -> Result<String, String> {
+        if s.is_empty() {
+            Err("empty".into())
+        } else {
+            Ok(s.to_owned())
+        }
+    }
+
+    #[test]
+    fn forms_and_their_round_trip() {
+        for (typed, flag, want) in [
+            ("127.0.0.1:7", false, "127.0.0.1:7"),
+            ("tcp:127.0.0.1:7", false, "127.0.0.1:7"),
+            ("TCP:127.0.0.1:7", false, "127.0.0.1:7"),
+            ("unix:/tmp/e.sock", false, "unix:/tmp/e.sock"),
+            ("unix:rel.sock", false, "unix:rel.sock"),
+            ("unix:@name", false, "unix:@name"),
+            ("/tmp/e.sock", true, "unix:/tmp/e.sock"),
+            ("unix:/tmp/e.sock", true, "unix:/tmp/e.sock"),
+        ] {
+            let e = parse(typed, flag, tcp).unwrap();
+            assert_eq!(e.to_string(), want, "{typed}");
+            assert_eq!(parse(want, false, tcp).unwrap(), e, "{want} parses back");
+        }
+    }
+
+    #[test]
+    fn forms_that_make_no_sense_say_why() {
+        let long = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX));
+        for (typed, flag, want) in [
+            ("unix:", false, "the socket path is missing"),
+            ("unix:@", false, "the abstract name is missing"),
+            (
+                long.as_str(),
+                false,
+                "too long for a Unix socket (at most 107)",
+            ),
+            ("tcp:127.0.0.1:7", true, "-U/--unix takes a socket path"),
+        ] {
+            let err = parse(typed, flag, tcp).unwrap_err();
+            assert!(err.contains(want), "{typed}: {err}");
+        }
+        let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
+        assert!(parse(&longest, false, tcp).is_ok());
+    }
+}

@@ -1,0 +1,170 @@
+//! Listening on an endpoint: a TCP socket set up with socket2 (backlog, IPV6_V6ONLY chosen
+//! here rather than left to defaults), or a Unix socket file made safely: a stale file left by
+//! a dead server is replaced, a live server's or anything that is not a socket never is, the
+//! file's mode is never wider than asked, and it is removed at exit only if it is still ours.
+
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::endpoint::{Endpoint, UnixAddr};
+use crate::ui::Ui;
+
+/// Pending connections the kernel may queue for us. Clients beyond `--max-connections` and
+/// bursts of thousands of connects wait here; Linux caps it at `net.core.somaxconn` (4096).
+const BACKLOG: i32 = 4096;
+
+/// A listening socket, not yet registered with the runtime.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(std::net::TcpListener),
+    /// A Unix-domain stream socket.
+    Unix(UnixListener),
+}
+
+/// A bound listener, the endpoint a client would type to reach it, and for a socket file the
+/// guard that removes it.
+#[derive(Debug)]
+pub struct Bound {
+    /// The listening socket (non-blocking).
+    pub listener: Listener,
+    /// `127.0.0.1:41237`, `unix:/tmp/e.sock`, `unix:@name`.
+    pub endpoint: String,
+    /// Removes the socket file when dropped, if it is still the one made here.
+    pub file: Option<SocketFile>,
+}
+
+/// Binds and listens on `endpoint`. `mode` sets a socket file's permissions; `ui` hears about
+/// a stale socket file that was replaced (under `--verbose`).
+pub fn bind(endpoint: &Endpoint<SocketAddr>, mode: Option<u32>, ui: &Ui) -> io::Result<Bound> {
+    match endpoint {
+        Endpoint::Tcp(addr) => {
+            let listener = bind_tcp(*addr)?;
+            let endpoint = listener.local_addr()?.to_string();
+            Ok(Bound {
+                listener: Listener::Tcp(listener),
+                endpoint,
+                file: None,
+            })
+        }
+        Endpoint::Unix(UnixAddr::Abstract(name)) => {
+            let listener = UnixListener::bind_addr(&UnixSocketAddr::from_abstract_name(name)?)?;
+            listener.set_nonblocking(true)?;
+            Ok(Bound {
+                listener: Listener::Unix(listener),
+                endpoint: endpoint.to_string(),
+                file: None,
+            })
+        }
+        Endpoint::Unix(UnixAddr::Path(path)) => {
+            let (listener, file) = bind_path(path, mode, ui)?;
+            listener.set_nonblocking(true)?;
+            Ok(Bound {
+                listener: Listener::Unix(listener),
+                endpoint: endpoint.to_string(),
+                file: Some(file),
+            })
+        }
+    }
+}
+
+/// Binds and listens on `addr`.
+///
+/// SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT (it does
+/// not let two servers listen on one port on Linux). An IPv6 address listens on IPv6 only:
+/// `[::]` meaning "IPv4 too" would depend on a sysctl, so the address says what it means.
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Binds a socket file. A socket already there that refuses connections was left by a server
+/// that died: it is replaced. One a server answers on is "in use"; a file that is not a socket
+/// is never touched.
+fn bind_path(path: &Path, mode: Option<u32>, ui: &Ui) -> io::Result<(UnixListener, SocketFile)> {
+    match bind_with_mode(path, mode) {
+        Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
+        result => return result,
+    }
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file that is not a socket is there (left alone)",
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "Address already in use (a server answers there)",
+        )),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+            fs::remove_file(path)?;
+            ui.detail(&format!(
+                "removed the stale socket {} (nothing listened on it)",
+                path.display()
+            ));
+            bind_with_mode(path, mode)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Binds with the umask set so the file is made with `mode` (a chmod after bind would leave a
+/// moment where it is wider), and notes which file it made.
+fn bind_with_mode(path: &Path, mode: Option<u32>) -> io::Result<(UnixListener, SocketFile)> {
+    let bound = match mode {
+        None => UnixListener::bind(path),
+        Some(mode) => {
+            let mask = rustix::fs::Mode::from_bits_truncate(!mode & 0o777);
+            // The umask is the process's: nothing else here creates files while the server
+            // starts, so no other file is made with this one.
+            let old = rustix::process::umask(mask);
+            let bound = UnixListener::bind(path);
+            rustix::process::umask(old);
+            bound
+        }
+    }?;
+    let meta = fs::symlink_metadata(path)?;
+    Ok((
+        bound,
+        SocketFile {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+    ))
+}
+
+/// The socket file a server made, removed when this is dropped if the path still names that
+/// same file (a newer server may have replaced it).
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours = fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}

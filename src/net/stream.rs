@@ -1,0 +1,111 @@
+//! One connection type per transport behind one trait, so the echo loop is written once and
+//! compiled for each (no dispatch on the hot path), and one accept call per listener kind.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// An accepted connection, whatever its transport.
+pub trait Connection: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static {
+    /// Reads what is ready into `buf`'s spare capacity without waiting (EAGAIN when nothing).
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+
+    /// Sets the socket up for echoing: replies go out as soon as they are written (TCP: no
+    /// Nagle delay waiting for the client's delayed ACK). Failing costs only speed.
+    fn prepare(&self);
+
+    /// Makes the coming close tell the peer it was cut rather than finished: a reset for TCP
+    /// (SO_LINGER 0 drops what is unsent). A Unix socket has no such signal: its peer sees
+    /// the end of the stream.
+    fn cut_on_close(&self);
+}
+
+impl Connection for TcpStream {
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        TcpStream::try_read_buf(self, buf)
+    }
+
+    fn prepare(&self) {
+        let _ = self.set_nodelay(true);
+    }
+
+    fn cut_on_close(&self) {
+        let _ = socket2::SockRef::from(self).set_linger(Some(Duration::ZERO));
+    }
+}
+
+impl Connection for UnixStream {
+    fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        UnixStream::try_read_buf(self, buf)
+    }
+
+    fn prepare(&self) {}
+
+    fn cut_on_close(&self) {}
+}
+
+/// Who is at the other end: a TCP address, or for a Unix socket (which has no address) the
+/// peer's process and user, from SO_PEERCRED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP peer's address.
+    Tcp(SocketAddr),
+    /// A Unix peer's process id (when the kernel knows it) and user id.
+    Unix {
+        /// The peer's process id.
+        pid: Option<i32>,
+        /// The peer's user id.
+        uid: Option<u32>,
+    },
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Unix { pid, uid } => {
+                let pid = pid.map_or("?".to_owned(), |p| p.to_string());
+                let uid = uid.map_or("?".to_owned(), |u| u.to_string());
+                write!(f, "pid {pid} uid {uid}")
+            }
+        }
+    }
+}
+
+/// A listener of one transport.
+pub trait Accept: Send + Sync + 'static {
+    /// What it accepts.
+    type Conn: Connection;
+
+    /// The next connection and who made it.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Conn, Peer)>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Conn = TcpStream;
+
+    async fn accept(&self) -> io::Result<(TcpStream, Peer)> {
+        let (stream, addr) = TcpListener::accept(self).await?;
+        Ok((stream, Peer::Tcp(addr)))
+    }
+}
+
+impl Accept for UnixListener {
+    type Conn = UnixStream;
+
+    async fn accept(&self) -> io::Result<(UnixStream, Peer)> {
+        let (stream, _) = UnixListener::accept(self).await?;
+        let cred = stream.peer_cred().ok();
+        let peer = Peer::Unix {
+            pid: cred.and_then(|c| c.pid()),
+            uid: cred.map(|c| c.uid()),
+        };
+        Ok((stream, peer))
+    }
+}
