@@ -1,6 +1,8 @@
 //! `cargo bench --bench echo`: asyncio-tool's echo server and echo client against their peers
 //! (socat, OpenBSD nc, a textbook tokio server), run alternately on loopback in one run.
-//! `cargo bench --bench echo -- server` or `-- client` runs one half.
+//! `cargo bench --bench echo -- server`, `-- client` or `-- unix` runs one part: the TCP
+//! server rows, the TCP client rows, or the Unix-socket rows of both (with our TCP bulk
+//! figure from the same run to compare with).
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +12,8 @@ mod client;
 mod server;
 #[path = "echo/textbook.rs"]
 mod textbook;
+#[path = "echo/unix.rs"]
+mod unix;
 
 fn main() {
     // cargo passes --bench to harness = false targets; it carries no meaning here.
@@ -22,10 +26,19 @@ fn main() {
         return;
     }
     let only = args.first().map(String::as_str);
+    if let Some(part) = only
+        && !["server", "client", "unix"].contains(&part)
+    {
+        eprintln!("unknown part {part:?}: expected server, client or unix");
+        std::process::exit(2);
+    }
     if only.is_none() || only == Some("server") {
         server::run();
     }
     if only.is_none() || only == Some("client") {
         client::run();
+    }
+    if only.is_none() || only == Some("unix") {
+        unix::run();
     }
 }

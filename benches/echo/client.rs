@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 /// Data moves in blocks of this size; block `i` is a fixed random block with `i` stamped in
 /// its first 8 bytes, so a lost, duplicated or reordered block changes the hash.
-const BLOCK: usize = 1 << 20;
+pub const BLOCK: usize = 1 << 20;
 /// Any single run taking longer than this is killed and reported.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 /// Targets from the issue.
@@ -35,9 +35,6 @@ pub fn run() {
     let mib: usize = env_or("ECHO_BENCH_MIB", 1024);
     let rounds: usize = env_or("ECHO_BENCH_ROUNDS", 5).max(1);
     let blocks = mib.max(1);
-    let total = (blocks * BLOCK) as u64;
-    let base = base_block();
-    let expected = stream_hash(&base, blocks);
     let addr = start_echo_server();
 
     let ours = env!("CARGO_BIN_EXE_asyncio-tool");
@@ -76,6 +73,16 @@ pub fn run() {
         "echo client: {} MiB through one echo server on {addr}, {rounds} alternating rounds",
         mib
     );
+    race(&mut contenders, blocks, rounds);
+    report("", &contenders, (blocks * BLOCK) as u64);
+}
+
+/// Pipes `blocks` MiB through each contender in turn, `rounds` times, alternating the order;
+/// panics on any byte lost, changed or reordered, or a failed exit.
+pub fn race(contenders: &mut [Contender], blocks: usize, rounds: usize) {
+    let total = (blocks * BLOCK) as u64;
+    let base = base_block();
+    let expected = stream_hash(&base, blocks);
     for round in 0..rounds {
         // Alternate the order so no contender always runs on a warm or a cold machine.
         let n = contenders.len();
@@ -94,10 +101,10 @@ pub fn run() {
             c.peak_kib = c.peak_kib.max(r.maxrss_kib);
         }
     }
-    report(&contenders, total);
 }
 
-struct Contender {
+/// One client under test, with its results so far.
+pub struct Contender {
     label: String,
     program: String,
     args: Vec<String>,
@@ -106,7 +113,7 @@ struct Contender {
 }
 
 impl Contender {
-    fn new(label: &str, program: &str, args: &[&str]) -> Self {
+    pub fn new(label: &str, program: &str, args: &[&str]) -> Self {
         Contender {
             label: label.into(),
             program: program.into(),
@@ -128,7 +135,8 @@ impl Contender {
     }
 }
 
-fn report(contenders: &[Contender], total: u64) {
+/// The table and the target line; `what` names the case in the target line ("" for TCP).
+pub fn report(what: &str, contenders: &[Contender], total: u64) {
     let mbps = |c: &Contender| total as f64 / 1e6 / c.median();
     let ours = &contenders[0];
     let best_peer = contenders[1..].iter().map(mbps).fold(f64::NAN, f64::max);
@@ -163,7 +171,7 @@ fn report(contenders: &[Contender], total: u64) {
     let rss_met = ours.peak_kib <= TARGET_RSS_KIB;
     println!();
     println!(
-        "target: throughput >= {TARGET_RATIO:.1}x the faster peer: {} ({}); client peak RSS <= {} MiB: {} ({:.1} MiB)",
+        "target: {what}throughput >= {TARGET_RATIO:.1}x the faster peer: {} ({}); client peak RSS <= {} MiB: {} ({:.1} MiB)",
         if speed_met { "met" } else { "NOT met" },
         if best_peer.is_nan() {
             "no peer ran".to_string()
@@ -381,14 +389,14 @@ fn hash_block(seed: u64, data: &[u8]) -> u64 {
     h
 }
 
-fn env_or(name: &str, default: usize) -> usize {
+pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-fn which(program: &str) -> bool {
+pub fn which(program: &str) -> bool {
     Command::new(program)
         .arg("-h")
         .stdin(Stdio::null())

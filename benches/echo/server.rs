@@ -13,30 +13,32 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const WARM: Duration = Duration::from_millis(400);
 const MEASURE: Duration = Duration::from_millis(1500);
-const BULK_BYTES: u64 = 1 << 30;
+pub const BULK_BYTES: u64 = 1 << 30;
 const BULK_STALL: Duration = Duration::from_secs(10);
 const HELD_CONNS: usize = 5000;
 const HELD_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub enum Kind {
     Ours,
     Textbook,
     Socat,
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Ours => "asyncio-tool",
             Kind::Textbook => "textbook",
@@ -45,56 +47,73 @@ impl Kind {
     }
 }
 
+/// Where a server listens.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// Parses an address line as our server prints it: `127.0.0.1:PORT` or `unix:PATH`.
+    fn parse(line: &str) -> Option<Endpoint> {
+        match line.strip_prefix("unix:") {
+            Some(path) => Some(Endpoint::Unix(path.into())),
+            None => line.parse().ok().map(Endpoint::Tcp),
+        }
+    }
+
+    /// The address as asyncio-tool's client takes it.
+    pub fn arg(&self) -> String {
+        match self {
+            Endpoint::Tcp(a) => a.to_string(),
+            Endpoint::Unix(p) => format!("unix:{}", p.display()),
+        }
+    }
+
+    fn tcp(&self) -> SocketAddr {
+        match self {
+            Endpoint::Tcp(a) => *a,
+            Endpoint::Unix(p) => panic!("{} is not a TCP address", p.display()),
+        }
+    }
+
+    fn probe(&self) -> bool {
+        match self {
+            Endpoint::Tcp(a) => TcpStream::connect(a).is_ok(),
+            Endpoint::Unix(p) => UnixStream::connect(p).is_ok(),
+        }
+    }
+}
+
 /// A server process under test; killed on drop.
-struct Server {
+pub struct Server {
     kind: Kind,
     child: Child,
-    addr: SocketAddr,
+    pub addr: Endpoint,
 }
 
 impl Server {
-    fn start(kind: Kind) -> Server {
-        let mut cmd = match kind {
-            Kind::Ours => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
-                c.args(["echo-server", "-q", "127.0.0.1:0"]);
-                c
-            }
-            Kind::Textbook => {
-                let mut c = Command::new(std::env::current_exe().unwrap());
-                c.args(["--textbook-server", "127.0.0.1:0"]);
-                c
-            }
-            Kind::Socat => {
-                let port = free_port();
-                let mut c = Command::new("socat");
-                c.arg(format!(
-                    "TCP-LISTEN:{port},fork,reuseaddr,nodelay,backlog=4096"
-                ))
-                .arg("PIPE");
-                c
-            }
-        };
+    /// Starts `kind` on an ephemeral loopback TCP port.
+    pub fn start(kind: Kind) -> Server {
+        Server::start_on(kind, None)
+    }
+
+    /// Starts `kind` on the Unix socket `unix` if given (which must not exist yet), else on
+    /// an ephemeral loopback TCP port.
+    pub fn start_on(kind: Kind, unix: Option<&Path>) -> Server {
+        let (mut cmd, known) = Server::command(kind, unix);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", kind.name()));
-        let addr = match kind {
-            Kind::Socat => {
-                let port = cmd
-                    .get_args()
-                    .next()
-                    .and_then(|a| a.to_str())
-                    .and_then(|a| a.strip_prefix("TCP-LISTEN:"))
-                    .and_then(|a| a.split(',').next())
-                    .unwrap()
-                    .to_string();
-                let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = match known {
+            Some(addr) => {
                 let start = Instant::now();
                 // socat prints nothing: wait until it accepts (this probe costs it one fork).
-                while TcpStream::connect(addr).is_err() {
+                while !addr.probe() {
                     assert!(
                         start.elapsed() < Duration::from_secs(10),
                         "socat did not start"
@@ -103,17 +122,57 @@ impl Server {
                 }
                 addr
             }
-            _ => {
+            None => {
                 let mut line = String::new();
                 BufReader::new(child.stdout.take().unwrap())
                     .read_line(&mut line)
                     .unwrap();
-                line.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{} printed {line:?}, not an address", kind.name()))
+                Endpoint::parse(line.trim())
+                    .unwrap_or_else(|| panic!("{} printed {line:?}, not an address", kind.name()))
             }
         };
         Server { kind, child, addr }
+    }
+
+    /// The command line, and the endpoint when the server will not print it (socat).
+    fn command(kind: Kind, unix: Option<&Path>) -> (Command, Option<Endpoint>) {
+        let listen = match unix {
+            Some(p) => format!("unix:{}", p.display()),
+            None => "127.0.0.1:0".into(),
+        };
+        match kind {
+            Kind::Ours => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
+                c.args(["echo-server", "-q", &listen]);
+                (c, None)
+            }
+            Kind::Textbook => {
+                assert!(unix.is_none(), "the textbook server speaks TCP only");
+                let mut c = Command::new(std::env::current_exe().unwrap());
+                c.args(["--textbook-server", &listen]);
+                (c, None)
+            }
+            Kind::Socat => {
+                let mut c = Command::new("socat");
+                // backlog: socat's default of 5 would make the 50 connects of a ping-pong
+                // case wait on its accept loop (or fail with EAGAIN when non-blocking).
+                let addr = match unix {
+                    Some(p) => {
+                        c.arg(format!("UNIX-LISTEN:{},fork,backlog=4096", p.display()));
+                        Endpoint::Unix(p.into())
+                    }
+                    None => {
+                        let port = free_port();
+                        c.arg(format!(
+                            "TCP-LISTEN:{port},fork,reuseaddr,nodelay,backlog=4096"
+                        ));
+                        Endpoint::Tcp(SocketAddr::from(([127, 0, 0, 1], port)))
+                    }
+                };
+                c.arg("PIPE");
+                (c, Some(addr))
+            }
+        }
     }
 
     /// CPU time of the server (and, for socat, its live children), in nanoseconds: the sum of
@@ -198,7 +257,7 @@ fn schedstat_ns(pid: u32) -> Option<u64> {
 
 /// The 5,000-connection case needs more descriptors than the default soft limit; the servers
 /// started after this inherit the raised limit.
-fn raise_nofile() {
+pub fn raise_nofile() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -213,28 +272,63 @@ fn raise_nofile() {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-struct PingPong {
-    msgs_per_s: f64,
-    p99_us: f64,
-    cpu_us_per_msg: f64,
+pub struct PingPong {
+    pub msgs_per_s: f64,
+    pub p99_us: f64,
+    pub cpu_us_per_msg: f64,
+}
+
+impl PingPong {
+    /// The median of each figure over rounds.
+    pub fn median_of(rounds: &[PingPong]) -> PingPong {
+        let med = |f: fn(&PingPong) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
+        PingPong {
+            msgs_per_s: med(|p| p.msgs_per_s),
+            p99_us: med(|p| p.p99_us),
+            cpu_us_per_msg: med(|p| p.cpu_us_per_msg),
+        }
+    }
 }
 
 /// `conns` connections each sending `size` bytes and waiting for them back, in a loop.
-fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
+pub fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let addr = server.addr;
     rt.block_on(async {
+        match &server.addr {
+            Endpoint::Tcp(addr) => {
+                let mut streams = Vec::with_capacity(conns);
+                for _ in 0..conns {
+                    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    streams.push(s);
+                }
+                ping_pong_on(server, streams, size).await
+            }
+            Endpoint::Unix(path) => {
+                let mut streams = Vec::with_capacity(conns);
+                for _ in 0..conns {
+                    // A blocking connect waits for room in the backlog; tokio's would fail
+                    // with EAGAIN when the server has not accepted the previous ones yet.
+                    let s = UnixStream::connect(path).unwrap();
+                    s.set_nonblocking(true).unwrap();
+                    streams.push(tokio::net::UnixStream::from_std(s).unwrap());
+                }
+                ping_pong_on(server, streams, size).await
+            }
+        }
+    })
+}
+
+async fn ping_pong_on<S>(server: &Server, streams: Vec<S>, size: usize) -> PingPong
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    {
         // 0 warming up, 1 measuring, 2 stop.
         let phase = Arc::new(AtomicU8::new(0));
-        let mut streams = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            streams.push(s);
-        }
         let tasks: Vec<_> = streams
             .into_iter()
             .enumerate()
@@ -276,15 +370,15 @@ fn ping_pong(server: &Server, conns: usize, size: usize) -> PingPong {
             p99_us: all.get(msgs * 99 / 100).copied().unwrap_or(0) as f64 / 1e3,
             cpu_us_per_msg: cpu1.saturating_sub(cpu0) as f64 / 1e3 / msgs as f64,
         }
-    })
+    }
 }
 
 /// A pseudo-random block whose length (a prime) matches no buffer size, repeated: a byte lost,
 /// duplicated or reordered anywhere shows up.
-struct Pattern(Vec<u8>);
+pub struct Pattern(Vec<u8>);
 
 impl Pattern {
-    fn new() -> Pattern {
+    pub fn new() -> Pattern {
         let len = (1 << 20) + 7;
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut v = Vec::with_capacity(len + 8);
@@ -310,22 +404,64 @@ impl Pattern {
     }
 }
 
-/// One connection, 1 GiB written by one thread while another reads it back and checks every
-/// byte. Returns MB/s (10^6 bytes) of echoed data, or None if the echo stalled for
+/// A connected stream the bulk case can split into a reading and a writing end.
+trait Duplex: Read + Write + Send + Sized + 'static {
+    fn clone_fd(&self) -> std::io::Result<Self>;
+    fn shut(&self, how: std::net::Shutdown);
+}
+
+impl Duplex for TcpStream {
+    fn clone_fd(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn shut(&self, how: std::net::Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+impl Duplex for UnixStream {
+    fn clone_fd(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+    fn shut(&self, how: std::net::Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+/// One connection, `bytes` written by one thread while another reads them back and checks
+/// every byte. Returns MB/s (10^6 bytes) of echoed data, or None if the echo stalled for
 /// [`BULK_STALL`] (socat's PIPE can deadlock on its own pipe under full-duplex load).
-fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
-    let mut reader = TcpStream::connect(server.addr).unwrap();
-    reader.set_nodelay(true).unwrap();
-    reader.set_read_timeout(Some(BULK_STALL)).unwrap();
-    let mut writer = reader.try_clone().unwrap();
+pub fn bulk(server: &Server, pattern: &Arc<Pattern>, bytes: u64) -> Option<f64> {
+    match &server.addr {
+        Endpoint::Tcp(addr) => {
+            let s = TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            s.set_read_timeout(Some(BULK_STALL)).unwrap();
+            bulk_on(server, s, pattern, bytes)
+        }
+        Endpoint::Unix(path) => {
+            let s = UnixStream::connect(path).unwrap();
+            s.set_read_timeout(Some(BULK_STALL)).unwrap();
+            bulk_on(server, s, pattern, bytes)
+        }
+    }
+}
+
+fn bulk_on<S: Duplex>(
+    server: &Server,
+    mut reader: S,
+    pattern: &Arc<Pattern>,
+    bytes: u64,
+) -> Option<f64> {
+    let mut writer = reader.clone_fd().unwrap();
     let start = Instant::now();
     let w = {
         let pattern = Arc::clone(pattern);
         thread::spawn(move || {
             let mut off = 0u64;
             let mut chunk = Vec::with_capacity(256 << 10);
-            while off < BULK_BYTES {
-                let len = (256 << 10).min(BULK_BYTES - off) as usize;
+            while off < bytes {
+                let len = (256 << 10).min(bytes - off) as usize;
                 chunk.clear();
                 pattern.segments(off, len, |s| chunk.extend_from_slice(s));
                 if writer.write_all(&chunk).is_err() {
@@ -333,7 +469,7 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
                 }
                 off += len as u64;
             }
-            let _ = writer.shutdown(std::net::Shutdown::Write);
+            writer.shut(std::net::Shutdown::Write);
         })
     };
     let mut buf = vec![0u8; 256 << 10];
@@ -342,7 +478,7 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
         let n = match reader.read(&mut buf) {
             Ok(n) => n,
             Err(_) => {
-                let _ = reader.shutdown(std::net::Shutdown::Both);
+                reader.shut(std::net::Shutdown::Both);
                 let _ = w.join();
                 eprintln!(
                     "{}: bulk echo stalled after {off} bytes; counted as failed",
@@ -365,8 +501,8 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>) -> Option<f64> {
         off += n as u64;
     }
     w.join().unwrap();
-    assert_eq!(off, BULK_BYTES, "bulk echo short");
-    Some(BULK_BYTES as f64 / 1e6 / start.elapsed().as_secs_f64())
+    assert_eq!(off, bytes, "bulk echo short");
+    Some(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
 }
 
 /// Opens HELD_CONNS connections, checks each with a 16 KiB exchange, holds them HELD_FOR, then
@@ -376,7 +512,7 @@ fn held(server: &Server) -> (usize, u64) {
         .enable_all()
         .build()
         .unwrap();
-    let addr = server.addr;
+    let addr = server.addr.tcp();
     rt.block_on(async {
         async fn exchange(s: &mut tokio::net::TcpStream, size: usize) -> bool {
             let msg = vec![7u8; size];
@@ -428,7 +564,7 @@ fn held(server: &Server) -> (usize, u64) {
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
@@ -491,7 +627,7 @@ pub fn run() {
             continue;
         }
         for &s in &order {
-            match bulk(&servers[s], &pattern) {
+            match bulk(&servers[s], &pattern, BULK_BYTES) {
                 Some(mbs) => bulk_mbs[s].push(mbs),
                 None => bulk_failed[s] += 1,
             }
@@ -521,14 +657,7 @@ pub fn run() {
         "case", "server", "msgs/s", "p99 µs", "CPU µs/msg", "vs textbk", "vs socat"
     );
     let mut verdicts = Vec::new();
-    let med = |c: usize, s: usize| {
-        let r = &pp[c][s];
-        PingPong {
-            msgs_per_s: median(&mut r.iter().map(|p| p.msgs_per_s).collect::<Vec<_>>()),
-            p99_us: median(&mut r.iter().map(|p| p.p99_us).collect::<Vec<_>>()),
-            cpu_us_per_msg: median(&mut r.iter().map(|p| p.cpu_us_per_msg).collect::<Vec<_>>()),
-        }
-    };
+    let med = |c: usize, s: usize| PingPong::median_of(&pp[c][s]);
     for (c, &(name, conns, size)) in cases.iter().enumerate() {
         let m: Vec<PingPong> = (0..kinds.len()).map(|s| med(c, s)).collect();
         for (s, k) in kinds.iter().enumerate() {
