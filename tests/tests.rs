@@ -11,3 +11,4 @@ mod echo_client;
 mod echo_server;
 mod generated;
 mod stderr;
+mod unix;
