@@ -1133,3 +1133,52 @@ fn socket_paths_here_fit() {
         path.display()
     );
 }
+
+/// A Unix listener whose queue is full: backlog 0, never accepting, filled with connections
+/// made here. A blocking connect to it waits for room (as nc -U and socat do); a
+/// non-blocking one fails with EAGAIN. Returns the listener and the fillers, to keep alive.
+fn full_unix_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let addr = SockAddr::unix(path).unwrap();
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&addr).unwrap();
+    listener.listen(0).unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        let s = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&addr) {
+            Ok(()) => fillers.push(s),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filler connect: {e}"),
+        }
+        assert!(fillers.len() < 64, "the queue never filled");
+    }
+    (listener, fillers)
+}
+
+/// PRODUCT BUG (reported to the lead): a server whose accept queue is momentarily full (a
+/// busy server, socat's UNIX-LISTEN with its backlog of 5) is a connect that waits, over TCP
+/// and for nc -U and socat alike; `--connect-timeout` bounds that wait. Our client's
+/// non-blocking connect gets EAGAIN and gives up at once with "Resource temporarily
+/// unavailable", so `--connect-timeout` means nothing over a Unix socket.
+#[test]
+fn bug_a_full_accept_queue_is_waited_for_up_to_the_connect_timeout() {
+    let dir = sock_dir();
+    let path = dir.path().join("full.sock");
+    let _full = full_unix_listener(&path);
+    let started = Instant::now();
+    let out = tool(["echo-client", "--connect-timeout", "1s", &unix_arg(&path)])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "asyncio-tool: cannot connect to {}: timed out after 1s\n",
+            unix_arg(&path)
+        )
+    );
+    assert!(took >= Duration::from_millis(900), "gave up after {took:?}");
+}
