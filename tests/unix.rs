@@ -1182,3 +1182,88 @@ fn bug_a_full_accept_queue_is_waited_for_up_to_the_connect_timeout() {
     );
     assert!(took >= Duration::from_millis(900), "gave up after {took:?}");
 }
+
+/// A listener on `path` that runs `serve` on its first connection, on a thread.
+fn serve_one(path: &Path, serve: impl FnOnce(UnixStream) + Send + 'static) {
+    let listener = UnixListener::bind(path).unwrap();
+    thread::spawn(move || {
+        if let Ok((conn, _)) = listener.accept() {
+            serve(conn);
+        }
+    });
+}
+
+#[test]
+fn own_client_ends_when_the_server_closes_first_with_stdin_still_open() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let blob = random_bytes(1 << 20, 11);
+    let sent = blob.clone();
+    serve_one(&path, move |mut conn| {
+        let _ = conn.write_all(&sent);
+    });
+    let mut child = std_tool(["echo-client", &unix_arg(&path)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open and idle for the whole test: the client must not wait for it.
+    let _stdin = child.stdin.take();
+    // Bounded: past the limit the child is killed and the test fails.
+    let out = output_timeout(child, Duration::from_secs(10));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(&out.stdout, &blob);
+}
+
+#[test]
+fn own_client_idle_timeout_names_the_unix_endpoint() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    // Accepts and never reads, until the test ends.
+    serve_one(&path, move |conn| {
+        let _ = hold_rx.recv();
+        drop(conn);
+    });
+    let out = run_with_input(
+        std_tool(["echo-client", "--idle-timeout", "1s", &unix_arg(&path)]),
+        &random_bytes(32 << 20, 9),
+    );
+    drop(hold_tx);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!(
+        "asyncio-tool: no progress for 1s: {} is not reading (",
+        unix_arg(&path)
+    );
+    assert!(err.starts_with(&prefix), "{err}");
+}
+
+#[test]
+fn server_idle_timeout_closes_a_unix_client_that_stops_reading() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let server = Server::start(&[&unix_arg(&path), "--idle-timeout", "500ms", "-v"]);
+    let mut s = connect(&path);
+    round_trip(&mut s, b"hi");
+    let mut w = s.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        let chunk = random_bytes(1 << 20, 9);
+        let start = Instant::now();
+        while start.elapsed() < IO_TIMEOUT && w.write_all(&chunk).is_ok() {}
+    });
+    assert!(
+        server.logs_within(IO_TIMEOUT, "idle timeout"),
+        "no idle timeout for a client that stopped reading: {}",
+        server.stderr()
+    );
+    let _ = s.shutdown(Shutdown::Both);
+    writer.join().unwrap();
+    round_trip(&mut connect(&path), b"still serving");
+}
