@@ -1267,3 +1267,46 @@ fn server_idle_timeout_closes_a_unix_client_that_stops_reading() {
     writer.join().unwrap();
     round_trip(&mut connect(&path), b"still serving");
 }
+
+/// PRODUCT BUG (reported to the lead): the stale-socket probe in `net::listen::bind_path` is a
+/// blocking connect. When the server at the path is alive but its accept queue is full (busy,
+/// or hung), that connect waits for room forever: the new server neither says "address in
+/// use" nor starts, and as the probe blocks the runtime, SIGTERM does not stop it either.
+#[test]
+fn bug_a_live_socket_with_a_full_queue_is_in_use_not_a_hang() {
+    let dir = sock_dir();
+    let path = dir.path().join("busy.sock");
+    let full = full_unix_listener(&path);
+    let mut server = Server::launch(std_tool(["echo-server", &unix_arg(&path)]));
+    let exited = eventually(Duration::from_secs(10), || {
+        matches!(server.child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        server.signal(libc::SIGTERM);
+        let stops = eventually(Duration::from_secs(5), || {
+            matches!(server.child.try_wait(), Ok(Some(_)))
+        });
+        drop(full);
+        panic!(
+            "echo-server still starting after 10 s on a live socket whose queue is full \
+             (SIGTERM then {}); stderr: {}",
+            if stops {
+                "stopped it"
+            } else {
+                "did not stop it"
+            },
+            server.stderr()
+        );
+    }
+    let status = server.wait(IO_TIMEOUT);
+    assert_eq!(status.code(), Some(1));
+    let err = server.stderr();
+    assert!(
+        err.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
+    assert!(
+        fs::symlink_metadata(&path).is_ok(),
+        "the live socket was removed"
+    );
+}
