@@ -1310,3 +1310,37 @@ fn bug_a_live_socket_with_a_full_queue_is_in_use_not_a_hang() {
         "the live socket was removed"
     );
 }
+
+#[test]
+fn a_killed_servers_socket_file_is_replaced_by_the_next_server() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let mut first = Server::start(&[&unix_arg(&path)]);
+    first.signal(libc::SIGKILL);
+    first.wait(IO_TIMEOUT);
+    assert!(
+        fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket()),
+        "SIGKILL leaves the file behind"
+    );
+    let next = Server::start(&[&unix_arg(&path), "-v"]);
+    round_trip(&mut connect(&path), b"the next server serves");
+    let (status, err) = next.stop();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("removed the stale socket"), "{err}");
+    assert!(fs::symlink_metadata(&path).is_err());
+}
+
+#[test]
+fn a_path_of_exactly_107_bytes_is_served() {
+    let dir = sock_dir();
+    let mut path = dir.path().join("d");
+    fs::create_dir(&path).unwrap();
+    let room = 107 - path.as_os_str().len() - 1;
+    path.push("s".repeat(room));
+    assert_eq!(path.as_os_str().len(), 107);
+    let server = Server::start(&[&unix_arg(&path)]);
+    own_client_round_trip(&[&unix_arg(&path)], b"at the limit\n");
+    let (status, err) = server.stop();
+    assert!(status.success(), "{err}");
+    assert!(fs::symlink_metadata(&path).is_err());
+}
