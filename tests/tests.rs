@@ -12,3 +12,4 @@ mod echo_client;
 mod echo_server;
 mod generated;
 mod stderr;
+mod unix;
