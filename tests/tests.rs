@@ -10,4 +10,5 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod review;
 mod stderr;
