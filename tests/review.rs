@@ -84,3 +84,24 @@ fn echo_server_reports_an_address_it_could_not_write() {
         "address lost silently: {status}, stderr: {err:?}"
     );
 }
+
+/// Items 2 and 22: `completions bash >&-` exits 0 with the script thrown away (Rust reopened
+/// fd 1 on /dev/null), while `--help >&-` already fails with "Bad file descriptor".
+#[test]
+fn completions_with_stdout_closed_fails() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = crate::util::std_tool(["completions", "bash"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: close(2) on fd 1 between fork and exec touches no memory; `completions bash >&-`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = crate::util::output_timeout(cmd.spawn().unwrap(), std::time::Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err:?}");
+    assert!(err.contains("Bad file descriptor"), "stderr: {err:?}");
+}
