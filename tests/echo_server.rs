@@ -889,3 +889,44 @@ fn interop_socat() {
 fn interop_ncat() {
     interop("ncat", &["HOST", "PORT"]);
 }
+
+/// Scripts find the server by its address line: a stdout that cannot take it (full, closed)
+/// is an error before anything is served, exit 1, naming the reason; never a server that
+/// runs where nobody can find it, nor a silent exit 0.
+#[test]
+fn an_address_line_that_cannot_be_written_is_an_error() {
+    use std::os::unix::process::CommandExt;
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut closed = std_tool(["echo-server", "127.0.0.1:0"]);
+    // SAFETY: close(2) only, between fork and exec.
+    unsafe {
+        closed.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let mut on_full = std_tool(["echo-server", "127.0.0.1:0"]);
+    on_full.stdout(full);
+    for (mut cmd, reason) in [
+        (on_full, "No space left on device"),
+        (closed, "Bad file descriptor"),
+    ] {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = crate::util::output_timeout(child, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot write the address to standard output: {reason}"
+            )),
+            "{stderr}"
+        );
+    }
+}

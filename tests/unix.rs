@@ -1157,13 +1157,12 @@ fn full_unix_listener(path: &Path) -> (socket2::Socket, Vec<socket2::Socket>) {
     (listener, fillers)
 }
 
-/// PRODUCT BUG (reported to the lead): a server whose accept queue is momentarily full (a
-/// busy server, socat's UNIX-LISTEN with its backlog of 5) is a connect that waits, over TCP
-/// and for nc -U and socat alike; `--connect-timeout` bounds that wait. Our client's
-/// non-blocking connect gets EAGAIN and gives up at once with "Resource temporarily
-/// unavailable", so `--connect-timeout` means nothing over a Unix socket.
+/// A server whose accept queue is momentarily full (a busy server, socat's UNIX-LISTEN with
+/// its backlog of 5) is a connect that waits, over TCP and for nc -U and socat alike;
+/// `--connect-timeout` bounds that wait. (A non-blocking Unix connect says EAGAIN there; the
+/// client once gave up at once with "Resource temporarily unavailable".)
 #[test]
-fn bug_a_full_accept_queue_is_waited_for_up_to_the_connect_timeout() {
+fn a_full_accept_queue_is_waited_for_up_to_the_connect_timeout() {
     let dir = sock_dir();
     let path = dir.path().join("full.sock");
     let _full = full_unix_listener(&path);
@@ -1268,12 +1267,11 @@ fn server_idle_timeout_closes_a_unix_client_that_stops_reading() {
     round_trip(&mut connect(&path), b"still serving");
 }
 
-/// PRODUCT BUG (reported to the lead): the stale-socket probe in `net::listen::bind_path` is a
-/// blocking connect. When the server at the path is alive but its accept queue is full (busy,
-/// or hung), that connect waits for room forever: the new server neither says "address in
-/// use" nor starts, and as the probe blocks the runtime, SIGTERM does not stop it either.
+/// A live server whose accept queue is full (busy, or hung) is "address in use". The
+/// stale-socket probe was once a blocking connect that waited for room for ever: the new
+/// server neither said "address in use" nor started, and SIGTERM could not stop it.
 #[test]
-fn bug_a_live_socket_with_a_full_queue_is_in_use_not_a_hang() {
+fn a_live_socket_with_a_full_queue_is_in_use_not_a_hang() {
     let dir = sock_dir();
     let path = dir.path().join("busy.sock");
     let full = full_unix_listener(&path);

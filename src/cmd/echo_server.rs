@@ -18,7 +18,7 @@ mod log;
 mod stats;
 
 use std::future::Future;
-use std::io::{self, Write};
+use std::io;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,9 +32,10 @@ use tokio_util::task::TaskTracker;
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
 use crate::net::activation;
+use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::net::listen::{self, Listener};
 use crate::net::stream::{Accept, Connection, Peer};
-use crate::report::io_reason;
+use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::sys::backoff::Backoff;
 use crate::sys::notify::Notifier;
@@ -115,6 +116,12 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             Some(sockets) => handed_over(sockets, args, ui)?,
             None => {
                 let endpoint = &args.listen.endpoint;
+                let socket_file = matches!(endpoint, Endpoint::Unix(UnixAddr::Path(_)));
+                if args.mode.is_some() && !socket_file {
+                    ui.warn(&format!(
+                        "--mode applies to a socket file (unix:PATH); ignored for {endpoint}"
+                    ));
+                }
                 let bound = listen::bind(endpoint, args.mode, ui)
                     .wrap_err_with(|| format!("cannot listen on {endpoint}"))?;
                 vec![bound]
@@ -123,7 +130,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         let mut listeners = Vec::new();
         let mut files = Vec::new();
         for bound in bound {
-            announce(&bound.endpoint);
+            announce(&bound.endpoint)?;
             ui.info(&format!("listening on {}", bound.endpoint));
             listeners.push(bound.listener);
             files.push(bound.file);
@@ -186,11 +193,14 @@ fn handed_over(
         .collect()
 }
 
-/// The bound address as the one line on stdout, flushed so `read` in a script returns now.
-/// A stdout nobody reads is no reason to stop serving, so write errors are ignored.
-fn announce(endpoint: &str) {
-    let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{endpoint}").and_then(|()| out.flush());
+/// The bound address as a line on stdout, written at once so `read` in a script returns now.
+/// Scripts find the server by that line: a stdout that cannot take it (closed, full) is an
+/// error before anything is served, not a server nobody can find.
+fn announce(endpoint: &str) -> eyre::Result<()> {
+    let line = format!("{endpoint}\n");
+    crate::sys::stdio::stdout()
+        .and_then(|fd| crate::sys::fdio::write_all(fd, line.as_bytes()))
+        .map_err(|err| stdout_error(err, "cannot write the address to standard output"))
 }
 
 fn summary_line(s: &Summary) -> String {

@@ -8,9 +8,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
+use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 
+use rustix::io::Errno;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::endpoint::{Endpoint, UnixAddr};
@@ -107,12 +108,13 @@ fn bind_path(path: &Path, mode: Option<u32>, ui: &Ui) -> io::Result<(UnixListene
             "a file that is not a socket is there (left alone)",
         ));
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
+    match probe(path) {
+        // A full accept queue (EAGAIN) is a live server too, just a busy one.
+        Ok(()) | Err(Errno::AGAIN) => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             "Address already in use (a server answers there)",
         )),
-        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+        Err(Errno::CONNREFUSED) => {
             fs::remove_file(path)?;
             ui.detail(&format!(
                 "removed the stale socket {} (nothing listened on it)",
@@ -120,8 +122,17 @@ fn bind_path(path: &Path, mode: Option<u32>, ui: &Ui) -> io::Result<(UnixListene
             ));
             bind_with_mode(path, mode)
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
+}
+
+/// Connects to the socket at `path` without waiting: a blocking connect to a live server
+/// whose accept queue is full would wait for room, and hold up the start (and Ctrl-C) with it.
+fn probe(path: &Path) -> Result<(), Errno> {
+    let errno = |err: io::Error| Errno::from_io_error(&err).unwrap_or(Errno::IO);
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None).map_err(errno)?;
+    let addr = socket2::SockAddr::unix(path).map_err(errno)?;
+    socket.connect(&addr).map_err(errno)
 }
 
 /// Binds with the umask set so the file is made with `mode` (a chmod after bind would leave a

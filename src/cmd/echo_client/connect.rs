@@ -21,6 +21,9 @@ use crate::ui::{self, Ui};
 const BACKOFF_START: Duration = Duration::from_millis(20);
 /// A server that comes up is noticed at most this late.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// Retries of a Unix connect whose server's accept queue is full: room is noticed this soon.
+const QUEUE_FULL_START: Duration = Duration::from_millis(1);
+const QUEUE_FULL_MAX: Duration = Duration::from_millis(50);
 
 /// Which address families may be used: `-4`, `-6`, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,14 +136,16 @@ async fn attempt(
             })
         }
         Endpoint::Unix(addr) => {
+            // A full accept queue makes a non-blocking Unix connect fail with EAGAIN where a
+            // TCP one would wait: wait for room the same way, within the connect timeout.
             let connecting = async {
-                match addr {
-                    UnixAddr::Path(path) => UnixStream::connect(path).await,
-                    // tokio takes a path that starts with NUL for an abstract name.
-                    UnixAddr::Abstract(name) => {
-                        use std::os::unix::ffi::OsStrExt;
-                        let path = [&b"\0"[..], name].concat();
-                        UnixStream::connect(std::ffi::OsStr::from_bytes(&path)).await
+                let mut backoff = Backoff::new(QUEUE_FULL_START, QUEUE_FULL_MAX);
+                loop {
+                    match connect_unix(addr).await {
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            tokio::time::sleep(backoff.pause()).await;
+                        }
+                        result => return result,
                     }
                 }
             };
@@ -153,6 +158,19 @@ async fn attempt(
                 socket: socket.into(),
                 server: addr.to_string(),
             })
+        }
+    }
+}
+
+/// One connect to a Unix socket's path or abstract name.
+async fn connect_unix(addr: &UnixAddr) -> io::Result<UnixStream> {
+    match addr {
+        UnixAddr::Path(path) => UnixStream::connect(path).await,
+        // tokio takes a path that starts with NUL for an abstract name.
+        UnixAddr::Abstract(name) => {
+            use std::os::unix::ffi::OsStrExt;
+            let path = [&b"\0"[..], name].concat();
+            UnixStream::connect(std::ffi::OsStr::from_bytes(&path)).await
         }
     }
 }

@@ -126,6 +126,18 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         (Some(Replies::Lost(err)), sending, None) => Err(lost(server, &err, unsent(&sending))),
         // The send side took the reset and the reply side then saw only an end of stream.
         (_, Sending::Socket(err, left), None) if is_reset(&err) => Err(lost(server, &err, left)),
+        // The half-close found the connection gone: the server closed (and its kernel reset)
+        // it before taking what was sent. "Transport endpoint is not connected" says less.
+        (_, Sending::Socket(err, left), None) if err.raw_os_error() == Some(libc::ENOTCONN) => {
+            let left = if left.is_none() {
+                String::new()
+            } else {
+                format!(", with {left} of input not sent")
+            };
+            Err(eyre::eyre!(
+                "{server} closed the connection before taking all input{left}"
+            ))
+        }
         (_, Sending::Socket(err, left), None) => {
             let left = if left.is_none() {
                 String::new()
@@ -278,7 +290,7 @@ mod tests {
                 Sending::Socket(os(libc::ENOTCONN), Unsent::NONE)
             ),
             Err(format!(
-                "cannot send to {SERVER}: Transport endpoint is not connected"
+                "{SERVER} closed the connection before taking all input"
             ))
         );
     }
