@@ -26,10 +26,10 @@ pub const SHELLS: [Shell; 5] = [
 /// `asyncio-tool completions SHELL`: writes the script to stdout.
 pub fn run(args: &CompletionsArgs) -> eyre::Result<Exit> {
     let script = completion_script(args.shell);
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&script)
-        .and_then(|()| stdout.flush())
+    // The raw fd, not `std::io::stdout()`: a stdout closed at start (`>&-`) was reopened on
+    // /dev/null by Rust's runtime, and only this fd says EBADF for it.
+    crate::sys::stdio::stdout()
+        .and_then(|fd| crate::sys::fdio::write_all(fd, &script))
         .map_err(|e| crate::report::stdout_error(e, "cannot write to standard output"))?;
     Ok(Exit::Success)
 }

@@ -26,7 +26,8 @@ pub enum UnixAddr {
     Abstract(Vec<u8>),
 }
 
-/// The longest path (or abstract name) `sun_path` holds: 108 bytes, one kept for the NUL.
+/// The longest path or abstract name `sun_path`'s 108 bytes hold: a path keeps one for its
+/// terminating NUL, an abstract name one for its leading NUL (which `@` stands for).
 pub const UNIX_PATH_MAX: usize = 107;
 
 /// The forms every address message lists.
@@ -86,10 +87,12 @@ fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
     if rest.is_empty() {
         return Err(format!("'{typed}': the socket path is missing; {FORMS}"));
     }
-    if rest.len() > UNIX_PATH_MAX {
+    // The `@` is not stored: it stands for the NUL that starts an abstract name.
+    let stored = rest.strip_prefix('@').unwrap_or(rest);
+    if stored.len() > UNIX_PATH_MAX {
         return Err(format!(
             "'{typed}': {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
-            rest.len()
+            stored.len()
         ));
     }
     if rest.contains('\0') {
@@ -150,5 +153,21 @@ mod tests {
         }
         let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
         assert!(parse(&longest, false, tcp).is_ok());
+    }
+
+    /// sun_path is 108 bytes: a path of 107 and its NUL, or a NUL and a 107-byte name.
+    #[test]
+    fn unix_length_limits_for_paths_and_abstract_names() {
+        let path = |n: usize| format!("unix:/{}", "p".repeat(n - 1));
+        let name = |n: usize| format!("unix:@{}", "n".repeat(n));
+        assert!(parse(&path(107), false, tcp).is_ok());
+        let err = parse(&path(108), false, tcp).unwrap_err();
+        assert!(err.contains("108 bytes is too long"), "{err}");
+        assert_eq!(
+            parse(&name(107), false, tcp).unwrap(),
+            Endpoint::Unix(UnixAddr::Abstract(vec![b'n'; 107]))
+        );
+        let err = parse(&name(108), false, tcp).unwrap_err();
+        assert!(err.contains("108 bytes is too long"), "{err}");
     }
 }
