@@ -26,8 +26,8 @@ Examples:
   asyncio-tool completions bash > asyncio-tool.bash
 
 Long options may be shortened to any unambiguous prefix (--squeeze).
-A DURATION (--idle-timeout, --wait, ...) is a number and a unit, more
-than zero: 500ms, 30s, 5m, 1h 30m.
+A DURATION (--idle-timeout, --wait, ...) is a number and a unit, at
+least 1ms: 500ms, 30s, 5m, 1h 30m.
 
 Exit status: 0 success, 1 runtime failure, 2 usage error,
 130 interrupted (Ctrl-C).
@@ -203,7 +203,7 @@ nohup): new connections are refused at once, open ones get
 a summary goes to stderr. Connections cut this way are reset, so a
 client sees ECONNRESET rather than a clean end.
 
-A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
+A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
@@ -223,12 +223,12 @@ pub struct EchoServerArgs {
 
     /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a
     /// client still reading what the server sends is not idle.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
     /// On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset
     /// them; a second signal resets them at once.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub shutdown_timeout: Duration,
 
     /// Never show the live status line on stderr.
@@ -254,7 +254,7 @@ and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
 before it was sent, a stall past --idle-timeout, a failed stdout.
 
-A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
+A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]
@@ -277,19 +277,19 @@ pub struct EchoClientArgs {
     pub shutdown_on_eof: bool,
 
     /// Give up a connection attempt after this long.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
 
     /// Keep retrying the connection (with back-off) for up to this long, for a server that is
     /// still starting.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub wait: Option<Duration>,
 
     /// Give up (exit 1) once no byte has moved either way for this long while the server is
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
     /// count. The error says which way stalled.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
     /// Show the progress line on stderr even when it would be hidden.

@@ -136,9 +136,9 @@ fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
 }
 
 const DURATIONS_SECTION: &str = r#".SH DURATIONS
-A \fIDURATION\fR is a number and a unit, more than zero: \fB500ms\fR, \fB30s\fR,
-\fB5m\fR, \fB1h 30m\fR. Zero is a usage error (exit 2): a zero timeout or wait would make
-its option useless.
+A \fIDURATION\fR is a number and a unit, at least 1ms: \fB500ms\fR, \fB30s\fR,
+\fB5m\fR, \fB1h 30m\fR. Less (zero, \fB999us\fR) is a usage error (exit 2), as is a
+negative duration: so short a timeout or wait would make its option useless.
 "#;
 
 const ENVIRONMENT_SECTION: &str = r#".SH ENVIRONMENT
