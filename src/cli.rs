@@ -352,9 +352,9 @@ impl Cli {
         });
         let matches = match cmd.try_get_matches_from_mut(args) {
             Ok(matches) => matches,
-            Err(err) => return Err(explain_ambiguous(err, &mut cmd, args)),
+            Err(err) => return Err(defuse(explain_ambiguous(err, &mut cmd, args), args)),
         };
-        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut cmd))
+        Cli::from_arg_matches(&matches).map_err(|err| defuse(err.format(&mut cmd), args))
     }
 
     /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything
@@ -499,6 +499,73 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
         candidates.join(" ")
     );
     clap::Error::raw(ErrorKind::UnknownArgument, msg).format(target)
+}
+
+/// clap's errors repeat what was typed (`unexpected argument '--x…'`) as it was typed: a control
+/// character there would reach the terminal raw, so a crafted argument could forge a line
+/// (`asyncio-tool: …`) or send an escape sequence. Each typed word holding one is shown
+/// instead in its shell-quoted form, which clap's own quotes complete (`'a'$'\n''b'`); clap's
+/// colours stay.
+fn defuse(mut err: clap::Error, args: &[OsString]) -> clap::Error {
+    use clap::error::ContextValue;
+    let has_control = |s: &str| s.chars().any(char::is_control);
+    let typed: Vec<(String, String)> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| has_control(a))
+        .map(|a| {
+            let shown = defused(&a);
+            (a, shown)
+        })
+        .collect();
+    if typed.is_empty() {
+        return err;
+    }
+    let replace_typed = |text: String| {
+        typed
+            .iter()
+            .fold(text, |text, (raw, shown)| text.replace(raw, shown))
+    };
+    let plain = |s: &String| {
+        if has_control(s) {
+            defused(s)
+        } else {
+            s.clone()
+        }
+    };
+    let updates: Vec<_> = err
+        .context()
+        .filter_map(|(kind, value)| {
+            let value = match value {
+                ContextValue::String(s) => ContextValue::String(plain(s)),
+                ContextValue::Strings(v) => ContextValue::Strings(v.iter().map(plain).collect()),
+                ContextValue::StyledStr(s) => {
+                    ContextValue::StyledStr(replace_typed(s.ansi().to_string()).into())
+                }
+                ContextValue::StyledStrs(v) => ContextValue::StyledStrs(
+                    v.iter()
+                        .map(|s| replace_typed(s.ansi().to_string()).into())
+                        .collect(),
+                ),
+                _ => return None,
+            };
+            Some((kind, value))
+        })
+        .collect();
+    for (kind, value) in updates {
+        err.insert(kind, value);
+    }
+    err
+}
+
+/// `text` shell-quoted as [`quote`](crate::ui::quote::quote) does it, without the outer pair
+/// of single quotes: the message around it supplies those.
+fn defused(text: &str) -> String {
+    let shown = crate::ui::quote::quote(std::ffi::OsStr::new(text));
+    match shown.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        Some(inner) => inner.to_owned(),
+        None => shown,
+    }
 }
 
 /// Prints what clap had to say and decides the exit status. A reader of stdout that went away

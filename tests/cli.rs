@@ -653,3 +653,91 @@ fn help_with_stdout_closed_fails_with_a_message() {
         "asyncio-tool: write error: Bad file descriptor"
     );
 }
+
+/// Item 19: a crafted name must not forge an output line. A newline in an address reaches
+/// stderr raw in the usage error, so the second line reads like a real runtime error.
+#[test]
+fn an_address_with_a_newline_cannot_forge_an_error_line() {
+    let forged = "asyncio-tool: cannot connect to 10.0.0.1:22: Connection refused";
+    for sub in ["echo-client", "echo-server"] {
+        let out = tool([sub, &format!("evil\n{forged}\n:80")])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{sub}: a usage error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.lines().any(|l| l == forged),
+            "{sub}: forged line on stderr:\n{stderr}"
+        );
+    }
+}
+
+/// Item 19: an escape sequence in an address reaches the terminal raw when colour is on
+/// (`--color always` stands in for a terminal here).
+#[test]
+fn an_address_with_an_escape_sequence_is_not_sent_raw() {
+    let out = tool([
+        "--color",
+        "always",
+        "echo-client",
+        "\u{1b}]0;pwned\u{7}evil:80",
+    ])
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("\u{1b}]0;pwned"),
+        "raw OSC sequence on stderr: {stderr:?}"
+    );
+}
+
+/// Item 19 in clap's own errors: an unknown option holding a newline is echoed by clap
+/// (`unexpected argument '…'`, and again in its tip); the forged second line must not appear.
+#[test]
+fn an_unknown_option_with_a_newline_cannot_forge_an_error_line() {
+    let forged = "asyncio-tool: forged";
+    for color in ["never", "always"] {
+        let out = tool(["--color", color, "cat", &format!("--x\n{forged}")])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.lines().any(|l| l.starts_with(forged)),
+            "forged line on stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("--x'$'\\n''asyncio-tool: forged"),
+            "{stderr}"
+        );
+        if color == "always" {
+            assert!(
+                stderr.contains("\u{1b}[1m"),
+                "clap's colours stay: {stderr:?}"
+            );
+        }
+    }
+}
+
+/// Item 19 in the value-validation errors, which show the value twice (clap's part and ours).
+/// `--color always` stands in for a terminal: without colour, clap's output stream strips
+/// escape sequences itself.
+#[test]
+fn a_duration_with_an_escape_sequence_is_not_sent_raw() {
+    let out = tool([
+        "--color",
+        "always",
+        "echo-client",
+        "--wait",
+        "\u{1b}]0;x\u{7}5s",
+    ])
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("\u{1b}]0;x"),
+        "raw escape on stderr: {stderr:?}"
+    );
+}

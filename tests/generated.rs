@@ -298,3 +298,39 @@ fn every_man_page_has_exit_status_and_environment() {
         );
     }
 }
+
+/// Item 23: the `[-e ]` defect fixed for cat's synopsis is still in echo-client's as `[-N ]`.
+#[test]
+fn echo_client_man_synopsis_has_no_empty_flag_bracket() {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/asyncio-tool-echo-client.1"),
+    )
+    .expect("man page");
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a SYNOPSIS line");
+    assert!(!synopsis.contains(" \\fR]"), "`[-N ]` in: {synopsis}");
+}
+
+/// Items 2 and 22: `completions bash >&-` exits 0 with the script thrown away (Rust reopened
+/// fd 1 on /dev/null), while `--help >&-` already fails with "Bad file descriptor".
+#[test]
+fn completions_with_stdout_closed_fails() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = crate::util::std_tool(["completions", "bash"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: close(2) on fd 1 between fork and exec touches no memory; `completions bash >&-`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = crate::util::output_timeout(cmd.spawn().unwrap(), std::time::Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err:?}");
+    assert!(err.contains("Bad file descriptor"), "stderr: {err:?}");
+}

@@ -2,6 +2,7 @@
 //! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
 //! value: `ADDR` with `-U/--unix` for both, and for the client also nc's `HOST PORT`.
 
+use crate::ui::quote::quoted;
 use std::net::SocketAddr;
 
 use clap::error::ErrorKind;
@@ -100,13 +101,15 @@ impl Target {
                 .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
         {
             return Err(format!(
-                "'{addr} {port}': a Unix socket takes no port; give unix:PATH or -U PATH"
+                "{}: a Unix socket takes no port; give unix:PATH or -U PATH",
+                quoted(&format!("{addr} {port}"))
             ));
         }
         let host = addr.trim();
         if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
-                "'{host} {port}': two ports; give HOST PORT, HOST:PORT or PORT"
+                "{}: two ports; give HOST PORT, HOST:PORT or PORT",
+                quoted(&format!("{host} {port}"))
             ));
         }
         let joined = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -117,7 +120,8 @@ impl Target {
             let ip = host.split('%').next().unwrap_or(host);
             if ip.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(format!(
-                    "'{host} {port}': the port is given twice; give HOST PORT or HOST:PORT"
+                    "{}: the port is given twice; give HOST PORT or HOST:PORT",
+                    quoted(&format!("{host} {port}"))
                 ));
             }
             format!("[{host}]:{port}")

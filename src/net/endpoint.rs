@@ -4,6 +4,7 @@
 //! nc users type it. What the server prints as its address parses back to the same endpoint,
 //! so a script can hand the line to the client whatever the transport.
 
+use crate::ui::quote::quoted;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -71,7 +72,8 @@ pub fn parse<T>(
     if let Some(rest) = strip_scheme(s, "tcp:") {
         if unix_flag {
             return Err(format!(
-                "'{s}': -U/--unix takes a socket path, and this is a TCP address"
+                "{}: -U/--unix takes a socket path, and this is a TCP address",
+                quoted(s)
             ));
         }
         return tcp(rest).map(Endpoint::Tcp);
@@ -85,21 +87,28 @@ pub fn parse<T>(
 /// A Unix address from what follows `unix:` (`typed` is the whole word, for messages).
 fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
     if rest.is_empty() {
-        return Err(format!("'{typed}': the socket path is missing; {FORMS}"));
+        return Err(format!(
+            "{}: the socket path is missing; {FORMS}",
+            quoted(typed)
+        ));
     }
     // The `@` is not stored: it stands for the NUL that starts an abstract name.
     let stored = rest.strip_prefix('@').unwrap_or(rest);
     if stored.len() > UNIX_PATH_MAX {
         return Err(format!(
-            "'{typed}': {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
+            "{}: {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
+            quoted(typed),
             stored.len()
         ));
     }
     if rest.contains('\0') {
-        return Err(format!("'{typed}': a socket path cannot hold a NUL byte"));
+        return Err(format!(
+            "{}: a socket path cannot hold a NUL byte",
+            quoted(typed)
+        ));
     }
     match rest.strip_prefix('@') {
-        Some("") => Err(format!("'{typed}': the abstract name is missing")),
+        Some("") => Err(format!("{}: the abstract name is missing", quoted(typed))),
         Some(name) => Ok(UnixAddr::Abstract(name.as_bytes().to_vec())),
         None => Ok(UnixAddr::Path(PathBuf::from(rest))),
     }
