@@ -53,7 +53,10 @@ Environment:
     arg_required_else_help = true,
     disable_help_subcommand = true,
     infer_long_args = true,
-    after_long_help = EXAMPLES
+    after_long_help = EXAMPLES,
+    // clap's errors would otherwise show a usage built from the options given
+    // (`asyncio-tool --color <WHEN> <COMMAND>`), which reads as if they were required.
+    override_usage = "asyncio-tool [OPTIONS] <COMMAND>"
 )]
 pub struct Cli {
     /// Options every subcommand accepts, before or after its name.
@@ -107,13 +110,28 @@ pub enum Command {
     )]
     Cat(CatArgs),
     /// Run an echo server (TCP or Unix socket): every byte received is sent back.
-    #[command(after_long_help = SERVER_EXAMPLES)]
+    // A fixed usage line, for the reason the top level has one.
+    #[command(
+        after_long_help = SERVER_EXAMPLES,
+        override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
+    )]
     EchoServer(EchoServerArgs),
     /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
-    #[command(after_long_help = CLIENT_EXAMPLES)]
+    // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
+    // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
+    // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
+    #[command(
+        after_long_help = CLIENT_EXAMPLES,
+        args_override_self = true,
+        override_usage = "asyncio-tool echo-client [OPTIONS] [ADDR] [PORT]"
+    )]
     EchoClient(EchoClientArgs),
     /// Print a shell completion script to standard output.
-    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    // A fixed usage line, for the reason the top level has one.
+    #[command(
+        after_long_help = COMPLETIONS_EXAMPLES,
+        override_usage = "asyncio-tool completions [OPTIONS] <SHELL>"
+    )]
     Completions(CompletionsArgs),
 }
 

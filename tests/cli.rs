@@ -741,3 +741,65 @@ fn a_duration_with_an_escape_sequence_is_not_sent_raw() {
         "raw escape on stderr: {stderr:?}"
     );
 }
+
+/// Item 17 (nc habits): under -6 a bare PORT, and the default ADDR, mean the IPv6 loopback;
+/// before, they meant 127.0.0.1 and -6 refused it as "not an IPv6 (-6) address".
+#[test]
+fn ipv6_flag_makes_a_bare_port_the_ipv6_loopback() {
+    for (args, want) in [
+        (&["echo-client", "-6", "-v", "9"][..], "[::1]:9"),
+        (&["echo-client", "-6", "-v"][..], "[::1]:8080"),
+    ] {
+        let out = crate::util::std_tool(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("not an IPv6"), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("connecting to {want}")),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Item 17: nc takes its flags repeated (`-N -N`, `-4 -4`); so must echo-client.
+#[test]
+fn echo_client_flags_may_be_repeated() {
+    let out = crate::util::std_tool(["echo-client", "-N", "-N", "-4", "-4", "-v", "127.0.0.1:9"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot be used multiple times"), "{err}");
+    assert_ne!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("connecting to 127.0.0.1:9"), "{err}");
+}
+
+/// Usage lines in errors are the fixed ones, not clap's rendering of the options given, which
+/// reads as if they were required (`asyncio-tool --color <WHEN> <COMMAND>`).
+#[test]
+fn usage_lines_in_errors_do_not_list_the_options_given() {
+    for (args, want) in [
+        (
+            &["--color", "never", "--frob"][..],
+            "Usage: asyncio-tool [OPTIONS] <COMMAND>\n",
+        ),
+        (
+            &["echo-client", "-4", "-6"][..],
+            "Usage: asyncio-tool echo-client [OPTIONS] [ADDR] [PORT]\n",
+        ),
+        (
+            &["echo-server", "--idle-timeout", "5s", "--frob"][..],
+            "Usage: asyncio-tool echo-server [OPTIONS] [ADDR]\n",
+        ),
+        (
+            &["completions", "-v", "--frob"][..],
+            "Usage: asyncio-tool completions [OPTIONS] <SHELL>\n",
+        ),
+    ] {
+        let (code, err) = stderr_of(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

@@ -334,3 +334,25 @@ fn completions_with_stdout_closed_fails() {
     assert_eq!(out.status.code(), Some(1), "stderr: {err:?}");
     assert!(err.contains("Bad file descriptor"), "stderr: {err:?}");
 }
+
+/// Each page's EXIT STATUS speaks of its own command: cat and completions take no address,
+/// duration or count.
+#[test]
+fn exit_status_sections_fit_their_command() {
+    for (page, absent) in [
+        ("asyncio-tool-cat.1", "address"),
+        ("asyncio-tool-completions.1", "address"),
+        ("asyncio-tool-cat.1", "duration"),
+        ("asyncio-tool-completions.1", "count"),
+    ] {
+        let text = man_page(page);
+        let section = text
+            .split(".SH \"EXIT STATUS\"\n")
+            .nth(1)
+            .and_then(|s| s.split(".SH ").next())
+            .unwrap_or_else(|| panic!("{page} has no EXIT STATUS"));
+        assert!(!section.contains(absent), "{page}: {section}");
+    }
+    let client = man_page("asyncio-tool-echo-client.1");
+    assert!(client.contains("a bad address or duration"), "{client}");
+}

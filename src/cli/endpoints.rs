@@ -3,13 +3,13 @@
 //! value: `ADDR` with `-U/--unix` for both, and for the client also nc's `HOST PORT`.
 
 use crate::ui::quote::quoted;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-use crate::net::addr::{DEFAULT_ADDR, HostPort, parse_host_port, parse_listen_addr};
+use crate::net::addr::{DEFAULT_ADDR, DEFAULT_PORT, HostPort, parse_host_port, parse_listen_addr};
 use crate::net::endpoint::{self, Endpoint};
 
 /// `echo-server`'s words as typed.
@@ -135,10 +135,22 @@ impl Target {
 impl FromArgMatches for Target {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = Words::from_arg_matches(matches)?;
+        // -6 lives beside these words in `echo-client`; `try_get_one` keeps this usable alone.
+        let ipv6 = matches
+            .try_get_one::<bool>("ipv6")
+            .ok()
+            .flatten()
+            .is_some_and(|v| *v);
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
+        } else if ipv6 && defaulted(matches) {
+            Ok(Target(Endpoint::Tcp(HostPort {
+                host: Ipv6Addr::LOCALHOST.to_string(),
+                port: DEFAULT_PORT,
+            })))
         } else {
-            Target::from_words(&words.addr, words.port.as_deref(), words.unix)
+            let addr = ipv6_port(&words.addr, words.port.is_none(), ipv6);
+            Target::from_words(&addr, words.port.as_deref(), words.unix)
         };
         parsed.map_err(|msg| usage_error("echo-client", msg))
     }
@@ -156,6 +168,16 @@ impl Args for Target {
 
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
+    }
+}
+
+/// A bare PORT means the loopback host; under -6 that is [::1], as -6 forbids 127.0.0.1.
+fn ipv6_port(addr: &str, alone: bool, ipv6: bool) -> String {
+    let bare_port = !addr.trim().is_empty() && addr.trim().bytes().all(|b| b.is_ascii_digit());
+    if ipv6 && alone && bare_port {
+        format!("[{}]:{}", Ipv6Addr::LOCALHOST, addr.trim())
+    } else {
+        addr.to_owned()
     }
 }
 
@@ -212,5 +234,13 @@ mod tests {
         assert!(combine("host", None).is_err());
         assert!(combine("unix:/tmp/s", Some("7")).is_err());
         assert!(Target::from_words("/tmp/s", Some("7"), true).is_err());
+    }
+
+    #[test]
+    fn a_bare_port_under_ipv6_means_the_ipv6_loopback() {
+        assert_eq!(ipv6_port("7320", true, true), "[::1]:7320");
+        assert_eq!(ipv6_port("7320", true, false), "7320");
+        assert_eq!(ipv6_port("host", true, true), "host");
+        assert_eq!(ipv6_port("7320", false, true), "7320");
     }
 }

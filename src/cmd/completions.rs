@@ -165,16 +165,23 @@ fn exit_status_section(name: &str) -> String {
         Some("-completions") => "Standard output could not be written",
         _ => "A runtime failure: an unreadable file, a refused connection, an address in use",
     };
+    // Each page names only the values its own command takes.
+    let usage = match name.strip_prefix(BIN) {
+        Some("-cat") => "A usage error: an unknown or ambiguous option.",
+        Some("-echo-server") => {
+            "A usage error: an unknown option, a bad address, duration, count or mode."
+        }
+        Some("-echo-client") => "A usage error: an unknown option, a bad address or duration.",
+        Some("-completions") => "A usage error: an unknown option or shell.",
+        _ => "A usage error: an unknown option, a bad address, duration, count or mode.",
+    };
     let mut rows = vec![
         (
             "0",
             "Success; also when the reader of standard output went away (\\fB| head\\fR).",
         ),
         ("1", failure),
-        (
-            "2",
-            "A usage error: an unknown option, a bad address, duration or count.",
-        ),
+        ("2", usage),
     ];
     if matches!(name.strip_prefix(BIN), Some("" | "-cat" | "-echo-client")) {
         rows.push(("130", "Interrupted by Ctrl\\-C."));

@@ -11,6 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 /// The address used when none is given, for both the server and the client.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
+/// [`DEFAULT_ADDR`]'s port, also the port of the default under `echo-client -6` ([::1]:8080).
+pub const DEFAULT_PORT: u16 = 8080;
+
 /// A host (name or IP literal) and a port, as typed for `echo-client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPort {
