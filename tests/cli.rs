@@ -353,6 +353,45 @@ fn rust_backtrace_does_not_lengthen_errors_only_our_variable_does() {
     );
 }
 
+/// Item 14's cost: under RUST_BACKTRACE=1 an ordinary error must capture no backtrace (it
+/// never shows one, and symbolizing reads the binary's debug info: ~600 ms in a debug build).
+/// Capturing shows as the executable opening itself; strace sees it.
+#[test]
+fn rust_backtrace_captures_no_backtrace_for_an_ordinary_error() {
+    if !crate::util::peer_available("strace") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("openat");
+    let bin = crate::util::bin();
+    let child = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat", "-o"])
+        .arg(&log)
+        .arg(&bin)
+        .args(["echo-client", &format!("127.0.0.1:{}", refused_port())])
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .env_remove("ASYNCIO_TOOL_BACKTRACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::output_timeout(child, std::time::Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    let opens = std::fs::read_to_string(&log).unwrap();
+    let bin = bin.canonicalize().unwrap_or(bin);
+    let own = format!("\"{}\"", bin.display());
+    assert!(
+        !opens
+            .lines()
+            .any(|l| l.contains(&own) || l.contains("/proc/self/exe")),
+        "the binary read itself, as a backtrace capture does:\n{opens}"
+    );
+}
+
 #[test]
 fn help_documents_the_backtrace_variable_and_the_duration_rule() {
     let out = tool(["--help"]).output().unwrap();
