@@ -105,7 +105,7 @@ fn run_shell(program: &str, args: &[&std::ffi::OsStr]) -> String {
 
 /// What completion behaviour the committed scripts must show in every shell: the line typed,
 /// then exactly the words offered.
-const CASES: [(&str, &[&str]); 4] = [
+const CASES: [(&str, &[&str]); 6] = [
     (
         "asyncio-tool cat --sh",
         &[
@@ -121,6 +121,11 @@ const CASES: [(&str, &[&str]); 4] = [
         "asyncio-tool ",
         &["cat", "completions", "echo-client", "echo-server"],
     ),
+    (
+        "asyncio-tool completions ",
+        &["bash", "elvish", "fish", "powershell", "zsh"],
+    ),
+    ("asyncio-tool --color ", &["always", "auto", "never"]),
 ];
 
 /// The words offered for `line`, read from the shell's output (one per line, any description

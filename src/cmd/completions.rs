@@ -42,6 +42,49 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
     }
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, BIN, &mut out);
+    if shell == Shell::Fish {
+        out.extend_from_slice(fish_value_completions(&command).as_bytes());
+    }
+    out
+}
+
+/// Lines clap_complete's fish generator (4.6.12) leaves out, derived from the same model: it
+/// writes nothing for positionals (its documented limit), so `completions <Tab>` offered file
+/// names; and a top-level option's values sit behind its `needs_command` condition, whose
+/// argparse fails while the value is still missing, so `--color <Tab>` offered file names too.
+fn fish_value_completions(command: &clap::Command) -> String {
+    let values = |arg: &clap::Arg| -> Vec<String> {
+        arg.get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_owned())
+            .collect()
+    };
+    let mut out = String::new();
+    for arg in command.get_opts() {
+        let (Some(long), names) = (arg.get_long(), values(arg)) else {
+            continue;
+        };
+        if !names.is_empty() {
+            out.push_str(&format!(
+                "complete -c {BIN} -n \"__fish_prev_arg_in --{long}\" -f -a \"{}\"\n",
+                names.join(" ")
+            ));
+        }
+    }
+    let using = format!("__fish_{}_using_subcommand", BIN.replace('-', "_"));
+    for sub in command.get_subcommands() {
+        for arg in sub.get_positionals() {
+            let names = values(arg).join(" ");
+            if !names.is_empty() {
+                out.push_str(&format!(
+                    "complete -c {BIN} -n \"{using} {}; and not __fish_seen_subcommand_from \
+                     {names}\" -f -a \"{names}\"\n",
+                    sub.get_name()
+                ));
+            }
+        }
+    }
     out
 }
 
