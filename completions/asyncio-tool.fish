@@ -88,3 +88,5 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_prev_arg_in --color" -f -a "auto always never"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions; and not __fish_seen_subcommand_from bash elvish fish powershell zsh" -f -a "bash elvish fish powershell zsh"

@@ -26,8 +26,8 @@ Examples:
   asyncio-tool completions bash > asyncio-tool.bash
 
 Long options may be shortened to any unambiguous prefix (--squeeze).
-A DURATION (--idle-timeout, --wait, ...) is a number and a unit, more
-than zero: 500ms, 30s, 5m, 1h 30m.
+A DURATION (--idle-timeout, --wait, ...) is a number and a unit, at
+least 1ms: 500ms, 30s, 5m, 1h 30m.
 
 Exit status: 0 success, 1 runtime failure, 2 usage error,
 130 interrupted (Ctrl-C).
@@ -53,7 +53,10 @@ Environment:
     arg_required_else_help = true,
     disable_help_subcommand = true,
     infer_long_args = true,
-    after_long_help = EXAMPLES
+    after_long_help = EXAMPLES,
+    // clap's errors would otherwise show a usage built from the options given
+    // (`asyncio-tool --color <WHEN> <COMMAND>`), which reads as if they were required.
+    override_usage = "asyncio-tool [OPTIONS] <COMMAND>"
 )]
 pub struct Cli {
     /// Options every subcommand accepts, before or after its name.
@@ -107,13 +110,28 @@ pub enum Command {
     )]
     Cat(CatArgs),
     /// Run an echo server (TCP or Unix socket): every byte received is sent back.
-    #[command(after_long_help = SERVER_EXAMPLES)]
+    // A fixed usage line, for the reason the top level has one.
+    #[command(
+        after_long_help = SERVER_EXAMPLES,
+        override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
+    )]
     EchoServer(EchoServerArgs),
     /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
-    #[command(after_long_help = CLIENT_EXAMPLES)]
+    // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
+    // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
+    // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
+    #[command(
+        after_long_help = CLIENT_EXAMPLES,
+        args_override_self = true,
+        override_usage = "asyncio-tool echo-client [OPTIONS] [ADDR] [PORT]"
+    )]
     EchoClient(EchoClientArgs),
     /// Print a shell completion script to standard output.
-    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    // A fixed usage line, for the reason the top level has one.
+    #[command(
+        after_long_help = COMPLETIONS_EXAMPLES,
+        override_usage = "asyncio-tool completions [OPTIONS] <SHELL>"
+    )]
     Completions(CompletionsArgs),
 }
 
@@ -203,7 +221,7 @@ nohup): new connections are refused at once, open ones get
 a summary goes to stderr. Connections cut this way are reset, so a
 client sees ECONNRESET rather than a clean end.
 
-A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
+A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
@@ -223,12 +241,12 @@ pub struct EchoServerArgs {
 
     /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a
     /// client still reading what the server sends is not idle.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
     /// On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset
     /// them; a second signal resets them at once.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub shutdown_timeout: Duration,
 
     /// Never show the live status line on stderr.
@@ -254,7 +272,7 @@ and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
 before it was sent, a stall past --idle-timeout, a failed stdout.
 
-A DURATION is a number and a unit, more than zero: 500ms, 30s, 5m, 1h.";
+A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]
@@ -277,19 +295,19 @@ pub struct EchoClientArgs {
     pub shutdown_on_eof: bool,
 
     /// Give up a connection attempt after this long.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
 
     /// Keep retrying the connection (with back-off) for up to this long, for a server that is
     /// still starting.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub wait: Option<Duration>,
 
     /// Give up (exit 1) once no byte has moved either way for this long while the server is
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
     /// count. The error says which way stalled.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
     /// Show the progress line on stderr even when it would be hidden.
@@ -352,9 +370,9 @@ impl Cli {
         });
         let matches = match cmd.try_get_matches_from_mut(args) {
             Ok(matches) => matches,
-            Err(err) => return Err(explain_ambiguous(err, &mut cmd, args)),
+            Err(err) => return Err(defuse(explain_ambiguous(err, &mut cmd, args), args)),
         };
-        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut cmd))
+        Cli::from_arg_matches(&matches).map_err(|err| defuse(err.format(&mut cmd), args))
     }
 
     /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything
@@ -499,6 +517,73 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
         candidates.join(" ")
     );
     clap::Error::raw(ErrorKind::UnknownArgument, msg).format(target)
+}
+
+/// clap's errors repeat what was typed (`unexpected argument '--x…'`) as it was typed: a control
+/// character there would reach the terminal raw, so a crafted argument could forge a line
+/// (`asyncio-tool: …`) or send an escape sequence. Each typed word holding one is shown
+/// instead in its shell-quoted form, which clap's own quotes complete (`'a'$'\n''b'`); clap's
+/// colours stay.
+fn defuse(mut err: clap::Error, args: &[OsString]) -> clap::Error {
+    use clap::error::ContextValue;
+    let has_control = |s: &str| s.chars().any(char::is_control);
+    let typed: Vec<(String, String)> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| has_control(a))
+        .map(|a| {
+            let shown = defused(&a);
+            (a, shown)
+        })
+        .collect();
+    if typed.is_empty() {
+        return err;
+    }
+    let replace_typed = |text: String| {
+        typed
+            .iter()
+            .fold(text, |text, (raw, shown)| text.replace(raw, shown))
+    };
+    let plain = |s: &String| {
+        if has_control(s) {
+            defused(s)
+        } else {
+            s.clone()
+        }
+    };
+    let updates: Vec<_> = err
+        .context()
+        .filter_map(|(kind, value)| {
+            let value = match value {
+                ContextValue::String(s) => ContextValue::String(plain(s)),
+                ContextValue::Strings(v) => ContextValue::Strings(v.iter().map(plain).collect()),
+                ContextValue::StyledStr(s) => {
+                    ContextValue::StyledStr(replace_typed(s.ansi().to_string()).into())
+                }
+                ContextValue::StyledStrs(v) => ContextValue::StyledStrs(
+                    v.iter()
+                        .map(|s| replace_typed(s.ansi().to_string()).into())
+                        .collect(),
+                ),
+                _ => return None,
+            };
+            Some((kind, value))
+        })
+        .collect();
+    for (kind, value) in updates {
+        err.insert(kind, value);
+    }
+    err
+}
+
+/// `text` shell-quoted as [`quote`](crate::ui::quote::quote) does it, without the outer pair
+/// of single quotes: the message around it supplies those.
+fn defused(text: &str) -> String {
+    let shown = crate::ui::quote::quote(std::ffi::OsStr::new(text));
+    match shown.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        Some(inner) => inner.to_owned(),
+        None => shown,
+    }
 }
 
 /// Prints what clap had to say and decides the exit status. A reader of stdout that went away

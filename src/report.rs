@@ -12,18 +12,25 @@ use color_eyre::eyre;
 /// is not a bug to debug.
 pub const FULL_REPORT_ENV: &str = "ASYNCIO_TOOL_BACKTRACE";
 
-/// Installs color-eyre's report hook and a panic hook that never panics itself. Environment
-/// and location sections are off unless the full report is asked for, and so is colour when
-/// `color` is false.
+/// Installs the report hook and a panic hook that never panics itself. color-eyre's report
+/// hook only when the full report is asked for (environment and location sections off unless
+/// so, colour off when `color` is false); otherwise [`OneLineHandler`], which captures nothing:
+/// color-eyre would capture a backtrace for every error under `RUST_BACKTRACE=1` (tens to
+/// hundreds of milliseconds reading debug info) that the one-line error never shows.
 pub fn install(color: bool) -> eyre::Result<()> {
+    let full = full_report_wanted();
     let mut hook = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
-        .display_location_section(full_report_wanted());
+        .display_location_section(full);
     if !color {
         hook = hook.theme(color_eyre::config::Theme::new());
     }
     let (panic_hook, eyre_hook) = hook.into_hooks();
-    eyre_hook.install()?;
+    if full {
+        eyre_hook.install()?;
+    } else {
+        install_one_line_hook()?;
+    }
     // color-eyre's own panic hook prints with `eprintln!`, which panics when stderr is gone:
     // a panic inside the panic hook aborts the process. Write it ourselves and drop failures.
     std::panic::set_hook(Box::new(move |info| {
@@ -31,6 +38,27 @@ pub fn install(color: bool) -> eyre::Result<()> {
         let _ = writeln!(io::stderr().lock(), "{report}");
     }));
     Ok(())
+}
+
+/// Makes every report from now on carry an [`OneLineHandler`].
+fn install_one_line_hook() -> Result<(), eyre::InstallError> {
+    eyre::set_hook(Box::new(|_| Box::new(OneLineHandler)))
+}
+
+/// The report handler of ordinary runs: no backtrace, no span trace, no location, and the
+/// report's debug form is the one-line chain ([`one_line`]'s text).
+#[derive(Debug, Clone, Copy)]
+pub struct OneLineHandler;
+
+impl eyre::EyreHandler for OneLineHandler {
+    fn debug(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        let chain = std::iter::successors(Some(error), |e| e.source());
+        f.write_str(&join_chain(chain))
+    }
 }
 
 /// True when [`FULL_REPORT_ENV`] is set to anything but `0` or empty.
@@ -41,7 +69,12 @@ pub fn full_report_wanted() -> bool {
 /// The cause chain joined by ": ", with OS errors reduced to their reason
 /// ("No such file or directory" rather than "... (os error 2)").
 pub fn one_line(err: &eyre::Report) -> String {
-    err.chain()
+    join_chain(err.chain())
+}
+
+/// Causes joined by ": ", OS errors by their reason alone.
+fn join_chain<'a>(causes: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    causes
         .map(|cause| match cause.downcast_ref::<io::Error>() {
             Some(io) => io_reason(io),
             None => cause.to_string(),
@@ -105,6 +138,25 @@ mod tests {
             "cannot open /nonexistent/x: No such file or directory"
         );
         assert!(!is_stdout_closed(&err));
+    }
+
+    /// The handler of ordinary runs shows a report as its one line, like [`one_line`].
+    #[test]
+    fn one_line_handler_debug_is_the_one_line_chain() {
+        struct Shown<'a>(&'a (dyn std::error::Error + 'static));
+        impl fmt::Debug for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                eyre::EyreHandler::debug(&OneLineHandler, self.0, f)
+            }
+        }
+        let err = std::fs::File::open("/nonexistent/x")
+            .wrap_err("cannot open /nonexistent/x")
+            .unwrap_err();
+        let err: &(dyn std::error::Error + 'static) = err.as_ref();
+        assert_eq!(
+            format!("{:?}", Shown(err)),
+            "cannot open /nonexistent/x: No such file or directory"
+        );
     }
 
     #[test]

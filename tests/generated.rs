@@ -105,7 +105,7 @@ fn run_shell(program: &str, args: &[&std::ffi::OsStr]) -> String {
 
 /// What completion behaviour the committed scripts must show in every shell: the line typed,
 /// then exactly the words offered.
-const CASES: [(&str, &[&str]); 4] = [
+const CASES: [(&str, &[&str]); 6] = [
     (
         "asyncio-tool cat --sh",
         &[
@@ -121,6 +121,11 @@ const CASES: [(&str, &[&str]); 4] = [
         "asyncio-tool ",
         &["cat", "completions", "echo-client", "echo-server"],
     ),
+    (
+        "asyncio-tool completions ",
+        &["bash", "elvish", "fish", "powershell", "zsh"],
+    ),
+    ("asyncio-tool --color ", &["always", "auto", "never"]),
 ];
 
 /// The words offered for `line`, read from the shell's output (one per line, any description
@@ -293,8 +298,66 @@ fn every_man_page_has_exit_status_and_environment() {
     }
     for page in ["asyncio-tool-echo-server.1", "asyncio-tool-echo-client.1"] {
         assert!(
-            man_page(page).contains("more than zero"),
+            man_page(page).contains("at least 1ms"),
             "{page} says what a DURATION is"
         );
     }
+}
+
+/// Item 23: the `[-e ]` defect fixed for cat's synopsis is still in echo-client's as `[-N ]`.
+#[test]
+fn echo_client_man_synopsis_has_no_empty_flag_bracket() {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/asyncio-tool-echo-client.1"),
+    )
+    .expect("man page");
+    let synopsis = page
+        .split(".SH SYNOPSIS\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a SYNOPSIS line");
+    assert!(!synopsis.contains(" \\fR]"), "`[-N ]` in: {synopsis}");
+}
+
+/// Items 2 and 22: `completions bash >&-` exits 0 with the script thrown away (Rust reopened
+/// fd 1 on /dev/null), while `--help >&-` already fails with "Bad file descriptor".
+#[test]
+fn completions_with_stdout_closed_fails() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = crate::util::std_tool(["completions", "bash"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: close(2) on fd 1 between fork and exec touches no memory; `completions bash >&-`.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = crate::util::output_timeout(cmd.spawn().unwrap(), std::time::Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err:?}");
+    assert!(err.contains("Bad file descriptor"), "stderr: {err:?}");
+}
+
+/// Each page's EXIT STATUS speaks of its own command: cat and completions take no address,
+/// duration or count.
+#[test]
+fn exit_status_sections_fit_their_command() {
+    for (page, absent) in [
+        ("asyncio-tool-cat.1", "address"),
+        ("asyncio-tool-completions.1", "address"),
+        ("asyncio-tool-cat.1", "duration"),
+        ("asyncio-tool-completions.1", "count"),
+    ] {
+        let text = man_page(page);
+        let section = text
+            .split(".SH \"EXIT STATUS\"\n")
+            .nth(1)
+            .and_then(|s| s.split(".SH ").next())
+            .unwrap_or_else(|| panic!("{page} has no EXIT STATUS"));
+        assert!(!section.contains(absent), "{page}: {section}");
+    }
+    let client = man_page("asyncio-tool-echo-client.1");
+    assert!(client.contains("a bad address or duration"), "{client}");
 }

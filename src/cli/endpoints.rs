@@ -2,13 +2,14 @@
 //! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
 //! value: `ADDR` with `-U/--unix` for both, and for the client also nc's `HOST PORT`.
 
-use std::net::SocketAddr;
+use crate::ui::quote::quoted;
+use std::net::{Ipv6Addr, SocketAddr};
 
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-use crate::net::addr::{DEFAULT_ADDR, HostPort, parse_host_port, parse_listen_addr};
+use crate::net::addr::{DEFAULT_ADDR, DEFAULT_PORT, HostPort, parse_host_port, parse_listen_addr};
 use crate::net::endpoint::{self, Endpoint};
 
 /// `echo-server`'s words as typed.
@@ -100,13 +101,15 @@ impl Target {
                 .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
         {
             return Err(format!(
-                "'{addr} {port}': a Unix socket takes no port; give unix:PATH or -U PATH"
+                "{}: a Unix socket takes no port; give unix:PATH or -U PATH",
+                quoted(&format!("{addr} {port}"))
             ));
         }
         let host = addr.trim();
         if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
-                "'{host} {port}': two ports; give HOST PORT, HOST:PORT or PORT"
+                "{}: two ports; give HOST PORT, HOST:PORT or PORT",
+                quoted(&format!("{host} {port}"))
             ));
         }
         let joined = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -117,7 +120,8 @@ impl Target {
             let ip = host.split('%').next().unwrap_or(host);
             if ip.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(format!(
-                    "'{host} {port}': the port is given twice; give HOST PORT or HOST:PORT"
+                    "{}: the port is given twice; give HOST PORT or HOST:PORT",
+                    quoted(&format!("{host} {port}"))
                 ));
             }
             format!("[{host}]:{port}")
@@ -131,10 +135,22 @@ impl Target {
 impl FromArgMatches for Target {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = Words::from_arg_matches(matches)?;
+        // -6 lives beside these words in `echo-client`; `try_get_one` keeps this usable alone.
+        let ipv6 = matches
+            .try_get_one::<bool>("ipv6")
+            .ok()
+            .flatten()
+            .is_some_and(|v| *v);
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
+        } else if ipv6 && defaulted(matches) {
+            Ok(Target(Endpoint::Tcp(HostPort {
+                host: Ipv6Addr::LOCALHOST.to_string(),
+                port: DEFAULT_PORT,
+            })))
         } else {
-            Target::from_words(&words.addr, words.port.as_deref(), words.unix)
+            let addr = ipv6_port(&words.addr, words.port.is_none(), ipv6);
+            Target::from_words(&addr, words.port.as_deref(), words.unix)
         };
         parsed.map_err(|msg| usage_error("echo-client", msg))
     }
@@ -152,6 +168,16 @@ impl Args for Target {
 
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
+    }
+}
+
+/// A bare PORT means the loopback host; under -6 that is [::1], as -6 forbids 127.0.0.1.
+fn ipv6_port(addr: &str, alone: bool, ipv6: bool) -> String {
+    let bare_port = !addr.trim().is_empty() && addr.trim().bytes().all(|b| b.is_ascii_digit());
+    if ipv6 && alone && bare_port {
+        format!("[{}]:{}", Ipv6Addr::LOCALHOST, addr.trim())
+    } else {
+        addr.to_owned()
     }
 }
 
@@ -208,5 +234,13 @@ mod tests {
         assert!(combine("host", None).is_err());
         assert!(combine("unix:/tmp/s", Some("7")).is_err());
         assert!(Target::from_words("/tmp/s", Some("7"), true).is_err());
+    }
+
+    #[test]
+    fn a_bare_port_under_ipv6_means_the_ipv6_loopback() {
+        assert_eq!(ipv6_port("7320", true, true), "[::1]:7320");
+        assert_eq!(ipv6_port("7320", true, false), "7320");
+        assert_eq!(ipv6_port("host", true, true), "host");
+        assert_eq!(ipv6_port("7320", false, true), "7320");
     }
 }

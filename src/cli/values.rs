@@ -4,35 +4,46 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use crate::ui::quote::quoted;
+
 /// The longest duration accepted: far beyond any use, and far enough below what the clock's
 /// arithmetic can hold that a deadline computed from it never overflows.
 const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600); // humantime's year: 365.25 days
 
+/// The shortest duration accepted: below it a timeout or wait is as useless as zero (the
+/// timers tick in milliseconds).
+const MIN_DURATION: Duration = Duration::from_millis(1);
+
 /// What every duration message ends with.
 const DURATION_FORMS: &str = "e.g. 500ms, 30s, 5m";
 
-/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`: more than zero (a zero timeout
+/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`: at least 1ms (a shorter timeout
 /// or wait would make its option useless), at most 100 years.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}': {} ({DURATION_FORMS})", duration_problem(&e)))?;
-    if d.is_zero() {
-        return Err(format!(
-            "'{s}': a duration must be more than zero ({DURATION_FORMS})"
-        ));
+    let shown = quoted(s);
+    let problem = |what: &str| format!("{shown}: {what} ({DURATION_FORMS})");
+    if s.trim_start().starts_with('-') {
+        return Err(problem("a duration cannot be negative"));
+    }
+    let d = humantime::parse_duration(s.trim()).map_err(|e| problem(&duration_problem(&e)))?;
+    if d < MIN_DURATION {
+        return Err(problem("a duration must be at least 1ms"));
     }
     if d > MAX_DURATION {
-        return Err(format!("'{s}' is too long: at most 100 years"));
+        return Err(problem(TOO_LONG));
     }
     Ok(d)
 }
+
+/// The one wording of a duration past [`MAX_DURATION`].
+const TOO_LONG: &str = "too long: at most 100 years";
 
 /// humantime's error in a user's words (its own speak of byte offsets: "expected number at 0").
 fn duration_problem(err: &humantime::DurationError) -> String {
     use humantime::DurationError as E;
     match err {
         E::Empty => "a duration is needed".into(),
-        E::NumberOverflow => "too long: at most 100 years".into(),
+        E::NumberOverflow => TOO_LONG.into(),
         E::UnknownUnit { unit, .. } if unit.is_empty() => {
             "a unit is needed after the number".into()
         }
@@ -45,11 +56,13 @@ fn duration_problem(err: &humantime::DurationError) -> String {
 
 /// Parses a count that must be at least 1, such as `--max-connections`.
 pub fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
-    let n = s
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| format!("'{s}': not a whole number (e.g. 100)"))?;
-    NonZeroUsize::new(n).ok_or_else(|| format!("'{s}': must be at least 1"))
+    use std::num::IntErrorKind;
+    let shown = quoted(s);
+    let n = s.trim().parse::<usize>().map_err(|e| match e.kind() {
+        IntErrorKind::PosOverflow => format!("{shown}: too large (at most {})", usize::MAX),
+        _ => format!("{shown}: not a whole number (e.g. 100)"),
+    })?;
+    NonZeroUsize::new(n).ok_or_else(|| format!("{shown}: must be at least 1"))
 }
 
 /// Parses a file mode in octal, such as `660` or `0600`, as `chmod` takes it.
@@ -58,7 +71,12 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(digits, 8)
         .ok()
         .filter(|m| !digits.is_empty() && *m <= 0o7777)
-        .ok_or_else(|| format!("'{s}': not a file mode in octal (e.g. 600, 660, 0666)"))
+        .ok_or_else(|| {
+            format!(
+                "{}: not a file mode in octal (e.g. 600, 660, 0666)",
+                quoted(s)
+            )
+        })
 }
 
 #[cfg(test)]
@@ -69,7 +87,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5").is_err());
         assert_eq!(parse_duration("100y"), Ok(MAX_DURATION));
@@ -78,14 +96,34 @@ mod tests {
     }
 
     #[test]
-    fn zero_durations_are_rejected_saying_what_is_accepted() {
-        for zero in ["0s", "0ms", "0", "0h 0m", " 0s "] {
-            let err = parse_duration(zero).unwrap_err();
+    fn durations_under_a_millisecond_are_rejected_saying_what_is_accepted() {
+        for short in ["0s", "0ms", "0", "0h 0m", " 0s ", "1ns", "1us", "999us"] {
+            let err = parse_duration(short).unwrap_err();
             assert!(
-                err.contains("a duration must be more than zero (e.g. 500ms, 30s, 5m)"),
-                "{zero:?}: {err}"
+                err.contains("a duration must be at least 1ms (e.g. 500ms, 30s, 5m)"),
+                "{short:?}: {err}"
             );
         }
+        assert_eq!(
+            parse_duration("1ns"),
+            Err("'1ns': a duration must be at least 1ms (e.g. 500ms, 30s, 5m)".into())
+        );
+        assert_eq!(parse_duration("1000us"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn too_long_and_negative_durations_have_one_wording() {
+        let want = "too long: at most 100 years (e.g. 500ms, 30s, 5m)";
+        assert_eq!(parse_duration("101y"), Err(format!("'101y': {want}")));
+        let overflow = "300000000000000000000y";
+        assert_eq!(
+            parse_duration(overflow),
+            Err(format!("'{overflow}': {want}"))
+        );
+        assert_eq!(
+            parse_duration("-1s"),
+            Err("'-1s': a duration cannot be negative (e.g. 500ms, 30s, 5m)".into())
+        );
     }
 
     #[test]
@@ -108,6 +146,11 @@ mod tests {
         assert_eq!(parse_count("0"), Err("'0': must be at least 1".into()));
         let err = parse_count("many").unwrap_err();
         assert!(err.contains("not a whole number"), "{err}");
+        let err = parse_count("99999999999999999999").unwrap_err();
+        assert!(
+            err.contains("too large (at most 18446744073709551615)"),
+            "{err}"
+        );
         assert!(parse_count("-1").is_err());
     }
 

@@ -26,10 +26,10 @@ pub const SHELLS: [Shell; 5] = [
 /// `asyncio-tool completions SHELL`: writes the script to stdout.
 pub fn run(args: &CompletionsArgs) -> eyre::Result<Exit> {
     let script = completion_script(args.shell);
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&script)
-        .and_then(|()| stdout.flush())
+    // The raw fd, not `std::io::stdout()`: a stdout closed at start (`>&-`) was reopened on
+    // /dev/null by Rust's runtime, and only this fd says EBADF for it.
+    crate::sys::stdio::stdout()
+        .and_then(|fd| crate::sys::fdio::write_all(fd, &script))
         .map_err(|e| crate::report::stdout_error(e, "cannot write to standard output"))?;
     Ok(Exit::Success)
 }
@@ -42,6 +42,49 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
     }
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, BIN, &mut out);
+    if shell == Shell::Fish {
+        out.extend_from_slice(fish_value_completions(&command).as_bytes());
+    }
+    out
+}
+
+/// Lines clap_complete's fish generator (4.6.12) leaves out, derived from the same model: it
+/// writes nothing for positionals (its documented limit), so `completions <Tab>` offered file
+/// names; and a top-level option's values sit behind its `needs_command` condition, whose
+/// argparse fails while the value is still missing, so `--color <Tab>` offered file names too.
+fn fish_value_completions(command: &clap::Command) -> String {
+    let values = |arg: &clap::Arg| -> Vec<String> {
+        arg.get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_owned())
+            .collect()
+    };
+    let mut out = String::new();
+    for arg in command.get_opts() {
+        let (Some(long), names) = (arg.get_long(), values(arg)) else {
+            continue;
+        };
+        if !names.is_empty() {
+            out.push_str(&format!(
+                "complete -c {BIN} -n \"__fish_prev_arg_in --{long}\" -f -a \"{}\"\n",
+                names.join(" ")
+            ));
+        }
+    }
+    let using = format!("__fish_{}_using_subcommand", BIN.replace('-', "_"));
+    for sub in command.get_subcommands() {
+        for arg in sub.get_positionals() {
+            let names = values(arg).join(" ");
+            if !names.is_empty() {
+                out.push_str(&format!(
+                    "complete -c {BIN} -n \"{using} {}; and not __fish_seen_subcommand_from \
+                     {names}\" -f -a \"{names}\"\n",
+                    sub.get_name()
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -136,9 +179,9 @@ fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
 }
 
 const DURATIONS_SECTION: &str = r#".SH DURATIONS
-A \fIDURATION\fR is a number and a unit, more than zero: \fB500ms\fR, \fB30s\fR,
-\fB5m\fR, \fB1h 30m\fR. Zero is a usage error (exit 2): a zero timeout or wait would make
-its option useless.
+A \fIDURATION\fR is a number and a unit, at least 1ms: \fB500ms\fR, \fB30s\fR,
+\fB5m\fR, \fB1h 30m\fR. Less (zero, \fB999us\fR) is a usage error (exit 2), as is a
+negative duration: so short a timeout or wait would make its option useless.
 "#;
 
 const ENVIRONMENT_SECTION: &str = r#".SH ENVIRONMENT
@@ -165,16 +208,23 @@ fn exit_status_section(name: &str) -> String {
         Some("-completions") => "Standard output could not be written",
         _ => "A runtime failure: an unreadable file, a refused connection, an address in use",
     };
+    // Each page names only the values its own command takes.
+    let usage = match name.strip_prefix(BIN) {
+        Some("-cat") => "A usage error: an unknown or ambiguous option.",
+        Some("-echo-server") => {
+            "A usage error: an unknown option, a bad address, duration, count or mode."
+        }
+        Some("-echo-client") => "A usage error: an unknown option, a bad address or duration.",
+        Some("-completions") => "A usage error: an unknown option or shell.",
+        _ => "A usage error: an unknown option, a bad address, duration, count or mode.",
+    };
     let mut rows = vec![
         (
             "0",
             "Success; also when the reader of standard output went away (\\fB| head\\fR).",
         ),
         ("1", failure),
-        (
-            "2",
-            "A usage error: an unknown option, a bad address, duration or count.",
-        ),
+        ("2", usage),
     ];
     if matches!(name.strip_prefix(BIN), Some("" | "-cat" | "-echo-client")) {
         rows.push(("130", "Interrupted by Ctrl\\-C."));

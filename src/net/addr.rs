@@ -3,12 +3,16 @@
 //! message says what is wrong and what is accepted.
 
 use super::endpoint::FORMS;
+use crate::ui::quote::quoted;
 use std::ffi::CString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 /// The address used when none is given, for both the server and the client.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// [`DEFAULT_ADDR`]'s port, also the port of the default under `echo-client -6` ([::1]:8080).
+pub const DEFAULT_PORT: u16 = 8080;
 
 /// A host (name or IP literal) and a port, as typed for `echo-client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +46,16 @@ fn split(s: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (v6, port) = rest
             .split_once("]:")
-            .ok_or_else(|| format!("'{s}': {FORMS}"))?;
+            .ok_or_else(|| format!("{}: {FORMS}", quoted(s)))?;
         parse_v6(v6)?;
         (v6, port)
     } else {
         not_host_port(s)?;
         s.rsplit_once(':')
-            .ok_or_else(|| format!("'{s}': {FORMS}"))?
+            .ok_or_else(|| format!("{}: {FORMS}", quoted(s)))?
     };
     if host.is_empty() {
-        return Err(format!("'{s}': the host is missing; {FORMS}"));
+        return Err(format!("{}: the host is missing; {FORMS}", quoted(s)));
     }
     Ok((host.to_string(), parse_port(port)?))
 }
@@ -60,7 +64,7 @@ fn split(s: &str) -> Result<(String, u16), String> {
 /// a `scheme:` prefix (none is known yet), an IPv6 address without brackets.
 fn not_host_port(s: &str) -> Result<(), String> {
     if s.contains("://") {
-        return Err(format!("'{s}': a URL is not an address; {FORMS}"));
+        return Err(format!("{}: a URL is not an address; {FORMS}", quoted(s)));
     }
     let Some((first, rest)) = s.split_once(':') else {
         return Ok(());
@@ -70,7 +74,8 @@ fn not_host_port(s: &str) -> Result<(), String> {
             .is_some_and(|(host, _)| parse_v6(host).is_ok());
     if unbracketed_v6 {
         return Err(format!(
-            "'{s}': an IPv6 address needs brackets and a port, as in [::1]:8080; {FORMS}"
+            "{}: an IPv6 address needs brackets and a port, as in [::1]:8080; {FORMS}",
+            quoted(s)
         ));
     }
     let scheme_like = first.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -78,7 +83,7 @@ fn not_host_port(s: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'));
     if scheme_like && (rest.contains(':') || rest.starts_with('/')) {
-        return Err(format!("'{s}': unknown scheme '{first}:'; {FORMS}"));
+        return Err(format!("{}: unknown scheme '{first}:'; {FORMS}", quoted(s)));
     }
     Ok(())
 }
@@ -103,7 +108,7 @@ fn parse_v6(s: &str) -> Result<(Ipv6Addr, u32), String> {
     };
     let ip = ip
         .parse::<Ipv6Addr>()
-        .map_err(|_| format!("'{s}' is not an IPv6 address"))?;
+        .map_err(|_| format!("{} is not an IPv6 address", quoted(s)))?;
     let scope = match zone {
         Some(zone) => scope_id(zone)?,
         None => 0,
@@ -116,9 +121,14 @@ fn scope_id(zone: &str) -> Result<u32, String> {
     if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) {
         return zone
             .parse()
-            .map_err(|_| format!("'%{zone}' is not an interface number"));
+            .map_err(|_| format!("{} is not an interface number", quoted(&format!("%{zone}"))));
     }
-    let unknown = || format!("'%{zone}': no such network interface (see `ip link`)");
+    let unknown = || {
+        format!(
+            "{}: no such network interface (see `ip link`)",
+            quoted(&format!("%{zone}"))
+        )
+    };
     let name = CString::new(zone).map_err(|_| unknown())?;
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -131,7 +141,7 @@ fn scope_id(zone: &str) -> Result<u32, String> {
 
 fn parse_port(port: &str) -> Result<u16, String> {
     port.parse::<u16>()
-        .map_err(|_| format!("'{port}' is not a port number (0-65535)"))
+        .map_err(|_| format!("{} is not a port number (0-65535)", quoted(port)))
 }
 
 /// Parses a listen address: `PORT`, `IP:PORT`, `[IPV6]:PORT` (with an optional zone,
@@ -149,7 +159,8 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
         return Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)));
     }
     Err(format!(
-        "'{host}' is not an IP address (a server listens on an IP, e.g. 127.0.0.1 or [::1])"
+        "{} is not an IP address (a server listens on an IP, e.g. 127.0.0.1 or [::1])",
+        quoted(&host)
     ))
 }
 
@@ -158,13 +169,13 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
 pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
     let (host, port) = split(s)?;
     if port == 0 {
-        return Err(format!("'{s}': port 0 cannot be connected to"));
+        return Err(format!("{}: port 0 cannot be connected to", quoted(s)));
     }
     let valid_name = host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'%'));
     if !valid_name {
-        return Err(format!("'{host}' is not a valid host name"));
+        return Err(format!("{} is not a valid host name", quoted(&host)));
     }
     Ok(HostPort { host, port })
 }

@@ -4,6 +4,7 @@
 //! nc users type it. What the server prints as its address parses back to the same endpoint,
 //! so a script can hand the line to the client whatever the transport.
 
+use crate::ui::quote::quoted;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -26,7 +27,8 @@ pub enum UnixAddr {
     Abstract(Vec<u8>),
 }
 
-/// The longest path (or abstract name) `sun_path` holds: 108 bytes, one kept for the NUL.
+/// The longest path or abstract name `sun_path`'s 108 bytes hold: a path keeps one for its
+/// terminating NUL, an abstract name one for its leading NUL (which `@` stands for).
 pub const UNIX_PATH_MAX: usize = 107;
 
 /// The forms every address message lists.
@@ -70,7 +72,8 @@ pub fn parse<T>(
     if let Some(rest) = strip_scheme(s, "tcp:") {
         if unix_flag {
             return Err(format!(
-                "'{s}': -U/--unix takes a socket path, and this is a TCP address"
+                "{}: -U/--unix takes a socket path, and this is a TCP address",
+                quoted(s)
             ));
         }
         return tcp(rest).map(Endpoint::Tcp);
@@ -84,19 +87,28 @@ pub fn parse<T>(
 /// A Unix address from what follows `unix:` (`typed` is the whole word, for messages).
 fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
     if rest.is_empty() {
-        return Err(format!("'{typed}': the socket path is missing; {FORMS}"));
-    }
-    if rest.len() > UNIX_PATH_MAX {
         return Err(format!(
-            "'{typed}': {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
-            rest.len()
+            "{}: the socket path is missing; {FORMS}",
+            quoted(typed)
+        ));
+    }
+    // The `@` is not stored: it stands for the NUL that starts an abstract name.
+    let stored = rest.strip_prefix('@').unwrap_or(rest);
+    if stored.len() > UNIX_PATH_MAX {
+        return Err(format!(
+            "{}: {} bytes is too long for a Unix socket (at most {UNIX_PATH_MAX})",
+            quoted(typed),
+            stored.len()
         ));
     }
     if rest.contains('\0') {
-        return Err(format!("'{typed}': a socket path cannot hold a NUL byte"));
+        return Err(format!(
+            "{}: a socket path cannot hold a NUL byte",
+            quoted(typed)
+        ));
     }
     match rest.strip_prefix('@') {
-        Some("") => Err(format!("'{typed}': the abstract name is missing")),
+        Some("") => Err(format!("{}: the abstract name is missing", quoted(typed))),
         Some(name) => Ok(UnixAddr::Abstract(name.as_bytes().to_vec())),
         None => Ok(UnixAddr::Path(PathBuf::from(rest))),
     }
@@ -150,5 +162,21 @@ mod tests {
         }
         let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
         assert!(parse(&longest, false, tcp).is_ok());
+    }
+
+    /// sun_path is 108 bytes: a path of 107 and its NUL, or a NUL and a 107-byte name.
+    #[test]
+    fn unix_length_limits_for_paths_and_abstract_names() {
+        let path = |n: usize| format!("unix:/{}", "p".repeat(n - 1));
+        let name = |n: usize| format!("unix:@{}", "n".repeat(n));
+        assert!(parse(&path(107), false, tcp).is_ok());
+        let err = parse(&path(108), false, tcp).unwrap_err();
+        assert!(err.contains("108 bytes is too long"), "{err}");
+        assert_eq!(
+            parse(&name(107), false, tcp).unwrap(),
+            Endpoint::Unix(UnixAddr::Abstract(vec![b'n'; 107]))
+        );
+        let err = parse(&name(108), false, tcp).unwrap_err();
+        assert!(err.contains("108 bytes is too long"), "{err}");
     }
 }

@@ -45,6 +45,19 @@ pub fn quote(name: &OsStr) -> String {
     shell_escape(&units)
 }
 
+/// A typed value (an address, a duration) for a usage message: always in quotes, as the
+/// messages have always shown values (`'5 parsecs'`), and in [`quote`]'s escaped form when it
+/// holds what a terminal would act on, so a crafted value can forge no line and send no
+/// escape sequence.
+pub fn quoted(value: &str) -> String {
+    let shown = quote(OsStr::new(value));
+    if shown.starts_with(['\'', '"']) {
+        shown
+    } else {
+        format!("'{shown}'")
+    }
+}
+
 /// Splits `bytes` into printable characters and bytes to escape (control characters, and each
 /// byte of an invalid UTF-8 sequence).
 fn units(bytes: &[u8]) -> Vec<Unit> {
@@ -204,6 +217,16 @@ mod tests {
         assert_eq!(q(b"a\x01'b"), "'a'$'\\001'\\''b'");
         assert_eq!(q(b"a\xe2\x82"), "'a'$'\\342\\202'");
         assert_eq!(q("\u{85}".as_bytes()), "''$'\\302\\205'");
+    }
+
+    #[test]
+    fn typed_values_are_always_in_quotes_and_escaped_when_needed() {
+        assert_eq!(quoted("5s"), "'5s'");
+        assert_eq!(quoted("host:7"), "'host:7'");
+        assert_eq!(quoted("a b"), "'a b'");
+        assert_eq!(quoted("it's"), "\"it's\"");
+        assert_eq!(quoted("evil\nx:80"), "'evil'$'\\n''x:80'");
+        assert_eq!(quoted("\u{1b}]0;t\u{7}"), "''$'\\033'']0;t'$'\\a'");
     }
 
     /// Undoes the quoting the way a POSIX shell with `$'...'` reads a word.
