@@ -11,6 +11,5 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
-mod review;
 mod stderr;
 mod unix;

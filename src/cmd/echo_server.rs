@@ -39,6 +39,7 @@ use crate::report::{io_reason, stdout_error};
 use crate::runtime::{self, Flavor};
 use crate::sys::backoff::Backoff;
 use crate::sys::notify::Notifier;
+use crate::ui::quote;
 use crate::ui::{self, Ui};
 
 use stats::Stats;
@@ -131,7 +132,8 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         let mut files = Vec::new();
         for bound in bound {
             announce(&bound.endpoint)?;
-            ui.info(&format!("listening on {}", bound.endpoint));
+            // A socket path may hold any byte: quoted (when it needs it) for the terminal.
+            ui.info(&format!("listening on {}", quote::address(&bound.endpoint)));
             listeners.push(bound.listener);
             files.push(bound.file);
         }
@@ -172,7 +174,7 @@ fn handed_over(
         ui.warn(&format!(
             "serving the {} socket(s) systemd handed over; ADDR {} is ignored",
             sockets.len(),
-            args.listen.endpoint
+            quote::address(&args.listen.endpoint.to_string())
         ));
     }
     sockets

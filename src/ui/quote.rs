@@ -45,6 +45,16 @@ pub fn quote(name: &OsStr) -> String {
     shell_escape(&units)
 }
 
+/// An address for a message: as it is, unless it holds a control character (a socket path may
+/// hold any byte), then in [`quote`]'s escaped form, so it can forge no line.
+pub fn address(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        quote(OsStr::new(value)).into()
+    } else {
+        value.into()
+    }
+}
+
 /// A typed value (an address, a duration) for a usage message: always in quotes, as the
 /// messages have always shown values (`'5 parsecs'`), and in [`quote`]'s escaped form when it
 /// holds what a terminal would act on, so a crafted value can forge no line and send no

@@ -15,7 +15,7 @@ use crate::net::addr::HostPort;
 use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Ui, quote};
 
 /// The first back-off pause of `--wait`; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_millis(20);
@@ -156,7 +156,7 @@ async fn attempt(
             let socket = stream.into_std().map_err(Failure::Setup)?;
             Ok(Connected {
                 socket: socket.into(),
-                server: addr.to_string(),
+                server: quote::address(&addr.to_string()).into_owned(),
             })
         }
     }
@@ -223,14 +223,16 @@ fn report(failure: Failure, target: &Endpoint<HostPort>, waited: Option<Duration
     let waited = waited
         .map(|w| format!(" (gave up after {})", ui::duration(w)))
         .unwrap_or_default();
+    // A socket path may hold any byte: quoted (when it needs it) so it can forge no line.
+    let named = quote::address(&target.to_string()).into_owned();
     match (failure, target) {
         (Failure::Unix(err) | Failure::Setup(err), _) => {
-            eyre::Report::new(err).wrap_err(format!("cannot connect to {target}{waited}"))
+            eyre::Report::new(err).wrap_err(format!("cannot connect to {named}{waited}"))
         }
         (failure, Endpoint::Tcp(hp)) => report_tcp(failure, hp, &waited),
         // Only a TCP round resolves names and tries addresses.
         (failure, Endpoint::Unix(_)) => {
-            eyre::eyre!("{failure:?}").wrap_err(format!("cannot connect to {target}{waited}"))
+            eyre::eyre!("{failure:?}").wrap_err(format!("cannot connect to {named}{waited}"))
         }
     }
 }
