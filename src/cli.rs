@@ -221,6 +221,11 @@ nohup): new connections are refused at once, open ones get
 a summary goes to stderr. Connections cut this way are reset, so a
 client sees ECONNRESET rather than a clean end.
 
+Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
+it serves the listening TCP or Unix stream sockets it was handed instead
+of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
+READY=1, STATUS= and STOPPING=1 (Type=notify).
+
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
 /// `echo-server`'s options.
