@@ -5,12 +5,14 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_panic, eventually, other, random_bytes, read_until, std_tool, tool};
+use crate::util::{
+    Backpressure, assert_backpressure, assert_no_panic, eventually, other, random_bytes,
+    read_until, std_tool, tool,
+};
 
 /// Bound on every single socket read or write in these tests.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -135,16 +137,6 @@ impl Server {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
-
-    /// A `VmRSS`/`VmHWM` line of /proc/PID/status, in KiB.
-    fn mem_kib(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"));
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
 }
 
 impl Drop for Server {
@@ -250,82 +242,20 @@ fn half_close_gets_the_rest_then_eof() {
 
 #[test]
 fn client_that_does_not_read_is_slowed_not_buffered() {
-    const TOTAL: usize = 256 << 20;
-    const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
     let server = Server::start(&["127.0.0.1:0"]);
-    let rss_before = server.mem_kib("VmRSS:");
-    let block = Arc::new(random_bytes(BLOCK, 42));
-    let pattern = |block: &[u8], offset: usize, len: usize| -> Vec<u8> {
-        let mut out = Vec::with_capacity(len);
-        let mut pos = offset % BLOCK;
-        while out.len() < len {
-            let take = (BLOCK - pos).min(len - out.len());
-            out.extend_from_slice(&block[pos..pos + take]);
-            pos = 0;
-        }
-        out
+    let connect = || {
+        let s = server.connect();
+        let w = s.try_clone().unwrap();
+        (s, w)
     };
-    let mut s = server.connect();
-    let mut w = s.try_clone().unwrap();
-    let written = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let written = Arc::clone(&written);
-        let block = Arc::clone(&block);
-        thread::spawn(move || {
-            let mut off = 0;
-            while off < TOTAL {
-                let chunk = pattern(&block, off, (256 << 10).min(TOTAL - off));
-                w.write_all(&chunk).unwrap();
-                off += chunk.len();
-                written.store(off as u64, Ordering::Relaxed);
-            }
-            w.shutdown(Shutdown::Write).unwrap();
-        })
+    let bounds = Backpressure {
+        total: 256 << 20,
+        stall_within: Duration::from_secs(10),
+        stall_below: 64 << 20,
+        rss_ceiling_kib: u64::MAX,
+        rss_growth_kib: 16 * 1024,
     };
-    // Without reading, the writer must stall after a few socket buffers' worth.
-    let mut last = u64::MAX;
-    let stalled = eventually(Duration::from_secs(10), || {
-        thread::sleep(Duration::from_millis(300));
-        let now = written.load(Ordering::Relaxed);
-        let same = now == last;
-        last = now;
-        same
-    });
-    let stalled_at = written.load(Ordering::Relaxed);
-    assert!(
-        stalled,
-        "the writer never stalled: the server keeps reading"
-    );
-    assert!(
-        stalled_at < 64 << 20,
-        "writer got {stalled_at} bytes out without anything read back"
-    );
-    let rss_stalled = server.mem_kib("VmRSS:");
-    assert!(
-        rss_stalled < rss_before + 16 * 1024,
-        "server RSS grew from {rss_before} to {rss_stalled} KiB while the client did not read"
-    );
-    // Now read everything back, checking every byte.
-    let mut off = 0;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        assert!(
-            buf[..n] == pattern(&block, off, n)[..],
-            "echo differs near byte {off}"
-        );
-        off += n;
-    }
-    writer.join().unwrap();
-    assert_eq!(off, TOTAL);
-    let hwm = server.mem_kib("VmHWM:");
-    assert!(
-        hwm < rss_before + 16 * 1024,
-        "server peak RSS {hwm} KiB (was {rss_before} KiB)"
-    );
+    assert_backpressure(server.pid(), connect, &bounds);
 }
 
 #[test]

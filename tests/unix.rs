@@ -12,14 +12,14 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    KillOnDrop, assert_no_panic, eventually, other, output_timeout, peer_available, random_bytes,
-    std_tool, tool,
+    Backpressure, KillOnDrop, assert_backpressure, assert_no_panic, eventually, other,
+    output_timeout, peer_available, random_bytes, std_tool, tool,
 };
 
 /// Bound on every single socket read or write, and on waiting for a server to come up.
@@ -144,16 +144,6 @@ impl Server {
         let err = self.stderr();
         assert_no_panic(err.as_bytes());
         (status, err)
-    }
-
-    /// A `VmRSS`/`VmHWM` line of /proc/PID/status, in KiB.
-    fn mem_kib(&self, key: &str) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"));
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
 
@@ -366,89 +356,26 @@ fn half_close_gets_the_rest_then_eof() {
     assert_eq!(s.read(&mut [0u8; 16]).unwrap(), 0);
 }
 
-/// The bytes at `offset..offset + len` of an endless repetition of `block`.
-fn pattern(block: &[u8], offset: usize, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    let mut pos = offset % block.len();
-    while out.len() < len {
-        let take = (block.len() - pos).min(len - out.len());
-        out.extend_from_slice(&block[pos..pos + take]);
-        pos = 0;
-    }
-    out
-}
-
 #[test]
 fn client_that_does_not_read_is_slowed_not_buffered() {
-    const TOTAL: usize = 64 << 20;
-    const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
     let dir = sock_dir();
     let path = dir.path().join("e.sock");
     let server = Server::start(&[&unix_arg(&path)]);
-    let rss_before = server.mem_kib("VmRSS:");
-    let block = Arc::new(random_bytes(BLOCK, 42));
-    let mut s = connect(&path);
-    let mut w = s.try_clone().unwrap();
-    // No write timeout: the writer is meant to block until the test reads.
-    w.set_write_timeout(None).unwrap();
-    let written = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (written, block) = (Arc::clone(&written), Arc::clone(&block));
-        thread::spawn(move || {
-            let mut off = 0;
-            while off < TOTAL {
-                let chunk = pattern(&block, off, (256 << 10).min(TOTAL - off));
-                w.write_all(&chunk).unwrap();
-                off += chunk.len();
-                written.store(off as u64, Ordering::Relaxed);
-            }
-            w.shutdown(Shutdown::Write).unwrap();
-        })
+    let connect = || {
+        let s = connect(&path);
+        let w = s.try_clone().unwrap();
+        // No write timeout: the writer is meant to block until the test reads.
+        w.set_write_timeout(None).unwrap();
+        (s, w)
     };
-    // Without reading, the writer must stall after a few socket buffers' worth.
-    let mut last = u64::MAX;
-    let stalled = eventually(Duration::from_secs(15), || {
-        thread::sleep(Duration::from_millis(300));
-        let now = written.load(Ordering::Relaxed);
-        let same = now == last;
-        last = now;
-        same
-    });
-    let stalled_at = written.load(Ordering::Relaxed);
-    assert!(
-        stalled,
-        "the writer never stalled: the server keeps reading"
-    );
-    assert!(
-        stalled_at < 16 << 20,
-        "writer got {stalled_at} bytes out without anything read back"
-    );
-    let rss_stalled = server.mem_kib("VmRSS:");
-    assert!(
-        rss_stalled < 64 * 1024 && rss_stalled < rss_before + 16 * 1024,
-        "server RSS grew from {rss_before} to {rss_stalled} KiB while the client did not read"
-    );
-    // Now read everything back, checking every byte in order.
-    let mut off = 0;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        assert!(
-            buf[..n] == pattern(&block, off, n)[..],
-            "echo differs near byte {off}"
-        );
-        off += n;
-    }
-    writer.join().unwrap();
-    assert_eq!(off, TOTAL);
-    let hwm = server.mem_kib("VmHWM:");
-    assert!(
-        hwm < 64 * 1024 && hwm < rss_before + 16 * 1024,
-        "server peak RSS {hwm} KiB (was {rss_before} KiB)"
-    );
+    let bounds = Backpressure {
+        total: 64 << 20,
+        stall_within: Duration::from_secs(15),
+        stall_below: 16 << 20,
+        rss_ceiling_kib: 64 * 1024,
+        rss_growth_kib: 16 * 1024,
+    };
+    assert_backpressure(server.pid(), connect, &bounds);
 }
 
 #[test]

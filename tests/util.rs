@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest any single command in a test may run.
@@ -261,4 +262,147 @@ pub fn peer_present(program: &str, found: bool) -> bool {
         eprintln!("note: {program} is not installed; the test against it is skipped");
     }
     found
+}
+
+/// A `VmRSS`/`VmHWM` line of /proc/`pid`/status, in KiB.
+pub fn mem_kib(pid: i32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// socat as an echo peer listening on `listen` (a socat address such as
+/// `TCP-LISTEN:...` or `UNIX-LISTEN:...`), with every stdio on /dev/null. `-b 4096`: with its
+/// default 8 KiB blocks socat's own PIPE can deadlock under load.
+pub fn socat_echo(listen: &str) -> std::io::Result<Child> {
+    other("socat")
+        .args(["-b", "4096", listen, "PIPE"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// A stream whose write side can be shut down alone (TCP and Unix streams), so the
+/// transport-independent checks below can half-close.
+pub trait HalfClose {
+    /// `shutdown(Shutdown::Write)`.
+    fn shutdown_write(&self) -> std::io::Result<()>;
+}
+
+impl HalfClose for std::net::TcpStream {
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl HalfClose for std::os::unix::net::UnixStream {
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// The bounds of [`assert_backpressure`], per transport.
+pub struct Backpressure {
+    /// Bytes the writer sends in all.
+    pub total: usize,
+    /// How long the writer gets to stall.
+    pub stall_within: Duration,
+    /// The writer must stall before it got this many bytes out.
+    pub stall_below: u64,
+    /// The server's RSS (and peak RSS) must stay below this many KiB...
+    pub rss_ceiling_kib: u64,
+    /// ...and grow by less than this many KiB over what it was before the connection.
+    pub rss_growth_kib: u64,
+}
+
+/// The bytes at `offset..offset + len` of an endless repetition of `block`.
+pub fn pattern(block: &[u8], offset: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut pos = offset % block.len();
+    while out.len() < len {
+        let take = (block.len() - pos).min(len - out.len());
+        out.extend_from_slice(&block[pos..pos + take]);
+        pos = 0;
+    }
+    out
+}
+
+/// A client that writes without reading is slowed, not buffered: against the echo server
+/// `pid`, a writer on one half of the stream `connect` gives must stall, the server's RSS
+/// stays bounded meanwhile, and then every byte comes back in order on the other half.
+pub fn assert_backpressure<S>(pid: i32, connect: impl FnOnce() -> (S, S), bounds: &Backpressure)
+where
+    S: Read + Write + HalfClose + Send + 'static,
+{
+    const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
+    let total = bounds.total;
+    let rss_before = mem_kib(pid, "VmRSS:");
+    let block = std::sync::Arc::new(random_bytes(BLOCK, 42));
+    let (mut s, w) = connect();
+    let written = std::sync::Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (written, block) = (written.clone(), block.clone());
+        std::thread::spawn(move || write_pattern(w, &block, total, &written))
+    };
+    // Without reading, the writer must stall after a few socket buffers' worth.
+    let mut last = u64::MAX;
+    let stalled = eventually(bounds.stall_within, || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = written.load(Ordering::Relaxed);
+        let same = now == last;
+        last = now;
+        same
+    });
+    let stalled_at = written.load(Ordering::Relaxed);
+    assert!(
+        stalled,
+        "the writer never stalled: the server keeps reading"
+    );
+    assert!(
+        stalled_at < bounds.stall_below,
+        "writer got {stalled_at} bytes out without anything read back"
+    );
+    let rss_stalled = mem_kib(pid, "VmRSS:");
+    assert!(
+        rss_stalled < bounds.rss_ceiling_kib && rss_stalled < rss_before + bounds.rss_growth_kib,
+        "server RSS grew from {rss_before} to {rss_stalled} KiB while the client did not read"
+    );
+    // Now read everything back, checking every byte in order.
+    let mut off = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            buf[..n] == pattern(&block, off, n)[..],
+            "echo differs near byte {off}"
+        );
+        off += n;
+    }
+    writer.join().unwrap();
+    assert_eq!(off, total);
+    let hwm = mem_kib(pid, "VmHWM:");
+    assert!(
+        hwm < bounds.rss_ceiling_kib && hwm < rss_before + bounds.rss_growth_kib,
+        "server peak RSS {hwm} KiB (was {rss_before} KiB)"
+    );
+}
+
+/// Writes `total` bytes of `block` repeated in 256 KiB chunks, counting them in `written`,
+/// then half-closes.
+fn write_pattern<S: Write + HalfClose>(mut w: S, block: &[u8], total: usize, written: &AtomicU64) {
+    let mut off = 0;
+    while off < total {
+        let chunk = pattern(block, off, (256 << 10).min(total - off));
+        w.write_all(&chunk).unwrap();
+        off += chunk.len();
+        written.store(off as u64, Ordering::Relaxed);
+    }
+    w.shutdown_write().unwrap();
 }
