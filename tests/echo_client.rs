@@ -130,8 +130,7 @@ fn serve_one(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
     addr
 }
 
-/// socat as an independent echo server on a free port, killed on drop. `-b 4096`: with its
-/// default 8 KiB blocks socat's own PIPE can deadlock under load.
+/// socat as an independent echo server on a free port, killed on drop.
 struct Socat(Guard, SocketAddr);
 
 fn socat() -> Option<Socat> {
@@ -139,17 +138,10 @@ fn socat() -> Option<Socat> {
         return None;
     }
     let addr = free_port();
-    let child = other("socat")
-        .args([
-            "-b",
-            "4096",
-            &format!("TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr", addr.port()),
-            "PIPE",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
+    let child = crate::util::socat_echo(&format!(
+        "TCP-LISTEN:{},bind=127.0.0.1,fork,reuseaddr",
+        addr.port()
+    ));
     Some(Socat(Guard::new(child.expect("socat starts")), addr))
 }
 

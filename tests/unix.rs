@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     Backpressure, KillOnDrop, assert_backpressure, assert_no_panic, eventually, other,
-    output_timeout, peer_available, random_bytes, std_tool, tool,
+    output_timeout, peer_available, random_bytes, socat_echo, std_tool, tool,
 };
 
 /// Bound on every single socket read or write, and on waiting for a server to come up.
@@ -730,20 +730,8 @@ fn own_client_against_socat_unix_listen() {
     }
     let dir = sock_dir();
     let path = dir.path().join("socat.sock");
-    // -b 4096: with its default 8 KiB blocks socat's own PIPE can deadlock under load.
     let _socat = KillOnDrop(
-        other("socat")
-            .args([
-                "-b",
-                "4096",
-                &format!("UNIX-LISTEN:{},fork", path.display()),
-                "PIPE",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start socat"),
+        socat_echo(&format!("UNIX-LISTEN:{},fork", path.display())).expect("cannot start socat"),
     );
     // --wait: socat may not have made its socket yet.
     let data = random_bytes(4 << 20, 31);
