@@ -1,30 +1,39 @@
 //! `echo-server` integration tests: the built binary on real sockets on 127.0.0.1 (and ::1).
 //! Every wait is bounded, and a [`Server`] guard kills its child if a test fails midway.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Backpressure, assert_backpressure, assert_no_panic, eventually, other, random_bytes,
-    read_until, std_tool, tool,
+    Backpressure, EchoServer, assert_backpressure, assert_no_panic, eventually, other,
+    random_bytes, read_until, std_tool, tool,
 };
 
 /// Bound on every single socket read or write in these tests.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running `echo-server` child: its address (the stdout line), its stderr collected as it
-/// comes, and a Drop that kills it so a failed test leaves no process behind.
+/// A running `echo-server` on TCP and the address its stdout line gave.
 struct Server {
-    child: Child,
+    inner: EchoServer,
     addr: SocketAddr,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<thread::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = EchoServer;
+    fn deref(&self) -> &EchoServer {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut EchoServer {
+        &mut self.inner
+    }
 }
 
 impl Server {
@@ -37,92 +46,17 @@ impl Server {
     }
 
     /// Starts the server with its stderr on `stderr` (a terminal, a pipe to another program),
-    /// or collected for [`Server::stderr`] if `None`.
-    fn spawn_with_stderr(mut cmd: Command, stderr: Option<Stdio>) -> Server {
-        let collect_stderr = stderr.is_none();
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr.unwrap_or_else(Stdio::piped));
-        let mut child = cmd.spawn().expect("cannot start the server");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (line_tx, line_rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let out_buf = Arc::clone(&stdout);
-        let out_reader = thread::spawn(move || {
-            let mut out = BufReader::new(out);
-            let mut line = String::new();
-            let _ = out.read_line(&mut line);
-            out_buf.lock().unwrap().extend_from_slice(line.as_bytes());
-            let _ = line_tx.send(line);
-            let mut rest = Vec::new();
-            let _ = out.read_to_end(&mut rest);
-            out_buf.lock().unwrap().extend_from_slice(&rest);
-        });
-        let mut readers = vec![out_reader];
-        if collect_stderr {
-            let mut err = child.stderr.take().unwrap();
-            let err_buf = Arc::clone(&stderr);
-            readers.push(thread::spawn(move || {
-                let mut chunk = [0u8; 4096];
-                while let Ok(n @ 1..) = err.read(&mut chunk) {
-                    err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-                }
-            }));
-        }
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            stdout,
-            stderr,
-            readers,
-        };
-        let line = match line_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => line,
-            Err(_) => panic!("no address line; stderr: {}", server.stderr()),
-        };
-        server.addr = line.trim_end().parse().unwrap_or_else(|_| {
+    /// or collected for [`EchoServer::stderr`] if `None`, and waits for its address line.
+    fn spawn_with_stderr(cmd: Command, stderr: Option<Stdio>) -> Server {
+        let mut inner = EchoServer::launch_with_stderr(cmd, stderr);
+        let line = inner.await_line(Duration::from_secs(20)).to_owned();
+        let addr = line.parse().unwrap_or_else(|_| {
             panic!(
                 "stdout line {line:?} is not an address; stderr: {}",
-                server.stderr()
+                inner.stderr()
             )
         });
-        assert!(
-            line.ends_with('\n'),
-            "address line not terminated: {line:?}"
-        );
-        server
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Whether `text` shows up on the server's stderr within `limit`.
-    fn logs_within(&self, limit: Duration, text: &str) -> bool {
-        eventually(limit, || self.stderr().contains(text))
-    }
-
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill failed");
-    }
-
-    /// Waits for the exit (at most `limit`), then for the output readers to drain.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let status = crate::util::wait_timeout(&mut self.child, limit);
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        status
+        Server { inner, addr }
     }
 
     fn connect(&self) -> TcpStream {
@@ -136,15 +70,6 @@ impl Server {
         let rest = &stat[stat.rfind(')').unwrap() + 2..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -184,12 +109,8 @@ fn echo_all(addr: SocketAddr, data: Arc<Vec<u8>>) {
     );
 }
 
-fn stop(mut server: Server) -> (ExitStatus, String) {
-    server.signal(libc::SIGTERM);
-    let status = server.wait(Duration::from_secs(20));
-    let err = server.stderr();
-    assert_no_panic(err.as_bytes());
-    (status, err)
+fn stop(server: Server) -> (ExitStatus, String) {
+    server.inner.stop(Duration::from_secs(20))
 }
 
 #[test]

@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The longest any single command in a test may run.
@@ -341,9 +342,9 @@ where
     const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
     let total = bounds.total;
     let rss_before = mem_kib(pid, "VmRSS:");
-    let block = std::sync::Arc::new(random_bytes(BLOCK, 42));
+    let block = Arc::new(random_bytes(BLOCK, 42));
     let (mut s, w) = connect();
-    let written = std::sync::Arc::new(AtomicU64::new(0));
+    let written = Arc::new(AtomicU64::new(0));
     let writer = {
         let (written, block) = (written.clone(), block.clone());
         std::thread::spawn(move || write_pattern(w, &block, total, &written))
@@ -405,4 +406,141 @@ fn write_pattern<S: Write + HalfClose>(mut w: S, block: &[u8], total: usize, wri
         written.store(off as u64, Ordering::Relaxed);
     }
     w.shutdown_write().unwrap();
+}
+
+/// A running `echo-server` child on any address (TCP, Unix path, abstract name): its stdout
+/// (the address line first) and stderr collected as they come, and a Drop that kills it so a
+/// failed test leaves no process behind.
+pub struct EchoServer {
+    /// The server process.
+    pub child: Child,
+    /// Where the first stdout line arrives, until [`EchoServer::await_line`] takes it.
+    pub line_rx: Option<mpsc::Receiver<String>>,
+    line: String,
+    /// Everything written to stdout, shared so a test can read it after [`EchoServer::stop`].
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl EchoServer {
+    /// Starts `cmd` with stdout and stderr collected, without waiting for it to listen.
+    pub fn launch(cmd: Command) -> EchoServer {
+        EchoServer::launch_with_stderr(cmd, None)
+    }
+
+    /// [`EchoServer::launch`] with the server's stderr on `stderr` (a terminal, a pipe to
+    /// another program), or collected for [`EchoServer::stderr`] if `None`.
+    pub fn launch_with_stderr(mut cmd: Command, stderr: Option<Stdio>) -> EchoServer {
+        let collect_stderr = stderr.is_none();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr.unwrap_or_else(Stdio::piped));
+        let mut child = cmd.spawn().expect("cannot start the server");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, line_rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let out_buf = Arc::clone(&stdout);
+        let mut readers = vec![std::thread::spawn(move || {
+            let mut out = std::io::BufReader::new(out);
+            let mut line = String::new();
+            let _ = out.read_line(&mut line);
+            out_buf.lock().unwrap().extend_from_slice(line.as_bytes());
+            let _ = line_tx.send(line);
+            let mut rest = Vec::new();
+            let _ = out.read_to_end(&mut rest);
+            out_buf.lock().unwrap().extend_from_slice(&rest);
+        })];
+        if collect_stderr {
+            let mut err = child.stderr.take().unwrap();
+            let err_buf = Arc::clone(&stderr);
+            readers.push(std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = err.read(&mut chunk) {
+                    err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            }));
+        }
+        EchoServer {
+            child,
+            line_rx: Some(line_rx),
+            line: String::new(),
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Waits (at most `limit`) for the one stdout line, the address, newline-terminated, and
+    /// returns it without the newline.
+    pub fn await_line(&mut self, limit: Duration) -> &str {
+        if let Some(rx) = self.line_rx.take() {
+            let line = match rx.recv_timeout(limit) {
+                Ok(line) if !line.is_empty() => line,
+                _ => panic!("no address line; stderr: {}", self.stderr()),
+            };
+            assert!(line.ends_with('\n'), "line not terminated: {line:?}");
+            self.line = line.trim_end().to_owned();
+        }
+        &self.line
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Everything the server said on stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Everything the server wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// Whether `text` shows up on the server's stderr within `limit`.
+    pub fn logs_within(&self, limit: Duration, text: &str) -> bool {
+        eventually(limit, || self.stderr().contains(text))
+    }
+
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: i32) {
+        signal(&self.child, sig);
+    }
+
+    /// Waits for the exit (at most `limit`), then for the output readers to drain.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let status = wait_timeout(&mut self.child, limit);
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        status
+    }
+
+    /// SIGTERM, then the exit status (within `limit`) and everything said on stderr, which
+    /// must hold no panic.
+    pub fn stop(mut self, limit: Duration) -> (ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait(limit);
+        let err = self.stderr();
+        assert_no_panic(err.as_bytes());
+        (status, err)
+    }
+
+    /// A `VmRSS`/`VmHWM` line of the server's /proc/PID/status, in KiB.
+    pub fn mem_kib(&self, key: &str) -> u64 {
+        mem_kib(self.pid(), key)
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
