@@ -4,21 +4,21 @@
 //! [`Server`] guard kills its child if a test fails midway.
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Backpressure, KillOnDrop, assert_backpressure, assert_no_panic, eventually, other,
+    Backpressure, EchoServer, KillOnDrop, assert_backpressure, assert_no_panic, eventually, other,
     output_timeout, peer_available, random_bytes, socat_echo, std_tool, tool,
 };
 
@@ -45,14 +45,20 @@ fn unix_arg(path: &Path) -> String {
     format!("unix:{}", path.display())
 }
 
-/// A running `echo-server` child: its stdout line, its stderr collected as it comes, and a
-/// Drop that kills it so a failed test leaves no process behind.
-struct Server {
-    child: Child,
-    line: String,
-    line_rx: Option<mpsc::Receiver<String>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<thread::JoinHandle<()>>,
+/// A running `echo-server` on a Unix socket; its stdout line is the endpoint.
+struct Server(EchoServer);
+
+impl std::ops::Deref for Server {
+    type Target = EchoServer;
+    fn deref(&self) -> &EchoServer {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut EchoServer {
+        &mut self.0
+    }
 }
 
 impl Server {
@@ -64,95 +70,19 @@ impl Server {
     }
 
     /// Starts the server without waiting for it to listen.
-    fn launch(mut cmd: Command) -> Server {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("cannot start the server");
-        let (line_tx, line_rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let out_reader = thread::spawn(move || {
-            let mut out = BufReader::new(out);
-            let mut line = String::new();
-            let _ = out.read_line(&mut line);
-            let _ = line_tx.send(line);
-            let _ = out.read_to_end(&mut Vec::new());
-        });
-        let mut err = child.stderr.take().unwrap();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let err_buf = Arc::clone(&stderr);
-        let err_reader = thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = err.read(&mut chunk) {
-                err_buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-        });
-        Server {
-            child,
-            line: String::new(),
-            line_rx: Some(line_rx),
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
+    fn launch(cmd: Command) -> Server {
+        Server(EchoServer::launch(cmd))
     }
 
     /// Waits for the one stdout line (the endpoint, newline-terminated) and returns it
     /// without the newline.
     fn await_line(&mut self) -> &str {
-        if let Some(rx) = self.line_rx.take() {
-            let line = match rx.recv_timeout(IO_TIMEOUT) {
-                Ok(line) if !line.is_empty() => line,
-                _ => panic!("no address line; stderr: {}", self.stderr()),
-            };
-            assert!(line.ends_with('\n'), "line not terminated: {line:?}");
-            self.line = line.trim_end().to_owned();
-        }
-        &self.line
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Whether `text` shows up on the server's stderr within `limit`.
-    fn logs_within(&self, limit: Duration, text: &str) -> bool {
-        eventually(limit, || self.stderr().contains(text))
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill failed");
-    }
-
-    /// Waits for the exit (at most `limit`), then for the output readers to drain.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let status = crate::util::wait_timeout(&mut self.child, limit);
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        status
+        self.0.await_line(IO_TIMEOUT)
     }
 
     /// SIGTERM, the exit status and everything said on stderr.
-    fn stop(mut self) -> (ExitStatus, String) {
-        self.signal(libc::SIGTERM);
-        let status = self.wait(IO_TIMEOUT);
-        let err = self.stderr();
-        assert_no_panic(err.as_bytes());
-        (status, err)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn stop(self) -> (ExitStatus, String) {
+        self.0.stop(IO_TIMEOUT)
     }
 }
 
