@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Backpressure, EchoServer, assert_backpressure, assert_no_panic, eventually, other,
-    random_bytes, read_until, std_tool, tool,
+    Backpressure, EchoServer, assert_backlog_holds, assert_backpressure, assert_no_panic,
+    echo_back, eventually, other, random_bytes, read_until, round_trip, std_tool, tool,
 };
 
 /// Bound on every single socket read or write in these tests.
@@ -80,27 +80,10 @@ fn client(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// Sends `msg` and reads exactly as many bytes back.
-fn round_trip(s: &mut TcpStream, msg: &[u8]) {
-    s.write_all(msg).unwrap();
-    let mut back = vec![0; msg.len()];
-    s.read_exact(&mut back).unwrap();
-    assert_eq!(back, msg, "echo differs");
-}
-
 /// Writes `data` from a second thread while reading it back here (full duplex, as a real client
 /// would), then half-closes and expects EOF after exactly `data`.
 fn echo_all(addr: SocketAddr, data: Arc<Vec<u8>>) {
-    let mut s = client(addr);
-    let mut w = s.try_clone().unwrap();
-    let sent = Arc::clone(&data);
-    let writer = thread::spawn(move || {
-        w.write_all(&sent).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::with_capacity(data.len());
-    s.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let back = echo_back(client(addr), &data);
     assert!(
         back == *data,
         "echo differs ({} of {} bytes back)",
@@ -431,21 +414,7 @@ fn reset_client_does_not_disturb_others() {
 #[test]
 fn max_connections_holds_the_rest_in_the_backlog() {
     let server = Server::start(&["127.0.0.1:0", "--max-connections", "1"]);
-    let mut a = server.connect();
-    round_trip(&mut a, b"a");
-    let mut b = server.connect(); // completes in the kernel's backlog
-    b.write_all(b"b").unwrap();
-    b.set_read_timeout(Some(Duration::from_millis(400)))
-        .unwrap();
-    let mut buf = [0u8; 1];
-    match b.read(&mut buf) {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("second client served while the first holds the only slot: {other:?}"),
-    }
-    drop(a);
-    b.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    b.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"b");
+    assert_backlog_holds(|| server.connect(), IO_TIMEOUT);
 }
 
 #[test]

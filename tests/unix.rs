@@ -18,8 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Backpressure, EchoServer, KillOnDrop, assert_backpressure, assert_no_panic, eventually, other,
-    output_timeout, peer_available, random_bytes, socat_echo, std_tool, tool,
+    Backpressure, EchoServer, KillOnDrop, assert_backlog_holds, assert_backpressure,
+    assert_no_panic, echo_back, eventually, other, output_timeout, peer_available, random_bytes,
+    round_trip, socat_echo, std_tool, tool,
 };
 
 /// Bound on every single socket read or write, and on waiting for a server to come up.
@@ -105,27 +106,10 @@ fn bounded(s: UnixStream) -> UnixStream {
     s
 }
 
-/// Sends `msg` and reads exactly as many bytes back.
-fn round_trip(s: &mut UnixStream, msg: &[u8]) {
-    s.write_all(msg).unwrap();
-    let mut back = vec![0; msg.len()];
-    s.read_exact(&mut back).unwrap();
-    assert_eq!(back, msg, "echo differs");
-}
-
 /// Writes `data` from a second thread while reading it back here (full duplex), then
 /// half-closes and expects EOF after exactly `data`.
-fn echo_all(mut s: UnixStream, data: Arc<Vec<u8>>) {
-    let mut w = s.try_clone().unwrap();
-    let sent = Arc::clone(&data);
-    let writer = thread::spawn(move || {
-        w.write_all(&sent).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::with_capacity(data.len());
-    s.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
-    assert_same(&back, &data);
+fn echo_all(s: UnixStream, data: Arc<Vec<u8>>) {
+    assert_same(&echo_back(s, &data), &data);
 }
 
 /// Asserts byte equality without printing megabytes on failure.
@@ -768,21 +752,7 @@ fn max_connections_holds_the_rest_in_the_backlog() {
     let dir = sock_dir();
     let path = dir.path().join("e.sock");
     let _server = Server::start(&[&unix_arg(&path), "--max-connections", "1"]);
-    let mut a = connect(&path);
-    round_trip(&mut a, b"a");
-    let mut b = connect(&path); // completes in the kernel's backlog
-    b.write_all(b"b").unwrap();
-    b.set_read_timeout(Some(Duration::from_millis(400)))
-        .unwrap();
-    let mut buf = [0u8; 1];
-    match b.read(&mut buf) {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("second client served while the first holds the only slot: {other:?}"),
-    }
-    drop(a);
-    b.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    b.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"b");
+    assert_backlog_holds(|| connect(&path), IO_TIMEOUT);
 }
 
 #[test]

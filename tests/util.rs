@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -287,23 +287,76 @@ pub fn socat_echo(listen: &str) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// A stream whose write side can be shut down alone (TCP and Unix streams), so the
-/// transport-independent checks below can half-close.
-pub trait HalfClose {
+/// A connected stream of either transport (TCP, Unix), for the transport-independent checks
+/// below: what they need beyond `Read + Write`.
+pub trait Stream: Read + Write + Send + Sized + 'static {
     /// `shutdown(Shutdown::Write)`.
     fn shutdown_write(&self) -> std::io::Result<()>;
+    /// `set_read_timeout`.
+    fn read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()>;
+    /// `try_clone`.
+    fn clone_stream(&self) -> std::io::Result<Self>;
 }
 
-impl HalfClose for std::net::TcpStream {
-    fn shutdown_write(&self) -> std::io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
+macro_rules! impl_stream {
+    ($t:ty) => {
+        impl Stream for $t {
+            fn shutdown_write(&self) -> std::io::Result<()> {
+                self.shutdown(std::net::Shutdown::Write)
+            }
+            fn read_timeout(&self, limit: Option<Duration>) -> std::io::Result<()> {
+                self.set_read_timeout(limit)
+            }
+            fn clone_stream(&self) -> std::io::Result<Self> {
+                self.try_clone()
+            }
+        }
+    };
+}
+impl_stream!(std::net::TcpStream);
+impl_stream!(std::os::unix::net::UnixStream);
+
+/// Sends `msg` and reads exactly as many bytes back.
+pub fn round_trip<S: Read + Write>(s: &mut S, msg: &[u8]) {
+    s.write_all(msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, msg, "echo differs");
 }
 
-impl HalfClose for std::os::unix::net::UnixStream {
-    fn shutdown_write(&self) -> std::io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
+/// Writes `data` on `s` from a second thread while reading here (full duplex, as a real
+/// client would), then half-closes; returns everything read up to EOF.
+pub fn echo_back<S: Stream>(mut s: S, data: &Arc<Vec<u8>>) -> Vec<u8> {
+    let mut w = s.clone_stream().unwrap();
+    let sent = Arc::clone(data);
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown_write().unwrap();
+    });
+    let mut back = Vec::with_capacity(data.len());
+    s.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    back
+}
+
+/// With `--max-connections 1`, a second client from `connect` completes in the kernel's
+/// backlog but is not served while the first holds the only slot, and is served once the
+/// first goes (reads then bounded by `io_timeout`).
+pub fn assert_backlog_holds<S: Stream>(mut connect: impl FnMut() -> S, io_timeout: Duration) {
+    let mut a = connect();
+    round_trip(&mut a, b"a");
+    let mut b = connect(); // completes in the kernel's backlog
+    b.write_all(b"b").unwrap();
+    b.read_timeout(Some(Duration::from_millis(400))).unwrap();
+    let mut buf = [0u8; 1];
+    match b.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("second client served while the first holds the only slot: {other:?}"),
     }
+    drop(a);
+    b.read_timeout(Some(io_timeout)).unwrap();
+    b.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"b");
 }
 
 /// The bounds of [`assert_backpressure`], per transport.
@@ -337,7 +390,7 @@ pub fn pattern(block: &[u8], offset: usize, len: usize) -> Vec<u8> {
 /// stays bounded meanwhile, and then every byte comes back in order on the other half.
 pub fn assert_backpressure<S>(pid: i32, connect: impl FnOnce() -> (S, S), bounds: &Backpressure)
 where
-    S: Read + Write + HalfClose + Send + 'static,
+    S: Stream,
 {
     const BLOCK: usize = (1 << 20) + 13; // not a multiple of any buffer size
     let total = bounds.total;
@@ -397,7 +450,7 @@ where
 
 /// Writes `total` bytes of `block` repeated in 256 KiB chunks, counting them in `written`,
 /// then half-closes.
-fn write_pattern<S: Write + HalfClose>(mut w: S, block: &[u8], total: usize, written: &AtomicU64) {
+fn write_pattern<S: Stream>(mut w: S, block: &[u8], total: usize, written: &AtomicU64) {
     let mut off = 0;
     while off < total {
         let chunk = pattern(block, off, (256 << 10).min(total - off));
