@@ -664,23 +664,15 @@ fn interop(program: &str, args: &[&str]) {
     }
     let server = Server::start(&["127.0.0.1:0"]);
     let data = random_bytes(3 << 20, 11);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("input");
-    std::fs::write(&input, &data).unwrap();
     let host = server.addr.ip().to_string();
     let port = server.addr.port().to_string();
     let args: Vec<String> = args
         .iter()
         .map(|a| a.replace("HOST", &host).replace("PORT", &port))
         .collect();
-    let child = other(program)
-        .args(&args)
-        .stdin(std::fs::File::open(&input).unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = crate::util::output_timeout(child, Duration::from_secs(30));
+    let mut cmd = other(program);
+    cmd.args(&args);
+    let out = crate::util::output_with_input(cmd, &data, Duration::from_secs(30));
     assert!(
         out.status.success(),
         "{program}: {}",

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     Backpressure, EchoServer, KillOnDrop, assert_backlog_holds, assert_backpressure,
-    assert_no_panic, echo_back, eventually, other, output_timeout, peer_available, random_bytes,
-    round_trip, socat_echo, std_tool, tool,
+    assert_no_panic, echo_back, eventually, other, output_timeout, output_with_input,
+    peer_available, random_bytes, round_trip, socat_echo, std_tool, tool,
 };
 
 /// Bound on every single socket read or write, and on waiting for a server to come up.
@@ -125,17 +125,8 @@ fn assert_same(got: &[u8], want: &[u8]) {
 }
 
 /// Runs `program ARGS` with `data` on stdin (from a file) and returns its output, bounded.
-fn run_with_input(mut cmd: Command, data: &[u8]) -> Output {
-    let dir = sock_dir();
-    let input = dir.path().join("input");
-    fs::write(&input, data).unwrap();
-    let child = cmd
-        .stdin(fs::File::open(&input).unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start the client");
-    output_timeout(child, Duration::from_secs(60))
+fn run_with_input(cmd: Command, data: &[u8]) -> Output {
+    output_with_input(cmd, data, Duration::from_secs(60))
 }
 
 /// `asyncio-tool echo-client ARGS` with `data` on stdin; asserts it all came back, exit 0.

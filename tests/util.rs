@@ -121,6 +121,21 @@ pub fn output_timeout(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Runs `cmd` with `data` on stdin (from a file, as a shell redirection gives it) and collects
+/// its output, waiting at most `limit`.
+pub fn output_with_input(mut cmd: Command, data: &[u8], limit: Duration) -> Output {
+    let dir = tempfile::tempdir().expect("cannot make a temporary directory");
+    let input = dir.path().join("input");
+    std::fs::write(&input, data).unwrap();
+    let child = cmd
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the client");
+    output_timeout(child, limit)
+}
+
 /// Polls `cond` every 10 ms for at most `limit`; true if it became true.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
