@@ -123,12 +123,7 @@ fn many_concurrent_connections_echo_byte_exact() {
             thread::spawn(move || echo_all(addr, data))
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let (status, err) = stop(server);
-    assert!(status.success());
-    assert!(err.contains("served 64 connections"), "{err}");
+    server.inner.assert_served(threads, Duration::from_secs(20));
 }
 
 #[test]

@@ -208,12 +208,7 @@ fn many_concurrent_raw_clients_echo_byte_exact() {
             thread::spawn(move || echo_all(s, data))
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let (status, err) = server.stop();
-    assert!(status.success());
-    assert!(err.contains("served 50 connections"), "{err}");
+    server.0.assert_served(threads, IO_TIMEOUT);
 }
 
 #[test]
@@ -236,12 +231,7 @@ fn many_concurrent_own_clients_echo_byte_exact() {
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let (status, err) = server.stop();
-    assert!(status.success());
-    assert!(err.contains("served 12 connections"), "{err}");
+    server.0.assert_served(threads, IO_TIMEOUT);
 }
 
 #[test]

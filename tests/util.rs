@@ -598,6 +598,21 @@ impl EchoServer {
         (status, err)
     }
 
+    /// Waits for every client thread, then stops the server (within `limit`), which must exit
+    /// 0 saying it served one connection per client.
+    pub fn assert_served(self, clients: Vec<std::thread::JoinHandle<()>>, limit: Duration) {
+        let count = clients.len();
+        for t in clients {
+            t.join().unwrap();
+        }
+        let (status, err) = self.stop(limit);
+        assert!(status.success());
+        assert!(
+            err.contains(&format!("served {count} connections")),
+            "{err}"
+        );
+    }
+
     /// A `VmRSS`/`VmHWM` line of the server's /proc/PID/status, in KiB.
     pub fn mem_kib(&self, key: &str) -> u64 {
         mem_kib(self.pid(), key)
