@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::util::{
     Backpressure, EchoServer, KillOnDrop, assert_backlog_holds, assert_backpressure,
     assert_no_panic, echo_back, eventually, other, output_timeout, output_with_input,
-    peer_available, random_bytes, round_trip, socat_echo, std_tool, tool,
+    peer_available, peer_output, random_bytes, round_trip, socat_echo, std_tool, tool,
 };
 
 /// Bound on every single socket read or write, and on waiting for a server to come up.
@@ -596,15 +596,9 @@ fn interop(program: &str, args: &[&str]) {
     let _server = Server::start(&[&unix_arg(&path)]);
     let path = path.display().to_string();
     let data = random_bytes(3 << 20, 11);
-    let mut cmd = other(program);
-    cmd.args(args.iter().map(|a| a.replace("PATH", &path)));
-    let out = run_with_input(cmd, &data);
-    assert!(
-        out.status.success(),
-        "{program}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_same(&out.stdout, &data);
+    let args = args.iter().map(|a| a.replace("PATH", &path));
+    let out = peer_output(program, args, &data, Duration::from_secs(60));
+    assert_same(&out, &data);
 }
 
 #[test]

@@ -136,6 +136,25 @@ pub fn output_with_input(mut cmd: Command, data: &[u8], limit: Duration) -> Outp
     output_timeout(child, limit)
 }
 
+/// Runs the peer client `program ARGS` with `data` on stdin (at most `limit`), asserts it
+/// exited 0 and returns what it printed: for the interop tests against our server.
+pub fn peer_output<A: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: impl IntoIterator<Item = A>,
+    data: &[u8],
+    limit: Duration,
+) -> Vec<u8> {
+    let mut cmd = other(program);
+    cmd.args(args);
+    let out = output_with_input(cmd, data, limit);
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Polls `cond` every 10 ms for at most `limit`; true if it became true.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
