@@ -71,15 +71,7 @@ fn stderr_text(out: &Output) -> String {
 
 /// Asserts byte equality without printing megabytes on failure.
 fn assert_same(got: &[u8], want: &[u8]) {
-    if got != want {
-        let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "output differs: got {} bytes, want {}; first difference at {:?}",
-            got.len(),
-            want.len(),
-            first
-        );
-    }
+    crate::util::assert_same_bytes("output", got, want);
 }
 
 fn listener() -> (TcpListener, SocketAddr) {

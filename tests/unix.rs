@@ -114,14 +114,7 @@ fn echo_all(s: UnixStream, data: Arc<Vec<u8>>) {
 
 /// Asserts byte equality without printing megabytes on failure.
 fn assert_same(got: &[u8], want: &[u8]) {
-    if got != want {
-        let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "echo differs: got {} bytes, want {}; first difference at {first:?}",
-            got.len(),
-            want.len()
-        );
-    }
+    crate::util::assert_same_bytes("echo", got, want);
 }
 
 /// Runs `program ARGS` with `data` on stdin (from a file) and returns its output, bounded.

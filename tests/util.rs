@@ -155,6 +155,19 @@ pub fn peer_output<A: AsRef<std::ffi::OsStr>>(
     out.stdout
 }
 
+/// Asserts byte equality without printing megabytes on failure; `what` names the bytes
+/// ("echo", "output") in the message.
+pub fn assert_same_bytes(what: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what} differs: got {} bytes, want {}; first difference at {first:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
 /// Polls `cond` every 10 ms for at most `limit`; true if it became true.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
