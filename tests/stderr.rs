@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use crate::util::*;
 
+/// A pipe as two files (std's `io::pipe` needs Rust 1.87; rust-version is 1.85).
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    (r.into(), w.into())
+}
+
 /// `cat --verbose` with its messages going to a full device: the data is still copied in full
 /// and the exit status still says a file was missing, with no abort.
 #[test]
@@ -43,7 +49,7 @@ fn cat_with_stderr_closed_by_its_reader_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     std::fs::write(&a, vec![b'x'; 3 << 20]).unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = pipe();
     drop(reader);
     let child = std_tool([
         "cat".as_ref(),
@@ -80,7 +86,7 @@ fn echo_client_with_stderr_closed_by_its_reader_delivers_everything() {
     assert!(ready, "no address line");
     let addr = String::from_utf8(line).unwrap().trim().to_owned();
 
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = pipe();
     drop(reader);
     let data = random_bytes(1 << 20, 5);
     let mut client = std_tool(["echo-client", "-v", "--progress", &addr])

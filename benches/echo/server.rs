@@ -685,9 +685,8 @@ pub fn run() {
                 m[tb].cpu_us_per_msg,
                 if ratio >= 1.0 && cpu_ok { "MET" } else { "MISSED" }
             ));
-            if conns == 50
-                && let Some(so) = socat
-            {
+            // Not a let chain: those need Rust 1.88, and rust-version is 1.85.
+            if let (50, Some(so)) = (conns, socat) {
                 let r = m[ours].msgs_per_s / m[so].msgs_per_s.max(1e-9);
                 verdicts.push(format!(
                     "{name}: {r:.2}x socat msgs/s (target >= 1.5x): {}",
