@@ -60,7 +60,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
@@ -72,7 +72,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 6 -l ipv6 -d 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'

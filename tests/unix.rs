@@ -883,6 +883,18 @@ fn nonsense_unix_forms_are_usage_errors_saying_why() {
             &["echo-server", "--mode", "999", "unix:/tmp/x"],
             "not a file mode in octal",
         ),
+        (
+            &["echo-server", "--mode", "7777", "unix:/tmp/x"],
+            "at most 777",
+        ),
+        (
+            &["echo-server", "unix:/tmp/a\nb"],
+            "cannot hold a control character",
+        ),
+        (
+            &["echo-client", "unix:@a\nb"],
+            "cannot hold a control character",
+        ),
     ];
     for (args, says) in cases {
         let out = tool(*args).output().unwrap();
@@ -1124,4 +1136,24 @@ fn a_path_of_exactly_107_bytes_is_served() {
     let (status, err) = server.stop();
     assert!(status.success(), "{err}");
     assert!(fs::symlink_metadata(&path).is_err());
+}
+
+/// A relative socket path is printed absolute, so the address line works from any directory.
+#[test]
+fn a_relative_path_is_printed_absolute() {
+    let dir = sock_dir();
+    let mut cmd = std_tool(["echo-server", "unix:rel.sock"]);
+    cmd.current_dir(dir.path());
+    let mut server = Server::launch(cmd);
+    let line = server.await_line().to_owned();
+    let want = format!("unix:{}", dir.path().join("rel.sock").display());
+    assert_eq!(line, want);
+    // From another directory, the line still reaches the server.
+    let out = crate::util::output_with_input(
+        std_tool(["echo-client", line.as_str()]),
+        b"from elsewhere\n",
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.stdout, b"from elsewhere\n");
+    assert_eq!(out.status.code(), Some(0));
 }

@@ -21,7 +21,7 @@ struct ListenWords {
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
-    /// ADDR is a Unix socket path, as nc -U takes it.
+    /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
     unix: bool,
 }
@@ -80,7 +80,7 @@ struct Words {
     #[arg(value_name = "PORT")]
     port: Option<String>,
 
-    /// ADDR is a Unix socket path, as nc -U takes it.
+    /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
     unix: bool,
 }

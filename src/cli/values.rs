@@ -68,15 +68,22 @@ pub fn parse_count(s: &str) -> Result<NonZeroUsize, String> {
 /// Parses a file mode in octal, such as `660` or `0600`, as `chmod` takes it.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.trim();
-    u32::from_str_radix(digits, 8)
+    let mode = u32::from_str_radix(digits, 8)
         .ok()
-        .filter(|m| !digits.is_empty() && *m <= 0o7777)
+        .filter(|_| !digits.is_empty())
         .ok_or_else(|| {
             format!(
                 "{}: not a file mode in octal (e.g. 600, 660, 0666)",
                 quoted(s)
             )
-        })
+        })?;
+    if mode > 0o777 {
+        return Err(format!(
+            "{}: at most 777 (setuid, setgid and sticky mean nothing on a socket)",
+            quoted(s)
+        ));
+    }
+    Ok(mode)
 }
 
 #[cfg(test)]
@@ -162,5 +169,7 @@ mod tests {
         assert!(parse_mode("rw").is_err());
         assert!(parse_mode("").is_err());
         assert!(parse_mode("17777").is_err());
+        assert!(parse_mode("7777").unwrap_err().contains("at most 777"));
+        assert!(parse_mode("1777").is_err());
     }
 }

@@ -170,6 +170,9 @@ fn handed_over(
     args: &EchoServerArgs,
     ui: &Ui,
 ) -> eyre::Result<Vec<listen::Bound>> {
+    if args.mode.is_some() {
+        ui.warn("--mode is ignored: the service manager made the socket files (SocketMode=)");
+    }
     if args.listen.typed {
         ui.warn(&format!(
             "serving the {} socket(s) systemd handed over; ADDR {} is ignored",

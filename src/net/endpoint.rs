@@ -107,6 +107,14 @@ fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
             quoted(typed)
         ));
     }
+    // The server prints the endpoint as one line for scripts to read back.
+    if rest.chars().any(char::is_control) {
+        return Err(format!(
+            "{}: a socket path or name cannot hold a control character (the address line \
+             must stay one line)",
+            quoted(typed)
+        ));
+    }
     match rest.strip_prefix('@') {
         Some("") => Err(format!("{}: the abstract name is missing", quoted(typed))),
         Some(name) => Ok(UnixAddr::Abstract(name.as_bytes().to_vec())),

@@ -69,11 +69,19 @@ pub fn bind(endpoint: &Endpoint<SocketAddr>, mode: Option<u32>, ui: &Ui) -> io::
             listener.set_nonblocking(true)?;
             Ok(Bound {
                 listener: Listener::Unix(listener),
-                endpoint: endpoint.to_string(),
+                endpoint: absolute(path).unwrap_or_else(|| endpoint.to_string()),
                 file: Some(file),
             })
         }
     }
+}
+
+/// `unix:` and the absolute form of a relative socket path, so the address line works from
+/// any directory; `None` when that form would be too long to connect to.
+fn absolute(path: &Path) -> Option<String> {
+    let full = std::path::absolute(path).ok()?;
+    (full.as_os_str().len() <= super::endpoint::UNIX_PATH_MAX)
+        .then(|| UnixAddr::Path(full).to_string())
 }
 
 /// Binds and listens on `addr`.
