@@ -11,6 +11,7 @@ use crate::exit::Exit;
 use values::{parse_count, parse_duration, parse_mode};
 
 pub mod endpoints;
+pub mod tls;
 pub mod values;
 
 const EXAMPLES: &str = "\
@@ -235,6 +236,10 @@ pub struct EchoServerArgs {
     #[command(flatten)]
     pub listen: endpoints::Listen,
 
+    /// TLS: --tls, --cert, --key, --client-ca.
+    #[command(flatten)]
+    pub tls: tls::ServerTls,
+
     /// The socket file's permissions for unix:PATH, in octal (e.g. 660); set as the socket is
     /// made, so it is never wider. Default: from the umask.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
@@ -285,6 +290,10 @@ pub struct EchoClientArgs {
     /// The server: `ADDR`, or `HOST PORT` as two words.
     #[command(flatten)]
     pub target: endpoints::Target,
+
+    /// TLS: --tls, --cafile, --pin, --insecure, --servername, --cert, --key.
+    #[command(flatten)]
+    pub tls: tls::ClientTls,
 
     /// Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4).
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]

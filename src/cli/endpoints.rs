@@ -17,7 +17,8 @@ use crate::net::endpoint::{self, Endpoint};
 struct ListenWords {
     /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
     /// interface: [fe80::1%eth0]:PORT; port 0 picks a free port), unix:PATH for a socket file,
-    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address.
+    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address, tls: any of them
+    /// (as --tls).
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
@@ -73,6 +74,7 @@ struct Words {
     /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
     /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); every
     /// address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a Unix socket.
+    /// tls: before any of them means --tls.
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
@@ -188,7 +190,7 @@ fn defaulted(matches: &ArgMatches) -> bool {
 
 /// A usage error showing `subcommand`'s usage line: clap would otherwise show the top
 /// level's, as this runs after parsing, outside the subcommand.
-fn usage_error(subcommand: &str, msg: String) -> clap::Error {
+pub(crate) fn usage_error(subcommand: &str, msg: String) -> clap::Error {
     let err = clap::Error::raw(ErrorKind::ValueValidation, msg);
     let mut cli = crate::cli::command();
     cli.build();

@@ -16,6 +16,7 @@
 mod conn;
 mod log;
 mod stats;
+mod tls;
 
 use std::future::Future;
 use std::io;
@@ -60,6 +61,8 @@ pub struct Config {
     pub status: bool,
     /// The service manager to tell the status figures (a no-op outside systemd).
     pub notifier: Notifier,
+    /// Serve TLS with this acceptor (`--tls`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[cfg(test)]
@@ -73,6 +76,7 @@ impl Config {
             ui: Ui::silent(),
             status: false,
             notifier: Notifier::default(),
+            tls: None,
         }
     }
 }
@@ -103,6 +107,8 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // was shared and noisy, so the figures are rough, but they point the same way.)
     // Before the runtime opens descriptors of its own: the handed-over sockets start at fd 3.
     let inherited = activation::inherited_listeners()?;
+    // Before anything is bound: a bad --cert or --key names its file and binds nothing.
+    let tls_files = tls::prepare(&args.tls)?;
     let notifier = Notifier::from_env().unwrap_or_else(|err| {
         ui.warn(&format!(
             "not notifying the service manager: {}",
@@ -131,12 +137,17 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         let mut listeners = Vec::new();
         let mut files = Vec::new();
         for bound in bound {
-            announce(&bound.endpoint)?;
+            let scheme = if args.tls.enabled { "tls:" } else { "" };
+            announce(&format!("{scheme}{}", bound.endpoint))?;
             // A socket path may hold any byte: quoted (when it needs it) for the terminal.
             ui.info(&format!("listening on {}", quote::address(&bound.endpoint)));
             listeners.push(bound.listener);
             files.push(bound.file);
         }
+        let acceptor = match tls_files {
+            Some(files) => Some(tls::config(files, &args.tls, &listeners, ui)?),
+            None => None,
+        };
         if let Err(err) = notifier.ready() {
             ui.detail(&io_reason(&err));
         }
@@ -148,6 +159,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             ui: ui.clone(),
             status: !args.no_status,
             notifier: notifier.clone(),
+            tls: acceptor,
         };
         let stopping = async {
             signal.await;
@@ -293,6 +305,7 @@ pub async fn serve(
         force_close: force_close.clone(),
         tracker: tracker.clone(),
         idle: config.idle_timeout,
+        tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
     };
     let mut accepting = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -368,6 +381,7 @@ struct Spawner {
     force_close: CancellationToken,
     tracker: TaskTracker,
     idle: Option<Duration>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Spawner {
@@ -379,10 +393,11 @@ impl Spawner {
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
         let idle = self.idle;
+        let tls = self.tls.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.served.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
-            connection(stream, peer, permit, idle, &stats, &ui, &force_close).await;
+            connection(stream, peer, permit, idle, &stats, &ui, &force_close, tls).await;
         });
     }
 }
@@ -442,6 +457,7 @@ async fn connection<C: Connection>(
     stats: &Stats,
     log: &Ui,
     force_close: &CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let start = Instant::now();
     stream.prepare();
@@ -451,7 +467,15 @@ async fn connection<C: Connection>(
     let mut echoed = 0;
     let mut cut = false;
     let outcome = {
-        let echo = std::pin::pin!(conn::echo(&mut stream, idle, stats, &mut echoed));
+        let echo = std::pin::pin!(tls::echo_either(
+            tls.as_ref(),
+            &mut stream,
+            peer,
+            idle,
+            stats,
+            &mut echoed,
+            log
+        ));
         let cancelled = std::pin::pin!(force_close.cancelled());
         let until = UntilCancelled {
             work: echo,

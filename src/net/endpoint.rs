@@ -66,6 +66,10 @@ pub fn parse<T>(
     unix_flag: bool,
     tcp: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<Endpoint<T>, String> {
+    // `tls:` is the transport's security, not its kind: the TLS options read it beside this.
+    if let Some(rest) = strip_scheme(s, "tls:") {
+        return parse(rest, unix_flag, tcp);
+    }
     if let Some(rest) = strip_scheme(s, "unix:") {
         return parse_unix(rest, s).map(Endpoint::Unix);
     }
@@ -145,6 +149,8 @@ mod tests {
             ("unix:@name", false, "unix:@name"),
             ("/tmp/e.sock", true, "unix:/tmp/e.sock"),
             ("unix:/tmp/e.sock", true, "unix:/tmp/e.sock"),
+            ("tls:127.0.0.1:7", false, "127.0.0.1:7"),
+            ("tls:unix:@name", false, "unix:@name"),
         ] {
             let e = parse(typed, flag, tcp).unwrap();
             assert_eq!(e.to_string(), want, "{typed}");

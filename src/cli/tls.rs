@@ -1,0 +1,240 @@
+//! The TLS options of `echo-server` and `echo-client`. Each set is a clap argument group of
+//! its own, read together with ADDR: a `tls:` prefix there stands for `--tls`, and a TLS
+//! option given without either is a usage error (exit 2), as is a pair that contradicts
+//! itself (`--pin` with `--insecure`) or half of a pair (`--cert` without `--key`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgMatches, Args, Command, FromArgMatches, ValueHint};
+
+use super::endpoints::usage_error;
+use crate::net::tls::{Trust, parse_pin};
+
+/// `echo-server`'s TLS words as typed.
+#[derive(Debug, Args)]
+struct ServerWords {
+    /// Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same).
+    /// Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound
+    /// IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on
+    /// stderr, for clients to check with --pin.
+    #[arg(long)]
+    tls: bool,
+
+    /// The certificate to serve (PEM; the chain follows it in the same file). Needs --key.
+    #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
+    cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
+    key: Option<PathBuf>,
+
+    /// Require a client certificate issued by a CA in this PEM file (mutual TLS); clients
+    /// without one, or with another, fail the handshake.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    client_ca: Option<PathBuf>,
+}
+
+/// How `echo-server` speaks TLS, if it does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerTls {
+    /// `--tls` or a `tls:` ADDR.
+    pub enabled: bool,
+    /// `--cert` and `--key`; without them the certificate is self-signed.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// `--client-ca`.
+    pub client_ca: Option<PathBuf>,
+    /// The host name typed in ADDR (not an IP), for the self-signed certificate.
+    pub names: Vec<String>,
+}
+
+impl FromArgMatches for ServerTls {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let words = ServerWords::from_arg_matches(matches)?;
+        let addr = typed_addr(matches);
+        let enabled = words.tls || tls_prefixed(addr);
+        let given = [
+            (words.cert.is_some(), "--cert"),
+            (words.client_ca.is_some(), "--client-ca"),
+        ];
+        if let (false, Some((_, flag))) = (enabled, given.iter().find(|(on, _)| *on)) {
+            return Err(needs_tls("echo-server", flag));
+        }
+        Ok(ServerTls {
+            enabled,
+            identity: words.cert.zip(words.key),
+            client_ca: words.client_ca,
+            names: host_name(addr).into_iter().collect(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = ServerTls::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ServerTls {
+    fn augment_args(cmd: Command) -> Command {
+        ServerWords::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        ServerWords::augment_args_for_update(cmd)
+    }
+}
+
+/// `echo-client`'s TLS words as typed.
+#[derive(Debug, Args)]
+struct ClientWords {
+    /// Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its
+    /// certificate and name are verified against the system's trust roots unless --cafile,
+    /// --pin or --insecure says otherwise.
+    #[arg(long)]
+    tls: bool,
+
+    /// Trust the CAs in this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    cafile: Option<PathBuf>,
+
+    /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons
+    /// allowed), as echo-server --tls prints for its self-signed one; name and dates are then
+    /// not checked.
+    #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin, conflicts_with = "cafile")]
+    pin: Option<[u8; 32]>,
+
+    /// Do not verify the server at all (said on stderr): anyone in the middle can read and
+    /// change the data.
+    #[arg(long, conflicts_with_all = ["cafile", "pin"])]
+    insecure: bool,
+
+    /// The name to ask for (SNI) and to check the certificate against; default: the host in
+    /// ADDR (localhost for a Unix socket).
+    #[arg(long, value_name = "NAME")]
+    servername: Option<String>,
+
+    /// Present this client certificate (PEM; chain after it). Needs --key.
+    #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
+    cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
+    key: Option<PathBuf>,
+}
+
+/// How `echo-client` speaks TLS, if it does.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// `--tls` or a `tls:` ADDR.
+    pub enabled: bool,
+    /// Whom to trust.
+    pub trust: Trust,
+    /// `--servername`.
+    pub servername: Option<String>,
+    /// `--cert` and `--key`.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl FromArgMatches for ClientTls {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let words = ClientWords::from_arg_matches(matches)?;
+        let enabled = words.tls || tls_prefixed(typed_addr(matches));
+        let given = [
+            (words.cafile.is_some(), "--cafile"),
+            (words.pin.is_some(), "--pin"),
+            (words.insecure, "--insecure"),
+            (words.servername.is_some(), "--servername"),
+            (words.cert.is_some(), "--cert"),
+        ];
+        if let (false, Some((_, flag))) = (enabled, given.iter().find(|(on, _)| *on)) {
+            return Err(needs_tls("echo-client", flag));
+        }
+        let trust = match (words.cafile, words.pin, words.insecure) {
+            (_, _, true) => Trust::Insecure,
+            (_, Some(pin), _) => Trust::Pin(pin),
+            (Some(file), ..) => Trust::CaFile(file),
+            _ => Trust::System,
+        };
+        Ok(ClientTls {
+            enabled,
+            trust,
+            servername: words.servername,
+            identity: words.cert.zip(words.key),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = ClientTls::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ClientTls {
+    fn augment_args(cmd: Command) -> Command {
+        ClientWords::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        ClientWords::augment_args_for_update(cmd)
+    }
+}
+
+/// ADDR as typed (the endpoint words sit beside these in the same subcommand).
+fn typed_addr(matches: &ArgMatches) -> &str {
+    matches
+        .try_get_one::<String>("addr")
+        .ok()
+        .flatten()
+        .map_or("", String::as_str)
+}
+
+/// ADDR starts with `tls:`, in any case.
+pub(crate) fn tls_prefixed(addr: &str) -> bool {
+    addr.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("tls:"))
+}
+
+fn needs_tls(subcommand: &str, flag: &str) -> clap::Error {
+    usage_error(
+        subcommand,
+        format!("{flag} applies to TLS only: add --tls or write ADDR as tls:ADDR"),
+    )
+}
+
+/// The host name in a TCP ADDR (`tls:example.test:8443` → `example.test`); none for an IP, a
+/// bare port or a Unix socket.
+fn host_name(addr: &str) -> Option<String> {
+    let rest = if tls_prefixed(addr) { &addr[4..] } else { addr };
+    let rest = match rest.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("tcp:") => &rest[4..],
+        _ => rest,
+    };
+    if rest
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
+        return None;
+    }
+    let (host, _) = rest.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host_ip = host.split('%').next().unwrap_or(host);
+    (!host.is_empty() && host_ip.parse::<IpAddr>().is_err()).then(|| host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_for_the_self_signed_certificate() {
+        assert_eq!(
+            host_name("tls:Example.test:8443").as_deref(),
+            Some("example.test")
+        );
+        assert_eq!(host_name("tls:127.0.0.1:0"), None);
+        assert_eq!(host_name("[::1]:7"), None);
+        assert_eq!(host_name("8443"), None);
+        assert_eq!(host_name("tls:unix:/tmp/a:b"), None);
+        assert!(tls_prefixed("TLS:x:1"));
+    }
+}

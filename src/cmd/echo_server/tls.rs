@@ -1,0 +1,205 @@
+//! `echo-server --tls`: the certificate set up at start, and each connection's handshake (with
+//! a deadline) and echo over TLS.
+//!
+//! The echo keeps the plain server's contract: every byte back in order through one buffer
+//! (a write that waits stops the reading, so a client that does not read is slowed, never
+//! queued for), and a client's close_notify (or its plain end of stream) is the end of its
+//! input: the rest goes back, then our close_notify, then the close. A failed handshake ends
+//! only its own connection and is logged with its reason.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use color_eyre::eyre;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+
+use super::conn::End;
+use super::stats::{Count, Stats};
+use crate::cli::tls::ServerTls;
+use crate::net::listen::Listener;
+use crate::net::stream::{Connection, Peer};
+use crate::net::tls::{self, Identity};
+use crate::ui::{self, Ui};
+
+/// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
+/// that connects and says nothing gives its slot back after this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Plaintext per read and write: four full TLS records, so a bulk stream's writes fill the
+/// socket in one call while memory per connection stays fixed.
+const BUF: usize = 64 * 1024;
+
+/// What was loaded before binding: a bad `--cert`, `--key` or `--client-ca` is an error at
+/// start, before any socket exists.
+pub(super) struct Prepared {
+    identity: Option<Identity>,
+    client_ca: Option<rustls::RootCertStore>,
+}
+
+/// Loads the files the options name, if TLS is on.
+pub(super) fn prepare(opts: &ServerTls) -> eyre::Result<Option<Prepared>> {
+    if !opts.enabled {
+        return Ok(None);
+    }
+    let identity = match &opts.identity {
+        Some((cert, key)) => Some(tls::load_identity(cert, key)?),
+        None => None,
+    };
+    let client_ca = match &opts.client_ca {
+        Some(path) => Some(tls::load_roots(path)?),
+        None => None,
+    };
+    Ok(Some(Prepared {
+        identity,
+        client_ca,
+    }))
+}
+
+/// The config for the bound `listeners`: with the loaded certificate, or a fresh self-signed
+/// one whose fingerprint is printed.
+pub(super) fn config(
+    prepared: Prepared,
+    opts: &ServerTls,
+    listeners: &[Listener],
+    ui: &Ui,
+) -> eyre::Result<Arc<rustls::ServerConfig>> {
+    let identity = match prepared.identity {
+        Some(identity) => identity,
+        None => {
+            let made = tls::self_signed(&opts.names, &bound_ips(listeners))?;
+            ui.info(&format!(
+                "tls: self-signed certificate, sha256 {}",
+                made.fingerprint
+            ));
+            made.identity
+        }
+    };
+    tls::server_config(identity, prepared.client_ca)
+}
+
+/// The IPs the listeners are bound to; for a wildcard, the loopback addresses.
+fn bound_ips(listeners: &[Listener]) -> Vec<IpAddr> {
+    let mut ips = Vec::new();
+    for listener in listeners {
+        let Listener::Tcp(l) = listener else { continue };
+        let Ok(addr) = l.local_addr() else { continue };
+        match addr.ip() {
+            ip if ip.is_unspecified() => ips.extend([
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]),
+            ip => ips.push(ip),
+        }
+    }
+    ips
+}
+
+/// Echoes over TLS when `acceptor` is given, plainly otherwise.
+pub(super) async fn echo_either<C: Connection>(
+    acceptor: Option<&TlsAcceptor>,
+    stream: &mut C,
+    peer: Peer,
+    idle: Option<Duration>,
+    stats: &Stats,
+    echoed: &mut u64,
+    log: &Ui,
+) -> io::Result<End> {
+    match acceptor {
+        None => super::conn::echo(stream, idle, stats, echoed).await,
+        Some(acceptor) => echo(acceptor, stream, peer, idle, stats, echoed, log).await,
+    }
+}
+
+/// Handshake, then echo until the client's close_notify; then ours.
+async fn echo<C: Connection>(
+    acceptor: &TlsAcceptor,
+    stream: &mut C,
+    peer: Peer,
+    idle: Option<Duration>,
+    stats: &Stats,
+    echoed: &mut u64,
+    log: &Ui,
+) -> io::Result<End> {
+    let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
+    let reason = match tokio::time::timeout(limit, acceptor.accept(&mut *stream)).await {
+        Ok(Ok(tls)) => {
+            if log.verbose > 0 {
+                log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
+            }
+            return echo_loop(tls, idle, stats, echoed).await;
+        }
+        Ok(Err(err)) => tls::reason(&err),
+        Err(_) => format!("no handshake within {}", ui::duration(limit)),
+    };
+    // Said even without -v: a client that cannot connect is what someone is debugging.
+    if log.verbose == 0 {
+        log.info(&format!("{peer}: TLS handshake failed: {reason}"));
+    }
+    Err(io::Error::other(format!("TLS handshake failed: {reason}")))
+}
+
+/// The session in a log line: version, cipher suite, and the client certificate's subject.
+fn describe(conn: &rustls::ServerConnection) -> String {
+    let session = tls::session(conn);
+    match conn.peer_certificates().and_then(|certs| certs.first()) {
+        Some(cert) => format!(
+            "{session}, client certificate {}",
+            tls::subject(cert).unwrap_or_else(|| "(unreadable subject)".to_owned())
+        ),
+        None => session,
+    }
+}
+
+/// The echo proper, with `--idle-timeout` between any two steps that move bytes.
+async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
+    mut tls: S,
+    idle: Option<Duration>,
+    stats: &Stats,
+    echoed: &mut u64,
+) -> io::Result<End> {
+    let mut count = Count::new(stats, echoed);
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match bounded(idle, tls.read(&mut buf)).await {
+            None => return Ok(End::Idle),
+            Some(Ok(n)) => n,
+            // A plain end of stream without close_notify is still the end of the input.
+            Some(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Some(Err(err)) => return Err(err),
+        };
+        if n == 0 {
+            // close_notify, then the socket's own shutdown (tokio-rustls does both).
+            return match bounded(idle, tls.shutdown()).await {
+                None => Ok(End::Idle),
+                Some(done) => done.map(|()| End::Closed),
+            };
+        }
+        let mut sent = 0;
+        while sent < n {
+            match bounded(idle, tls.write(&buf[sent..n])).await {
+                None => return Ok(End::Idle),
+                Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Some(Ok(k)) => {
+                    sent += k;
+                    count.add(k);
+                }
+                Some(Err(err)) => return Err(err),
+            }
+        }
+        if bounded(idle, tls.flush()).await.transpose()?.is_none() {
+            return Ok(End::Idle);
+        }
+    }
+}
+
+/// `step`, or `None` when `idle` passes first.
+async fn bounded<T>(idle: Option<Duration>, step: impl Future<Output = T>) -> Option<T> {
+    match idle {
+        Some(limit) => tokio::time::timeout(limit, step).await.ok(),
+        None => Some(step.await),
+    }
+}

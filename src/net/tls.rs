@@ -1,0 +1,567 @@
+//! TLS for both ends, on rustls with the ring provider, named explicitly everywhere a config
+//! is built so no second provider (aws-lc-rs) can ever be linked or picked at run time.
+//!
+//! What is here: loading PEM certificates and keys (each error names its file, and a key that
+//! does not match its certificate is refused before anything is bound); the server's
+//! self-signed certificate; SHA-256 fingerprints as `AB:CD:…` and the `--pin sha256:HEX`
+//! verifier; the `--insecure` verifier; the two config builders; and the one-line reasons a
+//! failed handshake is reported with.
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use color_eyre::eyre::{self, WrapErr};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, OtherError,
+    RootCertStore, ServerConfig, SignatureScheme,
+};
+
+/// The one crypto provider: ring.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate chain (end entity first) and its private key.
+pub struct Identity {
+    /// The chain, end entity first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The end entity's key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key's bytes.
+        write!(f, "Identity({} certificates)", self.chain.len())
+    }
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+/// Loads `--cert` and `--key`: every certificate of the cert file (the chain) and the key,
+/// checked to belong to the first certificate.
+pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
+    let chain = load_certs(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| pem_error(err, key, "key"))?;
+    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(|err| {
+        eyre::eyre!(
+            "{}: {}",
+            key.display(),
+            match err {
+                rustls::Error::InconsistentKeys(_) => format!(
+                    "the key does not match the certificate in {}",
+                    cert.display()
+                ),
+                other => tls_reason(&other),
+            }
+        )
+    })?;
+    Ok(Identity {
+        chain,
+        key: key_der,
+    })
+}
+
+/// Every certificate in a PEM file; at least one.
+pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| pem_error(err, path, "certificate"))?;
+    if certs.is_empty() {
+        return Err(pem_error(pem::Error::NoItemsFound, path, "certificate"));
+    }
+    Ok(certs)
+}
+
+/// The CAs of a PEM file, as trust roots.
+pub fn load_roots(path: &Path) -> eyre::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots
+            .add(cert)
+            .map_err(|err| eyre::eyre!("{}: {}", path.display(), tls_reason(&err)))?;
+    }
+    Ok(roots)
+}
+
+fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
+    let why = match err {
+        pem::Error::Io(io) => crate::report::io_reason(&io),
+        pem::Error::NoItemsFound => format!("no PEM {what} found"),
+        other => format!("not a valid PEM file ({other})"),
+    };
+    eyre::eyre!("{}: {why}", path.display())
+}
+
+/// The self-signed certificate a server makes at start when given no `--cert`.
+pub struct SelfSigned {
+    /// Its chain (the one certificate) and key.
+    pub identity: Identity,
+    /// Its SHA-256 fingerprint, `AB:CD:…`.
+    pub fingerprint: String,
+}
+
+/// How long the self-signed certificate is valid: the whole run of any server, and clocks a
+/// bit behind ours still see it as valid.
+const SELF_SIGNED_VALID: time::Duration = time::Duration::days(3650);
+const SELF_SIGNED_BACKDATE: time::Duration = time::Duration::hours(1);
+
+/// A fresh ECDSA P-256 certificate for `localhost`, the `ips` the server is bound to and the
+/// host `names` typed in ADDR.
+pub fn self_signed(names: &[String], ips: &[IpAddr]) -> eyre::Result<SelfSigned> {
+    let mut sans = vec!["localhost".to_owned()];
+    for name in names
+        .iter()
+        .cloned()
+        .chain(ips.iter().map(|ip| ip.to_string()))
+    {
+        if !sans.contains(&name) {
+            sans.push(name);
+        }
+    }
+    let make = || -> Result<SelfSigned, rcgen::Error> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = rcgen::CertificateParams::new(sans.clone())?;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - SELF_SIGNED_BACKDATE;
+        params.not_after = now + SELF_SIGNED_VALID;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "asyncio-tool echo-server");
+        let cert = params.self_signed(&key)?;
+        let der = cert.der().clone();
+        Ok(SelfSigned {
+            fingerprint: fingerprint(&der),
+            identity: Identity {
+                chain: vec![der],
+                key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            },
+        })
+    };
+    make().wrap_err("cannot make a self-signed certificate")
+}
+
+/// The SHA-256 digest of a DER certificate.
+pub fn sha256(der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// A certificate's SHA-256 fingerprint as `AB:CD:…`, the form openssl and browsers show.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex_colons(&sha256(der))
+}
+
+fn hex_colons(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case.
+pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
+    let hex = s
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("sha256:"))
+        .map(|_| &s[7..])
+        .ok_or_else(|| format!("{s:?}: expected sha256:HEX (the server's fingerprint)"))?;
+    let digits: Vec<u8> = hex.bytes().filter(|&b| b != b':').collect();
+    let bad = || format!("{s:?}: a SHA-256 fingerprint is 64 hex digits (colons allowed)");
+    if digits.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// A server config serving `identity`; with `client_ca`, client certificates are required and
+/// verified against it (mutual TLS). TLS 1.2 and 1.3.
+pub fn server_config(
+    identity: Identity,
+    client_ca: Option<RootCertStore>,
+) -> eyre::Result<Arc<ServerConfig>> {
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .wrap_err("cannot set up TLS")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .wrap_err("cannot set up client certificate verification")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(identity.chain, identity.key)
+        .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err)))?;
+    Ok(Arc::new(config))
+}
+
+/// Whom the client trusts.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The system's roots.
+    System,
+    /// The CAs of this file (`--cafile`).
+    CaFile(std::path::PathBuf),
+    /// Exactly the certificate with this SHA-256 digest (`--pin`).
+    Pin([u8; 32]),
+    /// Anyone (`--insecure`).
+    Insecure,
+}
+
+/// A client config trusting `trust`, presenting `identity` if given.
+pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<Arc<ClientConfig>> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .wrap_err("cannot set up TLS")?;
+    let builder = match trust {
+        Trust::System => builder.with_root_certificates(system_roots()?),
+        Trust::CaFile(path) => builder.with_root_certificates(load_roots(path)?),
+        Trust::Pin(pin) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                pin: *pin,
+                provider,
+            })),
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(
+                Pinned {
+                    pin: [0; 32],
+                    provider,
+                }
+                .anyone(),
+            )),
+    };
+    let config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err)))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// The system's trust roots; certificates it cannot parse are skipped, as browsers do.
+fn system_roots() -> eyre::Result<RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        eyre::bail!("no system trust roots found{why}; give --cafile, --pin or --insecure");
+    }
+    Ok(roots)
+}
+
+/// `--pin` (exactly one certificate, by digest) and `--insecure` (any certificate): the
+/// handshake's signatures are still checked, so the peer holds the key of what it shows.
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+/// `--insecure`: [`Pinned`] that accepts every digest.
+#[derive(Debug)]
+struct Anyone(Pinned);
+
+impl Pinned {
+    fn anyone(self) -> Anyone {
+        Anyone(self)
+    }
+}
+
+/// A pin that did not match, as the verifier reports it.
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fingerprint mismatch: got sha256 {}", self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = sha256(end_entity);
+        if got == self.pin {
+            return Ok(ServerCertVerified::assertion());
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(Mismatch(hex_colons(&got)))),
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+impl ServerCertVerifier for Anyone {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The reason for a failed TLS read, write or handshake, in one line: the rustls error inside
+/// `err` put in words, or the I/O error's own text.
+pub fn reason(err: &io::Error) -> String {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => tls_reason(tls),
+        None if err.kind() == io::ErrorKind::UnexpectedEof => {
+            "the connection closed during the TLS handshake".to_owned()
+        }
+        None => crate::report::io_reason(err),
+    }
+}
+
+/// A rustls error in the words users look for.
+pub fn tls_reason(err: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(cert) => certificate_reason(cert),
+        E::AlertReceived(alert) => format!("the peer refused: {}", alert_words(*alert)),
+        E::NoCertificatesPresented => "no client certificate was presented".to_owned(),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            format!("the peer does not speak TLS as expected ({err})")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn certificate_reason(err: &CertificateError) -> String {
+    use CertificateError as C;
+    match err {
+        C::NotValidForNameContext { expected, .. } => {
+            format!("certificate is not valid for \"{}\"", expected.to_str())
+        }
+        C::NotValidForName => "certificate is not valid for the name".to_owned(),
+        C::UnknownIssuer => "unknown issuer".to_owned(),
+        C::Expired | C::ExpiredContext { .. } => "certificate expired".to_owned(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".to_owned(),
+        C::Other(other) => other.to_string(),
+        other => format!("bad certificate ({other:?})"),
+    }
+}
+
+/// `BadCertificate` → `bad certificate`.
+fn alert_words(alert: AlertDescription) -> String {
+    let name = format!("{alert:?}");
+    let mut words = String::new();
+    let mut after_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && after_lower {
+            words.push(' ');
+        }
+        after_lower = c.is_ascii_lowercase();
+        words.push(c.to_ascii_lowercase());
+    }
+    words
+}
+
+/// A connection's protocol version and cipher suite, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384`.
+pub fn session(state: &rustls::CommonState) -> String {
+    let version = match state.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(other) => format!("{other:?}"),
+        None => "TLS".to_owned(),
+    };
+    match state.negotiated_cipher_suite() {
+        Some(suite) => format!("{version} {:?}", suite.suite()),
+        None => version,
+    }
+}
+
+/// A certificate's subject as `CN=…, O=…` (only the attributes people read), from its DER.
+pub fn subject(der: &[u8]) -> Option<String> {
+    let cert = der_seq(der)?.0;
+    let mut tbs = der_seq(cert)?.0;
+    // [0] version, if present; then serial, signature algorithm, issuer, validity, subject.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_next(tbs)?.1;
+    }
+    for _ in 0..4 {
+        tbs = der_next(tbs)?.1;
+    }
+    let (mut rdns, _) = der_seq(tbs)?;
+    let mut parts = Vec::new();
+    while !rdns.is_empty() {
+        let (set, rest) = der_next(rdns)?;
+        rdns = rest;
+        let (attr, _) = der_seq(set)?;
+        let (oid, value) = der_next(attr)?;
+        let (value, _) = der_next(value)?;
+        let label = match oid {
+            [0x55, 0x04, 0x03] => "CN",
+            [0x55, 0x04, 0x0a] => "O",
+            [0x55, 0x04, 0x0b] => "OU",
+            _ => continue,
+        };
+        parts.push(format!("{label}={}", String::from_utf8_lossy(value)));
+    }
+    Some(parts.join(", "))
+}
+
+/// The contents of the DER element at the start of `der`, and what follows it.
+fn der_next(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let first = *der.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = der
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, 2 + n)
+    };
+    let end = head.checked_add(len)?;
+    Some((der.get(head..end)?, der.get(end..)?))
+}
+
+/// [`der_next`] for a SEQUENCE (or SET) only.
+fn der_seq(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    matches!(der.first(), Some(0x30 | 0x31))
+        .then(|| der_next(der))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_parse_in_either_form() {
+        let hex = "AB".repeat(32);
+        let colons = vec!["ab"; 32].join(":");
+        assert_eq!(parse_pin(&format!("sha256:{hex}")), Ok([0xab; 32]));
+        assert_eq!(parse_pin(&format!("SHA256:{colons}")), Ok([0xab; 32]));
+        assert!(parse_pin(&hex).is_err());
+        assert!(parse_pin("sha256:abcd").is_err());
+        assert!(parse_pin(&format!("sha256:{}", "zz".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn self_signed_names_and_subject() {
+        let made = self_signed(&["example.test".into()], &["127.0.0.1".parse().unwrap()]).unwrap();
+        let der = &made.identity.chain[0];
+        assert_eq!(made.fingerprint, fingerprint(der));
+        assert_eq!(made.fingerprint.len(), 32 * 3 - 1);
+        assert_eq!(subject(der).as_deref(), Some("CN=asyncio-tool echo-server"));
+        assert_eq!(
+            parse_pin(&format!("sha256:{}", made.fingerprint)),
+            Ok(sha256(der))
+        );
+        // The key matches: a server config takes it.
+        assert!(server_config(made.identity, None).is_ok());
+    }
+
+    #[test]
+    fn alerts_read_as_words() {
+        assert_eq!(
+            alert_words(AlertDescription::CertificateRequired),
+            "certificate required"
+        );
+        assert_eq!(alert_words(AlertDescription::UnknownCA), "unknown ca");
+    }
+}
