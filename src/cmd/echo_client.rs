@@ -17,6 +17,7 @@ mod connect;
 mod outcome;
 mod pump;
 mod send;
+mod tls;
 
 use std::io::IsTerminal;
 use std::os::fd::BorrowedFd;
@@ -75,6 +76,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     tokio::pin!(interrupt);
 
     let target = &args.target.0;
+    let tls = tls::setup(args, ui)?;
     ui.detail(&format!("connecting to {target}"));
     let announce = (ui.verbose > 0 || interactive).then_some(ui);
     let connecting = connect::connect(
@@ -90,13 +92,29 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
         connected = connecting => connected?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
+    let session = match &tls {
+        Some(tls) => {
+            let unix = matches!(target, crate::net::endpoint::Endpoint::Unix(_));
+            let shake = tls.handshake(socket, unix, args.connect_timeout, &server, ui);
+            tokio::select! {
+                session = shake => Link::Tls(Box::new(session?)),
+                () = &mut interrupt => return Ok(interrupted(ui, interactive)),
+            }
+        }
+        None => Link::Plain(socket),
+    };
     if interactive {
         ui.info(&format!("connected to {server} — Ctrl-D to finish"));
     } else {
         ui.detail(&format!("connected to {server}"));
     }
     let exchange = tokio::select! {
-        ended = exchange(args, ui, &stdio, socket) => ended?,
+        ended = async {
+            match session {
+                Link::Plain(socket) => exchange(args, ui, &stdio, socket).await,
+                Link::Tls(session) => tls::exchange(args, ui, &stdio, *session).await,
+            }
+        } => ended?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     if interactive
@@ -108,6 +126,12 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
         ui.info(&format!("connection closed by {server}"));
     }
     outcome(exchange, &server)
+}
+
+/// The connection, plain or after its TLS handshake.
+enum Link {
+    Plain(socket2::Socket),
+    Tls(Box<tls::Session>),
 }
 
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send

@@ -121,7 +121,7 @@ impl Shared {
         self.progressed();
     }
 
-    fn add_received(&self, n: usize) {
+    pub(super) fn add_received(&self, n: usize) {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
         self.progressed();
     }
@@ -129,6 +129,11 @@ impl Shared {
     fn progressed(&self) {
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_progress_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether the reply side now waits for the server (the TLS pumps say so themselves).
+    pub(super) fn set_awaiting(&self, on: bool) {
+        self.awaiting_server.store(on, Ordering::Relaxed);
     }
 
     /// Waits until the server has something for us (or an error or hang-up to report).

@@ -1,0 +1,351 @@
+//! `echo-client --tls`: the handshake (the server verified by default), then the exchange
+//! over TLS.
+//!
+//! The bytes must pass through rustls, so no splice here: stdin and stdout keep their own
+//! threads (for the reasons [`pump`](super::pump) gives), each handing fixed-size chunks
+//! through a short bounded queue to the runtime, which drives the TLS stream in both
+//! directions at once. Memory is thus constant (a few chunks per direction), and a side that
+//! stops (the server not reading, our stdout blocked) stops the other's queue, never grows it.
+//! The end of input is a close_notify plus the socket's half-close; the server's close_notify
+//! (or anything else ending its stream) ends the exchange at once, as for plain TCP. The same
+//! idle timer, progress line and [`outcome`](super::outcome()) decide what it all means.
+
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use color_eyre::eyre::{self, WrapErr};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::outcome::{Ended, Replies, Sending, Unsent};
+use super::pump::{Phase, Shared};
+use super::{Bar, Idle, Stdio};
+use crate::cli::EchoClientArgs;
+use crate::net::addr::HostPort;
+use crate::net::endpoint::Endpoint;
+use crate::net::tls::{self, Trust};
+use crate::sys::fdio;
+use crate::ui::{self, Ui};
+
+/// Bytes per chunk each way: four full TLS records.
+const CHUNK: usize = 64 * 1024;
+/// Chunks waiting per direction: enough to keep both sides busy, and the memory bound.
+const QUEUE: usize = 4;
+
+/// What the handshake needs, made before connecting: a bad `--cafile`, `--cert` or `--key`
+/// is reported without touching the network.
+pub(super) struct Setup {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+/// The TLS setup the options ask for, or `None` without `--tls`.
+pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup>> {
+    let opts = &args.tls;
+    if !opts.enabled {
+        return Ok(None);
+    }
+    let identity = match &opts.identity {
+        Some((cert, key)) => Some(tls::load_identity(cert, key)?),
+        None => None,
+    };
+    let config = tls::client_config(&opts.trust, identity)?;
+    if matches!(opts.trust, Trust::Insecure) {
+        ui.warn("--insecure: the server's certificate is not verified; anyone in the middle can read and change the data");
+    }
+    let name = match (&opts.servername, &args.target.0) {
+        (Some(name), _) => name.clone(),
+        (None, Endpoint::Tcp(HostPort { host, .. })) => {
+            // An IPv6 zone (`fe80::1%eth0`) is no part of the name a certificate holds.
+            host.split('%').next().unwrap_or(host).to_owned()
+        }
+        (None, Endpoint::Unix(_)) => "localhost".to_owned(),
+    };
+    let name = ServerName::try_from(name.clone())
+        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name (--servername)"))?;
+    Ok(Some(Setup {
+        connector: TlsConnector::from(config),
+        name,
+    }))
+}
+
+/// A TLS session over either stream kind.
+pub(super) enum Session {
+    Tcp(TlsStream<TcpStream>),
+    Unix(TlsStream<UnixStream>),
+}
+
+impl Setup {
+    /// The handshake over the connected `socket`, within `timeout`.
+    pub(super) async fn handshake(
+        &self,
+        socket: socket2::Socket,
+        unix: bool,
+        timeout: Duration,
+        server: &str,
+        ui: &Ui,
+    ) -> eyre::Result<Session> {
+        let failed = || format!("TLS handshake with {server} failed");
+        let fd = OwnedFd::from(socket);
+        let session = if unix {
+            let stream = UnixStream::from_std(fd.into()).wrap_err_with(failed)?;
+            Session::Unix(self.shake(stream, timeout).await.wrap_err_with(failed)?)
+        } else {
+            let stream = TcpStream::from_std(fd.into()).wrap_err_with(failed)?;
+            Session::Tcp(self.shake(stream, timeout).await.wrap_err_with(failed)?)
+        };
+        let conn = match &session {
+            Session::Tcp(s) => s.get_ref().1,
+            Session::Unix(s) => s.get_ref().1,
+        };
+        let cert = conn.peer_certificates().and_then(|c| c.first());
+        ui.detail(&format!(
+            "{}{}",
+            tls::session(conn),
+            cert.map(|c| format!(
+                ", server certificate {}, sha256 {}",
+                tls::subject(c).unwrap_or_default(),
+                tls::fingerprint(c)
+            ))
+            .unwrap_or_default()
+        ));
+        Ok(session)
+    }
+
+    async fn shake<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        timeout: Duration,
+    ) -> eyre::Result<TlsStream<S>> {
+        let connect = self.connector.connect(self.name.clone(), stream);
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(err)) => Err(eyre::eyre!(tls::reason(&err))),
+            Err(_) => Err(eyre::eyre!("timed out after {}", ui::duration(timeout))),
+        }
+    }
+}
+
+/// Runs the exchange over `session`, as [`exchange`](super::exchange) does over a socket.
+pub(super) async fn exchange(
+    args: &EchoClientArgs,
+    ui: &Ui,
+    stdio: &Stdio,
+    session: Session,
+) -> eyre::Result<Ended> {
+    match session {
+        Session::Tcp(s) => run(args, ui, stdio, s).await,
+        Session::Unix(s) => run(args, ui, stdio, s).await,
+    }
+}
+
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    args: &EchoClientArgs,
+    ui: &Ui,
+    stdio: &Stdio,
+    stream: S,
+) -> eyre::Result<Ended> {
+    let shared = Shared::new();
+    // Read from stdin and not yet taken by the TLS stream: what a cut leaves unsent.
+    let pending = Arc::new(AtomicU64::new(0));
+    let input = read_stdin(stdio.stdin, Arc::clone(&pending)).wrap_err("cannot start sending")?;
+    let (output, written) = write_stdout(stdio.stdout).wrap_err("cannot start receiving")?;
+    let (reader, writer) = tokio::io::split(stream);
+    let sending = send(writer, input, &shared, &pending);
+    let replies = receive(reader, output, written, &shared);
+    tokio::pin!(sending, replies);
+    let bar = Bar::new(args, ui, stdio.interactive);
+    let mut sent: Option<Sending> = None;
+    let mut idle = Idle::new(args.idle_timeout);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let (replies, stall) = loop {
+        tokio::select! {
+            biased;
+            end = &mut replies => break (Some(end), None),
+            report = &mut sending, if sent.is_none() => {
+                let stdin_failed = matches!(report, Sending::Stdin(_));
+                if matches!(report, Sending::Finished) {
+                    ui.detail(&format!(
+                        "end of input after {}: close_notify sent, waiting for the server",
+                        ui::bytes(shared.sent())
+                    ));
+                }
+                sent = Some(report);
+                if stdin_failed {
+                    break (None, None);
+                }
+            }
+            () = idle.fired() => {
+                if let Some(stall) = idle.check(&shared) {
+                    break (None, Some(stall));
+                }
+            }
+            _ = tick.tick(), if bar.0.is_some() => bar.show(&shared),
+        }
+    };
+    let sending = sent.unwrap_or_else(|| Sending::Stopped(unsent(&pending)));
+    bar.finish();
+    ui.detail(&format!(
+        "sent {}, received {} in {}",
+        ui::bytes(shared.sent()),
+        ui::bytes(shared.received()),
+        ui::duration(shared.started().elapsed())
+    ));
+    Ok(Ended {
+        replies,
+        sending,
+        stall,
+    })
+}
+
+/// Input read but not sent; more may wait in stdin, so a count above zero is a lower bound.
+fn unsent(pending: &AtomicU64) -> Unsent {
+    let bytes = pending.load(Ordering::Relaxed);
+    Unsent {
+        bytes,
+        exact: bytes == 0,
+    }
+}
+
+/// Starts the stdin thread: chunks into the queue, then the queue's end at EOF. The thread is
+/// left blocked in its read if the exchange ends first; the process exits past it.
+fn read_stdin(
+    stdin: BorrowedFd<'static>,
+    pending: Arc<AtomicU64>,
+) -> io::Result<mpsc::Receiver<io::Result<Vec<u8>>>> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    thread::Builder::new().name("stdin".into()).spawn(move || {
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let chunk = match fdio::read(stdin, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    pending.fetch_add(n as u64, Ordering::Relaxed);
+                    Ok(buf)
+                }
+                Err(err) => Err(err),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    })?;
+    Ok(rx)
+}
+
+/// How the stdout thread's writing went, once it has ended.
+type Written = oneshot::Receiver<io::Result<()>>;
+
+/// Starts the stdout thread: writes each chunk from the queue, and reports how that went once
+/// the queue ends (or at the first failure).
+fn write_stdout(stdout: BorrowedFd<'static>) -> io::Result<(mpsc::Sender<Vec<u8>>, Written)> {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
+    let (done, written) = oneshot::channel();
+    thread::Builder::new()
+        .name("stdout".into())
+        .spawn(move || {
+            let mut result = Ok(());
+            while let Some(chunk) = rx.blocking_recv() {
+                result = fdio::write_all(stdout, &chunk);
+                if result.is_err() {
+                    break;
+                }
+            }
+            let _ = done.send(result);
+        })?;
+    Ok((tx, written))
+}
+
+/// stdin's chunks → TLS, then close_notify and the half-close.
+async fn send<W: AsyncWrite + Unpin>(
+    mut tls: W,
+    mut input: mpsc::Receiver<io::Result<Vec<u8>>>,
+    shared: &Shared,
+    pending: &AtomicU64,
+) -> Sending {
+    loop {
+        shared.set_phase(Phase::Input);
+        let chunk = match input.recv().await {
+            None => break,
+            Some(Err(err)) => return Sending::Stdin(err),
+            Some(Ok(chunk)) => chunk,
+        };
+        shared.set_phase(Phase::Socket);
+        let mut at = 0;
+        while at < chunk.len() {
+            match tls.write(&chunk[at..]).await {
+                Ok(0) => return Sending::Socket(io::ErrorKind::WriteZero.into(), unsent(pending)),
+                Ok(n) => {
+                    at += n;
+                    pending.fetch_sub(n as u64, Ordering::Relaxed);
+                    shared.add_sent(n);
+                }
+                Err(err) => return Sending::Socket(plain(err), unsent(pending)),
+            }
+        }
+        // Typed lines must go out now, not when the next chunk comes.
+        if let Err(err) = tls.flush().await {
+            return Sending::Socket(plain(err), unsent(pending));
+        }
+    }
+    shared.set_phase(Phase::Done);
+    match tls.shutdown().await {
+        Ok(()) => Sending::Finished,
+        Err(err) => Sending::Socket(plain(err), Unsent::NONE),
+    }
+}
+
+/// TLS → the stdout queue, until the server's stream ends; then waits for stdout to take it
+/// all.
+async fn receive<R: AsyncRead + Unpin>(
+    mut tls: R,
+    output: mpsc::Sender<Vec<u8>>,
+    written: Written,
+    shared: &Shared,
+) -> Replies {
+    let lost = loop {
+        let mut buf = vec![0u8; CHUNK];
+        shared.set_awaiting(true);
+        let read = tls.read(&mut buf).await;
+        shared.set_awaiting(false);
+        match read {
+            Ok(0) => break None,
+            Ok(n) => {
+                shared.add_received(n);
+                buf.truncate(n);
+                // Refused only when the stdout thread stopped on an error, reported below.
+                if output.send(buf).await.is_err() {
+                    break None;
+                }
+            }
+            Err(err) => break Some(plain(err)),
+        }
+    };
+    drop(output);
+    let stdout = written
+        .await
+        .unwrap_or_else(|_| Err(io::Error::other("the stdout thread stopped unexpectedly")));
+    match (stdout, lost) {
+        (Err(err), _) => Replies::Stdout(err),
+        (Ok(()), Some(err)) => Replies::Lost(err),
+        (Ok(()), None) => Replies::Closed,
+    }
+}
+
+/// A TLS error's reason in words, keeping the I/O error's kind (a reset stays a reset).
+fn plain(err: io::Error) -> io::Error {
+    if err.raw_os_error().is_some() {
+        return err;
+    }
+    io::Error::new(err.kind(), tls::reason(&err))
+}
