@@ -66,6 +66,9 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             break
         }
         'asyncio-tool;echo-server' {
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key of --cert (PEM)')
+            [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Serve at most N connections at once; further clients wait in the backlog')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle')
@@ -73,6 +76,7 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin')
             [CompletionResult]::new('--no-status', '--no-status', [CompletionResultType]::ParameterName, 'Never show the live status line on stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
@@ -85,12 +89,19 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             break
         }
         'asyncio-tool;echo-client' {
+            [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'Trust the CAs in this PEM file instead of the system''s')
+            [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked')
+            [CompletionResult]::new('--servername', '--servername', [CompletionResultType]::ParameterName, 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM; chain after it). Needs --key')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key of --cert (PEM)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up a connection attempt after this long')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its certificate and name are verified against the system''s trust roots unless --cafile, --pin or --insecure says otherwise')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server at all (said on stderr): anyone in the middle can read and change the data')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)')

@@ -61,6 +61,9 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-server'= {
+            cand --cert 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key'
+            cand --key 'The private key of --cert (PEM)'
+            cand --client-ca 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake'
             cand --mode 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask'
             cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
             cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
@@ -68,6 +71,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+            cand --tls 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
             cand --no-status 'Never show the live status line on stderr'
             cand -v 'Log each connection''s open and close on stderr (repeatable)'
             cand --verbose 'Log each connection''s open and close on stderr (repeatable)'
@@ -79,12 +83,19 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-client'= {
+            cand --cafile 'Trust the CAs in this PEM file instead of the system''s'
+            cand --pin 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked'
+            cand --servername 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)'
+            cand --cert 'Present this client certificate (PEM; chain after it). Needs --key'
+            cand --key 'The private key of --cert (PEM)'
             cand --connect-timeout 'Give up a connection attempt after this long'
             cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'
             cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled'
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+            cand --tls 'Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its certificate and name are verified against the system''s trust roots unless --cafile, --pin or --insecure says otherwise'
+            cand --insecure 'Do not verify the server at all (said on stderr): anyone in the middle can read and change the data'
             cand -4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand --ipv4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand -6 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'

@@ -53,6 +53,9 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l verbos
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l cert -d 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l key -d 'The private key of --cert (PEM)' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l client-ca -d 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l mode -d 'The socket file\'s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l max-connections -d 'Serve at most N connections at once; further clients wait in the backlog' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle' -r
@@ -61,11 +64,17 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l tls -d 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cafile -d 'Trust the CAs in this PEM file instead of the system\'s' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l pin -d 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l servername -d 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cert -d 'Present this client certificate (PEM; chain after it). Needs --key' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l key -d 'The private key of --cert (PEM)' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled' -r
@@ -73,6 +82,8 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l tls -d 'Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its certificate and name are verified against the system\'s trust roots unless --cafile, --pin or --insecure says otherwise'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l insecure -d 'Do not verify the server at all (said on stderr): anyone in the middle can read and change the data'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 6 -l ipv6 -d 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'

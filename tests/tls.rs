@@ -1,0 +1,560 @@
+//! TLS (issue 11): `echo-server --tls` and `echo-client --tls` against each other and against
+//! real peers (openssl s_client and s_server, socat's OPENSSL addresses). Certificates are
+//! made here, at test time, with rcgen into a temporary directory: no key is committed.
+//! Every wait is bounded; servers are killed if a test fails midway.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+use crate::util::{
+    EchoServer, KillOnDrop, assert_no_panic, assert_same_bytes, other, output_with_input,
+    peer_available, peer_output, random_bytes, std_tool, tool, wait_timeout,
+};
+
+/// Bound on every wait: a server coming up, a client finishing.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A certificate authority made for one test.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    pem: PathBuf,
+}
+
+/// A directory of certificates made for one test.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+/// What a leaf certificate is for, and whether it is already expired.
+#[derive(Clone, Copy, PartialEq)]
+enum Leaf {
+    Server,
+    Client,
+    ExpiredServer,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        Pki {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn ca(&self, name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} CA"));
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let pem = self.path(&format!("{name}-ca.pem"));
+        std::fs::write(&pem, issuer.pem()).unwrap();
+        Ca { issuer, pem }
+    }
+
+    /// A certificate for `localhost` and 127.0.0.1 signed by `ca`: (cert file, key file).
+    fn leaf(&self, ca: &Ca, name: &str, kind: Leaf) -> (PathBuf, PathBuf) {
+        let sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![match kind {
+            Leaf::Client => ExtendedKeyUsagePurpose::ClientAuth,
+            _ => ExtendedKeyUsagePurpose::ServerAuth,
+        }];
+        if kind == Leaf::ExpiredServer {
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(10);
+            params.not_after = now - time::Duration::days(1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        let (cert_path, key_path) = (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `echo-server ARGS` once it listens; its address line, and the address without `tls:`.
+fn server(args: &[&str]) -> (EchoServer, String) {
+    let mut server = EchoServer::launch(std_tool(["echo-server"].iter().chain(args)));
+    let line = server.await_line(LIMIT).to_owned();
+    let bare = line.strip_prefix("tls:").unwrap_or(&line).to_owned();
+    (server, bare)
+}
+
+/// A self-signed TLS server on a free port, and the fingerprint it printed.
+fn self_signed_server(extra: &[&str]) -> (EchoServer, String, String) {
+    let mut args = vec!["tls:127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (server, addr) = server(&args);
+    let said = "tls: self-signed certificate, sha256 ";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    let err = server.stderr();
+    let fp = err
+        .lines()
+        .find_map(|l| l.strip_prefix(said))
+        .unwrap_or_else(|| panic!("no fingerprint line: {err}"))
+        .to_owned();
+    (server, addr, fp)
+}
+
+/// A server with a certificate from `ca` (and `extra` options).
+fn ca_server(pki: &Pki, ca: &Ca, kind: Leaf, extra: &[&str]) -> (EchoServer, String) {
+    let (cert, key) = pki.leaf(ca, "server", kind);
+    let mut args = vec!["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    server(&args)
+}
+
+/// `echo-client ARGS` with `data` on stdin.
+fn client(args: &[&str], data: &[u8]) -> Output {
+    let out = output_with_input(std_tool(["echo-client"].iter().chain(args)), data, LIMIT);
+    assert_no_panic(&out.stderr);
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the client failed (exit 1) with one line holding `want`, naming `addr`.
+fn assert_refused(out: &Output, addr: &str, want: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "wanted {want:?}: {err}");
+    assert!(err.contains(addr), "the endpoint is not named: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+}
+
+#[test]
+fn self_signed_server_and_pinned_client_round_trip_random_data() {
+    let (server, addr, fp) = self_signed_server(&[]);
+    let line = format!("tls:{addr}");
+    let data = random_bytes(3 << 20, 11);
+    let out = client(&["--pin", &format!("sha256:{fp}"), &line], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("echo", &out.stdout, &data);
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("served 1 connection"), "{err}");
+}
+
+/// The fingerprint printed is the certificate's: openssl computes the same one.
+#[test]
+fn printed_fingerprint_is_the_certificates() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "openssl s_client -connect \"$1\" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+            "sh",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&fp), "openssl says {text}, we said {fp}");
+}
+
+#[test]
+fn openssl_s_client_gets_every_byte_back() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let (server, addr, _) = self_signed_server(&["-v"]);
+    let data = random_bytes(512 * 1024, 12);
+    let mut child = KillOnDrop(
+        other("openssl")
+            .args(["s_client", "-quiet", "-no_ign_eof", "-connect", &addr])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    let want = data.len();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut back = vec![0u8; want];
+        let _ = tx.send(stdout.read_exact(&mut back).map(|()| back));
+    });
+    let writer = thread::spawn(move || {
+        stdin.write_all(&data).unwrap();
+        (stdin, data)
+    });
+    let back = rx.recv_timeout(LIMIT).expect("echo incomplete").unwrap();
+    let (stdin, data) = writer.join().unwrap();
+    assert_same_bytes("echo", &back, &data);
+    // The end of s_client's input sends close_notify: the server finishes the connection.
+    drop(stdin);
+    wait_timeout(&mut child.0, LIMIT);
+    assert!(
+        server.logs_within(LIMIT, "closed after"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.stderr().contains("TLSv1.3 TLS13_"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// socat sends close_notify at the end of its input and reads on: the half-close.
+#[test]
+fn socat_openssl_client_half_closes_and_gets_every_byte_back() {
+    if !peer_available("socat") {
+        return;
+    }
+    let (_server, addr, _) = self_signed_server(&[]);
+    let data = random_bytes(4 << 20, 13);
+    let target = format!("OPENSSL:{addr},verify=0");
+    let back = peer_output(
+        "socat",
+        ["-b", "65536", "-t", "20", "-", &target],
+        &data,
+        LIMIT,
+    );
+    assert_same_bytes("echo", &back, &data);
+}
+
+/// socat's OPENSSL-LISTEN with PIPE as the server; our client verifies it with --cafile.
+#[test]
+fn our_client_against_socat_openssl_listen() {
+    if !peer_available("socat") {
+        return;
+    }
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "socat", Leaf::Server);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!(
+        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+        s(&cert),
+        s(&key)
+    );
+    let _socat = KillOnDrop(
+        other("socat")
+            .args(["-b", "4096", &listen, "PIPE"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let data = random_bytes(2 << 20, 14);
+    let addr = format!("localhost:{port}");
+    let out = client(
+        &["--tls", "--cafile", s(&ca.pem), "--wait", "20s", &addr],
+        &data,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("echo", &out.stdout, &data);
+}
+
+/// openssl s_server -rev sends each line back reversed: bytes both ways, checked exactly.
+#[test]
+fn our_client_against_openssl_s_server() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "s_server", Leaf::Server);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let accept = format!("127.0.0.1:{port}");
+    let mut s_server = KillOnDrop(
+        other("openssl")
+            .args(["s_server", "-quiet", "-rev", "-naccept", "1", "-accept"])
+            .args([&accept, "-cert", s(&cert), "-key", s(&key)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines: Vec<String> = random_bytes(64 * 1024, 15)
+        .chunks(32)
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let want: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l.chars().rev().collect::<String>()))
+        .collect();
+    let target = format!("tls:127.0.0.1:{port}");
+    let out = client(
+        &["--cafile", s(&ca.pem), "--wait", "20s", &target],
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("reply", &out.stdout, want.as_bytes());
+    wait_timeout(&mut s_server.0, LIMIT);
+}
+
+#[test]
+fn mutual_tls_accepts_the_right_client_certificate_only() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let stranger = pki.ca("stranger");
+    let (good_cert, good_key) = pki.leaf(&ca, "good client", Leaf::Client);
+    let (bad_cert, bad_key) = pki.leaf(&stranger, "bad client", Leaf::Client);
+    let (server, addr) = ca_server(&pki, &ca, Leaf::Server, &["-v", "--client-ca", s(&ca.pem)]);
+    let target = format!("tls:{addr}");
+    let base = ["--cafile", s(&ca.pem), &target];
+
+    let mut args = vec!["--cert", s(&good_cert), "--key", s(&good_key)];
+    args.extend(base);
+    let out = client(&args, b"mutual\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"mutual\n");
+    assert!(
+        server.logs_within(LIMIT, "client certificate CN=good client"),
+        "{}",
+        server.stderr()
+    );
+
+    let out = client(&base, b"no cert\n");
+    assert_refused(&out, &addr, "certificate required");
+    assert!(out.stdout.is_empty());
+    assert!(
+        server.logs_within(
+            LIMIT,
+            "TLS handshake failed: no client certificate was presented"
+        ),
+        "{}",
+        server.stderr()
+    );
+
+    let mut args = vec!["--cert", s(&bad_cert), "--key", s(&bad_key)];
+    args.extend(base);
+    let out = client(&args, b"wrong cert\n");
+    assert_refused(&out, &addr, "the peer refused");
+    assert!(out.stdout.is_empty());
+    assert!(
+        server.logs_within(LIMIT, "TLS handshake failed: unknown issuer"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// socat as a mutual-TLS client: presents its certificate, gets the echo.
+#[test]
+fn mutual_tls_with_socat_as_the_client() {
+    if !peer_available("socat") {
+        return;
+    }
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "socat client", Leaf::Client);
+    let (_server, addr) = ca_server(&pki, &ca, Leaf::Server, &["--client-ca", s(&ca.pem)]);
+    let target = format!(
+        "OPENSSL:{addr},cafile={},cert={},key={}",
+        s(&ca.pem),
+        s(&cert),
+        s(&key)
+    );
+    let back = peer_output("socat", ["-t", "20", "-", &target], b"socat mtls\n", LIMIT);
+    assert_eq!(back, b"socat mtls\n");
+}
+
+#[test]
+fn verification_failures_name_the_endpoint_and_the_reason() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let stranger = pki.ca("stranger");
+    let (_server, addr) = ca_server(&pki, &ca, Leaf::Server, &[]);
+    let target = format!("tls:{addr}");
+
+    let out = client(&["--cafile", s(&ca.pem), &target], b"ok\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"ok\n");
+
+    let out = client(
+        &[
+            "--cafile",
+            s(&ca.pem),
+            "--servername",
+            "example.test",
+            &target,
+        ],
+        b"x",
+    );
+    assert_refused(&out, &addr, "certificate is not valid for \"example.test\"");
+
+    let out = client(&["--cafile", s(&stranger.pem), &target], b"x");
+    assert_refused(&out, &addr, "unknown issuer");
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (_server, addr) = ca_server(&pki, &ca, Leaf::ExpiredServer, &[]);
+    let out = client(&["--cafile", s(&ca.pem), &format!("tls:{addr}")], b"x");
+    assert_refused(&out, &addr, "certificate expired");
+}
+
+#[test]
+fn pin_match_mismatch_and_insecure() {
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let target = format!("tls:{addr}");
+
+    // Verified by default: a self-signed certificate has no issuer anyone trusts.
+    let out = client(&[&target], b"x");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+
+    let lower = fp.to_lowercase().replace(':', "");
+    let out = client(&["--pin", &format!("sha256:{lower}"), &target], b"pinned\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"pinned\n");
+
+    let wrong = format!("sha256:{}", "00".repeat(32));
+    let out = client(&["--pin", &wrong, &target], b"x");
+    assert_refused(
+        &out,
+        &addr,
+        &format!("fingerprint mismatch: got sha256 {fp}"),
+    );
+
+    let out = client(&["--insecure", &target], b"insecure\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"insecure\n");
+    let err = stderr(&out);
+    assert_eq!(err.matches("--insecure").count(), 1, "{err}");
+    assert!(err.contains("not verified"), "{err}");
+}
+
+#[test]
+fn tls_over_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tls.sock");
+    let (_server, addr) = server(&[&format!("tls:unix:{}", path.display())]);
+    assert!(addr.starts_with("unix:"), "{addr}");
+    let data = random_bytes(1 << 20, 16);
+    let out = client(&["--insecure", &format!("tls:{addr}")], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("echo", &out.stdout, &data);
+}
+
+/// A bad --cert or --key: exit 1 at start, naming the file, and nothing bound (the socket
+/// file is never made, no address line is printed).
+#[test]
+fn bad_certificate_or_key_files_fail_before_binding() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let (_, other_key) = pki.leaf(&ca, "other", Leaf::Server);
+    let missing = pki.path("missing.pem");
+    let not_pem = pki.path("not.pem");
+    std::fs::write(&not_pem, "just text\n").unwrap();
+    let sock = pki.path("never.sock");
+    let listen = format!("unix:{}", sock.display());
+    for (cert, key, named, why) in [
+        (&missing, &key, &missing, "No such file or directory"),
+        (&cert, &missing, &missing, "No such file or directory"),
+        (&not_pem, &key, &not_pem, "no PEM certificate found"),
+        (&cert, &not_pem, &not_pem, "no PEM"),
+        (
+            &cert,
+            &other_key,
+            &other_key,
+            "the key does not match the certificate",
+        ),
+    ] {
+        let out = tool([
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            &listen,
+        ])
+        .output()
+        .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(s(named)) && err.contains(why), "{err}");
+        assert!(out.stdout.is_empty(), "bound anyway");
+        assert!(!sock.exists(), "the socket was made");
+    }
+}
+
+/// A client that connects and never speaks gives its slot back at the handshake deadline
+/// (here --idle-timeout, being shorter), so the next client is served.
+#[test]
+fn a_silent_client_does_not_hold_a_slot() {
+    let (server, addr, _) = self_signed_server(&["--max-connections", "1", "--idle-timeout", "1s"]);
+    let silent = TcpStream::connect(&addr).unwrap();
+    let out = client(&["--insecure", &format!("tls:{addr}")], b"next\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"next\n");
+    assert!(
+        server.logs_within(LIMIT, "TLS handshake failed: no handshake within 1s"),
+        "{}",
+        server.stderr()
+    );
+    drop(silent);
+}
+
+#[test]
+fn meaningless_combinations_are_usage_errors() {
+    for args in [
+        &["echo-server", "--cert", "c.pem", "--tls"][..],
+        &["echo-server", "--client-ca", "ca.pem"],
+        &["echo-server", "--cert", "c.pem", "--key", "k.pem"],
+        &["echo-client", "--cafile", "ca.pem"],
+        &["echo-client", "--tls", "--key", "k.pem"],
+        &["echo-client", "--tls", "--insecure", "--cafile", "ca.pem"],
+        &[
+            "echo-client",
+            "--insecure",
+            "--pin",
+            &format!("sha256:{}", "ab".repeat(32)),
+        ],
+        &["echo-client", "--tls", "--pin", "sha256:abc"],
+    ] {
+        let out = tool(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
