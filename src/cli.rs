@@ -215,6 +215,10 @@ Examples:
   asyncio-tool echo-server --mode 660 unix:/run/echo.sock
                                             a Unix socket file, group-writable
   asyncio-tool echo-server unix:@echo       a Linux abstract name (no file)
+  asyncio-tool echo-server tls:0.0.0.0:8443 TLS with a self-signed certificate;
+                                            its sha256 fingerprint goes to stderr
+  asyncio-tool echo-server --tls --cert s.pem --key s.key --client-ca ca.pem 8443
+                                            TLS requiring client certificates
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
@@ -276,6 +280,10 @@ Examples:
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
+  echo hi | asyncio-tool echo-client --pin sha256:AB:CD:... tls:127.0.0.1:8443
+                               TLS to a self-signed server, pinned
+  echo hi | asyncio-tool echo-client --cafile ca.pem --cert me.pem --key me.key \\
+      tls:echo.example:8443    mutual TLS
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1

@@ -134,6 +134,14 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
                 vec![bound]
             }
         };
+        // Before the address line: a script that has read it finds the fingerprint said.
+        let tls_config = match tls_files {
+            Some(files) => {
+                let bound_listeners = bound.iter().map(|b| &b.listener);
+                Some(tls::config(files, &args.tls, bound_listeners, ui)?)
+            }
+            None => None,
+        };
         let mut listeners = Vec::new();
         let mut files = Vec::new();
         for bound in bound {
@@ -144,10 +152,6 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             listeners.push(bound.listener);
             files.push(bound.file);
         }
-        let acceptor = match tls_files {
-            Some(files) => Some(tls::config(files, &args.tls, &listeners, ui)?),
-            None => None,
-        };
         if let Err(err) = notifier.ready() {
             ui.detail(&io_reason(&err));
         }
@@ -159,7 +163,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
             ui: ui.clone(),
             status: !args.no_status,
             notifier: notifier.clone(),
-            tls: acceptor,
+            tls: tls_config,
         };
         let stopping = async {
             signal.await;

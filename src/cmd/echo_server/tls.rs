@@ -61,10 +61,10 @@ pub(super) fn prepare(opts: &ServerTls) -> eyre::Result<Option<Prepared>> {
 
 /// The config for the bound `listeners`: with the loaded certificate, or a fresh self-signed
 /// one whose fingerprint is printed.
-pub(super) fn config(
+pub(super) fn config<'a>(
     prepared: Prepared,
     opts: &ServerTls,
-    listeners: &[Listener],
+    listeners: impl IntoIterator<Item = &'a Listener>,
     ui: &Ui,
 ) -> eyre::Result<Arc<rustls::ServerConfig>> {
     let identity = match prepared.identity {
@@ -82,7 +82,7 @@ pub(super) fn config(
 }
 
 /// The IPs the listeners are bound to; for a wildcard, the loopback addresses.
-fn bound_ips(listeners: &[Listener]) -> Vec<IpAddr> {
+fn bound_ips<'a>(listeners: impl IntoIterator<Item = &'a Listener>) -> Vec<IpAddr> {
     let mut ips = Vec::new();
     for listener in listeners {
         let Listener::Tcp(l) = listener else { continue };
