@@ -219,7 +219,7 @@ impl Drop for Server {
 }
 
 /// The pids whose parent is `pid`.
-fn children(pid: u32) -> Vec<u32> {
+pub fn children(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -236,7 +236,7 @@ fn parent(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -245,7 +245,7 @@ fn free_port() -> u16 {
 }
 
 /// Nanoseconds on CPU of every thread of `pid`, from schedstat.
-fn schedstat_ns(pid: u32) -> Option<u64> {
+pub fn schedstat_ns(pid: u32) -> Option<u64> {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let path = task.ok()?.path().join("schedstat");
@@ -393,7 +393,7 @@ impl Pattern {
     }
 
     /// Calls `f` with the consecutive slices making up bytes `offset..offset + len`.
-    fn segments(&self, offset: u64, mut len: usize, mut f: impl FnMut(&[u8])) {
+    pub fn segments(&self, offset: u64, mut len: usize, mut f: impl FnMut(&[u8])) {
         let mut pos = (offset % self.0.len() as u64) as usize;
         while len > 0 {
             let take = (self.0.len() - pos).min(len);
