@@ -558,3 +558,157 @@ fn meaningless_combinations_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// The server closing first (here: idle) ends the client at once, stdin still open, and
+/// cleanly: the server says close_notify, and no input was left unsent.
+#[test]
+fn the_client_ends_at_once_when_the_server_closes() {
+    let (_server, addr, fp) = self_signed_server(&["--idle-timeout", "1s"]);
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"hi\n").unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let (seen, got) = crate::util::read_until(stdout, b"hi\n", LIMIT);
+    assert!(seen, "no echo: {got:?}");
+    let status = wait_timeout(&mut child.0, LIMIT);
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    drop(stdin);
+}
+
+/// Interactive: each typed line comes back at once; Ctrl-D ends it.
+#[test]
+fn interactive_over_tls() {
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let term = crate::util::pty();
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ])
+        .stdin(Stdio::from(term.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut master = term.master;
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut stdout = stdout;
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    for line in [&b"hello\n"[..], b"again\n"] {
+        master.write_all(line).unwrap();
+        while !got.ends_with(line) {
+            got.extend(rx.recv_timeout(LIMIT).expect("no echo of a typed line"));
+        }
+    }
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "exited before Ctrl-D"
+    );
+    master.write_all(&[4]).unwrap();
+    let status = wait_timeout(&mut child.0, LIMIT);
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains(&format!("connected to {addr} — Ctrl-D to finish")),
+        "{err}"
+    );
+}
+
+/// --progress draws the progress line over TLS too.
+#[test]
+fn progress_line_over_tls() {
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let data = random_bytes(8 << 20, 17);
+    let out = client(
+        &[
+            "--progress",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ],
+        &data,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("echo", &out.stdout, &data);
+    let err = stderr(&out);
+    assert!(
+        err.contains("sent ") && err.contains(" · received "),
+        "{err}"
+    );
+}
+
+/// Graceful shutdown: an open TLS connection gets --shutdown-timeout, then is cut, and the
+/// summary counts it.
+#[test]
+fn graceful_shutdown_cuts_an_open_tls_connection_at_the_deadline() {
+    let (server, addr, fp) = self_signed_server(&["--shutdown-timeout", "500ms"]);
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"open\n").unwrap();
+    let (seen, _) = crate::util::read_until(child.0.stdout.take().unwrap(), b"open\n", LIMIT);
+    assert!(seen);
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("closed 1 still open at the shutdown deadline"),
+        "{err}"
+    );
+    let client_status = wait_timeout(&mut child.0, LIMIT);
+    assert_eq!(
+        client_status.code(),
+        Some(1),
+        "a cut connection is not a clean end"
+    );
+    drop(stdin);
+}

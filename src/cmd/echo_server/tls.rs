@@ -163,8 +163,28 @@ async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<End> {
     let mut count = Count::new(stats, echoed);
     let mut buf = vec![0u8; BUF];
+    let end = echo_until(&mut tls, idle, &mut count, &mut buf).await?;
+    if end == End::Idle {
+        // An ordered close, as over TCP: a client that was only waiting ends cleanly instead
+        // of seeing its stream cut without close_notify. A peer that reads nothing cannot
+        // hold it up past the grace period.
+        let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, tls.shutdown()).await;
+    }
+    Ok(end)
+}
+
+/// How long the close_notify of an idle connection may take to go out.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// [`echo_loop`]'s loop: until the client's end of input (answered) or the idle timeout.
+async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
+    tls: &mut S,
+    idle: Option<Duration>,
+    count: &mut Count<'_>,
+    buf: &mut [u8],
+) -> io::Result<End> {
     loop {
-        let n = match bounded(idle, tls.read(&mut buf)).await {
+        let n = match bounded(idle, tls.read(buf)).await {
             None => return Ok(End::Idle),
             Some(Ok(n)) => n,
             // A plain end of stream without close_notify is still the end of the input.
