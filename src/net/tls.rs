@@ -248,18 +248,15 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
         Trust::Pin(pin) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Pinned {
-                pin: *pin,
+                pin: Some(*pin),
                 provider,
             })),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(
-                Pinned {
-                    pin: [0; 32],
-                    provider,
-                }
-                .anyone(),
-            )),
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                pin: None,
+                provider,
+            })),
     };
     let config = match identity {
         Some(id) => builder
@@ -286,22 +283,13 @@ fn system_roots() -> eyre::Result<RootCertStore> {
     Ok(roots)
 }
 
-/// `--pin` (exactly one certificate, by digest) and `--insecure` (any certificate): the
-/// handshake's signatures are still checked, so the peer holds the key of what it shows.
+/// `--pin` (exactly the certificate with this digest) and `--insecure` (`pin: None`: any
+/// certificate). The handshake's signatures are still checked either way, so the peer holds
+/// the key of the certificate it shows.
 #[derive(Debug)]
 struct Pinned {
-    pin: [u8; 32],
+    pin: Option<[u8; 32]>,
     provider: Arc<CryptoProvider>,
-}
-
-/// `--insecure`: [`Pinned`] that accepts every digest.
-#[derive(Debug)]
-struct Anyone(Pinned);
-
-impl Pinned {
-    fn anyone(self) -> Anyone {
-        Anyone(self)
-    }
 }
 
 /// A pin that did not match, as the verifier reports it.
@@ -325,8 +313,11 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pin) = self.pin else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let got = sha256(end_entity);
-        if got == self.pin {
+        if got == pin {
             return Ok(ServerCertVerified::assertion());
         }
         Err(rustls::Error::InvalidCertificate(CertificateError::Other(
@@ -358,41 +349,6 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-impl ServerCertVerifier for Anyone {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 
