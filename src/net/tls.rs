@@ -11,7 +11,9 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use color_eyre::eyre::{self, WrapErr};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -23,6 +25,7 @@ use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, OtherError,
     RootCertStore, ServerConfig, SignatureScheme,
 };
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The one crypto provider: ring.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -480,6 +483,105 @@ fn der_seq(der: &[u8]) -> Option<(&[u8], &[u8])> {
     matches!(der.first(), Some(0x30 | 0x31))
         .then(|| der_next(der))
         .flatten()
+}
+
+/// A socket read in large gulps for rustls, which asks for about 4 KiB per read: a bulk
+/// stream would otherwise cost a system call (and often a readiness wake-up) per 4 KiB.
+/// The gulp buffer exists only while a burst flows: it is taken when a direct read fills
+/// rustls's request (more is likely waiting) and given back once drained after a read that
+/// did not fill it, so an idle connection holds none.
+pub struct Gulp<S> {
+    io: S,
+    /// Empty outside a burst; `GULP` bytes during one, of which `at..end` are unread.
+    buf: Vec<u8>,
+    at: usize,
+    end: usize,
+}
+
+/// The size of one gulp: four full TLS records.
+const GULP: usize = 64 * 1024;
+
+impl<S> Gulp<S> {
+    /// Wraps a connected socket.
+    pub fn new(io: S) -> Self {
+        Gulp {
+            io,
+            buf: Vec::new(),
+            at: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Gulp<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at == this.end {
+            if this.buf.is_empty() {
+                // Not in a burst: read straight into rustls's buffer.
+                let want = out.remaining();
+                let before = out.filled().len();
+                ready!(Pin::new(&mut this.io).poll_read(cx, out))?;
+                if out.filled().len() - before == want {
+                    this.buf = vec![0; GULP];
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut gulp = ReadBuf::new(&mut this.buf);
+            match Pin::new(&mut this.io).poll_read(cx, &mut gulp) {
+                Poll::Ready(done) => done?,
+                Poll::Pending => {
+                    // Nothing more after a full gulp: no burst after all, no buffer held.
+                    this.buf = Vec::new();
+                    return Poll::Pending;
+                }
+            }
+            (this.at, this.end) = (0, gulp.filled().len());
+        }
+        let take = (this.end - this.at).min(out.remaining());
+        out.put_slice(&this.buf[this.at..this.at + take]);
+        this.at += take;
+        if this.at == this.end && this.end < this.buf.len() {
+            // That gulp drained the socket: the burst is over, the buffer goes.
+            this.buf = Vec::new();
+            (this.at, this.end) = (0, 0);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Gulp<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use super::{Bar, Idle, Stdio};
 use crate::cli::EchoClientArgs;
 use crate::net::addr::HostPort;
 use crate::net::endpoint::Endpoint;
-use crate::net::tls::{self, Trust};
+use crate::net::tls::{self, Gulp, Trust};
 use crate::sys::fdio;
 use crate::ui::{self, Ui};
 
@@ -79,8 +79,8 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
 
 /// A TLS session over either stream kind.
 pub(super) enum Session {
-    Tcp(TlsStream<TcpStream>),
-    Unix(TlsStream<UnixStream>),
+    Tcp(TlsStream<Gulp<TcpStream>>),
+    Unix(TlsStream<Gulp<UnixStream>>),
 }
 
 impl Setup {
@@ -124,8 +124,8 @@ impl Setup {
         &self,
         stream: S,
         timeout: Duration,
-    ) -> eyre::Result<TlsStream<S>> {
-        let connect = self.connector.connect(self.name.clone(), stream);
+    ) -> eyre::Result<TlsStream<Gulp<S>>> {
+        let connect = self.connector.connect(self.name.clone(), Gulp::new(stream));
         match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(session)) => Ok(session),
             Ok(Err(err)) => Err(eyre::eyre!(tls::reason(&err))),

@@ -29,9 +29,11 @@ use crate::ui::{self, Ui};
 /// that connects and says nothing gives its slot back after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Plaintext per read and write: four full TLS records, so a bulk stream's writes fill the
-/// socket in one call while memory per connection stays fixed.
-const BUF: usize = 64 * 1024;
+/// Plaintext per read and write at first: one full TLS record.
+const BUF: usize = 16 * 1024;
+/// ... and once a read fills that (a bulk stream): four records, so each write fills the
+/// socket in one call. Memory per connection stays bounded either way.
+const BULK_BUF: usize = 64 * 1024;
 
 /// What was loaded before binding: a bad `--cert`, `--key` or `--client-ca` is an error at
 /// start, before any socket exists.
@@ -125,16 +127,17 @@ async fn echo<C: Connection>(
     log: &Ui,
 ) -> io::Result<End> {
     let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
-    let reason = match tokio::time::timeout(limit, acceptor.accept(&mut *stream)).await {
-        Ok(Ok(tls)) => {
-            if log.verbose > 0 {
-                log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
+    let reason =
+        match tokio::time::timeout(limit, acceptor.accept(tls::Gulp::new(&mut *stream))).await {
+            Ok(Ok(tls)) => {
+                if log.verbose > 0 {
+                    log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
+                }
+                return echo_loop(tls, idle, stats, echoed).await;
             }
-            return echo_loop(tls, idle, stats, echoed).await;
-        }
-        Ok(Err(err)) => tls::reason(&err),
-        Err(_) => format!("no handshake within {}", ui::duration(limit)),
-    };
+            Ok(Err(err)) => tls::reason(&err),
+            Err(_) => format!("no handshake within {}", ui::duration(limit)),
+        };
     // Said even without -v: a client that cannot connect is what someone is debugging.
     if log.verbose == 0 {
         log.info(&format!("{peer}: TLS handshake failed: {reason}"));
@@ -181,10 +184,10 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
     tls: &mut S,
     idle: Option<Duration>,
     count: &mut Count<'_>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> io::Result<End> {
     loop {
-        let n = match bounded(idle, tls.read(buf)).await {
+        let n = match bounded(idle, tls.read(&mut buf[..])).await {
             None => return Ok(End::Idle),
             Some(Ok(n)) => n,
             // A plain end of stream without close_notify is still the end of the input.
@@ -212,6 +215,9 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if bounded(idle, tls.flush()).await.transpose()?.is_none() {
             return Ok(End::Idle);
+        }
+        if n == buf.len() && n < BULK_BUF {
+            buf.resize(BULK_BUF, 0);
         }
     }
 }
