@@ -211,6 +211,8 @@ struct Results {
     conc: Vec<f64>,
     pp: Vec<f64>,
     cpu_us: Vec<f64>,
+    hs_server_us: Vec<f64>,
+    hs_client_us: Vec<f64>,
 }
 
 /// Runs the TLS rows.
@@ -247,9 +249,11 @@ pub fn run() {
             let i = (k + round) % n;
             let server = Server::start(kinds[i], &pki);
             let r = &mut results[i];
-            r.seq.push(rt.block_on(handshakes(&server, &config, 1)));
-            r.conc
-                .push(rt.block_on(handshakes(&server, &config, CONNS)));
+            r.seq.push(rt.block_on(handshakes(&server, &config, 1))[0]);
+            let [rate, server_us, client_us] = rt.block_on(handshakes(&server, &config, CONNS));
+            r.conc.push(rate);
+            r.hs_server_us.push(server_us);
+            r.hs_client_us.push(client_us);
             let (rate, cpu) = rt.block_on(ping_pong(&server, &config));
             r.pp.push(rate);
             r.cpu_us.push(cpu);
@@ -268,7 +272,13 @@ pub fn run() {
 
 /// Handshakes per second from `clients` concurrent loops of: connect, handshake, 64-byte
 /// echo, close.
-async fn handshakes(server: &Server, config: &Arc<rustls::ClientConfig>, clients: usize) -> f64 {
+/// Handshakes per second, and the server's and this client's CPU per handshake (µs): the
+/// client's own cost shows whether it, not the server, set the pace.
+async fn handshakes(
+    server: &Server,
+    config: &Arc<rustls::ClientConfig>,
+    clients: usize,
+) -> [f64; 3] {
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -289,16 +299,24 @@ async fn handshakes(server: &Server, config: &Arc<rustls::ClientConfig>, clients
         })
         .collect();
     tokio::time::sleep(WARM).await;
+    let me = std::process::id();
+    let (server0, client0) = (server.cpu_ns(), schedstat_ns(me).unwrap_or(0));
     measuring.store(true, Ordering::Relaxed);
     let t = Instant::now();
     tokio::time::sleep(MEASURE).await;
     let count = done.load(Ordering::Relaxed);
     let elapsed = t.elapsed();
+    let (server1, client1) = (server.cpu_ns(), schedstat_ns(me).unwrap_or(0));
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
     }
-    count as f64 / elapsed.as_secs_f64()
+    let per = |ns: u64| ns as f64 / 1e3 / count.max(1) as f64;
+    [
+        count as f64 / elapsed.as_secs_f64(),
+        per(server1.saturating_sub(server0)),
+        per(client1.saturating_sub(client0)),
+    ]
 }
 
 async fn one_handshake(connector: &tokio_rustls::TlsConnector, addr: SocketAddr) {
@@ -433,9 +451,7 @@ fn bulk(server: &Server, pattern: &Arc<Pattern>, bytes: u64) -> Result<f64, Stri
             let _ = writer.join();
             let _ = reader.join();
             return Err(format!(
-                "deadlock: no byte for {STALL:?} after {} MiB of {}",
-                now >> 20,
-                bytes >> 20
+                "stalled (deadlock): no byte for {STALL:?} after {now} of {bytes} bytes"
             ));
         }
     }
@@ -457,15 +473,16 @@ fn print_table(kinds: &[Kind], results: &mut [Results], mib: usize, rounds: usiz
         "TLS echo servers, {rounds} alternating rounds (medians; ratio = ours / theirs), {took:.0?}"
     );
     println!(
-        "{:<24} {:>12} {:>10} {:>12} {:>12} {:>13}",
+        "{:<24} {:>12} {:>10} {:>12} {:>18} {:>12} {:>11}",
         "server",
         format!("bulk {mib}MiB"),
         "hs/s seq",
         format!("hs/s x{CONNS}"),
+        "CPU us/hs srv|cli",
         format!("64B x{CONNS} m/s"),
         "CPU us/msg"
     );
-    let med: Vec<[f64; 5]> = results
+    let med: Vec<[f64; 7]> = results
         .iter_mut()
         .map(|r| {
             [
@@ -474,6 +491,8 @@ fn print_table(kinds: &[Kind], results: &mut [Results], mib: usize, rounds: usiz
                 median(&mut r.conc),
                 median(&mut r.pp),
                 median(&mut r.cpu_us),
+                median(&mut r.hs_server_us),
+                median(&mut r.hs_client_us),
             ]
         })
         .collect();
@@ -485,11 +504,12 @@ fn print_table(kinds: &[Kind], results: &mut [Results], mib: usize, rounds: usiz
             format!("{:.0} MB/s", m[0])
         };
         println!(
-            "{:<24} {:>12} {:>10.0} {:>12.0} {:>12.0} {:>13.1}",
+            "{:<24} {:>12} {:>10.0} {:>12.0} {:>18} {:>12.0} {:>11.1}",
             kind.name(),
             bulk,
             m[1],
             m[2],
+            format!("{:.0} | {:.0}", m[5], m[6]),
             m[3],
             m[4]
         );
