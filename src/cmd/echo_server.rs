@@ -61,7 +61,7 @@ pub struct Config {
     pub status: bool,
     /// The service manager to tell the status figures (a no-op outside systemd).
     pub notifier: Notifier,
-    /// Serve TLS with this acceptor (`--tls`).
+    /// Serve TLS with this config (`--tls`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 

@@ -112,7 +112,9 @@ pub(super) async fn echo_either<C: Connection>(
 ) -> io::Result<End> {
     match acceptor {
         None => super::conn::echo(stream, idle, stats, echoed).await,
-        Some(acceptor) => echo(acceptor, stream, peer, idle, stats, echoed, log).await,
+        // Boxed: a TLS session's state is large, and inline it would grow every plain
+        // connection's task too.
+        Some(acceptor) => Box::pin(echo(acceptor, stream, peer, idle, stats, echoed, log)).await,
     }
 }
 
