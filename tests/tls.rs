@@ -107,7 +107,12 @@ fn server(args: &[&str]) -> (EchoServer, String) {
 
 /// A self-signed TLS server on a free port, and the fingerprint it printed.
 fn self_signed_server(extra: &[&str]) -> (EchoServer, String, String) {
-    let mut args = vec!["tls:127.0.0.1:0"];
+    self_signed_server_on("tls:127.0.0.1:0", extra)
+}
+
+/// [`self_signed_server`] on `listen`.
+fn self_signed_server_on(listen: &str, extra: &[&str]) -> (EchoServer, String, String) {
+    let mut args = vec![listen];
     args.extend_from_slice(extra);
     let (server, addr) = server(&args);
     let said = "tls: self-signed certificate, sha256 ";
@@ -164,28 +169,48 @@ fn self_signed_server_and_pinned_client_round_trip_random_data() {
     assert!(err.contains("served 1 connection"), "{err}");
 }
 
-/// The fingerprint printed is the certificate's: openssl computes the same one.
+/// The fingerprint printed is the certificate's (openssl computes the same one), and the
+/// certificate is ECDSA P-256, for localhost, the bound IP and the host name typed, valid for
+/// at least a day.
 #[test]
-fn printed_fingerprint_is_the_certificates() {
+fn the_self_signed_certificate_as_openssl_sees_it() {
     if !peer_available("openssl") {
         return;
     }
-    let (_server, addr, fp) = self_signed_server(&[]);
+    let (server, addr, fp) = self_signed_server_on("tls:LocalHost:0", &[]);
     let out = Command::new("sh")
         .args([
             "-c",
-            "openssl s_client -connect \"$1\" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+            "openssl s_client -connect \"$1\" </dev/null 2>/dev/null | openssl x509 -noout \
+             -fingerprint -sha256 -ext subjectAltName -checkend 86400 -text",
             "sh",
             &addr,
         ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "expires within a day? {text}");
     assert!(text.contains(&fp), "openssl says {text}, we said {fp}");
+    assert!(
+        text.contains("DNS:localhost, IP Address:127.0.0.1"),
+        "names: {text}"
+    );
+    assert!(text.contains("prime256v1"), "not P-256: {text}");
+    drop(server);
 }
 
 #[test]
 fn openssl_s_client_gets_every_byte_back() {
+    s_client_echo(&[], "TLSv1.3 TLS13_");
+}
+
+#[test]
+fn openssl_s_client_over_tls_1_2() {
+    s_client_echo(&["-tls1_2"], "TLSv1.2 TLS_ECDHE_ECDSA_WITH_");
+}
+
+/// Random bytes through `openssl s_client ARGS`, all back; the server's -v log shows `proto`.
+fn s_client_echo(args: &[&str], proto: &str) {
     if !peer_available("openssl") {
         return;
     }
@@ -194,6 +219,7 @@ fn openssl_s_client_gets_every_byte_back() {
     let mut child = KillOnDrop(
         other("openssl")
             .args(["s_client", "-quiet", "-no_ign_eof", "-connect", &addr])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -223,11 +249,7 @@ fn openssl_s_client_gets_every_byte_back() {
         "{}",
         server.stderr()
     );
-    assert!(
-        server.stderr().contains("TLSv1.3 TLS13_"),
-        "{}",
-        server.stderr()
-    );
+    assert!(server.stderr().contains(proto), "{}", server.stderr());
 }
 
 /// socat sends close_notify at the end of its input and reads on: the half-close.
