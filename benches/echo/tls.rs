@@ -172,12 +172,15 @@ impl Server {
         Server { child, addr }
     }
 
-    /// CPU time of the server and its live children, in nanoseconds.
+    /// CPU time of the server and its children, in nanoseconds: the live ones exactly (from
+    /// schedstat), plus those already gone and reaped (the parent's cutime and cstime, in
+    /// clock ticks): socat forks a child per connection, and a handshake's child is gone
+    /// before the next look.
     fn cpu_ns(&self) -> u64 {
         let pid = self.child.id();
-        let mut ns = schedstat_ns(pid).unwrap_or(0);
+        let mut ns = schedstat_ns(pid).unwrap_or(0) + reaped_ns(pid);
         for child in children(pid) {
-            ns += schedstat_ns(child).unwrap_or(0);
+            ns += schedstat_ns(child).unwrap_or(0) + reaped_ns(child);
             ns += children(child)
                 .into_iter()
                 .filter_map(schedstat_ns)
@@ -185,6 +188,26 @@ impl Server {
         }
         ns
     }
+}
+
+/// CPU time of `pid`'s children that have exited and been waited for (cutime + cstime).
+fn reaped_ns(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return 0;
+    };
+    // After the command: state is field 3; cutime and cstime are fields 16 and 17.
+    let field = |n: usize| -> u64 {
+        rest.split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (field(16) + field(17)) * 1_000_000_000 / hz
 }
 
 impl Drop for Server {
