@@ -5,3 +5,4 @@ pub mod addr;
 pub mod endpoint;
 pub mod listen;
 pub mod stream;
+pub mod udp;

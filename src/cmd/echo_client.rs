@@ -17,6 +17,7 @@ mod connect;
 mod outcome;
 mod pump;
 mod send;
+mod udp;
 
 use std::io::IsTerminal;
 use std::os::fd::BorrowedFd;
@@ -48,6 +49,11 @@ pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
         stdout,
         interactive: std::io::stdin().is_terminal(),
     };
+    if let crate::net::endpoint::Endpoint::Udp(target) = &args.target.0 {
+        let idle = args.idle_timeout;
+        let session = udp::session(target, family(args), args.connect_timeout, idle, ui, stdio);
+        return runtime::block_on(Flavor::CurrentThread, session)?;
+    }
     runtime::block_on(Flavor::CurrentThread, session(args, ui, stdio))?
 }
 

@@ -16,6 +16,7 @@
 mod conn;
 mod log;
 mod stats;
+mod udp;
 
 use std::future::Future;
 use std::io;
@@ -97,6 +98,9 @@ pub struct Summary {
 /// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error
 /// (exit 1).
 pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
+    if let Endpoint::Udp(addr) = args.listen.endpoint {
+        return udp::run(addr, args, ui);
+    }
     // Multi-thread, measured: in one-round runs of `cargo bench --bench echo -- server` on
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
     // at 64 B x 50 and 2.9x its bulk MB/s; the multi-thread build 1.65x and 5.9x. (The machine

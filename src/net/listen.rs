@@ -73,6 +73,11 @@ pub fn bind(endpoint: &Endpoint<SocketAddr>, mode: Option<u32>, ui: &Ui) -> io::
                 file: Some(file),
             })
         }
+        // Datagrams have no listener: `net::udp` binds them.
+        Endpoint::Udp(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a UDP endpoint has no listener",
+        )),
     }
 }
 
