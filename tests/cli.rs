@@ -246,11 +246,11 @@ fn usage_errors_speak_the_users_words() {
         ),
         (
             &["echo-client", "http://example.com:80"],
-            "a URL is not an address; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
+            "a URL is not an address; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH, unix:@NAME or udp:HOST:PORT",
         ),
         (
-            &["echo-client", "UDP:127.0.0.1:7101"],
-            "unknown scheme 'UDP:'; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
+            &["echo-client", "SCTP:127.0.0.1:7101"],
+            "unknown scheme 'SCTP:'; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH, unix:@NAME or udp:HOST:PORT",
         ),
         (&["echo-server", "unix:"], "the socket path is missing"),
         (

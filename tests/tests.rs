@@ -12,4 +12,5 @@ mod echo_client;
 mod echo_server;
 mod generated;
 mod stderr;
+mod udp;
 mod unix;
