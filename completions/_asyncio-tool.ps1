@@ -31,8 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Concatenate files to standard output, exactly as GNU cat does')
-            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP or Unix socket): every byte received is sent back')
-            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP or Unix socket) and print what comes back')
+            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back')
+            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to standard output')
             break
         }
@@ -73,6 +73,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender')
             [CompletionResult]::new('--no-status', '--no-status', [CompletionResultType]::ParameterName, 'Never show the live status line on stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log each connection''s open and close on stderr (repeatable)')
@@ -87,10 +89,12 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
         'asyncio-tool;echo-client' {
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up a connection attempt after this long')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input')
             [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)')

@@ -28,8 +28,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand cat 'Concatenate files to standard output, exactly as GNU cat does'
-            cand echo-server 'Run an echo server (TCP or Unix socket): every byte received is sent back'
-            cand echo-client 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
+            cand echo-server 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
+            cand echo-client 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back'
             cand completions 'Print a shell completion script to standard output'
         }
         &'asyncio-tool;cat'= {
@@ -68,6 +68,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+            cand -u 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
+            cand --udp 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
             cand --no-status 'Never show the live status line on stderr'
             cand -v 'Log each connection''s open and close on stderr (repeatable)'
             cand --verbose 'Log each connection''s open and close on stderr (repeatable)'
@@ -81,10 +83,12 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
         &'asyncio-tool;echo-client'= {
             cand --connect-timeout 'Give up a connection attempt after this long'
             cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'
-            cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled'
+            cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s)'
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+            cand -u 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input'
+            cand --udp 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input'
             cand -4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand --ipv4 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
             cand -6 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'

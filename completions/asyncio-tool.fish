@@ -32,8 +32,8 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s v -l verbose 
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "cat" -d 'Concatenate files to standard output, exactly as GNU cat does'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP or Unix socket): every byte received is sent back'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "completions" -d 'Print a shell completion script to standard output'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
@@ -61,6 +61,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s u -l udp -d 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
@@ -68,11 +69,12 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s)' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s u -l udp -d 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 6 -l ipv6 -d 'Connect over IPv6 only: a name is resolved to its IPv6 addresses (as nc -6)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'

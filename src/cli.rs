@@ -109,14 +109,15 @@ pub enum Command {
         override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
     )]
     Cat(CatArgs),
-    /// Run an echo server (TCP or Unix socket): every byte received is sent back.
+    /// Run an echo server (TCP, Unix socket or UDP): every byte received is sent back.
     // A fixed usage line, for the reason the top level has one.
     #[command(
         after_long_help = SERVER_EXAMPLES,
         override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
     )]
     EchoServer(EchoServerArgs),
-    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
+    /// Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes
+    /// back.
     // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
     // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
     // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
@@ -214,6 +215,8 @@ Examples:
   asyncio-tool echo-server --mode 660 unix:/run/echo.sock
                                             a Unix socket file, group-writable
   asyncio-tool echo-server unix:@echo       a Linux abstract name (no file)
+  asyncio-tool echo-server udp:0.0.0.0:7007 UDP echo (RFC 862); -u 0.0.0.0:7007
+                                            is the same
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
@@ -225,6 +228,16 @@ Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
 it serves the listening TCP or Unix stream sockets it was handed instead
 of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
 READY=1, STATUS= and STOPPING=1 (Type=notify).
+
+Over UDP each datagram (up to 65507 bytes, 65527 over IPv6) goes back
+unchanged to its sender, from the address it was sent to (also on a
+wildcard address). So that the server cannot be made a reflector or one
+end of a packet loop, it drops, and counts by reason, datagrams from a
+port below 1024 or port 0 (services such as chargen, not clients), from
+a broadcast or multicast address, sent to one, or from its own port.
+-v logs a dropped datagram's source, at most once a second per reason;
+the summary at stop gives the counts. --max-connections and
+--idle-timeout are about connections, which UDP has none of.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -271,11 +284,21 @@ Examples:
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
+  printf 'ping\\n' | asyncio-tool echo-client udp:127.0.0.1:7007
+  asyncio-tool echo-client -u 127.0.0.1 7007 < big.log > echoed.log
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
 before it was sent, a stall past --idle-timeout, a failed stdout.
+
+Over UDP each line of input (with its newline) is one datagram; a
+longer line is cut into datagrams of the largest size. A bounded number
+are in flight, so the client never overruns the server by itself. At
+the end of input it waits for the outstanding replies, at most
+--idle-timeout (default 1s) after the last one, then exits 0 if every
+datagram came back, or 1 saying how many got no reply. No server at
+the address (ICMP port unreachable) is \"Connection refused\", exit 1.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -311,7 +334,8 @@ pub struct EchoClientArgs {
     /// Give up (exit 1) once no byte has moved either way for this long while the server is
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
-    /// count. The error says which way stalled.
+    /// count. The error says which way stalled. Over UDP: how long to wait for outstanding
+    /// replies after the last one came back (default 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
