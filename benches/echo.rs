@@ -1,8 +1,8 @@
 //! `cargo bench --bench echo`: asyncio-tool's echo server and echo client against their peers
 //! (socat, OpenBSD nc, a textbook tokio server), run alternately on loopback in one run.
-//! `cargo bench --bench echo -- server`, `-- client` or `-- unix` runs one part: the TCP
-//! server rows, the TCP client rows, or the Unix-socket rows of both (with our TCP bulk
-//! figure from the same run to compare with).
+//! `cargo bench --bench echo -- server`, `-- client`, `-- unix` or `-- udp` runs one part: the
+//! TCP server rows, the TCP client rows, the Unix-socket rows of both (with our TCP bulk
+//! figure from the same run to compare with), or the UDP rows of both.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +12,8 @@ mod client;
 mod server;
 #[path = "echo/textbook.rs"]
 mod textbook;
+#[path = "echo/udp.rs"]
+mod udp;
 #[path = "echo/unix.rs"]
 mod unix;
 
@@ -25,11 +27,15 @@ fn main() {
         textbook::main(&args[1..]);
         return;
     }
+    if args.first().map(String::as_str) == Some("--textbook-udp-server") {
+        udp::textbook_main(&args[1..]);
+        return;
+    }
     let only = args.first().map(String::as_str);
     if let Some(part) = only
-        && !["server", "client", "unix"].contains(&part)
+        && !["server", "client", "unix", "udp"].contains(&part)
     {
-        eprintln!("unknown part {part:?}: expected server, client or unix");
+        eprintln!("unknown part {part:?}: expected server, client, unix or udp");
         std::process::exit(2);
     }
     if only.is_none() || only == Some("server") {
@@ -40,5 +46,8 @@ fn main() {
     }
     if only.is_none() || only == Some("unix") {
         unix::run();
+    }
+    if only.is_none() || only == Some("udp") {
+        udp::run();
     }
 }
