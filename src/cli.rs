@@ -225,8 +225,8 @@ a summary goes to stderr. Connections cut this way are reset, so a
 client sees ECONNRESET rather than a clean end.
 
 Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
-it serves the listening TCP or Unix stream sockets it was handed instead
-of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
+it serves the listening TCP or Unix stream sockets (or the UDP sockets)
+it was handed instead of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
 READY=1, STATUS= and STOPPING=1 (Type=notify).
 
 Over UDP each datagram (up to 65507 bytes, 65527 over IPv6) goes back

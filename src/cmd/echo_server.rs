@@ -98,15 +98,18 @@ pub struct Summary {
 /// SIGHUP, print the summary on stderr. Exit 0 after a signal; a bind failure is an error
 /// (exit 1).
 pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
-    if let Endpoint::Udp(addr) = args.listen.endpoint {
-        return udp::run(addr, args, ui);
-    }
     // Multi-thread, measured: in one-round runs of `cargo bench --bench echo -- server` on
     // this 2-core machine, a current-thread build reached 0.48x the textbook server's msgs/s
     // at 64 B x 50 and 2.9x its bulk MB/s; the multi-thread build 1.65x and 5.9x. (The machine
     // was shared and noisy, so the figures are rough, but they point the same way.)
     // Before the runtime opens descriptors of its own: the handed-over sockets start at fd 3.
     let inherited = activation::inherited_listeners()?;
+    let udp_handed = inherited
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|s| matches!(s.listener, Listener::Udp(_))));
+    if udp_handed || inherited.is_none() && matches!(args.listen.endpoint, Endpoint::Udp(_)) {
+        return udp::run(inherited, args, ui);
+    }
     let notifier = Notifier::from_env().unwrap_or_else(|err| {
         ui.warn(&format!(
             "not notifying the service manager: {}",
@@ -311,6 +314,11 @@ pub async fn serve(
                 Ok(l) => accepting.spawn(accept_loop(l, limit, spawner)),
                 Err(err) => accepting.spawn(registration_failed(err, spawner)),
             },
+            // `run` hands UDP sockets to `udp::run`, never here.
+            Listener::Udp(_) => accepting.spawn(registration_failed(
+                io::ErrorKind::Unsupported.into(),
+                spawner,
+            )),
         };
     }
     tokio::select! {

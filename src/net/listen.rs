@@ -28,6 +28,8 @@ pub enum Listener {
     Tcp(std::net::TcpListener),
     /// A Unix-domain stream socket.
     Unix(UnixListener),
+    /// A UDP socket handed over by socket activation; `echo-server` serves it as UDP.
+    Udp(std::net::UdpSocket),
 }
 
 /// A bound listener, the endpoint a client would type to reach it, and for a socket file the

@@ -79,6 +79,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<Bound> {
     })
 }
 
+/// Sets up a UDP socket bound elsewhere (handed over by socket activation) as [`bind`] sets up
+/// its own.
+pub fn adopt(socket: std::net::UdpSocket) -> io::Result<Bound> {
+    let local = socket.local_addr()?;
+    let socket = Socket::from(socket);
+    socket.set_nonblocking(true)?;
+    grow_receive_buffer(&socket, RECV_BUFFER);
+    let pktinfo = local.ip().is_unspecified();
+    if pktinfo {
+        want_pktinfo(&socket, local.is_ipv6())?;
+    }
+    Ok(Bound {
+        socket: socket.into(),
+        local,
+        pktinfo,
+    })
+}
+
 /// Asks for a receive buffer of `bytes`: forced past `rmem_max` when the process may, else as
 /// large as the limit allows. A smaller buffer only costs datagrams under bursts, so a refusal
 /// is no error.

@@ -18,14 +18,18 @@ use color_eyre::eyre::{self, WrapErr};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
+use crate::net::activation;
 use crate::net::endpoint::Endpoint;
+use crate::net::listen::Listener;
 use crate::net::udp::{self, Batch, Dropped};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::sys::notify::Notifier;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Ui, quote};
 
 /// What a UDP server did over its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,14 +48,16 @@ pub struct Summary {
     pub uptime: Duration,
 }
 
-/// Runs `echo-server` on UDP `addr`: bind, print `udp:IP:PORT` on stdout, serve until a stop
-/// signal, print the summary on stderr.
-pub(super) fn run(addr: SocketAddr, args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
+/// Runs `echo-server` over UDP: on the UDP sockets systemd handed over (`handed`), or else on
+/// ADDR; prints each `udp:IP:PORT` on stdout, serves until a stop signal, prints the summary
+/// on stderr.
+pub(super) fn run(
+    handed: Option<Vec<activation::InheritedSocket>>,
+    args: &EchoServerArgs,
+    ui: &Ui,
+) -> eyre::Result<Exit> {
     if args.mode.is_some() {
-        ui.warn(&format!(
-            "--mode applies to a socket file (unix:PATH); ignored for {}",
-            Endpoint::Udp(addr)
-        ));
+        ui.warn("--mode applies to a socket file (unix:PATH); ignored for UDP");
     }
     let notifier = Notifier::from_env().unwrap_or_else(|err| {
         ui.warn(&format!(
@@ -63,26 +69,81 @@ pub(super) fn run(addr: SocketAddr, args: &EchoServerArgs, ui: &Ui) -> eyre::Res
     runtime::block_on(Flavor::CurrentThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, _again) = runtime::shutdown_signals()?;
-        let bound = udp::bind(addr)
-            .wrap_err_with(|| format!("cannot listen on {}", Endpoint::Udp(addr)))?;
-        let shown = Endpoint::Udp(bound.local).to_string();
-        super::announce(&shown)?;
-        ui.info(&format!("listening on {shown}"));
+        let sockets = match handed {
+            Some(sockets) => handed_over(sockets, args, ui)?,
+            None => vec![bind(&args.listen.endpoint)?],
+        };
+        for bound in &sockets {
+            let shown = Endpoint::Udp(bound.local).to_string();
+            super::announce(&shown)?;
+            ui.info(&format!("listening on {shown}"));
+        }
         if let Err(err) = notifier.ready() {
             ui.detail(&io_reason(&err));
         }
-        let stopping = async {
-            signal.await;
-            if let Err(err) = notifier.stopping() {
-                ui.detail(&io_reason(&err));
-            }
-        };
-        let summary = serve(bound, ui, stopping)
-            .await
-            .wrap_err_with(|| format!("cannot serve {shown}"))?;
-        ui.info(&summary_line(&summary));
+        let stop = CancellationToken::new();
+        let mut serving = tokio::task::JoinSet::new();
+        for bound in sockets {
+            let shown = Endpoint::Udp(bound.local).to_string();
+            let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
+            serving.spawn(async move {
+                let served = serve(bound, &ui, stopped).await;
+                served.wrap_err_with(|| format!("cannot serve {shown}"))
+            });
+        }
+        signal.await;
+        if let Err(err) = notifier.stopping() {
+            ui.detail(&io_reason(&err));
+        }
+        stop.cancel();
+        let mut total = Summary::default();
+        while let Some(done) = serving.join_next().await {
+            total.add(&done.wrap_err("a serving task failed")??);
+        }
+        ui.info(&summary_line(&total));
         Ok(Exit::Success)
     })?
+}
+
+/// Binds ADDR, which the command line made a UDP endpoint.
+fn bind(endpoint: &Endpoint<SocketAddr>) -> eyre::Result<udp::Bound> {
+    let Endpoint::Udp(addr) = *endpoint else {
+        eyre::bail!("{endpoint} is not a UDP address");
+    };
+    udp::bind(addr).wrap_err_with(|| format!("cannot listen on {endpoint}"))
+}
+
+/// The UDP sockets systemd handed over, set up as ours would be. Streams among them are an
+/// error: one process serves one kind.
+fn handed_over(
+    sockets: Vec<activation::InheritedSocket>,
+    args: &EchoServerArgs,
+    ui: &Ui,
+) -> eyre::Result<Vec<udp::Bound>> {
+    if args.listen.typed {
+        ui.warn(&format!(
+            "serving the {} socket(s) systemd handed over; ADDR {} is ignored",
+            sockets.len(),
+            quote::address(&args.listen.endpoint.to_string())
+        ));
+    }
+    sockets
+        .into_iter()
+        .map(|handed| {
+            let fd = handed.fd;
+            let Listener::Udp(socket) = handed.listener else {
+                eyre::bail!(
+                    "socket activation: fd {fd} is a stream socket among UDP ones; \
+                     echo-server serves either stream sockets or UDP sockets"
+                );
+            };
+            let named = handed.name.map(|n| format!(" ({n})")).unwrap_or_default();
+            let bound = udp::adopt(socket)
+                .wrap_err_with(|| format!("socket activation: fd {fd}{named}"))?;
+            ui.detail(&format!("fd {fd}{named}: {}", Endpoint::Udp(bound.local)));
+            Ok(bound)
+        })
+        .collect()
 }
 
 /// Pause after a receive error other than "nothing there", so a persistent one (ENOMEM)
@@ -173,6 +234,22 @@ async fn send(socket: &UdpSocket, batch: &mut Batch, summary: &mut Summary) -> i
         }
     }
     Ok(())
+}
+
+impl Summary {
+    /// Adds what another socket's server did (socket activation may hand over several).
+    fn add(&mut self, other: &Summary) {
+        self.datagrams += other.datagrams;
+        self.bytes += other.bytes;
+        for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
+            *mine += theirs;
+        }
+        self.unsent += other.unsent;
+        if other.unsent_reason.is_some() {
+            self.unsent_reason.clone_from(&other.unsent_reason);
+        }
+        self.uptime = self.uptime.max(other.uptime);
+    }
 }
 
 /// At most one log line a second per drop reason (under `-v`), and one per receive error,
