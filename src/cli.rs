@@ -236,8 +236,9 @@ end of a packet loop, it drops, and counts by reason, datagrams from a
 port below 1024 or port 0 (services such as chargen, not clients), from
 a broadcast or multicast address, sent to one, or from its own port.
 -v logs a dropped datagram's source, at most once a second per reason;
-the summary at stop gives the counts. --max-connections and
---idle-timeout are about connections, which UDP has none of.
+the summary at stop gives the counts. --max-connections,
+--idle-timeout and --shutdown-timeout are about connections, which UDP
+has none of: with UDP they are usage errors.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 

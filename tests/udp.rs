@@ -278,6 +278,31 @@ fn datagrams_from_ports_below_1024_are_dropped_counted_and_logged() {
     );
 }
 
+/// Another echo server on the same port (here: a socket on 127.0.0.2 with the server's port)
+/// would answer every answer: an endless loop between the two.
+#[test]
+fn datagrams_from_the_servers_own_port_are_dropped() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let port = server.addr().port();
+    let twin = UdpSocket::bind(("127.0.0.2", port)).unwrap();
+    twin.connect(server.addr()).unwrap();
+    twin.send(b"loop?\n").unwrap();
+    ping(&client_socket(server.addr()), b"after\n");
+    twin.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        twin.recv(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram from the server's own port was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("; dropped 1: 1 source port is the server's own (an echo loop)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_server_stops_on_sigint_with_its_summary() {
     let server = Server::start(&["udp:127.0.0.1:0"]);
@@ -351,8 +376,11 @@ fn the_client_ends_with_exit_1_counting_lost_datagrams() {
 #[test]
 fn the_client_with_no_server_says_connection_refused() {
     let port = free_port();
+    let started = std::time::Instant::now();
     let out = client(&[&format!("udp:127.0.0.1:{port}")], b"anyone?\n");
     assert_no_panic(&out.stderr);
+    // Promptly: the ICMP error, not the 1 s wait for replies, ends it (a generous bound).
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -489,7 +517,11 @@ fn interactive_each_typed_line_is_answered_and_ctrl_d_ends() {
 
 #[test]
 fn option_conflicts_are_usage_errors_naming_the_conflict() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["echo-server", "-u", "--shutdown-timeout", "1s", "0"],
+            "--shutdown-timeout lets open connections finish, and UDP has none",
+        ),
         (
             &["echo-server", "-u", "--max-connections", "5", "0"],
             "--max-connections limits connections, and UDP has none",

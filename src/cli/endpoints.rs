@@ -207,7 +207,7 @@ fn udp_flag<T>(endpoint: Endpoint<T>, typed: &str, udp: bool) -> Result<Endpoint
 }
 
 /// The server's options that govern connections, which UDP does not have.
-const SERVER_CONNECTION_OPTIONS: [(&str, &str); 2] = [
+const SERVER_CONNECTION_OPTIONS: [(&str, &str); 3] = [
     (
         "max_connections",
         "--max-connections limits connections, and UDP has none (each datagram stands alone)",
@@ -215,6 +215,10 @@ const SERVER_CONNECTION_OPTIONS: [(&str, &str); 2] = [
     (
         "idle_timeout",
         "--idle-timeout closes idle connections, and UDP has none (each datagram stands alone)",
+    ),
+    (
+        "shutdown_timeout",
+        "--shutdown-timeout lets open connections finish, and UDP has none (a stop is immediate)",
     ),
 ];
 
@@ -234,10 +238,12 @@ fn only_for_connections<T: std::fmt::Display>(
     if !matches!(endpoint, Endpoint::Udp(_)) {
         return Ok(endpoint);
     }
-    // `try_contains_id` keeps these words usable in a command without the option.
-    let given = options
-        .iter()
-        .find(|(id, _)| matches.try_contains_id(id).unwrap_or(false));
+    // `try_contains_id` keeps these words usable in a command without the option; a default
+    // value was not given.
+    let given = options.iter().find(|(id, _)| {
+        matches.try_contains_id(id).unwrap_or(false)
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    });
     match given {
         Some((_, why)) => Err(format!("{why}: cannot be used with {endpoint}")),
         None => Ok(endpoint),

@@ -42,7 +42,7 @@ impl Family {
         }
     }
 
-    fn flag(self) -> &'static str {
+    pub(super) fn flag(self) -> &'static str {
         match self {
             Family::Any => "",
             Family::V4 => "IPv4 (-4)",

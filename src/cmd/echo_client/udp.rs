@@ -146,11 +146,20 @@ async fn resolve(target: &HostPort, family: Family, limit: Duration) -> eyre::Re
         .wrap_err_with(cannot)?
         .collect(),
     };
-    resolved
-        .into_iter()
-        .find(|addr| family.admits(*addr))
-        .ok_or_else(|| eyre::eyre!("no address of the family asked for (-4/-6)"))
-        .wrap_err_with(cannot)
+    let literal = ip_literal(&target.host, target.port).is_some();
+    match resolved.into_iter().find(|addr| family.admits(*addr)) {
+        Some(addr) => Ok(addr),
+        None if literal => Err(eyre::eyre!(
+            "{} is not an {} address",
+            target.host,
+            family.flag()
+        ))
+        .wrap_err(format!("cannot send to {}", Endpoint::Udp(target))),
+        None if family == Family::Any => {
+            Err(eyre::eyre!("the name has no address")).wrap_err_with(cannot)
+        }
+        None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
+    }
 }
 
 /// A UDP socket connected to `server`, non-blocking, with a large receive buffer.
