@@ -83,18 +83,7 @@ pub(super) async fn session(
         ui.detail(&format!("sending to {named} ({server})"));
     }
     let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
-    let mut exchange = Exchange {
-        socket,
-        stdout: stdio.stdout,
-        idle: idle.unwrap_or(DEFAULT_IDLE),
-        budget,
-        flight: VecDeque::new(),
-        charged: 0,
-        sent: 0,
-        received: 0,
-        last_reply: Instant::now(),
-        started: Instant::now(),
-    };
+    let mut exchange = Exchange::new(socket, stdio.stdout, idle.unwrap_or(DEFAULT_IDLE), budget);
     let ended = tokio::select! {
         ended = exchange.run(input) => ended,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
@@ -105,6 +94,11 @@ pub(super) async fn session(
         exchange.received,
         ui::duration(exchange.started.elapsed())
     ));
+    outcome(ended, &exchange, &named)
+}
+
+/// The exit status, or the one-line error, for how the exchange with `named` ended.
+fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre::Result<Exit> {
     match ended {
         Ok(()) => {}
         Err(Failed::Stdout(err)) => {
@@ -216,6 +210,26 @@ struct Exchange {
 }
 
 impl Exchange {
+    fn new(
+        socket: UdpSocket,
+        stdout: std::os::fd::BorrowedFd<'static>,
+        idle: Duration,
+        budget: usize,
+    ) -> Exchange {
+        Exchange {
+            socket,
+            stdout,
+            idle,
+            budget,
+            flight: VecDeque::new(),
+            charged: 0,
+            sent: 0,
+            received: 0,
+            last_reply: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
     /// Sends what standard input gives, as the window allows, and prints replies, until input
     /// ended and nothing is outstanding (answered or written off).
     async fn run(&mut self, mut input: mpsc::Receiver<Chunk>) -> Result<(), Failed> {
