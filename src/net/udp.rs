@@ -552,14 +552,19 @@ mod tests {
         client.send(b"hello").unwrap();
         let fd = std::os::fd::AsFd::as_fd(&server.socket);
         let mut batch = Batch::new(true);
-        rustix::event::poll(
+        let limit = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        let ready = rustix::event::poll(
             &mut [rustix::event::PollFd::new(
                 &fd,
                 rustix::event::PollFlags::IN,
             )],
-            None,
+            Some(&limit),
         )
         .unwrap();
+        assert_eq!(ready, 1, "the datagram arrives within 10 s");
         assert_eq!(batch.receive(fd).unwrap(), 1);
         let d = batch.datagram(0).unwrap();
         assert_eq!(d.destination, Some(IpAddr::from([127, 0, 0, 2])));
