@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{self, WrapErr};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EchoServerArgs;
