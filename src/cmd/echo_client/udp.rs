@@ -80,7 +80,12 @@ pub(super) async fn session(
     if interactive {
         ui.info(&format!("sending to {named} — Ctrl-D to finish"));
     } else {
-        ui.detail(&format!("sending to {named} ({server})"));
+        let resolved = Endpoint::Udp(server).to_string();
+        if resolved == named {
+            ui.detail(&format!("sending to {named}"));
+        } else {
+            ui.detail(&format!("sending to {named} ({server})"));
+        }
     }
     let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
     let mut exchange = Exchange::new(socket, stdio.stdout, idle.unwrap_or(DEFAULT_IDLE), budget);
@@ -89,7 +94,7 @@ pub(super) async fn session(
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     ui.detail(&format!(
-        "sent {} datagrams, {} replies in {}",
+        "datagrams sent: {}, replies: {}, in {}",
         exchange.sent,
         exchange.received,
         ui::duration(exchange.started.elapsed())
