@@ -50,8 +50,7 @@ pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
         interactive: std::io::stdin().is_terminal(),
     };
     if let crate::net::endpoint::Endpoint::Udp(target) = &args.target.0 {
-        let idle = args.idle_timeout;
-        let session = udp::session(target, family(args), args.connect_timeout, idle, ui, stdio);
+        let session = udp::session(target, args, ui, stdio);
         return runtime::block_on(Flavor::CurrentThread, session)?;
     }
     runtime::block_on(Flavor::CurrentThread, session(args, ui, stdio))?

@@ -28,7 +28,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connect::Family;
-use super::{Stdio, interrupted};
+use super::{Bar, PROGRESS_TEMPLATE, Stdio, family, interrupted};
+use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
 use crate::net::addr::{HostPort, ip_literal};
 use crate::net::endpoint::Endpoint;
@@ -60,9 +61,7 @@ type Chunk = io::Result<Vec<Vec<u8>>>;
 /// Runs the UDP exchange with `target`, from resolution to the exit status.
 pub(super) async fn session(
     target: &HostPort,
-    family: Family,
-    connect_timeout: Duration,
-    idle: Option<Duration>,
+    args: &EchoClientArgs,
     ui: &Ui,
     stdio: Stdio,
 ) -> eyre::Result<Exit> {
@@ -71,7 +70,7 @@ pub(super) async fn session(
     tokio::pin!(interrupt);
     let named = Endpoint::Udp(target).to_string();
     let server = tokio::select! {
-        resolved = resolve(target, family, connect_timeout) => resolved?,
+        resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
@@ -88,9 +87,20 @@ pub(super) async fn session(
         }
     }
     let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
-    let mut exchange = Exchange::new(socket, stdio.stdout, idle.unwrap_or(DEFAULT_IDLE), budget);
+    let idle = args.idle_timeout.unwrap_or(DEFAULT_IDLE);
+    let mut exchange = Exchange::new(socket, stdio.stdout, idle, budget);
+    // As for TCP: forced at a terminal only, where it would fight with typed text.
+    let bar = if interactive && !args.progress {
+        None
+    } else {
+        ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
+    };
+    if let Some(bar) = &bar {
+        bar.disable_steady_tick();
+    }
+    let bar = Bar(bar, ui);
     let ended = tokio::select! {
-        ended = exchange.run(input) => ended,
+        ended = exchange.run(input, &bar) => ended,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     ui.detail(&format!(
@@ -237,11 +247,12 @@ impl Exchange {
 
     /// Sends what standard input gives, as the window allows, and prints replies, until input
     /// ended and nothing is outstanding (answered or written off).
-    async fn run(&mut self, mut input: mpsc::Receiver<Chunk>) -> Result<(), Failed> {
+    async fn run(&mut self, mut input: mpsc::Receiver<Chunk>, bar: &Bar<'_>) -> Result<(), Failed> {
         let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
         let mut eof = false;
         let mut buf = vec![0u8; udp::MAX_V6 + 1];
         let mut out = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             let blocked = self.send_ready(&mut pending)?;
             if eof && pending.is_empty() && self.flight.is_empty() {
@@ -273,7 +284,23 @@ impl Exchange {
                     self.flight.clear();
                     self.charged = 0;
                 }
+                _ = tick.tick(), if bar.0.is_some() => self.show(bar),
             }
+        }
+    }
+
+    /// The progress line: datagrams each way, in flight, and the reply rate.
+    fn show(&self, bar: &Bar<'_>) {
+        if let Some(bar) = &bar.0 {
+            let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "sent {} · received {} · {} in flight · {:.0} datagrams/s",
+                self.sent,
+                self.received,
+                self.flight.len(),
+                self.received as f64 / elapsed
+            ));
+            bar.tick();
         }
     }
 
