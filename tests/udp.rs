@@ -566,3 +566,20 @@ fn option_conflicts_are_usage_errors_naming_the_conflict() {
         assert!(err.contains(want), "{args:?}: want {want:?} in {err}");
     }
 }
+
+#[test]
+fn progress_forced_shows_datagrams_and_leaves_stdout_alone() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let input: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("p{i}\n").into_bytes())
+        .collect();
+    let out = client(&["--progress", server.line()], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &input);
+    assert!(
+        text(&out.stderr).contains(" in flight · "),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop();
+}
