@@ -231,7 +231,8 @@ pub struct Datagram {
 /// Storage for [`BATCH`] datagrams and the headers of one recvmmsg and one sendmmsg.
 ///
 /// The headers point into the batch's own heap buffers (never into the struct itself, which
-/// may move), and are rewritten before every call.
+/// may move): set once, with the lengths the kernel overwrites restored before each receive
+/// and the reply headers rewritten before each send.
 pub struct Batch {
     data: Vec<u8>,
     names: Vec<libc::sockaddr_storage>,
@@ -263,50 +264,59 @@ impl Batch {
                 zeroed::<libc::mmsghdr>(),
             )
         };
-        Batch {
+        let mut batch = Batch {
             // Zeroed memory comes from calloc: pages are touched only as datagrams need them.
             data: vec![0; BATCH * SLOT],
             names: vec![storage; BATCH],
             controls: vec![[0; CONTROL / 8]; BATCH],
             iovs: vec![iov; BATCH],
             headers: vec![header; BATCH],
-            received: 0,
+            received: BATCH,
             replies: Vec::with_capacity(BATCH),
             reply_controls: vec![[0; CONTROL / 8]; BATCH],
             reply_iovs: vec![iov; BATCH],
             reply_headers: vec![header; BATCH],
             pktinfo,
+        };
+        let data = batch.data.as_mut_ptr();
+        for i in 0..BATCH {
+            batch.iovs[i] = libc::iovec {
+                // SAFETY: slot i lies inside `data` (BATCH * SLOT bytes).
+                iov_base: unsafe { data.add(i * SLOT) }.cast(),
+                iov_len: SLOT,
+            };
+            let hdr = &mut batch.headers[i].msg_hdr;
+            hdr.msg_name = (&raw mut batch.names[i]).cast();
+            hdr.msg_iov = &raw mut batch.iovs[i];
+            hdr.msg_iovlen = 1;
+            if pktinfo {
+                hdr.msg_control = batch.controls[i].as_mut_ptr().cast();
+            }
         }
+        batch.reset();
+        batch
+    }
+
+    /// Restores the lengths the kernel overwrote in the headers of the last receive: the
+    /// others are as set, so a datagram at a time costs one header's upkeep, not 64.
+    fn reset(&mut self) {
+        for header in &mut self.headers[..self.received] {
+            let hdr = &mut header.msg_hdr;
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_controllen = if self.pktinfo { CONTROL as _ } else { 0 };
+            hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
+        self.received = 0;
     }
 
     /// Receives up to [`BATCH`] datagrams without waiting: how many, or WouldBlock. Forgets
     /// the replies queued from the previous batch.
     pub fn receive(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
-        self.received = 0;
+        self.reset();
         self.replies.clear();
-        let data = self.data.as_mut_ptr();
-        for i in 0..BATCH {
-            self.iovs[i] = libc::iovec {
-                // SAFETY: slot i lies inside `data` (BATCH * SLOT bytes).
-                iov_base: unsafe { data.add(i * SLOT) }.cast(),
-                iov_len: SLOT,
-            };
-            let hdr = &mut self.headers[i].msg_hdr;
-            hdr.msg_name = (&raw mut self.names[i]).cast();
-            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &raw mut self.iovs[i];
-            hdr.msg_iovlen = 1;
-            if self.pktinfo {
-                hdr.msg_control = self.controls[i].as_mut_ptr().cast();
-                hdr.msg_controllen = CONTROL as _;
-            } else {
-                hdr.msg_control = std::ptr::null_mut();
-                hdr.msg_controllen = 0;
-            }
-            hdr.msg_flags = 0;
-            self.headers[i].msg_len = 0;
-        }
-        // SAFETY: every header points at live buffers of the sizes it states.
+        // SAFETY: every header points at live buffers (in this batch's heap storage, which
+        // never moves) of the sizes it states.
         let n = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
