@@ -31,6 +31,10 @@ fn main() {
         udp::textbook_main(&args[1..]);
         return;
     }
+    if args.first().map(String::as_str) == Some("--reference-udp-server") {
+        udp::reference_main(&args[1..]);
+        return;
+    }
     let only = args.first().map(String::as_str);
     if let Some(part) = only
         && !["server", "client", "unix", "udp"].contains(&part)
