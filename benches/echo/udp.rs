@@ -10,8 +10,10 @@
 //! corrupted one — is counted, never accepted). A datagram not back within [`LOSS_AFTER`]
 //! is a loss. Rounds alternate the servers with fresh processes; medians are printed, with
 //! ratios to the textbook and to a reference server of the batching design with nothing
-//! around it (a blocking recvmmsg/sendmmsg loop: the ceiling here). Server CPU is utime+stime (+ reaped children, for socat's forks)
-//! from /proc/PID/stat. `ECHO_BENCH_ROUNDS` (default 3) sets the rounds.
+//! around it (a blocking recvmmsg/sendmmsg loop: the ceiling here). Server CPU is
+//! utime+stime (+ reaped children, for socat's forks) from /proc/PID/stat.
+//! `ECHO_BENCH_ROUNDS` (default 3) sets the rounds, `ECHO_BENCH_UDP_MIB` (default 100) the
+//! client rows' input.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
