@@ -11,6 +11,7 @@ use crate::exit::Exit;
 use values::{parse_count, parse_duration, parse_mode};
 
 pub mod endpoints;
+pub mod measure;
 pub mod values;
 
 const EXAMPLES: &str = "\
@@ -322,6 +323,10 @@ pub struct EchoClientArgs {
     /// More messages on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// --verify, and the probe and load modes.
+    #[command(flatten)]
+    pub measure: measure::MeasureArgs,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\

@@ -14,9 +14,11 @@
 //! decided from whichever side happened to notice a broken connection first.
 
 mod connect;
+mod measure;
 mod outcome;
 mod pump;
 mod send;
+mod verify;
 
 use std::io::IsTerminal;
 use std::os::fd::BorrowedFd;
@@ -39,6 +41,9 @@ const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
+    if let Some(mode) = args.measure.mode() {
+        return measure::run(args, mode, ui);
+    }
     // Checked before connecting: with no stdout every reply would be lost, and with no stdin
     // there is nothing to send (`< /dev/null` says that on purpose).
     let stdout = crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
@@ -95,7 +100,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     } else {
         ui.detail(&format!("connected to {server}"));
     }
-    let exchange = tokio::select! {
+    let (exchange, verdict) = tokio::select! {
         ended = exchange(args, ui, &stdio, socket) => ended?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
@@ -107,23 +112,27 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     {
         ui.info(&format!("connection closed by {server}"));
     }
-    outcome(exchange, &server)
+    let exit = outcome(exchange, &server)?;
+    // Only an exchange that ended cleanly has a whole reply to judge.
+    verdict.transpose()?;
+    Ok(exit)
 }
 
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
-/// side and collects what both report.
+/// side and collects what both report, and with `--verify` the comparison's verdict.
 async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     socket: socket2::Socket,
-) -> eyre::Result<Ended> {
+) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
+    let window = args.measure.verify.then(Arc::<verify::Window>::default);
     let mut sender = socket
         .try_clone()
-        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared)))
+        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared), window.clone()))
         .wrap_err("cannot start sending")?;
-    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared))
+    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared), window.clone())
         .wrap_err("cannot start receiving")?;
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
@@ -169,11 +178,13 @@ async fn exchange(
         ui::bytes(shared.received()),
         ui::duration(shared.started().elapsed())
     ));
-    Ok(Ended {
+    let verdict = window.map(|w| w.verdict(shared.sent()));
+    let ended = Ended {
         replies,
         sending,
         stall,
-    })
+    };
+    Ok((ended, verdict))
 }
 
 /// `--idle-timeout`: strikes when no byte has moved either way for the limit while the

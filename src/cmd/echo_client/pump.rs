@@ -35,6 +35,7 @@ use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
 use super::outcome::Replies;
+use super::verify::Window;
 use crate::sys::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
@@ -140,17 +141,19 @@ impl Shared {
     }
 }
 
-/// Starts the reply pump: socket → stdout until the server closes the connection.
+/// Starts the reply pump: socket → stdout until the server closes the connection. With
+/// `window` (`--verify`) every reply is compared there before it is printed.
 pub(super) fn receive(
     socket: Socket,
     stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
+    window: Option<Arc<Window>>,
 ) -> io::Result<impl Future<Output = Replies>> {
     let (tx, rx) = oneshot::channel();
     thread::Builder::new()
         .name("receive".into())
         .spawn(move || {
-            let end = pump_replies(&socket, stdout, &shared);
+            let end = pump_replies(&socket, stdout, &shared, window.as_deref());
             let _ = tx.send(end);
         })?;
     Ok(async {
@@ -162,13 +165,18 @@ pub(super) fn receive(
     })
 }
 
-fn pump_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
-    if is_pipe(stdout) {
+fn pump_replies(
+    socket: &Socket,
+    stdout: BorrowedFd<'_>,
+    shared: &Shared,
+    window: Option<&Window>,
+) -> Replies {
+    if is_pipe(stdout) && window.is_none() {
         if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
         }
     }
-    copy_replies(socket, stdout, shared)
+    copy_replies(socket, stdout, shared, window)
 }
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
@@ -199,7 +207,12 @@ fn splice_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> O
 }
 
 /// socket → stdout through a buffer, until the server closes.
-fn copy_replies(mut socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
+fn copy_replies(
+    mut socket: &Socket,
+    stdout: BorrowedFd<'_>,
+    shared: &Shared,
+    window: Option<&Window>,
+) -> Replies {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match socket.read(&mut buf) {
@@ -215,6 +228,9 @@ fn copy_replies(mut socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) ->
             Err(err) => return Replies::Lost(err),
         };
         shared.add_received(n);
+        if let Some(window) = window {
+            window.check(&buf[..n]);
+        }
         if let Err(err) = write_all(stdout, &buf[..n]) {
             return Replies::Stdout(err);
         }
