@@ -11,5 +11,6 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod measure;
 mod stderr;
 mod unix;

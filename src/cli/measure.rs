@@ -51,7 +51,7 @@ pub struct MeasureArgs {
     pub size: usize,
 
     /// Time between probes (probe mode).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// A reply not back this long after its message was sent is lost (probe and load).
@@ -59,7 +59,7 @@ pub struct MeasureArgs {
     pub timeout: Duration,
 
     /// Open a connection per probe and report its connect time separately, as echoping does.
-    #[arg(long, requires = "count")]
+    #[arg(long, requires = "count", conflicts_with = "connections")]
     pub new_connection: bool,
 
     /// Load mode: C closed-loop connections, each sending a message and waiting for its
@@ -68,12 +68,12 @@ pub struct MeasureArgs {
     pub connections: Option<NonZeroUsize>,
 
     /// How long load mode runs.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", requires = "connections", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", requires = "connections", conflicts_with = "count", allow_hyphen_values = true)]
     pub duration: Duration,
 
     /// Load mode at a fixed total rate of R messages a second, latency measured from each
     /// message's intended send time (no coordinated omission).
-    #[arg(long, value_name = "R", value_parser = parse_rate, requires = "connections")]
+    #[arg(long, value_name = "R", value_parser = parse_rate, requires = "connections", conflicts_with = "count")]
     pub rate: Option<u64>,
 
     #[arg(long, requires = "mode", long_help = JSON_HELP)]
