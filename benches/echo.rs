@@ -2,12 +2,15 @@
 //! (socat, OpenBSD nc, a textbook tokio server), run alternately on loopback in one run.
 //! `cargo bench --bench echo -- server`, `-- client` or `-- unix` runs one part: the TCP
 //! server rows, the TCP client rows, or the Unix-socket rows of both (with our TCP bulk
-//! figure from the same run to compare with).
+//! figure from the same run to compare with). `-- measure` compares echo-client's load and
+//! probe modes with this bench's own load generator.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "echo/client.rs"]
 mod client;
+#[path = "echo/measure.rs"]
+mod measure;
 #[path = "echo/server.rs"]
 mod server;
 #[path = "echo/textbook.rs"]
@@ -27,9 +30,9 @@ fn main() {
     }
     let only = args.first().map(String::as_str);
     if let Some(part) = only
-        && !["server", "client", "unix"].contains(&part)
+        && !["server", "client", "unix", "measure"].contains(&part)
     {
-        eprintln!("unknown part {part:?}: expected server, client or unix");
+        eprintln!("unknown part {part:?}: expected server, client, unix or measure");
         std::process::exit(2);
     }
     if only.is_none() || only == Some("server") {
@@ -40,5 +43,8 @@ fn main() {
     }
     if only.is_none() || only == Some("unix") {
         unix::run();
+    }
+    if only.is_none() || only == Some("measure") {
+        measure::run();
     }
 }
