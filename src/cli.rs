@@ -117,7 +117,8 @@ pub enum Command {
         override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
     )]
     EchoServer(EchoServerArgs),
-    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
+    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back;
+    /// or verify, probe or load it.
     // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
     // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
     // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
@@ -272,11 +273,26 @@ Examples:
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
+  asyncio-tool echo-client --verify host:7 < disk.img > /dev/null
+                               check every byte comes back as sent
+  asyncio-tool echo-client --count 5 --interval 200ms host:7
+                               probe like ping: a line per reply, summary
+  asyncio-tool echo-client --connections 50 --duration 10s host:7
+                               load: closed-loop, msgs/s and percentiles
+  asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
+                               a fixed rate, the report as JSON
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
 before it was sent, a stall past --idle-timeout, a failed stdout.
+
+Probe (--count) and load (--connections) send random messages of
+--size bytes instead of reading stdin, check each echo byte for byte,
+and print their lines and summary on stdout (messages on stderr).
+Exit status 0 when every message came back intact; 1 on any loss,
+mismatch or failed connection; after Ctrl-C a probe exits 0 if any
+reply came, as ping does.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
