@@ -2,10 +2,12 @@
 //! for its whole echo before the next, for `--duration`, on the multi-thread runtime.
 //!
 //! With `--rate R` each message has an intended send time on a fixed schedule (connection i
-//! sends the messages numbered i, i+C, i+2C, ... of one R-per-second sequence), and its
-//! latency is measured from that time, not from when it actually went out: a slow reply
-//! delays the next send, and that delay is counted (no coordinated omission). Without it,
-//! latency is measured from the send. Either way per message, never derived from throughput.
+//! sends the messages numbered i, i+C, i+2C, ... of one R-per-second sequence). A message
+//! that a slow reply held past that time has its latency measured from the intended time,
+//! so the delay the server caused is counted (no coordinated omission); one sent on time, after
+//! a sleep, from its actual send, so the timer's own lateness is not blamed on the server.
+//! Without `--rate`, latency is measured from the send. Either way per message, never derived
+//! from throughput.
 //!
 //! Each connection records into a small local batch and hands it to the shared histogram now
 //! and then, so the hot loop takes no lock and touches no shared counter.
@@ -112,9 +114,16 @@ async fn connection<C: RoundTrip>(
         if intended >= plan.end || shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        if plan.rate.is_some() {
-            until(intended).await;
-        }
+        // Latency counts from the intended time when the server made us late (no coordinated
+        // omission), but from the actual send when we slept: a wake-up past the time asked
+        // for (tokio's timer rounds up to the millisecond) is the generator's, not the
+        // server's.
+        let from = if intended > Instant::now() {
+            tokio::time::sleep_until(intended).await;
+            Instant::now()
+        } else {
+            intended
+        };
         stamp(&mut msg, k);
         counts.sent += 1;
         let trip = tokio::time::timeout(plan.timeout, conn.round_trip(&msg, &mut reply)).await;
@@ -123,7 +132,7 @@ async fn connection<C: RoundTrip>(
             Ok(Ok(echo)) => {
                 counts.received += 1;
                 counts.mismatched += u64::from(echo != Echo::Intact);
-                let ns = u64::try_from((done - intended).as_nanos()).unwrap_or(u64::MAX);
+                let ns = u64::try_from((done - from).as_nanos()).unwrap_or(u64::MAX);
                 batch.push(ns);
                 if batch.len() == BATCH || done - handed >= BATCH_AGE {
                     shared.hand_in(&mut batch);
@@ -145,22 +154,6 @@ async fn connection<C: RoundTrip>(
     shared.hand_in(&mut batch);
     (counts, error)
 }
-
-/// Waits until `at`. tokio's timer rounds up to the next millisecond, which would add up to
-/// 1 ms to every latency measured from an intended time (and a wake-up can be late by more):
-/// it sleeps to within [`TIMER_GRAIN`],
-/// and yields for the rest.
-async fn until(at: Instant) {
-    if let Some(early) = at.checked_sub(TIMER_GRAIN) {
-        tokio::time::sleep_until(early).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// The resolution of tokio's timer.
-const TIMER_GRAIN: Duration = Duration::from_millis(2);
 
 /// The run's results as they come in.
 #[derive(Default)]

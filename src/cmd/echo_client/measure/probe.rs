@@ -108,11 +108,15 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let size = probe.options.size;
     // The first connection is made before the first probe, with `--wait`, so a server that
     // cannot be reached at all is an error, as for the stdin mode.
+    let dialing = Instant::now();
     let (first, server) = tokio::select! {
         dialed = dialer.dial(probe.options.wait) => dialed?,
         () = &mut interrupt => return Ok(Exit::Interrupted),
     };
-    let mut conn = (!probe.new_connection).then_some(first);
+    // With --new-connection the first probe goes over it, reporting its connect time (with
+    // --wait's retries, if any).
+    let mut first_connect = probe.new_connection.then(|| dialing.elapsed());
+    let mut conn = Some(first);
     ui.info(&format!("ECHO {server}: {size} bytes per message"));
     let mut tally = Tally {
         server,
@@ -138,7 +142,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             _ = ticker.tick() => {}
         }
         stamp(&mut msg, seq);
-        let once = probe_once(&dialer, &mut conn, &probe, &msg, &mut reply);
+        let connect = first_connect.take();
+        let once = probe_once(&dialer, &mut conn, connect, &probe, &msg, &mut reply);
         let outcome = tokio::select! {
             biased;
             () = &mut interrupt => { interrupted = true; break; }
@@ -151,14 +156,15 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
 
 /// One probe: a connection if there is none, the message, its echo within `--timeout`.
 /// The connection is kept only when the probe came back and `--new-connection` is off.
+/// `connect`: the time it took to open `conn`, when the caller opened it.
 async fn probe_once<D: Dialer>(
     dialer: &D,
     conn: &mut Option<D::Conn>,
+    mut connect: Option<Duration>,
     probe: &Probe,
     msg: &[u8],
     reply: &mut [u8],
 ) -> Outcome {
-    let mut connect = None;
     let mut open = match conn.take() {
         Some(open) => open,
         None => {
