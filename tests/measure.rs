@@ -527,6 +527,7 @@ fn verify_memory_is_bounded_by_its_window() {
         );
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("echoes nothing back"), "{net:?}: {err}");
         let sent: u64 = err
             .split(" bytes sent")
             .next()

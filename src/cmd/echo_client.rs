@@ -228,6 +228,7 @@ impl Idle {
         let way = match shared.phase() {
             Phase::Input => Way::Neither,
             Phase::Socket => Way::NotReading,
+            Phase::Window => Way::NotEchoing,
             Phase::Done => Way::NoReply,
         };
         Some(Stall {

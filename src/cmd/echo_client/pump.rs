@@ -10,7 +10,8 @@
 //! the hand-over design fell behind single-threaded `nc` under load.
 //!
 //! When stdin (or stdout) is a pipe, its pump moves the data with splice(2): the kernel
-//! hands pages between the pipe and the socket and the data never enters this process. For
+//! hands pages between the pipe and the socket and the data never enters this process
+//! (except under `--verify`, which must see every byte: [`verify`](super::verify)). For
 //! anything else (a file, a terminal, /dev/null) it copies through one [`CHUNK`]-sized
 //! buffer. Either way memory is constant, whatever the size of the stream.
 //!
@@ -55,6 +56,8 @@ pub(super) enum Phase {
     Socket = 1,
     /// The end of input is sent.
     Done = 2,
+    /// `--verify`'s window is full: the server takes input but echoes none of it back.
+    Window = 3,
 }
 
 /// What the pumps tell the runtime while they run: byte counts for the progress line and
@@ -109,6 +112,7 @@ impl Shared {
         match self.phase.load(Ordering::Relaxed) {
             0 => Phase::Input,
             1 => Phase::Socket,
+            3 => Phase::Window,
             _ => Phase::Done,
         }
     }

@@ -219,7 +219,7 @@ impl Pump<'_> {
         let Some(window) = &self.stop.window else {
             return Ok(());
         };
-        self.shared.set_phase(Phase::Socket);
+        self.shared.set_phase(Phase::Window);
         match window.push(data) {
             true => Ok(()),
             false => Err(Sending::Stopped(self.unsent(data.len()))),
