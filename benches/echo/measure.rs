@@ -10,7 +10,8 @@
 //!
 //! `ECHO_BENCH_ROUNDS` (default 3) sets the rounds.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -103,6 +104,25 @@ fn probe(server: &Server) -> f64 {
     v["rtt_ms"]["p50"].as_f64().unwrap() * 1e3
 }
 
+/// A plain blocking round-trip loop spaced as the probe is (one 64-byte message every 10 ms),
+/// for what a round trip costs when both sides sleep between messages: its p50 in µs.
+fn spaced(server: &Server, count: usize) -> f64 {
+    let addr: SocketAddr = server.addr.arg().parse().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let (msg, mut back) = ([7u8; 64], [0u8; 64]);
+    let mut lat: Vec<f64> = (0..count)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(10));
+            let t = Instant::now();
+            s.write_all(&msg).unwrap();
+            s.read_exact(&mut back).unwrap();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    median(&mut lat)
+}
+
 /// The cases: (name, connections, size).
 const CASES: [(&str, usize, usize); 3] = [
     ("64 B x 50", 50, 64),
@@ -121,6 +141,7 @@ pub fn run() {
     // [case] -> rounds of (generator, product)
     let mut runs: Vec<Vec<(Run, Run)>> = vec![Vec::new(); CASES.len()];
     let mut probes = Vec::new();
+    let mut spaced_p50 = Vec::new();
     let started = Instant::now();
     for round in 0..rounds {
         eprintln!("measure round {}/{rounds}", round + 1);
@@ -139,6 +160,7 @@ pub fn run() {
             thread::sleep(Duration::from_millis(200));
         }
         probes.push(probe(&server));
+        spaced_p50.push(spaced(&server, 150));
     }
     let med = |c: usize, f: fn(&Run) -> f64, product: bool| {
         let mut v: Vec<f64> = runs[c]
@@ -189,6 +211,14 @@ pub fn run() {
                 pr,
                 pr / p.max(1e-9),
                 if within { "MET" } else { "MISSED" }
+            );
+            let sp = median(&mut spaced_p50.clone());
+            println!(
+                "{:<34} {:>12.2} {:>12.2} {:>7.2}x  (context: both sides asleep between messages)",
+                "10ms-spaced loop p50 µs vs probe",
+                sp,
+                pr,
+                pr / sp.max(1e-9)
             );
         }
     }

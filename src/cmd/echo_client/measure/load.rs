@@ -108,6 +108,7 @@ async fn connection<C: RoundTrip>(
     let mut counts = Counts::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut handed = Instant::now();
+    let mut watchdog = Watchdog::new(plan.timeout);
     let mut error = None;
     for k in 0u64.. {
         let intended = plan.intended(k);
@@ -126,7 +127,9 @@ async fn connection<C: RoundTrip>(
         };
         stamp(&mut msg, k);
         counts.sent += 1;
-        let trip = tokio::time::timeout(plan.timeout, conn.round_trip(&msg, &mut reply)).await;
+        let trip = watchdog
+            .guard(from, conn.round_trip(&msg, &mut reply))
+            .await;
         let done = Instant::now();
         match trip {
             Ok(Ok(echo)) => {
@@ -153,6 +156,42 @@ async fn connection<C: RoundTrip>(
     }
     shared.hand_in(&mut batch);
     (counts, error)
+}
+
+/// `--timeout` for a connection's round trips with one long-lived timer instead of one per
+/// message: registering a timer costs about as much as a small round trip on loopback. The
+/// timer is left armed; when it fires it either finds the message in flight past its deadline,
+/// or moves on to that deadline. So it fires at most about once per `--timeout`.
+struct Watchdog {
+    limit: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Watchdog {
+    fn new(limit: Duration) -> Watchdog {
+        Watchdog {
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    /// Runs `trip`, sent at `sent`; `Err(())` once it is `limit` late.
+    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Result<T, ()> {
+        tokio::pin!(trip);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut trip => return Ok(done),
+                () = &mut self.timer => {
+                    let deadline = sent + self.limit;
+                    if Instant::now() >= deadline {
+                        return Err(());
+                    }
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
 }
 
 /// The run's results as they come in.
