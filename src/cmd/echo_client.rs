@@ -12,6 +12,10 @@
 //! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
 //! left unsent, and [`outcome()`] weighs both sides' reports into the exit status. Nothing is
 //! decided from whichever side happened to notice a broken connection first.
+//!
+//! `--verify` routes both pumps through a bounded window that compares every echoed byte with
+//! the byte sent ([`verify`]). The probe and load modes (`--count`, `--connections`) read no
+//! stdin and have their own engines over a transport seam ([`measure`]).
 
 mod connect;
 mod measure;

@@ -85,14 +85,14 @@ struct Plan {
 }
 
 impl Plan {
-    /// The intended send time of this connection's `k`th message.
-    fn intended(&self, k: u64) -> Instant {
+    /// The intended send time of this connection's `k`th message; `now` without a rate.
+    fn intended(&self, k: u64, now: Instant) -> Instant {
         match self.rate {
             Some(rate) => {
                 let n = k * self.of + self.id;
                 self.start + Duration::from_secs_f64(n as f64 / rate as f64)
             }
-            None => Instant::now(),
+            None => now,
         }
     }
 }
@@ -110,8 +110,10 @@ async fn connection<C: RoundTrip>(
     let mut handed = Instant::now();
     let mut watchdog = Watchdog::new(plan.timeout);
     let mut error = None;
+    // The clock is read once per message: the end of one round trip is the start of the next.
+    let mut now = Instant::now();
     for k in 0u64.. {
-        let intended = plan.intended(k);
+        let intended = plan.intended(k, now);
         if intended >= plan.end || shared.stop.load(Ordering::Relaxed) {
             break;
         }
@@ -119,7 +121,7 @@ async fn connection<C: RoundTrip>(
         // omission), but from the actual send when we slept: a wake-up past the time asked
         // for (tokio's timer rounds up to the millisecond) is the generator's, not the
         // server's.
-        let from = if intended > Instant::now() {
+        let from = if intended > now {
             tokio::time::sleep_until(intended).await;
             Instant::now()
         } else {
@@ -131,6 +133,7 @@ async fn connection<C: RoundTrip>(
             .guard(from, conn.round_trip(&msg, &mut reply))
             .await;
         let done = Instant::now();
+        now = done;
         match trip {
             Ok(Ok(echo)) => {
                 counts.received += 1;
