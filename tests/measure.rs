@@ -540,3 +540,47 @@ fn verify_memory_is_bounded_by_its_window() {
         );
     }
 }
+
+/// Ctrl-C in load mode ends the run early with the whole report: every message accounted for.
+#[test]
+fn ctrl_c_in_load_mode_ends_it_with_the_report() {
+    for net in NETS {
+        let (server, addr) = our_server(net);
+        let mut child = std_tool([
+            "echo-client",
+            "--connections",
+            "3",
+            "--duration",
+            "60s",
+            "--json",
+            &addr,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut child = KillOnDrop(child);
+        let reader = thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stdout.read_to_end(&mut all);
+            all
+        });
+        let (started, seen) = crate::util::read_until(stderr, b"LOAD ", PROMPT);
+        assert!(started, "{net:?}: no LOAD line: {}", text(&seen));
+        signal(&child.0, libc::SIGINT);
+        let status = wait_timeout(&mut child.0, PROMPT);
+        let out = Output {
+            status,
+            stdout: reader.join().unwrap(),
+            stderr: Vec::new(),
+        };
+        assert_eq!(status.code(), Some(0), "{net:?}: {}", text(&out.stdout));
+        let v = json(&out);
+        assert_sane(&v);
+        assert!(num(&v, "duration_s") < 30.0, "{v}");
+        drop(server);
+    }
+}

@@ -262,6 +262,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     }
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    // Ctrl-C ends the run early, with the report; the connections finish their round trip.
+    let mut interrupted = false;
     loop {
         tokio::select! {
             joined = workers.join_next() => match joined {
@@ -274,7 +276,10 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
                 Some(Err(err)) => eyre::bail!("a connection's task failed: {err}"),
                 None => break,
             },
-            () = &mut interrupt => shared.stop.store(true, Ordering::Relaxed),
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                shared.stop.store(true, Ordering::Relaxed);
+            }
             _ = tick.tick(), if bar.is_some() => {
                 if let Some(bar) = &bar {
                     bar.set_message(live(&shared.latencies(), load.options.size, start.elapsed()));
