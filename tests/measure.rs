@@ -436,6 +436,12 @@ fn rate_holds_within_five_percent() {
             "{net:?}: {rate} msgs/s for 300: {v}"
         );
         assert_eq!(num(&v, "rate"), 300.0);
+        // And as the run measured it: replies over its own duration.
+        let achieved = num(&v, "msgs_per_s");
+        assert!(
+            (achieved - 300.0).abs() <= 15.0,
+            "{net:?}: {achieved} msgs/s achieved: {v}"
+        );
         drop(server);
     }
 }
@@ -582,5 +588,43 @@ fn ctrl_c_in_load_mode_ends_it_with_the_report() {
         assert_sane(&v);
         assert!(num(&v, "duration_s") < 30.0, "{v}");
         drop(server);
+    }
+}
+
+/// `--rate` against a server slower than the schedule: the run still ends at --duration, the
+/// rate achieved falls short, and latency counts from the intended send times, so the wait
+/// the slow server caused shows (no coordinated omission): far above its 50 ms per echo.
+#[test]
+fn rate_latency_counts_from_the_intended_send_time() {
+    fn slow(c: &mut dyn Conn) {
+        let mut msg = [0u8; 64];
+        while c.read_exact(&mut msg).is_ok() {
+            thread::sleep(Duration::from_millis(50));
+            if c.write_all(&msg).is_err() {
+                return;
+            }
+        }
+    }
+    for net in NETS {
+        let server = test_server(net, slow);
+        let out = client(&[
+            "--connections",
+            "1",
+            "--duration",
+            "1s",
+            "--rate",
+            "100",
+            "--json",
+            &server.addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        // About 20 round trips of 50 ms fit in 1 s, of the 100 the schedule asked for.
+        assert!(num(&v, "sent") <= 25.0, "{net:?}: {v}");
+        assert!(num(&v, "duration_s") < 1.5, "{net:?}: {v}");
+        // The last messages waited ~0.5 s behind their schedule.
+        assert!(num(&v["rtt_ms"], "max") > 300.0, "{net:?}: {v}");
+        assert!(num(&v["rtt_ms"], "min") >= 50.0, "{net:?}: {v}");
     }
 }
