@@ -123,16 +123,17 @@ async fn connection<C: RoundTrip>(
         // omission), but from the actual send when we slept: a wake-up past the time asked
         // for (tokio's timer rounds up to the millisecond) is the generator's, not the
         // server's.
-        let from = if intended > now {
+        let (from, sent) = if intended > now {
             tokio::time::sleep_until(intended).await;
-            Instant::now()
+            let woke = Instant::now();
+            (woke, woke)
         } else {
-            intended
+            (intended, now)
         };
         stamp(&mut msg, k);
         counts.sent += 1;
         let trip = watchdog
-            .guard(from, conn.round_trip(&msg, &mut reply))
+            .guard(sent, conn.round_trip(&msg, &mut reply))
             .await;
         let done = Instant::now();
         now = done;
