@@ -71,6 +71,31 @@ impl Shared {
     }
 }
 
+/// A connection's latencies not yet handed to the shared histogram.
+struct Batch {
+    latencies: Vec<u64>,
+    handed: Instant,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            latencies: Vec::with_capacity(BATCH),
+            handed: Instant::now(),
+        }
+    }
+
+    /// Records one latency, measured at `now`, handing the batch in when due.
+    fn push(&mut self, latency: Duration, now: Instant, shared: &Shared) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latencies.push(ns);
+        if self.latencies.len() == BATCH || now - self.handed >= BATCH_AGE {
+            shared.hand_in(&mut self.latencies);
+            self.handed = now;
+        }
+    }
+}
+
 /// When one connection sends.
 #[derive(Clone, Copy)]
 struct Plan {
@@ -98,16 +123,11 @@ impl Plan {
 }
 
 /// One connection's closed loop; returns its counts and the error that ended it, if any.
-async fn connection<C: RoundTrip>(
-    mut conn: C,
-    plan: Plan,
-    shared: Arc<Shared>,
-) -> (Counts, Option<&'static str>) {
+async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) -> Ended {
     let mut msg = random_message(plan.size);
     let mut reply = vec![0u8; plan.size];
     let mut counts = Counts::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut handed = Instant::now();
+    let mut batch = Batch::new();
     let mut watchdog = Watchdog::new(plan.timeout);
     let mut error = None;
     // The clock is read once per message: the end of one round trip is the start of the next.
@@ -141,12 +161,7 @@ async fn connection<C: RoundTrip>(
             Ok(Ok(echo)) => {
                 counts.received += 1;
                 counts.mismatched += u64::from(echo != Echo::Intact);
-                let ns = u64::try_from((done - from).as_nanos()).unwrap_or(u64::MAX);
-                batch.push(ns);
-                if batch.len() == BATCH || done - handed >= BATCH_AGE {
-                    shared.hand_in(&mut batch);
-                    handed = done;
-                }
+                batch.push(done - from, done, &shared);
             }
             Ok(Err(failure)) => {
                 counts.lost += 1;
@@ -160,7 +175,7 @@ async fn connection<C: RoundTrip>(
             }
         }
     }
-    shared.hand_in(&mut batch);
+    shared.hand_in(&mut batch.latencies);
     (counts, error)
 }
 
@@ -248,6 +263,21 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         stop: AtomicBool::new(false),
         latencies: Mutex::new(Latencies::new()),
     });
+    let (start, workers) = spawn_all(conns, &load, &shared);
+    watch(workers, interrupt, ui, &load, &shared, start, &mut results).await?;
+    let elapsed = start.elapsed();
+    report(&load, server, results, &shared.latencies(), elapsed)
+}
+
+/// What a connection's task returns: its counts and the error that ended it, if any.
+type Ended = (Counts, Option<&'static str>);
+
+/// Starts every connection's loop; returns the start of the run and the tasks.
+fn spawn_all<C: RoundTrip>(
+    conns: Vec<C>,
+    load: &Load,
+    shared: &Arc<Shared>,
+) -> (Instant, JoinSet<Ended>) {
     let start = Instant::now();
     let mut workers = JoinSet::new();
     let of = conns.len() as u64;
@@ -261,11 +291,24 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             timeout: load.options.timeout,
             size: load.options.size,
         };
-        workers.spawn(connection(conn, plan, Arc::clone(&shared)));
+        workers.spawn(connection(conn, plan, Arc::clone(shared)));
     }
+    (start, workers)
+}
+
+/// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
+/// ends the run early, with the report: each connection finishes its round trip.
+async fn watch(
+    mut workers: JoinSet<Ended>,
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ui: &Ui,
+    load: &Load,
+    shared: &Shared,
+    start: Instant,
+    results: &mut Results,
+) -> eyre::Result<()> {
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    // Ctrl-C ends the run early, with the report; the connections finish their round trip.
     let mut interrupted = false;
     loop {
         tokio::select! {
@@ -276,7 +319,10 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
                         results.error(kind);
                     }
                 }
-                Some(Err(err)) => eyre::bail!("a connection's task failed: {err}"),
+                Some(Err(err)) => {
+                    ui.finish_live();
+                    eyre::bail!("a connection's task failed: {err}");
+                }
                 None => break,
             },
             () = &mut interrupt, if !interrupted => {
@@ -291,8 +337,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         }
     }
     ui.finish_live();
-    let elapsed = start.elapsed();
-    report(&load, server, results, &shared.latencies(), elapsed)
+    Ok(())
 }
 
 /// Opens the other C-1 connections at once; failures are counted, not fatal.
