@@ -457,15 +457,7 @@ fn ctrl_c_in_probe_mode_prints_the_summary() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let reader = thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        let seen = collect(child.stdout.take().unwrap());
         let mut child = KillOnDrop(child);
         assert!(
             eventually(PROMPT, || text(&seen.lock().unwrap()).contains("seq=3 ")),
@@ -473,7 +465,10 @@ fn ctrl_c_in_probe_mode_prints_the_summary() {
         );
         signal(&child.0, libc::SIGINT);
         let status = wait_timeout(&mut child.0, PROMPT);
-        reader.join().unwrap();
+        // The summary is written before the exit; the pipe's last bytes may still be on the
+        // collecting thread's way.
+        let summarised = || text(&seen.lock().unwrap()).contains(" mismatched");
+        assert!(eventually(PROMPT, summarised), "{net:?}: no summary");
         let out = text(&seen.lock().unwrap());
         assert_eq!(status.code(), Some(0), "{net:?}: {out}");
         assert!(out.contains("echo statistics ---"), "{out}");
@@ -559,6 +554,7 @@ fn ctrl_c_in_load_mode_ends_it_with_the_report() {
             "--duration",
             "60s",
             "--json",
+            "--progress",
             &addr,
         ])
         .stdin(Stdio::null())
@@ -574,8 +570,15 @@ fn ctrl_c_in_load_mode_ends_it_with_the_report() {
             let _ = stdout.read_to_end(&mut all);
             all
         });
-        let (started, seen) = crate::util::read_until(stderr, b"LOAD ", PROMPT);
-        assert!(started, "{net:?}: no LOAD line: {}", text(&seen));
+        // The live line (forced by --progress) shows a p99 once replies have come.
+        let seen = collect(stderr);
+        let replied = || {
+            let err = text(&seen.lock().unwrap());
+            err.split("p99 ")
+                .skip(1)
+                .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        assert!(eventually(PROMPT, replied), "{net:?}: no replies shown");
         signal(&child.0, libc::SIGINT);
         let status = wait_timeout(&mut child.0, PROMPT);
         let out = Output {
@@ -627,4 +630,17 @@ fn rate_latency_counts_from_the_intended_send_time() {
         assert!(num(&v["rtt_ms"], "max") > 300.0, "{net:?}: {v}");
         assert!(num(&v["rtt_ms"], "min") >= 50.0, "{net:?}: {v}");
     }
+}
+
+/// Collects what `reader` yields, on a thread, into a buffer the test can look at.
+fn collect(mut reader: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
 }
