@@ -50,7 +50,8 @@ impl Window {
         if state.closed {
             return false;
         }
-        state.pending.extend(data.iter().copied());
+        // A slice's iterator: VecDeque copies it in whole pieces.
+        state.pending.extend(data);
         true
     }
 
@@ -59,11 +60,7 @@ impl Window {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let held = state.pending.len().min(reply.len());
         if state.first_diff.is_none() {
-            let (a, b) = state.pending.as_slices();
-            let expected = a.iter().chain(b).take(held);
-            let at = expected
-                .zip(reply)
-                .position(|(x, y)| x != y)
+            let at = first_difference(state.pending.as_slices(), &reply[..held])
                 // Bytes beyond what was sent were never sent: inserted by the server.
                 .or((reply.len() > held).then_some(held));
             state.first_diff = at.map(|i| state.checked + i as u64);
@@ -88,6 +85,18 @@ impl Window {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         verdict(state.first_diff, state.checked, sent)
     }
+}
+
+/// Where `reply` first differs from the bytes held (the two halves of the ring), which are at
+/// least as many. Whole pieces are compared at memcmp speed; bytes only within a piece that
+/// differs.
+fn first_difference((a, b): (&[u8], &[u8]), reply: &[u8]) -> Option<usize> {
+    let (head, tail) = reply.split_at(a.len().min(reply.len()));
+    let differs = |held: &[u8], got: &[u8]| {
+        let held = &held[..got.len()];
+        (held != got).then(|| held.iter().zip(got).position(|(x, y)| x != y))?
+    };
+    differs(a, head).or_else(|| differs(b, tail).map(|i| head.len() + i))
 }
 
 /// The error for a reply that differs (byte N counted from 1, as cmp does) or falls short.
@@ -133,6 +142,16 @@ mod tests {
         w.check(b"abc");
         let err = w.verdict(6).unwrap_err().to_string();
         assert_eq!(err, "server closed after 3 of 6 bytes");
+    }
+
+    #[test]
+    fn a_difference_is_found_across_the_rings_two_halves() {
+        let held: (&[u8], &[u8]) = (b"abc", b"def");
+        assert_eq!(first_difference(held, b"abcdef"), None);
+        assert_eq!(first_difference(held, b"abcdXf"), Some(4));
+        assert_eq!(first_difference(held, b"aXc"), Some(1));
+        assert_eq!(first_difference(held, b"ab"), None);
+        assert_eq!(first_difference(held, b"abcX"), Some(3));
     }
 
     #[test]
