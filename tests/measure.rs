@@ -644,3 +644,30 @@ fn collect(mut reader: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     });
     seen
 }
+
+/// Probe mode's `--json`: one object on stdout, the probe lines on stderr.
+#[test]
+fn probe_json_is_one_object_with_the_lines_on_stderr() {
+    for net in NETS {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--count",
+            "3",
+            "--interval",
+            "10ms",
+            "--new-connection",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(v["mode"], "probe");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["interrupted"], false);
+        assert_eq!(num(&v, "sent"), 3.0);
+        assert!(num(&v["connect_ms"], "max") > 0.0, "{v}");
+        assert!(text(&out.stderr).contains("seq=3 connect="), "{net:?}");
+        drop(server);
+    }
+}
