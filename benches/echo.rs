@@ -1,13 +1,16 @@
 //! `cargo bench --bench echo`: asyncio-tool's echo server and echo client against their peers
 //! (socat, OpenBSD nc, a textbook tokio server), run alternately on loopback in one run.
-//! `cargo bench --bench echo -- server`, `-- client`, `-- unix` or `-- udp` runs one part: the
-//! TCP server rows, the TCP client rows, the Unix-socket rows of both (with our TCP bulk
-//! figure from the same run to compare with), or the UDP rows of both.
+//! `cargo bench --bench echo -- server`, `-- client`, `-- unix`, `-- udp` or `-- measure` runs
+//! one part: the TCP server rows, the TCP client rows, the Unix-socket rows of both (with our
+//! TCP bulk figure from the same run to compare with), the UDP rows of both, or echo-client's
+//! load and probe modes against this bench's own load generator.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "echo/client.rs"]
 mod client;
+#[path = "echo/measure.rs"]
+mod measure;
 #[path = "echo/server.rs"]
 mod server;
 #[path = "echo/textbook.rs"]
@@ -36,10 +39,9 @@ fn main() {
         return;
     }
     let only = args.first().map(String::as_str);
-    if let Some(part) = only
-        && !["server", "client", "unix", "udp"].contains(&part)
+    if let Some(part) = only.filter(|p| !["server", "client", "unix", "udp", "measure"].contains(p))
     {
-        eprintln!("unknown part {part:?}: expected server, client, unix or udp");
+        eprintln!("unknown part {part:?}: expected server, client, unix, udp or measure");
         std::process::exit(2);
     }
     if only.is_none() || only == Some("server") {
@@ -53,5 +55,8 @@ fn main() {
     }
     if only.is_none() || only == Some("udp") {
         udp::run();
+    }
+    if only.is_none() || only == Some("measure") {
+        measure::run();
     }
 }

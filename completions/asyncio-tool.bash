@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -v -q -h -V --unix --udp --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -v -q -h -V --unix --udp --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --verify --count --size --interval --timeout --new-connection --connections --duration --rate --json --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -104,6 +104,34 @@ _asyncio__tool() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -11,6 +11,7 @@ use crate::exit::Exit;
 use values::{parse_count, parse_duration, parse_mode};
 
 pub mod endpoints;
+pub mod measure;
 pub mod values;
 
 const EXAMPLES: &str = "\
@@ -117,7 +118,7 @@ pub enum Command {
     )]
     EchoServer(EchoServerArgs),
     /// Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes
-    /// back.
+    /// back; or verify, probe or load it.
     // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
     // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
     // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
@@ -287,6 +288,14 @@ Examples:
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
   printf 'ping\\n' | asyncio-tool echo-client udp:127.0.0.1:7007
   asyncio-tool echo-client -u 127.0.0.1 7007 < big.log > echoed.log
+  asyncio-tool echo-client --verify host:7 < disk.img > /dev/null
+                               check every byte comes back as sent
+  asyncio-tool echo-client --count 5 --interval 200ms host:7
+                               probe like ping: a line per reply, summary
+  asyncio-tool echo-client --connections 50 --duration 10s host:7
+                               load: closed-loop, msgs/s and percentiles
+  asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
+                               a fixed rate, the report as JSON
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
@@ -300,6 +309,13 @@ the end of input it waits for the outstanding replies, at most
 --idle-timeout (default 1s) after the last one, then exits 0 if every
 datagram came back, or 1 saying how many got no reply. No server at
 the address (ICMP port unreachable) is \"Connection refused\", exit 1.
+
+Probe (--count) and load (--connections) send random messages of
+--size bytes instead of reading stdin, check each echo byte for byte,
+and print their lines and summary on stdout (messages on stderr).
+Exit status 0 when every message came back intact; 1 on any loss,
+mismatch or failed connection; after Ctrl-C a probe exits 0 if any
+reply came, as ping does.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -347,6 +363,10 @@ pub struct EchoClientArgs {
     /// More messages on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// --verify, and the probe and load modes.
+    #[command(flatten)]
+    pub measure: measure::MeasureArgs,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\

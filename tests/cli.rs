@@ -201,6 +201,13 @@ fn zero_client_idle_timeout_is_a_usage_error() {
 }
 
 #[test]
+fn zero_probe_interval_probe_and_load_timeout_and_load_duration_are_usage_errors() {
+    for option in ["--interval", "--timeout", "--duration"] {
+        zero_duration_is_rejected("echo-client", option);
+    }
+}
+
+#[test]
 fn every_duration_option_is_covered_by_a_zero_test() {
     let mut command = asyncio_tool::cli::command();
     command.build();
@@ -220,7 +227,10 @@ fn every_duration_option_is_covered_by_a_zero_test() {
         found,
         [
             "echo-client --connect-timeout",
+            "echo-client --duration",
             "echo-client --idle-timeout",
+            "echo-client --interval",
+            "echo-client --timeout",
             "echo-client --wait",
             "echo-server --idle-timeout",
             "echo-server --shutdown-timeout",

@@ -11,6 +11,7 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod measure;
 mod stderr;
 mod udp;
 mod unix;

@@ -12,12 +12,18 @@
 //! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
 //! left unsent, and [`outcome()`] weighs both sides' reports into the exit status. Nothing is
 //! decided from whichever side happened to notice a broken connection first.
+//!
+//! `--verify` routes both pumps through a bounded window that compares every echoed byte with
+//! the byte sent ([`verify`]). The probe and load modes (`--count`, `--connections`) read no
+//! stdin and have their own engines over a transport seam ([`measure`]).
 
 mod connect;
+mod measure;
 mod outcome;
 mod pump;
 mod send;
 mod udp;
+mod verify;
 
 use std::io::IsTerminal;
 use std::os::fd::BorrowedFd;
@@ -40,6 +46,9 @@ const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
+    if let Some(mode) = args.measure.mode() {
+        return measure::run(args, mode, ui);
+    }
     // Checked before connecting: with no stdout every reply would be lost, and with no stdin
     // there is nothing to send (`< /dev/null` says that on purpose).
     let stdout = crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
@@ -100,7 +109,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     } else {
         ui.detail(&format!("connected to {server}"));
     }
-    let exchange = tokio::select! {
+    let (exchange, verdict) = tokio::select! {
         ended = exchange(args, ui, &stdio, socket) => ended?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
@@ -112,23 +121,27 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     {
         ui.info(&format!("connection closed by {server}"));
     }
-    outcome(exchange, &server)
+    let exit = outcome(exchange, &server)?;
+    // Only an exchange that ended cleanly has a whole reply to judge.
+    verdict.transpose()?;
+    Ok(exit)
 }
 
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
-/// side and collects what both report.
+/// side and collects what both report, and with `--verify` the comparison's verdict.
 async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     socket: socket2::Socket,
-) -> eyre::Result<Ended> {
+) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
+    let window = args.measure.verify.then(Arc::<verify::Window>::default);
     let mut sender = socket
         .try_clone()
-        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared)))
+        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared), window.clone()))
         .wrap_err("cannot start sending")?;
-    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared))
+    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared), window.clone())
         .wrap_err("cannot start receiving")?;
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
@@ -174,11 +187,13 @@ async fn exchange(
         ui::bytes(shared.received()),
         ui::duration(shared.started().elapsed())
     ));
-    Ok(Ended {
+    let verdict = window.map(|w| w.verdict(shared.sent()));
+    let ended = Ended {
         replies,
         sending,
         stall,
-    })
+    };
+    Ok((ended, verdict))
 }
 
 /// `--idle-timeout`: strikes when no byte has moved either way for the limit while the
@@ -222,6 +237,7 @@ impl Idle {
         let way = match shared.phase() {
             Phase::Input => Way::Neither,
             Phase::Socket => Way::NotReading,
+            Phase::Window => Way::NotEchoing,
             Phase::Done => Way::NoReply,
         };
         Some(Stall {

@@ -140,7 +140,11 @@ fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre:
 
 /// The server's address: an IP literal as it is, a name through getaddrinfo (bounded by
 /// `--connect-timeout`), the first address of the family allowed.
-async fn resolve(target: &HostPort, family: Family, limit: Duration) -> eyre::Result<SocketAddr> {
+pub(super) async fn resolve(
+    target: &HostPort,
+    family: Family,
+    limit: Duration,
+) -> eyre::Result<SocketAddr> {
     let cannot = || format!("cannot resolve {}", target.host);
     let resolved: Vec<SocketAddr> = match ip_literal(&target.host, target.port) {
         Some(addr) => vec![addr],
@@ -172,7 +176,7 @@ async fn resolve(target: &HostPort, family: Family, limit: Duration) -> eyre::Re
 }
 
 /// A UDP socket connected to `server`, non-blocking, with a large receive buffer.
-fn open(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
+pub(super) fn open(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(server),
