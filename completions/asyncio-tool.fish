@@ -32,8 +32,8 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s v -l verbose 
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "cat" -d 'Concatenate files to standard output, exactly as GNU cat does'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP or Unix socket): every byte received is sent back'
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP or Unix socket) and print what comes back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "completions" -d 'Print a shell completion script to standard output'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
@@ -64,6 +64,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s u -l udp -d 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l tls -d 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
@@ -77,11 +78,19 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l key -d 'The private key of --cert (PEM)' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l idle-timeout -d 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l count -d 'Probe mode, like ping: send N messages (0: until Ctrl-C), one every --interval, each checked byte for byte, one line per reply on stdout, then a summary. Reads no stdin' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l size -d 'Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l interval -d 'Time between probes (probe mode)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l timeout -d 'A reply not back this long after its message was sent is lost (probe and load)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connections -d 'Load mode: C closed-loop connections, each sending a message and waiting for its whole echo before the next, for --duration. Reads no stdin' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l duration -d 'How long load mode runs' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l rate -d 'Load mode at a fixed total rate of R messages a second, latency measured from each message\'s intended send time (no coordinated omission)' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s u -l udp -d 'Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l tls -d 'Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its certificate and name are verified against the system\'s trust roots unless --cafile, --pin or --insecure says otherwise'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l insecure -d 'Do not verify the server at all (said on stderr): anyone in the middle can read and change the data'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s 4 -l ipv4 -d 'Connect over IPv4 only: a name is resolved to its IPv4 addresses (as nc -4)'
@@ -89,6 +98,9 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l progress -d 'Show the progress line on stderr even when it would be hidden'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s v -l verbose -d 'More messages on stderr (repeatable)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l verify -d 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l new-connection -d 'Open a connection per probe and report its connect time separately, as echoping does'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l json -d 'Print the probe or load summary as one JSON object on stdout'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s V -l version -d 'Print version'

@@ -11,6 +11,7 @@ use crate::exit::Exit;
 use values::{parse_count, parse_duration, parse_mode};
 
 pub mod endpoints;
+pub mod measure;
 pub mod tls;
 pub mod values;
 
@@ -110,14 +111,15 @@ pub enum Command {
         override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
     )]
     Cat(CatArgs),
-    /// Run an echo server (TCP or Unix socket): every byte received is sent back.
+    /// Run an echo server (TCP, Unix socket or UDP): every byte received is sent back.
     // A fixed usage line, for the reason the top level has one.
     #[command(
         after_long_help = SERVER_EXAMPLES,
         override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
     )]
     EchoServer(EchoServerArgs),
-    /// Send standard input to an echo server (TCP or Unix socket) and print what comes back.
+    /// Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes
+    /// back; or verify, probe or load it.
     // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
     // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
     // a usage built from the flags given (`echo-client --ipv4 [ADDR] [PORT]`).
@@ -219,6 +221,8 @@ Examples:
                                             its sha256 fingerprint goes to stderr
   asyncio-tool echo-server --tls --cert s.pem --key s.key --client-ca ca.pem 8443
                                             TLS requiring client certificates
+  asyncio-tool echo-server udp:0.0.0.0:7007 UDP echo (RFC 862); -u 0.0.0.0:7007
+                                            is the same
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
@@ -227,9 +231,20 @@ a summary goes to stderr. Connections cut this way are reset, so a
 client sees ECONNRESET rather than a clean end.
 
 Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
-it serves the listening TCP or Unix stream sockets it was handed instead
-of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
+it serves the listening TCP or Unix stream sockets (or the UDP sockets)
+it was handed instead of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
 READY=1, STATUS= and STOPPING=1 (Type=notify).
+
+Over UDP each datagram (up to 65507 bytes, 65527 over IPv6) goes back
+unchanged to its sender, from the address it was sent to (also on a
+wildcard address). So that the server cannot be made a reflector or one
+end of a packet loop, it drops, and counts by reason, datagrams from a
+port below 1024 or port 0 (services such as chargen, not clients), from
+a broadcast or multicast address, sent to one, or from its own port.
+-v logs a dropped datagram's source, at most once a second per reason;
+the summary at stop gives the counts. --max-connections,
+--idle-timeout and --shutdown-timeout are about connections, which UDP
+has none of: with UDP they are usage errors.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -284,11 +299,36 @@ Examples:
                                TLS to a self-signed server, pinned
   echo hi | asyncio-tool echo-client --cafile ca.pem --cert me.pem --key me.key \\
       tls:echo.example:8443    mutual TLS
+  printf 'ping\\n' | asyncio-tool echo-client udp:127.0.0.1:7007
+  asyncio-tool echo-client -u 127.0.0.1 7007 < big.log > echoed.log
+  asyncio-tool echo-client --verify host:7 < disk.img > /dev/null
+                               check every byte comes back as sent
+  asyncio-tool echo-client --count 5 --interval 200ms host:7
+                               probe like ping: a line per reply, summary
+  asyncio-tool echo-client --connections 50 --duration 10s host:7
+                               load: closed-loop, msgs/s and percentiles
+  asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
+                               a fixed rate, the report as JSON
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
 before it was sent, a stall past --idle-timeout, a failed stdout.
+
+Over UDP each line of input (with its newline) is one datagram; a
+longer line is cut into datagrams of the largest size. A bounded number
+are in flight, so the client never overruns the server by itself. At
+the end of input it waits for the outstanding replies, at most
+--idle-timeout (default 1s) after the last one, then exits 0 if every
+datagram came back, or 1 saying how many got no reply. No server at
+the address (ICMP port unreachable) is \"Connection refused\", exit 1.
+
+Probe (--count) and load (--connections) send random messages of
+--size bytes instead of reading stdin, check each echo byte for byte,
+and print their lines and summary on stdout (messages on stderr).
+Exit status 0 when every message came back intact; 1 on any loss,
+mismatch or failed connection; after Ctrl-C a probe exits 0 if any
+reply came, as ping does.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -328,7 +368,8 @@ pub struct EchoClientArgs {
     /// Give up (exit 1) once no byte has moved either way for this long while the server is
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
-    /// count. The error says which way stalled.
+    /// count. The error says which way stalled. Over UDP: how long to wait for outstanding
+    /// replies after the last one came back (default 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
@@ -339,6 +380,10 @@ pub struct EchoClientArgs {
     /// More messages on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// --verify, and the probe and load modes.
+    #[command(flatten)]
+    pub measure: measure::MeasureArgs,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\

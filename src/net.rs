@@ -6,3 +6,4 @@ pub mod endpoint;
 pub mod listen;
 pub mod stream;
 pub mod tls;
+pub mod udp;

@@ -173,10 +173,10 @@ fn handed_over_unix_and_tcp_listeners_are_served_and_notified() {
 /// is, exit 1, before anything is served.
 #[test]
 fn sockets_that_cannot_be_served_are_refused_naming_the_fd() {
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let unix_dgram = UnixDatagram::unbound().unwrap();
     let connected = UnixStream::pair().unwrap().0;
     for (socket, want) in [
-        (OwnedFd::from(udp), "fd 3 is a datagram socket"),
+        (OwnedFd::from(unix_dgram), "fd 3 is a datagram socket"),
         (OwnedFd::from(connected), "not listening"),
     ] {
         let out = output_timeout(activated(vec![socket], &[], &[]), Duration::from_secs(20));
@@ -185,6 +185,46 @@ fn sockets_that_cannot_be_served_are_refused_naming_the_fd() {
         assert!(stderr.contains(want), "{want}: {stderr}");
         assert!(out.stdout.is_empty(), "no address line: {:?}", out.stdout);
     }
+}
+
+/// A UDP socket handed over (ListenDatagram=) is served as UDP, its address printed as
+/// `udp:IP:PORT`; a stream socket beside it is refused (one kind per process).
+#[test]
+fn a_handed_over_udp_socket_is_served_as_udp() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = udp.local_addr().unwrap();
+    let mut server = KillOnDrop(activated(vec![udp.into()], &[], &[]));
+    let (ok, line) = read_until(
+        server.0.stdout.take().unwrap(),
+        b"\n",
+        Duration::from_secs(20),
+    );
+    assert!(ok, "no address line");
+    assert_eq!(String::from_utf8_lossy(&line), format!("udp:{addr}\n"));
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    client.send(b"activated\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"activated\n");
+    signal(&server.0, libc::SIGTERM);
+    assert!(wait_timeout(&mut server.0, Duration::from_secs(20)).success());
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = output_timeout(
+        activated(vec![udp.into(), tcp.into()], &[], &[]),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("fd 4 is a stream socket among UDP ones"),
+        "{stderr}"
+    );
 }
 
 /// An ADDR typed on the command line is ignored under activation, with a warning.

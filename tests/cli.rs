@@ -201,6 +201,13 @@ fn zero_client_idle_timeout_is_a_usage_error() {
 }
 
 #[test]
+fn zero_probe_interval_probe_and_load_timeout_and_load_duration_are_usage_errors() {
+    for option in ["--interval", "--timeout", "--duration"] {
+        zero_duration_is_rejected("echo-client", option);
+    }
+}
+
+#[test]
 fn every_duration_option_is_covered_by_a_zero_test() {
     let mut command = asyncio_tool::cli::command();
     command.build();
@@ -220,7 +227,10 @@ fn every_duration_option_is_covered_by_a_zero_test() {
         found,
         [
             "echo-client --connect-timeout",
+            "echo-client --duration",
             "echo-client --idle-timeout",
+            "echo-client --interval",
+            "echo-client --timeout",
             "echo-client --wait",
             "echo-server --idle-timeout",
             "echo-server --shutdown-timeout",
@@ -246,11 +256,11 @@ fn usage_errors_speak_the_users_words() {
         ),
         (
             &["echo-client", "http://example.com:80"],
-            "a URL is not an address; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
+            "a URL is not an address; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH, unix:@NAME or udp:HOST:PORT",
         ),
         (
-            &["echo-client", "UDP:127.0.0.1:7101"],
-            "unknown scheme 'UDP:'; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME",
+            &["echo-client", "SCTP:127.0.0.1:7101"],
+            "unknown scheme 'SCTP:'; expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH, unix:@NAME or udp:HOST:PORT",
         ),
         (&["echo-server", "unix:"], "the socket path is missing"),
         (

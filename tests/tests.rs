@@ -11,6 +11,8 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod measure;
 mod stderr;
 mod tls;
+mod udp;
 mod unix;

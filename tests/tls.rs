@@ -734,3 +734,56 @@ fn graceful_shutdown_cuts_an_open_tls_connection_at_the_deadline() {
     );
     drop(stdin);
 }
+
+/// The measuring modes and --verify work over TLS as over TCP.
+#[test]
+fn probe_load_and_verify_over_tls() {
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let pin = format!("sha256:{fp}");
+    let target = format!("tls:{addr}");
+
+    let out = client(
+        &["--pin", &pin, "--count", "3", "--interval", "10ms", &target],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 sent, 3 received, 0 lost, 0 mismatched"),
+        "{text}"
+    );
+
+    let out = client(
+        &[
+            "--pin",
+            &pin,
+            "--connections",
+            "4",
+            "--duration",
+            "300ms",
+            &target,
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 lost, 0 mismatched"), "{text}");
+
+    let data = random_bytes(2 << 20, 18);
+    let out = client(&["--verify", "--pin", &pin, &target], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_bytes("echo", &out.stdout, &data);
+}
+
+#[test]
+fn tls_over_udp_is_a_usage_error() {
+    for args in [
+        &["echo-server", "tls:udp:127.0.0.1:0"][..],
+        &["echo-server", "--tls", "-u", "127.0.0.1:0"],
+        &["echo-client", "--tls", "udp:127.0.0.1:7"],
+        &["echo-client", "--tls", "-u", "127.0.0.1:7"],
+    ] {
+        let out = tool(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}

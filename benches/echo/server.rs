@@ -274,6 +274,7 @@ pub fn raise_nofile() {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PingPong {
     pub msgs_per_s: f64,
+    pub p50_us: f64,
     pub p99_us: f64,
     pub cpu_us_per_msg: f64,
 }
@@ -284,6 +285,7 @@ impl PingPong {
         let med = |f: fn(&PingPong) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
         PingPong {
             msgs_per_s: med(|p| p.msgs_per_s),
+            p50_us: med(|p| p.p50_us),
             p99_us: med(|p| p.p99_us),
             cpu_us_per_msg: med(|p| p.cpu_us_per_msg),
         }
@@ -367,6 +369,7 @@ where
         let msgs = all.len().max(1);
         PingPong {
             msgs_per_s: all.len() as f64 / elapsed.as_secs_f64(),
+            p50_us: all.get(msgs / 2).copied().unwrap_or(0) as f64 / 1e3,
             p99_us: all.get(msgs * 99 / 100).copied().unwrap_or(0) as f64 / 1e3,
             cpu_us_per_msg: cpu1.saturating_sub(cpu0) as f64 / 1e3 / msgs as f64,
         }

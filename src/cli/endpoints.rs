@@ -1,6 +1,8 @@
 //! The endpoint words of `echo-server` and `echo-client`, each a clap argument group of its
 //! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
-//! value: `ADDR` with `-U/--unix` for both, and for the client also nc's `HOST PORT`.
+//! value: `ADDR` with `-U/--unix` or `-u/--udp` for both, and for the client also nc's
+//! `HOST PORT`. A UDP endpoint with an option that only means something for connections is
+//! refused here too, saying why.
 
 use crate::ui::quote::quoted;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -17,14 +19,18 @@ use crate::net::endpoint::{self, Endpoint};
 struct ListenWords {
     /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
     /// interface: [fe80::1%eth0]:PORT; port 0 picks a free port), unix:PATH for a socket file,
-    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address, tls: any of them
-    /// (as --tls).
+    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address, udp: makes it UDP;
+    /// tls: before a TCP or Unix address means --tls.
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
     /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
     unix: bool,
+
+    /// Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender.
+    #[arg(short = 'u', long = "udp", conflicts_with = "unix")]
+    udp: bool,
 }
 
 /// Where `echo-server` listens.
@@ -43,6 +49,8 @@ impl FromArgMatches for Listen {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
         } else {
             endpoint::parse(&words.addr, words.unix, parse_listen_addr)
+                .and_then(|e| udp_flag(e, &words.addr, words.udp))
+                .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
         };
         parsed
             .map(|endpoint| Listen {
@@ -73,8 +81,8 @@ impl Args for Listen {
 struct Words {
     /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
     /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); every
-    /// address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a Unix socket.
-    /// tls: before any of them means --tls.
+    /// address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a Unix socket; udp:HOST:PORT for UDP.
+    /// tls: before a TCP or Unix address means --tls.
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
@@ -85,6 +93,10 @@ struct Words {
     /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
     unix: bool,
+
+    /// Send UDP datagrams to ADDR (as udp:ADDR), as nc -u does: one per line of input.
+    #[arg(short = 'u', long = "udp", conflicts_with = "unix")]
+    udp: bool,
 }
 
 /// The server to connect to, from one word or two.
@@ -154,6 +166,10 @@ impl FromArgMatches for Target {
             let addr = ipv6_port(&words.addr, words.port.is_none(), ipv6);
             Target::from_words(&addr, words.port.as_deref(), words.unix)
         };
+        let parsed = parsed
+            .and_then(|t| udp_flag(t.0, &words.addr, words.udp))
+            .and_then(|e| only_for_connections(e, matches, &CLIENT_CONNECTION_OPTIONS))
+            .map(Target);
         parsed.map_err(|msg| usage_error("echo-client", msg))
     }
 
@@ -170,6 +186,69 @@ impl Args for Target {
 
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
+    }
+}
+
+/// `-u/--udp`: a TCP form becomes UDP; `tcp:` or a Unix socket with it is a contradiction.
+fn udp_flag<T>(endpoint: Endpoint<T>, typed: &str, udp: bool) -> Result<Endpoint<T>, String> {
+    let tcp_prefix = typed
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("tcp:"));
+    match endpoint {
+        Endpoint::Tcp(_) if udp && tcp_prefix => Err(format!(
+            "{}: -u/--udp takes a UDP address, and this is a TCP address",
+            quoted(typed)
+        )),
+        Endpoint::Tcp(t) if udp => Ok(Endpoint::Udp(t)),
+        Endpoint::Unix(_) if udp => Err(format!(
+            "{}: -u/--udp takes an IP address and port, and this is a Unix socket",
+            quoted(typed)
+        )),
+        endpoint => Ok(endpoint),
+    }
+}
+
+/// The server's options that govern connections, which UDP does not have.
+const SERVER_CONNECTION_OPTIONS: [(&str, &str); 3] = [
+    (
+        "max_connections",
+        "--max-connections limits connections, and UDP has none (each datagram stands alone)",
+    ),
+    (
+        "idle_timeout",
+        "--idle-timeout closes idle connections, and UDP has none (each datagram stands alone)",
+    ),
+    (
+        "shutdown_timeout",
+        "--shutdown-timeout lets open connections finish, and UDP has none (a stop is immediate)",
+    ),
+];
+
+/// The client's options that govern connecting, which UDP does not do.
+const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 1] = [(
+    "wait",
+    "--wait retries a connection until a server accepts it, and UDP makes none (a missing \
+     server shows as \"Connection refused\" on the first datagram)",
+)];
+
+/// Refuses, for a UDP endpoint, each option of `options` (argument id, why) that was given.
+fn only_for_connections<T: std::fmt::Display>(
+    endpoint: Endpoint<T>,
+    matches: &ArgMatches,
+    options: &[(&str, &str)],
+) -> Result<Endpoint<T>, String> {
+    if !matches!(endpoint, Endpoint::Udp(_)) {
+        return Ok(endpoint);
+    }
+    // `try_contains_id` keeps these words usable in a command without the option; a default
+    // value was not given.
+    let given = options.iter().find(|(id, _)| {
+        matches.try_contains_id(id).unwrap_or(false)
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    });
+    match given {
+        Some((_, why)) => Err(format!("{why}: cannot be used with {endpoint}")),
+        None => Ok(endpoint),
     }
 }
 

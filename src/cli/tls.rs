@@ -18,7 +18,7 @@ struct ServerWords {
     /// Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound
     /// IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on
     /// stderr, for clients to check with --pin.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "udp")]
     tls: bool,
 
     /// The certificate to serve (PEM; the chain follows it in the same file). Needs --key.
@@ -53,6 +53,9 @@ impl FromArgMatches for ServerTls {
         let words = ServerWords::from_arg_matches(matches)?;
         let addr = typed_addr(matches);
         let enabled = words.tls || tls_prefixed(addr);
+        if enabled && over_udp(addr) {
+            return Err(no_dtls("echo-server"));
+        }
         let given = [
             (words.cert.is_some(), "--cert"),
             (words.client_ca.is_some(), "--client-ca"),
@@ -90,7 +93,7 @@ struct ClientWords {
     /// Speak TLS (1.2 or 1.3) to the server (`tls:` before ADDR says the same). Its
     /// certificate and name are verified against the system's trust roots unless --cafile,
     /// --pin or --insecure says otherwise.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "udp")]
     tls: bool,
 
     /// Trust the CAs in this PEM file instead of the system's.
@@ -138,7 +141,11 @@ pub struct ClientTls {
 impl FromArgMatches for ClientTls {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = ClientWords::from_arg_matches(matches)?;
-        let enabled = words.tls || tls_prefixed(typed_addr(matches));
+        let addr = typed_addr(matches);
+        let enabled = words.tls || tls_prefixed(addr);
+        if enabled && over_udp(addr) {
+            return Err(no_dtls("echo-client"));
+        }
         let given = [
             (words.cafile.is_some(), "--cafile"),
             (words.pin.is_some(), "--pin"),
@@ -192,6 +199,20 @@ fn typed_addr(matches: &ArgMatches) -> &str {
 pub(crate) fn tls_prefixed(addr: &str) -> bool {
     addr.get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case("tls:"))
+}
+
+/// ADDR (after any `tls:`) is a UDP address.
+fn over_udp(addr: &str) -> bool {
+    let rest = if tls_prefixed(addr) { &addr[4..] } else { addr };
+    rest.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("udp:"))
+}
+
+fn no_dtls(subcommand: &str) -> clap::Error {
+    usage_error(
+        subcommand,
+        "TLS runs over TCP or a Unix socket, not UDP (DTLS is not supported)".to_owned(),
+    )
 }
 
 fn needs_tls(subcommand: &str, flag: &str) -> clap::Error {

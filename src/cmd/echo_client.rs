@@ -12,12 +12,19 @@
 //! timer strikes or stdin fails; the send pump is then stopped and reports exactly what it
 //! left unsent, and [`outcome()`] weighs both sides' reports into the exit status. Nothing is
 //! decided from whichever side happened to notice a broken connection first.
+//!
+//! `--verify` routes both pumps through a bounded window that compares every echoed byte with
+//! the byte sent ([`verify`]). The probe and load modes (`--count`, `--connections`) read no
+//! stdin and have their own engines over a transport seam ([`measure`]).
 
 mod connect;
+mod measure;
 mod outcome;
 mod pump;
 mod send;
 mod tls;
+mod udp;
+mod verify;
 
 use std::io::IsTerminal;
 use std::os::fd::BorrowedFd;
@@ -40,6 +47,9 @@ const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
+    if let Some(mode) = args.measure.mode() {
+        return measure::run(args, mode, ui);
+    }
     // Checked before connecting: with no stdout every reply would be lost, and with no stdin
     // there is nothing to send (`< /dev/null` says that on purpose).
     let stdout = crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
@@ -49,6 +59,10 @@ pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
         stdout,
         interactive: std::io::stdin().is_terminal(),
     };
+    if let crate::net::endpoint::Endpoint::Udp(target) = &args.target.0 {
+        let session = udp::session(target, args, ui, stdio);
+        return runtime::block_on(Flavor::CurrentThread, session)?;
+    }
     runtime::block_on(Flavor::CurrentThread, session(args, ui, stdio))?
 }
 
@@ -95,7 +109,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     let session = match &tls {
         Some(tls) => {
             let unix = matches!(target, crate::net::endpoint::Endpoint::Unix(_));
-            let shake = tls.handshake(socket, unix, args.connect_timeout, &server, ui);
+            let shake = tls.handshake(socket, unix, args.connect_timeout, &server, Some(ui));
             tokio::select! {
                 session = shake => Link::Tls(Box::new(session?)),
                 () = &mut interrupt => return Ok(interrupted(ui, interactive)),
@@ -108,7 +122,7 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     } else {
         ui.detail(&format!("connected to {server}"));
     }
-    let exchange = tokio::select! {
+    let (exchange, verdict) = tokio::select! {
         ended = async {
             match session {
                 Link::Plain(socket) => exchange(args, ui, &stdio, socket).await,
@@ -125,7 +139,10 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     {
         ui.info(&format!("connection closed by {server}"));
     }
-    outcome(exchange, &server)
+    let exit = outcome(exchange, &server)?;
+    // Only an exchange that ended cleanly has a whole reply to judge.
+    verdict.transpose()?;
+    Ok(exit)
 }
 
 /// The connection, plain or after its TLS handshake.
@@ -135,19 +152,20 @@ enum Link {
 }
 
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
-/// side and collects what both report.
+/// side and collects what both report, and with `--verify` the comparison's verdict.
 async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     socket: socket2::Socket,
-) -> eyre::Result<Ended> {
+) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
+    let window = args.measure.verify.then(Arc::<verify::Window>::default);
     let mut sender = socket
         .try_clone()
-        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared)))
+        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared), window.clone()))
         .wrap_err("cannot start sending")?;
-    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared))
+    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared), window.clone())
         .wrap_err("cannot start receiving")?;
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
@@ -193,11 +211,13 @@ async fn exchange(
         ui::bytes(shared.received()),
         ui::duration(shared.started().elapsed())
     ));
-    Ok(Ended {
+    let verdict = window.map(|w| w.verdict(shared.sent()));
+    let ended = Ended {
         replies,
         sending,
         stall,
-    })
+    };
+    Ok((ended, verdict))
 }
 
 /// `--idle-timeout`: strikes when no byte has moved either way for the limit while the
@@ -241,6 +261,7 @@ impl Idle {
         let way = match shared.phase() {
             Phase::Input => Way::Neither,
             Phase::Socket => Way::NotReading,
+            Phase::Window => Way::NotEchoing,
             Phase::Done => Way::NoReply,
         };
         Some(Stall {

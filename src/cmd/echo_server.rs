@@ -17,6 +17,7 @@ mod conn;
 mod log;
 mod stats;
 mod tls;
+mod udp;
 
 use std::future::Future;
 use std::io;
@@ -109,6 +110,12 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     let inherited = activation::inherited_listeners()?;
     // Before anything is bound: a bad --cert or --key names its file and binds nothing.
     let tls_files = tls::prepare(&args.tls)?;
+    let udp_handed = inherited
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|s| matches!(s.listener, Listener::Udp(_))));
+    if udp_handed || inherited.is_none() && matches!(args.listen.endpoint, Endpoint::Udp(_)) {
+        return udp::run(inherited, args, ui);
+    }
     let notifier = Notifier::from_env().unwrap_or_else(|err| {
         ui.warn(&format!(
             "not notifying the service manager: {}",
@@ -324,6 +331,11 @@ pub async fn serve(
                 Ok(l) => accepting.spawn(accept_loop(l, limit, spawner)),
                 Err(err) => accepting.spawn(registration_failed(err, spawner)),
             },
+            // `run` hands UDP sockets to `udp::run`, never here.
+            Listener::Udp(_) => accepting.spawn(registration_failed(
+                io::ErrorKind::Unsupported.into(),
+                spawner,
+            )),
         };
     }
     tokio::select! {

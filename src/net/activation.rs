@@ -3,7 +3,7 @@
 //! (`LISTEN_PID` = our pid, `LISTEN_FDS` = how many, `LISTEN_FDNAMES` = their names, colon-
 //! separated). The server then serves those sockets instead of binding ADDR.
 //!
-//! Each descriptor is checked before it is used: systemd can hand over datagram sockets, FIFOs
+//! Each descriptor is checked before it is used: systemd can hand over Unix datagram sockets, FIFOs
 //! or (with `Accept=yes`) one connected socket, and an echo server that took any of them for a
 //! listener would fail later with a message about `accept`, far from the unit file that is wrong.
 //!
@@ -211,6 +211,11 @@ fn into_listener(fd: OwnedFd) -> io::Result<Listener> {
             listener.set_nonblocking(true)?;
             Listener::Unix(listener)
         }
+        Kind::Udp => {
+            let socket = std::net::UdpSocket::from(fd);
+            socket.set_nonblocking(true)?;
+            Listener::Udp(socket)
+        }
     })
 }
 
@@ -221,6 +226,8 @@ pub(crate) enum Kind {
     Tcp,
     /// A listening Unix stream socket.
     Unix,
+    /// A bound UDP socket, IPv4 or IPv6 (ListenDatagram=).
+    Udp,
 }
 
 /// What `fd` is, if echo-server can serve it; otherwise an error naming the fd, what it is
@@ -246,10 +253,20 @@ pub(crate) fn classify(fd: BorrowedFd<'_>) -> io::Result<Kind> {
     let socket = SockRef::from(&fd);
     let what = |e: io::Error| io::Error::new(e.kind(), format!("socket activation: fd {raw}: {e}"));
     let ty = socket.r#type().map_err(what)?;
+    let ip = matches!(socket.domain().map_err(what)?, Domain::IPV4 | Domain::IPV6);
+    if ty == Type::DGRAM && ip {
+        return match socket.protocol().map_err(what)? {
+            None | Some(Protocol::UDP) => Ok(Kind::Udp),
+            Some(other) => Err(invalid(format!(
+                "socket activation: fd {raw} is an IP datagram socket of protocol {}, not UDP",
+                i32::from(other)
+            ))),
+        };
+    }
     if ty != Type::STREAM {
         return Err(invalid(format!(
             "socket activation: fd {raw} is a {} socket; echo-server serves stream sockets \
-             (ListenStream= in the .socket unit)",
+             (ListenStream= in the .socket unit) and UDP ones (ListenDatagram=)",
             type_name(ty)
         )));
     }
@@ -317,6 +334,7 @@ impl Listener {
         match self {
             Listener::Tcp(listener) => Ok(listener.local_addr()?.to_string()),
             Listener::Unix(listener) => Ok(unix_address(&listener.local_addr()?)),
+            Listener::Udp(socket) => Ok(format!("udp:{}", socket.local_addr()?)),
         }
     }
 }
@@ -469,12 +487,12 @@ mod tests {
     }
 
     #[test]
-    fn classify_refuses_datagram_sockets() {
+    fn classify_takes_udp_and_refuses_other_datagram_sockets() {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let msg = refused(udp.as_fd());
-        assert!(msg.contains("is a datagram socket; echo-server serves stream sockets (ListenStream= in the .socket unit)"), "{msg}");
+        assert_eq!(classify(udp.as_fd()).unwrap(), Kind::Udp);
         let (unix_dgram, _peer) = UnixDatagram::pair().unwrap();
-        assert!(refused(unix_dgram.as_fd()).contains("is a datagram socket"));
+        let msg = refused(unix_dgram.as_fd());
+        assert!(msg.contains("is a datagram socket; echo-server serves stream sockets (ListenStream= in the .socket unit) and UDP ones (ListenDatagram=)"), "{msg}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! An endpoint as users type it, for the server and the client alike: TCP (`PORT`,
 //! `HOST:PORT`, `[IPV6]:PORT`, or any of those after `tcp:`), a Unix socket file
-//! (`unix:PATH`) or a Linux abstract name (`unix:@NAME`). With `-U` a bare word is a path, as
-//! nc users type it. What the server prints as its address parses back to the same endpoint,
+//! (`unix:PATH`), a Linux abstract name (`unix:@NAME`) or UDP (`udp:` and a TCP form). With
+//! `-U` a bare word is a path, as nc users type it (`-u` makes it UDP: see `cli::endpoints`). What the server prints as its address parses back to the same endpoint,
 //! so a script can hand the line to the client whatever the transport.
 
 use crate::ui::quote::quoted;
@@ -16,6 +16,8 @@ pub enum Endpoint<T> {
     Tcp(T),
     /// A Unix-domain stream socket.
     Unix(UnixAddr),
+    /// UDP datagrams (RFC 862 echo over UDP), addressed as TCP is.
+    Udp(T),
 }
 
 /// A Unix-domain socket address.
@@ -32,13 +34,15 @@ pub enum UnixAddr {
 pub const UNIX_PATH_MAX: usize = 107;
 
 /// The forms every address message lists.
-pub const FORMS: &str = "expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME";
+pub const FORMS: &str =
+    "expected PORT, HOST:PORT, [IPV6]:PORT, unix:PATH, unix:@NAME or udp:HOST:PORT";
 
 impl<T: fmt::Display> fmt::Display for Endpoint<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Tcp(t) => t.fmt(f),
             Endpoint::Unix(u) => u.fmt(f),
+            Endpoint::Udp(t) => write!(f, "udp:{t}"),
         }
     }
 }
@@ -59,8 +63,9 @@ fn strip_scheme<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-/// Parses an endpoint: `unix:` and `tcp:` prefixes choose the transport, `unix_flag` (`-U`)
-/// makes a bare word a socket path, and anything else is TCP, parsed by `tcp`.
+/// Parses an endpoint: `unix:`, `tcp:` and `udp:` prefixes choose the transport, `unix_flag`
+/// (`-U`) makes a bare word a socket path, and anything else is TCP, parsed by `tcp` (as is
+/// what follows `udp:`).
 pub fn parse<T>(
     s: &str,
     unix_flag: bool,
@@ -81,6 +86,15 @@ pub fn parse<T>(
             ));
         }
         return tcp(rest).map(Endpoint::Tcp);
+    }
+    if let Some(rest) = strip_scheme(s, "udp:") {
+        if unix_flag {
+            return Err(format!(
+                "{}: -U/--unix takes a socket path, and this is a UDP address",
+                quoted(s)
+            ));
+        }
+        return tcp(rest).map(Endpoint::Udp);
     }
     if unix_flag {
         return parse_unix(s, s).map(Endpoint::Unix);
@@ -151,6 +165,8 @@ mod tests {
             ("unix:/tmp/e.sock", true, "unix:/tmp/e.sock"),
             ("tls:127.0.0.1:7", false, "127.0.0.1:7"),
             ("tls:unix:@name", false, "unix:@name"),
+            ("udp:127.0.0.1:7", false, "udp:127.0.0.1:7"),
+            ("UDP:[::1]:7", false, "udp:[::1]:7"),
         ] {
             let e = parse(typed, flag, tcp).unwrap();
             assert_eq!(e.to_string(), want, "{typed}");
@@ -170,6 +186,8 @@ mod tests {
                 "too long for a Unix socket (at most 107)",
             ),
             ("tcp:127.0.0.1:7", true, "-U/--unix takes a socket path"),
+            ("udp:127.0.0.1:7", true, "this is a UDP address"),
+            ("udp:", false, "empty"),
         ] {
             let err = parse(typed, flag, tcp).unwrap_err();
             assert!(err.contains(want), "{typed}: {err}");

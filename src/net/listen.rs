@@ -28,6 +28,8 @@ pub enum Listener {
     Tcp(std::net::TcpListener),
     /// A Unix-domain stream socket.
     Unix(UnixListener),
+    /// A UDP socket handed over by socket activation; `echo-server` serves it as UDP.
+    Udp(std::net::UdpSocket),
 }
 
 /// A bound listener, the endpoint a client would type to reach it, and for a socket file the
@@ -73,6 +75,11 @@ pub fn bind(endpoint: &Endpoint<SocketAddr>, mode: Option<u32>, ui: &Ui) -> io::
                 file: Some(file),
             })
         }
+        // Datagrams have no listener: `net::udp` binds them.
+        Endpoint::Udp(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a UDP endpoint has no listener",
+        )),
     }
 }
 

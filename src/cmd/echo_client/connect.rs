@@ -34,7 +34,7 @@ pub(super) enum Family {
 }
 
 impl Family {
-    fn admits(self, addr: SocketAddr) -> bool {
+    pub(super) fn admits(self, addr: SocketAddr) -> bool {
         match self {
             Family::Any => true,
             Family::V4 => addr.is_ipv4(),
@@ -42,7 +42,7 @@ impl Family {
         }
     }
 
-    fn flag(self) -> &'static str {
+    pub(super) fn flag(self) -> &'static str {
         match self {
             Family::Any => "",
             Family::V4 => "IPv4 (-4)",
@@ -135,6 +135,8 @@ async fn attempt(
                 server: describe(hp, peer),
             })
         }
+        // UDP makes no connection: `echo_client::udp` serves it.
+        Endpoint::Udp(_) => Err(Failure::Setup(io::ErrorKind::Unsupported.into())),
         Endpoint::Unix(addr) => {
             // A full accept queue makes a non-blocking Unix connect fail with EAGAIN where a
             // TCP one would wait: wait for room the same way, within the connect timeout.
@@ -231,7 +233,7 @@ fn report(failure: Failure, target: &Endpoint<HostPort>, waited: Option<Duration
         }
         (failure, Endpoint::Tcp(hp)) => report_tcp(failure, hp, &waited),
         // Only a TCP round resolves names and tries addresses.
-        (failure, Endpoint::Unix(_)) => {
+        (failure, Endpoint::Unix(_) | Endpoint::Udp(_)) => {
             eyre::eyre!("{failure:?}").wrap_err(format!("cannot connect to {named}{waited}"))
         }
     }

@@ -81,6 +81,9 @@ pub(super) enum Way {
     NotReading,
     /// All input is sent; no reply comes.
     NoReply,
+    /// `--verify` holds as much unechoed input as it may: the server takes input but
+    /// echoes nothing back.
+    NotEchoing,
     /// Standard input is idle and the server sends nothing.
     Neither,
 }
@@ -184,6 +187,11 @@ fn stalled(stall: Stall, server: &str) -> eyre::Report {
     match stall.way {
         Way::NotReading => eyre::eyre!(
             "no progress for {limit}: {server} is not reading ({counts}; --idle-timeout)"
+        ),
+        Way::NotEchoing => eyre::eyre!(
+            "no progress for {limit}: {server} echoes nothing back, and --verify holds at most \
+             {} unechoed ({counts}; --idle-timeout)",
+            crate::ui::bytes(super::verify::WINDOW as u64)
         ),
         Way::NoReply => eyre::eyre!(
             "no reply from {server} for {limit} after the end of input (--idle-timeout)"
@@ -369,5 +377,6 @@ mod tests {
             format!("no reply from {SERVER} for 2s after the end of input (--idle-timeout)")
         );
         assert!(message(Way::Neither).starts_with("nothing sent or received for 2s"));
+        assert!(message(Way::NotEchoing).contains("echoes nothing back, and --verify holds"));
     }
 }

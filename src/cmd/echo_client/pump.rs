@@ -10,7 +10,8 @@
 //! the hand-over design fell behind single-threaded `nc` under load.
 //!
 //! When stdin (or stdout) is a pipe, its pump moves the data with splice(2): the kernel
-//! hands pages between the pipe and the socket and the data never enters this process. For
+//! hands pages between the pipe and the socket and the data never enters this process
+//! (except under `--verify`, which must see every byte: [`verify`](super::verify)). For
 //! anything else (a file, a terminal, /dev/null) it copies through one [`CHUNK`]-sized
 //! buffer. Either way memory is constant, whatever the size of the stream.
 //!
@@ -35,6 +36,7 @@ use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
 use super::outcome::Replies;
+use super::verify::Window;
 use crate::sys::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
@@ -54,6 +56,8 @@ pub(super) enum Phase {
     Socket = 1,
     /// The end of input is sent.
     Done = 2,
+    /// `--verify`'s window is full: the server takes input but echoes none of it back.
+    Window = 3,
 }
 
 /// What the pumps tell the runtime while they run: byte counts for the progress line and
@@ -108,6 +112,7 @@ impl Shared {
         match self.phase.load(Ordering::Relaxed) {
             0 => Phase::Input,
             1 => Phase::Socket,
+            3 => Phase::Window,
             _ => Phase::Done,
         }
     }
@@ -145,17 +150,19 @@ impl Shared {
     }
 }
 
-/// Starts the reply pump: socket → stdout until the server closes the connection.
+/// Starts the reply pump: socket → stdout until the server closes the connection. With
+/// `window` (`--verify`) every reply is compared there before it is printed.
 pub(super) fn receive(
     socket: Socket,
     stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
+    window: Option<Arc<Window>>,
 ) -> io::Result<impl Future<Output = Replies>> {
     let (tx, rx) = oneshot::channel();
     thread::Builder::new()
         .name("receive".into())
         .spawn(move || {
-            let end = pump_replies(&socket, stdout, &shared);
+            let end = pump_replies(&socket, stdout, &shared, window.as_deref());
             let _ = tx.send(end);
         })?;
     Ok(async {
@@ -167,13 +174,18 @@ pub(super) fn receive(
     })
 }
 
-fn pump_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
-    if is_pipe(stdout) {
+fn pump_replies(
+    socket: &Socket,
+    stdout: BorrowedFd<'_>,
+    shared: &Shared,
+    window: Option<&Window>,
+) -> Replies {
+    if is_pipe(stdout) && window.is_none() {
         if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
         }
     }
-    copy_replies(socket, stdout, shared)
+    copy_replies(socket, stdout, shared, window)
 }
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
@@ -204,7 +216,12 @@ fn splice_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> O
 }
 
 /// socket → stdout through a buffer, until the server closes.
-fn copy_replies(mut socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> Replies {
+fn copy_replies(
+    mut socket: &Socket,
+    stdout: BorrowedFd<'_>,
+    shared: &Shared,
+    window: Option<&Window>,
+) -> Replies {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match socket.read(&mut buf) {
@@ -220,6 +237,9 @@ fn copy_replies(mut socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) ->
             Err(err) => return Replies::Lost(err),
         };
         shared.add_received(n);
+        if let Some(window) = window {
+            window.check(&buf[..n]);
+        }
         if let Err(err) = write_all(stdout, &buf[..n]) {
             return Replies::Stdout(err);
         }

@@ -24,16 +24,22 @@ use tokio::sync::oneshot;
 
 use super::outcome::{Sending, Unsent};
 use super::pump::{CHUNK, Phase, SPLICE_MAX, Shared, is_pipe};
+use super::verify::Window;
 
 /// Tells the pump to stop at its next wait: a flag, and an eventfd that wakes its poll.
 struct Stop {
     raised: AtomicBool,
     wake: OwnedFd,
+    /// `--verify`'s window, whose wait for room a stop must end too.
+    window: Option<Arc<Window>>,
 }
 
 impl Stop {
     fn raise(&self) {
         self.raised.store(true, Ordering::SeqCst);
+        if let Some(window) = &self.window {
+            window.close();
+        }
         // Cannot fail short of a counter overflow, which one write cannot cause.
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
@@ -83,15 +89,18 @@ impl Sender {
     }
 }
 
-/// Starts the send pump on its own thread.
+/// Starts the send pump on its own thread. With `window` (`--verify`) every chunk is held
+/// there before it is sent, and nothing is spliced.
 pub(super) fn send(
     stdin: BorrowedFd<'static>,
     socket: Socket,
     shared: Arc<Shared>,
+    window: Option<Arc<Window>>,
 ) -> io::Result<Sender> {
     let stop = Arc::new(Stop {
         raised: AtomicBool::new(false),
         wake: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        window,
     });
     let (tx, rx) = oneshot::channel();
     let pump_stop = Arc::clone(&stop);
@@ -109,7 +118,7 @@ fn pump(stdin: BorrowedFd<'_>, socket: &Socket, shared: &Shared, stop: &Stop) ->
         shared,
         stop,
     };
-    let copied = match is_pipe(stdin) {
+    let copied = match is_pipe(stdin) && stop.window.is_none() {
         true => pump.splice().and_then(|spliced| match spliced {
             true => Ok(()),
             false => pump.copy(),
@@ -174,6 +183,7 @@ impl Pump<'_> {
                 Err(Errno::INTR | Errno::AGAIN) => continue,
                 Err(err) => return Err(Sending::Stdin(err.into())),
             };
+            self.hold(&buf[..n])?;
             self.send_all(&buf[..n])?;
         }
     }
@@ -201,6 +211,19 @@ impl Pump<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Under `--verify`, holds `data` for the comparison before it goes out, waiting while
+    /// the server is a whole window behind; `Err` when stopped meanwhile.
+    fn hold(&self, data: &[u8]) -> Result<(), Sending> {
+        let Some(window) = &self.stop.window else {
+            return Ok(());
+        };
+        self.shared.set_phase(Phase::Window);
+        match window.push(data) {
+            true => Ok(()),
+            false => Err(Sending::Stopped(self.unsent(data.len()))),
+        }
     }
 
     /// Waits for input; `Err` when stopped meanwhile.

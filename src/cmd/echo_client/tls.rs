@@ -24,9 +24,11 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 use super::outcome::{Ended, Replies, Sending, Unsent};
 use super::pump::{Phase, Shared};
+use super::verify::Window;
 use super::{Bar, Idle, Stdio};
 use crate::cli::EchoClientArgs;
 use crate::net::addr::HostPort;
@@ -67,7 +69,8 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
             // An IPv6 zone (`fe80::1%eth0`) is no part of the name a certificate holds.
             host.split('%').next().unwrap_or(host).to_owned()
         }
-        (None, Endpoint::Unix(_)) => "localhost".to_owned(),
+        // UDP with TLS is refused as a usage error; Unix sockets have no host name.
+        (None, Endpoint::Unix(_) | Endpoint::Udp(_)) => "localhost".to_owned(),
     };
     let name = ServerName::try_from(name.clone())
         .map_err(|_| eyre::eyre!("{name:?} is not a valid server name (--servername)"))?;
@@ -78,45 +81,31 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
 }
 
 /// A TLS session over either stream kind.
-pub(super) enum Session {
-    Tcp(TlsStream<Gulp<TcpStream>>),
-    Unix(TlsStream<Gulp<UnixStream>>),
-}
+pub(super) type Session = Either<TlsStream<Gulp<TcpStream>>, TlsStream<Gulp<UnixStream>>>;
 
 impl Setup {
-    /// The handshake over the connected `socket`, within `timeout`.
+    /// The handshake over the connected `socket`, within `timeout`; `ui` (if given) hears
+    /// the version, suite and server certificate.
     pub(super) async fn handshake(
         &self,
         socket: socket2::Socket,
         unix: bool,
         timeout: Duration,
         server: &str,
-        ui: &Ui,
+        ui: Option<&Ui>,
     ) -> eyre::Result<Session> {
         let failed = || format!("TLS handshake with {server} failed");
         let fd = OwnedFd::from(socket);
         let session = if unix {
             let stream = UnixStream::from_std(fd.into()).wrap_err_with(failed)?;
-            Session::Unix(self.shake(stream, timeout).await.wrap_err_with(failed)?)
+            Either::Right(self.shake(stream, timeout).await.wrap_err_with(failed)?)
         } else {
             let stream = TcpStream::from_std(fd.into()).wrap_err_with(failed)?;
-            Session::Tcp(self.shake(stream, timeout).await.wrap_err_with(failed)?)
+            Either::Left(self.shake(stream, timeout).await.wrap_err_with(failed)?)
         };
-        let conn = match &session {
-            Session::Tcp(s) => s.get_ref().1,
-            Session::Unix(s) => s.get_ref().1,
-        };
-        let cert = conn.peer_certificates().and_then(|c| c.first());
-        ui.detail(&format!(
-            "{}{}",
-            tls::session(conn),
-            cert.map(|c| format!(
-                ", server certificate {}, sha256 {}",
-                tls::subject(c).unwrap_or_default(),
-                tls::fingerprint(c)
-            ))
-            .unwrap_or_default()
-        ));
+        if let Some(ui) = ui {
+            ui.detail(&describe(&session));
+        }
         Ok(session)
     }
 
@@ -134,17 +123,57 @@ impl Setup {
     }
 }
 
-/// Runs the exchange over `session`, as [`exchange`](super::exchange) does over a socket.
+/// The session in a line: version, suite, the server certificate's subject and fingerprint.
+fn describe(session: &Session) -> String {
+    let conn = match session {
+        Either::Left(s) => s.get_ref().1,
+        Either::Right(s) => s.get_ref().1,
+    };
+    let cert = conn.peer_certificates().and_then(|c| c.first());
+    let shown = cert.map(|c| {
+        format!(
+            ", server certificate {}, sha256 {}",
+            tls::subject(c).unwrap_or_default(),
+            tls::fingerprint(c)
+        )
+    });
+    format!("{}{}", tls::session(conn), shown.unwrap_or_default())
+}
+
+/// The measuring modes' connections over TLS: connected as the stdin mode connects, then the
+/// same handshake.
+pub(super) struct Dialer {
+    pub(super) setup: Setup,
+    pub(super) target: Endpoint<HostPort>,
+    pub(super) family: super::connect::Family,
+    pub(super) timeout: Duration,
+}
+
+impl super::measure::transport::Dialer for Dialer {
+    type Conn = super::measure::transport::Stream<Session>;
+
+    async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
+        let connected =
+            super::connect::connect(&self.target, self.family, self.timeout, wait, None).await?;
+        let unix = matches!(self.target, Endpoint::Unix(_));
+        let server = connected.server;
+        let session = self
+            .setup
+            .handshake(connected.socket, unix, self.timeout, &server, None)
+            .await?;
+        Ok((super::measure::transport::Stream(session), server))
+    }
+}
+
+/// Runs the exchange over `session`, as [`exchange`](super::exchange) does over a socket,
+/// with `--verify`'s verdict.
 pub(super) async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     session: Session,
-) -> eyre::Result<Ended> {
-    match session {
-        Session::Tcp(s) => run(args, ui, stdio, s).await,
-        Session::Unix(s) => run(args, ui, stdio, s).await,
-    }
+) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
+    run(args, ui, stdio, session).await
 }
 
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
@@ -152,15 +181,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     ui: &Ui,
     stdio: &Stdio,
     stream: S,
-) -> eyre::Result<Ended> {
+) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
     // Read from stdin and not yet taken by the TLS stream: what a cut leaves unsent.
     let pending = Arc::new(AtomicU64::new(0));
-    let input = read_stdin(stdio.stdin, Arc::clone(&pending)).wrap_err("cannot start sending")?;
+    let window = args.measure.verify.then(Arc::<Window>::default);
+    let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone())
+        .wrap_err("cannot start sending")?;
     let (output, written) = write_stdout(stdio.stdout).wrap_err("cannot start receiving")?;
     let (reader, writer) = tokio::io::split(stream);
     let sending = send(writer, input, &shared, &pending);
-    let replies = receive(reader, output, written, &shared);
+    let replies = receive(reader, output, written, &shared, window.as_deref());
     tokio::pin!(sending, replies);
     let bar = Bar::new(args, ui, stdio.interactive);
     let mut sent: Option<Sending> = None;
@@ -192,6 +223,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let sending = sent.unwrap_or_else(|| Sending::Stopped(unsent(&pending)));
+    if let Some(window) = &window {
+        // A stdin thread waiting for room is stopping too.
+        window.close();
+    }
     bar.finish();
     ui.detail(&format!(
         "sent {}, received {} in {}",
@@ -199,11 +234,13 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         ui::bytes(shared.received()),
         ui::duration(shared.started().elapsed())
     ));
-    Ok(Ended {
+    let verdict = window.as_ref().map(|w| w.verdict(shared.sent()));
+    let ended = Ended {
         replies,
         sending,
         stall,
-    })
+    };
+    Ok((ended, verdict))
 }
 
 /// Input read but not sent; more may wait in stdin, so a count above zero is a lower bound.
@@ -217,9 +254,12 @@ fn unsent(pending: &AtomicU64) -> Unsent {
 
 /// Starts the stdin thread: chunks into the queue, then the queue's end at EOF. The thread is
 /// left blocked in its read if the exchange ends first; the process exits past it.
+/// Under `--verify` each chunk goes into the window before it is queued (waiting there while
+/// the server is a whole window behind).
 fn read_stdin(
     stdin: BorrowedFd<'static>,
     pending: Arc<AtomicU64>,
+    window: Option<Arc<Window>>,
 ) -> io::Result<mpsc::Receiver<io::Result<Vec<u8>>>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     thread::Builder::new().name("stdin".into()).spawn(move || {
@@ -229,6 +269,9 @@ fn read_stdin(
                 Ok(0) => return,
                 Ok(n) => {
                     buf.truncate(n);
+                    if window.as_ref().is_some_and(|w| !w.push(&buf)) {
+                        return; // the exchange is over
+                    }
                     pending.fetch_add(n as u64, Ordering::Relaxed);
                     Ok(buf)
                 }
@@ -312,6 +355,7 @@ async fn receive<R: AsyncRead + Unpin>(
     output: mpsc::Sender<Vec<u8>>,
     written: Written,
     shared: &Shared,
+    window: Option<&Window>,
 ) -> Replies {
     let lost = loop {
         let mut buf = vec![0u8; CHUNK];
@@ -323,6 +367,9 @@ async fn receive<R: AsyncRead + Unpin>(
             Ok(n) => {
                 shared.add_received(n);
                 buf.truncate(n);
+                if let Some(window) = window {
+                    window.check(&buf);
+                }
                 // Refused only when the stdout thread stopped on an error, reported below.
                 if output.send(buf).await.is_err() {
                     break None;

@@ -1,0 +1,169 @@
+//! `echo-client`'s measuring options: `--verify` for the stdin exchange, and the two modes
+//! that send messages of their own instead of reading stdin, probe (`--count`) and load
+//! (`--connections`). Every combination that makes no sense is a clap error (exit 2) naming
+//! the conflict, before any I/O.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::values::{parse_count, parse_duration};
+use crate::ui::quote::quoted;
+
+/// The largest message: C connections hold two buffers of this size each.
+pub const MAX_SIZE: usize = 16 << 20;
+
+/// `--json`'s long help, which clap_mangen puts in the man page: the field names are a stable
+/// interface for scripts.
+const JSON_HELP: &str = "\
+Print the summary as one JSON object on stdout instead of text (probe lines then go to \
+stderr). Fields, stable for scripts; times in milliseconds as floats, null when there was \
+no sample:
+
+mode (\"probe\" or \"load\"), server, size (bytes per message), sent, received (replies \
+that came back, intact or not), lost (sent = received + lost), mismatched (replies that \
+differ from what was sent), ok (true when every message came back intact and every \
+connection opened), rtt_ms {min, avg, max, mdev, p50, p90, p99, p99_9}.
+
+Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
+(else null), interrupted (Ctrl-C ended it).
+
+Load only: connections, connections_up, connections_failed, duration_s (measured), \
+rate (asked for, null without --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a \
+second), errors (an object: kind -> count; kinds: connect, timeout, reset, closed, io).";
+
+/// The measuring options, flattened into `echo-client`'s.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MeasureArgs {
+    /// Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies
+    /// are still printed; a difference or a short reply exits 1, naming the byte.
+    #[arg(long, conflicts_with_all = ["count", "connections"])]
+    pub verify: bool,
+
+    /// Probe mode, like ping: send N messages (0: until Ctrl-C), one every --interval, each
+    /// checked byte for byte, one line per reply on stdout, then a summary. Reads no stdin.
+    #[arg(long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
+    pub count: Option<u64>,
+
+    /// Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64", requires = "mode")]
+    pub size: usize,
+
+    /// Time between probes (probe mode).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
+    pub interval: Duration,
+
+    /// A reply not back this long after its message was sent is lost (probe and load).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
+    pub timeout: Duration,
+
+    /// Open a connection per probe and report its connect time separately, as echoping does.
+    #[arg(long, requires = "count", conflicts_with = "connections")]
+    pub new_connection: bool,
+
+    /// Load mode: C closed-loop connections, each sending a message and waiting for its
+    /// whole echo before the next, for --duration. Reads no stdin.
+    #[arg(long, value_name = "C", value_parser = parse_count, group = "mode", conflicts_with = "idle_timeout")]
+    pub connections: Option<NonZeroUsize>,
+
+    /// How long load mode runs.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", requires = "connections", conflicts_with = "count", allow_hyphen_values = true)]
+    pub duration: Duration,
+
+    /// Load mode at a fixed total rate of R messages a second, latency measured from each
+    /// message's intended send time (no coordinated omission).
+    #[arg(long, value_name = "R", value_parser = parse_rate, requires = "connections", conflicts_with = "count")]
+    pub rate: Option<u64>,
+
+    #[arg(long, requires = "mode", long_help = JSON_HELP)]
+    /// Print the probe or load summary as one JSON object on stdout.
+    pub json: bool,
+}
+
+impl MeasureArgs {
+    /// The measuring mode asked for, if any.
+    pub fn mode(&self) -> Option<Mode> {
+        match (self.count, self.connections) {
+            (Some(count), _) => Some(Mode::Probe { count }),
+            (None, Some(connections)) => Some(Mode::Load { connections }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A mode that sends messages of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `--count N`: one message at a time, like ping (0: until Ctrl-C).
+    Probe {
+        /// How many probes.
+        count: u64,
+    },
+    /// `--connections C`: closed-loop load.
+    Load {
+        /// How many connections.
+        connections: NonZeroUsize,
+    },
+}
+
+/// A whole number of probes, 0 allowed (until Ctrl-C).
+fn parse_u64(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "{}: not a whole number (e.g. 10, or 0 for no end)",
+            quoted(s)
+        )
+    })
+}
+
+/// Messages a second, at least 1.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err(format!(
+            "{}: must be at least 1 message a second",
+            quoted(s)
+        )),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "{}: not a whole number of messages a second",
+            quoted(s)
+        )),
+    }
+}
+
+/// A message size: bytes, or with a K/KiB (1024) or M/MiB suffix; 1 byte to [`MAX_SIZE`].
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        _ => return Err(format!("{}: not a size (e.g. 64, 16KiB, 1MiB)", quoted(s))),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{}: not a size (e.g. 64, 16KiB, 1MiB)", quoted(s)))?;
+    match n.checked_mul(scale) {
+        Some(0) => Err(format!("{}: a message needs at least 1 byte", quoted(s))),
+        Some(n) if n <= MAX_SIZE => Ok(n),
+        _ => Err(format!("{}: too large (at most 16MiB)", quoted(s))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64"), Ok(64));
+        assert_eq!(parse_size("16KiB"), Ok(16 << 10));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("17MiB").is_err());
+        assert!(parse_size("x").is_err());
+    }
+}

@@ -1,0 +1,480 @@
+//! Load mode, like tcpkali but closed-loop: C connections, each sending a message and waiting
+//! for its whole echo before the next, for `--duration`, on the multi-thread runtime.
+//!
+//! With `--rate R` each message has an intended send time on a fixed schedule (connection i
+//! sends the messages numbered i, i+C, i+2C, ... of one R-per-second sequence). A message
+//! that a slow reply held past that time has its latency measured from the intended time,
+//! so the delay the server caused is counted (no coordinated omission); one sent on time, after
+//! a sleep, from its actual send, so the timer's own lateness is not blamed on the server.
+//! Without `--rate`, latency is measured from the send. Either way per message, never derived
+//! from throughput.
+//!
+//! Each connection records into a small local batch and hands it to the shared histogram now
+//! and then, so the hot loop takes no lock and touches no shared counter.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use color_eyre::eyre;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::json::{Counts, LoadSummary, print, print_json};
+use super::stats::Latencies;
+use super::transport::{Dialer, Echo, RoundTrip};
+use super::{Options, random_message, stamp};
+use crate::exit::Exit;
+use crate::runtime;
+use crate::ui::{self, Ui};
+
+/// The live line: elapsed, then msgs/s, MB/s and p99 so far.
+const TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
+/// A batch of latencies goes to the shared histogram when this full, or this old.
+const BATCH: usize = 256;
+const BATCH_AGE: Duration = Duration::from_millis(100);
+
+/// Load mode's settings.
+pub(in crate::cmd::echo_client) struct Load {
+    pub(super) connections: usize,
+    pub(super) duration: Duration,
+    pub(super) rate: Option<u64>,
+    /// `--progress`: the live line even when stderr is not a terminal.
+    pub(super) progress: bool,
+    pub(super) options: Options,
+}
+
+/// What the connections share: the stop flag and the latencies handed in so far.
+struct Shared {
+    stop: AtomicBool,
+    latencies: Mutex<Latencies>,
+}
+
+impl Shared {
+    fn hand_in(&self, batch: &mut Vec<u64>) {
+        let mut l = self
+            .latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for &ns in batch.iter() {
+            l.record_ns(ns);
+        }
+        batch.clear();
+    }
+
+    fn latencies(&self) -> Latencies {
+        self.latencies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A connection's latencies not yet handed to the shared histogram.
+struct Batch {
+    latencies: Vec<u64>,
+    handed: Instant,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            latencies: Vec::with_capacity(BATCH),
+            handed: Instant::now(),
+        }
+    }
+
+    /// Records one latency, measured at `now`, handing the batch in when due.
+    fn push(&mut self, latency: Duration, now: Instant, shared: &Shared) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latencies.push(ns);
+        if self.latencies.len() == BATCH || now - self.handed >= BATCH_AGE {
+            shared.hand_in(&mut self.latencies);
+            self.handed = now;
+        }
+    }
+}
+
+/// When one connection sends.
+#[derive(Clone, Copy)]
+struct Plan {
+    /// This connection's number and how many there are, for its share of the schedule.
+    id: u64,
+    of: u64,
+    start: Instant,
+    end: Instant,
+    rate: Option<u64>,
+    timeout: Duration,
+    size: usize,
+}
+
+impl Plan {
+    /// The intended send time of this connection's `k`th message; `now` without a rate.
+    fn intended(&self, k: u64, now: Instant) -> Instant {
+        match self.rate {
+            Some(rate) => {
+                let n = k * self.of + self.id;
+                self.start + Duration::from_secs_f64(n as f64 / rate as f64)
+            }
+            None => now,
+        }
+    }
+}
+
+/// One connection's closed loop; returns its counts and the error that ended it, if any.
+async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) -> Ended {
+    let mut msg = random_message(plan.size);
+    let mut reply = vec![0u8; plan.size];
+    let mut counts = Counts::default();
+    let mut batch = Batch::new();
+    let mut watchdog = Watchdog::new(plan.timeout);
+    let mut error = None;
+    // The clock is read once per message: the end of one round trip is the start of the next.
+    let mut now = Instant::now();
+    for k in 0u64.. {
+        let intended = plan.intended(k, now);
+        // The run ends at --duration even when a slow server left messages of the schedule
+        // unsent: those are not sent, and the rate achieved shows it.
+        if intended.max(now) >= plan.end || shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        // Latency counts from the intended time when the server made us late (no coordinated
+        // omission), but from the actual send when we slept: a wake-up past the time asked
+        // for (tokio's timer rounds up to the millisecond) is the generator's, not the
+        // server's.
+        let (from, sent) = if intended > now {
+            tokio::time::sleep_until(intended).await;
+            let woke = Instant::now();
+            (woke, woke)
+        } else {
+            (intended, now)
+        };
+        stamp(&mut msg, k);
+        counts.sent += 1;
+        let trip = watchdog
+            .guard(sent, conn.round_trip(&msg, &mut reply))
+            .await;
+        let done = Instant::now();
+        now = done;
+        match trip {
+            Ok(Ok(echo)) => {
+                counts.received += 1;
+                counts.mismatched += u64::from(echo != Echo::Intact);
+                batch.push(done - from, done, &shared);
+            }
+            Ok(Err(failure)) => {
+                counts.lost += 1;
+                error = Some(failure.kind());
+                break;
+            }
+            Err(_) => {
+                counts.lost += 1;
+                error = Some("timeout");
+                break;
+            }
+        }
+    }
+    shared.hand_in(&mut batch.latencies);
+    (counts, error)
+}
+
+/// `--timeout` for a connection's round trips with one long-lived timer instead of one per
+/// message: registering a timer costs about as much as a small round trip on loopback. The
+/// timer is left armed; when it fires it either finds the message in flight past its deadline,
+/// or moves on to that deadline. So it fires at most about once per `--timeout`.
+struct Watchdog {
+    limit: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Watchdog {
+    fn new(limit: Duration) -> Watchdog {
+        Watchdog {
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    /// Runs `trip`, sent at `sent`; `Err(())` once it is `limit` late.
+    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Result<T, ()> {
+        tokio::pin!(trip);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut trip => return Ok(done),
+                () = &mut self.timer => {
+                    let deadline = sent + self.limit;
+                    if Instant::now() >= deadline {
+                        return Err(());
+                    }
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
+/// The run's results as they come in.
+#[derive(Default)]
+struct Results {
+    counts: Counts,
+    up: u64,
+    failed: u64,
+    errors: BTreeMap<&'static str, u64>,
+    /// The first connect error, to name in the final message.
+    connect_error: Option<String>,
+}
+
+impl Results {
+    fn error(&mut self, kind: &'static str) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+}
+
+/// Runs the load to its report and exit status.
+pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
+    dialer: D,
+    load: Load,
+    ui: &Ui,
+) -> eyre::Result<Exit> {
+    let interrupt = runtime::interrupt_signal()?;
+    tokio::pin!(interrupt);
+    let dialer = Arc::new(dialer);
+    let (first, server) = tokio::select! {
+        dialed = dialer.dial(load.options.wait) => dialed?,
+        () = &mut interrupt => return Ok(Exit::Interrupted),
+    };
+    let mut results = Results::default();
+    let conns = tokio::select! {
+        conns = connect_rest(&dialer, first, load.connections, &mut results) => conns,
+        () = &mut interrupt => return Ok(Exit::Interrupted),
+    };
+    let rate = load
+        .rate
+        .map_or(String::new(), |r| format!(" at {r} msgs/s"));
+    ui.info(&format!(
+        "LOAD {server}: {} connections, {} bytes per message, {}{rate}",
+        conns.len(),
+        load.options.size,
+        ui::duration(load.duration)
+    ));
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        latencies: Mutex::new(Latencies::new()),
+    });
+    let (start, workers) = spawn_all(conns, &load, &shared);
+    watch(workers, interrupt, ui, &load, &shared, start, &mut results).await?;
+    let elapsed = start.elapsed();
+    report(&load, server, results, &shared.latencies(), elapsed)
+}
+
+/// What a connection's task returns: its counts and the error that ended it, if any.
+type Ended = (Counts, Option<&'static str>);
+
+/// Starts every connection's loop; returns the start of the run and the tasks.
+fn spawn_all<C: RoundTrip>(
+    conns: Vec<C>,
+    load: &Load,
+    shared: &Arc<Shared>,
+) -> (Instant, JoinSet<Ended>) {
+    let start = Instant::now();
+    let mut workers = JoinSet::new();
+    let of = conns.len() as u64;
+    for (id, conn) in conns.into_iter().enumerate() {
+        let plan = Plan {
+            id: id as u64,
+            of,
+            start,
+            end: start + load.duration,
+            rate: load.rate,
+            timeout: load.options.timeout,
+            size: load.options.size,
+        };
+        workers.spawn(connection(conn, plan, Arc::clone(shared)));
+    }
+    (start, workers)
+}
+
+/// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
+/// ends the run early, with the report: each connection finishes its round trip.
+async fn watch(
+    mut workers: JoinSet<Ended>,
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ui: &Ui,
+    load: &Load,
+    shared: &Shared,
+    start: Instant,
+    results: &mut Results,
+) -> eyre::Result<()> {
+    let bar = ui.progress_bar(load.progress, None, TEMPLATE);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => match joined {
+                Some(Ok((counts, error))) => {
+                    results.counts.add(counts);
+                    if let Some(kind) = error {
+                        results.error(kind);
+                    }
+                }
+                Some(Err(err)) => {
+                    ui.finish_live();
+                    eyre::bail!("a connection's task failed: {err}");
+                }
+                None => break,
+            },
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                shared.stop.store(true, Ordering::Relaxed);
+            }
+            _ = tick.tick(), if bar.is_some() => {
+                if let Some(bar) = &bar {
+                    bar.set_message(live(&shared.latencies(), load.options.size, start.elapsed()));
+                }
+            }
+        }
+    }
+    ui.finish_live();
+    Ok(())
+}
+
+/// Opens the other C-1 connections at once; failures are counted, not fatal.
+async fn connect_rest<D: Dialer>(
+    dialer: &Arc<D>,
+    first: D::Conn,
+    connections: usize,
+    results: &mut Results,
+) -> Vec<D::Conn> {
+    let mut dialing = JoinSet::new();
+    for _ in 1..connections {
+        let dialer = Arc::clone(dialer);
+        dialing.spawn(async move { dialer.dial(None).await });
+    }
+    let mut conns = vec![first];
+    while let Some(dialed) = dialing.join_next().await {
+        match dialed {
+            Ok(Ok((conn, _))) => conns.push(conn),
+            Ok(Err(err)) => {
+                results.error("connect");
+                results.failed += 1;
+                results
+                    .connect_error
+                    .get_or_insert_with(|| crate::report::one_line(&err));
+            }
+            Err(err) => {
+                results.error("connect");
+                results.failed += 1;
+                results.connect_error.get_or_insert_with(|| err.to_string());
+            }
+        }
+    }
+    results.up = conns.len() as u64;
+    conns
+}
+
+/// The live line's message.
+fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let msgs = l.len() as f64 / secs;
+    let p99 = if l.len() == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.3} ms", l.percentile_ms(99.0))
+    };
+    format!(
+        "{msgs:.0} msgs/s · {:.2} MB/s · p99 {p99}",
+        msgs * size as f64 / 1e6
+    )
+}
+
+/// Prints the report and decides the exit status.
+fn report(
+    load: &Load,
+    server: String,
+    results: Results,
+    latencies: &Latencies,
+    elapsed: Duration,
+) -> eyre::Result<Exit> {
+    let c = results.counts;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let msgs_per_s = c.received as f64 / secs;
+    let summary = LoadSummary {
+        mode: "load",
+        server,
+        size: load.options.size,
+        counts: c,
+        ok: c.intact() && results.errors.is_empty(),
+        rtt_ms: latencies.times(),
+        connections: load.connections,
+        connections_up: results.up,
+        connections_failed: results.failed,
+        duration_s: secs,
+        rate: load.rate,
+        msgs_per_s,
+        mb_per_s: msgs_per_s * load.options.size as f64 / 1e6,
+        errors: results.errors,
+    };
+    if load.options.json {
+        print_json(&summary)?;
+    } else {
+        print(&text(&summary))?;
+    }
+    if summary.ok {
+        return Ok(Exit::Success);
+    }
+    let mut why = format!(
+        "{} of {} messages lost, {} mismatched",
+        c.lost, c.sent, c.mismatched
+    );
+    if results.failed > 0 {
+        why.push_str(&format!(
+            "; {} of {} connections failed: {}",
+            results.failed,
+            load.connections,
+            results.connect_error.unwrap_or_default()
+        ));
+    }
+    eyre::bail!("{why} ({})", errors(&summary.errors))
+}
+
+/// `timeout 3, reset 1`, or `none`.
+fn errors(errors: &BTreeMap<&'static str, u64>) -> String {
+    if errors.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    parts.join(", ")
+}
+
+/// The report as text.
+fn text(s: &LoadSummary) -> String {
+    let c = s.counts;
+    let mut out = format!(
+        "--- {} load statistics: {} connections, {} bytes per message, {:.2} s ---\n\
+         connections: {} up, {} failed\n\
+         messages: {} sent, {} received, {} lost, {} mismatched\n\
+         throughput: {:.0} msgs/s, {:.2} MB/s\n",
+        s.server,
+        s.connections,
+        s.size,
+        s.duration_s,
+        s.connections_up,
+        s.connections_failed,
+        c.sent,
+        c.received,
+        c.lost,
+        c.mismatched,
+        s.msgs_per_s,
+        s.mb_per_s
+    );
+    if let Some(t) = s.rtt_ms {
+        out.push_str(&format!(
+            "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms\n",
+            t.p50, t.p90, t.p99, t.p99_9, t.max
+        ));
+    }
+    out.push_str(&format!("errors: {}\n", errors(&s.errors)));
+    out
+}

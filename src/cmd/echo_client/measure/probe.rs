@@ -1,0 +1,265 @@
+//! Probe mode, like ping: one message every `--interval`, each checked byte for byte, a line
+//! per reply on stdout (`64 bytes from 127.0.0.1:7: seq=3 time=0.071 ms`), then a summary.
+//! A lost reply is reported on its own line and counted, and the probe goes on; on a stream
+//! the connection is then opened anew, since a late echo would be read as the next one's.
+//! Ctrl-C ends it with the summary, and the status is ping's: 0 if any reply came.
+
+use std::time::Duration;
+
+use color_eyre::eyre;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::json::{Counts, ProbeSummary, print, print_json};
+use super::stats::Latencies;
+use super::transport::{Dialer, Echo, RoundTrip};
+use super::{Options, random_message, stamp};
+use crate::exit::Exit;
+use crate::runtime;
+use crate::ui::{self, Ui};
+
+/// Probe mode's settings.
+pub(in crate::cmd::echo_client) struct Probe {
+    /// How many probes; 0 for no end.
+    pub(super) count: u64,
+    pub(super) interval: Duration,
+    /// A connection per probe, its connect time reported apart.
+    pub(super) new_connection: bool,
+    pub(super) options: Options,
+}
+
+/// What one probe found.
+enum Outcome {
+    Reply {
+        rtt: Duration,
+        connect: Option<Duration>,
+        echo: Echo,
+    },
+    Lost(String),
+}
+
+/// The running tally, and where lines go.
+struct Tally<'a> {
+    server: String,
+    size: usize,
+    counts: Counts,
+    rtt: Latencies,
+    connect: Latencies,
+    json: bool,
+    ui: &'a Ui,
+}
+
+impl Tally<'_> {
+    /// A line of the probe's output: stdout, or stderr when stdout carries the JSON.
+    fn line(&self, text: &str) -> eyre::Result<()> {
+        if self.json {
+            self.ui.info(text);
+            Ok(())
+        } else {
+            print(&format!("{text}\n"))
+        }
+    }
+
+    fn note(&mut self, seq: u64, outcome: Outcome) -> eyre::Result<()> {
+        self.counts.sent += 1;
+        let size = self.size;
+        let server = &self.server;
+        let text = match outcome {
+            Outcome::Reply { rtt, connect, echo } => {
+                self.counts.received += 1;
+                self.rtt.record(rtt);
+                let connect = connect.map_or(String::new(), |c| {
+                    self.connect.record(c);
+                    format!(" connect={}", ms(c))
+                });
+                let differs = match echo {
+                    Echo::Intact => String::new(),
+                    Echo::Differs(at) => {
+                        self.counts.mismatched += 1;
+                        format!(" (reply differs from what was sent at byte {})", at + 1)
+                    }
+                };
+                format!(
+                    "{size} bytes from {server}: seq={seq}{connect} time={}{differs}",
+                    ms(rtt)
+                )
+            }
+            Outcome::Lost(why) => {
+                self.counts.lost += 1;
+                format!("no reply from {server}: seq={seq}: {why}")
+            }
+        };
+        self.line(&text)
+    }
+}
+
+/// `0.071 ms`: to the microsecond, as ping prints it.
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Runs the probe to its summary and exit status.
+pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
+    dialer: D,
+    probe: Probe,
+    ui: &Ui,
+) -> eyre::Result<Exit> {
+    let interrupt = runtime::interrupt_signal()?;
+    tokio::pin!(interrupt);
+    let size = probe.options.size;
+    // The first connection is made before the first probe, with `--wait`, so a server that
+    // cannot be reached at all is an error, as for the stdin mode.
+    let dialing = Instant::now();
+    let (first, server) = tokio::select! {
+        dialed = dialer.dial(probe.options.wait) => dialed?,
+        () = &mut interrupt => return Ok(Exit::Interrupted),
+    };
+    // With --new-connection the first probe goes over it, reporting its connect time (with
+    // --wait's retries, if any).
+    let mut first_connect = probe.new_connection.then(|| dialing.elapsed());
+    let mut conn = Some(first);
+    ui.info(&format!("ECHO {server}: {size} bytes per message"));
+    let mut tally = Tally {
+        server,
+        size,
+        counts: Counts::default(),
+        rtt: Latencies::new(),
+        connect: Latencies::new(),
+        json: probe.options.json,
+        ui,
+    };
+    let mut msg = random_message(size);
+    let mut reply = vec![0u8; size];
+    let mut ticker = tokio::time::interval(probe.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let mut interrupted = false;
+    let mut seq = 0u64;
+    while probe.count == 0 || seq < probe.count {
+        seq += 1;
+        tokio::select! {
+            biased;
+            () = &mut interrupt => { interrupted = true; break; }
+            _ = ticker.tick() => {}
+        }
+        stamp(&mut msg, seq);
+        let connect = first_connect.take();
+        let once = probe_once(&dialer, &mut conn, connect, &probe, &msg, &mut reply);
+        let outcome = tokio::select! {
+            biased;
+            () = &mut interrupt => { interrupted = true; break; }
+            outcome = once => outcome,
+        };
+        tally.note(seq, outcome)?;
+    }
+    finish(tally, probe.new_connection, interrupted, started.elapsed())
+}
+
+/// One probe: a connection if there is none, the message, its echo within `--timeout`.
+/// The connection is kept only when the probe came back and `--new-connection` is off.
+/// `connect`: the time it took to open `conn`, when the caller opened it.
+async fn probe_once<D: Dialer>(
+    dialer: &D,
+    conn: &mut Option<D::Conn>,
+    mut connect: Option<Duration>,
+    probe: &Probe,
+    msg: &[u8],
+    reply: &mut [u8],
+) -> Outcome {
+    let mut open = match conn.take() {
+        Some(open) => open,
+        None => {
+            let start = Instant::now();
+            match dialer.dial(None).await {
+                Ok((open, _)) => {
+                    connect = probe.new_connection.then(|| start.elapsed());
+                    open
+                }
+                Err(err) => return Outcome::Lost(crate::report::one_line(&err)),
+            }
+        }
+    };
+    let start = Instant::now();
+    let timeout = probe.options.timeout;
+    match tokio::time::timeout(timeout, open.round_trip(msg, reply)).await {
+        Ok(Ok(echo)) => {
+            let rtt = start.elapsed();
+            if !probe.new_connection {
+                *conn = Some(open);
+            }
+            Outcome::Reply { rtt, connect, echo }
+        }
+        Ok(Err(failure)) => Outcome::Lost(failure.to_string()),
+        Err(_) => Outcome::Lost(format!("no echo within {}", ui::duration(timeout))),
+    }
+}
+
+/// Prints the summary and decides the exit status.
+fn finish(
+    tally: Tally<'_>,
+    new_connection: bool,
+    interrupted: bool,
+    elapsed: Duration,
+) -> eyre::Result<Exit> {
+    let c = tally.counts;
+    let summary = ProbeSummary {
+        mode: "probe",
+        server: tally.server.clone(),
+        size: tally.size,
+        counts: c,
+        ok: c.intact() && c.sent > 0,
+        rtt_ms: tally.rtt.times(),
+        connect_ms: if new_connection {
+            tally.connect.times()
+        } else {
+            None
+        },
+        interrupted,
+    };
+    if tally.json {
+        print_json(&summary)?;
+    } else {
+        print(&text(&summary, elapsed))?;
+    }
+    // As ping: after Ctrl-C any reply is success; a run to its count needs every one intact.
+    let failed = if interrupted {
+        c.received == 0
+    } else {
+        !c.intact()
+    };
+    if !failed {
+        return Ok(Exit::Success);
+    }
+    if c.received == 0 {
+        eyre::bail!("no reply from {}", tally.server);
+    }
+    eyre::bail!(
+        "{} of {} messages lost, {} mismatched",
+        c.lost,
+        c.sent,
+        c.mismatched
+    )
+}
+
+/// The summary as ping prints its own.
+fn text(s: &ProbeSummary, elapsed: Duration) -> String {
+    let c = s.counts;
+    let mut out = format!(
+        "--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
+        s.server,
+        c.sent,
+        c.received,
+        c.lost,
+        c.mismatched,
+        ui::duration(elapsed)
+    );
+    for (name, times) in [("rtt", s.rtt_ms), ("connect", s.connect_ms)] {
+        if let Some(t) = times {
+            out.push_str(&format!(
+                "{name} min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} ms\n\
+                 {name} p50/p90/p99 = {:.3}/{:.3}/{:.3} ms\n",
+                t.min, t.avg, t.max, t.mdev, t.p50, t.p90, t.p99
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! The transport seam of the measuring modes: a [`Dialer`] opens connections, and each
+//! connection does one checked round trip at a time ([`RoundTrip`]). The probe and load
+//! engines know nothing else about a transport.
+//!
+//! A stream transport (TCP, Unix, TLS) only needs a dialer whose connection is a [`Stream`]
+//! around anything tokio can read and write: [`Stream`] implements the round trip once,
+//! writing the message and reading its echo in one future (a large message could otherwise
+//! deadlock against a server that echoes while we still write) and treating short reads as
+//! the normal course of a stream. A datagram transport implements [`RoundTrip`] itself: one
+//! datagram out, one in, compared ([`Datagram`] for UDP).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use color_eyre::eyre;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UdpSocket, UnixStream};
+use tokio_util::either::Either;
+
+use super::super::connect::{self, Connected, Family};
+use crate::net::addr::HostPort;
+use crate::net::endpoint::Endpoint;
+use crate::net::udp;
+
+/// What came back for one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::cmd::echo_client) enum Echo {
+    /// Byte for byte what was sent.
+    Intact,
+    /// As long as the message, but it differs first at this 0-based offset.
+    Differs(usize),
+}
+
+/// Why a round trip failed; the connection is not used again.
+#[derive(Debug)]
+pub(in crate::cmd::echo_client) enum Failure {
+    /// The server closed after echoing `got` of the message's `of` bytes.
+    Closed {
+        /// Bytes of the echo that came.
+        got: usize,
+        /// The message's length.
+        of: usize,
+    },
+    /// Sending or receiving failed (a reset, ...).
+    Io(io::Error),
+}
+
+impl Failure {
+    /// The kind counted in the load report's errors.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Failure::Closed { .. } => "closed",
+            Failure::Io(err) if err.kind() == io::ErrorKind::ConnectionReset => "reset",
+            Failure::Io(_) => "io",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Closed { got, of } => {
+                write!(f, "server closed after {got} of {of} bytes")
+            }
+            Failure::Io(err) => f.write_str(&crate::report::io_reason(err)),
+        }
+    }
+}
+
+/// One connection of some transport, able to send a message and check its echo.
+pub(in crate::cmd::echo_client) trait RoundTrip:
+    Send + 'static
+{
+    /// Sends `msg` and receives its echo into `reply` (of the same length), compared with
+    /// `msg`. The engines bound it with `--timeout` and drop the connection after a timeout,
+    /// since a late echo would then be read as the next one's.
+    fn round_trip<'a>(
+        &'a mut self,
+        msg: &'a [u8],
+        reply: &'a mut [u8],
+    ) -> impl Future<Output = Result<Echo, Failure>> + Send + 'a;
+}
+
+/// Opens connections of one transport to one endpoint.
+pub(in crate::cmd::echo_client) trait Dialer:
+    Send + Sync + 'static
+{
+    /// A connection.
+    type Conn: RoundTrip;
+
+    /// Opens one connection, retrying for `wait` if given; returns it with the server's name
+    /// for messages.
+    fn dial(
+        &self,
+        wait: Option<Duration>,
+    ) -> impl Future<Output = eyre::Result<(Self::Conn, String)>> + Send;
+}
+
+/// A stream connection doing round trips.
+pub(in crate::cmd::echo_client) struct Stream<S>(pub S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> RoundTrip for Stream<S> {
+    fn round_trip<'a>(
+        &'a mut self,
+        msg: &'a [u8],
+        reply: &'a mut [u8],
+    ) -> impl Future<Output = Result<Echo, Failure>> + Send + 'a {
+        let mut trip = Trip {
+            stream: &mut self.0,
+            msg,
+            reply,
+            written: 0,
+            flushed: false,
+            got: 0,
+        };
+        std::future::poll_fn(move |cx| trip.poll(cx))
+    }
+}
+
+/// One round trip on a stream in progress: writing and reading go on together.
+struct Trip<'a, S> {
+    stream: &'a mut S,
+    msg: &'a [u8],
+    reply: &'a mut [u8],
+    written: usize,
+    flushed: bool,
+    got: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Trip<'_, S> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Echo, Failure>> {
+        if let Poll::Ready(Err(err)) = self.poll_send(cx) {
+            return Poll::Ready(Err(Failure::Io(err)));
+        }
+        while self.got < self.reply.len() {
+            let mut buf = ReadBuf::new(&mut self.reply[self.got..]);
+            match ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf)) {
+                Ok(()) if buf.filled().is_empty() => {
+                    let (got, of) = (self.got, self.reply.len());
+                    return Poll::Ready(Err(Failure::Closed { got, of }));
+                }
+                Ok(()) => self.got += buf.filled().len(),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Poll::Ready(Err(Failure::Io(err))),
+            }
+        }
+        Poll::Ready(Ok(compare(self.msg, self.reply)))
+    }
+
+    /// Writes what the socket takes now, then flushes (a TLS stream holds records until then).
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.msg.len() {
+            let rest = &self.msg[self.written..];
+            match ready!(Pin::new(&mut *self.stream).poll_write(cx, rest)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+        if !self.flushed {
+            ready!(Pin::new(&mut *self.stream).poll_flush(cx))?;
+            self.flushed = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Compares an echo with its message.
+pub(super) fn compare(msg: &[u8], reply: &[u8]) -> Echo {
+    // The common case at memcmp speed; the byte-wise search only for a difference.
+    if msg == reply {
+        return Echo::Intact;
+    }
+    match msg.iter().zip(reply).position(|(a, b)| a != b) {
+        Some(at) => Echo::Differs(at),
+        // Equal as far as both go, so the lengths differ: at the shorter one's end.
+        None => Echo::Differs(msg.len().min(reply.len())),
+    }
+}
+
+/// TCP and Unix-socket connections, opened as the stdin mode opens them (every resolved
+/// address, `--connect-timeout`, `-4`/`-6`).
+pub(in crate::cmd::echo_client) struct StreamDialer {
+    pub(super) target: Endpoint<HostPort>,
+    pub(super) family: Family,
+    pub(super) timeout: Duration,
+}
+
+impl Dialer for StreamDialer {
+    type Conn = Stream<Either<TcpStream, UnixStream>>;
+
+    async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
+        let Connected { socket, server } =
+            connect::connect(&self.target, self.family, self.timeout, wait, None).await?;
+        let conn = match &self.target {
+            Endpoint::Unix(_) => Either::Right(UnixStream::from_std(socket.into())?),
+            // `measure::run` hands UDP to its own dialer: only TCP is left here.
+            Endpoint::Tcp(_) | Endpoint::Udp(_) => {
+                Either::Left(TcpStream::from_std(socket.into())?)
+            }
+        };
+        Ok((Stream(conn), server))
+    }
+}
+
+/// A connected UDP socket: each message is one datagram out and one back.
+pub(in crate::cmd::echo_client) struct Datagram {
+    socket: UdpSocket,
+    /// One byte more than the message, so a longer reply shows as longer instead of cut.
+    scratch: Vec<u8>,
+}
+
+impl RoundTrip for Datagram {
+    async fn round_trip(&mut self, msg: &[u8], _reply: &mut [u8]) -> Result<Echo, Failure> {
+        self.scratch.resize(msg.len() + 1, 0);
+        self.socket.send(msg).await.map_err(Failure::Io)?;
+        // The socket is connected, so only the server's datagrams arrive; each is a whole
+        // reply (a stale one from a timed-out message went to an older socket).
+        let n = self
+            .socket
+            .recv(&mut self.scratch)
+            .await
+            .map_err(Failure::Io)?;
+        Ok(compare(msg, &self.scratch[..n]))
+    }
+}
+
+/// UDP "connections": a fresh connected socket each, so a reply that comes after its
+/// message timed out lands on a closed port instead of being taken for the next one's.
+pub(in crate::cmd::echo_client) struct UdpDialer {
+    pub(super) target: HostPort,
+    pub(super) family: Family,
+    pub(super) timeout: Duration,
+    /// Bytes per message, checked against the largest datagram once the address is known.
+    pub(super) size: usize,
+}
+
+impl Dialer for UdpDialer {
+    type Conn = Datagram;
+
+    async fn dial(&self, _wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
+        let server = super::super::udp::resolve(&self.target, self.family, self.timeout).await?;
+        let named = Endpoint::Udp(server).to_string();
+        let max = udp::max_datagram(&server);
+        if self.size > max {
+            return Err(eyre::eyre!(
+                "--size {} is more than one datagram to {named} holds ({max} bytes)",
+                self.size
+            ));
+        }
+        let socket = super::super::udp::open(server)
+            .and_then(UdpSocket::from_std)
+            .map_err(|err| eyre::eyre!("{}", crate::report::io_reason(&err)))
+            .map_err(|err| err.wrap_err(format!("cannot send to {named}")))?;
+        let scratch = Vec::with_capacity(self.size + 1);
+        Ok((Datagram { socket, scratch }, named))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_round_trip_checks_the_echo() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let server = tokio::spawn(async move {
+            let mut buf = [0u8; 100];
+            tokio::io::AsyncReadExt::read_exact(&mut b, &mut buf)
+                .await
+                .unwrap();
+            buf[50] ^= 1;
+            tokio::io::AsyncWriteExt::write_all(&mut b, &buf)
+                .await
+                .unwrap();
+            b
+        });
+        let mut s = Stream(a);
+        let msg = [7u8; 100];
+        let mut reply = [0u8; 100];
+        // Bigger than the duplex buffer both ways: writing and reading must overlap.
+        assert_eq!(
+            s.round_trip(&msg, &mut reply).await.unwrap(),
+            Echo::Differs(50)
+        );
+        drop(server.await.unwrap());
+        let err = s.round_trip(&msg, &mut reply).await.unwrap_err();
+        assert!(matches!(
+            err,
+            Failure::Closed { got: 0, of: 100 } | Failure::Io(_)
+        ));
+    }
+}

@@ -1,0 +1,463 @@
+//! `echo-client` over UDP: each line of standard input (with its newline) is one datagram, a
+//! line longer than the largest datagram is cut into largest-size ones, and every reply is
+//! written to stdout as it arrives.
+//!
+//! What nc -u lacks, it knows when it is done: it counts the datagrams it sent and the replies
+//! that came back, and after the end of input waits for the outstanding ones at most
+//! `--idle-timeout` (1 s by default) after the last reply, then says how many got none.
+//!
+//! It never overruns the server by itself: at most [`WINDOW`] datagrams are in flight, and no
+//! more bytes than its own receive buffer holds, so replies are never dropped here either,
+//! even while stdout is slow. A lost datagram would hold its place in the window for ever: when
+//! nothing comes back for `--idle-timeout` while some are outstanding, they are written off
+//! (counted as lost at the end unless their replies still come) and sending goes on.
+//!
+//! The socket is connected, so replies from anyone but the server are dropped by the kernel
+//! and an ICMP "port unreachable" comes back as ECONNREFUSED on the next call.
+//! Standard input is read on its own thread for the reason the TCP pumps are.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use color_eyre::eyre::{self, WrapErr};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::connect::Family;
+use super::{Bar, PROGRESS_TEMPLATE, Stdio, family, interrupted};
+use crate::cli::EchoClientArgs;
+use crate::exit::Exit;
+use crate::net::addr::{HostPort, ip_literal};
+use crate::net::endpoint::Endpoint;
+use crate::net::udp;
+use crate::report::{io_reason, stdout_error};
+use crate::runtime;
+use crate::sys::fdio;
+use crate::ui::{self, Ui};
+
+/// Datagrams in flight at most: enough to keep a loopback server busy, few enough that one
+/// client's burst fits any server's receive buffer.
+pub const WINDOW: usize = 64;
+
+/// The wait for outstanding replies when `--idle-timeout` is not given.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(1);
+
+/// Our receive buffer, asked for: the in-flight bytes are bounded by what it really holds.
+const RECV_BUFFER: usize = 4 << 20;
+
+/// How much of standard input one read takes.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// Chunks of datagrams read ahead of the socket.
+const READ_AHEAD: usize = 4;
+
+/// What the stdin thread hands over: the datagrams of one read, or why reading failed.
+type Chunk = io::Result<Vec<Vec<u8>>>;
+
+/// Runs the UDP exchange with `target`, from resolution to the exit status.
+pub(super) async fn session(
+    target: &HostPort,
+    args: &EchoClientArgs,
+    ui: &Ui,
+    stdio: Stdio,
+) -> eyre::Result<Exit> {
+    let interactive = stdio.interactive;
+    let interrupt = runtime::interrupt_signal()?;
+    tokio::pin!(interrupt);
+    let named = Endpoint::Udp(target).to_string();
+    let server = tokio::select! {
+        resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
+        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
+    };
+    let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
+    let budget = receive_budget(&socket);
+    let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
+    if interactive {
+        ui.info(&format!("sending to {named} — Ctrl-D to finish"));
+    } else {
+        let resolved = Endpoint::Udp(server).to_string();
+        if resolved == named {
+            ui.detail(&format!("sending to {named}"));
+        } else {
+            ui.detail(&format!("sending to {named} ({server})"));
+        }
+    }
+    let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
+    let idle = args.idle_timeout.unwrap_or(DEFAULT_IDLE);
+    let mut exchange = Exchange::new(socket, stdio.stdout, idle, budget);
+    // As for TCP: forced at a terminal only, where it would fight with typed text.
+    let bar = if interactive && !args.progress {
+        None
+    } else {
+        ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
+    };
+    if let Some(bar) = &bar {
+        bar.disable_steady_tick();
+    }
+    let bar = Bar(bar, ui);
+    let ended = tokio::select! {
+        ended = exchange.run(input, &bar) => ended,
+        () = &mut interrupt => return Ok(interrupted(ui, interactive)),
+    };
+    ui.detail(&format!(
+        "datagrams sent: {}, replies: {}, in {}",
+        exchange.sent,
+        exchange.received,
+        ui::duration(exchange.started.elapsed())
+    ));
+    outcome(ended, &exchange, &named)
+}
+
+/// The exit status, or the one-line error, for how the exchange with `named` ended.
+fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre::Result<Exit> {
+    match ended {
+        Ok(()) => {}
+        Err(Failed::Stdout(err)) => {
+            return Err(stdout_error(err, "cannot write to standard output"));
+        }
+        Err(Failed::Stdin(err)) => {
+            return Err(eyre::Report::new(err).wrap_err("cannot read standard input"));
+        }
+        Err(Failed::Socket(err)) => {
+            return Err(
+                eyre::eyre!("{}", io_reason(&err)).wrap_err(format!("cannot send to {named}"))
+            );
+        }
+    }
+    let missing = exchange.sent.saturating_sub(exchange.received);
+    if missing > 0 {
+        return Err(eyre::eyre!(
+            "{missing} of {} datagrams got no reply ({named})",
+            exchange.sent
+        ));
+    }
+    Ok(Exit::Success)
+}
+
+/// The server's address: an IP literal as it is, a name through getaddrinfo (bounded by
+/// `--connect-timeout`), the first address of the family allowed.
+pub(super) async fn resolve(
+    target: &HostPort,
+    family: Family,
+    limit: Duration,
+) -> eyre::Result<SocketAddr> {
+    let cannot = || format!("cannot resolve {}", target.host);
+    let resolved: Vec<SocketAddr> = match ip_literal(&target.host, target.port) {
+        Some(addr) => vec![addr],
+        None => tokio::time::timeout(
+            limit,
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| eyre::eyre!("timed out after {}", ui::duration(limit)))
+        .wrap_err_with(cannot)?
+        .map_err(|err| eyre::eyre!("{}", io_reason(&err)))
+        .wrap_err_with(cannot)?
+        .collect(),
+    };
+    let literal = ip_literal(&target.host, target.port).is_some();
+    match resolved.into_iter().find(|addr| family.admits(*addr)) {
+        Some(addr) => Ok(addr),
+        None if literal => Err(eyre::eyre!(
+            "{} is not an {} address",
+            target.host,
+            family.flag()
+        ))
+        .wrap_err(format!("cannot send to {}", Endpoint::Udp(target))),
+        None if family == Family::Any => {
+            Err(eyre::eyre!("the name has no address")).wrap_err_with(cannot)
+        }
+        None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
+    }
+}
+
+/// A UDP socket connected to `server`, non-blocking, with a large receive buffer.
+pub(super) fn open(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_nonblocking(true)?;
+    udp::grow_receive_buffer(&socket, RECV_BUFFER);
+    socket.connect(&server.into())?;
+    Ok(socket.into())
+}
+
+/// The bytes of replies (as the kernel charges them) that may be outstanding: half the
+/// receive buffer the kernel really gave, so a slow stdout never costs a reply.
+fn receive_budget(socket: &std::net::UdpSocket) -> usize {
+    // Linux reports the doubled value it charges datagrams against.
+    socket2::SockRef::from(socket)
+        .recv_buffer_size()
+        .map_or(212_992, |size| size / 2)
+}
+
+/// What the kernel charges a datagram of `len` bytes against a receive buffer, about: its data
+/// rounded up to the allocation size, plus the packet's bookkeeping.
+fn charge(len: usize) -> usize {
+    (len + 512).next_power_of_two() + 256
+}
+
+/// Why the exchange stopped early.
+#[derive(Debug)]
+enum Failed {
+    Stdin(io::Error),
+    Stdout(io::Error),
+    Socket(io::Error),
+}
+
+/// The datagrams in flight and the counts.
+struct Exchange {
+    socket: UdpSocket,
+    stdout: std::os::fd::BorrowedFd<'static>,
+    idle: Duration,
+    budget: usize,
+    /// Charges of the datagrams in flight, oldest first.
+    flight: VecDeque<usize>,
+    charged: usize,
+    sent: u64,
+    received: u64,
+    /// The last reply, or the send that started a window from empty.
+    last_reply: Instant,
+    started: Instant,
+}
+
+impl Exchange {
+    fn new(
+        socket: UdpSocket,
+        stdout: std::os::fd::BorrowedFd<'static>,
+        idle: Duration,
+        budget: usize,
+    ) -> Exchange {
+        Exchange {
+            socket,
+            stdout,
+            idle,
+            budget,
+            flight: VecDeque::new(),
+            charged: 0,
+            sent: 0,
+            received: 0,
+            last_reply: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Sends what standard input gives, as the window allows, and prints replies, until input
+    /// ended and nothing is outstanding (answered or written off).
+    async fn run(&mut self, mut input: mpsc::Receiver<Chunk>, bar: &Bar<'_>) -> Result<(), Failed> {
+        let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut eof = false;
+        let mut buf = vec![0u8; udp::MAX_V6 + 1];
+        let mut out = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let blocked = self.send_ready(&mut pending)?;
+            if eof && pending.is_empty() && self.flight.is_empty() {
+                return Ok(());
+            }
+            let silence_ends = self.last_reply + self.idle;
+            tokio::select! {
+                biased;
+                // ERROR too: an ICMP "port unreachable" makes the socket neither readable nor
+                // writable, only in error (ECONNREFUSED).
+                ready = self.socket.ready(Interest::READABLE | Interest::ERROR) => {
+                    if ready.map_err(Failed::Socket)?.is_error() {
+                        if let Some(err) = self.socket.take_error().map_err(Failed::Socket)? {
+                            return Err(Failed::Socket(err));
+                        }
+                        // Taken by a recv already: clear the readiness, or it would spin.
+                        let clear = || Err::<(), _>(io::ErrorKind::WouldBlock.into());
+                        let _ = self.socket.try_io(Interest::ERROR, clear);
+                    }
+                    self.replies(&mut buf, &mut out)?;
+                }
+                chunk = input.recv(), if pending.is_empty() && !eof => match chunk {
+                    Some(datagrams) => pending.extend(datagrams.map_err(Failed::Stdin)?),
+                    None => eof = true,
+                },
+                ready = self.socket.writable(), if blocked => ready.map_err(Failed::Socket)?,
+                () = tokio::time::sleep_until(silence_ends), if !self.flight.is_empty() => {
+                    // Nothing came back for the whole limit: the rest are lost (or late).
+                    self.flight.clear();
+                    self.charged = 0;
+                }
+                _ = tick.tick(), if bar.0.is_some() => self.show(bar),
+            }
+        }
+    }
+
+    /// The progress line: datagrams each way, in flight, and the reply rate.
+    fn show(&self, bar: &Bar<'_>) {
+        if let Some(bar) = &bar.0 {
+            let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "sent {} · received {} · {} in flight · {:.0} datagrams/s",
+                self.sent,
+                self.received,
+                self.flight.len(),
+                self.received as f64 / elapsed
+            ));
+            bar.tick();
+        }
+    }
+
+    /// Sends pending datagrams while the window has room; true when the socket buffer is full.
+    fn send_ready(&mut self, pending: &mut VecDeque<Vec<u8>>) -> Result<bool, Failed> {
+        while let Some(datagram) = pending.front() {
+            let cost = charge(datagram.len());
+            let room = self.flight.len() < WINDOW && self.charged + cost <= self.budget;
+            if !room && !self.flight.is_empty() {
+                return Ok(false);
+            }
+            match self.socket.try_send(datagram) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(err) => return Err(Failed::Socket(err)),
+            }
+            if self.flight.is_empty() {
+                self.last_reply = Instant::now();
+            }
+            self.flight.push_back(cost);
+            self.charged += cost;
+            self.sent += 1;
+            pending.pop_front();
+        }
+        Ok(false)
+    }
+
+    /// Takes every reply waiting (up to a window's worth) and writes them to stdout at once.
+    fn replies(&mut self, buf: &mut [u8], out: &mut Vec<u8>) -> Result<(), Failed> {
+        out.clear();
+        for _ in 0..WINDOW {
+            match self.socket.try_recv(buf) {
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    self.received += 1;
+                    // Replies are matched by count: which one came back does not change
+                    // how many are outstanding.
+                    if let Some(cost) = self.flight.pop_front() {
+                        self.charged -= cost;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(Failed::Socket(err)),
+            }
+        }
+        if !out.is_empty() {
+            self.last_reply = Instant::now();
+            fdio::write_all(self.stdout, out).map_err(Failed::Stdout)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads standard input on its own thread, cut into datagrams, a chunk per read.
+fn read_stdin(
+    stdin: std::os::fd::BorrowedFd<'static>,
+    max: usize,
+) -> eyre::Result<mpsc::Receiver<Chunk>> {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("udp-stdin".into())
+        .spawn(move || {
+            let mut lines = Lines::new(max);
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                // Dropping `tx` after the last chunk is the end of input.
+                let (chunk, last) = match fdio::read(stdin, &mut buf) {
+                    Ok(0) => (Ok(lines.finish()), true),
+                    Ok(n) => (Ok(lines.feed(&buf[..n])), false),
+                    Err(err) => (Err(err), true),
+                };
+                let empty = chunk.as_ref().is_ok_and(Vec::is_empty);
+                if !empty && tx.blocking_send(chunk).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .wrap_err("cannot start reading standard input")?;
+    Ok(rx)
+}
+
+/// Cuts a byte stream into datagrams: each line with its newline, a line longer than `max`
+/// into `max`-byte pieces, and what is left at the end as the last one.
+struct Lines {
+    max: usize,
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    fn new(max: usize) -> Lines {
+        Lines {
+            max,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The datagrams `data` completes.
+    fn feed(&mut self, mut data: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let room = self.max - self.partial.len();
+            let window = &data[..data.len().min(room)];
+            match memchr::memchr(b'\n', window) {
+                Some(i) => {
+                    self.partial.extend_from_slice(&window[..=i]);
+                    out.push(std::mem::take(&mut self.partial));
+                    data = &data[i + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(window);
+                    data = &data[window.len()..];
+                    if self.partial.len() == self.max {
+                        out.push(std::mem::take(&mut self.partial));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The last datagram, if input did not end with a newline.
+    fn finish(&mut self) -> Vec<Vec<u8>> {
+        if self.partial.is_empty() {
+            Vec::new()
+        } else {
+            vec![std::mem::take(&mut self.partial)]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_with_their_newlines_long_ones_cut() {
+        let mut lines = Lines::new(4);
+        assert_eq!(lines.feed(b"ab\ncd"), vec![b"ab\n".to_vec()]);
+        assert_eq!(
+            lines.feed(b"efgh\n\n"),
+            vec![b"cdef".to_vec(), b"gh\n".to_vec(), b"\n".to_vec()]
+        );
+        assert_eq!(lines.feed(b"xyz"), Vec::<Vec<u8>>::new());
+        assert_eq!(lines.finish(), vec![b"xyz".to_vec()]);
+        assert!(lines.finish().is_empty());
+        let mut lines = Lines::new(3);
+        assert_eq!(lines.feed(b"abc\n"), vec![b"abc".to_vec(), b"\n".to_vec()]);
+    }
+
+    #[test]
+    fn charges_grow_with_the_datagram() {
+        assert!(charge(64) >= 64 + 256);
+        assert!(charge(udp::MAX_V4) > udp::MAX_V4);
+        assert!(charge(1) < charge(2000));
+    }
+}

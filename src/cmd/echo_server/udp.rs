@@ -1,0 +1,366 @@
+//! `echo-server` over UDP (RFC 862): every datagram goes back to its sender, unchanged, from
+//! the address it was sent to, unless a rule in [`Dropped`] says it must not be echoed.
+//!
+//! One task on a current-thread runtime: UDP has no connections to spread over workers, and
+//! the work per datagram is two copies in the kernel. Each wake-up moves up to
+//! [`udp::BATCH`] datagrams with one recvmmsg and one sendmmsg (`try_io` around them, so
+//! tokio's readiness stays right), which is where a UDP echo server's time goes.
+//! On SIGINT/SIGTERM/SIGHUP it stops at once — there is nothing in flight to drain — and
+//! prints what it did.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{self, WrapErr};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::EchoServerArgs;
+use crate::exit::Exit;
+use crate::net::activation;
+use crate::net::endpoint::Endpoint;
+use crate::net::listen::Listener;
+use crate::net::udp::{self, Batch, Dropped};
+use crate::report::io_reason;
+use crate::runtime::{self, Flavor};
+use crate::sys::notify::Notifier;
+use crate::ui::{self, Ui, quote};
+
+/// What a UDP server did over its life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Datagrams echoed.
+    pub datagrams: u64,
+    /// Bytes echoed.
+    pub bytes: u64,
+    /// Datagrams dropped, by [`Dropped::index`].
+    pub dropped: [u64; Dropped::ALL.len()],
+    /// Replies the kernel would not send, and the last reason.
+    pub unsent: u64,
+    /// Why the last reply could not be sent.
+    pub unsent_reason: Option<String>,
+    /// From the start of [`serve`] until it returned.
+    pub uptime: Duration,
+}
+
+/// Runs `echo-server` over UDP: on the UDP sockets systemd handed over (`handed`), or else on
+/// ADDR; prints each `udp:IP:PORT` on stdout, serves until a stop signal, prints the summary
+/// on stderr.
+pub(super) fn run(
+    handed: Option<Vec<activation::InheritedSocket>>,
+    args: &EchoServerArgs,
+    ui: &Ui,
+) -> eyre::Result<Exit> {
+    if args.mode.is_some() {
+        ui.warn("--mode applies to a socket file (unix:PATH); ignored for UDP");
+    }
+    let notifier = Notifier::from_env().unwrap_or_else(|err| {
+        ui.warn(&format!(
+            "not notifying the service manager: {}",
+            io_reason(&err)
+        ));
+        Notifier::default()
+    });
+    runtime::block_on(Flavor::CurrentThread, async {
+        // Signals first, so a SIGTERM sent right after the address line is not lost.
+        let (signal, _again) = runtime::shutdown_signals()?;
+        let sockets = match handed {
+            Some(sockets) => handed_over(sockets, args, ui)?,
+            None => vec![bind(&args.listen.endpoint)?],
+        };
+        for bound in &sockets {
+            let shown = Endpoint::Udp(bound.local).to_string();
+            super::announce(&shown)?;
+            ui.info(&format!("listening on {shown}"));
+        }
+        if let Err(err) = notifier.ready() {
+            ui.detail(&io_reason(&err));
+        }
+        let stop = CancellationToken::new();
+        let mut serving = tokio::task::JoinSet::new();
+        for bound in sockets {
+            let shown = Endpoint::Udp(bound.local).to_string();
+            let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
+            serving.spawn(async move {
+                let served = serve(bound, &ui, stopped).await;
+                served.wrap_err_with(|| format!("cannot serve {shown}"))
+            });
+        }
+        signal.await;
+        if let Err(err) = notifier.stopping() {
+            ui.detail(&io_reason(&err));
+        }
+        stop.cancel();
+        let mut total = Summary::default();
+        while let Some(done) = serving.join_next().await {
+            total.add(&done.wrap_err("a serving task failed")??);
+        }
+        ui.info(&summary_line(&total));
+        Ok(Exit::Success)
+    })?
+}
+
+/// Binds ADDR, which the command line made a UDP endpoint.
+fn bind(endpoint: &Endpoint<SocketAddr>) -> eyre::Result<udp::Bound> {
+    let Endpoint::Udp(addr) = *endpoint else {
+        eyre::bail!("{endpoint} is not a UDP address");
+    };
+    udp::bind(addr).wrap_err_with(|| format!("cannot listen on {endpoint}"))
+}
+
+/// The UDP sockets systemd handed over, set up as ours would be. Streams among them are an
+/// error: one process serves one kind.
+fn handed_over(
+    sockets: Vec<activation::InheritedSocket>,
+    args: &EchoServerArgs,
+    ui: &Ui,
+) -> eyre::Result<Vec<udp::Bound>> {
+    if args.listen.typed {
+        ui.warn(&format!(
+            "serving the {} socket(s) systemd handed over; ADDR {} is ignored",
+            sockets.len(),
+            quote::address(&args.listen.endpoint.to_string())
+        ));
+    }
+    sockets
+        .into_iter()
+        .map(|handed| {
+            let fd = handed.fd;
+            let Listener::Udp(socket) = handed.listener else {
+                eyre::bail!(
+                    "socket activation: fd {fd} is a stream socket among UDP ones; \
+                     echo-server serves either stream sockets or UDP sockets"
+                );
+            };
+            let named = handed.name.map(|n| format!(" ({n})")).unwrap_or_default();
+            let bound = udp::adopt(socket)
+                .wrap_err_with(|| format!("socket activation: fd {fd}{named}"))?;
+            ui.detail(&format!("fd {fd}{named}: {}", Endpoint::Udp(bound.local)));
+            Ok(bound)
+        })
+        .collect()
+}
+
+/// Pause after a receive error other than "nothing there", so a persistent one (ENOMEM)
+/// cannot spin.
+const ERROR_PAUSE: Duration = Duration::from_millis(5);
+
+/// Echoes datagrams on `bound` until `shutdown` resolves. Fails only if the runtime cannot
+/// take the socket; errors of single datagrams are counted and the serving goes on.
+pub async fn serve(bound: udp::Bound, ui: &Ui, shutdown: impl Future) -> io::Result<Summary> {
+    let start = Instant::now();
+    let own_port = bound.local.port();
+    let socket = UdpSocket::from_std(bound.socket)?;
+    let mut batch = Batch::new(bound.pktinfo);
+    let mut summary = Summary::default();
+    let mut log = DropLog::default();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            ready = socket.readable() => ready?,
+        }
+        let received = socket.try_io(Interest::READABLE, || batch.receive(socket.as_fd()));
+        let n = match received {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => {
+                log.receive_error(ui, &err);
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        sort(&mut batch, n, own_port, &mut summary, &mut log, ui);
+        send(&socket, &mut batch, &mut summary).await?;
+    }
+    summary.uptime = start.elapsed();
+    Ok(summary)
+}
+
+/// Queues a reply for each of the `n` datagrams received that may be echoed; counts and logs
+/// the others.
+fn sort(
+    batch: &mut Batch,
+    n: usize,
+    own_port: u16,
+    summary: &mut Summary,
+    log: &mut DropLog,
+    ui: &Ui,
+) {
+    for i in 0..n {
+        let Some(d) = batch.datagram(i) else { continue };
+        let verdict = if d.truncated {
+            Some(Dropped::Truncated)
+        } else {
+            Dropped::of(d.source, d.destination, own_port)
+        };
+        match verdict {
+            Some(why) => {
+                summary.dropped[why.index()] += 1;
+                log.dropped(ui, why, d.source);
+            }
+            None => {
+                summary.datagrams += 1;
+                summary.bytes += d.len as u64;
+                batch.reply(i);
+            }
+        }
+    }
+}
+
+/// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
+/// the kernel refuses (a firewall's EPERM, an unreachable network) is counted and skipped.
+async fn send(socket: &UdpSocket, batch: &mut Batch, summary: &mut Summary) -> io::Result<()> {
+    let total = batch.replies();
+    let mut done = 0;
+    while done < total {
+        match socket.try_io(Interest::WRITABLE, || batch.send(socket.as_fd(), done)) {
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
+            Err(err) => {
+                // Counted out of the echoed figures: this one did not go back.
+                summary.datagrams -= 1;
+                summary.bytes -= batch.reply_len(done) as u64;
+                summary.unsent += 1;
+                summary.unsent_reason = Some(io_reason(&err));
+                done += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Summary {
+    /// Adds what another socket's server did (socket activation may hand over several).
+    fn add(&mut self, other: &Summary) {
+        self.datagrams += other.datagrams;
+        self.bytes += other.bytes;
+        for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
+            *mine += theirs;
+        }
+        self.unsent += other.unsent;
+        if other.unsent_reason.is_some() {
+            self.unsent_reason.clone_from(&other.unsent_reason);
+        }
+        self.uptime = self.uptime.max(other.uptime);
+    }
+}
+
+/// At most one log line a second per drop reason (under `-v`), and one per receive error,
+/// each saying how many were not shown since the last.
+#[derive(Debug, Default)]
+struct DropLog {
+    last: [Option<Instant>; Dropped::ALL.len() + 1],
+    held: [u64; Dropped::ALL.len() + 1],
+}
+
+impl DropLog {
+    fn dropped(&mut self, ui: &Ui, why: Dropped, source: SocketAddr) {
+        if ui.verbose == 0 {
+            return;
+        }
+        if let Some(more) = self.admit(why.index()) {
+            ui.detail(&format!(
+                "dropped a datagram from {source}: {}{more}",
+                why.reason()
+            ));
+        }
+    }
+
+    fn receive_error(&mut self, ui: &Ui, err: &io::Error) {
+        if let Some(more) = self.admit(Dropped::ALL.len()) {
+            ui.warn(&format!("cannot receive: {}{more}", io_reason(err)));
+        }
+    }
+
+    /// `Some(note on the ones held back)` when a line may be printed now.
+    fn admit(&mut self, slot: usize) -> Option<String> {
+        let now = Instant::now();
+        let recent = self.last[slot].is_some_and(|t| now - t < Duration::from_secs(1));
+        if recent {
+            self.held[slot] += 1;
+            return None;
+        }
+        self.last[slot] = Some(now);
+        Some(match std::mem::take(&mut self.held[slot]) {
+            0 => String::new(),
+            n => format!(" ({n} more like it not shown)"),
+        })
+    }
+}
+
+/// `echoed 12 datagrams (1.50 KiB) in 2s; dropped 3: 2 source port below 1024, 1 ...`.
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "echoed {} ({}) in {}",
+        plural(s.datagrams, "datagram"),
+        ui::bytes(s.bytes),
+        ui::duration(s.uptime)
+    );
+    let dropped: u64 = s.dropped.iter().sum();
+    if dropped > 0 {
+        let parts: Vec<String> = Dropped::ALL
+            .iter()
+            .filter(|why| s.dropped[why.index()] > 0)
+            .map(|why| format!("{} {}", s.dropped[why.index()], why.reason()))
+            .collect();
+        line.push_str(&format!("; dropped {dropped}: {}", parts.join(", ")));
+    }
+    if s.unsent > 0 {
+        line.push_str(&format!(
+            "; {} could not be sent ({})",
+            plural(s.unsent, "reply"),
+            s.unsent_reason.as_deref().unwrap_or("unknown reason")
+        ));
+    }
+    line
+}
+
+fn plural(n: u64, word: &str) -> String {
+    match (n, word) {
+        (1, _) => format!("1 {word}"),
+        (_, "reply") => format!("{n} replies"),
+        _ => format!("{n} {word}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_wording() {
+        let mut s = Summary {
+            datagrams: 12,
+            bytes: 1536,
+            uptime: Duration::from_secs(2),
+            ..Summary::default()
+        };
+        assert_eq!(summary_line(&s), "echoed 12 datagrams (1.50 KiB) in 2s");
+        s.dropped[Dropped::LowPort.index()] = 2;
+        s.dropped[Dropped::OwnPort.index()] = 1;
+        s.unsent = 1;
+        s.unsent_reason = Some("Operation not permitted".into());
+        assert_eq!(
+            summary_line(&s),
+            "echoed 12 datagrams (1.50 KiB) in 2s; dropped 3: 2 source port below 1024, 1 \
+             source port is the server's own (an echo loop); 1 reply could not be sent \
+             (Operation not permitted)"
+        );
+    }
+
+    #[test]
+    fn drop_log_holds_back_and_counts() {
+        let mut log = DropLog::default();
+        assert_eq!(log.admit(0).as_deref(), Some(""));
+        assert_eq!(log.admit(0), None);
+        assert_eq!(log.admit(1).as_deref(), Some(""), "each reason on its own");
+        assert_eq!(log.admit(0), None);
+        assert_eq!(log.held[0], 2);
+    }
+}

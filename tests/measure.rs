@@ -1,0 +1,781 @@
+//! `echo-client`'s measuring modes (issue #12): `--verify` against servers that damage the
+//! echo, probe mode (`--count`) and load mode (`--connections`, `--rate`, `--json`) against our
+//! own server and against one that stops answering; each over TCP, a Unix socket and UDP. The
+//! damaging servers are written here, one thread per connection (one socket for UDP).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::util::{
+    EchoServer, KillOnDrop, assert_no_panic, eventually, output_timeout, output_with_input,
+    random_bytes, signal, std_tool, wait_timeout,
+};
+
+/// Bound for anything that should take well under a second.
+const PROMPT: Duration = Duration::from_secs(10);
+/// Bound for a run of a few seconds (debug build, busy machine).
+const RUN: Duration = Duration::from_secs(30);
+
+/// The transports every test runs over.
+#[derive(Clone, Copy, Debug)]
+enum Net {
+    Tcp,
+    Unix,
+    Udp,
+}
+
+/// The stream transports, which the connection-serving test servers speak.
+const NETS: [Net; 2] = [Net::Tcp, Net::Unix];
+/// Every transport, for the tests against our own server.
+const EVERY: [Net; 3] = [Net::Tcp, Net::Unix, Net::Udp];
+
+/// A connection accepted by a test server.
+trait Conn: Read + Write + Send {
+    fn close_write(&self);
+}
+
+impl Conn for std::net::TcpStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Conn for std::os::unix::net::UnixStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// A test server: its address as the client takes it, and the directory of its socket.
+struct TestServer {
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Serves every connection with `serve` on its own thread, over `net`. The accept loop is
+/// left behind when the test ends (the test process exits with it).
+fn test_server(net: Net, serve: impl Fn(&mut dyn Conn) + Send + Sync + 'static) -> TestServer {
+    let serve = Arc::new(serve);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = match net {
+        Net::Tcp => {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            thread::spawn(move || {
+                for mut c in l.incoming().flatten() {
+                    let serve = Arc::clone(&serve);
+                    thread::spawn(move || serve(&mut c));
+                }
+            });
+            addr
+        }
+        Net::Unix => {
+            let path = dir.path().join("s.sock");
+            let l = UnixListener::bind(&path).unwrap();
+            thread::spawn(move || {
+                for mut c in l.incoming().flatten() {
+                    let serve = Arc::clone(&serve);
+                    thread::spawn(move || serve(&mut c));
+                }
+            });
+            format!("unix:{}", path.display())
+        }
+        Net::Udp => panic!("a UDP test server answers datagrams: udp_test_server"),
+    };
+    TestServer { addr, _dir: dir }
+}
+
+/// A UDP test server: `answer` gets each datagram with its number (from 0) and says what to
+/// send back, if anything. The thread is left behind when the test ends.
+fn udp_test_server(answer: impl Fn(u64, &[u8]) -> Option<Vec<u8>> + Send + 'static) -> TestServer {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp:{}", socket.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        for n in 0.. {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if let Some(reply) = answer(n, &buf[..len]) {
+                let _ = socket.send_to(&reply, from);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    TestServer { addr, _dir: dir }
+}
+
+/// Echoes what it reads, passing each byte through `change` with its offset first (which
+/// returns the bytes to send for it), then half-closes at the end of input.
+fn echo_with(c: &mut dyn Conn, change: impl Fn(u64, u8) -> Vec<u8>) {
+    let mut buf = [0u8; 8192];
+    let mut off = 0u64;
+    loop {
+        let n = match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut out = Vec::with_capacity(n + 8);
+        for &b in &buf[..n] {
+            out.extend(change(off, b));
+            off += 1;
+        }
+        if c.write_all(&out).is_err() {
+            return;
+        }
+    }
+    c.close_write();
+}
+
+/// How a test server treats a connection.
+type Serve = fn(&mut dyn Conn);
+
+/// Where the damaging servers strike, well inside the input and past the first chunk.
+const AT: u64 = 200_000;
+const INPUT: usize = 300_000;
+
+fn flips_one_byte(c: &mut dyn Conn) {
+    echo_with(c, |off, b| vec![if off == AT { b ^ 0x20 } else { b }]);
+}
+
+fn drops_the_tail(c: &mut dyn Conn) {
+    echo_with(c, |off, b| if off < AT { vec![b] } else { vec![] });
+}
+
+fn inserts_bytes(c: &mut dyn Conn) {
+    echo_with(c, |off, b| if off == AT { vec![b'X', b] } else { vec![b] });
+}
+
+/// `echo-client ARGS` with `input` on stdin.
+fn client_with_input(args: &[&str], input: &[u8]) -> Output {
+    let cmd = std_tool(std::iter::once("echo-client").chain(args.iter().copied()));
+    output_with_input(cmd, input, RUN)
+}
+
+/// `echo-client ARGS` with no stdin (the measuring modes read none).
+fn client(args: &[&str]) -> Output {
+    let child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    output_timeout(child, RUN)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `--verify` names the first byte that differs, while still printing every reply.
+#[test]
+fn verify_catches_a_flipped_byte_a_short_reply_and_inserted_bytes() {
+    let input = random_bytes(INPUT, 12);
+    for net in NETS {
+        let cases: [(Serve, String); 3] = [
+            (
+                flips_one_byte,
+                format!("reply differs from what was sent at byte {}", AT + 1),
+            ),
+            (
+                drops_the_tail,
+                format!("server closed after {AT} of {INPUT} bytes"),
+            ),
+            (
+                inserts_bytes,
+                format!("reply differs from what was sent at byte {}", AT + 1),
+            ),
+        ];
+        for (serve, want) in cases {
+            let server = test_server(net, serve);
+            let out = client_with_input(&["--verify", &server.addr], &input);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{net:?} {want}: {err}");
+            assert!(err.contains(&want), "{net:?}: want {want:?}, got {err}");
+            assert_no_panic(&out.stderr);
+            // Replies are still printed: what the server sent, up to where it differs.
+            assert_eq!(out.stdout[..AT as usize], input[..AT as usize], "{net:?}");
+        }
+    }
+}
+
+/// `--verify` with an honest server passes, with the bytes on stdout, through our server and
+/// more data than the window holds.
+#[test]
+fn verify_passes_an_exact_echo() {
+    let input = random_bytes(3 << 20, 13);
+    for net in NETS {
+        let (server, addr) = our_server(net);
+        let out = client_with_input(&["--verify", &addr], &input);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        assert!(out.stdout == input, "{net:?}: output differs");
+        drop(server);
+    }
+}
+
+/// Our echo server on `net`, and its address.
+fn our_server(net: Net) -> (EchoServer, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = match net {
+        Net::Tcp => "127.0.0.1:0".to_owned(),
+        Net::Unix => format!("unix:{}", dir.path().join("echo.sock").display()),
+        Net::Udp => "udp:127.0.0.1:0".to_owned(),
+    };
+    let mut server = EchoServer::launch(std_tool(["echo-server", "-q", &listen]));
+    let addr = server.await_line(PROMPT).to_owned();
+    // The socket file lives as long as the server: the directory goes with the test process.
+    std::mem::forget(dir);
+    (server, addr)
+}
+
+/// A probe line as ping prints it: `64 bytes from ADDR: seq=N time=T ms`.
+fn is_probe_line(line: &str, size: usize, seq: u64) -> bool {
+    let Some(rest) = line.strip_prefix(&format!("{size} bytes from ")) else {
+        return false;
+    };
+    let Some((_, rest)) = rest.split_once(&format!(": seq={seq} ")) else {
+        return false;
+    };
+    rest.strip_prefix("time=")
+        .and_then(|t| t.strip_suffix(" ms"))
+        .is_some_and(|t| t.parse::<f64>().is_ok_and(|ms| ms >= 0.0))
+}
+
+#[test]
+fn probe_against_our_server_prints_a_line_per_reply_and_a_summary() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&["--count", "3", "--interval", "20ms", "--size", "100", &addr]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let lines: Vec<&str> = stdout.lines().collect();
+        for seq in 1..=3 {
+            assert!(is_probe_line(lines[seq - 1], 100, seq as u64), "{stdout}");
+        }
+        assert!(
+            stdout.contains("3 sent, 3 received, 0 lost, 0 mismatched"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("rtt min/avg/max/mdev = "), "{stdout}");
+        assert!(stdout.contains("rtt p50/p90/p99 = "), "{stdout}");
+        // --new-connection: the connect time apart, in the lines and the summary.
+        let out = client(&[
+            "--count",
+            "2",
+            "--interval",
+            "10ms",
+            "--new-connection",
+            &addr,
+        ]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        assert!(stdout.contains("seq=2 connect="), "{stdout}");
+        assert!(stdout.contains("connect min/avg/max/mdev = "), "{stdout}");
+        drop(server);
+    }
+}
+
+/// A server that echoes the first three 64-byte messages of its life, then reads and drops
+/// everything, answering nothing, on that and every later connection.
+fn stops_answering() -> impl Fn(&mut dyn Conn) + Send + Sync + 'static {
+    let echoed = Arc::new(AtomicU64::new(0));
+    move |c| answer_three(c, &echoed)
+}
+
+fn answer_three(c: &mut dyn Conn, echoed: &AtomicU64) {
+    let mut buf = [0u8; 64];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let before = echoed.fetch_add(n as u64, Ordering::SeqCst);
+                let echo = (3 * 64u64).saturating_sub(before).min(n as u64) as usize;
+                if c.write_all(&buf[..echo]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn probe_reports_each_lost_reply_and_goes_on() {
+    for net in NETS {
+        let server = test_server(net, stops_answering());
+        let out = client(&[
+            "--count",
+            "5",
+            "--interval",
+            "20ms",
+            "--timeout",
+            "500ms",
+            &server.addr,
+        ]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
+        for seq in 1..=3 {
+            assert!(stdout.contains(&format!("seq={seq} time=")), "{stdout}");
+        }
+        for seq in 4..=5 {
+            assert!(
+                stdout.contains(&format!(": seq={seq}: no echo within 500ms")),
+                "{net:?}: {stdout}"
+            );
+        }
+        assert!(
+            stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched"),
+            "{stdout}"
+        );
+        assert!(
+            text(&out.stderr).contains("2 of 5 messages lost, 0 mismatched"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// The summary of a `--json` run, parsed.
+fn json(out: &Output) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing: {v}"))
+}
+
+/// Every message accounted for, sane figures, p50 <= p99 <= max.
+fn assert_sane(v: &serde_json::Value) {
+    assert_eq!(
+        num(v, "sent"),
+        num(v, "received") + num(v, "lost"),
+        "sent = received + lost: {v}"
+    );
+    let rtt = &v["rtt_ms"];
+    let (p50, p99, max) = (num(rtt, "p50"), num(rtt, "p99"), num(rtt, "max"));
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max * 1.001, "{v}");
+}
+
+#[test]
+fn load_with_json_accounts_for_every_message() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--connections",
+            "4",
+            "--duration",
+            "1s",
+            "--size",
+            "1KiB",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(v["mode"], "load");
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(num(&v, "lost") + num(&v, "mismatched"), 0.0, "{v}");
+        assert_eq!(num(&v, "connections_up"), 4.0, "{v}");
+        assert!(
+            num(&v, "sent") > 100.0 && num(&v, "msgs_per_s") > 0.0,
+            "{v}"
+        );
+        assert!(v["errors"].as_object().unwrap().is_empty(), "{v}");
+        // The text report has the same parts.
+        let out = client(&["--connections", "2", "--duration", "300ms", &addr]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("connections: 2 up, 0 failed"), "{stdout}");
+        assert!(
+            stdout.contains("latency p50/p90/p99/p99.9/max = "),
+            "{stdout}"
+        );
+        assert!(stdout.contains("errors: none"), "{stdout}");
+        drop(server);
+    }
+}
+
+/// Against a server that answers nothing, every message is lost, counted, and the run fails.
+#[test]
+fn load_against_a_silent_server_fails_with_errors_by_kind() {
+    fn silent(c: &mut dyn Conn) {
+        let mut buf = [0u8; 4096];
+        while matches!(c.read(&mut buf), Ok(1..)) {}
+    }
+    for net in NETS {
+        let server = test_server(net, silent);
+        let out = client(&[
+            "--connections",
+            "3",
+            "--duration",
+            "300ms",
+            "--timeout",
+            "200ms",
+            "--json",
+            &server.addr,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_eq!(num(&v, "sent"), num(&v, "received") + num(&v, "lost"));
+        assert_eq!(num(&v, "lost"), 3.0, "{v}");
+        assert_eq!(v["errors"]["timeout"], 3, "{v}");
+        assert_eq!(v["ok"], false);
+        assert!(
+            text(&out.stderr).contains("3 of 3 messages lost"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// `--rate` holds its rate: the messages sent over 3 s, from the JSON counts.
+#[test]
+fn rate_holds_within_five_percent() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--connections",
+            "4",
+            "--duration",
+            "3s",
+            "--rate",
+            "300",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        let rate = num(&v, "sent") / 3.0;
+        assert!(
+            (rate - 300.0).abs() <= 15.0,
+            "{net:?}: {rate} msgs/s for 300: {v}"
+        );
+        assert_eq!(num(&v, "rate"), 300.0);
+        // And as the run measured it: replies over its own duration.
+        let achieved = num(&v, "msgs_per_s");
+        assert!(
+            (achieved - 300.0).abs() <= 15.0,
+            "{net:?}: {achieved} msgs/s achieved: {v}"
+        );
+        drop(server);
+    }
+}
+
+/// Ctrl-C in probe mode prints the summary; a reply came, so the status is 0, as ping's.
+#[test]
+fn ctrl_c_in_probe_mode_prints_the_summary() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let mut child = std_tool(["echo-client", "--count", "0", "--interval", "20ms", &addr])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = collect(child.stdout.take().unwrap());
+        let mut child = KillOnDrop(child);
+        assert!(
+            eventually(PROMPT, || text(&seen.lock().unwrap()).contains("seq=3 ")),
+            "{net:?}: no third probe"
+        );
+        signal(&child.0, libc::SIGINT);
+        let status = wait_timeout(&mut child.0, PROMPT);
+        // The summary is written before the exit; the pipe's last bytes may still be on the
+        // collecting thread's way.
+        let summarised = || text(&seen.lock().unwrap()).contains(" mismatched");
+        assert!(eventually(PROMPT, summarised), "{net:?}: no summary");
+        let out = text(&seen.lock().unwrap());
+        assert_eq!(status.code(), Some(0), "{net:?}: {out}");
+        assert!(out.contains("echo statistics ---"), "{out}");
+        assert!(out.contains(" lost, 0 mismatched"), "{out}");
+        drop(server);
+    }
+}
+
+/// Nonsense combinations are usage errors naming the conflict.
+#[test]
+fn nonsense_combinations_are_usage_errors() {
+    for (args, want) in [
+        (
+            &["--count", "3", "--connections", "2"][..],
+            "'--count <N>' cannot be used with '--connections <C>'",
+        ),
+        (&["--json"], "--count <N>|--connections <C>"),
+        (
+            &["--rate", "10", "--count", "3"],
+            "'--rate <R>' cannot be used with '--count <N>'",
+        ),
+        (&["--rate", "10"], "--connections <C>"),
+        (
+            &["--verify", "--count", "3"],
+            "'--verify' cannot be used with '--count <N>'",
+        ),
+        (
+            &["--count", "3", "--idle-timeout", "1s"],
+            "'--count <N>' cannot be used with '--idle-timeout",
+        ),
+        (&["--size", "0", "--count", "1"], "at least 1 byte"),
+    ] {
+        let mut all = vec!["echo-client"];
+        all.extend_from_slice(args);
+        all.push("127.0.0.1:9");
+        let out = std_tool(&all).stdin(Stdio::null()).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// `--verify` holds at most its window of unechoed bytes: against a server that reads all
+/// and echoes nothing, sending stops once the window is full, whatever the input's size.
+#[test]
+fn verify_memory_is_bounded_by_its_window() {
+    fn swallows(c: &mut dyn Conn) {
+        let mut buf = [0u8; 65536];
+        while matches!(c.read(&mut buf), Ok(1..)) {}
+    }
+    let input = random_bytes(20 << 20, 14);
+    for net in NETS {
+        let server = test_server(net, swallows);
+        let out = client_with_input(
+            &["--verify", "--idle-timeout", "500ms", &server.addr],
+            &input,
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("echoes nothing back"), "{net:?}: {err}");
+        let sent: u64 = err
+            .split(" bytes sent")
+            .next()
+            .and_then(|head| head.rsplit(['(', ' ']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no sent count: {err}"));
+        assert!(
+            sent <= 1 << 20,
+            "{net:?}: {sent} bytes sent unechoed: {err}"
+        );
+    }
+}
+
+/// Ctrl-C in load mode ends the run early with the whole report: every message accounted for.
+#[test]
+fn ctrl_c_in_load_mode_ends_it_with_the_report() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let mut child = std_tool([
+            "echo-client",
+            "--connections",
+            "3",
+            "--duration",
+            "60s",
+            "--json",
+            "--progress",
+            &addr,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut child = KillOnDrop(child);
+        let reader = thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stdout.read_to_end(&mut all);
+            all
+        });
+        // The live line (forced by --progress) shows a p99 once replies have come.
+        let seen = collect(stderr);
+        let replied = || {
+            let err = text(&seen.lock().unwrap());
+            err.split("p99 ")
+                .skip(1)
+                .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        assert!(eventually(PROMPT, replied), "{net:?}: no replies shown");
+        signal(&child.0, libc::SIGINT);
+        let status = wait_timeout(&mut child.0, PROMPT);
+        let out = Output {
+            status,
+            stdout: reader.join().unwrap(),
+            stderr: Vec::new(),
+        };
+        assert_eq!(status.code(), Some(0), "{net:?}: {}", text(&out.stdout));
+        let v = json(&out);
+        assert_sane(&v);
+        assert!(num(&v, "duration_s") < 30.0, "{v}");
+        drop(server);
+    }
+}
+
+/// `--rate` against a server slower than the schedule: the run still ends at --duration, the
+/// rate achieved falls short, and latency counts from the intended send times, so the wait
+/// the slow server caused shows (no coordinated omission): far above its 50 ms per echo.
+#[test]
+fn rate_latency_counts_from_the_intended_send_time() {
+    fn slow(c: &mut dyn Conn) {
+        let mut msg = [0u8; 64];
+        while c.read_exact(&mut msg).is_ok() {
+            thread::sleep(Duration::from_millis(50));
+            if c.write_all(&msg).is_err() {
+                return;
+            }
+        }
+    }
+    for net in NETS {
+        let server = test_server(net, slow);
+        let out = client(&[
+            "--connections",
+            "1",
+            "--duration",
+            "1s",
+            "--rate",
+            "100",
+            "--json",
+            &server.addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        // About 20 round trips of 50 ms fit in 1 s, of the 100 the schedule asked for.
+        assert!(num(&v, "sent") <= 25.0, "{net:?}: {v}");
+        assert!(num(&v, "duration_s") < 1.5, "{net:?}: {v}");
+        // The last messages waited ~0.5 s behind their schedule.
+        assert!(num(&v["rtt_ms"], "max") > 300.0, "{net:?}: {v}");
+        assert!(num(&v["rtt_ms"], "min") >= 50.0, "{net:?}: {v}");
+    }
+}
+
+/// Collects what `reader` yields, on a thread, into a buffer the test can look at.
+fn collect(mut reader: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
+}
+
+/// Probe mode's `--json`: one object on stdout, the probe lines on stderr.
+#[test]
+fn probe_json_is_one_object_with_the_lines_on_stderr() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--count",
+            "3",
+            "--interval",
+            "10ms",
+            "--new-connection",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(v["mode"], "probe");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["interrupted"], false);
+        assert_eq!(num(&v, "sent"), 3.0);
+        assert!(num(&v["connect_ms"], "max") > 0.0, "{v}");
+        assert!(text(&out.stderr).contains("seq=3 connect="), "{net:?}");
+        drop(server);
+    }
+}
+
+/// Over UDP a lost datagram is a lost message, never a hang: a server that answers the first
+/// three datagrams and then nothing.
+#[test]
+fn udp_probe_reports_each_lost_datagram_and_goes_on() {
+    let server = udp_test_server(|n, msg| (n < 3).then(|| msg.to_vec()));
+    let out = client(&[
+        "--count",
+        "5",
+        "--interval",
+        "20ms",
+        "--timeout",
+        "500ms",
+        &server.addr,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for seq in 1..=3 {
+        assert!(stdout.contains(&format!("seq={seq} time=")), "{stdout}");
+    }
+    for seq in 4..=5 {
+        assert!(
+            stdout.contains(&format!(": seq={seq}: no echo within 500ms")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched"),
+        "{stdout}"
+    );
+}
+
+/// A reply datagram that differs from its message, in a byte or in length, is a mismatch.
+#[test]
+fn udp_probe_counts_a_changed_or_cut_reply_as_mismatched() {
+    let server = udp_test_server(|n, msg| {
+        let mut reply = msg.to_vec();
+        match n {
+            1 => reply[40] ^= 1,
+            2 => reply.truncate(10),
+            3 => reply.push(b'X'),
+            _ => {}
+        }
+        Some(reply)
+    });
+    let out = client(&["--count", "5", "--interval", "10ms", &server.addr]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 lost, 3 mismatched"),
+        "{stdout}"
+    );
+}
+
+/// Load over UDP against a server that answers nothing: every message lost, counted as a
+/// timeout, exit 1; and one larger than a datagram holds is refused before anything is sent.
+#[test]
+fn udp_load_against_a_silent_server_and_an_oversized_message() {
+    let server = udp_test_server(|_, _| None);
+    let out = client(&[
+        "--connections",
+        "3",
+        "--duration",
+        "300ms",
+        "--timeout",
+        "200ms",
+        "--json",
+        &server.addr,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(num(&v, "sent"), num(&v, "received") + num(&v, "lost"));
+    assert_eq!(num(&v, "lost"), 3.0, "{v}");
+    assert_eq!(v["errors"]["timeout"], 3, "{v}");
+    let out = client(&["--count", "1", "--size", "65508", &server.addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("more than one datagram to udp:127.0.0.1:"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,585 @@
+//! UDP echo (issue 13): `echo-server udp:ADDR | -u ADDR` and `echo-client udp:ADDR | -u ADDR`
+//! as real processes on real loopback sockets, against each other, raw sockets, nc -u and
+//! socat. Every wait is bounded: sockets carry read timeouts, processes a time limit, and a
+//! [`Server`] guard kills its child if a test fails midway.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crate::util::{
+    EchoServer, KillOnDrop, assert_no_panic, assert_same_bytes, eventually, other,
+    output_with_input, peer_available, peer_output, pty, random_bytes, read_until, std_tool, tool,
+};
+
+/// Bound on every socket read and on waiting for a server to come up or stop.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on a client run, the 100 MiB one included (a debug build).
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running `echo-server` on UDP; its stdout line is the endpoint (`udp:IP:PORT`).
+struct Server {
+    inner: EchoServer,
+    line: String,
+}
+
+impl Server {
+    /// Starts `echo-server ARGS` and waits for its address line.
+    fn start(args: &[&str]) -> Server {
+        let mut inner = EchoServer::launch(std_tool(["echo-server"].iter().chain(args)));
+        let line = inner.await_line(IO_TIMEOUT).to_owned();
+        Server { inner, line }
+    }
+
+    /// The address line as printed.
+    fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The socket address the line names.
+    fn addr(&self) -> SocketAddr {
+        let rest = self.line.strip_prefix("udp:").expect("udp: address line");
+        rest.parse().expect("an IP:PORT after udp:")
+    }
+
+    /// SIGTERM, the exit status and everything said on stderr (no panic allowed).
+    fn stop(self) -> (ExitStatus, String) {
+        self.inner.stop(IO_TIMEOUT)
+    }
+}
+
+/// A client socket on 127.0.0.1, connected to `server`, with bounded reads.
+fn client_socket(server: SocketAddr) -> UdpSocket {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.connect(server).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// Sends `data` and expects exactly it back.
+fn ping(s: &UdpSocket, data: &[u8]) {
+    s.send(data).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let n = s
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("no echo of {} bytes: {e}", data.len()));
+    assert_same_bytes("echo", &buf[..n], data);
+}
+
+/// A port nothing listens on (UDP): bound, then freed.
+fn free_port() -> u16 {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `echo-client ARGS` with `data` on stdin (a file), bounded.
+fn client(args: &[&str], data: &[u8]) -> Output {
+    output_with_input(
+        std_tool(["echo-client"].iter().chain(args)),
+        data,
+        RUN_TIMEOUT,
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn address_line_is_udp_and_the_client_takes_it_unchanged() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    assert!(
+        server.line().starts_with("udp:127.0.0.1:"),
+        "{}",
+        server.line()
+    );
+    let out = client(&[server.line()], b"ping\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"ping\n");
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(err.contains("echoed 1 datagram (5 B)"), "{err}");
+}
+
+#[test]
+fn dash_u_makes_a_plain_addr_udp_for_both() {
+    let server = Server::start(&["-u", "127.0.0.1:0"]);
+    let port = server.addr().port().to_string();
+    let out = client(&["-u", "127.0.0.1", &port], b"one\ntwo\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"one\ntwo\n");
+    server.stop();
+}
+
+#[test]
+fn random_datagrams_of_every_size_up_to_the_maximum_come_back_exact() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let s = client_socket(server.addr());
+    let sizes = [
+        0, 1, 2, 63, 64, 65, 512, 1024, 1472, 1473, 4096, 8192, 9000, 16_385, 32_768, 65_000,
+        65_506, 65_507,
+    ];
+    for (seed, len) in sizes.into_iter().enumerate() {
+        ping(&s, &random_bytes(len, seed as u64 + 1));
+    }
+    for seed in 100..300u64 {
+        let len = (random_bytes(4, seed)
+            .iter()
+            .map(|&b| b as usize)
+            .product::<usize>())
+            % 65_508;
+        ping(&s, &random_bytes(len, seed));
+    }
+    // One over the maximum cannot even be sent over IPv4.
+    assert!(s.send(&vec![0u8; 65_508]).is_err());
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains(&format!("echoed {} datagrams", sizes.len() + 200)),
+        "{err}"
+    );
+}
+
+#[test]
+fn ipv6_datagrams_up_to_65527_bytes() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback here; the IPv6 test is skipped");
+        return;
+    }
+    let server = Server::start(&["udp:[::1]:0"]);
+    assert!(server.line().starts_with("udp:[::1]:"), "{}", server.line());
+    let s = UdpSocket::bind("[::1]:0").unwrap();
+    s.connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    for (seed, len) in [1, 1452, 65_507, 65_527].into_iter().enumerate() {
+        ping(&s, &random_bytes(len, seed as u64 + 9));
+    }
+    server.stop();
+}
+
+#[test]
+fn fifty_concurrent_clients_each_get_their_own_replies() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let addr = server.addr();
+    let clients: Vec<_> = (0..50u64)
+        .map(|c| {
+            thread::spawn(move || {
+                let s = client_socket(addr);
+                for i in 0..100u64 {
+                    let len = 16 + ((c * 131 + i * 17) % 1500) as usize;
+                    let mut msg = random_bytes(len, c * 1000 + i + 1);
+                    msg[..8].copy_from_slice(&(c * 1000 + i).to_le_bytes());
+                    ping(&s, &msg);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(err.contains("echoed 5000 datagrams"), "{err}");
+}
+
+/// nc -u connects its socket: a reply from any address but the one it wrote to is dropped.
+#[test]
+fn a_wildcard_bind_replies_from_the_address_written_to() {
+    let server = Server::start(&["udp:0.0.0.0:0"]);
+    let port = server.addr().port();
+    let to = SocketAddr::from(([127, 0, 0, 2], port));
+    // Unconnected, to see the reply's source for itself.
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.send_to(b"where from?\n", to).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"where from?\n");
+    assert_eq!(
+        from, to,
+        "the reply comes from the address the datagram went to"
+    );
+    // Connected clients: ours, and nc -u.
+    let target = format!("udp:127.0.0.2:{port}");
+    let out = client(&[&target], b"via 127.0.0.2\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"via 127.0.0.2\n");
+    if peer_available("nc.openbsd") {
+        let got = nc_u("127.0.0.2", port, b"nc here\n");
+        assert_eq!(got, b"nc here\n");
+    }
+    server.stop();
+}
+
+/// `nc -u` (OpenBSD) sending `data` to `host:port`, waiting up to 2 s for replies.
+fn nc_u(host: &str, port: u16, data: &[u8]) -> Vec<u8> {
+    let port = port.to_string();
+    peer_output(
+        "nc.openbsd",
+        ["-u", "-w", "2", host, &port],
+        data,
+        RUN_TIMEOUT,
+    )
+}
+
+/// A socket on a port below 1024 on 127.0.0.1, or `None` (with a note) when not root.
+fn low_port_socket() -> Option<UdpSocket> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, so no port below 1024 can be bound; the test is skipped");
+        return None;
+    }
+    (900..1024).find_map(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).ok())
+}
+
+#[test]
+fn datagrams_from_ports_below_1024_are_dropped_counted_and_logged() {
+    let Some(low) = low_port_socket() else { return };
+    let low_addr = low.local_addr().unwrap();
+    let server = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    low.connect(server.addr()).unwrap();
+    for _ in 0..3 {
+        low.send(b"from a service port\n").unwrap();
+    }
+    // The server handles datagrams in order: once a later one is echoed, the three were seen.
+    ping(&client_socket(server.addr()), b"after\n");
+    low.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        low.recv(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram from port {} was answered",
+        low_addr.port()
+    );
+    let logged = format!("dropped a datagram from {low_addr}: source port below 1024");
+    assert!(
+        server.inner.logs_within(IO_TIMEOUT, &logged),
+        "{}",
+        server.inner.stderr()
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert_eq!(
+        err.matches(&logged).count(),
+        1,
+        "at most once a second: {err}"
+    );
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 3: 3 source port below 1024"),
+        "{err}"
+    );
+}
+
+/// Another echo server on the same port (here: a socket on 127.0.0.2 with the server's port)
+/// would answer every answer: an endless loop between the two.
+#[test]
+fn datagrams_from_the_servers_own_port_are_dropped() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let port = server.addr().port();
+    let twin = UdpSocket::bind(("127.0.0.2", port)).unwrap();
+    twin.connect(server.addr()).unwrap();
+    twin.send(b"loop?\n").unwrap();
+    ping(&client_socket(server.addr()), b"after\n");
+    twin.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        twin.recv(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram from the server's own port was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("; dropped 1: 1 source port is the server's own (an echo loop)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_server_stops_on_sigint_with_its_summary() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    ping(&client_socket(server.addr()), b"x");
+    server.inner.signal(libc::SIGINT);
+    let mut inner = server.inner;
+    let status = inner.wait(IO_TIMEOUT);
+    assert!(status.success());
+    let err = inner.stderr();
+    assert!(err.contains("echoed 1 datagram (1 B)"), "{err}");
+}
+
+#[test]
+fn the_client_ends_with_exit_0_when_every_reply_came_back() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let input: Vec<u8> = (0..500)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let out = client(&[server.line()], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &input);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    server.stop();
+}
+
+/// A UDP echo server in the test that drops every tenth datagram it receives.
+fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let addr = s.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut count = 0u64;
+        while !stopped.load(Ordering::Relaxed) {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                continue;
+            };
+            count += 1;
+            if count % 10 != 0 {
+                let _ = s.send_to(&buf[..n], from);
+            }
+        }
+    });
+    (addr, stop)
+}
+
+#[test]
+fn the_client_ends_with_exit_1_counting_lost_datagrams() {
+    let (addr, stop) = lossy_server();
+    let input: Vec<u8> = (0..100)
+        .flat_map(|i| format!("n{i}\n").into_bytes())
+        .collect();
+    let target = format!("udp:{addr}");
+    let out = client(&["--idle-timeout", "300ms", &target], &input);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("asyncio-tool: 10 of 100 datagrams got no reply ({target})\n")
+    );
+    let want: Vec<u8> = (0..100)
+        .filter(|i| (i + 1) % 10 != 0)
+        .flat_map(|i| format!("n{i}\n").into_bytes())
+        .collect();
+    assert_eq!(text(&out.stdout), text(&want));
+}
+
+#[test]
+fn the_client_with_no_server_says_connection_refused() {
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let out = client(&[&format!("udp:127.0.0.1:{port}")], b"anyone?\n");
+    assert_no_panic(&out.stderr);
+    // Promptly: the ICMP error, not the 1 s wait for replies, ends it (a generous bound).
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("asyncio-tool: cannot send to udp:127.0.0.1:{port}: Connection refused\n")
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// Lines of random bytes and random lengths (some far longer than a datagram), `len` bytes.
+fn random_lines(len: usize, seed: u64) -> Vec<u8> {
+    let mut data = random_bytes(len, seed);
+    let mut at = 0usize;
+    let mut state = seed;
+    while at < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        let line = if state >> 60 == 0 {
+            150_000
+        } else {
+            (state >> 33) as usize % 16_384
+        };
+        at += line + 1;
+        if at < len {
+            data[at] = b'\n';
+        }
+    }
+    data
+}
+
+#[test]
+fn a_100_mib_file_goes_through_our_server_intact() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let data = random_lines(100 << 20, 42);
+    let out = client(&[server.line()], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &data);
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(err.contains("(100 MiB)"), "{err}");
+}
+
+#[test]
+fn binary_input_without_newlines_is_cut_at_the_maximum_datagram() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let data: Vec<u8> = random_bytes(200_000, 5)
+        .into_iter()
+        .map(|b| if b == b'\n' { 0 } else { b })
+        .collect();
+    let out = client(&[server.line()], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &data);
+    let (_, err) = server.stop();
+    // 200,000 bytes in datagrams of at most 65,507: 3 full ones and the rest.
+    assert!(err.contains("echoed 4 datagrams (195.31 KiB)"), "{err}");
+}
+
+#[test]
+fn nc_u_and_socat_as_clients_of_our_server() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let port = server.addr().port();
+    if peer_available("nc.openbsd") {
+        assert_eq!(
+            nc_u("127.0.0.1", port, b"hello from nc\n"),
+            b"hello from nc\n"
+        );
+    }
+    if peer_available("socat") {
+        let to = format!("UDP:127.0.0.1:{port}");
+        let got = peer_output(
+            "socat",
+            ["-t", "2", "-", &to],
+            b"hello from socat\n",
+            RUN_TIMEOUT,
+        );
+        assert_eq!(got, b"hello from socat\n");
+    }
+    server.stop();
+}
+
+#[test]
+fn our_client_against_socat_udp_recvfrom_fork() {
+    if !peer_available("socat") {
+        return;
+    }
+    let port = free_port();
+    let listen = format!("UDP-RECVFROM:{port},bind=127.0.0.1,fork");
+    let socat = KillOnDrop(
+        other("socat")
+            .args([&listen, "PIPE"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let hex = format!(":{port:04X} ");
+    assert!(
+        eventually(IO_TIMEOUT, || std::fs::read_to_string("/proc/net/udp")
+            .is_ok_and(|t| t.contains(&hex))),
+        "socat never bound port {port}"
+    );
+    let input = b"alpha\nbeta\ngamma\n";
+    let out = client(&[&format!("udp:127.0.0.1:{port}")], input);
+    drop(socat);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A process per datagram: the replies may come back in any order.
+    let mut lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["alpha", "beta", "gamma"]);
+}
+
+#[test]
+fn interactive_each_typed_line_is_answered_and_ctrl_d_ends() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let term = pty();
+    let mut master = term.master.try_clone().unwrap();
+    let mut child = std_tool(["echo-client", server.line()])
+        .stdin(term.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(term.slave)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    master.write_all(b"first\n").unwrap();
+    let (seen, got) = read_until(stdout, b"first\n", IO_TIMEOUT);
+    assert!(seen, "no reply to a typed line: {}", text(&got));
+    master.write_all(&[4]).unwrap(); // Ctrl-D
+    let status = crate::util::wait_timeout(&mut child.0, IO_TIMEOUT);
+    assert!(status.success());
+    server.stop();
+}
+
+#[test]
+fn option_conflicts_are_usage_errors_naming_the_conflict() {
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["echo-server", "-u", "--shutdown-timeout", "1s", "0"],
+            "--shutdown-timeout lets open connections finish, and UDP has none",
+        ),
+        (
+            &["echo-server", "-u", "--max-connections", "5", "0"],
+            "--max-connections limits connections, and UDP has none",
+        ),
+        (
+            &["echo-server", "udp:127.0.0.1:0", "--idle-timeout", "5s"],
+            "--idle-timeout closes idle connections, and UDP has none",
+        ),
+        (
+            &["echo-server", "-u", "-U", "/tmp/x.sock"],
+            "cannot be used with",
+        ),
+        (
+            &["echo-server", "-u", "unix:/tmp/x.sock"],
+            "-u/--udp takes an IP address and port, and this is a Unix socket",
+        ),
+        (
+            &["echo-client", "-u", "-U", "/tmp/x.sock"],
+            "cannot be used with",
+        ),
+        (
+            &["echo-client", "-U", "udp:127.0.0.1:7"],
+            "-U/--unix takes a socket path, and this is a UDP address",
+        ),
+        (
+            &["echo-client", "-u", "tcp:127.0.0.1:7"],
+            "-u/--udp takes a UDP address, and this is a TCP address",
+        ),
+        (
+            &["echo-client", "--wait", "1s", "udp:127.0.0.1:7"],
+            "--wait retries a connection",
+        ),
+        (
+            &["echo-client", "udp:127.0.0.1:0"],
+            "port 0 cannot be connected to",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = tool(args).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: want {want:?} in {err}");
+    }
+}
+
+#[test]
+fn progress_forced_shows_datagrams_and_leaves_stdout_alone() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let input: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("p{i}\n").into_bytes())
+        .collect();
+    let out = client(&["--progress", server.line()], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &input);
+    assert!(
+        text(&out.stderr).contains(" in flight · "),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop();
+}
