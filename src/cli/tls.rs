@@ -196,7 +196,7 @@ fn typed_addr(matches: &ArgMatches) -> &str {
 }
 
 /// ADDR starts with `tls:`, in any case.
-pub(crate) fn tls_prefixed(addr: &str) -> bool {
+fn tls_prefixed(addr: &str) -> bool {
     addr.get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case("tls:"))
 }
