@@ -328,8 +328,11 @@ fn the_client_ends_with_exit_0_when_every_reply_came_back() {
     server.stop();
 }
 
-/// A UDP echo server in the test that drops every tenth datagram it receives.
-fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
+/// A UDP server in the test that answers each datagram it receives with what `answer` returns
+/// for it (nothing, the datagram, two copies, another one...), until the flag is set.
+fn fake_server(
+    mut answer: impl FnMut(Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
+) -> (SocketAddr, Arc<AtomicBool>) {
     let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -338,18 +341,25 @@ fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
     let stopped = Arc::clone(&stop);
     thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
-        let mut count = 0u64;
         while !stopped.load(Ordering::Relaxed) {
             let Ok((n, from)) = s.recv_from(&mut buf) else {
                 continue;
             };
-            count += 1;
-            if count % 10 != 0 {
-                let _ = s.send_to(&buf[..n], from);
+            for reply in answer(buf[..n].to_vec()) {
+                let _ = s.send_to(&reply, from);
             }
         }
     });
     (addr, stop)
+}
+
+/// A UDP echo server in the test that drops every tenth datagram it receives.
+fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
+    let mut count = 0u64;
+    fake_server(move |d| {
+        count += 1;
+        if count % 10 == 0 { vec![] } else { vec![d] }
+    })
 }
 
 #[test]
@@ -371,6 +381,141 @@ fn the_client_ends_with_exit_1_counting_lost_datagrams() {
         .flat_map(|i| format!("n{i}\n").into_bytes())
         .collect();
     assert_eq!(text(&out.stdout), text(&want));
+}
+
+/// Counting replies is not enough: three duplicates must not pass for three echoes, nor hide
+/// that the client stopped before the last datagram's reply.
+#[test]
+fn duplicated_replies_answer_nothing_and_the_client_exits_1() {
+    let mut count = 0;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count <= 3 {
+            vec![d.clone(), d]
+        } else {
+            vec![d]
+        }
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&[&target], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 3 replies matched no datagram sent: duplicated or altered ({target})\n"
+        )
+    );
+    // Printed as they came: the user sees what the server sent.
+    assert_eq!(text(&out.stdout), "a\na\nb\nb\nc\nc\nd\n");
+}
+
+/// A server that drops half and sends the other half twice gives back as many datagrams as
+/// were sent, and two of them never came back.
+#[test]
+fn duplicates_do_not_stand_in_for_lost_datagrams() {
+    let mut count = 0;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count % 2 == 0 {
+            vec![d.clone(), d]
+        } else {
+            vec![]
+        }
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&["--idle-timeout", "300ms", &target], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 2 of 4 datagrams got no reply, and 2 replies matched none sent \
+             ({target})\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "b\nb\nd\nd\n");
+}
+
+/// Replies that differ from every datagram sent answer none of them, and the client still ends
+/// --idle-timeout after its last datagram, however many such replies come.
+#[test]
+fn altered_replies_answer_nothing() {
+    let (addr, stop) = fake_server(|mut d| {
+        d.insert(0, b'X');
+        vec![d]
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&["--idle-timeout", "300ms", &target], b"a\nb\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 2 of 2 datagrams got no reply, and 2 replies matched none sent \
+             ({target})\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "Xa\nXb\n");
+}
+
+/// UDP may reorder: every datagram came back, in another order, so the client exits 0.
+#[test]
+fn reordered_replies_all_count() {
+    let mut held: Option<Vec<u8>> = None;
+    let (addr, stop) = fake_server(move |d| match held.take() {
+        Some(first) => vec![d, first],
+        None => {
+            held = Some(d);
+            vec![]
+        }
+    });
+    let out = client(&[&format!("udp:{addr}")], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "b\na\nd\nc\n");
+}
+
+/// A datagram written off after a silence still counts when its reply comes late, while more
+/// input is being sent; the reply that comes is matched by its bytes.
+#[test]
+fn a_late_reply_still_answers_a_written_off_datagram() {
+    let mut held: Option<Vec<u8>> = None;
+    // The first datagram's reply is held back until the second one arrives.
+    let (addr, stop) = fake_server(move |d| match held.take() {
+        Some(first) => vec![first, d],
+        None => {
+            held = Some(d);
+            vec![]
+        }
+    });
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "-v",
+            "--idle-timeout",
+            "200ms",
+            &format!("udp:{addr}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    stdin.write_all(b"early\n").unwrap();
+    let (seen, got) = read_until(stderr, b"written off", IO_TIMEOUT);
+    assert!(seen, "never wrote the datagram off: {}", text(&got));
+    stdin.write_all(b"later\n").unwrap();
+    drop(stdin);
+    let (_, printed) = read_until(stdout, b"later\n", IO_TIMEOUT);
+    let status = crate::util::wait_timeout(&mut child.0, IO_TIMEOUT);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(text(&printed), "early\nlater\n");
+    assert_eq!(status.code(), Some(0), "the late reply did not count");
 }
 
 #[test]
