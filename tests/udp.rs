@@ -303,6 +303,116 @@ fn datagrams_from_the_servers_own_port_are_dropped() {
     );
 }
 
+/// A socket that may send to a broadcast address, on 127.0.0.1.
+fn broadcasting_socket() -> UdpSocket {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_broadcast(true).unwrap();
+    s
+}
+
+/// One datagram to a directed broadcast address (127.255.255.255, lo's) would draw a reply
+/// from every echo server on the network: on a wildcard bind it is dropped and counted as
+/// such, never tried.
+#[test]
+fn a_wildcard_bind_drops_datagrams_sent_to_a_broadcast_address() {
+    let server = Server::start(&["udp:0.0.0.0:0"]);
+    let port = server.addr().port();
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", ("127.255.255.255", port)).unwrap();
+    ping(
+        &client_socket(SocketAddr::from(([127, 0, 0, 1], port))),
+        b"after\n",
+    );
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        s.recv_from(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a broadcast datagram was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 sent to a broadcast or multicast address")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}
+
+/// Linux lets a socket bind a broadcast address, which then receives every broadcast to it:
+/// such a server must not answer them either.
+#[test]
+fn a_server_bound_to_a_broadcast_address_answers_no_broadcast() {
+    let server = Server::start(&["-v", "udp:127.255.255.255:0"]);
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", server.addr()).unwrap();
+    let logged = "to 127.255.255.255: sent to a broadcast or multicast address";
+    assert!(
+        server.inner.logs_within(IO_TIMEOUT, logged),
+        "{}",
+        server.inner.stderr()
+    );
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        s.recv_from(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a broadcast datagram was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 0 datagrams") && err.contains("; dropped 1: 1 sent to a broadcast"),
+        "{err}"
+    );
+}
+
+/// With two sockets handed over, one socket's port is as much the server's own as the other's:
+/// a datagram to one from the other's port would start a loop between the two. (The sender
+/// here is a third address with that port, which gets no reply instead of looping.)
+#[test]
+fn datagrams_from_another_of_the_servers_own_ports_are_dropped() {
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let second = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let (to, other_port) = (
+        first.local_addr().unwrap(),
+        second.local_addr().unwrap().port(),
+    );
+    let mut server = KillOnDrop(crate::activation::activated(
+        vec![first.into(), second.into()],
+        &[],
+        &[],
+    ));
+    let mut stderr = server.0.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let (ok, lines) = read_until(server.0.stdout.take().unwrap(), b"127.0.0.2", IO_TIMEOUT);
+    assert!(ok, "no address lines: {}", text(&lines));
+    let twin = UdpSocket::bind(("127.0.0.3", other_port)).unwrap();
+    twin.connect(to).unwrap();
+    twin.send(b"loop?\n").unwrap();
+    ping(&client_socket(to), b"after\n");
+    twin.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        twin.recv(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram from the server's other port was answered"
+    );
+    crate::util::signal(&server.0, libc::SIGTERM);
+    let status = crate::util::wait_timeout(&mut server.0, IO_TIMEOUT);
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("; dropped 1: 1 source port is the server's own (an echo loop)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_server_stops_on_sigint_with_its_summary() {
     let server = Server::start(&["udp:127.0.0.1:0"]);
