@@ -693,6 +693,19 @@ fn binary_input_without_newlines_is_cut_at_the_maximum_datagram() {
     assert!(err.contains("echoed 4 datagrams (195.31 KiB)"), "{err}");
 }
 
+/// An IPv4-mapped IPv6 address is IPv4 on the wire: a long line is cut at IPv4's maximum,
+/// not IPv6's (which the kernel would refuse as too long).
+#[test]
+fn a_v4_mapped_address_is_cut_at_the_ipv4_maximum() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let port = server.addr().port();
+    let data = vec![b'm'; 200_000];
+    let out = client(&[&format!("udp:[::ffff:127.0.0.1]:{port}")], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &data);
+    server.stop();
+}
+
 #[test]
 fn nc_u_and_socat_as_clients_of_our_server() {
     let server = Server::start(&["udp:127.0.0.1:0"]);

@@ -25,9 +25,13 @@ pub const MAX_V4: usize = 65_507;
 /// The largest UDP payload over IPv6 (without jumbograms): 65,535 less the UDP header.
 pub const MAX_V6: usize = 65_527;
 
-/// The largest datagram to or from `addr`.
+/// The largest datagram to or from `addr`. An IPv4-mapped IPv6 address (`[::ffff:a.b.c.d]`)
+/// is IPv4 on the wire, with its limit.
 pub fn max_datagram(addr: &SocketAddr) -> usize {
-    if addr.is_ipv4() { MAX_V4 } else { MAX_V6 }
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => MAX_V6,
+        _ => MAX_V4,
+    }
 }
 
 /// Datagrams per system call: 64 amortises the call well past the point where the per-datagram
