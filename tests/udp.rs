@@ -368,6 +368,59 @@ fn a_server_bound_to_a_broadcast_address_answers_no_broadcast() {
     );
 }
 
+/// systemd's `ListenDatagram=PORT` hands over a dual-stack `[::]` socket: IPv4 datagrams come
+/// with v4-mapped addresses, and still get their reply from the address they were sent to,
+/// while one sent to a broadcast address is dropped as such (not tried and refused).
+#[test]
+fn a_dual_stack_socket_handed_over_tells_ipv4_broadcasts() {
+    let dual = match socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("note: no IPv6 socket here ({e}); the test is skipped");
+            return;
+        }
+    };
+    dual.set_only_v6(false).unwrap();
+    dual.bind(&"[::]:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let port = dual.local_addr().unwrap().as_socket().unwrap().port();
+    let mut server = KillOnDrop(crate::activation::activated(
+        vec![std::os::fd::OwnedFd::from(dual)],
+        &[],
+        &[],
+    ));
+    let mut stderr = server.0.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let (ok, lines) = read_until(server.0.stdout.take().unwrap(), b"\n", IO_TIMEOUT);
+    assert!(ok, "no address line: {}", text(&lines));
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", ("127.255.255.255", port)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let to = SocketAddr::from(([127, 0, 0, 2], port));
+    s.send_to(b"after\n", to).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"after\n"[..], to),
+        "only the unicast one, from its address"
+    );
+    crate::util::signal(&server.0, libc::SIGTERM);
+    let status = crate::util::wait_timeout(&mut server.0, IO_TIMEOUT);
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 sent to a broadcast or multicast address")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}
+
 /// With two sockets handed over, one socket's port is as much the server's own as the other's:
 /// a datagram to one from the other's port would start a loop between the two. (The sender
 /// here is a third address with that port, which gets no reply instead of looping.)

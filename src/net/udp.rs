@@ -46,8 +46,9 @@ const SLOT: usize = 65_536;
 /// Linux caps it at `net.core.rmem_max` unless the process may force it (CAP_NET_ADMIN).
 pub const RECV_BUFFER: usize = 4 << 20;
 
-/// Room for one IP_PKTINFO or IPV6_PKTINFO control message (the larger), aligned.
-const CONTROL: usize = 64;
+/// Room for an IPV6_PKTINFO and an IP_PKTINFO control message, aligned: an IPv4 datagram on a
+/// dual-stack IPv6 socket comes with both.
+const CONTROL: usize = 128;
 
 /// A bound UDP socket and what the server says about it.
 #[derive(Debug)]
@@ -176,13 +177,24 @@ fn interface_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
     }
 }
 
+/// Asks for each datagram's arrival address. An IPv6 socket asks for IP_PKTINFO as well: on a
+/// dual-stack one (systemd's `ListenDatagram=7` makes `[::]:7` so) an IPv4 datagram's
+/// IPV6_PKTINFO has only its v4-mapped destination, and IP_PKTINFO also says whether that was
+/// a broadcast (see [`Arrival::group`]).
 fn want_pktinfo(socket: &Socket, v6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let (level, name) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    if v6 {
+        set_flag(socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+        // An IPv6-only socket gets no IPv4 datagram: nothing is lost if this is refused.
+        let _ = set_flag(socket, libc::IPPROTO_IP, libc::IP_PKTINFO);
+        Ok(())
     } else {
-        (libc::IPPROTO_IP, libc::IP_PKTINFO)
-    };
+        set_flag(socket, libc::IPPROTO_IP, libc::IP_PKTINFO)
+    }
+}
+
+/// Sets a boolean socket option.
+fn set_flag(socket: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
+    let on: libc::c_int = 1;
     // SAFETY: `on` is a live c_int and the length given is its size.
     let rc = unsafe {
         libc::setsockopt(
@@ -265,11 +277,15 @@ impl Dropped {
     }
 }
 
-/// A broadcast or multicast address (or the unspecified one, which no sender has).
+/// A broadcast or multicast address (or the unspecified one, which no sender has); an
+/// IPv4-mapped one (a dual-stack socket's IPv4 peer) by its IPv4 address.
 fn is_group(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified(),
-        IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_group(IpAddr::V4(v4)),
+            None => v6.is_multicast() || v6.is_unspecified(),
+        },
     }
 }
 
@@ -521,7 +537,10 @@ struct Arrival {
 }
 
 /// The arrival of a datagram, from the control messages recvmmsg gave with it.
+/// When both an IPV6_PKTINFO and an IP_PKTINFO came (an IPv4 datagram on a dual-stack socket),
+/// the IPv4 one is taken: it alone tells a broadcast, and its source works on the reply too.
 fn arrival(hdr: &libc::msghdr) -> Option<Arrival> {
+    let mut found = None;
     // SAFETY: the control buffer and its length are the kernel's answer to recvmmsg, and the
     // CMSG_* functions walk it within those bounds.
     unsafe {
@@ -543,7 +562,7 @@ fn arrival(hdr: &libc::msghdr) -> Option<Arrival> {
                 let info =
                     std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>());
                 let ip = IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr));
-                return Some(Arrival {
+                found = Some(Arrival {
                     ip,
                     ifindex: info.ipi6_ifindex,
                     group: is_group(ip),
@@ -552,7 +571,7 @@ fn arrival(hdr: &libc::msghdr) -> Option<Arrival> {
             cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
         }
     }
-    None
+    found
 }
 
 /// Writes into `control` the message that makes `arrived`'s address a reply's source (and, for
@@ -628,6 +647,11 @@ mod tests {
         assert_eq!(ok("255.255.255.255:4000"), Some(Dropped::BroadcastSource));
         assert_eq!(ok("224.0.0.1:4000"), Some(Dropped::BroadcastSource));
         assert_eq!(ok("[ff02::1]:4000"), Some(Dropped::BroadcastSource));
+        assert_eq!(
+            ok("[::ffff:255.255.255.255]:4000"),
+            Some(Dropped::BroadcastSource),
+            "a dual-stack socket's IPv4 peer"
+        );
         assert_eq!(ok("10.0.0.1:7007"), Some(Dropped::OwnPort));
         assert_eq!(
             ok("10.0.0.1:7008"),
