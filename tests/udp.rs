@@ -697,6 +697,27 @@ fn the_client_with_no_server_says_connection_refused() {
     assert!(out.stdout.is_empty());
 }
 
+/// A multicast address would draw a reply from every echo server in the group, none of which
+/// a connected socket takes: refused before anything is sent.
+#[test]
+fn the_client_refuses_a_multicast_address() {
+    for (target, ip) in [
+        ("udp:224.0.0.1:7", "224.0.0.1"),
+        ("udp:[ff02::1]:7", "ff02::1"),
+        ("udp:[::ffff:239.1.2.3]:7", "::ffff:239.1.2.3"),
+    ] {
+        let out = client(&[target], b"to everyone\n");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "asyncio-tool: cannot send to {target}: {ip} is a multicast address; an echo \
+                 client talks to one server\n"
+            )
+        );
+    }
+}
+
 /// Lines of random bytes and random lengths (some far longer than a datagram), `len` bytes.
 fn random_lines(len: usize, seed: u64) -> Vec<u8> {
     let mut data = random_bytes(len, seed);

@@ -79,6 +79,16 @@ pub(super) async fn session(
         resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
+    if is_multicast(server.ip()) {
+        // Every echo server in the group would answer, each from its own address, which the
+        // connected socket drops: the client would set off a storm and report every datagram
+        // lost.
+        return Err(eyre::eyre!(
+            "{} is a multicast address; an echo client talks to one server",
+            server.ip()
+        )
+        .wrap_err(format!("cannot send to {named}")));
+    }
     let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
     let budget = receive_budget(&socket);
     let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
@@ -184,6 +194,16 @@ async fn resolve(target: &HostPort, family: Family, limit: Duration) -> eyre::Re
             Err(eyre::eyre!("the name has no address")).wrap_err_with(cannot)
         }
         None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
+    }
+}
+
+/// A multicast address, an IPv4-mapped one included.
+fn is_multicast(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_multicast(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_multicast() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_multicast())
+        }
     }
 }
 
