@@ -320,8 +320,11 @@ longer line is cut into datagrams of the largest size. A bounded number
 are in flight, so the client never overruns the server by itself. At
 the end of input it waits for the outstanding replies, at most
 --idle-timeout (default 1s) after the last one, then exits 0 if every
-datagram came back, or 1 saying how many got no reply. No server at
-the address (ICMP port unreachable) is \"Connection refused\", exit 1.
+datagram came back, or 1 saying how many got no reply. Replies are
+matched to datagrams by their bytes, in any order: one that matches
+none (a duplicate, an altered one) is printed but makes it exit 1. No
+server at the address (ICMP port unreachable) is \"Connection
+refused\", exit 1.
 
 Probe (--count) and load (--connections) send random messages of
 --size bytes instead of reading stdin, check each echo byte for byte,

@@ -60,7 +60,7 @@ fn echo_over_unix(path: &Path, data: &[u8]) -> Vec<u8> {
 
 /// Runs the server as systemd would: `sockets` on fds 3, 4, ..., `LISTEN_PID` its own pid
 /// (a shell exports its `$$` and execs the tool), `LISTEN_FDS` their count.
-fn activated(sockets: Vec<OwnedFd>, extra_env: &[(&str, &str)], args: &[&str]) -> Child {
+pub(crate) fn activated(sockets: Vec<OwnedFd>, extra_env: &[(&str, &str)], args: &[&str]) -> Child {
     let count = sockets.len();
     let mut cmd = other("sh");
     cmd.arg("-c")

@@ -303,6 +303,169 @@ fn datagrams_from_the_servers_own_port_are_dropped() {
     );
 }
 
+/// A socket that may send to a broadcast address, on 127.0.0.1.
+fn broadcasting_socket() -> UdpSocket {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_broadcast(true).unwrap();
+    s
+}
+
+/// One datagram to a directed broadcast address (127.255.255.255, lo's) would draw a reply
+/// from every echo server on the network: on a wildcard bind it is dropped and counted as
+/// such, never tried.
+#[test]
+fn a_wildcard_bind_drops_datagrams_sent_to_a_broadcast_address() {
+    let server = Server::start(&["udp:0.0.0.0:0"]);
+    let port = server.addr().port();
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", ("127.255.255.255", port)).unwrap();
+    ping(
+        &client_socket(SocketAddr::from(([127, 0, 0, 1], port))),
+        b"after\n",
+    );
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        s.recv_from(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a broadcast datagram was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 sent to a broadcast or multicast address")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}
+
+/// Linux lets a socket bind a broadcast address, which then receives every broadcast to it:
+/// such a server must not answer them either.
+#[test]
+fn a_server_bound_to_a_broadcast_address_answers_no_broadcast() {
+    let server = Server::start(&["-v", "udp:127.255.255.255:0"]);
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", server.addr()).unwrap();
+    let logged = "to 127.255.255.255: sent to a broadcast or multicast address";
+    assert!(
+        server.inner.logs_within(IO_TIMEOUT, logged),
+        "{}",
+        server.inner.stderr()
+    );
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        s.recv_from(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a broadcast datagram was answered"
+    );
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 0 datagrams") && err.contains("; dropped 1: 1 sent to a broadcast"),
+        "{err}"
+    );
+}
+
+/// systemd's `ListenDatagram=PORT` hands over a dual-stack `[::]` socket: IPv4 datagrams come
+/// with v4-mapped addresses, and still get their reply from the address they were sent to,
+/// while one sent to a broadcast address is dropped as such (not tried and refused).
+#[test]
+fn a_dual_stack_socket_handed_over_tells_ipv4_broadcasts() {
+    let dual = match socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("note: no IPv6 socket here ({e}); the test is skipped");
+            return;
+        }
+    };
+    dual.set_only_v6(false).unwrap();
+    dual.bind(&"[::]:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let port = dual.local_addr().unwrap().as_socket().unwrap().port();
+    let mut server = KillOnDrop(crate::activation::activated(
+        vec![std::os::fd::OwnedFd::from(dual)],
+        &[],
+        &[],
+    ));
+    let mut stderr = server.0.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let (ok, lines) = read_until(server.0.stdout.take().unwrap(), b"\n", IO_TIMEOUT);
+    assert!(ok, "no address line: {}", text(&lines));
+    let s = broadcasting_socket();
+    s.send_to(b"to all\n", ("127.255.255.255", port)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let to = SocketAddr::from(([127, 0, 0, 2], port));
+    s.send_to(b"after\n", to).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"after\n"[..], to),
+        "only the unicast one, from its address"
+    );
+    crate::util::signal(&server.0, libc::SIGTERM);
+    let status = crate::util::wait_timeout(&mut server.0, IO_TIMEOUT);
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 sent to a broadcast or multicast address")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}
+
+/// With two sockets handed over, one socket's port is as much the server's own as the other's:
+/// a datagram to one from the other's port would start a loop between the two. (The sender
+/// here is a third address with that port, which gets no reply instead of looping.)
+#[test]
+fn datagrams_from_another_of_the_servers_own_ports_are_dropped() {
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let second = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let (to, other_port) = (
+        first.local_addr().unwrap(),
+        second.local_addr().unwrap().port(),
+    );
+    let mut server = KillOnDrop(crate::activation::activated(
+        vec![first.into(), second.into()],
+        &[],
+        &[],
+    ));
+    let mut stderr = server.0.stderr.take().unwrap();
+    let stderr = thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let (ok, lines) = read_until(server.0.stdout.take().unwrap(), b"127.0.0.2", IO_TIMEOUT);
+    assert!(ok, "no address lines: {}", text(&lines));
+    let twin = UdpSocket::bind(("127.0.0.3", other_port)).unwrap();
+    twin.connect(to).unwrap();
+    twin.send(b"loop?\n").unwrap();
+    ping(&client_socket(to), b"after\n");
+    twin.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        twin.recv(&mut buf)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a datagram from the server's other port was answered"
+    );
+    crate::util::signal(&server.0, libc::SIGTERM);
+    let status = crate::util::wait_timeout(&mut server.0, IO_TIMEOUT);
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("; dropped 1: 1 source port is the server's own (an echo loop)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_server_stops_on_sigint_with_its_summary() {
     let server = Server::start(&["udp:127.0.0.1:0"]);
@@ -328,8 +491,11 @@ fn the_client_ends_with_exit_0_when_every_reply_came_back() {
     server.stop();
 }
 
-/// A UDP echo server in the test that drops every tenth datagram it receives.
-fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
+/// A UDP server in the test that answers each datagram it receives with what `answer` returns
+/// for it (nothing, the datagram, two copies, another one...), until the flag is set.
+fn fake_server(
+    mut answer: impl FnMut(Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
+) -> (SocketAddr, Arc<AtomicBool>) {
     let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -338,18 +504,25 @@ fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
     let stopped = Arc::clone(&stop);
     thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
-        let mut count = 0u64;
         while !stopped.load(Ordering::Relaxed) {
             let Ok((n, from)) = s.recv_from(&mut buf) else {
                 continue;
             };
-            count += 1;
-            if count % 10 != 0 {
-                let _ = s.send_to(&buf[..n], from);
+            for reply in answer(buf[..n].to_vec()) {
+                let _ = s.send_to(&reply, from);
             }
         }
     });
     (addr, stop)
+}
+
+/// A UDP echo server in the test that drops every tenth datagram it receives.
+fn lossy_server() -> (SocketAddr, Arc<AtomicBool>) {
+    let mut count = 0u64;
+    fake_server(move |d| {
+        count += 1;
+        if count % 10 == 0 { vec![] } else { vec![d] }
+    })
 }
 
 #[test]
@@ -373,6 +546,141 @@ fn the_client_ends_with_exit_1_counting_lost_datagrams() {
     assert_eq!(text(&out.stdout), text(&want));
 }
 
+/// Counting replies is not enough: three duplicates must not pass for three echoes, nor hide
+/// that the client stopped before the last datagram's reply.
+#[test]
+fn duplicated_replies_answer_nothing_and_the_client_exits_1() {
+    let mut count = 0;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count <= 3 {
+            vec![d.clone(), d]
+        } else {
+            vec![d]
+        }
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&[&target], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 3 replies matched no datagram sent: duplicated or altered ({target})\n"
+        )
+    );
+    // Printed as they came: the user sees what the server sent.
+    assert_eq!(text(&out.stdout), "a\na\nb\nb\nc\nc\nd\n");
+}
+
+/// A server that drops half and sends the other half twice gives back as many datagrams as
+/// were sent, and two of them never came back.
+#[test]
+fn duplicates_do_not_stand_in_for_lost_datagrams() {
+    let mut count = 0;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count % 2 == 0 {
+            vec![d.clone(), d]
+        } else {
+            vec![]
+        }
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&["--idle-timeout", "300ms", &target], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 2 of 4 datagrams got no reply, and 2 replies matched none sent \
+             ({target})\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "b\nb\nd\nd\n");
+}
+
+/// Replies that differ from every datagram sent answer none of them, and the client still ends
+/// --idle-timeout after its last datagram, however many such replies come.
+#[test]
+fn altered_replies_answer_nothing() {
+    let (addr, stop) = fake_server(|mut d| {
+        d.insert(0, b'X');
+        vec![d]
+    });
+    let target = format!("udp:{addr}");
+    let out = client(&["--idle-timeout", "300ms", &target], b"a\nb\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "asyncio-tool: 2 of 2 datagrams got no reply, and 2 replies matched none sent \
+             ({target})\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "Xa\nXb\n");
+}
+
+/// UDP may reorder: every datagram came back, in another order, so the client exits 0.
+#[test]
+fn reordered_replies_all_count() {
+    let mut held: Option<Vec<u8>> = None;
+    let (addr, stop) = fake_server(move |d| match held.take() {
+        Some(first) => vec![d, first],
+        None => {
+            held = Some(d);
+            vec![]
+        }
+    });
+    let out = client(&[&format!("udp:{addr}")], b"a\nb\nc\nd\n");
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "b\na\nd\nc\n");
+}
+
+/// A datagram written off after a silence still counts when its reply comes late, while more
+/// input is being sent; the reply that comes is matched by its bytes.
+#[test]
+fn a_late_reply_still_answers_a_written_off_datagram() {
+    let mut held: Option<Vec<u8>> = None;
+    // The first datagram's reply is held back until the second one arrives.
+    let (addr, stop) = fake_server(move |d| match held.take() {
+        Some(first) => vec![first, d],
+        None => {
+            held = Some(d);
+            vec![]
+        }
+    });
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "-v",
+            "--idle-timeout",
+            "200ms",
+            &format!("udp:{addr}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    stdin.write_all(b"early\n").unwrap();
+    let (seen, got) = read_until(stderr, b"written off", IO_TIMEOUT);
+    assert!(seen, "never wrote the datagram off: {}", text(&got));
+    stdin.write_all(b"later\n").unwrap();
+    drop(stdin);
+    let (_, printed) = read_until(stdout, b"later\n", IO_TIMEOUT);
+    let status = crate::util::wait_timeout(&mut child.0, IO_TIMEOUT);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(text(&printed), "early\nlater\n");
+    assert_eq!(status.code(), Some(0), "the late reply did not count");
+}
+
 #[test]
 fn the_client_with_no_server_says_connection_refused() {
     let port = free_port();
@@ -387,6 +695,27 @@ fn the_client_with_no_server_says_connection_refused() {
         format!("asyncio-tool: cannot send to udp:127.0.0.1:{port}: Connection refused\n")
     );
     assert!(out.stdout.is_empty());
+}
+
+/// A multicast address would draw a reply from every echo server in the group, none of which
+/// a connected socket takes: refused before anything is sent.
+#[test]
+fn the_client_refuses_a_multicast_address() {
+    for (target, ip) in [
+        ("udp:224.0.0.1:7", "224.0.0.1"),
+        ("udp:[ff02::1]:7", "ff02::1"),
+        ("udp:[::ffff:239.1.2.3]:7", "::ffff:239.1.2.3"),
+    ] {
+        let out = client(&[target], b"to everyone\n");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "asyncio-tool: cannot send to {target}: {ip} is a multicast address; an echo \
+                 client talks to one server\n"
+            )
+        );
+    }
 }
 
 /// Lines of random bytes and random lengths (some far longer than a datagram), `len` bytes.
@@ -436,6 +765,19 @@ fn binary_input_without_newlines_is_cut_at_the_maximum_datagram() {
     let (_, err) = server.stop();
     // 200,000 bytes in datagrams of at most 65,507: 3 full ones and the rest.
     assert!(err.contains("echoed 4 datagrams (195.31 KiB)"), "{err}");
+}
+
+/// An IPv4-mapped IPv6 address is IPv4 on the wire: a long line is cut at IPv4's maximum,
+/// not IPv6's (which the kernel would refuse as too long).
+#[test]
+fn a_v4_mapped_address_is_cut_at_the_ipv4_maximum() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let port = server.addr().port();
+    let data = vec![b'm'; 200_000];
+    let out = client(&[&format!("udp:[::ffff:127.0.0.1]:{port}")], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_bytes("output", &out.stdout, &data);
+    server.stop();
 }
 
 #[test]

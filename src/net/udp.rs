@@ -4,8 +4,11 @@
 //! A server bound to a wildcard address (`0.0.0.0`, `[::]`) must answer from the address the
 //! client wrote to, or a connected client (nc -u, ours) drops the reply as coming from a
 //! stranger: IP_PKTINFO / IPV6_RECVPKTINFO tell each datagram's destination, and the same
-//! control message on the reply makes it the source. On a specific address no control message
-//! is needed, and none is asked for.
+//! control message on the reply makes it the source. On one of the host's own addresses no
+//! control message is needed, and none is asked for: such a socket receives only datagrams
+//! sent to that address. Any other address (a broadcast, multicast or directed-broadcast one,
+//! which Linux lets a socket bind) asks for it too, so that what was sent to a group is seen
+//! as such and dropped.
 //!
 //! The rules that keep an echo service from being turned into a weapon (a reflector, one end
 //! of an echo↔chargen loop, CERT CA-1996-01) are here too, as [`Dropped::of`].
@@ -22,9 +25,13 @@ pub const MAX_V4: usize = 65_507;
 /// The largest UDP payload over IPv6 (without jumbograms): 65,535 less the UDP header.
 pub const MAX_V6: usize = 65_527;
 
-/// The largest datagram to or from `addr`.
+/// The largest datagram to or from `addr`. An IPv4-mapped IPv6 address (`[::ffff:a.b.c.d]`)
+/// is IPv4 on the wire, with its limit.
 pub fn max_datagram(addr: &SocketAddr) -> usize {
-    if addr.is_ipv4() { MAX_V4 } else { MAX_V6 }
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_none() => MAX_V6,
+        _ => MAX_V4,
+    }
 }
 
 /// Datagrams per system call: 64 amortises the call well past the point where the per-datagram
@@ -39,8 +46,9 @@ const SLOT: usize = 65_536;
 /// Linux caps it at `net.core.rmem_max` unless the process may force it (CAP_NET_ADMIN).
 pub const RECV_BUFFER: usize = 4 << 20;
 
-/// Room for one IP_PKTINFO or IPV6_PKTINFO control message (the larger), aligned.
-const CONTROL: usize = 64;
+/// Room for an IPV6_PKTINFO and an IP_PKTINFO control message, aligned: an IPv4 datagram on a
+/// dual-stack IPv6 socket comes with both.
+const CONTROL: usize = 128;
 
 /// A bound UDP socket and what the server says about it.
 #[derive(Debug)]
@@ -49,7 +57,9 @@ pub struct Bound {
     pub socket: std::net::UdpSocket,
     /// The address it is bound to (the port filled in when 0 was asked for).
     pub local: SocketAddr,
-    /// Bound to a wildcard address: replies need the arrival address (IP_PKTINFO).
+    /// Bound to an address that is not one of the host's own (a wildcard, a broadcast or
+    /// multicast one): each datagram's arrival address is asked for (IP_PKTINFO), and replies
+    /// are sent from it.
     pub pktinfo: bool,
 }
 
@@ -63,7 +73,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<Bound> {
     }
     socket.set_nonblocking(true)?;
     grow_receive_buffer(&socket, RECV_BUFFER);
-    let pktinfo = addr.ip().is_unspecified();
+    let pktinfo = !is_own_address(addr.ip());
     if pktinfo {
         want_pktinfo(&socket, addr.is_ipv6())?;
     }
@@ -86,7 +96,7 @@ pub fn adopt(socket: std::net::UdpSocket) -> io::Result<Bound> {
     let socket = Socket::from(socket);
     socket.set_nonblocking(true)?;
     grow_receive_buffer(&socket, RECV_BUFFER);
-    let pktinfo = local.ip().is_unspecified();
+    let pktinfo = !is_own_address(local.ip());
     if pktinfo {
         want_pktinfo(&socket, local.is_ipv6())?;
     }
@@ -118,13 +128,73 @@ pub fn grow_receive_buffer(socket: &Socket, bytes: usize) {
     }
 }
 
+/// Whether `ip` is assigned to one of the host's interfaces (getifaddrs(3)): a socket bound to
+/// it receives only unicast datagrams sent to it. False when the list cannot be read, which
+/// only costs a control message per datagram.
+fn is_own_address(ip: IpAddr) -> bool {
+    if ip.is_unspecified() || is_group(ip) {
+        return false;
+    }
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `list` on success.
+    if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
+        return false;
+    }
+    let mut found = false;
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs made, freed only below.
+        let ifa = unsafe { &*entry };
+        found |= interface_ip(ifa.ifa_addr) == Some(ip);
+        entry = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// The IP address of an interface's `sockaddr` from getifaddrs, if it has one.
+fn interface_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null address from getifaddrs points at a sockaddr of the size its family
+    // says; only that size is read, without assuming alignment.
+    unsafe {
+        match libc::c_int::from((*addr).sa_family) {
+            libc::AF_INET => {
+                let sin = std::ptr::read_unaligned(addr.cast::<libc::sockaddr_in>());
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))))
+            }
+            libc::AF_INET6 => {
+                let sin6 = std::ptr::read_unaligned(addr.cast::<libc::sockaddr_in6>());
+                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Asks for each datagram's arrival address. An IPv6 socket asks for IP_PKTINFO as well: on a
+/// dual-stack one (systemd's `ListenDatagram=7` makes `[::]:7` so) an IPv4 datagram's
+/// IPV6_PKTINFO has only its v4-mapped destination, and IP_PKTINFO also says whether that was
+/// a broadcast (see [`Arrival::group`]).
 fn want_pktinfo(socket: &Socket, v6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let (level, name) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    if v6 {
+        set_flag(socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+        // An IPv6-only socket gets no IPv4 datagram: nothing is lost if this is refused.
+        let _ = set_flag(socket, libc::IPPROTO_IP, libc::IP_PKTINFO);
+        Ok(())
     } else {
-        (libc::IPPROTO_IP, libc::IP_PKTINFO)
-    };
+        set_flag(socket, libc::IPPROTO_IP, libc::IP_PKTINFO)
+    }
+}
+
+/// Sets a boolean socket option.
+fn set_flag(socket: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
+    let on: libc::c_int = 1;
     // SAFETY: `on` is a live c_int and the length given is its size.
     let rc = unsafe {
         libc::setsockopt(
@@ -154,8 +224,8 @@ pub enum Dropped {
     /// Sent to a broadcast or multicast address: one datagram would draw a reply from every
     /// host, an amplifier.
     BroadcastDestination,
-    /// From the server's own port: another echo server on this port (or this one), which would
-    /// answer the answer forever.
+    /// From one of the server's own ports: another echo server on this port, or this one on
+    /// another of its sockets, which would answer the answer forever.
     OwnPort,
     /// Larger than the buffer (cannot happen with UDP's 16-bit length); never echoed cut.
     Truncated,
@@ -171,19 +241,20 @@ impl Dropped {
         Dropped::Truncated,
     ];
 
-    /// Whether a datagram from `source` to `destination` (where known) on a server at port
-    /// `own_port` must be dropped, and why.
-    pub fn of(source: SocketAddr, destination: Option<IpAddr>, own_port: u16) -> Option<Dropped> {
+    /// Whether a datagram from `source`, sent to a group address or not (`to_group`, see
+    /// [`Datagram::to_group`]), must be dropped by a server whose sockets are on `own_ports`,
+    /// and why.
+    pub fn of(source: SocketAddr, to_group: bool, own_ports: &[u16]) -> Option<Dropped> {
         if source.port() < 1024 {
             return Some(Dropped::LowPort);
         }
         if is_group(source.ip()) {
             return Some(Dropped::BroadcastSource);
         }
-        if destination.is_some_and(is_group) {
+        if to_group {
             return Some(Dropped::BroadcastDestination);
         }
-        if source.port() == own_port {
+        if own_ports.contains(&source.port()) {
             return Some(Dropped::OwnPort);
         }
         None
@@ -206,11 +277,15 @@ impl Dropped {
     }
 }
 
-/// A broadcast or multicast address (or the unspecified one, which no sender has).
+/// A broadcast or multicast address (or the unspecified one, which no sender has); an
+/// IPv4-mapped one (a dual-stack socket's IPv4 peer) by its IPv4 address.
 fn is_group(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified(),
-        IpAddr::V6(v6) => v6.is_multicast() || v6.is_unspecified(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_group(IpAddr::V4(v4)),
+            None => v6.is_multicast() || v6.is_unspecified(),
+        },
     }
 }
 
@@ -219,9 +294,13 @@ fn is_group(ip: IpAddr) -> bool {
 pub struct Datagram {
     /// Its sender.
     pub source: SocketAddr,
-    /// The address it was sent to, when the socket asked (wildcard bind). A datagram sent to a
-    /// broadcast address has that here, not the interface's own.
+    /// The address it was sent to, when the socket asked (see [`Bound::pktinfo`]). A datagram
+    /// sent to a broadcast address has that here, not the interface's own.
     pub destination: Option<IpAddr>,
+    /// Sent to a broadcast (limited or directed), multicast or other address that is not one
+    /// of the host's own: the kernel's local address for it differs from the one it was sent
+    /// to. Known only when the socket asked for the arrival address.
+    pub to_group: bool,
     /// Its length.
     pub len: usize,
     /// The kernel cut it (MSG_TRUNC).
@@ -338,14 +417,15 @@ impl Batch {
     pub fn datagram(&self, i: usize) -> Option<Datagram> {
         let header = &self.headers[i];
         let source = sockaddr(&self.names[i], header.msg_hdr.msg_namelen)?;
-        let destination = if self.pktinfo {
-            arrival(&header.msg_hdr).map(|(ip, _)| ip)
+        let arrived = if self.pktinfo {
+            arrival(&header.msg_hdr)
         } else {
             None
         };
         Some(Datagram {
             source,
-            destination,
+            destination: arrived.map(|a| a.ip),
+            to_group: arrived.is_some_and(|a| a.group),
             len: header.msg_len as usize,
             truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         })
@@ -443,9 +523,24 @@ fn sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<So
     }
 }
 
-/// Where a datagram arrived: its destination address and the interface index, from its
-/// IP_PKTINFO or IPV6_PKTINFO control message.
-fn arrival(hdr: &libc::msghdr) -> Option<(IpAddr, u32)> {
+/// Where a datagram arrived, from its IP_PKTINFO or IPV6_PKTINFO control message.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    /// The address it was sent to.
+    ip: IpAddr,
+    /// The interface it came in on.
+    ifindex: u32,
+    /// Sent to a group, not to one of the host's addresses: multicast, or (IPv4) an address the
+    /// kernel answers from another one of its own (ipi_spec_dst), which is what a broadcast,
+    /// directed ones included, is.
+    group: bool,
+}
+
+/// The arrival of a datagram, from the control messages recvmmsg gave with it.
+/// When both an IPV6_PKTINFO and an IP_PKTINFO came (an IPv4 datagram on a dual-stack socket),
+/// the IPv4 one is taken: it alone tells a broadcast, and its source works on the reply too.
+fn arrival(hdr: &libc::msghdr) -> Option<Arrival> {
+    let mut found = None;
     // SAFETY: the control buffer and its length are the kernel's answer to recvmmsg, and the
     // CMSG_* functions walk it within those bounds.
     unsafe {
@@ -455,26 +550,35 @@ fn arrival(hdr: &libc::msghdr) -> Option<(IpAddr, u32)> {
             if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
                 let info =
                     std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>());
-                let ip = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
-                return Some((IpAddr::V4(ip), info.ipi_ifindex as u32));
+                let ip = IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+                let local = info.ipi_spec_dst.s_addr == info.ipi_addr.s_addr;
+                return Some(Arrival {
+                    ip,
+                    ifindex: info.ipi_ifindex as u32,
+                    group: !local || is_group(ip),
+                });
             }
             if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
                 let info =
                     std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>());
-                let ip = Ipv6Addr::from(info.ipi6_addr.s6_addr);
-                return Some((IpAddr::V6(ip), info.ipi6_ifindex));
+                let ip = IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                found = Some(Arrival {
+                    ip,
+                    ifindex: info.ipi6_ifindex,
+                    group: is_group(ip),
+                });
             }
             cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
         }
     }
-    None
+    found
 }
 
 /// Writes into `control` the message that makes `arrived`'s address a reply's source (and, for
 /// IPv6, keeps it on the arrival interface, which a link-local address needs); returns its
 /// length.
-fn source_control(control: &mut [u64; CONTROL / 8], arrived: (IpAddr, u32)) -> usize {
-    let (level, kind, payload) = match arrived.0 {
+fn source_control(control: &mut [u64; CONTROL / 8], arrived: Arrival) -> usize {
+    let (level, kind, payload) = match arrived.ip {
         IpAddr::V4(_) => (
             libc::IPPROTO_IP,
             libc::IP_PKTINFO,
@@ -498,7 +602,7 @@ fn source_control(control: &mut [u64; CONTROL / 8], arrived: (IpAddr, u32)) -> u
         (*cmsg).cmsg_type = kind;
         (*cmsg).cmsg_len = libc::CMSG_LEN(payload as libc::c_uint) as _;
         let data = libc::CMSG_DATA(cmsg);
-        match arrived.0 {
+        match arrived.ip {
             IpAddr::V4(ip) => {
                 let info = libc::in_pktinfo {
                     ipi_ifindex: 0,
@@ -514,7 +618,7 @@ fn source_control(control: &mut [u64; CONTROL / 8], arrived: (IpAddr, u32)) -> u
                     ipi6_addr: libc::in6_addr {
                         s6_addr: ip.octets(),
                     },
-                    ipi6_ifindex: arrived.1,
+                    ipi6_ifindex: arrived.ifindex,
                 };
                 std::ptr::write_unaligned(data.cast(), info);
             }
@@ -533,8 +637,8 @@ mod tests {
 
     #[test]
     fn drop_rules() {
-        let own = 7007;
-        let ok = |s: &str| Dropped::of(addr(s), None, own);
+        let own = [7007, 7008];
+        let ok = |s: &str| Dropped::of(addr(s), false, &own);
         assert_eq!(ok("127.0.0.1:40000"), None);
         assert_eq!(ok("127.0.0.1:1024"), None);
         assert_eq!(ok("127.0.0.1:1023"), Some(Dropped::LowPort));
@@ -543,11 +647,29 @@ mod tests {
         assert_eq!(ok("255.255.255.255:4000"), Some(Dropped::BroadcastSource));
         assert_eq!(ok("224.0.0.1:4000"), Some(Dropped::BroadcastSource));
         assert_eq!(ok("[ff02::1]:4000"), Some(Dropped::BroadcastSource));
+        assert_eq!(
+            ok("[::ffff:255.255.255.255]:4000"),
+            Some(Dropped::BroadcastSource),
+            "a dual-stack socket's IPv4 peer"
+        );
         assert_eq!(ok("10.0.0.1:7007"), Some(Dropped::OwnPort));
-        let to = |ip: &str| Dropped::of(addr("10.0.0.1:4000"), Some(ip.parse().unwrap()), own);
-        assert_eq!(to("255.255.255.255"), Some(Dropped::BroadcastDestination));
-        assert_eq!(to("239.1.2.3"), Some(Dropped::BroadcastDestination));
-        assert_eq!(to("10.0.0.2"), None);
+        assert_eq!(
+            ok("10.0.0.1:7008"),
+            Some(Dropped::OwnPort),
+            "every socket's port"
+        );
+        assert_eq!(
+            Dropped::of(addr("10.0.0.1:4000"), true, &own),
+            Some(Dropped::BroadcastDestination)
+        );
+    }
+
+    #[test]
+    fn only_an_address_of_the_hosts_own_goes_without_pktinfo() {
+        assert!(!bind(addr("127.0.0.1:0")).unwrap().pktinfo, "the fast path");
+        assert!(bind(addr("0.0.0.0:0")).unwrap().pktinfo);
+        // lo's directed broadcast, which no interface lists as its address.
+        assert!(bind(addr("127.255.255.255:0")).unwrap().pktinfo);
     }
 
     #[test]

@@ -12,11 +12,17 @@
 //! nothing comes back for `--idle-timeout` while some are outstanding, they are written off
 //! (counted as lost at the end unless their replies still come) and sending goes on.
 //!
+//! Each reply is matched, byte for byte, to a datagram still awaited (in any order: UDP may
+//! reorder). A reply that matches none (a duplicate, or one the server altered) is still
+//! printed, as it came, but it answers nothing: counting replies instead would let a server
+//! that duplicates some datagrams and drops others pass for one that echoed them all.
+//!
 //! The socket is connected, so replies from anyone but the server are dropped by the kernel
 //! and an ICMP "port unreachable" comes back as ECONNREFUSED on the next call.
 //! Standard input is read on its own thread for the reason the TCP pumps are.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -73,6 +79,16 @@ pub(super) async fn session(
         resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
+    if is_multicast(server.ip()) {
+        // Every echo server in the group would answer, each from its own address, which the
+        // connected socket drops: the client would set off a storm and report every datagram
+        // lost.
+        return Err(eyre::eyre!(
+            "{} is a multicast address; an echo client talks to one server",
+            server.ip()
+        )
+        .wrap_err(format!("cannot send to {named}")));
+    }
     let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
     let budget = receive_budget(&socket);
     let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
@@ -104,9 +120,10 @@ pub(super) async fn session(
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     ui.detail(&format!(
-        "datagrams sent: {}, replies: {}, in {}",
+        "datagrams sent: {}, replies: {} ({} matching none sent), in {}",
         exchange.sent,
         exchange.received,
+        exchange.unmatched,
         ui::duration(exchange.started.elapsed())
     ));
     outcome(ended, &exchange, &named)
@@ -128,14 +145,23 @@ fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre:
             );
         }
     }
-    let missing = exchange.sent.saturating_sub(exchange.received);
-    if missing > 0 {
-        return Err(eyre::eyre!(
-            "{missing} of {} datagrams got no reply ({named})",
-            exchange.sent
-        ));
+    let missing = exchange.sent.saturating_sub(exchange.echoed);
+    let unmatched = exchange.unmatched;
+    let sent = exchange.sent;
+    let replies = if unmatched == 1 { "reply" } else { "replies" };
+    match (missing, unmatched) {
+        (0, 0) => Ok(Exit::Success),
+        (_, 0) => Err(eyre::eyre!(
+            "{missing} of {sent} datagrams got no reply ({named})"
+        )),
+        (0, _) => Err(eyre::eyre!(
+            "{unmatched} {replies} matched no datagram sent: duplicated or altered ({named})"
+        )),
+        _ => Err(eyre::eyre!(
+            "{missing} of {sent} datagrams got no reply, and {unmatched} {replies} matched \
+             none sent ({named})"
+        )),
     }
-    Ok(Exit::Success)
 }
 
 /// The server's address: an IP literal as it is, a name through getaddrinfo (bounded by
@@ -172,6 +198,16 @@ pub(super) async fn resolve(
             Err(eyre::eyre!("the name has no address")).wrap_err_with(cannot)
         }
         None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
+    }
+}
+
+/// A multicast address, an IPv4-mapped one included.
+fn is_multicast(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_multicast(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_multicast() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_multicast())
+        }
     }
 }
 
@@ -212,18 +248,34 @@ enum Failed {
     Socket(io::Error),
 }
 
+/// A datagram sent and not yet answered, and what it is charged.
+struct InFlight {
+    data: Vec<u8>,
+    cost: usize,
+}
+
 /// The datagrams in flight and the counts.
 struct Exchange {
     socket: UdpSocket,
     stdout: std::os::fd::BorrowedFd<'static>,
     idle: Duration,
     budget: usize,
-    /// Charges of the datagrams in flight, oldest first.
-    flight: VecDeque<usize>,
+    /// The datagrams in flight, oldest first.
+    flight: VecDeque<InFlight>,
     charged: usize,
+    /// Datagrams written off after a silence, by keyed hash of their bytes, with how many of
+    /// each: a late reply still answers one. A hash, not the bytes, so a lossy run's memory
+    /// stays small; the random key keeps a server from forging a match.
+    written_off: HashMap<u64, u64>,
+    hasher: RandomState,
     sent: u64,
+    /// Every datagram that came back.
     received: u64,
-    /// The last reply, or the send that started a window from empty.
+    /// Replies that answered a datagram sent.
+    echoed: u64,
+    /// Replies that answered none: duplicates, or altered on the way.
+    unmatched: u64,
+    /// The last reply that answered a datagram, or the send that started a window from empty.
     last_reply: Instant,
     started: Instant,
 }
@@ -242,8 +294,12 @@ impl Exchange {
             budget,
             flight: VecDeque::new(),
             charged: 0,
+            written_off: HashMap::new(),
+            hasher: RandomState::new(),
             sent: 0,
             received: 0,
+            echoed: 0,
+            unmatched: 0,
             last_reply: Instant::now(),
             started: Instant::now(),
         }
@@ -285,8 +341,12 @@ impl Exchange {
                 ready = self.socket.writable(), if blocked => ready.map_err(Failed::Socket)?,
                 () = tokio::time::sleep_until(silence_ends), if !self.flight.is_empty() => {
                     // Nothing came back for the whole limit: the rest are lost (or late).
-                    self.flight.clear();
-                    self.charged = 0;
+                    bar.1.detail(&format!(
+                        "no reply for {}: {} datagram(s) written off (a late reply still counts)",
+                        ui::duration(self.idle),
+                        self.flight.len()
+                    ));
+                    self.write_off();
                 }
                 _ = tick.tick(), if bar.0.is_some() => self.show(bar),
             }
@@ -324,12 +384,49 @@ impl Exchange {
             if self.flight.is_empty() {
                 self.last_reply = Instant::now();
             }
-            self.flight.push_back(cost);
+            if let Some(data) = pending.pop_front() {
+                self.flight.push_back(InFlight { data, cost });
+            }
             self.charged += cost;
             self.sent += 1;
-            pending.pop_front();
         }
         Ok(false)
+    }
+
+    /// Counts a reply against the datagram it answers: the oldest in flight with its bytes
+    /// (usually the first one looked at), else one written off. A reply matching none is
+    /// counted as such and frees nothing, so the one still awaited keeps its place.
+    fn answer(&mut self, reply: &[u8]) {
+        self.received += 1;
+        let found = self.flight.iter().position(|d| d.data == reply);
+        if let Some(answered) = found.and_then(|i| self.flight.remove(i)) {
+            self.charged -= answered.cost;
+            self.echoed += 1;
+            self.last_reply = Instant::now();
+            return;
+        }
+        let key = self.hasher.hash_one(reply);
+        if let Some(left) = self.written_off.get_mut(&key) {
+            *left -= 1;
+            if *left == 0 {
+                self.written_off.remove(&key);
+            }
+            self.echoed += 1;
+            self.last_reply = Instant::now();
+            return;
+        }
+        self.unmatched += 1;
+    }
+
+    /// Gives up waiting for the datagrams in flight; a late reply still counts for one.
+    fn write_off(&mut self) {
+        for lost in self.flight.drain(..) {
+            *self
+                .written_off
+                .entry(self.hasher.hash_one(&lost.data))
+                .or_insert(0) += 1;
+        }
+        self.charged = 0;
     }
 
     /// Takes every reply waiting (up to a window's worth) and writes them to stdout at once.
@@ -339,19 +436,13 @@ impl Exchange {
             match self.socket.try_recv(buf) {
                 Ok(n) => {
                     out.extend_from_slice(&buf[..n]);
-                    self.received += 1;
-                    // Replies are matched by count: which one came back does not change
-                    // how many are outstanding.
-                    if let Some(cost) = self.flight.pop_front() {
-                        self.charged -= cost;
-                    }
+                    self.answer(&buf[..n]);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) => return Err(Failed::Socket(err)),
             }
         }
         if !out.is_empty() {
-            self.last_reply = Instant::now();
             fdio::write_all(self.stdout, out).map_err(Failed::Stdout)?;
         }
         Ok(())

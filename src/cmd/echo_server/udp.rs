@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{self, WrapErr};
@@ -82,11 +83,14 @@ pub(super) fn run(
         }
         let stop = CancellationToken::new();
         let mut serving = tokio::task::JoinSet::new();
+        // A datagram from any of them is another of our sockets answering: an echo loop.
+        let own_ports: Arc<[u16]> = sockets.iter().map(|b| b.local.port()).collect();
         for bound in sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
+            let own_ports = Arc::clone(&own_ports);
             serving.spawn(async move {
-                let served = serve(bound, &ui, stopped).await;
+                let served = serve(bound, &own_ports, &ui, stopped).await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -149,11 +153,16 @@ fn handed_over(
 /// cannot spin.
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
-/// Echoes datagrams on `bound` until `shutdown` resolves. Fails only if the runtime cannot
-/// take the socket; errors of single datagrams are counted and the serving goes on.
-pub async fn serve(bound: udp::Bound, ui: &Ui, shutdown: impl Future) -> io::Result<Summary> {
+/// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
+/// server's sockets. Fails only if the runtime cannot take the socket; errors of single
+/// datagrams are counted and the serving goes on.
+pub async fn serve(
+    bound: udp::Bound,
+    own_ports: &[u16],
+    ui: &Ui,
+    shutdown: impl Future,
+) -> io::Result<Summary> {
     let start = Instant::now();
-    let own_port = bound.local.port();
     let socket = UdpSocket::from_std(bound.socket)?;
     let mut batch = Batch::new(bound.pktinfo);
     let mut summary = Summary::default();
@@ -175,7 +184,7 @@ pub async fn serve(bound: udp::Bound, ui: &Ui, shutdown: impl Future) -> io::Res
                 continue;
             }
         };
-        sort(&mut batch, n, own_port, &mut summary, &mut log, ui);
+        sort(&mut batch, n, own_ports, &mut summary, &mut log, ui);
         send(&socket, &mut batch, &mut summary).await?;
     }
     summary.uptime = start.elapsed();
@@ -187,7 +196,7 @@ pub async fn serve(bound: udp::Bound, ui: &Ui, shutdown: impl Future) -> io::Res
 fn sort(
     batch: &mut Batch,
     n: usize,
-    own_port: u16,
+    own_ports: &[u16],
     summary: &mut Summary,
     log: &mut DropLog,
     ui: &Ui,
@@ -197,12 +206,12 @@ fn sort(
         let verdict = if d.truncated {
             Some(Dropped::Truncated)
         } else {
-            Dropped::of(d.source, d.destination, own_port)
+            Dropped::of(d.source, d.to_group, own_ports)
         };
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
-                log.dropped(ui, why, d.source);
+                log.dropped(ui, why, &d);
             }
             None => {
                 summary.datagrams += 1;
@@ -260,13 +269,18 @@ struct DropLog {
 }
 
 impl DropLog {
-    fn dropped(&mut self, ui: &Ui, why: Dropped, source: SocketAddr) {
+    fn dropped(&mut self, ui: &Ui, why: Dropped, d: &udp::Datagram) {
         if ui.verbose == 0 {
             return;
         }
         if let Some(more) = self.admit(why.index()) {
+            let to = match d.destination {
+                Some(ip) if why == Dropped::BroadcastDestination => format!(" to {ip}"),
+                _ => String::new(),
+            };
             ui.detail(&format!(
-                "dropped a datagram from {source}: {}{more}",
+                "dropped a datagram from {}{to}: {}{more}",
+                d.source,
                 why.reason()
             ));
         }
