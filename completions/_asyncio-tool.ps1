@@ -121,7 +121,7 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Show the progress line on stderr even when it would be hidden')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
-            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte. (Over UDP every reply is matched to its datagram byte for byte with or without it.)')
             [CompletionResult]::new('--new-connection', '--new-connection', [CompletionResultType]::ParameterName, 'Open a connection per probe and report its connect time separately, as echoping does')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the probe or load summary as one JSON object on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No messages on stderr but errors; no progress or status lines')

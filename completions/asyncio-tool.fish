@@ -98,7 +98,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s N -d 'Accepted for nc compatibility and does nothing: the client always shuts down its sending side at the end of input (what nc -N asks for)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l progress -d 'Show the progress line on stderr even when it would be hidden'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s v -l verbose -d 'More messages on stderr (repeatable)'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l verify -d 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l verify -d 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte. (Over UDP every reply is matched to its datagram byte for byte with or without it.)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l new-connection -d 'Open a connection per probe and report its connect time separately, as echoping does'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l json -d 'Print the probe or load summary as one JSON object on stdout'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'

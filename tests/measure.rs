@@ -779,3 +779,36 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
         text(&out.stderr)
     );
 }
+
+/// `--verify` over UDP: each reply must be byte for byte a datagram in flight, so a server that
+/// alters one, or drops one, fails the run with the count; an exact echo passes.
+#[test]
+fn verify_over_udp_catches_an_altered_or_lost_datagram() {
+    let input: Vec<u8> = (0..100)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let (server, addr) = our_server(Net::Udp);
+    let out = client_with_input(&["--verify", &addr], &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, input);
+    drop(server);
+    let alters = udp_test_server(|n, msg| {
+        let mut reply = msg.to_vec();
+        if n == 40 {
+            reply[0] ^= 0x20;
+        }
+        Some(reply)
+    });
+    let out = client_with_input(&["--verify", &alters.addr], &input);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("matched none sent"), "{err}");
+    let drops = udp_test_server(|n, msg| (n != 40).then(|| msg.to_vec()));
+    let out = client_with_input(
+        &["--verify", "--idle-timeout", "300ms", &drops.addr],
+        &input,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 of 100 datagrams got no reply"), "{err}");
+}

@@ -37,7 +37,8 @@ second), errors (an object: kind -> count; kinds: connect, timeout, reset, close
 #[derive(Debug, Args, Clone, Default)]
 pub struct MeasureArgs {
     /// Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies
-    /// are still printed; a difference or a short reply exits 1, naming the byte.
+    /// are still printed; a difference or a short reply exits 1, naming the byte. (Over UDP
+    /// every reply is matched to its datagram byte for byte with or without it.)
     #[arg(long, conflicts_with_all = ["count", "connections"])]
     pub verify: bool,
 
