@@ -200,9 +200,10 @@ impl Watchdog {
     async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Result<T, ()> {
         tokio::pin!(trip);
         loop {
+            // The timer first: a trip whose data keeps coming spends the task's cooperative
+            // budget, and a timer polled after it would find none left and never fire.
             tokio::select! {
                 biased;
-                done = &mut trip => return Ok(done),
                 () = &mut self.timer => {
                     let deadline = sent + self.limit;
                     if Instant::now() >= deadline {
@@ -210,6 +211,7 @@ impl Watchdog {
                     }
                     self.timer.as_mut().reset(deadline);
                 }
+                done = &mut trip => return Ok(done),
             }
         }
     }
@@ -477,4 +479,24 @@ fn text(s: &LoadSummary) -> String {
     }
     out.push_str(&format!("errors: {}\n", errors(&s.errors)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round trip whose data never stops coming spends the task's whole cooperative budget
+    /// at every poll; `--timeout` must still strike.
+    #[tokio::test]
+    async fn the_watchdog_strikes_while_a_trip_spends_the_budget() {
+        let busy = async {
+            loop {
+                tokio::task::consume_budget().await;
+            }
+        };
+        let mut watchdog = Watchdog::new(Duration::from_millis(5));
+        let guarded = watchdog.guard(Instant::now(), busy);
+        let ended = tokio::time::timeout(Duration::from_secs(10), guarded).await;
+        assert_eq!(ended, Ok(Err(())), "the watchdog never struck");
+    }
 }
