@@ -779,3 +779,66 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
         text(&out.stderr)
     );
 }
+
+/// Runs `echo-client ARGS`, sends it Ctrl-C once `ready` holds, and returns what it printed.
+/// Its exit must follow the signal within [`PROMPT`].
+fn interrupted_when(args: &[&str], ready: impl Fn() -> bool) -> Output {
+    let mut child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let mut child = KillOnDrop(child);
+    assert!(eventually(PROMPT, ready), "{args:?}: never ready");
+    signal(&child.0, libc::SIGINT);
+    let status = wait_timeout(&mut child.0, PROMPT);
+    // The pipes' last bytes may still be on the collecting threads' way.
+    let summarised = || !stdout.lock().unwrap().is_empty();
+    assert!(eventually(PROMPT, summarised), "{args:?}: no summary");
+    Output {
+        status,
+        stdout: stdout.lock().unwrap().clone(),
+        stderr: stderr.lock().unwrap().clone(),
+    }
+}
+
+/// A server that reads and answers nothing, counting the bytes it took in `taken`.
+fn takes_and_answers_nothing(
+    taken: Arc<AtomicU64>,
+) -> impl Fn(&mut dyn Conn) + Send + Sync + 'static {
+    move |c| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = c.read(&mut buf) {
+            taken.fetch_add(n as u64, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Ctrl-C while a probe waits for its echo: that message was sent and got no answer, so it is
+/// counted sent and lost, as ping counts it; no reply came, so the status is 1.
+#[test]
+fn ctrl_c_during_a_probe_counts_it_sent_and_lost() {
+    for net in NETS {
+        let taken = Arc::new(AtomicU64::new(0));
+        let server = test_server(net, takes_and_answers_nothing(Arc::clone(&taken)));
+        let args = ["--count", "0", "--timeout", "60s", "--json", &server.addr];
+        let out = interrupted_when(&args, || taken.load(Ordering::SeqCst) >= 64);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_eq!(v["interrupted"], true, "{v}");
+        assert_eq!(
+            (num(&v, "sent"), num(&v, "lost")),
+            (1.0, 1.0),
+            "{net:?}: {v}"
+        );
+        assert_eq!(num(&v, "received"), 0.0, "{v}");
+        assert!(
+            text(&out.stderr).contains("no reply from"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
