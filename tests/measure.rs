@@ -780,9 +780,9 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
     );
 }
 
-/// Runs `echo-client ARGS`, sends it Ctrl-C once `ready` holds, and returns what it printed.
-/// Its exit must follow the signal within [`PROMPT`].
-fn interrupted_when(args: &[&str], ready: impl Fn() -> bool) -> Output {
+/// Runs `echo-client ARGS`, sends it Ctrl-C once `ready` holds of its stderr so far, and
+/// returns what it printed. Its exit must follow the signal within [`PROMPT`].
+fn interrupted_when(args: &[&str], ready: impl Fn(&str) -> bool) -> Output {
     let mut child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -792,6 +792,7 @@ fn interrupted_when(args: &[&str], ready: impl Fn() -> bool) -> Output {
     let stdout = collect(child.stdout.take().unwrap());
     let stderr = collect(child.stderr.take().unwrap());
     let mut child = KillOnDrop(child);
+    let ready = || ready(&text(&stderr.lock().unwrap()));
     assert!(eventually(PROMPT, ready), "{args:?}: never ready");
     signal(&child.0, libc::SIGINT);
     let status = wait_timeout(&mut child.0, PROMPT);
@@ -825,7 +826,7 @@ fn ctrl_c_during_a_probe_counts_it_sent_and_lost() {
         let taken = Arc::new(AtomicU64::new(0));
         let server = test_server(net, takes_and_answers_nothing(Arc::clone(&taken)));
         let args = ["--count", "0", "--timeout", "60s", "--json", &server.addr];
-        let out = interrupted_when(&args, || taken.load(Ordering::SeqCst) >= 64);
+        let out = interrupted_when(&args, |_| taken.load(Ordering::SeqCst) >= 64);
         assert_eq!(out.status.code(), Some(1), "{net:?}: {}", text(&out.stderr));
         let v = json(&out);
         assert_eq!(v["interrupted"], true, "{v}");
@@ -840,5 +841,77 @@ fn ctrl_c_during_a_probe_counts_it_sent_and_lost() {
             "{}",
             text(&out.stderr)
         );
+    }
+}
+
+/// Ctrl-C in load mode stops every connection at once, even one awaiting an echo that will
+/// not come (--timeout 60s) or sleeping until its next turn of a slow --rate: the echo then
+/// awaited is not counted, and with no reply at all the status is 1.
+#[test]
+fn ctrl_c_in_load_mode_is_prompt_against_a_silent_server_and_a_slow_rate() {
+    for net in NETS {
+        let taken = Arc::new(AtomicU64::new(0));
+        let server = test_server(net, takes_and_answers_nothing(Arc::clone(&taken)));
+        let args = [
+            "--connections",
+            "2",
+            "--duration",
+            "60s",
+            "--timeout",
+            "60s",
+            "--json",
+            &server.addr,
+        ];
+        // Both connections' first messages are in.
+        let out = interrupted_when(&args, |_| taken.load(Ordering::SeqCst) >= 128);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("no reply from"), "{net:?}: {err}");
+        let v = json(&out);
+        assert_eq!(num(&v, "sent"), 0.0, "{v}");
+        assert_eq!(v["ok"], false, "{v}");
+        // 50 connections sharing 1 message a second: most sleep for many seconds.
+        let (echo, addr) = our_server(net);
+        let args = [
+            "--connections",
+            "50",
+            "--duration",
+            "60s",
+            "--rate",
+            "1",
+            "--json",
+            "--progress",
+            &addr,
+        ];
+        // The LOAD line: the connections are up and at work.
+        let out = interrupted_when(&args, |err| err.contains("LOAD "));
+        assert_eq!(out.status.code(), Some(0), "{net:?}: {}", text(&out.stderr));
+        drop(echo);
+    }
+}
+
+/// With --rate, the run lasts --duration even when the last message of the schedule went
+/// out before its end, so the rate measured is the rate asked for.
+#[test]
+fn a_rate_run_lasts_its_duration() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "1s",
+            "--rate",
+            "2",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(num(&v, "sent"), 2.0, "{net:?}: {v}");
+        assert!(num(&v, "duration_s") >= 1.0, "{net:?}: {v}");
+        assert!(num(&v, "msgs_per_s") <= 2.0, "{net:?}: {v}");
+        drop(server);
     }
 }

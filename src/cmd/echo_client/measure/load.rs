@@ -13,11 +13,11 @@
 //! and then, so the hot loop takes no lock and touches no shared counter.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use color_eyre::eyre;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -45,9 +45,8 @@ pub(in crate::cmd::echo_client) struct Load {
     pub(super) options: Options,
 }
 
-/// What the connections share: the stop flag and the latencies handed in so far.
+/// What the connections share: the latencies handed in so far.
 struct Shared {
-    stop: AtomicBool,
     latencies: Mutex<Latencies>,
 }
 
@@ -123,7 +122,14 @@ impl Plan {
 }
 
 /// One connection's closed loop; returns its counts and the error that ended it, if any.
-async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) -> Ended {
+/// `stop` (Ctrl-C) ends it at once, even in a sleep or a round trip: a message whose echo
+/// was still awaited then is not counted, as the run ended before it could come back.
+async fn connection<C: RoundTrip>(
+    mut conn: C,
+    plan: Plan,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) -> Ended {
     let mut msg = random_message(plan.size);
     let mut reply = vec![0u8; plan.size];
     let mut counts = Counts::default();
@@ -133,10 +139,11 @@ async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) 
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
-        let intended = plan.intended(k, now);
         // The run ends at --duration even when a slow server left messages of the schedule
-        // unsent: those are not sent, and the rate achieved shows it.
-        if intended.max(now) >= plan.end || shared.stop.load(Ordering::Relaxed) {
+        // unsent: those are not sent, and the rate achieved shows it. A connection whose
+        // share of the schedule is over waits for the end, so the run lasts --duration.
+        let intended = plan.intended(k, now).min(plan.end);
+        if now >= plan.end {
             break;
         }
         // Latency counts from the intended time when the server made us late (no coordinated
@@ -144,17 +151,26 @@ async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) 
         // for (tokio's timer rounds up to the millisecond) is the generator's, not the
         // server's.
         let (from, sent) = if intended > now {
-            tokio::time::sleep_until(intended).await;
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                () = tokio::time::sleep_until(intended) => {}
+            }
             let woke = Instant::now();
+            if intended >= plan.end {
+                break;
+            }
             (woke, woke)
         } else {
             (intended, now)
         };
         stamp(&mut msg, k);
+        let trip = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            trip = watchdog.guard(sent, conn.round_trip(&msg, &mut reply)) => trip,
+        };
         counts.sent += 1;
-        let trip = watchdog
-            .guard(sent, conn.round_trip(&msg, &mut reply))
-            .await;
         let done = Instant::now();
         now = done;
         match trip {
@@ -262,11 +278,15 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         ui::duration(load.duration)
     ));
     let shared = Arc::new(Shared {
-        stop: AtomicBool::new(false),
         latencies: Mutex::new(Latencies::new()),
     });
-    let (start, workers) = spawn_all(conns, &load, &shared);
-    watch(workers, interrupt, ui, &load, &shared, start, &mut results).await?;
+    let (start, workers, stop) = spawn_all(conns, &load, &shared);
+    let run = Run {
+        workers,
+        stop,
+        start,
+    };
+    watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
     report(&load, server, results, &shared.latencies(), elapsed)
 }
@@ -274,14 +294,23 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
 /// What a connection's task returns: its counts and the error that ended it, if any.
 type Ended = (Counts, Option<&'static str>);
 
-/// Starts every connection's loop; returns the start of the run and the tasks.
+/// The connections at work: their tasks, the senders whose drop stops them, the start.
+struct Run {
+    workers: JoinSet<Ended>,
+    stop: Vec<oneshot::Sender<()>>,
+    start: Instant,
+}
+
+/// Starts every connection's loop; returns the start of the run, the tasks, and for each a
+/// sender whose drop stops it (a oneshot each: polled per message, it costs no lock).
 fn spawn_all<C: RoundTrip>(
     conns: Vec<C>,
     load: &Load,
     shared: &Arc<Shared>,
-) -> (Instant, JoinSet<Ended>) {
+) -> (Instant, JoinSet<Ended>, Vec<oneshot::Sender<()>>) {
     let start = Instant::now();
     let mut workers = JoinSet::new();
+    let mut stops = Vec::with_capacity(conns.len());
     let of = conns.len() as u64;
     for (id, conn) in conns.into_iter().enumerate() {
         let plan = Plan {
@@ -293,22 +322,28 @@ fn spawn_all<C: RoundTrip>(
             timeout: load.options.timeout,
             size: load.options.size,
         };
-        workers.spawn(connection(conn, plan, Arc::clone(shared)));
+        let (stop, stopped) = oneshot::channel();
+        stops.push(stop);
+        workers.spawn(connection(conn, plan, Arc::clone(shared), stopped));
     }
-    (start, workers)
+    (start, workers, stops)
 }
 
 /// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
-/// ends the run early, with the report: each connection finishes its round trip.
+/// ends the run early, with the report: every connection stops at once.
 async fn watch(
-    mut workers: JoinSet<Ended>,
+    run: Run,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
     ui: &Ui,
     load: &Load,
     shared: &Shared,
-    start: Instant,
     results: &mut Results,
 ) -> eyre::Result<()> {
+    let Run {
+        mut workers,
+        mut stop,
+        start,
+    } = run;
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut interrupted = false;
@@ -329,7 +364,7 @@ async fn watch(
             },
             () = &mut interrupt, if !interrupted => {
                 interrupted = true;
-                shared.stop.store(true, Ordering::Relaxed);
+                stop.clear();
             }
             _ = tick.tick(), if bar.is_some() => {
                 if let Some(bar) = &bar {
@@ -407,7 +442,8 @@ fn report(
         server,
         size: load.options.size,
         counts: c,
-        ok: c.intact() && results.errors.is_empty(),
+        // A run that Ctrl-C ended before any echo came proved nothing.
+        ok: c.intact() && results.errors.is_empty() && c.received > 0,
         rtt_ms: latencies.times(),
         connections: load.connections,
         connections_up: results.up,
@@ -425,6 +461,9 @@ fn report(
     }
     if summary.ok {
         return Ok(Exit::Success);
+    }
+    if c.sent == 0 && summary.errors.is_empty() {
+        eyre::bail!("no reply from {} before the interrupt", summary.server);
     }
     let mut why = format!(
         "{} of {} messages lost, {} mismatched",
