@@ -915,3 +915,39 @@ fn a_rate_run_lasts_its_duration() {
         drop(server);
     }
 }
+
+/// The summary's times are the replies' own: with one reply min, avg, max and every
+/// percentile are its time, mdev 0; with several, min and max are the fastest and slowest
+/// lines' times (the histogram's bucket edges made min lower than any reply).
+#[test]
+fn summary_times_are_the_replies_own() {
+    let (server, addr) = our_server(Net::Tcp);
+    let out = client(&["--count", "1", "--json", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    let rtt = &v["rtt_ms"];
+    let min = num(rtt, "min");
+    for key in ["avg", "max", "p50", "p90", "p99", "p99_9"] {
+        assert_eq!(num(rtt, key), min, "{key}: {v}");
+    }
+    assert_eq!(num(rtt, "mdev"), 0.0, "{v}");
+    let out = client(&["--count", "5", "--interval", "1ms", &addr]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let times: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split(" time=").nth(1)?.strip_suffix(" ms"))
+        .collect();
+    assert_eq!(times.len(), 5, "{stdout}");
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse().unwrap()));
+    let (fastest, slowest) = (sorted[0], sorted[4]);
+    let summary = stdout
+        .split("rtt min/avg/max/mdev = ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no summary: {stdout}"));
+    let figures: Vec<&str> = summary.trim_end_matches(" ms").split('/').collect();
+    assert_eq!((figures[0], figures[2]), (fastest, slowest), "{stdout}");
+    drop(server);
+}
