@@ -262,6 +262,11 @@ fn probe_against_our_server_prints_a_line_per_reply_and_a_summary() {
             stdout.contains("3 sent, 3 received, 0 lost, 0 mismatched"),
             "{stdout}"
         );
+        // After an empty line, as ping's: an echoed ^C does not run into it.
+        assert_eq!(
+            lines[3..5],
+            ["", &format!("--- {addr} echo statistics ---")]
+        );
         assert!(stdout.contains("rtt min/avg/max/mdev = "), "{stdout}");
         assert!(stdout.contains("rtt p50/p90/p99 = "), "{stdout}");
         // --new-connection: the connect time apart, in the lines and the summary.

@@ -257,11 +257,12 @@ fn finish(
     )
 }
 
-/// The summary as ping prints its own.
+/// The summary as ping prints its own, after an empty line: in a terminal the `^C` that ended
+/// the probe is echoed there, and the summary would start on its line.
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
     let mut out = format!(
-        "--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
         s.server,
         c.sent,
         c.received,
