@@ -956,3 +956,37 @@ fn summary_times_are_the_replies_own() {
     assert_eq!((figures[0], figures[2]), (fastest, slowest), "{stdout}");
     drop(server);
 }
+
+/// More connections than the open-file limit allows: the run goes on with those that opened,
+/// counts the others as connect errors, and fails naming why, without claiming a loss.
+#[test]
+fn connections_past_the_open_file_limit_are_counted_and_named() {
+    let (server, addr) = our_server(Net::Tcp);
+    let child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(crate::util::bin())
+        .args(["echo-client", "--connections", "200", "--duration", "300ms"])
+        .args(["--json", &addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, RUN);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_no_panic(&out.stderr);
+    let v = json(&out);
+    let failed = num(&v, "connections_failed");
+    assert!(failed > 100.0, "{v}");
+    assert_eq!(num(&v, "connections_up") + failed, 200.0, "{v}");
+    assert_eq!(num(&v["errors"], "connect"), failed, "{v}");
+    assert_eq!(num(&v, "lost"), 0.0, "{v}");
+    assert!(
+        err.contains("connections failed: cannot connect to"),
+        "{err}"
+    );
+    assert!(err.contains("Too many open files"), "{err}");
+    assert!(!err.contains("messages lost"), "{err}");
+    drop(server);
+}
