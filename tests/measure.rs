@@ -990,3 +990,28 @@ fn connections_past_the_open_file_limit_are_counted_and_named() {
     assert!(!err.contains("messages lost"), "{err}");
     drop(server);
 }
+
+/// Every connection takes part from the start, whatever the size: the messages are made
+/// before the run's clock starts (each drew its 16 MiB inside the run, and in a short run
+/// half of the connections never sent one).
+#[test]
+fn every_connection_sends_even_with_large_messages() {
+    let (server, addr) = our_server(Net::Tcp);
+    let out = client(&[
+        "--connections",
+        "8",
+        "--size",
+        "16MiB",
+        "--duration",
+        "500ms",
+        "--timeout",
+        "20s",
+        "--json",
+        &addr,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_sane(&v);
+    assert!(num(&v, "sent") >= 8.0, "a connection sent nothing: {v}");
+    drop(server);
+}

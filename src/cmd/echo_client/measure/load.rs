@@ -105,7 +105,6 @@ struct Plan {
     end: Instant,
     rate: Option<u64>,
     timeout: Duration,
-    size: usize,
 }
 
 impl Plan {
@@ -126,12 +125,12 @@ impl Plan {
 /// was still awaited then is not counted, as the run ended before it could come back.
 async fn connection<C: RoundTrip>(
     mut conn: C,
+    mut msg: Vec<u8>,
     plan: Plan,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
 ) -> Ended {
-    let mut msg = random_message(plan.size);
-    let mut reply = vec![0u8; plan.size];
+    let mut reply = vec![0u8; msg.len()];
     let mut counts = Counts::default();
     let mut batch = Batch::new();
     let mut watchdog = Watchdog::new(plan.timeout);
@@ -280,12 +279,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let shared = Arc::new(Shared {
         latencies: Mutex::new(Latencies::new()),
     });
-    let (start, workers, stop) = spawn_all(conns, &load, &shared);
-    let run = Run {
-        workers,
-        stop,
-        start,
-    };
+    let run = spawn_all(conns, &load, &shared);
+    let start = run.start;
     watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
     report(&load, server, results, &shared.latencies(), elapsed)
@@ -301,18 +296,18 @@ struct Run {
     start: Instant,
 }
 
-/// Starts every connection's loop; returns the start of the run, the tasks, and for each a
-/// sender whose drop stops it (a oneshot each: polled per message, it costs no lock).
-fn spawn_all<C: RoundTrip>(
-    conns: Vec<C>,
-    load: &Load,
-    shared: &Arc<Shared>,
-) -> (Instant, JoinSet<Ended>, Vec<oneshot::Sender<()>>) {
+/// Starts every connection's loop, each stopped by its sender's drop (a oneshot each: polled
+/// per message, it costs no lock). The messages are made before the clock starts: drawing
+/// 16 MiB of random bytes per connection inside the run took the time of the run.
+fn spawn_all<C: RoundTrip>(conns: Vec<C>, load: &Load, shared: &Arc<Shared>) -> Run {
+    let template = random_message(load.options.size);
+    let msgs: Vec<Vec<u8>> = conns.iter().map(|_| template.clone()).collect();
+    drop(template);
     let start = Instant::now();
     let mut workers = JoinSet::new();
     let mut stops = Vec::with_capacity(conns.len());
     let of = conns.len() as u64;
-    for (id, conn) in conns.into_iter().enumerate() {
+    for ((id, conn), msg) in conns.into_iter().enumerate().zip(msgs) {
         let plan = Plan {
             id: id as u64,
             of,
@@ -320,13 +315,16 @@ fn spawn_all<C: RoundTrip>(
             end: start + load.duration,
             rate: load.rate,
             timeout: load.options.timeout,
-            size: load.options.size,
         };
         let (stop, stopped) = oneshot::channel();
         stops.push(stop);
-        workers.spawn(connection(conn, plan, Arc::clone(shared), stopped));
+        workers.spawn(connection(conn, msg, plan, Arc::clone(shared), stopped));
     }
-    (start, workers, stops)
+    Run {
+        workers,
+        stop: stops,
+        start,
+    }
 }
 
 /// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
