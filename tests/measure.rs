@@ -389,6 +389,7 @@ fn load_with_json_accounts_for_every_message() {
         assert_sane(&v);
         assert_eq!(v["mode"], "load");
         assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["interrupted"], false, "{v}");
         assert_eq!(num(&v, "lost") + num(&v, "mismatched"), 0.0, "{v}");
         assert_eq!(num(&v, "connections_up"), 4.0, "{v}");
         assert!(
@@ -620,6 +621,7 @@ fn ctrl_c_in_load_mode_ends_it_with_the_report() {
         assert_eq!(status.code(), Some(0), "{net:?}: {}", text(&out.stdout));
         let v = json(&out);
         assert_sane(&v);
+        assert_eq!(v["interrupted"], true, "{v}");
         assert!(num(&v, "duration_s") < 30.0, "{v}");
         drop(server);
     }

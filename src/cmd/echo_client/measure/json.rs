@@ -65,6 +65,7 @@ pub(super) struct LoadSummary {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
     pub errors: BTreeMap<&'static str, u64>,
+    pub interrupted: bool,
 }
 
 /// Writes one line or block of the mode's output to stdout.

@@ -241,6 +241,8 @@ struct Results {
     errors: BTreeMap<&'static str, u64>,
     /// The first connect error, to name in the final message.
     connect_error: Option<String>,
+    /// Ctrl-C ended the run.
+    interrupted: bool,
 }
 
 impl Results {
@@ -344,7 +346,6 @@ async fn watch(
     } = run;
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut interrupted = false;
     loop {
         tokio::select! {
             joined = workers.join_next() => match joined {
@@ -360,8 +361,8 @@ async fn watch(
                 }
                 None => break,
             },
-            () = &mut interrupt, if !interrupted => {
-                interrupted = true;
+            () = &mut interrupt, if !results.interrupted => {
+                results.interrupted = true;
                 stop.clear();
             }
             _ = tick.tick(), if bar.is_some() => {
@@ -451,6 +452,7 @@ fn report(
         msgs_per_s,
         mb_per_s: msgs_per_s * load.options.size as f64 / 1e6,
         errors: results.errors,
+        interrupted: results.interrupted,
     };
     if load.options.json {
         print_json(&summary)?;
