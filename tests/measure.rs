@@ -338,7 +338,7 @@ fn probe_reports_each_lost_reply_and_goes_on() {
             "{stdout}"
         );
         assert!(
-            text(&out.stderr).contains("2 of 5 messages lost, 0 mismatched"),
+            text(&out.stderr).contains("2 of 5 messages lost\n"),
             "{}",
             text(&out.stderr)
         );
@@ -1016,4 +1016,41 @@ fn every_connection_sends_even_with_large_messages() {
     assert_sane(&v);
     assert!(num(&v, "sent") >= 8.0, "a connection sent nothing: {v}");
     drop(server);
+}
+
+/// One byte inserted once into a stream is one probe's mismatch: the probe after a
+/// difference starts on a new connection, instead of reading every later echo one byte out
+/// of step (each then counted as differing).
+#[test]
+fn a_probe_after_a_mismatch_starts_afresh() {
+    for net in NETS {
+        let inserted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = test_server(net, move |c| {
+            let inserted = Arc::clone(&inserted);
+            echo_with(c, move |off, b| {
+                if off == 130 && !inserted.swap(true, Ordering::SeqCst) {
+                    vec![b'X', b]
+                } else {
+                    vec![b]
+                }
+            });
+        });
+        let out = client(&["--count", "6", "--interval", "10ms", &server.addr]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
+        assert!(
+            stdout.contains("seq=3 time=")
+                && stdout.contains("(reply differs from what was sent at byte 3)"),
+            "{net:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains("6 sent, 6 received, 0 lost, 1 mismatched"),
+            "{net:?}: {stdout}"
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("1 of 6 replies differ from what was sent"),
+            "{err}"
+        );
+    }
 }

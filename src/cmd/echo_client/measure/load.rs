@@ -468,10 +468,7 @@ fn report(
     // Only what went wrong: "0 of 98413 messages lost" led a run whose connections failed.
     let mut why = Vec::new();
     if !c.intact() {
-        why.push(format!(
-            "{} of {} messages lost, {} mismatched",
-            c.lost, c.sent, c.mismatched
-        ));
+        why.push(c.trouble());
     }
     if results.failed > 0 {
         why.push(format!(

@@ -169,7 +169,9 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
 }
 
 /// One probe: a connection if there is none, the message, its echo within `--timeout`.
-/// The connection is kept only when the probe came back and `--new-connection` is off.
+/// The connection is kept only when the probe came back intact and `--new-connection` is
+/// off: after a difference a stream's replies may be out of step with the messages (one
+/// inserted byte made every later probe differ), so the next probe starts afresh.
 /// `connect`: the time it took to open `conn`, when the caller opened it. `sending` is set once
 /// the message starts out, so an interrupted probe knows whether it was sent.
 async fn probe_once<D: Dialer>(
@@ -200,7 +202,7 @@ async fn probe_once<D: Dialer>(
     match tokio::time::timeout(timeout, open.round_trip(msg, reply)).await {
         Ok(Ok(echo)) => {
             let rtt = start.elapsed();
-            if !probe.new_connection {
+            if !probe.new_connection && echo == Echo::Intact {
                 *conn = Some(open);
             }
             Outcome::Reply { rtt, connect, echo }
@@ -249,12 +251,7 @@ fn finish(
     if c.received == 0 {
         eyre::bail!("no reply from {}", tally.server);
     }
-    eyre::bail!(
-        "{} of {} messages lost, {} mismatched",
-        c.lost,
-        c.sent,
-        c.mismatched
-    )
+    eyre::bail!("{}", c.trouble())
 }
 
 /// The summary as ping prints its own, after an empty line: in a terminal the `^C` that ended
