@@ -661,6 +661,8 @@ fn rate_latency_counts_from_the_intended_send_time() {
         assert!(num(&v, "duration_s") < 1.5, "{net:?}: {v}");
         // The last messages waited ~0.5 s behind their schedule.
         assert!(num(&v["rtt_ms"], "max") > 300.0, "{net:?}: {v}");
+        let err = text(&out.stderr);
+        assert!(err.contains("--rate 100 not reached: "), "{net:?}: {err}");
         assert!(num(&v["rtt_ms"], "min") >= 50.0, "{net:?}: {v}");
     }
 }

@@ -285,6 +285,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let start = run.start;
     watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
+    behind_schedule(&load, &results, elapsed, ui);
     report(&load, server, results, &shared.latencies(), elapsed)
 }
 
@@ -423,6 +424,23 @@ fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
         "{msgs:.0} msgs/s · {:.2} MB/s · p99 {p99}",
         msgs * size as f64 / 1e6
     )
+}
+
+/// Warns when `--rate` was not reached: the report's figures then describe the rate the
+/// closed loop could sustain, with latencies that include the wait behind the schedule.
+fn behind_schedule(load: &Load, results: &Results, elapsed: Duration, ui: &Ui) {
+    let Some(rate) = load.rate else { return };
+    if results.interrupted {
+        return;
+    }
+    let sent = results.counts.sent as f64 / elapsed.as_secs_f64().max(1e-9);
+    if sent < 0.95 * rate as f64 {
+        ui.warn(&format!(
+            "--rate {rate} not reached: {sent:.0} msgs/s sent; {} connections, each waiting \
+             for its echo before the next message, could not keep up (more --connections?)",
+            results.up
+        ));
+    }
 }
 
 /// Prints the report and decides the exit status.
