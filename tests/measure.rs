@@ -1056,3 +1056,30 @@ fn a_probe_after_a_mismatch_starts_afresh() {
         );
     }
 }
+
+/// A load whose buffers cannot fit in memory (here under `ulimit -v`) is refused before it
+/// starts, naming the sizes, instead of dying in an allocation.
+#[test]
+fn a_load_larger_than_memory_is_refused_up_front() {
+    let (server, addr) = our_server(Net::Tcp);
+    let child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 4000000 && exec \"$0\" \"$@\""])
+        .arg(crate::util::bin())
+        .args(["echo-client", "--connections", "300", "--size", "16MiB"])
+        .args(["--duration", "1s", &addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, RUN);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_no_panic(&out.stderr);
+    assert!(
+        err.contains("--connections 300 with --size 16 MiB would hold 9.38 GiB"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    drop(server);
+}
