@@ -1020,23 +1020,29 @@ fn every_connection_sends_even_with_large_messages() {
     drop(server);
 }
 
+/// A server that inserts one byte, once in its life, into the third 64-byte message of a
+/// connection.
+fn inserts_one_byte_once() -> impl Fn(&mut dyn Conn) + Send + Sync + 'static {
+    let inserted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    move |c| {
+        let inserted = Arc::clone(&inserted);
+        echo_with(c, move |off, b| {
+            if off == 130 && !inserted.swap(true, Ordering::SeqCst) {
+                vec![b'X', b]
+            } else {
+                vec![b]
+            }
+        });
+    }
+}
+
 /// One byte inserted once into a stream is one probe's mismatch: the probe after a
 /// difference starts on a new connection, instead of reading every later echo one byte out
 /// of step (each then counted as differing).
 #[test]
 fn a_probe_after_a_mismatch_starts_afresh() {
     for net in NETS {
-        let inserted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let server = test_server(net, move |c| {
-            let inserted = Arc::clone(&inserted);
-            echo_with(c, move |off, b| {
-                if off == 130 && !inserted.swap(true, Ordering::SeqCst) {
-                    vec![b'X', b]
-                } else {
-                    vec![b]
-                }
-            });
-        });
+        let server = test_server(net, inserts_one_byte_once());
         let out = client(&["--count", "6", "--interval", "10ms", &server.addr]);
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
@@ -1082,4 +1088,33 @@ fn a_load_larger_than_memory_is_refused_up_front() {
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     drop(server);
+}
+
+/// Load mode too goes on over a new connection after a reply that differs: one inserted
+/// byte is one mismatch, not every later message of that connection.
+#[test]
+fn load_after_a_mismatch_goes_on_over_a_new_connection() {
+    for net in NETS {
+        let server = test_server(net, inserts_one_byte_once());
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "500ms",
+            "--json",
+            &server.addr,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(num(&v, "mismatched"), 1.0, "{net:?}: {v}");
+        assert_eq!(num(&v, "lost"), 0.0, "{net:?}: {v}");
+        assert!(num(&v, "received") > 10.0, "{net:?}: {v}");
+        assert!(v["errors"].as_object().unwrap().is_empty(), "{v}");
+        assert!(
+            err.contains("1 of ") && err.contains(" replies differ"),
+            "{err}"
+        );
+    }
 }

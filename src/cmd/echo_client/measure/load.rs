@@ -123,17 +123,19 @@ impl Plan {
 /// One connection's closed loop; returns its counts and the error that ended it, if any.
 /// `stop` (Ctrl-C) ends it at once, even in a sleep or a round trip: a message whose echo
 /// was still awaited then is not counted, as the run ended before it could come back.
-async fn connection<C: RoundTrip>(
-    mut conn: C,
+/// After a reply that differs it goes on over a new connection from `dialer`.
+async fn connection<D: Dialer>(
+    mut conn: D::Conn,
+    dialer: Arc<D>,
     mut msg: Vec<u8>,
     plan: Plan,
     shared: Arc<Shared>,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
 ) -> Ended {
     let mut reply = vec![0u8; msg.len()];
     let mut counts = Counts::default();
     let mut batch = Batch::new();
-    let mut watchdog = Watchdog::new(plan.timeout);
+    let mut watchdog = Watchdog::new(plan.timeout, stop);
     let mut error = None;
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
@@ -152,7 +154,7 @@ async fn connection<C: RoundTrip>(
         let (from, sent) = if intended > now {
             tokio::select! {
                 biased;
-                _ = &mut stop => break,
+                _ = &mut watchdog.stop => break,
                 () = tokio::time::sleep_until(intended) => {}
             }
             let woke = Instant::now();
@@ -164,10 +166,13 @@ async fn connection<C: RoundTrip>(
             (intended, now)
         };
         stamp(&mut msg, k);
-        let trip = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            trip = watchdog.guard(sent, conn.round_trip(&msg, &mut reply)) => trip,
+        let trip = match watchdog
+            .guard(sent, conn.round_trip(&msg, &mut reply))
+            .await
+        {
+            Guarded::Done(trip) => Ok(trip),
+            Guarded::Late => Err(()),
+            Guarded::Stopped => break,
         };
         counts.sent += 1;
         let done = Instant::now();
@@ -175,8 +180,21 @@ async fn connection<C: RoundTrip>(
         match trip {
             Ok(Ok(echo)) => {
                 counts.received += 1;
-                counts.mismatched += u64::from(echo != Echo::Intact);
                 batch.push(done - from, done, &shared);
+                if echo != Echo::Intact {
+                    counts.mismatched += 1;
+                    // A stream's later echoes may now be out of step with the messages (one
+                    // inserted byte made every later one differ), so a new connection.
+                    match redial(&*dialer, &mut watchdog.stop).await {
+                        Some(Ok(fresh)) => conn = fresh,
+                        Some(Err(())) => {
+                            error = Some("connect");
+                            break;
+                        }
+                        None => break,
+                    }
+                    now = Instant::now();
+                }
             }
             Ok(Err(failure)) => {
                 counts.lost += 1;
@@ -194,39 +212,67 @@ async fn connection<C: RoundTrip>(
     (counts, error)
 }
 
+/// A new connection, or `None` when stopped meanwhile.
+async fn redial<D: Dialer>(
+    dialer: &D,
+    stop: &mut oneshot::Receiver<()>,
+) -> Option<Result<D::Conn, ()>> {
+    tokio::select! {
+        biased;
+        _ = stop => None,
+        dialed = dialer.dial(None) => Some(dialed.map(|(conn, _)| conn).map_err(|_| ())),
+    }
+}
+
 /// `--timeout` for a connection's round trips with one long-lived timer instead of one per
 /// message: registering a timer costs about as much as a small round trip on loopback. The
 /// timer is left armed; when it fires it either finds the message in flight past its deadline,
-/// or moves on to that deadline. So it fires at most about once per `--timeout`.
+/// or moves on to that deadline. So it fires at most about once per `--timeout`. It also
+/// watches the connection's stop (Ctrl-C), in the same select: one per message.
 struct Watchdog {
     limit: Duration,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Resolves when the run is stopped (its sender dropped).
+    stop: oneshot::Receiver<()>,
+}
+
+/// How a guarded round trip ended.
+#[derive(Debug, PartialEq)]
+enum Guarded<T> {
+    Done(T),
+    /// `--timeout` passed first.
+    Late,
+    /// The run was stopped first.
+    Stopped,
 }
 
 impl Watchdog {
-    fn new(limit: Duration) -> Watchdog {
+    fn new(limit: Duration, stop: oneshot::Receiver<()>) -> Watchdog {
         Watchdog {
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
+            stop,
         }
     }
 
-    /// Runs `trip`, sent at `sent`; `Err(())` once it is `limit` late.
-    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Result<T, ()> {
+    /// Runs `trip`, sent at `sent`, until it is done, `limit` late, or stopped.
+    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Guarded<T> {
         tokio::pin!(trip);
         loop {
-            // The timer first: a trip whose data keeps coming spends the task's cooperative
-            // budget, and a timer polled after it would find none left and never fire.
+            // The timer unconstrained: a trip whose data keeps coming spends the task's
+            // cooperative budget, and a timer polled after it would find none left and never
+            // fire. Polled after the trip, it is not polled at all when the echo is back.
             tokio::select! {
                 biased;
-                () = &mut self.timer => {
+                _ = &mut self.stop => return Guarded::Stopped,
+                done = &mut trip => return Guarded::Done(done),
+                () = tokio::task::unconstrained(&mut self.timer) => {
                     let deadline = sent + self.limit;
                     if Instant::now() >= deadline {
-                        return Err(());
+                        return Guarded::Late;
                     }
                     self.timer.as_mut().reset(deadline);
                 }
-                done = &mut trip => return Ok(done),
             }
         }
     }
@@ -281,7 +327,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let shared = Arc::new(Shared {
         latencies: Mutex::new(Latencies::new()),
     });
-    let run = spawn_all(conns, &load, &shared);
+    let run = spawn_all(conns, &dialer, &load, &shared);
     let start = run.start;
     watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
@@ -302,7 +348,12 @@ struct Run {
 /// Starts every connection's loop, each stopped by its sender's drop (a oneshot each: polled
 /// per message, it costs no lock). The messages are made before the clock starts: drawing
 /// 16 MiB of random bytes per connection inside the run took the time of the run.
-fn spawn_all<C: RoundTrip>(conns: Vec<C>, load: &Load, shared: &Arc<Shared>) -> Run {
+fn spawn_all<D: Dialer>(
+    conns: Vec<D::Conn>,
+    dialer: &Arc<D>,
+    load: &Load,
+    shared: &Arc<Shared>,
+) -> Run {
     let template = random_message(load.options.size);
     let msgs: Vec<Vec<u8>> = conns.iter().map(|_| template.clone()).collect();
     drop(template);
@@ -321,7 +372,15 @@ fn spawn_all<C: RoundTrip>(conns: Vec<C>, load: &Load, shared: &Arc<Shared>) -> 
         };
         let (stop, stopped) = oneshot::channel();
         stops.push(stop);
-        workers.spawn(connection(conn, msg, plan, Arc::clone(shared), stopped));
+        let dialer = Arc::clone(dialer);
+        workers.spawn(connection(
+            conn,
+            dialer,
+            msg,
+            plan,
+            Arc::clone(shared),
+            stopped,
+        ));
     }
     Run {
         workers,
@@ -552,9 +611,10 @@ mod tests {
                 tokio::task::consume_budget().await;
             }
         };
-        let mut watchdog = Watchdog::new(Duration::from_millis(5));
+        let (_running, stop) = oneshot::channel();
+        let mut watchdog = Watchdog::new(Duration::from_millis(5), stop);
         let guarded = watchdog.guard(Instant::now(), busy);
         let ended = tokio::time::timeout(Duration::from_secs(10), guarded).await;
-        assert_eq!(ended, Ok(Err(())), "the watchdog never struck");
+        assert_eq!(ended, Ok(Guarded::Late), "the watchdog never struck");
     }
 }
