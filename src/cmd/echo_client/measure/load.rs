@@ -108,6 +108,37 @@ struct Plan {
 }
 
 impl Plan {
+    /// Waits for message `k`'s turn, `now` being the end of the last round trip; returns the
+    /// time its latency counts from and the time it goes out, or `None` when the run is over.
+    async fn turn(
+        &self,
+        k: u64,
+        now: Instant,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Option<(Instant, Instant)> {
+        // The run ends at --duration even when a slow server left messages of the schedule
+        // unsent: those are not sent, and the rate achieved shows it. A connection whose
+        // share of the schedule is over waits for the end, so the run lasts --duration.
+        let intended = self.intended(k, now).min(self.end);
+        if now >= self.end {
+            return None;
+        }
+        if intended <= now {
+            // Latency counts from the intended time when the server made us late (no
+            // coordinated omission).
+            return Some((intended, now));
+        }
+        tokio::select! {
+            biased;
+            _ = stop => return None,
+            () = tokio::time::sleep_until(intended) => {}
+        }
+        // But from the actual send when we slept: a wake-up past the time asked for (tokio's
+        // timer rounds up to the millisecond) is the generator's, not the server's.
+        let woke = Instant::now();
+        (intended < self.end).then_some((woke, woke))
+    }
+
     /// The intended send time of this connection's `k`th message; `now` without a rate.
     fn intended(&self, k: u64, now: Instant) -> Instant {
         match self.rate {
@@ -140,30 +171,8 @@ async fn connection<D: Dialer>(
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
-        // The run ends at --duration even when a slow server left messages of the schedule
-        // unsent: those are not sent, and the rate achieved shows it. A connection whose
-        // share of the schedule is over waits for the end, so the run lasts --duration.
-        let intended = plan.intended(k, now).min(plan.end);
-        if now >= plan.end {
+        let Some((from, sent)) = plan.turn(k, now, &mut watchdog.stop).await else {
             break;
-        }
-        // Latency counts from the intended time when the server made us late (no coordinated
-        // omission), but from the actual send when we slept: a wake-up past the time asked
-        // for (tokio's timer rounds up to the millisecond) is the generator's, not the
-        // server's.
-        let (from, sent) = if intended > now {
-            tokio::select! {
-                biased;
-                _ = &mut watchdog.stop => break,
-                () = tokio::time::sleep_until(intended) => {}
-            }
-            let woke = Instant::now();
-            if intended >= plan.end {
-                break;
-            }
-            (woke, woke)
-        } else {
-            (intended, now)
         };
         stamp(&mut msg, k);
         let trip = match watchdog
