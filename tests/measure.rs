@@ -441,6 +441,22 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "{}",
             text(&out.stderr)
         );
+        // With --rate, the failure is the reason given, not a rate that could not be kept.
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "300ms",
+            "--timeout",
+            "100ms",
+            "--rate",
+            "100",
+            &server.addr,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("2 of 2 messages lost"), "{net:?}: {err}");
+        assert!(!err.contains("not reached"), "{net:?}: {err}");
     }
 }
 

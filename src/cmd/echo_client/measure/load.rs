@@ -498,7 +498,8 @@ fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
 /// closed loop could sustain, with latencies that include the wait behind the schedule.
 fn behind_schedule(load: &Load, results: &Results, elapsed: Duration, ui: &Ui) {
     let Some(rate) = load.rate else { return };
-    if results.interrupted {
+    // A run cut short, or whose connections failed, says so in its own words.
+    if results.interrupted || !results.errors.is_empty() {
         return;
     }
     let sent = results.counts.sent as f64 / elapsed.as_secs_f64().max(1e-9);
