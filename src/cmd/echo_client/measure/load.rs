@@ -78,9 +78,13 @@ struct Batch {
 
 impl Batch {
     fn new() -> Batch {
+        // As if handed in long ago, so the first latency goes in at once: at a slow --rate a
+        // connection's next message may be many seconds away, and the live line showed no
+        // reply until then.
+        let now = Instant::now();
         Batch {
             latencies: Vec::with_capacity(BATCH),
-            handed: Instant::now(),
+            handed: now.checked_sub(BATCH_AGE).unwrap_or(now),
         }
     }
 
@@ -611,6 +615,18 @@ fn text(s: &LoadSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection's first latency is handed in at once, so the live line shows it even
+    /// when the next message is seconds away (a slow --rate).
+    #[test]
+    fn the_first_latency_is_shown_at_once() {
+        let shared = Shared {
+            latencies: Mutex::new(Latencies::new()),
+        };
+        let mut batch = Batch::new();
+        batch.push(Duration::from_micros(70), Instant::now(), &shared);
+        assert_eq!(shared.latencies().len(), 1);
+    }
 
     /// A round trip whose data never stops coming spends the task's whole cooperative budget
     /// at every poll; `--timeout` must still strike.
