@@ -262,6 +262,11 @@ fn probe_against_our_server_prints_a_line_per_reply_and_a_summary() {
             stdout.contains("3 sent, 3 received, 0 lost, 0 mismatched"),
             "{stdout}"
         );
+        // After an empty line, as ping's: an echoed ^C does not run into it.
+        assert_eq!(
+            lines[3..5],
+            ["", &format!("--- {addr} echo statistics ---")]
+        );
         assert!(stdout.contains("rtt min/avg/max/mdev = "), "{stdout}");
         assert!(stdout.contains("rtt p50/p90/p99 = "), "{stdout}");
         // --new-connection: the connect time apart, in the lines and the summary.
@@ -333,7 +338,7 @@ fn probe_reports_each_lost_reply_and_goes_on() {
             "{stdout}"
         );
         assert!(
-            text(&out.stderr).contains("2 of 5 messages lost, 0 mismatched"),
+            text(&out.stderr).contains("2 of 5 messages lost\n"),
             "{}",
             text(&out.stderr)
         );
@@ -384,6 +389,7 @@ fn load_with_json_accounts_for_every_message() {
         assert_sane(&v);
         assert_eq!(v["mode"], "load");
         assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["interrupted"], false, "{v}");
         assert_eq!(num(&v, "lost") + num(&v, "mismatched"), 0.0, "{v}");
         assert_eq!(num(&v, "connections_up"), 4.0, "{v}");
         assert!(
@@ -435,6 +441,22 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "{}",
             text(&out.stderr)
         );
+        // With --rate, the failure is the reason given, not a rate that could not be kept.
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "300ms",
+            "--timeout",
+            "100ms",
+            "--rate",
+            "100",
+            &server.addr,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("2 of 2 messages lost"), "{net:?}: {err}");
+        assert!(!err.contains("not reached"), "{net:?}: {err}");
     }
 }
 
@@ -615,6 +637,7 @@ fn ctrl_c_in_load_mode_ends_it_with_the_report() {
         assert_eq!(status.code(), Some(0), "{net:?}: {}", text(&out.stdout));
         let v = json(&out);
         assert_sane(&v);
+        assert_eq!(v["interrupted"], true, "{v}");
         assert!(num(&v, "duration_s") < 30.0, "{v}");
         drop(server);
     }
@@ -654,6 +677,8 @@ fn rate_latency_counts_from_the_intended_send_time() {
         assert!(num(&v, "duration_s") < 1.5, "{net:?}: {v}");
         // The last messages waited ~0.5 s behind their schedule.
         assert!(num(&v["rtt_ms"], "max") > 300.0, "{net:?}: {v}");
+        let err = text(&out.stderr);
+        assert!(err.contains("--rate 100 not reached: "), "{net:?}: {err}");
         assert!(num(&v["rtt_ms"], "min") >= 50.0, "{net:?}: {v}");
     }
 }
@@ -811,4 +836,339 @@ fn verify_over_udp_catches_an_altered_or_lost_datagram() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("1 of 100 datagrams got no reply"), "{err}");
+}
+
+/// Runs `echo-client ARGS`, sends it Ctrl-C once `ready` holds of its stderr so far, and
+/// returns what it printed. Its exit must follow the signal within [`PROMPT`].
+fn interrupted_when(args: &[&str], ready: impl Fn(&str) -> bool) -> Output {
+    let mut child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let mut child = KillOnDrop(child);
+    let ready = || ready(&text(&stderr.lock().unwrap()));
+    assert!(eventually(PROMPT, ready), "{args:?}: never ready");
+    signal(&child.0, libc::SIGINT);
+    let status = wait_timeout(&mut child.0, PROMPT);
+    // The pipes' last bytes may still be on the collecting threads' way.
+    let summarised = || !stdout.lock().unwrap().is_empty();
+    assert!(eventually(PROMPT, summarised), "{args:?}: no summary");
+    Output {
+        status,
+        stdout: stdout.lock().unwrap().clone(),
+        stderr: stderr.lock().unwrap().clone(),
+    }
+}
+
+/// A server that reads and answers nothing, counting the bytes it took in `taken`.
+fn takes_and_answers_nothing(
+    taken: Arc<AtomicU64>,
+) -> impl Fn(&mut dyn Conn) + Send + Sync + 'static {
+    move |c| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = c.read(&mut buf) {
+            taken.fetch_add(n as u64, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Ctrl-C while a probe waits for its echo: that message was sent and got no answer, so it is
+/// counted sent and lost, as ping counts it; no reply came, so the status is 1.
+#[test]
+fn ctrl_c_during_a_probe_counts_it_sent_and_lost() {
+    for net in NETS {
+        let taken = Arc::new(AtomicU64::new(0));
+        let server = test_server(net, takes_and_answers_nothing(Arc::clone(&taken)));
+        let args = ["--count", "0", "--timeout", "60s", "--json", &server.addr];
+        let out = interrupted_when(&args, |_| taken.load(Ordering::SeqCst) >= 64);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_eq!(v["interrupted"], true, "{v}");
+        assert_eq!(
+            (num(&v, "sent"), num(&v, "lost")),
+            (1.0, 1.0),
+            "{net:?}: {v}"
+        );
+        assert_eq!(num(&v, "received"), 0.0, "{v}");
+        assert!(
+            text(&out.stderr).contains("no reply from"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Ctrl-C in load mode stops every connection at once, even one awaiting an echo that will
+/// not come (--timeout 60s) or sleeping until its next turn of a slow --rate: the echo then
+/// awaited is not counted, and with no reply at all the status is 1.
+#[test]
+fn ctrl_c_in_load_mode_is_prompt_against_a_silent_server_and_a_slow_rate() {
+    for net in NETS {
+        let taken = Arc::new(AtomicU64::new(0));
+        let server = test_server(net, takes_and_answers_nothing(Arc::clone(&taken)));
+        let args = [
+            "--connections",
+            "2",
+            "--duration",
+            "60s",
+            "--timeout",
+            "60s",
+            "--json",
+            &server.addr,
+        ];
+        // Both connections' first messages are in.
+        let out = interrupted_when(&args, |_| taken.load(Ordering::SeqCst) >= 128);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        assert!(err.contains("no reply from"), "{net:?}: {err}");
+        let v = json(&out);
+        assert_eq!(num(&v, "sent"), 0.0, "{v}");
+        assert_eq!(v["ok"], false, "{v}");
+        // 50 connections sharing 1 message a second: most sleep for many seconds.
+        let (echo, addr) = our_server(net);
+        let args = [
+            "--connections",
+            "50",
+            "--duration",
+            "60s",
+            "--rate",
+            "1",
+            "--json",
+            "--progress",
+            &addr,
+        ];
+        // The live line shows the first reply's p99 (connection 0 sends at once).
+        let replied = |err: &str| {
+            err.split("p99 ")
+                .skip(1)
+                .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        let out = interrupted_when(&args, replied);
+        assert_eq!(out.status.code(), Some(0), "{net:?}: {}", text(&out.stderr));
+        drop(echo);
+    }
+}
+
+/// With --rate, the run lasts --duration even when the last message of the schedule went
+/// out before its end, so the rate measured is the rate asked for.
+#[test]
+fn a_rate_run_lasts_its_duration() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "1s",
+            "--rate",
+            "2",
+            "--json",
+            &addr,
+        ]);
+        assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(num(&v, "sent"), 2.0, "{net:?}: {v}");
+        assert!(num(&v, "duration_s") >= 1.0, "{net:?}: {v}");
+        assert!(num(&v, "msgs_per_s") <= 2.0, "{net:?}: {v}");
+        drop(server);
+    }
+}
+
+/// The summary's times are the replies' own: with one reply min, avg, max and every
+/// percentile are its time, mdev 0; with several, min and max are the fastest and slowest
+/// lines' times (the histogram's bucket edges made min lower than any reply).
+#[test]
+fn summary_times_are_the_replies_own() {
+    let (server, addr) = our_server(Net::Tcp);
+    let out = client(&["--count", "1", "--json", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    let rtt = &v["rtt_ms"];
+    let min = num(rtt, "min");
+    for key in ["avg", "max", "p50", "p90", "p99", "p99_9"] {
+        assert_eq!(num(rtt, key), min, "{key}: {v}");
+    }
+    assert_eq!(num(rtt, "mdev"), 0.0, "{v}");
+    let out = client(&["--count", "5", "--interval", "1ms", &addr]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let times: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split(" time=").nth(1)?.strip_suffix(" ms"))
+        .collect();
+    assert_eq!(times.len(), 5, "{stdout}");
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse().unwrap()));
+    let (fastest, slowest) = (sorted[0], sorted[4]);
+    let summary = stdout
+        .split("rtt min/avg/max/mdev = ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no summary: {stdout}"));
+    let figures: Vec<&str> = summary.trim_end_matches(" ms").split('/').collect();
+    assert_eq!((figures[0], figures[2]), (fastest, slowest), "{stdout}");
+    drop(server);
+}
+
+/// More connections than the open-file limit allows: the run goes on with those that opened,
+/// counts the others as connect errors, and fails naming why, without claiming a loss.
+#[test]
+fn connections_past_the_open_file_limit_are_counted_and_named() {
+    let (server, addr) = our_server(Net::Tcp);
+    let child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(crate::util::bin())
+        .args(["echo-client", "--connections", "200", "--duration", "300ms"])
+        .args(["--json", &addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, RUN);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_no_panic(&out.stderr);
+    let v = json(&out);
+    let failed = num(&v, "connections_failed");
+    assert!(failed > 100.0, "{v}");
+    assert_eq!(num(&v, "connections_up") + failed, 200.0, "{v}");
+    assert_eq!(num(&v["errors"], "connect"), failed, "{v}");
+    assert_eq!(num(&v, "lost"), 0.0, "{v}");
+    assert!(
+        err.contains("connections failed: cannot connect to"),
+        "{err}"
+    );
+    assert!(err.contains("Too many open files"), "{err}");
+    assert!(!err.contains("messages lost"), "{err}");
+    drop(server);
+}
+
+/// Every connection takes part from the start, whatever the size: the messages are made
+/// before the run's clock starts (each drew its 16 MiB inside the run, and in a short run
+/// half of the connections never sent one).
+#[test]
+fn every_connection_sends_even_with_large_messages() {
+    let (server, addr) = our_server(Net::Tcp);
+    let out = client(&[
+        "--connections",
+        "8",
+        "--size",
+        "16MiB",
+        "--duration",
+        "500ms",
+        "--timeout",
+        "20s",
+        "--json",
+        &addr,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_sane(&v);
+    assert!(num(&v, "sent") >= 8.0, "a connection sent nothing: {v}");
+    drop(server);
+}
+
+/// A server that inserts one byte, once in its life, into the third 64-byte message of a
+/// connection.
+fn inserts_one_byte_once() -> impl Fn(&mut dyn Conn) + Send + Sync + 'static {
+    let inserted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    move |c| {
+        let inserted = Arc::clone(&inserted);
+        echo_with(c, move |off, b| {
+            if off == 130 && !inserted.swap(true, Ordering::SeqCst) {
+                vec![b'X', b]
+            } else {
+                vec![b]
+            }
+        });
+    }
+}
+
+/// One byte inserted once into a stream is one probe's mismatch: the probe after a
+/// difference starts on a new connection, instead of reading every later echo one byte out
+/// of step (each then counted as differing).
+#[test]
+fn a_probe_after_a_mismatch_starts_afresh() {
+    for net in NETS {
+        let server = test_server(net, inserts_one_byte_once());
+        let out = client(&["--count", "6", "--interval", "10ms", &server.addr]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
+        assert!(
+            stdout.contains("seq=3 time=")
+                && stdout.contains("(reply differs from what was sent at byte 3)"),
+            "{net:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains("6 sent, 6 received, 0 lost, 1 mismatched"),
+            "{net:?}: {stdout}"
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("1 of 6 replies differ from what was sent"),
+            "{err}"
+        );
+    }
+}
+
+/// A load whose buffers cannot fit in memory (here under `ulimit -v`) is refused before it
+/// starts, naming the sizes, instead of dying in an allocation.
+#[test]
+fn a_load_larger_than_memory_is_refused_up_front() {
+    let (server, addr) = our_server(Net::Tcp);
+    let child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 4000000 && exec \"$0\" \"$@\""])
+        .arg(crate::util::bin())
+        .args(["echo-client", "--connections", "300", "--size", "16MiB"])
+        .args(["--duration", "1s", &addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, RUN);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_no_panic(&out.stderr);
+    assert!(
+        err.contains("--connections 300 with --size 16 MiB would hold 9.38 GiB"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    drop(server);
+}
+
+/// Load mode too goes on over a new connection after a reply that differs: one inserted
+/// byte is one mismatch, not every later message of that connection.
+#[test]
+fn load_after_a_mismatch_goes_on_over_a_new_connection() {
+    for net in NETS {
+        let server = test_server(net, inserts_one_byte_once());
+        let out = client(&[
+            "--connections",
+            "2",
+            "--duration",
+            "500ms",
+            "--json",
+            &server.addr,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {err}");
+        let v = json(&out);
+        assert_sane(&v);
+        assert_eq!(num(&v, "mismatched"), 1.0, "{net:?}: {v}");
+        assert_eq!(num(&v, "lost"), 0.0, "{net:?}: {v}");
+        assert!(num(&v, "received") > 10.0, "{net:?}: {v}");
+        assert!(v["errors"].as_object().unwrap().is_empty(), "{v}");
+        assert!(
+            err.contains("1 of ") && err.contains(" replies differ"),
+            "{err}"
+        );
+    }
 }

@@ -23,11 +23,13 @@ no sample:
 
 mode (\"probe\" or \"load\"), server, size (bytes per message), sent, received (replies \
 that came back, intact or not), lost (sent = received + lost), mismatched (replies that \
-differ from what was sent), ok (true when every message came back intact and every \
-connection opened), rtt_ms {min, avg, max, mdev, p50, p90, p99, p99_9}.
+differ from what was sent), ok (true when messages came back, every one intact, and every \
+connection opened), rtt_ms {min, avg, max, mdev, p50, p90, p99, p99_9}, interrupted \
+(Ctrl-C ended it: a probe awaiting its echo then counts as sent and lost, as ping counts \
+it; load's messages then in flight are not counted).
 
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
-(else null), interrupted (Ctrl-C ended it).
+(else null).
 
 Load only: connections, connections_up, connections_failed, duration_s (measured), \
 rate (asked for, null without --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a \

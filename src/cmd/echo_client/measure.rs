@@ -109,6 +109,7 @@ fn measure<D: Dialer>(
             runtime::block_on(Flavor::CurrentThread, probe::run(dialer, probe, ui))?
         }
         Mode::Load { connections } => {
+            fits_in_memory(connections.get(), options.size)?;
             let load = load::Load {
                 connections: connections.get(),
                 duration: args.measure.duration,
@@ -119,6 +120,41 @@ fn measure<D: Dialer>(
             // Connections spread over every core, so the generator is not the limit.
             runtime::block_on(Flavor::MultiThread, load::run(dialer, load, ui))?
         }
+    }
+}
+
+/// Refuses a load whose buffers, a message and its echo per connection, cannot fit in the
+/// memory available (or `ulimit -v`): the allocation would abort the process, or the OOM
+/// killer would end it or another (1000 connections × 16 MiB want 32 GiB).
+fn fits_in_memory(connections: usize, size: usize) -> eyre::Result<()> {
+    let need = (connections as u64)
+        .saturating_mul(size as u64)
+        .saturating_mul(2);
+    match memory_available() {
+        Some(room) if need > room => eyre::bail!(
+            "--connections {connections} with --size {} would hold {} (a message and its \
+             echo per connection), more than the {} of memory available",
+            crate::ui::bytes(size as u64),
+            crate::ui::bytes(need),
+            crate::ui::bytes(room)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The memory this process can still take: the kernel's MemAvailable, or less under
+/// `ulimit -v`; `None` when neither is known.
+fn memory_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let available = meminfo.as_deref().and_then(|m| {
+        let kib = m.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+        let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    let limit = rustix::process::getrlimit(rustix::process::Resource::As).current;
+    match (available, limit) {
+        (Some(a), Some(l)) => Some(a.min(l)),
+        (a, l) => a.or(l),
     }
 }
 

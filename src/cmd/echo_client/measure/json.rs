@@ -31,6 +31,17 @@ impl Counts {
     pub(super) fn intact(&self) -> bool {
         self.lost == 0 && self.mismatched == 0
     }
+
+    /// What went wrong, naming only what did: `2 of 5 messages lost`, `1 of 5 replies
+    /// differ from what was sent`, or both.
+    pub(super) fn trouble(&self) -> String {
+        let lost = format!("{} of {} messages lost", self.lost, self.sent);
+        match (self.lost, self.mismatched) {
+            (0, m) => format!("{m} of {} replies differ from what was sent", self.sent),
+            (_, 0) => lost,
+            (_, m) => format!("{lost}, {m} mismatched"),
+        }
+    }
 }
 
 /// Probe mode's summary.
@@ -65,6 +76,7 @@ pub(super) struct LoadSummary {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
     pub errors: BTreeMap<&'static str, u64>,
+    pub interrupted: bool,
 }
 
 /// Writes one line or block of the mode's output to stdout.

@@ -13,11 +13,11 @@
 //! and then, so the hot loop takes no lock and touches no shared counter.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use color_eyre::eyre;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -45,9 +45,8 @@ pub(in crate::cmd::echo_client) struct Load {
     pub(super) options: Options,
 }
 
-/// What the connections share: the stop flag and the latencies handed in so far.
+/// What the connections share: the latencies handed in so far.
 struct Shared {
-    stop: AtomicBool,
     latencies: Mutex<Latencies>,
 }
 
@@ -79,9 +78,13 @@ struct Batch {
 
 impl Batch {
     fn new() -> Batch {
+        // As if handed in long ago, so the first latency goes in at once: at a slow --rate a
+        // connection's next message may be many seconds away, and the live line showed no
+        // reply until then.
+        let now = Instant::now();
         Batch {
             latencies: Vec::with_capacity(BATCH),
-            handed: Instant::now(),
+            handed: now.checked_sub(BATCH_AGE).unwrap_or(now),
         }
     }
 
@@ -106,10 +109,40 @@ struct Plan {
     end: Instant,
     rate: Option<u64>,
     timeout: Duration,
-    size: usize,
 }
 
 impl Plan {
+    /// Waits for message `k`'s turn, `now` being the end of the last round trip; returns the
+    /// time its latency counts from and the time it goes out, or `None` when the run is over.
+    async fn turn(
+        &self,
+        k: u64,
+        now: Instant,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Option<(Instant, Instant)> {
+        // The run ends at --duration even when a slow server left messages of the schedule
+        // unsent: those are not sent, and the rate achieved shows it. A connection whose
+        // share of the schedule is over waits for the end, so the run lasts --duration.
+        let intended = self.intended(k, now).min(self.end);
+        if now >= self.end {
+            return None;
+        }
+        if intended <= now {
+            // Latency counts from the intended time when the server made us late (no
+            // coordinated omission).
+            return Some((intended, now));
+        }
+        tokio::select! {
+            biased;
+            _ = stop => return None,
+            () = tokio::time::sleep_until(intended) => {}
+        }
+        // But from the actual send when we slept: a wake-up past the time asked for (tokio's
+        // timer rounds up to the millisecond) is the generator's, not the server's.
+        let woke = Instant::now();
+        (intended < self.end).then_some((woke, woke))
+    }
+
     /// The intended send time of this connection's `k`th message; `now` without a rate.
     fn intended(&self, k: u64, now: Instant) -> Instant {
         match self.rate {
@@ -123,45 +156,58 @@ impl Plan {
 }
 
 /// One connection's closed loop; returns its counts and the error that ended it, if any.
-async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) -> Ended {
-    let mut msg = random_message(plan.size);
-    let mut reply = vec![0u8; plan.size];
+/// `stop` (Ctrl-C) ends it at once, even in a sleep or a round trip: a message whose echo
+/// was still awaited then is not counted, as the run ended before it could come back.
+/// After a reply that differs it goes on over a new connection from `dialer`.
+async fn connection<D: Dialer>(
+    mut conn: D::Conn,
+    dialer: Arc<D>,
+    mut msg: Vec<u8>,
+    plan: Plan,
+    shared: Arc<Shared>,
+    stop: oneshot::Receiver<()>,
+) -> Ended {
+    let mut reply = vec![0u8; msg.len()];
     let mut counts = Counts::default();
     let mut batch = Batch::new();
-    let mut watchdog = Watchdog::new(plan.timeout);
+    let mut watchdog = Watchdog::new(plan.timeout, stop);
     let mut error = None;
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
-        let intended = plan.intended(k, now);
-        // The run ends at --duration even when a slow server left messages of the schedule
-        // unsent: those are not sent, and the rate achieved shows it.
-        if intended.max(now) >= plan.end || shared.stop.load(Ordering::Relaxed) {
+        let Some((from, sent)) = plan.turn(k, now, &mut watchdog.stop).await else {
             break;
-        }
-        // Latency counts from the intended time when the server made us late (no coordinated
-        // omission), but from the actual send when we slept: a wake-up past the time asked
-        // for (tokio's timer rounds up to the millisecond) is the generator's, not the
-        // server's.
-        let (from, sent) = if intended > now {
-            tokio::time::sleep_until(intended).await;
-            let woke = Instant::now();
-            (woke, woke)
-        } else {
-            (intended, now)
         };
         stamp(&mut msg, k);
-        counts.sent += 1;
-        let trip = watchdog
+        let trip = match watchdog
             .guard(sent, conn.round_trip(&msg, &mut reply))
-            .await;
+            .await
+        {
+            Guarded::Done(trip) => Ok(trip),
+            Guarded::Late => Err(()),
+            Guarded::Stopped => break,
+        };
+        counts.sent += 1;
         let done = Instant::now();
         now = done;
         match trip {
             Ok(Ok(echo)) => {
                 counts.received += 1;
-                counts.mismatched += u64::from(echo != Echo::Intact);
                 batch.push(done - from, done, &shared);
+                if echo != Echo::Intact {
+                    counts.mismatched += 1;
+                    // A stream's later echoes may now be out of step with the messages (one
+                    // inserted byte made every later one differ), so a new connection.
+                    match redial(&*dialer, &mut watchdog.stop).await {
+                        Some(Ok(fresh)) => conn = fresh,
+                        Some(Err(())) => {
+                            error = Some("connect");
+                            break;
+                        }
+                        None => break,
+                    }
+                    now = Instant::now();
+                }
             }
             Ok(Err(failure)) => {
                 counts.lost += 1;
@@ -179,34 +225,64 @@ async fn connection<C: RoundTrip>(mut conn: C, plan: Plan, shared: Arc<Shared>) 
     (counts, error)
 }
 
+/// A new connection, or `None` when stopped meanwhile.
+async fn redial<D: Dialer>(
+    dialer: &D,
+    stop: &mut oneshot::Receiver<()>,
+) -> Option<Result<D::Conn, ()>> {
+    tokio::select! {
+        biased;
+        _ = stop => None,
+        dialed = dialer.dial(None) => Some(dialed.map(|(conn, _)| conn).map_err(|_| ())),
+    }
+}
+
 /// `--timeout` for a connection's round trips with one long-lived timer instead of one per
 /// message: registering a timer costs about as much as a small round trip on loopback. The
 /// timer is left armed; when it fires it either finds the message in flight past its deadline,
-/// or moves on to that deadline. So it fires at most about once per `--timeout`.
+/// or moves on to that deadline. So it fires at most about once per `--timeout`. It also
+/// watches the connection's stop (Ctrl-C), in the same select: one per message.
 struct Watchdog {
     limit: Duration,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Resolves when the run is stopped (its sender dropped).
+    stop: oneshot::Receiver<()>,
+}
+
+/// How a guarded round trip ended.
+#[derive(Debug, PartialEq)]
+enum Guarded<T> {
+    Done(T),
+    /// `--timeout` passed first.
+    Late,
+    /// The run was stopped first.
+    Stopped,
 }
 
 impl Watchdog {
-    fn new(limit: Duration) -> Watchdog {
+    fn new(limit: Duration, stop: oneshot::Receiver<()>) -> Watchdog {
         Watchdog {
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
+            stop,
         }
     }
 
-    /// Runs `trip`, sent at `sent`; `Err(())` once it is `limit` late.
-    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Result<T, ()> {
+    /// Runs `trip`, sent at `sent`, until it is done, `limit` late, or stopped.
+    async fn guard<T>(&mut self, sent: Instant, trip: impl Future<Output = T>) -> Guarded<T> {
         tokio::pin!(trip);
         loop {
+            // The timer unconstrained: a trip whose data keeps coming spends the task's
+            // cooperative budget, and a timer polled after it would find none left and never
+            // fire. Polled after the trip, it is not polled at all when the echo is back.
             tokio::select! {
                 biased;
-                done = &mut trip => return Ok(done),
-                () = &mut self.timer => {
+                _ = &mut self.stop => return Guarded::Stopped,
+                done = &mut trip => return Guarded::Done(done),
+                () = tokio::task::unconstrained(&mut self.timer) => {
                     let deadline = sent + self.limit;
                     if Instant::now() >= deadline {
-                        return Err(());
+                        return Guarded::Late;
                     }
                     self.timer.as_mut().reset(deadline);
                 }
@@ -224,6 +300,8 @@ struct Results {
     errors: BTreeMap<&'static str, u64>,
     /// The first connect error, to name in the final message.
     connect_error: Option<String>,
+    /// Ctrl-C ended the run.
+    interrupted: bool,
 }
 
 impl Results {
@@ -260,28 +338,43 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         ui::duration(load.duration)
     ));
     let shared = Arc::new(Shared {
-        stop: AtomicBool::new(false),
         latencies: Mutex::new(Latencies::new()),
     });
-    let (start, workers) = spawn_all(conns, &load, &shared);
-    watch(workers, interrupt, ui, &load, &shared, start, &mut results).await?;
+    let run = spawn_all(conns, &dialer, &load, &shared);
+    let start = run.start;
+    watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
+    behind_schedule(&load, &results, elapsed, ui);
     report(&load, server, results, &shared.latencies(), elapsed)
 }
 
 /// What a connection's task returns: its counts and the error that ended it, if any.
 type Ended = (Counts, Option<&'static str>);
 
-/// Starts every connection's loop; returns the start of the run and the tasks.
-fn spawn_all<C: RoundTrip>(
-    conns: Vec<C>,
+/// The connections at work: their tasks, the senders whose drop stops them, the start.
+struct Run {
+    workers: JoinSet<Ended>,
+    stop: Vec<oneshot::Sender<()>>,
+    start: Instant,
+}
+
+/// Starts every connection's loop, each stopped by its sender's drop (a oneshot each: polled
+/// per message, it costs no lock). The messages are made before the clock starts: drawing
+/// 16 MiB of random bytes per connection inside the run took the time of the run.
+fn spawn_all<D: Dialer>(
+    conns: Vec<D::Conn>,
+    dialer: &Arc<D>,
     load: &Load,
     shared: &Arc<Shared>,
-) -> (Instant, JoinSet<Ended>) {
+) -> Run {
+    let template = random_message(load.options.size);
+    let msgs: Vec<Vec<u8>> = conns.iter().map(|_| template.clone()).collect();
+    drop(template);
     let start = Instant::now();
     let mut workers = JoinSet::new();
+    let mut stops = Vec::with_capacity(conns.len());
     let of = conns.len() as u64;
-    for (id, conn) in conns.into_iter().enumerate() {
+    for ((id, conn), msg) in conns.into_iter().enumerate().zip(msgs) {
         let plan = Plan {
             id: id as u64,
             of,
@@ -289,27 +382,43 @@ fn spawn_all<C: RoundTrip>(
             end: start + load.duration,
             rate: load.rate,
             timeout: load.options.timeout,
-            size: load.options.size,
         };
-        workers.spawn(connection(conn, plan, Arc::clone(shared)));
+        let (stop, stopped) = oneshot::channel();
+        stops.push(stop);
+        let dialer = Arc::clone(dialer);
+        workers.spawn(connection(
+            conn,
+            dialer,
+            msg,
+            plan,
+            Arc::clone(shared),
+            stopped,
+        ));
     }
-    (start, workers)
+    Run {
+        workers,
+        stop: stops,
+        start,
+    }
 }
 
 /// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
-/// ends the run early, with the report: each connection finishes its round trip.
+/// ends the run early, with the report: every connection stops at once.
 async fn watch(
-    mut workers: JoinSet<Ended>,
+    run: Run,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
     ui: &Ui,
     load: &Load,
     shared: &Shared,
-    start: Instant,
     results: &mut Results,
 ) -> eyre::Result<()> {
+    let Run {
+        mut workers,
+        mut stop,
+        start,
+    } = run;
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut interrupted = false;
     loop {
         tokio::select! {
             joined = workers.join_next() => match joined {
@@ -325,9 +434,9 @@ async fn watch(
                 }
                 None => break,
             },
-            () = &mut interrupt, if !interrupted => {
-                interrupted = true;
-                shared.stop.store(true, Ordering::Relaxed);
+            () = &mut interrupt, if !results.interrupted => {
+                results.interrupted = true;
+                stop.clear();
             }
             _ = tick.tick(), if bar.is_some() => {
                 if let Some(bar) = &bar {
@@ -389,6 +498,24 @@ fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
     )
 }
 
+/// Warns when `--rate` was not reached: the report's figures then describe the rate the
+/// closed loop could sustain, with latencies that include the wait behind the schedule.
+fn behind_schedule(load: &Load, results: &Results, elapsed: Duration, ui: &Ui) {
+    let Some(rate) = load.rate else { return };
+    // A run cut short, or whose connections failed, says so in its own words.
+    if results.interrupted || !results.errors.is_empty() {
+        return;
+    }
+    let sent = results.counts.sent as f64 / elapsed.as_secs_f64().max(1e-9);
+    if sent < 0.95 * rate as f64 {
+        ui.warn(&format!(
+            "--rate {rate} not reached: {sent:.0} msgs/s sent; {} connections, each waiting \
+             for its echo before the next message, could not keep up (more --connections?)",
+            results.up
+        ));
+    }
+}
+
 /// Prints the report and decides the exit status.
 fn report(
     load: &Load,
@@ -405,7 +532,8 @@ fn report(
         server,
         size: load.options.size,
         counts: c,
-        ok: c.intact() && results.errors.is_empty(),
+        // A run that Ctrl-C ended before any echo came proved nothing.
+        ok: c.intact() && results.errors.is_empty() && c.received > 0,
         rtt_ms: latencies.times(),
         connections: load.connections,
         connections_up: results.up,
@@ -415,6 +543,7 @@ fn report(
         msgs_per_s,
         mb_per_s: msgs_per_s * load.options.size as f64 / 1e6,
         errors: results.errors,
+        interrupted: results.interrupted,
     };
     if load.options.json {
         print_json(&summary)?;
@@ -424,19 +553,23 @@ fn report(
     if summary.ok {
         return Ok(Exit::Success);
     }
-    let mut why = format!(
-        "{} of {} messages lost, {} mismatched",
-        c.lost, c.sent, c.mismatched
-    );
+    if c.sent == 0 && summary.errors.is_empty() {
+        eyre::bail!("no reply from {} before the interrupt", summary.server);
+    }
+    // Only what went wrong: "0 of 98413 messages lost" led a run whose connections failed.
+    let mut why = Vec::new();
+    if !c.intact() {
+        why.push(c.trouble());
+    }
     if results.failed > 0 {
-        why.push_str(&format!(
-            "; {} of {} connections failed: {}",
+        why.push(format!(
+            "{} of {} connections failed: {}",
             results.failed,
             load.connections,
             results.connect_error.unwrap_or_default()
         ));
     }
-    eyre::bail!("{why} ({})", errors(&summary.errors))
+    eyre::bail!("{} ({})", why.join("; "), errors(&summary.errors))
 }
 
 /// `timeout 3, reset 1`, or `none`.
@@ -477,4 +610,37 @@ fn text(s: &LoadSummary) -> String {
     }
     out.push_str(&format!("errors: {}\n", errors(&s.errors)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's first latency is handed in at once, so the live line shows it even
+    /// when the next message is seconds away (a slow --rate).
+    #[test]
+    fn the_first_latency_is_shown_at_once() {
+        let shared = Shared {
+            latencies: Mutex::new(Latencies::new()),
+        };
+        let mut batch = Batch::new();
+        batch.push(Duration::from_micros(70), Instant::now(), &shared);
+        assert_eq!(shared.latencies().len(), 1);
+    }
+
+    /// A round trip whose data never stops coming spends the task's whole cooperative budget
+    /// at every poll; `--timeout` must still strike.
+    #[tokio::test]
+    async fn the_watchdog_strikes_while_a_trip_spends_the_budget() {
+        let busy = async {
+            loop {
+                tokio::task::consume_budget().await;
+            }
+        };
+        let (_running, stop) = oneshot::channel();
+        let mut watchdog = Watchdog::new(Duration::from_millis(5), stop);
+        let guarded = watchdog.guard(Instant::now(), busy);
+        let ended = tokio::time::timeout(Duration::from_secs(10), guarded).await;
+        assert_eq!(ended, Ok(Guarded::Late), "the watchdog never struck");
+    }
 }

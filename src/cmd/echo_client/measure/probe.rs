@@ -4,6 +4,7 @@
 //! the connection is then opened anew, since a late echo would be read as the next one's.
 //! Ctrl-C ends it with the summary, and the status is ping's: 0 if any reply came.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use color_eyre::eyre;
@@ -143,20 +144,36 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         }
         stamp(&mut msg, seq);
         let connect = first_connect.take();
-        let once = probe_once(&dialer, &mut conn, connect, &probe, &msg, &mut reply);
+        let sending = Cell::new(false);
+        let once = probe_once(
+            &dialer, &mut conn, connect, &probe, &msg, &mut reply, &sending,
+        );
         let outcome = tokio::select! {
             biased;
-            () = &mut interrupt => { interrupted = true; break; }
-            outcome = once => outcome,
+            () = &mut interrupt => { interrupted = true; None }
+            outcome = once => Some(outcome),
         };
-        tally.note(seq, outcome)?;
+        match outcome {
+            Some(outcome) => tally.note(seq, outcome)?,
+            None => {
+                // Ping counts a packet it sent and got no answer for as lost, with no line.
+                if sending.get() {
+                    tally.counts.sent += 1;
+                    tally.counts.lost += 1;
+                }
+                break;
+            }
+        }
     }
     finish(tally, probe.new_connection, interrupted, started.elapsed())
 }
 
 /// One probe: a connection if there is none, the message, its echo within `--timeout`.
-/// The connection is kept only when the probe came back and `--new-connection` is off.
-/// `connect`: the time it took to open `conn`, when the caller opened it.
+/// The connection is kept only when the probe came back intact and `--new-connection` is
+/// off: after a difference a stream's replies may be out of step with the messages (one
+/// inserted byte made every later probe differ), so the next probe starts afresh.
+/// `connect`: the time it took to open `conn`, when the caller opened it. `sending` is set once
+/// the message starts out, so an interrupted probe knows whether it was sent.
 async fn probe_once<D: Dialer>(
     dialer: &D,
     conn: &mut Option<D::Conn>,
@@ -164,6 +181,7 @@ async fn probe_once<D: Dialer>(
     probe: &Probe,
     msg: &[u8],
     reply: &mut [u8],
+    sending: &Cell<bool>,
 ) -> Outcome {
     let mut open = match conn.take() {
         Some(open) => open,
@@ -179,11 +197,12 @@ async fn probe_once<D: Dialer>(
         }
     };
     let start = Instant::now();
+    sending.set(true);
     let timeout = probe.options.timeout;
     match tokio::time::timeout(timeout, open.round_trip(msg, reply)).await {
         Ok(Ok(echo)) => {
             let rtt = start.elapsed();
-            if !probe.new_connection {
+            if !probe.new_connection && echo == Echo::Intact {
                 *conn = Some(open);
             }
             Outcome::Reply { rtt, connect, echo }
@@ -232,19 +251,15 @@ fn finish(
     if c.received == 0 {
         eyre::bail!("no reply from {}", tally.server);
     }
-    eyre::bail!(
-        "{} of {} messages lost, {} mismatched",
-        c.lost,
-        c.sent,
-        c.mismatched
-    )
+    eyre::bail!("{}", c.trouble())
 }
 
-/// The summary as ping prints its own.
+/// The summary as ping prints its own, after an empty line: in a terminal the `^C` that ended
+/// the probe is echoed there, and the summary would start on its line.
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
     let mut out = format!(
-        "--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
         s.server,
         c.sent,
         c.received,

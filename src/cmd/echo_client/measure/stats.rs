@@ -1,5 +1,5 @@
 //! Latency statistics: an HdrHistogram for the percentiles (3 significant digits, as
-//! tcpkali's), and exact sums for min, mean, max and ping's mdev.
+//! tcpkali's), and exact min, max and sums for the mean and ping's mdev.
 
 use std::time::Duration;
 
@@ -9,6 +9,10 @@ use hdrhistogram::Histogram;
 #[derive(Clone)]
 pub(super) struct Latencies {
     hist: Histogram<u64>,
+    /// Exact, where the histogram's would be its bucket's edges: the summary's min and max
+    /// are then the fastest and slowest replies as their own lines print them.
+    min: u64,
+    max: u64,
     sum: f64,
     sum_sq: f64,
 }
@@ -33,6 +37,8 @@ impl Latencies {
         let hist = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits"));
         Latencies {
             hist,
+            min: u64::MAX,
+            max: 0,
             sum: 0.0,
             sum_sq: 0.0,
         }
@@ -49,6 +55,8 @@ impl Latencies {
         if self.hist.record(ns_or_1).is_err() {
             self.hist.saturating_record(ns_or_1);
         }
+        self.min = self.min.min(ns);
+        self.max = self.max.max(ns);
         let x = ns as f64;
         self.sum += x;
         self.sum_sq += x * x;
@@ -58,9 +66,15 @@ impl Latencies {
         self.hist.len()
     }
 
-    /// A percentile (0–100) in milliseconds.
+    /// A percentile (0–100) in milliseconds: the histogram's bucket, kept within the exact
+    /// min and max (a bucket's edge may lie past them, so one sample had p50 > max).
     pub(super) fn percentile_ms(&self, p: f64) -> f64 {
-        ms(self.hist.value_at_percentile(p))
+        let v = self.hist.value_at_percentile(p);
+        ms(if self.min <= self.max {
+            v.clamp(self.min, self.max)
+        } else {
+            v
+        })
     }
 
     /// The summary, or `None` without a sample.
@@ -69,12 +83,13 @@ impl Latencies {
         if n == 0 {
             return None;
         }
-        let mean = self.sum / n as f64;
+        // Within [min, max] whatever the rounding of the sums (one sample: all equal).
+        let mean = (self.sum / n as f64).clamp(self.min as f64, self.max as f64);
         let var = (self.sum_sq / n as f64 - mean * mean).max(0.0);
         Some(Times {
-            min: ms(self.hist.min()),
+            min: ms(self.min),
             avg: mean / 1e6,
-            max: ms(self.hist.max()),
+            max: ms(self.max),
             mdev: var.sqrt() / 1e6,
             p50: self.percentile_ms(50.0),
             p90: self.percentile_ms(90.0),
