@@ -117,8 +117,9 @@ fn measure<D: Dialer>(
                 progress: args.progress,
                 options,
             };
-            // Connections spread over every core, so the generator is not the limit.
-            runtime::block_on(Flavor::MultiThread, load::run(dialer, load, ui))?
+            // Connections spread over every core, so the generator is not the limit; but no
+            // more workers than connections.
+            runtime::block_on(Flavor::AtMost(connections), load::run(dialer, load, ui))?
         }
     }
 }

@@ -275,10 +275,14 @@ impl Watchdog {
             // The timer unconstrained: a trip whose data keeps coming spends the task's
             // cooperative budget, and a timer polled after it would find none left and never
             // fire. Polled after the trip, it is not polled at all when the echo is back.
+            // The trip first: when its echo is back, as it is on most polls, neither the stop
+            // nor the timer is polled at all (each poll re-registers a waker, a cost per
+            // message the generator's own CPU shows). A pending trip polls both, so a stop
+            // still ends a wait at once.
             tokio::select! {
                 biased;
-                _ = &mut self.stop => return Guarded::Stopped,
                 done = &mut trip => return Guarded::Done(done),
+                _ = &mut self.stop => return Guarded::Stopped,
                 () = tokio::task::unconstrained(&mut self.timer) => {
                     let deadline = sent + self.limit;
                     if Instant::now() >= deadline {
