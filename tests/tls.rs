@@ -787,3 +787,38 @@ fn tls_over_udp_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// Failed handshakes by the hundred (a scanner, a flood of plain-text clients) must not flood
+/// stderr: at most one line a second names a client, and the rest are counted in a line that
+/// follows, so no failure goes unreported.
+#[test]
+fn failed_handshakes_are_logged_at_most_once_a_second() {
+    let (server, addr, _) = self_signed_server(&[]);
+    const CLIENTS: usize = 200;
+    for _ in 0..CLIENTS {
+        let mut plain = TcpStream::connect(&addr).unwrap();
+        // Not TLS: the handshake fails at the first record.
+        let _ = plain.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    }
+    let reported = || {
+        let err = server.stderr();
+        let named = err.matches("TLS handshake failed: ").count();
+        let counted: usize = err
+            .lines()
+            .filter_map(|l| l.strip_prefix("TLS handshake failed for "))
+            .filter_map(|rest| rest.split(' ').next()?.parse::<usize>().ok())
+            .sum();
+        (named, counted)
+    };
+    assert!(
+        crate::util::eventually(LIMIT, || {
+            let (named, counted) = reported();
+            named + counted == CLIENTS
+        }),
+        "{:?} of {CLIENTS} reported: {}",
+        reported(),
+        server.stderr()
+    );
+    let (named, _) = reported();
+    assert!(named <= 5, "{named} lines for {CLIENTS} failures");
+}
