@@ -822,3 +822,57 @@ fn failed_handshakes_are_logged_at_most_once_a_second() {
     let (named, _) = reported();
     assert!(named <= 5, "{named} lines for {CLIENTS} failures");
 }
+
+/// A TLS server on a thread that sends `data` and then ends the TCP stream with no
+/// close_notify, as a truncation attack (or a crash) does. Its address.
+fn truncating_server(cert: PathBuf, key: PathBuf, data: &'static [u8]) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        if tls.write_all(data).and_then(|()| tls.flush()).is_err() {
+            return;
+        }
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        // Read what the client still sends, so our close is a FIN and not a reset.
+        let _ = std::io::copy(&mut sock, &mut std::io::sink());
+    });
+    addr
+}
+
+/// The server's stream ending without close_notify means the data may have been cut short by
+/// someone in the middle: the client says so and exits 1, never 0 as if all had come.
+#[test]
+fn a_server_closing_without_close_notify_is_not_a_clean_end() {
+    let pki = Pki::new();
+    let ca = pki.ca("truncating");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let addr = truncating_server(cert, key, b"partial\n");
+    let port = addr.rsplit(':').next().unwrap();
+    let out = client(
+        &["--cafile", s(&ca.pem), &format!("tls:localhost:{port}")],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.stdout, b"partial\n");
+    assert!(err.contains("without close_notify"), "{err}");
+    assert!(!err.contains("handshake"), "{err}");
+}

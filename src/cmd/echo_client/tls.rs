@@ -394,5 +394,16 @@ fn plain(err: io::Error) -> io::Error {
     if err.raw_os_error().is_some() {
         return err;
     }
+    let from_rustls = err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>());
+    if err.kind() == io::ErrorKind::UnexpectedEof && !from_rustls {
+        // After the handshake, a bare end of stream is a close without close_notify: what a
+        // truncation attack looks like, so never a clean end.
+        return io::Error::new(
+            err.kind(),
+            "the server closed without close_notify, so the data may be cut short",
+        );
+    }
     io::Error::new(err.kind(), tls::reason(&err))
 }
