@@ -876,3 +876,41 @@ fn a_server_closing_without_close_notify_is_not_a_clean_end() {
     assert!(err.contains("without close_notify"), "{err}");
     assert!(!err.contains("handshake"), "{err}");
 }
+
+/// What people most often point at a TLS port by mistake gets a reason they can act on:
+/// plain text (HTTP) at our server, a TLS 1.0 client, and our client at a plain echo server
+/// (which echoes its ClientHello back).
+#[test]
+fn common_mistakes_get_reasons_in_words() {
+    // -v: a line per connection, none held back.
+    let (server, addr, _) = self_signed_server(&["-v"]);
+    let mut http = TcpStream::connect(&addr).unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let said = "TLS handshake failed: not TLS (plain text such as HTTP?)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    drop(http);
+    if peer_available("openssl") {
+        let out = other("openssl")
+            .args(["s_client", "-tls1", "-connect", &addr])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = "TLS handshake failed: the client offers only TLS 1.1 or older";
+        assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    }
+    let (_plain, plain_addr) = server_plain();
+    let out = client(&["--insecure", &format!("tls:{plain_addr}")], b"hi\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("our own ClientHello came back: a plain echo server, not TLS?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A plain echo server.
+fn server_plain() -> (EchoServer, String) {
+    server(&["127.0.0.1:0"])
+}

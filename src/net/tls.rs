@@ -392,10 +392,41 @@ pub fn tls_reason(err: &rustls::Error) -> String {
         E::InvalidCertificate(cert) => certificate_reason(cert),
         E::AlertReceived(alert) => format!("the peer refused: {}", alert_words(*alert)),
         E::NoCertificatesPresented => "no client certificate was presented".to_owned(),
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            "not TLS (plain text such as HTTP?)".to_owned()
+        }
+        E::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
+            "a handshake message over 64 KiB (a certificate chain that large?)".to_owned()
+        }
+        E::InappropriateHandshakeMessage {
+            got_type: rustls::HandshakeType::ClientHello,
+            ..
+        } => "our own ClientHello came back: a plain echo server, not TLS?".to_owned(),
+        E::PeerIncompatible(why) => incompatible(why),
         E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
             format!("the peer does not speak TLS as expected ({err})")
         }
         other => other.to_string(),
+    }
+}
+
+/// A peer we cannot talk to, in words; the rarer cases by rustls's name for them.
+fn incompatible(why: &rustls::PeerIncompatible) -> String {
+    use rustls::PeerIncompatible as P;
+    match why {
+        // A client without these extensions speaks TLS 1.1 or older.
+        P::SignatureAlgorithmsExtensionRequired
+        | P::SupportedVersionsExtensionRequired
+        | P::Tls12NotOffered
+        | P::Tls12NotOfferedOrEnabled => {
+            "the client offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
+        }
+        P::ServerDoesNotSupportTls12Or13 => {
+            "the server offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
+        }
+        P::NoCipherSuitesInCommon => "no cipher suite in common with the peer".to_owned(),
+        P::NoKxGroupsInCommon => "no key exchange group in common with the peer".to_owned(),
+        other => format!("the peer is incompatible ({other:?})"),
     }
 }
 
