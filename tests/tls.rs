@@ -914,3 +914,35 @@ fn common_mistakes_get_reasons_in_words() {
 fn server_plain() -> (EchoServer, String) {
     server(&["127.0.0.1:0"])
 }
+
+/// A certificate's subject is the peer's to choose (unverified under --insecure): in a log
+/// line its control characters are escaped, so it cannot drive the terminal that shows it.
+#[test]
+fn a_subject_cannot_send_terminal_escapes() {
+    let pki = Pki::new();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        "evil\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}",
+    );
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (pki.path("evil.pem"), pki.path("evil.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&cert_path),
+        "--key",
+        s(&key_path),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["-v", "--insecure", &format!("tls:{addr}")], b"hi\n");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("server certificate CN=evil"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(!err.contains('\u{7}'), "{err:?}");
+    assert!(!err.contains('\u{202e}'), "{err:?}");
+}

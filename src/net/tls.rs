@@ -499,9 +499,26 @@ pub fn subject(der: &[u8]) -> Option<String> {
             [0x55, 0x04, 0x0b] => "OU",
             _ => continue,
         };
-        parts.push(format!("{label}={}", String::from_utf8_lossy(value)));
+        parts.push(format!(
+            "{label}={}",
+            shown(&String::from_utf8_lossy(value))
+        ));
     }
     Some(parts.join(", "))
+}
+
+/// `text` safe to print on a terminal: its control and bidirectional-override characters
+/// escaped (`\u{1b}`), as a subject is whatever the peer put there.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The contents of the DER element at the start of `der`, and what follows it.
