@@ -946,3 +946,42 @@ fn a_subject_cannot_send_terminal_escapes() {
     assert!(!err.contains('\u{7}'), "{err:?}");
     assert!(!err.contains('\u{202e}'), "{err:?}");
 }
+
+/// A --pin in another form and a --servername that is no name are usage errors (exit 2)
+/// saying what to write; an IPv6 --servername may keep its brackets.
+#[test]
+fn pin_and_servername_mistakes_say_what_to_write() {
+    let fp = "AB:".repeat(31) + "AB";
+    let cases = [
+        (format!("sha1:{fp}"), "only SHA-256 fingerprints"),
+        (format!("md5:{fp}"), "only SHA-256 fingerprints"),
+        (fp.clone(), "write it as sha256:"),
+    ];
+    for (pin, want) in cases {
+        let out = tool(&["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{pin}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{pin}: {}", stderr(&out));
+    }
+    for name in ["", "a b", "exa mple.test"] {
+        let out = tool(&["echo-client", "--tls", "--servername", name, "127.0.0.1:9"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--servername"), "{}", stderr(&out));
+    }
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let pin = format!("sha256:{fp}");
+    let out = client(
+        &[
+            "--pin",
+            &pin,
+            "--servername",
+            "[::1]",
+            &format!("tls:{addr}"),
+        ],
+        b"hi\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}

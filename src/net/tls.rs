@@ -195,12 +195,11 @@ fn hex_colons(bytes: &[u8]) -> String {
 
 /// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case.
 pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
-    let hex = s
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("sha256:"))
-        .map(|_| &s[7..])
-        .ok_or_else(|| format!("{s:?}: expected sha256:HEX (the server's fingerprint)"))?;
-    let digits: Vec<u8> = hex.bytes().filter(|&b| b != b':').collect();
+    let hex = match s.get(..7).filter(|p| p.eq_ignore_ascii_case("sha256:")) {
+        Some(_) => &s[7..],
+        None => return Err(no_sha256(s)),
+    };
+    let digits = hex_digits(hex);
     let bad = || format!("{s:?}: a SHA-256 fingerprint is 64 hex digits (colons allowed)");
     if digits.len() != 64 {
         return Err(bad());
@@ -211,6 +210,36 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
         out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
     }
     Ok(out)
+}
+
+/// `hex` without its colons.
+fn hex_digits(hex: &str) -> Vec<u8> {
+    hex.bytes().filter(|&b| b != b':').collect()
+}
+
+/// Why a pin without `sha256:` is refused, saying what to write instead.
+fn no_sha256(s: &str) -> String {
+    if hex_digits(s).len() == 64 && hex_digits(s).iter().all(u8::is_ascii_hexdigit) {
+        return format!("{s:?}: write it as sha256:{s}");
+    }
+    match s.split_once(':') {
+        Some((alg, _)) if !alg.is_empty() && alg.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            format!("{s:?}: only SHA-256 fingerprints can be pinned (sha256:HEX), not {alg}")
+        }
+        _ => format!("{s:?}: expected sha256:HEX (the server's fingerprint)"),
+    }
+}
+
+/// Parses `--servername`: a DNS name or an IP address (an IPv6 one with or without its
+/// brackets), as the certificate must name it.
+pub fn parse_server_name(s: &str) -> Result<ServerName<'static>, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+        .unwrap_or(s);
+    ServerName::try_from(bare.to_owned())
+        .map_err(|_| format!("{s:?}: not a DNS name or an IP address"))
 }
 
 /// A server config serving `identity`; with `client_ca`, client certificates are required and

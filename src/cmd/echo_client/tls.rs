@@ -64,7 +64,7 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
         ui.warn("--insecure: the server's certificate is not verified; anyone in the middle can read and change the data");
     }
     let name = match (&opts.servername, &args.target.0) {
-        (Some(name), _) => name.clone(),
+        (Some(name), _) => return Ok(Some(Setup::new(config, name.clone()))),
         (None, Endpoint::Tcp(HostPort { host, .. })) => {
             // An IPv6 zone (`fe80::1%eth0`) is no part of the name a certificate holds.
             host.split('%').next().unwrap_or(host).to_owned()
@@ -73,17 +73,21 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
         (None, Endpoint::Unix(_) | Endpoint::Udp(_)) => "localhost".to_owned(),
     };
     let name = ServerName::try_from(name.clone())
-        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name (--servername)"))?;
-    Ok(Some(Setup {
-        connector: TlsConnector::from(config),
-        name,
-    }))
+        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name: give --servername"))?;
+    Ok(Some(Setup::new(config, name)))
 }
 
 /// A TLS session over either stream kind.
 pub(super) type Session = Either<TlsStream<Gulp<TcpStream>>, TlsStream<Gulp<UnixStream>>>;
 
 impl Setup {
+    fn new(config: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> Setup {
+        Setup {
+            connector: TlsConnector::from(config),
+            name,
+        }
+    }
+
     /// The handshake over the connected `socket`, within `timeout`; `ui` (if given) hears
     /// the version, suite and server certificate.
     pub(super) async fn handshake(
