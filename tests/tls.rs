@@ -958,14 +958,14 @@ fn pin_and_servername_mistakes_say_what_to_write() {
         (fp.clone(), "write it as sha256:"),
     ];
     for (pin, want) in cases {
-        let out = tool(&["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
+        let out = tool(["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{pin}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{pin}: {}", stderr(&out));
     }
     for name in ["", "a b", "exa mple.test"] {
-        let out = tool(&["echo-client", "--tls", "--servername", name, "127.0.0.1:9"])
+        let out = tool(["echo-client", "--tls", "--servername", name, "127.0.0.1:9"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
