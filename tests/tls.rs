@@ -985,3 +985,82 @@ fn pin_and_servername_mistakes_say_what_to_write() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A TLS server on a thread that sends `data`, then its close_notify, then reads on: it
+/// reports (through the receiver) whether the client answered with close_notify (`Ok`) or
+/// ended its stream without one. Its address.
+fn closing_server(
+    cert: PathBuf,
+    key: PathBuf,
+    data: &'static [u8],
+) -> (String, mpsc::Receiver<std::io::Result<()>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let sent = tls.write_all(data).and_then(|()| tls.flush());
+        conn.send_close_notify();
+        let answer = sent
+            .and_then(|()| conn.complete_io(&mut sock).map(drop))
+            .and_then(|()| {
+                let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+                std::io::copy(&mut tls, &mut std::io::sink()).map(drop)
+            });
+        let _ = tx.send(answer);
+    });
+    (addr, rx)
+}
+
+/// The server closing first (its close_notify) while stdin is still open: the client ends at
+/// once, exit 0, and answers with its own close_notify, as TLS asks of each side, so a strict
+/// server does not see the client's stream as cut short.
+#[test]
+fn the_client_answers_the_servers_close_notify() {
+    let pki = Pki::new();
+    let ca = pki.ca("closing");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let (addr, answer) = closing_server(cert, key, b"bye\n");
+    let port = addr.rsplit(':').next().unwrap();
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "--cafile",
+            s(&ca.pem),
+            &format!("tls:localhost:{port}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let stdin = child.0.stdin.take();
+    let status = wait_timeout(&mut child.0, LIMIT);
+    let mut err = String::new();
+    let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    assert!(status.success(), "{err}");
+    let answer = answer.recv_timeout(LIMIT).unwrap();
+    assert!(
+        answer.is_ok(),
+        "no close_notify from the client: {answer:?}"
+    );
+    drop(stdin);
+}
