@@ -1064,3 +1064,57 @@ fn the_client_answers_the_servers_close_notify() {
     );
     drop(stdin);
 }
+
+/// Damaged or unusable PEM files are named, with a reason in words: a certificate cut short,
+/// one whose contents are not a certificate (the certificate's file named, not the key's),
+/// an encrypted key (said, with what to do).
+#[test]
+fn damaged_pem_files_are_named_in_words() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let cut = pki.path("cut.pem");
+    std::fs::write(&cut, &pem[..pem.len() / 2]).unwrap();
+    let garbled = pki.path("garbled.pem");
+    std::fs::write(
+        &garbled,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let encrypted = pki.path("encrypted.key");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    // OpenSSL's older form: headers inside the section.
+    let old_form = pki.path("old-form.key");
+    std::fs::write(
+        &old_form,
+        "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMIIB\n-----END EC PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    for (cert, key, named, why) in [
+        (&cut, &key, &cut, "no -----END CERTIFICATE----- line"),
+        (&cert, &old_form, &old_form, "encrypted"),
+        (&garbled, &key, &garbled, "not a valid certificate"),
+        (&cert, &encrypted, &encrypted, "encrypted"),
+    ] {
+        let out = tool([
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(s(named)) && err.contains(why), "{err}");
+        assert!(!err.contains('['), "bytes as numbers: {err}");
+    }
+}

@@ -73,20 +73,29 @@ impl Clone for Identity {
 /// checked to belong to the first certificate.
 pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
     let chain = load_certs(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| pem_error(err, key, "key"))?;
-    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(|err| {
-        eyre::eyre!(
-            "{}: {}",
-            key.display(),
-            match err {
-                rustls::Error::InconsistentKeys(_) => format!(
-                    "the key does not match the certificate in {}",
-                    cert.display()
-                ),
-                other => tls_reason(&other),
-            }
-        )
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| match err {
+        pem::Error::NoItemsFound | pem::Error::Base64Decode(_) if encrypted(key) => eyre::eyre!(
+            "{}: the key is encrypted; give it decrypted (openssl pkey -in KEY -out PLAIN)",
+            key.display()
+        ),
+        err => pem_error(err, key, "key"),
     })?;
+    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(
+        |err| match err {
+            rustls::Error::InconsistentKeys(_) => eyre::eyre!(
+                "{}: the key does not match the certificate in {}",
+                key.display(),
+                cert.display()
+            ),
+            // The end entity is parsed here first: its errors are the certificate file's.
+            rustls::Error::InvalidCertificate(why) => eyre::eyre!(
+                "{}: not a valid certificate ({})",
+                cert.display(),
+                certificate_reason(&why)
+            ),
+            other => eyre::eyre!("{}: {}", key.display(), tls_reason(&other)),
+        },
+    )?;
     Ok(Identity {
         chain,
         key: key_der,
@@ -115,10 +124,31 @@ pub fn load_roots(path: &Path) -> eyre::Result<RootCertStore> {
     Ok(roots)
 }
 
+/// The key file holds an encrypted key (PKCS#8 or OpenSSL's older form), which rustls
+/// cannot read.
+fn encrypted(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|text| {
+        [
+            &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
+            b"Proc-Type: 4,ENCRYPTED",
+        ]
+        .iter()
+        .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
+    })
+}
+
 fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
     let why = match err {
         pem::Error::Io(io) => crate::report::io_reason(&io),
         pem::Error::NoItemsFound => format!("no PEM {what} found"),
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "no -----END {}----- line (the file is cut short?)",
+            shown(&String::from_utf8_lossy(&end_marker))
+        ),
+        pem::Error::IllegalSectionStart { line } => format!(
+            "a bad -----BEGIN line: {}",
+            shown(&String::from_utf8_lossy(&line))
+        ),
         other => format!("not a valid PEM file ({other})"),
     };
     eyre::eyre!("{}: {why}", path.display())
@@ -467,6 +497,7 @@ fn certificate_reason(err: &CertificateError) -> String {
         }
         C::NotValidForName => "certificate is not valid for the name".to_owned(),
         C::UnknownIssuer => "unknown issuer".to_owned(),
+        C::BadEncoding => "bad DER encoding".to_owned(),
         C::Expired | C::ExpiredContext { .. } => "certificate expired".to_owned(),
         C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".to_owned(),
         C::Other(other) => other.to_string(),
