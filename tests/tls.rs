@@ -787,3 +787,334 @@ fn tls_over_udp_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// Failed handshakes by the hundred (a scanner, a flood of plain-text clients) must not flood
+/// stderr: at most one line a second names a client, and the rest are counted in a line that
+/// follows, so no failure goes unreported.
+#[test]
+fn failed_handshakes_are_logged_at_most_once_a_second() {
+    let (server, addr, _) = self_signed_server(&[]);
+    const CLIENTS: usize = 200;
+    for _ in 0..CLIENTS {
+        let mut plain = TcpStream::connect(&addr).unwrap();
+        // Not TLS: the handshake fails at the first record.
+        let _ = plain.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    }
+    let reported = || {
+        let err = server.stderr();
+        let named = err.matches("TLS handshake failed: ").count();
+        let counted: usize = err
+            .lines()
+            .filter_map(|l| l.strip_prefix("TLS handshake failed for "))
+            .filter_map(|rest| rest.split(' ').next()?.parse::<usize>().ok())
+            .sum();
+        (named, counted)
+    };
+    assert!(
+        crate::util::eventually(LIMIT, || {
+            let (named, counted) = reported();
+            named + counted == CLIENTS
+        }),
+        "{:?} of {CLIENTS} reported: {}",
+        reported(),
+        server.stderr()
+    );
+    let (named, _) = reported();
+    assert!(named <= 5, "{named} lines for {CLIENTS} failures");
+}
+
+/// A TLS server on a thread that sends `data` and then ends the TCP stream with no
+/// close_notify, as a truncation attack (or a crash) does. Its address.
+fn truncating_server(cert: PathBuf, key: PathBuf, data: &'static [u8]) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        if tls.write_all(data).and_then(|()| tls.flush()).is_err() {
+            return;
+        }
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        // Read what the client still sends, so our close is a FIN and not a reset.
+        let _ = std::io::copy(&mut sock, &mut std::io::sink());
+    });
+    addr
+}
+
+/// The server's stream ending without close_notify means the data may have been cut short by
+/// someone in the middle: the client says so and exits 1, never 0 as if all had come.
+#[test]
+fn a_server_closing_without_close_notify_is_not_a_clean_end() {
+    let pki = Pki::new();
+    let ca = pki.ca("truncating");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let addr = truncating_server(cert, key, b"partial\n");
+    let port = addr.rsplit(':').next().unwrap();
+    let out = client(
+        &["--cafile", s(&ca.pem), &format!("tls:localhost:{port}")],
+        b"",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.stdout, b"partial\n");
+    assert!(err.contains("without close_notify"), "{err}");
+    assert!(!err.contains("handshake"), "{err}");
+}
+
+/// What people most often point at a TLS port by mistake gets a reason they can act on:
+/// plain text (HTTP) at our server, a TLS 1.0 client, and our client at a plain echo server
+/// (which echoes its ClientHello back).
+#[test]
+fn common_mistakes_get_reasons_in_words() {
+    // -v: a line per connection, none held back.
+    let (server, addr, _) = self_signed_server(&["-v"]);
+    let mut http = TcpStream::connect(&addr).unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let said = "TLS handshake failed: not TLS (plain text such as HTTP?)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    drop(http);
+    if peer_available("openssl") {
+        let out = other("openssl")
+            .args(["s_client", "-tls1", "-connect", &addr])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = "TLS handshake failed: the client offers only TLS 1.1 or older";
+        assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    }
+    let (_plain, plain_addr) = server_plain();
+    let out = client(&["--insecure", &format!("tls:{plain_addr}")], b"hi\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("our own ClientHello came back: a plain echo server, not TLS?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A plain echo server.
+fn server_plain() -> (EchoServer, String) {
+    server(&["127.0.0.1:0"])
+}
+
+/// A certificate's subject is the peer's to choose (unverified under --insecure): in a log
+/// line its control characters are escaped, so it cannot drive the terminal that shows it.
+#[test]
+fn a_subject_cannot_send_terminal_escapes() {
+    let pki = Pki::new();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        "evil\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}",
+    );
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (pki.path("evil.pem"), pki.path("evil.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&cert_path),
+        "--key",
+        s(&key_path),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["-v", "--insecure", &format!("tls:{addr}")], b"hi\n");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("server certificate CN=evil"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(!err.contains('\u{7}'), "{err:?}");
+    assert!(!err.contains('\u{202e}'), "{err:?}");
+}
+
+/// A --pin in another form and a --servername that is no name are usage errors (exit 2)
+/// saying what to write; an IPv6 --servername may keep its brackets.
+#[test]
+fn pin_and_servername_mistakes_say_what_to_write() {
+    let fp = "AB:".repeat(31) + "AB";
+    let cases = [
+        (format!("sha1:{fp}"), "only SHA-256 fingerprints"),
+        (format!("md5:{fp}"), "only SHA-256 fingerprints"),
+        (fp.clone(), "write it as sha256:"),
+    ];
+    for (pin, want) in cases {
+        let out = tool(["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{pin}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{pin}: {}", stderr(&out));
+    }
+    for name in ["", "a b", "exa mple.test"] {
+        let out = tool(["echo-client", "--tls", "--servername", name, "127.0.0.1:9"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--servername"), "{}", stderr(&out));
+    }
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let pin = format!("sha256:{fp}");
+    let out = client(
+        &[
+            "--pin",
+            &pin,
+            "--servername",
+            "[::1]",
+            &format!("tls:{addr}"),
+        ],
+        b"hi\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A TLS server on a thread that sends `data`, then its close_notify, then reads on: it
+/// reports (through the receiver) whether the client answered with close_notify (`Ok`) or
+/// ended its stream without one. Its address.
+fn closing_server(
+    cert: PathBuf,
+    key: PathBuf,
+    data: &'static [u8],
+) -> (String, mpsc::Receiver<std::io::Result<()>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let sent = tls.write_all(data).and_then(|()| tls.flush());
+        conn.send_close_notify();
+        let answer = sent
+            .and_then(|()| conn.complete_io(&mut sock).map(drop))
+            .and_then(|()| {
+                let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+                std::io::copy(&mut tls, &mut std::io::sink()).map(drop)
+            });
+        let _ = tx.send(answer);
+    });
+    (addr, rx)
+}
+
+/// The server closing first (its close_notify) while stdin is still open: the client ends at
+/// once, exit 0, and answers with its own close_notify, as TLS asks of each side, so a strict
+/// server does not see the client's stream as cut short.
+#[test]
+fn the_client_answers_the_servers_close_notify() {
+    let pki = Pki::new();
+    let ca = pki.ca("closing");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let (addr, answer) = closing_server(cert, key, b"bye\n");
+    let port = addr.rsplit(':').next().unwrap();
+    let mut child = KillOnDrop(
+        std_tool([
+            "echo-client",
+            "--cafile",
+            s(&ca.pem),
+            &format!("tls:localhost:{port}"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let stdin = child.0.stdin.take();
+    let status = wait_timeout(&mut child.0, LIMIT);
+    let mut err = String::new();
+    let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    assert!(status.success(), "{err}");
+    let answer = answer.recv_timeout(LIMIT).unwrap();
+    assert!(
+        answer.is_ok(),
+        "no close_notify from the client: {answer:?}"
+    );
+    drop(stdin);
+}
+
+/// Damaged or unusable PEM files are named, with a reason in words: a certificate cut short,
+/// one whose contents are not a certificate (the certificate's file named, not the key's),
+/// an encrypted key (said, with what to do).
+#[test]
+fn damaged_pem_files_are_named_in_words() {
+    let pki = Pki::new();
+    let ca = pki.ca("test");
+    let (cert, key) = pki.leaf(&ca, "server", Leaf::Server);
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let cut = pki.path("cut.pem");
+    std::fs::write(&cut, &pem[..pem.len() / 2]).unwrap();
+    let garbled = pki.path("garbled.pem");
+    std::fs::write(
+        &garbled,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let encrypted = pki.path("encrypted.key");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    // OpenSSL's older form: headers inside the section.
+    let old_form = pki.path("old-form.key");
+    std::fs::write(
+        &old_form,
+        "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMIIB\n-----END EC PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    for (cert, key, named, why) in [
+        (&cut, &key, &cut, "no -----END CERTIFICATE----- line"),
+        (&cert, &old_form, &old_form, "encrypted"),
+        (&garbled, &key, &garbled, "not a valid certificate"),
+        (&cert, &encrypted, &encrypted, "encrypted"),
+    ] {
+        let out = tool([
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(s(named)) && err.contains(why), "{err}");
+        assert!(!err.contains('['), "bytes as numbers: {err}");
+    }
+}

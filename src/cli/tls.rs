@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use clap::{ArgMatches, Args, Command, FromArgMatches, ValueHint};
 
 use super::endpoints::usage_error;
-use crate::net::tls::{Trust, parse_pin};
+use rustls::pki_types::ServerName;
+
+use crate::net::tls::{Trust, parse_pin, parse_server_name};
 
 /// `echo-server`'s TLS words as typed.
 #[derive(Debug, Args)]
@@ -113,8 +115,8 @@ struct ClientWords {
 
     /// The name to ask for (SNI) and to check the certificate against; default: the host in
     /// ADDR (localhost for a Unix socket).
-    #[arg(long, value_name = "NAME")]
-    servername: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
+    servername: Option<ServerName<'static>>,
 
     /// Present this client certificate (PEM; chain after it). Needs --key.
     #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
@@ -133,7 +135,7 @@ pub struct ClientTls {
     /// Whom to trust.
     pub trust: Trust,
     /// `--servername`.
-    pub servername: Option<String>,
+    pub servername: Option<ServerName<'static>>,
     /// `--cert` and `--key`.
     pub identity: Option<(PathBuf, PathBuf)>,
 }

@@ -73,20 +73,29 @@ impl Clone for Identity {
 /// checked to belong to the first certificate.
 pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
     let chain = load_certs(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| pem_error(err, key, "key"))?;
-    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(|err| {
-        eyre::eyre!(
-            "{}: {}",
-            key.display(),
-            match err {
-                rustls::Error::InconsistentKeys(_) => format!(
-                    "the key does not match the certificate in {}",
-                    cert.display()
-                ),
-                other => tls_reason(&other),
-            }
-        )
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| match err {
+        pem::Error::NoItemsFound | pem::Error::Base64Decode(_) if encrypted(key) => eyre::eyre!(
+            "{}: the key is encrypted; give it decrypted (openssl pkey -in KEY -out PLAIN)",
+            key.display()
+        ),
+        err => pem_error(err, key, "key"),
     })?;
+    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(
+        |err| match err {
+            rustls::Error::InconsistentKeys(_) => eyre::eyre!(
+                "{}: the key does not match the certificate in {}",
+                key.display(),
+                cert.display()
+            ),
+            // The end entity is parsed here first: its errors are the certificate file's.
+            rustls::Error::InvalidCertificate(why) => eyre::eyre!(
+                "{}: not a valid certificate ({})",
+                cert.display(),
+                certificate_reason(&why)
+            ),
+            other => eyre::eyre!("{}: {}", key.display(), tls_reason(&other)),
+        },
+    )?;
     Ok(Identity {
         chain,
         key: key_der,
@@ -115,10 +124,31 @@ pub fn load_roots(path: &Path) -> eyre::Result<RootCertStore> {
     Ok(roots)
 }
 
+/// The key file holds an encrypted key (PKCS#8 or OpenSSL's older form), which rustls
+/// cannot read.
+fn encrypted(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|text| {
+        [
+            &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
+            b"Proc-Type: 4,ENCRYPTED",
+        ]
+        .iter()
+        .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
+    })
+}
+
 fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
     let why = match err {
         pem::Error::Io(io) => crate::report::io_reason(&io),
         pem::Error::NoItemsFound => format!("no PEM {what} found"),
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "no -----END {}----- line (the file is cut short?)",
+            shown(&String::from_utf8_lossy(&end_marker))
+        ),
+        pem::Error::IllegalSectionStart { line } => format!(
+            "a bad -----BEGIN line: {}",
+            shown(&String::from_utf8_lossy(&line))
+        ),
         other => format!("not a valid PEM file ({other})"),
     };
     eyre::eyre!("{}: {why}", path.display())
@@ -195,12 +225,11 @@ fn hex_colons(bytes: &[u8]) -> String {
 
 /// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case.
 pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
-    let hex = s
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("sha256:"))
-        .map(|_| &s[7..])
-        .ok_or_else(|| format!("{s:?}: expected sha256:HEX (the server's fingerprint)"))?;
-    let digits: Vec<u8> = hex.bytes().filter(|&b| b != b':').collect();
+    let hex = match s.get(..7).filter(|p| p.eq_ignore_ascii_case("sha256:")) {
+        Some(_) => &s[7..],
+        None => return Err(no_sha256(s)),
+    };
+    let digits = hex_digits(hex);
     let bad = || format!("{s:?}: a SHA-256 fingerprint is 64 hex digits (colons allowed)");
     if digits.len() != 64 {
         return Err(bad());
@@ -211,6 +240,36 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
         out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
     }
     Ok(out)
+}
+
+/// `hex` without its colons.
+fn hex_digits(hex: &str) -> Vec<u8> {
+    hex.bytes().filter(|&b| b != b':').collect()
+}
+
+/// Why a pin without `sha256:` is refused, saying what to write instead.
+fn no_sha256(s: &str) -> String {
+    if hex_digits(s).len() == 64 && hex_digits(s).iter().all(u8::is_ascii_hexdigit) {
+        return format!("{s:?}: write it as sha256:{s}");
+    }
+    match s.split_once(':') {
+        Some((alg, _)) if !alg.is_empty() && alg.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            format!("{s:?}: only SHA-256 fingerprints can be pinned (sha256:HEX), not {alg}")
+        }
+        _ => format!("{s:?}: expected sha256:HEX (the server's fingerprint)"),
+    }
+}
+
+/// Parses `--servername`: a DNS name or an IP address (an IPv6 one with or without its
+/// brackets), as the certificate must name it.
+pub fn parse_server_name(s: &str) -> Result<ServerName<'static>, String> {
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+        .unwrap_or(s);
+    ServerName::try_from(bare.to_owned())
+        .map_err(|_| format!("{s:?}: not a DNS name or an IP address"))
 }
 
 /// A server config serving `identity`; with `client_ca`, client certificates are required and
@@ -392,10 +451,41 @@ pub fn tls_reason(err: &rustls::Error) -> String {
         E::InvalidCertificate(cert) => certificate_reason(cert),
         E::AlertReceived(alert) => format!("the peer refused: {}", alert_words(*alert)),
         E::NoCertificatesPresented => "no client certificate was presented".to_owned(),
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            "not TLS (plain text such as HTTP?)".to_owned()
+        }
+        E::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
+            "a handshake message over 64 KiB (a certificate chain that large?)".to_owned()
+        }
+        E::InappropriateHandshakeMessage {
+            got_type: rustls::HandshakeType::ClientHello,
+            ..
+        } => "our own ClientHello came back: a plain echo server, not TLS?".to_owned(),
+        E::PeerIncompatible(why) => incompatible(why),
         E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
             format!("the peer does not speak TLS as expected ({err})")
         }
         other => other.to_string(),
+    }
+}
+
+/// A peer we cannot talk to, in words; the rarer cases by rustls's name for them.
+fn incompatible(why: &rustls::PeerIncompatible) -> String {
+    use rustls::PeerIncompatible as P;
+    match why {
+        // A client without these extensions speaks TLS 1.1 or older.
+        P::SignatureAlgorithmsExtensionRequired
+        | P::SupportedVersionsExtensionRequired
+        | P::Tls12NotOffered
+        | P::Tls12NotOfferedOrEnabled => {
+            "the client offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
+        }
+        P::ServerDoesNotSupportTls12Or13 => {
+            "the server offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
+        }
+        P::NoCipherSuitesInCommon => "no cipher suite in common with the peer".to_owned(),
+        P::NoKxGroupsInCommon => "no key exchange group in common with the peer".to_owned(),
+        other => format!("the peer is incompatible ({other:?})"),
     }
 }
 
@@ -407,6 +497,7 @@ fn certificate_reason(err: &CertificateError) -> String {
         }
         C::NotValidForName => "certificate is not valid for the name".to_owned(),
         C::UnknownIssuer => "unknown issuer".to_owned(),
+        C::BadEncoding => "bad DER encoding".to_owned(),
         C::Expired | C::ExpiredContext { .. } => "certificate expired".to_owned(),
         C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".to_owned(),
         C::Other(other) => other.to_string(),
@@ -468,9 +559,26 @@ pub fn subject(der: &[u8]) -> Option<String> {
             [0x55, 0x04, 0x0b] => "OU",
             _ => continue,
         };
-        parts.push(format!("{label}={}", String::from_utf8_lossy(value)));
+        parts.push(format!(
+            "{label}={}",
+            shown(&String::from_utf8_lossy(value))
+        ));
     }
     Some(parts.join(", "))
+}
+
+/// `text` safe to print on a terminal: its control and bidirectional-override characters
+/// escaped (`\u{1b}`), as a subject is whatever the peer put there.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The contents of the DER element at the start of `der`, and what follows it.

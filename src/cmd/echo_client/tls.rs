@@ -26,7 +26,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use super::outcome::{Ended, Replies, Sending, Unsent};
+use super::outcome::{Ended, Replies, Sending, Stall, Unsent};
 use super::pump::{Phase, Shared};
 use super::verify::Window;
 use super::{Bar, Idle, Stdio};
@@ -64,7 +64,7 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
         ui.warn("--insecure: the server's certificate is not verified; anyone in the middle can read and change the data");
     }
     let name = match (&opts.servername, &args.target.0) {
-        (Some(name), _) => name.clone(),
+        (Some(name), _) => return Ok(Some(Setup::new(config, name.clone()))),
         (None, Endpoint::Tcp(HostPort { host, .. })) => {
             // An IPv6 zone (`fe80::1%eth0`) is no part of the name a certificate holds.
             host.split('%').next().unwrap_or(host).to_owned()
@@ -73,17 +73,21 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
         (None, Endpoint::Unix(_) | Endpoint::Udp(_)) => "localhost".to_owned(),
     };
     let name = ServerName::try_from(name.clone())
-        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name (--servername)"))?;
-    Ok(Some(Setup {
-        connector: TlsConnector::from(config),
-        name,
-    }))
+        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name: give --servername"))?;
+    Ok(Some(Setup::new(config, name)))
 }
 
 /// A TLS session over either stream kind.
 pub(super) type Session = Either<TlsStream<Gulp<TcpStream>>, TlsStream<Gulp<UnixStream>>>;
 
 impl Setup {
+    fn new(config: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> Setup {
+        Setup {
+            connector: TlsConnector::from(config),
+            name,
+        }
+    }
+
     /// The handshake over the connected `socket`, within `timeout`; `ui` (if given) hears
     /// the version, suite and server certificate.
     pub(super) async fn handshake(
@@ -189,39 +193,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone())
         .wrap_err("cannot start sending")?;
     let (output, written) = write_stdout(stdio.stdout).wrap_err("cannot start receiving")?;
-    let (reader, writer) = tokio::io::split(stream);
-    let sending = send(writer, input, &shared, &pending);
+    let (reader, mut writer) = tokio::io::split(stream);
+    let sending = send(&mut writer, input, &shared, &pending);
     let replies = receive(reader, output, written, &shared, window.as_deref());
-    tokio::pin!(sending, replies);
     let bar = Bar::new(args, ui, stdio.interactive);
-    let mut sent: Option<Sending> = None;
-    let mut idle = Idle::new(args.idle_timeout);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let (replies, stall) = loop {
-        tokio::select! {
-            biased;
-            end = &mut replies => break (Some(end), None),
-            report = &mut sending, if sent.is_none() => {
-                let stdin_failed = matches!(report, Sending::Stdin(_));
-                if matches!(report, Sending::Finished) {
-                    ui.detail(&format!(
-                        "end of input after {}: close_notify sent, waiting for the server",
-                        ui::bytes(shared.sent())
-                    ));
-                }
-                sent = Some(report);
-                if stdin_failed {
-                    break (None, None);
-                }
-            }
-            () = idle.fired() => {
-                if let Some(stall) = idle.check(&shared) {
-                    break (None, Some(stall));
-                }
-            }
-            _ = tick.tick(), if bar.0.is_some() => bar.show(&shared),
-        }
-    };
+    let (replies, stall, sent) = both_ways(args, ui, &shared, &bar, sending, replies).await;
+    if matches!(replies, Some(Replies::Closed)) && sent.is_none() {
+        // The server closed first: answer its close_notify with ours, as TLS asks of each
+        // side, so a strict server does not see our stream as cut short. Bounded: the server
+        // may no longer read.
+        let _ = tokio::time::timeout(CLOSE_GRACE, writer.shutdown()).await;
+    }
     let sending = sent.unwrap_or_else(|| Sending::Stopped(unsent(&pending)));
     if let Some(window) = &window {
         // A stdin thread waiting for room is stopping too.
@@ -241,6 +223,50 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         stall,
     };
     Ok((ended, verdict))
+}
+
+/// How long our close_notify may take to go out once the server has closed.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Drives `sending` and `replies` at once until the replies end, stdin fails or the idle
+/// timer fires: how the replies ended, the stall, and how the sending ended if it did.
+async fn both_ways(
+    args: &EchoClientArgs,
+    ui: &Ui,
+    shared: &Shared,
+    bar: &Bar<'_>,
+    sending: impl Future<Output = Sending>,
+    replies: impl Future<Output = Replies>,
+) -> (Option<Replies>, Option<Stall>, Option<Sending>) {
+    tokio::pin!(sending, replies);
+    let mut sent: Option<Sending> = None;
+    let mut idle = Idle::new(args.idle_timeout);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            biased;
+            end = &mut replies => return (Some(end), None, sent),
+            report = &mut sending, if sent.is_none() => {
+                let stdin_failed = matches!(report, Sending::Stdin(_));
+                if matches!(report, Sending::Finished) {
+                    ui.detail(&format!(
+                        "end of input after {}: close_notify sent, waiting for the server",
+                        ui::bytes(shared.sent())
+                    ));
+                }
+                sent = Some(report);
+                if stdin_failed {
+                    return (None, None, sent);
+                }
+            }
+            () = idle.fired() => {
+                if let Some(stall) = idle.check(shared) {
+                    return (None, Some(stall), sent);
+                }
+            }
+            _ = tick.tick(), if bar.0.is_some() => bar.show(shared),
+        }
+    }
 }
 
 /// Input read but not sent; more may wait in stdin, so a count above zero is a lower bound.
@@ -311,7 +337,7 @@ fn write_stdout(stdout: BorrowedFd<'static>) -> io::Result<(mpsc::Sender<Vec<u8>
 
 /// stdin's chunks → TLS, then close_notify and the half-close.
 async fn send<W: AsyncWrite + Unpin>(
-    mut tls: W,
+    tls: &mut W,
     mut input: mpsc::Receiver<io::Result<Vec<u8>>>,
     shared: &Shared,
     pending: &AtomicU64,
@@ -393,6 +419,17 @@ async fn receive<R: AsyncRead + Unpin>(
 fn plain(err: io::Error) -> io::Error {
     if err.raw_os_error().is_some() {
         return err;
+    }
+    let from_rustls = err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>());
+    if err.kind() == io::ErrorKind::UnexpectedEof && !from_rustls {
+        // After the handshake, a bare end of stream is a close without close_notify: what a
+        // truncation attack looks like, so never a clean end.
+        return io::Error::new(
+            err.kind(),
+            "the server closed without close_notify, so the data may be cut short",
+        );
     }
     io::Error::new(err.kind(), tls::reason(&err))
 }

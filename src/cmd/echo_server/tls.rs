@@ -10,8 +10,8 @@
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -142,9 +142,64 @@ async fn echo<C: Connection>(
         };
     // Said even without -v: a client that cannot connect is what someone is debugging.
     if log.verbose == 0 {
-        log.info(&format!("{peer}: TLS handshake failed: {reason}"));
+        said_failed(log, &format!("{peer}: TLS handshake failed: {reason}"));
     }
     Err(io::Error::other(format!("TLS handshake failed: {reason}")))
+}
+
+/// The failed handshakes held back from the log. One for the process, as the server is: a
+/// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
+static FAILED: Mutex<Held> = Mutex::new(Held {
+    last: None,
+    count: 0,
+});
+
+/// Failed-handshake lines held back since the last one said.
+struct Held {
+    /// When the last line was said.
+    last: Option<Instant>,
+    /// How many failures went unsaid since; a task says their number when the second ends.
+    count: u64,
+}
+
+/// How often a failed handshake may be said.
+const FAILED_EVERY: Duration = Duration::from_secs(1);
+
+/// Says `line`, unless one was said less than [`FAILED_EVERY`] ago: then it is counted, and
+/// the count said once that second is over, so stderr gets at most about two lines a second
+/// however many clients fail, and every failure is still accounted for.
+fn said_failed(log: &Ui, line: &str) {
+    let now = Instant::now();
+    let mut held = FAILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let due = match held.last {
+        Some(last) if now.duration_since(last) < FAILED_EVERY => last + FAILED_EVERY,
+        _ => {
+            held.last = Some(now);
+            drop(held);
+            log.info(line);
+            return;
+        }
+    };
+    held.count += 1;
+    if held.count == 1 {
+        // The first held back in this second starts the one task that will say the count.
+        let log = log.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due.into()).await;
+            let mut held = FAILED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let count = std::mem::take(&mut held.count);
+            held.last = Some(Instant::now());
+            drop(held);
+            log.info(&format!(
+                "TLS handshake failed for {count} more {} (at most one such line a second)",
+                if count == 1 { "client" } else { "clients" }
+            ));
+        });
+    }
 }
 
 /// The session in a log line: version, cipher suite, and the client certificate's subject.
