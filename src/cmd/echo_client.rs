@@ -205,12 +205,7 @@ async fn exchange(
         None => sender.finish().await,
     };
     bar.finish();
-    ui.detail(&format!(
-        "sent {}, received {} in {}",
-        ui::bytes(shared.sent()),
-        ui::bytes(shared.received()),
-        ui::duration(shared.started().elapsed())
-    ));
+    say_totals(ui, &shared);
     let verdict = window.map(|w| w.verdict(shared.sent()));
     let ended = Ended {
         replies,
@@ -280,6 +275,16 @@ fn interrupted(ui: &Ui, interactive: bool) -> Exit {
         ui.newline();
     }
     Exit::Interrupted
+}
+
+/// `-v`'s last word on a stream exchange: the bytes each way and how long it took.
+fn say_totals(ui: &Ui, shared: &Shared) {
+    ui.detail(&format!(
+        "sent {}, received {} in {}",
+        ui::bytes(shared.sent()),
+        ui::bytes(shared.received()),
+        ui::duration(shared.started().elapsed())
+    ));
 }
 
 /// The optional progress line, cleared on every way out so an error message starts on a

@@ -66,6 +66,18 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// The service manager's notifier, or a silent one (with a warning) when `NOTIFY_SOCKET` is
+/// unusable: a broken notification must not stop the echo service.
+fn notifier(ui: &Ui) -> Notifier {
+    Notifier::from_env().unwrap_or_else(|err| {
+        ui.warn(&format!(
+            "not notifying the service manager: {}",
+            io_reason(&err)
+        ));
+        Notifier::default()
+    })
+}
+
 #[cfg(test)]
 impl Config {
     /// No limits, a 5 s drain, no messages: a server for unit tests.
@@ -116,13 +128,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     if udp_handed || inherited.is_none() && matches!(args.listen.endpoint, Endpoint::Udp(_)) {
         return udp::run(inherited, args, ui);
     }
-    let notifier = Notifier::from_env().unwrap_or_else(|err| {
-        ui.warn(&format!(
-            "not notifying the service manager: {}",
-            io_reason(&err)
-        ));
-        Notifier::default()
-    });
+    let notifier = notifier(ui);
     runtime::block_on(Flavor::MultiThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, again) = runtime::shutdown_signals()?;

@@ -210,12 +210,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         window.close();
     }
     bar.finish();
-    ui.detail(&format!(
-        "sent {}, received {} in {}",
-        ui::bytes(shared.sent()),
-        ui::bytes(shared.received()),
-        ui::duration(shared.started().elapsed())
-    ));
+    super::say_totals(ui, &shared);
     let verdict = window.as_ref().map(|w| w.verdict(shared.sent()));
     let ended = Ended {
         replies,

@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connect::Family;
-use super::{Bar, PROGRESS_TEMPLATE, Stdio, family, interrupted};
+use super::{Bar, Stdio, family, interrupted};
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
 use crate::net::addr::{HostPort, ip_literal};
@@ -105,16 +105,7 @@ pub(super) async fn session(
     let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
     let idle = args.idle_timeout.unwrap_or(DEFAULT_IDLE);
     let mut exchange = Exchange::new(socket, stdio.stdout, idle, budget);
-    // As for TCP: forced at a terminal only, where it would fight with typed text.
-    let bar = if interactive && !args.progress {
-        None
-    } else {
-        ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
-    };
-    if let Some(bar) = &bar {
-        bar.disable_steady_tick();
-    }
-    let bar = Bar(bar, ui);
+    let bar = Bar::new(args, ui, interactive);
     let ended = tokio::select! {
         ended = exchange.run(input, &bar) => ended,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),

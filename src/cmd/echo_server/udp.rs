@@ -28,7 +28,6 @@ use crate::net::listen::Listener;
 use crate::net::udp::{self, Batch, Dropped};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
-use crate::sys::notify::Notifier;
 use crate::ui::{self, Ui, quote};
 
 /// What a UDP server did over its life.
@@ -59,13 +58,7 @@ pub(super) fn run(
     if args.mode.is_some() {
         ui.warn("--mode applies to a socket file (unix:PATH); ignored for UDP");
     }
-    let notifier = Notifier::from_env().unwrap_or_else(|err| {
-        ui.warn(&format!(
-            "not notifying the service manager: {}",
-            io_reason(&err)
-        ));
-        Notifier::default()
-    });
+    let notifier = super::notifier(ui);
     runtime::block_on(Flavor::CurrentThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, _again) = runtime::shutdown_signals()?;
