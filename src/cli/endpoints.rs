@@ -80,8 +80,9 @@ impl Args for Listen {
 #[derive(Debug, Args)]
 struct Words {
     /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
-    /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); every
-    /// address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a Unix socket; udp:HOST:PORT for UDP.
+    /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); over
+    /// TCP every address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a
+    /// Unix socket; udp:HOST:PORT for UDP (to the name's first address of the family allowed).
     /// tls: before a TCP or Unix address means --tls.
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,

@@ -118,7 +118,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     // --wait's retries, if any).
     let mut first_connect = probe.new_connection.then(|| dialing.elapsed());
     let mut conn = Some(first);
-    ui.info(&format!("ECHO {server}: {size} bytes per message"));
+    let unit = if size == 1 { "byte" } else { "bytes" };
+    ui.info(&format!("ECHO {server}: {size} {unit} per message"));
     let mut tally = Tally {
         server,
         size,
