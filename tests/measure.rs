@@ -309,34 +309,41 @@ fn answer_three(c: &mut dyn Conn, echoed: &AtomicU64) {
     }
 }
 
+/// Probes 5 times, 500 ms each, a server that answers only the first three: the probe lines,
+/// the two lost ones and the summary; returns the run for what else the caller checks.
+fn probe_three_answered_two_lost(addr: &str, label: &str) -> Output {
+    let out = client(&[
+        "--count",
+        "5",
+        "--interval",
+        "20ms",
+        "--timeout",
+        "500ms",
+        addr,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{label}: {stdout}");
+    for seq in 1..=3 {
+        assert!(stdout.contains(&format!("seq={seq} time=")), "{stdout}");
+    }
+    for seq in 4..=5 {
+        assert!(
+            stdout.contains(&format!(": seq={seq}: no echo within 500ms")),
+            "{label}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched"),
+        "{stdout}"
+    );
+    out
+}
+
 #[test]
 fn probe_reports_each_lost_reply_and_goes_on() {
     for net in NETS {
         let server = test_server(net, stops_answering());
-        let out = client(&[
-            "--count",
-            "5",
-            "--interval",
-            "20ms",
-            "--timeout",
-            "500ms",
-            &server.addr,
-        ]);
-        let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
-        for seq in 1..=3 {
-            assert!(stdout.contains(&format!("seq={seq} time=")), "{stdout}");
-        }
-        for seq in 4..=5 {
-            assert!(
-                stdout.contains(&format!(": seq={seq}: no echo within 500ms")),
-                "{net:?}: {stdout}"
-            );
-        }
-        assert!(
-            stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched"),
-            "{stdout}"
-        );
+        let out = probe_three_answered_two_lost(&server.addr, &format!("{net:?}"));
         assert!(
             text(&out.stderr).contains("2 of 5 messages lost\n"),
             "{}",
@@ -728,30 +735,7 @@ fn probe_json_is_one_object_with_the_lines_on_stderr() {
 #[test]
 fn udp_probe_reports_each_lost_datagram_and_goes_on() {
     let server = udp_test_server(|n, msg| (n < 3).then(|| msg.to_vec()));
-    let out = client(&[
-        "--count",
-        "5",
-        "--interval",
-        "20ms",
-        "--timeout",
-        "500ms",
-        &server.addr,
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    for seq in 1..=3 {
-        assert!(stdout.contains(&format!("seq={seq} time=")), "{stdout}");
-    }
-    for seq in 4..=5 {
-        assert!(
-            stdout.contains(&format!(": seq={seq}: no echo within 500ms")),
-            "{stdout}"
-        );
-    }
-    assert!(
-        stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched"),
-        "{stdout}"
-    );
+    probe_three_answered_two_lost(&server.addr, "Udp");
 }
 
 /// A reply datagram that differs from its message, in a byte or in length, is a mismatch.
