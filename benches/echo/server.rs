@@ -396,6 +396,20 @@ impl Pattern {
     }
 
     /// Calls `f` with the consecutive slices making up bytes `offset..offset + len`.
+    /// Writes the first `bytes` of the stream to `out`, 256 KiB at a time.
+    pub fn write_to(&self, out: &mut impl Write, bytes: u64) -> std::io::Result<()> {
+        let mut off = 0u64;
+        let mut chunk = Vec::with_capacity(256 << 10);
+        while off < bytes {
+            let len = (256 << 10).min(bytes - off) as usize;
+            chunk.clear();
+            self.segments(off, len, |s| chunk.extend_from_slice(s));
+            out.write_all(&chunk)?;
+            off += len as u64;
+        }
+        Ok(())
+    }
+
     pub fn segments(&self, offset: u64, mut len: usize, mut f: impl FnMut(&[u8])) {
         let mut pos = (offset % self.0.len() as u64) as usize;
         while len > 0 {
@@ -461,16 +475,8 @@ fn bulk_on<S: Duplex>(
     let w = {
         let pattern = Arc::clone(pattern);
         thread::spawn(move || {
-            let mut off = 0u64;
-            let mut chunk = Vec::with_capacity(256 << 10);
-            while off < bytes {
-                let len = (256 << 10).min(bytes - off) as usize;
-                chunk.clear();
-                pattern.segments(off, len, |s| chunk.extend_from_slice(s));
-                if writer.write_all(&chunk).is_err() {
-                    return; // the reader gave up and shut the socket down
-                }
-                off += len as u64;
+            if pattern.write_to(&mut writer, bytes).is_err() {
+                return; // the reader gave up and shut the socket down
             }
             writer.shut(std::net::Shutdown::Write);
         })

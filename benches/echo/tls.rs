@@ -15,7 +15,7 @@
 //! `ECHO_BENCH_ROUNDS` (default 3) sets the rounds, `ECHO_BENCH_TLS_MIB` (default 256) the
 //! bulk size.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -506,18 +506,9 @@ fn bulk(
     let mut stdout = child.stdout.take().unwrap();
     let writer = {
         let pattern = Arc::clone(pattern);
+        // A failed write: the client went away, which the reader reports.
         thread::spawn(move || {
-            let mut off = 0u64;
-            let mut chunk = Vec::with_capacity(256 << 10);
-            while off < bytes {
-                let len = (256 << 10).min(bytes - off) as usize;
-                chunk.clear();
-                pattern.segments(off, len, |s| chunk.extend_from_slice(s));
-                if stdin.write_all(&chunk).is_err() {
-                    return;
-                }
-                off += len as u64;
-            }
+            let _ = pattern.write_to(&mut stdin, bytes);
         })
     };
     let progress = Arc::new(AtomicU64::new(0));
