@@ -4,7 +4,7 @@
 //! `-- tls` runs one part: the TCP server rows, the TCP client rows, the Unix-socket rows of
 //! both (with our TCP bulk figure from the same run to compare with), the UDP rows of both,
 //! echo-client's load and probe modes against this bench's own load generator, or the TLS
-//! rows.
+//! rows. `ECHO_BENCH_BIN=PATH` benches another build of asyncio-tool with the same bench.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,6 +22,16 @@ mod tls;
 mod udp;
 #[path = "echo/unix.rs"]
 mod unix;
+
+/// The asyncio-tool binary under test: `ECHO_BENCH_BIN` if set (to run this same bench against
+/// another build, e.g. before and after a change), else the one cargo built with the bench.
+pub fn ours() -> &'static str {
+    static OURS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OURS.get_or_init(|| {
+        std::env::var("ECHO_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_asyncio-tool").to_owned())
+    })
+}
 
 fn main() {
     // cargo passes --bench to harness = false targets; it carries no meaning here.

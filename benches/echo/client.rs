@@ -37,7 +37,7 @@ pub fn run() {
     let blocks = mib.max(1);
     let addr = start_echo_server();
 
-    let ours = env!("CARGO_BIN_EXE_asyncio-tool");
+    let ours = crate::ours();
     let mut contenders: Vec<Contender> = vec![Contender::new(
         "asyncio-tool echo-client",
         ours,

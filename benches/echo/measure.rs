@@ -57,7 +57,7 @@ fn generator(server: &Server, conns: usize, size: usize) -> Run {
 // The child is reaped by wait4, which also gives its rusage; `Child::wait` cannot.
 #[allow(clippy::zombie_processes)]
 fn product(server: &Server, args: &[&str]) -> (serde_json::Value, Duration) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"))
+    let mut child = Command::new(crate::ours())
         .arg("echo-client")
         .args(args)
         .args(["--json", "-q", &server.addr.arg()])

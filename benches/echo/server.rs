@@ -142,7 +142,7 @@ impl Server {
         };
         match kind {
             Kind::Ours => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
+                let mut c = Command::new(crate::ours());
                 c.args(["echo-server", "-q", &listen]);
                 (c, None)
             }

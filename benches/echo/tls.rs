@@ -169,7 +169,7 @@ impl Server {
         let (cert, key) = (pki.cert.display(), pki.key.display());
         let mut cmd = match kind {
             Kind::Ours => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
+                let mut c = Command::new(crate::ours());
                 c.args(["echo-server", "-q", "--tls", "--cert"])
                     .arg(&pki.cert)
                     .arg("--key")
@@ -492,7 +492,7 @@ fn bulk(
     bytes: u64,
 ) -> Result<(f64, f64), String> {
     let cpu0 = server.cpu_ns();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"))
+    let mut child = Command::new(crate::ours())
         .args(["echo-client", "-q", "--cafile"])
         .arg(&pki.ca)
         .arg(format!("tls:{}", server.addr))
@@ -656,7 +656,7 @@ fn print_table(kinds: &[Kind], results: &mut [Results], mib: usize, rounds: usiz
 fn client_rows(pki: &Pki, mib: usize, rounds: usize) {
     let server = Server::start(Kind::Ours, pki);
     let target = format!("tls:{}", server.addr);
-    let ours = env!("CARGO_BIN_EXE_asyncio-tool");
+    let ours = crate::ours();
     let mut contenders = vec![Contender::new(
         "asyncio-tool echo-client",
         ours,

@@ -66,7 +66,7 @@ impl Server {
         let mut known = None;
         match kind {
             Kind::Ours => {
-                cmd = Command::new(env!("CARGO_BIN_EXE_asyncio-tool"));
+                cmd = Command::new(crate::ours());
                 cmd.args(["echo-server", "-q", "udp:127.0.0.1:0"]);
             }
             Kind::Textbook => {
@@ -440,7 +440,7 @@ fn client_rows(rounds: usize) {
         (
             "asyncio-tool echo-client",
             vec!["echo-client", &target],
-            env!("CARGO_BIN_EXE_asyncio-tool"),
+            crate::ours(),
         ),
         // -b 65536, a pipe's worth, fails at once on a file: "Message too long".
         (

@@ -267,7 +267,7 @@ fn client_rows(dir: &Path, rounds: usize, mib: usize) {
     let server = Server::start_on(Kind::Ours, Some(&dir.join("client.sock")));
     let endpoint = server.addr.arg();
     let path = endpoint.trim_start_matches("unix:").to_string();
-    let ours = env!("CARGO_BIN_EXE_asyncio-tool");
+    let ours = crate::ours();
     let mut contenders = vec![Contender::new(
         "asyncio-tool echo-client",
         ours,
