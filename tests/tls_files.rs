@@ -143,8 +143,9 @@ fn assert_refused_with(out: &Output, want: &str) {
 
 /// The tool under `ulimit -v` (so a build that reads an endless file aborts quickly instead of
 /// filling the machine's memory) with `args`; its output.
-fn under_memory_limit(args: &[&str]) -> Output {
+fn under_memory_limit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let child = other("sh")
+        .envs(env.iter().copied())
         .args(["-c", "ulimit -v 400000; exec \"$0\" \"$@\""])
         .arg(bin())
         .args(args)
@@ -211,13 +212,24 @@ fn endless_or_huge_tls_files_are_refused_by_name() {
             ],
         ];
         for args in cases {
-            let out = under_memory_limit(args);
+            let out = under_memory_limit(args, &[]);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
             assert!(err.contains(&format!("{b}: over 1 MiB")), "{args:?}: {err}");
             assert!(out.stdout.is_empty(), "{args:?}: bound anyway");
         }
     }
+    // The system's roots come from SSL_CERT_FILE when it is set: the same bound holds.
+    let out = under_memory_limit(
+        &["echo-client", "--tls", "127.0.0.1:9"],
+        &[("SSL_CERT_FILE", "/dev/zero")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SSL_CERT_FILE: /dev/zero: over 1 MiB"),
+        "{err}"
+    );
 }
 
 /// A TLS file name holding an escape sequence and a newline is shown quoted and escaped: one

@@ -420,6 +420,11 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
 
 /// The system's trust roots; certificates it cannot parse are skipped, as browsers do.
 fn system_roots() -> eyre::Result<RootCertStore> {
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        // rustls-native-certs reads this file whole, unbounded: the same bound as ours first,
+        // so SSL_CERT_FILE=/dev/zero is an error, not an abort.
+        read_bounded(Path::new(&file)).wrap_err("SSL_CERT_FILE")?;
+    }
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(found.certs);
