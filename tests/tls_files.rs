@@ -486,3 +486,82 @@ fn client_mistakes_read_as_sentences_in_the_log() {
     );
     assert_words(&server.stderr());
 }
+
+/// A key of a type we cannot sign with (Ed448, as openssl makes on request) is named with
+/// what to make instead, on both ends; a damaged certificate says so without nested reasons.
+#[test]
+fn unusable_keys_and_damaged_certificates_say_what_to_do() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("e448.pem"), dir.path().join("e448.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ed448",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let garbled = dir.path().join("garbled.pem");
+    std::fs::write(
+        &garbled,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], String); 3] = [
+        (
+            &[
+                "echo-server",
+                "--tls",
+                "--cert",
+                s(&cert),
+                "--key",
+                s(&key),
+                "127.0.0.1:0",
+            ],
+            format!("{}: a key type we cannot use; make an ECDSA", s(&key)),
+        ),
+        (
+            &[
+                "echo-client",
+                "--tls",
+                "--insecure",
+                "--cert",
+                s(&cert),
+                "--key",
+                s(&key),
+                "127.0.0.1:9",
+            ],
+            format!("{}: a key type we cannot use", s(&key)),
+        ),
+        (
+            &[
+                "echo-client",
+                "--tls",
+                "--cafile",
+                s(&garbled),
+                "127.0.0.1:9",
+            ],
+            format!(
+                "{}: not a valid certificate: it is damaged (not valid DER)",
+                s(&garbled)
+            ),
+        ),
+    ];
+    for (args, want) in cases {
+        let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&want), "wanted {want:?}: {err}");
+        assert_words(&err);
+    }
+}

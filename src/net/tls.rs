@@ -124,9 +124,15 @@ pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
             ),
             // The end entity is parsed here first: its errors are the certificate file's.
             rustls::Error::InvalidCertificate(why) => eyre::eyre!(
-                "{}: not a valid certificate ({})",
+                "{}: not a valid certificate: {}",
                 quote(cert.as_os_str()),
                 certificate_reason(&why, Party::Own)
+            ),
+            // ring's loader says only that it could not parse the key: a type it lacks.
+            rustls::Error::General(_) => eyre::eyre!(
+                "{}: a key type we cannot use; make an ECDSA P-256 or P-384, Ed25519, or RSA \
+                 (2048 bits or more) key",
+                quote(key.as_os_str())
             ),
             other => eyre::eyre!(
                 "{}: {}",
@@ -164,7 +170,7 @@ fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<Root
     for cert in certs {
         roots.add(cert.clone()).map_err(|err| {
             eyre::eyre!(
-                "{}: {}",
+                "{}: not a valid certificate: {}",
                 quote(path.as_os_str()),
                 tls_reason(&err, Party::Own)
             )

@@ -32,12 +32,12 @@ impl Party {
         }
     }
 
-    /// Whose certificate: `the server's certificate`, or for a file, `the certificate`.
+    /// Whose certificate: `the server's certificate`, or for a file (named just before), `it`.
     fn cert(self) -> &'static str {
         match self {
             Party::Server => "the server's certificate",
             Party::Client => "the client's certificate",
-            Party::Own => "the certificate",
+            Party::Own => "it",
         }
     }
 
