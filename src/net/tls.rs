@@ -8,7 +8,7 @@
 //! failed handshake is reported with.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -84,7 +84,6 @@ pub const MAX_FILE: u64 = 1 << 20;
 
 /// Reads `path` whole, refusing a file over [`MAX_FILE`] (or endless) with its name.
 fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
-    use std::io::Read;
     let named = || quote(path.as_os_str());
     let file = std::fs::File::open(path)
         .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
@@ -93,12 +92,22 @@ fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
         .read_to_end(&mut text)
         .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
     if text.len() as u64 > MAX_FILE {
-        eyre::bail!(
-            "{}: over 1 MiB, too large for a PEM certificate or key file (wrong file?)",
-            named()
-        );
+        eyre::bail!("{}", too_large(path));
     }
     Ok(text)
+}
+
+/// `path` is over the bound, in words.
+fn too_large(path: &Path) -> String {
+    format!(
+        "{}: over 1 MiB, too large for a PEM certificate or key file (wrong file?)",
+        quote(path.as_os_str())
+    )
+}
+
+/// `file` (taken at most [`MAX_FILE`] + 1 bytes) holds more than [`MAX_FILE`].
+fn over_bound(mut file: impl io::Read) -> bool {
+    io::copy(&mut file, &mut io::sink()).is_ok_and(|n| n > MAX_FILE)
 }
 
 /// Loads `--cert` and `--key`: every certificate of the cert file (the chain) and the key,
@@ -428,8 +437,12 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
 fn system_roots() -> eyre::Result<RootCertStore> {
     if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
         // rustls-native-certs reads this file whole, unbounded: the same bound as ours first,
-        // so SSL_CERT_FILE=/dev/zero is an error, not an abort.
-        read_bounded(Path::new(&file)).wrap_err("SSL_CERT_FILE")?;
+        // so SSL_CERT_FILE=/dev/zero is an error, not an abort. Other failures are its to
+        // report (SSL_CERT_DIR may still hold roots).
+        let path = Path::new(&file);
+        if std::fs::File::open(path).is_ok_and(|f| over_bound(f.take(MAX_FILE + 1))) {
+            eyre::bail!("SSL_CERT_FILE: {}", too_large(path));
+        }
     }
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
@@ -438,11 +451,25 @@ fn system_roots() -> eyre::Result<RootCertStore> {
         let why = found
             .errors
             .first()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", native_reason(e)))
             .unwrap_or_default();
         eyre::bail!("no system trust roots found{why}; give --cafile, --pin or --insecure");
     }
     Ok(roots)
+}
+
+/// Why the system's roots could not be read, its file named as every other name is.
+fn native_reason(err: &rustls_native_certs::Error) -> String {
+    use rustls_native_certs::ErrorKind as K;
+    match &err.kind {
+        K::Io { inner, path } => format!(
+            "{}: {}",
+            quote(path.as_os_str()),
+            crate::report::io_reason(inner)
+        ),
+        K::Pem(_) => "a trust store file is not valid PEM".to_owned(),
+        _ => err.to_string(),
+    }
 }
 
 /// `--pin` (exactly the certificate with this digest) and `--insecure` (`pin: None`: any
