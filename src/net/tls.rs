@@ -1,11 +1,12 @@
 //! TLS for both ends, on rustls with the ring provider, named explicitly everywhere a config
 //! is built so no second provider (aws-lc-rs) can ever be linked or picked at run time.
 //!
-//! What is here: loading PEM certificates and keys (each error names its file, and a key that
-//! does not match its certificate is refused before anything is bound); the server's
-//! self-signed certificate; SHA-256 fingerprints as `AB:CD:…` and the `--pin sha256:HEX`
-//! verifier; the `--insecure` verifier; the two config builders; and the one-line reasons a
-//! failed handshake is reported with.
+//! What is here: loading PEM certificates and keys (at most [`MAX_FILE`] each; each error
+//! names its file, quoted, and a key that does not match its certificate is refused before
+//! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
+//! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
+//! verifier ([`cafile`]); the two config builders; and the one-line reasons a failed
+//! handshake is reported with ([`reason`]).
 
 use std::fmt;
 use std::io::{self, Read};
