@@ -133,16 +133,14 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
         C::NotValidForName => {
             format!("{cert} is not valid for the name asked for: give --servername")
         }
-        C::UnknownIssuer => format!(
-            "unknown issuer: {cert} is not signed by {}{}",
-            peer.trusted(),
-            match peer {
-                Party::Server =>
-                    "; give its CA (or the certificate itself) with --cafile, \
-                                  or its fingerprint with --pin",
-                _ => "",
-            }
-        ),
+        C::UnknownIssuer => match peer {
+            Party::Server => format!(
+                "unknown issuer: {cert} is not signed by a CA we trust (or the server leaves \
+                 out its intermediate certificates); give its CA (or the certificate itself) \
+                 with --cafile, or its fingerprint with --pin"
+            ),
+            _ => format!("unknown issuer: {cert} is not signed by {}", peer.trusted()),
+        },
         C::BadEncoding => format!("{cert} is damaged (not valid DER)"),
         C::Expired => format!("{cert} expired: it must be renewed (or is the clock wrong?)"),
         C::ExpiredContext { not_after, .. } => format!(
@@ -312,12 +310,20 @@ fn alert_reason(alert: AlertDescription, peer: Party) -> String {
                  certificate; give --cert and --key"
             );
         }
-        (A::UnknownCA | A::BadCertificate | A::CertificateUnknown, Party::Server) => {
+        (A::UnknownCA, Party::Server) => {
             format!("{ours}: it does not trust the CA that issued --cert")
         }
-        (A::UnknownCA | A::BadCertificate | A::CertificateUnknown, _) => format!(
-            "{ours}: it does not trust it; give it our CA, or pin our fingerprint \
+        (A::BadCertificate | A::CertificateUnknown, Party::Server) => format!(
+            "{ours}: not from a CA it trusts, or not one for a client; the server's log says \
+             which"
+        ),
+        (A::UnknownCA, _) => format!(
+            "{ours}: it does not know its issuer; give the client our CA, or our fingerprint \
              (echo-client --cafile or --pin)"
+        ),
+        (A::BadCertificate | A::CertificateUnknown, _) => format!(
+            "{ours}: not trusted, or not for the name it asked for; the client's own message \
+             says which"
         ),
         (A::CertificateExpired, _) => format!("{ours}: it has expired (or a clock is wrong)"),
         (A::UnsupportedCertificate, Party::Server) => {
