@@ -144,11 +144,13 @@ fn assert_refused_with(out: &Output, want: &str) {
 }
 
 /// The tool under `ulimit -v` (so a build that reads an endless file aborts quickly instead of
-/// filling the machine's memory) with `args`; its output.
+/// filling the machine's memory) with `args`; its output. Two malloc arenas at most, so the
+/// limit does not depend on how many threads (cores) the runtime starts.
 fn under_memory_limit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let child = other("sh")
         .envs(env.iter().copied())
-        .args(["-c", "ulimit -v 400000; exec \"$0\" \"$@\""])
+        .env("MALLOC_ARENA_MAX", "2")
+        .args(["-c", "ulimit -v 600000; exec \"$0\" \"$@\""])
         .arg(bin())
         .args(args)
         .stdin(Stdio::null())
