@@ -66,9 +66,9 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             break
         }
         'asyncio-tool;echo-server' {
-            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key')
-            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key of --cert (PEM)')
-            [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key. Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key of --cert (PEM, unencrypted)')
+            [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Serve at most N connections at once; further clients wait in the backlog')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle')
@@ -91,10 +91,10 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             break
         }
         'asyncio-tool;echo-client' {
-            [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'Trust the CAs in this PEM file instead of the system''s')
-            [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked')
+            [CompletionResult]::new('--cafile', '--cafile', [CompletionResultType]::ParameterName, 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system''s. A certificate in it that is exactly the server''s (a self-signed one, as openssl req -x509 makes) is trusted as it is; its name and dates are still checked')
+            [CompletionResult]::new('--pin', '--pin', [CompletionResultType]::ParameterName, 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked')
             [CompletionResult]::new('--servername', '--servername', [CompletionResultType]::ParameterName, 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)')
-            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM; chain after it). Needs --key')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key of --cert (PEM)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up a connection attempt after this long')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting')

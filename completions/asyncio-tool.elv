@@ -61,9 +61,9 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-server'= {
-            cand --cert 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key'
-            cand --key 'The private key of --cert (PEM)'
-            cand --client-ca 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake'
+            cand --cert 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key. Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start'
+            cand --key 'The private key of --cert (PEM, unencrypted)'
+            cand --client-ca 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake'
             cand --mode 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask'
             cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
             cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
@@ -85,10 +85,10 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-client'= {
-            cand --cafile 'Trust the CAs in this PEM file instead of the system''s'
-            cand --pin 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked'
+            cand --cafile 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system''s. A certificate in it that is exactly the server''s (a self-signed one, as openssl req -x509 makes) is trusted as it is; its name and dates are still checked'
+            cand --pin 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked'
             cand --servername 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)'
-            cand --cert 'Present this client certificate (PEM; chain after it). Needs --key'
+            cand --cert 'Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key'
             cand --key 'The private key of --cert (PEM)'
             cand --connect-timeout 'Give up a connection attempt after this long'
             cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'

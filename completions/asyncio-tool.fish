@@ -53,9 +53,9 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l verbos
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l cert -d 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key' -r -F
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l key -d 'The private key of --cert (PEM)' -r -F
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l client-ca -d 'Require a client certificate issued by a CA in this PEM file (mutual TLS); clients without one, or with another, fail the handshake' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l cert -d 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key. Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l key -d 'The private key of --cert (PEM, unencrypted)' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l client-ca -d 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l mode -d 'The socket file\'s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l max-connections -d 'Serve at most N connections at once; further clients wait in the backlog' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l idle-timeout -d 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle' -r
@@ -71,10 +71,10 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cafile -d 'Trust the CAs in this PEM file instead of the system\'s' -r -F
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l pin -d 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cafile -d 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system\'s. A certificate in it that is exactly the server\'s (a self-signed one, as openssl req -x509 makes) is trusted as it is; its name and dates are still checked' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l pin -d 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l servername -d 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)' -r
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cert -d 'Present this client certificate (PEM; chain after it). Needs --key' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cert -d 'Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l key -d 'The private key of --cert (PEM)' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-timeout -d 'Give up a connection attempt after this long' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l wait -d 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting' -r

@@ -14,5 +14,6 @@ mod generated;
 mod measure;
 mod stderr;
 mod tls;
+mod tls_files;
 mod udp;
 mod unix;

@@ -389,7 +389,7 @@ fn mutual_tls_accepts_the_right_client_certificate_only() {
     let mut args = vec!["--cert", s(&bad_cert), "--key", s(&bad_key)];
     args.extend(base);
     let out = client(&args, b"wrong cert\n");
-    assert_refused(&out, &addr, "the peer refused");
+    assert_refused(&out, &addr, "the server refused our client certificate");
     assert!(out.stdout.is_empty());
     assert!(
         server.logs_within(LIMIT, "TLS handshake failed: unknown issuer"),

@@ -24,15 +24,16 @@ struct ServerWords {
     tls: bool,
 
     /// The certificate to serve (PEM; the chain follows it in the same file). Needs --key.
+    /// Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start.
     #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
     cert: Option<PathBuf>,
 
-    /// The private key of --cert (PEM).
+    /// The private key of --cert (PEM, unencrypted).
     #[arg(long, value_name = "FILE", requires = "cert", value_hint = ValueHint::FilePath)]
     key: Option<PathBuf>,
 
-    /// Require a client certificate issued by a CA in this PEM file (mutual TLS); clients
-    /// without one, or with another, fail the handshake.
+    /// Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1
+    /// MiB); clients without one, or with another, fail the handshake.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     client_ca: Option<PathBuf>,
 }
@@ -98,12 +99,14 @@ struct ClientWords {
     #[arg(long, conflicts_with = "udp")]
     tls: bool,
 
-    /// Trust the CAs in this PEM file instead of the system's.
+    /// Trust the CAs in this PEM file (at most 1 MiB) instead of the system's. A certificate
+    /// in it that is exactly the server's (a self-signed one, as openssl req -x509 makes) is
+    /// trusted as it is; its name and dates are still checked.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     cafile: Option<PathBuf>,
 
-    /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256:HEX, colons
-    /// allowed), as echo-server --tls prints for its self-signed one; name and dates are then
+    /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex
+    /// digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then
     /// not checked.
     #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin, conflicts_with = "cafile")]
     pin: Option<[u8; 32]>,
@@ -118,7 +121,7 @@ struct ClientWords {
     #[arg(long, value_name = "NAME", value_parser = parse_server_name)]
     servername: Option<ServerName<'static>>,
 
-    /// Present this client certificate (PEM; chain after it). Needs --key.
+    /// Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key.
     #[arg(long, value_name = "FILE", requires = "key", value_hint = ValueHint::FilePath)]
     cert: Option<PathBuf>,
 

@@ -1,14 +1,15 @@
 //! TLS for both ends, on rustls with the ring provider, named explicitly everywhere a config
 //! is built so no second provider (aws-lc-rs) can ever be linked or picked at run time.
 //!
-//! What is here: loading PEM certificates and keys (each error names its file, and a key that
-//! does not match its certificate is refused before anything is bound); the server's
-//! self-signed certificate; SHA-256 fingerprints as `AB:CD:…` and the `--pin sha256:HEX`
-//! verifier; the `--insecure` verifier; the two config builders; and the one-line reasons a
-//! failed handshake is reported with.
+//! What is here: loading PEM certificates and keys (at most [`MAX_FILE`] each; each error
+//! names its file, quoted, and a key that does not match its certificate is refused before
+//! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
+//! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
+//! verifier ([`cafile`]); the two config builders; and the one-line reasons a failed
+//! handshake is reported with ([`reason`]).
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -22,10 +23,18 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{
-    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, OtherError,
-    RootCertStore, ServerConfig, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::ui::quote::{quote, quoted};
+
+mod cafile;
+mod reason;
+
+use reason::certificate_reason;
+pub use reason::{Party, reason, tls_reason};
 
 /// The one crypto provider: ring, with AES-128-GCM first. ring's default puts AES-256-GCM
 /// with SHA-384 first, whose hashing has no hardware help here: measured with perf during a
@@ -69,31 +78,77 @@ impl Clone for Identity {
     }
 }
 
+/// The most a certificate, key or CA file may hold. A real chain or CA bundle is a few
+/// KiB (the system's whole bundle is about 200 KiB); reading at most this much means a
+/// device such as /dev/zero or a huge file by mistake is refused instead of filling memory.
+pub const MAX_FILE: u64 = 1 << 20;
+
+/// Reads `path` whole, refusing a file over [`MAX_FILE`] (or endless) with its name.
+fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
+    let named = || quote(path.as_os_str());
+    let file = std::fs::File::open(path)
+        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    let mut text = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut text)
+        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    if text.len() as u64 > MAX_FILE {
+        eyre::bail!("{}", too_large(path));
+    }
+    Ok(text)
+}
+
+/// `path` is over the bound, in words.
+fn too_large(path: &Path) -> String {
+    format!(
+        "{}: over 1 MiB, too large for a PEM certificate or key file (wrong file?)",
+        quote(path.as_os_str())
+    )
+}
+
+/// `file` (taken at most [`MAX_FILE`] + 1 bytes) holds more than [`MAX_FILE`].
+fn over_bound(mut file: impl io::Read) -> bool {
+    io::copy(&mut file, &mut io::sink()).is_ok_and(|n| n > MAX_FILE)
+}
+
 /// Loads `--cert` and `--key`: every certificate of the cert file (the chain) and the key,
 /// checked to belong to the first certificate.
 pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
     let chain = load_certs(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|err| match err {
-        pem::Error::NoItemsFound | pem::Error::Base64Decode(_) if encrypted(key) => eyre::eyre!(
-            "{}: the key is encrypted; give it decrypted (openssl pkey -in KEY -out PLAIN)",
-            key.display()
-        ),
+    let key_text = read_bounded(key)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_text).map_err(|err| match err {
+        pem::Error::NoItemsFound | pem::Error::Base64Decode(_) if encrypted(&key_text) => {
+            eyre::eyre!(
+                "{}: the key is encrypted; give it decrypted (openssl pkey -in KEY -out PLAIN)",
+                quote(key.as_os_str())
+            )
+        }
         err => pem_error(err, key, "key"),
     })?;
     CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(
         |err| match err {
             rustls::Error::InconsistentKeys(_) => eyre::eyre!(
                 "{}: the key does not match the certificate in {}",
-                key.display(),
-                cert.display()
+                quote(key.as_os_str()),
+                quote(cert.as_os_str())
             ),
             // The end entity is parsed here first: its errors are the certificate file's.
             rustls::Error::InvalidCertificate(why) => eyre::eyre!(
-                "{}: not a valid certificate ({})",
-                cert.display(),
-                certificate_reason(&why)
+                "{}: not a valid certificate: {}",
+                quote(cert.as_os_str()),
+                certificate_reason(&why, Party::Own)
             ),
-            other => eyre::eyre!("{}: {}", key.display(), tls_reason(&other)),
+            // ring's loader says only that it could not parse the key: a type it lacks.
+            rustls::Error::General(_) => eyre::eyre!(
+                "{}: a key type we cannot use; make an ECDSA P-256 or P-384, Ed25519, or RSA \
+                 (2048 bits or more) key",
+                quote(key.as_os_str())
+            ),
+            other => eyre::eyre!(
+                "{}: {}",
+                quote(key.as_os_str()),
+                tls_reason(&other, Party::Own)
+            ),
         },
     )?;
     Ok(Identity {
@@ -104,8 +159,9 @@ pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
 
 /// Every certificate in a PEM file; at least one.
 pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+    let text = read_bounded(path)?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|err| pem_error(err, path, "certificate"))?;
     if certs.is_empty() {
         return Err(pem_error(pem::Error::NoItemsFound, path, "certificate"));
@@ -115,26 +171,33 @@ pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
 
 /// The CAs of a PEM file, as trust roots.
 pub fn load_roots(path: &Path) -> eyre::Result<RootCertStore> {
+    roots_of(&load_certs(path)?, path)
+}
+
+/// `certs` (read from `path`) as trust roots.
+fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
-    for cert in load_certs(path)? {
-        roots
-            .add(cert)
-            .map_err(|err| eyre::eyre!("{}: {}", path.display(), tls_reason(&err)))?;
+    for cert in certs {
+        roots.add(cert.clone()).map_err(|err| {
+            eyre::eyre!(
+                "{}: not a valid certificate: {}",
+                quote(path.as_os_str()),
+                tls_reason(&err, Party::Own)
+            )
+        })?;
     }
     Ok(roots)
 }
 
-/// The key file holds an encrypted key (PKCS#8 or OpenSSL's older form), which rustls
-/// cannot read.
-fn encrypted(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|text| {
-        [
-            &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
-            b"Proc-Type: 4,ENCRYPTED",
-        ]
-        .iter()
-        .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
-    })
+/// The key file's text holds an encrypted key (PKCS#8 or OpenSSL's older form), which
+/// rustls cannot read.
+fn encrypted(text: &[u8]) -> bool {
+    [
+        &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
+        b"Proc-Type: 4,ENCRYPTED",
+    ]
+    .iter()
+    .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
 }
 
 fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
@@ -149,9 +212,10 @@ fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
             "a bad -----BEGIN line: {}",
             shown(&String::from_utf8_lossy(&line))
         ),
-        other => format!("not a valid PEM file ({other})"),
+        pem::Error::Base64Decode(_) => format!("the {what} is not valid base64 (damaged?)"),
+        _ => format!("not a valid PEM {what} file"),
     };
-    eyre::eyre!("{}: {why}", path.display())
+    eyre::eyre!("{}: {why}", quote(path.as_os_str()))
 }
 
 /// The self-signed certificate a server makes at start when given no `--cert`.
@@ -223,21 +287,33 @@ fn hex_colons(bytes: &[u8]) -> String {
         .join(":")
 }
 
-/// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case.
+/// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case; anything
+/// else after `sha256:` is a usage error here, not a mismatch at the handshake.
 pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     let hex = match s.get(..7).filter(|p| p.eq_ignore_ascii_case("sha256:")) {
         Some(_) => &s[7..],
         None => return Err(no_sha256(s)),
     };
+    let bad = |what: &str| {
+        format!(
+            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons allowed)",
+            quoted(s)
+        )
+    };
+    if let Some(c) = hex.chars().find(|&c| c != ':' && !c.is_ascii_hexdigit()) {
+        return Err(bad(&format!(
+            "{} is not a hex digit",
+            quoted(&c.to_string())
+        )));
+    }
     let digits = hex_digits(hex);
-    let bad = || format!("{s:?}: a SHA-256 fingerprint is 64 hex digits (colons allowed)");
     if digits.len() != 64 {
-        return Err(bad());
+        return Err(bad(&format!("{} hex digits", digits.len())));
     }
     let mut out = [0u8; 32];
-    for (i, pair) in digits.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
-        out[i] = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
+        let text = std::str::from_utf8(pair).map_err(|_| bad("not hex"))?;
+        *byte = u8::from_str_radix(text, 16).map_err(|_| bad("not hex"))?;
     }
     Ok(out)
 }
@@ -250,13 +326,19 @@ fn hex_digits(hex: &str) -> Vec<u8> {
 /// Why a pin without `sha256:` is refused, saying what to write instead.
 fn no_sha256(s: &str) -> String {
     if hex_digits(s).len() == 64 && hex_digits(s).iter().all(u8::is_ascii_hexdigit) {
-        return format!("{s:?}: write it as sha256:{s}");
+        return format!("{}: write it as sha256:{s}", quoted(s));
     }
     match s.split_once(':') {
         Some((alg, _)) if !alg.is_empty() && alg.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            format!("{s:?}: only SHA-256 fingerprints can be pinned (sha256:HEX), not {alg}")
+            format!(
+                "{}: only SHA-256 fingerprints can be pinned (sha256:HEX), not {alg}",
+                quoted(s)
+            )
         }
-        _ => format!("{s:?}: expected sha256:HEX (the server's fingerprint)"),
+        _ => format!(
+            "{}: expected sha256:HEX (the server's fingerprint)",
+            quoted(s)
+        ),
     }
 }
 
@@ -269,7 +351,7 @@ pub fn parse_server_name(s: &str) -> Result<ServerName<'static>, String> {
         .filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
         .unwrap_or(s);
     ServerName::try_from(bare.to_owned())
-        .map_err(|_| format!("{s:?}: not a DNS name or an IP address"))
+        .map_err(|_| format!("{}: not a DNS name or an IP address", quoted(s)))
 }
 
 /// A server config serving `identity`; with `client_ca`, client certificates are required and
@@ -294,7 +376,7 @@ pub fn server_config(
     };
     let mut config = builder
         .with_single_cert(identity.chain, identity.key)
-        .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err)))?;
+        .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err, Party::Own)))?;
     // Our order of suites, not the client's: most clients put AES-256 first.
     config.ignore_client_order = true;
     Ok(Arc::new(config))
@@ -321,7 +403,15 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
         .wrap_err("cannot set up TLS")?;
     let builder = match trust {
         Trust::System => builder.with_root_certificates(system_roots()?),
-        Trust::CaFile(path) => builder.with_root_certificates(load_roots(path)?),
+        Trust::CaFile(path) => {
+            let given = load_certs(path)?;
+            let roots = roots_of(&given, path)?;
+            let verifier = cafile::CaFile::new(given, roots, Arc::clone(&provider))
+                .wrap_err("cannot set up server certificate verification")?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        }
         Trust::Pin(pin) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Pinned {
@@ -338,7 +428,7 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
     let config = match identity {
         Some(id) => builder
             .with_client_auth_cert(id.chain, id.key)
-            .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err)))?,
+            .map_err(|err| eyre::eyre!("cannot set up TLS: {}", tls_reason(&err, Party::Own)))?,
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -346,6 +436,15 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
 
 /// The system's trust roots; certificates it cannot parse are skipped, as browsers do.
 fn system_roots() -> eyre::Result<RootCertStore> {
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        // rustls-native-certs reads this file whole, unbounded: the same bound as ours first,
+        // so SSL_CERT_FILE=/dev/zero is an error, not an abort. Other failures are its to
+        // report (SSL_CERT_DIR may still hold roots).
+        let path = Path::new(&file);
+        if std::fs::File::open(path).is_ok_and(|f| over_bound(f.take(MAX_FILE + 1))) {
+            eyre::bail!("SSL_CERT_FILE: {}", too_large(path));
+        }
+    }
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(found.certs);
@@ -353,11 +452,25 @@ fn system_roots() -> eyre::Result<RootCertStore> {
         let why = found
             .errors
             .first()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", native_reason(e)))
             .unwrap_or_default();
         eyre::bail!("no system trust roots found{why}; give --cafile, --pin or --insecure");
     }
     Ok(roots)
+}
+
+/// Why the system's roots could not be read, its file named as every other name is.
+fn native_reason(err: &rustls_native_certs::Error) -> String {
+    use rustls_native_certs::ErrorKind as K;
+    match &err.kind {
+        K::Io { inner, path } => format!(
+            "{}: {}",
+            quote(path.as_os_str()),
+            crate::report::io_reason(inner)
+        ),
+        K::Pem(_) => "a trust store file is not valid PEM".to_owned(),
+        _ => err.to_string(),
+    }
 }
 
 /// `--pin` (exactly the certificate with this digest) and `--insecure` (`pin: None`: any
@@ -375,7 +488,12 @@ struct Mismatch(String);
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fingerprint mismatch: got sha256 {}", self.0)
+        write!(
+            f,
+            "the server's certificate is not the pinned one (fingerprint mismatch: got sha256 \
+             {}): if the server has a new certificate, check it and pin its fingerprint",
+            self.0
+        )
     }
 }
 
@@ -427,97 +545,6 @@ impl ServerCertVerifier for Pinned {
             .signature_verification_algorithms
             .supported_schemes()
     }
-}
-
-/// The reason for a failed TLS read, write or handshake, in one line: the rustls error inside
-/// `err` put in words, or the I/O error's own text.
-pub fn reason(err: &io::Error) -> String {
-    match err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(tls) => tls_reason(tls),
-        None if err.kind() == io::ErrorKind::UnexpectedEof => {
-            "the connection closed during the TLS handshake".to_owned()
-        }
-        None => crate::report::io_reason(err),
-    }
-}
-
-/// A rustls error in the words users look for.
-pub fn tls_reason(err: &rustls::Error) -> String {
-    use rustls::Error as E;
-    match err {
-        E::InvalidCertificate(cert) => certificate_reason(cert),
-        E::AlertReceived(alert) => format!("the peer refused: {}", alert_words(*alert)),
-        E::NoCertificatesPresented => "no client certificate was presented".to_owned(),
-        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
-            "not TLS (plain text such as HTTP?)".to_owned()
-        }
-        E::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
-            "a handshake message over 64 KiB (a certificate chain that large?)".to_owned()
-        }
-        E::InappropriateHandshakeMessage {
-            got_type: rustls::HandshakeType::ClientHello,
-            ..
-        } => "our own ClientHello came back: a plain echo server, not TLS?".to_owned(),
-        E::PeerIncompatible(why) => incompatible(why),
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
-            format!("the peer does not speak TLS as expected ({err})")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// A peer we cannot talk to, in words; the rarer cases by rustls's name for them.
-fn incompatible(why: &rustls::PeerIncompatible) -> String {
-    use rustls::PeerIncompatible as P;
-    match why {
-        // A client without these extensions speaks TLS 1.1 or older.
-        P::SignatureAlgorithmsExtensionRequired
-        | P::SupportedVersionsExtensionRequired
-        | P::Tls12NotOffered
-        | P::Tls12NotOfferedOrEnabled => {
-            "the client offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
-        }
-        P::ServerDoesNotSupportTls12Or13 => {
-            "the server offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
-        }
-        P::NoCipherSuitesInCommon => "no cipher suite in common with the peer".to_owned(),
-        P::NoKxGroupsInCommon => "no key exchange group in common with the peer".to_owned(),
-        other => format!("the peer is incompatible ({other:?})"),
-    }
-}
-
-fn certificate_reason(err: &CertificateError) -> String {
-    use CertificateError as C;
-    match err {
-        C::NotValidForNameContext { expected, .. } => {
-            format!("certificate is not valid for \"{}\"", expected.to_str())
-        }
-        C::NotValidForName => "certificate is not valid for the name".to_owned(),
-        C::UnknownIssuer => "unknown issuer".to_owned(),
-        C::BadEncoding => "bad DER encoding".to_owned(),
-        C::Expired | C::ExpiredContext { .. } => "certificate expired".to_owned(),
-        C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".to_owned(),
-        C::Other(other) => other.to_string(),
-        other => format!("bad certificate ({other:?})"),
-    }
-}
-
-/// `BadCertificate` → `bad certificate`.
-fn alert_words(alert: AlertDescription) -> String {
-    let name = format!("{alert:?}");
-    let mut words = String::new();
-    let mut after_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && after_lower {
-            words.push(' ');
-        }
-        after_lower = c.is_ascii_lowercase();
-        words.push(c.to_ascii_lowercase());
-    }
-    words
 }
 
 /// A connection's protocol version and cipher suite, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384`.
@@ -739,10 +766,13 @@ mod tests {
 
     #[test]
     fn alerts_read_as_words() {
+        use reason::alert_words;
+        use rustls::AlertDescription;
         assert_eq!(
             alert_words(AlertDescription::CertificateRequired),
             "certificate required"
         );
         assert_eq!(alert_words(AlertDescription::UnknownCA), "unknown ca");
+        assert_eq!(alert_words(AlertDescription::Unknown(200)), "alert 200");
     }
 }

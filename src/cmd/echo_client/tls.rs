@@ -72,8 +72,12 @@ pub(super) fn setup(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Option<Setup
         // UDP with TLS is refused as a usage error; Unix sockets have no host name.
         (None, Endpoint::Unix(_) | Endpoint::Udp(_)) => "localhost".to_owned(),
     };
-    let name = ServerName::try_from(name.clone())
-        .map_err(|_| eyre::eyre!("{name:?} is not a valid server name: give --servername"))?;
+    let name = ServerName::try_from(name.clone()).map_err(|_| {
+        eyre::eyre!(
+            "{} is not a valid server name: give --servername",
+            ui::quote::quoted(&name)
+        )
+    })?;
     Ok(Some(Setup::new(config, name)))
 }
 
@@ -121,7 +125,7 @@ impl Setup {
         let connect = self.connector.connect(self.name.clone(), Gulp::new(stream));
         match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(session)) => Ok(session),
-            Ok(Err(err)) => Err(eyre::eyre!(tls::reason(&err))),
+            Ok(Err(err)) => Err(eyre::eyre!(tls::reason(&err, tls::Party::Server))),
             Err(_) => Err(eyre::eyre!("timed out after {}", ui::duration(timeout))),
         }
     }
@@ -426,5 +430,5 @@ fn plain(err: io::Error) -> io::Error {
             "the server closed without close_notify, so the data may be cut short",
         );
     }
-    io::Error::new(err.kind(), tls::reason(&err))
+    io::Error::new(err.kind(), tls::reason(&err, tls::Party::Server))
 }

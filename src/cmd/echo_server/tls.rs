@@ -137,7 +137,7 @@ async fn echo<C: Connection>(
                 }
                 return echo_loop(tls, idle, stats, echoed).await;
             }
-            Ok(Err(err)) => tls::reason(&err),
+            Ok(Err(err)) => tls::reason(&err, tls::Party::Client),
             Err(_) => format!("no handshake within {}", ui::duration(limit)),
         };
     // Said even without -v: a client that cannot connect is what someone is debugging.

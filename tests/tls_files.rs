@@ -1,0 +1,571 @@
+//! TLS files, verification and messages (issue 18): endless or huge files are refused by name,
+//! file names are quoted, `--pin` is strict, a `--cafile` holding the server's own
+//! (self-signed, CA:TRUE) certificate trusts it, and every failure reads as a sentence naming
+//! whose certificate is wrong, never as a library identifier. Certificates are made here, at
+//! test time (rcgen, or openssl as tutorials do); every wait is bounded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+
+use crate::util::{
+    EchoServer, assert_no_panic, bin, other, output_timeout, output_with_input, peer_available,
+    std_tool,
+};
+
+/// Bound on every wait: a server coming up, a client finishing.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `cert` and `key` as PEM into `dir` under `name`: (cert file, key file).
+fn write_pair(
+    dir: &Path,
+    name: &str,
+    cert: &rcgen::Certificate,
+    key: &KeyPair,
+) -> (PathBuf, PathBuf) {
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+/// Params for localhost and 127.0.0.1 with subject CN `name`.
+fn local_params(name: &str) -> CertificateParams {
+    let sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let mut params = CertificateParams::new(sans).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+}
+
+/// A self-signed certificate for localhost marked CA:TRUE, as `openssl req -x509` makes;
+/// expired if `expired`.
+fn self_signed_ca_leaf(dir: &Path, name: &str, expired: bool) -> (PathBuf, PathBuf) {
+    let mut params = local_params(name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    if expired {
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(10);
+        params.not_after = now - time::Duration::days(1);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    write_pair(dir, name, &cert, &key)
+}
+
+/// A CA (its PEM file) and leaves it signs for one `purpose` each.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    pem: PathBuf,
+}
+
+impl Ca {
+    fn new(dir: &Path) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "files CA");
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let pem = dir.join("ca.pem");
+        std::fs::write(&pem, issuer.pem()).unwrap();
+        Ca { issuer, pem }
+    }
+
+    fn leaf(&self, dir: &Path, name: &str, purpose: ExtendedKeyUsagePurpose) -> (PathBuf, PathBuf) {
+        let mut params = local_params(name);
+        params.extended_key_usages = vec![purpose];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        write_pair(dir, name, &cert, &key)
+    }
+}
+
+/// `echo-server ARGS` once it listens, and its address without `tls:`.
+fn server(args: &[&str]) -> (EchoServer, String) {
+    let mut server = EchoServer::launch(std_tool(["echo-server"].iter().chain(args)));
+    let line = server.await_line(LIMIT).to_owned();
+    let bare = line.strip_prefix("tls:").unwrap_or(&line).to_owned();
+    (server, bare)
+}
+
+/// `echo-client ARGS` with `data` on stdin.
+fn client(args: &[&str], data: &[u8]) -> Output {
+    let out = output_with_input(std_tool(["echo-client"].iter().chain(args)), data, LIMIT);
+    assert_no_panic(&out.stderr);
+    out
+}
+
+/// Identifiers a sentence may hold although they look like code.
+const NAMES_IN_PROSE: [&str; 4] = ["ChaCha20", "OpenSSL", "serverAuth", "clientAuth"];
+
+/// `text` reads as words: no CamelCase identifier (`CaUsedAsEndEntity`), no Debug output
+/// (`{ … }`, `Some(`, `DnsName("`).
+fn assert_words(text: &str) {
+    // File names (temporary ones are random letters) are no words of ours.
+    let words = text.split_whitespace().filter(|w| !w.contains('/'));
+    for token in words.flat_map(|w| w.split(|c: char| !c.is_ascii_alphanumeric())) {
+        let camel = token
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+        assert!(
+            !camel || NAMES_IN_PROSE.iter().any(|n| token.contains(n)),
+            "identifier {token:?} in: {text}"
+        );
+    }
+    for debug in ["{", "}", "Some(", "(\"", "[Client", "[Server"] {
+        assert!(!text.contains(debug), "Debug output {debug:?} in: {text}");
+    }
+}
+
+/// Asserts the client failed (exit 1) in one line of words holding `want`.
+fn assert_refused_with(out: &Output, want: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "wanted {want:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert_words(&err);
+}
+
+/// The tool under `ulimit -v` (so a build that reads an endless file aborts quickly instead of
+/// filling the machine's memory) with `args`; its output. Two malloc arenas at most, so the
+/// limit does not depend on how many threads (cores) the runtime starts.
+fn under_memory_limit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = other("sh")
+        .envs(env.iter().copied())
+        .env("MALLOC_ARENA_MAX", "2")
+        .args(["-c", "ulimit -v 600000; exec \"$0\" \"$@\""])
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    output_timeout(child, LIMIT)
+}
+
+/// /dev/zero (endless) and a 2 MiB file in place of each TLS file, on both ends: exit 1 at
+/// start naming the file and the 1 MiB bound, nothing printed on stdout, no abort.
+#[test]
+fn endless_or_huge_tls_files_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let huge = dir.path().join("huge.pem");
+    let mut text = std::fs::read(&cert).unwrap();
+    text.resize(2 << 20, b'\n');
+    std::fs::write(&huge, text).unwrap();
+    for bad in [Path::new("/dev/zero"), huge.as_path()] {
+        let b = s(bad);
+        let cases: [&[&str]; 6] = [
+            &[
+                "echo-server",
+                "--tls",
+                "--cert",
+                b,
+                "--key",
+                s(&key),
+                "127.0.0.1:0",
+            ],
+            &[
+                "echo-server",
+                "--tls",
+                "--cert",
+                s(&cert),
+                "--key",
+                b,
+                "127.0.0.1:0",
+            ],
+            &["echo-server", "--tls", "--client-ca", b, "127.0.0.1:0"],
+            &["echo-client", "--tls", "--cafile", b, "127.0.0.1:9"],
+            &[
+                "echo-client",
+                "--tls",
+                "--insecure",
+                "--cert",
+                b,
+                "--key",
+                s(&key),
+                "127.0.0.1:9",
+            ],
+            &[
+                "echo-client",
+                "--tls",
+                "--insecure",
+                "--cert",
+                s(&cert),
+                "--key",
+                b,
+                "127.0.0.1:9",
+            ],
+        ];
+        for args in cases {
+            let out = under_memory_limit(args, &[]);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(&format!("{b}: over 1 MiB")), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: bound anyway");
+        }
+    }
+    // The system's roots come from SSL_CERT_FILE when it is set: the same bound holds.
+    let out = under_memory_limit(
+        &["echo-client", "--tls", "127.0.0.1:9"],
+        &[("SSL_CERT_FILE", "/dev/zero")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SSL_CERT_FILE: /dev/zero: over 1 MiB"),
+        "{err}"
+    );
+}
+
+/// A TLS file name holding an escape sequence and a newline is shown quoted and escaped: one
+/// line, no raw control character, whichever option named it.
+#[test]
+fn tls_file_names_are_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let evil = dir.path().join("x\u{1b}[31m\nFAKE: line");
+    let e = s(&evil);
+    let cases: [&[&str]; 5] = [
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            e,
+            "--key",
+            s(&key),
+            "127.0.0.1:0",
+        ],
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(&cert),
+            "--key",
+            e,
+            "127.0.0.1:0",
+        ],
+        &["echo-server", "--tls", "--client-ca", e, "127.0.0.1:0"],
+        &["echo-client", "--tls", "--cafile", e, "127.0.0.1:9"],
+        &[
+            "echo-client",
+            "--tls",
+            "--insecure",
+            "--cert",
+            e,
+            "--key",
+            s(&key),
+            "127.0.0.1:9",
+        ],
+    ];
+    for args in cases {
+        let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains('\u{1b}'), "raw ESC: {err:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "forged line: {err:?}");
+        assert!(err.contains("No such file or directory"), "{err}");
+    }
+}
+
+/// `--pin` takes hex digits and colons only: a sign, a space or any other character is a
+/// usage error (exit 2) naming it, not a pin that fails later as a mismatch.
+#[test]
+fn pin_takes_hex_digits_and_colons_only() {
+    // from_str_radix reads "+2" as 2: 64 characters that once passed as a fingerprint.
+    let signed = format!("sha256:{}", "+2".repeat(32));
+    let spaced = format!("sha256:{} {}", "ab".repeat(16), "cd".repeat(15));
+    for pin in [signed.as_str(), &spaced, "sha256:+2+Ag"] {
+        let out = std_tool(["echo-client", "--tls", "--pin", pin, "127.0.0.1:9"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{pin}: {err}");
+        assert!(err.contains("is not a hex digit"), "{pin}: {err}");
+    }
+    let colons = format!("sha256:{}", vec!["Ab"; 32].join(":"));
+    let out = std_tool(["echo-client", "--tls", "--pin", &colons, "127.0.0.1:9"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+/// The certificate `openssl req -x509 -newkey ec … -nodes` makes (self-signed, CA:TRUE, what
+/// socat's and most tutorials' servers use) works with `--cafile` naming that very file, as
+/// with `openssl s_client -CAfile`; the name is still checked.
+#[test]
+fn cafile_trusts_the_servers_own_openssl_certificate() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let target = format!("tls:{addr}");
+    let out = client(&["--cafile", s(&cert), &target], b"trusted\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"trusted\n");
+    let out = client(
+        &[
+            "--cafile",
+            s(&cert),
+            "--servername",
+            "example.test",
+            &target,
+        ],
+        b"x",
+    );
+    assert_refused_with(
+        &out,
+        "not valid for \"example.test\" (it is for localhost, 127.0.0.1)",
+    );
+}
+
+/// Trusting the server's own certificate as it is still checks its dates, and trusts only
+/// that certificate: another self-signed one in --cafile does not vouch for it.
+#[test]
+fn a_certificate_trusted_as_is_must_be_current_and_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, old_key) = self_signed_ca_leaf(dir.path(), "old", true);
+    let (current, current_key) = self_signed_ca_leaf(dir.path(), "current", false);
+    let (other_cert, _) = self_signed_ca_leaf(dir.path(), "other", false);
+    let (_old_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&old),
+        "--key",
+        s(&old_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&old), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, "the server's certificate expired on ");
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&current),
+        "--key",
+        s(&current_key),
+        "127.0.0.1:0",
+    ]);
+    let target = format!("tls:{addr}");
+    let out = client(&["--cafile", s(&other_cert), &target], b"x");
+    assert_refused_with(&out, "a CA certificate, not one for a server");
+    let out = client(&["--cafile", s(&current), &target], b"same\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"same\n");
+}
+
+/// Certificates for the wrong role, on each side, read as sentences naming whose certificate
+/// is wrong and what to do, on the client's stderr and in the server's log alike.
+#[test]
+fn certificate_mistakes_read_as_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (client_only, client_key) =
+        ca.leaf(dir.path(), "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (server_only, server_key) =
+        ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+
+    // A client certificate served by a server.
+    let (_wrong, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&client_only),
+        "--key",
+        s(&client_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&ca.pem), &format!("tls:{addr}")], b"x");
+    assert_refused_with(
+        &out,
+        "the server's certificate is not one for a server (it is for clients only): issue one with extended key usage serverAuth",
+    );
+
+    // A server certificate presented by a client, to a server that requires client ones.
+    let (mtls, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&server_only),
+        "--key",
+        s(&server_key),
+        "--client-ca",
+        s(&ca.pem),
+        "127.0.0.1:0",
+    ]);
+    let args = [
+        "--cafile",
+        s(&ca.pem),
+        "--cert",
+        s(&server_only),
+        "--key",
+        s(&server_key),
+    ];
+    let out = client(&[&args[..], &[&format!("tls:{addr}")]].concat(), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    let said = "TLS handshake failed: the client's certificate is not one for a client (it is for servers only)";
+    assert!(mtls.logs_within(LIMIT, said), "{}", mtls.stderr());
+    assert_words(&mtls.stderr());
+
+    // A CA certificate served as the server's, its CA not in --cafile.
+    let (ca_leaf, ca_leaf_key) = self_signed_ca_leaf(dir.path(), "ca-leaf", false);
+    let (_ca_served, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&ca_leaf),
+        "--key",
+        s(&ca_leaf_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&ca.pem), &format!("tls:{addr}")], b"x");
+    assert_refused_with(
+        &out,
+        "the server's certificate is a CA certificate, not one for a server",
+    );
+}
+
+/// What openssl clients commonly get wrong reads as words in the server's log: a server name
+/// (SNI) that is no host name, and an offer of static-RSA suites only.
+#[test]
+fn client_mistakes_read_as_sentences_in_the_log() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let (server, addr) = server(&["-v", "--tls", "127.0.0.1:0"]);
+    let s_client = |extra: &[&str]| {
+        let out = other("openssl")
+            .args(["s_client", "-connect", &addr])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", stderr(&out));
+    };
+    s_client(&["-servername", "bad..name"]);
+    let said = "TLS handshake failed: the client asked for a server name (SNI) that is not one valid host name";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    s_client(&["-tls1_2", "-cipher", "AES128-SHA"]);
+    let said = "TLS handshake failed: no key exchange in common with the client: we need ECDHE";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("static RSA"),
+        "{}",
+        server.stderr()
+    );
+    assert_words(&server.stderr());
+}
+
+/// A key of a type we cannot sign with (Ed448, as openssl makes on request) is named with
+/// what to make instead, on both ends; a damaged certificate says so without nested reasons.
+#[test]
+fn unusable_keys_and_damaged_certificates_say_what_to_do() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("e448.pem"), dir.path().join("e448.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ed448",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let garbled = dir.path().join("garbled.pem");
+    std::fs::write(
+        &garbled,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], String); 3] = [
+        (
+            &[
+                "echo-server",
+                "--tls",
+                "--cert",
+                s(&cert),
+                "--key",
+                s(&key),
+                "127.0.0.1:0",
+            ],
+            format!("{}: a key type we cannot use; make an ECDSA", s(&key)),
+        ),
+        (
+            &[
+                "echo-client",
+                "--tls",
+                "--insecure",
+                "--cert",
+                s(&cert),
+                "--key",
+                s(&key),
+                "127.0.0.1:9",
+            ],
+            format!("{}: a key type we cannot use", s(&key)),
+        ),
+        (
+            &[
+                "echo-client",
+                "--tls",
+                "--cafile",
+                s(&garbled),
+                "127.0.0.1:9",
+            ],
+            format!(
+                "{}: not a valid certificate: it is damaged (not valid DER)",
+                s(&garbled)
+            ),
+        ),
+    ];
+    for (args, want) in cases {
+        let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&want), "wanted {want:?}: {err}");
+        assert_words(&err);
+    }
+}
