@@ -1018,3 +1018,76 @@ fn wrong_address_words_are_usage_errors() {
         );
     }
 }
+
+/// Issue 18 item 8: a plain client against a TLS server gets one line and exit 1, not the
+/// alert's bytes on stdout and exit 0; from a pipe (spliced), a file (copied), and under
+/// `--verify` (which would otherwise call it a difference at byte 1).
+#[test]
+fn a_tls_answer_to_plain_text_says_add_tls() {
+    let mut server = crate::util::EchoServer::launch(std_tool(["echo-server", "tls:127.0.0.1:0"]));
+    let line = server.await_line(PROMPT).to_owned();
+    let addr = line.strip_prefix("tls:").unwrap().to_owned();
+    let want = format!("asyncio-tool: {addr}: the server answered in TLS: add --tls\n");
+    for args in [&[][..], &["--verify"][..]] {
+        let mut all = args.to_vec();
+        all.push(&addr);
+        let mut c = client(&all, Stdio::piped());
+        let _feeder = feed(c.child().stdin.take().unwrap(), b"x\n".to_vec());
+        let out = c.output(PROMPT);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr_text(&out)
+        );
+        assert_eq!(stderr_text(&out), want, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: the alert was printed");
+
+        let mut cmd = std_tool(std::iter::once("echo-client").chain(all.iter().copied()));
+        cmd.stdin(Stdio::null());
+        let out = crate::util::output_with_input(cmd, b"hello\n", PROMPT);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr_text(&out)
+        );
+        assert_eq!(stderr_text(&out), want, "file, {args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// Item 8's other side: input that itself starts like a TLS record (an alert, a handshake)
+/// comes back from a plain echo server as it is: an echo of what was sent first is no TLS
+/// answer, whether the input is spliced (a pipe) or copied (a file), in one piece or byte by
+/// byte.
+#[test]
+fn input_that_starts_like_tls_is_echoed_as_it_is() {
+    for head in [&[0x15, 3, 3, 0, 2, 2, 50][..], &[0x16, 3, 1, 0, 0x80][..]] {
+        let mut data = head.to_vec();
+        data.extend(random_bytes(100_000, 0x7151));
+        let addr = echo_server();
+        let mut c = client(&[&addr.to_string()], Stdio::piped());
+        let mut stdin = c.child().stdin.take().unwrap();
+        let rest = data.clone();
+        let feeder = thread::spawn(move || {
+            // The header a byte at a time, so the client records it in pieces.
+            for b in &rest[..5] {
+                let _ = stdin.write_all(&[*b]);
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = stdin.write_all(&rest[5..]);
+        });
+        let out = c.output(PROMPT);
+        feeder.join().unwrap();
+        assert_eq!(out.status.code(), Some(0), "pipe: {}", stderr_text(&out));
+        assert_same(&out.stdout, &data);
+
+        let addr = echo_server();
+        let mut cmd = std_tool(["echo-client", &addr.to_string()]);
+        cmd.stdin(Stdio::null());
+        let out = crate::util::output_with_input(cmd, &data, PROMPT);
+        assert_eq!(out.status.code(), Some(0), "file: {}", stderr_text(&out));
+        assert_same(&out.stdout, &data);
+    }
+}

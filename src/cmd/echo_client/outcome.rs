@@ -9,6 +9,7 @@ use std::time::Duration;
 use color_eyre::eyre;
 
 use crate::exit::Exit;
+use crate::net::sniff::TLS_ANSWER;
 use crate::report::{io_reason, stdout_error};
 
 /// Input that never reached the server: read from stdin but not taken by the socket, plus
@@ -72,6 +73,9 @@ pub(super) enum Replies {
     Lost(io::Error),
     /// Writing to stdout failed (a closed pipe is `BrokenPipe`).
     Stdout(io::Error),
+    /// The first reply was a TLS record, not an echo: the server speaks TLS and the client
+    /// plain text. Nothing of it was printed.
+    Tls,
 }
 
 /// Which way nothing moved when `--idle-timeout` struck.
@@ -122,6 +126,8 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         other => other,
     };
     match (replies, sending, stall) {
+        // Whatever else went wrong follows from speaking plain text to a TLS server.
+        (Some(Replies::Tls), _, _) => Err(eyre::eyre!(TLS_ANSWER).wrap_err(server.to_owned())),
         (_, Sending::Stdin(err), _) => {
             Err(eyre::Report::new(err).wrap_err("cannot read standard input"))
         }
@@ -341,6 +347,20 @@ mod tests {
             full,
             Err("cannot write to standard output: No space left on device".into())
         );
+    }
+
+    /// Issue 18 item 8: a TLS answer to plain text is one line, whatever the send side saw.
+    #[test]
+    fn a_tls_answer_says_add_tls() {
+        for sending in [
+            Sending::Finished,
+            Sending::Socket(os(libc::ECONNRESET), exactly(7)),
+        ] {
+            assert_eq!(
+                decide(Some(Replies::Tls), sending),
+                Err(format!("{SERVER}: the server answered in TLS: add --tls"))
+            );
+        }
     }
 
     #[test]
