@@ -211,6 +211,8 @@ async fn exchange(
         replies,
         sending,
         stall,
+        sent: shared.sent(),
+        received: shared.received(),
     };
     Ok((ended, verdict))
 }

@@ -108,6 +108,10 @@ pub(super) struct Ended {
     pub(super) replies: Option<Replies>,
     pub(super) sending: Sending,
     pub(super) stall: Option<Stall>,
+    /// Bytes sent and received in all: what a lost connection that left no input unsent
+    /// can still say.
+    pub(super) sent: u64,
+    pub(super) received: u64,
 }
 
 /// The exit status of an exchange with `server`, or the error to print. Success only when
@@ -117,7 +121,10 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         replies,
         sending,
         stall,
+        sent,
+        received,
     } = ended;
+    let moved = (sent, received);
     // Our own side first: a closed stdout is the reader's choice, a failed one our failure.
     let replies = match replies {
         Some(Replies::Stdout(err)) => {
@@ -132,9 +139,14 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
             Err(eyre::Report::new(err).wrap_err("cannot read standard input"))
         }
         (_, _, Some(stall)) => Err(stalled(stall, server)),
-        (Some(Replies::Lost(err)), sending, None) => Err(lost(server, &err, unsent(&sending))),
+        (Some(Replies::Lost(err)), sending, None) => {
+            let finished = matches!(sending, Sending::Finished);
+            Err(lost(server, &err, unsent(&sending), finished, moved))
+        }
         // The send side took the reset and the reply side then saw only an end of stream.
-        (_, Sending::Socket(err, left), None) if is_reset(&err) => Err(lost(server, &err, left)),
+        (_, Sending::Socket(err, left), None) if is_reset(&err) => {
+            Err(lost(server, &err, left, false, moved))
+        }
         // The half-close found the connection gone: the server closed (and its kernel reset)
         // it before taking what was sent. "Transport endpoint is not connected" says less.
         (_, Sending::Socket(err, left), None) if err.raw_os_error() == Some(libc::ENOTCONN) => {
@@ -174,13 +186,26 @@ fn is_reset(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::ConnectionReset
 }
 
-fn lost(server: &str, err: &io::Error, left: Unsent) -> eyre::Report {
-    let left = if left.is_none() {
-        String::new()
+/// The connection broke (a reset, a timeout): always with what it cost. Input left unsent is
+/// counted (exactly for a file, at least for a pipe). When none was, what was sent may still
+/// have been thrown away unread, so the totals say how much went and came back; "all" input
+/// only when that is known: the end of input was reached, or stdin is a file read to its end.
+fn lost(
+    server: &str,
+    err: &io::Error,
+    left: Unsent,
+    finished: bool,
+    (sent, received): (u64, u64),
+) -> eyre::Report {
+    let totals = format!("{} sent, {} received", count(sent), count(received));
+    let cost = if !left.is_none() {
+        format!("{left} of input not sent")
+    } else if finished || left.exact {
+        format!("all input sent: {totals}")
     } else {
-        format!(" ({left} of input not sent)")
+        totals
     };
-    eyre::eyre!("{}{left}", io_reason(err)).wrap_err(format!("connection to {server} lost"))
+    eyre::eyre!("{} ({cost})", io_reason(err)).wrap_err(format!("connection to {server} lost"))
 }
 
 fn stalled(stall: Stall, server: &str) -> eyre::Report {
@@ -215,6 +240,8 @@ mod tests {
     use crate::report::{is_stdout_closed, one_line};
 
     const SERVER: &str = "127.0.0.1:7";
+    /// Bytes sent in every made-up exchange.
+    const SENT: u64 = 1_000_000;
 
     fn exactly(bytes: u64) -> Unsent {
         Unsent { bytes, exact: true }
@@ -229,6 +256,8 @@ mod tests {
             replies,
             sending,
             stall: None,
+            sent: SENT,
+            received: 0,
         };
         outcome(ended, SERVER).map_err(|err| one_line(&err))
     }
@@ -260,16 +289,58 @@ mod tests {
     fn a_reset_taken_by_the_reply_side_fails() {
         let got = decide(
             Some(Replies::Lost(os(libc::ECONNRESET))),
-            Sending::Stopped(exactly(0)),
+            Sending::Stopped(exactly(4096)),
         );
         assert_eq!(
             got,
             Err(format!(
-                "connection to {SERVER} lost: Connection reset by peer"
+                "connection to {SERVER} lost: Connection reset by peer (4096 bytes of input not sent)"
             ))
         );
         let got = decide(Some(Replies::Lost(os(libc::ECONNRESET))), Sending::Finished);
         assert!(got.is_err());
+    }
+
+    /// Issue 18 item 24: a reset always says what it cost. With no input left unsent (all of
+    /// a file handed to the socket, or the end of input reached), what was sent may still be
+    /// lost unread: the totals are given, "all" only when that is known.
+    #[test]
+    fn a_reset_with_nothing_left_unsent_gives_the_totals() {
+        let reset = || Some(Replies::Lost(os(libc::ECONNRESET)));
+        let all = format!(
+            "connection to {SERVER} lost: Connection reset by peer (all input sent: 1000000 \
+             bytes sent, 0 bytes received)"
+        );
+        assert_eq!(
+            decide(reset(), Sending::Stopped(exactly(0))),
+            Err(all.clone())
+        );
+        assert_eq!(decide(reset(), Sending::Finished), Err(all));
+        let idle_pipe = Unsent {
+            bytes: 0,
+            exact: false,
+        };
+        assert_eq!(
+            decide(reset(), Sending::Stopped(idle_pipe)),
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer (1000000 bytes sent, 0 \
+                 bytes received)"
+            ))
+        );
+        let pipe = Unsent {
+            bytes: 10,
+            exact: false,
+        };
+        assert_eq!(
+            decide(
+                Some(Replies::Closed),
+                Sending::Socket(os(libc::ECONNRESET), pipe)
+            ),
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer (at least 10 bytes of \
+                 input not sent)"
+            ))
+        );
     }
 
     /// Item 4: the server closed while input was still waiting.
@@ -338,6 +409,8 @@ mod tests {
                 replies: Some(Replies::Stdout(os(libc::EPIPE))),
                 sending: Sending::Stopped(exactly(5)),
                 stall: None,
+                sent: SENT,
+                received: 0,
             },
             SERVER,
         );
@@ -383,6 +456,8 @@ mod tests {
                 sent: 2_000_000,
                 received: 0,
             }),
+            sent: 2_000_000,
+            received: 0,
         };
         let message = |way| one_line(&outcome(stall(way), SERVER).unwrap_err());
         assert_eq!(

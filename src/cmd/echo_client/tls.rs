@@ -216,6 +216,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         replies,
         sending,
         stall,
+        sent: shared.sent(),
+        received: shared.received(),
     };
     Ok((ended, verdict))
 }
