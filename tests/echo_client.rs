@@ -1184,3 +1184,148 @@ fn a_reset_always_says_how_much_input_was_not_sent() {
         wrong.join("\n")
     );
 }
+
+/// A server that echoes the first `echo` bytes of one connection, then reads and drops the
+/// rest, and never closes (the test's end does).
+fn swallowing_server(echo: usize) -> SocketAddr {
+    serve_one(move |mut conn| {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut seen = 0;
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let back = n.min(echo.saturating_sub(seen));
+                    seen += n;
+                    if conn.write_all(&buf[..back]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        thread::sleep(Duration::from_secs(60));
+    })
+}
+
+/// Issue 18 item 20: `--verify` never waits for ever. A server that swallows the end of the
+/// stream and keeps reading hung it: more than the window unechoed, so the rest of the input
+/// and its end never go out. Nor does a server that swallows less and holds the connection
+/// open after the end of input. Without --idle-timeout, --verify gives up after 10s without
+/// an echo, naming the bytes that never came back.
+#[test]
+fn verify_gives_up_on_a_server_that_swallows_the_end() {
+    let cases = [(3_000_000, 600 << 10), (300 << 10, 200 << 10)];
+    let runs: Vec<_> = cases
+        .iter()
+        .map(|&(size, swallowed)| {
+            let data = random_bytes(size, 20);
+            let addr = swallowing_server(size - swallowed);
+            let mut c = client(&["--verify", &addr.to_string()], Stdio::piped());
+            let feeder = feed(c.child().stdin.take().unwrap(), data.clone());
+            (c, feeder, addr, data, size - swallowed)
+        })
+        .collect();
+    let started = Instant::now();
+    // Collected at once: a client whose stdout is not read is not stalled by the server.
+    let outputs: Vec<_> = runs
+        .into_iter()
+        .map(|(c, feeder, addr, data, echoed)| {
+            let out = thread::spawn(move || c.output(Duration::from_secs(30)));
+            (out, feeder, addr, data, echoed)
+        })
+        .collect();
+    for (out, _feeder, addr, data, echoed) in outputs {
+        let out = out.join().unwrap();
+        let err = stderr_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(9),
+            "too soon: {err}"
+        );
+        let prefix = format!("asyncio-tool: no echo from {addr} for 10s: ");
+        assert!(err.starts_with(&prefix), "{err}");
+        assert!(
+            err.ends_with(
+                " sent never came back (--verify waits 10s for an echo; --idle-timeout sets \
+                 another limit)\n"
+            ),
+            "{err}"
+        );
+        let missing: u64 = err[prefix.len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let sent: u64 = err
+            .split(" bytes of ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(sent - missing, echoed as u64, "{err}");
+        assert_same(&out.stdout, &data[..echoed]);
+    }
+}
+
+/// A server that echoes one connection, with the byte at offset `flip` inverted if there is
+/// one, and closes at the end of input.
+fn flipping_server(flip: Option<usize>) -> SocketAddr {
+    serve_one(move |mut conn| {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut seen = 0;
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Some(at) = flip.filter(|at| (seen..seen + n).contains(at)) {
+                        buf[at - seen] ^= 0xff;
+                    }
+                    seen += n;
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Issue 18 item 21: `--verify | head -c 10` still verifies. The reader of stdout going away
+/// ended the old client quietly with exit 0, even against a server that flips byte
+/// 3,000,001; now the rest is compared and dropped and the verdict decides: exit 1 naming
+/// the byte, or exit 0 and no word for an exact echo.
+#[test]
+fn verify_goes_on_when_stdout_goes_away() {
+    let data = random_bytes(4_000_000, 21);
+    for flip in [Some(3_000_000), None] {
+        let addr = flipping_server(flip);
+        let mut c = client(&["--verify", &addr.to_string()], Stdio::piped());
+        let feeder = feed(c.child().stdin.take().unwrap(), data.clone());
+        let mut stdout = c.child().stdout.take().unwrap();
+        let mut head = [0u8; 10];
+        stdout.read_exact(&mut head).unwrap();
+        assert_eq!(head, data[..10]);
+        drop(stdout);
+        let out = c.output(PROMPT);
+        feeder.join().unwrap();
+        let err = stderr_text(&out);
+        assert_no_panic(&out.stderr);
+        match flip {
+            Some(_) => {
+                assert_eq!(out.status.code(), Some(1), "{err}");
+                assert_eq!(
+                    err,
+                    "asyncio-tool: reply differs from what was sent at byte 3000001\n"
+                );
+            }
+            None => {
+                assert_eq!(out.status.code(), Some(0), "{err}");
+                assert!(err.is_empty(), "{err}");
+            }
+        }
+    }
+}

@@ -99,6 +99,8 @@ pub(super) struct Stall {
     pub(super) way: Way,
     pub(super) sent: u64,
     pub(super) received: u64,
+    /// The limit was `--verify`'s own, with no `--idle-timeout` given.
+    pub(super) verify_default: bool,
 }
 
 /// Everything known when the exchange is over. `replies` is `None` when the reply side was
@@ -210,6 +212,16 @@ fn lost(
 
 fn stalled(stall: Stall, server: &str) -> eyre::Report {
     let limit = crate::ui::duration(stall.limit);
+    if stall.verify_default {
+        // Only echoes were awaited: all input sent, or the window full.
+        let missing = stall.sent.saturating_sub(stall.received);
+        return eyre::eyre!(
+            "no echo from {server} for {limit}: {} of {} sent never came back (--verify \
+             waits {limit} for an echo; --idle-timeout sets another limit)",
+            count(missing),
+            count(stall.sent)
+        );
+    }
     let counts = format!(
         "{} sent, {} received",
         count(stall.sent),
@@ -455,6 +467,7 @@ mod tests {
                 way,
                 sent: 2_000_000,
                 received: 0,
+                verify_default: false,
             }),
             sent: 2_000_000,
             received: 0,
@@ -473,5 +486,33 @@ mod tests {
         );
         assert!(message(Way::Neither).starts_with("nothing sent or received for 2s"));
         assert!(message(Way::NotEchoing).contains("echoes nothing back, and --verify holds"));
+    }
+
+    /// Issue 18 item 20: --verify's own bound says how many bytes never came back.
+    #[test]
+    fn verify_gives_up_naming_the_bytes_that_never_came_back() {
+        for way in [Way::NoReply, Way::NotEchoing] {
+            let ended = Ended {
+                replies: None,
+                sending: Sending::Finished,
+                stall: Some(Stall {
+                    limit: Duration::from_secs(10),
+                    way,
+                    sent: 3_000_000,
+                    received: 2_400_000,
+                    verify_default: true,
+                }),
+                sent: 3_000_000,
+                received: 2_400_000,
+            };
+            assert_eq!(
+                one_line(&outcome(ended, SERVER).unwrap_err()),
+                format!(
+                    "no echo from {SERVER} for 10s: 600000 bytes of 3000000 bytes sent never \
+                     came back (--verify waits 10s for an echo; --idle-timeout sets another \
+                     limit)"
+                )
+            );
+        }
     }
 }

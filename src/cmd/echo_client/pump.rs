@@ -294,7 +294,9 @@ fn splice_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> O
     }
 }
 
-/// socket → stdout through a buffer, until the server closes.
+/// socket → stdout through a buffer, until the server closes. Under `--verify` a closed stdout
+/// (`| head -c 10`) does not end the check: the rest is compared and dropped, and the verdict
+/// decides the exit status, as it would have with stdout open.
 fn copy_replies(
     mut socket: &Socket,
     stdout: BorrowedFd<'_>,
@@ -302,6 +304,7 @@ fn copy_replies(
     window: Option<&Window>,
 ) -> Replies {
     let mut buf = vec![0u8; CHUNK];
+    let mut stdout_closed = false;
     loop {
         let n = match socket.read(&mut buf) {
             Ok(0) => return Replies::Closed,
@@ -319,8 +322,15 @@ fn copy_replies(
         if let Some(window) = window {
             window.check(&buf[..n]);
         }
-        if let Err(err) = write_all(stdout, &buf[..n]) {
-            return Replies::Stdout(err);
+        if stdout_closed {
+            continue;
+        }
+        match write_all(stdout, &buf[..n]) {
+            Err(err) if window.is_some() && err.kind() == io::ErrorKind::BrokenPipe => {
+                stdout_closed = true;
+            }
+            Err(err) => return Replies::Stdout(err),
+            Ok(()) => {}
         }
     }
 }
