@@ -269,12 +269,12 @@ async fn both_ways(
     }
 }
 
-/// Input read but not sent; more may wait in stdin, so a count above zero is a lower bound.
+/// Input read but not sent; more may wait in stdin, so the count is a lower bound (even 0:
+/// a lost connection must not claim all input went).
 fn unsent(pending: &AtomicU64) -> Unsent {
-    let bytes = pending.load(Ordering::Relaxed);
     Unsent {
-        bytes,
-        exact: bytes == 0,
+        bytes: pending.load(Ordering::Relaxed),
+        exact: false,
     }
 }
 
