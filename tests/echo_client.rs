@@ -1058,6 +1058,19 @@ fn a_tls_answer_to_plain_text_says_add_tls() {
         assert_eq!(stderr_text(&out), want, "file, {args:?}");
         assert!(out.stdout.is_empty());
     }
+    // The same over a Unix socket.
+    let name = format!("tls:unix:@asyncio-tool-test-{}", std::process::id());
+    let mut server = crate::util::EchoServer::launch(std_tool(["echo-server", &name]));
+    let line = server.await_line(PROMPT).to_owned();
+    let addr = line.strip_prefix("tls:").unwrap().to_owned();
+    let mut c = client(&[&addr], Stdio::piped());
+    let _feeder = feed(c.child().stdin.take().unwrap(), b"x\n".to_vec());
+    let out = c.output(PROMPT);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
+    assert_eq!(
+        stderr_text(&out),
+        format!("asyncio-tool: {addr}: the server answered in TLS: add --tls\n")
+    );
 }
 
 /// Item 8's other side: input that itself starts like a TLS record (an alert, a handshake)
