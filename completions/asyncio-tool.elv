@@ -115,7 +115,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --progress 'Show the progress line on stderr even when it would be hidden'
             cand -v 'More messages on stderr (repeatable)'
             cand --verbose 'More messages on stderr (repeatable)'
-            cand --verify 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed; a difference or a short reply exits 1, naming the byte. (Over UDP every reply is matched to its datagram byte for byte with or without it.)'
+            cand --verify 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed (if stdout closes, the check goes on); a difference or a short reply exits 1, naming the byte. Without --idle-timeout, it gives up (exit 1) after 10s without an echo once only echoes are awaited: all input sent, or 512 KiB unechoed. (Over UDP every reply is matched to its datagram byte for byte with or without it.)'
             cand --new-connection 'Open a connection per probe and report its connect time separately, as echoping does'
             cand --json 'Print the probe or load summary as one JSON object on stdout'
             cand -q 'No messages on stderr but errors; no progress or status lines'

@@ -852,3 +852,59 @@ fn usage_lines_in_errors_do_not_list_the_options_given() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// Issue 18 item 23: an address usage error quotes the whole word as typed (prefix, brackets
+/// and all, or both words of `HOST PORT`), never only the piece the parser choked on: the old
+/// `echo-client 1.2.3.4:` said `'' is not a port number`. The same for the server and the
+/// client, over every transport prefix.
+#[test]
+fn address_usage_errors_name_the_whole_word() {
+    let either: [(&str, &str); 10] = [
+        ("1.2.3.4:", "'1.2.3.4:': no port after ':'"),
+        ("tcp:1.2.3.4:", "'tcp:1.2.3.4:': no port after ':'"),
+        ("udp:1.2.3.4:", "'udp:1.2.3.4:': no port after ':'"),
+        ("tls:1.2.3.4:", "'tls:1.2.3.4:': no port after ':'"),
+        ("[::1]:", "'[::1]:': no port after ':'"),
+        ("tls:[::1]:", "'tls:[::1]:': no port after ':'"),
+        ("[::1]", "'[::1]': no port after ']', as in [::1]:8080"),
+        (
+            "1.2.3.4:x",
+            "'1.2.3.4:x': 'x' is not a port number (0-65535)",
+        ),
+        ("udp:", "'udp:': the address is empty; expected PORT"),
+        ("tls:unix:", "'tls:unix:': the socket path is missing"),
+    ];
+    for (word, want) in either {
+        for sub in ["echo-server", "echo-client"] {
+            let (code, err) = stderr_of(&[sub, word]);
+            assert_eq!(code, Some(2), "{sub} {word}: {err}");
+            assert!(
+                err.starts_with(&format!("error: {want}")),
+                "{sub} {word}: want {want:?} in {err}"
+            );
+        }
+    }
+    for (args, want) in [
+        (
+            &["1.2.3.4", "x"][..],
+            "'1.2.3.4 x': 'x' is not a port number",
+        ),
+        (&["1.2.3.4", ""][..], "'1.2.3.4 ': the port is empty"),
+        (
+            &["[::1]", "0"][..],
+            "'[::1] 0': port 0 cannot be connected to",
+        ),
+        (&["-6", "0"][..], "'0': port 0 cannot be connected to"),
+        (&["-u", "1.2.3.4:"][..], "'1.2.3.4:': no port after ':'"),
+    ] {
+        let all: Vec<&str> = std::iter::once("echo-client")
+            .chain(args.iter().copied())
+            .collect();
+        let (code, err) = stderr_of(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {want}")),
+            "{args:?}: want {want:?} in {err}"
+        );
+    }
+}

@@ -11,7 +11,9 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-use crate::net::addr::{DEFAULT_ADDR, DEFAULT_PORT, HostPort, parse_host_port, parse_listen_addr};
+use crate::net::addr::{
+    DEFAULT_ADDR, DEFAULT_PORT, HostPort, parse_host_port, parse_listen_addr, problem,
+};
 use crate::net::endpoint::{self, Endpoint};
 
 /// `echo-server`'s words as typed.
@@ -48,9 +50,11 @@ impl FromArgMatches for Listen {
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
         } else {
-            endpoint::parse(&words.addr, words.unix, parse_listen_addr)
-                .and_then(|e| udp_flag(e, &words.addr, words.udp))
-                .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
+            endpoint::parse(&words.addr, words.unix, |rest| {
+                parse_listen_addr(rest, &words.addr)
+            })
+            .and_then(|e| udp_flag(e, &words.addr, words.udp))
+            .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
         };
         parsed
             .map(|endpoint| Listen {
@@ -105,10 +109,16 @@ struct Words {
 pub struct Target(pub Endpoint<HostPort>);
 
 impl Target {
-    /// Combines `ADDR [PORT]` (and `-U`) into an endpoint, or says what is wrong.
-    fn from_words(addr: &str, port: Option<&str>, unix: bool) -> Result<Target, String> {
+    /// Combines `ADDR [PORT]` (and `-U`) into an endpoint, or says what is wrong. `typed` is
+    /// ADDR as typed, which `addr` may spell out (a bare port under -6).
+    fn from_words(
+        addr: &str,
+        typed: &str,
+        port: Option<&str>,
+        unix: bool,
+    ) -> Result<Target, String> {
         let Some(port) = port else {
-            return endpoint::parse(addr, unix, parse_host_port).map(Target);
+            return endpoint::parse(addr, unix, |rest| parse_host_port(rest, typed)).map(Target);
         };
         if unix
             || addr
@@ -143,7 +153,11 @@ impl Target {
         } else {
             format!("{host}:{port}")
         };
-        parse_host_port(&joined).map(|hp| Target(Endpoint::Tcp(hp)))
+        let typed = format!("{addr} {port}");
+        if port.trim().is_empty() {
+            return Err(problem(&typed, "the port is empty"));
+        }
+        parse_host_port(&joined, &typed).map(|hp| Target(Endpoint::Tcp(hp)))
     }
 }
 
@@ -165,7 +179,7 @@ impl FromArgMatches for Target {
             })))
         } else {
             let addr = ipv6_port(&words.addr, words.port.is_none(), ipv6);
-            Target::from_words(&addr, words.port.as_deref(), words.unix)
+            Target::from_words(&addr, &words.addr, words.port.as_deref(), words.unix)
         };
         let parsed = parsed
             .and_then(|t| udp_flag(t.0, &words.addr, words.udp))
@@ -255,7 +269,9 @@ fn only_for_connections<T: std::fmt::Display>(
 
 /// A bare PORT means the loopback host; under -6 that is [::1], as -6 forbids 127.0.0.1.
 fn ipv6_port(addr: &str, alone: bool, ipv6: bool) -> String {
-    let bare_port = !addr.trim().is_empty() && addr.trim().bytes().all(|b| b.is_ascii_digit());
+    // Not a port (99999) is left for the parser to say so about the word as typed.
+    let bare_port =
+        addr.trim().bytes().all(|b| b.is_ascii_digit()) && addr.trim().parse::<u16>().is_ok();
     if ipv6 && alone && bare_port {
         format!("[{}]:{}", Ipv6Addr::LOCALHOST, addr.trim())
     } else {
@@ -285,7 +301,7 @@ mod tests {
     use super::*;
 
     fn combine(addr: &str, port: Option<&str>) -> Result<String, String> {
-        Target::from_words(addr, port, false).map(|t| t.0.to_string())
+        Target::from_words(addr, addr, port, false).map(|t| t.0.to_string())
     }
 
     #[test]
@@ -315,7 +331,7 @@ mod tests {
         assert!(combine("host", Some("http")).is_err());
         assert!(combine("host", None).is_err());
         assert!(combine("unix:/tmp/s", Some("7")).is_err());
-        assert!(Target::from_words("/tmp/s", Some("7"), true).is_err());
+        assert!(Target::from_words("/tmp/s", "/tmp/s", Some("7"), true).is_err());
     }
 
     #[test]

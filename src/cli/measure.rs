@@ -39,8 +39,10 @@ second), errors (an object: kind -> count; kinds: connect, timeout, reset, close
 #[derive(Debug, Args, Clone, Default)]
 pub struct MeasureArgs {
     /// Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies
-    /// are still printed; a difference or a short reply exits 1, naming the byte. (Over UDP
-    /// every reply is matched to its datagram byte for byte with or without it.)
+    /// are still printed (if stdout closes, the check goes on); a difference or a short reply
+    /// exits 1, naming the byte. Without --idle-timeout, it gives up (exit 1) after 10s
+    /// without an echo once only echoes are awaited: all input sent, or 512 KiB unechoed.
+    /// (Over UDP every reply is matched to its datagram byte for byte with or without it.)
     #[arg(long, conflicts_with_all = ["count", "connections"])]
     pub verify: bool,
 

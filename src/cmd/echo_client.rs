@@ -170,7 +170,7 @@ async fn exchange(
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
     let mut sending: Option<Sending> = None;
-    let mut idle = Idle::new(args.idle_timeout);
+    let mut idle = Idle::new(args.idle_timeout, window.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let (replies, stall) = loop {
         tokio::select! {
@@ -211,29 +211,53 @@ async fn exchange(
         replies,
         sending,
         stall,
+        sent: shared.sent(),
+        received: shared.received(),
     };
     Ok((ended, verdict))
 }
 
+/// How long `--verify` waits for an echo, when no `--idle-timeout` is given, once it waits for
+/// nothing else: all input is sent, or the window is full. Without it a server that swallows
+/// the end of the stream and keeps reading would hang the client for ever (it never gets the
+/// end of input the window holds back). As the default `--connect-timeout`; `--verify`'s help
+/// and the README say it.
+const VERIFY_PATIENCE: Duration = Duration::from_secs(10);
+
 /// `--idle-timeout`: strikes when no byte has moved either way for the limit while the
-/// server is the one we wait for.
+/// server is the one we wait for. Under `--verify` without it, [`VERIFY_PATIENCE`] applies
+/// while only echoes are awaited.
 struct Idle {
     limit: Option<Duration>,
+    /// `--verify`'s window: when it is full the server is the one we wait for.
+    window: Option<Arc<verify::Window>>,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Idle {
-    fn new(limit: Option<Duration>) -> Idle {
-        let first = limit.unwrap_or(Duration::from_secs(86_400));
+    fn new(limit: Option<Duration>, window: Option<Arc<verify::Window>>) -> Idle {
+        let first = limit
+            .or(window.as_ref().map(|_| VERIFY_PATIENCE))
+            .unwrap_or(Duration::from_secs(86_400));
         Idle {
             limit,
+            window,
             sleep: Box::pin(tokio::time::sleep(first)),
+        }
+    }
+
+    /// The limit, and whether it is `--verify`'s default.
+    fn limit(&self) -> Option<(Duration, bool)> {
+        match (self.limit, &self.window) {
+            (Some(limit), _) => Some((limit, false)),
+            (None, Some(_)) => Some((VERIFY_PATIENCE, true)),
+            (None, None) => None,
         }
     }
 
     /// Resolves when the next check is due; never without a limit.
     async fn fired(&mut self) {
-        if self.limit.is_none() {
+        if self.limit().is_none() {
             std::future::pending::<()>().await;
         }
         (&mut self.sleep).await;
@@ -241,11 +265,14 @@ impl Idle {
 
     /// A stall if there is one; otherwise re-arms for the earliest time there could be.
     fn check(&mut self, shared: &Shared) -> Option<Stall> {
-        let limit = self.limit?;
+        let (limit, by_default) = self.limit()?;
         let now = Instant::now();
         let quiet_until = Instant::from_std(shared.last_progress()) + limit;
-        if !shared.awaiting_server() {
-            // Our stdout is the slow side, not the server.
+        let window_full = self.window.as_ref().is_some_and(|w| w.full());
+        let only_echoes = window_full || shared.phase() == Phase::Done;
+        // Our stdout is the slow side, not the server; and --verify's own bound waits only
+        // for echoes, never for input.
+        if !shared.awaiting_server() || (by_default && !only_echoes) {
             self.sleep.as_mut().reset(now + limit);
             return None;
         }
@@ -254,6 +281,7 @@ impl Idle {
             return None;
         }
         let way = match shared.phase() {
+            _ if window_full => Way::NotEchoing,
             Phase::Input => Way::Neither,
             Phase::Socket => Way::NotReading,
             Phase::Window => Way::NotEchoing,
@@ -264,6 +292,7 @@ impl Idle {
             way,
             sent: shared.sent(),
             received: shared.received(),
+            verify_default: by_default,
         })
     }
 }

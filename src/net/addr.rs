@@ -35,36 +35,49 @@ impl fmt::Display for HostPort {
 }
 
 /// Splits `PORT`, `HOST:PORT` or `[IPV6]:PORT` into host and port; a bare port means 127.0.0.1.
+/// A problem is said without the word itself: [`problem`] puts the whole word as typed before
+/// it.
 fn split(s: &str) -> Result<(String, u16), String> {
     let s = s.trim();
     if s.is_empty() {
-        return Err(format!("empty address: {FORMS}"));
+        return Err(format!("the address is empty; {FORMS}"));
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok((Ipv4Addr::LOCALHOST.to_string(), parse_port(s)?));
+        let port = s
+            .parse::<u16>()
+            .map_err(|_| "not a port number (0-65535)".to_owned())?;
+        return Ok((Ipv4Addr::LOCALHOST.to_string(), port));
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, port) = rest
-            .split_once("]:")
-            .ok_or_else(|| format!("{}: {FORMS}", quoted(s)))?;
+        let Some((v6, port)) = rest.split_once("]:") else {
+            return Err(match rest.strip_suffix(']') {
+                Some(_) => "no port after ']', as in [::1]:8080".to_owned(),
+                None => FORMS.to_owned(),
+            });
+        };
         parse_v6(v6)?;
         (v6, port)
     } else {
         not_host_port(s)?;
-        s.rsplit_once(':')
-            .ok_or_else(|| format!("{}: {FORMS}", quoted(s)))?
+        s.rsplit_once(':').ok_or_else(|| FORMS.to_owned())?
     };
     if host.is_empty() {
-        return Err(format!("{}: the host is missing; {FORMS}", quoted(s)));
+        return Err(format!("the host is missing; {FORMS}"));
     }
     Ok((host.to_string(), parse_port(port)?))
+}
+
+/// `typed` (the whole word, prefix and all, or both words of `HOST PORT`) quoted, then what
+/// is wrong with it: a usage error names what was typed, not the piece the parser choked on.
+pub fn problem(typed: &str, reason: &str) -> String {
+    format!("{}: {reason}", quoted(typed))
 }
 
 /// Rejects, with a message saying why, the shapes people type that are not `HOST:PORT`: a URL,
 /// a `scheme:` prefix (none is known yet), an IPv6 address without brackets.
 fn not_host_port(s: &str) -> Result<(), String> {
     if s.contains("://") {
-        return Err(format!("{}: a URL is not an address; {FORMS}", quoted(s)));
+        return Err(format!("a URL is not an address; {FORMS}"));
     }
     let Some((first, rest)) = s.split_once(':') else {
         return Ok(());
@@ -74,8 +87,7 @@ fn not_host_port(s: &str) -> Result<(), String> {
             .is_some_and(|(host, _)| parse_v6(host).is_ok());
     if unbracketed_v6 {
         return Err(format!(
-            "{}: an IPv6 address needs brackets and a port, as in [::1]:8080; {FORMS}",
-            quoted(s)
+            "an IPv6 address needs brackets and a port, as in [::1]:8080; {FORMS}"
         ));
     }
     let scheme_like = first.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -83,7 +95,7 @@ fn not_host_port(s: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'));
     if scheme_like && (rest.contains(':') || rest.starts_with('/')) {
-        return Err(format!("{}: unknown scheme '{first}:'; {FORMS}", quoted(s)));
+        return Err(format!("unknown scheme '{first}:'; {FORMS}"));
     }
     Ok(())
 }
@@ -125,7 +137,7 @@ fn scope_id(zone: &str) -> Result<u32, String> {
     }
     let unknown = || {
         format!(
-            "{}: no such network interface (see `ip link`)",
+            "no such network interface {} (see `ip link`)",
             quoted(&format!("%{zone}"))
         )
     };
@@ -139,14 +151,24 @@ fn scope_id(zone: &str) -> Result<u32, String> {
     }
 }
 
+/// The port after `HOST:`.
 fn parse_port(port: &str) -> Result<u16, String> {
+    if port.is_empty() {
+        return Err("no port after ':'".into());
+    }
     port.parse::<u16>()
         .map_err(|_| format!("{} is not a port number (0-65535)", quoted(port)))
 }
 
 /// Parses a listen address: `PORT`, `IP:PORT`, `[IPV6]:PORT` (with an optional zone,
-/// `[fe80::1%eth0]:PORT`) or `localhost:PORT`. Port 0 asks the kernel for a free port.
-pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+/// `[fe80::1%eth0]:PORT`) or `localhost:PORT`. Port 0 asks the kernel for a free port. `s`
+/// is what follows any `tcp:`, `udp:` or `tls:` prefix of `typed`, the word as typed, which a
+/// problem names.
+pub fn parse_listen_addr(s: &str, typed: &str) -> Result<SocketAddr, String> {
+    listen_addr(s).map_err(|reason| problem(typed, &reason))
+}
+
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
     let (host, port) = split(s)?;
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
@@ -166,10 +188,16 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
 
 /// Parses a connect address: `PORT`, `HOST:PORT` or `[IPV6]:PORT` (with an optional zone);
 /// host names are resolved when connecting, so every address they resolve to can be tried.
-pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
+/// `s` is what follows any prefix of `typed` (or `HOST:PORT` joined from the two words
+/// `typed`), which a problem names.
+pub fn parse_host_port(s: &str, typed: &str) -> Result<HostPort, String> {
+    host_port(s).map_err(|reason| problem(typed, &reason))
+}
+
+fn host_port(s: &str) -> Result<HostPort, String> {
     let (host, port) = split(s)?;
     if port == 0 {
-        return Err(format!("{}: port 0 cannot be connected to", quoted(s)));
+        return Err("port 0 cannot be connected to".into());
     }
     let valid_name = host
         .bytes()
@@ -184,21 +212,20 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
 mod tests {
     use super::*;
 
+    fn listen(s: &str) -> Result<SocketAddr, String> {
+        parse_listen_addr(s, s)
+    }
+
+    fn connect(s: &str) -> Result<HostPort, String> {
+        parse_host_port(s, s)
+    }
+
     #[test]
     fn listen_forms() {
-        assert_eq!(
-            parse_listen_addr("8080"),
-            Ok("127.0.0.1:8080".parse().unwrap())
-        );
-        assert_eq!(
-            parse_listen_addr("0.0.0.0:0"),
-            Ok("0.0.0.0:0".parse().unwrap())
-        );
-        assert_eq!(parse_listen_addr("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
-        assert_eq!(
-            parse_listen_addr("localhost:7"),
-            Ok("127.0.0.1:7".parse().unwrap())
-        );
+        assert_eq!(listen("8080"), Ok("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(listen("0.0.0.0:0"), Ok("0.0.0.0:0".parse().unwrap()));
+        assert_eq!(listen("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
+        assert_eq!(listen("localhost:7"), Ok("127.0.0.1:7".parse().unwrap()));
         for bad in [
             "",
             "x",
@@ -210,10 +237,7 @@ mod tests {
             "example.com:80",
             ":80",
         ] {
-            assert!(
-                parse_listen_addr(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(listen(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
@@ -222,25 +246,25 @@ mod tests {
         let lo = scope_id("lo").expect("every Linux machine has lo");
         assert!(lo > 0);
         let want = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 7, 0, lo));
-        assert_eq!(parse_listen_addr("[fe80::1%lo]:7"), Ok(want));
-        assert_eq!(parse_listen_addr(&format!("[fe80::1%{lo}]:7")), Ok(want));
-        let hp = parse_host_port("[fe80::1%lo]:7").unwrap();
+        assert_eq!(listen("[fe80::1%lo]:7"), Ok(want));
+        assert_eq!(listen(&format!("[fe80::1%{lo}]:7")), Ok(want));
+        let hp = connect("[fe80::1%lo]:7").unwrap();
         assert_eq!(hp.host, "fe80::1%lo", "the zone is kept for resolution");
         assert_eq!(hp.to_string(), "[fe80::1%lo]:7");
-        let err = parse_listen_addr("[fe80::1%nosuchif0]:7").unwrap_err();
+        let err = listen("[fe80::1%nosuchif0]:7").unwrap_err();
         assert!(err.contains("no such network interface"), "{err}");
-        assert!(parse_host_port("[fe80::1%nosuchif0]:7").is_err());
-        assert!(parse_listen_addr("[fe80::1%]:7").is_err());
+        assert!(connect("[fe80::1%nosuchif0]:7").is_err());
+        assert!(listen("[fe80::1%]:7").is_err());
     }
 
     #[test]
     fn connect_forms() {
-        let hp = parse_host_port("localhost:8080").unwrap();
+        let hp = connect("localhost:8080").unwrap();
         assert_eq!((hp.host.as_str(), hp.port), ("localhost", 8080));
-        assert_eq!(parse_host_port("[::1]:80").unwrap().to_string(), "[::1]:80");
-        assert_eq!(parse_host_port("9").unwrap().to_string(), "127.0.0.1:9");
+        assert_eq!(connect("[::1]:80").unwrap().to_string(), "[::1]:80");
+        assert_eq!(connect("9").unwrap().to_string(), "127.0.0.1:9");
         for bad in ["", "host", "host:0", "ho st:1", "::1:80", "h:-1"] {
-            assert!(parse_host_port(bad).is_err(), "{bad:?} should be rejected");
+            assert!(connect(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
@@ -256,13 +280,37 @@ mod tests {
             ("host", "expected PORT"),
         ];
         for (input, want) in cases {
-            for err in [
-                parse_host_port(input).unwrap_err(),
-                parse_listen_addr(input).unwrap_err(),
-            ] {
+            for err in [connect(input).unwrap_err(), listen(input).unwrap_err()] {
                 assert!(err.contains(want), "{input}: {err}");
                 assert!(err.contains("HOST:PORT"), "{input}: names the forms: {err}");
             }
         }
+    }
+
+    /// Item 23 of issue 18: the whole word as typed is named, never the piece (`''`).
+    #[test]
+    fn a_problem_names_the_whole_word() {
+        for (word, want) in [
+            ("1.2.3.4:", "'1.2.3.4:': no port after ':'"),
+            ("[::1]:", "'[::1]:': no port after ':'"),
+            ("[::1]", "'[::1]': no port after ']', as in [::1]:8080"),
+            (
+                "1.2.3.4:x",
+                "'1.2.3.4:x': 'x' is not a port number (0-65535)",
+            ),
+            ("99999", "'99999': not a port number (0-65535)"),
+            ("[zz]:1", "'[zz]:1': 'zz' is not an IPv6 address"),
+        ] {
+            assert_eq!(connect(word).unwrap_err(), want, "{word}");
+            assert_eq!(listen(word).unwrap_err(), want, "{word}");
+        }
+        assert_eq!(
+            parse_host_port("1.2.3.4:", "udp:1.2.3.4:").unwrap_err(),
+            "'udp:1.2.3.4:': no port after ':'"
+        );
+        assert_eq!(
+            connect("h:0").unwrap_err(),
+            "'h:0': port 0 cannot be connected to"
+        );
     }
 }

@@ -65,24 +65,35 @@ fn strip_scheme<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Parses an endpoint: `unix:`, `tcp:` and `udp:` prefixes choose the transport, `unix_flag`
 /// (`-U`) makes a bare word a socket path, and anything else is TCP, parsed by `tcp` (as is
-/// what follows `udp:`).
+/// what follows `udp:`). Problems name the whole word `s`, prefixes and all (`tcp` is told
+/// only the rest, so its own problems must name `s` too).
 pub fn parse<T>(
     s: &str,
     unix_flag: bool,
     tcp: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<Endpoint<T>, String> {
+    parse_within(s, s, unix_flag, tcp)
+}
+
+/// [`parse`] of `s`, which is `typed` or its rest after `tls:`.
+fn parse_within<T>(
+    s: &str,
+    typed: &str,
+    unix_flag: bool,
+    tcp: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Endpoint<T>, String> {
     // `tls:` is the transport's security, not its kind: the TLS options read it beside this.
     if let Some(rest) = strip_scheme(s, "tls:") {
-        return parse(rest, unix_flag, tcp);
+        return parse_within(rest, typed, unix_flag, tcp);
     }
     if let Some(rest) = strip_scheme(s, "unix:") {
-        return parse_unix(rest, s).map(Endpoint::Unix);
+        return parse_unix(rest, typed).map(Endpoint::Unix);
     }
     if let Some(rest) = strip_scheme(s, "tcp:") {
         if unix_flag {
             return Err(format!(
                 "{}: -U/--unix takes a socket path, and this is a TCP address",
-                quoted(s)
+                quoted(typed)
             ));
         }
         return tcp(rest).map(Endpoint::Tcp);
@@ -91,13 +102,13 @@ pub fn parse<T>(
         if unix_flag {
             return Err(format!(
                 "{}: -U/--unix takes a socket path, and this is a UDP address",
-                quoted(s)
+                quoted(typed)
             ));
         }
         return tcp(rest).map(Endpoint::Udp);
     }
     if unix_flag {
-        return parse_unix(s, s).map(Endpoint::Unix);
+        return parse_unix(s, typed).map(Endpoint::Unix);
     }
     tcp(s).map(Endpoint::Tcp)
 }
@@ -192,6 +203,8 @@ mod tests {
             let err = parse(typed, flag, tcp).unwrap_err();
             assert!(err.contains(want), "{typed}: {err}");
         }
+        let err = parse("tls:unix:", false, tcp).unwrap_err();
+        assert!(err.starts_with("'tls:unix:': "), "the whole word: {err}");
         let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
         assert!(parse(&longest, false, tcp).is_ok());
     }

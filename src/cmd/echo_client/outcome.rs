@@ -9,6 +9,7 @@ use std::time::Duration;
 use color_eyre::eyre;
 
 use crate::exit::Exit;
+use crate::net::sniff::TLS_ANSWER;
 use crate::report::{io_reason, stdout_error};
 
 /// Input that never reached the server: read from stdin but not taken by the socket, plus
@@ -72,6 +73,9 @@ pub(super) enum Replies {
     Lost(io::Error),
     /// Writing to stdout failed (a closed pipe is `BrokenPipe`).
     Stdout(io::Error),
+    /// The first reply was a TLS record, not an echo: the server speaks TLS and the client
+    /// plain text. Nothing of it was printed.
+    Tls,
 }
 
 /// Which way nothing moved when `--idle-timeout` struck.
@@ -95,6 +99,8 @@ pub(super) struct Stall {
     pub(super) way: Way,
     pub(super) sent: u64,
     pub(super) received: u64,
+    /// The limit was `--verify`'s own, with no `--idle-timeout` given.
+    pub(super) verify_default: bool,
 }
 
 /// Everything known when the exchange is over. `replies` is `None` when the reply side was
@@ -104,6 +110,10 @@ pub(super) struct Ended {
     pub(super) replies: Option<Replies>,
     pub(super) sending: Sending,
     pub(super) stall: Option<Stall>,
+    /// Bytes sent and received in all: what a lost connection that left no input unsent
+    /// can still say.
+    pub(super) sent: u64,
+    pub(super) received: u64,
 }
 
 /// The exit status of an exchange with `server`, or the error to print. Success only when
@@ -113,7 +123,10 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         replies,
         sending,
         stall,
+        sent,
+        received,
     } = ended;
+    let moved = (sent, received);
     // Our own side first: a closed stdout is the reader's choice, a failed one our failure.
     let replies = match replies {
         Some(Replies::Stdout(err)) => {
@@ -122,13 +135,20 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         other => other,
     };
     match (replies, sending, stall) {
+        // Whatever else went wrong follows from speaking plain text to a TLS server.
+        (Some(Replies::Tls), _, _) => Err(eyre::eyre!(TLS_ANSWER).wrap_err(server.to_owned())),
         (_, Sending::Stdin(err), _) => {
             Err(eyre::Report::new(err).wrap_err("cannot read standard input"))
         }
         (_, _, Some(stall)) => Err(stalled(stall, server)),
-        (Some(Replies::Lost(err)), sending, None) => Err(lost(server, &err, unsent(&sending))),
+        (Some(Replies::Lost(err)), sending, None) => {
+            let finished = matches!(sending, Sending::Finished);
+            Err(lost(server, &err, unsent(&sending), finished, moved))
+        }
         // The send side took the reset and the reply side then saw only an end of stream.
-        (_, Sending::Socket(err, left), None) if is_reset(&err) => Err(lost(server, &err, left)),
+        (_, Sending::Socket(err, left), None) if is_reset(&err) => {
+            Err(lost(server, &err, left, false, moved))
+        }
         // The half-close found the connection gone: the server closed (and its kernel reset)
         // it before taking what was sent. "Transport endpoint is not connected" says less.
         (_, Sending::Socket(err, left), None) if err.raw_os_error() == Some(libc::ENOTCONN) => {
@@ -168,17 +188,40 @@ fn is_reset(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::ConnectionReset
 }
 
-fn lost(server: &str, err: &io::Error, left: Unsent) -> eyre::Report {
-    let left = if left.is_none() {
-        String::new()
+/// The connection broke (a reset, a timeout): always with what it cost. Input left unsent is
+/// counted (exactly for a file, at least for a pipe). When none was, what was sent may still
+/// have been thrown away unread, so the totals say how much went and came back; "all" input
+/// only when that is known: the end of input was reached, or stdin is a file read to its end.
+fn lost(
+    server: &str,
+    err: &io::Error,
+    left: Unsent,
+    finished: bool,
+    (sent, received): (u64, u64),
+) -> eyre::Report {
+    let totals = format!("{} sent, {} received", count(sent), count(received));
+    let cost = if !left.is_none() {
+        format!("{left} of input not sent")
+    } else if finished || left.exact {
+        format!("all input sent: {totals}")
     } else {
-        format!(" ({left} of input not sent)")
+        totals
     };
-    eyre::eyre!("{}{left}", io_reason(err)).wrap_err(format!("connection to {server} lost"))
+    eyre::eyre!("{} ({cost})", io_reason(err)).wrap_err(format!("connection to {server} lost"))
 }
 
 fn stalled(stall: Stall, server: &str) -> eyre::Report {
     let limit = crate::ui::duration(stall.limit);
+    if stall.verify_default {
+        // Only echoes were awaited: all input sent, or the window full.
+        let missing = stall.sent.saturating_sub(stall.received);
+        return eyre::eyre!(
+            "no echo from {server} for {limit}: {} of {} sent never came back (--verify \
+             waits {limit} for an echo; --idle-timeout sets another limit)",
+            count(missing),
+            count(stall.sent)
+        );
+    }
     let counts = format!(
         "{} sent, {} received",
         count(stall.sent),
@@ -209,6 +252,8 @@ mod tests {
     use crate::report::{is_stdout_closed, one_line};
 
     const SERVER: &str = "127.0.0.1:7";
+    /// Bytes sent in every made-up exchange.
+    const SENT: u64 = 1_000_000;
 
     fn exactly(bytes: u64) -> Unsent {
         Unsent { bytes, exact: true }
@@ -223,6 +268,8 @@ mod tests {
             replies,
             sending,
             stall: None,
+            sent: SENT,
+            received: 0,
         };
         outcome(ended, SERVER).map_err(|err| one_line(&err))
     }
@@ -254,16 +301,58 @@ mod tests {
     fn a_reset_taken_by_the_reply_side_fails() {
         let got = decide(
             Some(Replies::Lost(os(libc::ECONNRESET))),
-            Sending::Stopped(exactly(0)),
+            Sending::Stopped(exactly(4096)),
         );
         assert_eq!(
             got,
             Err(format!(
-                "connection to {SERVER} lost: Connection reset by peer"
+                "connection to {SERVER} lost: Connection reset by peer (4096 bytes of input not sent)"
             ))
         );
         let got = decide(Some(Replies::Lost(os(libc::ECONNRESET))), Sending::Finished);
         assert!(got.is_err());
+    }
+
+    /// Issue 18 item 24: a reset always says what it cost. With no input left unsent (all of
+    /// a file handed to the socket, or the end of input reached), what was sent may still be
+    /// lost unread: the totals are given, "all" only when that is known.
+    #[test]
+    fn a_reset_with_nothing_left_unsent_gives_the_totals() {
+        let reset = || Some(Replies::Lost(os(libc::ECONNRESET)));
+        let all = format!(
+            "connection to {SERVER} lost: Connection reset by peer (all input sent: 1000000 \
+             bytes sent, 0 bytes received)"
+        );
+        assert_eq!(
+            decide(reset(), Sending::Stopped(exactly(0))),
+            Err(all.clone())
+        );
+        assert_eq!(decide(reset(), Sending::Finished), Err(all));
+        let idle_pipe = Unsent {
+            bytes: 0,
+            exact: false,
+        };
+        assert_eq!(
+            decide(reset(), Sending::Stopped(idle_pipe)),
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer (1000000 bytes sent, 0 \
+                 bytes received)"
+            ))
+        );
+        let pipe = Unsent {
+            bytes: 10,
+            exact: false,
+        };
+        assert_eq!(
+            decide(
+                Some(Replies::Closed),
+                Sending::Socket(os(libc::ECONNRESET), pipe)
+            ),
+            Err(format!(
+                "connection to {SERVER} lost: Connection reset by peer (at least 10 bytes of \
+                 input not sent)"
+            ))
+        );
     }
 
     /// Item 4: the server closed while input was still waiting.
@@ -332,6 +421,8 @@ mod tests {
                 replies: Some(Replies::Stdout(os(libc::EPIPE))),
                 sending: Sending::Stopped(exactly(5)),
                 stall: None,
+                sent: SENT,
+                received: 0,
             },
             SERVER,
         );
@@ -341,6 +432,20 @@ mod tests {
             full,
             Err("cannot write to standard output: No space left on device".into())
         );
+    }
+
+    /// Issue 18 item 8: a TLS answer to plain text is one line, whatever the send side saw.
+    #[test]
+    fn a_tls_answer_says_add_tls() {
+        for sending in [
+            Sending::Finished,
+            Sending::Socket(os(libc::ECONNRESET), exactly(7)),
+        ] {
+            assert_eq!(
+                decide(Some(Replies::Tls), sending),
+                Err(format!("{SERVER}: the server answered in TLS: add --tls"))
+            );
+        }
     }
 
     #[test]
@@ -362,7 +467,10 @@ mod tests {
                 way,
                 sent: 2_000_000,
                 received: 0,
+                verify_default: false,
             }),
+            sent: 2_000_000,
+            received: 0,
         };
         let message = |way| one_line(&outcome(stall(way), SERVER).unwrap_err());
         assert_eq!(
@@ -378,5 +486,33 @@ mod tests {
         );
         assert!(message(Way::Neither).starts_with("nothing sent or received for 2s"));
         assert!(message(Way::NotEchoing).contains("echoes nothing back, and --verify holds"));
+    }
+
+    /// Issue 18 item 20: --verify's own bound says how many bytes never came back.
+    #[test]
+    fn verify_gives_up_naming_the_bytes_that_never_came_back() {
+        for way in [Way::NoReply, Way::NotEchoing] {
+            let ended = Ended {
+                replies: None,
+                sending: Sending::Finished,
+                stall: Some(Stall {
+                    limit: Duration::from_secs(10),
+                    way,
+                    sent: 3_000_000,
+                    received: 2_400_000,
+                    verify_default: true,
+                }),
+                sent: 3_000_000,
+                received: 2_400_000,
+            };
+            assert_eq!(
+                one_line(&outcome(ended, SERVER).unwrap_err()),
+                format!(
+                    "no echo from {SERVER} for 10s: 600000 bytes of 3000000 bytes sent never \
+                     came back (--verify waits 10s for an echo; --idle-timeout sets another \
+                     limit)"
+                )
+            );
+        }
     }
 }

@@ -23,7 +23,7 @@
 
 use socket2::Socket;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread;
@@ -37,6 +37,7 @@ use tokio::sync::oneshot;
 
 use super::outcome::Replies;
 use super::verify::Window;
+use crate::net::sniff::looks_like_tls_record;
 use crate::sys::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
@@ -73,7 +74,14 @@ pub(super) struct Shared {
     awaiting_server: AtomicBool,
     /// A [`Phase`].
     phase: AtomicU8,
+    /// The first [`HEAD`] bytes sent (fewer until that many went out): their count in the top
+    /// byte, the bytes in the low ones, so the reply side can tell an echo from a TLS answer.
+    head: AtomicU64,
 }
+
+/// How many of the first bytes sent are kept to compare the first reply with: a TLS record
+/// header's length.
+pub(super) const HEAD: usize = 5;
 
 impl Shared {
     pub(super) fn new() -> Arc<Shared> {
@@ -84,6 +92,7 @@ impl Shared {
             last_progress_ms: AtomicU64::new(0),
             awaiting_server: AtomicBool::new(false),
             phase: AtomicU8::new(Phase::Input as u8),
+            head: AtomicU64::new(0),
         })
     }
 
@@ -129,6 +138,36 @@ impl Shared {
     pub(super) fn add_received(&self, n: usize) {
         self.received.fetch_add(n as u64, Ordering::Relaxed);
         self.progressed();
+    }
+
+    /// How many of the first [`HEAD`] bytes are still to be recorded; 0 once all are.
+    pub(super) fn head_missing(&self) -> usize {
+        HEAD - (self.head.load(Ordering::Acquire) >> 56) as usize
+    }
+
+    /// Records the start of `data`, about to be sent, while fewer than [`HEAD`] bytes are.
+    /// Only the send pump writes it, and before the bytes go out, so any echo of them finds
+    /// them here.
+    pub(super) fn record_head(&self, data: &[u8]) {
+        let packed = self.head.load(Ordering::Acquire);
+        let have = (packed >> 56) as usize;
+        if have >= HEAD || data.is_empty() {
+            return;
+        }
+        let mut bytes = packed.to_le_bytes();
+        let take = data.len().min(HEAD - have);
+        bytes[have..have + take].copy_from_slice(&data[..take]);
+        bytes[7] = (have + take) as u8;
+        self.head
+            .store(u64::from_le_bytes(bytes), Ordering::Release);
+    }
+
+    /// Whether `reply`, the start of the first reply, is an echo of the first bytes sent as far
+    /// as both go. Before anything was sent, no reply is an echo.
+    fn echoes_head(&self, reply: &[u8]) -> bool {
+        let bytes = self.head.load(Ordering::Acquire).to_le_bytes();
+        let both = usize::from(bytes[7]).min(reply.len());
+        both > 0 && bytes[..both] == reply[..both]
     }
 
     fn progressed(&self) {
@@ -180,12 +219,52 @@ fn pump_replies(
     shared: &Shared,
     window: Option<&Window>,
 ) -> Replies {
+    if let Some(end) = sniff_first_reply(socket, shared) {
+        return end;
+    }
     if is_pipe(stdout) && window.is_none() {
         if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
         }
     }
     copy_replies(socket, stdout, shared, window)
+}
+
+/// [`Replies::Tls`] if the server's first reply is a TLS record, not an echo: a TLS server's
+/// answer to a client that forgot `--tls`. Its first bytes are peeked once (MSG_PEEK leaves
+/// them for the pumps, so the splice path stays as it is). A record header is not enough:
+/// binary input may start like one, and its echo would too. So it counts as TLS only when it
+/// is not what was sent first, as far as both go, which the send pump records before sending
+/// (a pipe's first bytes are copied, not spliced, for that). A reply too short to hold a
+/// header or the end of the stream is left to the pumps; an error ends here, as the kernel
+/// reports a reset only once.
+fn sniff_first_reply(socket: &Socket, shared: &Shared) -> Option<Replies> {
+    let mut head = [0u8; HEAD];
+    loop {
+        // SAFETY: `head` is valid for writes of its length for the whole call.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                head.as_mut_ptr().cast(),
+                head.len(),
+                libc::MSG_PEEK,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => match shared.await_server(socket) {
+                    Ok(()) => continue,
+                    Err(err) => return Some(Replies::Lost(err)),
+                },
+                _ => return Some(Replies::Lost(err)),
+            }
+        };
+        let reply = &head[..n];
+        return (looks_like_tls_record(reply) && !shared.echoes_head(reply))
+            .then_some(Replies::Tls);
+    }
 }
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
@@ -215,7 +294,9 @@ fn splice_replies(socket: &Socket, stdout: BorrowedFd<'_>, shared: &Shared) -> O
     }
 }
 
-/// socket → stdout through a buffer, until the server closes.
+/// socket → stdout through a buffer, until the server closes. Under `--verify` a closed stdout
+/// (`| head -c 10`) does not end the check: the rest is compared and dropped, and the verdict
+/// decides the exit status, as it would have with stdout open.
 fn copy_replies(
     mut socket: &Socket,
     stdout: BorrowedFd<'_>,
@@ -223,6 +304,7 @@ fn copy_replies(
     window: Option<&Window>,
 ) -> Replies {
     let mut buf = vec![0u8; CHUNK];
+    let mut stdout_closed = false;
     loop {
         let n = match socket.read(&mut buf) {
             Ok(0) => return Replies::Closed,
@@ -240,8 +322,15 @@ fn copy_replies(
         if let Some(window) = window {
             window.check(&buf[..n]);
         }
-        if let Err(err) = write_all(stdout, &buf[..n]) {
-            return Replies::Stdout(err);
+        if stdout_closed {
+            continue;
+        }
+        match write_all(stdout, &buf[..n]) {
+            Err(err) if window.is_some() && err.kind() == io::ErrorKind::BrokenPipe => {
+                stdout_closed = true;
+            }
+            Err(err) => return Replies::Stdout(err),
+            Ok(()) => {}
         }
     }
 }

@@ -23,7 +23,7 @@ use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
 use super::outcome::{Sending, Unsent};
-use super::pump::{CHUNK, Phase, SPLICE_MAX, Shared, is_pipe};
+use super::pump::{CHUNK, HEAD, Phase, SPLICE_MAX, Shared, is_pipe};
 use super::verify::Window;
 
 /// Tells the pump to stop at its next wait: a flag, and an eventfd that wakes its poll.
@@ -119,10 +119,7 @@ fn pump(stdin: BorrowedFd<'_>, socket: &Socket, shared: &Shared, stop: &Stop) ->
         stop,
     };
     let copied = match is_pipe(stdin) && stop.window.is_none() {
-        true => pump.splice().and_then(|spliced| match spliced {
-            true => Ok(()),
-            false => pump.copy(),
-        }),
+        true => pump.splice_after_head(),
         false => pump.copy(),
     };
     if let Err(end) = copied {
@@ -171,20 +168,49 @@ impl Pump<'_> {
         }
     }
 
+    /// stdin pipe → socket: the first [`HEAD`] bytes copied, for the reply side to know them
+    /// ([`Shared::record_head`]), then the rest spliced (copied if the kernel cannot splice).
+    fn splice_after_head(&self) -> Result<(), Sending> {
+        let mut buf = [0u8; HEAD];
+        loop {
+            let missing = self.shared.head_missing();
+            if missing == 0 {
+                break;
+            }
+            let Some(n) = self.read_input(&mut buf[..missing])? else {
+                return Ok(());
+            };
+            self.shared.record_head(&buf[..n]);
+            self.send_all(&buf[..n])?;
+        }
+        match self.splice()? {
+            true => Ok(()),
+            false => self.copy(),
+        }
+    }
+
     /// stdin → socket through a buffer.
     fn copy(&self) -> Result<(), Sending> {
         let mut buf = vec![0u8; CHUNK];
+        while let Some(n) = self.read_input(&mut buf)? {
+            self.hold(&buf[..n])?;
+            self.shared.record_head(&buf[..n]);
+            self.send_all(&buf[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Waits for input and reads some into `buf`; `None` at the end of input.
+    fn read_input(&self, buf: &mut [u8]) -> Result<Option<usize>, Sending> {
         loop {
             self.wait_input()?;
-            let n = match rustix::io::read(self.stdin, &mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
+            match rustix::io::read(self.stdin, &mut *buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Ok(Some(n)),
                 // Someone else took the data first, or left stdin non-blocking: wait again.
-                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(Errno::INTR | Errno::AGAIN) => {}
                 Err(err) => return Err(Sending::Stdin(err.into())),
-            };
-            self.hold(&buf[..n])?;
-            self.send_all(&buf[..n])?;
+            }
         }
     }
 

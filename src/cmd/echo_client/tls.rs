@@ -196,12 +196,14 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let window = args.measure.verify.then(Arc::<Window>::default);
     let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone())
         .wrap_err("cannot start sending")?;
-    let (output, written) = write_stdout(stdio.stdout).wrap_err("cannot start receiving")?;
+    let (output, written) =
+        write_stdout(stdio.stdout, window.is_some()).wrap_err("cannot start receiving")?;
     let (reader, mut writer) = tokio::io::split(stream);
     let sending = send(&mut writer, input, &shared, &pending);
     let replies = receive(reader, output, written, &shared, window.as_deref());
     let bar = Bar::new(args, ui, stdio.interactive);
-    let (replies, stall, sent) = both_ways(args, ui, &shared, &bar, sending, replies).await;
+    let (replies, stall, sent) =
+        both_ways(args, ui, &shared, window.clone(), &bar, sending, replies).await;
     if matches!(replies, Some(Replies::Closed)) && sent.is_none() {
         // The server closed first: answer its close_notify with ours, as TLS asks of each
         // side, so a strict server does not see our stream as cut short. Bounded: the server
@@ -220,6 +222,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         replies,
         sending,
         stall,
+        sent: shared.sent(),
+        received: shared.received(),
     };
     Ok((ended, verdict))
 }
@@ -233,13 +237,14 @@ async fn both_ways(
     args: &EchoClientArgs,
     ui: &Ui,
     shared: &Shared,
+    window: Option<Arc<Window>>,
     bar: &Bar<'_>,
     sending: impl Future<Output = Sending>,
     replies: impl Future<Output = Replies>,
 ) -> (Option<Replies>, Option<Stall>, Option<Sending>) {
     tokio::pin!(sending, replies);
     let mut sent: Option<Sending> = None;
-    let mut idle = Idle::new(args.idle_timeout);
+    let mut idle = Idle::new(args.idle_timeout, window);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -268,12 +273,12 @@ async fn both_ways(
     }
 }
 
-/// Input read but not sent; more may wait in stdin, so a count above zero is a lower bound.
+/// Input read but not sent; more may wait in stdin, so the count is a lower bound (even 0:
+/// a lost connection must not claim all input went).
 fn unsent(pending: &AtomicU64) -> Unsent {
-    let bytes = pending.load(Ordering::Relaxed);
     Unsent {
-        bytes,
-        exact: bytes == 0,
+        bytes: pending.load(Ordering::Relaxed),
+        exact: false,
     }
 }
 
@@ -316,17 +321,29 @@ type Written = oneshot::Receiver<io::Result<()>>;
 
 /// Starts the stdout thread: writes each chunk from the queue, and reports how that went once
 /// the queue ends (or at the first failure).
-fn write_stdout(stdout: BorrowedFd<'static>) -> io::Result<(mpsc::Sender<Vec<u8>>, Written)> {
+fn write_stdout(
+    stdout: BorrowedFd<'static>,
+    verify: bool,
+) -> io::Result<(mpsc::Sender<Vec<u8>>, Written)> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let (done, written) = oneshot::channel();
     thread::Builder::new()
         .name("stdout".into())
         .spawn(move || {
             let mut result = Ok(());
+            let mut closed = false;
             while let Some(chunk) = rx.blocking_recv() {
-                result = fdio::write_all(stdout, &chunk);
-                if result.is_err() {
-                    break;
+                if closed {
+                    continue;
+                }
+                match fdio::write_all(stdout, &chunk) {
+                    // Under --verify a closed stdout ends the printing, not the check.
+                    Err(err) if verify && err.kind() == io::ErrorKind::BrokenPipe => closed = true,
+                    Err(err) => {
+                        result = Err(err);
+                        break;
+                    }
+                    Ok(()) => {}
                 }
             }
             let _ = done.send(result);

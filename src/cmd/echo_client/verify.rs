@@ -31,6 +31,8 @@ struct State {
     first_diff: Option<u64>,
     /// The send side stops: waiting for room ends.
     closed: bool,
+    /// The send side waits for room: it holds input only an echo can let go.
+    full: bool,
 }
 
 impl Window {
@@ -42,11 +44,13 @@ impl Window {
             && !state.pending.is_empty()
             && state.pending.len() + data.len() > WINDOW
         {
+            state.full = true;
             state = self
                 .room
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        state.full = false;
         if state.closed {
             return false;
         }
@@ -69,6 +73,14 @@ impl Window {
         state.checked += reply.len() as u64;
         drop(state);
         self.room.notify_all();
+    }
+
+    /// Whether the send side waits for room: nothing more goes out until an echo comes back.
+    pub(super) fn full(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .full
     }
 
     /// Ends every wait for room: the send pump is stopping.
@@ -160,6 +172,11 @@ mod tests {
         assert!(w.push(&vec![0; WINDOW]));
         let w2 = std::sync::Arc::clone(&w);
         let t = std::thread::spawn(move || w2.push(b"x"));
+        let waited = std::time::Instant::now();
+        while !w.full() && waited.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::yield_now();
+        }
+        assert!(w.full(), "the push waits for room");
         w.close();
         assert!(!t.join().unwrap());
     }
