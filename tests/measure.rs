@@ -419,6 +419,8 @@ fn load_with_json_accounts_for_every_message() {
 }
 
 /// Against a server that answers nothing, every message is lost, counted, and the run fails.
+/// (The run is shorter than `--timeout`, so each connection sends one message: after a
+/// timeout within the run a connection goes on over a new one.)
 #[test]
 fn load_against_a_silent_server_fails_with_errors_by_kind() {
     fn silent(c: &mut dyn Conn) {
@@ -431,7 +433,7 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "--connections",
             "3",
             "--duration",
-            "300ms",
+            "150ms",
             "--timeout",
             "200ms",
             "--json",
@@ -453,7 +455,7 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "--connections",
             "2",
             "--duration",
-            "300ms",
+            "80ms",
             "--timeout",
             "100ms",
             "--rate",
@@ -761,7 +763,8 @@ fn udp_probe_counts_a_changed_or_cut_reply_as_mismatched() {
 }
 
 /// Load over UDP against a server that answers nothing: every message lost, counted as a
-/// timeout, exit 1; and one larger than a datagram holds is refused before anything is sent.
+/// timeout, exit 1; and one larger than a datagram holds is refused before anything is sent,
+/// as a usage error.
 #[test]
 fn udp_load_against_a_silent_server_and_an_oversized_message() {
     let server = udp_test_server(|_, _| None);
@@ -769,7 +772,7 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
         "--connections",
         "3",
         "--duration",
-        "300ms",
+        "150ms",
         "--timeout",
         "200ms",
         "--json",
@@ -781,7 +784,7 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
     assert_eq!(num(&v, "lost"), 3.0, "{v}");
     assert_eq!(v["errors"]["timeout"], 3, "{v}");
     let out = client(&["--count", "1", "--size", "65508", &server.addr]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("more than one datagram to udp:127.0.0.1:"),
         "{}",
@@ -1155,4 +1158,44 @@ fn load_after_a_mismatch_goes_on_over_a_new_connection() {
             "{err}"
         );
     }
+}
+
+/// `echo-client ARGS` under `ulimit -v KIB`, with no stdin.
+fn client_under_ulimit(kib: u64, args: &[&str]) -> Output {
+    let child = std::process::Command::new("sh")
+        .args(["-c", &format!("ulimit -v {kib} && exec \"$0\" \"$@\"")])
+        .arg(crate::util::bin())
+        .arg("echo-client")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    output_timeout(child, RUN)
+}
+
+/// Memory that passes the up-front check but not the allocations (the threads' own mappings
+/// count against `ulimit -v`), and a probe under a limit smaller than its buffers: each is
+/// refused in one line, exit 1, never an abort (134) in an allocation.
+#[test]
+fn memory_short_of_the_buffers_is_an_error_not_an_abort() {
+    let (server, addr) = our_server(Net::Tcp);
+    let load = ["--connections", "20", "--size", "16MiB", "--duration", "1s"];
+    let probe = ["--count", "1", "--size", "16MiB"];
+    for (kib, args) in [(700_000, &load[..]), (40_000, &probe[..])] {
+        let mut all = args.to_vec();
+        all.push(&addr);
+        let out = client_under_ulimit(kib, &all);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_no_panic(&out.stderr);
+        assert!(!err.contains("memory allocation"), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot allocate") || err.contains("memory available"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    }
+    drop(server);
 }
