@@ -1199,3 +1199,84 @@ fn memory_short_of_the_buffers_is_an_error_not_an_abort() {
     }
     drop(server);
 }
+
+/// A load over UDP against a server that drops 1 datagram in 50: each loss is counted (a
+/// timeout) and the load runs for its whole `--duration`, its rate over that time.
+#[test]
+fn a_lost_datagram_does_not_end_a_udp_load() {
+    let server = udp_test_server(|n, msg| (n % 50 != 49).then(|| msg.to_vec()));
+    let out = client(&[
+        "--connections",
+        "2",
+        "--duration",
+        "1s",
+        "--timeout",
+        "100ms",
+        "--json",
+        &server.addr,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "lost") >= 2.0, "{v}");
+    assert_eq!(num(&v, "lost"), num(&v["errors"], "timeout"), "{v}");
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    let rate = num(&v, "received") / num(&v, "duration_s");
+    assert!((num(&v, "msgs_per_s") - rate).abs() < 1.0, "{v}");
+    // A new socket after each loss but those the run's end cut short (one per connection).
+    assert!(num(&v, "reconnects") + 2.0 >= num(&v, "lost"), "{v}");
+}
+
+/// A stream load against a server that ends every connection after 20 messages (TCP with a
+/// reset, a Unix socket with a close): each connection goes on over a new one, counted, and
+/// the load runs for its `--duration`.
+#[test]
+fn a_reset_or_close_does_not_end_a_stream_load() {
+    fn twenty_then_cut(c: &mut dyn Conn) {
+        let mut msg = [0u8; 64];
+        for _ in 0..20 {
+            if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+                return;
+            }
+        }
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            thread::spawn(move || {
+                twenty_then_cut(&mut c);
+                let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+            });
+        }
+    });
+    let unix = test_server(Net::Unix, twenty_then_cut);
+    for addr in [&tcp, &unix.addr] {
+        let args = ["--connections", "2", "--duration", "1s", "--json", addr];
+        let out = client(&args);
+        assert_eq!(out.status.code(), Some(1), "{addr}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_eq!(
+            num(&v, "sent"),
+            num(&v, "received") + num(&v, "lost"),
+            "{v}"
+        );
+        assert!(num(&v, "received") > 100.0, "{addr}: {v}");
+        assert!(num(&v, "reconnects") >= 5.0, "{addr}: {v}");
+        assert!(num(&v, "duration_s") >= 0.9, "{addr}: {v}");
+        let errors: f64 = v["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_f64().unwrap())
+            .sum();
+        assert_eq!(errors, num(&v, "lost"), "{addr}: {v}");
+        if addr == &tcp {
+            assert!(v["errors"]["reset"].as_u64() > Some(0), "{v}");
+        }
+    }
+}
