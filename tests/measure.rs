@@ -1280,3 +1280,71 @@ fn a_reset_or_close_does_not_end_a_stream_load() {
         }
     }
 }
+
+/// A UDP server that answers every datagram twice, the second time 20 ms late.
+fn answers_twice() -> TestServer {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp:{}", socket.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            let reply = buf[..len].to_vec();
+            let _ = socket.send_to(&reply, from);
+            let again = socket.try_clone().unwrap();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                let _ = again.send_to(&reply, from);
+            });
+        }
+    });
+    TestServer {
+        addr,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A second reply to a probe is a duplicate, `(DUP!)` as ping prints it, counted apart and no
+/// failure (ping exits 0 with duplicates); never taken for the next probe's reply. Load mode
+/// skips them too. With 1-byte probes as well: the stamp is then the whole message.
+#[test]
+fn a_duplicate_udp_reply_is_a_duplicate() {
+    let server = answers_twice();
+    for size in ["64", "1"] {
+        let args = ["--count", "5", "--interval", "60ms", "--size", size];
+        let mut all = args.to_vec();
+        all.push(&server.addr);
+        let out = client(&all);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{size}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains("5 sent, 5 received, 0 lost, 0 mismatched, +4 duplicates"),
+            "{size}: {stdout}"
+        );
+        for seq in 1..=4 {
+            assert!(
+                stdout.contains(&format!("from {}: seq={seq} (DUP!)", &server.addr)),
+                "{size}: {stdout}"
+            );
+        }
+        all.push("--json");
+        let v = json(&client(&all));
+        assert_eq!(v["duplicates"], 4, "{v}");
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    let args = [
+        "--connections",
+        "2",
+        "--duration",
+        "300ms",
+        "--json",
+        &server.addr,
+    ];
+    let v = json(&client(&args));
+    assert_eq!(num(&v, "mismatched") + num(&v, "lost"), 0.0, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+}
