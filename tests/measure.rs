@@ -1348,3 +1348,45 @@ fn a_duplicate_udp_reply_is_a_duplicate() {
     assert_eq!(num(&v, "mismatched") + num(&v, "lost"), 0.0, "{v}");
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// Forgetting `--tls` is not success: against a TLS server, a plain probe or load (TCP or a
+/// Unix socket) says so in one line, exit 1, instead of a run of mismatches. With `--tls`
+/// the JSON `server` keeps its `tls:` prefix, as `udp:` and `unix:` keep theirs.
+#[test]
+fn a_tls_answer_to_plain_text_says_add_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let unix = format!("tls:unix:{}", dir.path().join("tls.sock").display());
+    for listen in ["tls:127.0.0.1:0", &unix] {
+        let mut server = EchoServer::launch(std_tool(["echo-server", "-q", listen]));
+        let tls = server.await_line(PROMPT).to_owned();
+        let plain = tls.strip_prefix("tls:").unwrap().to_owned();
+        let probe = ["--count", "3", "--interval", "10ms", &plain];
+        let load = ["--connections", "2", "--duration", "300ms", &plain];
+        for args in [&probe[..], &load[..]] {
+            let out = client(args);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("{plain}: the server answered in TLS: add --tls")),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("differ"), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        }
+        let out = client(&["--insecure", "--count", "1", "--json", &tls]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["server"], tls.as_str());
+        let load = [
+            "--insecure",
+            "--connections",
+            "1",
+            "--duration",
+            "100ms",
+            "--json",
+            &tls,
+        ];
+        let out = client(&load);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["server"], tls.as_str());
+    }
+}
