@@ -543,6 +543,15 @@ fn nonsense_combinations_are_usage_errors() {
             "'--count <N>' cannot be used with '--connections <C>'",
         ),
         (&["--json"], "--count <N>|--connections <C>"),
+        (&["--json"], "'--json' prints the summary of a mode"),
+        (
+            &["--size", "1G", "--count", "1"],
+            "'1G': too large (at most 16MiB)",
+        ),
+        (
+            &["--size", "1GiB", "--count", "1"],
+            "'1GiB': too large (at most 16MiB)",
+        ),
         (
             &["--rate", "10", "--count", "3"],
             "'--rate <R>' cannot be used with '--count <N>'",
@@ -1389,4 +1398,34 @@ fn a_tls_answer_to_plain_text_says_add_tls() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(json(&out)["server"], tls.as_str());
     }
+}
+
+/// One Ctrl-C rule for probe and load, the summary's (JSON `ok`): a probe whose second reply
+/// was lost exits 1 after Ctrl-C as at its count's end (ping's "any reply" rule let it exit
+/// 0), and the help and man page say the rule for both modes.
+#[test]
+fn ctrl_c_exits_by_the_summary_in_both_modes() {
+    let server = udp_test_server(|n, msg| (n != 1).then(|| msg.to_vec()));
+    let args = [
+        "--count",
+        "0",
+        "--interval",
+        "20ms",
+        "--timeout",
+        "100ms",
+        "--json",
+        &server.addr,
+    ];
+    let out = interrupted_when(&args, |err| err.contains("seq=5 "));
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(num(&v, "lost") >= 1.0, "{v}");
+    let help = std_tool(["echo-client", "--help"]).output().unwrap();
+    let help = text(&help.stdout).replace('\n', " ");
+    assert!(
+        help.contains("Ctrl-C ends either mode with its summary and the same rule"),
+        "{help}"
+    );
 }
