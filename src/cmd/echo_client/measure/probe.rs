@@ -16,8 +16,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::json::{Counts, ProbeSummary, print, print_json};
 use super::stats::Latencies;
-use super::transport::Failure;
 use super::transport::{Dialer, Echo, RoundTrip};
+use super::transport::{Duplicates, Failure};
 use super::{Options, random_message, stamp, zeroed};
 use crate::exit::Exit;
 use crate::runtime;
@@ -37,14 +37,14 @@ pub(in crate::cmd::echo_client) struct Probe {
 /// before this one).
 struct Found {
     outcome: Outcome,
-    duplicates: Vec<u64>,
+    duplicates: Duplicates,
 }
 
 impl Found {
     fn alone(outcome: Outcome) -> Found {
         Found {
             outcome,
-            duplicates: Vec::new(),
+            duplicates: Duplicates::default(),
         }
     }
 }
@@ -85,12 +85,16 @@ impl Tally<'_> {
 
     fn note(&mut self, seq: u64, found: Found) -> eyre::Result<()> {
         // Each duplicate first: it came before this probe's own reply, or its wait's end.
-        for back in found.duplicates {
-            self.duplicates += 1;
-            let (size, server) = (self.size, &self.server);
+        let (size, server) = (self.size, &self.server);
+        for &back in &found.duplicates.each {
             let dup = seq.saturating_sub(back);
             self.line(&format!("{size} bytes from {server}: seq={dup} (DUP!)"))?;
         }
+        let more = found.duplicates.more;
+        if more > 0 {
+            self.line(&format!("{more} more duplicates from {server} (DUP!)"))?;
+        }
+        self.duplicates += found.duplicates.each.len() as u64 + more;
         self.counts.sent += 1;
         let size = self.size;
         let server = &self.server;

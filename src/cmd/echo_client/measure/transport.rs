@@ -105,12 +105,22 @@ pub(in crate::cmd::echo_client) trait RoundTrip:
         reply: &'a mut [u8],
     ) -> impl Future<Output = Result<Echo, Failure>> + Send + 'a;
 
-    /// The duplicate replies seen since the last call, each as how many messages before
-    /// the latest one it answered. Only a datagram transport can see one: on a stream a
-    /// second copy of an echo is bytes out of step, a mismatch.
-    fn take_duplicates(&mut self) -> Vec<u64> {
-        Vec::new()
+    /// The duplicate replies seen since the last call. Only a datagram transport can see
+    /// one: on a stream a second copy of an echo is bytes out of step, a mismatch.
+    fn take_duplicates(&mut self) -> Duplicates {
+        Duplicates::default()
     }
+}
+
+/// Duplicate replies seen by a connection.
+#[derive(Debug, Default)]
+pub(in crate::cmd::echo_client) struct Duplicates {
+    /// The first [`DUPLICATES_HELD`], each as how many messages before the latest one it
+    /// answered.
+    pub(super) each: Vec<u64>,
+    /// Those past them, only counted: load mode never takes them, and a server may send
+    /// any number.
+    pub(super) more: u64,
 }
 
 /// Opens connections of one transport to one endpoint.
@@ -265,9 +275,8 @@ pub(in crate::cmd::echo_client) struct Datagram {
     /// Messages sent on this socket: the engines stamp consecutive numbers into them, so a
     /// reply stamped with one of the `sent - 1` before the latest is a duplicate.
     sent: u64,
-    /// Duplicates seen and not yet taken, as messages before the latest (at most
-    /// [`DUPLICATES_HELD`]: load mode never takes them).
-    duplicates: Vec<u64>,
+    /// Duplicates seen and not yet taken.
+    duplicates: Duplicates,
 }
 
 /// Duplicates a [`Datagram`] holds for the probe to take.
@@ -292,17 +301,19 @@ impl RoundTrip for Datagram {
             if echo == Echo::Intact {
                 return Ok(echo);
             }
-            match duplicate_of(msg, &self.scratch[..n], self.sent) {
-                Some(back) if self.duplicates.len() < DUPLICATES_HELD => {
-                    self.duplicates.push(back);
-                }
-                Some(_) => {}
-                None => return Ok(echo),
+            let Some(back) = duplicate_of(msg, &self.scratch[..n], self.sent) else {
+                return Ok(echo);
+            };
+            let seen = &mut self.duplicates;
+            if seen.each.len() < DUPLICATES_HELD {
+                seen.each.push(back);
+            } else {
+                seen.more = seen.more.saturating_add(1);
             }
         }
     }
 
-    fn take_duplicates(&mut self) -> Vec<u64> {
+    fn take_duplicates(&mut self) -> Duplicates {
         std::mem::take(&mut self.duplicates)
     }
 }
@@ -378,7 +389,7 @@ impl Dialer for UdpDialer {
             socket,
             scratch,
             sent: 0,
-            duplicates: Vec::new(),
+            duplicates: Duplicates::default(),
         };
         Ok((conn, named))
     }
@@ -416,5 +427,36 @@ mod tests {
             err,
             Failure::Closed { got: 0, of: 100 } | Failure::Io(_)
         ));
+    }
+
+    /// A reply stamped with one of the messages sent before on the socket is a duplicate
+    /// of it; anything else (a later stamp, other bytes, another length) is not.
+    #[test]
+    fn a_duplicate_is_an_earlier_message_of_this_socket() {
+        let msg = |n: u64, len: usize| {
+            let mut m = vec![9u8; len];
+            super::super::stamp(&mut m, n);
+            m
+        };
+        let now = msg(10, 64);
+        assert_eq!(duplicate_of(&now, &msg(9, 64), 5), Some(1));
+        assert_eq!(duplicate_of(&now, &msg(6, 64), 5), Some(4));
+        assert_eq!(
+            duplicate_of(&now, &msg(5, 64), 5),
+            None,
+            "not sent on this socket"
+        );
+        assert_eq!(duplicate_of(&now, &msg(11, 64), 5), None, "not sent yet");
+        assert_eq!(
+            duplicate_of(&now, &msg(10, 64), 5),
+            None,
+            "the reply itself"
+        );
+        let mut other = msg(9, 64);
+        other[40] ^= 1;
+        assert_eq!(duplicate_of(&now, &other, 5), None, "other bytes");
+        assert_eq!(duplicate_of(&now, &msg(9, 63), 5), None, "another length");
+        // One byte: the stamp wraps at 256.
+        assert_eq!(duplicate_of(&msg(257, 1), &msg(255, 1), 300), Some(2));
     }
 }
