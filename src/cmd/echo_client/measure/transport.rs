@@ -235,10 +235,35 @@ impl RoundTrip for Plain {
         };
         // Only a reply that differs, so the intact echo costs nothing more; and not when
         // the message itself looked like a record (the server may have echoed its start).
-        if reply.get(..got).is_some_and(looks_like_tls_record) && !looks_like_tls_record(msg) {
-            return Err(Failure::Tls);
+        if looks_like_tls_record(msg) {
+            return result;
         }
-        result
+        let tls = match reply.get(..got) {
+            Some(head) if head.len() < HEADER => self.header_follows(head).await,
+            Some(head) => looks_like_tls_record(head),
+            None => false,
+        };
+        if tls { Err(Failure::Tls) } else { result }
+    }
+}
+
+/// The bytes of a TLS record header.
+const HEADER: usize = 5;
+
+impl Plain {
+    /// Whether `head`, a reply shorter than a record header (`--size` under 5), and what
+    /// follows it within a moment make a TLS record header. Only when `head` starts as one
+    /// (a record type): a TLS server sends its whole alert at once, then closes.
+    async fn header_follows(&mut self, head: &[u8]) -> bool {
+        use tokio::io::AsyncReadExt;
+        if !head.first().is_some_and(|t| (20..=23).contains(t)) {
+            return false;
+        }
+        let mut header = [0u8; HEADER];
+        header[..head.len()].copy_from_slice(head);
+        let rest = &mut header[head.len()..];
+        let read = tokio::time::timeout(Duration::from_millis(200), self.0.0.read_exact(rest));
+        matches!(read.await, Ok(Ok(_))) && looks_like_tls_record(&header)
     }
 }
 
