@@ -187,8 +187,9 @@ async fn connection<D: Dialer>(
         ended.counts.sent += 1;
         let done = Instant::now();
         now = done;
-        // Why this connection is replaced: `None` for a reply that differs.
-        let error = match trip {
+        // Here only a reply that differs, a timeout or a transient failure: this connection is
+        // replaced.
+        match trip {
             Guarded::Done(Ok(echo)) => {
                 ended.counts.received += 1;
                 batch.push(done - from, done, &shared);
@@ -198,38 +199,53 @@ async fn connection<D: Dialer>(
                 // A stream's later echoes may now be out of step with the messages (one
                 // inserted byte made every later one differ), so a new connection.
                 ended.counts.mismatched += 1;
-                None
             }
             Guarded::Done(Err(failure)) => {
-                ended.counts.lost += 1;
+                ended.lose(failure.kind());
                 if !failure.is_transient() {
-                    ended.error(failure.kind());
                     break;
                 }
-                Some(failure.kind())
             }
-            Guarded::Late => {
-                ended.counts.lost += 1;
-                Some("timeout")
-            }
+            Guarded::Late => ended.lose("timeout"),
             Guarded::Stopped => break,
-        };
-        if let Some(kind) = error {
-            ended.error(kind);
         }
-        match redial(&*dialer, &mut watchdog.stop, plan.end).await {
-            Some(Ok(fresh)) => conn = fresh,
-            Some(Err(())) => {
-                ended.error("connect");
-                break;
-            }
-            None => break,
+        let reopened = replace(
+            &mut conn,
+            &*dialer,
+            &mut watchdog.stop,
+            plan.end,
+            &mut ended,
+        );
+        if !reopened.await {
+            break;
         }
-        ended.reconnects += 1;
         now = Instant::now();
     }
     shared.hand_in(&mut batch.latencies);
     ended
+}
+
+/// Replaces `conn` with a new connection, counted; false when none came (counted as a
+/// connect error) or the run was stopped or over first.
+async fn replace<D: Dialer>(
+    conn: &mut D::Conn,
+    dialer: &D,
+    stop: &mut oneshot::Receiver<()>,
+    end: Instant,
+    ended: &mut Ended,
+) -> bool {
+    match redial(dialer, stop, end).await {
+        Some(Ok(fresh)) => {
+            *conn = fresh;
+            ended.reconnects += 1;
+            true
+        }
+        Some(Err(())) => {
+            ended.error("connect");
+            false
+        }
+        None => false,
+    }
 }
 
 /// A new connection, or `None` when stopped or the run's end came first.
@@ -375,6 +391,12 @@ struct Ended {
 impl Ended {
     fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
+    }
+
+    /// A message lost, and why.
+    fn lose(&mut self, kind: &'static str) {
+        self.counts.lost += 1;
+        self.error(kind);
     }
 }
 

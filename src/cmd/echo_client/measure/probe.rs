@@ -66,6 +66,9 @@ struct Tally<'a> {
     counts: Counts,
     /// Replies that came a second time (UDP).
     duplicates: u64,
+    /// 1 when Ctrl-C cut a probe short: counted lost, as ping counts it, but not held
+    /// against the run.
+    cut: u64,
     rtt: Latencies,
     connect: Latencies,
     json: bool,
@@ -81,6 +84,13 @@ impl Tally<'_> {
         } else {
             print(&format!("{text}\n"))
         }
+    }
+
+    /// The probe Ctrl-C interrupted after it was sent.
+    fn cut_short(&mut self) {
+        self.counts.sent += 1;
+        self.counts.lost += 1;
+        self.cut = 1;
     }
 
     fn note(&mut self, seq: u64, found: Found) -> eyre::Result<()> {
@@ -159,6 +169,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         size,
         counts: Counts::default(),
         duplicates: 0,
+        cut: 0,
         rtt: Latencies::new(),
         connect: Latencies::new(),
         json: probe.options.json,
@@ -170,9 +181,6 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let started = Instant::now();
     let mut interrupted = false;
-    // 1 when Ctrl-C cut a probe short: counted lost, as ping counts it, but not held against
-    // the run.
-    let mut cut = 0;
     let mut seq = 0u64;
     while probe.count == 0 || seq < probe.count {
         seq += 1;
@@ -200,21 +208,13 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             None => {
                 // Ping counts a packet it sent and got no answer for as lost, with no line.
                 if sending.get() {
-                    tally.counts.sent += 1;
-                    tally.counts.lost += 1;
-                    cut = 1;
+                    tally.cut_short();
                 }
                 break;
             }
         }
     }
-    finish(
-        tally,
-        probe.new_connection,
-        cut,
-        interrupted,
-        started.elapsed(),
-    )
+    finish(tally, probe.new_connection, interrupted, started.elapsed())
 }
 
 /// One probe: a connection if there is none, the message, its echo within `--timeout`.
@@ -278,7 +278,6 @@ struct TlsAnswer;
 fn finish(
     tally: Tally<'_>,
     new_connection: bool,
-    cut: u64,
     interrupted: bool,
     elapsed: Duration,
 ) -> eyre::Result<Exit> {
@@ -291,7 +290,7 @@ fn finish(
         duplicates: tally.duplicates,
         // One rule with or without Ctrl-C, as load mode's: replies came and none was lost
         // or differed. A duplicate is not a loss (ping exits 0 with them).
-        ok: c.received > 0 && c.mismatched == 0 && c.lost == cut,
+        ok: c.received > 0 && c.mismatched == 0 && c.lost == tally.cut,
         rtt_ms: tally.rtt.times(),
         connect_ms: if new_connection {
             tally.connect.times()
