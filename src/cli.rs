@@ -330,8 +330,13 @@ Probe (--count) and load (--connections) send random messages of
 --size bytes instead of reading stdin, check each echo byte for byte,
 and print their lines and summary on stdout (messages on stderr).
 Exit status 0 when every message came back intact; 1 on any loss,
-mismatch or failed connection; after Ctrl-C a probe exits 0 if any
-reply came, as ping does.
+mismatch or failed connection, or when a plain client's reply is TLS
+(add --tls). Ctrl-C ends either mode with its summary and the same
+rule (the message it cut short is not held against the run); only
+before the first connection does it exit 130. Over UDP a second reply
+to a message is a duplicate (DUP!), counted apart and no failure, as
+ping counts it. A load goes on over a new connection after a timeout,
+reset or close, and counts it.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -386,7 +391,7 @@ pub struct EchoClientArgs {
 
     /// --verify, and the probe and load modes.
     #[command(flatten)]
-    pub measure: measure::MeasureArgs,
+    pub measure: measure::Measure,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\

@@ -419,6 +419,8 @@ fn load_with_json_accounts_for_every_message() {
 }
 
 /// Against a server that answers nothing, every message is lost, counted, and the run fails.
+/// (The run is shorter than `--timeout`, so each connection sends one message: after a
+/// timeout within the run a connection goes on over a new one.)
 #[test]
 fn load_against_a_silent_server_fails_with_errors_by_kind() {
     fn silent(c: &mut dyn Conn) {
@@ -431,7 +433,7 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "--connections",
             "3",
             "--duration",
-            "300ms",
+            "150ms",
             "--timeout",
             "200ms",
             "--json",
@@ -453,7 +455,7 @@ fn load_against_a_silent_server_fails_with_errors_by_kind() {
             "--connections",
             "2",
             "--duration",
-            "300ms",
+            "80ms",
             "--timeout",
             "100ms",
             "--rate",
@@ -541,6 +543,15 @@ fn nonsense_combinations_are_usage_errors() {
             "'--count <N>' cannot be used with '--connections <C>'",
         ),
         (&["--json"], "--count <N>|--connections <C>"),
+        (&["--json"], "'--json' prints the summary of a mode"),
+        (
+            &["--size", "1G", "--count", "1"],
+            "'1G': too large (at most 16MiB)",
+        ),
+        (
+            &["--size", "1GiB", "--count", "1"],
+            "'1GiB': too large (at most 16MiB)",
+        ),
         (
             &["--rate", "10", "--count", "3"],
             "'--rate <R>' cannot be used with '--count <N>'",
@@ -761,7 +772,8 @@ fn udp_probe_counts_a_changed_or_cut_reply_as_mismatched() {
 }
 
 /// Load over UDP against a server that answers nothing: every message lost, counted as a
-/// timeout, exit 1; and one larger than a datagram holds is refused before anything is sent.
+/// timeout, exit 1; and one larger than a datagram holds is refused before anything is sent,
+/// as a usage error.
 #[test]
 fn udp_load_against_a_silent_server_and_an_oversized_message() {
     let server = udp_test_server(|_, _| None);
@@ -769,7 +781,7 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
         "--connections",
         "3",
         "--duration",
-        "300ms",
+        "150ms",
         "--timeout",
         "200ms",
         "--json",
@@ -781,7 +793,7 @@ fn udp_load_against_a_silent_server_and_an_oversized_message() {
     assert_eq!(num(&v, "lost"), 3.0, "{v}");
     assert_eq!(v["errors"]["timeout"], 3, "{v}");
     let out = client(&["--count", "1", "--size", "65508", &server.addr]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("more than one datagram to udp:127.0.0.1:"),
         "{}",
@@ -1155,4 +1167,267 @@ fn load_after_a_mismatch_goes_on_over_a_new_connection() {
             "{err}"
         );
     }
+}
+
+/// `echo-client ARGS` under `ulimit -v KIB`, with no stdin.
+fn client_under_ulimit(kib: u64, args: &[&str]) -> Output {
+    let child = std::process::Command::new("sh")
+        .args(["-c", &format!("ulimit -v {kib} && exec \"$0\" \"$@\"")])
+        .arg(crate::util::bin())
+        .arg("echo-client")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    output_timeout(child, RUN)
+}
+
+/// Memory that passes the up-front check but not the allocations (the threads' own mappings
+/// count against `ulimit -v`), and a probe under a limit smaller than its buffers: each is
+/// refused in one line, exit 1, never an abort (134) in an allocation.
+#[test]
+fn memory_short_of_the_buffers_is_an_error_not_an_abort() {
+    let (server, addr) = our_server(Net::Tcp);
+    let load = ["--connections", "20", "--size", "16MiB", "--duration", "1s"];
+    let probe = ["--count", "1", "--size", "16MiB"];
+    for (kib, args) in [(700_000, &load[..]), (40_000, &probe[..])] {
+        let mut all = args.to_vec();
+        all.push(&addr);
+        let out = client_under_ulimit(kib, &all);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_no_panic(&out.stderr);
+        assert!(!err.contains("memory allocation"), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot allocate") || err.contains("memory available"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    }
+    drop(server);
+}
+
+/// A load over UDP against a server that drops 1 datagram in 50: each loss is counted (a
+/// timeout) and the load runs for its whole `--duration`, its rate over that time.
+#[test]
+fn a_lost_datagram_does_not_end_a_udp_load() {
+    let server = udp_test_server(|n, msg| (n % 50 != 49).then(|| msg.to_vec()));
+    let out = client(&[
+        "--connections",
+        "2",
+        "--duration",
+        "1s",
+        "--timeout",
+        "100ms",
+        "--json",
+        &server.addr,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "lost") >= 2.0, "{v}");
+    assert_eq!(num(&v, "lost"), num(&v["errors"], "timeout"), "{v}");
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    let rate = num(&v, "received") / num(&v, "duration_s");
+    assert!((num(&v, "msgs_per_s") - rate).abs() < 1.0, "{v}");
+    // A new socket after each loss but those the run's end cut short (one per connection).
+    assert!(num(&v, "reconnects") + 2.0 >= num(&v, "lost"), "{v}");
+}
+
+/// A stream load against a server that ends every connection after 20 messages (TCP with a
+/// reset, a Unix socket with a close): each connection goes on over a new one, counted, and
+/// the load runs for its `--duration`.
+#[test]
+fn a_reset_or_close_does_not_end_a_stream_load() {
+    fn twenty_then_cut(c: &mut dyn Conn) {
+        let mut msg = [0u8; 64];
+        for _ in 0..20 {
+            if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+                return;
+            }
+        }
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            thread::spawn(move || {
+                twenty_then_cut(&mut c);
+                let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+            });
+        }
+    });
+    let unix = test_server(Net::Unix, twenty_then_cut);
+    for addr in [&tcp, &unix.addr] {
+        let args = ["--connections", "2", "--duration", "1s", "--json", addr];
+        let out = client(&args);
+        assert_eq!(out.status.code(), Some(1), "{addr}: {}", text(&out.stderr));
+        let v = json(&out);
+        assert_eq!(
+            num(&v, "sent"),
+            num(&v, "received") + num(&v, "lost"),
+            "{v}"
+        );
+        assert!(num(&v, "received") > 100.0, "{addr}: {v}");
+        assert!(num(&v, "reconnects") >= 5.0, "{addr}: {v}");
+        assert!(num(&v, "duration_s") >= 0.9, "{addr}: {v}");
+        let errors: f64 = v["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_f64().unwrap())
+            .sum();
+        assert_eq!(errors, num(&v, "lost"), "{addr}: {v}");
+        if addr == &tcp {
+            assert!(v["errors"]["reset"].as_u64() > Some(0), "{v}");
+        }
+    }
+}
+
+/// A UDP server that answers every datagram twice, the second time 20 ms late.
+fn answers_twice() -> TestServer {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp:{}", socket.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            let reply = buf[..len].to_vec();
+            let _ = socket.send_to(&reply, from);
+            let again = socket.try_clone().unwrap();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                let _ = again.send_to(&reply, from);
+            });
+        }
+    });
+    TestServer {
+        addr,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A second reply to a probe is a duplicate, `(DUP!)` as ping prints it, counted apart and no
+/// failure (ping exits 0 with duplicates); never taken for the next probe's reply. Load mode
+/// skips them too. With 1-byte probes as well: the stamp is then the whole message.
+#[test]
+fn a_duplicate_udp_reply_is_a_duplicate() {
+    let server = answers_twice();
+    for size in ["64", "1"] {
+        let args = ["--count", "5", "--interval", "60ms", "--size", size];
+        let mut all = args.to_vec();
+        all.push(&server.addr);
+        let out = client(&all);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{size}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains("5 sent, 5 received, 0 lost, 0 mismatched, +4 duplicates"),
+            "{size}: {stdout}"
+        );
+        for seq in 1..=4 {
+            assert!(
+                stdout.contains(&format!("from {}: seq={seq} (DUP!)", &server.addr)),
+                "{size}: {stdout}"
+            );
+        }
+        all.push("--json");
+        let v = json(&client(&all));
+        assert_eq!(v["duplicates"], 4, "{v}");
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    let args = [
+        "--connections",
+        "2",
+        "--duration",
+        "300ms",
+        "--json",
+        &server.addr,
+    ];
+    let v = json(&client(&args));
+    assert_eq!(num(&v, "mismatched") + num(&v, "lost"), 0.0, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+/// Forgetting `--tls` is not success: against a TLS server, a plain probe or load (TCP or a
+/// Unix socket) says so in one line, exit 1, instead of a run of mismatches. With `--tls`
+/// the JSON `server` keeps its `tls:` prefix, as `udp:` and `unix:` keep theirs.
+#[test]
+fn a_tls_answer_to_plain_text_says_add_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let unix = format!("tls:unix:{}", dir.path().join("tls.sock").display());
+    for listen in ["tls:127.0.0.1:0", &unix] {
+        let mut server = EchoServer::launch(std_tool(["echo-server", "-q", listen]));
+        let tls = server.await_line(PROMPT).to_owned();
+        let plain = tls.strip_prefix("tls:").unwrap().to_owned();
+        let probe = ["--count", "3", "--interval", "10ms", &plain];
+        let load = ["--connections", "2", "--duration", "300ms", &plain];
+        // One byte is less than a record header: what follows it is read to tell.
+        let tiny = ["--count", "3", "--interval", "10ms", "--size", "1", &plain];
+        for args in [&probe[..], &load[..], &tiny[..]] {
+            let out = client(args);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("{plain}: the server answered in TLS: add --tls")),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("differ"), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        }
+        let out = client(&["--insecure", "--count", "1", "--json", &tls]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["server"], tls.as_str());
+        let load = [
+            "--insecure",
+            "--connections",
+            "1",
+            "--duration",
+            "100ms",
+            "--json",
+            &tls,
+        ];
+        let out = client(&load);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["server"], tls.as_str());
+    }
+}
+
+/// One Ctrl-C rule for probe and load, the summary's (JSON `ok`): a probe whose second reply
+/// was lost exits 1 after Ctrl-C as at its count's end (ping's "any reply" rule let it exit
+/// 0), and the help and man page say the rule for both modes.
+#[test]
+fn ctrl_c_exits_by_the_summary_in_both_modes() {
+    let server = udp_test_server(|n, msg| (n != 1).then(|| msg.to_vec()));
+    let args = [
+        "--count",
+        "0",
+        "--interval",
+        "20ms",
+        "--timeout",
+        "100ms",
+        "--json",
+        &server.addr,
+    ];
+    let out = interrupted_when(&args, |err| err.contains("seq=5 "));
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(num(&v, "lost") >= 1.0, "{v}");
+    let help = std_tool(["echo-client", "--help"]).output().unwrap();
+    let help = text(&help.stdout).replace('\n', " ");
+    assert!(
+        help.contains("Ctrl-C ends either mode with its summary and the same rule"),
+        "{help}"
+    );
 }

@@ -6,8 +6,9 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgMatches, Args, Command, FromArgMatches};
 
+use super::endpoints::usage_error;
 use super::values::{parse_count, parse_duration};
 use crate::ui::quote::quoted;
 
@@ -21,19 +22,22 @@ Print the summary as one JSON object on stdout instead of text (probe lines then
 stderr). Fields, stable for scripts; times in milliseconds as floats, null when there was \
 no sample:
 
-mode (\"probe\" or \"load\"), server, size (bytes per message), sent, received (replies \
-that came back, intact or not), lost (sent = received + lost), mismatched (replies that \
-differ from what was sent), ok (true when messages came back, every one intact, and every \
-connection opened), rtt_ms {min, avg, max, mdev, p50, p90, p99, p99_9}, interrupted \
-(Ctrl-C ended it: a probe awaiting its echo then counts as sent and lost, as ping counts \
-it; load's messages then in flight are not counted).
+mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:ADDR, \
+unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
+not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
+ok (true when replies came, none was lost or differed, and every connection opened; the \
+exit status is 0 exactly then, with or without Ctrl-C), rtt_ms {min, avg, max, mdev, p50, \
+p90, p99, p99_9}, interrupted (Ctrl-C ended it: a probe awaiting its echo then counts as \
+sent and lost, as ping counts it, but is not held against ok; load's messages then in \
+flight are not counted).
 
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
-(else null).
+(else null); duplicates (UDP replies that came a second time, not in received; no failure).
 
-Load only: connections, connections_up, connections_failed, duration_s (measured), \
-rate (asked for, null without --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a \
-second), errors (an object: kind -> count; kinds: connect, timeout, reset, closed, io).";
+Load only: connections, connections_up, connections_failed, reconnects (connections opened \
+anew after a mismatch, a timeout, a reset or a close), duration_s (measured), rate (asked \
+for, null without --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
+(an object: kind -> count; kinds: connect, timeout, reset, closed, io).";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]
@@ -51,7 +55,8 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
     pub count: Option<u64>,
 
-    /// Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted).
+    /// Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted), at most
+    /// 16MiB; over UDP at most what one datagram holds (65507 bytes, 65527 over IPv6).
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64", requires = "mode")]
     pub size: usize,
 
@@ -81,9 +86,52 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "R", value_parser = parse_rate, requires = "connections", conflicts_with = "count")]
     pub rate: Option<u64>,
 
-    #[arg(long, requires = "mode", long_help = JSON_HELP)]
+    // Not `requires = "mode"`: clap's error would name only the missing modes, not --json
+    // ([`Measure`] checks it).
+    #[arg(long, long_help = JSON_HELP)]
     /// Print the probe or load summary as one JSON object on stdout.
     pub json: bool,
+}
+
+/// [`MeasureArgs`] as `echo-client` takes them, with the checks clap cannot word: `--json`
+/// without a mode names `--json`.
+#[derive(Debug, Clone, Default)]
+pub struct Measure(pub MeasureArgs);
+
+impl std::ops::Deref for Measure {
+    type Target = MeasureArgs;
+
+    fn deref(&self) -> &MeasureArgs {
+        &self.0
+    }
+}
+
+impl FromArgMatches for Measure {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let args = MeasureArgs::from_arg_matches(matches)?;
+        if args.json && args.mode().is_none() {
+            let msg = "'--json' prints the summary of a mode, and requires one of \
+                       <--count <N>|--connections <C>>"
+                .to_owned();
+            return Err(usage_error("echo-client", msg));
+        }
+        Ok(Measure(args))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Measure::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Measure {
+    fn augment_args(cmd: Command) -> Command {
+        MeasureArgs::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        MeasureArgs::augment_args_for_update(cmd)
+    }
 }
 
 impl MeasureArgs {
@@ -137,24 +185,31 @@ fn parse_rate(s: &str) -> Result<u64, String> {
     }
 }
 
-/// A message size: bytes, or with a K/KiB (1024) or M/MiB suffix; 1 byte to [`MAX_SIZE`].
+/// A message size: bytes, or with a K/KiB (1024) or M/MiB suffix; 1 byte to [`MAX_SIZE`]. A
+/// larger one, in any unit (`1G`, `1GiB`, more digits than fit), says the maximum.
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let scale: usize = match unit.trim() {
+    let not_a_size = || format!("{}: not a size (e.g. 64, 16KiB, 1MiB)", quoted(s));
+    let too_large = || format!("{}: too large (at most 16MiB)", quoted(s));
+    let scale: u64 = match unit.trim() {
         "" | "B" => 1,
         "K" | "k" | "KiB" => 1 << 10,
         "M" | "MiB" => 1 << 20,
-        _ => return Err(format!("{}: not a size (e.g. 64, 16KiB, 1MiB)", quoted(s))),
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return Err(not_a_size()),
     };
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("{}: not a size (e.g. 64, 16KiB, 1MiB)", quoted(s)))?;
+    if digits.is_empty() {
+        return Err(not_a_size());
+    }
+    // Only digits here: a number too long for u64 is too large, not "not a size".
+    let n: u64 = digits.parse().map_err(|_| too_large())?;
     match n.checked_mul(scale) {
         Some(0) => Err(format!("{}: a message needs at least 1 byte", quoted(s))),
-        Some(n) if n <= MAX_SIZE => Ok(n),
-        _ => Err(format!("{}: too large (at most 16MiB)", quoted(s))),
+        Some(n) if n <= MAX_SIZE as u64 => Ok(n as usize),
+        _ => Err(too_large()),
     }
 }
 
@@ -169,6 +224,12 @@ mod tests {
         assert_eq!(parse_size("1M"), Ok(1 << 20));
         assert!(parse_size("0").is_err());
         assert!(parse_size("17MiB").is_err());
+        for big in ["1G", "1GiB", "2T", "99999999999999999999999"] {
+            assert_eq!(
+                parse_size(big),
+                Err(format!("'{big}': too large (at most 16MiB)"))
+            );
+        }
         assert!(parse_size("x").is_err());
     }
 }

@@ -226,8 +226,14 @@ fn exit_status_section(name: &str) -> String {
         ("1", failure),
         ("2", usage),
     ];
-    if matches!(name.strip_prefix(BIN), Some("" | "-cat" | "-echo-client")) {
-        rows.push(("130", "Interrupted by Ctrl\\-C."));
+    match name.strip_prefix(BIN) {
+        Some("-echo-client") => rows.push((
+            "130",
+            "Interrupted by Ctrl\\-C; in probe and load mode only before the first connection \
+             (after it the summary is printed and the status is 0 or 1 by it).",
+        )),
+        Some("" | "-cat") => rows.push(("130", "Interrupted by Ctrl\\-C.")),
+        _ => {}
     }
     let mut section = String::from(".SH \"EXIT STATUS\"\n");
     for (code, meaning) in rows {

@@ -33,7 +33,7 @@ use crate::exit::Exit;
 use crate::net::endpoint::Endpoint;
 use crate::runtime::{self, Flavor};
 use crate::ui::Ui;
-use transport::{Dialer, StreamDialer, UdpDialer};
+use transport::{Dialer, Oversized, StreamDialer, UdpDialer};
 
 /// What both engines need from the command line.
 #[derive(Debug, Clone)]
@@ -50,6 +50,20 @@ pub(super) struct Options {
 
 /// Runs probe or load mode.
 pub(super) fn run(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Exit> {
+    match dispatch(args, mode, ui) {
+        // Known only once the server's name is resolved, but still the command line's fault.
+        Err(err) if err.downcast_ref::<Oversized>().is_some() => {
+            let usage = crate::cli::endpoints::usage_error("echo-client", err.to_string());
+            // As clap's own errors are printed: a failed write to stderr has nowhere to go.
+            let _ = usage.print();
+            Ok(Exit::Usage)
+        }
+        other => other,
+    }
+}
+
+/// Picks the dialer for the endpoint and runs `mode` over it.
+fn dispatch(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Exit> {
     // Checked first: the replies are this mode's output.
     crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
     let m = &args.measure;
@@ -67,7 +81,7 @@ pub(super) fn run(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Ex
             family,
             timeout: args.connect_timeout,
         };
-        return measure(dialer, args, mode, options, ui);
+        return measure(TlsNamed(dialer), args, mode, options, ui);
     }
     match &args.target.0 {
         target @ (Endpoint::Tcp(_) | Endpoint::Unix(_)) => {
@@ -98,6 +112,7 @@ fn measure<D: Dialer>(
     options: Options,
     ui: &Ui,
 ) -> eyre::Result<Exit> {
+    fits_in_memory(mode, options.size)?;
     match mode {
         Mode::Probe { count } => {
             let probe = probe::Probe {
@@ -109,7 +124,6 @@ fn measure<D: Dialer>(
             runtime::block_on(Flavor::CurrentThread, probe::run(dialer, probe, ui))?
         }
         Mode::Load { connections } => {
-            fits_in_memory(connections.get(), options.size)?;
             let load = load::Load {
                 connections: connections.get(),
                 duration: args.measure.duration,
@@ -124,56 +138,142 @@ fn measure<D: Dialer>(
     }
 }
 
-/// Refuses a load whose buffers, a message and its echo per connection, cannot fit in the
-/// memory available (or `ulimit -v`): the allocation would abort the process, or the OOM
-/// killer would end it or another (1000 connections × 16 MiB want 32 GiB).
-fn fits_in_memory(connections: usize, size: usize) -> eyre::Result<()> {
+/// The TLS dialer, naming the server `tls:ADDR` as the other transports name theirs
+/// (`udp:`, `unix:`), in the lines and in the JSON `server`.
+struct TlsNamed(super::tls::Dialer);
+
+impl Dialer for TlsNamed {
+    type Conn = <super::tls::Dialer as Dialer>::Conn;
+
+    async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
+        let (conn, server) = self.0.dial(wait).await?;
+        Ok((conn, format!("tls:{server}")))
+    }
+}
+
+/// Refuses a run whose buffers, a message and its echo per connection, cannot fit in the
+/// memory available (or what `ulimit -v` leaves beside what the process already maps): the
+/// allocation would fail, or the OOM killer would end this process or another (1000
+/// connections × 16 MiB want 32 GiB).
+fn fits_in_memory(mode: Mode, size: usize) -> eyre::Result<()> {
+    let connections = match mode {
+        Mode::Probe { .. } => 1,
+        Mode::Load { connections } => connections.get(),
+    };
     let need = (connections as u64)
         .saturating_mul(size as u64)
         .saturating_mul(2);
-    match memory_available() {
-        Some(room) if need > room => eyre::bail!(
-            "--connections {connections} with --size {} would hold {} (a message and its \
-             echo per connection), more than the {} of memory available",
-            crate::ui::bytes(size as u64),
-            crate::ui::bytes(need),
-            crate::ui::bytes(room)
+    let Some(room) = memory_available().filter(|&room| need > room) else {
+        return Ok(());
+    };
+    let (size, need, room) = (
+        crate::ui::bytes(size as u64),
+        crate::ui::bytes(need),
+        crate::ui::bytes(room),
+    );
+    match mode {
+        Mode::Probe { .. } => eyre::bail!(
+            "--size {size} would hold {need} (a message and its echo), more than the {room} \
+             of memory available"
         ),
-        _ => Ok(()),
+        Mode::Load { .. } => eyre::bail!(
+            "--connections {connections} with --size {size} would hold {need} (a message and \
+             its echo per connection), more than the {room} of memory available"
+        ),
     }
 }
 
 /// The memory this process can still take: the kernel's MemAvailable, or less under
-/// `ulimit -v`; `None` when neither is known.
+/// `ulimit -v`, less what the process already maps (its threads' stacks and heaps count
+/// against that limit); `None` when neither is known.
 fn memory_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
-    let available = meminfo.as_deref().and_then(|m| {
-        let kib = m.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
-        let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
-        Some(kib.saturating_mul(1024))
-    });
-    let limit = rustix::process::getrlimit(rustix::process::Resource::As).current;
+    let available = meminfo
+        .as_deref()
+        .and_then(|m| kib_field(m, "MemAvailable:"));
+    let limit = rustix::process::getrlimit(rustix::process::Resource::As)
+        .current
+        .map(|limit| {
+            let status = std::fs::read_to_string("/proc/self/status").ok();
+            let mapped = status.as_deref().and_then(|s| kib_field(s, "VmSize:"));
+            limit.saturating_sub(mapped.unwrap_or(0))
+        });
     match (available, limit) {
         (Some(a), Some(l)) => Some(a.min(l)),
         (a, l) => a.or(l),
     }
 }
 
+/// A `Name:   123 kB` line of a /proc file, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let kib = text.lines().find_map(|l| l.strip_prefix(name))?;
+    let kib: u64 = kib.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// Reserves room for exactly `size` bytes in `buf`, a buffer of one of `connections`, or says why
+/// not: an allocation that failed would abort the process (exit 134), and under `ulimit -v`
+/// the check above cannot see every mapping to come (each worker thread's heap).
+fn reserve(buf: &mut Vec<u8>, size: usize, connections: usize) -> eyre::Result<()> {
+    buf.try_reserve_exact(size).map_err(|_| {
+        let total = (size as u64)
+            .saturating_mul(connections as u64)
+            .saturating_mul(2);
+        eyre::eyre!(
+            "cannot allocate {} for {connections} {} × {} (a message and its echo each): \
+             not enough memory{}",
+            crate::ui::bytes(total),
+            if connections == 1 {
+                "connection"
+            } else {
+                "connections"
+            },
+            crate::ui::bytes(size as u64),
+            limit_note()
+        )
+    })
+}
+
+/// ` (ulimit -v allows 683.59 MiB)` when a limit is set, else nothing.
+fn limit_note() -> String {
+    match rustix::process::getrlimit(rustix::process::Resource::As).current {
+        Some(limit) => format!(" (ulimit -v allows {})", crate::ui::bytes(limit)),
+        None => String::new(),
+    }
+}
+
+/// A zeroed buffer of `size` bytes for one of `connections`, allocated fallibly ([`reserve`]).
+fn zeroed(size: usize, connections: usize) -> eyre::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    reserve(&mut buf, size, connections)?;
+    buf.resize(size, 0);
+    Ok(buf)
+}
+
+/// A copy of `msg` for one of `connections`, allocated fallibly ([`reserve`]).
+fn copy(msg: &[u8], connections: usize) -> eyre::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    reserve(&mut buf, msg.len(), connections)?;
+    buf.extend_from_slice(msg);
+    Ok(buf)
+}
+
 /// A message of `size` pseudo-random bytes (xorshift seeded from the clock): random enough
-/// that an echo of the wrong bytes shows, with no crate for it.
-fn random_message(size: usize) -> Vec<u8> {
+/// that an echo of the wrong bytes shows, with no crate for it. Allocated fallibly.
+fn random_message(size: usize, connections: usize) -> eyre::Result<Vec<u8>> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let mut x = u64::from(nanos) | 1;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut msg = Vec::new();
+    reserve(&mut msg, size, connections)?;
+    msg.extend((0..size).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    Ok(msg)
 }
 
 /// Stamps `n` into the message's first bytes, so a reply to an earlier message differs.

@@ -52,6 +52,8 @@ pub(super) struct ProbeSummary {
     pub size: usize,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Replies that came a second time (UDP), not counted in `received`.
+    pub duplicates: u64,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
     pub connect_ms: Option<Times>,
@@ -71,6 +73,8 @@ pub(super) struct LoadSummary {
     pub connections: usize,
     pub connections_up: u64,
     pub connections_failed: u64,
+    /// Connections opened anew during the run (after a mismatch, a timeout, a reset).
+    pub reconnects: u64,
     pub duration_s: f64,
     pub rate: Option<u64>,
     pub msgs_per_s: f64,

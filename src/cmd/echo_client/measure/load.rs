@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::json::{Counts, LoadSummary, print, print_json};
 use super::stats::Latencies;
 use super::transport::{Dialer, Echo, RoundTrip};
-use super::{Options, random_message, stamp};
+use super::{Options, copy, random_message, stamp, zeroed};
 use crate::exit::Exit;
 use crate::runtime;
 use crate::ui::{self, Ui};
@@ -155,23 +155,22 @@ impl Plan {
     }
 }
 
-/// One connection's closed loop; returns its counts and the error that ended it, if any.
-/// `stop` (Ctrl-C) ends it at once, even in a sleep or a round trip: a message whose echo
-/// was still awaited then is not counted, as the run ended before it could come back.
-/// After a reply that differs it goes on over a new connection from `dialer`.
+/// One connection's closed loop; returns its counts and errors. `stop` (Ctrl-C) ends it at
+/// once, even in a sleep or a round trip: a message whose echo was still awaited then is not
+/// counted, as the run ended before it could come back. After a reply that differs, a
+/// timeout, a reset or a close it goes on over a new connection from `dialer`, so the load
+/// lasts its `--duration` (a lost datagram is one lost message, not the end of the load).
 async fn connection<D: Dialer>(
     mut conn: D::Conn,
     dialer: Arc<D>,
-    mut msg: Vec<u8>,
+    (mut msg, mut reply): (Vec<u8>, Vec<u8>),
     plan: Plan,
     shared: Arc<Shared>,
     stop: oneshot::Receiver<()>,
 ) -> Ended {
-    let mut reply = vec![0u8; msg.len()];
-    let mut counts = Counts::default();
+    let mut ended = Ended::default();
     let mut batch = Batch::new();
     let mut watchdog = Watchdog::new(plan.timeout, stop);
-    let mut error = None;
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
@@ -179,60 +178,86 @@ async fn connection<D: Dialer>(
             break;
         };
         stamp(&mut msg, k);
-        let trip = match watchdog
+        let trip = watchdog
             .guard(sent, conn.round_trip(&msg, &mut reply))
-            .await
-        {
-            Guarded::Done(trip) => Ok(trip),
-            Guarded::Late => Err(()),
-            Guarded::Stopped => break,
-        };
-        counts.sent += 1;
+            .await;
+        if matches!(trip, Guarded::Stopped) {
+            break;
+        }
+        ended.counts.sent += 1;
         let done = Instant::now();
         now = done;
+        // Here only a reply that differs, a timeout or a transient failure: this connection is
+        // replaced.
         match trip {
-            Ok(Ok(echo)) => {
-                counts.received += 1;
+            Guarded::Done(Ok(echo)) => {
+                ended.counts.received += 1;
                 batch.push(done - from, done, &shared);
-                if echo != Echo::Intact {
-                    counts.mismatched += 1;
-                    // A stream's later echoes may now be out of step with the messages (one
-                    // inserted byte made every later one differ), so a new connection.
-                    match redial(&*dialer, &mut watchdog.stop).await {
-                        Some(Ok(fresh)) => conn = fresh,
-                        Some(Err(())) => {
-                            error = Some("connect");
-                            break;
-                        }
-                        None => break,
-                    }
-                    now = Instant::now();
+                if echo == Echo::Intact {
+                    continue;
+                }
+                // A stream's later echoes may now be out of step with the messages (one
+                // inserted byte made every later one differ), so a new connection.
+                ended.counts.mismatched += 1;
+            }
+            Guarded::Done(Err(failure)) => {
+                ended.lose(failure.kind());
+                if !failure.is_transient() {
+                    break;
                 }
             }
-            Ok(Err(failure)) => {
-                counts.lost += 1;
-                error = Some(failure.kind());
-                break;
-            }
-            Err(_) => {
-                counts.lost += 1;
-                error = Some("timeout");
-                break;
-            }
+            Guarded::Late => ended.lose("timeout"),
+            Guarded::Stopped => break,
         }
+        let reopened = replace(
+            &mut conn,
+            &*dialer,
+            &mut watchdog.stop,
+            plan.end,
+            &mut ended,
+        );
+        if !reopened.await {
+            break;
+        }
+        now = Instant::now();
     }
     shared.hand_in(&mut batch.latencies);
-    (counts, error)
+    ended
 }
 
-/// A new connection, or `None` when stopped meanwhile.
+/// Replaces `conn` with a new connection, counted; false when none came (counted as a
+/// connect error) or the run was stopped or over first.
+async fn replace<D: Dialer>(
+    conn: &mut D::Conn,
+    dialer: &D,
+    stop: &mut oneshot::Receiver<()>,
+    end: Instant,
+    ended: &mut Ended,
+) -> bool {
+    match redial(dialer, stop, end).await {
+        Some(Ok(fresh)) => {
+            *conn = fresh;
+            ended.reconnects += 1;
+            true
+        }
+        Some(Err(())) => {
+            ended.error("connect");
+            false
+        }
+        None => false,
+    }
+}
+
+/// A new connection, or `None` when stopped or the run's end came first.
 async fn redial<D: Dialer>(
     dialer: &D,
     stop: &mut oneshot::Receiver<()>,
+    end: Instant,
 ) -> Option<Result<D::Conn, ()>> {
     tokio::select! {
         biased;
         _ = stop => None,
+        () = tokio::time::sleep_until(end) => None,
         dialed = dialer.dial(None) => Some(dialed.map(|(conn, _)| conn).map_err(|_| ())),
     }
 }
@@ -301,6 +326,7 @@ struct Results {
     counts: Counts,
     up: u64,
     failed: u64,
+    reconnects: u64,
     errors: BTreeMap<&'static str, u64>,
     /// The first connect error, to name in the final message.
     connect_error: Option<String>,
@@ -344,7 +370,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let shared = Arc::new(Shared {
         latencies: Mutex::new(Latencies::new()),
     });
-    let run = spawn_all(conns, &dialer, &load, &shared);
+    let run = spawn_all(conns, &dialer, &load, &shared)?;
     let start = run.start;
     watch(run, interrupt, ui, &load, &shared, &mut results).await?;
     let elapsed = start.elapsed();
@@ -352,8 +378,27 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     report(&load, server, results, &shared.latencies(), elapsed)
 }
 
-/// What a connection's task returns: its counts and the error that ended it, if any.
-type Ended = (Counts, Option<&'static str>);
+/// What a connection's task returns.
+#[derive(Default)]
+struct Ended {
+    counts: Counts,
+    /// Errors by kind: those it went on after, and the one that ended it.
+    errors: BTreeMap<&'static str, u64>,
+    /// Connections opened anew, after a reply that differed or a transient error.
+    reconnects: u64,
+}
+
+impl Ended {
+    fn error(&mut self, kind: &'static str) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+
+    /// A message lost, and why.
+    fn lose(&mut self, kind: &'static str) {
+        self.counts.lost += 1;
+        self.error(kind);
+    }
+}
 
 /// The connections at work: their tasks, the senders whose drop stops them, the start.
 struct Run {
@@ -362,18 +407,29 @@ struct Run {
     start: Instant,
 }
 
+/// Every connection's message and reply buffer, allocated fallibly (a failed allocation
+/// would abort the process) and before the clock starts: drawing 16 MiB of random bytes per
+/// connection inside the run took the time of the run.
+fn buffers(connections: usize, size: usize) -> eyre::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let template = random_message(size, connections)?;
+    let mut all = Vec::new();
+    all.try_reserve_exact(connections)
+        .map_err(|_| eyre::eyre!("cannot allocate {connections} connections' buffers"))?;
+    for _ in 0..connections {
+        all.push((copy(&template, connections)?, zeroed(size, connections)?));
+    }
+    Ok(all)
+}
+
 /// Starts every connection's loop, each stopped by its sender's drop (a oneshot each: polled
-/// per message, it costs no lock). The messages are made before the clock starts: drawing
-/// 16 MiB of random bytes per connection inside the run took the time of the run.
+/// per message, it costs no lock).
 fn spawn_all<D: Dialer>(
     conns: Vec<D::Conn>,
     dialer: &Arc<D>,
     load: &Load,
     shared: &Arc<Shared>,
-) -> Run {
-    let template = random_message(load.options.size);
-    let msgs: Vec<Vec<u8>> = conns.iter().map(|_| template.clone()).collect();
-    drop(template);
+) -> eyre::Result<Run> {
+    let msgs = buffers(conns.len(), load.options.size)?;
     let start = Instant::now();
     let mut workers = JoinSet::new();
     let mut stops = Vec::with_capacity(conns.len());
@@ -399,11 +455,11 @@ fn spawn_all<D: Dialer>(
             stopped,
         ));
     }
-    Run {
+    Ok(Run {
         workers,
         stop: stops,
         start,
-    }
+    })
 }
 
 /// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
@@ -426,10 +482,11 @@ async fn watch(
     loop {
         tokio::select! {
             joined = workers.join_next() => match joined {
-                Some(Ok((counts, error))) => {
-                    results.counts.add(counts);
-                    if let Some(kind) = error {
-                        results.error(kind);
+                Some(Ok(ended)) => {
+                    results.counts.add(ended.counts);
+                    results.reconnects += ended.reconnects;
+                    for (kind, n) in ended.errors {
+                        *results.errors.entry(kind).or_default() += n;
                     }
                 }
                 Some(Err(err)) => {
@@ -528,6 +585,10 @@ fn report(
     latencies: &Latencies,
     elapsed: Duration,
 ) -> eyre::Result<Exit> {
+    if results.errors.contains_key("tls") {
+        // The one thing to say: every connection met the same answer.
+        eyre::bail!("{server}: {}", crate::net::sniff::TLS_ANSWER);
+    }
     let c = results.counts;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let msgs_per_s = c.received as f64 / secs;
@@ -542,6 +603,7 @@ fn report(
         connections: load.connections,
         connections_up: results.up,
         connections_failed: results.failed,
+        reconnects: results.reconnects,
         duration_s: secs,
         rate: load.rate,
         msgs_per_s,
@@ -590,7 +652,7 @@ fn text(s: &LoadSummary) -> String {
     let c = s.counts;
     let mut out = format!(
         "--- {} load statistics: {} connections, {} bytes per message, {:.2} s ---\n\
-         connections: {} up, {} failed\n\
+         connections: {} up, {} failed{}\n\
          messages: {} sent, {} received, {} lost, {} mismatched\n\
          throughput: {:.0} msgs/s, {:.2} MB/s\n",
         s.server,
@@ -599,6 +661,10 @@ fn text(s: &LoadSummary) -> String {
         s.duration_s,
         s.connections_up,
         s.connections_failed,
+        match s.reconnects {
+            0 => String::new(),
+            n => format!(", {n} reopened"),
+        },
         c.sent,
         c.received,
         c.lost,

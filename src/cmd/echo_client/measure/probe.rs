@@ -2,7 +2,11 @@
 //! per reply on stdout (`64 bytes from 127.0.0.1:7: seq=3 time=0.071 ms`), then a summary.
 //! A lost reply is reported on its own line and counted, and the probe goes on; on a stream
 //! the connection is then opened anew, since a late echo would be read as the next one's.
-//! Ctrl-C ends it with the summary, and the status is ping's: 0 if any reply came.
+//! Over UDP a second reply to a probe already answered is a duplicate, printed with `(DUP!)`
+//! and counted, as ping does; it is not a loss, so it does not fail the run.
+//! Ctrl-C ends it with the summary, and the status is the summary's `ok`, as load mode's: 0 if
+//! replies came and none was lost or differed (the probe Ctrl-C cut short, counted sent and
+//! lost as ping counts it, is not held against the run).
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -13,7 +17,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::json::{Counts, ProbeSummary, print, print_json};
 use super::stats::Latencies;
 use super::transport::{Dialer, Echo, RoundTrip};
-use super::{Options, random_message, stamp};
+use super::transport::{Duplicates, Failure};
+use super::{Options, random_message, stamp, zeroed};
 use crate::exit::Exit;
 use crate::runtime;
 use crate::ui::{self, Ui};
@@ -28,7 +33,23 @@ pub(in crate::cmd::echo_client) struct Probe {
     pub(super) options: Options,
 }
 
-/// What one probe found.
+/// What one probe found, and the duplicates of earlier replies seen meanwhile (as probes
+/// before this one).
+struct Found {
+    outcome: Outcome,
+    duplicates: Duplicates,
+}
+
+impl Found {
+    fn alone(outcome: Outcome) -> Found {
+        Found {
+            outcome,
+            duplicates: Duplicates::default(),
+        }
+    }
+}
+
+/// How one probe ended.
 enum Outcome {
     Reply {
         rtt: Duration,
@@ -43,6 +64,11 @@ struct Tally<'a> {
     server: String,
     size: usize,
     counts: Counts,
+    /// Replies that came a second time (UDP).
+    duplicates: u64,
+    /// 1 when Ctrl-C cut a probe short: counted lost, as ping counts it, but not held
+    /// against the run.
+    cut: u64,
     rtt: Latencies,
     connect: Latencies,
     json: bool,
@@ -60,11 +86,29 @@ impl Tally<'_> {
         }
     }
 
-    fn note(&mut self, seq: u64, outcome: Outcome) -> eyre::Result<()> {
+    /// The probe Ctrl-C interrupted after it was sent.
+    fn cut_short(&mut self) {
+        self.counts.sent += 1;
+        self.counts.lost += 1;
+        self.cut = 1;
+    }
+
+    fn note(&mut self, seq: u64, found: Found) -> eyre::Result<()> {
+        // Each duplicate first: it came before this probe's own reply, or its wait's end.
+        let (size, server) = (self.size, &self.server);
+        for &back in &found.duplicates.each {
+            let dup = seq.saturating_sub(back);
+            self.line(&format!("{size} bytes from {server}: seq={dup} (DUP!)"))?;
+        }
+        let more = found.duplicates.more;
+        if more > 0 {
+            self.line(&format!("{more} more duplicates from {server} (DUP!)"))?;
+        }
+        self.duplicates += found.duplicates.each.len() as u64 + more;
         self.counts.sent += 1;
         let size = self.size;
         let server = &self.server;
-        let text = match outcome {
+        let text = match found.outcome {
             Outcome::Reply { rtt, connect, echo } => {
                 self.counts.received += 1;
                 self.rtt.record(rtt);
@@ -124,13 +168,15 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         server,
         size,
         counts: Counts::default(),
+        duplicates: 0,
+        cut: 0,
         rtt: Latencies::new(),
         connect: Latencies::new(),
         json: probe.options.json,
         ui,
     };
-    let mut msg = random_message(size);
-    let mut reply = vec![0u8; size];
+    let mut msg = random_message(size, 1)?;
+    let mut reply = zeroed(size, 1)?;
     let mut ticker = tokio::time::interval(probe.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let started = Instant::now();
@@ -155,12 +201,14 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             outcome = once => Some(outcome),
         };
         match outcome {
-            Some(outcome) => tally.note(seq, outcome)?,
+            Some(Err(TlsAnswer)) => {
+                eyre::bail!("{}: {}", tally.server, crate::net::sniff::TLS_ANSWER)
+            }
+            Some(Ok(found)) => tally.note(seq, found)?,
             None => {
                 // Ping counts a packet it sent and got no answer for as lost, with no line.
                 if sending.get() {
-                    tally.counts.sent += 1;
-                    tally.counts.lost += 1;
+                    tally.cut_short();
                 }
                 break;
             }
@@ -183,7 +231,7 @@ async fn probe_once<D: Dialer>(
     msg: &[u8],
     reply: &mut [u8],
     sending: &Cell<bool>,
-) -> Outcome {
+) -> Result<Found, TlsAnswer> {
     let mut open = match conn.take() {
         Some(open) => open,
         None => {
@@ -193,14 +241,19 @@ async fn probe_once<D: Dialer>(
                     connect = probe.new_connection.then(|| start.elapsed());
                     open
                 }
-                Err(err) => return Outcome::Lost(crate::report::one_line(&err)),
+                Err(err) => {
+                    let outcome = Outcome::Lost(crate::report::one_line(&err));
+                    return Ok(Found::alone(outcome));
+                }
             }
         }
     };
     let start = Instant::now();
     sending.set(true);
     let timeout = probe.options.timeout;
-    match tokio::time::timeout(timeout, open.round_trip(msg, reply)).await {
+    let trip = tokio::time::timeout(timeout, open.round_trip(msg, reply)).await;
+    let duplicates = open.take_duplicates();
+    let outcome = match trip {
         Ok(Ok(echo)) => {
             let rtt = start.elapsed();
             if !probe.new_connection && echo == Echo::Intact {
@@ -208,10 +261,18 @@ async fn probe_once<D: Dialer>(
             }
             Outcome::Reply { rtt, connect, echo }
         }
+        Ok(Err(Failure::Tls)) => return Err(TlsAnswer),
         Ok(Err(failure)) => Outcome::Lost(failure.to_string()),
         Err(_) => Outcome::Lost(format!("no echo within {}", ui::duration(timeout))),
-    }
+    };
+    Ok(Found {
+        outcome,
+        duplicates,
+    })
 }
+
+/// A plain-text probe's reply was a TLS record: the run ends there, in one line.
+struct TlsAnswer;
 
 /// Prints the summary and decides the exit status.
 fn finish(
@@ -226,7 +287,10 @@ fn finish(
         server: tally.server.clone(),
         size: tally.size,
         counts: c,
-        ok: c.intact() && c.sent > 0,
+        duplicates: tally.duplicates,
+        // One rule with or without Ctrl-C, as load mode's: replies came and none was lost
+        // or differed. A duplicate is not a loss (ping exits 0 with them).
+        ok: c.received > 0 && c.mismatched == 0 && c.lost == tally.cut,
         rtt_ms: tally.rtt.times(),
         connect_ms: if new_connection {
             tally.connect.times()
@@ -240,13 +304,7 @@ fn finish(
     } else {
         print(&text(&summary, elapsed))?;
     }
-    // As ping: after Ctrl-C any reply is success; a run to its count needs every one intact.
-    let failed = if interrupted {
-        c.received == 0
-    } else {
-        !c.intact()
-    };
-    if !failed {
+    if summary.ok {
         return Ok(Exit::Success);
     }
     if c.received == 0 {
@@ -260,12 +318,17 @@ fn finish(
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
     let mut out = format!(
-        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched, time {}\n",
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}, time {}\n",
         s.server,
         c.sent,
         c.received,
         c.lost,
         c.mismatched,
+        // Only when there were some, as ping shows them.
+        match s.duplicates {
+            0 => String::new(),
+            n => format!(", +{n} duplicates"),
+        },
         ui::duration(elapsed)
     );
     for (name, times) in [("rtt", s.rtt_ms), ("connect", s.connect_ms)] {

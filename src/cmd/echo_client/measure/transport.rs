@@ -23,6 +23,7 @@ use tokio_util::either::Either;
 use super::super::connect::{self, Connected, Family};
 use crate::net::addr::HostPort;
 use crate::net::endpoint::Endpoint;
+use crate::net::sniff::looks_like_tls_record;
 use crate::net::udp;
 
 /// What came back for one message.
@@ -46,6 +47,8 @@ pub(in crate::cmd::echo_client) enum Failure {
     },
     /// Sending or receiving failed (a reset, ...).
     Io(io::Error),
+    /// A plain-text client's reply is a TLS record: the server speaks TLS (`--tls` forgotten).
+    Tls,
 }
 
 impl Failure {
@@ -53,10 +56,28 @@ impl Failure {
     pub(super) fn kind(&self) -> &'static str {
         match self {
             Failure::Closed { .. } => "closed",
-            Failure::Io(err) if err.kind() == io::ErrorKind::ConnectionReset => "reset",
+            Failure::Io(err) if is_reset(err) => "reset",
             Failure::Io(_) => "io",
+            Failure::Tls => "tls",
         }
     }
+
+    /// Whether a load goes on over a new connection after it: a timeout, a reset or a close
+    /// is the server's answer to one connection; another error (no server at a UDP port, a
+    /// TLS answer) would meet the next connection too.
+    pub(super) fn is_transient(&self) -> bool {
+        matches!(self.kind(), "closed" | "reset")
+    }
+}
+
+/// A reset by the peer, however it surfaced: a write after the reset fails with EPIPE.
+fn is_reset(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 impl std::fmt::Display for Failure {
@@ -66,6 +87,7 @@ impl std::fmt::Display for Failure {
                 write!(f, "server closed after {got} of {of} bytes")
             }
             Failure::Io(err) => f.write_str(&crate::report::io_reason(err)),
+            Failure::Tls => f.write_str(crate::net::sniff::TLS_ANSWER),
         }
     }
 }
@@ -82,6 +104,23 @@ pub(in crate::cmd::echo_client) trait RoundTrip:
         msg: &'a [u8],
         reply: &'a mut [u8],
     ) -> impl Future<Output = Result<Echo, Failure>> + Send + 'a;
+
+    /// The duplicate replies seen since the last call. Only a datagram transport can see
+    /// one: on a stream a second copy of an echo is bytes out of step, a mismatch.
+    fn take_duplicates(&mut self) -> Duplicates {
+        Duplicates::default()
+    }
+}
+
+/// Duplicate replies seen by a connection.
+#[derive(Debug, Default)]
+pub(in crate::cmd::echo_client) struct Duplicates {
+    /// The first [`DUPLICATES_HELD`], each as how many messages before the latest one it
+    /// answered.
+    pub(super) each: Vec<u64>,
+    /// Those past them, only counted: load mode never takes them, and a server may send
+    /// any number.
+    pub(super) more: u64,
 }
 
 /// Opens connections of one transport to one endpoint.
@@ -182,6 +221,52 @@ pub(super) fn compare(msg: &[u8], reply: &[u8]) -> Echo {
     }
 }
 
+/// A plain (not TLS) stream connection: a [`Stream`] whose replies are also checked for a TLS
+/// server's answer, so a forgotten `--tls` is said in one line instead of a run of mismatches.
+pub(in crate::cmd::echo_client) struct Plain(Stream<Either<TcpStream, UnixStream>>);
+
+impl RoundTrip for Plain {
+    async fn round_trip(&mut self, msg: &[u8], reply: &mut [u8]) -> Result<Echo, Failure> {
+        let result = self.0.round_trip(msg, reply).await;
+        let got = match &result {
+            Ok(Echo::Differs(_)) => reply.len(),
+            Err(Failure::Closed { got, .. }) => *got,
+            Ok(Echo::Intact) | Err(_) => return result,
+        };
+        // Only a reply that differs, so the intact echo costs nothing more; and not when
+        // the message itself looked like a record (the server may have echoed its start).
+        if looks_like_tls_record(msg) {
+            return result;
+        }
+        let tls = match reply.get(..got) {
+            Some(head) if head.len() < HEADER => self.header_follows(head).await,
+            Some(head) => looks_like_tls_record(head),
+            None => false,
+        };
+        if tls { Err(Failure::Tls) } else { result }
+    }
+}
+
+/// The bytes of a TLS record header.
+const HEADER: usize = 5;
+
+impl Plain {
+    /// Whether `head`, a reply shorter than a record header (`--size` under 5), and what
+    /// follows it within a moment make a TLS record header. Only when `head` starts as one
+    /// (a record type): a TLS server sends its whole alert at once, then closes.
+    async fn header_follows(&mut self, head: &[u8]) -> bool {
+        use tokio::io::AsyncReadExt;
+        if !head.first().is_some_and(|t| (20..=23).contains(t)) {
+            return false;
+        }
+        let mut header = [0u8; HEADER];
+        header[..head.len()].copy_from_slice(head);
+        let rest = &mut header[head.len()..];
+        let read = tokio::time::timeout(Duration::from_millis(200), self.0.0.read_exact(rest));
+        matches!(read.await, Ok(Ok(_))) && looks_like_tls_record(&header)
+    }
+}
+
 /// TCP and Unix-socket connections, opened as the stdin mode opens them (every resolved
 /// address, `--connect-timeout`, `-4`/`-6`).
 pub(in crate::cmd::echo_client) struct StreamDialer {
@@ -191,7 +276,7 @@ pub(in crate::cmd::echo_client) struct StreamDialer {
 }
 
 impl Dialer for StreamDialer {
-    type Conn = Stream<Either<TcpStream, UnixStream>>;
+    type Conn = Plain;
 
     async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
         let Connected { socket, server } =
@@ -203,7 +288,7 @@ impl Dialer for StreamDialer {
                 Either::Left(TcpStream::from_std(socket.into())?)
             }
         };
-        Ok((Stream(conn), server))
+        Ok((Plain(Stream(conn)), server))
     }
 }
 
@@ -212,21 +297,74 @@ pub(in crate::cmd::echo_client) struct Datagram {
     socket: UdpSocket,
     /// One byte more than the message, so a longer reply shows as longer instead of cut.
     scratch: Vec<u8>,
+    /// Messages sent on this socket: the engines stamp consecutive numbers into them, so a
+    /// reply stamped with one of the `sent - 1` before the latest is a duplicate.
+    sent: u64,
+    /// Duplicates seen and not yet taken.
+    duplicates: Duplicates,
 }
+
+/// Duplicates a [`Datagram`] holds for the probe to take.
+const DUPLICATES_HELD: usize = 64;
 
 impl RoundTrip for Datagram {
     async fn round_trip(&mut self, msg: &[u8], _reply: &mut [u8]) -> Result<Echo, Failure> {
         self.scratch.resize(msg.len() + 1, 0);
         self.socket.send(msg).await.map_err(Failure::Io)?;
+        self.sent += 1;
         // The socket is connected, so only the server's datagrams arrive; each is a whole
-        // reply (a stale one from a timed-out message went to an older socket).
-        let n = self
-            .socket
-            .recv(&mut self.scratch)
-            .await
-            .map_err(Failure::Io)?;
-        Ok(compare(msg, &self.scratch[..n]))
+        // reply (a stale one from a timed-out message went to an older socket). A reply to
+        // an earlier message on this socket was answered already: a duplicate, and the
+        // wait for this message's reply goes on.
+        loop {
+            let n = self
+                .socket
+                .recv(&mut self.scratch)
+                .await
+                .map_err(Failure::Io)?;
+            let echo = compare(msg, &self.scratch[..n]);
+            if echo == Echo::Intact {
+                return Ok(echo);
+            }
+            let Some(back) = duplicate_of(msg, &self.scratch[..n], self.sent) else {
+                return Ok(echo);
+            };
+            let seen = &mut self.duplicates;
+            if seen.each.len() < DUPLICATES_HELD {
+                seen.each.push(back);
+            } else {
+                seen.more = seen.more.saturating_add(1);
+            }
+        }
     }
+
+    fn take_duplicates(&mut self) -> Duplicates {
+        std::mem::take(&mut self.duplicates)
+    }
+}
+
+/// How many messages before `msg` the message `reply` echoes, when it echoes one of the
+/// `sent - 1` sent before `msg` on this socket: the same bytes but the stamp (the message
+/// number, little-endian, in the first bytes: [`super::stamp`]). A stamp shorter than 8 bytes
+/// (`--size` under 8) wraps, so there a reply with a changed stamp byte cannot be told from
+/// an earlier message's echo: it is taken for a duplicate.
+fn duplicate_of(msg: &[u8], reply: &[u8], sent: u64) -> Option<u64> {
+    let width = msg.len().min(8);
+    if reply.len() != msg.len() || msg[width..] != reply[width..] {
+        return None;
+    }
+    let number = |b: &[u8]| {
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(&b[..width]);
+        u64::from_le_bytes(le)
+    };
+    let mask = if width == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * width)) - 1
+    };
+    let back = number(msg).wrapping_sub(number(reply)) & mask;
+    (back > 0 && back < sent).then_some(back)
 }
 
 /// UDP "connections": a fresh connected socket each, so a reply that comes after its
@@ -239,6 +377,19 @@ pub(in crate::cmd::echo_client) struct UdpDialer {
     pub(super) size: usize,
 }
 
+/// A `--size` larger than one datagram to the server holds: a usage error, though only known
+/// once the name is resolved.
+#[derive(Debug)]
+pub(in crate::cmd::echo_client) struct Oversized(pub String);
+
+impl std::fmt::Display for Oversized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Oversized {}
+
 impl Dialer for UdpDialer {
     type Conn = Datagram;
 
@@ -247,17 +398,25 @@ impl Dialer for UdpDialer {
         let named = Endpoint::Udp(server).to_string();
         let max = udp::max_datagram(&server);
         if self.size > max {
-            return Err(eyre::eyre!(
-                "--size {} is more than one datagram to {named} holds ({max} bytes)",
+            return Err(Oversized(format!(
+                "--size {}: more than one datagram to {named} holds (at most {max} bytes)",
                 self.size
-            ));
+            ))
+            .into());
         }
         let socket = super::super::udp::open(server)
             .and_then(UdpSocket::from_std)
             .map_err(|err| eyre::eyre!("{}", crate::report::io_reason(&err)))
             .map_err(|err| err.wrap_err(format!("cannot send to {named}")))?;
-        let scratch = Vec::with_capacity(self.size + 1);
-        Ok((Datagram { socket, scratch }, named))
+        let mut scratch = Vec::new();
+        super::reserve(&mut scratch, self.size + 1, 1)?;
+        let conn = Datagram {
+            socket,
+            scratch,
+            sent: 0,
+            duplicates: Duplicates::default(),
+        };
+        Ok((conn, named))
     }
 }
 
@@ -293,5 +452,36 @@ mod tests {
             err,
             Failure::Closed { got: 0, of: 100 } | Failure::Io(_)
         ));
+    }
+
+    /// A reply stamped with one of the messages sent before on the socket is a duplicate
+    /// of it; anything else (a later stamp, other bytes, another length) is not.
+    #[test]
+    fn a_duplicate_is_an_earlier_message_of_this_socket() {
+        let msg = |n: u64, len: usize| {
+            let mut m = vec![9u8; len];
+            super::super::stamp(&mut m, n);
+            m
+        };
+        let now = msg(10, 64);
+        assert_eq!(duplicate_of(&now, &msg(9, 64), 5), Some(1));
+        assert_eq!(duplicate_of(&now, &msg(6, 64), 5), Some(4));
+        assert_eq!(
+            duplicate_of(&now, &msg(5, 64), 5),
+            None,
+            "not sent on this socket"
+        );
+        assert_eq!(duplicate_of(&now, &msg(11, 64), 5), None, "not sent yet");
+        assert_eq!(
+            duplicate_of(&now, &msg(10, 64), 5),
+            None,
+            "the reply itself"
+        );
+        let mut other = msg(9, 64);
+        other[40] ^= 1;
+        assert_eq!(duplicate_of(&now, &other, 5), None, "other bytes");
+        assert_eq!(duplicate_of(&now, &msg(9, 63), 5), None, "another length");
+        // One byte: the stamp wraps at 256.
+        assert_eq!(duplicate_of(&msg(257, 1), &msg(255, 1), 300), Some(2));
     }
 }
