@@ -1118,3 +1118,74 @@ fn damaged_pem_files_are_named_in_words() {
         assert!(!err.contains('['), "bytes as numbers: {err}");
     }
 }
+
+/// A proxy on a thread, as anyone on the path can be: it relays the first `cut` bytes from
+/// the client to `server`, then sends the server a bare FIN (no close_notify) and swallows
+/// the rest up to the client's own end; what the server says after the cut is held back
+/// until then, and its end passed on as a FIN. (Holding it back makes the client's run the
+/// same every time: all its input gone before the server's close comes.) Its address.
+fn cutting_proxy(server: &str, cut: usize) -> String {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = server.to_owned();
+    thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut upstream = TcpStream::connect(&server).unwrap();
+        for s in [&client, &upstream] {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+        }
+        let (mut from, mut to) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+        let is_cut = std::sync::Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let cut_seen = std::sync::Arc::clone(&is_cut);
+        let answer = thread::spawn(move || {
+            let (mut held, mut chunk) = (Vec::new(), [0u8; 16384]);
+            while let Ok(n @ 1..) = from.read(&mut chunk) {
+                if cut_seen.load(Ordering::SeqCst) {
+                    held.extend_from_slice(&chunk[..n]);
+                } else if to.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+            }
+            let _ = ended.recv_timeout(LIMIT);
+            let _ = to.write_all(&held);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut (&mut client).take(cut as u64), &mut upstream);
+        is_cut.store(true, Ordering::SeqCst);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+        let _ = std::io::copy(&mut client, &mut std::io::sink());
+        let _ = ended_tx.send(());
+        let _ = answer.join();
+    });
+    addr
+}
+
+/// Only a close_notify ends a TLS client's input: a bare FIN (from a proxy cutting the
+/// stream) is a truncation, which the server says, and answers without close_notify, so the
+/// client, having lost most of its data, exits 1 instead of 0.
+#[test]
+fn a_bare_fin_from_the_client_side_is_a_truncation() {
+    let (server, addr, fp) = self_signed_server(&[]);
+    let proxy = cutting_proxy(&addr, 100_000);
+    let data = random_bytes(1_000_000, 181);
+    let out = client(
+        &["--pin", &format!("sha256:{fp}"), &format!("tls:{proxy}")],
+        &data,
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{} bytes back: {err}",
+        out.stdout.len()
+    );
+    assert!(out.stdout.len() < data.len(), "{err}");
+    assert!(data.starts_with(&out.stdout), "not a prefix of the input");
+    assert!(
+        server.logs_within(LIMIT, "without close_notify"),
+        "client: {err}\nserver: {}",
+        server.stderr()
+    );
+}

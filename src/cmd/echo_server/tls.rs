@@ -3,9 +3,11 @@
 //!
 //! The echo keeps the plain server's contract: every byte back in order through one buffer
 //! (a write that waits stops the reading, so a client that does not read is slowed, never
-//! queued for), and a client's close_notify (or its plain end of stream) is the end of its
-//! input: the rest goes back, then our close_notify, then the close. A failed handshake ends
-//! only its own connection and is logged with its reason.
+//! queued for), and a client's close_notify is the end of its input: the rest goes back, then
+//! our close_notify, then the close. A bare end of stream is not: anyone on the path can send
+//! a FIN, so it is logged as input cut short and answered without close_notify, which the
+//! client sees as the truncation it is. A failed handshake ends only its own connection and is
+//! logged with its reason.
 
 use std::future::Future;
 use std::io;
@@ -118,7 +120,8 @@ pub(super) async fn echo_either<C: Connection>(
     }
 }
 
-/// Handshake, then echo until the client's close_notify; then ours.
+/// Handshake, then echo until the client's close_notify; then ours. A stream that ends
+/// without close_notify is logged as cut short and gets no close_notify.
 async fn echo<C: Connection>(
     acceptor: &TlsAcceptor,
     stream: &mut C,
@@ -135,46 +138,82 @@ async fn echo<C: Connection>(
                 if log.verbose > 0 {
                     log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
                 }
-                return echo_loop(tls, idle, stats, echoed).await;
+                let end = echo_loop(tls, idle, stats, echoed).await;
+                if let Err(err) = &end {
+                    // Said even without -v (which says it in the connection's last line): a
+                    // client was told its echo ended early, and whoever runs the server should
+                    // know why.
+                    if log.verbose == 0 && CutShort::is(err) {
+                        said_throttled(&CUT, log, &format!("{peer}: {err}"));
+                    }
+                }
+                return end;
             }
             Ok(Err(err)) => tls::reason(&err),
             Err(_) => format!("no handshake within {}", ui::duration(limit)),
         };
     // Said even without -v: a client that cannot connect is what someone is debugging.
     if log.verbose == 0 {
-        said_failed(log, &format!("{peer}: TLS handshake failed: {reason}"));
+        said_throttled(
+            &FAILED,
+            log,
+            &format!("{peer}: TLS handshake failed: {reason}"),
+        );
     }
     Err(io::Error::other(format!("TLS handshake failed: {reason}")))
 }
 
-/// The failed handshakes held back from the log. One for the process, as the server is: a
+/// A kind of line said at most once a second for the whole process, as the server is one: a
 /// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
-static FAILED: Mutex<Held> = Mutex::new(Held {
-    last: None,
-    count: 0,
-});
+struct Throttled {
+    held: Mutex<Held>,
+    /// What the count line says the held-back lines were, before "for N more clients".
+    what: &'static str,
+}
 
-/// Failed-handshake lines held back since the last one said.
+/// Failed handshakes.
+static FAILED: Throttled = Throttled::new("TLS handshake failed");
+/// Clients whose stream ended without close_notify.
+static CUT: Throttled = Throttled::new("input cut short without close_notify");
+
+/// Lines of one kind held back since the last one said.
 struct Held {
     /// When the last line was said.
     last: Option<Instant>,
-    /// How many failures went unsaid since; a task says their number when the second ends.
+    /// How many went unsaid since; a task says their number when the second ends.
     count: u64,
 }
 
-/// How often a failed handshake may be said.
-const FAILED_EVERY: Duration = Duration::from_secs(1);
+impl Throttled {
+    const fn new(what: &'static str) -> Self {
+        Throttled {
+            held: Mutex::new(Held {
+                last: None,
+                count: 0,
+            }),
+            what,
+        }
+    }
 
-/// Says `line`, unless one was said less than [`FAILED_EVERY`] ago: then it is counted, and
-/// the count said once that second is over, so stderr gets at most about two lines a second
-/// however many clients fail, and every failure is still accounted for.
-fn said_failed(log: &Ui, line: &str) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How often a line of one kind may be said.
+const THROTTLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Says `line`, unless one of its `kind` was said less than [`THROTTLE_EVERY`] ago: then it
+/// is counted, and the count said once that second is over, so stderr gets at most about two
+/// lines a second of each kind however many clients fail, and every one is still accounted
+/// for.
+fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
     let now = Instant::now();
-    let mut held = FAILED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut held = kind.lock();
     let due = match held.last {
-        Some(last) if now.duration_since(last) < FAILED_EVERY => last + FAILED_EVERY,
+        Some(last) if now.duration_since(last) < THROTTLE_EVERY => last + THROTTLE_EVERY,
         _ => {
             held.last = Some(now);
             drop(held);
@@ -188,19 +227,43 @@ fn said_failed(log: &Ui, line: &str) {
         let log = log.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(due.into()).await;
-            let mut held = FAILED
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut held = kind.lock();
             let count = std::mem::take(&mut held.count);
             held.last = Some(Instant::now());
             drop(held);
             log.info(&format!(
-                "TLS handshake failed for {count} more {} (at most one such line a second)",
+                "{} for {count} more {} (at most one such line a second)",
+                kind.what,
                 if count == 1 { "client" } else { "clients" }
             ));
         });
     }
 }
+
+/// A client's stream that ended without close_notify: its input may have been cut short.
+#[derive(Debug)]
+struct CutShort;
+
+impl CutShort {
+    fn error() -> io::Error {
+        io::Error::new(io::ErrorKind::UnexpectedEof, CutShort)
+    }
+
+    fn is(err: &io::Error) -> bool {
+        err.get_ref().is_some_and(|inner| inner.is::<CutShort>())
+    }
+}
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "input cut short: the stream ended without close_notify (cut by someone on the \
+             path, or a client that crashed); closed without ours, so the client can tell",
+        )
+    }
+}
+
+impl std::error::Error for CutShort {}
 
 /// The session in a log line: version, cipher suite, and the client certificate's subject.
 fn describe(conn: &rustls::ServerConnection) -> String {
@@ -236,7 +299,8 @@ async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
 /// How long the close_notify of an idle connection may take to go out.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// [`echo_loop`]'s loop: until the client's end of input (answered) or the idle timeout.
+/// [`echo_loop`]'s loop: until the client's end of input (answered), the idle timeout, or a
+/// stream that ends without close_notify ([`CutShort`], not answered).
 async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
     tls: &mut S,
     idle: Option<Duration>,
@@ -247,8 +311,11 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
         let n = match bounded(idle, tls.read(&mut buf[..])).await {
             None => return Ok(End::Idle),
             Some(Ok(n)) => n,
-            // A plain end of stream without close_notify is still the end of the input.
-            Some(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
+            // A bare FIN, which anyone on the path can send, is not the end of the input:
+            // answering it with our close_notify would make a cut look like a whole echo.
+            Some(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(CutShort::error());
+            }
             Some(Err(err)) => return Err(err),
         };
         if n == 0 {
