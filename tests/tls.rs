@@ -1189,3 +1189,80 @@ fn a_bare_fin_from_the_client_side_is_a_truncation() {
         server.stderr()
     );
 }
+
+/// `n` sockets connected to `addr` that never say a word, once the server has had time to
+/// accept them.
+fn silent_sockets(addr: &str, n: usize) -> Vec<TcpStream> {
+    let sockets = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    thread::sleep(Duration::from_millis(200));
+    sockets
+}
+
+/// Our pinned client sends one line to `addr`, within `limit`: its output, and how long it
+/// took.
+fn timed_client(addr: &str, fp: &str, limit: Duration) -> (Output, Duration) {
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool([
+            "echo-client",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ]),
+        b"real\n",
+        limit,
+    );
+    (out, started.elapsed())
+}
+
+/// Sockets that connect and say nothing hold no --max-connections slot: with a limit of 2
+/// and six of them, a real client is served at once, not after their 10 s handshake
+/// deadline (and sockets renewed every 10 s kept it out for ever).
+#[test]
+fn silent_sockets_cannot_keep_a_tls_client_out() {
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let silent = silent_sockets(&addr, 6);
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(6));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(3), "served after {took:?}");
+    drop((silent, server));
+}
+
+/// More silent sockets than handshakes may be in flight (at least 64): the oldest silent one
+/// makes room for a newcomer once it has had its second, so the real client still gets in
+/// within about a second, and the server says why it closed them.
+#[test]
+fn silent_sockets_beyond_the_handshake_bound_make_room() {
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let silent = silent_sockets(&addr, 80);
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(8));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(5), "served after {took:?}");
+    assert!(
+        server.logs_within(LIMIT, "while other clients waited (closed to make room)"),
+        "{}",
+        server.stderr()
+    );
+    drop((silent, server));
+}
+
+/// A graceful stop does not wait for connections that never sent a ClientHello: nobody is
+/// being served there (before, the stop waited for their handshake deadline).
+#[test]
+fn a_graceful_stop_does_not_wait_for_silent_sockets() {
+    let (server, addr, _) = self_signed_server(&["--shutdown-timeout", "20s"]);
+    let silent = silent_sockets(&addr, 4);
+    let started = std::time::Instant::now();
+    let (status, err) = server.stop(LIMIT);
+    let took = started.elapsed();
+    assert!(status.success(), "{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(!err.contains("waiting up to"), "{err}");
+    assert!(!err.contains("handshake failed"), "{err}");
+    drop(silent);
+}

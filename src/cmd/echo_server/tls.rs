@@ -8,16 +8,25 @@
 //! a FIN, so it is logged as input cut short and answered without close_notify, which the
 //! client sees as the truncation it is. A failed handshake ends only its own connection and is
 //! logged with its reason.
+//!
+//! With `--max-connections`, a connection takes its permit only once its handshake is done,
+//! and handshakes have a bound of their own, where stalled handshakes make room for new ones
+//! ([`gate`]): connections that never speak cannot keep a real client out.
+
+mod gate;
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::Semaphore;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
 use super::stats::{Count, Stats};
@@ -30,6 +39,10 @@ use crate::ui::{self, Ui};
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
 /// that connects and says nothing gives its slot back after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes at once with `--max-connections` N: N, and at least this many, so that a
+/// burst of honest clients does not have its handshakes closed under it.
+const MIN_HANDSHAKES: usize = 64;
 
 /// Plaintext per read and write at first: one full TLS record.
 const BUF: usize = 16 * 1024;
@@ -102,9 +115,54 @@ fn bound_ips<'a>(listeners: impl IntoIterator<Item = &'a Listener>) -> Vec<IpAdd
     ips
 }
 
-/// Echoes over TLS when `acceptor` is given, plainly otherwise.
+/// The TLS side of a running server: its config, the room for handshakes, and
+/// `--max-connections`, taken once a handshake is done.
+#[derive(Clone)]
+pub(super) struct Server {
+    config: Arc<rustls::ServerConfig>,
+    gate: Arc<gate::Gate>,
+    serving: Option<Arc<Semaphore>>,
+}
+
+impl Server {
+    /// A server with `config`, where `serving` holds the `max_connections` permits.
+    pub(super) fn new(
+        config: Arc<rustls::ServerConfig>,
+        serving: Option<Arc<Semaphore>>,
+        max_connections: Option<NonZeroUsize>,
+    ) -> Server {
+        let bound = max_connections.map_or(usize::MAX, |n| n.get().max(MIN_HANDSHAKES));
+        Server {
+            config,
+            gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
+            serving,
+        }
+    }
+
+    /// Room for the handshake of a connection just accepted (waits while there is none).
+    pub(super) async fn admit(&self) -> Ticket {
+        Ticket {
+            slot: self.gate.admit().await,
+            server: self.clone(),
+        }
+    }
+
+    /// At a stop: closes the connections that have not sent their ClientHello (nobody is
+    /// served there, so they are not waited for) and says how many.
+    pub(super) fn stop_silent(&self) -> usize {
+        self.gate.stop()
+    }
+}
+
+/// A connection admitted to its handshake.
+pub(super) struct Ticket {
+    server: Server,
+    slot: gate::Slot,
+}
+
+/// Echoes over TLS when a `ticket` is given, plainly otherwise.
 pub(super) async fn echo_either<C: Connection>(
-    acceptor: Option<&TlsAcceptor>,
+    ticket: Option<Ticket>,
     stream: &mut C,
     peer: Peer,
     idle: Option<Duration>,
@@ -112,18 +170,19 @@ pub(super) async fn echo_either<C: Connection>(
     echoed: &mut u64,
     log: &Ui,
 ) -> io::Result<End> {
-    match acceptor {
+    match ticket {
         None => super::conn::echo(stream, idle, stats, echoed).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        Some(acceptor) => Box::pin(echo(acceptor, stream, peer, idle, stats, echoed, log)).await,
+        Some(ticket) => Box::pin(echo(ticket, stream, peer, idle, stats, echoed, log)).await,
     }
 }
 
-/// Handshake, then echo until the client's close_notify; then ours. A stream that ends
-/// without close_notify is logged as cut short and gets no close_notify.
+/// Handshake, then (with `--max-connections`) a permit, then echo until the client's
+/// close_notify; then ours. A stream that ends without close_notify is logged as cut short
+/// and gets no close_notify.
 async fn echo<C: Connection>(
-    acceptor: &TlsAcceptor,
+    mut ticket: Ticket,
     stream: &mut C,
     peer: Peer,
     idle: Option<Duration>,
@@ -132,35 +191,79 @@ async fn echo<C: Connection>(
     log: &Ui,
 ) -> io::Result<End> {
     let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
-    let reason =
-        match tokio::time::timeout(limit, acceptor.accept(tls::Gulp::new(&mut *stream))).await {
-            Ok(Ok(tls)) => {
-                if log.verbose > 0 {
-                    log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
-                }
-                let end = echo_loop(tls, idle, stats, echoed).await;
-                if let Err(err) = &end {
-                    // Said even without -v (which says it in the connection's last line): a
-                    // client was told its echo ended early, and whoever runs the server should
-                    // know why.
-                    if log.verbose == 0 && CutShort::is(err) {
-                        said_throttled(&CUT, log, &format!("{peer}: {err}"));
-                    }
-                }
-                return end;
+    let tls = match handshake(&mut ticket, stream, limit).await {
+        Ok(tls) => tls,
+        Err((reason, say)) => {
+            // Said even without -v: a client that cannot connect is what someone is debugging.
+            if say && log.verbose == 0 {
+                said_throttled(
+                    &FAILED,
+                    log,
+                    &format!("{peer}: TLS handshake failed: {reason}"),
+                );
             }
-            Ok(Err(err)) => tls::reason(&err),
-            Err(_) => format!("no handshake within {}", ui::duration(limit)),
-        };
-    // Said even without -v: a client that cannot connect is what someone is debugging.
-    if log.verbose == 0 {
-        said_throttled(
-            &FAILED,
-            log,
-            &format!("{peer}: TLS handshake failed: {reason}"),
-        );
+            return Err(io::Error::other(format!("TLS handshake failed: {reason}")));
+        }
+    };
+    if log.verbose > 0 {
+        log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
     }
-    Err(io::Error::other(format!("TLS handshake failed: {reason}")))
+    // The handshake's room is held until the permit comes, so the connections waiting for
+    // one stay bounded; the semaphore is never closed.
+    let permit = match &ticket.server.serving {
+        Some(serving) => Arc::clone(serving).acquire_owned().await.ok(),
+        None => None,
+    };
+    drop(ticket);
+    let end = echo_loop(tls, idle, stats, echoed).await;
+    drop(permit);
+    if let Err(err) = &end {
+        // Said even without -v (which says it in the connection's last line): a client was
+        // told its echo ended early, and whoever runs the server should know why.
+        if log.verbose == 0 && CutShort::is(err) {
+            said_throttled(&CUT, log, &format!("{peer}: {err}"));
+        }
+    }
+    end
+}
+
+/// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
+/// the connection), then the rest; the gate may close it for room in either. On failure,
+/// the reason and whether it is worth a line without `-v`.
+async fn handshake<'s, C: Connection>(
+    ticket: &mut Ticket,
+    stream: &'s mut C,
+    limit: Duration,
+) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = || (format!("no handshake within {}", ui::duration(limit)), true);
+    let hello =
+        LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tls::Gulp::new(stream));
+    let start = tokio::select! {
+        hello = tokio::time::timeout_at(deadline, hello) => match hello {
+            Ok(Ok(start)) => start,
+            Ok(Err(err)) => return Err((tls::reason(&err), true)),
+            Err(_) => return Err(late()),
+        },
+        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+    };
+    if !ticket.slot.heard() {
+        return Err(ticket.slot.why_closed());
+    }
+    let rest = start.into_stream(Arc::clone(&ticket.server.config));
+    let tls = tokio::select! {
+        rest = tokio::time::timeout_at(deadline, rest) => match rest {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => return Err((tls::reason(&err), true)),
+            Err(_) => return Err(late()),
+        },
+        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+    };
+    if !ticket.slot.done() {
+        // Closed for room just as it finished: the room is already someone else's.
+        return Err(ticket.slot.why_closed());
+    }
+    Ok(tls)
 }
 
 /// A kind of line said at most once a second for the whole process, as the server is one: a
