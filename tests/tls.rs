@@ -1266,3 +1266,25 @@ fn a_graceful_stop_does_not_wait_for_silent_sockets() {
     assert!(!err.contains("handshake failed"), "{err}");
     drop(silent);
 }
+
+/// Our own probe and load modes end their TLS connections with close_notify, so a server
+/// (ours logs a stream that just stops as cut short) sees a clean end.
+#[test]
+fn the_measuring_modes_end_with_close_notify() {
+    let (server, addr, fp) = self_signed_server(&[]);
+    let (pin, target) = (format!("sha256:{fp}"), format!("tls:{addr}"));
+    for args in [
+        &["--count", "2", "--interval", "10ms"][..],
+        &["--count", "2", "--interval", "10ms", "--new-connection"],
+        &["--connections", "2", "--duration", "200ms"],
+    ] {
+        let mut all = vec!["--pin", &pin, &target];
+        all.extend_from_slice(args);
+        let out = client(&all, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("served 5 connections"), "{err}");
+    assert!(!err.contains("cut short"), "{err}");
+}
