@@ -500,7 +500,7 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
 /// One connection's life: bookkeeping around [`conn::echo`], and closing it if the shutdown
 /// deadline passes first. The accept loop has already counted it as active and served; this
 /// takes it out of `active` at the end.
-// One more than clippy's limit: the TLS acceptor joined the plain connection's arguments.
+// One more than clippy's limit: the TLS ticket joined the plain connection's arguments.
 #[allow(clippy::too_many_arguments)]
 async fn connection<C: Connection>(
     mut stream: C,

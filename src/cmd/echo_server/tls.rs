@@ -37,7 +37,7 @@ use crate::net::tls::{self, Identity};
 use crate::ui::{self, Ui};
 
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
-/// that connects and says nothing gives its slot back after this.
+/// that connects and says nothing is closed after this (or sooner, to make room).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes at once with `--max-connections` N: N, and at least this many, so that a
