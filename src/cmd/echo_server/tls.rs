@@ -5,8 +5,8 @@
 //! (a write that waits stops the reading, so a client that does not read is slowed, never
 //! queued for), and a client's close_notify is the end of its input: the rest goes back, then
 //! our close_notify, then the close. A bare end of stream is not: anyone on the path can send
-//! a FIN, so it is logged as input cut short and answered without close_notify, which the
-//! client sees as the truncation it is. A failed handshake ends only its own connection and is
+//! a FIN, so it is logged as a possible cut and answered without close_notify, so that the
+//! client can tell it from a whole echo. A failed handshake ends only its own connection and is
 //! logged with its reason.
 //!
 //! With `--max-connections`, a connection takes its permit only once its handshake is done,
@@ -179,7 +179,7 @@ pub(super) async fn echo_either<C: Connection>(
 }
 
 /// Handshake, then (with `--max-connections`) a permit, then echo until the client's
-/// close_notify; then ours. A stream that ends without close_notify is logged as cut short
+/// close_notify; then ours. A stream that ends without close_notify is logged as a possible cut
 /// and gets no close_notify.
 async fn echo<C: Connection>(
     mut ticket: Ticket,
@@ -277,7 +277,7 @@ struct Throttled {
 /// Failed handshakes.
 static FAILED: Throttled = Throttled::new("TLS handshake failed");
 /// Clients whose stream ended without close_notify.
-static CUT: Throttled = Throttled::new("input cut short without close_notify");
+static CUT: Throttled = Throttled::new("stream ended without close_notify");
 
 /// Lines of one kind held back since the last one said.
 struct Held {
@@ -360,8 +360,9 @@ impl CutShort {
 impl std::fmt::Display for CutShort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
-            "input cut short: the stream ended without close_notify (cut by someone on the \
-             path, or a client that crashed); closed without ours, so the client can tell",
+            "the stream ended without close_notify, so the input may have been cut short (by \
+             someone on the path, or a client that ends TLS without it); closed without ours, \
+             so the client can tell",
         )
     }
 }
