@@ -1288,3 +1288,52 @@ fn the_measuring_modes_end_with_close_notify() {
     assert!(err.contains("served 5 connections"), "{err}");
     assert!(!err.contains("cut short"), "{err}");
 }
+
+/// The first TLS record our client sends: its ClientHello, caught by a listener that never
+/// answers.
+fn a_client_hello() -> Vec<u8> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _client = KillOnDrop(
+        std_tool(["echo-client", "--insecure", &format!("tls:{addr}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (mut sock, _) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut hello = vec![0u8; 5];
+    sock.read_exact(&mut hello).unwrap();
+    let len = u16::from_be_bytes([hello[3], hello[4]]) as usize;
+    hello.resize(5 + len, 0);
+    sock.read_exact(&mut hello[5..]).unwrap();
+    hello
+}
+
+/// A ClientHello and then nothing holds no room either: with 80 such connections, more than
+/// the 64 handshakes in flight, a real client is still served within about a second.
+#[test]
+fn stalled_handshakes_make_room_too() {
+    let hello = a_client_hello();
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let stalled: Vec<TcpStream> = (0..80)
+        .map(|_| {
+            let mut sock = TcpStream::connect(&addr).unwrap();
+            sock.write_all(&hello).unwrap();
+            sock
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(8));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(5), "served after {took:?}");
+    assert!(
+        server.logs_within(LIMIT, "handshake unfinished after"),
+        "{}",
+        server.stderr()
+    );
+    drop((stalled, server));
+}
