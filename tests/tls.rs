@@ -1118,3 +1118,222 @@ fn damaged_pem_files_are_named_in_words() {
         assert!(!err.contains('['), "bytes as numbers: {err}");
     }
 }
+
+/// A proxy on a thread, as anyone on the path can be: it relays the first `cut` bytes from
+/// the client to `server`, then sends the server a bare FIN (no close_notify) and swallows
+/// the rest up to the client's own end; what the server says after the cut is held back
+/// until then, and its end passed on as a FIN. (Holding it back makes the client's run the
+/// same every time: all its input gone before the server's close comes.) Its address.
+fn cutting_proxy(server: &str, cut: usize) -> String {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = server.to_owned();
+    thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut upstream = TcpStream::connect(&server).unwrap();
+        for s in [&client, &upstream] {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+        }
+        let (mut from, mut to) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+        let is_cut = std::sync::Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let cut_seen = std::sync::Arc::clone(&is_cut);
+        let answer = thread::spawn(move || {
+            let (mut held, mut chunk) = (Vec::new(), [0u8; 16384]);
+            while let Ok(n @ 1..) = from.read(&mut chunk) {
+                if cut_seen.load(Ordering::SeqCst) {
+                    held.extend_from_slice(&chunk[..n]);
+                } else if to.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+            }
+            let _ = ended.recv_timeout(LIMIT);
+            let _ = to.write_all(&held);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut (&mut client).take(cut as u64), &mut upstream);
+        is_cut.store(true, Ordering::SeqCst);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+        let _ = std::io::copy(&mut client, &mut std::io::sink());
+        let _ = ended_tx.send(());
+        let _ = answer.join();
+    });
+    addr
+}
+
+/// Only a close_notify ends a TLS client's input: a bare FIN (from a proxy cutting the
+/// stream) is a truncation, which the server says, and answers without close_notify, so the
+/// client, having lost most of its data, exits 1 instead of 0.
+#[test]
+fn a_bare_fin_from_the_client_side_is_a_truncation() {
+    let (server, addr, fp) = self_signed_server(&[]);
+    let proxy = cutting_proxy(&addr, 100_000);
+    let data = random_bytes(1_000_000, 181);
+    let out = client(
+        &["--pin", &format!("sha256:{fp}"), &format!("tls:{proxy}")],
+        &data,
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{} bytes back: {err}",
+        out.stdout.len()
+    );
+    assert!(out.stdout.len() < data.len(), "{err}");
+    assert!(data.starts_with(&out.stdout), "not a prefix of the input");
+    assert!(
+        server.logs_within(LIMIT, "without close_notify"),
+        "client: {err}\nserver: {}",
+        server.stderr()
+    );
+}
+
+/// `n` sockets connected to `addr` that never say a word, once the server has had time to
+/// accept them.
+fn silent_sockets(addr: &str, n: usize) -> Vec<TcpStream> {
+    let sockets = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    thread::sleep(Duration::from_millis(200));
+    sockets
+}
+
+/// Our pinned client sends one line to `addr`, within `limit`: its output, and how long it
+/// took.
+fn timed_client(addr: &str, fp: &str, limit: Duration) -> (Output, Duration) {
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool([
+            "echo-client",
+            "--pin",
+            &format!("sha256:{fp}"),
+            &format!("tls:{addr}"),
+        ]),
+        b"real\n",
+        limit,
+    );
+    (out, started.elapsed())
+}
+
+/// Sockets that connect and say nothing hold no --max-connections slot: with a limit of 2
+/// and six of them, a real client is served at once, not after their 10 s handshake
+/// deadline (and sockets renewed every 10 s kept it out for ever).
+#[test]
+fn silent_sockets_cannot_keep_a_tls_client_out() {
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let silent = silent_sockets(&addr, 6);
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(6));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(3), "served after {took:?}");
+    drop((silent, server));
+}
+
+/// More silent sockets than handshakes may be in flight (at least 64): the oldest silent one
+/// makes room for a newcomer once it has had its second, so the real client still gets in
+/// within about a second, and the server says why it closed them.
+#[test]
+fn silent_sockets_beyond_the_handshake_bound_make_room() {
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let silent = silent_sockets(&addr, 80);
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(8));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(5), "served after {took:?}");
+    assert!(
+        server.logs_within(LIMIT, "while other clients waited (closed to make room)"),
+        "{}",
+        server.stderr()
+    );
+    drop((silent, server));
+}
+
+/// A graceful stop does not wait for connections that never sent a ClientHello: nobody is
+/// being served there (before, the stop waited for their handshake deadline).
+#[test]
+fn a_graceful_stop_does_not_wait_for_silent_sockets() {
+    let (server, addr, _) = self_signed_server(&["--shutdown-timeout", "20s"]);
+    let silent = silent_sockets(&addr, 4);
+    let started = std::time::Instant::now();
+    let (status, err) = server.stop(LIMIT);
+    let took = started.elapsed();
+    assert!(status.success(), "{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(!err.contains("waiting up to"), "{err}");
+    assert!(!err.contains("handshake failed"), "{err}");
+    drop(silent);
+}
+
+/// Our own probe and load modes end their TLS connections with close_notify, so a server
+/// (ours logs a stream that just stops as cut short) sees a clean end.
+#[test]
+fn the_measuring_modes_end_with_close_notify() {
+    let (server, addr, fp) = self_signed_server(&[]);
+    let (pin, target) = (format!("sha256:{fp}"), format!("tls:{addr}"));
+    for args in [
+        &["--count", "2", "--interval", "10ms"][..],
+        &["--count", "2", "--interval", "10ms", "--new-connection"],
+        &["--connections", "2", "--duration", "200ms"],
+    ] {
+        let mut all = vec!["--pin", &pin, &target];
+        all.extend_from_slice(args);
+        let out = client(&all, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("served 5 connections"), "{err}");
+    assert!(!err.contains("cut short"), "{err}");
+}
+
+/// The first TLS record our client sends: its ClientHello, caught by a listener that never
+/// answers.
+fn a_client_hello() -> Vec<u8> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _client = KillOnDrop(
+        std_tool(["echo-client", "--insecure", &format!("tls:{addr}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (mut sock, _) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut hello = vec![0u8; 5];
+    sock.read_exact(&mut hello).unwrap();
+    let len = u16::from_be_bytes([hello[3], hello[4]]) as usize;
+    hello.resize(5 + len, 0);
+    sock.read_exact(&mut hello[5..]).unwrap();
+    hello
+}
+
+/// A ClientHello and then nothing holds no room either: with 80 such connections, more than
+/// the 64 handshakes in flight, a real client is still served within about a second.
+#[test]
+fn stalled_handshakes_make_room_too() {
+    let hello = a_client_hello();
+    let (server, addr, fp) = self_signed_server(&["--max-connections", "2"]);
+    let stalled: Vec<TcpStream> = (0..80)
+        .map(|_| {
+            let mut sock = TcpStream::connect(&addr).unwrap();
+            sock.write_all(&hello).unwrap();
+            sock
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let (out, took) = timed_client(&addr, &fp, Duration::from_secs(8));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"real\n");
+    assert!(took < Duration::from_secs(5), "served after {took:?}");
+    assert!(
+        server.logs_within(LIMIT, "handshake unfinished after"),
+        "{}",
+        server.stderr()
+    );
+    drop((stalled, server));
+}

@@ -6,7 +6,8 @@
 //! summary.
 //!
 //! What it adds to the textbook accept loop: a permit taken *before* `accept()` for
-//! `--max-connections` (clients beyond it wait in the kernel's backlog); accept errors such as
+//! `--max-connections` (clients beyond it wait in the kernel's backlog; over TLS, once the
+//! handshake is done, see `tls`); accept errors such as
 //! EMFILE logged (rate-limited) and retried forever with back-off instead of exiting or
 //! spinning (tokio#3529); on shutdown the listener is dropped at once (the kernel would
 //! otherwise keep completing handshakes into it), open connections get a deadline
@@ -316,17 +317,22 @@ pub async fn serve(
         })
     });
 
+    let tls = config
+        .tls
+        .map(|tls| tls::Server::new(tls, limit.clone(), config.max_connections));
+    // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept.
+    let accept_limit = if tls.is_some() { None } else { limit };
     let spawner = Spawner {
         stats: Arc::clone(&stats),
         ui: log.clone(),
         force_close: force_close.clone(),
         tracker: tracker.clone(),
         idle: config.idle_timeout,
-        tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
+        tls,
     };
     let mut accepting = tokio::task::JoinSet::new();
     for listener in listeners {
-        let (limit, spawner) = (limit.clone(), spawner.clone());
+        let (limit, spawner) = (accept_limit.clone(), spawner.clone());
         // A listener goes to the runtime here: registering it needs one.
         match listener {
             Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
@@ -355,8 +361,10 @@ pub async fn serve(
     accepting.abort_all();
     while accepting.join_next().await.is_some() {}
 
+    // Connections that never sent a ClientHello are closed, not waited for.
+    let silent = spawner.tls.as_ref().map_or(0, tls::Server::stop_silent) as u64;
     tracker.close();
-    let open = stats.active.load(Ordering::Relaxed);
+    let open = stats.active.load(Ordering::Relaxed).saturating_sub(silent);
     if open > 0 {
         log.info(&format!(
             "stopping: waiting up to {} for {open} open connection{} (a second Ctrl-C or SIGTERM closes {} now)",
@@ -403,23 +411,39 @@ struct Spawner {
     force_close: CancellationToken,
     tracker: TaskTracker,
     idle: Option<Duration>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<tls::Server>,
 }
 
 impl Spawner {
-    /// Counts the connection as active and served, and runs it on its own task.
-    fn spawn<C: Connection>(&self, stream: C, peer: Peer, permit: Option<OwnedSemaphorePermit>) {
+    /// Counts the connection as active and served, and runs it on its own task: with its
+    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`).
+    fn spawn<C: Connection>(
+        &self,
+        stream: C,
+        peer: Peer,
+        permit: Option<OwnedSemaphorePermit>,
+        ticket: Option<tls::Ticket>,
+    ) {
         let stats = Arc::clone(&self.stats);
         let ui = self.ui.clone();
         // A child token each: polling a token on every wake-up takes its lock, and one token
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
         let idle = self.idle;
-        let tls = self.tls.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.served.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
-            connection(stream, peer, permit, idle, &stats, &ui, &force_close, tls).await;
+            connection(
+                stream,
+                peer,
+                permit,
+                idle,
+                &stats,
+                &ui,
+                &force_close,
+                ticket,
+            )
+            .await;
         });
     }
 }
@@ -431,8 +455,9 @@ async fn registration_failed(err: io::Error, spawner: Spawner) {
         .warn(&format!("cannot serve a listener: {}", io_reason(&err)));
 }
 
-/// Accepts forever, handing each connection (with its permit, if there is a limit) to the
-/// spawner. Only returns if the semaphore is closed, which never happens.
+/// Accepts forever, handing each connection (with its permit, if there is a limit, or its
+/// room for a TLS handshake) to the spawner. Only returns if the semaphore is closed, which
+/// never happens.
 async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spawner: Spawner) {
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut throttle = log::Throttle::default();
@@ -449,7 +474,11 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff.reset();
-                spawner.spawn(stream, peer, permit);
+                let ticket = match &spawner.tls {
+                    Some(tls) => Some(tls.admit().await),
+                    None => None,
+                };
+                spawner.spawn(stream, peer, permit, ticket);
             }
             Err(err) => {
                 // Sleeping is what keeps EMFILE from spinning: the pending connection stays in
@@ -471,7 +500,7 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
 /// One connection's life: bookkeeping around [`conn::echo`], and closing it if the shutdown
 /// deadline passes first. The accept loop has already counted it as active and served; this
 /// takes it out of `active` at the end.
-// One more than clippy's limit: the TLS acceptor joined the plain connection's arguments.
+// One more than clippy's limit: the TLS ticket joined the plain connection's arguments.
 #[allow(clippy::too_many_arguments)]
 async fn connection<C: Connection>(
     mut stream: C,
@@ -481,7 +510,7 @@ async fn connection<C: Connection>(
     stats: &Stats,
     log: &Ui,
     force_close: &CancellationToken,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    ticket: Option<tls::Ticket>,
 ) {
     let start = Instant::now();
     stream.prepare();
@@ -492,7 +521,7 @@ async fn connection<C: Connection>(
     let mut cut = false;
     let outcome = {
         let echo = std::pin::pin!(tls::echo_either(
-            tls.as_ref(),
+            ticket,
             &mut stream,
             peer,
             idle,

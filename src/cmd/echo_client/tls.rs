@@ -158,7 +158,7 @@ pub(super) struct Dialer {
 }
 
 impl super::measure::transport::Dialer for Dialer {
-    type Conn = super::measure::transport::Stream<Session>;
+    type Conn = Measured;
 
     async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
         let connected =
@@ -169,7 +169,68 @@ impl super::measure::transport::Dialer for Dialer {
             .setup
             .handshake(connected.socket, unix, self.timeout, &server, None)
             .await?;
-        Ok((super::measure::transport::Stream(session), server))
+        Ok((Measured(super::measure::transport::Stream(session)), server))
+    }
+}
+
+/// A measuring connection over TLS, which says close_notify when dropped: the engines drop
+/// a connection when they are done with it, and a stream that just stops is what a cut
+/// looks like to the server (which logs it as one).
+pub(super) struct Measured(super::measure::transport::Stream<Session>);
+
+impl super::measure::transport::RoundTrip for Measured {
+    fn round_trip<'a>(
+        &'a mut self,
+        msg: &'a [u8],
+        reply: &'a mut [u8],
+    ) -> impl std::future::Future<
+        Output = Result<super::measure::transport::Echo, super::measure::transport::Failure>,
+    > + Send
+    + 'a {
+        self.0.round_trip(msg, reply)
+    }
+}
+
+impl Drop for Measured {
+    fn drop(&mut self) {
+        match &mut self.0.0 {
+            Either::Left(tls) => close_notify_now(tls),
+            Either::Right(tls) => close_notify_now(tls),
+        }
+    }
+}
+
+/// Queues close_notify on `tls` and writes what the socket takes now: a drop cannot wait,
+/// and the few bytes fit in any socket buffer that is not full.
+fn close_notify_now<S: AsyncWrite + Unpin>(tls: &mut TlsStream<S>) {
+    let (io, conn) = tls.get_mut();
+    conn.send_close_notify();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut out = NoWait { io, cx: &mut cx };
+    while conn.wants_write() {
+        match conn.write_tls(&mut out) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A socket written without waiting: what it cannot take now is `WouldBlock`.
+struct NoWait<'a, 'w, S> {
+    io: &'a mut S,
+    cx: &'a mut std::task::Context<'w>,
+}
+
+impl<S: AsyncWrite + Unpin> io::Write for NoWait<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match std::pin::Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+            std::task::Poll::Ready(written) => written,
+            std::task::Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

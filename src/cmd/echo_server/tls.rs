@@ -3,19 +3,30 @@
 //!
 //! The echo keeps the plain server's contract: every byte back in order through one buffer
 //! (a write that waits stops the reading, so a client that does not read is slowed, never
-//! queued for), and a client's close_notify (or its plain end of stream) is the end of its
-//! input: the rest goes back, then our close_notify, then the close. A failed handshake ends
-//! only its own connection and is logged with its reason.
+//! queued for), and a client's close_notify is the end of its input: the rest goes back, then
+//! our close_notify, then the close. A bare end of stream is not: anyone on the path can send
+//! a FIN, so it is logged as a possible cut and answered without close_notify, so that the
+//! client can tell it from a whole echo. A failed handshake ends only its own connection and is
+//! logged with its reason.
+//!
+//! With `--max-connections`, a connection takes its permit only once its handshake is done,
+//! and handshakes have a bound of their own, where stalled handshakes make room for new ones
+//! ([`gate`]): connections that never speak cannot keep a real client out.
+
+mod gate;
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::Semaphore;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
 use super::stats::{Count, Stats};
@@ -26,8 +37,12 @@ use crate::net::tls::{self, Identity};
 use crate::ui::{self, Ui};
 
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
-/// that connects and says nothing gives its slot back after this.
+/// that connects and says nothing is closed after this (or sooner, to make room).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes at once with `--max-connections` N: N, and at least this many, so that a
+/// burst of honest clients does not have its handshakes closed under it.
+const MIN_HANDSHAKES: usize = 64;
 
 /// Plaintext per read and write at first: one full TLS record.
 const BUF: usize = 16 * 1024;
@@ -100,9 +115,54 @@ fn bound_ips<'a>(listeners: impl IntoIterator<Item = &'a Listener>) -> Vec<IpAdd
     ips
 }
 
-/// Echoes over TLS when `acceptor` is given, plainly otherwise.
+/// The TLS side of a running server: its config, the room for handshakes, and
+/// `--max-connections`, taken once a handshake is done.
+#[derive(Clone)]
+pub(super) struct Server {
+    config: Arc<rustls::ServerConfig>,
+    gate: Arc<gate::Gate>,
+    serving: Option<Arc<Semaphore>>,
+}
+
+impl Server {
+    /// A server with `config`, where `serving` holds the `max_connections` permits.
+    pub(super) fn new(
+        config: Arc<rustls::ServerConfig>,
+        serving: Option<Arc<Semaphore>>,
+        max_connections: Option<NonZeroUsize>,
+    ) -> Server {
+        let bound = max_connections.map_or(usize::MAX, |n| n.get().max(MIN_HANDSHAKES));
+        Server {
+            config,
+            gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
+            serving,
+        }
+    }
+
+    /// Room for the handshake of a connection just accepted (waits while there is none).
+    pub(super) async fn admit(&self) -> Ticket {
+        Ticket {
+            slot: self.gate.admit().await,
+            server: self.clone(),
+        }
+    }
+
+    /// At a stop: closes the connections that have not sent their ClientHello (nobody is
+    /// served there, so they are not waited for) and says how many.
+    pub(super) fn stop_silent(&self) -> usize {
+        self.gate.stop()
+    }
+}
+
+/// A connection admitted to its handshake.
+pub(super) struct Ticket {
+    server: Server,
+    slot: gate::Slot,
+}
+
+/// Echoes over TLS when a `ticket` is given, plainly otherwise.
 pub(super) async fn echo_either<C: Connection>(
-    acceptor: Option<&TlsAcceptor>,
+    ticket: Option<Ticket>,
     stream: &mut C,
     peer: Peer,
     idle: Option<Duration>,
@@ -110,17 +170,19 @@ pub(super) async fn echo_either<C: Connection>(
     echoed: &mut u64,
     log: &Ui,
 ) -> io::Result<End> {
-    match acceptor {
+    match ticket {
         None => super::conn::echo(stream, idle, stats, echoed).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        Some(acceptor) => Box::pin(echo(acceptor, stream, peer, idle, stats, echoed, log)).await,
+        Some(ticket) => Box::pin(echo(ticket, stream, peer, idle, stats, echoed, log)).await,
     }
 }
 
-/// Handshake, then echo until the client's close_notify; then ours.
+/// Handshake, then (with `--max-connections`) a permit, then echo until the client's
+/// close_notify; then ours. A stream that ends without close_notify is logged as a possible cut
+/// and gets no close_notify.
 async fn echo<C: Connection>(
-    acceptor: &TlsAcceptor,
+    mut ticket: Ticket,
     stream: &mut C,
     peer: Peer,
     idle: Option<Duration>,
@@ -129,52 +191,132 @@ async fn echo<C: Connection>(
     log: &Ui,
 ) -> io::Result<End> {
     let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
-    let reason =
-        match tokio::time::timeout(limit, acceptor.accept(tls::Gulp::new(&mut *stream))).await {
-            Ok(Ok(tls)) => {
-                if log.verbose > 0 {
-                    log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
-                }
-                return echo_loop(tls, idle, stats, echoed).await;
+    let tls = match handshake(&mut ticket, stream, limit).await {
+        Ok(tls) => tls,
+        Err((reason, say)) => {
+            // Said even without -v: a client that cannot connect is what someone is debugging.
+            if say && log.verbose == 0 {
+                said_throttled(
+                    &FAILED,
+                    log,
+                    &format!("{peer}: TLS handshake failed: {reason}"),
+                );
             }
-            Ok(Err(err)) => tls::reason(&err, tls::Party::Client),
-            Err(_) => format!("no handshake within {}", ui::duration(limit)),
-        };
-    // Said even without -v: a client that cannot connect is what someone is debugging.
-    if log.verbose == 0 {
-        said_failed(log, &format!("{peer}: TLS handshake failed: {reason}"));
+            return Err(io::Error::other(format!("TLS handshake failed: {reason}")));
+        }
+    };
+    if log.verbose > 0 {
+        log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
     }
-    Err(io::Error::other(format!("TLS handshake failed: {reason}")))
+    // The handshake's room is held until the permit comes, so the connections waiting for
+    // one stay bounded; the semaphore is never closed.
+    let permit = match &ticket.server.serving {
+        Some(serving) => Arc::clone(serving).acquire_owned().await.ok(),
+        None => None,
+    };
+    drop(ticket);
+    let end = echo_loop(tls, idle, stats, echoed).await;
+    drop(permit);
+    if let Err(err) = &end {
+        // Said even without -v (which says it in the connection's last line): a client was
+        // told its echo ended early, and whoever runs the server should know why.
+        if log.verbose == 0 && CutShort::is(err) {
+            said_throttled(&CUT, log, &format!("{peer}: {err}"));
+        }
+    }
+    end
 }
 
-/// The failed handshakes held back from the log. One for the process, as the server is: a
-/// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
-static FAILED: Mutex<Held> = Mutex::new(Held {
-    last: None,
-    count: 0,
-});
+/// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
+/// the connection), then the rest; the gate may close it for room in either. On failure,
+/// the reason and whether it is worth a line without `-v`.
+async fn handshake<'s, C: Connection>(
+    ticket: &mut Ticket,
+    stream: &'s mut C,
+    limit: Duration,
+) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = || (format!("no handshake within {}", ui::duration(limit)), true);
+    let hello =
+        LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tls::Gulp::new(stream));
+    let start = tokio::select! {
+        hello = tokio::time::timeout_at(deadline, hello) => match hello {
+            Ok(Ok(start)) => start,
+            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Err(_) => return Err(late()),
+        },
+        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+    };
+    if !ticket.slot.heard() {
+        return Err(ticket.slot.why_closed());
+    }
+    let rest = start.into_stream(Arc::clone(&ticket.server.config));
+    let tls = tokio::select! {
+        rest = tokio::time::timeout_at(deadline, rest) => match rest {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Err(_) => return Err(late()),
+        },
+        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+    };
+    if !ticket.slot.done() {
+        // Closed for room just as it finished: the room is already someone else's.
+        return Err(ticket.slot.why_closed());
+    }
+    Ok(tls)
+}
 
-/// Failed-handshake lines held back since the last one said.
+/// A kind of line said at most once a second for the whole process, as the server is one: a
+/// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
+struct Throttled {
+    held: Mutex<Held>,
+    /// What the count line says the held-back lines were, before "for N more clients".
+    what: &'static str,
+}
+
+/// Failed handshakes.
+static FAILED: Throttled = Throttled::new("TLS handshake failed");
+/// Clients whose stream ended without close_notify.
+static CUT: Throttled = Throttled::new("stream ended without close_notify");
+
+/// Lines of one kind held back since the last one said.
 struct Held {
     /// When the last line was said.
     last: Option<Instant>,
-    /// How many failures went unsaid since; a task says their number when the second ends.
+    /// How many went unsaid since; a task says their number when the second ends.
     count: u64,
 }
 
-/// How often a failed handshake may be said.
-const FAILED_EVERY: Duration = Duration::from_secs(1);
+impl Throttled {
+    const fn new(what: &'static str) -> Self {
+        Throttled {
+            held: Mutex::new(Held {
+                last: None,
+                count: 0,
+            }),
+            what,
+        }
+    }
 
-/// Says `line`, unless one was said less than [`FAILED_EVERY`] ago: then it is counted, and
-/// the count said once that second is over, so stderr gets at most about two lines a second
-/// however many clients fail, and every failure is still accounted for.
-fn said_failed(log: &Ui, line: &str) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How often a line of one kind may be said.
+const THROTTLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Says `line`, unless one of its `kind` was said less than [`THROTTLE_EVERY`] ago: then it
+/// is counted, and the count said once that second is over, so stderr gets at most about two
+/// lines a second of each kind however many clients fail, and every one is still accounted
+/// for.
+fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
     let now = Instant::now();
-    let mut held = FAILED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut held = kind.lock();
     let due = match held.last {
-        Some(last) if now.duration_since(last) < FAILED_EVERY => last + FAILED_EVERY,
+        Some(last) if now.duration_since(last) < THROTTLE_EVERY => last + THROTTLE_EVERY,
         _ => {
             held.last = Some(now);
             drop(held);
@@ -188,19 +330,44 @@ fn said_failed(log: &Ui, line: &str) {
         let log = log.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(due.into()).await;
-            let mut held = FAILED
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut held = kind.lock();
             let count = std::mem::take(&mut held.count);
             held.last = Some(Instant::now());
             drop(held);
             log.info(&format!(
-                "TLS handshake failed for {count} more {} (at most one such line a second)",
+                "{} for {count} more {} (at most one such line a second)",
+                kind.what,
                 if count == 1 { "client" } else { "clients" }
             ));
         });
     }
 }
+
+/// A client's stream that ended without close_notify: its input may have been cut short.
+#[derive(Debug)]
+struct CutShort;
+
+impl CutShort {
+    fn error() -> io::Error {
+        io::Error::new(io::ErrorKind::UnexpectedEof, CutShort)
+    }
+
+    fn is(err: &io::Error) -> bool {
+        err.get_ref().is_some_and(|inner| inner.is::<CutShort>())
+    }
+}
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the stream ended without close_notify, so the input may have been cut short (by \
+             someone on the path, or a client that ends TLS without it); closed without ours, \
+             so the client can tell",
+        )
+    }
+}
+
+impl std::error::Error for CutShort {}
 
 /// The session in a log line: version, cipher suite, and the client certificate's subject.
 fn describe(conn: &rustls::ServerConnection) -> String {
@@ -236,7 +403,8 @@ async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
 /// How long the close_notify of an idle connection may take to go out.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// [`echo_loop`]'s loop: until the client's end of input (answered) or the idle timeout.
+/// [`echo_loop`]'s loop: until the client's end of input (answered), the idle timeout, or a
+/// stream that ends without close_notify ([`CutShort`], not answered).
 async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
     tls: &mut S,
     idle: Option<Duration>,
@@ -247,8 +415,11 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
         let n = match bounded(idle, tls.read(&mut buf[..])).await {
             None => return Ok(End::Idle),
             Some(Ok(n)) => n,
-            // A plain end of stream without close_notify is still the end of the input.
-            Some(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
+            // A bare FIN, which anyone on the path can send, is not the end of the input:
+            // answering it with our close_notify would make a cut look like a whole echo.
+            Some(Err(err)) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(CutShort::error());
+            }
             Some(Err(err)) => return Err(err),
         };
         if n == 0 {
