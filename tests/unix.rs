@@ -379,23 +379,27 @@ fn a_file_that_is_not_a_socket_is_never_deleted() {
     assert!(subdir.is_dir());
 }
 
-/// What inotify saw happen to `name` in the watched directory: (created, attributes changed).
+/// What inotify saw in the watched directory: (`name` appeared, created or moved there; the
+/// attributes of any file there changed). The server makes its socket under a temporary name
+/// and moves it to `name`, so a chmod of either would show.
 fn inotify_saw(inotify: &std::os::fd::OwnedFd, name: &str) -> (bool, bool) {
     use rustix::fs::inotify::{ReadFlags, Reader};
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
     let mut events = Reader::new(inotify, &mut buf);
-    let (mut created, mut changed) = (false, false);
+    let (mut appeared, mut changed) = (false, false);
     // Non-blocking: EAGAIN once every queued event is read.
     while let Ok(event) = events.next() {
+        changed |= event.events().contains(ReadFlags::ATTRIB);
         if event
             .file_name()
             .is_some_and(|n| n.to_bytes() == name.as_bytes())
         {
-            created |= event.events().contains(ReadFlags::CREATE);
-            changed |= event.events().contains(ReadFlags::ATTRIB);
+            appeared |= event
+                .events()
+                .intersects(ReadFlags::CREATE | ReadFlags::MOVED_TO);
         }
     }
-    (created, changed)
+    (appeared, changed)
 }
 
 /// Starts `echo-server unix:PATH ARGS` under `umask` and stats the path from the moment it
@@ -410,7 +414,8 @@ fn mode_from_the_first_moment(args: &[&str], umask: u32, want: u32) {
     let path = dir.path().join("m.sock");
     let endpoint = unix_arg(&path);
     let watch = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).unwrap();
-    inotify::add_watch(&watch, dir.path(), WatchFlags::CREATE | WatchFlags::ATTRIB).unwrap();
+    let events = WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::ATTRIB;
+    inotify::add_watch(&watch, dir.path(), events).unwrap();
     let mut cmd_args = vec![endpoint.as_str()];
     cmd_args.extend_from_slice(args);
     let mut server = Server::launch(server_with_umask(&cmd_args, umask));
@@ -444,7 +449,7 @@ fn mode_from_the_first_moment(args: &[&str], umask: u32, want: u32) {
     assert_eq!(
         inotify_saw(&watch, "m.sock"),
         (true, false),
-        "{args:?} under umask {umask:03o}: (created, attributes changed after creation)"
+        "{args:?} under umask {umask:03o}: (appeared, attributes changed after creation)"
     );
     round_trip(&mut connect(&path), b"mode");
     let (status, err) = server.stop();
