@@ -143,10 +143,11 @@ impl Drop for SocketFile {
         if self.dir.id(&self.name) != Ok(self.id) {
             return;
         }
+        // A plain rename: the name aside is unique, and every filesystem has this one.
         let aside = temp_name();
         if self
             .dir
-            .rename(&self.name, &aside, RenameFlags::NOREPLACE)
+            .rename(&self.name, &aside, RenameFlags::empty())
             .is_err()
         {
             return;
