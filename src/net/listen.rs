@@ -1,7 +1,8 @@
 //! Listening on an endpoint: a TCP socket set up with socket2 (backlog, IPV6_V6ONLY chosen
-//! here rather than left to defaults), or a Unix socket file made safely: a stale file left by
-//! a dead server is replaced, a live server's or anything that is not a socket never is, the
-//! file's mode is never wider than asked, and it is removed at exit only if it is still ours.
+//! here rather than left to defaults), or a Unix socket file made safely ([`socket_file`]): it
+//! appears only once it listens, a stale file left by a dead server is replaced, a live
+//! server's or anything that is not a socket never is, the file's mode is never wider than
+//! asked, and it is removed at exit only if it is still ours.
 
 mod socket_file;
 

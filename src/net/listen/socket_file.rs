@@ -5,7 +5,8 @@
 //! - The socket is bound and listening under a unique temporary name in the same directory,
 //!   then moved to its name with a rename that replaces nothing: the name only ever shows a
 //!   socket that answers, so a second server probing it never takes a starting one for stale.
-//! - Everything happens relative to the directory opened first: a parent symlink re-pointed
+//! - Everything happens relative to the directory opened first (the probe connects through
+//!   `/proc/self/fd/N/`, a bind is checked to have landed there): a parent symlink re-pointed
 //!   meanwhile cannot send a probe or a removal to another directory.
 //! - A stale socket (one that refuses connections) is replaced by exchanging ours with it in
 //!   one rename and then looking at what came out: if it is not the file probed (a server
@@ -16,6 +17,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +41,8 @@ type Id = (u64, u64);
 #[derive(Debug)]
 struct Dir {
     fd: OwnedFd,
-    /// The directory as typed, for naming a file in it when /proc cannot.
+    /// The directory as typed: where the socket is bound, and how a file in it is named when
+    /// /proc cannot.
     path: PathBuf,
     /// Whether `/proc/self/fd/N/` reaches this very directory.
     proc: bool,
@@ -67,15 +70,26 @@ impl Dir {
         Ok((dir, name.to_owned()))
     }
 
-    /// A path that bind and connect resolve to `name` in this directory: through
-    /// `/proc/self/fd` (short, and immune to the parent path changing), or else the directory
-    /// as typed.
-    fn path_of(&self, name: &OsStr) -> PathBuf {
+    /// A path connect resolves to `name` in this very directory: through `/proc/self/fd`
+    /// (short, and immune to the parent path changing), or else the directory as typed.
+    fn pinned_path_of(&self, name: &OsStr) -> PathBuf {
         let via_proc = proc_path(&self.fd, name);
         if self.proc && via_proc.as_os_str().len() <= UNIX_PATH_MAX {
             via_proc
         } else {
             self.path.join(name)
+        }
+    }
+
+    /// A path to bind `name` at: the directory as typed when that fits in a socket address,
+    /// since the kernel keeps the path bound for `ss` and `lsof` to show; `/proc/self/fd`
+    /// otherwise. The caller checks that the file did land in this directory.
+    fn bind_path_of(&self, name: &OsStr) -> PathBuf {
+        let typed = self.path.join(name);
+        if typed.as_os_str().len() <= UNIX_PATH_MAX {
+            typed
+        } else {
+            self.pinned_path_of(name)
         }
     }
 
@@ -120,11 +134,17 @@ fn id(stat: &rustix::fs::Stat) -> Id {
     (stat.st_dev, stat.st_ino)
 }
 
-/// A name no other file in the directory has: hidden, and unique per process and call.
-fn temp_name() -> OsString {
+/// A name no other file in the directory has: hidden, unique per process and call, and
+/// saying whose it is (`.e.sock.4242.0` beside `e.sock`, as `ss -xl` shows the listener).
+/// At most 32 bytes of `name`, so the name bound through `/proc/self/fd` always fits.
+fn temp_name(name: &OsStr) -> OsString {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    OsString::from(format!(".asyncio-tool.{}.{n}", std::process::id()))
+    let mut temp = OsString::from(".");
+    let bytes = name.as_bytes();
+    temp.push(OsStr::from_bytes(&bytes[..bytes.len().min(32)]));
+    temp.push(format!(".{}.{n}", std::process::id()));
+    temp
 }
 
 /// The socket file a server made, removed when this is dropped if the path still names that
@@ -144,7 +164,7 @@ impl Drop for SocketFile {
             return;
         }
         // A plain rename: the name aside is unique, and every filesystem has this one.
-        let aside = temp_name();
+        let aside = temp_name(&self.name);
         if self
             .dir
             .rename(&self.name, &aside, RenameFlags::empty())
@@ -192,7 +212,7 @@ pub(super) fn bind(
     ui: &Ui,
 ) -> io::Result<(UnixListener, SocketFile)> {
     let (dir, name) = Dir::open(path)?;
-    let (listener, temp) = listen_under_temp_name(&dir, mode)?;
+    let (listener, temp) = listen_under_temp_name(&dir, &name, mode)?;
     let id = temp.id;
     let mut replaced = false;
     let mut rounds = 0;
@@ -233,12 +253,13 @@ pub(super) fn bind(
 
 /// Binds and listens under a temporary name in `dir`, the umask set so the file is made with
 /// `mode` (a chmod after bind would leave a moment where it is wider).
-fn listen_under_temp_name(
-    dir: &Dir,
+fn listen_under_temp_name<'a>(
+    dir: &'a Dir,
+    real: &OsStr,
     mode: Option<u32>,
-) -> io::Result<(UnixListener, TempName<'_>)> {
-    let name = temp_name();
-    let path = dir.path_of(&name);
+) -> io::Result<(UnixListener, TempName<'a>)> {
+    let name = temp_name(real);
+    let path = dir.bind_path_of(&name);
     let listener = match mode {
         None => UnixListener::bind(&path),
         Some(mode) => {
@@ -251,7 +272,7 @@ fn listen_under_temp_name(
             bound
         }
     }?;
-    // Bound through the directory's path (no /proc): it must have led into that directory.
+    // Bound through the directory's path: it must have led into that directory.
     let Ok(id) = dir.id(&name) else {
         let _ = std::fs::remove_file(&path);
         return Err(io::Error::other(
@@ -282,7 +303,7 @@ fn in_the_way(dir: &Dir, name: &OsStr) -> io::Result<Option<Id>> {
             "a file that is not a socket is there (left alone)",
         ));
     }
-    let verdict = probe(&dir.path_of(name));
+    let verdict = probe(&dir.pinned_path_of(name));
     // The verdict is about the file looked at only if the name still holds it.
     match dir.id(name) {
         Ok(now) if now == id(&before) => {}
