@@ -163,20 +163,37 @@ impl Drop for SocketFile {
         if self.dir.id(&self.name) != Ok(self.id) {
             return;
         }
-        // A plain rename: the name aside is unique, and every filesystem has this one.
-        let aside = temp_name(&self.name);
-        if self
-            .dir
-            .rename(&self.name, &aside, RenameFlags::empty())
-            .is_err()
-        {
+        let Some(aside) = self.move_aside() else {
             return;
-        }
+        };
         if self.dir.id(&aside) == Ok(self.id) {
             let _ = self.dir.unlink(&aside);
         } else {
             let _ = self.dir.place(&aside, &self.name);
         }
+    }
+}
+
+impl SocketFile {
+    /// Moves the file to a new name beside it, replacing nothing; the name, or `None` if it
+    /// could not be moved. Without RENAME_NOREPLACE the file is removed after a last look
+    /// instead (a window of two system calls), and `None` returned.
+    fn move_aside(&self) -> Option<OsString> {
+        for _ in 0..ROUNDS {
+            let aside = temp_name(&self.name);
+            match self.dir.rename(&self.name, &aside, RenameFlags::NOREPLACE) {
+                Ok(()) => return Some(aside),
+                Err(Errno::EXIST) => {}
+                Err(Errno::INVAL | Errno::NOSYS) => {
+                    if self.dir.id(&self.name) == Ok(self.id) {
+                        let _ = self.dir.unlink(&self.name);
+                    }
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+        None
     }
 }
 
@@ -212,7 +229,17 @@ pub(super) fn bind(
     ui: &Ui,
 ) -> io::Result<(UnixListener, SocketFile)> {
     let (dir, name) = Dir::open(path)?;
-    let (listener, temp) = listen_under_temp_name(&dir, &name, mode)?;
+    // A temporary name someone else took (it is predictable) costs another name, not the start.
+    let mut bound = listen_under_temp_name(&dir, &name, mode);
+    for _ in 1..ROUNDS {
+        match bound {
+            Err(ref err) if err.kind() == io::ErrorKind::AddrInUse => {
+                bound = listen_under_temp_name(&dir, &name, mode);
+            }
+            _ => break,
+        }
+    }
+    let (listener, temp) = bound?;
     let id = temp.id;
     let mut replaced = false;
     let mut rounds = 0;
