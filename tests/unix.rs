@@ -1430,3 +1430,38 @@ fn a_stale_socket_we_may_not_remove_says_so() {
         assert_eq!(fs::read_dir(&sticky).unwrap().count(), 2, "{err}");
     }
 }
+
+/// The temporary names the server makes its socket under are predictable: ones already
+/// taken (planted symlinks here) cost other names, are never followed, and are left as they
+/// were, at start and at exit. (No such names on ed60cb1: this guards the new way only.)
+#[test]
+fn taken_temporary_names_are_skipped_and_left_alone() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let target = dir.path().join("target");
+    fs::write(&target, b"keep").unwrap();
+    let mut cmd = other("sh");
+    // The shell's pid is the server's after exec.
+    cmd.arg("-c")
+        .arg("for i in 0 1 2; do ln -s \"$1\" \"$2/.e.sock.$$.$i\"; done; exec \"$0\" echo-server \"$3\"")
+        .arg(crate::util::bin())
+        .arg(&target)
+        .arg(dir.path())
+        .arg(unix_arg(&path));
+    let mut server = Server::launch(cmd);
+    assert_eq!(server.await_line(), unix_arg(&path));
+    round_trip(&mut connect(&path), b"served");
+    let (status, err) = server.stop();
+    assert!(status.success(), "{err}");
+    let mut left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(
+        left[..3].iter().all(|n| n.starts_with(".e.sock.")),
+        "{left:?}"
+    );
+    assert_eq!(fs::read(&target).unwrap(), b"keep");
+}
