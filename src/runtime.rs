@@ -2,6 +2,8 @@
 //! runtime down without ever waiting on a pending stdin read.
 
 use std::future::Future;
+use std::io;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use color_eyre::eyre::{self, WrapErr};
@@ -25,9 +27,16 @@ pub enum Flavor {
 /// tokio#2466) before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(50);
 
+/// Descriptors tokio opens while it builds a runtime: epoll, its waker (an eventfd), a clone
+/// of the epoll registry, and for the signal driver a socket pair and a clone of one end
+/// (strace of tokio 1.54). The socket pair is made in a `OnceLock` initialiser that panics
+/// on EMFILE, so it must never be reached without room for it.
+const RUNTIME_FDS: usize = 6;
+
 /// Builds the runtime for `flavor`, runs `fut` to completion on it, then shuts the runtime
 /// down with a short timeout so nothing left blocking can hold the exit.
 pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
+    room_for_runtime().wrap_err("cannot start the tokio runtime")?;
     let mut builder = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
@@ -46,6 +55,32 @@ pub fn block_on<F: Future>(flavor: Flavor, fut: F) -> eyre::Result<F::Output> {
     let output = runtime.block_on(fut);
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     Ok(output)
+}
+
+/// Checks that [`RUNTIME_FDS`] descriptors can be opened now, so a low `ulimit -n` is an
+/// error naming the limit rather than a panic inside tokio. Nothing else opens descriptors
+/// while the runtime is being built, so the ones freed here are the ones tokio gets.
+fn room_for_runtime() -> io::Result<()> {
+    // Rust reopens a closed stdin on /dev/null before main, so fd 0 is always there to copy.
+    let stdin = rustix::stdio::stdin();
+    let held: Result<Vec<OwnedFd>, _> = (0..RUNTIME_FDS)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(stdin, 0))
+        .collect();
+    match held {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let err = io::Error::from(err);
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+            let limit = limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+            Err(io::Error::new(
+                err.kind(),
+                format!(
+                    "{} (ulimit -n {limit}; it needs {RUNTIME_FDS} free descriptors)",
+                    crate::report::io_reason(&err)
+                ),
+            ))
+        }
+    }
 }
 
 /// Registers for SIGINT, SIGTERM and SIGHUP now (so a signal that arrives before the first poll

@@ -304,3 +304,23 @@ fn systemd_socket_activate_starts_and_hands_over() {
         .unwrap();
     assert_eq!(out, format!("unix:{}\n{tcp}\n", path.display()));
 }
+
+/// A service manager may hand over a socket whose path holds a newline (a typed ADDR could
+/// not): the address line must stay one line, so the socket is refused naming its fd and
+/// the path quoted, exit 1, and nothing is printed on stdout.
+#[test]
+fn a_handed_over_socket_whose_path_holds_a_newline_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a\nFAKE: b.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let out = output_timeout(
+        activated(vec![OwnedFd::from(listener)], &[], &[]),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert!(stderr.contains("socket activation: fd 3"), "{stderr}");
+    assert!(stderr.contains("holds a control character"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}

@@ -730,3 +730,112 @@ fn an_address_line_that_cannot_be_written_is_an_error() {
         );
     }
 }
+
+/// `echo-server ADDR | true`: the reader of the address line is gone before it is written,
+/// so nobody can learn where the server listens: exit 1 with the reason, as `>&-` does,
+/// never a silent exit 0 (nor a server left running unfindable).
+#[test]
+fn an_address_line_nobody_reads_is_an_error() {
+    for addr in ["127.0.0.1:0", "udp:127.0.0.1:0"] {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        drop(read);
+        let child = std_tool(["echo-server", addr])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::from(write))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = crate::util::output_timeout(child, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{addr}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the address to standard output")
+                && stderr.contains("Broken pipe"),
+            "{addr}: {stderr}"
+        );
+    }
+}
+
+/// `echo-server ADDR | head -1`: a reader that takes the line and leaves does not turn a
+/// serving server into a failure later: it serves, and stops with exit 0.
+#[test]
+fn a_reader_that_takes_the_line_and_leaves_changes_nothing() {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    let child = std_tool(["echo-server", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::from(write))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = crate::util::KillOnDrop(child);
+    let (found, line) = read_until(std::fs::File::from(read), b"\n", IO_TIMEOUT);
+    assert!(found, "no address line");
+    // read_until's thread holds the read end until the pipe closes: gone with the server.
+    let addr: SocketAddr = String::from_utf8(line).unwrap().trim().parse().unwrap();
+    round_trip(&mut client(addr), b"still serving");
+    crate::util::signal(&server.0, libc::SIGTERM);
+    let status = crate::util::wait_timeout(&mut server.0, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+/// A low `ulimit -n` is an error naming the limit, exit 1; never tokio's panic (exit 101)
+/// nor an abort, at whichever limit the descriptors run out.
+#[test]
+fn low_descriptor_limits_are_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x\n").unwrap();
+    let file = file.to_str().unwrap();
+    // A port nothing listens on: the client fails to connect once it has a runtime.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let closed = closed.to_string();
+    let runs: [&[&str]; 4] = [
+        &["echo-server", "127.0.0.1:0"],
+        &["echo-server", "udp:127.0.0.1:0"],
+        &["echo-client", &closed],
+        &["cat", file],
+    ];
+    for args in runs {
+        for limit in 4..=10 {
+            let mut cmd = other("sh");
+            cmd.args(["-c", &format!("ulimit -n {limit} && exec \"$@\""), "sh"])
+                .arg(crate::util::bin())
+                .args(args);
+            let child = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut child = crate::util::KillOnDrop(child);
+            // A server that started serves until stopped: that is a pass too.
+            let exited = eventually(Duration::from_secs(5), || {
+                matches!(child.0.try_wait(), Ok(Some(_)))
+            });
+            if !exited {
+                crate::util::signal(&child.0, libc::SIGTERM);
+            }
+            let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(30));
+            let mut stderr = String::new();
+            child
+                .0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            let what = format!("{args:?} under ulimit -n {limit}: {status:?}: {stderr}");
+            assert_no_panic(stderr.as_bytes());
+            assert!(matches!(status.code(), Some(0 | 1)), "{what}");
+            if status.code() == Some(1) && args[0] != "echo-client" {
+                assert!(stderr.contains("Too many open files"), "{what}");
+            }
+            if matches!(limit, 6 | 7) && args[0] != "cat" {
+                assert!(stderr.contains(&format!("(ulimit -n {limit};")), "{what}");
+            }
+        }
+    }
+}

@@ -201,7 +201,9 @@ fn exit_status_section(name: &str) -> String {
         Some("-cat") => {
             "A file could not be read or standard output could not be written (the other files are still printed)"
         }
-        Some("-echo-server") => "The address could not be listened on (in use, not permitted)",
+        Some("-echo-server") => {
+            "The address could not be listened on (in use, not permitted), or its line could not be written on standard output (closed, full, or nobody reads it: \\fB| true\\fR)"
+        }
         Some("-echo-client") => {
             "The connection failed, was reset or timed out, or input was left unsent"
         }

@@ -38,7 +38,7 @@ use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::net::listen::{self, Listener};
 use crate::net::stream::{Accept, Connection, Peer};
-use crate::report::{io_reason, stdout_error};
+use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::sys::backoff::Backoff;
 use crate::sys::notify::Notifier;
@@ -229,13 +229,22 @@ fn handed_over(
 }
 
 /// The bound address as a line on stdout, written at once so `read` in a script returns now.
-/// Scripts find the server by that line: a stdout that cannot take it (closed, full) is an
-/// error before anything is served, not a server nobody can find.
+/// Scripts find the server by that line: a stdout that cannot take it (closed, full, or its
+/// reader gone, `| true`) is an error before anything is served, not a server nobody can find.
+/// Unlike a data writer's, a broken pipe here is not a normal end.
 fn announce(endpoint: &str) -> eyre::Result<()> {
     let line = format!("{endpoint}\n");
     crate::sys::stdio::stdout()
         .and_then(|fd| crate::sys::fdio::write_all(fd, line.as_bytes()))
-        .map_err(|err| stdout_error(err, "cannot write the address to standard output"))
+        .map_err(|err| {
+            let gone = err.kind() == io::ErrorKind::BrokenPipe;
+            let what = if gone {
+                "cannot write the address to standard output (nothing reads it)"
+            } else {
+                "cannot write the address to standard output"
+            };
+            eyre::Report::new(err).wrap_err(what)
+        })
 }
 
 fn summary_line(s: &Summary) -> String {

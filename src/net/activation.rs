@@ -333,10 +333,22 @@ impl Listener {
     pub(crate) fn address(&self) -> io::Result<String> {
         match self {
             Listener::Tcp(listener) => Ok(listener.local_addr()?.to_string()),
-            Listener::Unix(listener) => Ok(unix_address(&listener.local_addr()?)),
+            Listener::Unix(listener) => one_line(unix_address(&listener.local_addr()?)),
             Listener::Udp(socket) => Ok(format!("udp:{}", socket.local_addr()?)),
         }
     }
+}
+
+/// `address` if it can be the server's one-line address: a manager may hand over a socket
+/// whose path holds a newline, which a typed ADDR could never hold.
+fn one_line(address: String) -> io::Result<String> {
+    if address.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "the socket {} holds a control character: the address line must stay one line",
+            crate::ui::quote::address(&address)
+        )));
+    }
+    Ok(address)
 }
 
 /// A Unix socket address in the `unix:` form. std exposes both names (path and, on Linux,

@@ -1,18 +1,20 @@
 //! Listening on an endpoint: a TCP socket set up with socket2 (backlog, IPV6_V6ONLY chosen
-//! here rather than left to defaults), or a Unix socket file made safely: a stale file left by
-//! a dead server is replaced, a live server's or anything that is not a socket never is, the
-//! file's mode is never wider than asked, and it is removed at exit only if it is still ours.
+//! here rather than left to defaults), or a Unix socket file made safely ([`socket_file`]): it
+//! appears only once it listens, a stale file left by a dead server is replaced, a live
+//! server's or anything that is not a socket never is, the file's mode is never wider than
+//! asked, and it is removed at exit only if it is still ours.
 
-use std::fs;
+mod socket_file;
+
 use std::io;
 use std::net::SocketAddr;
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustix::io::Errno;
 use socket2::{Domain, Protocol, Socket, Type};
+
+pub use socket_file::SocketFile;
 
 use super::endpoint::{Endpoint, UnixAddr};
 use crate::ui::Ui;
@@ -67,7 +69,7 @@ pub fn bind(endpoint: &Endpoint<SocketAddr>, mode: Option<u32>, ui: &Ui) -> io::
             })
         }
         Endpoint::Unix(UnixAddr::Path(path)) => {
-            let (listener, file) = bind_path(path, mode, ui)?;
+            let (listener, file) = socket_file::bind(path, mode, ui)?;
             listener.set_nonblocking(true)?;
             Ok(Bound {
                 listener: Listener::Unix(listener),
@@ -106,91 +108,4 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
-}
-
-/// Binds a socket file. A socket already there that refuses connections was left by a server
-/// that died: it is replaced. One a server answers on is "in use"; a file that is not a socket
-/// is never touched.
-fn bind_path(path: &Path, mode: Option<u32>, ui: &Ui) -> io::Result<(UnixListener, SocketFile)> {
-    match bind_with_mode(path, mode) {
-        Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
-        result => return result,
-    }
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.file_type().is_socket() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "a file that is not a socket is there (left alone)",
-        ));
-    }
-    match probe(path) {
-        // A full accept queue (EAGAIN) is a live server too, just a busy one.
-        Ok(()) | Err(Errno::AGAIN) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "Address already in use (a server answers there)",
-        )),
-        Err(Errno::CONNREFUSED) => {
-            fs::remove_file(path)?;
-            ui.detail(&format!(
-                "removed the stale socket {} (nothing listened on it)",
-                path.display()
-            ));
-            bind_with_mode(path, mode)
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Connects to the socket at `path` without waiting: a blocking connect to a live server
-/// whose accept queue is full would wait for room, and hold up the start (and Ctrl-C) with it.
-fn probe(path: &Path) -> Result<(), Errno> {
-    let errno = |err: io::Error| Errno::from_io_error(&err).unwrap_or(Errno::IO);
-    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None).map_err(errno)?;
-    let addr = socket2::SockAddr::unix(path).map_err(errno)?;
-    socket.connect(&addr).map_err(errno)
-}
-
-/// Binds with the umask set so the file is made with `mode` (a chmod after bind would leave a
-/// moment where it is wider), and notes which file it made.
-fn bind_with_mode(path: &Path, mode: Option<u32>) -> io::Result<(UnixListener, SocketFile)> {
-    let bound = match mode {
-        None => UnixListener::bind(path),
-        Some(mode) => {
-            let mask = rustix::fs::Mode::from_bits_truncate(!mode & 0o777);
-            // The umask is the process's: nothing else here creates files while the server
-            // starts, so no other file is made with this one.
-            let old = rustix::process::umask(mask);
-            let bound = UnixListener::bind(path);
-            rustix::process::umask(old);
-            bound
-        }
-    }?;
-    let meta = fs::symlink_metadata(path)?;
-    Ok((
-        bound,
-        SocketFile {
-            path: path.to_owned(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        },
-    ))
-}
-
-/// The socket file a server made, removed when this is dropped if the path still names that
-/// same file (a newer server may have replaced it).
-#[derive(Debug)]
-pub struct SocketFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        let ours = fs::symlink_metadata(&self.path)
-            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
-        if ours {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }
