@@ -569,3 +569,68 @@ fn unusable_keys_and_damaged_certificates_say_what_to_do() {
         assert_words(&err);
     }
 }
+
+/// A named pipe nothing writes to, given as any TLS file, is an empty file (exit 1 naming it)
+/// at once, not an open() that waits for ever; a pipe that has a writer (bash's `<(cat
+/// FILE)`) is still read to its end.
+#[test]
+fn a_named_pipe_without_a_writer_is_empty_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let fifo = dir.path().join("fifo");
+    let made = other("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let f = s(&fifo);
+    let cases: [&[&str]; 4] = [
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            f,
+            "--key",
+            s(&key),
+            "127.0.0.1:0",
+        ],
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(&cert),
+            "--key",
+            f,
+            "127.0.0.1:0",
+        ],
+        &["echo-server", "--tls", "--client-ca", f, "127.0.0.1:0"],
+        &["echo-client", "--tls", "--cafile", f, "127.0.0.1:9"],
+    ];
+    for args in cases {
+        let child = std_tool(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_timeout(child, Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&format!("{f}: empty")), "{args:?}: {err}");
+    }
+    if !peer_available("bash") {
+        return;
+    }
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let child = other("bash")
+        .args([
+            "-c",
+            "exec \"$0\" echo-client --cafile <(sleep 0.2; cat \"$1\") \"$2\"",
+        ])
+        .arg(bin())
+        .args([s(&cert), &format!("tls:{addr}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::net::IpAddr;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -86,8 +87,9 @@ pub const MAX_FILE: u64 = 1 << 20;
 /// Reads `path` whole, refusing a file over [`MAX_FILE`] (or endless) with its name.
 fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
     let named = || quote(path.as_os_str());
-    let file = std::fs::File::open(path)
-        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    let file =
+        open(path).map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    let pipe = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
     let mut text = Vec::new();
     file.take(MAX_FILE + 1)
         .read_to_end(&mut text)
@@ -95,7 +97,28 @@ fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
     if text.len() as u64 > MAX_FILE {
         eyre::bail!("{}", too_large(path));
     }
+    if text.is_empty() && pipe {
+        eyre::bail!("{}: empty: nothing writes to this named pipe", named());
+    }
+    if text.is_empty() {
+        eyre::bail!("{}: the file is empty", named());
+    }
     Ok(text)
+}
+
+/// Opens `path` for reading without waiting for a writer: a named pipe that nothing has open
+/// for writing would block a plain open() for ever; opened non-blocking it reads as empty.
+/// Blocking reads are restored at once, so a pipe that has a writer (`--cert <(cat c.pem)`)
+/// is read to its end.
+fn open(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
+    Ok(file)
 }
 
 /// `path` is over the bound, in words.
