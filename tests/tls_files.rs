@@ -634,3 +634,74 @@ fn a_named_pipe_without_a_writer_is_empty_not_a_hang() {
     let out = output_timeout(child, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A server's own certificate in --cafile is trusted as that one certificate only: whoever
+/// holds its key cannot issue others with it (for any name) that the client then accepts, as
+/// it does not with openssl either. The file's CA still issues as CAs do.
+#[test]
+fn a_server_certificate_in_cafile_issues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let mut params = local_params("leaf");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf =
+        CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &ca.issuer).unwrap();
+    let leaf_pem = dir.path().join("leaf.pem");
+    std::fs::write(&leaf_pem, leaf.pem()).unwrap();
+    // A certificate for the same names, "issued" by the leaf's key: served with the leaf after it.
+    let mut params = local_params("minted");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let minted = params.signed_by(&key, &leaf).unwrap();
+    let (minted_pem, minted_key) = write_pair(dir.path(), "minted", &minted, &key);
+    let chain = format!("{}{}", minted.pem(), leaf.pem());
+    std::fs::write(&minted_pem, chain).unwrap();
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&minted_pem),
+        "--key",
+        s(&minted_key),
+        "127.0.0.1:0",
+    ]);
+    let target = format!("tls:{addr}");
+    let out = client(&["--cafile", s(&leaf_pem), &target], b"x");
+    assert_refused_with(
+        &out,
+        "unknown issuer: the server's certificate is not signed by a CA we trust",
+    );
+    // The CA that signed the leaf vouches for both (a chain through the leaf is refused by
+    // webpki as a non-CA issuer; the leaf itself is served here).
+    let out = client(&["--cafile", s(&ca.pem), &target], b"x");
+    assert_refused_with(&out, "is signed by a certificate that is not a CA");
+}
+
+/// A CA certificate served in place of the server's, not being the one in --cafile, is named
+/// as such with the file; one in the file is trusted as it is only if its extended key usage
+/// (when it has one) allows a server, as openssl checks it too.
+#[test]
+fn trust_as_is_names_the_file_and_checks_the_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, served_key) = self_signed_ca_leaf(dir.path(), "served", false);
+    let (other_cert, _) = self_signed_ca_leaf(dir.path(), "other", false);
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&served),
+        "--key",
+        s(&served_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&other_cert), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, &format!("and it is not in {}: ", s(&other_cert)));
+
+    let mut params = local_params("client-only");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = write_pair(dir.path(), "client-only", &cert, &key);
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(&["--cafile", s(&cert), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, "the server's certificate is not for a server");
+}

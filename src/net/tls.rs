@@ -428,8 +428,9 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
         Trust::System => builder.with_root_certificates(system_roots()?),
         Trust::CaFile(path) => {
             let given = load_certs(path)?;
-            let roots = roots_of(&given, path)?;
-            let verifier = cafile::CaFile::new(given, roots, Arc::clone(&provider))
+            // Every certificate must parse, CA or not, so a damaged one is named at start.
+            roots_of(&given, path)?;
+            let verifier = cafile::CaFile::new(given, path, Arc::clone(&provider))
                 .wrap_err("cannot set up server certificate verification")?;
             builder
                 .dangerous()

@@ -9,6 +9,7 @@ use std::io;
 use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, CertificateError, ExtendedKeyPurpose, PeerIncompatible};
 
+use super::cafile::CaNotInFile;
 use super::{Mismatch, shown};
 
 /// Whose certificate and messages a reason speaks of.
@@ -156,13 +157,18 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
         C::BadSignature => format!("{cert} has a bad signature (damaged, or not by its issuer)"),
         C::InvalidPurpose => format!("{cert} is not for {}", peer.role()),
         C::InvalidPurposeContext { presented, .. } => purpose(presented, peer),
-        C::Other(other) => match other.0.downcast_ref::<Mismatch>() {
-            Some(mismatch) => mismatch.to_string(),
-            None => match other.0.downcast_ref::<webpki::Error>() {
+        C::Other(other) => {
+            if let Some(mismatch) = other.0.downcast_ref::<Mismatch>() {
+                return mismatch.to_string();
+            }
+            if let Some(not_in_file) = other.0.downcast_ref::<CaNotInFile>() {
+                return not_in_file.to_string();
+            }
+            match other.0.downcast_ref::<webpki::Error>() {
                 Some(pki) => webpki_reason(pki, peer),
                 None => format!("{cert} was refused"),
-            },
-        },
+            }
+        }
         _ => unusual_certificate(err, cert),
     }
 }
