@@ -705,3 +705,28 @@ fn trust_as_is_names_the_file_and_checks_the_purpose() {
     let out = client(&["--cafile", s(&cert), &format!("tls:{addr}")], b"x");
     assert_refused_with(&out, "the server's certificate is not for a server");
 }
+
+/// Colons in a pin go between pairs of digits, as fingerprints are shown, or nowhere: one
+/// elsewhere (a leading or doubled one, one inside a pair) is a usage error naming the rule.
+#[test]
+fn pin_colons_go_between_pairs_only() {
+    let hex = "ab".repeat(32);
+    let pairs = vec!["AB"; 32].join(":");
+    for pin in [
+        format!("sha256::{hex}"),
+        format!("sha256:{pairs}:"),
+        format!("sha256:a:b{}", &hex[2..]),
+        format!("sha256:{}", hex.replace("ab", "a:b:")),
+    ] {
+        let out = std_tool(["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{pin}: {err}");
+        assert!(
+            err.contains("colons go only between pairs of digits"),
+            "{pin}: {err}"
+        );
+    }
+}

@@ -106,8 +106,8 @@ struct ClientWords {
     cafile: Option<PathBuf>,
 
     /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex
-    /// digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then
-    /// not checked.
+    /// digits, with or without colons between pairs), as echo-server --tls prints for its
+    /// self-signed one; name and dates are then not checked.
     #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin, conflicts_with = "cafile")]
     pin: Option<[u8; 32]>,
 

@@ -319,7 +319,7 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     };
     let bad = |what: &str| {
         format!(
-            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons allowed)",
+            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons between pairs allowed)",
             quoted(s)
         )
     };
@@ -332,6 +332,10 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     let digits = hex_digits(hex);
     if digits.len() != 64 {
         return Err(bad(&format!("{} hex digits", digits.len())));
+    }
+    // Colons as fingerprints are shown (AB:CD:…) or none: one elsewhere is a copying slip.
+    if hex.contains(':') && !hex.split(':').all(|pair| pair.len() == 2) {
+        return Err(bad("colons go only between pairs of digits (AB:CD:…)"));
     }
     let mut out = [0u8; 32];
     for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
@@ -771,6 +775,16 @@ mod tests {
         assert!(parse_pin(&hex).is_err());
         assert!(parse_pin("sha256:abcd").is_err());
         assert!(parse_pin(&format!("sha256:{}", "zz".repeat(32))).is_err());
+        for odd in [
+            format!("sha256::{hex}"),
+            format!("sha256:{hex}:"),
+            format!("sha256:{colons}:"),
+            format!("sha256:A:B{}", &hex[2..]),
+            format!("sha256:{}::AB", &colons[..colons.len() - 3]),
+        ] {
+            let err = parse_pin(&odd).unwrap_err();
+            assert!(err.contains("colons go only between pairs"), "{odd}: {err}");
+        }
     }
 
     #[test]
