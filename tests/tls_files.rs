@@ -112,7 +112,13 @@ fn client(args: &[&str], data: &[u8]) -> Output {
 }
 
 /// Identifiers a sentence may hold although they look like code.
-const NAMES_IN_PROSE: [&str; 4] = ["ChaCha20", "OpenSSL", "serverAuth", "clientAuth"];
+const NAMES_IN_PROSE: [&str; 5] = [
+    "ChaCha20",
+    "OpenSSL",
+    "serverAuth",
+    "clientAuth",
+    "subjectAltName",
+];
 
 /// `text` reads as words: no CamelCase identifier (`CaUsedAsEndEntity`), no Debug output
 /// (`{ … }`, `Some(`, `DnsName("`).
@@ -729,4 +735,55 @@ fn pin_colons_go_between_pairs_only() {
             "{pin}: {err}"
         );
     }
+}
+
+/// A certificate naming its host only in its CN says it names no host and how to make one
+/// that does (not "connect by a name it holds"); a server whose certificate is not valid yet
+/// does not read in its log that it expired.
+#[test]
+fn no_host_name_and_not_yet_valid_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cn_only, cn_key) = write_pair(dir.path(), "cn-only", &cert, &key);
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&cn_only),
+        "--key",
+        s(&cn_key),
+        "localhost:0",
+    ]);
+    let out = client(&["--cafile", s(&cn_only), &format!("tls:{addr}")], b"x");
+    assert_refused_with(
+        &out,
+        "it names no host (no subjectAltName; a name only in its CN does not count): make it with subjectAltName=DNS:NAME or IP:ADDRESS, or trust it by --pin",
+    );
+
+    let mut params = local_params("future");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(10);
+    params.not_after = now + time::Duration::days(20);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (future, future_key) = write_pair(dir.path(), "future", &cert, &key);
+    let (logged, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&future),
+        "--key",
+        s(&future_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&future), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, "the server's certificate is not valid before ");
+    let said = "the client refused our certificate: it has expired or is not valid yet";
+    assert!(logged.logs_within(LIMIT, said), "{}", logged.stderr());
 }

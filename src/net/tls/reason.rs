@@ -125,12 +125,20 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
         C::NotValidForNameContext {
             expected,
             presented,
-        } => format!(
-            "{cert} is not valid for \"{}\" ({}): connect by a name it holds, or give \
-             --servername",
-            shown(&expected.to_str()),
-            names(presented)
-        ),
+        } => match names(presented) {
+            Some(held) => format!(
+                "{cert} is not valid for \"{}\" ({held}): connect by a name it holds, or give \
+                 --servername",
+                shown(&expected.to_str()),
+            ),
+            // A name only in the subject's CN does not count (RFC 6125): browsers ignore it too.
+            None => format!(
+                "{cert} is not valid for \"{}\": it names no host (no subjectAltName; a name \
+                 only in its CN does not count): make it with subjectAltName=DNS:NAME or \
+                 IP:ADDRESS, or trust it by --pin",
+                shown(&expected.to_str()),
+            ),
+        },
         C::NotValidForName => {
             format!("{cert} is not valid for the name asked for: give --servername")
         }
@@ -198,19 +206,19 @@ fn unusual_certificate(err: &CertificateError, cert: &str) -> String {
     }
 }
 
-/// The names a certificate holds, for a name mismatch: at most a few, made safe to print.
-fn names(presented: &[String]) -> String {
+/// The names a certificate holds, for a name mismatch: at most a few, made safe to print; none
+/// if it holds no DNS name or IP address.
+fn names(presented: &[String]) -> Option<String> {
     const SHOWN: usize = 4;
     let held: Vec<&str> = presented.iter().filter_map(|n| presented_name(n)).collect();
     if held.is_empty() {
-        // A name only in the subject's CN does not count (RFC 6125): browsers ignore it too.
-        return "it holds no DNS name or IP address (subjectAltName)".to_owned();
+        return None;
     }
     let mut list: Vec<String> = held.iter().take(SHOWN).map(|n| shown(n)).collect();
     if held.len() > SHOWN {
         list.push(format!("{} more", held.len() - SHOWN));
     }
-    format!("it is for {}", list.join(", "))
+    Some(format!("it is for {}", list.join(", ")))
 }
 
 /// The name inside webpki's form of a presented name (`DnsName("a.test")`,
@@ -331,7 +339,10 @@ fn alert_reason(alert: AlertDescription, peer: Party) -> String {
             "{ours}: not trusted, or not for the name it asked for; the client's own message \
              says which"
         ),
-        (A::CertificateExpired, _) => format!("{ours}: it has expired (or a clock is wrong)"),
+        // rustls sends this alert for a certificate not valid yet as well.
+        (A::CertificateExpired, _) => {
+            format!("{ours}: it has expired or is not valid yet (or a clock is wrong)")
+        }
         (A::UnsupportedCertificate, Party::Server) => {
             format!("{ours}: is --cert one for a client (extended key usage clientAuth)?")
         }
@@ -469,7 +480,7 @@ mod tests {
             "IpAddress(127.0.0.1)".into(),
             "DirectoryName".into(),
         ]);
-        assert_eq!(got, "it is for a.test, 127.0.0.1");
-        assert!(names(&["DirectoryName".into()]).contains("no DNS name"));
+        assert_eq!(got.as_deref(), Some("it is for a.test, 127.0.0.1"));
+        assert_eq!(names(&["DirectoryName".into()]), None);
     }
 }
