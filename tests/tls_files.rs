@@ -787,3 +787,85 @@ fn no_host_name_and_not_yet_valid_say_what_to_do() {
     let said = "the client refused our certificate: it has expired or is not valid yet";
     assert!(logged.logs_within(LIMIT, said), "{}", logged.stderr());
 }
+
+/// Serves one certificate and key, without checking that they belong together.
+#[derive(Debug)]
+struct Always(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Always {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(std::sync::Arc::clone(&self.0))
+    }
+}
+
+/// A TLS server on a thread presenting `cert` while signing with another key, as a server
+/// that copied a certificate (not its key) would: its address.
+fn impostor_server(cert: &Path, tls12: bool) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let chain = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let own = KeyPair::generate().unwrap();
+    let key = PrivateKeyDer::try_from(own.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signer = provider.key_provider.load_private_key(key).unwrap();
+    let resolver = Always(Arc::new(rustls::sign::CertifiedKey::new(chain, signer)));
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
+        true => &[&rustls::version::TLS12],
+        false => &[&rustls::version::TLS13],
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let _ = conn.complete_io(&mut sock);
+    });
+    addr
+}
+
+/// A server presenting the very certificate of --cafile (or of a --pin) but not holding its
+/// key fails the handshake, on TLS 1.2 and 1.3: trusting a certificate as it is never skips
+/// the proof that the server holds its key.
+#[test]
+fn the_trusted_certificate_without_its_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = self_signed_ca_leaf(dir.path(), "copied", false);
+    let der = std::fs::read_to_string(&cert).unwrap();
+    let pin = format!("sha256:{}", fingerprint_of(&der));
+    for (tls12, trust) in [(false, "--cafile"), (true, "--cafile"), (false, "--pin")] {
+        let addr = impostor_server(&cert, tls12);
+        let trusted = if trust == "--pin" {
+            pin.as_str()
+        } else {
+            s(&cert)
+        };
+        let out = client(&[trust, trusted, &format!("tls:{addr}")], b"x");
+        assert!(out.stdout.is_empty(), "{}", stderr(&out));
+        assert_refused_with(
+            &out,
+            "the server does not hold the key of the certificate it presents",
+        );
+    }
+}
+
+/// The SHA-256 fingerprint of the first certificate in PEM `text`, as hex.
+fn fingerprint_of(text: &str) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_slice(text.as_bytes()).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

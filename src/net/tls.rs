@@ -527,6 +527,34 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
+/// The server's handshake signature does not verify with its certificate's key.
+#[derive(Debug)]
+struct NotItsKey;
+
+impl fmt::Display for NotItsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the server does not hold the key of the certificate it presents (its handshake \
+             signature does not match): an impostor, or a server whose --key is not its --cert's",
+        )
+    }
+}
+
+impl std::error::Error for NotItsKey {}
+
+/// A handshake signature's check, its failure put as the server not holding its key: rustls
+/// reports it as a bad certificate signature, which reads as a damaged certificate.
+fn signed_by_its_key(
+    checked: Result<HandshakeSignatureValid, rustls::Error>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    checked.map_err(|err| match err {
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            CertificateError::Other(OtherError(Arc::new(NotItsKey))).into()
+        }
+        other => other,
+    })
+}
+
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -555,7 +583,9 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        signed_by_its_key(rustls::crypto::verify_tls12_signature(
+            message, cert, dss, algs,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -565,7 +595,9 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        signed_by_its_key(rustls::crypto::verify_tls13_signature(
+            message, cert, dss, algs,
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -23,7 +23,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore};
 use rustls::{Error, SignatureScheme};
 
-use super::{der_next, der_seq};
+use super::{der_next, der_seq, signed_by_its_key};
 use crate::ui::quote::quote;
 
 /// Trusts what webpki trusts with the file's CAs, and the certificates of the file as they are.
@@ -144,7 +144,9 @@ impl ServerCertVerifier for CaFile {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        signed_by_its_key(rustls::crypto::verify_tls12_signature(
+            message, cert, dss, algs,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -154,7 +156,9 @@ impl ServerCertVerifier for CaFile {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        signed_by_its_key(rustls::crypto::verify_tls13_signature(
+            message, cert, dss, algs,
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

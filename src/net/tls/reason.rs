@@ -10,7 +10,7 @@ use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, CertificateError, ExtendedKeyPurpose, PeerIncompatible};
 
 use super::cafile::CaNotInFile;
-use super::{Mismatch, shown};
+use super::{Mismatch, NotItsKey, shown};
 
 /// Whose certificate and messages a reason speaks of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +171,9 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
             }
             if let Some(not_in_file) = other.0.downcast_ref::<CaNotInFile>() {
                 return not_in_file.to_string();
+            }
+            if let Some(not_its_key) = other.0.downcast_ref::<NotItsKey>() {
+                return not_its_key.to_string();
             }
             match other.0.downcast_ref::<webpki::Error>() {
                 Some(pki) => webpki_reason(pki, peer),
