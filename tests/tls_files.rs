@@ -869,3 +869,48 @@ fn fingerprint_of(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, &der);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// SSL_CERT_FILE naming a named pipe nothing writes to is read as empty and named, not an
+/// open() that waits for ever; one that has a writer (bash's `<(cat CA)`) gives its roots
+/// (it was once read twice, the second time finding the pipe drained).
+#[test]
+fn ssl_cert_file_may_be_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let child = std_tool(["echo-client", "--tls", "127.0.0.1:9"])
+        .env("SSL_CERT_FILE", &fifo)
+        .env("SSL_CERT_DIR", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, Duration::from_secs(10));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want = format!(
+        "no system trust roots found: SSL_CERT_FILE: {}: empty",
+        s(&fifo)
+    );
+    assert!(err.contains(&want), "{err}");
+    if !peer_available("bash") {
+        return;
+    }
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let script = "SSL_CERT_FILE=<(cat \"$1\") exec \"$0\" echo-client \"$2\"";
+    let child = other("bash")
+        .args(["-c", script])
+        .arg(bin())
+        .args([s(&ca.pem), &format!("tls:{addr}")])
+        .env("SSL_CERT_DIR", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

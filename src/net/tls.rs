@@ -86,24 +86,39 @@ pub const MAX_FILE: u64 = 1 << 20;
 
 /// Reads `path` whole, refusing a file over [`MAX_FILE`] (or endless) with its name.
 fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
-    let named = || quote(path.as_os_str());
-    let file =
-        open(path).map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
-    let pipe = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
-    let mut text = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut text)
-        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    let (text, pipe) = read_limited(path).map_err(|err| {
+        eyre::eyre!(
+            "{}: {}",
+            quote(path.as_os_str()),
+            crate::report::io_reason(&err)
+        )
+    })?;
     if text.len() as u64 > MAX_FILE {
         eyre::bail!("{}", too_large(path));
     }
-    if text.is_empty() && pipe {
-        eyre::bail!("{}: empty: nothing writes to this named pipe", named());
-    }
     if text.is_empty() {
-        eyre::bail!("{}: the file is empty", named());
+        eyre::bail!("{}", no_certificate(path, true, pipe));
     }
     Ok(text)
+}
+
+/// At most [`MAX_FILE`] + 1 bytes of `path`, and whether it is a named pipe.
+fn read_limited(path: &Path) -> io::Result<(Vec<u8>, bool)> {
+    let file = open(path)?;
+    let pipe = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
+    let mut text = Vec::new();
+    file.take(MAX_FILE + 1).read_to_end(&mut text)?;
+    Ok((text, pipe))
+}
+
+/// `path` holds no certificate: it is `empty` (a named pipe if `pipe`), or holds other things.
+fn no_certificate(path: &Path, empty: bool, pipe: bool) -> String {
+    let why = match (empty, pipe) {
+        (true, true) => "empty: nothing writes to this named pipe",
+        (true, false) => "the file is empty",
+        (false, _) => "no PEM certificate found",
+    };
+    format!("{}: {why}", quote(path.as_os_str()))
 }
 
 /// Opens `path` for reading without waiting for a writer: a named pipe that nothing has open
@@ -127,11 +142,6 @@ fn too_large(path: &Path) -> String {
         "{}: over 1 MiB, too large for a PEM certificate or key file (wrong file?)",
         quote(path.as_os_str())
     )
-}
-
-/// `file` (taken at most [`MAX_FILE`] + 1 bytes) holds more than [`MAX_FILE`].
-fn over_bound(mut file: impl io::Read) -> bool {
-    io::copy(&mut file, &mut io::sink()).is_ok_and(|n| n > MAX_FILE)
 }
 
 /// Loads `--cert` and `--key`: every certificate of the cert file (the chain) and the key,
@@ -464,27 +474,59 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
 
 /// The system's trust roots; certificates it cannot parse are skipped, as browsers do.
 fn system_roots() -> eyre::Result<RootCertStore> {
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        // rustls-native-certs reads this file whole, unbounded: the same bound as ours first,
-        // so SSL_CERT_FILE=/dev/zero is an error, not an abort. Other failures are its to
-        // report (SSL_CERT_DIR may still hold roots).
-        let path = Path::new(&file);
-        if std::fs::File::open(path).is_ok_and(|f| over_bound(f.take(MAX_FILE + 1))) {
-            eyre::bail!("SSL_CERT_FILE: {}", too_large(path));
+    let (certs, errors) = match std::env::var_os("SSL_CERT_FILE") {
+        Some(file) => env_roots(Path::new(&file))?,
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            (
+                found.certs,
+                found.errors.iter().map(native_reason).collect(),
+            )
         }
-    }
-    let found = rustls_native_certs::load_native_certs();
+    };
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(found.certs);
+    roots.add_parsable_certificates(certs);
     if roots.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map(|e| format!(": {}", native_reason(e)))
-            .unwrap_or_default();
+        let why = errors.first().map(|e| format!(": {e}")).unwrap_or_default();
         eyre::bail!("no system trust roots found{why}; give --cafile, --pin or --insecure");
     }
     Ok(roots)
+}
+
+/// The roots of SSL_CERT_FILE and SSL_CERT_DIR, as rustls-native-certs takes them when
+/// SSL_CERT_FILE is set, and the reasons for what could not be read. The file is read here as
+/// our own TLS files are (rustls-native-certs reads it whole, and a named pipe nothing writes
+/// to would block it for ever); only a file over the bound is an error at once: SSL_CERT_DIR
+/// may still hold roots.
+fn env_roots(file: &Path) -> eyre::Result<(Vec<CertificateDer<'static>>, Vec<String>)> {
+    let (mut certs, mut errors) = (Vec::new(), Vec::new());
+    match read_limited(file) {
+        Ok((text, _)) if text.len() as u64 > MAX_FILE => {
+            eyre::bail!("SSL_CERT_FILE: {}", too_large(file))
+        }
+        Ok((text, pipe)) => {
+            certs.extend(CertificateDer::pem_slice_iter(&text).filter_map(Result::ok));
+            if certs.is_empty() {
+                let why = no_certificate(file, text.is_empty(), pipe);
+                errors.push(format!("SSL_CERT_FILE: {why}"));
+            }
+        }
+        Err(err) => errors.push(format!(
+            "SSL_CERT_FILE: {}: {}",
+            quote(file.as_os_str()),
+            crate::report::io_reason(&err)
+        )),
+    }
+    let dirs = std::env::var_os("SSL_CERT_DIR").unwrap_or_default();
+    for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+        let found = rustls_native_certs::load_certs_from_paths(None, Some(&dir));
+        certs.extend(found.certs);
+        errors.extend(found.errors.iter().map(native_reason));
+    }
+    // The bundle file often sits in the directory too.
+    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
+    Ok((certs, errors))
 }
 
 /// Why the system's roots could not be read, its file named as every other name is.
