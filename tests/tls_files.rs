@@ -14,8 +14,8 @@ use rcgen::{
 };
 
 use crate::util::{
-    EchoServer, assert_no_panic, bin, other, output_timeout, output_with_input, peer_available,
-    std_tool,
+    EchoServer, KillOnDrop, assert_no_panic, bin, other, output_timeout, output_with_input,
+    peer_available, std_tool,
 };
 
 /// Bound on every wait: a server coming up, a client finishing.
@@ -913,4 +913,57 @@ fn ssl_cert_file_may_be_a_pipe() {
         .unwrap();
     let out = output_timeout(child, LIMIT);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A server whose RSA key is under 2048 bits (openssl serves one at security level 0) is
+/// refused for its key's size, said so, not as a server without its key nor as a damaged
+/// certificate: its handshake signature fails only because we do not verify such keys.
+#[test]
+fn a_short_rsa_key_is_named_for_its_size() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("rsa.pem"), dir.path().join("rsa.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = KillOnDrop(
+        other("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", s(&cert), "-key", s(&key)])
+            .args(["-cipher", "DEFAULT@SECLEVEL=0", "-www"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < LIMIT, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = client(
+        &["--cafile", s(&cert), &format!("tls:localhost:{port}")],
+        b"",
+    );
+    assert_refused_with(&out, "the server's certificate has an RSA key of 1024 bits");
 }

@@ -571,30 +571,75 @@ impl std::error::Error for Mismatch {}
 
 /// The server's handshake signature does not verify with its certificate's key.
 #[derive(Debug)]
-struct NotItsKey;
+enum NotItsKey {
+    /// The signature is wrong: the server does not hold that key.
+    Held,
+    /// The key is RSA of this many bits, which ring does not verify (2048 to 8192 only).
+    RsaBits(usize),
+}
 
 impl fmt::Display for NotItsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the server does not hold the key of the certificate it presents (its handshake \
-             signature does not match): an impostor, or a server whose --key is not its --cert's",
-        )
+        match self {
+            NotItsKey::Held => f.write_str(
+                "the server does not hold the key of the certificate it presents (its \
+                 handshake signature does not match): an impostor, or a server whose --key is \
+                 not its --cert's",
+            ),
+            NotItsKey::RsaBits(bits) => write!(
+                f,
+                "the server's certificate has an RSA key of {bits} bits, which we do not \
+                 accept (2048 to 8192 bits): the server needs a new key and certificate"
+            ),
+        }
     }
 }
 
 impl std::error::Error for NotItsKey {}
 
-/// A handshake signature's check, its failure put as the server not holding its key: rustls
+/// A handshake signature's check by `cert`'s key, its failure put as what it means: rustls
 /// reports it as a bad certificate signature, which reads as a damaged certificate.
 fn signed_by_its_key(
+    cert: &CertificateDer<'_>,
     checked: Result<HandshakeSignatureValid, rustls::Error>,
 ) -> Result<HandshakeSignatureValid, rustls::Error> {
     checked.map_err(|err| match err {
         rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
-            CertificateError::Other(OtherError(Arc::new(NotItsKey))).into()
+            let why = match rsa_bits(cert) {
+                Some(bits) if !(2048..=8192).contains(&bits) => NotItsKey::RsaBits(bits),
+                _ => NotItsKey::Held,
+            };
+            CertificateError::Other(OtherError(Arc::new(why))).into()
         }
         other => other,
     })
+}
+
+/// The size in bits of a certificate's RSA key; none for another kind of key.
+fn rsa_bits(der: &[u8]) -> Option<usize> {
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let cert = der_seq(der)?.0;
+    let mut tbs = der_seq(cert)?.0;
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_next(tbs)?.1;
+    }
+    // serial, signature algorithm, issuer, validity, subject; then the public key.
+    for _ in 0..5 {
+        tbs = der_next(tbs)?.1;
+    }
+    let (spki, _) = der_seq(tbs)?;
+    let (algorithm, key) = der_seq(spki)?;
+    if der_next(algorithm)?.0 != RSA {
+        return None;
+    }
+    // BIT STRING (unused-bit count first) holding SEQUENCE { modulus INTEGER, exponent }.
+    let bits = der_next(key)?.0.get(1..)?;
+    let modulus = der_next(der_seq(bits)?.0)?.0;
+    let digits = match modulus.iter().position(|&b| b != 0) {
+        Some(at) => &modulus[at..],
+        None => return Some(0),
+    };
+    Some(digits.len() * 8 - digits[0].leading_zeros() as usize)
 }
 
 impl ServerCertVerifier for Pinned {
@@ -625,9 +670,10 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(rustls::crypto::verify_tls12_signature(
-            message, cert, dss, algs,
-        ))
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
+        )
     }
 
     fn verify_tls13_signature(
@@ -637,9 +683,10 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(rustls::crypto::verify_tls13_signature(
-            message, cert, dss, algs,
-        ))
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

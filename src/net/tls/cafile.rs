@@ -144,9 +144,10 @@ impl ServerCertVerifier for CaFile {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(rustls::crypto::verify_tls12_signature(
-            message, cert, dss, algs,
-        ))
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
+        )
     }
 
     fn verify_tls13_signature(
@@ -156,9 +157,10 @@ impl ServerCertVerifier for CaFile {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(rustls::crypto::verify_tls13_signature(
-            message, cert, dss, algs,
-        ))
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
