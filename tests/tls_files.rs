@@ -967,3 +967,51 @@ fn a_short_rsa_key_is_named_for_its_size() {
     );
     assert_refused_with(&out, "the server's certificate has an RSA key of 1024 bits");
 }
+
+/// The certificate and key files swapped, or a chain whose first certificate is not the key's,
+/// say so instead of "no PEM certificate found" or a bare mismatch.
+#[test]
+fn swapped_files_and_a_chain_out_of_order_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let reversed = dir.path().join("reversed.pem");
+    let text = std::fs::read_to_string(&ca.pem).unwrap() + &std::fs::read_to_string(&cert).unwrap();
+    std::fs::write(&reversed, text).unwrap();
+    let serve = |cert: &Path, key: &Path| {
+        let args = [
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            "127.0.0.1:0",
+        ];
+        let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        err
+    };
+    let err = serve(&key, &cert);
+    assert!(
+        err.contains(&format!(
+            "{}: it holds a private key, not a certificate",
+            s(&key)
+        )),
+        "{err}"
+    );
+    let err = serve(&cert, &cert);
+    assert!(
+        err.contains(&format!(
+            "{}: it holds a certificate, not a private key",
+            s(&cert)
+        )),
+        "{err}"
+    );
+    let err = serve(&reversed, &key);
+    assert!(
+        err.contains("the chain must follow the certificate of this key"),
+        "{err}"
+    );
+}

@@ -156,14 +156,25 @@ pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
                 quote(key.as_os_str())
             )
         }
+        pem::Error::NoItemsFound if holds(&key_text, b"-----BEGIN CERTIFICATE-----") => {
+            eyre::eyre!(
+                "{}: it holds a certificate, not a private key (the certificate file in the \
+                 key's place?)",
+                quote(key.as_os_str())
+            )
+        }
         err => pem_error(err, key, "key"),
     })?;
     CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(
         |err| match err {
             rustls::Error::InconsistentKeys(_) => eyre::eyre!(
-                "{}: the key does not match the certificate in {}",
+                "{}: the key does not match the certificate in {}{}",
                 quote(key.as_os_str()),
-                quote(cert.as_os_str())
+                quote(cert.as_os_str()),
+                match chain.len() {
+                    1 => "",
+                    _ => " (its first one: the chain must follow the certificate of this key)",
+                }
             ),
             // The end entity is parsed here first: its errors are the certificate file's.
             rustls::Error::InvalidCertificate(why) => eyre::eyre!(
@@ -196,6 +207,13 @@ pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| pem_error(err, path, "certificate"))?;
+    if certs.is_empty() && holds(&text, b"PRIVATE KEY-----") {
+        eyre::bail!(
+            "{}: it holds a private key, not a certificate (the key file in the certificate's \
+             place?)",
+            quote(path.as_os_str())
+        );
+    }
     if certs.is_empty() {
         return Err(pem_error(pem::Error::NoItemsFound, path, "certificate"));
     }
@@ -225,12 +243,12 @@ fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<Root
 /// The key file's text holds an encrypted key (PKCS#8 or OpenSSL's older form), which
 /// rustls cannot read.
 fn encrypted(text: &[u8]) -> bool {
-    [
-        &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
-        b"Proc-Type: 4,ENCRYPTED",
-    ]
-    .iter()
-    .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
+    holds(text, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || holds(text, b"Proc-Type: 4,ENCRYPTED")
+}
+
+/// `text` holds `mark` somewhere.
+fn holds(text: &[u8], mark: &[u8]) -> bool {
+    memchr::memmem::find(text, mark).is_some()
 }
 
 fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
