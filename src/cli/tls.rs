@@ -101,7 +101,7 @@ struct ClientWords {
 
     /// Trust the CAs in this PEM file (at most 1 MiB) instead of the system's. A certificate
     /// in it that is exactly the server's (a self-signed one, as openssl req -x509 makes) is
-    /// trusted as it is; its name and dates are still checked.
+    /// trusted as it is, and only as itself; its name and dates are still checked.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     cafile: Option<PathBuf>,
 
