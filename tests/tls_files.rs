@@ -494,6 +494,10 @@ fn client_mistakes_read_as_sentences_in_the_log() {
         "{}",
         server.stderr()
     );
+    // Our certificate is ECDSA: a TLS 1.2 client taking RSA signatures only has no suite.
+    s_client(&["-tls1_2", "-sigalgs", "RSA+SHA256"]);
+    let said = "and a signature by our certificate's kind of key (ECDSA, Ed25519 or RSA)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
     assert_words(&server.stderr());
 }
 

@@ -399,6 +399,13 @@ fn incompatible(why: &PeerIncompatible, peer: Party) -> String {
         P::ServerDoesNotSupportTls12Or13 | P::ServerTlsVersionIsDisabledByOurConfig => {
             "the server offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
         }
+        // A TLS 1.2 suite is for one kind of key: a client that takes only RSA signatures
+        // has no suite for an ECDSA certificate, and says nothing else.
+        P::NoCipherSuitesInCommon if peer == Party::Client => format!(
+            "no cipher suite in common with {who}: we need AES-GCM or ChaCha20-Poly1305 \
+             (with ECDHE under TLS 1.2) and a signature by our certificate's kind of key \
+             (ECDSA, Ed25519 or RSA); static RSA and CBC suites are not offered"
+        ),
         P::NoCipherSuitesInCommon => format!(
             "no cipher suite in common with {who}: we need AES-GCM or ChaCha20-Poly1305 \
              (with ECDHE under TLS 1.2); static RSA and CBC suites are not offered"
