@@ -1019,3 +1019,79 @@ fn swapped_files_and_a_chain_out_of_order_say_so() {
         "{err}"
     );
 }
+
+/// Serves one client certificate and key, without checking that they belong together.
+#[derive(Debug)]
+struct AlwaysClient(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for AlwaysClient {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(std::sync::Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A client presenting a client certificate issued by the server's --client-ca but signing
+/// with another key is refused, and the server's log says the client does not hold that
+/// certificate's key (not that the certificate is damaged).
+#[test]
+fn a_client_without_its_certificates_key_is_named_in_the_log() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, _) = ca.leaf(dir.path(), "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (server, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "--client-ca",
+        s(&ca.pem),
+        "127.0.0.1:0",
+    ]);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let own = KeyPair::generate().unwrap();
+    let signer = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::try_from(own.serialize_der()).unwrap())
+        .unwrap();
+    let chain = CertificateDer::pem_file_iter(&client_cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&ca.pem).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(AlwaysClient(Arc::new(
+            rustls::sign::CertifiedKey::new(chain, signer),
+        ))));
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(b"x").and_then(|()| tls.flush());
+    let _ = tls.read(&mut [0; 16]);
+    let said =
+        "TLS handshake failed: the client does not hold the key of the certificate it presents";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert_words(&server.stderr());
+}

@@ -5,8 +5,8 @@
 //! names its file, quoted, and a key that does not match its certificate is refused before
 //! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
 //! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
-//! verifier ([`cafile`]); the two config builders; and the one-line reasons a failed
-//! handshake is reported with ([`reason`]).
+//! verifier ([`cafile`]) and `--client-ca`'s ([`client_key`]); the two config builders; and
+//! the one-line reasons a failed handshake is reported with ([`reason`]).
 
 use std::fmt;
 use std::io::{self, Read};
@@ -32,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::ui::quote::{quote, quoted};
 
 mod cafile;
+mod client_key;
 mod reason;
 
 use reason::certificate_reason;
@@ -426,7 +427,7 @@ pub fn server_config(
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
                     .wrap_err("cannot set up client certificate verification")?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(client_key::Proven(verifier)))
         }
     };
     let mut config = builder
@@ -587,10 +588,11 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
-/// The server's handshake signature does not verify with its certificate's key.
+/// A peer's handshake signature does not verify with its certificate's key; put in words
+/// for that peer by [`reason`].
 #[derive(Debug)]
 enum NotItsKey {
-    /// The signature is wrong: the server does not hold that key.
+    /// The signature is wrong: the peer does not hold that key.
     Held,
     /// The key is RSA of this many bits, which ring does not verify (2048 to 8192 only).
     RsaBits(usize),
@@ -599,16 +601,8 @@ enum NotItsKey {
 impl fmt::Display for NotItsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NotItsKey::Held => f.write_str(
-                "the server does not hold the key of the certificate it presents (its \
-                 handshake signature does not match): an impostor, or a server whose --key is \
-                 not its --cert's",
-            ),
-            NotItsKey::RsaBits(bits) => write!(
-                f,
-                "the server's certificate has an RSA key of {bits} bits, which we do not \
-                 accept (2048 to 8192 bits): the server needs a new key and certificate"
-            ),
+            NotItsKey::Held => f.write_str("the peer does not hold its certificate's key"),
+            NotItsKey::RsaBits(bits) => write!(f, "the peer's RSA key has {bits} bits"),
         }
     }
 }

@@ -173,7 +173,7 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
                 return not_in_file.to_string();
             }
             if let Some(not_its_key) = other.0.downcast_ref::<NotItsKey>() {
-                return not_its_key.to_string();
+                return key_reason(not_its_key, peer);
             }
             match other.0.downcast_ref::<webpki::Error>() {
                 Some(pki) => webpki_reason(pki, peer),
@@ -181,6 +181,21 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
             }
         }
         _ => unusual_certificate(err, cert),
+    }
+}
+
+/// A `peer` whose handshake signature does not verify with its certificate's key.
+fn key_reason(why: &NotItsKey, peer: Party) -> String {
+    let (who, cert) = (peer.name(), peer.cert());
+    match why {
+        NotItsKey::Held => format!(
+            "{who} does not hold the key of the certificate it presents (its handshake \
+             signature does not match): an impostor, or {who}'s --key is not its --cert's"
+        ),
+        NotItsKey::RsaBits(bits) => format!(
+            "{cert} has an RSA key of {bits} bits, which we do not accept (2048 to 8192 \
+             bits): {who} needs a new key and certificate"
+        ),
     }
 }
 
