@@ -1095,3 +1095,38 @@ fn a_client_without_its_certificates_key_is_named_in_the_log() {
     assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
     assert_words(&server.stderr());
 }
+
+/// The bound is exactly 1 MiB: a certificate file of 1,048,576 bytes (a certificate and
+/// blank lines) is served, one byte more is refused naming the file.
+#[test]
+fn the_bound_is_exactly_one_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let mut text = std::fs::read(&cert).unwrap();
+    text.resize(1 << 20, b'\n');
+    std::fs::write(&cert, &text).unwrap();
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(&["--cafile", s(&cert), &format!("tls:{addr}")], b"full\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    text.push(b'\n');
+    std::fs::write(&cert, &text).unwrap();
+    let args = [
+        "echo-server",
+        "--tls",
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "127.0.0.1:0",
+    ];
+    let child = std_tool(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}: over 1 MiB", s(&cert))), "{err}");
+}
