@@ -192,7 +192,7 @@ const ANY_PURPOSE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 /// The certificate may issue others, as openssl decides it: basicConstraints says CA, or,
 /// without that extension, it is an X.509 v1 certificate or its key usage allows signing
 /// certificates. A certificate we cannot read issues nothing.
-pub(super) fn may_issue(der: &[u8]) -> bool {
+fn may_issue(der: &[u8]) -> bool {
     let Some((v1, exts)) = extensions(der) else {
         return false;
     };
@@ -351,6 +351,30 @@ mod tests {
         assert_eq!(asn1_time(&general), Some(i32::MAX as u64 + 1));
         let local = [&[0x17, 12][..], b"700101000000"].concat();
         assert_eq!(asn1_time(&local), None);
+    }
+
+    #[test]
+    fn only_ca_certificates_issue() {
+        let made = |ca: rcgen::IsCa, usages: Vec<rcgen::KeyUsagePurpose>| {
+            let mut params = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+            params.is_ca = ca;
+            params.key_usages = usages;
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        let unconstrained = || rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        assert!(may_issue(&made(unconstrained(), vec![])));
+        let signs = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        assert!(may_issue(&made(unconstrained(), signs.clone())));
+        assert!(may_issue(&made(rcgen::IsCa::NoCa, signs)));
+        let no_signing = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        assert!(!may_issue(&made(unconstrained(), no_signing)));
+        assert!(!may_issue(&made(rcgen::IsCa::NoCa, vec![])));
+        assert!(!may_issue(&made(rcgen::IsCa::ExplicitNoCa, vec![])));
+        assert!(!may_issue(b"\x30\x03\x02\x01\x00"));
+        let own = super::super::self_signed(&[], &[]).unwrap();
+        assert!(!may_issue(&own.identity.chain[0]));
+        assert!(for_servers(&own.identity.chain[0]));
     }
 
     #[test]
