@@ -85,8 +85,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-client'= {
-            cand --cafile 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system''s. A certificate in it that is exactly the server''s (a self-signed one, as openssl req -x509 makes) is trusted as it is; its name and dates are still checked'
-            cand --pin 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then not checked'
+            cand --cafile 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system''s. A certificate in it that is exactly the server''s (a self-signed one, as openssl req -x509 makes) is trusted as it is, and only as itself; its name and dates are still checked'
+            cand --pin 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, with or without colons between pairs), as echo-server --tls prints for its self-signed one; name and dates are then not checked'
             cand --servername 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)'
             cand --cert 'Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key'
             cand --key 'The private key of --cert (PEM)'

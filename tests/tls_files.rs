@@ -1,8 +1,9 @@
-//! TLS files, verification and messages (issue 18): endless or huge files are refused by name,
-//! file names are quoted, `--pin` is strict, a `--cafile` holding the server's own
-//! (self-signed, CA:TRUE) certificate trusts it, and every failure reads as a sentence naming
-//! whose certificate is wrong, never as a library identifier. Certificates are made here, at
-//! test time (rcgen, or openssl as tutorials do); every wait is bounded.
+//! TLS files, verification and messages (issue 18): endless or huge files are refused by name
+//! and a named pipe with no writer is empty, file names are quoted, `--pin` is strict, a
+//! `--cafile` holding the server's own (self-signed, CA:TRUE) certificate trusts it and only
+//! it (its key issues nothing; a peer without the key is refused), and every failure reads as
+//! a sentence naming whose certificate is wrong, never as a library identifier. Certificates
+//! are made here, at test time (rcgen, or openssl as tutorials do); every wait is bounded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,8 +15,8 @@ use rcgen::{
 };
 
 use crate::util::{
-    EchoServer, assert_no_panic, bin, other, output_timeout, output_with_input, peer_available,
-    std_tool,
+    EchoServer, KillOnDrop, assert_no_panic, bin, other, output_timeout, output_with_input,
+    peer_available, std_tool,
 };
 
 /// Bound on every wait: a server coming up, a client finishing.
@@ -112,7 +113,13 @@ fn client(args: &[&str], data: &[u8]) -> Output {
 }
 
 /// Identifiers a sentence may hold although they look like code.
-const NAMES_IN_PROSE: [&str; 4] = ["ChaCha20", "OpenSSL", "serverAuth", "clientAuth"];
+const NAMES_IN_PROSE: [&str; 5] = [
+    "ChaCha20",
+    "OpenSSL",
+    "serverAuth",
+    "clientAuth",
+    "subjectAltName",
+];
 
 /// `text` reads as words: no CamelCase identifier (`CaUsedAsEndEntity`), no Debug output
 /// (`{ … }`, `Some(`, `DnsName("`).
@@ -488,6 +495,10 @@ fn client_mistakes_read_as_sentences_in_the_log() {
         "{}",
         server.stderr()
     );
+    // Our certificate is ECDSA: a TLS 1.2 client taking RSA signatures only has no suite.
+    s_client(&["-tls1_2", "-sigalgs", "RSA+SHA256"]);
+    let said = "and a signature by our certificate's kind of key (ECDSA, Ed25519 or RSA)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
     assert_words(&server.stderr());
 }
 
@@ -568,4 +579,555 @@ fn unusable_keys_and_damaged_certificates_say_what_to_do() {
         assert!(err.contains(&want), "wanted {want:?}: {err}");
         assert_words(&err);
     }
+}
+
+/// A named pipe nothing writes to, given as any TLS file, is an empty file (exit 1 naming it)
+/// at once, not an open() that waits for ever; a pipe that has a writer (bash's `<(cat
+/// FILE)`) is still read to its end.
+#[test]
+fn a_named_pipe_without_a_writer_is_empty_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let fifo = dir.path().join("fifo");
+    let made = other("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let f = s(&fifo);
+    let cases: [&[&str]; 4] = [
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            f,
+            "--key",
+            s(&key),
+            "127.0.0.1:0",
+        ],
+        &[
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(&cert),
+            "--key",
+            f,
+            "127.0.0.1:0",
+        ],
+        &["echo-server", "--tls", "--client-ca", f, "127.0.0.1:0"],
+        &["echo-client", "--tls", "--cafile", f, "127.0.0.1:9"],
+    ];
+    for args in cases {
+        let child = std_tool(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_timeout(child, Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&format!("{f}: empty")), "{args:?}: {err}");
+    }
+    if !peer_available("bash") {
+        return;
+    }
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let child = other("bash")
+        .args([
+            "-c",
+            "exec \"$0\" echo-client --cafile <(sleep 0.2; cat \"$1\") \"$2\"",
+        ])
+        .arg(bin())
+        .args([s(&cert), &format!("tls:{addr}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A server's own certificate in --cafile is trusted as that one certificate only: whoever
+/// holds its key cannot issue others with it (for any name) that the client then accepts, as
+/// it does not with openssl either. The file's CA still issues as CAs do.
+#[test]
+fn a_server_certificate_in_cafile_issues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let mut params = local_params("leaf");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf =
+        CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &ca.issuer).unwrap();
+    let leaf_pem = dir.path().join("leaf.pem");
+    std::fs::write(&leaf_pem, leaf.pem()).unwrap();
+    // A certificate for the same names, "issued" by the leaf's key: served with the leaf after it.
+    let mut params = local_params("minted");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let minted = params.signed_by(&key, &leaf).unwrap();
+    let (minted_pem, minted_key) = write_pair(dir.path(), "minted", &minted, &key);
+    let chain = format!("{}{}", minted.pem(), leaf.pem());
+    std::fs::write(&minted_pem, chain).unwrap();
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&minted_pem),
+        "--key",
+        s(&minted_key),
+        "127.0.0.1:0",
+    ]);
+    let target = format!("tls:{addr}");
+    let out = client(&["--cafile", s(&leaf_pem), &target], b"x");
+    assert_refused_with(
+        &out,
+        "unknown issuer: the server's certificate is not signed by a CA we trust",
+    );
+    // The CA that signed the leaf vouches for both (a chain through the leaf is refused by
+    // webpki as a non-CA issuer; the leaf itself is served here).
+    let out = client(&["--cafile", s(&ca.pem), &target], b"x");
+    assert_refused_with(&out, "is signed by a certificate that is not a CA");
+}
+
+/// A CA certificate served in place of the server's, not being the one in --cafile, is named
+/// as such with the file; one in the file is trusted as it is only if its extended key usage
+/// (when it has one) allows a server, as openssl checks it too.
+#[test]
+fn trust_as_is_names_the_file_and_checks_the_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, served_key) = self_signed_ca_leaf(dir.path(), "served", false);
+    let (other_cert, _) = self_signed_ca_leaf(dir.path(), "other", false);
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&served),
+        "--key",
+        s(&served_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&other_cert), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, &format!("and it is not in {}: ", s(&other_cert)));
+
+    let mut params = local_params("client-only");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = write_pair(dir.path(), "client-only", &cert, &key);
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(&["--cafile", s(&cert), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, "the server's certificate is not for a server");
+}
+
+/// Colons in a pin go between pairs of digits, as fingerprints are shown, or nowhere: one
+/// elsewhere (a leading or doubled one, one inside a pair) is a usage error naming the rule.
+#[test]
+fn pin_colons_go_between_pairs_only() {
+    let hex = "ab".repeat(32);
+    let pairs = vec!["AB"; 32].join(":");
+    for pin in [
+        format!("sha256::{hex}"),
+        format!("sha256:{pairs}:"),
+        format!("sha256:a:b{}", &hex[2..]),
+        format!("sha256:{}", hex.replace("ab", "a:b:")),
+    ] {
+        let out = std_tool(["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{pin}: {err}");
+        assert!(
+            err.contains("colons go only between pairs of digits"),
+            "{pin}: {err}"
+        );
+    }
+}
+
+/// A certificate naming its host only in its CN says it names no host and how to make one
+/// that does (not "connect by a name it holds"); a server whose certificate is not valid yet
+/// does not read in its log that it expired.
+#[test]
+fn no_host_name_and_not_yet_valid_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cn_only, cn_key) = write_pair(dir.path(), "cn-only", &cert, &key);
+    let (_server, addr) = server(&[
+        "--tls",
+        "--cert",
+        s(&cn_only),
+        "--key",
+        s(&cn_key),
+        "localhost:0",
+    ]);
+    let out = client(&["--cafile", s(&cn_only), &format!("tls:{addr}")], b"x");
+    assert_refused_with(
+        &out,
+        "it names no host (no subjectAltName; a name only in its CN does not count): make it with subjectAltName=DNS:NAME or IP:ADDRESS, or trust it by --pin",
+    );
+
+    let mut params = local_params("future");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(10);
+    params.not_after = now + time::Duration::days(20);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (future, future_key) = write_pair(dir.path(), "future", &cert, &key);
+    let (logged, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&future),
+        "--key",
+        s(&future_key),
+        "127.0.0.1:0",
+    ]);
+    let out = client(&["--cafile", s(&future), &format!("tls:{addr}")], b"x");
+    assert_refused_with(&out, "the server's certificate is not valid before ");
+    let said = "the client refused our certificate: it has expired or is not valid yet";
+    assert!(logged.logs_within(LIMIT, said), "{}", logged.stderr());
+}
+
+/// Serves one certificate and key, without checking that they belong together.
+#[derive(Debug)]
+struct Always(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Always {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(std::sync::Arc::clone(&self.0))
+    }
+}
+
+/// A TLS server on a thread presenting `cert` while signing with another key, as a server
+/// that copied a certificate (not its key) would: its address.
+fn impostor_server(cert: &Path, tls12: bool) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let chain = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let own = KeyPair::generate().unwrap();
+    let key = PrivateKeyDer::try_from(own.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signer = provider.key_provider.load_private_key(key).unwrap();
+    let resolver = Always(Arc::new(rustls::sign::CertifiedKey::new(chain, signer)));
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
+        true => &[&rustls::version::TLS12],
+        false => &[&rustls::version::TLS13],
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let _ = conn.complete_io(&mut sock);
+    });
+    addr
+}
+
+/// A server presenting the very certificate of --cafile (or of a --pin) but not holding its
+/// key fails the handshake, on TLS 1.2 and 1.3: trusting a certificate as it is never skips
+/// the proof that the server holds its key.
+#[test]
+fn the_trusted_certificate_without_its_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = self_signed_ca_leaf(dir.path(), "copied", false);
+    let der = std::fs::read_to_string(&cert).unwrap();
+    let pin = format!("sha256:{}", fingerprint_of(&der));
+    for (tls12, trust) in [(false, "--cafile"), (true, "--cafile"), (false, "--pin")] {
+        let addr = impostor_server(&cert, tls12);
+        let trusted = if trust == "--pin" {
+            pin.as_str()
+        } else {
+            s(&cert)
+        };
+        let out = client(&[trust, trusted, &format!("tls:{addr}")], b"x");
+        assert!(out.stdout.is_empty(), "{}", stderr(&out));
+        assert_refused_with(
+            &out,
+            "the server does not hold the key of the certificate it presents",
+        );
+    }
+}
+
+/// The SHA-256 fingerprint of the first certificate in PEM `text`, as hex.
+fn fingerprint_of(text: &str) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_slice(text.as_bytes()).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SSL_CERT_FILE naming a named pipe nothing writes to is read as empty and named, not an
+/// open() that waits for ever; one that has a writer (bash's `<(cat CA)`) gives its roots
+/// (it was once read twice, the second time finding the pipe drained).
+#[test]
+fn ssl_cert_file_may_be_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(other("mkfifo").arg(&fifo).status().unwrap().success());
+    let child = std_tool(["echo-client", "--tls", "127.0.0.1:9"])
+        .env("SSL_CERT_FILE", &fifo)
+        .env("SSL_CERT_DIR", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, Duration::from_secs(10));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want = format!(
+        "no system trust roots found: SSL_CERT_FILE: {}: empty",
+        s(&fifo)
+    );
+    assert!(err.contains(&want), "{err}");
+    if !peer_available("bash") {
+        return;
+    }
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let script = "SSL_CERT_FILE=<(cat \"$1\") exec \"$0\" echo-client \"$2\"";
+    let child = other("bash")
+        .args(["-c", script])
+        .arg(bin())
+        .args([s(&ca.pem), &format!("tls:{addr}")])
+        .env("SSL_CERT_DIR", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A server whose RSA key is under 2048 bits (openssl serves one at security level 0) is
+/// refused for its key's size, said so, not as a server without its key nor as a damaged
+/// certificate: its handshake signature fails only because we do not verify such keys.
+#[test]
+fn a_short_rsa_key_is_named_for_its_size() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("rsa.pem"), dir.path().join("rsa.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = KillOnDrop(
+        other("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", s(&cert), "-key", s(&key)])
+            .args(["-cipher", "DEFAULT@SECLEVEL=0", "-www"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < LIMIT, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = client(
+        &["--cafile", s(&cert), &format!("tls:localhost:{port}")],
+        b"",
+    );
+    assert_refused_with(&out, "the server's certificate has an RSA key of 1024 bits");
+}
+
+/// The certificate and key files swapped, or a chain whose first certificate is not the key's,
+/// say so instead of "no PEM certificate found" or a bare mismatch.
+#[test]
+fn swapped_files_and_a_chain_out_of_order_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let reversed = dir.path().join("reversed.pem");
+    let text = std::fs::read_to_string(&ca.pem).unwrap() + &std::fs::read_to_string(&cert).unwrap();
+    std::fs::write(&reversed, text).unwrap();
+    let serve = |cert: &Path, key: &Path| {
+        let args = [
+            "echo-server",
+            "--tls",
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            "127.0.0.1:0",
+        ];
+        let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        err
+    };
+    let err = serve(&key, &cert);
+    assert!(
+        err.contains(&format!(
+            "{}: it holds a private key, not a certificate",
+            s(&key)
+        )),
+        "{err}"
+    );
+    let err = serve(&cert, &cert);
+    assert!(
+        err.contains(&format!(
+            "{}: it holds a certificate, not a private key",
+            s(&cert)
+        )),
+        "{err}"
+    );
+    let err = serve(&reversed, &key);
+    assert!(
+        err.contains("the chain must follow the certificate of this key"),
+        "{err}"
+    );
+}
+
+/// Serves one client certificate and key, without checking that they belong together.
+#[derive(Debug)]
+struct AlwaysClient(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for AlwaysClient {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(std::sync::Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A client presenting a client certificate issued by the server's --client-ca but signing
+/// with another key is refused, and the server's log says the client does not hold that
+/// certificate's key (not that the certificate is damaged).
+#[test]
+fn a_client_without_its_certificates_key_is_named_in_the_log() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, _) = ca.leaf(dir.path(), "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (server, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "--client-ca",
+        s(&ca.pem),
+        "127.0.0.1:0",
+    ]);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let own = KeyPair::generate().unwrap();
+    let signer = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::try_from(own.serialize_der()).unwrap())
+        .unwrap();
+    let chain = CertificateDer::pem_file_iter(&client_cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&ca.pem).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(AlwaysClient(Arc::new(
+            rustls::sign::CertifiedKey::new(chain, signer),
+        ))));
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(b"x").and_then(|()| tls.flush());
+    let _ = tls.read(&mut [0; 16]);
+    let said =
+        "TLS handshake failed: the client does not hold the key of the certificate it presents";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert_words(&server.stderr());
+}
+
+/// The bound is exactly 1 MiB: a certificate file of 1,048,576 bytes (a certificate and
+/// blank lines) is served, one byte more is refused naming the file.
+#[test]
+fn the_bound_is_exactly_one_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
+    let mut text = std::fs::read(&cert).unwrap();
+    text.resize(1 << 20, b'\n');
+    std::fs::write(&cert, &text).unwrap();
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(&["--cafile", s(&cert), &format!("tls:{addr}")], b"full\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    text.push(b'\n');
+    std::fs::write(&cert, &text).unwrap();
+    let args = [
+        "echo-server",
+        "--tls",
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "127.0.0.1:0",
+    ];
+    let child = std_tool(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, LIMIT);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}: over 1 MiB", s(&cert))), "{err}");
 }

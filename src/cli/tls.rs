@@ -101,13 +101,13 @@ struct ClientWords {
 
     /// Trust the CAs in this PEM file (at most 1 MiB) instead of the system's. A certificate
     /// in it that is exactly the server's (a self-signed one, as openssl req -x509 makes) is
-    /// trusted as it is; its name and dates are still checked.
+    /// trusted as it is, and only as itself; its name and dates are still checked.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     cafile: Option<PathBuf>,
 
     /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex
-    /// digits, colons allowed), as echo-server --tls prints for its self-signed one; name and dates are then
-    /// not checked.
+    /// digits, with or without colons between pairs), as echo-server --tls prints for its
+    /// self-signed one; name and dates are then not checked.
     #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin, conflicts_with = "cafile")]
     pin: Option<[u8; 32]>,
 

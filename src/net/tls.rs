@@ -5,12 +5,13 @@
 //! names its file, quoted, and a key that does not match its certificate is refused before
 //! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
 //! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
-//! verifier ([`cafile`]); the two config builders; and the one-line reasons a failed
-//! handshake is reported with ([`reason`]).
+//! verifier ([`cafile`]) and `--client-ca`'s ([`client_key`]); the two config builders; and
+//! the one-line reasons a failed handshake is reported with ([`reason`]).
 
 use std::fmt;
 use std::io::{self, Read};
 use std::net::IpAddr;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::ui::quote::{quote, quoted};
 
 mod cafile;
+mod client_key;
 mod reason;
 
 use reason::certificate_reason;
@@ -85,17 +87,54 @@ pub const MAX_FILE: u64 = 1 << 20;
 
 /// Reads `path` whole, refusing a file over [`MAX_FILE`] (or endless) with its name.
 fn read_bounded(path: &Path) -> eyre::Result<Vec<u8>> {
-    let named = || quote(path.as_os_str());
-    let file = std::fs::File::open(path)
-        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
-    let mut text = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut text)
-        .map_err(|err| eyre::eyre!("{}: {}", named(), crate::report::io_reason(&err)))?;
+    let (text, pipe) = read_limited(path).map_err(|err| {
+        eyre::eyre!(
+            "{}: {}",
+            quote(path.as_os_str()),
+            crate::report::io_reason(&err)
+        )
+    })?;
     if text.len() as u64 > MAX_FILE {
         eyre::bail!("{}", too_large(path));
     }
+    if text.is_empty() {
+        eyre::bail!("{}", no_certificate(path, true, pipe));
+    }
     Ok(text)
+}
+
+/// At most [`MAX_FILE`] + 1 bytes of `path`, and whether it is a named pipe.
+fn read_limited(path: &Path) -> io::Result<(Vec<u8>, bool)> {
+    let file = open(path)?;
+    let pipe = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
+    let mut text = Vec::new();
+    file.take(MAX_FILE + 1).read_to_end(&mut text)?;
+    Ok((text, pipe))
+}
+
+/// `path` holds no certificate: it is `empty` (a named pipe if `pipe`), or holds other things.
+fn no_certificate(path: &Path, empty: bool, pipe: bool) -> String {
+    let why = match (empty, pipe) {
+        (true, true) => "empty: nothing writes to this named pipe",
+        (true, false) => "the file is empty",
+        (false, _) => "no PEM certificate found",
+    };
+    format!("{}: {why}", quote(path.as_os_str()))
+}
+
+/// Opens `path` for reading without waiting for a writer: a named pipe that nothing has open
+/// for writing would block a plain open() for ever; opened non-blocking it reads as empty.
+/// Blocking reads are restored at once, so a pipe that has a writer (`--cert <(cat c.pem)`)
+/// is read to its end.
+fn open(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
+    Ok(file)
 }
 
 /// `path` is over the bound, in words.
@@ -104,11 +143,6 @@ fn too_large(path: &Path) -> String {
         "{}: over 1 MiB, too large for a PEM certificate or key file (wrong file?)",
         quote(path.as_os_str())
     )
-}
-
-/// `file` (taken at most [`MAX_FILE`] + 1 bytes) holds more than [`MAX_FILE`].
-fn over_bound(mut file: impl io::Read) -> bool {
-    io::copy(&mut file, &mut io::sink()).is_ok_and(|n| n > MAX_FILE)
 }
 
 /// Loads `--cert` and `--key`: every certificate of the cert file (the chain) and the key,
@@ -123,14 +157,25 @@ pub fn load_identity(cert: &Path, key: &Path) -> eyre::Result<Identity> {
                 quote(key.as_os_str())
             )
         }
+        pem::Error::NoItemsFound if holds(&key_text, b"-----BEGIN CERTIFICATE-----") => {
+            eyre::eyre!(
+                "{}: it holds a certificate, not a private key (the certificate file in the \
+                 key's place?)",
+                quote(key.as_os_str())
+            )
+        }
         err => pem_error(err, key, "key"),
     })?;
     CertifiedKey::from_der(chain.clone(), key_der.clone_key(), &provider()).map_err(
         |err| match err {
             rustls::Error::InconsistentKeys(_) => eyre::eyre!(
-                "{}: the key does not match the certificate in {}",
+                "{}: the key does not match the certificate in {}{}",
                 quote(key.as_os_str()),
-                quote(cert.as_os_str())
+                quote(cert.as_os_str()),
+                match chain.len() {
+                    1 => "",
+                    _ => " (its first one: the chain must follow the certificate of this key)",
+                }
             ),
             // The end entity is parsed here first: its errors are the certificate file's.
             rustls::Error::InvalidCertificate(why) => eyre::eyre!(
@@ -163,6 +208,13 @@ pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| pem_error(err, path, "certificate"))?;
+    if certs.is_empty() && holds(&text, b"PRIVATE KEY-----") {
+        eyre::bail!(
+            "{}: it holds a private key, not a certificate (the key file in the certificate's \
+             place?)",
+            quote(path.as_os_str())
+        );
+    }
     if certs.is_empty() {
         return Err(pem_error(pem::Error::NoItemsFound, path, "certificate"));
     }
@@ -192,12 +244,12 @@ fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<Root
 /// The key file's text holds an encrypted key (PKCS#8 or OpenSSL's older form), which
 /// rustls cannot read.
 fn encrypted(text: &[u8]) -> bool {
-    [
-        &b"-----BEGIN ENCRYPTED PRIVATE KEY-----"[..],
-        b"Proc-Type: 4,ENCRYPTED",
-    ]
-    .iter()
-    .any(|mark| text.windows(mark.len()).any(|w| w == *mark))
+    holds(text, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || holds(text, b"Proc-Type: 4,ENCRYPTED")
+}
+
+/// `text` holds `mark` somewhere.
+fn holds(text: &[u8], mark: &[u8]) -> bool {
+    memchr::memmem::find(text, mark).is_some()
 }
 
 fn pem_error(err: pem::Error, path: &Path, what: &str) -> eyre::Report {
@@ -296,7 +348,7 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     };
     let bad = |what: &str| {
         format!(
-            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons allowed)",
+            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons between pairs allowed)",
             quoted(s)
         )
     };
@@ -309,6 +361,10 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     let digits = hex_digits(hex);
     if digits.len() != 64 {
         return Err(bad(&format!("{} hex digits", digits.len())));
+    }
+    // Colons as fingerprints are shown (AB:CD:…) or none: one elsewhere is a copying slip.
+    if hex.contains(':') && !hex.split(':').all(|pair| pair.len() == 2) {
+        return Err(bad("colons go only between pairs of digits (AB:CD:…)"));
     }
     let mut out = [0u8; 32];
     for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
@@ -371,7 +427,7 @@ pub fn server_config(
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
                     .wrap_err("cannot set up client certificate verification")?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(client_key::Proven(verifier)))
         }
     };
     let mut config = builder
@@ -405,8 +461,9 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
         Trust::System => builder.with_root_certificates(system_roots()?),
         Trust::CaFile(path) => {
             let given = load_certs(path)?;
-            let roots = roots_of(&given, path)?;
-            let verifier = cafile::CaFile::new(given, roots, Arc::clone(&provider))
+            // Every certificate must parse, CA or not, so a damaged one is named at start.
+            roots_of(&given, path)?;
+            let verifier = cafile::CaFile::new(given, path, Arc::clone(&provider))
                 .wrap_err("cannot set up server certificate verification")?;
             builder
                 .dangerous()
@@ -436,27 +493,59 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
 
 /// The system's trust roots; certificates it cannot parse are skipped, as browsers do.
 fn system_roots() -> eyre::Result<RootCertStore> {
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        // rustls-native-certs reads this file whole, unbounded: the same bound as ours first,
-        // so SSL_CERT_FILE=/dev/zero is an error, not an abort. Other failures are its to
-        // report (SSL_CERT_DIR may still hold roots).
-        let path = Path::new(&file);
-        if std::fs::File::open(path).is_ok_and(|f| over_bound(f.take(MAX_FILE + 1))) {
-            eyre::bail!("SSL_CERT_FILE: {}", too_large(path));
+    let (certs, errors) = match std::env::var_os("SSL_CERT_FILE") {
+        Some(file) => env_roots(Path::new(&file))?,
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            (
+                found.certs,
+                found.errors.iter().map(native_reason).collect(),
+            )
         }
-    }
-    let found = rustls_native_certs::load_native_certs();
+    };
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(found.certs);
+    roots.add_parsable_certificates(certs);
     if roots.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map(|e| format!(": {}", native_reason(e)))
-            .unwrap_or_default();
+        let why = errors.first().map(|e| format!(": {e}")).unwrap_or_default();
         eyre::bail!("no system trust roots found{why}; give --cafile, --pin or --insecure");
     }
     Ok(roots)
+}
+
+/// The roots of SSL_CERT_FILE and SSL_CERT_DIR, as rustls-native-certs takes them when
+/// SSL_CERT_FILE is set, and the reasons for what could not be read. The file is read here as
+/// our own TLS files are (rustls-native-certs reads it whole, and a named pipe nothing writes
+/// to would block it for ever); only a file over the bound is an error at once: SSL_CERT_DIR
+/// may still hold roots.
+fn env_roots(file: &Path) -> eyre::Result<(Vec<CertificateDer<'static>>, Vec<String>)> {
+    let (mut certs, mut errors) = (Vec::new(), Vec::new());
+    match read_limited(file) {
+        Ok((text, _)) if text.len() as u64 > MAX_FILE => {
+            eyre::bail!("SSL_CERT_FILE: {}", too_large(file))
+        }
+        Ok((text, pipe)) => {
+            certs.extend(CertificateDer::pem_slice_iter(&text).filter_map(Result::ok));
+            if certs.is_empty() {
+                let why = no_certificate(file, text.is_empty(), pipe);
+                errors.push(format!("SSL_CERT_FILE: {why}"));
+            }
+        }
+        Err(err) => errors.push(format!(
+            "SSL_CERT_FILE: {}: {}",
+            quote(file.as_os_str()),
+            crate::report::io_reason(&err)
+        )),
+    }
+    let dirs = std::env::var_os("SSL_CERT_DIR").unwrap_or_default();
+    for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+        let found = rustls_native_certs::load_certs_from_paths(None, Some(&dir));
+        certs.extend(found.certs);
+        errors.extend(found.errors.iter().map(native_reason));
+    }
+    // The bundle file often sits in the directory too.
+    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
+    Ok((certs, errors))
 }
 
 /// Why the system's roots could not be read, its file named as every other name is.
@@ -499,6 +588,72 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
+/// A peer's handshake signature does not verify with its certificate's key; put in words
+/// for that peer by [`reason`].
+#[derive(Debug)]
+enum NotItsKey {
+    /// The signature is wrong: the peer does not hold that key.
+    Held,
+    /// The key is RSA of this many bits, which ring does not verify (2048 to 8192 only).
+    RsaBits(usize),
+}
+
+impl fmt::Display for NotItsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotItsKey::Held => f.write_str("the peer does not hold its certificate's key"),
+            NotItsKey::RsaBits(bits) => write!(f, "the peer's RSA key has {bits} bits"),
+        }
+    }
+}
+
+impl std::error::Error for NotItsKey {}
+
+/// A handshake signature's check by `cert`'s key, its failure put as what it means: rustls
+/// reports it as a bad certificate signature, which reads as a damaged certificate.
+fn signed_by_its_key(
+    cert: &CertificateDer<'_>,
+    checked: Result<HandshakeSignatureValid, rustls::Error>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    checked.map_err(|err| match err {
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            let why = match rsa_bits(cert) {
+                Some(bits) if !(2048..=8192).contains(&bits) => NotItsKey::RsaBits(bits),
+                _ => NotItsKey::Held,
+            };
+            CertificateError::Other(OtherError(Arc::new(why))).into()
+        }
+        other => other,
+    })
+}
+
+/// The size in bits of a certificate's RSA key; none for another kind of key.
+fn rsa_bits(der: &[u8]) -> Option<usize> {
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let cert = der_seq(der)?.0;
+    let mut tbs = der_seq(cert)?.0;
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_next(tbs)?.1;
+    }
+    // serial, signature algorithm, issuer, validity, subject; then the public key.
+    for _ in 0..5 {
+        tbs = der_next(tbs)?.1;
+    }
+    let (spki, _) = der_seq(tbs)?;
+    let (algorithm, key) = der_seq(spki)?;
+    if der_next(algorithm)?.0 != RSA {
+        return None;
+    }
+    // BIT STRING (unused-bit count first) holding SEQUENCE { modulus INTEGER, exponent }.
+    let bits = der_next(key)?.0.get(1..)?;
+    let modulus = der_next(der_seq(bits)?.0)?.0;
+    let digits = match modulus.iter().position(|&b| b != 0) {
+        Some(at) => &modulus[at..],
+        None => return Some(0),
+    };
+    Some(digits.len() * 8 - digits[0].leading_zeros() as usize)
+}
+
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -527,7 +682,10 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
+        )
     }
 
     fn verify_tls13_signature(
@@ -537,7 +695,10 @@ impl ServerCertVerifier for Pinned {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -747,6 +908,16 @@ mod tests {
         assert!(parse_pin(&hex).is_err());
         assert!(parse_pin("sha256:abcd").is_err());
         assert!(parse_pin(&format!("sha256:{}", "zz".repeat(32))).is_err());
+        for odd in [
+            format!("sha256::{hex}"),
+            format!("sha256:{hex}:"),
+            format!("sha256:{colons}:"),
+            format!("sha256:A:B{}", &hex[2..]),
+            format!("sha256:{}::AB", &colons[..colons.len() - 3]),
+        ] {
+            let err = parse_pin(&odd).unwrap_err();
+            assert!(err.contains("colons go only between pairs"), "{odd}: {err}");
+        }
     }
 
     #[test]

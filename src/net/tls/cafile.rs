@@ -3,9 +3,15 @@
 //! tutorials' servers use) makes a self-signed certificate marked as a CA; webpki refuses a CA
 //! certificate as a server's ("CA used as end entity") even when it is the trust anchor
 //! itself. A certificate in the file byte for byte is trusted as it is, as `openssl s_client
-//! -CAfile` does; its name and dates are still checked, and the handshake's signatures prove
-//! the server holds its key.
+//! -CAfile` does; its name, dates and purpose are still checked, and the handshake's
+//! signatures prove the server holds its key.
+//!
+//! Only the file's CA certificates are trust anchors: webpki takes any certificate it is given
+//! as one, so a server's certificate in the file would let whoever holds its key issue
+//! certificates for any name, which openssl refuses too.
 
+use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,28 +23,63 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore};
 use rustls::{Error, SignatureScheme};
 
-use super::{der_next, der_seq};
+use super::{der_next, der_seq, signed_by_its_key};
+use crate::ui::quote::quote;
 
 /// Trusts what webpki trusts with the file's CAs, and the certificates of the file as they are.
 #[derive(Debug)]
 pub(super) struct CaFile {
-    webpki: Arc<WebPkiServerVerifier>,
+    /// None when the file holds no CA certificate: then only its certificates as they are.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     /// Every certificate of the file, as given.
     given: Vec<CertificateDer<'static>>,
+    /// The file, quoted, for messages.
+    file: String,
+    provider: Arc<CryptoProvider>,
 }
 
 impl CaFile {
-    /// The verifier for the certificates `given` in `--cafile`, `roots` being the same.
+    /// The verifier for the certificates `given` in the `--cafile` at `path`.
     pub(super) fn new(
         given: Vec<CertificateDer<'static>>,
-        roots: RootCertStore,
+        path: &Path,
         provider: Arc<CryptoProvider>,
     ) -> Result<CaFile, rustls::client::VerifierBuilderError> {
-        let webpki =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
-        Ok(CaFile { webpki, given })
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(given.iter().filter(|c| may_issue(c)).cloned());
+        let webpki = match roots.is_empty() {
+            true => None,
+            false => Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()?,
+            ),
+        };
+        Ok(CaFile {
+            webpki,
+            given,
+            file: quote(path.as_os_str()),
+            provider,
+        })
     }
 }
+
+/// A CA certificate served as a server's that is not itself in `--cafile` (the file named).
+#[derive(Debug)]
+pub(super) struct CaNotInFile(String);
+
+impl fmt::Display for CaNotInFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server's certificate is a CA certificate, not one for a server, and it is not \
+             in {}: if the server uses its own self-signed certificate, give that very \
+             certificate with --cafile (or its fingerprint with --pin)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CaNotInFile {}
 
 /// webpki refused the certificate only for what a trusted-as-is certificate may be: not
 /// issued by a CA of the file, or a CA certificate in a server's place.
@@ -62,21 +103,37 @@ impl ServerCertVerifier for CaFile {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let refused = match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let verified = match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(CertificateError::UnknownIssuer.into()),
+        };
+        let refused = match verified {
             Ok(verified) => return Ok(verified),
             Err(err) => err,
         };
-        if !trust_as_is_covers(&refused) || !self.given.iter().any(|c| c == end_entity) {
+        if !trust_as_is_covers(&refused) {
             return Err(refused);
+        }
+        if !self.given.iter().any(|c| c == end_entity) {
+            return Err(match is_ca_as_end_entity(&refused) {
+                true => {
+                    CertificateError::Other(OtherError(Arc::new(CaNotInFile(self.file.clone()))))
+                        .into()
+                }
+                false => refused,
+            });
         }
         verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
         check_dates(end_entity, now)?;
+        if !for_servers(end_entity) {
+            return Err(CertificateError::InvalidPurpose.into());
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -86,7 +143,11 @@ impl ServerCertVerifier for CaFile {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
+        )
     }
 
     fn verify_tls13_signature(
@@ -95,12 +156,120 @@ impl ServerCertVerifier for CaFile {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        let algs = &self.provider.signature_verification_algorithms;
+        signed_by_its_key(
+            cert,
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
+}
+
+/// webpki's refusal is of a CA certificate in a server's place.
+fn is_ca_as_end_entity(err: &Error) -> bool {
+    match err {
+        Error::InvalidCertificate(CertificateError::Other(OtherError(other))) => matches!(
+            other.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
+    }
+}
+
+/// basicConstraints, keyUsage and extKeyUsage (2.5.29.19, .15, .37), as DER OID contents.
+const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
+/// id-kp-serverAuth (1.3.6.1.5.5.7.3.1) and anyExtendedKeyUsage (2.5.29.37.0).
+const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+const ANY_PURPOSE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+
+/// The certificate may issue others, as openssl decides it: basicConstraints says CA, or,
+/// without that extension, it is an X.509 v1 certificate or its key usage allows signing
+/// certificates. A certificate we cannot read issues nothing.
+fn may_issue(der: &[u8]) -> bool {
+    let Some((v1, exts)) = extensions(der) else {
+        return false;
+    };
+    let find = |oid: &[u8]| exts.iter().find(|(o, _)| *o == oid).map(|(_, v)| *v);
+    let cert_sign = find(KEY_USAGE).map(|ku| {
+        // A BIT STRING: its unused-bit count, then keyCertSign is bit 5 of the first byte.
+        ku.first() == Some(&0x03)
+            && der_next(ku).is_some_and(|(bits, _)| bits.get(1).is_some_and(|b| b & 0x04 != 0))
+    });
+    if cert_sign == Some(false) {
+        return false;
+    }
+    match find(BASIC_CONSTRAINTS) {
+        // SEQUENCE { cA BOOLEAN DEFAULT FALSE, … }
+        Some(bc) => der_seq(bc).is_some_and(|(fields, _)| {
+            fields.first() == Some(&0x01)
+                && der_next(fields).is_some_and(|(flag, _)| flag.iter().any(|&b| b != 0))
+        }),
+        None => v1 || cert_sign == Some(true),
+    }
+}
+
+/// The certificate's extended key usage, if it has one, allows a server.
+fn for_servers(der: &[u8]) -> bool {
+    let Some((_, exts)) = extensions(der) else {
+        return false;
+    };
+    let Some((_, eku)) = exts.iter().find(|(o, _)| *o == EXT_KEY_USAGE) else {
+        return true;
+    };
+    let Some((mut oids, _)) = der_seq(eku) else {
+        return false;
+    };
+    while let Some((oid, rest)) = der_next(oids) {
+        if oid == SERVER_AUTH || oid == ANY_PURPOSE {
+            return true;
+        }
+        oids = rest;
+    }
+    false
+}
+
+/// A certificate extension: its OID and its value, as DER contents.
+type Extension<'a> = (&'a [u8], &'a [u8]);
+
+/// Whether a certificate is X.509 v1 (no version field), and its extensions, from its DER.
+fn extensions(der: &[u8]) -> Option<(bool, Vec<Extension<'_>>)> {
+    let cert = der_seq(der)?.0;
+    let mut tbs = der_seq(cert)?.0;
+    let v1 = tbs.first() != Some(&0xa0);
+    if !v1 {
+        tbs = der_next(tbs)?.1;
+    }
+    // serial, signature algorithm, issuer, validity, subject, public key.
+    for _ in 0..6 {
+        tbs = der_next(tbs)?.1;
+    }
+    let mut found = Vec::new();
+    while let Some(&tag) = tbs.first() {
+        let (body, rest) = der_next(tbs)?;
+        tbs = rest;
+        if tag != 0xa3 {
+            continue;
+        }
+        let mut list = der_seq(body)?.0;
+        while !list.is_empty() {
+            let (ext, rest) = der_seq(list)?;
+            list = rest;
+            let (oid, mut fields) = der_next(ext)?;
+            if fields.first() == Some(&0x01) {
+                // critical BOOLEAN
+                fields = der_next(fields)?.1;
+            }
+            found.push((oid, der_next(fields)?.0));
+        }
+    }
+    Some((v1, found))
 }
 
 /// The certificate is valid at `now`, by its own notBefore and notAfter.
@@ -182,6 +351,30 @@ mod tests {
         assert_eq!(asn1_time(&general), Some(i32::MAX as u64 + 1));
         let local = [&[0x17, 12][..], b"700101000000"].concat();
         assert_eq!(asn1_time(&local), None);
+    }
+
+    #[test]
+    fn only_ca_certificates_issue() {
+        let made = |ca: rcgen::IsCa, usages: Vec<rcgen::KeyUsagePurpose>| {
+            let mut params = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+            params.is_ca = ca;
+            params.key_usages = usages;
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        let unconstrained = || rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        assert!(may_issue(&made(unconstrained(), vec![])));
+        let signs = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        assert!(may_issue(&made(unconstrained(), signs.clone())));
+        assert!(may_issue(&made(rcgen::IsCa::NoCa, signs)));
+        let no_signing = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        assert!(!may_issue(&made(unconstrained(), no_signing)));
+        assert!(!may_issue(&made(rcgen::IsCa::NoCa, vec![])));
+        assert!(!may_issue(&made(rcgen::IsCa::ExplicitNoCa, vec![])));
+        assert!(!may_issue(b"\x30\x03\x02\x01\x00"));
+        let own = super::super::self_signed(&[], &[]).unwrap();
+        assert!(!may_issue(&own.identity.chain[0]));
+        assert!(for_servers(&own.identity.chain[0]));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::io;
 use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, CertificateError, ExtendedKeyPurpose, PeerIncompatible};
 
-use super::{Mismatch, shown};
+use super::cafile::CaNotInFile;
+use super::{Mismatch, NotItsKey, shown};
 
 /// Whose certificate and messages a reason speaks of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,12 +125,20 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
         C::NotValidForNameContext {
             expected,
             presented,
-        } => format!(
-            "{cert} is not valid for \"{}\" ({}): connect by a name it holds, or give \
-             --servername",
-            shown(&expected.to_str()),
-            names(presented)
-        ),
+        } => match names(presented) {
+            Some(held) => format!(
+                "{cert} is not valid for \"{}\" ({held}): connect by a name it holds, or give \
+                 --servername",
+                shown(&expected.to_str()),
+            ),
+            // A name only in the subject's CN does not count (RFC 6125): browsers ignore it too.
+            None => format!(
+                "{cert} is not valid for \"{}\": it names no host (no subjectAltName; a name \
+                 only in its CN does not count): make it with subjectAltName=DNS:NAME or \
+                 IP:ADDRESS, or trust it by --pin",
+                shown(&expected.to_str()),
+            ),
+        },
         C::NotValidForName => {
             format!("{cert} is not valid for the name asked for: give --servername")
         }
@@ -156,14 +165,37 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
         C::BadSignature => format!("{cert} has a bad signature (damaged, or not by its issuer)"),
         C::InvalidPurpose => format!("{cert} is not for {}", peer.role()),
         C::InvalidPurposeContext { presented, .. } => purpose(presented, peer),
-        C::Other(other) => match other.0.downcast_ref::<Mismatch>() {
-            Some(mismatch) => mismatch.to_string(),
-            None => match other.0.downcast_ref::<webpki::Error>() {
+        C::Other(other) => {
+            if let Some(mismatch) = other.0.downcast_ref::<Mismatch>() {
+                return mismatch.to_string();
+            }
+            if let Some(not_in_file) = other.0.downcast_ref::<CaNotInFile>() {
+                return not_in_file.to_string();
+            }
+            if let Some(not_its_key) = other.0.downcast_ref::<NotItsKey>() {
+                return key_reason(not_its_key, peer);
+            }
+            match other.0.downcast_ref::<webpki::Error>() {
                 Some(pki) => webpki_reason(pki, peer),
                 None => format!("{cert} was refused"),
-            },
-        },
+            }
+        }
         _ => unusual_certificate(err, cert),
+    }
+}
+
+/// A `peer` whose handshake signature does not verify with its certificate's key.
+fn key_reason(why: &NotItsKey, peer: Party) -> String {
+    let (who, cert) = (peer.name(), peer.cert());
+    match why {
+        NotItsKey::Held => format!(
+            "{who} does not hold the key of the certificate it presents (its handshake \
+             signature does not match): an impostor, or {who}'s --key is not its --cert's"
+        ),
+        NotItsKey::RsaBits(bits) => format!(
+            "{cert} has an RSA key of {bits} bits, which we do not accept (2048 to 8192 \
+             bits): {who} needs a new key and certificate"
+        ),
     }
 }
 
@@ -192,19 +224,19 @@ fn unusual_certificate(err: &CertificateError, cert: &str) -> String {
     }
 }
 
-/// The names a certificate holds, for a name mismatch: at most a few, made safe to print.
-fn names(presented: &[String]) -> String {
+/// The names a certificate holds, for a name mismatch: at most a few, made safe to print; none
+/// if it holds no DNS name or IP address.
+fn names(presented: &[String]) -> Option<String> {
     const SHOWN: usize = 4;
     let held: Vec<&str> = presented.iter().filter_map(|n| presented_name(n)).collect();
     if held.is_empty() {
-        // A name only in the subject's CN does not count (RFC 6125): browsers ignore it too.
-        return "it holds no DNS name or IP address (subjectAltName)".to_owned();
+        return None;
     }
     let mut list: Vec<String> = held.iter().take(SHOWN).map(|n| shown(n)).collect();
     if held.len() > SHOWN {
         list.push(format!("{} more", held.len() - SHOWN));
     }
-    format!("it is for {}", list.join(", "))
+    Some(format!("it is for {}", list.join(", ")))
 }
 
 /// The name inside webpki's form of a presented name (`DnsName("a.test")`,
@@ -325,7 +357,10 @@ fn alert_reason(alert: AlertDescription, peer: Party) -> String {
             "{ours}: not trusted, or not for the name it asked for; the client's own message \
              says which"
         ),
-        (A::CertificateExpired, _) => format!("{ours}: it has expired (or a clock is wrong)"),
+        // rustls sends this alert for a certificate not valid yet as well.
+        (A::CertificateExpired, _) => {
+            format!("{ours}: it has expired or is not valid yet (or a clock is wrong)")
+        }
         (A::UnsupportedCertificate, Party::Server) => {
             format!("{ours}: is --cert one for a client (extended key usage clientAuth)?")
         }
@@ -379,6 +414,13 @@ fn incompatible(why: &PeerIncompatible, peer: Party) -> String {
         P::ServerDoesNotSupportTls12Or13 | P::ServerTlsVersionIsDisabledByOurConfig => {
             "the server offers only TLS 1.1 or older (1.2 or 1.3 needed)".to_owned()
         }
+        // A TLS 1.2 suite is for one kind of key: a client that takes only RSA signatures
+        // has no suite for an ECDSA certificate, and says nothing else.
+        P::NoCipherSuitesInCommon if peer == Party::Client => format!(
+            "no cipher suite in common with {who}: we need AES-GCM or ChaCha20-Poly1305 \
+             (with ECDHE under TLS 1.2) and a signature by our certificate's kind of key \
+             (ECDSA, Ed25519 or RSA); static RSA and CBC suites are not offered"
+        ),
         P::NoCipherSuitesInCommon => format!(
             "no cipher suite in common with {who}: we need AES-GCM or ChaCha20-Poly1305 \
              (with ECDHE under TLS 1.2); static RSA and CBC suites are not offered"
@@ -463,7 +505,7 @@ mod tests {
             "IpAddress(127.0.0.1)".into(),
             "DirectoryName".into(),
         ]);
-        assert_eq!(got, "it is for a.test, 127.0.0.1");
-        assert!(names(&["DirectoryName".into()]).contains("no DNS name"));
+        assert_eq!(got.as_deref(), Some("it is for a.test, 127.0.0.1"));
+        assert_eq!(names(&["DirectoryName".into()]), None);
     }
 }
