@@ -16,7 +16,7 @@ use rcgen::{
 
 use crate::util::{
     EchoServer, KillOnDrop, assert_no_panic, bin, other, output_timeout, output_with_input,
-    peer_available, std_tool,
+    peer_available, peer_output, std_tool,
 };
 
 /// Bound on every wait: a server coming up, a client finishing.
@@ -1130,4 +1130,271 @@ fn the_bound_is_exactly_one_mebibyte() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("{}: over 1 MiB", s(&cert))), "{err}");
+}
+
+/// Runs `openssl ARGS` (making certificates, in `dir`) and asserts it succeeded.
+fn openssl(dir: &Path, args: &[&str]) {
+    let made = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "openssl {args:?}: {}", stderr(&made));
+}
+
+/// `openssl req -x509 -newkey ec … -nodes` with `extra` (`-addext …`): a self-signed
+/// certificate (CA:TRUE unless `extra` says otherwise) for CN `name`, as `name.pem` and
+/// `name.key` in `dir`, valid for `days`.
+fn openssl_self_signed(dir: &Path, name: &str, days: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
+    let subj = format!("/CN={name}");
+    let req = [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        days,
+        "-subj",
+        &subj,
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+    ];
+    openssl(dir, &[&req[..], extra].concat());
+    (dir.join(cert), dir.join(key))
+}
+
+/// A mutual-TLS server (self-signed certificate, `-v`) requiring client certificates by
+/// `client_ca`; its address without `tls:`, and `--pin` with its fingerprint for our client.
+fn mtls_server(client_ca: &Path) -> (EchoServer, String, String) {
+    let (server, addr) = server(&["-v", "--tls", "--client-ca", s(client_ca), "127.0.0.1:0"]);
+    let log = server.stderr();
+    let fingerprint = log
+        .split_once("sha256 ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no fingerprint in: {log}"));
+    let pin = format!("sha256:{fingerprint}");
+    (server, addr, pin)
+}
+
+/// Our client presenting `cert` and `key` to the server at `addr` pinned by `pin`, with `data`.
+fn client_with(cert: &Path, key: &Path, (addr, pin): (&str, &str), data: &[u8]) -> Output {
+    let target = format!("tls:{addr}");
+    client(
+        &["--pin", pin, "--cert", s(cert), "--key", s(key), &target],
+        data,
+    )
+}
+
+/// `openssl s_client` presenting `cert` and `key`: it connects and, its input empty, leaves.
+fn s_client_with(cert: &Path, key: &Path, addr: &str) -> Output {
+    let mut cmd = other("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        addr,
+        "-cert",
+        s(cert),
+        "-key",
+        s(key),
+    ]);
+    output_with_input(cmd, b"", LIMIT)
+}
+
+/// The certificate people make with `openssl req -x509` (self-signed, CA:TRUE) works as a
+/// client's when that very certificate is in --client-ca, as with `openssl s_server -Verify
+/// -CAfile`: for our client, socat and openssl s_client alike. An expired one is refused for
+/// its date, and another self-signed one is named as not being in the file.
+#[test]
+fn client_ca_trusts_a_clients_own_openssl_certificate() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (me, me_key) = openssl_self_signed(dir.path(), "me", "2", &[]);
+    let (server, addr, pin) = mtls_server(&me);
+    let out = client_with(&me, &me_key, (&addr, &pin), b"mutual\n");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.stderr()
+    );
+    assert_eq!(out.stdout, b"mutual\n");
+    assert!(server.logs_within(LIMIT, "client certificate CN=me"));
+    if peer_available("socat") {
+        let target = format!("OPENSSL:{addr},verify=0,cert={},key={}", s(&me), s(&me_key));
+        let back = peer_output("socat", ["-t", "20", "-", &target], b"socat\n", LIMIT);
+        assert_eq!(back, b"socat\n", "{}", server.stderr());
+    }
+    let out = s_client_with(&me, &me_key, &addr);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let served = || server.stderr().matches("client certificate CN=me").count();
+    assert!(crate::util::eventually(LIMIT, || served()
+        >= 2 + usize::from(peer_available("socat"))));
+    assert!(
+        !server.stderr().contains("handshake failed"),
+        "{}",
+        server.stderr()
+    );
+
+    // Expired: openssl's -days 0 would not be; rcgen back-dates one.
+    let (old, old_key) = self_signed_ca_leaf(dir.path(), "old", true);
+    let (old_server, addr, pin) = mtls_server(&old);
+    let out = client_with(&old, &old_key, (&addr, &pin), b"x");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = "TLS handshake failed: the client's certificate expired on ";
+    assert!(
+        old_server.logs_within(LIMIT, said),
+        "{}",
+        old_server.stderr()
+    );
+
+    // Another self-signed one than the file's.
+    let (other_cert, other_key) = openssl_self_signed(dir.path(), "other", "2", &[]);
+    let out = client_with(&other_cert, &other_key, (&addr, &pin), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    let said = format!(
+        "TLS handshake failed: the client's certificate is a CA certificate, not one for a \
+         client, and it is not in {}: ",
+        s(&old)
+    );
+    assert!(
+        old_server.logs_within(LIMIT, &said),
+        "{}",
+        old_server.stderr()
+    );
+    assert_words(&old_server.stderr());
+}
+
+/// A client certificate in --client-ca that is not a CA's (as `openssl req -x509` makes one
+/// with CA:FALSE) is trusted as itself only: a certificate its key signs, made here with
+/// `openssl x509 -req -CA`, is refused in a sentence, as `openssl s_server -Verify -CAfile`
+/// refuses it too, while the certificate itself is accepted.
+#[test]
+fn a_client_certificate_in_client_ca_issues_nothing() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let leaf_ext = [
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "keyUsage=critical,digitalSignature",
+        "-addext",
+        "extendedKeyUsage=clientAuth",
+    ];
+    let (leaf, leaf_key) = openssl_self_signed(dir.path(), "leaf", "2", &leaf_ext);
+    let (server, addr, pin) = mtls_server(&leaf);
+    let out = client_with(&leaf, &leaf_key, (&addr, &pin), b"as itself\n");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.stderr()
+    );
+    assert_eq!(out.stdout, b"as itself\n");
+
+    // The leaf's key "issues" a client certificate, presented with the leaf after it.
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=minted",
+            "-keyout",
+            "minted.key",
+            "-out",
+            "minted.csr",
+        ],
+    );
+    std::fs::write(dir.path().join("ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "minted.csr",
+            "-CA",
+            "leaf.pem",
+            "-CAkey",
+            "leaf.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "minted.pem",
+        ],
+    );
+    let minted = dir.path().join("minted.pem");
+    let chain =
+        std::fs::read_to_string(&minted).unwrap() + &std::fs::read_to_string(&leaf).unwrap();
+    std::fs::write(&minted, chain).unwrap();
+    let out = client_with(&minted, &dir.path().join("minted.key"), (&addr, &pin), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    let said = "TLS handshake failed: unknown issuer: the client's certificate is not signed by a CA in --client-ca";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert!(
+        !server.stderr().contains("CN=minted"),
+        "{}",
+        server.stderr()
+    );
+    assert_words(&server.stderr());
+}
+
+/// Beside certificates trusted as themselves, a CA in --client-ca still vouches for the client
+/// certificates it issues, and only for those: one from another CA is refused.
+#[test]
+fn client_ca_issued_certificates_still_work_beside_own_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (issued, issued_key) = ca.leaf(dir.path(), "issued", ExtendedKeyUsagePurpose::ClientAuth);
+    let (own, own_key) = self_signed_ca_leaf(dir.path(), "own", false);
+    let both = dir.path().join("both.pem");
+    let text = std::fs::read_to_string(&ca.pem).unwrap() + &std::fs::read_to_string(&own).unwrap();
+    std::fs::write(&both, text).unwrap();
+    let (server, addr, pin) = mtls_server(&both);
+    for (cert, key) in [(&issued, &issued_key), (&own, &own_key)] {
+        let out = client_with(cert, key, (&addr, &pin), b"trusted\n");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            stderr(&out),
+            server.stderr()
+        );
+        assert_eq!(out.stdout, b"trusted\n");
+    }
+    // From a CA of another name: one of the same name reads as a forged signature.
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "stranger CA");
+    let stranger = Ca {
+        issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        pem: dir.path().join("unused.pem"),
+    };
+    let (wrong, wrong_key) =
+        stranger.leaf(dir.path(), "wrong", ExtendedKeyUsagePurpose::ClientAuth);
+    let out = client_with(&wrong, &wrong_key, (&addr, &pin), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    let said = "TLS handshake failed: unknown issuer: the client's certificate is not signed by a CA in --client-ca";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert_words(&server.stderr());
 }

@@ -35,6 +35,8 @@ mod cafile;
 mod client_key;
 mod reason;
 
+pub use cafile::TrustFile;
+
 use reason::certificate_reason;
 pub use reason::{Party, reason, tls_reason};
 
@@ -221,16 +223,13 @@ pub fn load_certs(path: &Path) -> eyre::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// The CAs of a PEM file, as trust roots.
-pub fn load_roots(path: &Path) -> eyre::Result<RootCertStore> {
-    roots_of(&load_certs(path)?, path)
-}
-
-/// `certs` (read from `path`) as trust roots.
-fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<RootCertStore> {
-    let mut roots = RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert.clone()).map_err(|err| {
+/// A trust file (`--client-ca`, `--cafile`): every certificate in it must parse, CA or not,
+/// so a damaged one is named at start.
+pub fn load_trust(path: &Path) -> eyre::Result<TrustFile> {
+    let certs = load_certs(path)?;
+    let mut parsed = RootCertStore::empty();
+    for cert in &certs {
+        parsed.add(cert.clone()).map_err(|err| {
             eyre::eyre!(
                 "{}: not a valid certificate: {}",
                 quote(path.as_os_str()),
@@ -238,7 +237,7 @@ fn roots_of(certs: &[CertificateDer<'static>], path: &Path) -> eyre::Result<Root
             )
         })?;
     }
-    Ok(roots)
+    Ok(TrustFile::new(certs, path))
 }
 
 /// The key file's text holds an encrypted key (PKCS#8 or OpenSSL's older form), which
@@ -411,10 +410,11 @@ pub fn parse_server_name(s: &str) -> Result<ServerName<'static>, String> {
 }
 
 /// A server config serving `identity`; with `client_ca`, client certificates are required and
-/// verified against it (mutual TLS). TLS 1.2 and 1.3.
+/// verified against it (mutual TLS: its CAs, or a client's own certificate in it). TLS 1.2 and
+/// 1.3.
 pub fn server_config(
     identity: Identity,
-    client_ca: Option<RootCertStore>,
+    client_ca: Option<TrustFile>,
 ) -> eyre::Result<Arc<ServerConfig>> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -422,12 +422,10 @@ pub fn server_config(
         .wrap_err("cannot set up TLS")?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(roots) => {
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-                    .build()
-                    .wrap_err("cannot set up client certificate verification")?;
-            builder.with_client_cert_verifier(Arc::new(client_key::Proven(verifier)))
+        Some(trust) => {
+            let verifier = client_key::ClientCa::new(trust, provider)
+                .wrap_err("cannot set up client certificate verification")?;
+            builder.with_client_cert_verifier(Arc::new(verifier))
         }
     };
     let mut config = builder
@@ -460,10 +458,7 @@ pub fn client_config(trust: &Trust, identity: Option<Identity>) -> eyre::Result<
     let builder = match trust {
         Trust::System => builder.with_root_certificates(system_roots()?),
         Trust::CaFile(path) => {
-            let given = load_certs(path)?;
-            // Every certificate must parse, CA or not, so a damaged one is named at start.
-            roots_of(&given, path)?;
-            let verifier = cafile::CaFile::new(given, path, Arc::clone(&provider))
+            let verifier = cafile::CaFile::new(load_trust(path)?, Arc::clone(&provider))
                 .wrap_err("cannot set up server certificate verification")?;
             builder
                 .dangerous()

@@ -54,7 +54,7 @@ const BULK_BUF: usize = 64 * 1024;
 /// start, before any socket exists.
 pub(super) struct Prepared {
     identity: Option<Identity>,
-    client_ca: Option<rustls::RootCertStore>,
+    client_ca: Option<tls::TrustFile>,
 }
 
 /// Loads the files the options name, if TLS is on.
@@ -67,7 +67,7 @@ pub(super) fn prepare(opts: &ServerTls) -> eyre::Result<Option<Prepared>> {
         None => None,
     };
     let client_ca = match &opts.client_ca {
-        Some(path) => Some(tls::load_roots(path)?),
+        Some(path) => Some(tls::load_trust(path)?),
         None => None,
     };
     Ok(Some(Prepared {

@@ -1,14 +1,18 @@
-//! `--cafile`'s verifier: webpki against the file's CAs, and one more case openssl accepts —
-//! the server's own certificate given in the file. `openssl req -x509` (what socat's and most
-//! tutorials' servers use) makes a self-signed certificate marked as a CA; webpki refuses a CA
-//! certificate as a server's ("CA used as end entity") even when it is the trust anchor
-//! itself. A certificate in the file byte for byte is trusted as it is, as `openssl s_client
-//! -CAfile` does; its name, dates and purpose are still checked, and the handshake's
-//! signatures prove the server holds its key.
+//! The trust files, `--cafile` (the client's) and `--client-ca` (the server's), and
+//! `--cafile`'s verifier. Both files follow one rule, openssl's: webpki checks the peer's
+//! certificate against the file's CAs, and one more case is accepted — the peer's own
+//! certificate given in the file. `openssl req -x509` (what socat's and most tutorials'
+//! servers use, and what people make for a client too) makes a self-signed certificate marked
+//! as a CA; webpki refuses a CA certificate in a server's or a client's place ("CA used as end
+//! entity") even when it is the trust anchor itself. A certificate in the file byte for byte is
+//! trusted as it is, as `openssl s_client -CAfile` and `s_server -Verify -CAfile` do; its dates
+//! and purpose are still checked (a server's name too), and the handshake's signatures prove
+//! the peer holds its key.
 //!
 //! Only the file's CA certificates are trust anchors: webpki takes any certificate it is given
-//! as one, so a server's certificate in the file would let whoever holds its key issue
-//! certificates for any name, which openssl refuses too.
+//! as one, so a peer's certificate in the file would let whoever holds its key issue
+//! certificates that are then accepted (for any name, or as any client), which openssl
+//! refuses too.
 
 use std::fmt;
 use std::path::Path;
@@ -20,78 +24,167 @@ use rustls::client::{WebPkiServerVerifier, verify_server_name};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore};
-use rustls::{Error, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError};
+use rustls::{Error, RootCertStore, SignatureScheme};
 
+use super::reason::Party;
 use super::{der_next, der_seq, signed_by_its_key};
 use crate::ui::quote::quote;
+
+/// The certificates of a trust file (`--cafile`, `--client-ca`): its CA certificates are
+/// trust anchors, and each of its certificates is trusted as itself.
+#[derive(Debug, Clone)]
+pub struct TrustFile {
+    /// Every certificate of the file, as given.
+    given: Vec<CertificateDer<'static>>,
+    /// The file, quoted, for messages.
+    file: String,
+}
+
+impl TrustFile {
+    /// The certificates `given` in the file at `path` (each one already known to parse).
+    pub(super) fn new(given: Vec<CertificateDer<'static>>, path: &Path) -> TrustFile {
+        TrustFile {
+            given,
+            file: quote(path.as_os_str()),
+        }
+    }
+
+    /// The file's CA certificates as trust anchors; none when it holds no CA certificate.
+    pub(super) fn anchors(&self) -> Option<Arc<RootCertStore>> {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(self.given.iter().filter(|c| may_issue(c)).cloned());
+        (!roots.is_empty()).then(|| Arc::new(roots))
+    }
+
+    /// The subjects of every certificate of the file, as openssl's server names them to a
+    /// client choosing its certificate.
+    pub(super) fn subjects(&self) -> Vec<DistinguishedName> {
+        let anchors = self
+            .given
+            .iter()
+            .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok());
+        anchors
+            .map(|a| DistinguishedName::in_sequence(a.subject.as_ref()))
+            .collect()
+    }
+
+    /// After webpki `refused` the `peer`'s `end_entity`: accepted if it is a certificate of
+    /// the file, valid at `now` and (by its extended key usage, if it has one) for the peer's
+    /// role; else the reason, webpki's or a clearer one. The caller still checks a server's
+    /// name and, through the handshake's signatures, that the peer holds the key.
+    pub(super) fn as_is(
+        &self,
+        refused: Error,
+        end_entity: &CertificateDer<'_>,
+        now: UnixTime,
+        peer: Party,
+    ) -> Result<(), Error> {
+        if !trust_as_is_covers(&refused) {
+            return Err(refused);
+        }
+        if !self.given.iter().any(|c| c == end_entity) {
+            let why = match is_ca_as_end_entity(&refused) {
+                true => Arc::new(CaNotInFile {
+                    file: self.file.clone(),
+                    peer,
+                }),
+                false => return Err(refused),
+            };
+            return Err(CertificateError::Other(OtherError(why)).into());
+        }
+        check_dates(end_entity, now)?;
+        if !for_role(end_entity, peer) {
+            return Err(CertificateError::InvalidPurpose.into());
+        }
+        Ok(())
+    }
+}
+
+/// The handshake signature over `message`, checked with `cert`'s key (TLS 1.3's rules if
+/// `tls13`), its failure put as what it means.
+pub(super) fn handshake_signature(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    tls13: bool,
+) -> Result<HandshakeSignatureValid, Error> {
+    let algs = &provider.signature_verification_algorithms;
+    let checked = match tls13 {
+        true => rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
+        false => rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
+    };
+    signed_by_its_key(cert, checked)
+}
 
 /// Trusts what webpki trusts with the file's CAs, and the certificates of the file as they are.
 #[derive(Debug)]
 pub(super) struct CaFile {
     /// None when the file holds no CA certificate: then only its certificates as they are.
     webpki: Option<Arc<WebPkiServerVerifier>>,
-    /// Every certificate of the file, as given.
-    given: Vec<CertificateDer<'static>>,
-    /// The file, quoted, for messages.
-    file: String,
+    trust: TrustFile,
     provider: Arc<CryptoProvider>,
 }
 
 impl CaFile {
-    /// The verifier for the certificates `given` in the `--cafile` at `path`.
+    /// The verifier for the certificates of the `--cafile` `trust`.
     pub(super) fn new(
-        given: Vec<CertificateDer<'static>>,
-        path: &Path,
+        trust: TrustFile,
         provider: Arc<CryptoProvider>,
     ) -> Result<CaFile, rustls::client::VerifierBuilderError> {
-        let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(given.iter().filter(|c| may_issue(c)).cloned());
-        let webpki = match roots.is_empty() {
-            true => None,
-            false => Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+        let webpki = match trust.anchors() {
+            None => None,
+            Some(roots) => Some(
+                WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
                     .build()?,
             ),
         };
         Ok(CaFile {
             webpki,
-            given,
-            file: quote(path.as_os_str()),
+            trust,
             provider,
         })
     }
 }
 
-/// A CA certificate served as a server's that is not itself in `--cafile` (the file named).
+/// A CA certificate presented as a `peer`'s (a server's or a client's) that is not itself in
+/// its trust file (the file named).
 #[derive(Debug)]
-pub(super) struct CaNotInFile(String);
+pub(super) struct CaNotInFile {
+    file: String,
+    peer: Party,
+}
 
 impl fmt::Display for CaNotInFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the server's certificate is a CA certificate, not one for a server, and it is not \
-             in {}: if the server uses its own self-signed certificate, give that very \
-             certificate with --cafile (or its fingerprint with --pin)",
-            self.0
-        )
+        let file = &self.file;
+        match self.peer {
+            Party::Client => write!(
+                f,
+                "the client's certificate is a CA certificate, not one for a client, and it is \
+                 not in {file}: if the client uses its own self-signed certificate, add that \
+                 very certificate to --client-ca; else give the client one issued by a CA there"
+            ),
+            Party::Server | Party::Own => write!(
+                f,
+                "the server's certificate is a CA certificate, not one for a server, and it is \
+                 not in {file}: if the server uses its own self-signed certificate, give that \
+                 very certificate with --cafile (or its fingerprint with --pin)"
+            ),
+        }
     }
 }
 
 impl std::error::Error for CaNotInFile {}
 
 /// webpki refused the certificate only for what a trusted-as-is certificate may be: not
-/// issued by a CA of the file, or a CA certificate in a server's place.
+/// issued by a CA of the file, or a CA certificate in a server's or client's place.
 fn trust_as_is_covers(err: &Error) -> bool {
-    match err {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => true,
-        Error::InvalidCertificate(CertificateError::Other(OtherError(other))) => matches!(
-            other.downcast_ref::<webpki::Error>(),
-            Some(webpki::Error::CaUsedAsEndEntity)
-        ),
-        _ => false,
-    }
+    matches!(
+        err,
+        Error::InvalidCertificate(CertificateError::UnknownIssuer)
+    ) || is_ca_as_end_entity(err)
 }
 
 impl ServerCertVerifier for CaFile {
@@ -117,23 +210,8 @@ impl ServerCertVerifier for CaFile {
             Ok(verified) => return Ok(verified),
             Err(err) => err,
         };
-        if !trust_as_is_covers(&refused) {
-            return Err(refused);
-        }
-        if !self.given.iter().any(|c| c == end_entity) {
-            return Err(match is_ca_as_end_entity(&refused) {
-                true => {
-                    CertificateError::Other(OtherError(Arc::new(CaNotInFile(self.file.clone()))))
-                        .into()
-                }
-                false => refused,
-            });
-        }
+        self.trust.as_is(refused, end_entity, now, Party::Server)?;
         verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
-        check_dates(end_entity, now)?;
-        if !for_servers(end_entity) {
-            return Err(CertificateError::InvalidPurpose.into());
-        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -143,11 +221,7 @@ impl ServerCertVerifier for CaFile {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(
-            cert,
-            rustls::crypto::verify_tls12_signature(message, cert, dss, algs),
-        )
+        handshake_signature(&self.provider, message, cert, dss, false)
     }
 
     fn verify_tls13_signature(
@@ -156,11 +230,7 @@ impl ServerCertVerifier for CaFile {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let algs = &self.provider.signature_verification_algorithms;
-        signed_by_its_key(
-            cert,
-            rustls::crypto::verify_tls13_signature(message, cert, dss, algs),
-        )
+        handshake_signature(&self.provider, message, cert, dss, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -170,7 +240,7 @@ impl ServerCertVerifier for CaFile {
     }
 }
 
-/// webpki's refusal is of a CA certificate in a server's place.
+/// webpki's refusal is of a CA certificate in a peer's place.
 fn is_ca_as_end_entity(err: &Error) -> bool {
     match err {
         Error::InvalidCertificate(CertificateError::Other(OtherError(other))) => matches!(
@@ -185,8 +255,10 @@ fn is_ca_as_end_entity(err: &Error) -> bool {
 const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
 const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-/// id-kp-serverAuth (1.3.6.1.5.5.7.3.1) and anyExtendedKeyUsage (2.5.29.37.0).
+/// id-kp-serverAuth and id-kp-clientAuth (1.3.6.1.5.5.7.3.1, .2) and anyExtendedKeyUsage
+/// (2.5.29.37.0).
 const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
 const ANY_PURPOSE: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 
 /// The certificate may issue others, as openssl decides it: basicConstraints says CA, or,
@@ -215,8 +287,12 @@ fn may_issue(der: &[u8]) -> bool {
     }
 }
 
-/// The certificate's extended key usage, if it has one, allows a server.
-fn for_servers(der: &[u8]) -> bool {
+/// The certificate's extended key usage, if it has one, allows the `peer`'s role.
+fn for_role(der: &[u8], peer: Party) -> bool {
+    let role = match peer {
+        Party::Client => CLIENT_AUTH,
+        Party::Server | Party::Own => SERVER_AUTH,
+    };
     let Some((_, exts)) = extensions(der) else {
         return false;
     };
@@ -227,7 +303,7 @@ fn for_servers(der: &[u8]) -> bool {
         return false;
     };
     while let Some((oid, rest)) = der_next(oids) {
-        if oid == SERVER_AUTH || oid == ANY_PURPOSE {
+        if oid == role || oid == ANY_PURPOSE {
             return true;
         }
         oids = rest;
@@ -374,7 +450,7 @@ mod tests {
         assert!(!may_issue(b"\x30\x03\x02\x01\x00"));
         let own = super::super::self_signed(&[], &[]).unwrap();
         assert!(!may_issue(&own.identity.chain[0]));
-        assert!(for_servers(&own.identity.chain[0]));
+        assert!(for_role(&own.identity.chain[0], Party::Server));
     }
 
     #[test]

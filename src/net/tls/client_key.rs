@@ -1,31 +1,66 @@
-//! The server's check of client certificates (`--client-ca`): webpki's, with a failed
-//! handshake signature put as what it means — the client does not hold its certificate's key,
-//! or holds an RSA key too short to verify — rather than as a damaged certificate.
+//! The server's check of client certificates (`--client-ca`), by the rule of `--cafile`
+//! ([`super::cafile`]): webpki against the file's CA certificates only, and a client
+//! certificate in the file trusted as it is (dates and clientAuth still checked). A failed
+//! handshake signature is put as what it means — the client does not hold its certificate's
+//! key, or holds an RSA key too short to verify — rather than as a damaged certificate.
 
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
-use super::signed_by_its_key;
+use super::cafile::{TrustFile, handshake_signature};
+use super::reason::Party;
 
-/// webpki's client verifier, its signature failures in words.
+/// Requires a client certificate: one webpki accepts with the file's CAs, or one of the
+/// file's certificates as it is.
 #[derive(Debug)]
-pub(super) struct Proven(pub(super) Arc<dyn ClientCertVerifier>);
+pub(super) struct ClientCa {
+    /// None when the file holds no CA certificate: then only its certificates as they are.
+    webpki: Option<Arc<dyn ClientCertVerifier>>,
+    trust: TrustFile,
+    /// Every certificate's subject, sent to the client to choose its certificate by.
+    hints: Vec<DistinguishedName>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ClientCertVerifier for Proven {
+impl ClientCa {
+    /// The verifier for the certificates of the `--client-ca` `trust`.
+    pub(super) fn new(
+        trust: TrustFile,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<ClientCa, rustls::server::VerifierBuilderError> {
+        let webpki = match trust.anchors() {
+            None => None,
+            Some(roots) => Some(
+                WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                    .build()?,
+            ),
+        };
+        Ok(ClientCa {
+            webpki,
+            hints: trust.subjects(),
+            trust,
+            provider,
+        })
+    }
+}
+
+impl ClientCertVerifier for ClientCa {
     fn offer_client_auth(&self) -> bool {
-        self.0.offer_client_auth()
+        true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.0.client_auth_mandatory()
+        true
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.0.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -34,7 +69,16 @@ impl ClientCertVerifier for Proven {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        self.0.verify_client_cert(end_entity, intermediates, now)
+        let verified = match &self.webpki {
+            Some(webpki) => webpki.verify_client_cert(end_entity, intermediates, now),
+            None => Err(CertificateError::UnknownIssuer.into()),
+        };
+        let refused = match verified {
+            Ok(verified) => return Ok(verified),
+            Err(err) => err,
+        };
+        self.trust.as_is(refused, end_entity, now, Party::Client)?;
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -43,7 +87,7 @@ impl ClientCertVerifier for Proven {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        signed_by_its_key(cert, self.0.verify_tls12_signature(message, cert, dss))
+        handshake_signature(&self.provider, message, cert, dss, false)
     }
 
     fn verify_tls13_signature(
@@ -52,10 +96,12 @@ impl ClientCertVerifier for Proven {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        signed_by_its_key(cert, self.0.verify_tls13_signature(message, cert, dss))
+        handshake_signature(&self.provider, message, cert, dss, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
