@@ -677,10 +677,12 @@ fn a_server_certificate_in_cafile_issues_nothing() {
     ]);
     let target = format!("tls:{addr}");
     let out = client(&["--cafile", s(&leaf_pem), &target], b"x");
-    assert_refused_with(
-        &out,
-        "unknown issuer: the server's certificate is not signed by a CA we trust",
+    let said = format!(
+        "unknown issuer: the server's certificate is signed by CN=leaf in {}, which is not a CA \
+         certificate: ",
+        s(&leaf_pem)
     );
+    assert_refused_with(&out, &said);
     // The CA that signed the leaf vouches for both (a chain through the leaf is refused by
     // webpki as a non-CA issuer; the leaf itself is served here).
     let out = client(&["--cafile", s(&ca.pem), &target], b"x");
@@ -1039,15 +1041,48 @@ impl rustls::client::ResolvesClientCert for AlwaysClient {
     }
 }
 
+/// A rustls client presenting `client_cert` but signing with a key of its own, to the server
+/// at `addr` whose certificate `server_ca` issued; it writes a byte and reads, bounded.
+fn present_without_its_key(client_cert: &Path, server_ca: &Path, addr: &str) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let own = KeyPair::generate().unwrap();
+    let signer = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::try_from(own.serialize_der()).unwrap())
+        .unwrap();
+    let chain = CertificateDer::pem_file_iter(client_cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(server_ca).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(AlwaysClient(Arc::new(
+            rustls::sign::CertifiedKey::new(chain, signer),
+        ))));
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(b"x").and_then(|()| tls.flush());
+    let _ = tls.read(&mut [0; 16]);
+}
+
 /// A client presenting a client certificate issued by the server's --client-ca but signing
 /// with another key is refused, and the server's log says the client does not hold that
 /// certificate's key (not that the certificate is damaged).
 #[test]
 fn a_client_without_its_certificates_key_is_named_in_the_log() {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use std::io::{Read, Write};
-    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new(dir.path());
     let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
@@ -1063,34 +1098,7 @@ fn a_client_without_its_certificates_key_is_named_in_the_log() {
         s(&ca.pem),
         "127.0.0.1:0",
     ]);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let own = KeyPair::generate().unwrap();
-    let signer = provider
-        .key_provider
-        .load_private_key(PrivateKeyDer::try_from(own.serialize_der()).unwrap())
-        .unwrap();
-    let chain = CertificateDer::pem_file_iter(&client_cert)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(&ca.pem).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(Arc::new(AlwaysClient(Arc::new(
-            rustls::sign::CertifiedKey::new(chain, signer),
-        ))));
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
-    sock.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let _ = tls.write_all(b"x").and_then(|()| tls.flush());
-    let _ = tls.read(&mut [0; 16]);
+    present_without_its_key(&client_cert, &ca.pem, &addr);
     let said =
         "TLS handshake failed: the client does not hold the key of the certificate it presents";
     assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
@@ -1192,18 +1200,12 @@ fn client_with(cert: &Path, key: &Path, (addr, pin): (&str, &str), data: &[u8]) 
     )
 }
 
-/// `openssl s_client` presenting `cert` and `key`: it connects and, its input empty, leaves.
-fn s_client_with(cert: &Path, key: &Path, addr: &str) -> Output {
+/// `openssl s_client VERSION` presenting `cert` and `key`: it connects and, its input empty,
+/// leaves.
+fn s_client_with(cert: &Path, key: &Path, addr: &str, version: &str) -> Output {
     let mut cmd = other("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        addr,
-        "-cert",
-        s(cert),
-        "-key",
-        s(key),
-    ]);
+    cmd.args(["s_client", version, "-connect", addr]);
+    cmd.args(["-cert", s(cert), "-key", s(key)]);
     output_with_input(cmd, b"", LIMIT)
 }
 
@@ -1233,11 +1235,17 @@ fn client_ca_trusts_a_clients_own_openssl_certificate() {
         let back = peer_output("socat", ["-t", "20", "-", &target], b"socat\n", LIMIT);
         assert_eq!(back, b"socat\n", "{}", server.stderr());
     }
-    let out = s_client_with(&me, &me_key, &addr);
-    assert!(out.status.success(), "{}", stderr(&out));
+    for version in ["-tls1_3", "-tls1_2"] {
+        let out = s_client_with(&me, &me_key, &addr, version);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     let served = || server.stderr().matches("client certificate CN=me").count();
-    assert!(crate::util::eventually(LIMIT, || served()
-        >= 2 + usize::from(peer_available("socat"))));
+    let want = 3 + usize::from(peer_available("socat"));
+    assert!(
+        crate::util::eventually(LIMIT, || served() >= want),
+        "{}",
+        server.stderr()
+    );
     assert!(
         !server.stderr().contains("handshake failed"),
         "{}",
@@ -1348,8 +1356,12 @@ fn a_client_certificate_in_client_ca_issues_nothing() {
     std::fs::write(&minted, chain).unwrap();
     let out = client_with(&minted, &dir.path().join("minted.key"), (&addr, &pin), b"x");
     assert_refused_with(&out, "the server refused our client certificate");
-    let said = "TLS handshake failed: unknown issuer: the client's certificate is not signed by a CA in --client-ca";
-    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    let said = format!(
+        "TLS handshake failed: unknown issuer: the client's certificate is signed by CN=leaf in \
+         {}, which is not a CA certificate: ",
+        s(&leaf)
+    );
+    assert!(server.logs_within(LIMIT, &said), "{}", server.stderr());
     assert!(
         !server.stderr().contains("CN=minted"),
         "{}",
@@ -1396,5 +1408,32 @@ fn client_ca_issued_certificates_still_work_beside_own_ones() {
     assert_refused_with(&out, "the server refused our client certificate");
     let said = "TLS handshake failed: unknown issuer: the client's certificate is not signed by a CA in --client-ca";
     assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert_words(&server.stderr());
+}
+
+/// A client's own certificate in --client-ca proves nothing without its key: a client that
+/// presents it but signs with another key is refused as not holding it.
+#[test]
+fn a_clients_own_certificate_without_its_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.leaf(dir.path(), "server", ExtendedKeyUsagePurpose::ServerAuth);
+    let (me, _) = self_signed_ca_leaf(dir.path(), "me", false);
+    let (server, addr) = server(&[
+        "-v",
+        "--tls",
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "--client-ca",
+        s(&me),
+        "127.0.0.1:0",
+    ]);
+    present_without_its_key(&me, &ca.pem, &addr);
+    let said =
+        "TLS handshake failed: the client does not hold the key of the certificate it presents";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert!(!server.stderr().contains("client certificate CN=me"));
     assert_words(&server.stderr());
 }

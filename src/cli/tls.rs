@@ -33,7 +33,9 @@ struct ServerWords {
     key: Option<PathBuf>,
 
     /// Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1
-    /// MiB); clients without one, or with another, fail the handshake.
+    /// MiB); clients without one, or with another, fail the handshake. A certificate in it
+    /// that is exactly the client's (a self-signed one, as openssl req -x509 makes) is trusted
+    /// as it is, and only as itself; its dates and purpose are still checked.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     client_ca: Option<PathBuf>,
 }

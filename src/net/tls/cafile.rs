@@ -84,20 +84,38 @@ impl TrustFile {
             return Err(refused);
         }
         if !self.given.iter().any(|c| c == end_entity) {
-            let why = match is_ca_as_end_entity(&refused) {
-                true => Arc::new(CaNotInFile {
-                    file: self.file.clone(),
-                    peer,
-                }),
-                false => return Err(refused),
-            };
-            return Err(CertificateError::Other(OtherError(why)).into());
+            return Err(self.not_in_file(refused, end_entity, peer));
         }
         check_dates(end_entity, now)?;
         if !for_role(end_entity, peer) {
             return Err(CertificateError::InvalidPurpose.into());
         }
         Ok(())
+    }
+
+    /// webpki's `refused` for a certificate not in the file, made clearer where it can be: a
+    /// CA certificate in a peer's place, or one signed by a certificate of the file that is
+    /// not a CA (an attempt to issue with a trusted-as-is certificate's key, or a mistake).
+    fn not_in_file(&self, refused: Error, end_entity: &CertificateDer<'_>, peer: Party) -> Error {
+        let why = if is_ca_as_end_entity(&refused) {
+            Why::CaNotInFile
+        } else {
+            let by_non_ca = issuer_and_subject(end_entity).and_then(|(issuer, _)| {
+                self.given.iter().find(|c| {
+                    !may_issue(c) && issuer_and_subject(c).is_some_and(|(_, sub)| sub == issuer)
+                })
+            });
+            match by_non_ca {
+                Some(cert) => Why::SignedByNonCa(super::subject(cert).unwrap_or_default()),
+                None => return refused,
+            }
+        };
+        let not_in_file = NotInFile {
+            file: self.file.clone(),
+            peer,
+            why,
+        };
+        CertificateError::Other(OtherError(Arc::new(not_in_file))).into()
     }
 }
 
@@ -148,35 +166,60 @@ impl CaFile {
     }
 }
 
-/// A CA certificate presented as a `peer`'s (a server's or a client's) that is not itself in
-/// its trust file (the file named).
+/// Why a `peer`'s certificate (a server's or a client's), not itself in its trust file (the
+/// file named), is refused.
 #[derive(Debug)]
-pub(super) struct CaNotInFile {
+pub(super) struct NotInFile {
     file: String,
     peer: Party,
+    why: Why,
 }
 
-impl fmt::Display for CaNotInFile {
+#[derive(Debug)]
+enum Why {
+    /// It is a CA certificate, which webpki takes only as an anchor.
+    CaNotInFile,
+    /// It is signed by a certificate of the file (its subject given) that is not a CA.
+    SignedByNonCa(String),
+}
+
+impl fmt::Display for NotInFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = &self.file;
-        match self.peer {
-            Party::Client => write!(
+        let (cert, role, option) = match self.peer {
+            Party::Client => ("the client's certificate", "a client", "--client-ca"),
+            Party::Server | Party::Own => ("the server's certificate", "a server", "--cafile"),
+        };
+        match (&self.why, self.peer) {
+            (Why::SignedByNonCa(issuer), _) => {
+                let issuer = match issuer.is_empty() {
+                    true => "a certificate",
+                    false => issuer,
+                };
+                write!(
+                    f,
+                    "unknown issuer: {cert} is signed by {issuer} in {file}, which is not a CA \
+                     certificate: one there that is not a CA's is trusted as itself only, never \
+                     as an issuer; give {option} {cert} itself or the CA that issued it"
+                )
+            }
+            (Why::CaNotInFile, Party::Client) => write!(
                 f,
-                "the client's certificate is a CA certificate, not one for a client, and it is \
-                 not in {file}: if the client uses its own self-signed certificate, add that \
-                 very certificate to --client-ca; else give the client one issued by a CA there"
+                "{cert} is a CA certificate, not one for {role}, and it is not in {file}: if \
+                 the client uses its own self-signed certificate, add that very certificate \
+                 to {option}; else give the client one issued by a CA there"
             ),
-            Party::Server | Party::Own => write!(
+            (Why::CaNotInFile, Party::Server | Party::Own) => write!(
                 f,
-                "the server's certificate is a CA certificate, not one for a server, and it is \
-                 not in {file}: if the server uses its own self-signed certificate, give that \
-                 very certificate with --cafile (or its fingerprint with --pin)"
+                "{cert} is a CA certificate, not one for {role}, and it is not in {file}: if \
+                 the server uses its own self-signed certificate, give that very certificate \
+                 with {option} (or its fingerprint with --pin)"
             ),
         }
     }
 }
 
-impl std::error::Error for CaNotInFile {}
+impl std::error::Error for NotInFile {}
 
 /// webpki refused the certificate only for what a trusted-as-is certificate may be: not
 /// issued by a CA of the file, or a CA certificate in a server's or client's place.
@@ -348,6 +391,22 @@ fn extensions(der: &[u8]) -> Option<(bool, Vec<Extension<'_>>)> {
     Some((v1, found))
 }
 
+/// A certificate's issuer and subject names (DER, compared byte for byte as webpki does).
+fn issuer_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let cert = der_seq(der)?.0;
+    let mut tbs = der_seq(cert)?.0;
+    // [0] version, if present; then serial, signature algorithm, issuer, validity, subject.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_next(tbs)?.1;
+    }
+    for _ in 0..2 {
+        tbs = der_next(tbs)?.1;
+    }
+    let (issuer, rest) = der_next(tbs)?;
+    let (subject, _) = der_next(der_next(rest)?.1)?;
+    Some((issuer, subject))
+}
+
 /// The certificate is valid at `now`, by its own notBefore and notAfter.
 fn check_dates(der: &[u8], now: UnixTime) -> Result<(), Error> {
     let (not_before, not_after) =
@@ -451,6 +510,28 @@ mod tests {
         let own = super::super::self_signed(&[], &[]).unwrap();
         assert!(!may_issue(&own.identity.chain[0]));
         assert!(for_role(&own.identity.chain[0], Party::Server));
+    }
+
+    #[test]
+    fn a_leaf_names_its_issuer_as_the_issuer_names_itself() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "issuer");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["a.test".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let (ca_issuer, ca_subject) = issuer_and_subject(issuer.der()).unwrap();
+        assert_eq!(ca_issuer, ca_subject);
+        let (leaf_issuer, leaf_subject) = issuer_and_subject(leaf.der()).unwrap();
+        assert_eq!(leaf_issuer, ca_subject);
+        assert_ne!(leaf_subject, ca_subject);
+        assert_eq!(issuer_and_subject(b"\x30\x03\x02\x01\x00"), None);
     }
 
     #[test]

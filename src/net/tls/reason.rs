@@ -9,7 +9,7 @@ use std::io;
 use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, CertificateError, ExtendedKeyPurpose, PeerIncompatible};
 
-use super::cafile::CaNotInFile;
+use super::cafile::NotInFile;
 use super::{Mismatch, NotItsKey, shown};
 
 /// Whose certificate and messages a reason speaks of.
@@ -169,7 +169,7 @@ pub(super) fn certificate_reason(err: &CertificateError, peer: Party) -> String 
             if let Some(mismatch) = other.0.downcast_ref::<Mismatch>() {
                 return mismatch.to_string();
             }
-            if let Some(not_in_file) = other.0.downcast_ref::<CaNotInFile>() {
+            if let Some(not_in_file) = other.0.downcast_ref::<NotInFile>() {
                 return not_in_file.to_string();
             }
             if let Some(not_its_key) = other.0.downcast_ref::<NotItsKey>() {
