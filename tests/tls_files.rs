@@ -1437,3 +1437,40 @@ fn a_clients_own_certificate_without_its_key_is_refused() {
     assert!(!server.stderr().contains("client certificate CN=me"));
     assert_words(&server.stderr());
 }
+
+/// A --client-ca of many certificates (700 here, 0.6 MiB) still serves: the names the server
+/// sends for clients to choose by would not fit in a handshake message, so it sends none and
+/// verifies what comes all the same (openssl sends them all, and no client reads the message).
+#[test]
+fn a_client_ca_of_many_certificates_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (me, me_key) = self_signed_ca_leaf(dir.path(), "me", false);
+    let key = KeyPair::generate().unwrap();
+    let mut many = String::new();
+    for n in 0..700 {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let name = format!("client {n} of a directory whose names are long, as real ones are");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.distinguished_name.push(
+            DnType::OrganizationName,
+            "Example Organisation of Many Clients",
+        );
+        many += &params.self_signed(&key).unwrap().pem();
+    }
+    many += &std::fs::read_to_string(&me).unwrap();
+    let file = dir.path().join("many.pem");
+    std::fs::write(&file, many).unwrap();
+    let (server, addr, pin) = mtls_server(&file);
+    let out = client_with(&me, &me_key, (&addr, &pin), b"among many\n");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.stderr()
+    );
+    assert_eq!(out.stdout, b"among many\n");
+    let (other_cert, other_key) = self_signed_ca_leaf(dir.path(), "other", false);
+    let out = client_with(&other_cert, &other_key, (&addr, &pin), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    assert_no_panic(server.stderr().as_bytes());
+}

@@ -23,7 +23,8 @@ pub(super) struct ClientCa {
     /// None when the file holds no CA certificate: then only its certificates as they are.
     webpki: Option<Arc<dyn ClientCertVerifier>>,
     trust: TrustFile,
-    /// Every certificate's subject, sent to the client to choose its certificate by.
+    /// Every certificate's subject, sent to the client to choose its certificate by (none if
+    /// they are too many: see [`MAX_HINTS`]).
     hints: Vec<DistinguishedName>,
     provider: Arc<CryptoProvider>,
 }
@@ -43,10 +44,27 @@ impl ClientCa {
         };
         Ok(ClientCa {
             webpki,
-            hints: trust.subjects(),
+            hints: hints(trust.subjects()),
             trust,
             provider,
         })
+    }
+}
+
+/// The most bytes of names the server's certificate request carries. Their list has a 16-bit
+/// length, and the whole message must stay under the 64 KiB that clients (rustls among them)
+/// take: a --client-ca with more names (hundreds of certificates) made a request no client
+/// could read, and tripped rustls's own length check.
+const MAX_HINTS: usize = 32 * 1024;
+
+/// `subjects` as the names to send, or none when they would not fit in [`MAX_HINTS`]: with no
+/// names a client may present any certificate (RFC 5246 7.4.4, RFC 8446 4.2.4), which is then
+/// verified all the same. Some would mislead a client whose certificate's issuer is left out.
+fn hints(subjects: Vec<DistinguishedName>) -> Vec<DistinguishedName> {
+    let size: usize = subjects.iter().map(|name| name.as_ref().len() + 2).sum();
+    match size <= MAX_HINTS {
+        true => subjects,
+        false => Vec::new(),
     }
 }
 
