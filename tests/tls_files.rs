@@ -1182,6 +1182,12 @@ fn openssl_self_signed(dir: &Path, name: &str, days: &str, extra: &[&str]) -> (P
 /// `client_ca`; its address without `tls:`, and `--pin` with its fingerprint for our client.
 fn mtls_server(client_ca: &Path) -> (EchoServer, String, String) {
     let (server, addr) = server(&["-v", "--tls", "--client-ca", s(client_ca), "127.0.0.1:0"]);
+    // The fingerprint's line comes before this one; stderr is read apart from stdout.
+    assert!(
+        server.logs_within(LIMIT, "listening on"),
+        "{}",
+        server.stderr()
+    );
     let log = server.stderr();
     let fingerprint = log
         .split_once("sha256 ")
@@ -1283,8 +1289,8 @@ fn client_ca_trusts_a_clients_own_openssl_certificate() {
 
 /// A client certificate in --client-ca that is not a CA's (as `openssl req -x509` makes one
 /// with CA:FALSE) is trusted as itself only: a certificate its key signs, made here with
-/// `openssl x509 -req -CA`, is refused in a sentence, as `openssl s_server -Verify -CAfile`
-/// refuses it too, while the certificate itself is accepted.
+/// `openssl x509 -req -CA`, is refused in a sentence (openssl's verification calls it an
+/// "invalid CA certificate"), while the certificate itself is accepted.
 #[test]
 fn a_client_certificate_in_client_ca_issues_nothing() {
     if !peer_available("openssl") {
@@ -1473,4 +1479,23 @@ fn a_client_ca_of_many_certificates_still_serves() {
     let out = client_with(&other_cert, &other_key, (&addr, &pin), b"x");
     assert_refused_with(&out, "the server refused our client certificate");
     assert_no_panic(server.stderr().as_bytes());
+}
+
+/// A client's own certificate trusted as it is must still be one for a client: one whose
+/// extended key usage allows servers only is refused for its purpose, in words.
+#[test]
+fn a_clients_own_certificate_must_be_for_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = local_params("server-only");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = write_pair(dir.path(), "server-only", &cert, &key);
+    let (server, addr, pin) = mtls_server(&cert);
+    let out = client_with(&cert, &key, (&addr, &pin), b"x");
+    assert_refused_with(&out, "the server refused our client certificate");
+    let said = "TLS handshake failed: the client's certificate is not for a client";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    assert_words(&server.stderr());
 }
