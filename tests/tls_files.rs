@@ -1,9 +1,10 @@
 //! TLS files, verification and messages (issue 18): endless or huge files are refused by name
 //! and a named pipe with no writer is empty, file names are quoted, `--pin` is strict, a
 //! `--cafile` holding the server's own (self-signed, CA:TRUE) certificate trusts it and only
-//! it (its key issues nothing; a peer without the key is refused), and every failure reads as
-//! a sentence naming whose certificate is wrong, never as a library identifier. Certificates
-//! are made here, at test time (rcgen, or openssl as tutorials do); every wait is bounded.
+//! it (its key issues nothing; a peer without the key is refused), `--client-ca` follows the
+//! same rule for a client's own certificate, and every failure reads as a sentence naming
+//! whose certificate is wrong, never as a library identifier. Certificates are made here, at
+//! test time (rcgen, or openssl as tutorials do); every wait is bounded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
