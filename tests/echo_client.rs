@@ -1386,3 +1386,36 @@ fn a_tls_answer_in_pieces_still_says_add_tls() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
     assert_same(&out.stdout, &ALERT[..3]);
 }
+
+/// Item 20's bound is for echoes only: a server that echoed every byte and keeps the
+/// connection open after the end of input (as many do) is waited for as without --verify,
+/// and its close ends the run with exit 0. The first cut of item 20 gave up after 10s with
+/// "0 bytes of 10 bytes sent never came back", exit 1, for an exact echo; and so with an
+/// empty input ("0 bytes of 0 bytes").
+#[test]
+fn verify_waits_for_the_close_once_every_byte_came_back() {
+    const HOLD: Duration = Duration::from_secs(12);
+    let inputs: [&[u8]; 2] = [b"0123456789", b""];
+    let runs: Vec<_> = inputs
+        .iter()
+        .map(|&data| {
+            let addr = serve_one(|mut conn| {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                thread::sleep(HOLD);
+            });
+            let mut cmd = std_tool(["echo-client", "--verify", &addr.to_string()]);
+            cmd.stdin(Stdio::null());
+            thread::spawn(move || crate::util::output_with_input(cmd, data, HOLD + PROMPT))
+        })
+        .collect();
+    for (run, data) in runs.into_iter().zip(inputs) {
+        let out = run.join().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
+        assert_same(&out.stdout, data);
+    }
+}
