@@ -242,6 +242,7 @@ fn pump_replies(
 fn sniff_first_reply(socket: &Socket, shared: &Shared) -> Option<Replies> {
     let mut head = [0u8; HEAD];
     let mut partial_since: Option<Instant> = None;
+    let mut hung_up = false;
     loop {
         let n = match peek(socket, &mut head) {
             Ok(n) => n,
@@ -261,10 +262,12 @@ fn sniff_first_reply(socket: &Socket, shared: &Shared) -> Option<Replies> {
         if !may_start_tls_record(reply) {
             return looks_like_tls_record(reply).then_some(Replies::Tls);
         }
+        // Peeked after the hang-up, so the rest of a header sent with it would be here.
         let since = *partial_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= SNIFF_PATIENCE || hung_up_within(socket, SNIFF_STEP) {
+        if hung_up || since.elapsed() >= SNIFF_PATIENCE {
             return None;
         }
+        hung_up = hung_up_within(socket, SNIFF_STEP);
     }
 }
 
