@@ -300,8 +300,13 @@ fn hung_up_within(socket: &Socket, limit: Duration) -> bool {
     let fd = socket.as_fd();
     let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
     let timeout = Timespec::try_from(limit).unwrap_or_default();
-    // A failed poll is taken as a hang-up: the pumps then meet whatever it was.
-    rustix::event::poll(&mut fds, Some(&timeout)).map_or(true, |ready| ready > 0)
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(ready) => ready > 0,
+        // A signal only cut this wait short; the next one goes on.
+        Err(Errno::INTR) => false,
+        // Taken as a hang-up: the pumps then meet whatever it was.
+        Err(_) => true,
+    }
 }
 
 /// socket → stdout pipe by splice, until the server closes. `None` if the kernel cannot
