@@ -269,7 +269,10 @@ impl Idle {
         let now = Instant::now();
         let quiet_until = Instant::from_std(shared.last_progress()) + limit;
         let window_full = self.window.as_ref().is_some_and(|w| w.full());
-        let only_echoes = window_full || shared.phase() == Phase::Done;
+        // Once every byte sent came back, no echo is awaited: only the server's close, which
+        // is waited for as without --verify (the server may keep the connection open).
+        let echo_due = shared.sent() > shared.received();
+        let only_echoes = echo_due && (window_full || shared.phase() == Phase::Done);
         // Our stdout is the slow side, not the server; and --verify's own bound waits only
         // for echoes, never for input.
         if !shared.awaiting_server() || (by_default && !only_echoes) {

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::event::PollFlags;
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 
 use super::outcome::Replies;
 use super::verify::Window;
-use crate::net::sniff::looks_like_tls_record;
+use crate::net::sniff::{looks_like_tls_record, may_start_tls_record};
 use crate::sys::fdio::{wait_ready, write_all};
 
 /// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
@@ -231,39 +231,81 @@ fn pump_replies(
 }
 
 /// [`Replies::Tls`] if the server's first reply is a TLS record, not an echo: a TLS server's
-/// answer to a client that forgot `--tls`. Its first bytes are peeked once (MSG_PEEK leaves
-/// them for the pumps, so the splice path stays as it is). A record header is not enough:
-/// binary input may start like one, and its echo would too. So it counts as TLS only when it
-/// is not what was sent first, as far as both go, which the send pump records before sending
-/// (a pipe's first bytes are copied, not spliced, for that). A reply too short to hold a
-/// header or the end of the stream is left to the pumps; an error ends here, as the kernel
-/// reports a reset only once.
+/// answer to a client that forgot `--tls`. Its first bytes are peeked (MSG_PEEK leaves them
+/// for the pumps, so the splice path stays as it is). A record header is not enough: binary
+/// input may start like one, and its echo would too. So it counts as TLS only when it is not
+/// what was sent first, as far as both go, which the send pump records before sending (a
+/// pipe's first bytes are copied, not spliced, for that). A reply cut short inside what may
+/// be a header (a relay may split the answer) is peeked again until the header is whole, for
+/// at most [`SNIFF_PATIENCE`] or until the server hangs up. The end of the stream is left to
+/// the pumps; an error ends here, as the kernel reports a reset only once.
 fn sniff_first_reply(socket: &Socket, shared: &Shared) -> Option<Replies> {
     let mut head = [0u8; HEAD];
+    let mut partial_since: Option<Instant> = None;
+    let mut hung_up = false;
     loop {
-        // SAFETY: `head` is valid for writes of its length for the whole call.
-        let n = unsafe {
-            libc::recv(
-                socket.as_raw_fd(),
-                head.as_mut_ptr().cast(),
-                head.len(),
-                libc::MSG_PEEK,
-            )
-        };
-        let Ok(n) = usize::try_from(n) else {
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => match shared.await_server(socket) {
+        let n = match peek(socket, &mut head) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                match shared.await_server(socket) {
                     Ok(()) => continue,
                     Err(err) => return Some(Replies::Lost(err)),
-                },
-                _ => return Some(Replies::Lost(err)),
+                }
             }
+            Err(err) => return Some(Replies::Lost(err)),
         };
         let reply = &head[..n];
-        return (looks_like_tls_record(reply) && !shared.echoes_head(reply))
-            .then_some(Replies::Tls);
+        if n == 0 || shared.echoes_head(reply) {
+            return None;
+        }
+        if !may_start_tls_record(reply) {
+            return looks_like_tls_record(reply).then_some(Replies::Tls);
+        }
+        // Peeked after the hang-up, so the rest of a header sent with it would be here.
+        let since = *partial_since.get_or_insert_with(Instant::now);
+        if hung_up || since.elapsed() >= SNIFF_PATIENCE {
+            return None;
+        }
+        hung_up = hung_up_within(socket, SNIFF_STEP);
+    }
+}
+
+/// How long a first reply that stopped inside what may be a TLS record header is given to
+/// complete it before it is taken as data: a TLS alert is sent whole, so only a relay that
+/// splits it is waited for. A reply that looks like that is rare outside TLS, and is only
+/// delayed, never lost.
+const SNIFF_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Between two peeks at a partial first reply.
+const SNIFF_STEP: Duration = Duration::from_millis(10);
+
+/// Peeks at the first bytes waiting on `socket` without taking them.
+fn peek(socket: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length for the whole call.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Waits up to `limit`, or less if the server hangs up (its end of the stream or an error
+/// is then what will follow the bytes already there, never more bytes).
+fn hung_up_within(socket: &Socket, limit: Duration) -> bool {
+    let fd = socket.as_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+    let timeout = Timespec::try_from(limit).unwrap_or_default();
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(ready) => ready > 0,
+        // A signal only cut this wait short; the next one goes on.
+        Err(Errno::INTR) => false,
+        // Taken as a hang-up: the pumps then meet whatever it was.
+        Err(_) => true,
     }
 }
 
