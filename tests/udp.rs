@@ -925,3 +925,130 @@ fn progress_forced_shows_datagrams_and_leaves_stdout_alone() {
     );
     server.stop();
 }
+
+/// Sends one UDP datagram that claims to come from `from` (a raw socket: root only), or says
+/// why it cannot.
+fn spoof(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Result<(), String> {
+    let (SocketAddr::V4(from), SocketAddr::V4(to)) = (from, to) else {
+        return Err("IPv4 only".into());
+    };
+    // SAFETY: plain socket(2); the descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // IPPROTO_RAW implies IP_HDRINCL; the kernel fills in the checksum, total length and id.
+    let udp_len = 8 + payload.len();
+    let mut packet = vec![
+        0x45,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        libc::IPPROTO_UDP as u8,
+        0,
+        0,
+    ];
+    packet.extend_from_slice(&from.ip().octets());
+    packet.extend_from_slice(&to.ip().octets());
+    packet.extend_from_slice(&from.port().to_be_bytes());
+    packet.extend_from_slice(&to.port().to_be_bytes());
+    packet.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    packet.extend_from_slice(&[0, 0]); // no UDP checksum (allowed over IPv4)
+    packet.extend_from_slice(payload);
+    packet[2..4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: the buffer and the address are live and of the sizes given.
+    let sent = unsafe {
+        libc::sendto(
+            fd,
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&raw const sin).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let result = if sent < 0 {
+        Err(std::io::Error::last_os_error().to_string())
+    } else {
+        Ok(())
+    };
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// The number N in a summary's "echoed N datagram(s)".
+fn echoed(summary: &str) -> u64 {
+    let rest = summary
+        .split("echoed ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {summary}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// One forged datagram from one of our servers to another (both on high ports) would have them
+/// answer each other for ever, tens of thousands of datagrams a second: each must see its own
+/// replies come back and stop answering them.
+#[test]
+fn two_servers_set_against_each_other_stop_the_loop() {
+    let a = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    let b = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    if let Err(why) = spoof(a.addr(), b.addr(), b"loop me\n") {
+        eprintln!("note: cannot forge a datagram here ({why}); the test is skipped");
+        return;
+    }
+    let logged = "source keeps sending back what it was sent (a packet loop)";
+    assert!(
+        b.inner.logs_within(IO_TIMEOUT, logged) || a.inner.logs_within(IO_TIMEOUT, logged),
+        "{}",
+        b.inner.stderr()
+    );
+    // Long enough for the loop to have gone on: it answers in microseconds.
+    thread::sleep(Duration::from_millis(1500));
+    // Both still serve real clients, the same bytes again and again included.
+    ping(&client_socket(a.addr()), b"loop me\n");
+    ping(&client_socket(b.addr()), b"loop me\n");
+    let (_, a_err) = a.stop();
+    let (_, b_err) = b.stop();
+    for err in [&a_err, &b_err] {
+        assert!(echoed(err) < 100, "the loop went on: {err}");
+    }
+    assert!(
+        a_err.contains("1 source keeps sending back") || b_err.contains("1 source keeps"),
+        "{a_err}\n{b_err}"
+    );
+}
+
+/// A directed broadcast address (lo's 127.255.255.255) as a source is as forged as the
+/// limited one: dropped as such, never tried (the kernel would refuse the reply).
+#[test]
+fn datagrams_from_a_directed_broadcast_address_are_dropped_as_such() {
+    let server = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    let from: SocketAddr = "127.255.255.255:4000".parse().unwrap();
+    if let Err(why) = spoof(from, server.addr(), b"from all\n") {
+        eprintln!("note: cannot forge a datagram here ({why}); the test is skipped");
+        return;
+    }
+    ping(&client_socket(server.addr()), b"after\n");
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 broadcast or multicast source")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}

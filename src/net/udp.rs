@@ -17,6 +17,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -135,22 +136,95 @@ fn is_own_address(ip: IpAddr) -> bool {
     if ip.is_unspecified() || is_group(ip) {
         return false;
     }
+    let mut found = false;
+    each_interface(|ifa| found |= interface_ip(ifa.ifa_addr) == Some(ip));
+    found
+}
+
+/// Calls `visit` with each entry of getifaddrs(3); with none when the list cannot be read.
+fn each_interface(mut visit: impl FnMut(&libc::ifaddrs)) {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head into `list` on success.
     if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
-        return false;
+        return;
     }
-    let mut found = false;
     let mut entry = list;
     while !entry.is_null() {
         // SAFETY: `entry` is a node of the list getifaddrs made, freed only below.
         let ifa = unsafe { &*entry };
-        found |= interface_ip(ifa.ifa_addr) == Some(ip);
+        visit(ifa);
         entry = ifa.ifa_next;
     }
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
+}
+
+/// The IPv4 broadcast addresses of this host: the limited one, lo's 127.255.255.255, and
+/// every interface's directed one (its address with all host bits set), from getifaddrs(3).
+/// No sender has one of these, and a reply to one would go to every host of a network.
+pub fn broadcast_addresses() -> Vec<Ipv4Addr> {
+    let mut found = vec![Ipv4Addr::BROADCAST, Ipv4Addr::new(127, 255, 255, 255)];
+    each_interface(|ifa| {
+        let (Some(IpAddr::V4(ip)), Some(IpAddr::V4(mask))) =
+            (interface_ip(ifa.ifa_addr), interface_ip(ifa.ifa_netmask))
+        else {
+            return;
+        };
+        let mask = u32::from(mask);
+        // A /31 or /32 has no broadcast address (RFC 3021): every address is a host's.
+        let broadcast = Ipv4Addr::from(u32::from(ip) | !mask);
+        if mask.leading_ones() < 31 && !found.contains(&broadcast) {
+            found.push(broadcast);
+        }
+    });
     found
+}
+
+/// [`broadcast_addresses`], kept: read at start, and again (at most every
+/// [`Broadcasts::REREAD`]) when a reply is refused as one to a broadcast address is, since an
+/// interface may have come up since.
+#[derive(Debug, Clone)]
+pub struct Broadcasts {
+    list: Vec<Ipv4Addr>,
+    read: Instant,
+}
+
+impl Broadcasts {
+    /// The least time between two reads of the interfaces.
+    pub const REREAD: Duration = Duration::from_secs(5);
+
+    /// The host's broadcast addresses as of now.
+    pub fn new() -> Broadcasts {
+        Broadcasts {
+            list: broadcast_addresses(),
+            read: Instant::now(),
+        }
+    }
+
+    /// Whether `ip` (or the IPv4 address an IPv4-mapped one stands for) is one of them.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let v4 = match ip {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => return false,
+            },
+        };
+        self.list.contains(&v4)
+    }
+
+    /// Reads the interfaces again, unless that was done less than [`Broadcasts::REREAD`] ago.
+    pub fn refresh(&mut self) {
+        if self.read.elapsed() >= Broadcasts::REREAD {
+            *self = Broadcasts::new();
+        }
+    }
+}
+
+impl Default for Broadcasts {
+    fn default() -> Broadcasts {
+        Broadcasts::new()
+    }
 }
 
 /// The IP address of an interface's `sockaddr` from getifaddrs, if it has one.
@@ -219,7 +293,8 @@ pub enum Dropped {
     /// never a client's; answering it starts a loop between two services (OpenBSD's inetd
     /// rule).
     LowPort,
-    /// From a broadcast or multicast address: no real sender has one, so it is forged.
+    /// From a broadcast (limited or one of the host's directed ones) or multicast address: no
+    /// real sender has one, so it is forged.
     BroadcastSource,
     /// Sent to a broadcast or multicast address: one datagram would draw a reply from every
     /// host, an amplifier.
@@ -227,28 +302,38 @@ pub enum Dropped {
     /// From one of the server's own ports: another echo server on this port, or this one on
     /// another of its sockets, which would answer the answer forever.
     OwnPort,
+    /// From a peer that keeps sending back what it was just sent: another echo service, which
+    /// a forged datagram set against this one (see [`LoopGuard`]).
+    Looped,
     /// Larger than the buffer (cannot happen with UDP's 16-bit length); never echoed cut.
     Truncated,
 }
 
 impl Dropped {
     /// Every reason, in the order the summary lists them.
-    pub const ALL: [Dropped; 5] = [
+    pub const ALL: [Dropped; 6] = [
         Dropped::LowPort,
         Dropped::BroadcastSource,
         Dropped::BroadcastDestination,
         Dropped::OwnPort,
+        Dropped::Looped,
         Dropped::Truncated,
     ];
 
     /// Whether a datagram from `source`, sent to a group address or not (`to_group`, see
-    /// [`Datagram::to_group`]), must be dropped by a server whose sockets are on `own_ports`,
-    /// and why.
-    pub fn of(source: SocketAddr, to_group: bool, own_ports: &[u16]) -> Option<Dropped> {
+    /// [`Datagram::to_group`]), must be dropped by a server whose sockets are on `own_ports`
+    /// on a host with `broadcasts`, and why. (Loops are [`LoopGuard`]'s, which needs the
+    /// bytes.)
+    pub fn of(
+        source: SocketAddr,
+        to_group: bool,
+        own_ports: &[u16],
+        broadcasts: &Broadcasts,
+    ) -> Option<Dropped> {
         if source.port() < 1024 {
             return Some(Dropped::LowPort);
         }
-        if is_group(source.ip()) {
+        if is_group(source.ip()) || broadcasts.contains(source.ip()) {
             return Some(Dropped::BroadcastSource);
         }
         if to_group {
@@ -267,6 +352,7 @@ impl Dropped {
             Dropped::BroadcastSource => "broadcast or multicast source",
             Dropped::BroadcastDestination => "sent to a broadcast or multicast address",
             Dropped::OwnPort => "source port is the server's own (an echo loop)",
+            Dropped::Looped => "source keeps sending back what it was sent (a packet loop)",
             Dropped::Truncated => "truncated",
         }
     }
@@ -287,6 +373,183 @@ fn is_group(ip: IpAddr) -> bool {
             None => v6.is_multicast() || v6.is_unspecified(),
         },
     }
+}
+
+/// Datagrams in a row, each a copy of a reply recently sent to their source, after which the
+/// source is taken for another echo service and its copies are dropped (a new datagram
+/// between them halves the count).
+pub const LOOP_STRIKES: u32 = 16;
+
+/// A pause longer than this from a source ends its run of copies: a loop answers at once, a
+/// person or a monitor sending the same probe now and then does not.
+pub const LOOP_GAP: Duration = Duration::from_secs(1);
+
+/// Sources remembered at once (a direct-mapped table: a newcomer takes an old one's place).
+const PEERS: usize = 256;
+
+/// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
+/// [`WAYS`] (a cache line): a loop of up to about a thousand different
+/// datagrams in flight is seen whole, with hardly a bucket overflowing.
+const BUCKETS: usize = 1024;
+
+/// Fingerprints per bucket.
+const WAYS: usize = 8;
+
+/// Up to this many bytes are fingerprinted whole; a longer datagram by its length, its first
+/// and last 64 bytes and 16 words spread between them, so the cost per datagram stays that of
+/// a few dozen multiplications whatever its size.
+const WHOLE: usize = 256;
+
+/// What keeps the server from being one end of a packet loop with another echo service (two
+/// of ours on high ports, set off by one forged datagram, would otherwise answer each other
+/// for ever).
+///
+/// A real client sends new data; an echo service sends back exactly what it was sent. So every
+/// reply is remembered by a fingerprint of its destination and bytes, and a source whose last
+/// [`LOOP_STRIKES`] datagrams were all copies of replies recently sent to it, none more than
+/// [`LOOP_GAP`] after the one before, is taken for an echo service: its copies are dropped
+/// (which ends the loop: each dropped one is a datagram out of it) while they are nearly all
+/// it sends (each new datagram halves the count). A client whose input repeats the same few lines over and over looks the same, and loses
+/// them. Fixed-size tables keep the work per datagram to two fingerprints and two lookups.
+pub struct LoopGuard {
+    key: u64,
+    peers: Box<[Peer]>,
+    replies: Box<[[u64; WAYS]]>,
+    hand: XorShift,
+}
+
+/// Marsaglia's xorshift64: random enough to pick a way, and free.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x as usize
+    }
+}
+
+/// One source's run of copies.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    id: u64,
+    strikes: u32,
+    last: Option<Instant>,
+}
+
+impl LoopGuard {
+    /// Empty tables, under a key of this process's own so that nobody can aim a collision.
+    pub fn new() -> LoopGuard {
+        use std::hash::BuildHasher;
+        let key = std::hash::RandomState::new().hash_one(0x5eed_u64);
+        LoopGuard {
+            key,
+            peers: vec![Peer::default(); PEERS].into_boxed_slice(),
+            replies: vec![[0; WAYS]; BUCKETS].into_boxed_slice(),
+            hand: XorShift(key | 1),
+        }
+    }
+
+    /// Whether `data` from `source`, arriving at `now`, is to be dropped as a loop's; when not,
+    /// it is remembered as the reply about to go back.
+    pub fn looped(&mut self, source: SocketAddr, data: &[u8], now: Instant) -> bool {
+        let id = self.peer_id(source);
+        let print = fingerprint(id, data);
+        let bucket = &mut self.replies[print as usize % BUCKETS];
+        let copy = bucket.contains(&print);
+        let peer = &mut self.peers[id as usize % PEERS];
+        let paused = peer
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) > LOOP_GAP);
+        if peer.id != id || paused {
+            *peer = Peer {
+                id,
+                ..Peer::default()
+            };
+        }
+        peer.last = Some(now);
+        // Halved, not reset, by something new: a loop's rare miss in a full bucket must not
+        // start its count again, while a client's new lines soon bring it down.
+        peer.strikes = if copy {
+            (peer.strikes + 1).min(2 * LOOP_STRIKES)
+        } else {
+            peer.strikes / 2
+        };
+        if copy && peer.strikes >= LOOP_STRIKES {
+            return true;
+        }
+        if !copy {
+            // An empty way, else a random one: neither the oldest (one too many for a bucket
+            // in a loop would miss every time) nor one fixed by the fingerprint (two could
+            // take each other's place for ever).
+            let way = bucket.iter().position(|&p| p == 0);
+            bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = print;
+        }
+        false
+    }
+
+    /// A keyed fingerprint of a source address.
+    fn peer_id(&self, source: SocketAddr) -> u64 {
+        let h = match source.ip() {
+            IpAddr::V4(ip) => mix(self.key, u64::from(u32::from(ip))),
+            IpAddr::V6(ip) => {
+                let bits = u128::from(ip);
+                mix(mix(self.key, (bits >> 64) as u64), bits as u64)
+            }
+        };
+        finish(mix(h, u64::from(source.port())))
+    }
+}
+
+impl Default for LoopGuard {
+    fn default() -> LoopGuard {
+        LoopGuard::new()
+    }
+}
+
+/// A fingerprint of `data` sent to the peer `id`, never 0 (an empty slot); see [`WHOLE`].
+fn fingerprint(id: u64, data: &[u8]) -> u64 {
+    let mut h = mix(id, data.len() as u64);
+    let mut take = |part: &[u8]| {
+        for chunk in part.chunks(8) {
+            h = mix(h, word(chunk));
+        }
+    };
+    if data.len() <= WHOLE {
+        take(data);
+    } else {
+        take(&data[..64]);
+        take(&data[data.len() - 64..]);
+        let step = (data.len() - 8) / 17;
+        for k in 1..=16 {
+            take(&data[k * step..k * step + 8]);
+        }
+    }
+    finish(h) | 1
+}
+
+/// Up to 8 bytes as a little-endian word.
+fn word(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..chunk.len()].copy_from_slice(chunk);
+    u64::from_le_bytes(bytes)
+}
+
+/// One step of a multiplicative hash (FxHash's): cheap, and good enough for table slots once
+/// [`finish`]ed.
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// Spreads every input bit over the low bits, which pick the table slots.
+fn finish(h: u64) -> u64 {
+    // MurmurHash3's fmix64.
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// One received datagram, as [`Batch::datagram`] reports it.
@@ -429,6 +692,12 @@ impl Batch {
             len: header.msg_len as usize,
             truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         })
+    }
+
+    /// The bytes of the `i`th datagram of the last [`Batch::receive`].
+    pub fn payload(&self, i: usize) -> &[u8] {
+        let len = (self.headers[i].msg_len as usize).min(SLOT);
+        &self.data[i * SLOT..i * SLOT + len]
     }
 
     /// Queues the `i`th datagram to go back to its sender, from the address it came to.
@@ -638,7 +907,8 @@ mod tests {
     #[test]
     fn drop_rules() {
         let own = [7007, 7008];
-        let ok = |s: &str| Dropped::of(addr(s), false, &own);
+        let broadcasts = Broadcasts::new();
+        let ok = |s: &str| Dropped::of(addr(s), false, &own, &broadcasts);
         assert_eq!(ok("127.0.0.1:40000"), None);
         assert_eq!(ok("127.0.0.1:1024"), None);
         assert_eq!(ok("127.0.0.1:1023"), Some(Dropped::LowPort));
@@ -659,9 +929,85 @@ mod tests {
             "every socket's port"
         );
         assert_eq!(
-            Dropped::of(addr("10.0.0.1:4000"), true, &own),
+            Dropped::of(addr("10.0.0.1:4000"), true, &own, &broadcasts),
             Some(Dropped::BroadcastDestination)
         );
+        // lo's directed broadcast address, which is in no interface's address list.
+        assert_eq!(ok("127.255.255.255:4000"), Some(Dropped::BroadcastSource));
+        assert_eq!(
+            ok("[::ffff:127.255.255.255]:4000"),
+            Some(Dropped::BroadcastSource)
+        );
+        assert_eq!(ok("127.255.255.254:4000"), None);
+    }
+
+    #[test]
+    fn every_interfaces_directed_broadcast_is_known() {
+        let list = broadcast_addresses();
+        assert!(list.contains(&Ipv4Addr::BROADCAST));
+        assert!(list.contains(&Ipv4Addr::new(127, 255, 255, 255)));
+        let mut seen = list.clone();
+        seen.dedup();
+        assert_eq!(seen.len(), list.len(), "no address twice: {list:?}");
+    }
+
+    /// Two echo services set off by one datagram: each sees its own replies come back.
+    #[test]
+    fn a_peer_sending_back_what_it_was_sent_is_cut_off() {
+        let mut guard = LoopGuard::new();
+        let peer = addr("127.0.0.1:7102");
+        let now = Instant::now();
+        let echoed = (0..1000)
+            .take_while(|_| !guard.looped(peer, b"loop\n", now))
+            .count();
+        assert_eq!(echoed, LOOP_STRIKES as usize);
+        // Up to hundreds of different datagrams in the loop at once: what is dropped is out
+        // of the loop, what is echoed comes back.
+        let mut alive: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_le_bytes().repeat(100)).collect();
+        let other = addr("127.0.0.1:7103");
+        let mut echoed = 0;
+        for _round in 0..20 {
+            alive.retain(|d| !guard.looped(other, d, now));
+            echoed += alive.len();
+        }
+        assert!(alive.is_empty(), "{} still looping", alive.len());
+        assert!(echoed < 2 * 300, "{echoed} echoed");
+        // Something new is answered again.
+        assert!(!guard.looped(other, b"new", now));
+    }
+
+    #[test]
+    fn real_clients_are_not_taken_for_loops() {
+        let mut guard = LoopGuard::new();
+        let client = addr("127.0.0.1:40000");
+        let now = Instant::now();
+        // New data every time, of every size, some lines repeated now and then.
+        for i in 0..20_000u64 {
+            let line = if i % 3 == 0 {
+                b"\n".to_vec()
+            } else {
+                format!("line {i}\n").into_bytes()
+            };
+            assert!(!guard.looped(client, &line, now), "line {i}");
+        }
+        // Large datagrams that differ only in the middle.
+        let mut big = vec![0u8; 65_507];
+        for i in 0..100u64 {
+            big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
+            big[65_499..].copy_from_slice(&i.to_le_bytes());
+            assert!(!guard.looped(client, &big, now), "datagram {i}");
+        }
+        // The same probe again and again, a second or more apart.
+        let mut at = now;
+        for _ in 0..100 {
+            at += LOOP_GAP + Duration::from_millis(1);
+            assert!(!guard.looped(client, b"ping", at));
+        }
+        // Another source with the same bytes has its own count.
+        for _ in 0..LOOP_STRIKES - 1 {
+            guard.looped(addr("127.0.0.1:40001"), b"same", now);
+        }
+        assert!(!guard.looped(addr("127.0.0.1:40002"), b"same", now));
     }
 
     #[test]
