@@ -1052,3 +1052,25 @@ fn datagrams_from_a_directed_broadcast_address_are_dropped_as_such() {
         "{err}"
     );
 }
+
+/// A broadcast address, the limited one or a directed one (lo's 127.255.255.255), would draw
+/// a reply from every echo server on the network: refused before anything is sent, as a
+/// multicast address is, not a bare "Permission denied".
+#[test]
+fn the_client_refuses_a_broadcast_address() {
+    for (target, ip) in [
+        ("udp:127.255.255.255:7", "127.255.255.255"),
+        ("udp:255.255.255.255:7", "255.255.255.255"),
+        ("udp:[::ffff:127.255.255.255]:7", "::ffff:127.255.255.255"),
+    ] {
+        let out = client(&[target], b"to everyone\n");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "asyncio-tool: cannot send to {target}: {ip} is a broadcast address; an echo \
+                 client talks to one server\n"
+            )
+        );
+    }
+}

@@ -949,6 +949,19 @@ mod tests {
         let mut seen = list.clone();
         seen.dedup();
         assert_eq!(seen.len(), list.len(), "no address twice: {list:?}");
+        // Every "brd" that ip(8) shows, when it is here.
+        let Ok(shown) = std::process::Command::new("ip")
+            .args(["-4", "-o", "addr"])
+            .output()
+        else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+        let words: Vec<&str> = shown.split_whitespace().collect();
+        for pair in words.windows(2).filter(|pair| pair[0] == "brd") {
+            let brd: Ipv4Addr = pair[1].parse().unwrap();
+            assert!(list.contains(&brd), "{brd} missing from {list:?}");
+        }
     }
 
     /// Two echo services set off by one datagram: each sees its own replies come back.

@@ -79,12 +79,19 @@ pub(super) async fn session(
         resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
-    if is_multicast(server.ip()) {
-        // Every echo server in the group would answer, each from its own address, which the
-        // connected socket drops: the client would set off a storm and report every datagram
-        // lost.
+    // Every echo server in the group or on the network would answer, each from its own
+    // address, which the connected socket drops: the client would set off a storm and report
+    // every datagram lost (and the kernel refuses a broadcast without SO_BROADCAST anyway).
+    let group = if is_multicast(server.ip()) {
+        Some("multicast")
+    } else if udp::Broadcasts::new().contains(server.ip()) {
+        Some("broadcast")
+    } else {
+        None
+    };
+    if let Some(kind) = group {
         return Err(eyre::eyre!(
-            "{} is a multicast address; an echo client talks to one server",
+            "{} is a {kind} address; an echo client talks to one server",
             server.ip()
         )
         .wrap_err(format!("cannot send to {named}")));
