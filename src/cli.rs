@@ -326,7 +326,10 @@ longer line is cut into datagrams of the largest size. A bounded number
 are in flight, so the client never overruns the server by itself. At
 the end of input it waits for the outstanding replies, at most
 --idle-timeout (default 1s) after the last one, then exits 0 if every
-datagram came back, or 1 saying how many got no reply. Replies are
+datagram came back, or 1 saying how many got no reply. A server that
+answers nothing at all for --idle-timeout while input waits (and
+nothing since datagrams were last given up on) ends the run there,
+exit 1, the rest of the input not sent. Replies are
 matched to datagrams by their bytes, in any order: one that matches
 none (a duplicate, an altered one) is printed but makes it exit 1. No
 server at the address (ICMP port unreachable) is \"Connection
@@ -378,7 +381,8 @@ pub struct EchoClientArgs {
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
     /// count. The error says which way stalled. Over UDP: how long to wait for outstanding
-    /// replies after the last one came back (default 1s).
+    /// replies after the last one came back (default 1s), and for a server that answers
+    /// nothing before giving up on it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 

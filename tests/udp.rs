@@ -1074,3 +1074,99 @@ fn the_client_refuses_a_broadcast_address() {
         );
     }
 }
+
+/// A server that takes every datagram and answers none is noticed within --idle-timeout:
+/// the client stops sending and says how many went unanswered, instead of writing off a
+/// window per timeout for hours (200,000 lines would take 15 minutes at 64 per 300 ms).
+#[test]
+fn a_silent_server_is_noticed_within_the_idle_timeout() {
+    let (addr, stop) = fake_server(|_| vec![]);
+    let target = format!("udp:{addr}");
+    let input = short_lines(200_000);
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &input,
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert_no_panic(&out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let sent: u64 = err
+        .strip_prefix("asyncio-tool: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((1..=64).contains(&sent), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "asyncio-tool: {sent} of {sent} datagrams got no reply ({target}): nothing came \
+             back for 300ms, so the rest of standard input was not sent\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// A server that stops answering halfway is noticed too (one write-off after its last reply,
+/// then a window with no reply at all), while a lossy one that keeps answering is not cut off.
+#[test]
+fn a_server_that_falls_silent_midway_is_noticed() {
+    let mut count = 0u64;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count <= 1000 { vec![d] } else { vec![] }
+    });
+    let target = format!("udp:{addr}");
+    let input = short_lines(200_000);
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &input,
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("datagrams got no reply")
+            && err.ends_with("so the rest of standard input was not sent\n"),
+        "{err}"
+    );
+    let lines = out.stdout.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(lines, 1000, "every reply printed");
+}
+
+/// A server that drops one datagram in fifty but answers the rest is served to the end: its
+/// clogged windows are written off and sending goes on, as before.
+#[test]
+fn a_lossy_server_that_keeps_answering_gets_all_the_input() {
+    let mut count = 0u64;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count % 50 == 0 { vec![] } else { vec![d] }
+    });
+    let target = format!("udp:{addr}");
+    let input = short_lines(5000);
+    let out = client(&["--idle-timeout", "200ms", &target], &input);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("asyncio-tool: 100 of 5000 datagrams got no reply ({target})\n")
+    );
+}
+
+/// `line 0`, `line 1`... each with its newline.
+fn short_lines(count: u64) -> Vec<u8> {
+    (0..count)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect()
+}
