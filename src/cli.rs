@@ -241,12 +241,14 @@ wildcard address). So that the server cannot be made a reflector or one
 end of a packet loop, it drops, and counts by reason, datagrams from a
 port below 1024 or port 0 (services such as chargen, not clients), from
 a broadcast (a directed one too) or multicast address, sent to one, or
-from its own port; and from a source that sends back what it was sent:
-after 16 datagrams in a row (a new one halves the count), each a copy of
-a recent reply to it and none more than 1s after the one before, its
-copies are dropped. That ends a loop with another echo service on any
-port, of up to about a thousand different datagrams at once; a client
-whose input repeats the same lines over and over loses them too.
+from its own port; and from a source that sends back what it was sent,
+as another echo service does: after 16 datagrams in a row, each a copy
+of the reply sent to it the same number of replies before (at most
+1024) and none more than 1s after the one before, its copies are
+dropped until it sends something new. That ends a loop with an echo
+service on any port, of up to about a thousand datagrams at once; a
+client that sends again a run of 16 or more datagrams it has just sent
+(a short file twice, the output of yes) loses the rest of that run.
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
 --idle-timeout and --shutdown-timeout are about connections, which UDP

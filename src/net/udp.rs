@@ -375,10 +375,17 @@ fn is_group(ip: IpAddr) -> bool {
     }
 }
 
-/// Datagrams in a row, each a copy of a reply recently sent to their source, after which the
-/// source is taken for another echo service and its copies are dropped (a new datagram
-/// between them halves the count).
+/// Copies in a row, each of the reply sent to their source the same number of replies
+/// before, after which the source is taken for another echo service.
 pub const LOOP_STRIKES: u32 = 16;
+
+/// The most datagrams a loop can have in flight and still be seen: a copy of a reply sent
+/// longer ago than this many replies to the same source is taken for new data (a client
+/// sending a file twice, say).
+pub const LOOP_LAG: u64 = 1024;
+
+/// The low bits of a remembered reply: the number of the reply to its source that it was.
+const SEQ: u64 = 0xffff;
 
 /// A pause longer than this from a source ends its run of copies: a loop answers at once, a
 /// person or a monitor sending the same probe now and then does not.
@@ -388,8 +395,8 @@ pub const LOOP_GAP: Duration = Duration::from_secs(1);
 const PEERS: usize = 256;
 
 /// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
-/// [`WAYS`] (a cache line): a loop of up to about a thousand different
-/// datagrams in flight is seen whole, with hardly a bucket overflowing.
+/// [`WAYS`] (a cache line): a loop of up to about a thousand different datagrams in flight
+/// is seen whole, with hardly a bucket overflowing.
 const BUCKETS: usize = 1024;
 
 /// Fingerprints per bucket.
@@ -404,13 +411,17 @@ const WHOLE: usize = 64;
 /// of ours on high ports, set off by one forged datagram, would otherwise answer each other
 /// for ever).
 ///
-/// A real client sends new data; an echo service sends back exactly what it was sent. So every
-/// reply is remembered by a fingerprint of its destination and bytes, and a source whose last
-/// [`LOOP_STRIKES`] datagrams were all copies of replies recently sent to it, none more than
-/// [`LOOP_GAP`] after the one before, is taken for an echo service: its copies are dropped
-/// (which ends the loop: each dropped one is a datagram out of it) while they are nearly all
-/// it sends (each new datagram halves the count). A client whose input repeats the same few lines over and over looks the same, and loses
-/// them. Fixed-size tables keep the work per datagram to two fingerprints and two lookups.
+/// An echo service sends back exactly what it was sent, in order: what comes from it is the
+/// stream of our replies to it, a fixed number of replies late (the datagrams in flight). A
+/// client sends new data, and even a repetitive file repeats earlier lines at varying
+/// distances. So every reply is remembered by a fingerprint of its destination and bytes with
+/// its number among the replies to that source, and a source whose last [`LOOP_STRIKES`]
+/// datagrams were each a copy of the reply sent to it the same number of replies before (at
+/// most [`LOOP_LAG`]), none more than [`LOOP_GAP`] after the one before, is taken for an echo
+/// service: its copies are dropped, which ends the loop, until it sends something new. A
+/// client that sends again a run of 16 or more datagrams it sent just before (a short file
+/// twice, `yes`, 16 blank lines) looks the same and loses the rest of the run. Fixed-size
+/// tables keep the work per datagram to two fingerprints and two lookups.
 pub struct LoopGuard {
     key: u64,
     peers: Box<[Peer]>,
@@ -432,11 +443,18 @@ impl XorShift {
     }
 }
 
-/// One source's run of copies.
+/// One source's replies and run of copies.
 #[derive(Debug, Clone, Copy, Default)]
 struct Peer {
     id: u64,
+    /// Replies sent to it.
+    sent: u64,
+    /// How many replies late the last copy came.
+    lag: u64,
+    /// Copies in a row at that lag.
     strikes: u32,
+    /// Taken for an echo service: its copies are dropped.
+    looping: bool,
     last: Option<Instant>,
 }
 
@@ -457,9 +475,9 @@ impl LoopGuard {
     /// it is remembered as the reply about to go back.
     pub fn looped(&mut self, source: SocketAddr, data: &[u8], now: Instant) -> bool {
         let id = self.peer_id(source);
-        let print = fingerprint(id, data);
-        let bucket = &mut self.replies[print as usize % BUCKETS];
-        let copy = bucket.contains(&print);
+        let tag = fingerprint(id, data);
+        let bucket = &mut self.replies[(tag >> 16) as usize % BUCKETS];
+        let found = bucket.iter().position(|&entry| entry & !SEQ == tag);
         let peer = &mut self.peers[id as usize % PEERS];
         let paused = peer
             .last
@@ -471,23 +489,32 @@ impl LoopGuard {
             };
         }
         peer.last = Some(now);
-        // Halved, not reset, by something new: a loop's rare miss in a full bucket must not
-        // start its count again, while a client's new lines soon bring it down.
-        peer.strikes = if copy {
-            (peer.strikes + 1).min(2 * LOOP_STRIKES)
-        } else {
-            peer.strikes / 2
-        };
-        if copy && peer.strikes >= LOOP_STRIKES {
+        let lag = found.map(|way| peer.sent.wrapping_sub(bucket[way]) & SEQ);
+        match lag {
+            Some(lag) if lag < LOOP_LAG => {
+                peer.strikes = if lag == peer.lag {
+                    peer.strikes.saturating_add(1)
+                } else {
+                    1
+                };
+                peer.lag = lag;
+                peer.looping |= peer.strikes >= LOOP_STRIKES;
+            }
+            _ => {
+                peer.strikes = 0;
+                peer.looping = false;
+            }
+        }
+        if peer.looping {
             return true;
         }
-        if !copy {
-            // An empty way, else a random one: neither the oldest (one too many for a bucket
-            // in a loop would miss every time) nor one fixed by the fingerprint (two could
-            // take each other's place for ever).
-            let way = bucket.iter().position(|&p| p == 0);
-            bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = print;
-        }
+        peer.sent += 1;
+        let entry = tag | (peer.sent & SEQ);
+        // Where it was, else an empty way, else a random one: neither the oldest (one too
+        // many for a bucket in a loop would miss every time) nor one fixed by the fingerprint
+        // (two could take each other's place for ever).
+        let way = found.or_else(|| bucket.iter().position(|&e| e == 0));
+        bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = entry;
         false
     }
 
@@ -510,7 +537,8 @@ impl Default for LoopGuard {
     }
 }
 
-/// A fingerprint of `data` sent to the peer `id`, never 0 (an empty slot); see [`WHOLE`].
+/// A fingerprint of `data` sent to the peer `id`, never 0 (an empty slot), with the bits of
+/// [`SEQ`] clear; see [`WHOLE`].
 fn fingerprint(id: u64, data: &[u8]) -> u64 {
     let mut words = [0u64; 16];
     let len = data.len();
@@ -542,7 +570,7 @@ fn fingerprint(id: u64, data: &[u8]) -> u64 {
             *lane = mix(*lane, w);
         }
     }
-    finish(lanes.iter().fold(0, |h, &lane| mix(h, lane))) | 1
+    (finish(lanes.iter().fold(0, |h, &lane| mix(h, lane))) | (SEQ + 1)) & !SEQ
 }
 
 /// Up to 8 bytes as a little-endian word.
@@ -1027,6 +1055,18 @@ mod tests {
             big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
             big[65_499..].copy_from_slice(&i.to_le_bytes());
             assert!(!guard.looped(client, &big, now), "datagram {i}");
+        }
+        // The same file twice, longer than a loop can be.
+        let text: Vec<Vec<u8>> = (0..2 * LOOP_LAG)
+            .map(|i| format!("text {i}\n").into_bytes())
+            .collect();
+        for line in text.iter().chain(&text) {
+            assert!(!guard.looped(client, line, now));
+        }
+        // Repetitive text: the same lines again and again, at varying distances.
+        for i in 0..10_000u64 {
+            let line = format!("{}\n", (i * i) % 7);
+            assert!(!guard.looped(client, line.as_bytes(), now), "line {i}");
         }
         // The same probe again and again, a second or more apart.
         let mut at = now;
