@@ -329,9 +329,9 @@ are in flight, so the client never overruns the server by itself. At
 the end of input it waits for the outstanding replies, at most
 --idle-timeout (default 1s) after the last one, then exits 0 if every
 datagram came back, or 1 saying how many got no reply. A server that
-answers nothing at all for --idle-timeout while input waits (and
-nothing since datagrams were last given up on) ends the run there,
-exit 1, the rest of the input not sent. Replies are
+answers no datagram for --idle-timeout while input waits (nor since
+datagrams were last given up on) ends the run there, exit 1, the rest
+of the input not sent. Replies are
 matched to datagrams by their bytes, in any order: one that matches
 none (a duplicate, an altered one) is printed but makes it exit 1. No
 server at the address (ICMP port unreachable) is \"Connection

@@ -1170,3 +1170,32 @@ fn short_lines(count: u64) -> Vec<u8> {
         .flat_map(|i| format!("line {i}\n").into_bytes())
         .collect()
 }
+
+/// A server that answers every datagram with something else answers none of them: noticed as
+/// a silent one is, rather than after the whole input a window per timeout.
+#[test]
+fn a_server_that_only_alters_is_noticed_within_the_idle_timeout() {
+    let (addr, stop) = fake_server(|mut d| {
+        d.insert(0, b'X');
+        vec![d]
+    });
+    let target = format!("udp:{addr}");
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &short_lines(200_000),
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("datagrams got no reply, and ")
+            && err.ends_with(
+                "no reply matched a datagram sent for 300ms, so the rest of standard input was \
+                 not sent\n"
+            ),
+        "{err}"
+    );
+}

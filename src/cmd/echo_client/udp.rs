@@ -11,7 +11,7 @@
 //! even while stdout is slow. A lost datagram would hold its place in the window for ever: when
 //! nothing comes back for `--idle-timeout` while some are outstanding, they are written off
 //! (counted as lost at the end unless their replies still come) and sending goes on — unless
-//! input is waiting and nothing at all came back since the last write-off (or the start): the
+//! input is waiting and no datagram was answered since the last write-off (or the start): the
 //! server is not answering, so the client stops and says how many went unanswered.
 //!
 //! Each reply is matched, byte for byte, to a datagram still awaited (in any order: UDP may
@@ -131,10 +131,10 @@ pub(super) async fn session(
 
 /// The exit status, or the one-line error, for how the exchange with `named` ended.
 fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre::Result<Exit> {
-    let mut cut_short = "";
+    let mut cut_short = None;
     match ended {
         Ok(()) => {}
-        Err(Failed::Silent) => cut_short = ", so the rest of standard input was not sent",
+        Err(Failed::Unanswered { heard }) => cut_short = Some(heard),
         Err(Failed::Stdout(err)) => {
             return Err(stdout_error(err, "cannot write to standard output"));
         }
@@ -152,7 +152,7 @@ fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre:
     let sent = exchange.sent;
     let replies = if unmatched == 1 { "reply" } else { "replies" };
     let counted = match (missing, unmatched) {
-        (0, 0) if cut_short.is_empty() => return Ok(Exit::Success),
+        (0, 0) if cut_short.is_none() => return Ok(Exit::Success),
         (_, 0) => format!("{missing} of {sent} datagrams got no reply ({named})"),
         (0, _) => format!(
             "{unmatched} {replies} matched no datagram sent: duplicated or altered ({named})"
@@ -162,12 +162,14 @@ fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre:
              none sent ({named})"
         ),
     };
-    if cut_short.is_empty() {
-        return Err(eyre::eyre!("{counted}"));
-    }
+    let idle = ui::duration(exchange.idle);
+    let why = match cut_short {
+        None => return Err(eyre::eyre!("{counted}")),
+        Some(false) => format!("nothing came back for {idle}"),
+        Some(true) => format!("no reply matched a datagram sent for {idle}"),
+    };
     Err(eyre::eyre!(
-        "{counted}: nothing came back for {}{cut_short}",
-        ui::duration(exchange.idle)
+        "{counted}: {why}, so the rest of standard input was not sent"
     ))
 }
 
@@ -250,10 +252,13 @@ fn charge(len: usize) -> usize {
 /// Why the exchange stopped early.
 #[derive(Debug)]
 enum Failed {
-    /// Nothing at all came back for `--idle-timeout` while input waited for room in the
-    /// window, and nothing since the last datagrams were written off either: the server is
-    /// not answering, and sending the rest would only write it off `WINDOW` at a time.
-    Silent,
+    /// No datagram was answered for `--idle-timeout` while input waited for room in the
+    /// window, nor since the last datagrams were written off: the server is not answering
+    /// (`heard`: though something came back), and sending the rest would only write it off
+    /// `WINDOW` at a time.
+    Unanswered {
+        heard: bool,
+    },
     Stdin(io::Error),
     Stdout(io::Error),
     Socket(io::Error),
@@ -282,8 +287,8 @@ struct Exchange {
     sent: u64,
     /// Every datagram that came back.
     received: u64,
-    /// `received` when datagrams were last written off.
-    received_at_write_off: u64,
+    /// `received` and `echoed` when datagrams were last written off.
+    at_write_off: (u64, u64),
     /// Replies that answered a datagram sent.
     echoed: u64,
     /// Replies that answered none: duplicates, or altered on the way.
@@ -311,7 +316,7 @@ impl Exchange {
             hasher: RandomState::new(),
             sent: 0,
             received: 0,
-            received_at_write_off: 0,
+            at_write_off: (0, 0),
             echoed: 0,
             unmatched: 0,
             last_reply: Instant::now(),
@@ -355,11 +360,13 @@ impl Exchange {
                 ready = self.socket.writable(), if blocked => ready.map_err(Failed::Socket)?,
                 () = tokio::time::sleep_until(silence_ends), if !self.flight.is_empty() => {
                     // Nothing came back for the whole limit: the rest are lost (or late). With
-                    // input waiting and not a reply since the last write-off (or the start),
-                    // the server is not answering at all: stop, rather than write off a
+                    // input waiting and not one datagram answered since the last write-off (or
+                    // the start), the server is not answering: stop, rather than write off a
                     // window per limit for hours.
-                    if !pending.is_empty() && self.received == self.received_at_write_off {
-                        return Err(Failed::Silent);
+                    let (received, echoed) = self.at_write_off;
+                    if !pending.is_empty() && self.echoed == echoed {
+                        let heard = self.received != received;
+                        return Err(Failed::Unanswered { heard });
                     }
                     bar.1.detail(&format!(
                         "no reply for {}: {} datagram(s) written off (a late reply still counts)",
@@ -440,7 +447,7 @@ impl Exchange {
 
     /// Gives up waiting for the datagrams in flight; a late reply still counts for one.
     fn write_off(&mut self) {
-        self.received_at_write_off = self.received;
+        self.at_write_off = (self.received, self.echoed);
         for lost in self.flight.drain(..) {
             *self
                 .written_off
