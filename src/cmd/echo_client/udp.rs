@@ -81,23 +81,7 @@ pub(super) async fn session(
         resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
-    // Every echo server in the group or on the network would answer, each from its own
-    // address, which the connected socket drops: the client would set off a storm and report
-    // every datagram lost (and the kernel refuses a broadcast without SO_BROADCAST anyway).
-    let group = if is_multicast(server.ip()) {
-        Some("multicast")
-    } else if udp::Broadcasts::new().contains(server.ip()) {
-        Some("broadcast")
-    } else {
-        None
-    };
-    if let Some(kind) = group {
-        return Err(eyre::eyre!(
-            "{} is a {kind} address; an echo client talks to one server",
-            server.ip()
-        )
-        .wrap_err(format!("cannot send to {named}")));
-    }
+    refuse_group(server, &named)?;
     let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
     let budget = receive_budget(&socket);
     let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
@@ -208,6 +192,25 @@ pub(super) async fn resolve(
         }
         None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
     }
+}
+
+/// Refuses a multicast or broadcast `server`: every echo server in the group or on the
+/// network would answer, each from its own address, which the connected socket drops, so the
+/// client would set off a storm and report every datagram lost (and the kernel refuses a
+/// broadcast without SO_BROADCAST anyway).
+fn refuse_group(server: SocketAddr, named: &str) -> eyre::Result<()> {
+    let kind = if is_multicast(server.ip()) {
+        "multicast"
+    } else if udp::Broadcasts::new().contains(server.ip()) {
+        "broadcast"
+    } else {
+        return Ok(());
+    };
+    Err(eyre::eyre!(
+        "{} is a {kind} address; an echo client talks to one server",
+        server.ip()
+    )
+    .wrap_err(format!("cannot send to {named}")))
 }
 
 /// A multicast address, an IPv4-mapped one included.
