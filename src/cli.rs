@@ -248,7 +248,9 @@ of the reply sent to it the same number of replies before (at most
 dropped until it sends something new. That ends a loop with an echo
 service on any port, of up to about a thousand datagrams at once; a
 client that sends again a run of 16 or more datagrams it has just sent
-(a short file twice, the output of yes) loses the rest of that run.
+(a short file twice, the output of yes, echo-client's probe and load
+modes with --size 1, whose 1-byte stamps repeat every 256 messages)
+loses the rest of that run.
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
 --idle-timeout and --shutdown-timeout are about connections, which UDP
