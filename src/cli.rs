@@ -244,11 +244,11 @@ a broadcast (a directed one too) or multicast address, sent to one, or
 from its own port; and from a source that sends back what it was sent,
 as another echo service does: after 16 datagrams in a row, each a copy
 of the reply sent to it the same number of replies before (at most
-1024) and none more than 1s after the one before, its copies are
+16384) and none more than 1s after the one before, its copies are
 dropped until it sends something new. That ends a loop with an echo
-service on any port, of up to about a thousand datagrams at once; a
-client that sends again a run of 16 or more datagrams it has just sent
-(a short file twice, the output of yes, echo-client's probe and load
+service on any port, of as many datagrams as the receive buffers hold;
+a client that sends again a run of 16 or more datagrams it has just
+sent (a file of under 16384 lines twice, the output of yes, the probe and load
 modes with --size 1, whose 1-byte stamps repeat every 256 messages)
 loses the rest of that run.
 -v logs a dropped datagram's source, at most once a second per reason;

@@ -381,8 +381,9 @@ pub const LOOP_STRIKES: u32 = 16;
 
 /// The most datagrams a loop can have in flight and still be seen: a copy of a reply sent
 /// longer ago than this many replies to the same source is taken for new data (a client
-/// sending a file twice, say).
-pub const LOOP_LAG: u64 = 1024;
+/// sending a file twice, say). A loop's datagrams wait in the two ends' receive buffers, so
+/// its size is bounded by them: 4 MiB (ours, as root) holds about 5,000 small ones.
+pub const LOOP_LAG: u64 = 16_384;
 
 /// The low bits of a remembered reply: the number of the reply to its source that it was.
 const SEQ: u64 = 0xffff;
@@ -395,9 +396,9 @@ pub const LOOP_GAP: Duration = Duration::from_secs(1);
 const PEERS: usize = 256;
 
 /// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
-/// [`WAYS`] (a cache line): a loop of up to about a thousand different datagrams in flight
-/// is seen whole, with hardly a bucket overflowing.
-const BUCKETS: usize = 1024;
+/// [`WAYS`] (a cache line; 256 KiB in all): a loop of up to [`LOOP_LAG`] datagrams in
+/// flight is seen whole, with few buckets overflowing.
+const BUCKETS: usize = 4096;
 
 /// Fingerprints per bucket.
 const WAYS: usize = 8;
