@@ -383,10 +383,11 @@ pub const LOOP_STRIKES: u32 = 16;
 /// longer ago than this many replies to the same source is taken for new data (a client
 /// sending a file twice, say). A loop's datagrams wait in the two ends' receive buffers, so
 /// its size is bounded by them: 4 MiB (ours, as root) holds about 5,000 small ones.
-pub const LOOP_LAG: u64 = 16_384;
+pub const LOOP_LAG: u32 = 16_384;
 
-/// The low bits of a remembered reply: the number of the reply to its source that it was.
-const SEQ: u64 = 0xffff;
+/// The low bits of a remembered reply: the number of the reply to its source that it was
+/// (the high ones are its fingerprint's, those the bucket index does not use).
+const SEQ: u32 = 0xffff;
 
 /// A pause longer than this from a source ends its run of copies: a loop answers at once, a
 /// person or a monitor sending the same probe now and then does not.
@@ -396,12 +397,12 @@ pub const LOOP_GAP: Duration = Duration::from_secs(1);
 const PEERS: usize = 256;
 
 /// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
-/// [`WAYS`] (a cache line; 256 KiB in all): a loop of up to [`LOOP_LAG`] datagrams in
-/// flight is seen whole, with few buckets overflowing.
-const BUCKETS: usize = 4096;
+/// [`WAYS`] (a cache line; 64 KiB in all, which stays in cache between the system calls): a
+/// loop of up to about [`LOOP_LAG`] datagrams in flight is seen nearly whole.
+const BUCKETS: usize = 1024;
 
-/// Fingerprints per bucket.
-const WAYS: usize = 8;
+/// Replies per bucket.
+const WAYS: usize = 16;
 
 /// Up to this many bytes are fingerprinted whole; a longer datagram by its length, its first
 /// and last 32 bytes and 8 words spread between them, so the cost per datagram stays that of
@@ -426,9 +427,33 @@ const WHOLE: usize = 64;
 pub struct LoopGuard {
     key: u64,
     peers: Box<[Peer]>,
-    replies: Box<[[u64; WAYS]]>,
+    replies: Box<[Bucket]>,
     hand: XorShift,
 }
+
+/// A datagram as [`LoopGuard::see`] found it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    id: u64,
+    print: u64,
+}
+
+/// Asks the CPU to bring `bucket` into the cache, without waiting for it.
+fn prefetch(bucket: &Bucket) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults nor changes memory; the address is a live reference.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(bucket).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bucket;
+}
+
+/// [`WAYS`] remembered replies, one cache line.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Bucket([u32; WAYS]);
 
 /// Marsaglia's xorshift64: random enough to pick a way, and free.
 struct XorShift(u64);
@@ -448,10 +473,10 @@ impl XorShift {
 #[derive(Debug, Clone, Copy, Default)]
 struct Peer {
     id: u64,
-    /// Replies sent to it.
-    sent: u64,
+    /// Replies sent to it (wrapping: only the low bits of [`SEQ`] count).
+    sent: u32,
     /// How many replies late the last copy came.
-    lag: u64,
+    lag: u32,
     /// Copies in a row at that lag.
     strikes: u32,
     /// Taken for an echo service: its copies are dropped.
@@ -467,17 +492,28 @@ impl LoopGuard {
         LoopGuard {
             key,
             peers: vec![Peer::default(); PEERS].into_boxed_slice(),
-            replies: vec![[0; WAYS]; BUCKETS].into_boxed_slice(),
+            replies: vec![Bucket([0; WAYS]); BUCKETS].into_boxed_slice(),
             hand: XorShift(key | 1),
         }
     }
 
-    /// Whether `data` from `source`, arriving at `now`, is to be dropped as a loop's; when not,
-    /// it is remembered as the reply about to go back.
-    pub fn looped(&mut self, source: SocketAddr, data: &[u8], now: Instant) -> bool {
+    /// The fingerprints of `data` from `source`, for [`LoopGuard::looped`]; its bucket is
+    /// fetched into the cache meanwhile, so that a batch's misses overlap instead of each
+    /// stalling the check in turn.
+    pub fn see(&self, source: SocketAddr, data: &[u8]) -> Seen {
         let id = self.peer_id(source);
-        let tag = fingerprint(id, data);
-        let bucket = &mut self.replies[(tag >> 16) as usize % BUCKETS];
+        let print = fingerprint(id, data);
+        prefetch(&self.replies[print as usize % BUCKETS]);
+        Seen { id, print }
+    }
+
+    /// Whether the datagram `seen`, arriving at `now`, is to be dropped as a loop's; when not,
+    /// it is remembered as the reply about to go back.
+    pub fn looped(&mut self, seen: Seen, now: Instant) -> bool {
+        let Seen { id, print } = seen;
+        let bucket = &mut self.replies[print as usize % BUCKETS].0;
+        // Never 0, an empty way.
+        let tag = ((print >> 32) as u32 | (SEQ + 1)) & !SEQ;
         let found = bucket.iter().position(|&entry| entry & !SEQ == tag);
         let peer = &mut self.peers[id as usize % PEERS];
         let paused = peer
@@ -509,7 +545,7 @@ impl LoopGuard {
         if peer.looping {
             return true;
         }
-        peer.sent += 1;
+        peer.sent = peer.sent.wrapping_add(1);
         let entry = tag | (peer.sent & SEQ);
         // Where it was, else an empty way, else a random one: neither the oldest (one too
         // many for a bucket in a loop would miss every time) nor one fixed by the fingerprint
@@ -538,8 +574,7 @@ impl Default for LoopGuard {
     }
 }
 
-/// A fingerprint of `data` sent to the peer `id`, never 0 (an empty slot), with the bits of
-/// [`SEQ`] clear; see [`WHOLE`].
+/// A fingerprint of `data` sent to the peer `id`; see [`WHOLE`].
 fn fingerprint(id: u64, data: &[u8]) -> u64 {
     let mut words = [0u64; 16];
     let len = data.len();
@@ -571,7 +606,7 @@ fn fingerprint(id: u64, data: &[u8]) -> u64 {
             *lane = mix(*lane, w);
         }
     }
-    (finish(lanes.iter().fold(0, |h, &lane| mix(h, lane))) | (SEQ + 1)) & !SEQ
+    finish(lanes.iter().fold(0, |h, &lane| mix(h, lane)))
 }
 
 /// Up to 8 bytes as a little-endian word.
@@ -951,6 +986,12 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The guard's two steps at once.
+    fn check(guard: &mut LoopGuard, source: SocketAddr, data: &[u8], now: Instant) -> bool {
+        let seen = guard.see(source, data);
+        guard.looped(seen, now)
+    }
+
     #[test]
     fn drop_rules() {
         let own = [7007, 7008];
@@ -1018,7 +1059,7 @@ mod tests {
         let peer = addr("127.0.0.1:7102");
         let now = Instant::now();
         let echoed = (0..1000)
-            .take_while(|_| !guard.looped(peer, b"loop\n", now))
+            .take_while(|_| !check(&mut guard, peer, b"loop\n", now))
             .count();
         assert_eq!(echoed, LOOP_STRIKES as usize);
         // Up to hundreds of different datagrams in the loop at once: what is dropped is out
@@ -1027,13 +1068,13 @@ mod tests {
         let other = addr("127.0.0.1:7103");
         let mut echoed = 0;
         for _round in 0..20 {
-            alive.retain(|d| !guard.looped(other, d, now));
+            alive.retain(|d| !check(&mut guard, other, d, now));
             echoed += alive.len();
         }
         assert!(alive.is_empty(), "{} still looping", alive.len());
         assert!(echoed < 2 * 300, "{echoed} echoed");
         // Something new is answered again.
-        assert!(!guard.looped(other, b"new", now));
+        assert!(!check(&mut guard, other, b"new", now));
     }
 
     #[test]
@@ -1048,38 +1089,38 @@ mod tests {
             } else {
                 format!("line {i}\n").into_bytes()
             };
-            assert!(!guard.looped(client, &line, now), "line {i}");
+            assert!(!check(&mut guard, client, &line, now), "line {i}");
         }
         // Large datagrams that differ only in the middle.
         let mut big = vec![0u8; 65_507];
         for i in 0..100u64 {
             big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
             big[65_499..].copy_from_slice(&i.to_le_bytes());
-            assert!(!guard.looped(client, &big, now), "datagram {i}");
+            assert!(!check(&mut guard, client, &big, now), "datagram {i}");
         }
         // The same file twice, longer than a loop can be.
         let text: Vec<Vec<u8>> = (0..2 * LOOP_LAG)
             .map(|i| format!("text {i}\n").into_bytes())
             .collect();
         for line in text.iter().chain(&text) {
-            assert!(!guard.looped(client, line, now));
+            assert!(!check(&mut guard, client, line, now));
         }
         // Repetitive text: the same lines again and again, at varying distances.
         for i in 0..10_000u64 {
             let line = format!("{}\n", (i * i) % 7);
-            assert!(!guard.looped(client, line.as_bytes(), now), "line {i}");
+            assert!(!check(&mut guard, client, line.as_bytes(), now), "line {i}");
         }
         // The same probe again and again, a second or more apart.
         let mut at = now;
         for _ in 0..100 {
             at += LOOP_GAP + Duration::from_millis(1);
-            assert!(!guard.looped(client, b"ping", at));
+            assert!(!check(&mut guard, client, b"ping", at));
         }
         // Another source with the same bytes has its own count.
         for _ in 0..LOOP_STRIKES - 1 {
-            guard.looped(addr("127.0.0.1:40001"), b"same", now);
+            check(&mut guard, addr("127.0.0.1:40001"), b"same", now);
         }
-        assert!(!guard.looped(addr("127.0.0.1:40002"), b"same", now));
+        assert!(!check(&mut guard, addr("127.0.0.1:40002"), b"same", now));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::exit::Exit;
 use crate::net::activation;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::Listener;
-use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard};
+use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui, quote};
@@ -162,6 +162,7 @@ pub async fn serve(
         own_ports,
         broadcasts: Broadcasts::new(),
         loops: LoopGuard::new(),
+        seen: Vec::with_capacity(udp::BATCH),
     };
     let mut summary = Summary::default();
     let mut log = DropLog::default();
@@ -195,20 +196,19 @@ struct Rules<'a> {
     own_ports: &'a [u16],
     broadcasts: Broadcasts,
     loops: LoopGuard,
+    /// Room for a batch's datagrams between [`LoopGuard::see`] and the verdicts.
+    seen: Vec<(usize, udp::Datagram, Seen)>,
 }
 
 impl Rules<'_> {
-    /// Why the datagram `d` (bytes `data`, received at `now`) must not be echoed, if it must
-    /// not. The loop guard comes last: it remembers what is echoed.
-    fn verdict(&mut self, d: &udp::Datagram, data: &[u8], now: Instant) -> Option<Dropped> {
+    /// Why the datagram `d` (as the loop guard `seen` it, received at `now`) must not be
+    /// echoed, if it must not. The loop guard comes last: it remembers what is echoed.
+    fn verdict(&mut self, d: &udp::Datagram, seen: Seen, now: Instant) -> Option<Dropped> {
         if d.truncated {
             return Some(Dropped::Truncated);
         }
-        Dropped::of(d.source, d.to_group, self.own_ports, &self.broadcasts).or_else(|| {
-            self.loops
-                .looped(d.source, data, now)
-                .then_some(Dropped::Looped)
-        })
+        Dropped::of(d.source, d.to_group, self.own_ports, &self.broadcasts)
+            .or_else(|| self.loops.looped(seen, now).then_some(Dropped::Looped))
     }
 }
 
@@ -224,9 +224,15 @@ fn sort(
 ) {
     // One clock read a batch: the loop guard's gaps are of a second.
     let now = Instant::now();
-    for i in 0..n {
-        let Some(d) = batch.datagram(i) else { continue };
-        let verdict = rules.verdict(&d, batch.payload(i), now);
+    // First every datagram's fingerprints (fetching their buckets), then the verdicts.
+    let mut seen = std::mem::take(&mut rules.seen);
+    seen.clear();
+    seen.extend((0..n).filter_map(|i| {
+        let d = batch.datagram(i)?;
+        Some((i, d, rules.loops.see(d.source, batch.payload(i))))
+    }));
+    for &(i, d, looked) in &seen {
+        let verdict = rules.verdict(&d, looked, now);
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
@@ -239,6 +245,7 @@ fn sort(
             }
         }
     }
+    rules.seen = seen;
 }
 
 /// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
