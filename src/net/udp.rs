@@ -393,8 +393,13 @@ const SEQ: u32 = 0xffff;
 /// person or a monitor sending the same probe now and then does not.
 pub const LOOP_GAP: Duration = Duration::from_secs(1);
 
-/// Sources remembered at once (a direct-mapped table: a newcomer takes an old one's place).
-const PEERS: usize = 256;
+/// Sources remembered at once, in sets of [`PEER_WAYS`] places, two cache lines each (a
+/// newcomer takes the place of the one of its set heard from longest ago): a loop partner
+/// keeps its place among a thousand busy clients.
+const PEERS: usize = 4096;
+
+/// Places per set of sources.
+const PEER_WAYS: usize = 8;
 
 /// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
 /// [`WAYS`] (a cache line; 64 KiB in all, which stays in cache between the system calls): a
@@ -426,7 +431,9 @@ const WHOLE: usize = 64;
 /// tables keep the work per datagram to two fingerprints and two lookups.
 pub struct LoopGuard {
     key: u64,
-    peers: Box<[Peer]>,
+    /// The origin of [`Peer::last`].
+    born: Instant,
+    peers: Box<[PeerSet]>,
     replies: Box<[Bucket]>,
     hand: XorShift,
 }
@@ -438,17 +445,22 @@ pub struct Seen {
     print: u64,
 }
 
-/// Asks the CPU to bring `bucket` into the cache, without waiting for it.
-fn prefetch(bucket: &Bucket) {
+/// Asks the CPU to bring `line` into the cache, without waiting for it.
+fn prefetch<T>(line: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults nor changes memory; the address is a live reference.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(bucket).cast());
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(line).cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bucket;
+    let _ = line;
 }
+
+/// [`PEER_WAYS`] sources, two cache lines.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct PeerSet([Peer; PEER_WAYS]);
 
 /// [`WAYS`] remembered replies, one cache line.
 #[derive(Clone, Copy)]
@@ -469,19 +481,21 @@ impl XorShift {
     }
 }
 
-/// One source's replies and run of copies.
+/// One source's replies and run of copies (16 bytes, four to a cache line).
 #[derive(Debug, Clone, Copy, Default)]
 struct Peer {
-    id: u64,
+    /// Its fingerprint's low half.
+    id: u32,
     /// Replies sent to it (wrapping: only the low bits of [`SEQ`] count).
     sent: u32,
+    /// When it was last heard from, in milliseconds since the guard was made (0: never).
+    last: u32,
     /// How many replies late the last copy came.
-    lag: u32,
-    /// Copies in a row at that lag.
-    strikes: u32,
+    lag: u16,
+    /// Copies in a row at that lag (at most 255 counted).
+    strikes: u8,
     /// Taken for an echo service: its copies are dropped.
     looping: bool,
-    last: Option<Instant>,
 }
 
 impl LoopGuard {
@@ -491,7 +505,8 @@ impl LoopGuard {
         let key = std::hash::RandomState::new().hash_one(0x5eed_u64);
         LoopGuard {
             key,
-            peers: vec![Peer::default(); PEERS].into_boxed_slice(),
+            born: Instant::now(),
+            peers: vec![PeerSet::default(); PEERS / PEER_WAYS].into_boxed_slice(),
             replies: vec![Bucket([0; WAYS]); BUCKETS].into_boxed_slice(),
             hand: XorShift(key | 1),
         }
@@ -504,6 +519,9 @@ impl LoopGuard {
         let id = self.peer_id(source);
         let print = fingerprint(id, data);
         prefetch(&self.replies[print as usize % BUCKETS]);
+        let set = &self.peers[id as usize % (PEERS / PEER_WAYS)].0;
+        prefetch(&set[0]);
+        prefetch(&set[PEER_WAYS / 2]);
         Seen { id, print }
     }
 
@@ -515,27 +533,19 @@ impl LoopGuard {
         // Never 0, an empty way.
         let tag = ((print >> 32) as u32 | (SEQ + 1)) & !SEQ;
         let found = bucket.iter().position(|&entry| entry & !SEQ == tag);
-        let peer = &mut self.peers[id as usize % PEERS];
-        let paused = peer
-            .last
-            .is_none_or(|last| now.saturating_duration_since(last) > LOOP_GAP);
-        if peer.id != id || paused {
-            *peer = Peer {
-                id,
-                ..Peer::default()
-            };
-        }
-        peer.last = Some(now);
+        let set = &mut self.peers[id as usize % (PEERS / PEER_WAYS)].0;
+        let peer = peer(set, id as u32, self.born, now);
         let lag = found.map(|way| peer.sent.wrapping_sub(bucket[way]) & SEQ);
         match lag {
             Some(lag) if lag < LOOP_LAG => {
+                let lag = lag as u16;
                 peer.strikes = if lag == peer.lag {
                     peer.strikes.saturating_add(1)
                 } else {
                     1
                 };
                 peer.lag = lag;
-                peer.looping |= peer.strikes >= LOOP_STRIKES;
+                peer.looping |= u32::from(peer.strikes) >= LOOP_STRIKES;
             }
             _ => {
                 peer.strikes = 0;
@@ -566,6 +576,31 @@ impl LoopGuard {
         };
         finish(mix(h, u64::from(source.port())))
     }
+}
+
+/// The place of the source `id` in its `set`, heard from at `now`: its own, or a fresh one in
+/// place of the one heard from longest ago; also fresh after a pause longer than
+/// [`LOOP_GAP`].
+fn peer(set: &mut [Peer; PEER_WAYS], id: u32, born: Instant, now: Instant) -> &mut Peer {
+    // Milliseconds since `born`, at least 1 (0 is never); a guard alive for 49 days wraps,
+    // which only restarts a count.
+    let ms = (now.saturating_duration_since(born).as_millis() as u32).max(1);
+    let mine = set.iter().position(|p| p.id == id && p.last != 0);
+    let oldest = || {
+        (0..PEER_WAYS)
+            .max_by_key(|&i| ms.wrapping_sub(set[i].last))
+            .unwrap_or(0)
+    };
+    let peer = &mut set[mine.unwrap_or_else(oldest)];
+    let gap = ms.wrapping_sub(peer.last);
+    if mine.is_none() || u128::from(gap) > LOOP_GAP.as_millis() {
+        *peer = Peer {
+            id,
+            ..Peer::default()
+        };
+    }
+    peer.last = ms;
+    peer
 }
 
 impl Default for LoopGuard {
@@ -1075,6 +1110,22 @@ mod tests {
         assert!(echoed < 2 * 300, "{echoed} echoed");
         // Something new is answered again.
         assert!(!check(&mut guard, other, b"new", now));
+        // Found among a thousand busy clients too (their replies, pushing out the loop's now
+        // and then, may make it take a few more rounds).
+        let mut guard = LoopGuard::new();
+        let echo = addr("127.0.0.1:7104");
+        let mut n = 0u64;
+        let echoed = (0..1000)
+            .take_while(|_| {
+                for c in 0..1000u16 {
+                    n += 1;
+                    let client = SocketAddr::from(([127, 0, 0, 1], 20_000 + c));
+                    assert!(!check(&mut guard, client, &n.to_le_bytes(), now));
+                }
+                !check(&mut guard, echo, b"loop\n", now)
+            })
+            .count();
+        assert!(echoed < 200, "{echoed} rounds");
     }
 
     #[test]
