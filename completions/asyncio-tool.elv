@@ -92,7 +92,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --key 'The private key of --cert (PEM)'
             cand --connect-timeout 'Give up a connection attempt after this long'
             cand --wait 'Keep retrying the connection (with back-off) for up to this long, for a server that is still starting'
-            cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s)'
+            cand --idle-timeout 'Give up (exit 1) once no byte has moved either way for this long while the server is the one awaited: it takes none of the input, or sends no reply after the end of input, or sends nothing while standard input is idle. A slow reader of our stdout does not count. The error says which way stalled. Over UDP: how long to wait for outstanding replies after the last one came back (default 1s), and for a server that answers nothing before giving up on it'
             cand --count 'Probe mode, like ping: send N messages (0: until Ctrl-C), one every --interval, each checked byte for byte, one line per reply on stdout, then a summary. Reads no stdin'
             cand --size 'Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted), at most 16MiB; over UDP at most what one datagram holds (65507 bytes, 65527 over IPv6)'
             cand --interval 'Time between probes (probe mode)'

@@ -240,7 +240,17 @@ unchanged to its sender, from the address it was sent to (also on a
 wildcard address). So that the server cannot be made a reflector or one
 end of a packet loop, it drops, and counts by reason, datagrams from a
 port below 1024 or port 0 (services such as chargen, not clients), from
-a broadcast or multicast address, sent to one, or from its own port.
+a broadcast (a directed one too) or multicast address, sent to one, or
+from its own port; and from a source that sends back what it was sent,
+as another echo service does: after 16 datagrams in a row, each a copy
+of the reply sent to it the same number of replies before (at most
+16384) and none more than 1s after the one before, its copies are
+dropped until it sends something new. That ends a loop with an echo
+service on any port, of as many datagrams as the receive buffers hold;
+a client that sends again a run of 16 or more datagrams it has just
+sent (a file of under 16384 lines twice, the output of yes, the probe and load
+modes with --size 1, whose 1-byte stamps repeat every 256 messages)
+loses the rest of that run.
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
 --idle-timeout and --shutdown-timeout are about connections, which UDP
@@ -320,7 +330,10 @@ longer line is cut into datagrams of the largest size. A bounded number
 are in flight, so the client never overruns the server by itself. At
 the end of input it waits for the outstanding replies, at most
 --idle-timeout (default 1s) after the last one, then exits 0 if every
-datagram came back, or 1 saying how many got no reply. Replies are
+datagram came back, or 1 saying how many got no reply. A server that
+answers no datagram for --idle-timeout while input waits (nor since
+datagrams were last given up on) ends the run there, exit 1, the rest
+of the input not sent. Replies are
 matched to datagrams by their bytes, in any order: one that matches
 none (a duplicate, an altered one) is printed but makes it exit 1. No
 server at the address (ICMP port unreachable) is \"Connection
@@ -377,7 +390,8 @@ pub struct EchoClientArgs {
     /// the one awaited: it takes none of the input, or sends no reply after the end of input,
     /// or sends nothing while standard input is idle. A slow reader of our stdout does not
     /// count. The error says which way stalled. Over UDP: how long to wait for outstanding
-    /// replies after the last one came back (default 1s).
+    /// replies after the last one came back (default 1s), and for a server that answers
+    /// nothing before giving up on it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 

@@ -925,3 +925,277 @@ fn progress_forced_shows_datagrams_and_leaves_stdout_alone() {
     );
     server.stop();
 }
+
+/// Sends one UDP datagram that claims to come from `from` (a raw socket: root only), or says
+/// why it cannot.
+fn spoof(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Result<(), String> {
+    let (SocketAddr::V4(from), SocketAddr::V4(to)) = (from, to) else {
+        return Err("IPv4 only".into());
+    };
+    // SAFETY: plain socket(2); the descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // IPPROTO_RAW implies IP_HDRINCL; the kernel fills in the checksum, total length and id.
+    let udp_len = 8 + payload.len();
+    let mut packet = vec![
+        0x45,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        libc::IPPROTO_UDP as u8,
+        0,
+        0,
+    ];
+    packet.extend_from_slice(&from.ip().octets());
+    packet.extend_from_slice(&to.ip().octets());
+    packet.extend_from_slice(&from.port().to_be_bytes());
+    packet.extend_from_slice(&to.port().to_be_bytes());
+    packet.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    packet.extend_from_slice(&[0, 0]); // no UDP checksum (allowed over IPv4)
+    packet.extend_from_slice(payload);
+    packet[2..4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: the buffer and the address are live and of the sizes given.
+    let sent = unsafe {
+        libc::sendto(
+            fd,
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&raw const sin).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let result = if sent < 0 {
+        Err(std::io::Error::last_os_error().to_string())
+    } else {
+        Ok(())
+    };
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// The number N in a summary's "echoed N datagram(s)".
+fn echoed(summary: &str) -> u64 {
+    let rest = summary
+        .split("echoed ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {summary}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// One forged datagram from one of our servers to another (both on high ports) would have them
+/// answer each other for ever, tens of thousands of datagrams a second: each must see its own
+/// replies come back and stop answering them.
+#[test]
+fn two_servers_set_against_each_other_stop_the_loop() {
+    let a = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    let b = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    if let Err(why) = spoof(a.addr(), b.addr(), b"loop me\n") {
+        eprintln!("note: cannot forge a datagram here ({why}); the test is skipped");
+        return;
+    }
+    let logged = "source keeps sending back what it was sent (a packet loop)";
+    assert!(
+        b.inner.logs_within(IO_TIMEOUT, logged) || a.inner.logs_within(IO_TIMEOUT, logged),
+        "{}",
+        b.inner.stderr()
+    );
+    // Long enough for the loop to have gone on: it answers in microseconds.
+    thread::sleep(Duration::from_millis(1500));
+    // Both still serve real clients, the same bytes again and again included.
+    ping(&client_socket(a.addr()), b"loop me\n");
+    ping(&client_socket(b.addr()), b"loop me\n");
+    let (_, a_err) = a.stop();
+    let (_, b_err) = b.stop();
+    for err in [&a_err, &b_err] {
+        assert!(echoed(err) < 100, "the loop went on: {err}");
+    }
+    assert!(
+        a_err.contains("1 source keeps sending back") || b_err.contains("1 source keeps"),
+        "{a_err}\n{b_err}"
+    );
+}
+
+/// A directed broadcast address (lo's 127.255.255.255) as a source is as forged as the
+/// limited one: dropped as such, never tried (the kernel would refuse the reply).
+#[test]
+fn datagrams_from_a_directed_broadcast_address_are_dropped_as_such() {
+    let server = Server::start(&["-v", "udp:127.0.0.1:0"]);
+    let from: SocketAddr = "127.255.255.255:4000".parse().unwrap();
+    if let Err(why) = spoof(from, server.addr(), b"from all\n") {
+        eprintln!("note: cannot forge a datagram here ({why}); the test is skipped");
+        return;
+    }
+    ping(&client_socket(server.addr()), b"after\n");
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(
+        err.contains("echoed 1 datagram (6 B)")
+            && err.contains("; dropped 1: 1 broadcast or multicast source")
+            && !err.contains("could not be sent"),
+        "{err}"
+    );
+}
+
+/// A broadcast address, the limited one or a directed one (lo's 127.255.255.255), would draw
+/// a reply from every echo server on the network: refused before anything is sent, as a
+/// multicast address is, not a bare "Permission denied".
+#[test]
+fn the_client_refuses_a_broadcast_address() {
+    for (target, ip) in [
+        ("udp:127.255.255.255:7", "127.255.255.255"),
+        ("udp:255.255.255.255:7", "255.255.255.255"),
+        ("udp:[::ffff:127.255.255.255]:7", "::ffff:127.255.255.255"),
+    ] {
+        let out = client(&[target], b"to everyone\n");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "asyncio-tool: cannot send to {target}: {ip} is a broadcast address; an echo \
+                 client talks to one server\n"
+            )
+        );
+    }
+}
+
+/// A server that takes every datagram and answers none is noticed within --idle-timeout:
+/// the client stops sending and says how many went unanswered, instead of writing off a
+/// window per timeout for hours (200,000 lines would take 15 minutes at 64 per 300 ms).
+#[test]
+fn a_silent_server_is_noticed_within_the_idle_timeout() {
+    let (addr, stop) = fake_server(|_| vec![]);
+    let target = format!("udp:{addr}");
+    let input = short_lines(200_000);
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &input,
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert_no_panic(&out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let sent: u64 = err
+        .strip_prefix("asyncio-tool: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((1..=64).contains(&sent), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "asyncio-tool: {sent} of {sent} datagrams got no reply ({target}): nothing came \
+             back for 300ms, so the rest of standard input was not sent\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// A server that stops answering halfway is noticed too (one write-off after its last reply,
+/// then a window with no reply at all), while a lossy one that keeps answering is not cut off.
+#[test]
+fn a_server_that_falls_silent_midway_is_noticed() {
+    let mut count = 0u64;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count <= 1000 { vec![d] } else { vec![] }
+    });
+    let target = format!("udp:{addr}");
+    let input = short_lines(200_000);
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &input,
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("datagrams got no reply")
+            && err.ends_with("so the rest of standard input was not sent\n"),
+        "{err}"
+    );
+    let lines = out.stdout.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(lines, 1000, "every reply printed");
+}
+
+/// A server that drops one datagram in fifty but answers the rest is served to the end: its
+/// clogged windows are written off and sending goes on, as before.
+#[test]
+fn a_lossy_server_that_keeps_answering_gets_all_the_input() {
+    let mut count = 0u64;
+    let (addr, stop) = fake_server(move |d| {
+        count += 1;
+        if count % 50 == 0 { vec![] } else { vec![d] }
+    });
+    let target = format!("udp:{addr}");
+    let input = short_lines(5000);
+    let out = client(&["--idle-timeout", "200ms", &target], &input);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("asyncio-tool: 100 of 5000 datagrams got no reply ({target})\n")
+    );
+}
+
+/// `line 0`, `line 1`... each with its newline.
+fn short_lines(count: u64) -> Vec<u8> {
+    (0..count)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect()
+}
+
+/// A server that answers every datagram with something else answers none of them: noticed as
+/// a silent one is, rather than after the whole input a window per timeout.
+#[test]
+fn a_server_that_only_alters_is_noticed_within_the_idle_timeout() {
+    let (addr, stop) = fake_server(|mut d| {
+        d.insert(0, b'X');
+        vec![d]
+    });
+    let target = format!("udp:{addr}");
+    let started = std::time::Instant::now();
+    let out = output_with_input(
+        std_tool(["echo-client", "--idle-timeout", "300ms", &target]),
+        &short_lines(200_000),
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("datagrams got no reply, and ")
+            && err.ends_with(
+                "no reply matched a datagram sent for 300ms, so the rest of standard input was \
+                 not sent\n"
+            ),
+        "{err}"
+    );
+}

@@ -17,6 +17,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -135,22 +136,95 @@ fn is_own_address(ip: IpAddr) -> bool {
     if ip.is_unspecified() || is_group(ip) {
         return false;
     }
+    let mut found = false;
+    each_interface(|ifa| found |= interface_ip(ifa.ifa_addr) == Some(ip));
+    found
+}
+
+/// Calls `visit` with each entry of getifaddrs(3); with none when the list cannot be read.
+fn each_interface(mut visit: impl FnMut(&libc::ifaddrs)) {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head into `list` on success.
     if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
-        return false;
+        return;
     }
-    let mut found = false;
     let mut entry = list;
     while !entry.is_null() {
         // SAFETY: `entry` is a node of the list getifaddrs made, freed only below.
         let ifa = unsafe { &*entry };
-        found |= interface_ip(ifa.ifa_addr) == Some(ip);
+        visit(ifa);
         entry = ifa.ifa_next;
     }
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
+}
+
+/// The IPv4 broadcast addresses of this host: the limited one, lo's 127.255.255.255, and
+/// every interface's directed one (its address with all host bits set), from getifaddrs(3).
+/// No sender has one of these, and a reply to one would go to every host of a network.
+pub fn broadcast_addresses() -> Vec<Ipv4Addr> {
+    let mut found = vec![Ipv4Addr::BROADCAST, Ipv4Addr::new(127, 255, 255, 255)];
+    each_interface(|ifa| {
+        let (Some(IpAddr::V4(ip)), Some(IpAddr::V4(mask))) =
+            (interface_ip(ifa.ifa_addr), interface_ip(ifa.ifa_netmask))
+        else {
+            return;
+        };
+        let mask = u32::from(mask);
+        // A /31 or /32 has no broadcast address (RFC 3021): every address is a host's.
+        let broadcast = Ipv4Addr::from(u32::from(ip) | !mask);
+        if mask.leading_ones() < 31 && !found.contains(&broadcast) {
+            found.push(broadcast);
+        }
+    });
     found
+}
+
+/// [`broadcast_addresses`], kept: read at start, and again (at most every
+/// [`Broadcasts::REREAD`]) when a reply is refused as one to a broadcast address is, since an
+/// interface may have come up since.
+#[derive(Debug, Clone)]
+pub struct Broadcasts {
+    list: Vec<Ipv4Addr>,
+    read: Instant,
+}
+
+impl Broadcasts {
+    /// The least time between two reads of the interfaces.
+    pub const REREAD: Duration = Duration::from_secs(5);
+
+    /// The host's broadcast addresses as of now.
+    pub fn new() -> Broadcasts {
+        Broadcasts {
+            list: broadcast_addresses(),
+            read: Instant::now(),
+        }
+    }
+
+    /// Whether `ip` (or the IPv4 address an IPv4-mapped one stands for) is one of them.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let v4 = match ip {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => return false,
+            },
+        };
+        self.list.contains(&v4)
+    }
+
+    /// Reads the interfaces again, unless that was done less than [`Broadcasts::REREAD`] ago.
+    pub fn refresh(&mut self) {
+        if self.read.elapsed() >= Broadcasts::REREAD {
+            *self = Broadcasts::new();
+        }
+    }
+}
+
+impl Default for Broadcasts {
+    fn default() -> Broadcasts {
+        Broadcasts::new()
+    }
 }
 
 /// The IP address of an interface's `sockaddr` from getifaddrs, if it has one.
@@ -219,7 +293,8 @@ pub enum Dropped {
     /// never a client's; answering it starts a loop between two services (OpenBSD's inetd
     /// rule).
     LowPort,
-    /// From a broadcast or multicast address: no real sender has one, so it is forged.
+    /// From a broadcast (limited or one of the host's directed ones) or multicast address: no
+    /// real sender has one, so it is forged.
     BroadcastSource,
     /// Sent to a broadcast or multicast address: one datagram would draw a reply from every
     /// host, an amplifier.
@@ -227,28 +302,38 @@ pub enum Dropped {
     /// From one of the server's own ports: another echo server on this port, or this one on
     /// another of its sockets, which would answer the answer forever.
     OwnPort,
+    /// From a peer that keeps sending back what it was just sent: another echo service, which
+    /// a forged datagram set against this one (see [`LoopGuard`]).
+    Looped,
     /// Larger than the buffer (cannot happen with UDP's 16-bit length); never echoed cut.
     Truncated,
 }
 
 impl Dropped {
     /// Every reason, in the order the summary lists them.
-    pub const ALL: [Dropped; 5] = [
+    pub const ALL: [Dropped; 6] = [
         Dropped::LowPort,
         Dropped::BroadcastSource,
         Dropped::BroadcastDestination,
         Dropped::OwnPort,
+        Dropped::Looped,
         Dropped::Truncated,
     ];
 
     /// Whether a datagram from `source`, sent to a group address or not (`to_group`, see
-    /// [`Datagram::to_group`]), must be dropped by a server whose sockets are on `own_ports`,
-    /// and why.
-    pub fn of(source: SocketAddr, to_group: bool, own_ports: &[u16]) -> Option<Dropped> {
+    /// [`Datagram::to_group`]), must be dropped by a server whose sockets are on `own_ports`
+    /// on a host with `broadcasts`, and why. (Loops are [`LoopGuard`]'s, which needs the
+    /// bytes.)
+    pub fn of(
+        source: SocketAddr,
+        to_group: bool,
+        own_ports: &[u16],
+        broadcasts: &Broadcasts,
+    ) -> Option<Dropped> {
         if source.port() < 1024 {
             return Some(Dropped::LowPort);
         }
-        if is_group(source.ip()) {
+        if is_group(source.ip()) || broadcasts.contains(source.ip()) {
             return Some(Dropped::BroadcastSource);
         }
         if to_group {
@@ -267,6 +352,7 @@ impl Dropped {
             Dropped::BroadcastSource => "broadcast or multicast source",
             Dropped::BroadcastDestination => "sent to a broadcast or multicast address",
             Dropped::OwnPort => "source port is the server's own (an echo loop)",
+            Dropped::Looped => "source keeps sending back what it was sent (a packet loop)",
             Dropped::Truncated => "truncated",
         }
     }
@@ -287,6 +373,300 @@ fn is_group(ip: IpAddr) -> bool {
             None => v6.is_multicast() || v6.is_unspecified(),
         },
     }
+}
+
+/// Copies in a row, each of the reply sent to their source the same number of replies
+/// before, after which the source is taken for another echo service.
+pub const LOOP_STRIKES: u32 = 16;
+
+/// The most datagrams a loop can have in flight and still be seen: a copy of a reply sent
+/// longer ago than this many replies to the same source is taken for new data (a client
+/// sending a file twice, say). A loop's datagrams wait in the two ends' receive buffers, so
+/// its size is bounded by them: 4 MiB (ours, as root) holds about 5,000 small ones.
+pub const LOOP_LAG: u32 = 16_384;
+
+/// The low bits of a remembered reply: the number of the reply to its source that it was
+/// (the high ones are its fingerprint's, those the bucket index does not use).
+const SEQ: u32 = 0xffff;
+
+/// A pause longer than this from a source ends its run of copies: a loop answers at once, a
+/// person or a monitor sending the same probe now and then does not.
+pub const LOOP_GAP: Duration = Duration::from_secs(1);
+
+/// Sources remembered at once, in sets of [`PEER_WAYS`] places, two cache lines each (a
+/// newcomer takes the place of the one of its set heard from longest ago): a loop partner
+/// keeps its place among a thousand busy clients.
+const PEERS: usize = 4096;
+
+/// Places per set of sources.
+const PEER_WAYS: usize = 8;
+
+/// Replies remembered at once, by fingerprint of their source and bytes, in buckets of
+/// [`WAYS`] (a cache line; 64 KiB in all, which stays in cache between the system calls): a
+/// loop of up to about [`LOOP_LAG`] datagrams in flight is seen nearly whole.
+const BUCKETS: usize = 1024;
+
+/// Replies per bucket.
+const WAYS: usize = 16;
+
+/// Up to this many bytes are fingerprinted whole; a longer datagram by its length, its first
+/// and last 32 bytes and 8 words spread between them, so the cost per datagram stays that of
+/// a few multiplications whatever its size.
+const WHOLE: usize = 64;
+
+/// What keeps the server from being one end of a packet loop with another echo service (two
+/// of ours on high ports, set off by one forged datagram, would otherwise answer each other
+/// for ever).
+///
+/// An echo service sends back exactly what it was sent, in order: what comes from it is the
+/// stream of our replies to it, a fixed number of replies late (the datagrams in flight). A
+/// client sends new data, and even a repetitive file repeats earlier lines at varying
+/// distances. So every reply is remembered by a fingerprint of its destination and bytes with
+/// its number among the replies to that source, and a source whose last [`LOOP_STRIKES`]
+/// datagrams were each a copy of the reply sent to it the same number of replies before (at
+/// most [`LOOP_LAG`]), none more than [`LOOP_GAP`] after the one before, is taken for an echo
+/// service: its copies are dropped, which ends the loop, until it sends something new. A
+/// client that sends again a run of 16 or more datagrams it sent just before (a short file
+/// twice, `yes`, 16 blank lines) looks the same and loses the rest of the run. Fixed-size
+/// tables keep the work per datagram to two fingerprints and two lookups.
+pub struct LoopGuard {
+    key: u64,
+    /// The origin of [`Peer::last`].
+    born: Instant,
+    peers: Box<[PeerSet]>,
+    replies: Box<[Bucket]>,
+    hand: XorShift,
+}
+
+/// A datagram as [`LoopGuard::see`] found it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    id: u64,
+    print: u64,
+}
+
+/// Asks the CPU to bring `line` into the cache, without waiting for it.
+fn prefetch<T>(line: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults nor changes memory; the address is a live reference.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(line).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = line;
+}
+
+/// [`PEER_WAYS`] sources, two cache lines.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct PeerSet([Peer; PEER_WAYS]);
+
+/// [`WAYS`] remembered replies, one cache line.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Bucket([u32; WAYS]);
+
+/// Marsaglia's xorshift64: random enough to pick a way, and free.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x as usize
+    }
+}
+
+/// One source's replies and run of copies (16 bytes, four to a cache line).
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    /// Its fingerprint's low half.
+    id: u32,
+    /// Replies sent to it (wrapping: only the low bits of [`SEQ`] count).
+    sent: u32,
+    /// When it was last heard from, in milliseconds since the guard was made (0: never).
+    last: u32,
+    /// How many replies late the last copy came.
+    lag: u16,
+    /// Copies in a row at that lag (at most 255 counted).
+    strikes: u8,
+    /// Taken for an echo service: its copies are dropped.
+    looping: bool,
+}
+
+impl LoopGuard {
+    /// Empty tables, under a key of this process's own so that nobody can aim a collision.
+    pub fn new() -> LoopGuard {
+        use std::hash::BuildHasher;
+        let key = std::hash::RandomState::new().hash_one(0x5eed_u64);
+        LoopGuard {
+            key,
+            born: Instant::now(),
+            peers: vec![PeerSet::default(); PEERS / PEER_WAYS].into_boxed_slice(),
+            replies: vec![Bucket([0; WAYS]); BUCKETS].into_boxed_slice(),
+            hand: XorShift(key | 1),
+        }
+    }
+
+    /// The fingerprints of `data` from `source`, for [`LoopGuard::looped`]; its bucket is
+    /// fetched into the cache meanwhile, so that a batch's misses overlap instead of each
+    /// stalling the check in turn.
+    pub fn see(&self, source: SocketAddr, data: &[u8]) -> Seen {
+        let id = self.peer_id(source);
+        let print = fingerprint(id, data);
+        prefetch(&self.replies[print as usize % BUCKETS]);
+        let set = &self.peers[id as usize % (PEERS / PEER_WAYS)].0;
+        prefetch(&set[0]);
+        prefetch(&set[PEER_WAYS / 2]);
+        Seen { id, print }
+    }
+
+    /// Whether the datagram `seen`, arriving at `now`, is to be dropped as a loop's; when not,
+    /// it is remembered as the reply about to go back.
+    pub fn looped(&mut self, seen: Seen, now: Instant) -> bool {
+        let Seen { id, print } = seen;
+        let bucket = &mut self.replies[print as usize % BUCKETS].0;
+        // Never 0, an empty way.
+        let tag = ((print >> 32) as u32 | (SEQ + 1)) & !SEQ;
+        let found = bucket.iter().position(|&entry| entry & !SEQ == tag);
+        let set = &mut self.peers[id as usize % (PEERS / PEER_WAYS)].0;
+        let peer = peer(set, id as u32, self.born, now);
+        let lag = found.map(|way| peer.sent.wrapping_sub(bucket[way]) & SEQ);
+        match lag {
+            Some(lag) if lag < LOOP_LAG => {
+                let lag = lag as u16;
+                peer.strikes = if lag == peer.lag {
+                    peer.strikes.saturating_add(1)
+                } else {
+                    1
+                };
+                peer.lag = lag;
+                peer.looping |= u32::from(peer.strikes) >= LOOP_STRIKES;
+            }
+            _ => {
+                peer.strikes = 0;
+                peer.looping = false;
+            }
+        }
+        if peer.looping {
+            return true;
+        }
+        peer.sent = peer.sent.wrapping_add(1);
+        let entry = tag | (peer.sent & SEQ);
+        // Where it was, else an empty way, else a random one: neither the oldest (one too
+        // many for a bucket in a loop would miss every time) nor one fixed by the fingerprint
+        // (two could take each other's place for ever).
+        let way = found.or_else(|| bucket.iter().position(|&e| e == 0));
+        bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = entry;
+        false
+    }
+
+    /// A keyed fingerprint of a source address.
+    fn peer_id(&self, source: SocketAddr) -> u64 {
+        let h = match source.ip() {
+            IpAddr::V4(ip) => mix(self.key, u64::from(u32::from(ip))),
+            IpAddr::V6(ip) => {
+                let bits = u128::from(ip);
+                mix(mix(self.key, (bits >> 64) as u64), bits as u64)
+            }
+        };
+        finish(mix(h, u64::from(source.port())))
+    }
+}
+
+/// The place of the source `id` in its `set`, heard from at `now`: its own, or a fresh one in
+/// place of the one heard from longest ago; also fresh after a pause longer than
+/// [`LOOP_GAP`].
+fn peer(set: &mut [Peer; PEER_WAYS], id: u32, born: Instant, now: Instant) -> &mut Peer {
+    // Milliseconds since `born`, at least 1 (0 is never); a guard alive for 49 days wraps,
+    // which only restarts a count.
+    let ms = (now.saturating_duration_since(born).as_millis() as u32).max(1);
+    let mine = set.iter().position(|p| p.id == id && p.last != 0);
+    let oldest = || {
+        (0..PEER_WAYS)
+            .max_by_key(|&i| ms.wrapping_sub(set[i].last))
+            .unwrap_or(0)
+    };
+    let peer = &mut set[mine.unwrap_or_else(oldest)];
+    let gap = ms.wrapping_sub(peer.last);
+    if mine.is_none() || u128::from(gap) > LOOP_GAP.as_millis() {
+        *peer = Peer {
+            id,
+            ..Peer::default()
+        };
+    }
+    peer.last = ms;
+    peer
+}
+
+impl Default for LoopGuard {
+    fn default() -> LoopGuard {
+        LoopGuard::new()
+    }
+}
+
+/// A fingerprint of `data` sent to the peer `id`; see [`WHOLE`].
+fn fingerprint(id: u64, data: &[u8]) -> u64 {
+    let mut words = [0u64; 16];
+    let len = data.len();
+    if len <= WHOLE {
+        for (w, chunk) in words.iter_mut().zip(data.chunks(8)) {
+            *w = word(chunk);
+        }
+    } else {
+        let step = (len - 8) / 9;
+        for (j, w) in words[..4].iter_mut().enumerate() {
+            *w = word(&data[j * 8..j * 8 + 8]);
+        }
+        for (j, w) in words[4..8].iter_mut().enumerate() {
+            *w = word(&data[len - 32 + j * 8..len - 24 + j * 8]);
+        }
+        for (j, w) in words[8..].iter_mut().enumerate() {
+            *w = word(&data[(j + 1) * step..(j + 1) * step + 8]);
+        }
+    }
+    // Four independent lanes: the multiplications overlap instead of waiting on each other.
+    let mut lanes = [id, len as u64, id.rotate_left(32), !id];
+    let used = if len <= WHOLE {
+        len.div_ceil(32).max(1)
+    } else {
+        4
+    };
+    for block in words.chunks_exact(4).take(used) {
+        for (lane, &w) in lanes.iter_mut().zip(block) {
+            *lane = mix(*lane, w);
+        }
+    }
+    finish(lanes.iter().fold(0, |h, &lane| mix(h, lane)))
+}
+
+/// Up to 8 bytes as a little-endian word.
+fn word(chunk: &[u8]) -> u64 {
+    if let Ok(whole) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(whole);
+    }
+    let mut bytes = [0u8; 8];
+    let len = chunk.len().min(8);
+    bytes[..len].copy_from_slice(&chunk[..len]);
+    u64::from_le_bytes(bytes)
+}
+
+/// One step of a multiplicative hash (FxHash's): cheap, and good enough for table slots once
+/// [`finish`]ed.
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// Spreads every input bit over the low bits, which pick the table slots.
+fn finish(h: u64) -> u64 {
+    // MurmurHash3's fmix64.
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// One received datagram, as [`Batch::datagram`] reports it.
@@ -429,6 +809,12 @@ impl Batch {
             len: header.msg_len as usize,
             truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         })
+    }
+
+    /// The bytes of the `i`th datagram of the last [`Batch::receive`].
+    pub fn payload(&self, i: usize) -> &[u8] {
+        let len = (self.headers[i].msg_len as usize).min(SLOT);
+        &self.data[i * SLOT..i * SLOT + len]
     }
 
     /// Queues the `i`th datagram to go back to its sender, from the address it came to.
@@ -635,10 +1021,17 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The guard's two steps at once.
+    fn check(guard: &mut LoopGuard, source: SocketAddr, data: &[u8], now: Instant) -> bool {
+        let seen = guard.see(source, data);
+        guard.looped(seen, now)
+    }
+
     #[test]
     fn drop_rules() {
         let own = [7007, 7008];
-        let ok = |s: &str| Dropped::of(addr(s), false, &own);
+        let broadcasts = Broadcasts::new();
+        let ok = |s: &str| Dropped::of(addr(s), false, &own, &broadcasts);
         assert_eq!(ok("127.0.0.1:40000"), None);
         assert_eq!(ok("127.0.0.1:1024"), None);
         assert_eq!(ok("127.0.0.1:1023"), Some(Dropped::LowPort));
@@ -659,9 +1052,126 @@ mod tests {
             "every socket's port"
         );
         assert_eq!(
-            Dropped::of(addr("10.0.0.1:4000"), true, &own),
+            Dropped::of(addr("10.0.0.1:4000"), true, &own, &broadcasts),
             Some(Dropped::BroadcastDestination)
         );
+        // lo's directed broadcast address, which is in no interface's address list.
+        assert_eq!(ok("127.255.255.255:4000"), Some(Dropped::BroadcastSource));
+        assert_eq!(
+            ok("[::ffff:127.255.255.255]:4000"),
+            Some(Dropped::BroadcastSource)
+        );
+        assert_eq!(ok("127.255.255.254:4000"), None);
+    }
+
+    #[test]
+    fn every_interfaces_directed_broadcast_is_known() {
+        let list = broadcast_addresses();
+        assert!(list.contains(&Ipv4Addr::BROADCAST));
+        assert!(list.contains(&Ipv4Addr::new(127, 255, 255, 255)));
+        let mut seen = list.clone();
+        seen.dedup();
+        assert_eq!(seen.len(), list.len(), "no address twice: {list:?}");
+        // Every "brd" that ip(8) shows, when it is here.
+        let Ok(shown) = std::process::Command::new("ip")
+            .args(["-4", "-o", "addr"])
+            .output()
+        else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+        let words: Vec<&str> = shown.split_whitespace().collect();
+        for pair in words.windows(2).filter(|pair| pair[0] == "brd") {
+            let brd: Ipv4Addr = pair[1].parse().unwrap();
+            assert!(list.contains(&brd), "{brd} missing from {list:?}");
+        }
+    }
+
+    /// Two echo services set off by one datagram: each sees its own replies come back.
+    #[test]
+    fn a_peer_sending_back_what_it_was_sent_is_cut_off() {
+        let mut guard = LoopGuard::new();
+        let peer = addr("127.0.0.1:7102");
+        let now = Instant::now();
+        let echoed = (0..1000)
+            .take_while(|_| !check(&mut guard, peer, b"loop\n", now))
+            .count();
+        assert_eq!(echoed, LOOP_STRIKES as usize);
+        // Up to hundreds of different datagrams in the loop at once: what is dropped is out
+        // of the loop, what is echoed comes back.
+        let mut alive: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_le_bytes().repeat(100)).collect();
+        let other = addr("127.0.0.1:7103");
+        let mut echoed = 0;
+        for _round in 0..20 {
+            alive.retain(|d| !check(&mut guard, other, d, now));
+            echoed += alive.len();
+        }
+        assert!(alive.is_empty(), "{} still looping", alive.len());
+        assert!(echoed < 2 * 300, "{echoed} echoed");
+        // Something new is answered again.
+        assert!(!check(&mut guard, other, b"new", now));
+        // Found among a thousand busy clients too (their replies, pushing out the loop's now
+        // and then, may make it take a few more rounds).
+        let mut guard = LoopGuard::new();
+        let echo = addr("127.0.0.1:7104");
+        let mut n = 0u64;
+        let echoed = (0..1000)
+            .take_while(|_| {
+                for c in 0..1000u16 {
+                    n += 1;
+                    let client = SocketAddr::from(([127, 0, 0, 1], 20_000 + c));
+                    assert!(!check(&mut guard, client, &n.to_le_bytes(), now));
+                }
+                !check(&mut guard, echo, b"loop\n", now)
+            })
+            .count();
+        assert!(echoed < 200, "{echoed} rounds");
+    }
+
+    #[test]
+    fn real_clients_are_not_taken_for_loops() {
+        let mut guard = LoopGuard::new();
+        let client = addr("127.0.0.1:40000");
+        let now = Instant::now();
+        // New data every time, of every size, some lines repeated now and then.
+        for i in 0..20_000u64 {
+            let line = if i % 3 == 0 {
+                b"\n".to_vec()
+            } else {
+                format!("line {i}\n").into_bytes()
+            };
+            assert!(!check(&mut guard, client, &line, now), "line {i}");
+        }
+        // Large datagrams that differ only in the middle.
+        let mut big = vec![0u8; 65_507];
+        for i in 0..100u64 {
+            big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
+            big[65_499..].copy_from_slice(&i.to_le_bytes());
+            assert!(!check(&mut guard, client, &big, now), "datagram {i}");
+        }
+        // The same file twice, longer than a loop can be.
+        let text: Vec<Vec<u8>> = (0..2 * LOOP_LAG)
+            .map(|i| format!("text {i}\n").into_bytes())
+            .collect();
+        for line in text.iter().chain(&text) {
+            assert!(!check(&mut guard, client, line, now));
+        }
+        // Repetitive text: the same lines again and again, at varying distances.
+        for i in 0..10_000u64 {
+            let line = format!("{}\n", (i * i) % 7);
+            assert!(!check(&mut guard, client, line.as_bytes(), now), "line {i}");
+        }
+        // The same probe again and again, a second or more apart.
+        let mut at = now;
+        for _ in 0..100 {
+            at += LOOP_GAP + Duration::from_millis(1);
+            assert!(!check(&mut guard, client, b"ping", at));
+        }
+        // Another source with the same bytes has its own count.
+        for _ in 0..LOOP_STRIKES - 1 {
+            check(&mut guard, addr("127.0.0.1:40001"), b"same", now);
+        }
+        assert!(!check(&mut guard, addr("127.0.0.1:40002"), b"same", now));
     }
 
     #[test]

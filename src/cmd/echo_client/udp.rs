@@ -10,7 +10,9 @@
 //! more bytes than its own receive buffer holds, so replies are never dropped here either,
 //! even while stdout is slow. A lost datagram would hold its place in the window for ever: when
 //! nothing comes back for `--idle-timeout` while some are outstanding, they are written off
-//! (counted as lost at the end unless their replies still come) and sending goes on.
+//! (counted as lost at the end unless their replies still come) and sending goes on — unless
+//! input is waiting and no datagram was answered since the last write-off (or the start): the
+//! server is not answering, so the client stops and says how many went unanswered.
 //!
 //! Each reply is matched, byte for byte, to a datagram still awaited (in any order: UDP may
 //! reorder). A reply that matches none (a duplicate, or one the server altered) is still
@@ -79,16 +81,7 @@ pub(super) async fn session(
         resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
-    if is_multicast(server.ip()) {
-        // Every echo server in the group would answer, each from its own address, which the
-        // connected socket drops: the client would set off a storm and report every datagram
-        // lost.
-        return Err(eyre::eyre!(
-            "{} is a multicast address; an echo client talks to one server",
-            server.ip()
-        )
-        .wrap_err(format!("cannot send to {named}")));
-    }
+    refuse_group(server, &named)?;
     let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
     let budget = receive_budget(&socket);
     let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
@@ -122,8 +115,10 @@ pub(super) async fn session(
 
 /// The exit status, or the one-line error, for how the exchange with `named` ended.
 fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre::Result<Exit> {
+    let mut cut_short = None;
     match ended {
         Ok(()) => {}
+        Err(Failed::Unanswered { heard }) => cut_short = Some(heard),
         Err(Failed::Stdout(err)) => {
             return Err(stdout_error(err, "cannot write to standard output"));
         }
@@ -140,19 +135,26 @@ fn outcome(ended: Result<(), Failed>, exchange: &Exchange, named: &str) -> eyre:
     let unmatched = exchange.unmatched;
     let sent = exchange.sent;
     let replies = if unmatched == 1 { "reply" } else { "replies" };
-    match (missing, unmatched) {
-        (0, 0) => Ok(Exit::Success),
-        (_, 0) => Err(eyre::eyre!(
-            "{missing} of {sent} datagrams got no reply ({named})"
-        )),
-        (0, _) => Err(eyre::eyre!(
+    let counted = match (missing, unmatched) {
+        (0, 0) if cut_short.is_none() => return Ok(Exit::Success),
+        (_, 0) => format!("{missing} of {sent} datagrams got no reply ({named})"),
+        (0, _) => format!(
             "{unmatched} {replies} matched no datagram sent: duplicated or altered ({named})"
-        )),
-        _ => Err(eyre::eyre!(
+        ),
+        _ => format!(
             "{missing} of {sent} datagrams got no reply, and {unmatched} {replies} matched \
              none sent ({named})"
-        )),
-    }
+        ),
+    };
+    let idle = ui::duration(exchange.idle);
+    let why = match cut_short {
+        None => return Err(eyre::eyre!("{counted}")),
+        Some(false) => format!("nothing came back for {idle}"),
+        Some(true) => format!("no reply matched a datagram sent for {idle}"),
+    };
+    Err(eyre::eyre!(
+        "{counted}: {why}, so the rest of standard input was not sent"
+    ))
 }
 
 /// The server's address: an IP literal as it is, a name through getaddrinfo (bounded by
@@ -190,6 +192,25 @@ pub(super) async fn resolve(
         }
         None => Err(eyre::eyre!("the name has no {} address", family.flag())).wrap_err_with(cannot),
     }
+}
+
+/// Refuses a multicast or broadcast `server`: every echo server in the group or on the
+/// network would answer, each from its own address, which the connected socket drops, so the
+/// client would set off a storm and report every datagram lost (and the kernel refuses a
+/// broadcast without SO_BROADCAST anyway).
+fn refuse_group(server: SocketAddr, named: &str) -> eyre::Result<()> {
+    let kind = if is_multicast(server.ip()) {
+        "multicast"
+    } else if udp::Broadcasts::new().contains(server.ip()) {
+        "broadcast"
+    } else {
+        return Ok(());
+    };
+    Err(eyre::eyre!(
+        "{} is a {kind} address; an echo client talks to one server",
+        server.ip()
+    )
+    .wrap_err(format!("cannot send to {named}")))
 }
 
 /// A multicast address, an IPv4-mapped one included.
@@ -234,6 +255,13 @@ fn charge(len: usize) -> usize {
 /// Why the exchange stopped early.
 #[derive(Debug)]
 enum Failed {
+    /// No datagram was answered for `--idle-timeout` while input waited for room in the
+    /// window, nor since the last datagrams were written off: the server is not answering
+    /// (`heard`: though something came back), and sending the rest would only write it off
+    /// `WINDOW` at a time.
+    Unanswered {
+        heard: bool,
+    },
     Stdin(io::Error),
     Stdout(io::Error),
     Socket(io::Error),
@@ -262,6 +290,8 @@ struct Exchange {
     sent: u64,
     /// Every datagram that came back.
     received: u64,
+    /// `received` and `echoed` when datagrams were last written off.
+    at_write_off: (u64, u64),
     /// Replies that answered a datagram sent.
     echoed: u64,
     /// Replies that answered none: duplicates, or altered on the way.
@@ -289,6 +319,7 @@ impl Exchange {
             hasher: RandomState::new(),
             sent: 0,
             received: 0,
+            at_write_off: (0, 0),
             echoed: 0,
             unmatched: 0,
             last_reply: Instant::now(),
@@ -331,7 +362,15 @@ impl Exchange {
                 },
                 ready = self.socket.writable(), if blocked => ready.map_err(Failed::Socket)?,
                 () = tokio::time::sleep_until(silence_ends), if !self.flight.is_empty() => {
-                    // Nothing came back for the whole limit: the rest are lost (or late).
+                    // Nothing came back for the whole limit: the rest are lost (or late). With
+                    // input waiting and not one datagram answered since the last write-off (or
+                    // the start), the server is not answering: stop, rather than write off a
+                    // window per limit for hours.
+                    let (received, echoed) = self.at_write_off;
+                    if !pending.is_empty() && self.echoed == echoed {
+                        let heard = self.received != received;
+                        return Err(Failed::Unanswered { heard });
+                    }
                     bar.1.detail(&format!(
                         "no reply for {}: {} datagram(s) written off (a late reply still counts)",
                         ui::duration(self.idle),
@@ -411,6 +450,7 @@ impl Exchange {
 
     /// Gives up waiting for the datagrams in flight; a late reply still counts for one.
     fn write_off(&mut self) {
+        self.at_write_off = (self.received, self.echoed);
         for lost in self.flight.drain(..) {
             *self
                 .written_off

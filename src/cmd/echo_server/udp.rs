@@ -25,7 +25,7 @@ use crate::exit::Exit;
 use crate::net::activation;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::Listener;
-use crate::net::udp::{self, Batch, Dropped};
+use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::ui::{self, Ui, quote};
@@ -158,6 +158,12 @@ pub async fn serve(
     let start = Instant::now();
     let socket = UdpSocket::from_std(bound.socket)?;
     let mut batch = Batch::new(bound.pktinfo);
+    let mut rules = Rules {
+        own_ports,
+        broadcasts: Broadcasts::new(),
+        loops: LoopGuard::new(),
+        seen: Vec::with_capacity(udp::BATCH),
+    };
     let mut summary = Summary::default();
     let mut log = DropLog::default();
     tokio::pin!(shutdown);
@@ -177,11 +183,33 @@ pub async fn serve(
                 continue;
             }
         };
-        sort(&mut batch, n, own_ports, &mut summary, &mut log, ui);
-        send(&socket, &mut batch, &mut summary).await?;
+        sort(&mut batch, n, &mut rules, &mut summary, &mut log, ui);
+        send(&socket, &mut batch, &mut summary, &mut rules.broadcasts).await?;
     }
     summary.uptime = start.elapsed();
     Ok(summary)
+}
+
+/// What decides whether a datagram may be echoed, for one socket.
+struct Rules<'a> {
+    /// The ports of all the server's sockets.
+    own_ports: &'a [u16],
+    broadcasts: Broadcasts,
+    loops: LoopGuard,
+    /// Room for a batch's datagrams between [`LoopGuard::see`] and the verdicts.
+    seen: Vec<(usize, udp::Datagram, Seen)>,
+}
+
+impl Rules<'_> {
+    /// Why the datagram `d` (as the loop guard `seen` it, received at `now`) must not be
+    /// echoed, if it must not. The loop guard comes last: it remembers what is echoed.
+    fn verdict(&mut self, d: &udp::Datagram, seen: Seen, now: Instant) -> Option<Dropped> {
+        if d.truncated {
+            return Some(Dropped::Truncated);
+        }
+        Dropped::of(d.source, d.to_group, self.own_ports, &self.broadcasts)
+            .or_else(|| self.loops.looped(seen, now).then_some(Dropped::Looped))
+    }
 }
 
 /// Queues a reply for each of the `n` datagrams received that may be echoed; counts and logs
@@ -189,18 +217,22 @@ pub async fn serve(
 fn sort(
     batch: &mut Batch,
     n: usize,
-    own_ports: &[u16],
+    rules: &mut Rules<'_>,
     summary: &mut Summary,
     log: &mut DropLog,
     ui: &Ui,
 ) {
-    for i in 0..n {
-        let Some(d) = batch.datagram(i) else { continue };
-        let verdict = if d.truncated {
-            Some(Dropped::Truncated)
-        } else {
-            Dropped::of(d.source, d.to_group, own_ports)
-        };
+    // One clock read a batch: the loop guard's gaps are of a second.
+    let now = Instant::now();
+    // First every datagram's fingerprints (fetching their buckets), then the verdicts.
+    let mut seen = std::mem::take(&mut rules.seen);
+    seen.clear();
+    seen.extend((0..n).filter_map(|i| {
+        let d = batch.datagram(i)?;
+        Some((i, d, rules.loops.see(d.source, batch.payload(i))))
+    }));
+    for &(i, d, looked) in &seen {
+        let verdict = rules.verdict(&d, looked, now);
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
@@ -213,11 +245,19 @@ fn sort(
             }
         }
     }
+    rules.seen = seen;
 }
 
 /// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
-/// the kernel refuses (a firewall's EPERM, an unreachable network) is counted and skipped.
-async fn send(socket: &UdpSocket, batch: &mut Batch, summary: &mut Summary) -> io::Result<()> {
+/// the kernel refuses (a firewall's EPERM, an unreachable network) is counted and skipped;
+/// EACCES is what a reply to a broadcast address gets, so the host's broadcast addresses are
+/// read again (an interface may have come up since they were).
+async fn send(
+    socket: &UdpSocket,
+    batch: &mut Batch,
+    summary: &mut Summary,
+    broadcasts: &mut Broadcasts,
+) -> io::Result<()> {
     let total = batch.replies();
     let mut done = 0;
     while done < total {
@@ -225,6 +265,9 @@ async fn send(socket: &UdpSocket, batch: &mut Batch, summary: &mut Summary) -> i
             Ok(n) => done += n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
             Err(err) => {
+                if err.kind() == io::ErrorKind::PermissionDenied {
+                    broadcasts.refresh();
+                }
                 // Counted out of the echoed figures: this one did not go back.
                 summary.datagrams -= 1;
                 summary.bytes -= batch.reply_len(done) as u64;
