@@ -1133,7 +1133,7 @@ fn a_load_larger_than_memory_is_refused_up_front() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_no_panic(&out.stderr);
     assert!(
-        err.contains("--connections 300 with --size 16 MiB would hold 9.38 GiB"),
+        err.contains("--connections 300 with --size 16 MiB would hold 9.39 GiB"),
         "{err}"
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
@@ -1430,4 +1430,42 @@ fn ctrl_c_exits_by_the_summary_in_both_modes() {
         help.contains("Ctrl-C ends either mode with its summary and the same rule"),
         "{help}"
     );
+}
+
+/// Just past what the up-front memory check lets through, the run still has the room it needs
+/// beside its buffers: every `ulimit -v` in the 2 MiB above the check's edge (found by
+/// bisection) gives a reply or the one-line refusal, never an abort (a limit 300 KiB past the
+/// edge let a 16 MiB probe abort with exit 134 in its first reply's histogram).
+#[test]
+fn memory_just_past_the_check_still_runs() {
+    let (server, addr) = our_server(Net::Tcp);
+    let args = ["--count", "1", "--size", "4MiB", &addr];
+    let run = |kib: u64| {
+        let out = client_under_ulimit(kib, &args);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "ulimit -v {kib}: {:?}: {err}",
+            out.status
+        );
+        if out.status.code() == Some(1) {
+            assert!(
+                err.contains("memory available") || err.contains("cannot allocate"),
+                "ulimit -v {kib}: {err}"
+            );
+        }
+        err.contains("memory available")
+    };
+    let (mut lo, mut hi) = (20_000u64, 120_000u64);
+    assert!(run(lo), "not refused at {lo} KiB");
+    assert!(!run(hi), "refused at {hi} KiB");
+    while hi - lo > 64 {
+        let mid = (lo + hi) / 2;
+        if run(mid) { lo = mid } else { hi = mid }
+    }
+    for kib in (hi..hi + 2048).step_by(64) {
+        run(kib);
+    }
+    drop(server);
 }

@@ -151,24 +151,50 @@ impl Dialer for TlsNamed {
     }
 }
 
+/// Memory a run needs beside its buffers: the runtime's tasks and timers, the histograms, a
+/// thread to resolve a name, the standard streams. Without it a limit just past the buffers
+/// let the check pass and the first reply's histogram aborted (`ulimit -v` 49750 KiB with a
+/// 16 MiB probe: exit 134).
+const RUN_HEADROOM: u64 = 8 << 20;
+/// Memory each connection needs beside its buffers: its task and a TLS session's own
+/// buffers (about 15 KiB measured; 800 TLS connections under `ulimit -v 60000` aborted).
+const CONNECTION_HEADROOM: u64 = 64 << 10;
+/// The stack of each of load mode's worker threads (tokio's default): the check runs before
+/// they exist, and one that cannot be mapped makes tokio panic.
+const WORKER_STACK: u64 = 2 << 20;
+
 /// Refuses a run whose buffers, a message and its echo per connection, cannot fit in the
-/// memory available (or what `ulimit -v` leaves beside what the process already maps): the
-/// allocation would fail, or the OOM killer would end this process or another (1000
-/// connections × 16 MiB want 32 GiB).
+/// memory available (or what `ulimit -v` leaves beside what the process already maps) with
+/// room to run them: the allocation would fail, or the OOM killer would end this process or
+/// another (1000 connections × 16 MiB want 32 GiB).
 fn fits_in_memory(mode: Mode, size: usize) -> eyre::Result<()> {
-    let connections = match mode {
-        Mode::Probe { .. } => 1,
-        Mode::Load { connections } => connections.get(),
+    let (connections, workers) = match mode {
+        Mode::Probe { .. } => (1, 0),
+        Mode::Load { connections } => {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            (connections.get(), cores.min(connections.get()))
+        }
     };
     let need = (connections as u64)
         .saturating_mul(size as u64)
         .saturating_mul(2);
-    let Some(room) = memory_available().filter(|&room| need > room) else {
+    // Load mode also holds the message it copies into each connection's while it copies.
+    let held = match mode {
+        Mode::Probe { .. } => need,
+        Mode::Load { .. } => need.saturating_add(size as u64),
+    };
+    let running = (connections as u64)
+        .saturating_mul(CONNECTION_HEADROOM)
+        .saturating_add((workers as u64).saturating_mul(WORKER_STACK))
+        .saturating_add(RUN_HEADROOM);
+    let Some(room) = memory_available().filter(|&room| held.saturating_add(running) > room) else {
         return Ok(());
     };
+    // What is left for the buffers once the run itself has its room.
+    let room = room.saturating_sub(running);
     let (size, need, room) = (
         crate::ui::bytes(size as u64),
-        crate::ui::bytes(need),
+        crate::ui::bytes(held),
         crate::ui::bytes(room),
     );
     match mode {
