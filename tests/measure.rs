@@ -1469,3 +1469,77 @@ fn memory_just_past_the_check_still_runs() {
     }
     drop(server);
 }
+
+/// A server that resets every connection as soon as a message comes, counting its accepts.
+fn resets_every_message(accepts: Arc<AtomicU64>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            accepts.fetch_add(1, Ordering::SeqCst);
+            let mut msg = [0u8; 64];
+            let _ = c.read(&mut msg);
+            let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+        }
+    });
+    addr
+}
+
+/// A connection replaced without one intact echo over it waits before the next, longer each
+/// time: against a server that resets every message, 2 connections for 1 s open a few dozen
+/// connections, not thousands (12,000 a second were seen), and still run their `--duration`.
+#[test]
+fn reconnects_to_a_server_that_resets_everything_back_off() {
+    let accepts = Arc::new(AtomicU64::new(0));
+    let addr = resets_every_message(Arc::clone(&accepts));
+    let args = ["--connections", "2", "--duration", "1s", "--json", &addr];
+    let out = client(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    assert!(num(&v, "reconnects") >= 4.0, "{v}");
+    let accepted = accepts.load(Ordering::SeqCst);
+    assert!(accepted <= 60, "{accepted} connections in 1 s: {v}");
+}
+
+/// A server that stops accepting after the first connections: a connection whose
+/// replacement is refused tries again (counted as `connect` errors, backing off) and the load
+/// runs its `--duration` instead of ending at once with rates over a millisecond.
+#[test]
+fn a_refused_reconnect_does_not_end_the_load() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let mut first: Vec<_> = (0..2).map(|_| l.accept().unwrap().0).collect();
+        drop(l);
+        for c in &mut first {
+            let mut msg = [0u8; 64];
+            for _ in 0..10 {
+                if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+                    break;
+                }
+            }
+            let _ = socket2::SockRef::from(&*c).set_linger(Some(Duration::ZERO));
+        }
+    });
+    let args = ["--connections", "2", "--duration", "1s", "--json", &addr];
+    let out = client(&args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v = json(&out);
+    assert_eq!(num(&v, "received"), 20.0, "{v}");
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    let connect = num(&v["errors"], "connect");
+    assert!((2.0..=40.0).contains(&connect), "{v}");
+    assert!(err.contains("connect "), "{err}");
+}

@@ -171,6 +171,7 @@ async fn connection<D: Dialer>(
     let mut ended = Ended::default();
     let mut batch = Batch::new();
     let mut watchdog = Watchdog::new(plan.timeout, stop);
+    let mut backoff = Backoff::default();
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
@@ -209,12 +210,13 @@ async fn connection<D: Dialer>(
             Guarded::Late => ended.lose("timeout"),
             Guarded::Stopped => break,
         }
+        backoff.after(ended.counts.received - ended.counts.mismatched);
         let reopened = replace(
             &mut conn,
             &*dialer,
             &mut watchdog.stop,
             plan.end,
-            &mut ended,
+            (&mut ended, &mut backoff),
         );
         if !reopened.await {
             break;
@@ -225,40 +227,82 @@ async fn connection<D: Dialer>(
     ended
 }
 
-/// Replaces `conn` with a new connection, counted; false when none came (counted as a
-/// connect error) or the run was stopped or over first.
+/// The pause before a connection is replaced, so a server that cuts or refuses every
+/// connection is not met with a flood of connects (one that reset every message drew 12,000
+/// connects a second from 2 connections): none after a connection that echoed intact, then
+/// doubling from [`Backoff::FIRST`] to [`Backoff::MAX`] while replacements fail.
+#[derive(Default)]
+struct Backoff {
+    pause: Duration,
+    /// Intact replies on this connection's count when its current link was opened.
+    intact_at_dial: u64,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// A link ended, the connection's count of intact replies now `intact`: an echo came back
+    /// whole over it, so it served and the next opens at once; else the pause grows.
+    fn after(&mut self, intact: u64) {
+        if intact > self.intact_at_dial {
+            self.pause = Duration::ZERO;
+        } else {
+            self.failed();
+        }
+        self.intact_at_dial = intact;
+    }
+
+    fn failed(&mut self) {
+        self.pause = (self.pause * 2).clamp(Self::FIRST, Self::MAX);
+    }
+}
+
+/// Replaces `conn` with a new connection, counted, after the backoff's pause. A dial that
+/// fails is counted (a connect error) and tried again after a longer pause until one succeeds,
+/// so a server that refuses for a while does not end the load. False when the run was stopped
+/// or is over first.
 async fn replace<D: Dialer>(
     conn: &mut D::Conn,
     dialer: &D,
     stop: &mut oneshot::Receiver<()>,
     end: Instant,
-    ended: &mut Ended,
+    (ended, backoff): (&mut Ended, &mut Backoff),
 ) -> bool {
-    match redial(dialer, stop, end).await {
-        Some(Ok(fresh)) => {
-            *conn = fresh;
-            ended.reconnects += 1;
-            true
+    loop {
+        match redial(dialer, stop, end, backoff.pause).await {
+            Some(Ok(fresh)) => {
+                *conn = fresh;
+                ended.reconnects += 1;
+                return true;
+            }
+            Some(Err(())) => {
+                ended.error("connect");
+                backoff.failed();
+            }
+            None => return false,
         }
-        Some(Err(())) => {
-            ended.error("connect");
-            false
-        }
-        None => false,
     }
 }
 
-/// A new connection, or `None` when stopped or the run's end came first.
+/// A new connection after `pause`, or `None` when stopped or the run's end came first.
 async fn redial<D: Dialer>(
     dialer: &D,
     stop: &mut oneshot::Receiver<()>,
     end: Instant,
+    pause: Duration,
 ) -> Option<Result<D::Conn, ()>> {
+    let dial = async {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        dialer.dial(None).await
+    };
     tokio::select! {
         biased;
         _ = stop => None,
         () = tokio::time::sleep_until(end) => None,
-        dialed = dialer.dial(None) => Some(dialed.map(|(conn, _)| conn).map_err(|_| ())),
+        dialed = dial => Some(dialed.map(|(conn, _)| conn).map_err(|_| ())),
     }
 }
 
