@@ -1543,3 +1543,40 @@ fn a_refused_reconnect_does_not_end_the_load() {
     assert!((2.0..=40.0).contains(&connect), "{v}");
     assert!(err.contains("connect "), "{err}");
 }
+
+/// Ctrl-C while the load's other connections are still connecting (to a listener whose
+/// backlog holds only the first) comes after the first connection: the summary's rule, as the
+/// help says (only before the first connection is it 130), not a silent exit 130.
+#[test]
+fn ctrl_c_while_the_load_connects_exits_by_the_summary() {
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    // Never accepted: one connection completes into the backlog, the others wait for it.
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap().to_string();
+    let since = std::time::Instant::now();
+    let args = [
+        "--connections",
+        "3",
+        "--connect-timeout",
+        "60s",
+        "--json",
+        &addr,
+    ];
+    let out = interrupted_when(&args, |_| since.elapsed() > Duration::from_secs(1));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v = json(&out);
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(num(&v, "connections_up"), 1.0, "{v}");
+    assert_eq!(num(&v, "sent"), 0.0, "{v}");
+    assert!(err.contains("no reply from"), "{err}");
+    drop(l);
+}

@@ -382,6 +382,13 @@ impl Results {
     fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
+
+    /// One of the C connections could not be opened, for `why`.
+    fn connect_failed(&mut self, why: String) {
+        self.error("connect");
+        self.failed += 1;
+        self.connect_error.get_or_insert(why);
+    }
 }
 
 /// Runs the load to its report and exit status.
@@ -398,10 +405,12 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         () = &mut interrupt => return Ok(Exit::Interrupted),
     };
     let mut results = Results::default();
-    let conns = tokio::select! {
-        conns = connect_rest(&dialer, first, load.connections, &mut results) => conns,
-        () = &mut interrupt => return Ok(Exit::Interrupted),
-    };
+    let conns = connect_rest(&dialer, first, load.connections);
+    let conns = conns.stop_on(interrupt.as_mut(), &mut results).await;
+    if results.interrupted {
+        // A connection was made: the summary's rule, as for a run Ctrl-C cut short.
+        return report(&load, server, results, &Latencies::new(), Duration::ZERO);
+    }
     let rate = load
         .rate
         .map_or(String::new(), |r| format!(" at {r} msgs/s"));
@@ -554,38 +563,53 @@ async fn watch(
     Ok(())
 }
 
-/// Opens the other C-1 connections at once; failures are counted, not fatal.
-async fn connect_rest<D: Dialer>(
-    dialer: &Arc<D>,
-    first: D::Conn,
-    connections: usize,
-    results: &mut Results,
-) -> Vec<D::Conn> {
+/// The other C-1 connections being opened: the dials, and the connections made so far.
+struct Opening<D: Dialer> {
+    dialing: JoinSet<eyre::Result<(D::Conn, String)>>,
+    conns: Vec<D::Conn>,
+}
+
+/// Starts opening the other C-1 connections at once.
+fn connect_rest<D: Dialer>(dialer: &Arc<D>, first: D::Conn, connections: usize) -> Opening<D> {
     let mut dialing = JoinSet::new();
     for _ in 1..connections {
         let dialer = Arc::clone(dialer);
         dialing.spawn(async move { dialer.dial(None).await });
     }
-    let mut conns = vec![first];
-    while let Some(dialed) = dialing.join_next().await {
-        match dialed {
-            Ok(Ok((conn, _))) => conns.push(conn),
-            Ok(Err(err)) => {
-                results.error("connect");
-                results.failed += 1;
-                results
-                    .connect_error
-                    .get_or_insert_with(|| crate::report::one_line(&err));
-            }
-            Err(err) => {
-                results.error("connect");
-                results.failed += 1;
-                results.connect_error.get_or_insert_with(|| err.to_string());
+    Opening {
+        dialing,
+        conns: vec![first],
+    }
+}
+
+impl<D: Dialer> Opening<D> {
+    /// Waits for every dial, counting failures (not fatal); Ctrl-C meanwhile marks the run
+    /// interrupted and ends the wait, with the connections made so far counted up.
+    async fn stop_on(
+        mut self,
+        mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+        results: &mut Results,
+    ) -> Vec<D::Conn> {
+        loop {
+            let dialed = tokio::select! {
+                dialed = self.dialing.join_next() => dialed,
+                () = &mut interrupt => {
+                    results.interrupted = true;
+                    break;
+                }
+            };
+            match dialed {
+                None => break,
+                Some(Ok(Ok((conn, _)))) => self.conns.push(conn),
+                Some(Ok(Err(err))) => {
+                    results.connect_failed(crate::report::one_line(&err));
+                }
+                Some(Err(err)) => results.connect_failed(err.to_string()),
             }
         }
+        results.up = self.conns.len() as u64;
+        self.conns
     }
-    results.up = conns.len() as u64;
-    conns
 }
 
 /// The live line's message.
@@ -648,7 +672,7 @@ fn report(
         connections_up: results.up,
         connections_failed: results.failed,
         reconnects: results.reconnects,
-        duration_s: secs,
+        duration_s: elapsed.as_secs_f64(),
         rate: load.rate,
         msgs_per_s,
         mb_per_s: msgs_per_s * load.options.size as f64 / 1e6,
