@@ -1580,3 +1580,37 @@ fn ctrl_c_while_the_load_connects_exits_by_the_summary() {
     assert!(err.contains("no reply from"), "{err}");
     drop(l);
 }
+
+/// A load of many connections under `ulimit -v`, from the memory check's edge (found by
+/// bisection) to 100 MiB above it: a report or the one-line refusal at every limit, never an
+/// abort. Each thread's own malloc heap reserves 64 MiB of address space once the limit leaves
+/// room for one, and 800 connections aborted just past that (153000 KiB); far lower, their
+/// tasks alone outgrew a check that counted only buffers (25000 KiB: exit 134).
+#[test]
+fn many_connections_under_a_memory_limit_never_abort() {
+    let (server, addr) = our_server(Net::Tcp);
+    let args = ["--connections", "800", "--duration", "100ms", &addr];
+    let run = |kib: u64| {
+        let out = client_under_ulimit(kib, &args);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "ulimit -v {kib}: {:?}: {err}",
+            out.status
+        );
+        err.contains("memory available")
+    };
+    let (mut lo, mut hi) = (20_000u64, 400_000u64);
+    assert!(run(lo), "not refused at {lo} KiB");
+    while hi - lo > 256 {
+        let mid = (lo + hi) / 2;
+        if run(mid) { lo = mid } else { hi = mid }
+    }
+    let coarse = (hi..hi + 56 * 1024).step_by(4096);
+    let fine = (hi + 56 * 1024..hi + 100 * 1024).step_by(1024);
+    for kib in coarse.chain(fine) {
+        run(kib);
+    }
+    drop(server);
+}
