@@ -112,7 +112,7 @@ fn measure<D: Dialer>(
     options: Options,
     ui: &Ui,
 ) -> eyre::Result<Exit> {
-    fits_in_memory(mode, options.size)?;
+    fits_in_memory(mode, options.size, D::CONNECTION_MEMORY)?;
     match mode {
         Mode::Probe { count } => {
             let probe = probe::Probe {
@@ -145,6 +145,10 @@ struct TlsNamed(super::tls::Dialer);
 impl Dialer for TlsNamed {
     type Conn = <super::tls::Dialer as Dialer>::Conn;
 
+    /// A TLS session's own buffers besides (about 15 KiB once open, more in the handshake:
+    /// 800 TLS connections under `ulimit -v` 92000 KiB aborted with 64 KiB allowed each).
+    const CONNECTION_MEMORY: u64 = 192 << 10;
+
     async fn dial(&self, wait: Option<Duration>) -> eyre::Result<(Self::Conn, String)> {
         let (conn, server) = self.0.dial(wait).await?;
         Ok((conn, format!("tls:{server}")))
@@ -156,9 +160,6 @@ impl Dialer for TlsNamed {
 /// let the check pass and the first reply's histogram aborted (`ulimit -v` 49750 KiB with a
 /// 16 MiB probe: exit 134).
 const RUN_HEADROOM: u64 = 8 << 20;
-/// Memory each connection needs beside its buffers: its task and a TLS session's own
-/// buffers (about 15 KiB measured; 800 TLS connections under `ulimit -v 60000` aborted).
-const CONNECTION_HEADROOM: u64 = 64 << 10;
 /// The stack of each of load mode's worker threads (tokio's default): the check runs before
 /// they exist, and one that cannot be mapped makes tokio panic.
 const WORKER_STACK: u64 = 2 << 20;
@@ -166,8 +167,9 @@ const WORKER_STACK: u64 = 2 << 20;
 /// Refuses a run whose buffers, a message and its echo per connection, cannot fit in the
 /// memory available (or what `ulimit -v` leaves beside what the process already maps) with
 /// room to run them: the allocation would fail, or the OOM killer would end this process or
-/// another (1000 connections × 16 MiB want 32 GiB).
-fn fits_in_memory(mode: Mode, size: usize) -> eyre::Result<()> {
+/// another (1000 connections × 16 MiB want 32 GiB). `per_connection`: what each connection
+/// takes beside its buffers ([`Dialer::CONNECTION_MEMORY`]).
+fn fits_in_memory(mode: Mode, size: usize, per_connection: u64) -> eyre::Result<()> {
     let (connections, workers) = match mode {
         Mode::Probe { .. } => (1, 0),
         Mode::Load { connections } => {
@@ -185,7 +187,7 @@ fn fits_in_memory(mode: Mode, size: usize) -> eyre::Result<()> {
     };
     one_heap_under_a_limit();
     let running = (connections as u64)
-        .saturating_mul(CONNECTION_HEADROOM)
+        .saturating_mul(per_connection)
         .saturating_add((workers as u64).saturating_mul(WORKER_STACK))
         .saturating_add(RUN_HEADROOM);
     let Some(room) = memory_available().filter(|&room| held.saturating_add(running) > room) else {
