@@ -193,21 +193,21 @@ fn fits_in_memory(mode: Mode, size: usize, per_connection: u64) -> eyre::Result<
     let Some(room) = memory_available().filter(|&room| held.saturating_add(running) > room) else {
         return Ok(());
     };
-    // What is left for the buffers once the run itself has its room.
-    let room = room.saturating_sub(running);
-    let (size, need, room) = (
+    let (size, need, running, room) = (
         crate::ui::bytes(size as u64),
         crate::ui::bytes(held),
+        crate::ui::bytes(running),
         crate::ui::bytes(room),
     );
     match mode {
         Mode::Probe { .. } => eyre::bail!(
-            "--size {size} would hold {need} (a message and its echo), more than the {room} \
-             of memory available"
+            "--size {size} would hold {need} (a message and its echo), and running the probe \
+             takes {running} more: more than the {room} of memory available"
         ),
         Mode::Load { .. } => eyre::bail!(
             "--connections {connections} with --size {size} would hold {need} (a message and \
-             its echo per connection), more than the {room} of memory available"
+             its echo per connection), and running them takes {running} more: more than the \
+             {room} of memory available"
         ),
     }
 }
