@@ -1133,7 +1133,7 @@ fn a_load_larger_than_memory_is_refused_up_front() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_no_panic(&out.stderr);
     assert!(
-        err.contains("--connections 300 with --size 16 MiB would hold 9.38 GiB"),
+        err.contains("--connections 300 with --size 16 MiB would hold 9.39 GiB"),
         "{err}"
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
@@ -1430,4 +1430,187 @@ fn ctrl_c_exits_by_the_summary_in_both_modes() {
         help.contains("Ctrl-C ends either mode with its summary and the same rule"),
         "{help}"
     );
+}
+
+/// Just past what the up-front memory check lets through, the run still has the room it needs
+/// beside its buffers: every `ulimit -v` in the 2 MiB above the check's edge (found by
+/// bisection) gives a reply or the one-line refusal, never an abort (a limit 300 KiB past the
+/// edge let a 16 MiB probe abort with exit 134 in its first reply's histogram).
+#[test]
+fn memory_just_past_the_check_still_runs() {
+    let (server, addr) = our_server(Net::Tcp);
+    let args = ["--count", "1", "--size", "4MiB", &addr];
+    let run = |kib: u64| {
+        let out = client_under_ulimit(kib, &args);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "ulimit -v {kib}: {:?}: {err}",
+            out.status
+        );
+        if out.status.code() == Some(1) {
+            assert!(
+                err.contains("memory available") || err.contains("cannot allocate"),
+                "ulimit -v {kib}: {err}"
+            );
+        }
+        err.contains("memory available")
+    };
+    let (mut lo, mut hi) = (20_000u64, 120_000u64);
+    assert!(run(lo), "not refused at {lo} KiB");
+    assert!(!run(hi), "refused at {hi} KiB");
+    while hi - lo > 64 {
+        let mid = (lo + hi) / 2;
+        if run(mid) { lo = mid } else { hi = mid }
+    }
+    for kib in (hi..hi + 2048).step_by(64) {
+        run(kib);
+    }
+    drop(server);
+}
+
+/// A server that resets every connection as soon as a message comes, counting its accepts.
+fn resets_every_message(accepts: Arc<AtomicU64>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            accepts.fetch_add(1, Ordering::SeqCst);
+            let mut msg = [0u8; 64];
+            let _ = c.read(&mut msg);
+            let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+        }
+    });
+    addr
+}
+
+/// A connection replaced without one intact echo over it waits before the next, longer each
+/// time: against a server that resets every message, 2 connections for 1 s open a few dozen
+/// connections, not thousands (12,000 a second were seen), and still run their `--duration`.
+#[test]
+fn reconnects_to_a_server_that_resets_everything_back_off() {
+    let accepts = Arc::new(AtomicU64::new(0));
+    let addr = resets_every_message(Arc::clone(&accepts));
+    let args = ["--connections", "2", "--duration", "1s", "--json", &addr];
+    let out = client(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    assert!(num(&v, "reconnects") >= 4.0, "{v}");
+    let accepted = accepts.load(Ordering::SeqCst);
+    assert!(accepted <= 60, "{accepted} connections in 1 s: {v}");
+}
+
+/// A server that stops accepting after the first connections: a connection whose
+/// replacement is refused tries again (counted as `connect` errors, backing off) and the load
+/// runs its `--duration` instead of ending at once with rates over a millisecond.
+#[test]
+fn a_refused_reconnect_does_not_end_the_load() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let mut first: Vec<_> = (0..2).map(|_| l.accept().unwrap().0).collect();
+        drop(l);
+        for c in &mut first {
+            let mut msg = [0u8; 64];
+            for _ in 0..10 {
+                if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+                    break;
+                }
+            }
+            let _ = socket2::SockRef::from(&*c).set_linger(Some(Duration::ZERO));
+        }
+    });
+    let args = ["--connections", "2", "--duration", "1s", "--json", &addr];
+    let out = client(&args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v = json(&out);
+    assert_eq!(num(&v, "received"), 20.0, "{v}");
+    assert_eq!(
+        num(&v, "sent"),
+        num(&v, "received") + num(&v, "lost"),
+        "{v}"
+    );
+    assert!(num(&v, "duration_s") >= 0.9, "{v}");
+    let connect = num(&v["errors"], "connect");
+    assert!((2.0..=40.0).contains(&connect), "{v}");
+    assert!(err.contains("connect "), "{err}");
+}
+
+/// Ctrl-C while the load's other connections are still connecting (to a listener whose
+/// backlog holds only the first) comes after the first connection: the summary's rule, as the
+/// help says (only before the first connection is it 130), not a silent exit 130.
+#[test]
+fn ctrl_c_while_the_load_connects_exits_by_the_summary() {
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    // Never accepted: one connection completes into the backlog, the others wait for it.
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap().to_string();
+    let since = std::time::Instant::now();
+    let args = [
+        "--connections",
+        "3",
+        "--connect-timeout",
+        "60s",
+        "--json",
+        &addr,
+    ];
+    let out = interrupted_when(&args, |_| since.elapsed() > Duration::from_secs(1));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v = json(&out);
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(num(&v, "connections_up"), 1.0, "{v}");
+    assert_eq!(num(&v, "sent"), 0.0, "{v}");
+    assert!(err.contains("no reply from"), "{err}");
+    drop(l);
+}
+
+/// A load of many connections under `ulimit -v`, from the memory check's edge (found by
+/// bisection) to 100 MiB above it: a report or the one-line refusal at every limit, never an
+/// abort. Each thread's own malloc heap reserves 64 MiB of address space once the limit leaves
+/// room for one, and 800 connections aborted just past that (153000 KiB); far lower, their
+/// tasks alone outgrew a check that counted only buffers (25000 KiB: exit 134).
+#[test]
+fn many_connections_under_a_memory_limit_never_abort() {
+    let (server, addr) = our_server(Net::Tcp);
+    let args = ["--connections", "800", "--duration", "100ms", &addr];
+    let run = |kib: u64| {
+        let out = client_under_ulimit(kib, &args);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "ulimit -v {kib}: {:?}: {err}",
+            out.status
+        );
+        err.contains("memory available")
+    };
+    let (mut lo, mut hi) = (20_000u64, 400_000u64);
+    assert!(run(lo), "not refused at {lo} KiB");
+    while hi - lo > 256 {
+        let mid = (lo + hi) / 2;
+        if run(mid) { lo = mid } else { hi = mid }
+    }
+    let coarse = (hi..hi + 56 * 1024).step_by(4096);
+    let fine = (hi + 56 * 1024..hi + 100 * 1024).step_by(1024);
+    for kib in coarse.chain(fine) {
+        run(kib);
+    }
+    drop(server);
 }

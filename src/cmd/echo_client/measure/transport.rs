@@ -130,6 +130,10 @@ pub(in crate::cmd::echo_client) trait Dialer:
     /// A connection.
     type Conn: RoundTrip;
 
+    /// Memory each connection may take beside its message buffers, at its peak (a handshake),
+    /// for the memory check: its task, socket registration and a batch of latencies.
+    const CONNECTION_MEMORY: u64 = 64 << 10;
+
     /// Opens one connection, retrying for `wait` if given; returns it with the server's name
     /// for messages.
     fn dial(
