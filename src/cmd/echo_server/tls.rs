@@ -40,9 +40,20 @@ use crate::ui::{self, Ui};
 /// that connects and says nothing is closed after this (or sooner, to make room).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Handshakes at once with `--max-connections` N: N, and at least this many, so that a
-/// burst of honest clients does not have its handshakes closed under it.
-const MIN_HANDSHAKES: usize = 64;
+/// Handshakes at once with `--max-connections` N: N, and at least this many. Sockets that
+/// never speak are worked through at this many a second (each has [`gate::GRACE`]), and a
+/// real client waits behind those in the backlog: with 64, 2000 such sockets renewed at once
+/// kept a client out for 30 s, past its own 10 s handshake deadline, for as long as they
+/// came; with 1024 it waits about a second. A silent socket costs about 11 KiB here.
+const MIN_HANDSHAKES: usize = 1024;
+
+/// ... but never more than the descriptors the N served connections leave (less this many for
+/// the listeners and the runtime): past that, accept would fail with EMFILE before any room
+/// is made, and silent sockets would keep everyone out until their handshake deadline.
+const SPARE_FDS: usize = 64;
+
+/// The room when the descriptor limit leaves less: the bound before [`MIN_HANDSHAKES`] grew.
+const FEWEST_HANDSHAKES: usize = 64;
 
 /// Plaintext per read and write at first: one full TLS record.
 const BUF: usize = 16 * 1024;
@@ -131,7 +142,7 @@ impl Server {
         serving: Option<Arc<Semaphore>>,
         max_connections: Option<NonZeroUsize>,
     ) -> Server {
-        let bound = max_connections.map_or(usize::MAX, |n| n.get().max(MIN_HANDSHAKES));
+        let bound = max_connections.map_or(usize::MAX, handshake_room);
         Server {
             config,
             gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
@@ -151,6 +162,19 @@ impl Server {
     /// served there, so they are not waited for) and says how many.
     pub(super) fn stop_silent(&self) -> usize {
         self.gate.stop()
+    }
+}
+
+/// How many handshakes may be in flight with `--max-connections` `n`: see [`MIN_HANDSHAKES`].
+fn handshake_room(n: NonZeroUsize) -> usize {
+    let wanted = n.get().max(MIN_HANDSHAKES);
+    let fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    match fds.and_then(|fds| usize::try_from(fds).ok()) {
+        Some(fds) => {
+            let left = fds.saturating_sub(n.get().saturating_add(SPARE_FDS));
+            wanted.min(left).max(FEWEST_HANDSHAKES)
+        }
+        None => wanted,
     }
 }
 
