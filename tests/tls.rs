@@ -1373,3 +1373,19 @@ fn a_flood_of_silent_sockets_does_not_keep_a_tls_client_waiting() {
     assert!(took < Duration::from_secs(4), "served after {took:?}");
     drop((silent, server));
 }
+
+/// `--help` says what --max-connections does over TLS: a client waits with its handshake
+/// done, not in the backlog (before, it said only the backlog, which is the plain server's
+/// rule).
+#[test]
+fn help_says_where_a_tls_client_waits_for_a_slot() {
+    let out = tool(["echo-server", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("further clients wait in the backlog (over TLS, with their handshake done"),
+        "{help}"
+    );
+}
