@@ -1389,3 +1389,48 @@ fn help_says_where_a_tls_client_waits_for_a_slot() {
         "{help}"
     );
 }
+
+/// A graceful stop gives a handshake under way a second, not the whole shutdown deadline: two
+/// connections that sent a ClientHello and then stalled held the stop for their 10 s
+/// handshake deadline (and were counted as cut at it), while a real client's echo in
+/// progress is still drained.
+#[test]
+fn a_graceful_stop_does_not_wait_for_stalled_handshakes() {
+    let hello = a_client_hello();
+    let (server, addr, fp) = self_signed_server(&["--shutdown-timeout", "20s"]);
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut sock = TcpStream::connect(&addr).unwrap();
+            sock.write_all(&hello).unwrap();
+            sock
+        })
+        .collect();
+    let mut active = std_tool(["echo-client", "--pin", &format!("sha256:{fp}")])
+        .arg(format!("tls:{addr}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = active.stdin.take().unwrap();
+    input.write_all(b"first\n").unwrap();
+    let feeder = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(1500));
+        let _ = input.write_all(b"second\n");
+    });
+    thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let (status, err) = server.stop(Duration::from_secs(20));
+    let took = started.elapsed();
+    feeder.join().unwrap();
+    let out = crate::util::output_timeout(active, LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(!err.contains("still open"), "{err}");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"first\nsecond\n");
+    drop(stalled);
+}
