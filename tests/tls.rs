@@ -1434,3 +1434,32 @@ fn a_graceful_stop_does_not_wait_for_stalled_handshakes() {
     assert_eq!(out.stdout, b"first\nsecond\n");
     drop(stalled);
 }
+
+/// A stop within the second of a flood of failed handshakes still accounts for every one:
+/// the count of lines held back by the once-a-second rule was said by a task the stop ended,
+/// so 20 failures showed as one.
+#[test]
+fn a_stop_says_the_failed_handshakes_held_back() {
+    let (server, addr, _) = self_signed_server(&[]);
+    for _ in 0..20 {
+        let mut sock = TcpStream::connect(&addr).unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        sock.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let _ = sock.read(&mut [0u8; 64]);
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    let said: usize = err
+        .lines()
+        .map(|line| {
+            if line.contains(": TLS handshake failed: ") {
+                1
+            } else if let Some(rest) = line.strip_prefix("TLS handshake failed for ") {
+                rest.split(' ').next().unwrap().parse().unwrap()
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(said, 20, "{err}");
+}

@@ -355,17 +355,33 @@ fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
         let log = log.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(due.into()).await;
-            let mut held = kind.lock();
-            let count = std::mem::take(&mut held.count);
-            held.last = Some(Instant::now());
-            drop(held);
-            log.info(&format!(
-                "{} for {count} more {} (at most one such line a second)",
-                kind.what,
-                if count == 1 { "client" } else { "clients" }
-            ));
+            kind.say_held(&log);
         });
     }
+}
+
+impl Throttled {
+    /// Says how many lines were held back, if any (a stop may have said them already).
+    fn say_held(&self, log: &Ui) {
+        let mut held = self.lock();
+        let count = std::mem::take(&mut held.count);
+        held.last = Some(Instant::now());
+        drop(held);
+        if count > 0 {
+            log.info(&format!(
+                "{} for {count} more {} (at most one such line a second)",
+                self.what,
+                if count == 1 { "client" } else { "clients" }
+            ));
+        }
+    }
+}
+
+/// At a stop, once the connections are done: the lines held back, which the tasks due to say
+/// them would not live to say (a stop within the second of a flood lost them).
+pub(super) fn say_held_back(log: &Ui) {
+    FAILED.say_held(log);
+    CUT.say_held(log);
 }
 
 /// A client's stream that ended without close_notify: its input may have been cut short.
