@@ -65,7 +65,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --key 'The private key of --cert (PEM, unencrypted)'
             cand --client-ca 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake. A certificate in it that is exactly the client''s (a self-signed one, as openssl req -x509 makes) is trusted as it is, and only as itself; its dates and purpose are still checked'
             cand --mode 'The socket file''s permissions for unix:PATH, in octal (e.g. 660); set as the socket is made, so it is never wider. Default: from the umask'
-            cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog'
+            cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog (over TLS, with their handshake done: a connection still in its handshake holds no slot)'
             cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
             cand --shutdown-timeout 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once'
             cand --color 'When to use colour on stderr'

@@ -274,7 +274,8 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     pub mode: Option<u32>,
 
-    /// Serve at most N connections at once; further clients wait in the backlog.
+    /// Serve at most N connections at once; further clients wait in the backlog (over TLS,
+    /// with their handshake done: a connection still in its handshake holds no slot).
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_connections: Option<NonZeroUsize>,
 

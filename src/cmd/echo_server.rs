@@ -398,6 +398,9 @@ pub async fn serve(
         tracker.wait().await;
         closed_at_shutdown = stats.cut.load(Ordering::Relaxed);
     }
+    if spawner.tls.is_some() {
+        tls::say_held_back(&log);
+    }
     if let Some(status) = status {
         status.abort();
     }

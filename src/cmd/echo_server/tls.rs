@@ -40,9 +40,20 @@ use crate::ui::{self, Ui};
 /// that connects and says nothing is closed after this (or sooner, to make room).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Handshakes at once with `--max-connections` N: N, and at least this many, so that a
-/// burst of honest clients does not have its handshakes closed under it.
-const MIN_HANDSHAKES: usize = 64;
+/// Handshakes at once with `--max-connections` N: N, and at least this many. Sockets that
+/// never speak are worked through at this many a second (each has [`gate::GRACE`]), and a
+/// real client waits behind those in the backlog: with 64, 2000 such sockets renewed at once
+/// kept a client out for 30 s, past its own 10 s handshake deadline, for as long as they
+/// came; with 1024 it waits about a second. A silent socket costs about 11 KiB here.
+const MIN_HANDSHAKES: usize = 1024;
+
+/// ... but never more than the descriptors the N served connections leave (less this many for
+/// the listeners and the runtime): past that, accept would fail with EMFILE before any room
+/// is made, and silent sockets would keep everyone out until their handshake deadline.
+const SPARE_FDS: usize = 64;
+
+/// The room when the descriptor limit leaves less: the bound before [`MIN_HANDSHAKES`] grew.
+const FEWEST_HANDSHAKES: usize = 64;
 
 /// Plaintext per read and write at first: one full TLS record.
 const BUF: usize = 16 * 1024;
@@ -131,7 +142,7 @@ impl Server {
         serving: Option<Arc<Semaphore>>,
         max_connections: Option<NonZeroUsize>,
     ) -> Server {
-        let bound = max_connections.map_or(usize::MAX, |n| n.get().max(MIN_HANDSHAKES));
+        let bound = max_connections.map_or(usize::MAX, handshake_room);
         Server {
             config,
             gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
@@ -151,6 +162,19 @@ impl Server {
     /// served there, so they are not waited for) and says how many.
     pub(super) fn stop_silent(&self) -> usize {
         self.gate.stop()
+    }
+}
+
+/// How many handshakes may be in flight with `--max-connections` `n`: see [`MIN_HANDSHAKES`].
+fn handshake_room(n: NonZeroUsize) -> usize {
+    let wanted = n.get().max(MIN_HANDSHAKES);
+    let fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    match fds.and_then(|fds| usize::try_from(fds).ok()) {
+        Some(fds) => {
+            let left = fds.saturating_sub(n.get().saturating_add(SPARE_FDS));
+            wanted.min(left).max(FEWEST_HANDSHAKES)
+        }
+        None => wanted,
     }
 }
 
@@ -228,8 +252,8 @@ async fn echo<C: Connection>(
 }
 
 /// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
-/// the connection), then the rest; the gate may close it for room in either. On failure,
-/// the reason and whether it is worth a line without `-v`.
+/// the connection), then the rest (which a stop leaves the gate's grace); the gate may close
+/// it for room in either. On failure, the reason and whether it is worth a line without `-v`.
 async fn handshake<'s, C: Connection>(
     ticket: &mut Ticket,
     stream: &'s mut C,
@@ -258,6 +282,7 @@ async fn handshake<'s, C: Connection>(
             Err(_) => return Err(late()),
         },
         () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+        () = ticket.slot.stop_grace_passed() => return Err(ticket.slot.why_closed()),
     };
     if !ticket.slot.done() {
         // Closed for room just as it finished: the room is already someone else's.
@@ -330,17 +355,33 @@ fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
         let log = log.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(due.into()).await;
-            let mut held = kind.lock();
-            let count = std::mem::take(&mut held.count);
-            held.last = Some(Instant::now());
-            drop(held);
-            log.info(&format!(
-                "{} for {count} more {} (at most one such line a second)",
-                kind.what,
-                if count == 1 { "client" } else { "clients" }
-            ));
+            kind.say_held(&log);
         });
     }
+}
+
+impl Throttled {
+    /// Says how many lines were held back, if any (a stop may have said them already).
+    fn say_held(&self, log: &Ui) {
+        let mut held = self.lock();
+        let count = std::mem::take(&mut held.count);
+        held.last = Some(Instant::now());
+        drop(held);
+        if count > 0 {
+            log.info(&format!(
+                "{} for {count} more {} (at most one such line a second)",
+                self.what,
+                if count == 1 { "client" } else { "clients" }
+            ));
+        }
+    }
+}
+
+/// At a stop, once the connections are done: the lines held back, which the tasks due to say
+/// them would not live to say (a stop within the second of a flood lost them).
+pub(super) fn say_held_back(log: &Ui) {
+    FAILED.say_held(log);
+    CUT.say_held(log);
 }
 
 /// A client's stream that ended without close_notify: its input may have been cut short.

@@ -12,7 +12,9 @@
 //! is a real client, and the server is full.
 //!
 //! The silent connections (no whole ClientHello yet) are the ones a graceful stop does not
-//! wait for: nobody is being served there.
+//! wait for: nobody is being served there. A handshake under way at a stop has [`GRACE`] to
+//! finish, not the whole shutdown deadline: one that sent its ClientHello and then stalled
+//! would otherwise hold every stop for it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +38,8 @@ pub(super) struct Gate {
     state: Mutex<State>,
     /// A slot came free.
     freed: Notify,
+    /// The server stopped (cancelled by [`Gate::stop`]).
+    stopping: CancellationToken,
 }
 
 struct State {
@@ -84,6 +88,7 @@ impl Gate {
                 stopped: false,
             }),
             freed: Notify::new(),
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -147,7 +152,7 @@ impl Gate {
     }
 
     /// At a stop: closes every connection that has not sent its ClientHello, and says how
-    /// many. Those that have are left to finish.
+    /// many. Those that have are left to finish, within the grace ([`Slot::stop_grace_passed`]).
     pub(super) fn stop(&self) -> usize {
         let mut state = self.lock();
         state.stopped = true;
@@ -160,6 +165,7 @@ impl Gate {
         });
         let closed = before - state.pending.len();
         state.held -= closed;
+        self.stopping.cancel();
         closed
     }
 }
@@ -169,6 +175,13 @@ impl Slot {
     /// [`Slot::why_closed`] as its reason.
     pub(super) async fn closed(&self) {
         self.close.cancelled().await;
+    }
+
+    /// Resolves once the server has been stopping for the grace: a handshake still unfinished
+    /// then must end, with [`Slot::why_closed`] as its reason.
+    pub(super) async fn stop_grace_passed(&self) {
+        self.gate.stopping.cancelled().await;
+        tokio::time::sleep(self.gate.grace).await;
     }
 
     /// The ClientHello came: a stop no longer closes the connection. False if the gate
@@ -203,7 +216,15 @@ impl Slot {
     /// (making room is; a stop is not, the server is going away).
     pub(super) fn why_closed(&self) -> (String, bool) {
         if self.gate.lock().stopped {
-            return ("no ClientHello before the server stopped".to_owned(), false);
+            let why = if self.heard {
+                format!(
+                    "handshake unfinished {} after the server stopped",
+                    ui::duration(self.gate.grace)
+                )
+            } else {
+                "no ClientHello before the server stopped".to_owned()
+            };
+            return (why, false);
         }
         let what = if self.heard {
             "handshake unfinished after"
