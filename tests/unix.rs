@@ -1465,3 +1465,26 @@ fn taken_temporary_names_are_skipped_and_left_alone() {
     );
     assert_eq!(fs::read(&target).unwrap(), b"keep");
 }
+
+/// `x/` and `x/.` name a directory: no socket is made at `x` (which the address as typed
+/// would not reach), nothing is said on stdout, exit 1 saying why.
+#[test]
+fn a_path_naming_a_directory_makes_no_socket() {
+    let dir = sock_dir();
+    for form in ["x/", "y/.", "z/.."] {
+        let path = format!("unix:{}/{form}", dir.path().display());
+        let out = tool(["echo-server", path.as_str()])
+            .timeout(Duration::from_secs(10))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{form}: {err}");
+        assert!(out.stdout.is_empty(), "{form}: {err}");
+        assert!(err.contains(&path), "{form}: {err}");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{form}: {err}"
+        );
+    }
+}

@@ -51,9 +51,19 @@ struct Dir {
 impl Dir {
     /// Opens the directory of `path`; returns it and the file's name in it.
     fn open(path: &Path) -> io::Result<(Dir, OsString)> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+        // Path::file_name would take `x` from `x/` or `x/.`: a socket made at `x` that the
+        // address as typed (a directory's) does not reach.
+        let bytes = path.as_os_str().as_bytes();
+        let last = bytes.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        let name = match path.file_name() {
+            Some(name) if name.as_bytes() == last => name,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the path names a directory, not a socket file",
+                ));
+            }
+        };
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
