@@ -1488,3 +1488,61 @@ fn a_path_naming_a_directory_makes_no_socket() {
         );
     }
 }
+
+/// `echo-server unix:PATH` where /proc is not mounted (a fresh mount namespace), or None
+/// where one cannot be made (not root): the note says the test is skipped.
+fn server_without_proc(path: &Path) -> Option<Command> {
+    let made = other("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("note: no mount namespace can be made here; the test without /proc is skipped");
+        return None;
+    }
+    let mut cmd = other("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "umount -l /proc && exec \"$0\" echo-server \"$1\"",
+    ])
+    .arg(crate::util::bin())
+    .arg(unix_arg(path));
+    Some(cmd)
+}
+
+/// Without /proc, a path whose temporary name (`.s.sock.PID.N`) would be too long for a
+/// socket address is still served (the temporary name keeps less of the name); where no
+/// temporary name can fit, exit 1 says how much to shorten, and nothing is left behind.
+#[test]
+fn a_long_path_is_served_without_proc_or_says_how_much_to_shorten() {
+    let dir = sock_dir();
+    let base = dir.path().as_os_str().len();
+    let deep = dir
+        .path()
+        .join("d".repeat(102 - base - 1 - "/s.sock".len()));
+    fs::create_dir(&deep).unwrap();
+    let path = deep.join("s.sock");
+    assert_eq!(path.as_os_str().len(), 102);
+    let Some(cmd) = server_without_proc(&path) else {
+        return;
+    };
+    let mut server = Server::launch(cmd);
+    assert_eq!(server.await_line(), unix_arg(&path));
+    round_trip(&mut connect(&path), b"near the limit");
+    let (status, err) = server.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(fs::read_dir(&deep).unwrap().count(), 0, "{err}");
+
+    let deeper = dir.path().join("e".repeat(105 - base - 1));
+    fs::create_dir(&deeper).unwrap();
+    let path = deeper.join("s");
+    let mut server = Server::launch(server_without_proc(&path).unwrap());
+    let status = server.wait(IO_TIMEOUT);
+    let err = server.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("shorten the directory by"), "{err}");
+    assert_eq!(fs::read_dir(&deeper).unwrap().count(), 0, "{err}");
+}

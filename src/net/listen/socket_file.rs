@@ -34,6 +34,10 @@ use crate::ui::{Ui, quote};
 /// in a loop by someone else gets this far.
 const ROUNDS: usize = 16;
 
+/// How much of the socket's name its temporary names keep (`.e.sock.4242.0` beside
+/// `e.sock`): 32 bytes, so a temporary name bound through `/proc/self/fd` always fits.
+const TEMP_NAME_KEEPS: usize = 32;
+
 /// A file's identity: device and inode.
 type Id = (u64, u64);
 
@@ -91,16 +95,37 @@ impl Dir {
         }
     }
 
-    /// A path to bind `name` at: the directory as typed when that fits in a socket address,
-    /// since the kernel keeps the path bound for `ss` and `lsof` to show; `/proc/self/fd`
-    /// otherwise. The caller checks that the file did land in this directory.
-    fn bind_path_of(&self, name: &OsStr) -> PathBuf {
-        let typed = self.path.join(name);
+    /// A temporary name beside `real` and the path to bind it at: the directory as typed when
+    /// that fits in a socket address, since the kernel keeps the path bound for `ss` and
+    /// `lsof` to show; `/proc/self/fd` otherwise; without /proc, a name with less of `real`
+    /// in it, so any path that worked before the temporary name still does where it can.
+    /// The caller checks that the file did land in this directory.
+    fn bind_target(&self, real: &OsStr) -> io::Result<(OsString, PathBuf)> {
+        let n = next_number();
+        let temp = temp_name(real, TEMP_NAME_KEEPS, n);
+        let typed = self.path.join(&temp);
         if typed.as_os_str().len() <= UNIX_PATH_MAX {
-            typed
-        } else {
-            self.pinned_path_of(name)
+            return Ok((temp, typed));
         }
+        let via_proc = proc_path(&self.fd, &temp);
+        if self.proc && via_proc.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, via_proc));
+        }
+        let excess = typed.as_os_str().len() - UNIX_PATH_MAX;
+        let kept = real.len().min(TEMP_NAME_KEEPS);
+        let Some(keep) = kept.checked_sub(excess) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the path is too long to make the socket under a temporary name beside \
+                     it without /proc (shorten the directory by {} bytes, or mount /proc)",
+                    excess - kept
+                ),
+            ));
+        };
+        let temp = temp_name(real, keep, n);
+        let typed = self.path.join(&temp);
+        Ok((temp, typed))
     }
 
     /// What `name` in this directory is now (a symlink is itself, not its target).
@@ -144,15 +169,19 @@ fn id(stat: &rustix::fs::Stat) -> Id {
     (stat.st_dev, stat.st_ino)
 }
 
+/// A number no other temporary name of this process has had.
+fn next_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A name no other file in the directory has: hidden, unique per process and call, and
 /// saying whose it is (`.e.sock.4242.0` beside `e.sock`, as `ss -xl` shows the listener).
-/// At most 32 bytes of `name`, so the name bound through `/proc/self/fd` always fits.
-fn temp_name(name: &OsStr) -> OsString {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+/// At most `keep` bytes of `name`; `n` from [`next_number`].
+fn temp_name(name: &OsStr, keep: usize, n: u64) -> OsString {
     let mut temp = OsString::from(".");
     let bytes = name.as_bytes();
-    temp.push(OsStr::from_bytes(&bytes[..bytes.len().min(32)]));
+    temp.push(OsStr::from_bytes(&bytes[..bytes.len().min(keep)]));
     temp.push(format!(".{}.{n}", std::process::id()));
     temp
 }
@@ -190,7 +219,7 @@ impl SocketFile {
     /// instead (a window of two system calls), and `None` returned.
     fn move_aside(&self) -> Option<OsString> {
         for _ in 0..ROUNDS {
-            let aside = temp_name(&self.name);
+            let aside = temp_name(&self.name, TEMP_NAME_KEEPS, next_number());
             match self.dir.rename(&self.name, &aside, RenameFlags::NOREPLACE) {
                 Ok(()) => return Some(aside),
                 Err(Errno::EXIST) => {}
@@ -295,8 +324,7 @@ fn listen_under_temp_name<'a>(
     real: &OsStr,
     mode: Option<u32>,
 ) -> io::Result<(UnixListener, TempName<'a>)> {
-    let name = temp_name(real);
-    let path = dir.bind_path_of(&name);
+    let (name, path) = dir.bind_target(real)?;
     let listener = match mode {
         None => UnixListener::bind(&path),
         Some(mode) => {
