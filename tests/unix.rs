@@ -1546,3 +1546,39 @@ fn a_long_path_is_served_without_proc_or_says_how_much_to_shorten() {
     assert!(err.contains("shorten the directory by"), "{err}");
     assert_eq!(fs::read_dir(&deeper).unwrap().count(), 0, "{err}");
 }
+
+/// The parent symlink is re-pointed while the server binds its temporary name, and another
+/// user has planted a socket at that name in the directory opened first: the bind landed
+/// elsewhere, so the server must not take the planted file for its own (moving it into place
+/// and serving a socket nobody reaches). Exit 1; the planted file stays as it was; nothing
+/// is left in either directory.
+#[test]
+fn a_planted_socket_at_the_temporary_name_is_not_taken_for_ours() {
+    let top = sock_dir();
+    let (first, other_dir) = (top.path().join("first"), top.path().join("other"));
+    fs::create_dir(&first).unwrap();
+    fs::create_dir(&other_dir).unwrap();
+    let link = top.path().join("link");
+    std::os::unix::fs::symlink(&first, &link).unwrap();
+    let Some(cmd) = under_strace("bind", &[&unix_arg(&link.join("e.sock"))]) else {
+        return;
+    };
+    let mut server = Server::launch(cmd);
+    let kill = held_in(&server, libc::SYS_bind);
+    let pid = traced_by(server.pid()).expect("strace traces no server");
+    let planted = first.join(format!(".e.sock.{pid}.0"));
+    let _planted = UnixListener::bind(&planted).unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let planted_inode = inode(&planted);
+    let swapped = top.path().join("swapped");
+    std::os::unix::fs::symlink(&other_dir, &swapped).unwrap();
+    fs::rename(&swapped, &link).unwrap();
+    let status = server.wait(IO_TIMEOUT);
+    drop(kill);
+    let err = server.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("the directory changed"), "{err}");
+    assert_eq!(inode(&planted), planted_inode, "{err}");
+    assert_eq!(fs::read_dir(&first).unwrap().count(), 1, "{err}");
+    assert_eq!(fs::read_dir(&other_dir).unwrap().count(), 0, "{err}");
+}

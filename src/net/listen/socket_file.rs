@@ -337,8 +337,14 @@ fn listen_under_temp_name<'a>(
             bound
         }
     }?;
-    // Bound through the directory's path: it must have led into that directory.
-    let Ok(id) = dir.id(&name) else {
+    // Bound through the directory's path: it must have led into that directory. What is
+    // there must be a socket of ours too: a parent symlink re-pointed during bind and a
+    // file another user planted at the (predictable) name would pass a look by name alone.
+    let ours = |s: &rustix::fs::Stat| {
+        FileType::from_raw_mode(s.st_mode) == FileType::Socket
+            && s.st_uid == rustix::process::geteuid().as_raw()
+    };
+    let Some(id) = dir.stat(&name).ok().filter(ours).map(|s| id(&s)) else {
         let _ = std::fs::remove_file(&path);
         return Err(io::Error::other(
             "the directory changed while the server started (left alone)",
