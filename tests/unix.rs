@@ -1582,3 +1582,31 @@ fn a_planted_socket_at_the_temporary_name_is_not_taken_for_ours() {
     assert_eq!(fs::read_dir(&first).unwrap().count(), 1, "{err}");
     assert_eq!(fs::read_dir(&other_dir).unwrap().count(), 0, "{err}");
 }
+
+/// Every temporary name the server tries is taken (planted FIFOs): exit 1 saying so, not
+/// "Address already in use" about a path that is free; the planted files stay, nothing else
+/// is made.
+#[test]
+fn all_temporary_names_taken_says_so() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let mut cmd = other("sh");
+    cmd.arg("-c")
+        .arg("i=0; while [ $i -lt 16 ]; do mkfifo \"$1/.e.sock.$$.$i\" || exit 9; i=$((i+1)); done; exec \"$0\" echo-server \"$2\"")
+        .arg(crate::util::bin())
+        .arg(dir.path())
+        .arg(unix_arg(&path));
+    let out = output_timeout(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        IO_TIMEOUT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "{err}");
+    assert!(err.contains("temporary names"), "{err}");
+    assert!(!err.contains("Address already in use"), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 16, "{err}");
+}

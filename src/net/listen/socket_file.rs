@@ -268,17 +268,7 @@ pub(super) fn bind(
     ui: &Ui,
 ) -> io::Result<(UnixListener, SocketFile)> {
     let (dir, name) = Dir::open(path)?;
-    // A temporary name someone else took (it is predictable) costs another name, not the start.
-    let mut bound = listen_under_temp_name(&dir, &name, mode);
-    for _ in 1..ROUNDS {
-        match bound {
-            Err(ref err) if err.kind() == io::ErrorKind::AddrInUse => {
-                bound = listen_under_temp_name(&dir, &name, mode);
-            }
-            _ => break,
-        }
-    }
-    let (listener, temp) = bound?;
+    let (listener, temp) = listen_beside(&dir, &name, mode)?;
     let id = temp.id;
     let mut replaced = false;
     let mut rounds = 0;
@@ -315,6 +305,30 @@ pub(super) fn bind(
         ));
     }
     Ok((listener, SocketFile { dir, name, id }))
+}
+
+/// Listens under a temporary name beside `name`. One someone else took (they are
+/// predictable) costs another name, not the start; when all are taken, the error says so
+/// rather than "Address already in use" about a path that may well be free.
+fn listen_beside<'a>(
+    dir: &'a Dir,
+    name: &OsStr,
+    mode: Option<u32>,
+) -> io::Result<(UnixListener, TempName<'a>)> {
+    for _ in 0..ROUNDS {
+        match listen_under_temp_name(dir, name, mode) {
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
+            other => return other,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "other files hold the {ROUNDS} temporary names tried beside it ({} and on; \
+             left alone)",
+            quote::quote(temp_name(name, TEMP_NAME_KEEPS, 0).as_os_str())
+        ),
+    ))
 }
 
 /// Binds and listens under a temporary name in `dir`, the umask set so the file is made with
