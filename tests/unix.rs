@@ -1610,3 +1610,56 @@ fn all_temporary_names_taken_says_so() {
     assert!(!err.contains("Address already in use"), "{err}");
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 16, "{err}");
 }
+
+/// `echo-server ARGS` under strace as on a filesystem without RENAME_NOREPLACE and
+/// RENAME_EXCHANGE (renameat2 fails with EINVAL), with `inject` added (None without strace).
+fn without_renameat2(inject: &str, args: &[&str]) -> Option<Command> {
+    if !peer_available("strace") {
+        return None;
+    }
+    let mut cmd = other("strace");
+    cmd.args([
+        "-f",
+        "-o",
+        "/dev/null",
+        "-e",
+        "inject=renameat2:error=EINVAL",
+        "-e",
+    ])
+    .arg(inject)
+    .arg(crate::util::bin())
+    .arg("echo-server")
+    .args(args);
+    Some(cmd)
+}
+
+/// Without renameat2's flags a stale socket is removed by name after a last look. Server A
+/// has looked and is about to remove it when server B removes it first and is about to link
+/// its own in: A's removal finds nothing, which must mean "try the name again" (A then
+/// serves and B finds it in use), not a failed start ("No such file or directory").
+#[test]
+fn a_stale_socket_removed_by_another_server_first_is_not_a_failed_start() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    let arg = unix_arg(&path);
+    let Some(a) = without_renameat2("inject=unlinkat:delay_enter=3000000", &[&arg]) else {
+        return;
+    };
+    let mut a = Server::launch(a);
+    let kill_a = held_in(&a, libc::SYS_unlinkat);
+    let b = without_renameat2("inject=linkat:delay_enter=3000000:when=2", &[&arg]).unwrap();
+    let mut b = Server::launch(b);
+    let kill_b = held_in(&b, libc::SYS_linkat);
+    assert_eq!(a.await_line(), arg);
+    let b_status = b.wait(IO_TIMEOUT);
+    drop(kill_b);
+    let b_err = b.stderr();
+    assert_eq!(b_status.code(), Some(1), "{b_err}");
+    assert!(b_err.contains("a server answers there"), "{b_err}");
+    round_trip(&mut connect(&path), b"A serves");
+    let (status, err) = stop_traced(a);
+    drop(kill_a);
+    assert!(status.success(), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "{err}");
+}

@@ -467,10 +467,12 @@ fn replace(dir: &Dir, temp: &OsStr, name: &OsStr, stale: Id) -> io::Result<Repla
             Ok(Replaced::Not)
         }
         Err(Errno::NOENT) => Ok(Replaced::Not),
-        Err(Errno::INVAL | Errno::NOSYS) if dir.id(name) == Ok(stale) => {
-            dir.unlink(name).map_err(may_not)?;
-            Ok(Replaced::Removed)
-        }
+        // Another server may have removed it first: then the name is tried again.
+        Err(Errno::INVAL | Errno::NOSYS) if dir.id(name) == Ok(stale) => match dir.unlink(name) {
+            Ok(()) => Ok(Replaced::Removed),
+            Err(Errno::NOENT) => Ok(Replaced::Not),
+            Err(err) => Err(may_not(err)),
+        },
         Err(Errno::INVAL | Errno::NOSYS) => Ok(Replaced::Not),
         Err(err) => Err(may_not(err)),
     }
