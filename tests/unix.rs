@@ -1633,6 +1633,13 @@ fn without_renameat2(inject: &str, args: &[&str]) -> Option<Command> {
     Some(cmd)
 }
 
+/// The guard that kills the server strace runs, once strace has started it.
+fn guard_traced(server: &Server) -> KillTraced {
+    let started = eventually(IO_TIMEOUT, || traced_by(server.pid()).is_some());
+    assert!(started, "strace started no server: {}", server.stderr());
+    KillTraced::of(server)
+}
+
 /// Without renameat2's flags a stale socket is removed by name after a last look. Server A
 /// has looked and is about to remove it when server B removes it first and is about to link
 /// its own in: A's removal finds nothing, which must mean "try the name again" (A then
@@ -1647,10 +1654,11 @@ fn a_stale_socket_removed_by_another_server_first_is_not_a_failed_start() {
         return;
     };
     let mut a = Server::launch(a);
-    let kill_a = held_in(&a, libc::SYS_unlinkat);
+    let kill_a = (guard_traced(&a), held_in(&a, libc::SYS_unlinkat));
     let b = without_renameat2("inject=linkat:delay_enter=3000000:when=2", &[&arg]).unwrap();
     let mut b = Server::launch(b);
-    let kill_b = held_in(&b, libc::SYS_linkat);
+    // Made first, so a server that never gets there (ed60cb1 has no link) is killed too.
+    let kill_b = (guard_traced(&b), held_in(&b, libc::SYS_linkat));
     assert_eq!(a.await_line(), arg);
     let b_status = b.wait(IO_TIMEOUT);
     drop(kill_b);
