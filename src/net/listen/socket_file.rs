@@ -95,21 +95,24 @@ impl Dir {
         }
     }
 
-    /// A temporary name beside `real` and the path to bind it at: the directory as typed when
-    /// that fits in a socket address, since the kernel keeps the path bound for `ss` and
-    /// `lsof` to show; `/proc/self/fd` otherwise; without /proc, a name with less of `real`
-    /// in it, so any path that worked before the temporary name still does where it can.
-    /// The caller checks that the file did land in this directory.
-    fn bind_target(&self, real: &OsStr) -> io::Result<(OsString, PathBuf)> {
+    /// A temporary name beside `real`, the path to bind it at, and whether that path is
+    /// pinned to this directory (through `/proc/self/fd`). Unless `pin` is asked, the
+    /// directory as typed when that fits in a socket address, since the kernel keeps the path
+    /// bound for `ss` and `lsof` to show; `/proc/self/fd` otherwise; without /proc, a name
+    /// with less of `real` in it, so a path that fits still works where it can.
+    fn bind_target(&self, real: &OsStr, pin: bool) -> io::Result<(OsString, PathBuf, bool)> {
         let n = next_number();
         let temp = temp_name(real, TEMP_NAME_KEEPS, n);
         let typed = self.path.join(&temp);
-        if typed.as_os_str().len() <= UNIX_PATH_MAX {
-            return Ok((temp, typed));
+        if !pin && typed.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, typed, false));
         }
         let via_proc = proc_path(&self.fd, &temp);
         if self.proc && via_proc.as_os_str().len() <= UNIX_PATH_MAX {
-            return Ok((temp, via_proc));
+            return Ok((temp, via_proc, true));
+        }
+        if typed.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, typed, false));
         }
         let excess = typed.as_os_str().len() - UNIX_PATH_MAX;
         let kept = real.len().min(TEMP_NAME_KEEPS);
@@ -125,7 +128,7 @@ impl Dir {
         };
         let temp = temp_name(real, keep, n);
         let typed = self.path.join(&temp);
-        Ok((temp, typed))
+        Ok((temp, typed, false))
     }
 
     /// What `name` in this directory is now (a symlink is itself, not its target).
@@ -315,10 +318,20 @@ fn listen_beside<'a>(
     name: &OsStr,
     mode: Option<u32>,
 ) -> io::Result<(UnixListener, TempName<'a>)> {
+    let mut pin = false;
     for _ in 0..ROUNDS {
-        match listen_under_temp_name(dir, name, mode) {
+        match listen_under_temp_name(dir, name, mode, pin) {
             Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
-            other => return other,
+            // The typed path led elsewhere, or made a file that is not plainly ours (a
+            // root-squashed NFS owns it to nobody): bound through /proc, it lands here.
+            Ok(None) if dir.proc && !pin => pin = true,
+            Ok(None) => {
+                return Err(io::Error::other(
+                    "the directory changed while the server started (left alone)",
+                ));
+            }
+            Ok(Some(bound)) => return Ok(bound),
+            Err(err) => return Err(err),
         }
     }
     Err(io::Error::new(
@@ -332,13 +345,15 @@ fn listen_beside<'a>(
 }
 
 /// Binds and listens under a temporary name in `dir`, the umask set so the file is made with
-/// `mode` (a chmod after bind would leave a moment where it is wider).
+/// `mode` (a chmod after bind would leave a moment where it is wider); `pin` binds through
+/// `/proc/self/fd`. `None` when the file cannot be told to be the one bound here.
 fn listen_under_temp_name<'a>(
     dir: &'a Dir,
     real: &OsStr,
     mode: Option<u32>,
-) -> io::Result<(UnixListener, TempName<'a>)> {
-    let (name, path) = dir.bind_target(real)?;
+    pin: bool,
+) -> io::Result<Option<(UnixListener, TempName<'a>)>> {
+    let (name, path, pinned) = dir.bind_target(real, pin)?;
     let listener = match mode {
         None => UnixListener::bind(&path),
         Some(mode) => {
@@ -351,18 +366,20 @@ fn listen_under_temp_name<'a>(
             bound
         }
     }?;
-    // Bound through the directory's path: it must have led into that directory. What is
-    // there must be a socket of ours too: a parent symlink re-pointed during bind and a
-    // file another user planted at the (predictable) name would pass a look by name alone.
+    // Bound through the directory's path, it must have led into that directory, and what is
+    // there must be a socket of ours: a parent symlink re-pointed during bind and a file
+    // another user planted at the (predictable) name would pass a look by name alone.
     let ours = |s: &rustix::fs::Stat| {
         FileType::from_raw_mode(s.st_mode) == FileType::Socket
-            && s.st_uid == rustix::process::geteuid().as_raw()
+            && (pinned || s.st_uid == rustix::process::geteuid().as_raw())
     };
     let Some(id) = dir.stat(&name).ok().filter(ours).map(|s| id(&s)) else {
-        let _ = std::fs::remove_file(&path);
-        return Err(io::Error::other(
-            "the directory changed while the server started (left alone)",
-        ));
+        // Where the typed path led now is where ours was made; through /proc, ours is gone
+        // (or is what is there: its owner's, left alone).
+        if !pinned {
+            let _ = std::fs::remove_file(&path);
+        }
+        return Ok(None);
     };
     let temp = TempName {
         dir,
@@ -370,7 +387,7 @@ fn listen_under_temp_name<'a>(
         id,
         armed: true,
     };
-    Ok((listener, temp))
+    Ok(Some((listener, temp)))
 }
 
 /// What is at `name`, which a rename found taken: `Ok(None)` if it went meanwhile,
