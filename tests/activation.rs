@@ -324,3 +324,25 @@ fn a_handed_over_socket_whose_path_holds_a_newline_is_refused() {
     assert!(stderr.contains("holds a control character"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
+
+/// A handed-over socket whose path is not UTF-8 would be announced lossily, naming another
+/// path (one anybody may make): refused like a typed ADDR that is not UTF-8, exit 1, nothing
+/// on stdout.
+#[test]
+fn a_handed_over_socket_whose_path_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"e\xff\xfe.sock"));
+    let listener = UnixListener::bind(&path).unwrap();
+    let out = output_timeout(
+        activated(vec![OwnedFd::from(listener)], &[], &[]),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert!(stderr.contains("socket activation: fd 3"), "{stderr}");
+    assert!(stderr.contains("not UTF-8"), "{stderr}");
+}

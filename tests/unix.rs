@@ -1465,3 +1465,213 @@ fn taken_temporary_names_are_skipped_and_left_alone() {
     );
     assert_eq!(fs::read(&target).unwrap(), b"keep");
 }
+
+/// `x/` and `x/.` name a directory: no socket is made at `x` (which the address as typed
+/// would not reach), nothing is said on stdout, exit 1 saying why.
+#[test]
+fn a_path_naming_a_directory_makes_no_socket() {
+    let dir = sock_dir();
+    for form in ["x/", "y/.", "z/.."] {
+        let path = format!("unix:{}/{form}", dir.path().display());
+        let out = tool(["echo-server", path.as_str()])
+            .timeout(Duration::from_secs(10))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{form}: {err}");
+        assert!(out.stdout.is_empty(), "{form}: {err}");
+        assert!(err.contains(&path), "{form}: {err}");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{form}: {err}"
+        );
+    }
+}
+
+/// `echo-server unix:PATH` where /proc is not mounted (a fresh mount namespace), or None
+/// where one cannot be made (not root): the note says the test is skipped.
+fn server_without_proc(path: &Path) -> Option<Command> {
+    let made = other("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("note: no mount namespace can be made here; the test without /proc is skipped");
+        return None;
+    }
+    let mut cmd = other("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "umount -l /proc && exec \"$0\" echo-server \"$1\"",
+    ])
+    .arg(crate::util::bin())
+    .arg(unix_arg(path));
+    Some(cmd)
+}
+
+/// Without /proc, a path whose temporary name (`.s.sock.PID.N`) would be too long for a
+/// socket address is still served (the temporary name keeps less of the name); where no
+/// temporary name can fit, exit 1 says how much to shorten, and nothing is left behind.
+#[test]
+fn a_long_path_is_served_without_proc_or_says_how_much_to_shorten() {
+    let dir = sock_dir();
+    let base = dir.path().as_os_str().len();
+    let deep = dir
+        .path()
+        .join("d".repeat(102 - base - 1 - "/s.sock".len()));
+    fs::create_dir(&deep).unwrap();
+    let path = deep.join("s.sock");
+    assert_eq!(path.as_os_str().len(), 102);
+    let Some(cmd) = server_without_proc(&path) else {
+        return;
+    };
+    let mut server = Server::launch(cmd);
+    assert_eq!(server.await_line(), unix_arg(&path));
+    round_trip(&mut connect(&path), b"near the limit");
+    let (status, err) = server.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(fs::read_dir(&deep).unwrap().count(), 0, "{err}");
+
+    let deeper = dir.path().join("e".repeat(105 - base - 1));
+    fs::create_dir(&deeper).unwrap();
+    let path = deeper.join("s");
+    let mut server = Server::launch(server_without_proc(&path).unwrap());
+    let status = server.wait(IO_TIMEOUT);
+    let err = server.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("shorten the directory by"), "{err}");
+    assert_eq!(fs::read_dir(&deeper).unwrap().count(), 0, "{err}");
+}
+
+/// The parent symlink is re-pointed while the server binds its temporary name, and another
+/// user has planted a socket at that name in the directory opened first: the bind landed
+/// elsewhere, so the server must not take the planted file for its own (moving it into place
+/// and serving a socket nobody reaches). It binds again through /proc, into the directory it
+/// opened, and serves there; the planted file stays as it was; nothing is left elsewhere.
+#[test]
+fn a_planted_socket_at_the_temporary_name_is_not_taken_for_ours() {
+    let top = sock_dir();
+    let (first, other_dir) = (top.path().join("first"), top.path().join("other"));
+    fs::create_dir(&first).unwrap();
+    fs::create_dir(&other_dir).unwrap();
+    let link = top.path().join("link");
+    std::os::unix::fs::symlink(&first, &link).unwrap();
+    let Some(cmd) = under_strace("bind", &[&unix_arg(&link.join("e.sock"))]) else {
+        return;
+    };
+    let mut server = Server::launch(cmd);
+    let kill = held_in(&server, libc::SYS_bind);
+    let pid = traced_by(server.pid()).expect("strace traces no server");
+    let planted = first.join(format!(".e.sock.{pid}.0"));
+    let _planted = UnixListener::bind(&planted).unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let planted_inode = inode(&planted);
+    let swapped = top.path().join("swapped");
+    std::os::unix::fs::symlink(&other_dir, &swapped).unwrap();
+    fs::rename(&swapped, &link).unwrap();
+    server.await_line();
+    round_trip(
+        &mut connect(&first.join("e.sock")),
+        b"served where it was opened",
+    );
+    assert_eq!(fs::read_dir(&other_dir).unwrap().count(), 0);
+    let (status, err) = stop_traced(server);
+    drop(kill);
+    assert!(status.success(), "{err}");
+    assert_eq!(inode(&planted), planted_inode, "{err}");
+    assert_eq!(fs::read_dir(&first).unwrap().count(), 1, "{err}");
+    assert_eq!(fs::read_dir(&other_dir).unwrap().count(), 0, "{err}");
+}
+
+/// Every temporary name the server tries is taken (planted FIFOs): exit 1 saying so, not
+/// "Address already in use" about a path that is free; the planted files stay, nothing else
+/// is made.
+#[test]
+fn all_temporary_names_taken_says_so() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    let mut cmd = other("sh");
+    cmd.arg("-c")
+        .arg("i=0; while [ $i -lt 16 ]; do mkfifo \"$1/.e.sock.$$.$i\" || exit 9; i=$((i+1)); done; exec \"$0\" echo-server \"$2\"")
+        .arg(crate::util::bin())
+        .arg(dir.path())
+        .arg(unix_arg(&path));
+    let out = output_timeout(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        IO_TIMEOUT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "{err}");
+    assert!(err.contains("temporary names"), "{err}");
+    assert!(!err.contains("Address already in use"), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 16, "{err}");
+}
+
+/// `echo-server ARGS` under strace as on a filesystem without RENAME_NOREPLACE and
+/// RENAME_EXCHANGE (renameat2 fails with EINVAL), with `inject` added (None without strace).
+fn without_renameat2(inject: &str, args: &[&str]) -> Option<Command> {
+    if !peer_available("strace") {
+        return None;
+    }
+    let mut cmd = other("strace");
+    cmd.args([
+        "-f",
+        "-o",
+        "/dev/null",
+        "-e",
+        "inject=renameat2:error=EINVAL",
+        "-e",
+    ])
+    .arg(inject)
+    .arg(crate::util::bin())
+    .arg("echo-server")
+    .args(args);
+    Some(cmd)
+}
+
+/// The guard that kills the server strace runs, once strace has started it.
+fn guard_traced(server: &Server) -> KillTraced {
+    let started = eventually(IO_TIMEOUT, || traced_by(server.pid()).is_some());
+    assert!(started, "strace started no server: {}", server.stderr());
+    KillTraced::of(server)
+}
+
+/// Without renameat2's flags a stale socket is removed by name after a last look. Server A
+/// has looked and is about to remove it when server B removes it first and is about to link
+/// its own in: A's removal finds nothing, which must mean "try the name again" (A then
+/// serves and B finds it in use), not a failed start ("No such file or directory").
+#[test]
+fn a_stale_socket_removed_by_another_server_first_is_not_a_failed_start() {
+    let dir = sock_dir();
+    let path = dir.path().join("e.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    let arg = unix_arg(&path);
+    let Some(a) = without_renameat2("inject=unlinkat:delay_enter=3000000", &[&arg]) else {
+        return;
+    };
+    let mut a = Server::launch(a);
+    let kill_a = (guard_traced(&a), held_in(&a, libc::SYS_unlinkat));
+    let b = without_renameat2("inject=linkat:delay_enter=3000000:when=2", &[&arg]).unwrap();
+    let mut b = Server::launch(b);
+    // Made first, so a server that never gets there (ed60cb1 has no link) is killed too.
+    let kill_b = (guard_traced(&b), held_in(&b, libc::SYS_linkat));
+    assert_eq!(a.await_line(), arg);
+    let b_status = b.wait(IO_TIMEOUT);
+    drop(kill_b);
+    let b_err = b.stderr();
+    assert_eq!(b_status.code(), Some(1), "{b_err}");
+    assert!(b_err.contains("a server answers there"), "{b_err}");
+    round_trip(&mut connect(&path), b"A serves");
+    let (status, err) = stop_traced(a);
+    drop(kill_a);
+    assert!(status.success(), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "{err}");
+}

@@ -17,6 +17,7 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{self, UnixListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -333,10 +334,31 @@ impl Listener {
     pub(crate) fn address(&self) -> io::Result<String> {
         match self {
             Listener::Tcp(listener) => Ok(listener.local_addr()?.to_string()),
-            Listener::Unix(listener) => one_line(unix_address(&listener.local_addr()?)),
+            Listener::Unix(listener) => {
+                let addr = listener.local_addr()?;
+                exact(&addr)?;
+                one_line(unix_address(&addr))
+            }
             Listener::Udp(socket) => Ok(format!("udp:{}", socket.local_addr()?)),
         }
     }
+}
+
+/// Refuses a name that is not UTF-8: shown lossily, the address line would name another
+/// path (one anybody could make), and a typed ADDR could not hold it either.
+fn exact(addr: &net::SocketAddr) -> io::Result<()> {
+    let bytes = match (addr.as_pathname(), addr.as_abstract_name()) {
+        (Some(path), _) => path.as_os_str().as_bytes(),
+        (None, Some(name)) => name,
+        (None, None) => return Ok(()),
+    };
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(invalid(format!(
+            "the socket {} has a name that is not UTF-8: the address line cannot name it",
+            crate::ui::quote::address(&unix_address(addr))
+        )));
+    }
+    Ok(())
 }
 
 /// `address` if it can be the server's one-line address: a manager may hand over a socket

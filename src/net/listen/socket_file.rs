@@ -34,6 +34,10 @@ use crate::ui::{Ui, quote};
 /// in a loop by someone else gets this far.
 const ROUNDS: usize = 16;
 
+/// How much of the socket's name its temporary names keep (`.e.sock.4242.0` beside
+/// `e.sock`): 32 bytes, so a temporary name bound through `/proc/self/fd` always fits.
+const TEMP_NAME_KEEPS: usize = 32;
+
 /// A file's identity: device and inode.
 type Id = (u64, u64);
 
@@ -51,9 +55,19 @@ struct Dir {
 impl Dir {
     /// Opens the directory of `path`; returns it and the file's name in it.
     fn open(path: &Path) -> io::Result<(Dir, OsString)> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+        // Path::file_name would take `x` from `x/` or `x/.`: a socket made at `x` that the
+        // address as typed (a directory's) does not reach.
+        let bytes = path.as_os_str().as_bytes();
+        let last = bytes.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        let name = match path.file_name() {
+            Some(name) if name.as_bytes() == last => name,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the path names a directory, not a socket file",
+                ));
+            }
+        };
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -81,16 +95,40 @@ impl Dir {
         }
     }
 
-    /// A path to bind `name` at: the directory as typed when that fits in a socket address,
-    /// since the kernel keeps the path bound for `ss` and `lsof` to show; `/proc/self/fd`
-    /// otherwise. The caller checks that the file did land in this directory.
-    fn bind_path_of(&self, name: &OsStr) -> PathBuf {
-        let typed = self.path.join(name);
-        if typed.as_os_str().len() <= UNIX_PATH_MAX {
-            typed
-        } else {
-            self.pinned_path_of(name)
+    /// A temporary name beside `real`, the path to bind it at, and whether that path is
+    /// pinned to this directory (through `/proc/self/fd`). Unless `pin` is asked, the
+    /// directory as typed when that fits in a socket address, since the kernel keeps the path
+    /// bound for `ss` and `lsof` to show; `/proc/self/fd` otherwise; without /proc, a name
+    /// with less of `real` in it, so a path that fits still works where it can.
+    fn bind_target(&self, real: &OsStr, pin: bool) -> io::Result<(OsString, PathBuf, bool)> {
+        let n = next_number();
+        let temp = temp_name(real, TEMP_NAME_KEEPS, n);
+        let typed = self.path.join(&temp);
+        if !pin && typed.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, typed, false));
         }
+        let via_proc = proc_path(&self.fd, &temp);
+        if self.proc && via_proc.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, via_proc, true));
+        }
+        if typed.as_os_str().len() <= UNIX_PATH_MAX {
+            return Ok((temp, typed, false));
+        }
+        let excess = typed.as_os_str().len() - UNIX_PATH_MAX;
+        let kept = real.len().min(TEMP_NAME_KEEPS);
+        let Some(keep) = kept.checked_sub(excess) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the path is too long to make the socket under a temporary name beside \
+                     it without /proc (shorten the directory by {} bytes, or mount /proc)",
+                    excess - kept
+                ),
+            ));
+        };
+        let temp = temp_name(real, keep, n);
+        let typed = self.path.join(&temp);
+        Ok((temp, typed, false))
     }
 
     /// What `name` in this directory is now (a symlink is itself, not its target).
@@ -134,15 +172,19 @@ fn id(stat: &rustix::fs::Stat) -> Id {
     (stat.st_dev, stat.st_ino)
 }
 
+/// A number no other temporary name of this process has had.
+fn next_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A name no other file in the directory has: hidden, unique per process and call, and
 /// saying whose it is (`.e.sock.4242.0` beside `e.sock`, as `ss -xl` shows the listener).
-/// At most 32 bytes of `name`, so the name bound through `/proc/self/fd` always fits.
-fn temp_name(name: &OsStr) -> OsString {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+/// At most `keep` bytes of `name`; `n` from [`next_number`].
+fn temp_name(name: &OsStr, keep: usize, n: u64) -> OsString {
     let mut temp = OsString::from(".");
     let bytes = name.as_bytes();
-    temp.push(OsStr::from_bytes(&bytes[..bytes.len().min(32)]));
+    temp.push(OsStr::from_bytes(&bytes[..bytes.len().min(keep)]));
     temp.push(format!(".{}.{n}", std::process::id()));
     temp
 }
@@ -180,7 +222,7 @@ impl SocketFile {
     /// instead (a window of two system calls), and `None` returned.
     fn move_aside(&self) -> Option<OsString> {
         for _ in 0..ROUNDS {
-            let aside = temp_name(&self.name);
+            let aside = temp_name(&self.name, TEMP_NAME_KEEPS, next_number());
             match self.dir.rename(&self.name, &aside, RenameFlags::NOREPLACE) {
                 Ok(()) => return Some(aside),
                 Err(Errno::EXIST) => {}
@@ -229,17 +271,7 @@ pub(super) fn bind(
     ui: &Ui,
 ) -> io::Result<(UnixListener, SocketFile)> {
     let (dir, name) = Dir::open(path)?;
-    // A temporary name someone else took (it is predictable) costs another name, not the start.
-    let mut bound = listen_under_temp_name(&dir, &name, mode);
-    for _ in 1..ROUNDS {
-        match bound {
-            Err(ref err) if err.kind() == io::ErrorKind::AddrInUse => {
-                bound = listen_under_temp_name(&dir, &name, mode);
-            }
-            _ => break,
-        }
-    }
-    let (listener, temp) = bound?;
+    let (listener, temp) = listen_beside(&dir, &name, mode)?;
     let id = temp.id;
     let mut replaced = false;
     let mut rounds = 0;
@@ -278,15 +310,50 @@ pub(super) fn bind(
     Ok((listener, SocketFile { dir, name, id }))
 }
 
+/// Listens under a temporary name beside `name`. One someone else took (they are
+/// predictable) costs another name, not the start; when all are taken, the error says so
+/// rather than "Address already in use" about a path that may well be free.
+fn listen_beside<'a>(
+    dir: &'a Dir,
+    name: &OsStr,
+    mode: Option<u32>,
+) -> io::Result<(UnixListener, TempName<'a>)> {
+    let mut pin = false;
+    for _ in 0..ROUNDS {
+        match listen_under_temp_name(dir, name, mode, pin) {
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
+            // The typed path led elsewhere, or made a file that is not plainly ours (a
+            // root-squashed NFS owns it to nobody): bound through /proc, it lands here.
+            Ok(None) if dir.proc && !pin => pin = true,
+            Ok(None) => {
+                return Err(io::Error::other(
+                    "the directory changed while the server started (left alone)",
+                ));
+            }
+            Ok(Some(bound)) => return Ok(bound),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "other files hold the {ROUNDS} temporary names tried beside it ({} and on; \
+             left alone)",
+            quote::quote(temp_name(name, TEMP_NAME_KEEPS, 0).as_os_str())
+        ),
+    ))
+}
+
 /// Binds and listens under a temporary name in `dir`, the umask set so the file is made with
-/// `mode` (a chmod after bind would leave a moment where it is wider).
+/// `mode` (a chmod after bind would leave a moment where it is wider); `pin` binds through
+/// `/proc/self/fd`. `None` when the file cannot be told to be the one bound here.
 fn listen_under_temp_name<'a>(
     dir: &'a Dir,
     real: &OsStr,
     mode: Option<u32>,
-) -> io::Result<(UnixListener, TempName<'a>)> {
-    let name = temp_name(real);
-    let path = dir.bind_path_of(&name);
+    pin: bool,
+) -> io::Result<Option<(UnixListener, TempName<'a>)>> {
+    let (name, path, pinned) = dir.bind_target(real, pin)?;
     let listener = match mode {
         None => UnixListener::bind(&path),
         Some(mode) => {
@@ -299,12 +366,20 @@ fn listen_under_temp_name<'a>(
             bound
         }
     }?;
-    // Bound through the directory's path: it must have led into that directory.
-    let Ok(id) = dir.id(&name) else {
-        let _ = std::fs::remove_file(&path);
-        return Err(io::Error::other(
-            "the directory changed while the server started (left alone)",
-        ));
+    // Bound through the directory's path, it must have led into that directory, and what is
+    // there must be a socket of ours: a parent symlink re-pointed during bind and a file
+    // another user planted at the (predictable) name would pass a look by name alone.
+    let ours = |s: &rustix::fs::Stat| {
+        FileType::from_raw_mode(s.st_mode) == FileType::Socket
+            && (pinned || s.st_uid == rustix::process::geteuid().as_raw())
+    };
+    let Some(id) = dir.stat(&name).ok().filter(ours).map(|s| id(&s)) else {
+        // Where the typed path led now is where ours was made; through /proc, ours is gone
+        // (or is what is there: its owner's, left alone).
+        if !pinned {
+            let _ = std::fs::remove_file(&path);
+        }
+        return Ok(None);
     };
     let temp = TempName {
         dir,
@@ -312,7 +387,7 @@ fn listen_under_temp_name<'a>(
         id,
         armed: true,
     };
-    Ok((listener, temp))
+    Ok(Some((listener, temp)))
 }
 
 /// What is at `name`, which a rename found taken: `Ok(None)` if it went meanwhile,
@@ -409,10 +484,12 @@ fn replace(dir: &Dir, temp: &OsStr, name: &OsStr, stale: Id) -> io::Result<Repla
             Ok(Replaced::Not)
         }
         Err(Errno::NOENT) => Ok(Replaced::Not),
-        Err(Errno::INVAL | Errno::NOSYS) if dir.id(name) == Ok(stale) => {
-            dir.unlink(name).map_err(may_not)?;
-            Ok(Replaced::Removed)
-        }
+        // Another server may have removed it first: then the name is tried again.
+        Err(Errno::INVAL | Errno::NOSYS) if dir.id(name) == Ok(stale) => match dir.unlink(name) {
+            Ok(()) => Ok(Replaced::Removed),
+            Err(Errno::NOENT) => Ok(Replaced::Not),
+            Err(err) => Err(may_not(err)),
+        },
         Err(Errno::INVAL | Errno::NOSYS) => Ok(Replaced::Not),
         Err(err) => Err(may_not(err)),
     }
