@@ -1032,6 +1032,27 @@ fn two_servers_set_against_each_other_stop_the_loop() {
     );
 }
 
+/// A client that repeats itself (a file sent twice, a run of blank lines) loses nothing to the
+/// loop guard: a copy of what was new is no strike, and 64 strikes make one drop.
+#[test]
+fn a_client_repeating_itself_loses_nothing_to_the_loop_guard() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let file: Vec<u8> = (0..1000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let twice = [file.as_slice(), &file].concat();
+    // 64 blank lines in a row (beyond the first two, the guard's count of strikes).
+    let blank = vec![b'\n'; 66];
+    for input in [&twice, &blank] {
+        let out = client(&[server.line()], input);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_same_bytes("output", &out.stdout, input);
+    }
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(!err.contains("dropped"), "{err}");
+}
+
 /// A directed broadcast address (lo's 127.255.255.255) as a source is as forged as the
 /// limited one: dropped as such, never tried (the kernel would refuse the reply).
 #[test]
