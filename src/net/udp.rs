@@ -561,9 +561,20 @@ impl LoopGuard {
         let entry = tag | (peer.sent & SEQ) | if copy.is_some() { COPY } else { 0 };
         // Where it was, else an empty way, else a random one: neither the oldest (one too
         // many for a bucket in a loop would miss every time) nor one fixed by the fingerprint
-        // (two could take each other's place for ever).
+        // (two could take each other's place for ever). Of two random ones, a copy's place
+        // is kept when the other is new data's: busy clients' replies push a loop's out
+        // less often, and it needs to be found 66 times in a row.
         let way = found.or_else(|| bucket.iter().position(|&e| e == 0));
-        bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = entry;
+        let random = || {
+            let r = self.hand.next();
+            let (a, b) = (r % WAYS, (r >> 8) % WAYS);
+            if bucket[a] & COPY != 0 && bucket[b] & COPY == 0 {
+                b
+            } else {
+                a
+            }
+        };
+        bucket[way.unwrap_or_else(random)] = entry;
         false
     }
 
