@@ -1638,3 +1638,29 @@ fn no_size_looks_like_a_packet_loop_to_our_udp_server() {
         }
     }
 }
+
+/// The probe and load modes refuse a broadcast (limited or directed) or multicast address
+/// with the reason, as the stream mode does: every echo server there would answer, and the
+/// kernel refuses a broadcast with a bare "Permission denied".
+#[test]
+fn the_udp_modes_refuse_a_broadcast_or_multicast_address() {
+    for (addr, kind) in [
+        ("udp:127.255.255.255:7", "broadcast"),
+        ("udp:255.255.255.255:7", "broadcast"),
+        ("udp:224.0.0.1:7", "multicast"),
+    ] {
+        let modes = [
+            &["--count", "1"][..],
+            &["--connections", "2", "--duration", "1s"],
+        ];
+        for mode in modes {
+            let args = [mode, &[addr]].concat();
+            let out = client(&args);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            let said = format!("is a {kind} address; an echo client talks to one server");
+            assert!(err.contains(&said), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        }
+    }
+}

@@ -428,6 +428,7 @@ impl Dialer for UdpDialer {
             ))
             .into());
         }
+        super::super::udp::refuse_group(server, &named)?;
         let socket = super::super::udp::open(server)
             .and_then(UdpSocket::from_std)
             .map_err(|err| eyre::eyre!("{}", crate::report::io_reason(&err)))
