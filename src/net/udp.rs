@@ -503,9 +503,9 @@ struct Peer {
     sent: u32,
     /// When it was last heard from, in milliseconds since the guard was made (0: never).
     last: u32,
-    /// How many replies late the last copy came.
+    /// How many replies late the last copy came (after a drop: the next one is expected).
     lag: u16,
-    /// Copies in a row at that lag, or since the last one dropped.
+    /// Copies of copies in a row at that lag since the run began or one was dropped.
     strikes: u16,
 }
 
