@@ -238,19 +238,22 @@ READY=1, STATUS= and STOPPING=1 (Type=notify).
 Over UDP each datagram (up to 65507 bytes, 65527 over IPv6) goes back
 unchanged to its sender, from the address it was sent to (also on a
 wildcard address). So that the server cannot be made a reflector or one
-end of a packet loop, it drops, and counts by reason, datagrams from a
+end of an endless packet loop, it drops, and counts by reason, datagrams from a
 port below 1024 or port 0 (services such as chargen, not clients), from
 a broadcast (a directed one too) or multicast address, sent to one, or
-from its own port; and from a source that sends back what it was sent,
-as another echo service does: after 16 datagrams in a row, each a copy
-of the reply sent to it the same number of replies before (at most
-16384) and none more than 1s after the one before, its copies are
-dropped until it sends something new. That ends a loop with an echo
-service on any port, of as many datagrams as the receive buffers hold;
-a client that sends again a run of 16 or more datagrams it has just
-sent (a file of under 16384 lines twice, the output of yes, the probe and load
-modes with --size 1, whose 1-byte stamps repeat every 256 messages)
-loses the rest of that run.
+from its own port. It also takes apart a loop with another echo
+service on any port, one datagram at a time: once a source has sent 64
+copies of copies in a row (each the reply sent to it the same number of
+replies before, at most 16384, itself a copy, none more than 1s after
+the one before), one of them is dropped, and one more after every 64 that
+follow. A loop of K datagrams so ends after about 66 x K echoes. No
+client is slowed, and none loses anything by sending data again once (a
+file twice, the probe and load modes at any --size). A client loses one
+datagram in 65 where what it sends repeats, at a fixed spacing, what it
+sent twice before, 64 times or more in a row: the output of yes, a run of
+more than 66 blank lines, a file sent three times or more (our client
+then exits 1). It is no rate limit: a flood of new datagrams from one
+source is all echoed.
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
 --idle-timeout and --shutdown-timeout are about connections, which UDP

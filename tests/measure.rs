@@ -1614,3 +1614,53 @@ fn many_connections_under_a_memory_limit_never_abort() {
     }
     drop(server);
 }
+
+/// Our UDP server's loop guard drops datagrams from a source that keeps sending back what it
+/// was sent; the probe and load modes never look like one at any size, 1-byte messages (whose
+/// stamp a plain counter would repeat every 256 messages) included.
+#[test]
+fn no_size_looks_like_a_packet_loop_to_our_udp_server() {
+    let (_server, addr) = our_server(Net::Udp);
+    for size in ["1", "2", "8"] {
+        let load = ["--connections", "1", "--duration", "2s", "--size", size];
+        let probe = ["--count", "1200", "--interval", "1ms", "--size", size];
+        for args in [&load[..], &probe[..]] {
+            let mut all = args.to_vec();
+            all.extend(["--json", &addr]);
+            let out = client(&all);
+            let v = json(&out);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {v}");
+            assert_eq!(
+                num(&v, "lost") + num(&v, "mismatched"),
+                0.0,
+                "{args:?}: {v}"
+            );
+        }
+    }
+}
+
+/// The probe and load modes refuse a broadcast (limited or directed) or multicast address
+/// with the reason, as the stream mode does: every echo server there would answer, and the
+/// kernel refuses a broadcast with a bare "Permission denied".
+#[test]
+fn the_udp_modes_refuse_a_broadcast_or_multicast_address() {
+    for (addr, kind) in [
+        ("udp:127.255.255.255:7", "broadcast"),
+        ("udp:255.255.255.255:7", "broadcast"),
+        ("udp:224.0.0.1:7", "multicast"),
+    ] {
+        let modes = [
+            &["--count", "1"][..],
+            &["--connections", "2", "--duration", "1s"],
+        ];
+        for mode in modes {
+            let args = [mode, &[addr]].concat();
+            let out = client(&args);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            let said = format!("is a {kind} address; an echo client talks to one server");
+            assert!(err.contains(&said), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        }
+    }
+}

@@ -1032,6 +1032,61 @@ fn two_servers_set_against_each_other_stop_the_loop() {
     );
 }
 
+/// A loop of many forged datagrams, identical or not, dies too: the guard takes them out one at
+/// a time, each after at most 66 echoes.
+#[test]
+fn a_loop_of_fifty_forged_datagrams_dies_one_at_a_time() {
+    for same in [false, true] {
+        let a = Server::start(&["udp:127.0.0.1:0"]);
+        let b = Server::start(&["udp:127.0.0.1:0"]);
+        for i in 0..50 {
+            let payload = if same {
+                "loop me\n".to_owned()
+            } else {
+                format!("loop {i}\n")
+            };
+            if let Err(why) = spoof(a.addr(), b.addr(), payload.as_bytes()) {
+                eprintln!("note: cannot forge a datagram here ({why}); the test is skipped");
+                return;
+            }
+        }
+        // Long enough for a loop that was not stopped to echo hundreds of thousands.
+        thread::sleep(Duration::from_millis(2000));
+        ping(&client_socket(a.addr()), b"loop me\n");
+        let (_, a_err) = a.stop();
+        let (_, b_err) = b.stop();
+        for err in [&a_err, &b_err] {
+            assert!(
+                echoed(err) <= 50 * 67,
+                "same: {same}: the loop went on: {err}"
+            );
+        }
+        let dropped = |err: &str| err.contains("source keeps sending back");
+        assert!(dropped(&a_err) || dropped(&b_err), "{a_err}\n{b_err}");
+    }
+}
+
+/// A client that repeats itself (a file sent twice, a run of blank lines) loses nothing to the
+/// loop guard: a copy of what was new is no strike, and 64 strikes make one drop.
+#[test]
+fn a_client_repeating_itself_loses_nothing_to_the_loop_guard() {
+    let server = Server::start(&["udp:127.0.0.1:0"]);
+    let file: Vec<u8> = (0..1000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let twice = [file.as_slice(), &file].concat();
+    // 64 blank lines in a row (beyond the first two, the guard's count of strikes).
+    let blank = vec![b'\n'; 66];
+    for input in [&twice, &blank] {
+        let out = client(&[server.line()], input);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_same_bytes("output", &out.stdout, input);
+    }
+    let (status, err) = server.stop();
+    assert!(status.success());
+    assert!(!err.contains("dropped"), "{err}");
+}
+
 /// A directed broadcast address (lo's 127.255.255.255) as a source is as forged as the
 /// limited one: dropped as such, never tried (the kernel would refuse the reply).
 #[test]

@@ -375,19 +375,28 @@ fn is_group(ip: IpAddr) -> bool {
     }
 }
 
-/// Copies in a row, each of the reply sent to their source the same number of replies
-/// before, after which the source is taken for another echo service.
-pub const LOOP_STRIKES: u32 = 16;
+/// Copies of copies in a row, each of the reply sent to their source the same number of
+/// replies before, after which the next one is dropped (see [`LoopGuard`]): a client that
+/// sends one datagram (or a short cycle) again and again loses one in `LOOP_STRIKES + 1`,
+/// and a loop of K datagrams dies after about `K × (LOOP_STRIKES + 2)` echoes.
+pub const LOOP_STRIKES: u32 = 64;
 
 /// The most datagrams a loop can have in flight and still be seen: a copy of a reply sent
-/// longer ago than this many replies to the same source is taken for new data (a client
-/// sending a file twice, say). A loop's datagrams wait in the two ends' receive buffers, so
-/// its size is bounded by them: 4 MiB (ours, as root) holds about 5,000 small ones.
+/// longer ago than this many replies to the same source is taken for new data. A loop's
+/// datagrams wait in the two ends' receive buffers, so its size is bounded by them: 4 MiB
+/// (ours, as root) holds about 5,000 small ones.
 pub const LOOP_LAG: u32 = 16_384;
 
 /// The low bits of a remembered reply: the number of the reply to its source that it was
-/// (the high ones are its fingerprint's, those the bucket index does not use).
-const SEQ: u32 = 0xffff;
+/// (wrapping), below [`COPY`]; the high half is its fingerprint's, bits the bucket index does
+/// not use.
+const SEQ: u32 = 0x7fff;
+
+/// The bit of a remembered reply that says it was itself a copy of an earlier reply.
+const COPY: u32 = 0x8000;
+
+/// The fingerprint's half of a remembered reply.
+const TAG: u32 = !0xffff;
 
 /// A pause longer than this from a source ends its run of copies: a loop answers at once, a
 /// person or a monitor sending the same probe now and then does not.
@@ -416,19 +425,23 @@ const WHOLE: usize = 64;
 
 /// What keeps the server from being one end of a packet loop with another echo service (two
 /// of ours on high ports, set off by one forged datagram, would otherwise answer each other
-/// for ever).
+/// for ever), without losing a client's data to it but in the one case that looks exactly
+/// like a loop.
 ///
 /// An echo service sends back exactly what it was sent, in order: what comes from it is the
-/// stream of our replies to it, a fixed number of replies late (the datagrams in flight). A
-/// client sends new data, and even a repetitive file repeats earlier lines at varying
-/// distances. So every reply is remembered by a fingerprint of its destination and bytes with
-/// its number among the replies to that source, and a source whose last [`LOOP_STRIKES`]
-/// datagrams were each a copy of the reply sent to it the same number of replies before (at
-/// most [`LOOP_LAG`]), none more than [`LOOP_GAP`] after the one before, is taken for an echo
-/// service: its copies are dropped, which ends the loop, until it sends something new. A
-/// client that sends again a run of 16 or more datagrams it sent just before (a short file
-/// twice, `yes`, 16 blank lines) looks the same and loses the rest of the run. Fixed-size
-/// tables keep the work per datagram to two fingerprints and two lookups.
+/// stream of our replies to it, a fixed number of replies late (the datagrams in flight), and
+/// from the loop's second round on, each is a copy of a reply that was itself a copy. So every
+/// reply is remembered by a fingerprint of its destination and bytes, with its number among
+/// the replies to that source and whether it was a copy of an earlier one. A copy of new data
+/// (a client sending a file again) is no strike; a copy of a copy at the same lag as the one
+/// before (at most [`LOOP_LAG`] replies, none more than [`LOOP_GAP`] after the one before)
+/// is. After [`LOOP_STRIKES`] strikes in a row ONE datagram is dropped, which takes it out of
+/// the loop, and the count starts again at the lag one shorter that the loop now has: a loop
+/// dies one datagram at a time, and a client loses at most one datagram in
+/// `LOOP_STRIKES + 1`, only when it sends the same datagrams a third time in a row at the
+/// same spacing (the same line over and over, as `yes` does, or a file of under 64 lines
+/// three times), which is what a loop is. Fixed-size tables keep the work per datagram to
+/// two fingerprints and two lookups.
 pub struct LoopGuard {
     key: u64,
     /// The origin of [`Peer::last`].
@@ -490,12 +503,10 @@ struct Peer {
     sent: u32,
     /// When it was last heard from, in milliseconds since the guard was made (0: never).
     last: u32,
-    /// How many replies late the last copy came.
+    /// How many replies late the last copy came (after a drop: the next one is expected).
     lag: u16,
-    /// Copies in a row at that lag (at most 255 counted).
-    strikes: u8,
-    /// Taken for an echo service: its copies are dropped.
-    looping: bool,
+    /// Copies of copies in a row at that lag since the run began or one was dropped.
+    strikes: u16,
 }
 
 impl LoopGuard {
@@ -531,37 +542,39 @@ impl LoopGuard {
         let Seen { id, print } = seen;
         let bucket = &mut self.replies[print as usize % BUCKETS].0;
         // Never 0, an empty way.
-        let tag = ((print >> 32) as u32 | (SEQ + 1)) & !SEQ;
-        let found = bucket.iter().position(|&entry| entry & !SEQ == tag);
+        let tag = ((print >> 32) as u32 | 0x1_0000) & TAG;
+        let found = bucket.iter().position(|&entry| entry & TAG == tag);
         let set = &mut self.peers[id as usize % (PEERS / PEER_WAYS)].0;
         let peer = peer(set, id as u32, self.born, now);
-        let lag = found.map(|way| peer.sent.wrapping_sub(bucket[way]) & SEQ);
-        match lag {
-            Some(lag) if lag < LOOP_LAG => {
-                let lag = lag as u16;
-                peer.strikes = if lag == peer.lag {
-                    peer.strikes.saturating_add(1)
-                } else {
-                    1
-                };
-                peer.lag = lag;
-                peer.looping |= u32::from(peer.strikes) >= LOOP_STRIKES;
-            }
-            _ => {
-                peer.strikes = 0;
-                peer.looping = false;
-            }
-        }
-        if peer.looping {
+        let copy = found
+            .map(|way| {
+                (
+                    peer.sent.wrapping_sub(bucket[way]) & SEQ,
+                    bucket[way] & COPY != 0,
+                )
+            })
+            .filter(|&(lag, _)| lag < LOOP_LAG);
+        if strike(peer, copy) {
             return true;
         }
         peer.sent = peer.sent.wrapping_add(1);
-        let entry = tag | (peer.sent & SEQ);
+        let entry = tag | (peer.sent & SEQ) | if copy.is_some() { COPY } else { 0 };
         // Where it was, else an empty way, else a random one: neither the oldest (one too
         // many for a bucket in a loop would miss every time) nor one fixed by the fingerprint
-        // (two could take each other's place for ever).
+        // (two could take each other's place for ever). Of two random ones, a copy's place
+        // is kept when the other is new data's: busy clients' replies push a loop's out
+        // less often, and it needs to be found 66 times in a row.
         let way = found.or_else(|| bucket.iter().position(|&e| e == 0));
-        bucket[way.unwrap_or_else(|| self.hand.next() % WAYS)] = entry;
+        let random = || {
+            let r = self.hand.next();
+            let (a, b) = (r % WAYS, (r >> 8) % WAYS);
+            if bucket[a] & COPY != 0 && bucket[b] & COPY == 0 {
+                b
+            } else {
+                a
+            }
+        };
+        bucket[way.unwrap_or_else(random)] = entry;
         false
     }
 
@@ -576,6 +589,33 @@ impl LoopGuard {
         };
         finish(mix(h, u64::from(source.port())))
     }
+}
+
+/// Counts a datagram from `peer` that is a `copy` (how many replies late, and of a reply that
+/// was itself a copy) or new data (`None`); whether it is the one to drop. A copy of a reply
+/// that was new data (the second round of a loop, or a client sending something again) is
+/// neither a strike nor an end to the run.
+fn strike(peer: &mut Peer, copy: Option<(u32, bool)>) -> bool {
+    let Some((lag, of_a_copy)) = copy else {
+        peer.strikes = 0;
+        return false;
+    };
+    let lag = lag as u16;
+    if lag != peer.lag {
+        peer.lag = lag;
+        peer.strikes = 0;
+    }
+    if !of_a_copy {
+        return false;
+    }
+    peer.strikes = peer.strikes.saturating_add(1);
+    if u32::from(peer.strikes) <= LOOP_STRIKES {
+        return false;
+    }
+    // One datagram fewer in a loop: its copies now come one reply sooner.
+    peer.lag = lag.saturating_sub(1);
+    peer.strikes = 0;
+    true
 }
 
 /// The place of the source `id` in its `set`, heard from at `now`: its own, or a fresh one in
@@ -1087,33 +1127,60 @@ mod tests {
         }
     }
 
-    /// Two echo services set off by one datagram: each sees its own replies come back.
-    #[test]
-    fn a_peer_sending_back_what_it_was_sent_is_cut_off() {
-        let mut guard = LoopGuard::new();
+    /// A loop of `datagrams` with a plain echo service (one that never drops): echoed until
+    /// the guard has taken every one out, or `limit`. Returns the echoes.
+    fn run_loop(guard: &mut LoopGuard, datagrams: Vec<Vec<u8>>, limit: usize) -> usize {
         let peer = addr("127.0.0.1:7102");
         let now = Instant::now();
-        let echoed = (0..1000)
-            .take_while(|_| !check(&mut guard, peer, b"loop\n", now))
-            .count();
-        assert_eq!(echoed, LOOP_STRIKES as usize);
-        // Up to hundreds of different datagrams in the loop at once: what is dropped is out
-        // of the loop, what is echoed comes back.
-        let mut alive: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_le_bytes().repeat(100)).collect();
-        let other = addr("127.0.0.1:7103");
+        let mut flight: std::collections::VecDeque<Vec<u8>> = datagrams.into();
         let mut echoed = 0;
-        for _round in 0..20 {
-            alive.retain(|d| !check(&mut guard, other, d, now));
-            echoed += alive.len();
+        while let Some(d) = flight.pop_front() {
+            if !check(guard, peer, &d, now) {
+                echoed += 1;
+                flight.push_back(d);
+            }
+            assert!(
+                echoed < limit,
+                "{} still looping after {echoed}",
+                flight.len()
+            );
         }
-        assert!(alive.is_empty(), "{} still looping", alive.len());
-        assert!(echoed < 2 * 300, "{echoed} echoed");
-        // Something new is answered again.
-        assert!(!check(&mut guard, other, b"new", now));
+        echoed
+    }
+
+    /// Datagrams a client sends one after another, with how many the guard drops.
+    fn dropped<'a>(guard: &mut LoopGuard, lines: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        let client = addr("127.0.0.1:40000");
+        let now = Instant::now();
+        lines
+            .into_iter()
+            .filter(|line| check(guard, client, line, now))
+            .count()
+    }
+
+    /// Two echo services set off by forged datagrams: each sees its own replies come back,
+    /// and takes them out of the loop one at a time.
+    #[test]
+    fn a_loop_dies_one_datagram_at_a_time() {
+        let strikes = LOOP_STRIKES as usize;
+        let one = run_loop(&mut LoopGuard::new(), vec![b"loop\n".to_vec()], 1000);
+        assert_eq!(one, strikes + 2, "new, a copy, then strikes");
+        for k in [50usize, 2000] {
+            let distinct = (0..k as u32).map(|i| i.to_le_bytes().repeat(3)).collect();
+            let echoed = run_loop(&mut LoopGuard::new(), distinct, 3 * k * strikes);
+            assert!(echoed <= k * (strikes + 2), "{k} distinct: {echoed} echoes");
+            let same = vec![b"x".to_vec(); k];
+            let echoed = run_loop(&mut LoopGuard::new(), same, 3 * k * strikes);
+            assert!(
+                echoed <= (k + 1) * (strikes + 1),
+                "{k} identical: {echoed} echoes"
+            );
+        }
         // Found among a thousand busy clients too (their replies, pushing out the loop's now
         // and then, may make it take a few more rounds).
         let mut guard = LoopGuard::new();
         let echo = addr("127.0.0.1:7104");
+        let now = Instant::now();
         let mut n = 0u64;
         let echoed = (0..1000)
             .take_while(|_| {
@@ -1125,51 +1192,67 @@ mod tests {
                 !check(&mut guard, echo, b"loop\n", now)
             })
             .count();
-        assert!(echoed < 200, "{echoed} rounds");
+        assert!(echoed < 1000, "{echoed} rounds");
     }
 
     #[test]
     fn real_clients_are_not_taken_for_loops() {
         let mut guard = LoopGuard::new();
-        let client = addr("127.0.0.1:40000");
-        let now = Instant::now();
+        let lines = |n: usize| (0..n).map(move |i| format!("{n}: line {i}\n").into_bytes());
         // New data every time, of every size, some lines repeated now and then.
-        for i in 0..20_000u64 {
-            let line = if i % 3 == 0 {
-                b"\n".to_vec()
-            } else {
-                format!("line {i}\n").into_bytes()
-            };
-            assert!(!check(&mut guard, client, &line, now), "line {i}");
-        }
-        // Large datagrams that differ only in the middle.
-        let mut big = vec![0u8; 65_507];
-        for i in 0..100u64 {
-            big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
-            big[65_499..].copy_from_slice(&i.to_le_bytes());
-            assert!(!check(&mut guard, client, &big, now), "datagram {i}");
-        }
-        // The same file twice, longer than a loop can be.
-        let text: Vec<Vec<u8>> = (0..2 * LOOP_LAG)
-            .map(|i| format!("text {i}\n").into_bytes())
+        let mixed: Vec<Vec<u8>> = (0..20_000u64)
+            .map(|i| match i % 3 {
+                0 => b"\n".to_vec(),
+                _ => format!("line {i}\n").into_bytes(),
+            })
             .collect();
-        for line in text.iter().chain(&text) {
-            assert!(!check(&mut guard, client, line, now));
+        assert_eq!(dropped(&mut guard, mixed.iter().map(Vec::as_slice)), 0);
+        // Large datagrams that differ only in the middle.
+        let big: Vec<Vec<u8>> = (0..100u64)
+            .map(|i| {
+                let mut big = vec![0u8; 65_507];
+                big[30_000..30_008].copy_from_slice(&i.to_le_bytes());
+                big[65_499..].copy_from_slice(&i.to_le_bytes());
+                big
+            })
+            .collect();
+        assert_eq!(dropped(&mut guard, big.iter().map(Vec::as_slice)), 0);
+        // A file twice, or three times when short, whatever its length.
+        for n in [1, 10, 16, 17, 100, 1000, 16_383, 20_000] {
+            let file: Vec<Vec<u8>> = lines(n).collect();
+            let times = if n <= LOOP_STRIKES as usize { 3 } else { 2 };
+            let twice = std::iter::repeat_n(&file, times)
+                .flatten()
+                .map(Vec::as_slice);
+            assert_eq!(dropped(&mut guard, twice), 0, "{n} lines {times} times");
         }
         // Repetitive text: the same lines again and again, at varying distances.
-        for i in 0..10_000u64 {
-            let line = format!("{}\n", (i * i) % 7);
-            assert!(!check(&mut guard, client, line.as_bytes(), now), "line {i}");
-        }
+        let text: Vec<String> = (0..10_000u64)
+            .map(|i| format!("{}\n", (i * i) % 7))
+            .collect();
+        assert_eq!(dropped(&mut guard, text.iter().map(|l| l.as_bytes())), 0);
+        // The same line (blank lines, yes) up to LOOP_STRIKES + 2 times in a row, and one in
+        // LOOP_STRIKES + 1 at most beyond that.
+        let blank = vec![b"\n".as_slice(); LOOP_STRIKES as usize + 2];
+        assert_eq!(dropped(&mut guard, blank), 0);
+        assert_eq!(dropped(&mut guard, [b"new".as_slice()]), 0);
+        let yes = vec![b"y\n".as_slice(); 100_000];
+        let lost = dropped(&mut guard, yes);
+        assert!(
+            lost <= 100_000 / LOOP_STRIKES as usize,
+            "{lost} of yes lost"
+        );
         // The same probe again and again, a second or more apart.
-        let mut at = now;
+        let client = addr("127.0.0.1:40000");
+        let mut at = Instant::now();
         for _ in 0..100 {
             at += LOOP_GAP + Duration::from_millis(1);
             assert!(!check(&mut guard, client, b"ping", at));
         }
         // Another source with the same bytes has its own count.
-        for _ in 0..LOOP_STRIKES - 1 {
-            check(&mut guard, addr("127.0.0.1:40001"), b"same", now);
+        let now = Instant::now();
+        for _ in 0..=LOOP_STRIKES {
+            assert!(!check(&mut guard, addr("127.0.0.1:40001"), b"same", now));
         }
         assert!(!check(&mut guard, addr("127.0.0.1:40002"), b"same", now));
     }

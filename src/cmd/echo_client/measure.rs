@@ -324,7 +324,18 @@ fn random_message(size: usize, connections: usize) -> eyre::Result<Vec<u8>> {
 }
 
 /// Stamps `n` into the message's first bytes, so a reply to an earlier message differs.
+///
+/// A 1-byte message is `n`'s low byte with its lowest bit flipped every other 256 messages:
+/// a plain counter would send each byte again exactly 256 messages later, for ever, which is
+/// what a packet loop looks like to a UDP echo server's loop guard (ours drops some of such a
+/// source's datagrams); this way the same byte comes back 255 and 257 messages later by turns,
+/// and no two messages in a row are copies at the same distance. Wider stamps repeat only
+/// every 65,536 messages or more, farther apart than any loop a guard looks for.
 fn stamp(msg: &mut [u8], n: u64) {
+    if let [only] = msg {
+        *only = (n ^ ((n >> 8) & 1)) as u8;
+        return;
+    }
     let bytes = n.to_le_bytes();
     let len = msg.len().min(bytes.len());
     msg[..len].copy_from_slice(&bytes[..len]);

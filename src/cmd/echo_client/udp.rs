@@ -198,7 +198,7 @@ pub(super) async fn resolve(
 /// network would answer, each from its own address, which the connected socket drops, so the
 /// client would set off a storm and report every datagram lost (and the kernel refuses a
 /// broadcast without SO_BROADCAST anyway).
-fn refuse_group(server: SocketAddr, named: &str) -> eyre::Result<()> {
+pub(super) fn refuse_group(server: SocketAddr, named: &str) -> eyre::Result<()> {
     let kind = if is_multicast(server.ip()) {
         "multicast"
     } else if udp::Broadcasts::new().contains(server.ip()) {

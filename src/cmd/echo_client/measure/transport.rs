@@ -306,6 +306,10 @@ pub(in crate::cmd::echo_client) struct Datagram {
     sent: u64,
     /// Duplicates seen and not yet taken.
     duplicates: Duplicates,
+    /// The last 256 one-byte messages sent on this socket, the latest at `sent % 256`: their
+    /// stamps are not a plain counter (see [`super::stamp`]), so a duplicate is found by
+    /// looking back.
+    bytes: [u8; 256],
 }
 
 /// Duplicates a [`Datagram`] holds for the probe to take.
@@ -316,6 +320,9 @@ impl RoundTrip for Datagram {
         self.scratch.resize(msg.len() + 1, 0);
         self.socket.send(msg).await.map_err(Failure::Io)?;
         self.sent += 1;
+        if let [only] = msg {
+            self.bytes[(self.sent % 256) as usize] = *only;
+        }
         // The socket is connected, so only the server's datagrams arrive; each is a whole
         // reply (a stale one from a timed-out message went to an older socket). A reply to
         // an earlier message on this socket was answered already: a duplicate, and the
@@ -330,7 +337,12 @@ impl RoundTrip for Datagram {
             if echo == Echo::Intact {
                 return Ok(echo);
             }
-            let Some(back) = duplicate_of(msg, &self.scratch[..n], self.sent) else {
+            let reply = &self.scratch[..n];
+            let back = match reply {
+                [byte] if msg.len() == 1 => duplicate_byte(&self.bytes, *byte, self.sent),
+                _ => duplicate_of(msg, reply, self.sent),
+            };
+            let Some(back) = back else {
                 return Ok(echo);
             };
             let seen = &mut self.duplicates;
@@ -349,9 +361,10 @@ impl RoundTrip for Datagram {
 
 /// How many messages before `msg` the message `reply` echoes, when it echoes one of the
 /// `sent - 1` sent before `msg` on this socket: the same bytes but the stamp (the message
-/// number, little-endian, in the first bytes: [`super::stamp`]). A stamp shorter than 8 bytes
+/// number, little-endian, in the first bytes: [`super::stamp`]). A stamp of 2 to 7 bytes
 /// (`--size` under 8) wraps, so there a reply with a changed stamp byte cannot be told from
-/// an earlier message's echo: it is taken for a duplicate.
+/// an earlier message's echo: it is taken for a duplicate. (1-byte messages are
+/// [`duplicate_byte`]'s.)
 fn duplicate_of(msg: &[u8], reply: &[u8], sent: u64) -> Option<u64> {
     let width = msg.len().min(8);
     if reply.len() != msg.len() || msg[width..] != reply[width..] {
@@ -369,6 +382,13 @@ fn duplicate_of(msg: &[u8], reply: &[u8], sent: u64) -> Option<u64> {
     };
     let back = number(msg).wrapping_sub(number(reply)) & mask;
     (back > 0 && back < sent).then_some(back)
+}
+
+/// How many messages back the 1-byte reply `byte` echoes the latest message sent on this socket
+/// with that byte, among the `sent - 1` before the latest and the last 256 (`bytes`, see
+/// [`Datagram`]); as for longer stamps that wrap, a changed byte is taken for a duplicate.
+fn duplicate_byte(bytes: &[u8; 256], byte: u8, sent: u64) -> Option<u64> {
+    (1..sent.min(256)).find(|&back| bytes[((sent - back) % 256) as usize] == byte)
 }
 
 /// UDP "connections": a fresh connected socket each, so a reply that comes after its
@@ -408,6 +428,7 @@ impl Dialer for UdpDialer {
             ))
             .into());
         }
+        super::super::udp::refuse_group(server, &named)?;
         let socket = super::super::udp::open(server)
             .and_then(UdpSocket::from_std)
             .map_err(|err| eyre::eyre!("{}", crate::report::io_reason(&err)))
@@ -419,6 +440,7 @@ impl Dialer for UdpDialer {
             scratch,
             sent: 0,
             duplicates: Duplicates::default(),
+            bytes: [0; 256],
         };
         Ok((conn, named))
     }
@@ -485,7 +507,48 @@ mod tests {
         other[40] ^= 1;
         assert_eq!(duplicate_of(&now, &other, 5), None, "other bytes");
         assert_eq!(duplicate_of(&now, &msg(9, 63), 5), None, "another length");
-        // One byte: the stamp wraps at 256.
-        assert_eq!(duplicate_of(&msg(257, 1), &msg(255, 1), 300), Some(2));
+    }
+
+    /// A UDP echo server's loop guard (ours) never takes a connection's stamped messages for
+    /// a packet loop's, at any size, past the point where the shorter stamps wrap.
+    #[test]
+    fn stamped_messages_never_look_like_a_loop() {
+        let source = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000));
+        let now = std::time::Instant::now();
+        for size in 1..=9 {
+            let mut guard = crate::net::udp::LoopGuard::new();
+            let mut msg = vec![7u8; size];
+            for n in 0..70_000u64 {
+                super::super::stamp(&mut msg, n);
+                let seen = guard.see(source, &msg);
+                assert!(!guard.looped(seen, now), "size {size}, message {n}");
+            }
+        }
+    }
+
+    /// A 1-byte reply is a duplicate of the latest of the last 255 messages with that byte,
+    /// whatever the stamp did with it.
+    #[test]
+    fn a_one_byte_duplicate_is_found_by_looking_back() {
+        let mut bytes = [0u8; 256];
+        let mut stamped = 0u8;
+        // Messages 1 to 300 on this socket, stamped 1000 to 1299 by the engine.
+        for sent in 1..=300u64 {
+            super::super::stamp(std::slice::from_mut(&mut stamped), 999 + sent);
+            bytes[(sent % 256) as usize] = stamped;
+        }
+        let of = |sent: u64| bytes[(sent % 256) as usize];
+        assert_eq!(duplicate_byte(&bytes, of(298), 300), Some(2));
+        assert_eq!(duplicate_byte(&bytes, of(46), 300), Some(254));
+        assert_eq!(
+            duplicate_byte(&bytes, of(300), 300),
+            None,
+            "the reply itself"
+        );
+        assert_eq!(
+            duplicate_byte(&bytes, of(298), 2),
+            None,
+            "not sent on this socket"
+        );
     }
 }
