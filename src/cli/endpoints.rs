@@ -1,8 +1,9 @@
 //! The endpoint words of `echo-server` and `echo-client`, each a clap argument group of its
 //! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
-//! value: `ADDR` with `-U/--unix` or `-u/--udp` for both, and for the client also nc's
-//! `HOST PORT`. A UDP endpoint with an option that only means something for connections is
-//! refused here too, saying why.
+//! value: `ADDR` or nc's `HOST PORT`, with `-U/--unix` or `-u/--udp` (which also picks the
+//! table a service name is looked up in) and `-4`/`-6` (the family of the loopback and of
+//! `:PORT`) for both. A UDP endpoint with an option that only means something for connections
+//! is refused here too, saying why.
 
 use crate::ui::quote::quoted;
 use std::net::SocketAddr;
@@ -226,6 +227,18 @@ fn only(matches: &ArgMatches) -> Option<Only> {
 /// first so that `tcp://` is not read as `tcp:` and a host `//…`.
 const HOST_PREFIXES: [&str; 6] = ["tls://", "tcp://", "udp://", "tls:", "tcp:", "udp:"];
 
+/// `addr`'s scheme prefixes (`tls:udp:`, `tcp://`) and the rest.
+fn split_prefixes(addr: &str) -> (&str, &str) {
+    let mut len = 0;
+    while let Some(p) = HOST_PREFIXES.iter().find(|p| {
+        addr.get(len..len + p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    }) {
+        len += p.len();
+    }
+    addr.split_at(len)
+}
+
 /// `ADDR [PORT]` as one address word and the words as typed (both, space-separated, when there
 /// are two), which problems name: `HOST PORT` becomes `HOST:PORT` (`[IPV6]:PORT` for an IPv6
 /// host, bracketed or not, as nc takes `::1 7`), after any scheme prefix of HOST's.
@@ -234,8 +247,9 @@ fn one_word(addr: &str, port: Option<&str>, unix: bool) -> Result<(String, Strin
         return Ok((addr.to_owned(), addr.to_owned()));
     };
     let typed = format!("{addr} {port}");
+    let (prefix, host) = split_prefixes(addr);
     if unix
-        || addr
+        || host
             .get(..5)
             .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
     {
@@ -244,14 +258,6 @@ fn one_word(addr: &str, port: Option<&str>, unix: bool) -> Result<(String, Strin
             quoted(&typed)
         ));
     }
-    let mut prefix_len = 0;
-    while let Some(p) = HOST_PREFIXES.iter().find(|p| {
-        addr.get(prefix_len..prefix_len + p.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(p))
-    }) {
-        prefix_len += p.len();
-    }
-    let (prefix, host) = addr.split_at(prefix_len);
     let host = host.trim();
     let host = host.strip_suffix('/').unwrap_or(host);
     if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
@@ -430,7 +436,10 @@ mod tests {
         assert!(combine("host", Some("0")).is_err());
         assert!(combine("host", Some("nosuchservice")).is_err());
         assert!(combine("host", None).is_err());
-        assert!(combine("unix:/tmp/s", Some("7")).is_err());
+        for unix in ["unix:/tmp/s", "tls:unix:/tmp/s", "unix:///tmp/s"] {
+            let err = combine(unix, Some("7")).unwrap_err();
+            assert!(err.contains("a Unix socket takes no port"), "{err}");
+        }
         assert!(Target::from_words("/tmp/s", Some("7"), true, false, None).is_err());
     }
 

@@ -1,5 +1,6 @@
-//! IP addresses as users type them: listen addresses and connect addresses. The parsers are
-//! clap value parsers, so a bad value is a usage error (exit 2) before any I/O, and each
+//! IP addresses as users type them: listen addresses and connect addresses, whose port may be
+//! a service name (`localhost:echo`). The parsers run as clap parses, so a bad value is a
+//! usage error (exit 2) before any I/O but a look-up in the local services database, and each
 //! message says what is wrong and what is accepted.
 
 use super::endpoint::FORMS;
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 /// The address used when none is given, for both the server and the client.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
-/// [`DEFAULT_ADDR`]'s port, also the port of the default under `echo-client -6` ([::1]:8080).
+/// [`DEFAULT_ADDR`]'s port, also the port of the default under `-6` ([::1]:8080).
 pub const DEFAULT_PORT: u16 = 8080;
 
 /// A host (name or IP literal) and a port, as typed for `echo-client`.
