@@ -65,6 +65,8 @@ always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s U -l unix -d 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s u -l udp -d 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s 4 -l ipv4 -d 'Listen on IPv4 only: :PORT means 0.0.0.0, and an IPv6 ADDR is refused'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s 6 -l ipv6 -d 'Listen on IPv6 only (IPV6_V6ONLY, as ncat -6): [::] and :PORT take no IPv4 client, PORT and localhost mean [::1], and an IPv4 ADDR is refused'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l tls -d 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'

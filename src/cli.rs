@@ -115,7 +115,7 @@ pub enum Command {
     // A fixed usage line, for the reason the top level has one.
     #[command(
         after_long_help = SERVER_EXAMPLES,
-        override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR]"
+        override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR] [PORT]"
     )]
     EchoServer(EchoServerArgs),
     /// Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes
@@ -211,6 +211,9 @@ Examples:
   read -r addr <&\"${COPROC[0]}\"             (bash) free port; read waits
                                             until it listens, as the
                                             address is the one stdout line
+  asyncio-tool echo-server :8080            every address, IPv4 and IPv6
+                                            (as '[::]:8080'; -6: IPv6 only)
+  asyncio-tool echo-server 0.0.0.0 8080     HOST PORT, as the client takes it
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
@@ -223,6 +226,13 @@ Examples:
                                             TLS requiring client certificates
   asyncio-tool echo-server udp:0.0.0.0:7007 UDP echo (RFC 862); -u 0.0.0.0:7007
                                             is the same
+  asyncio-tool echo-server -u :echo         UDP on every address, port 7 (echo
+                                            in /etc/services)
+
+On every address the address line is [::]:PORT (0.0.0.0:PORT under
+-4), and a client given it connects to this host, as the kernel takes
+an unspecified address. tcp://, udp://, tls:// and unix:///PATH are
+read as tcp:, udp:, tls: and unix:PATH.
 
 Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get

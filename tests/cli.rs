@@ -840,7 +840,7 @@ fn usage_lines_in_errors_do_not_list_the_options_given() {
         ),
         (
             &["echo-server", "--idle-timeout", "5s", "--frob"][..],
-            "Usage: asyncio-tool echo-server [OPTIONS] [ADDR]\n",
+            "Usage: asyncio-tool echo-server [OPTIONS] [ADDR] [PORT]\n",
         ),
         (
             &["completions", "-v", "--frob"][..],

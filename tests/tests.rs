@@ -6,6 +6,7 @@
 mod util;
 
 mod activation;
+mod addresses;
 mod cat;
 mod cli;
 mod echo_client;

@@ -1,30 +1,39 @@
 //! The endpoint words of `echo-server` and `echo-client`, each a clap argument group of its
 //! own, so a wrong combination is a usage error (exit 2) before any I/O, like any other bad
-//! value: `ADDR` with `-U/--unix` or `-u/--udp` for both, and for the client also nc's
-//! `HOST PORT`. A UDP endpoint with an option that only means something for connections is
-//! refused here too, saying why.
+//! value: `ADDR` or nc's `HOST PORT`, with `-U/--unix` or `-u/--udp` (which also picks the
+//! table a service name is looked up in) and `-4`/`-6` (the family of the loopback and of
+//! `:PORT`) for both. A UDP endpoint with an option that only means something for connections
+//! is refused here too, saying why.
 
 use crate::ui::quote::quoted;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
 use crate::net::addr::{
-    DEFAULT_ADDR, DEFAULT_PORT, HostPort, parse_host_port, parse_listen_addr, problem,
+    DEFAULT_ADDR, DEFAULT_PORT, HostPort, Only, Proto, parse_host_port, parse_listen_addr, problem,
 };
 use crate::net::endpoint::{self, Endpoint};
+use crate::net::listen::Stack;
 
 /// `echo-server`'s words as typed.
 #[derive(Debug, Args)]
 struct ListenWords {
-    /// Address to listen on: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
-    /// interface: [fe80::1%eth0]:PORT; port 0 picks a free port), unix:PATH for a socket file,
-    /// unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address, udp: makes it UDP;
-    /// tls: before a TCP or Unix address means --tls.
+    /// Address to listen on: PORT (on the loopback), :PORT (every address, IPv4 and IPv6),
+    /// HOST:PORT, [IPV6]:PORT ([::] takes IPv4 too, unless -6; a link-local address with its
+    /// interface: [fe80::1%eth0]:PORT), or HOST then PORT as two words. Port 0 picks a free
+    /// port; a service name from /etc/services may stand for the port (echo: 7). unix:PATH
+    /// for a socket file, unix:@NAME for a Linux abstract name; tcp: may prefix a TCP address,
+    /// udp: makes it UDP, tls: before a TCP or Unix address means --tls (also tcp://, udp://,
+    /// tls://, unix:///PATH as URLs spell them).
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
+
+    /// The port (or a service name), when ADDR is a host alone: `echo-server 0.0.0.0 7`.
+    #[arg(value_name = "PORT")]
+    port: Option<String>,
 
     /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
@@ -33,6 +42,15 @@ struct ListenWords {
     /// Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender.
     #[arg(short = 'u', long = "udp", conflicts_with = "unix")]
     udp: bool,
+
+    /// Listen on IPv4 only: :PORT means 0.0.0.0, and an IPv6 ADDR is refused.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ipv4: bool,
+
+    /// Listen on IPv6 only (IPV6_V6ONLY, as ncat -6): [::] and :PORT take no IPv4 client, PORT
+    /// and localhost mean [::1], and an IPv4 ADDR is refused.
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
 }
 
 /// Where `echo-server` listens.
@@ -40,6 +58,8 @@ struct ListenWords {
 pub struct Listen {
     /// The endpoint to bind.
     pub endpoint: Endpoint<SocketAddr>,
+    /// Whether an IPv6 address takes IPv4 clients too (not under -6).
+    pub stack: Stack,
     /// ADDR was typed, not the default: under socket activation it is ignored, with a warning.
     pub typed: bool,
 }
@@ -47,18 +67,29 @@ pub struct Listen {
 impl FromArgMatches for Listen {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = ListenWords::from_arg_matches(matches)?;
+        let only = only(matches);
+        let bare = if words.udp { Proto::Udp } else { Proto::Tcp };
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
         } else {
-            endpoint::parse(&words.addr, words.unix, |rest| {
-                parse_listen_addr(rest, &words.addr)
+            let addr = addr_word(&words.addr, matches);
+            one_word(&addr, words.port.as_deref(), words.unix).and_then(|(word, typed)| {
+                endpoint::parse(&word, &typed, words.unix, bare, |rest, proto| {
+                    parse_listen_addr(rest, &typed, proto, only)
+                })
+                .and_then(|e| udp_flag(e, &typed, words.udp))
+                .and_then(|e| ip_only(e, &typed, only))
+                .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
             })
-            .and_then(|e| udp_flag(e, &words.addr, words.udp))
-            .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
+        };
+        let stack = match only {
+            Some(Only::V6) => Stack::V6Only,
+            _ => Stack::Dual,
         };
         parsed
             .map(|endpoint| Listen {
                 endpoint,
+                stack,
                 typed: !defaulted(matches),
             })
             .map_err(|msg| usage_error("echo-server", msg))
@@ -83,15 +114,18 @@ impl Args for Listen {
 /// `echo-client`'s words as typed.
 #[derive(Debug, Args)]
 struct Words {
-    /// Server to connect to: PORT, HOST:PORT or [IPV6]:PORT (a link-local one with its
-    /// interface: [fe80::1%eth0]:PORT), or HOST alone followed by PORT (as nc takes it); over
-    /// TCP every address a name resolves to is tried in turn. unix:PATH or unix:@NAME for a
-    /// Unix socket; udp:HOST:PORT for UDP (to the name's first address of the family allowed).
-    /// tls: before a TCP or Unix address means --tls.
+    /// Server to connect to: PORT (on the loopback), :PORT (localhost), HOST:PORT or
+    /// [IPV6]:PORT (a link-local one with its interface: [fe80::1%eth0]:PORT; [::] and 0.0.0.0
+    /// are this host, as a server's address line may say), or HOST then PORT as two words (as
+    /// nc takes them); a service name from /etc/services may stand for the port (echo: 7).
+    /// Over TCP every address a name resolves to is tried in turn. unix:PATH or unix:@NAME for
+    /// a Unix socket; udp:HOST:PORT for UDP (to the name's first address of the family
+    /// allowed). tls: before a TCP or Unix address means --tls (also tcp://, udp://, tls://,
+    /// unix:///PATH as URLs spell them).
     #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: String,
 
-    /// The port, when ADDR is a host alone: `echo-client example.com 7`.
+    /// The port (or a service name), when ADDR is a host alone: `echo-client example.com 7`.
     #[arg(value_name = "PORT")]
     port: Option<String>,
 
@@ -109,81 +143,37 @@ struct Words {
 pub struct Target(pub Endpoint<HostPort>);
 
 impl Target {
-    /// Combines `ADDR [PORT]` (and `-U`) into an endpoint, or says what is wrong. `typed` is
-    /// ADDR as typed, which `addr` may spell out (a bare port under -6).
+    /// Combines `ADDR [PORT]` (and `-U`, `-u`, `-4`/`-6`) into an endpoint, or says what is
+    /// wrong.
     fn from_words(
         addr: &str,
-        typed: &str,
         port: Option<&str>,
         unix: bool,
+        udp: bool,
+        only: Option<Only>,
     ) -> Result<Target, String> {
-        let Some(port) = port else {
-            return endpoint::parse(addr, unix, |rest| parse_host_port(rest, typed)).map(Target);
-        };
-        if unix
-            || addr
-                .get(..5)
-                .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
-        {
-            return Err(format!(
-                "{}: a Unix socket takes no port; give unix:PATH or -U PATH",
-                quoted(&format!("{addr} {port}"))
-            ));
-        }
-        let host = addr.trim();
-        if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "{}: two ports; give HOST PORT, HOST:PORT or PORT",
-                quoted(&format!("{host} {port}"))
-            ));
-        }
-        let joined = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            format!("[{v6}]:{port}")
-        } else if host.contains(':') {
-            // Without brackets, a colon is either an IPv6 address (nc takes `::1 7`) or a
-            // port given twice.
-            let ip = host.split('%').next().unwrap_or(host);
-            if ip.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(format!(
-                    "{}: the port is given twice; give HOST PORT or HOST:PORT",
-                    quoted(&format!("{host} {port}"))
-                ));
-            }
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let typed = format!("{addr} {port}");
-        if port.trim().is_empty() {
-            return Err(problem(&typed, "the port is empty"));
-        }
-        parse_host_port(&joined, &typed).map(|hp| Target(Endpoint::Tcp(hp)))
+        let bare = if udp { Proto::Udp } else { Proto::Tcp };
+        let (word, typed) = one_word(addr, port, unix)?;
+        endpoint::parse(&word, &typed, unix, bare, |rest, proto| {
+            parse_host_port(rest, &typed, proto, only)
+        })
+        .and_then(|e| udp_flag(e, &typed, udp))
+        .map(Target)
     }
 }
 
 impl FromArgMatches for Target {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let words = Words::from_arg_matches(matches)?;
-        // -6 lives beside these words in `echo-client`; `try_get_one` keeps this usable alone.
-        let ipv6 = matches
-            .try_get_one::<bool>("ipv6")
-            .ok()
-            .flatten()
-            .is_some_and(|v| *v);
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
-        } else if ipv6 && defaulted(matches) {
-            Ok(Target(Endpoint::Tcp(HostPort {
-                host: Ipv6Addr::LOCALHOST.to_string(),
-                port: DEFAULT_PORT,
-            })))
         } else {
-            let addr = ipv6_port(&words.addr, words.port.is_none(), ipv6);
-            Target::from_words(&addr, &words.addr, words.port.as_deref(), words.unix)
+            let addr = addr_word(&words.addr, matches);
+            let port = words.port.as_deref();
+            Target::from_words(&addr, port, words.unix, words.udp, only(matches))
         };
         let parsed = parsed
-            .and_then(|t| udp_flag(t.0, &words.addr, words.udp))
-            .and_then(|e| only_for_connections(e, matches, &CLIENT_CONNECTION_OPTIONS))
+            .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .map(Target);
         parsed.map_err(|msg| usage_error("echo-client", msg))
     }
@@ -202,6 +192,107 @@ impl Args for Target {
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
     }
+}
+
+/// ADDR as typed, or for the default the bare port, whose loopback follows -4/-6 ([::1]:8080
+/// under -6, which forbids 127.0.0.1).
+fn addr_word(addr: &str, matches: &ArgMatches) -> String {
+    if defaulted(matches) {
+        DEFAULT_PORT.to_string()
+    } else {
+        addr.to_owned()
+    }
+}
+
+/// `-4/--ipv4` or `-6/--ipv6`, which live beside the client's words in `echo-client` and among
+/// the server's words; `try_get_one` keeps these words usable in a command without them.
+fn only(matches: &ArgMatches) -> Option<Only> {
+    let flag = |id: &str| {
+        matches
+            .try_get_one::<bool>(id)
+            .ok()
+            .flatten()
+            .is_some_and(|v| *v)
+    };
+    if flag("ipv6") {
+        Some(Only::V6)
+    } else if flag("ipv4") {
+        Some(Only::V4)
+    } else {
+        None
+    }
+}
+
+/// The scheme prefixes a host may carry in the two-word form (`udp:localhost 7`), longest
+/// first so that `tcp://` is not read as `tcp:` and a host `//…`.
+const HOST_PREFIXES: [&str; 6] = ["tls://", "tcp://", "udp://", "tls:", "tcp:", "udp:"];
+
+/// `addr`'s scheme prefixes (`tls:udp:`, `tcp://`) and the rest.
+fn split_prefixes(addr: &str) -> (&str, &str) {
+    let mut len = 0;
+    while let Some(p) = HOST_PREFIXES.iter().find(|p| {
+        addr.get(len..len + p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    }) {
+        len += p.len();
+    }
+    addr.split_at(len)
+}
+
+/// `ADDR [PORT]` as one address word and the words as typed (both, space-separated, when there
+/// are two), which problems name: `HOST PORT` becomes `HOST:PORT` (`[IPV6]:PORT` for an IPv6
+/// host, bracketed or not, as nc takes `::1 7`), after any scheme prefix of HOST's.
+fn one_word(addr: &str, port: Option<&str>, unix: bool) -> Result<(String, String), String> {
+    let Some(port) = port else {
+        return Ok((addr.to_owned(), addr.to_owned()));
+    };
+    let typed = format!("{addr} {port}");
+    let (prefix, host) = split_prefixes(addr);
+    if unix
+        || host
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
+        return Err(format!(
+            "{}: a Unix socket takes no port; give unix:PATH or -U PATH",
+            quoted(&typed)
+        ));
+    }
+    let host = host.trim();
+    let host = host.strip_suffix('/').unwrap_or(host);
+    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{}: two ports; give HOST PORT, HOST:PORT or PORT",
+            quoted(&typed)
+        ));
+    }
+    let joined = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        format!("[{v6}]:{port}")
+    } else if host.contains(':') {
+        // Without brackets, a colon is either an IPv6 address (nc takes `::1 7`) or a
+        // port given twice.
+        let ip = host.split('%').next().unwrap_or(host);
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "{}: the port is given twice; give HOST PORT or HOST:PORT",
+                quoted(&typed)
+            ));
+        }
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    if host.is_empty() {
+        // An empty variable (`"$HOST" 7`) must not quietly mean every address or localhost.
+        return Err(problem(
+            &typed,
+            "the host is empty (for every address give :PORT)",
+        ));
+    }
+    if port.trim().is_empty() {
+        return Err(problem(&typed, "the port is empty"));
+    }
+    Ok((format!("{prefix}{joined}"), typed))
 }
 
 /// `-u/--udp`: a TCP form becomes UDP; `tcp:` or a Unix socket with it is a contradiction.
@@ -267,15 +358,23 @@ fn only_for_connections<T: std::fmt::Display>(
     }
 }
 
-/// A bare PORT means the loopback host; under -6 that is [::1], as -6 forbids 127.0.0.1.
-fn ipv6_port(addr: &str, alone: bool, ipv6: bool) -> String {
-    // Not a port (99999) is left for the parser to say so about the word as typed.
-    let bare_port =
-        addr.trim().bytes().all(|b| b.is_ascii_digit()) && addr.trim().parse::<u16>().is_ok();
-    if ipv6 && alone && bare_port {
-        format!("[{}]:{}", Ipv6Addr::LOCALHOST, addr.trim())
-    } else {
-        addr.to_owned()
+/// `-4`/`-6` with a Unix socket: a contradiction for the server, which would ignore it.
+fn ip_only<T>(
+    endpoint: Endpoint<T>,
+    typed: &str,
+    only: Option<Only>,
+) -> Result<Endpoint<T>, String> {
+    let flag = match only {
+        Some(Only::V4) => "-4/--ipv4",
+        Some(Only::V6) => "-6/--ipv6",
+        None => return Ok(endpoint),
+    };
+    match endpoint {
+        Endpoint::Unix(_) => Err(format!(
+            "{}: {flag} chooses an IP family, and this is a Unix socket",
+            quoted(typed)
+        )),
+        endpoint => Ok(endpoint),
     }
 }
 
@@ -301,7 +400,7 @@ mod tests {
     use super::*;
 
     fn combine(addr: &str, port: Option<&str>) -> Result<String, String> {
-        Target::from_words(addr, addr, port, false).map(|t| t.0.to_string())
+        Target::from_words(addr, port, false, false, None).map(|t| t.0.to_string())
     }
 
     #[test]
@@ -315,6 +414,9 @@ mod tests {
         assert_eq!(combine("localhost", Some("7")), Ok("localhost:7".into()));
         assert_eq!(combine("::1", Some("7")), Ok("[::1]:7".into()));
         assert_eq!(combine("[::1]", Some("7")), Ok("[::1]:7".into()));
+        assert_eq!(combine("udp:h", Some("7")), Ok("udp:h:7".into()));
+        assert_eq!(combine("tcp://h/", Some("7")), Ok("h:7".into()));
+        assert_eq!(combine("tls:udp:h", Some("7")), Ok("udp:h:7".into()));
     }
 
     #[test]
@@ -327,18 +429,47 @@ mod tests {
             combine("host:7", Some("8")),
             Err("'host:7 8': the port is given twice; give HOST PORT or HOST:PORT".into())
         );
+        assert_eq!(
+            combine("", Some("8")),
+            Err("' 8': the host is empty (for every address give :PORT)".into())
+        );
         assert!(combine("host", Some("0")).is_err());
-        assert!(combine("host", Some("http")).is_err());
+        assert!(combine("host", Some("nosuchservice")).is_err());
         assert!(combine("host", None).is_err());
-        assert!(combine("unix:/tmp/s", Some("7")).is_err());
-        assert!(Target::from_words("/tmp/s", "/tmp/s", Some("7"), true).is_err());
+        for unix in ["unix:/tmp/s", "tls:unix:/tmp/s", "unix:///tmp/s"] {
+            let err = combine(unix, Some("7")).unwrap_err();
+            assert!(err.contains("a Unix socket takes no port"), "{err}");
+        }
+        assert!(Target::from_words("/tmp/s", Some("7"), true, false, None).is_err());
     }
 
     #[test]
-    fn a_bare_port_under_ipv6_means_the_ipv6_loopback() {
-        assert_eq!(ipv6_port("7320", true, true), "[::1]:7320");
-        assert_eq!(ipv6_port("7320", true, false), "7320");
-        assert_eq!(ipv6_port("host", true, true), "host");
-        assert_eq!(ipv6_port("7320", false, true), "7320");
+    fn the_family_options_choose_the_loopback() {
+        let with = |addr: &str, udp, only| {
+            Target::from_words(addr, None, false, udp, only).map(|t| t.0.to_string())
+        };
+        assert_eq!(with("7320", false, Some(Only::V6)), Ok("[::1]:7320".into()));
+        assert_eq!(
+            with("7320", true, Some(Only::V6)),
+            Ok("udp:[::1]:7320".into())
+        );
+        assert_eq!(
+            with("udp::7320", false, Some(Only::V6)),
+            Ok("udp:[::1]:7320".into())
+        );
+        assert_eq!(with(":7320", false, None), Ok("localhost:7320".into()));
+        assert_eq!(with("host", false, Some(Only::V6)).map_err(|_| ()), Err(()));
+    }
+
+    #[test]
+    fn a_udp_port_name_is_looked_up_in_the_udp_table() {
+        // biff is 512/udp and no TCP service (netbase's /etc/services).
+        if std::path::Path::new("/etc/services").exists() {
+            assert_eq!(
+                Target::from_words("h", Some("biff"), false, true, None).map(|t| t.0.to_string()),
+                Ok("udp:h:512".into())
+            );
+            assert!(Target::from_words("h", Some("biff"), false, false, None).is_err());
+        }
     }
 }

@@ -143,7 +143,7 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
                         "--mode applies to a socket file (unix:PATH); ignored for {endpoint}"
                     ));
                 }
-                let bound = listen::bind(endpoint, args.mode, ui)
+                let bound = listen::bind(endpoint, args.listen.stack, args.mode, ui)
                     .wrap_err_with(|| format!("cannot listen on {endpoint}"))?;
                 vec![bound]
             }

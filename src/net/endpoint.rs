@@ -1,9 +1,11 @@
-//! An endpoint as users type it, for the server and the client alike: TCP (`PORT`,
-//! `HOST:PORT`, `[IPV6]:PORT`, or any of those after `tcp:`), a Unix socket file
-//! (`unix:PATH`), a Linux abstract name (`unix:@NAME`) or UDP (`udp:` and a TCP form). With
-//! `-U` a bare word is a path, as nc users type it (`-u` makes it UDP: see `cli::endpoints`). What the server prints as its address parses back to the same endpoint,
-//! so a script can hand the line to the client whatever the transport.
+//! An endpoint as users type it, for the server and the client alike: TCP (`PORT`, `:PORT`,
+//! `HOST:PORT`, `[IPV6]:PORT`, or any of those after `tcp:` or `tcp://`), a Unix socket file
+//! (`unix:PATH`, `unix:///PATH`), a Linux abstract name (`unix:@NAME`) or UDP (`udp:` or
+//! `udp://` and a TCP form). With `-U` a bare word is a path, as nc users type it (`-u` makes
+//! it UDP: see `cli::endpoints`). What the server prints as its address parses back to the
+//! same endpoint, so a script can hand the line to the client whatever the transport.
 
+use super::addr::Proto;
 use crate::ui::quote::quoted;
 use std::fmt;
 use std::path::PathBuf;
@@ -63,54 +65,85 @@ fn strip_scheme<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-/// Parses an endpoint: `unix:`, `tcp:` and `udp:` prefixes choose the transport, `unix_flag`
-/// (`-U`) makes a bare word a socket path, and anything else is TCP, parsed by `tcp` (as is
-/// what follows `udp:`). Problems name the whole word `s`, prefixes and all (`tcp` is told
-/// only the rest, so its own problems must name `s` too).
+/// Parses an endpoint: `unix:`, `tcp:` and `udp:` prefixes (also spelled as URLs begin:
+/// `unix:///PATH`, `tcp://`, `udp://`, `tls://`) choose the transport, `unix_flag` (`-U`) makes
+/// a bare word a socket path, and anything else is IP, parsed by `ip` with the protocol whose
+/// service names its port may use: `bare` for a word without a prefix (UDP under `-u`).
+/// Problems name `typed`, the whole word (or both words of `HOST PORT`) that `s` spells (`ip`
+/// is told only the rest, so its own problems must name `typed` too).
 pub fn parse<T>(
-    s: &str,
-    unix_flag: bool,
-    tcp: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<Endpoint<T>, String> {
-    parse_within(s, s, unix_flag, tcp)
-}
-
-/// [`parse`] of `s`, which is `typed` or its rest after `tls:`.
-fn parse_within<T>(
     s: &str,
     typed: &str,
     unix_flag: bool,
-    tcp: impl FnOnce(&str) -> Result<T, String>,
+    bare: Proto,
+    ip: impl FnOnce(&str, Proto) -> Result<T, String>,
 ) -> Result<Endpoint<T>, String> {
     // `tls:` is the transport's security, not its kind: the TLS options read it beside this.
     if let Some(rest) = strip_scheme(s, "tls:") {
-        return parse_within(rest, typed, unix_flag, tcp);
+        // As a URL, `tls://HOST:PORT` is TCP; `tls:` alone may also come before `unix:`.
+        return match rest.strip_prefix("//") {
+            Some(_) => parse(&format!("tcp:{rest}"), typed, unix_flag, bare, ip),
+            None => parse(rest, typed, unix_flag, bare, ip),
+        };
     }
     if let Some(rest) = strip_scheme(s, "unix:") {
+        let rest = match rest.strip_prefix("//") {
+            Some(path) => unix_url(path, typed)?,
+            None => rest,
+        };
         return parse_unix(rest, typed).map(Endpoint::Unix);
     }
-    if let Some(rest) = strip_scheme(s, "tcp:") {
+    let scheme = [("tcp:", Proto::Tcp), ("udp:", Proto::Udp)]
+        .into_iter()
+        .find_map(|(prefix, proto)| strip_scheme(s, prefix).map(|rest| (proto, rest)));
+    let Some((proto, rest)) = scheme else {
         if unix_flag {
-            return Err(format!(
-                "{}: -U/--unix takes a socket path, and this is a TCP address",
-                quoted(typed)
-            ));
+            return parse_unix(s, typed).map(Endpoint::Unix);
         }
-        return tcp(rest).map(Endpoint::Tcp);
-    }
-    if let Some(rest) = strip_scheme(s, "udp:") {
-        if unix_flag {
-            return Err(format!(
-                "{}: -U/--unix takes a socket path, and this is a UDP address",
-                quoted(typed)
-            ));
-        }
-        return tcp(rest).map(Endpoint::Udp);
-    }
+        return ip(s, bare).map(Endpoint::Tcp);
+    };
     if unix_flag {
-        return parse_unix(s, typed).map(Endpoint::Unix);
+        return Err(format!(
+            "{}: -U/--unix takes a socket path, and this is a {} address",
+            quoted(typed),
+            proto.to_string().to_uppercase()
+        ));
     }
-    tcp(s).map(Endpoint::Tcp)
+    let rest = match rest.strip_prefix("//") {
+        Some(authority) => url_authority(authority, typed)?,
+        None => rest,
+    };
+    let addr = ip(rest, proto)?;
+    Ok(match proto {
+        Proto::Tcp => Endpoint::Tcp(addr),
+        Proto::Udp => Endpoint::Udp(addr),
+    })
+}
+
+/// What follows `tcp://` or `udp://`: the HOST:PORT of a URL, which may end with a `/`; a
+/// path after it would mean nothing here.
+fn url_authority<'a>(rest: &'a str, typed: &str) -> Result<&'a str, String> {
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err(format!(
+            "{}: a URL path means nothing for an echo server; give SCHEME://HOST:PORT",
+            quoted(typed)
+        ));
+    }
+    Ok(authority)
+}
+
+/// What follows `unix://`: an absolute path (`unix:///run/echo.sock`, as Docker and gRPC
+/// spell it) or `@NAME`. Anything else would read as a URL's host: a mistake, named.
+fn unix_url<'a>(rest: &'a str, typed: &str) -> Result<&'a str, String> {
+    if rest.is_empty() || rest.starts_with(['/', '@']) {
+        return Ok(rest);
+    }
+    Err(format!(
+        "{}: unix:// takes an absolute path, as in unix:///run/echo.sock (a relative one is \
+         unix:PATH)",
+        quoted(typed)
+    ))
 }
 
 /// A Unix address from what follows `unix:` (`typed` is the whole word, for messages).
@@ -155,12 +188,16 @@ fn parse_unix(rest: &str, typed: &str) -> Result<UnixAddr, String> {
 mod tests {
     use super::*;
 
-    fn tcp(s: &str) -> Result<String, String> {
+    fn tcp(s: &str, _: Proto) -> Result<String, String> {
         if s.is_empty() {
             Err("empty".into())
         } else {
             Ok(s.to_owned())
         }
+    }
+
+    fn parse(s: &str, unix_flag: bool) -> Result<Endpoint<String>, String> {
+        super::parse(s, s, unix_flag, Proto::Tcp, tcp)
     }
 
     #[test]
@@ -179,9 +216,9 @@ mod tests {
             ("udp:127.0.0.1:7", false, "udp:127.0.0.1:7"),
             ("UDP:[::1]:7", false, "udp:[::1]:7"),
         ] {
-            let e = parse(typed, flag, tcp).unwrap();
+            let e = parse(typed, flag).unwrap();
             assert_eq!(e.to_string(), want, "{typed}");
-            assert_eq!(parse(want, false, tcp).unwrap(), e, "{want} parses back");
+            assert_eq!(parse(want, false).unwrap(), e, "{want} parses back");
         }
     }
 
@@ -200,13 +237,13 @@ mod tests {
             ("udp:127.0.0.1:7", true, "this is a UDP address"),
             ("udp:", false, "empty"),
         ] {
-            let err = parse(typed, flag, tcp).unwrap_err();
+            let err = parse(typed, flag).unwrap_err();
             assert!(err.contains(want), "{typed}: {err}");
         }
-        let err = parse("tls:unix:", false, tcp).unwrap_err();
+        let err = parse("tls:unix:", false).unwrap_err();
         assert!(err.starts_with("'tls:unix:': "), "the whole word: {err}");
         let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
-        assert!(parse(&longest, false, tcp).is_ok());
+        assert!(parse(&longest, false).is_ok());
     }
 
     /// sun_path is 108 bytes: a path of 107 and its NUL, or a NUL and a 107-byte name.
@@ -214,14 +251,53 @@ mod tests {
     fn unix_length_limits_for_paths_and_abstract_names() {
         let path = |n: usize| format!("unix:/{}", "p".repeat(n - 1));
         let name = |n: usize| format!("unix:@{}", "n".repeat(n));
-        assert!(parse(&path(107), false, tcp).is_ok());
-        let err = parse(&path(108), false, tcp).unwrap_err();
+        assert!(parse(&path(107), false).is_ok());
+        let err = parse(&path(108), false).unwrap_err();
         assert!(err.contains("108 bytes is too long"), "{err}");
         assert_eq!(
-            parse(&name(107), false, tcp).unwrap(),
+            parse(&name(107), false).unwrap(),
             Endpoint::Unix(UnixAddr::Abstract(vec![b'n'; 107]))
         );
-        let err = parse(&name(108), false, tcp).unwrap_err();
+        let err = parse(&name(108), false).unwrap_err();
         assert!(err.contains("108 bytes is too long"), "{err}");
+    }
+
+    /// The URL spellings people paste: `tcp://`, `udp://`, `tls://`, `unix:///PATH`.
+    #[test]
+    fn url_spellings() {
+        for (typed, want) in [
+            ("tcp://127.0.0.1:7", "127.0.0.1:7"),
+            ("TCP://[::1]:7/", "[::1]:7"),
+            ("udp://localhost:echo", "udp:localhost:echo"),
+            ("tls://localhost:8443", "localhost:8443"),
+            ("unix:///run/e.sock", "unix:/run/e.sock"),
+            ("unix://@name", "unix:@name"),
+        ] {
+            assert_eq!(parse(typed, false).unwrap().to_string(), want, "{typed}");
+        }
+        let seen = |s: &str| {
+            let mut proto = None;
+            let parsed = super::parse(s, s, false, Proto::Tcp, |rest, p| {
+                proto = Some(p);
+                tcp(rest, p)
+            });
+            parsed.map(|_| proto)
+        };
+        assert_eq!(
+            seen("udp://h:7"),
+            Ok(Some(Proto::Udp)),
+            "udp's service names"
+        );
+        assert_eq!(seen("tls://h:7"), Ok(Some(Proto::Tcp)));
+        for (typed, want) in [
+            ("unix://run/e.sock", "unix:// takes an absolute path"),
+            ("tcp://h:80/index.html", "a URL path means nothing"),
+            ("unix://", "the socket path is missing"),
+        ] {
+            let err = parse(typed, false).unwrap_err();
+            assert!(err.starts_with(&format!("'{typed}': {want}")), "{err}");
+        }
+        let err = parse("tcp://h:7", true).unwrap_err();
+        assert!(err.contains("-U/--unix takes a socket path"), "{err}");
     }
 }

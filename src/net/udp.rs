@@ -19,7 +19,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Socket, Type};
+
+use super::listen::Stack;
 
 /// The largest UDP payload over IPv4: 65,535 less the IPv4 and UDP headers.
 pub const MAX_V4: usize = 65_507;
@@ -64,14 +66,11 @@ pub struct Bound {
     pub pktinfo: bool,
 }
 
-/// Binds a UDP socket for the server on `addr`. An IPv6 address serves IPv6 only, as for TCP.
-/// No SO_REUSEADDR: on UDP it would let a second server bind the same port and take half the
-/// datagrams.
-pub fn bind(addr: SocketAddr) -> io::Result<Bound> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+/// Binds a UDP socket for the server on `addr`; `stack` says whether an IPv6 address takes
+/// IPv4 clients too, as for TCP. No SO_REUSEADDR: on UDP it would let a second server bind the
+/// same port and take half the datagrams.
+pub fn bind(addr: SocketAddr, stack: Stack) -> io::Result<Bound> {
+    let (socket, addr) = super::listen::ip_socket(addr, Type::DGRAM, stack)?;
     socket.set_nonblocking(true)?;
     grow_receive_buffer(&socket, RECV_BUFFER);
     let pktinfo = !is_own_address(addr.ip());
@@ -1259,15 +1258,22 @@ mod tests {
 
     #[test]
     fn only_an_address_of_the_hosts_own_goes_without_pktinfo() {
-        assert!(!bind(addr("127.0.0.1:0")).unwrap().pktinfo, "the fast path");
-        assert!(bind(addr("0.0.0.0:0")).unwrap().pktinfo);
+        assert!(
+            !bind(addr("127.0.0.1:0"), Stack::Dual).unwrap().pktinfo,
+            "the fast path"
+        );
+        assert!(bind(addr("0.0.0.0:0"), Stack::Dual).unwrap().pktinfo);
         // lo's directed broadcast, which no interface lists as its address.
-        assert!(bind(addr("127.255.255.255:0")).unwrap().pktinfo);
+        assert!(
+            bind(addr("127.255.255.255:0"), Stack::Dual)
+                .unwrap()
+                .pktinfo
+        );
     }
 
     #[test]
     fn a_wildcard_bind_replies_from_the_arrival_address() {
-        let server = bind(addr("0.0.0.0:0")).unwrap();
+        let server = bind(addr("0.0.0.0:0"), Stack::Dual).unwrap();
         assert!(server.pktinfo);
         let port = server.local.port();
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EchoServerArgs;
+use crate::cli::endpoints::Listen;
 use crate::exit::Exit;
 use crate::net::activation;
 use crate::net::endpoint::Endpoint;
@@ -64,7 +64,7 @@ pub(super) fn run(
         let (signal, _again) = runtime::shutdown_signals()?;
         let sockets = match handed {
             Some(sockets) => handed_over(sockets, args, ui)?,
-            None => vec![bind(&args.listen.endpoint)?],
+            None => vec![bind(&args.listen)?],
         };
         for bound in &sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
@@ -102,11 +102,12 @@ pub(super) fn run(
 }
 
 /// Binds ADDR, which the command line made a UDP endpoint.
-fn bind(endpoint: &Endpoint<SocketAddr>) -> eyre::Result<udp::Bound> {
+fn bind(listen: &Listen) -> eyre::Result<udp::Bound> {
+    let endpoint = &listen.endpoint;
     let Endpoint::Udp(addr) = *endpoint else {
         eyre::bail!("{endpoint} is not a UDP address");
     };
-    udp::bind(addr).wrap_err_with(|| format!("cannot listen on {endpoint}"))
+    udp::bind(addr, listen.stack).wrap_err_with(|| format!("cannot listen on {endpoint}"))
 }
 
 /// The UDP sockets systemd handed over, set up as ours would be. Streams among them are an
