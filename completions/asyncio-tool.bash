@@ -200,7 +200,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-U -u -4 -6 -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
+            opts="-U -u -4 -6 -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --inetd --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

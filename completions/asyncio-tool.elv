@@ -79,6 +79,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --ipv6 'Listen on IPv6 only (IPV6_V6ONLY, as ncat -6): [::] and :PORT take no IPv4 client, PORT and localhost mean [::1], and an IPv4 ADDR is refused'
             cand --tls 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
             cand --no-status 'Never show the live status line on stderr'
+            cand --inetd 'Serve the socket on standard input as inetd hands it over: one connection, then exit (nowait; xinetd, systemd-socket-activate --inetd -a, socat EXEC:), or a listening or UDP socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a socket (a Unix connection only if accepted from a listener); --inetd also takes one end of a socket pair, and is an error when stdin is none of these'
             cand -v 'Log each connection''s open and close on stderr (repeatable)'
             cand --verbose 'Log each connection''s open and close on stderr (repeatable)'
             cand -q 'No messages on stderr but errors; no progress or status lines'

@@ -228,6 +228,10 @@ Examples:
                                             is the same
   asyncio-tool echo-server -u :echo         UDP on every address, port 7 (echo
                                             in /etc/services)
+  systemd-socket-activate --inetd -a -l 7007 asyncio-tool echo-server
+                                            inetd mode: a process per connection
+  echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
+                                            the same, as a line of inetd.conf
 
 On every address the address line is [::]:PORT (0.0.0.0:PORT under
 -4), and a client given it connects to this host, as the kernel takes
@@ -244,6 +248,20 @@ Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
 it serves the listening TCP or Unix stream sockets (or the UDP sockets)
 it was handed instead of ADDR, printing each one's address; with NOTIFY_SOCKET it sends
 READY=1, STATUS= and STOPPING=1 (Type=notify).
+
+inetd mode: started for one connection, on standard input (inetd
+'stream nowait', xinetd, systemd-socket-activate --inetd -a) or on fd 3
+(systemd Accept=yes, systemd-socket-activate -a), it echoes it until the
+client closes its side (--idle-timeout applies), closes it and exits: 1
+if the connection ended on an error, else 0. Nothing but the echo goes
+to the client: stdout is not written to, and a stderr that is the
+connection itself (inetd, xinetd) gets no messages; a stderr of its own
+(the journal) does. Over TLS it needs --cert and --key. A listening or
+UDP socket on stdin (inetd 'wait', systemd-socket-activate --inetd
+without -a) is served as a handed-over socket is, until a stop signal.
+Automatic when no ADDR is given and stdin is such a socket (a Unix
+connection only if accepted from a listener: a socket pair is a
+program's stdio); --inetd also takes a socket pair (socat EXEC:).
 
 Over UDP each datagram (up to 65507 bytes, 65527 over IPv6) goes back
 unchanged to its sender, from the address it was sent to (also on a
@@ -305,6 +323,14 @@ pub struct EchoServerArgs {
     /// Never show the live status line on stderr.
     #[arg(long)]
     pub no_status: bool,
+
+    /// Serve the socket on standard input as inetd hands it over: one connection, then exit
+    /// (nowait; xinetd, systemd-socket-activate --inetd -a, socat EXEC:), or a listening or UDP
+    /// socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a
+    /// socket (a Unix connection only if accepted from a listener); --inetd also takes one end
+    /// of a socket pair, and is an error when stdin is none of these.
+    #[arg(long, conflicts_with_all = ["addr", "port", "udp", "unix"])]
+    pub inetd: bool,
 
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]

@@ -170,16 +170,21 @@ fn handed_over_unix_and_tcp_listeners_are_served_and_notified() {
 }
 
 /// What is not a listening stream socket is refused with a message naming the fd and what it
-/// is, exit 1, before anything is served.
+/// is, exit 1, before anything is served. (One connected socket alone is systemd's
+/// Accept=yes, served in inetd mode: tests/inetd_hexdump.rs; beside others it is refused.)
 #[test]
 fn sockets_that_cannot_be_served_are_refused_naming_the_fd() {
     let unix_dgram = UnixDatagram::unbound().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let connected = UnixStream::pair().unwrap().0;
-    for (socket, want) in [
-        (OwnedFd::from(unix_dgram), "fd 3 is a datagram socket"),
-        (OwnedFd::from(connected), "not listening"),
+    for (sockets, want) in [
+        (vec![OwnedFd::from(unix_dgram)], "fd 3 is a datagram socket"),
+        (
+            vec![OwnedFd::from(listener), OwnedFd::from(connected)],
+            "fd 4 is a Unix socket that is not listening",
+        ),
     ] {
-        let out = output_timeout(activated(vec![socket], &[], &[]), Duration::from_secs(20));
+        let out = output_timeout(activated(sockets, &[], &[]), Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(want), "{want}: {stderr}");

@@ -15,6 +15,7 @@
 //! a finished echo).
 
 mod conn;
+mod inetd;
 mod log;
 mod stats;
 mod tls;
@@ -120,7 +121,11 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
     // at 64 B x 50 and 2.9x its bulk MB/s; the multi-thread build 1.65x and 5.9x. (The machine
     // was shared and noisy, so the figures are rough, but they point the same way.)
     // Before the runtime opens descriptors of its own: the handed-over sockets start at fd 3.
-    let inherited = activation::inherited_listeners()?;
+    let inherited = match inetd::given(args)? {
+        Some(inetd::Given::Connection(one)) => return inetd::run(one, args, ui),
+        Some(inetd::Given::Socket(socket)) => Some(vec![socket]),
+        None => activation::inherited_listeners()?,
+    };
     // Before anything is bound: a bad --cert or --key names its file and binds nothing.
     let tls_files = tls::prepare(&args.tls)?;
     let udp_handed = inherited
@@ -511,7 +516,7 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
 
 /// One connection's life: bookkeeping around [`conn::echo`], and closing it if the shutdown
 /// deadline passes first. The accept loop has already counted it as active and served; this
-/// takes it out of `active` at the end.
+/// takes it out of `active` at the end. Returns the reason when it ended on an I/O error.
 // One more than clippy's limit: the TLS ticket joined the plain connection's arguments.
 #[allow(clippy::too_many_arguments)]
 async fn connection<C: Connection>(
@@ -523,7 +528,7 @@ async fn connection<C: Connection>(
     log: &Ui,
     force_close: &CancellationToken,
     ticket: Option<tls::Ticket>,
-) {
+) -> Option<String> {
     let start = Instant::now();
     stream.prepare();
     if log.verbose > 0 {
@@ -531,6 +536,7 @@ async fn connection<C: Connection>(
     }
     let mut echoed = 0;
     let mut cut = false;
+    let mut failed = None;
     let outcome = {
         let echo = std::pin::pin!(tls::echo_either(
             ticket,
@@ -551,7 +557,7 @@ async fn connection<C: Connection>(
         match until.await {
             Some(Ok(conn::End::Closed)) => "closed".to_string(),
             Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
-            Some(Err(e)) => io_reason(&e),
+            Some(Err(e)) => failed.insert(io_reason(&e)).clone(),
             None => {
                 stats.cut.fetch_add(1, Ordering::Relaxed);
                 cut = true;
@@ -573,6 +579,7 @@ async fn connection<C: Connection>(
             ui::bytes(echoed),
         ));
     }
+    failed
 }
 
 /// Runs a connection until it ends or the token is cancelled (`None`).

@@ -198,7 +198,7 @@ fn take_fd(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// Checks `fd` and turns it into the listener it is, non-blocking as tokio needs.
-fn into_listener(fd: OwnedFd) -> io::Result<Listener> {
+pub(crate) fn into_listener(fd: OwnedFd) -> io::Result<Listener> {
     // Non-blocking is a flag of the open file that the manager shares; systemd keeps its own
     // listening sockets non-blocking anyway.
     Ok(match classify(fd.as_fd())? {
