@@ -202,7 +202,7 @@ fn zero_client_idle_timeout_is_a_usage_error() {
 
 #[test]
 fn zero_probe_interval_probe_and_load_timeout_and_load_duration_are_usage_errors() {
-    for option in ["--interval", "--timeout", "--duration"] {
+    for option in ["--interval", "--timeout", "--duration", "--deadline"] {
         zero_duration_is_rejected("echo-client", option);
     }
 }
@@ -227,6 +227,7 @@ fn every_duration_option_is_covered_by_a_zero_test() {
         found,
         [
             "echo-client --connect-timeout",
+            "echo-client --deadline",
             "echo-client --duration",
             "echo-client --idle-timeout",
             "echo-client --interval",

@@ -255,8 +255,9 @@ fn probe_against_our_server_prints_a_line_per_reply_and_a_summary() {
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{net:?}: {}", text(&out.stderr));
         let lines: Vec<&str> = stdout.lines().collect();
-        for seq in 1..=3 {
-            assert!(is_probe_line(lines[seq - 1], 100, seq as u64), "{stdout}");
+        // After the header line (issue 20).
+        for (seq, line) in (1..=3).zip(&lines[1..]) {
+            assert!(is_probe_line(line, 100, seq), "{stdout}");
         }
         assert!(
             stdout.contains("3 sent, 3 received, 0 lost, 0 mismatched"),
@@ -264,7 +265,7 @@ fn probe_against_our_server_prints_a_line_per_reply_and_a_summary() {
         );
         // After an empty line, as ping's: an echoed ^C does not run into it.
         assert_eq!(
-            lines[3..5],
+            lines[4..6],
             ["", &format!("--- {addr} echo statistics ---")]
         );
         assert!(stdout.contains("rtt min/avg/max/mdev = "), "{stdout}");
@@ -1382,7 +1383,14 @@ fn a_tls_answer_to_plain_text_says_add_tls() {
                 "{args:?}: {err}"
             );
             assert!(!err.contains("differ"), "{args:?}: {err}");
-            assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+            // No probe line and no summary: at most the probe's header (issue 20), written
+            // once connected, as ping's `PING host ...` is.
+            let stdout = text(&out.stdout);
+            let header = format!("ECHO {plain}: ");
+            assert!(
+                stdout.lines().all(|l| l.starts_with(&header)),
+                "{args:?}: {stdout}"
+            );
         }
         let out = client(&["--insecure", "--count", "1", "--json", &tls]);
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -1663,4 +1671,304 @@ fn the_udp_modes_refuse_a_broadcast_or_multicast_address() {
             assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
         }
     }
+}
+
+// Issue 20, ping's habits in the probe.
+
+/// Probe lines and the summary on stdout, the rest (if any) on stderr, of a run of `args`.
+fn probe_out(args: &[&str]) -> (Output, String, String) {
+    let out = client(args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    (out, stdout, stderr)
+}
+
+/// The header goes to stdout before the replies, as ping's `PING host ...` line does, and the
+/// summary says the share lost as ping does.
+#[test]
+fn probe_prints_its_header_on_stdout_and_the_packet_loss_in_the_summary() {
+    for net in EVERY {
+        let (server, addr) = our_server(net);
+        let (out, stdout, err) = probe_out(&["--count", "2", "--interval", "10ms", &addr]);
+        assert!(out.status.success(), "{net:?}: {err}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("ECHO {addr}: 64 bytes per message"),
+            "{stdout}"
+        );
+        assert!(is_probe_line(lines[1], 64, 1), "{stdout}");
+        assert!(
+            stdout.contains("2 sent, 2 received, 0 lost, 0 mismatched, 0% packet loss, time "),
+            "{net:?}: {stdout}"
+        );
+        assert!(!err.contains("ECHO "), "{net:?}: the header once: {err}");
+        // Under --json stdout holds the object alone: the header goes with the lines.
+        let out = client(&["--count", "1", "--json", &addr]);
+        assert!(text(&out.stderr).contains("ECHO "), "{}", text(&out.stderr));
+        json(&out);
+        drop(server);
+    }
+    let server = test_server(Net::Tcp, stops_answering());
+    let out = probe_three_answered_two_lost(&server.addr, "Tcp");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("5 sent, 3 received, 2 lost, 0 mismatched, 40% packet loss, time "),
+        "{stdout}"
+    );
+}
+
+/// ping's `-c N -i SECS -W SECS`, seconds as plain numbers (`0.02`) as well as durations.
+#[test]
+fn probe_takes_pings_c_i_and_w_with_plain_seconds() {
+    let (server, addr) = our_server(Net::Tcp);
+    let (out, stdout, err) = probe_out(&["-c", "3", "-i", "0.02", "-W", "1.5", &addr]);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("3 sent, 3 received"), "{stdout}");
+    assert!(
+        is_probe_line(stdout.lines().nth(3).unwrap(), 64, 3),
+        "{stdout}"
+    );
+    // The long options take plain seconds too.
+    let out = client(&["--count", "2", "--interval", "0.1", "--json", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert!(
+        num(&v, "duration_s") >= 0.09,
+        "one interval between two probes: {v}"
+    );
+    drop(server);
+    // -W: a reply not back within 0.3 s is lost.
+    let taken = Arc::new(AtomicU64::new(0));
+    let silent = test_server(Net::Tcp, takes_and_answers_nothing(taken));
+    let started = std::time::Instant::now();
+    let (out, stdout, err) = probe_out(&["-c", "1", "-W", "0.3", &silent.addr]);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(stdout.contains("seq=1: no echo within 300ms"), "{stdout}");
+    assert!(stdout.contains("100% packet loss"), "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A bad value says what is accepted, plain seconds included.
+    for (args, want) in [
+        (
+            &["-c", "1", "-i", "soon"][..],
+            "'soon': not a duration: seconds, or a number followed by a unit (e.g. 0.2, 5, 500ms, 30s)",
+        ),
+        (
+            &["-c", "1", "-W", "0.0001"],
+            "'0.0001': a duration must be at least 1ms",
+        ),
+        (&["-c", "x"], "'x': not a whole number"),
+        (&["-i", "0.2"], "--count <N>"),
+    ] {
+        let mut all = args.to_vec();
+        all.push("127.0.0.1:9");
+        let (out, _, err) = probe_out(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// `--deadline` (ping's -w) ends the probe at that time whatever the count, with the summary;
+/// a probe then awaiting its echo is counted sent and lost, as at Ctrl-C.
+#[test]
+fn deadline_ends_the_probe_whatever_the_count() {
+    let (server, addr) = our_server(Net::Tcp);
+    for count in ["0", "1000"] {
+        let started = std::time::Instant::now();
+        let args = [
+            "--count",
+            count,
+            "-i",
+            "0.1",
+            "--deadline",
+            "0.5",
+            "--json",
+            &addr,
+        ];
+        let out = client(&args);
+        let took = started.elapsed();
+        assert!(out.status.success(), "{count}: {}", text(&out.stderr));
+        let v = json(&out);
+        let sent = num(&v, "sent");
+        assert!((2.0..=6.0).contains(&sent), "{count}: {v}");
+        assert_eq!(v["interrupted"], false, "{v}");
+        assert!(num(&v, "duration_s") < 1.0, "{v}");
+        assert!(took < Duration::from_secs(5), "{count}: {took:?}");
+    }
+    // The count comes first when it is reached first.
+    let (out, stdout, err) = probe_out(&["-c", "2", "-i", "0.01", "--deadline", "60", &addr]);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("2 sent, 2 received"), "{stdout}");
+    drop(server);
+    // Awaiting an echo that will not come (--timeout 60s): counted sent and lost.
+    let taken = Arc::new(AtomicU64::new(0));
+    let silent = test_server(Net::Tcp, takes_and_answers_nothing(taken));
+    let args = [
+        "-c",
+        "5",
+        "-W",
+        "60",
+        "--deadline",
+        "300ms",
+        "--json",
+        &silent.addr,
+    ];
+    let out = client(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert_eq!((num(&v, "sent"), num(&v, "lost")), (1.0, 1.0), "{v}");
+    // Before the first connection: an error naming the server, at the deadline.
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let free = free.to_string();
+    let args = ["-c", "1", "--wait", "60s", "--deadline", "0.3", &free];
+    let (out, _, err) = probe_out(&args);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want =
+        format!("asyncio-tool: cannot connect to {free}: not connected within --deadline 300ms\n");
+    assert!(err.ends_with(&want), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (out, _, err) = probe_out(&["--deadline", "5", "127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--count <N>"), "{err}");
+}
+
+/// `--summary-only` (ping's -q): the header and the summary, no line per reply or loss.
+#[test]
+fn summary_only_prints_the_header_and_the_summary() {
+    let (server, addr) = our_server(Net::Tcp);
+    let (out, stdout, err) = probe_out(&["-c", "3", "-i", "0.01", "--summary-only", &addr]);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("ECHO {addr}: 64 bytes per message"),
+            String::new(),
+            format!("--- {addr} echo statistics ---"),
+        ]
+    );
+    assert!(
+        lines[3].starts_with("3 sent, 3 received, 0 lost"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("seq="), "{stdout}");
+    drop(server);
+    let server = test_server(Net::Tcp, stops_answering());
+    let args = [
+        "-c",
+        "5",
+        "-i",
+        "0.02",
+        "-W",
+        "0.5",
+        "--summary-only",
+        &server.addr,
+    ];
+    let (out, stdout, err) = probe_out(&args);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!stdout.contains("seq="), "{stdout}");
+    assert!(stdout.contains("5 sent, 3 received, 2 lost"), "{stdout}");
+    assert!(err.contains("2 of 5 messages lost"), "{err}");
+    let (out, _, err) = probe_out(&["--summary-only", "127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+}
+
+/// Waits for the probe to end and returns its whole stdout, checking that the count was
+/// reached with one summary there.
+fn probe_goes_on_to(mut child: KillOnDrop, seen: &Arc<Mutex<Vec<u8>>>, count: u64) -> String {
+    let status = wait_timeout(&mut child.0, RUN);
+    let summarised = || text(&seen.lock().unwrap()).contains("packet loss");
+    assert!(eventually(PROMPT, summarised), "no summary");
+    let out = text(&seen.lock().unwrap());
+    assert!(status.success(), "{status:?}: {out}");
+    assert!(
+        out.contains(&format!("{count} sent, {count} received")),
+        "{out}"
+    );
+    assert_eq!(out.matches("echo statistics").count(), 1, "{out}");
+    out
+}
+
+/// SIGQUIT (what Ctrl-\ sends) prints the summary so far on stderr and the probe goes on to
+/// its count, as ping's does; stdout still holds one summary.
+#[test]
+fn sigquit_prints_the_summary_so_far_and_the_probe_goes_on() {
+    let (server, addr) = our_server(Net::Tcp);
+    let mut child = std_tool(["echo-client", "--count", "60", "--interval", "20ms", &addr])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    let child = KillOnDrop(child);
+    let third = || text(&seen.lock().unwrap()).contains("seq=3 ");
+    assert!(eventually(PROMPT, third), "no third probe");
+    signal(&child.0, libc::SIGQUIT);
+    let status_line = || text(&err.lock().unwrap()).contains("packet loss");
+    assert!(
+        eventually(PROMPT, status_line),
+        "{}",
+        text(&err.lock().unwrap())
+    );
+    probe_goes_on_to(child, &seen, 60);
+    let err = text(&err.lock().unwrap());
+    assert!(
+        err.contains(&format!("--- {addr} echo statistics ---")),
+        "{err}"
+    );
+    let so_far: u64 = err
+        .split(" sent, ")
+        .next()
+        .and_then(|head| head.rsplit('\n').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {err}"));
+    assert!((3..60).contains(&so_far), "{so_far} sent so far: {err}");
+    drop(server);
+}
+
+/// Ctrl-\ typed in a terminal: the summary so far shows there and the probe goes on.
+#[test]
+fn ctrl_backslash_in_a_terminal_shows_the_summary_so_far() {
+    use std::os::unix::process::CommandExt;
+    let (server, addr) = our_server(Net::Tcp);
+    let term = crate::util::pty();
+    let mut cmd = std_tool(["echo-client", "--count", "60", "--interval", "20ms", &addr]);
+    cmd.stdin(term.slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap());
+    // SAFETY: setsid and ioctl are async-signal-safe; the terminal becomes the child's
+    // controlling one, so the keyboard's Ctrl-\ signals it.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(term.slave);
+    let seen = collect(child.stdout.take().unwrap());
+    let child = KillOnDrop(child);
+    let third = || text(&seen.lock().unwrap()).contains("seq=3 ");
+    assert!(eventually(PROMPT, third), "no third probe");
+    let mut master = term.master;
+    master.write_all(b"\x1c").unwrap();
+    let (found, screen) = crate::util::read_until(master, b"packet loss", PROMPT);
+    assert!(found, "{}", text(&screen));
+    probe_goes_on_to(child, &seen, 60);
+    drop(server);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
 use super::endpoints::usage_error;
-use super::values::{parse_count, parse_duration};
+use super::values::{parse_count, parse_duration, parse_seconds};
 use crate::ui::quote::quoted;
 
 /// The largest message: C connections hold two buffers of this size each.
@@ -27,16 +27,18 @@ unix:PATH), size (bytes per message), sent, received (replies that came back, in
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
 ok (true when replies came, none was lost or differed, and every connection opened; the \
 exit status is 0 exactly then, with or without Ctrl-C), rtt_ms {min, avg, max, mdev, p50, \
-p90, p99, p99_9}, interrupted (Ctrl-C ended it: a probe awaiting its echo then counts as \
-sent and lost, as ping counts it, but is not held against ok; load's messages then in \
-flight are not counted).
+p90, p99, p99_9}, duration_s (measured: from the first probe to the summary, or the \
+load's run), interrupted (Ctrl-C ended it: a probe awaiting its echo then counts as sent \
+and lost, as ping counts it, but is not held against ok; load's messages then in flight \
+are not counted). The probe's --deadline is no interruption, but counts a probe it cuts \
+short as Ctrl-C does.
 
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
 (else null); duplicates (UDP replies that came a second time, not in received; no failure).
 
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
-anew after a mismatch, a timeout, a reset or a close), duration_s (measured), rate (asked \
-for, null without --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
+anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \
+--rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
 (an object: kind -> count; kinds: connect, timeout, reset, closed, io).";
 
 /// The measuring options, flattened into `echo-client`'s.
@@ -50,9 +52,11 @@ pub struct MeasureArgs {
     #[arg(long, conflicts_with_all = ["count", "connections"])]
     pub verify: bool,
 
-    /// Probe mode, like ping: send N messages (0: until Ctrl-C), one every --interval, each
-    /// checked byte for byte, one line per reply on stdout, then a summary. Reads no stdin.
-    #[arg(long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
+    /// Probe mode, like ping -c: send N messages (0: until Ctrl-C or --deadline), one every
+    /// --interval, each checked byte for byte; a header line, a line per reply and a summary
+    /// with the % packet loss on stdout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary
+    /// so far on stderr and the probe goes on, as ping's does.
+    #[arg(short = 'c', long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
     pub count: Option<u64>,
 
     /// Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted), at most
@@ -60,13 +64,25 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64", requires = "mode")]
     pub size: usize,
 
-    /// Time between probes (probe mode).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
+    /// Time between probes (probe mode), as ping -i: seconds (0.2) or a DURATION.
+    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub interval: Duration,
 
-    /// A reply not back this long after its message was sent is lost (probe and load).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
+    /// A reply not back this long after its message was sent is lost (probe and load), as
+    /// ping -W: seconds (0.2) or a DURATION.
+    #[arg(short = 'W', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
     pub timeout: Duration,
+
+    /// End the probe this long after it started (the first connection included), whatever
+    /// --count, as ping -w: seconds (10) or a DURATION. The status is as at the count's end
+    /// (a probe then awaiting its echo counts as sent and lost, not held against the run).
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
+    pub deadline: Option<Duration>,
+
+    /// Print only the probe's header line and its summary, no line per reply or loss, as
+    /// ping -q.
+    #[arg(long, requires = "count", conflicts_with = "connections")]
+    pub summary_only: bool,
 
     /// Open a connection per probe and report its connect time separately, as echoping does.
     #[arg(long, requires = "count", conflicts_with = "connections")]

@@ -1,5 +1,6 @@
-//! The command line's value parsers for numbers and durations: a bad value is a usage error
-//! (exit 2) that says what is wrong and what is accepted, before any I/O.
+//! The command line's value parsers for numbers and durations (plain seconds too, where ping
+//! takes them): a bad value is a usage error (exit 2) that says what is wrong and what is
+//! accepted, before any I/O.
 
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -17,15 +18,47 @@ const MIN_DURATION: Duration = Duration::from_millis(1);
 /// What every duration message ends with.
 const DURATION_FORMS: &str = "e.g. 500ms, 30s, 5m";
 
+/// What a message about the form of a value that may be plain seconds ends with.
+const SECONDS_FORMS: &str = "e.g. 0.2, 5, 500ms, 30s";
+
 /// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`: at least 1ms (a shorter timeout
 /// or wait would make its option useless), at most 100 years.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    duration_or(s, false)
+}
+
+/// Parses seconds as ping takes them (`0.2`, `5`, `.5`) or a duration as [`parse_duration`]
+/// does (`200ms`, `1m`), within the same limits: ping's `-i`, `-W` and `-w` take a number.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    duration_or(s, true)
+}
+
+/// A duration, or with `seconds` a plain number of seconds too: the one set of limits and
+/// wordings for both.
+fn duration_or(s: &str, seconds: bool) -> Result<Duration, String> {
     let shown = quoted(s);
     let problem = |what: &str| format!("{shown}: {what} ({DURATION_FORMS})");
     if s.trim_start().starts_with('-') {
         return Err(problem("a duration cannot be negative"));
     }
-    let d = humantime::parse_duration(s.trim()).map_err(|e| problem(&duration_problem(&e)))?;
+    let plain = if seconds {
+        plain_seconds(s.trim())
+    } else {
+        None
+    };
+    let d = match plain {
+        Some(Some(d)) => d,
+        Some(None) => return Err(problem(TOO_LONG)),
+        None => humantime::parse_duration(s.trim()).map_err(|e| {
+            let what = duration_problem(&e, seconds);
+            let forms = if seconds {
+                SECONDS_FORMS
+            } else {
+                DURATION_FORMS
+            };
+            format!("{shown}: {what} ({forms})")
+        })?,
+    };
     if d < MIN_DURATION {
         return Err(problem("a duration must be at least 1ms"));
     }
@@ -35,11 +68,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `t` as plain seconds (`5`, `0.2`, `.5`, `5.`) to the nanosecond (further digits are
+/// dropped): `None` when it is not a plain number, `Some(None)` when it is one too large for
+/// a clock.
+fn plain_seconds(t: &str) -> Option<Option<Duration>> {
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + frac.len() == 0 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let secs = if whole.is_empty() {
+        Some(0)
+    } else {
+        whole.parse::<u64>().ok()
+    };
+    let nanos = (0..9).fold(0u32, |n, i| {
+        let digit = frac.as_bytes().get(i).map_or(0, |b| b - b'0');
+        n * 10 + u32::from(digit)
+    });
+    Some(secs.map(|secs| Duration::new(secs, nanos)))
+}
+
 /// The one wording of a duration past [`MAX_DURATION`].
 const TOO_LONG: &str = "too long: at most 100 years";
 
 /// humantime's error in a user's words (its own speak of byte offsets: "expected number at 0").
-fn duration_problem(err: &humantime::DurationError) -> String {
+/// `seconds`: a plain number of seconds was accepted too.
+fn duration_problem(err: &humantime::DurationError, seconds: bool) -> String {
     use humantime::DurationError as E;
     match err {
         E::Empty => "a duration is needed".into(),
@@ -48,6 +103,9 @@ fn duration_problem(err: &humantime::DurationError) -> String {
             "a unit is needed after the number".into()
         }
         E::UnknownUnit { unit, .. } => format!("unknown unit '{unit}'"),
+        E::InvalidCharacter(_) | E::NumberExpected(_) if seconds => {
+            "not a duration: seconds, or a number followed by a unit".into()
+        }
         E::InvalidCharacter(_) | E::NumberExpected(_) => {
             "not a duration: a number followed by a unit".into()
         }
@@ -145,6 +203,55 @@ mod tests {
             assert!(err.contains(want), "{input:?}: {err}");
             assert!(!err.contains(" at "), "no byte offsets: {err}");
         }
+    }
+
+    #[test]
+    fn seconds_as_ping_takes_them_or_durations() {
+        assert_eq!(parse_seconds("0.2"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_seconds(" .5 "), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("2."), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_seconds("0.0015"), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_seconds("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_seconds("1m"), Ok(Duration::from_secs(60)));
+        for short in ["0", "0.0", "0.0009", "0.0000000001"] {
+            assert_eq!(
+                parse_seconds(short),
+                Err(format!(
+                    "'{short}': a duration must be at least 1ms (e.g. 500ms, 30s, 5m)"
+                ))
+            );
+        }
+        for long in [
+            "3155760001",
+            "99999999999999999999",
+            "99999999999999999999.5",
+        ] {
+            let err = parse_seconds(long).unwrap_err();
+            assert!(err.contains("too long: at most 100 years"), "{long}: {err}");
+        }
+        assert_eq!(
+            parse_seconds("-0.2"),
+            Err("'-0.2': a duration cannot be negative (e.g. 500ms, 30s, 5m)".into())
+        );
+        assert_eq!(
+            parse_seconds("soon"),
+            Err(
+                "'soon': not a duration: seconds, or a number followed by a unit \
+                 (e.g. 0.2, 5, 500ms, 30s)"
+                    .into()
+            )
+        );
+        for bad in [".", "1.2.3", "0,2", "1e3", ""] {
+            let err = parse_seconds(bad).unwrap_err();
+            assert!(err.ends_with("(e.g. 0.2, 5, 500ms, 30s)"), "{bad:?}: {err}");
+        }
+        // Elsewhere a number alone is still no duration.
+        assert!(
+            parse_duration("5")
+                .unwrap_err()
+                .contains("a unit is needed")
+        );
     }
 
     #[test]

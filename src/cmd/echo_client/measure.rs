@@ -1,5 +1,6 @@
 //! `echo-client`'s measuring modes, which send messages of their own instead of reading stdin:
-//! probe (`--count`, like ping: one message at a time, a line per reply) and load
+//! probe (`--count`, like ping: one message at a time, a line per reply, `--deadline`,
+//! `--summary-only`, the summary so far on SIGQUIT) and load
 //! (`--connections`, like tcpkali: closed-loop connections for `--duration`, optionally at a
 //! fixed `--rate`). Both check every echo byte for byte and summarise as text or `--json`.
 //!
@@ -118,7 +119,10 @@ fn measure<D: Dialer>(
             let probe = probe::Probe {
                 count,
                 interval: args.measure.interval,
+                deadline: args.measure.deadline,
+                summary_only: args.measure.summary_only,
                 new_connection: args.measure.new_connection,
+                target: crate::ui::quote::address(&args.target.0.to_string()).into_owned(),
                 options,
             };
             runtime::block_on(Flavor::CurrentThread, probe::run(dialer, probe, ui))?

@@ -57,6 +57,8 @@ pub(super) struct ProbeSummary {
     pub ok: bool,
     pub rtt_ms: Option<Times>,
     pub connect_ms: Option<Times>,
+    /// From the first probe to the summary.
+    pub duration_s: f64,
     pub interrupted: bool,
 }
 
