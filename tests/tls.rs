@@ -1464,3 +1464,110 @@ fn a_stop_says_the_failed_handshakes_held_back() {
         .sum();
     assert_eq!(said, 20, "{err}");
 }
+
+/// The value after `label` on the line of `text` that starts with it.
+fn after<'t>(text: &'t str, label: &str) -> &'t str {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in {text}"))
+        .trim()
+}
+
+/// `echo-client -v` shows what `openssl s_client` users look for, as `openssl x509` says it
+/// for the same certificate: subject, issuer, validity dates, subjectAltName, key type and
+/// size, and the protocol and cipher suite.
+#[test]
+fn verbose_client_shows_the_certificate_as_openssl_does() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = other("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .args(["-subj", "/C=XX/O=Test Org/CN=example.test"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(
+        &["-v", "--cafile", s(&cert), &format!("tls:{addr}")],
+        b"v\n",
+    );
+    let ours = stderr(&out);
+    assert!(out.status.success(), "{ours}");
+    let x509 = peer_output(
+        "openssl",
+        [
+            "x509",
+            "-in",
+            s(&cert),
+            "-noout",
+            "-subject",
+            "-issuer",
+            "-dates",
+        ]
+        .into_iter()
+        .chain(["-dateopt", "iso_8601", "-ext", "subjectAltName", "-text"]),
+        b"",
+        LIMIT,
+    );
+    let x509 = String::from_utf8_lossy(&x509).replace(" = ", "=");
+    assert!(ours.contains("TLSv1.3 TLS13_"), "{ours}");
+    assert_eq!(after(&ours, "server certificate"), after(&x509, "subject="));
+    assert_eq!(
+        after(&ours, "server certificate"),
+        "C=XX, O=Test Org, CN=example.test"
+    );
+    assert_eq!(
+        after(&ours, "issuer:"),
+        format!("{} (self-signed)", after(&x509, "issuer="))
+    );
+    let iso = |openssl: &str| openssl.replace('Z', " UTC");
+    assert_eq!(after(&ours, "not before:"), iso(after(&x509, "notBefore=")));
+    assert_eq!(after(&ours, "not after:"), iso(after(&x509, "notAfter=")));
+    let names = x509
+        .lines()
+        .skip_while(|l| !l.contains("Subject Alternative Name"))
+        .nth(1)
+        .unwrap_or_default()
+        .trim();
+    assert_eq!(after(&ours, "names:"), names);
+    assert!(x509.contains("Public-Key: (2048 bit)"), "{x509}");
+    assert_eq!(after(&ours, "key:"), "RSA 2048 bits");
+    let fp = fingerprint_by_openssl(&cert);
+    assert_eq!(after(&ours, "sha256:"), fp);
+
+    // The self-signed certificate: ECDSA P-256, as openssl sees it on the wire.
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let pin = format!("sha256:{fp}");
+    let out = client(&["-v", "--pin", &pin, &format!("tls:{addr}")], b"v\n");
+    let ours = stderr(&out);
+    assert!(out.status.success(), "{ours}");
+    assert_eq!(after(&ours, "key:"), "ECDSA P-256");
+    assert_eq!(
+        after(&ours, "names:"),
+        "DNS:localhost, IP Address:127.0.0.1"
+    );
+    assert!(ours.contains("key exchange "), "{ours}");
+}
+
+/// openssl's SHA-256 fingerprint of the PEM certificate at `cert`, `AB:CD:…`.
+fn fingerprint_by_openssl(cert: &Path) -> String {
+    let out = peer_output(
+        "openssl",
+        ["x509", "-in", s(cert), "-noout", "-fingerprint", "-sha256"],
+        b"",
+        LIMIT,
+    );
+    let text = String::from_utf8_lossy(&out);
+    text.trim().rsplit('=').next().unwrap().to_owned()
+}

@@ -5,8 +5,9 @@
 //! names its file, quoted, and a key that does not match its certificate is refused before
 //! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
 //! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
-//! verifier ([`cafile`]) and `--client-ca`'s ([`client_key`]); the two config builders; and
-//! the one-line reasons a failed handshake is reported with ([`reason`]).
+//! verifier ([`cafile`]) and `--client-ca`'s ([`client_key`]); the two config builders; a
+//! certificate's details in words ([`details`]); and the one-line reasons a failed handshake
+//! is reported with ([`reason`]).
 
 use std::fmt;
 use std::io::{self, Read};
@@ -33,9 +34,12 @@ use crate::ui::quote::{quote, quoted};
 
 mod cafile;
 mod client_key;
+mod details;
 mod reason;
 
 pub use cafile::TrustFile;
+use details::rsa_bits;
+pub use details::{Details, details, subject};
 
 use reason::certificate_reason;
 pub use reason::{Party, reason, tls_reason};
@@ -622,33 +626,6 @@ fn signed_by_its_key(
     })
 }
 
-/// The size in bits of a certificate's RSA key; none for another kind of key.
-fn rsa_bits(der: &[u8]) -> Option<usize> {
-    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let cert = der_seq(der)?.0;
-    let mut tbs = der_seq(cert)?.0;
-    if tbs.first() == Some(&0xa0) {
-        tbs = der_next(tbs)?.1;
-    }
-    // serial, signature algorithm, issuer, validity, subject; then the public key.
-    for _ in 0..5 {
-        tbs = der_next(tbs)?.1;
-    }
-    let (spki, _) = der_seq(tbs)?;
-    let (algorithm, key) = der_seq(spki)?;
-    if der_next(algorithm)?.0 != RSA {
-        return None;
-    }
-    // BIT STRING (unused-bit count first) holding SEQUENCE { modulus INTEGER, exponent }.
-    let bits = der_next(key)?.0.get(1..)?;
-    let modulus = der_next(der_seq(bits)?.0)?.0;
-    let digits = match modulus.iter().position(|&b| b != 0) {
-        Some(at) => &modulus[at..],
-        None => return Some(0),
-    };
-    Some(digits.len() * 8 - digits[0].leading_zeros() as usize)
-}
-
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -715,39 +692,6 @@ pub fn session(state: &rustls::CommonState) -> String {
         Some(suite) => format!("{version} {:?}", suite.suite()),
         None => version,
     }
-}
-
-/// A certificate's subject as `CN=…, O=…` (only the attributes people read), from its DER.
-pub fn subject(der: &[u8]) -> Option<String> {
-    let cert = der_seq(der)?.0;
-    let mut tbs = der_seq(cert)?.0;
-    // [0] version, if present; then serial, signature algorithm, issuer, validity, subject.
-    if tbs.first() == Some(&0xa0) {
-        tbs = der_next(tbs)?.1;
-    }
-    for _ in 0..4 {
-        tbs = der_next(tbs)?.1;
-    }
-    let (mut rdns, _) = der_seq(tbs)?;
-    let mut parts = Vec::new();
-    while !rdns.is_empty() {
-        let (set, rest) = der_next(rdns)?;
-        rdns = rest;
-        let (attr, _) = der_seq(set)?;
-        let (oid, value) = der_next(attr)?;
-        let (value, _) = der_next(value)?;
-        let label = match oid {
-            [0x55, 0x04, 0x03] => "CN",
-            [0x55, 0x04, 0x0a] => "O",
-            [0x55, 0x04, 0x0b] => "OU",
-            _ => continue,
-        };
-        parts.push(format!(
-            "{label}={}",
-            shown(&String::from_utf8_lossy(value))
-        ));
-    }
-    Some(parts.join(", "))
 }
 
 /// `text` safe to print on a terminal: its control and bidirectional-override characters
