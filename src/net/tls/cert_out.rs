@@ -7,7 +7,8 @@
 //! never lost. The replacement is atomic (a temporary file beside it, renamed over it), so a
 //! client reading the file meanwhile sees the old certificate or the new one, never half of
 //! one; a symbolic link is followed, as a shell's `>` does. Something that is no regular file
-//! (a named pipe, `/dev/stderr`) is written in place. The file is opened before anything is
+//! (a named pipe, a terminal) or one of our descriptors (`/dev/stderr`, whose file may be the
+//! server's log) is written in place, appended to. The file is opened before anything is
 //! bound, so a bad name is an error at start, as a bad `--cert` is.
 
 use std::fs::{File, OpenOptions};
@@ -41,11 +42,17 @@ impl CertOut {
                 crate::report::io_reason(&err)
             )
         };
-        let target = match std::fs::canonicalize(path) {
-            Ok(real) => real,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => path.to_owned(),
-            Err(err) => return Err(failed(err)),
-        };
+        if names_a_descriptor(path) {
+            // Resolved, /dev/stderr is the file stderr goes to: replacing that would take
+            // the server's own log away from it.
+            let file = in_place(path).map_err(failed)?;
+            return Ok(CertOut {
+                given: path.to_owned(),
+                file,
+                rename: None,
+            });
+        }
+        let target = resolved(path).map_err(failed)?;
         match std::fs::metadata(&target) {
             Ok(meta) if meta.is_dir() => eyre::bail!(
                 "--cert-out {}: is a directory; give a file name in it (e.g. cert.pem)",
@@ -126,12 +133,42 @@ impl Drop for CertOut {
     }
 }
 
-/// Opens something that is no regular file (a pipe, a terminal) for writing, without
-/// waiting for a reader: a named pipe nobody reads is an error (ENXIO), not a hang.
+/// `path` is one of the process's own descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+/// `/proc/…`), written where it points, as it is.
+fn names_a_descriptor(path: &Path) -> bool {
+    path == Path::new("/dev/stdout")
+        || path == Path::new("/dev/stderr")
+        || path.starts_with("/dev/fd")
+        || path.starts_with("/proc")
+}
+
+/// `path` with its symbolic links followed, as a shell's `>` follows them: to the file a
+/// dangling link names, which is then made.
+fn resolved(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_owned();
+    // As many links as the kernel follows (ELOOP past that).
+    for _ in 0..40 {
+        match std::fs::canonicalize(&path) {
+            Ok(real) => return Ok(real),
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+            Err(_) => {}
+        }
+        match std::fs::read_link(&path) {
+            Ok(next) => path = path.parent().unwrap_or(Path::new("")).join(next),
+            // Not a link (or its directory is missing, said when the file is made).
+            Err(_) => return Ok(path),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// Opens something that is no regular file (a pipe, a terminal, a descriptor) for writing,
+/// appending (a log file behind /dev/stderr keeps what it holds), without waiting for a
+/// reader: a named pipe nobody reads is an error (ENXIO), not a hang.
 fn in_place(path: &Path) -> io::Result<File> {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     let file = OpenOptions::new()
-        .write(true)
+        .append(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|err| match err.raw_os_error() {
@@ -228,6 +265,17 @@ mod tests {
         );
         let err = CertOut::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("is a directory"), "{err}");
+        // A dangling link is followed, as a shell's > follows it.
+        let link = dir.path().join("link.pem");
+        std::os::unix::fs::symlink("made.pem", &link).unwrap();
+        CertOut::open(&link).unwrap().write(pem).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("made.pem")).unwrap(),
+            pem
+        );
+        assert!(names_a_descriptor(Path::new("/dev/stderr")));
+        assert!(!names_a_descriptor(Path::new("/dev/shm/c.pem")));
         let err = CertOut::open(&dir.path().join("no/such.pem")).unwrap_err();
         assert!(
             err.to_string().contains("No such file or directory"),
