@@ -61,7 +61,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --version 'Print version'
         }
         &'asyncio-tool;echo-server'= {
-            cand --cert-out 'Save the self-signed certificate to FILE (PEM), for clients that trust by file: echo-client --cafile FILE, openssl s_client -CAfile FILE, curl --cacert FILE. A file from an earlier run is replaced (atomically: readers see the old certificate or the new one); a file that holds anything but certificates is not, and the server does not start'
+            cand --cert-out 'Save the self-signed certificate to FILE (PEM), for clients that trust by file: echo-client --cafile FILE, openssl s_client -CAfile FILE, curl --cacert FILE. A file from an earlier run is replaced (atomically: readers see the old certificate or the new one); a file that holds anything but certificates is not, and the server does not start. /dev/stderr or a named pipe is written to as it is'
             cand --cert 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key. Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start'
             cand --key 'The private key of --cert (PEM, unencrypted)'
             cand --client-ca 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake. A certificate in it that is exactly the client''s (a self-signed one, as openssl req -x509 makes) is trusted as it is, and only as itself; its dates and purpose are still checked'

@@ -28,7 +28,7 @@ struct ServerWords {
     /// echo-client --cafile FILE, openssl s_client -CAfile FILE, curl --cacert FILE. A file
     /// from an earlier run is replaced (atomically: readers see the old certificate or the new
     /// one); a file that holds anything but certificates is not, and the server does not
-    /// start.
+    /// start. /dev/stderr or a named pipe is written to as it is.
     #[arg(long, value_name = "FILE", conflicts_with = "cert", value_hint = ValueHint::FilePath)]
     cert_out: Option<PathBuf>,
 
