@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --json --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -v -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --verify --count --size --interval --timeout --new-connection --connections --duration --rate --json --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,10 +164,6 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -176,19 +172,7 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -i)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -W)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --deadline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -216,12 +200,27 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-U -u -4 -6 -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --inetd --verbose --color --quiet --help --version"
+            opts="-U -u -4 -6 -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --cert-out)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --cert)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then

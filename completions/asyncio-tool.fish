@@ -27,7 +27,7 @@ end
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s v -l verbose -d 'More messages on stderr (repeatable: -vv)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -s V -l version -d 'Print version'
@@ -50,9 +50,10 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s u -d '
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s v -l show-nonprinting -d 'Use ^ and M- notation, except for LFD and TAB'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l progress -d 'Show a progress bar on stderr even when it would be hidden'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l verbose -d 'More messages on stderr, e.g. which copy method each file used (no short form here: -v is --show-nonprinting)'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l cert-out -d 'Save the self-signed certificate to FILE (PEM), for clients that trust by file: echo-client --cafile FILE, openssl s_client -CAfile FILE, curl --cacert FILE. A file from an earlier run is replaced (atomically: readers see the old certificate or the new one); a file that holds anything but certificates is not, and the server does not start. /dev/stderr or a named pipe is written to as it is' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l cert -d 'The certificate to serve (PEM; the chain follows it in the same file). Needs --key. Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l key -d 'The private key of --cert (PEM, unencrypted)' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l client-ca -d 'Require a client certificate issued by a CA in this PEM file (mutual TLS, at most 1 MiB); clients without one, or with another, fail the handshake. A certificate in it that is exactly the client\'s (a self-signed one, as openssl req -x509 makes) is trusted as it is, and only as itself; its dates and purpose are still checked' -r -F
@@ -67,15 +68,15 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s u -l udp -d 'Serve UDP echo on ADDR (as udp:ADDR): each datagram goes back to its sender'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s 4 -l ipv4 -d 'Listen on IPv4 only: :PORT means 0.0.0.0, and an IPv6 ADDR is refused'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s 6 -l ipv6 -d 'Listen on IPv6 only (IPV6_V6ONLY, as ncat -6): [::] and :PORT take no IPv4 client, PORT and localhost mean [::1], and an IPv4 ADDR is refused'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l tls -d 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, for clients to check with --pin'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l tls -d 'Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same). Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on stderr, even with -q (a client needs it to connect safely): paste it after a client\'s --pin as it is'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l no-status -d 'Never show the live status line on stderr'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -l inetd -d 'Serve the socket on standard input as inetd hands it over: one connection, then exit (nowait; xinetd, systemd-socket-activate --inetd -a, socat EXEC:), or a listening or UDP socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a socket (a Unix connection only if accepted from a listener); --inetd also takes one end of a socket pair, and is an error when stdin is none of these'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s v -l verbose -d 'Log each connection\'s open and close on stderr (repeatable)'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-server" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cafile -d 'Trust the CAs in this PEM file (at most 1 MiB) instead of the system\'s. A certificate in it that is exactly the server\'s (a self-signed one, as openssl req -x509 makes) is trusted as it is, and only as itself; its name and dates are still checked' -r -F
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l pin -d 'Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex digits, with or without colons between pairs), as echo-server --tls prints for its self-signed one; name and dates are then not checked' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l pin -d 'Accept exactly the server certificate with this SHA-256 fingerprint: 64 hex digits, with or without colons between pairs, sha256: before them optional. echo-server --tls prints it for its self-signed certificate (paste it as printed), and openssl x509 -noout -fingerprint -sha256 -in CERT for any; name and dates are then not checked' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l servername -d 'The name to ask for (SNI) and to check the certificate against; default: the host in ADDR (localhost for a Unix socket)' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l cert -d 'Present this client certificate (PEM, at most 1 MiB; chain after it). Needs --key' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l key -d 'The private key of --cert (PEM)' -r -F
@@ -106,14 +107,14 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l summary-only -d 'Print only the probe\'s header line and its summary, no line per reply or loss, as ping -q'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l new-connection -d 'Open a connection per probe and report its connect time separately, as echoping does'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l json -d 'Print the probe or load summary as one JSON object on stdout'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s v -l verbose -d 'More messages on stderr (repeatable)'
-complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s q -l quiet -d 'No messages on stderr but errors; no progress or status lines'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_prev_arg_in --color" -f -a "auto always never"

@@ -93,7 +93,8 @@ pub struct GlobalArgs {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
     pub color: ColorChoice,
 
-    /// No messages on stderr but errors; no progress or status lines.
+    /// No messages on stderr but errors and what is needed to go on (echo-server --tls's
+    /// fingerprint); no progress or status lines.
     #[arg(short = 'q', long = "quiet", global = true)]
     pub quiet: bool,
 }

@@ -64,6 +64,12 @@ impl Ui {
         }
     }
 
+    /// A line the user needs to go on, shown even under `-q`: not chatter but a result, such
+    /// as the fingerprint a client must pin to connect safely.
+    pub fn essential(&self, msg: &str) {
+        self.emit(&format!("{msg}\n"));
+    }
+
     /// A line for `--verbose` only.
     pub fn detail(&self, msg: &str) {
         if self.verbose > 0 {

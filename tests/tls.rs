@@ -975,7 +975,9 @@ fn pin_and_servername_mistakes_say_what_to_write() {
     let cases = [
         (format!("sha1:{fp}"), "only SHA-256 fingerprints"),
         (format!("md5:{fp}"), "only SHA-256 fingerprints"),
-        (fp.clone(), "write it as sha256:"),
+        (format!("SHA512:{fp}"), "only SHA-256 fingerprints"),
+        // A bare SHA-1 fingerprint (openssl's default) is named as one.
+        ("AB:".repeat(19) + "AB", "40 hex digits (a SHA-1"),
     ];
     for (pin, want) in cases {
         let out = tool(["echo-client", "--tls", "--pin", &pin, "127.0.0.1:9"])
@@ -1463,4 +1465,225 @@ fn a_stop_says_the_failed_handshakes_held_back() {
         })
         .sum();
     assert_eq!(said, 20, "{err}");
+}
+
+/// The fingerprint exactly as the server prints it (`D1:61:…`, no `sha256:`) pastes into
+/// --pin, as do its 64 digits without colons; a wrong one is still refused at the handshake.
+#[test]
+fn the_fingerprint_as_printed_pastes_into_pin() {
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let target = format!("tls:{addr}");
+    for pin in [fp.clone(), fp.replace(':', "").to_lowercase()] {
+        let out = client(&["--pin", &pin, &target], b"pasted\n");
+        assert!(out.status.success(), "{pin}: {}", stderr(&out));
+        assert_eq!(out.stdout, b"pasted\n");
+    }
+    let wrong = fp.replacen(&fp[..2], if &fp[..2] == "00" { "01" } else { "00" }, 1);
+    let out = client(&["--pin", &wrong, &target], b"x");
+    assert_refused(&out, &addr, "not the pinned one");
+}
+
+/// With -q the server says nothing but the fingerprint, which a client needs to connect
+/// safely; that line pasted into --pin connects.
+#[test]
+fn quiet_server_still_prints_its_fingerprint() {
+    let (server, addr, fp) = self_signed_server(&["-q"]);
+    let out = client(&["--pin", &fp, &format!("tls:{addr}")], b"q\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "more than the fingerprint: {err}");
+}
+
+/// --cert-out saves the self-signed certificate as PEM: our client's --cafile and openssl
+/// s_client -CAfile verify the server with it (name included). A restart replaces the file
+/// with its new certificate; a file holding anything else is refused, untouched, by name.
+#[test]
+fn cert_out_saves_the_certificate_for_cafile_and_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("server.pem");
+    let (server, addr, fp) = self_signed_server(&["--cert-out", s(&pem)]);
+    assert!(
+        server.stderr().contains("certificate saved to"),
+        "{}",
+        server.stderr()
+    );
+    let saved = std::fs::read_to_string(&pem).unwrap();
+    assert!(saved.starts_with("-----BEGIN CERTIFICATE-----"), "{saved}");
+    let out = client(&["--cafile", s(&pem), &format!("tls:{addr}")], b"by file\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"by file\n");
+    if peer_available("openssl") {
+        let out = output_with_input(
+            {
+                let mut cmd = other("openssl");
+                cmd.args(["s_client", "-connect", &addr, "-CAfile", s(&pem)])
+                    .args(["-verify_return_error", "-verify_ip", "127.0.0.1"]);
+                cmd
+            },
+            b"",
+            LIMIT,
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    }
+    drop(server);
+    let (_again, _, fp2) = self_signed_server(&["--cert-out", s(&pem)]);
+    assert_ne!(fp, fp2);
+    assert_ne!(
+        std::fs::read_to_string(&pem).unwrap(),
+        saved,
+        "not replaced"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temporary file left"
+    );
+
+    let key = dir.path().join("server.key");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let out = tool(["echo-server", "--cert-out", s(&key), "tls:127.0.0.1:0"])
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("server.key") && err.contains("not replaced"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "bound anyway: {:?}", out.stdout);
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    for args in [
+        &["echo-server", "--cert-out", "c.pem", "127.0.0.1:0"][..],
+        &[
+            "echo-server",
+            "--tls",
+            "--cert-out",
+            "c.pem",
+            "--cert",
+            "a",
+            "--key",
+            "b",
+        ],
+    ] {
+        let out = tool(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// The value after `label` on the line of `text` that starts with it.
+fn after<'t>(text: &'t str, label: &str) -> &'t str {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in {text}"))
+        .trim()
+}
+
+/// `echo-client -v` shows what `openssl s_client` users look for, as `openssl x509` says it
+/// for the same certificate: subject, issuer, validity dates, subjectAltName, key type and
+/// size, and the protocol and cipher suite.
+#[test]
+fn verbose_client_shows_the_certificate_as_openssl_does() {
+    if !peer_available("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = other("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .args(["-subj", "/C=XX/O=Test Org/CN=example.test"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (_server, addr) = server(&["--tls", "--cert", s(&cert), "--key", s(&key), "127.0.0.1:0"]);
+    let out = client(
+        &["-v", "--cafile", s(&cert), &format!("tls:{addr}")],
+        b"v\n",
+    );
+    let ours = stderr(&out);
+    assert!(out.status.success(), "{ours}");
+    let x509 = peer_output(
+        "openssl",
+        [
+            "x509",
+            "-in",
+            s(&cert),
+            "-noout",
+            "-subject",
+            "-issuer",
+            "-dates",
+        ]
+        .into_iter()
+        .chain(["-dateopt", "iso_8601", "-ext", "subjectAltName", "-text"]),
+        b"",
+        LIMIT,
+    );
+    let x509 = String::from_utf8_lossy(&x509).replace(" = ", "=");
+    assert!(ours.contains("TLSv1.3 TLS13_"), "{ours}");
+    assert_eq!(after(&ours, "server certificate"), after(&x509, "subject="));
+    assert_eq!(
+        after(&ours, "server certificate"),
+        "C=XX, O=Test Org, CN=example.test"
+    );
+    assert_eq!(
+        after(&ours, "issuer:"),
+        format!("{} (self-signed)", after(&x509, "issuer="))
+    );
+    let iso = |openssl: &str| openssl.replace('Z', " UTC");
+    assert_eq!(after(&ours, "not before:"), iso(after(&x509, "notBefore=")));
+    assert_eq!(after(&ours, "not after:"), iso(after(&x509, "notAfter=")));
+    let names = x509
+        .lines()
+        .skip_while(|l| !l.contains("Subject Alternative Name"))
+        .nth(1)
+        .unwrap_or_default()
+        .trim();
+    assert_eq!(after(&ours, "names:"), names);
+    assert!(x509.contains("Public-Key: (2048 bit)"), "{x509}");
+    assert_eq!(after(&ours, "key:"), "RSA 2048 bits");
+    let fp = fingerprint_by_openssl(&cert);
+    assert_eq!(after(&ours, "sha256:"), fp);
+
+    // The self-signed certificate: ECDSA P-256, as openssl sees it on the wire.
+    let (_server, addr, fp) = self_signed_server(&[]);
+    let pin = format!("sha256:{fp}");
+    let out = client(&["-v", "--pin", &pin, &format!("tls:{addr}")], b"v\n");
+    let ours = stderr(&out);
+    assert!(out.status.success(), "{ours}");
+    assert_eq!(after(&ours, "key:"), "ECDSA P-256");
+    assert_eq!(
+        after(&ours, "names:"),
+        "DNS:localhost, IP Address:127.0.0.1"
+    );
+    assert!(ours.contains("key exchange "), "{ours}");
+}
+
+/// openssl's SHA-256 fingerprint of the PEM certificate at `cert`, `AB:CD:…`.
+fn fingerprint_by_openssl(cert: &Path) -> String {
+    let out = peer_output(
+        "openssl",
+        ["x509", "-in", s(cert), "-noout", "-fingerprint", "-sha256"],
+        b"",
+        LIMIT,
+    );
+    let text = String::from_utf8_lossy(&out);
+    text.trim().rsplit('=').next().unwrap().to_owned()
 }

@@ -19,9 +19,18 @@ struct ServerWords {
     /// Serve TLS (1.2 or 1.3) instead of plain bytes (`tls:` before ADDR says the same).
     /// Without --cert, a fresh self-signed certificate (ECDSA P-256, for localhost, the bound
     /// IP and the host name in ADDR) is made at start and its SHA-256 fingerprint printed on
-    /// stderr, for clients to check with --pin.
+    /// stderr, even with -q (a client needs it to connect safely): paste it after a client's
+    /// --pin as it is.
     #[arg(long, conflicts_with = "udp")]
     tls: bool,
+
+    /// Save the self-signed certificate to FILE (PEM), for clients that trust by file:
+    /// echo-client --cafile FILE, openssl s_client -CAfile FILE, curl --cacert FILE. A file
+    /// from an earlier run is replaced (atomically: readers see the old certificate or the new
+    /// one); a file that holds anything but certificates is not, and the server does not
+    /// start. /dev/stderr or a named pipe is written to as it is.
+    #[arg(long, value_name = "FILE", conflicts_with = "cert", value_hint = ValueHint::FilePath)]
+    cert_out: Option<PathBuf>,
 
     /// The certificate to serve (PEM; the chain follows it in the same file). Needs --key.
     /// Each TLS file is read at most 1 MiB: a larger (or endless) one is refused at start.
@@ -51,6 +60,8 @@ pub struct ServerTls {
     pub client_ca: Option<PathBuf>,
     /// The host name typed in ADDR (not an IP), for the self-signed certificate.
     pub names: Vec<String>,
+    /// `--cert-out`: where to save the self-signed certificate.
+    pub cert_out: Option<PathBuf>,
 }
 
 impl FromArgMatches for ServerTls {
@@ -64,6 +75,7 @@ impl FromArgMatches for ServerTls {
         let given = [
             (words.cert.is_some(), "--cert"),
             (words.client_ca.is_some(), "--client-ca"),
+            (words.cert_out.is_some(), "--cert-out"),
         ];
         if let (false, Some((_, flag))) = (enabled, given.iter().find(|(on, _)| *on)) {
             return Err(needs_tls("echo-server", flag));
@@ -73,6 +85,7 @@ impl FromArgMatches for ServerTls {
             identity: words.cert.zip(words.key),
             client_ca: words.client_ca,
             names: host_name(addr).into_iter().collect(),
+            cert_out: words.cert_out,
         })
     }
 
@@ -107,10 +120,11 @@ struct ClientWords {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     cafile: Option<PathBuf>,
 
-    /// Accept exactly the server certificate with this SHA-256 fingerprint (sha256: and 64 hex
-    /// digits, with or without colons between pairs), as echo-server --tls prints for its
-    /// self-signed one; name and dates are then not checked.
-    #[arg(long, value_name = "sha256:HEX", value_parser = parse_pin, conflicts_with = "cafile")]
+    /// Accept exactly the server certificate with this SHA-256 fingerprint: 64 hex digits,
+    /// with or without colons between pairs, sha256: before them optional. echo-server --tls
+    /// prints it for its self-signed certificate (paste it as printed), and openssl x509
+    /// -noout -fingerprint -sha256 -in CERT for any; name and dates are then not checked.
+    #[arg(long, value_name = "[sha256:]HEX", value_parser = parse_pin, conflicts_with = "cafile")]
     pin: Option<[u8; 32]>,
 
     /// Do not verify the server at all (said on stderr): anyone in the middle can read and

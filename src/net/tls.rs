@@ -3,10 +3,11 @@
 //!
 //! What is here: loading PEM certificates and keys (at most [`MAX_FILE`] each; each error
 //! names its file, quoted, and a key that does not match its certificate is refused before
-//! anything is bound); the server's self-signed certificate; SHA-256 fingerprints as
-//! `AB:CD:…` and the `--pin sha256:HEX` verifier; the `--insecure` verifier; `--cafile`'s
-//! verifier ([`cafile`]) and `--client-ca`'s ([`client_key`]); the two config builders; and
-//! the one-line reasons a failed handshake is reported with ([`reason`]).
+//! anything is bound); the server's self-signed certificate and `--cert-out`'s file
+//! ([`cert_out`]); SHA-256 fingerprints as `AB:CD:…` and the `--pin` verifier; the
+//! `--insecure` verifier; `--cafile`'s verifier ([`cafile`]) and `--client-ca`'s
+//! ([`client_key`]); the two config builders; a certificate's details in words ([`details`]);
+//! and the one-line reasons a failed handshake is reported with ([`reason`]).
 
 use std::fmt;
 use std::io::{self, Read};
@@ -32,10 +33,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::ui::quote::{quote, quoted};
 
 mod cafile;
+pub mod cert_out;
 mod client_key;
+mod details;
 mod reason;
 
 pub use cafile::TrustFile;
+use details::rsa_bits;
+pub use details::{Details, details, subject};
 
 use reason::certificate_reason;
 pub use reason::{Party, reason, tls_reason};
@@ -275,6 +280,8 @@ pub struct SelfSigned {
     pub identity: Identity,
     /// Its SHA-256 fingerprint, `AB:CD:…`.
     pub fingerprint: String,
+    /// The certificate as PEM, for `--cert-out`.
+    pub pem: String,
 }
 
 /// How long the self-signed certificate is valid: the whole run of any server, and clocks a
@@ -308,6 +315,7 @@ pub fn self_signed(names: &[String], ips: &[IpAddr]) -> eyre::Result<SelfSigned>
         let der = cert.der().clone();
         Ok(SelfSigned {
             fingerprint: fingerprint(&der),
+            pem: cert.pem(),
             identity: Identity {
                 chain: vec![der],
                 key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
@@ -338,16 +346,28 @@ fn hex_colons(bytes: &[u8]) -> String {
         .join(":")
 }
 
-/// Parses `--pin sha256:HEX`: 64 hex digits, with or without colons, either case; anything
-/// else after `sha256:` is a usage error here, not a mismatch at the handshake.
+/// Parses `--pin`: 64 hex digits, with or without colons between pairs, either case, as the
+/// fingerprint is printed (`D1:61:…`, pasted as it is) or after `sha256:`. Anything else is a
+/// usage error here, not a mismatch at the handshake: another digest (`sha1:`, or a bare one
+/// of another length) says that only SHA-256 can be pinned, and how.
 pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
-    let hex = match s.get(..7).filter(|p| p.eq_ignore_ascii_case("sha256:")) {
-        Some(_) => &s[7..],
-        None => return Err(no_sha256(s)),
+    if s.eq_ignore_ascii_case("sha256") {
+        // `--pin sha256 D1:61:…`, the words of the server's line copied with a space.
+        return Err(format!(
+            "{}: the fingerprint goes right after it (sha256:D1:61:…), or alone (D1:61:…)",
+            quoted(s)
+        ));
+    }
+    let hex = match s.split_once(':') {
+        Some((alg, rest)) if alg.eq_ignore_ascii_case("sha256") => rest,
+        // A first part that is no pair of hex digits names a digest: only SHA-256 is pinned.
+        Some((alg, _)) if is_digest_name(alg) => return Err(not_sha256(s, alg)),
+        _ => s,
     };
     let bad = |what: &str| {
         format!(
-            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons between pairs allowed)",
+            "{}: {what}; a SHA-256 fingerprint is 64 hex digits (colons between pairs allowed, \
+             sha256: before them optional)",
             quoted(s)
         )
     };
@@ -359,7 +379,7 @@ pub fn parse_pin(s: &str) -> Result<[u8; 32], String> {
     }
     let digits = hex_digits(hex);
     if digits.len() != 64 {
-        return Err(bad(&format!("{} hex digits", digits.len())));
+        return Err(bad(&digest_length(digits.len())));
     }
     // Colons as fingerprints are shown (AB:CD:…) or none: one elsewhere is a copying slip.
     if hex.contains(':') && !hex.split(':').all(|pair| pair.len() == 2) {
@@ -378,23 +398,32 @@ fn hex_digits(hex: &str) -> Vec<u8> {
     hex.bytes().filter(|&b| b != b':').collect()
 }
 
-/// Why a pin without `sha256:` is refused, saying what to write instead.
-fn no_sha256(s: &str) -> String {
-    if hex_digits(s).len() == 64 && hex_digits(s).iter().all(u8::is_ascii_hexdigit) {
-        return format!("{}: write it as sha256:{s}", quoted(s));
-    }
-    match s.split_once(':') {
-        Some((alg, _)) if !alg.is_empty() && alg.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            format!(
-                "{}: only SHA-256 fingerprints can be pinned (sha256:HEX), not {alg}",
-                quoted(s)
-            )
-        }
-        _ => format!(
-            "{}: expected sha256:HEX (the server's fingerprint)",
-            quoted(s)
-        ),
-    }
+/// `alg` (before a pin's first colon) is a digest's name such as `sha1`, not two hex digits.
+fn is_digest_name(alg: &str) -> bool {
+    !alg.is_empty()
+        && alg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !alg.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `n` hex digits, and the digest that many would be, when it is a known one.
+fn digest_length(n: usize) -> String {
+    let of = match n {
+        32 => " (an MD5 digest's length)",
+        40 => " (a SHA-1 fingerprint's length: only SHA-256 can be pinned)",
+        96 => " (a SHA-384 digest's length)",
+        128 => " (a SHA-512 digest's length)",
+        _ => "",
+    };
+    format!("{n} hex digits{of}")
+}
+
+/// Why a pin of another digest is refused, saying what to write instead.
+fn not_sha256(s: &str, alg: &str) -> String {
+    format!(
+        "{}: only SHA-256 fingerprints can be pinned, not {alg}: give the server's SHA-256 one \
+         (as echo-server prints it, or openssl x509 -noout -fingerprint -sha256 -in CERT)",
+        quoted(s)
+    )
 }
 
 /// Parses `--servername`: a DNS name or an IP address (an IPv6 one with or without its
@@ -622,33 +651,6 @@ fn signed_by_its_key(
     })
 }
 
-/// The size in bits of a certificate's RSA key; none for another kind of key.
-fn rsa_bits(der: &[u8]) -> Option<usize> {
-    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let cert = der_seq(der)?.0;
-    let mut tbs = der_seq(cert)?.0;
-    if tbs.first() == Some(&0xa0) {
-        tbs = der_next(tbs)?.1;
-    }
-    // serial, signature algorithm, issuer, validity, subject; then the public key.
-    for _ in 0..5 {
-        tbs = der_next(tbs)?.1;
-    }
-    let (spki, _) = der_seq(tbs)?;
-    let (algorithm, key) = der_seq(spki)?;
-    if der_next(algorithm)?.0 != RSA {
-        return None;
-    }
-    // BIT STRING (unused-bit count first) holding SEQUENCE { modulus INTEGER, exponent }.
-    let bits = der_next(key)?.0.get(1..)?;
-    let modulus = der_next(der_seq(bits)?.0)?.0;
-    let digits = match modulus.iter().position(|&b| b != 0) {
-        Some(at) => &modulus[at..],
-        None => return Some(0),
-    };
-    Some(digits.len() * 8 - digits[0].leading_zeros() as usize)
-}
-
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -715,39 +717,6 @@ pub fn session(state: &rustls::CommonState) -> String {
         Some(suite) => format!("{version} {:?}", suite.suite()),
         None => version,
     }
-}
-
-/// A certificate's subject as `CN=…, O=…` (only the attributes people read), from its DER.
-pub fn subject(der: &[u8]) -> Option<String> {
-    let cert = der_seq(der)?.0;
-    let mut tbs = der_seq(cert)?.0;
-    // [0] version, if present; then serial, signature algorithm, issuer, validity, subject.
-    if tbs.first() == Some(&0xa0) {
-        tbs = der_next(tbs)?.1;
-    }
-    for _ in 0..4 {
-        tbs = der_next(tbs)?.1;
-    }
-    let (mut rdns, _) = der_seq(tbs)?;
-    let mut parts = Vec::new();
-    while !rdns.is_empty() {
-        let (set, rest) = der_next(rdns)?;
-        rdns = rest;
-        let (attr, _) = der_seq(set)?;
-        let (oid, value) = der_next(attr)?;
-        let (value, _) = der_next(value)?;
-        let label = match oid {
-            [0x55, 0x04, 0x03] => "CN",
-            [0x55, 0x04, 0x0a] => "O",
-            [0x55, 0x04, 0x0b] => "OU",
-            _ => continue,
-        };
-        parts.push(format!(
-            "{label}={}",
-            shown(&String::from_utf8_lossy(value))
-        ));
-    }
-    Some(parts.join(", "))
 }
 
 /// `text` safe to print on a terminal: its control and bidirectional-override characters
@@ -900,7 +869,28 @@ mod tests {
         let colons = vec!["ab"; 32].join(":");
         assert_eq!(parse_pin(&format!("sha256:{hex}")), Ok([0xab; 32]));
         assert_eq!(parse_pin(&format!("SHA256:{colons}")), Ok([0xab; 32]));
-        assert!(parse_pin(&hex).is_err());
+        // As printed, pasted: no sha256: before it.
+        assert_eq!(parse_pin(&hex), Ok([0xab; 32]));
+        assert_eq!(parse_pin(&colons.to_uppercase()), Ok([0xab; 32]));
+        let sha1 = parse_pin(&vec!["ab"; 20].join(":")).unwrap_err();
+        assert!(sha1.contains("40 hex digits (a SHA-1"), "{sha1}");
+        for other in ["sha1:ab", "SHA512:ab", "md5:ab", "sha-1:ab"] {
+            let err = parse_pin(other).unwrap_err();
+            assert!(
+                err.contains("only SHA-256 fingerprints can be pinned"),
+                "{err}"
+            );
+        }
+        assert!(
+            parse_pin("hello")
+                .unwrap_err()
+                .contains("is not a hex digit")
+        );
+        assert!(
+            parse_pin("SHA256")
+                .unwrap_err()
+                .contains("goes right after it")
+        );
         assert!(parse_pin("sha256:abcd").is_err());
         assert!(parse_pin(&format!("sha256:{}", "zz".repeat(32))).is_err());
         for odd in [

@@ -131,21 +131,65 @@ impl Setup {
     }
 }
 
-/// The session in a line: version, suite, the server certificate's subject and fingerprint.
+/// The session as `openssl s_client` users look for it: version, suite and key exchange, then
+/// the server certificate's subject, issuer, dates, names, key and fingerprint, and the
+/// subjects of the rest of the chain it sent.
 fn describe(session: &Session) -> String {
     let conn = match session {
         Either::Left(s) => s.get_ref().1,
         Either::Right(s) => s.get_ref().1,
     };
-    let cert = conn.peer_certificates().and_then(|c| c.first());
-    let shown = cert.map(|c| {
-        format!(
-            ", server certificate {}, sha256 {}",
-            tls::subject(c).unwrap_or_default(),
-            tls::fingerprint(c)
-        )
-    });
-    format!("{}{}", tls::session(conn), shown.unwrap_or_default())
+    let mut text = tls::session(conn);
+    if let Some(group) = conn.negotiated_key_exchange_group() {
+        text.push_str(&format!(", key exchange {:?}", group.name()));
+    }
+    let Some((cert, chain)) = conn.peer_certificates().and_then(|c| c.split_first()) else {
+        return text;
+    };
+    let Some(details) = tls::details(cert) else {
+        text.push_str(&format!(
+            "\nserver certificate (unreadable), sha256 {}",
+            tls::fingerprint(cert)
+        ));
+        return text;
+    };
+    for line in certificate_lines(&details, &tls::fingerprint(cert)) {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    if !chain.is_empty() {
+        let subjects: Vec<String> = chain
+            .iter()
+            .map(|c| tls::subject(c).unwrap_or_else(|| "(unreadable)".to_owned()))
+            .collect();
+        text.push_str(&format!("\n  chain:      {}", subjects.join("; ")));
+    }
+    text
+}
+
+/// A server certificate's details, a line each, labelled as openssl labels them.
+fn certificate_lines(details: &tls::Details, fingerprint: &str) -> Vec<String> {
+    let mut lines = vec![format!("server certificate {}", details.subject)];
+    let own = if details.self_issued {
+        " (self-signed)"
+    } else {
+        ""
+    };
+    lines.push(format!("  issuer:     {}{own}", details.issuer));
+    if let Some((from, to)) = &details.validity {
+        lines.push(format!("  not before: {from}"));
+        lines.push(format!("  not after:  {to}"));
+    }
+    let names = match details.names.as_slice() {
+        [] => "none (no subjectAltName)".to_owned(),
+        names => names.join(", "),
+    };
+    lines.push(format!("  names:      {names}"));
+    if let Some(key) = &details.key {
+        lines.push(format!("  key:        {key}"));
+    }
+    lines.push(format!("  sha256:     {fingerprint}"));
+    lines
 }
 
 /// The measuring modes' connections over TLS: connected as the stdin mode connects, then the

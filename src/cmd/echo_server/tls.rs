@@ -33,7 +33,9 @@ use super::stats::{Count, Stats};
 use crate::cli::tls::ServerTls;
 use crate::net::listen::Listener;
 use crate::net::stream::{Connection, Peer};
+use crate::net::tls::cert_out::CertOut;
 use crate::net::tls::{self, Identity};
+use crate::ui::quote::quote;
 use crate::ui::{self, Ui};
 
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
@@ -61,14 +63,15 @@ const BUF: usize = 16 * 1024;
 /// socket in one call. Memory per connection stays bounded either way.
 const BULK_BUF: usize = 64 * 1024;
 
-/// What was loaded before binding: a bad `--cert`, `--key` or `--client-ca` is an error at
-/// start, before any socket exists.
+/// What was loaded before binding: a bad `--cert`, `--key`, `--client-ca` or `--cert-out` is
+/// an error at start, before any socket exists.
 pub(super) struct Prepared {
     identity: Option<Identity>,
     client_ca: Option<tls::TrustFile>,
+    cert_out: Option<CertOut>,
 }
 
-/// Loads the files the options name, if TLS is on.
+/// Loads the files the options name, if TLS is on, and opens `--cert-out`'s.
 pub(super) fn prepare(opts: &ServerTls) -> eyre::Result<Option<Prepared>> {
     if !opts.enabled {
         return Ok(None);
@@ -81,14 +84,20 @@ pub(super) fn prepare(opts: &ServerTls) -> eyre::Result<Option<Prepared>> {
         Some(path) => Some(tls::load_trust(path)?),
         None => None,
     };
+    let cert_out = match &opts.cert_out {
+        Some(path) => Some(CertOut::open(path)?),
+        None => None,
+    };
     Ok(Some(Prepared {
         identity,
         client_ca,
+        cert_out,
     }))
 }
 
 /// The config for the bound `listeners`: with the loaded certificate, or a fresh self-signed
-/// one whose fingerprint is printed.
+/// one whose fingerprint is printed (even under `-q`: it is what a client needs to connect
+/// safely, not chatter) and which `--cert-out` saves.
 pub(super) fn config<'a>(
     prepared: Prepared,
     opts: &ServerTls,
@@ -99,10 +108,18 @@ pub(super) fn config<'a>(
         Some(identity) => identity,
         None => {
             let made = tls::self_signed(&opts.names, &bound_ips(listeners))?;
-            ui.info(&format!(
+            ui.essential(&format!(
                 "tls: self-signed certificate, sha256 {}",
                 made.fingerprint
             ));
+            if let Some(out) = prepared.cert_out {
+                let path = out.path().to_owned();
+                out.write(&made.pem)?;
+                ui.info(&format!(
+                    "tls: certificate saved to {} (for clients' --cafile or -CAfile)",
+                    quote(path.as_os_str())
+                ));
+            }
             made.identity
         }
     };

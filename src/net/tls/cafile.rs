@@ -355,10 +355,10 @@ fn for_role(der: &[u8], peer: Party) -> bool {
 }
 
 /// A certificate extension: its OID and its value, as DER contents.
-type Extension<'a> = (&'a [u8], &'a [u8]);
+pub(super) type Extension<'a> = (&'a [u8], &'a [u8]);
 
 /// Whether a certificate is X.509 v1 (no version field), and its extensions, from its DER.
-fn extensions(der: &[u8]) -> Option<(bool, Vec<Extension<'_>>)> {
+pub(super) fn extensions(der: &[u8]) -> Option<(bool, Vec<Extension<'_>>)> {
     let cert = der_seq(der)?.0;
     let mut tbs = der_seq(cert)?.0;
     let v1 = tbs.first() != Some(&0xa0);
@@ -430,7 +430,7 @@ fn check_dates(der: &[u8], now: UnixTime) -> Result<(), Error> {
 }
 
 /// A certificate's notBefore and notAfter, in seconds since 1970, from its DER.
-fn validity(der: &[u8]) -> Option<(u64, u64)> {
+pub(super) fn validity(der: &[u8]) -> Option<(u64, u64)> {
     let cert = der_seq(der)?.0;
     let mut tbs = der_seq(cert)?.0;
     // [0] version, if present; then serial, signature algorithm, issuer, validity.
