@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -v -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --progress --verbose --verify --count --size --interval --timeout --new-connection --connections --duration --rate --json --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -w -s -p -C -z -v -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --progress --verbose --verify --count --size --interval --timeout --new-connection --connections --duration --rate --json --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,6 +160,30 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quit-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -200,12 +224,16 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-U -u -4 -6 -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --verbose --color --quiet --help --version"
+            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --listen --keep-open --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cert)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then

@@ -13,6 +13,7 @@ mod echo_client;
 mod echo_server;
 mod generated;
 mod measure;
+mod nc_habits;
 mod stderr;
 mod tls;
 mod tls_files;

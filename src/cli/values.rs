@@ -35,6 +35,60 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses nc's and ping's `SECS`: plain seconds (`5`, `0.5`, `.2`) or any duration
+/// [`parse_duration`] takes (`500ms`), with the same bounds.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let plain = !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().filter(|&b| b == b'.').count() <= 1
+        && t != ".";
+    if !plain {
+        return parse_duration(s).map_err(|e| e.replace(DURATION_FORMS, SECS_FORMS));
+    }
+    let problem = |what: &str| format!("{}: {what} ({SECS_FORMS})", quoted(s));
+    let secs: f64 = t.parse().map_err(|_| problem("not a number of seconds"))?;
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(problem(TOO_LONG));
+    }
+    let d = Duration::from_secs_f64(secs);
+    if d < MIN_DURATION {
+        return Err(problem("a duration must be at least 1ms"));
+    }
+    Ok(d)
+}
+
+/// What every `SECS` message ends with.
+const SECS_FORMS: &str = "seconds such as 5 or 0.5, or a duration such as 500ms";
+
+/// Parses a local IP address to bind to (`-s`): an IPv4 or IPv6 address, brackets allowed.
+pub fn parse_source(s: &str) -> Result<std::net::IpAddr, String> {
+    let t = s.trim();
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(t);
+    bare.parse().map_err(|_| {
+        format!(
+            "{}: not an IP address of this host (e.g. 127.0.0.1, ::1); a source is an \
+             address, not a name",
+            quoted(s)
+        )
+    })
+}
+
+/// Parses a local port to bind to (`-p`): 1 to 65535.
+pub fn parse_source_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err(format!(
+            "{}: port 0 is any port, which is what no -p means",
+            quoted(s)
+        )),
+        Ok(port) => Ok(port),
+        Err(_) => Err(format!("{}: not a port (1 to 65535)", quoted(s))),
+    }
+}
+
 /// The one wording of a duration past [`MAX_DURATION`].
 const TOO_LONG: &str = "too long: at most 100 years";
 
@@ -145,6 +199,36 @@ mod tests {
             assert!(err.contains(want), "{input:?}: {err}");
             assert!(!err.contains(" at "), "no byte offsets: {err}");
         }
+    }
+
+    #[test]
+    fn seconds_plain_or_as_durations() {
+        assert_eq!(parse_secs("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_secs(".2"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_secs("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "0.0001", ".", "1.2.3", "soon", "-1", ""] {
+            let err = parse_secs(bad).unwrap_err();
+            assert!(err.contains("seconds such as 5 or 0.5"), "{bad:?}: {err}");
+        }
+        assert!(
+            parse_secs("9999999999999")
+                .unwrap_err()
+                .contains("too long")
+        );
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(parse_source("127.0.0.1"), Ok([127, 0, 0, 1].into()));
+        assert_eq!(
+            parse_source("[::1]"),
+            Ok(std::net::Ipv6Addr::LOCALHOST.into())
+        );
+        assert!(parse_source("localhost").is_err());
+        assert_eq!(parse_source_port("5000"), Ok(5000));
+        assert!(parse_source_port("0").is_err());
+        assert!(parse_source_port("70000").is_err());
     }
 
     #[test]
