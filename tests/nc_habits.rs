@@ -32,6 +32,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A UDP port nothing is bound to now.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A TCP server for one connection: reads to the end of input, sends `reply(input)` back,
 /// closes, and hands over the peer's address and what it read.
 fn one_shot(reply: fn(&[u8]) -> Vec<u8>) -> (SocketAddr, mpsc::Receiver<(SocketAddr, Vec<u8>)>) {
@@ -103,6 +112,11 @@ fn the_server_takes_nc_listen_spellings() {
     }
     let out = run(&["echo-server", "-p", "7", "8"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("'-p 7' and '8': two ports"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -241,6 +255,17 @@ fn s_and_p_choose_the_source_over_tcp() {
 
     let out = run(&["echo-client", "-s", "127.0.0.1", "unix:/tmp/x"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["echo-client", "-6", "-s", "127.0.0.1", "::1", "7"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("other IP family"), "{}", stderr(&out));
+    // An IPv6 source keeps a v4 literal out of reach, saying why.
+    let out = run(&["echo-client", "-s", "::1", &addr.to_string()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("as the source, -s"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -254,7 +279,7 @@ fn p_chooses_the_source_over_udp_and_tls() {
         server.send_to(&buf[..n], peer).unwrap();
         let _ = tx.send(peer);
     });
-    let port = free_port();
+    let port = free_udp_port();
     let out = run(
         &["echo-client", "-u", "-p", &port.to_string(), &addr],
         b"dgram\n",

@@ -81,14 +81,16 @@ impl FromArgMatches for Listen {
                 Some(p) if defaulted(matches) => (p, None),
                 p => (addr_word(&words.addr, matches), words.port.or(p)),
             };
-            one_word(&addr, port.as_deref(), words.unix).and_then(|(word, typed)| {
-                endpoint::parse(&word, &typed, words.unix, bare, |rest, proto| {
-                    parse_listen_addr(rest, &typed, proto, only)
+            two_ports(&words.addr, matches)
+                .and_then(|()| one_word(&addr, port.as_deref(), words.unix))
+                .and_then(|(word, typed)| {
+                    endpoint::parse(&word, &typed, words.unix, bare, |rest, proto| {
+                        parse_listen_addr(rest, &typed, proto, only)
+                    })
+                    .and_then(|e| udp_flag(e, &typed, words.udp))
+                    .and_then(|e| ip_only(e, &typed, only))
+                    .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
                 })
-                .and_then(|e| udp_flag(e, &typed, words.udp))
-                .and_then(|e| ip_only(e, &typed, only))
-                .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
-            })
         };
         let stack = match only {
             Some(Only::V6) => Stack::V6Only,
@@ -201,6 +203,26 @@ impl Args for Target {
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
     }
+}
+
+/// `-p PORT` beside an ADDR that is a port too (`-p 7 8`): named as typed, not joined as
+/// HOST PORT would be.
+fn two_ports(addr: &str, matches: &ArgMatches) -> Result<(), String> {
+    let p = matches.try_get_one::<String>("listen_port").ok().flatten();
+    match p {
+        Some(p) if !defaulted(matches) && is_port(addr) => Err(format!(
+            "{} and {}: two ports; give -p PORT, PORT, or HOST PORT",
+            quoted(&format!("-p {p}")),
+            quoted(addr)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A bare port number, as ADDR may be.
+fn is_port(addr: &str) -> bool {
+    let t = addr.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// ADDR as typed, or for the default the bare port, whose loopback follows -4/-6 ([::1]:8080
@@ -385,11 +407,26 @@ fn only_for_connections<T: std::fmt::Display>(
     }
 }
 
-/// A local address or port for a Unix socket: a contradiction, which would be ignored.
+/// A local address or port for a Unix socket, or a source address of the family -4/-6
+/// excludes: contradictions, which would be ignored or fail only at the bind.
 fn only_for_ip<T: std::fmt::Display>(
     endpoint: Endpoint<T>,
     matches: &ArgMatches,
 ) -> Result<Endpoint<T>, String> {
+    let source = matches
+        .try_get_one::<std::net::IpAddr>("source")
+        .ok()
+        .flatten();
+    let clash = match (source, only(matches)) {
+        (Some(ip @ std::net::IpAddr::V4(_)), Some(Only::V6)) => Some((ip, "-6/--ipv6")),
+        (Some(ip @ std::net::IpAddr::V6(_)), Some(Only::V4)) => Some((ip, "-4/--ipv4")),
+        _ => None,
+    };
+    if let Some((ip, flag)) = clash {
+        return Err(format!(
+            "-s/--source {ip} is of the other IP family than {flag} allows"
+        ));
+    }
     if !matches!(endpoint, Endpoint::Unix(_)) {
         return Ok(endpoint);
     }

@@ -31,14 +31,18 @@ pub(super) enum Family {
     Any,
     V4,
     V6,
+    /// IPv4 only, as the source address (`-s`) is.
+    FromV4,
+    /// IPv6 only, as the source address (`-s`) is.
+    FromV6,
 }
 
 impl Family {
     pub(super) fn admits(self, addr: SocketAddr) -> bool {
         match self {
             Family::Any => true,
-            Family::V4 => addr.is_ipv4(),
-            Family::V6 => addr.is_ipv6(),
+            Family::V4 | Family::FromV4 => addr.is_ipv4(),
+            Family::V6 | Family::FromV6 => addr.is_ipv6(),
         }
     }
 
@@ -47,6 +51,8 @@ impl Family {
             Family::Any => "",
             Family::V4 => "IPv4 (-4)",
             Family::V6 => "IPv6 (-6)",
+            Family::FromV4 => "IPv4 (as the source, -s)",
+            Family::FromV6 => "IPv6 (as the source, -s)",
         }
     }
 }
@@ -79,8 +85,8 @@ impl Source {
     /// The family a source address confines the server's addresses to.
     pub(super) fn narrow(self, family: Family) -> Family {
         match (self.ip, family) {
-            (Some(IpAddr::V4(_)), Family::Any) => Family::V4,
-            (Some(IpAddr::V6(_)), Family::Any) => Family::V6,
+            (Some(IpAddr::V4(_)), Family::Any) => Family::FromV4,
+            (Some(IpAddr::V6(_)), Family::Any) => Family::FromV6,
             _ => family,
         }
     }
