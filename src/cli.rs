@@ -1045,6 +1045,31 @@ mod tests {
     }
 
     #[test]
+    fn nc_w_is_both_timeouts_unless_each_is_given() {
+        let timeouts = |line: &str| {
+            let cli = Cli::parse_from_args(&words(line), ColorChoice::Never).unwrap();
+            match cli.command {
+                Command::EchoClient(a) => (a.connect_timeout, a.idle_timeout),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let half = Duration::from_millis(500);
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 0.5 7"),
+            (half, Some(half))
+        );
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 0.5 --connect-timeout 3s --idle-timeout 1m 7"),
+            (Duration::from_secs(3), Some(Duration::from_secs(60)))
+        );
+        // In probe mode -w is ping's deadline, for the probe to read: no timeout changes.
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 5 --count 3 7"),
+            (Duration::from_secs(10), None)
+        );
+    }
+
+    #[test]
     fn global_options_after_subcommand() {
         let cli = Cli::try_parse_from(["asyncio-tool", "cat", "-q", "--color", "never"]).unwrap();
         assert!(cli.global.quiet);
