@@ -2,13 +2,16 @@
 //! `///` comments here are what `--help`, the man pages and the completions show.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::exit::Exit;
-use values::{parse_count, parse_duration, parse_mode};
+use values::{
+    parse_count, parse_duration, parse_mode, parse_seconds, parse_source, parse_source_port,
+};
 
 pub mod endpoints;
 pub mod measure;
@@ -94,7 +97,8 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 
     /// No messages on stderr but errors and what is needed to go on (echo-server --tls's
-    /// fingerprint); no progress or status lines.
+    /// fingerprint); no progress or status lines. In echo-client's probe mode also no line per
+    /// reply, as ping -q (--summary-only).
     #[arg(short = 'q', long = "quiet", global = true)]
     pub quiet: bool,
 }
@@ -215,6 +219,7 @@ Examples:
   asyncio-tool echo-server :8080            every address, IPv4 and IPv6
                                             (as '[::]:8080'; -6: IPv6 only)
   asyncio-tool echo-server 0.0.0.0 8080     HOST PORT, as the client takes it
+  asyncio-tool echo-server -l -p 8080       nc's spelling of '8080' (-l, -k: no-ops)
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
@@ -330,8 +335,18 @@ pub struct EchoServerArgs {
     /// socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a
     /// socket (a Unix connection only if accepted from a listener); --inetd also takes one end
     /// of a socket pair, and is an error when stdin is none of these.
-    #[arg(long, conflicts_with_all = ["addr", "port", "udp", "unix"])]
+    #[arg(long, conflicts_with_all = ["addr", "port", "listen_port", "udp", "unix"])]
     pub inetd: bool,
+
+    /// Accepted for nc and ncat (nc -l, ncat --listen) and does nothing: echo-server always
+    /// listens.
+    #[arg(short = 'l', long = "listen")]
+    pub listen_flag: bool,
+
+    /// Accepted for nc and ncat (nc -k, ncat --keep-open) and does nothing: echo-server
+    /// always serves connection after connection.
+    #[arg(short = 'k', long = "keep-open")]
+    pub keep_open: bool,
 
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
@@ -344,6 +359,9 @@ Examples:
   printf 'ping\\n' | asyncio-tool echo-client 127.0.0.1 8080   (nc's form)
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
+  asyncio-tool echo-client -z -w 2 host 7      port check (nc -z): exit 0 or 1
+  printf 'hi\n' | asyncio-tool echo-client -C --quit-after 1 host 7
+                               CRLF line ends (nc -C); nc's -q 1 (-q is --quiet)
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
   echo hi | asyncio-tool echo-client --pin sha256:AB:CD:... tls:127.0.0.1:8443
@@ -436,6 +454,36 @@ pub struct EchoClientArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
 
+    /// nc's -w: a connect attempt, and then the exchange once idle, give up after SECS (as
+    /// --connect-timeout and --idle-timeout, which win when given). SECS is plain seconds
+    /// (5, 0.5) or a duration (500ms). In probe mode (--count) it is ping's -w instead: a
+    /// deadline for the whole run. Not with --connections.
+    #[arg(short = 'w', value_name = "SECS", value_parser = parse_seconds, conflicts_with = "connections")]
+    pub w: Option<Duration>,
+
+    /// nc's -q: at the end of standard input, wait at most SECS for the rest of the echo and
+    /// quit (-q alone is --quiet here). Exit 0 only if every byte sent came back.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, conflicts_with_all = ["count", "connections"])]
+    pub quit_after: Option<Duration>,
+
+    /// Bind to this local IP address before connecting or sending (nc -s, ncat --source).
+    #[arg(short = 's', long = "source", value_name = "ADDR", value_parser = parse_source, conflicts_with_all = ["count", "connections"])]
+    pub source: Option<IpAddr>,
+
+    /// Connect or send from this local port (nc -p, ncat --source-port).
+    #[arg(short = 'p', long = "source-port", value_name = "PORT", value_parser = parse_source_port, conflicts_with_all = ["count", "connections"])]
+    pub source_port: Option<u16>,
+
+    /// Send every line end as CRLF (nc -C, ncat --crlf), as SMTP, HTTP and other text
+    /// protocols want: a \n not after a \r goes out as \r\n (the echo then has them too).
+    #[arg(short = 'C', long = "crlf", conflicts_with_all = ["count", "connections"])]
+    pub crlf: bool,
+
+    /// Port check (nc -z): connect (over TLS, shake hands), close at once and exit 0, saying
+    /// on stderr how long it took; exit 1 when the connection fails. Reads no stdin.
+    #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["count", "connections", "verify"])]
+    pub zero_io: bool,
+
     /// Show the progress line on stderr even when it would be hidden.
     #[arg(long)]
     pub progress: bool,
@@ -469,6 +517,22 @@ pub struct CompletionsArgs {
     pub verbose: u8,
 }
 
+impl EchoClientArgs {
+    /// nc's `-w SECS` outside probe mode: the connect timeout and the idle timeout, each
+    /// unless given on its own. `matches` are echo-client's, to tell a default from a value
+    /// typed.
+    fn apply_nc_timeout(&mut self, matches: &clap::ArgMatches) {
+        let Some(secs) = self.w else { return };
+        if self.measure.mode().is_some() {
+            return;
+        }
+        if matches.value_source("connect_timeout") != Some(clap::parser::ValueSource::CommandLine) {
+            self.connect_timeout = secs;
+        }
+        self.idle_timeout = self.idle_timeout.or(Some(secs));
+    }
+}
+
 impl Cli {
     /// Parses the process's arguments.
     ///
@@ -500,9 +564,19 @@ impl Cli {
         });
         let matches = match cmd.try_get_matches_from_mut(args) {
             Ok(matches) => matches,
-            Err(err) => return Err(defuse(explain_ambiguous(err, &mut cmd, args), args)),
+            Err(err) => {
+                let err = explain_habit(explain_ambiguous(err, &mut cmd, args), &cmd, args);
+                return Err(defuse(err, args));
+            }
         };
-        Cli::from_arg_matches(&matches).map_err(|err| defuse(err.format(&mut cmd), args))
+        let mut cli =
+            Cli::from_arg_matches(&matches).map_err(|err| defuse(err.format(&mut cmd), args))?;
+        if let (Command::EchoClient(client), Some(("echo-client", sub))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            client.apply_nc_timeout(sub);
+        }
+        Ok(cli)
     }
 
     /// The fast reading of `asyncio-tool cat [GNU flags] [FILE]...`, or `None` for anything
@@ -605,6 +679,135 @@ fn color_in_args(args: &[OsString]) -> ColorChoice {
     choice
 }
 
+/// The subcommand named in `args`, if any.
+fn subcommand_in(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
+    args.iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| cmd.find_subcommand(a).is_some())
+        .map(str::to_owned)
+}
+
+/// What people coming from nc, ncat and ping type, per subcommand, and what it is here.
+const HABITS: &[(&str, &[&str], &str)] = &[
+    (
+        "echo-server",
+        &["-w", "--wait"],
+        "nc's -w SECS times out idle connections: here --idle-timeout 5s",
+    ),
+    (
+        "echo-server",
+        &["-c", "--count"],
+        "ping's -c N counts probes: the probe is 'echo-client --count N ADDR' (ncat's -c runs \
+         a command; echo-server runs none)",
+    ),
+    (
+        "echo-server",
+        &["-i", "--interval"],
+        "ping's -i spaces probes: the probe is 'echo-client --count N --interval 0.2s ADDR'",
+    ),
+    (
+        "echo-server",
+        &["-s", "--source"],
+        "nc -l -s ADDR listens on ADDR: write it as ADDR ('echo-server 10.0.0.1 8080')",
+    ),
+    (
+        "echo-server",
+        &[
+            "-z",
+            "-C",
+            "-N",
+            "--source-port",
+            "--zero-io",
+            "--quit-after",
+            "--crlf",
+        ],
+        "this is an option of the client: asyncio-tool echo-client --help",
+    ),
+    (
+        "echo-client",
+        &["-l", "--listen"],
+        "to listen, run the server: asyncio-tool echo-server [ADDR] (nc -l 8080 is \
+         'echo-server 8080')",
+    ),
+    (
+        "echo-client",
+        &["-k", "--keep-open"],
+        "nc -k keeps a listener open: asyncio-tool echo-server always does",
+    ),
+    (
+        "echo-client",
+        &["-c"],
+        "ping's -c N is --count N here (probe mode)",
+    ),
+    (
+        "echo-client",
+        &["-i"],
+        "ping's -i is --interval here, with --count (e.g. --interval 0.2s)",
+    ),
+    (
+        "echo-client",
+        &["-W"],
+        "ping's -W is --timeout here, with --count (e.g. --timeout 2s)",
+    ),
+    (
+        "",
+        &["-e", "-c", "--exec", "--sh-exec", "--lua-exec"],
+        "nc -e and ncat --exec run a command on the connection; asyncio-tool runs none: pipe \
+         one into echo-client, or use socat",
+    ),
+    (
+        "",
+        &["-n", "--nodns"],
+        "nc -n skips name lookups: give an IP address; only names are looked up",
+    ),
+];
+
+/// clap's tip for an unknown argument is "to pass '-l' as a value, use '-- -l'", which means
+/// nothing for an address: for `cat` (where `-- -l` is a file) it stays, elsewhere it becomes
+/// what the nc, ncat or ping spelling typed is here, or goes. An extra word after `-q N`
+/// (nc's quit delay, --quiet here) says that too.
+fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return err;
+    }
+    let sub = subcommand_in(cmd, args).unwrap_or_default();
+    if sub == "cat" {
+        return err;
+    }
+    let given = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(given)) => given.split('=').next().unwrap_or(given).to_owned(),
+        _ => return err,
+    };
+    let quiet_secs = args.windows(2).any(|w| {
+        w[0] == "-q"
+            && w[1]
+                .to_str()
+                .is_some_and(|v| values::parse_seconds(v).is_ok())
+    });
+    let tip = HABITS
+        .iter()
+        .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given.as_str()))
+        .map(|(_, _, tip)| (*tip).to_owned())
+        .or_else(|| {
+            (quiet_secs && sub == "echo-client")
+                .then(|| "-q is --quiet here; nc's -q SECS is --quit-after SECS".to_owned())
+        });
+    match tip {
+        Some(tip) => {
+            err.insert(
+                ContextKind::Suggested,
+                ContextValue::StyledStrs(vec![tip.into()]),
+            );
+        }
+        None => {
+            err.remove(ContextKind::Suggested);
+        }
+    }
+    err
+}
+
 /// clap reports an ambiguous abbreviation (`cat --show`) as an unknown argument; say instead
 /// that it is ambiguous and list the candidates, as GNU's getopt does.
 fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString]) -> clap::Error {
@@ -622,12 +825,7 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
         return err;
     };
     cmd.build();
-    let sub_name = args
-        .iter()
-        .skip(1)
-        .filter_map(|a| a.to_str())
-        .find(|a| cmd.find_subcommand(a).is_some())
-        .map(str::to_owned);
+    let sub_name = subcommand_in(cmd, args);
     let target = match sub_name.and_then(|name| cmd.find_subcommand_mut(name)) {
         Some(sub) => sub,
         None => cmd,
@@ -875,6 +1073,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unexpected argument '--frob'"), "{err}");
+    }
+
+    #[test]
+    fn nc_w_is_both_timeouts_unless_each_is_given() {
+        let timeouts = |line: &str| {
+            let cli = Cli::parse_from_args(&words(line), ColorChoice::Never).unwrap();
+            match cli.command {
+                Command::EchoClient(a) => (a.connect_timeout, a.idle_timeout),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let half = Duration::from_millis(500);
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 0.5 7"),
+            (half, Some(half))
+        );
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 0.5 --connect-timeout 3s --idle-timeout 1m 7"),
+            (Duration::from_secs(3), Some(Duration::from_secs(60)))
+        );
+        // In probe mode -w is ping's deadline, for the probe to read: no timeout changes.
+        assert_eq!(
+            timeouts("asyncio-tool echo-client -w 5 --count 3 7"),
+            (Duration::from_secs(10), None)
+        );
     }
 
     #[test]

@@ -1972,3 +1972,22 @@ fn ctrl_backslash_in_a_terminal_shows_the_summary_so_far() {
     probe_goes_on_to(child, &seen, 60);
     drop(server);
 }
+
+#[test]
+fn in_probe_mode_w_and_q_mean_what_they_mean_to_ping() {
+    // nc's -w (a timeout) and the tool's -q (quiet) are ping's deadline and summary-only once
+    // --count makes it a probe: `ping -c 0 -w 0.5 -q` typed here does what it does there.
+    let (server, addr) = our_server(Net::Tcp);
+    let started = std::time::Instant::now();
+    let out = client(&["-c", "0", "-i", "0.1", "-w", "0.5", "--json", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert!((2.0..=6.0).contains(&num(&v, "sent")), "{v}");
+    assert!(num(&v, "duration_s") < 1.0, "{v}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (out, stdout, err) = probe_out(&["-q", "-c", "3", "-i", "0.01", &addr]);
+    assert!(out.status.success(), "{err}");
+    assert!(!stdout.contains("seq="), "{stdout}");
+    assert!(stdout.contains("3 sent, 3 received"), "{stdout}");
+    drop(server);
+}

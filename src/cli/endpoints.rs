@@ -35,6 +35,11 @@ struct ListenWords {
     #[arg(value_name = "PORT")]
     port: Option<String>,
 
+    /// The port, as nc -l -p takes it: `-p 8080` is `8080` (the loopback; :8080 for every
+    /// address), `-p 8080 HOST` is `HOST 8080`.
+    #[arg(short = 'p', value_name = "PORT", conflicts_with = "port")]
+    listen_port: Option<String>,
+
     /// ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name).
     #[arg(short = 'U', long = "unix")]
     unix: bool,
@@ -72,15 +77,20 @@ impl FromArgMatches for Listen {
         let parsed = if words.unix && defaulted(matches) {
             Err("-U/--unix needs a socket path as ADDR".to_owned())
         } else {
-            let addr = addr_word(&words.addr, matches);
-            one_word(&addr, words.port.as_deref(), words.unix).and_then(|(word, typed)| {
-                endpoint::parse(&word, &typed, words.unix, bare, |rest, proto| {
-                    parse_listen_addr(rest, &typed, proto, only)
+            let (addr, port) = match words.listen_port {
+                Some(p) if defaulted(matches) => (p, None),
+                p => (addr_word(&words.addr, matches), words.port.or(p)),
+            };
+            two_ports(&words.addr, matches)
+                .and_then(|()| one_word(&addr, port.as_deref(), words.unix))
+                .and_then(|(word, typed)| {
+                    endpoint::parse(&word, &typed, words.unix, bare, |rest, proto| {
+                        parse_listen_addr(rest, &typed, proto, only)
+                    })
+                    .and_then(|e| udp_flag(e, &typed, words.udp))
+                    .and_then(|e| ip_only(e, &typed, only))
+                    .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
                 })
-                .and_then(|e| udp_flag(e, &typed, words.udp))
-                .and_then(|e| ip_only(e, &typed, only))
-                .and_then(|e| only_for_connections(e, matches, &SERVER_CONNECTION_OPTIONS))
-            })
         };
         let stack = match only {
             Some(Only::V6) => Stack::V6Only,
@@ -174,6 +184,7 @@ impl FromArgMatches for Target {
         };
         let parsed = parsed
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
+            .and_then(|e| only_for_ip(e, matches))
             .map(Target);
         parsed.map_err(|msg| usage_error("echo-client", msg))
     }
@@ -192,6 +203,26 @@ impl Args for Target {
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
     }
+}
+
+/// `-p PORT` beside an ADDR that is a port too (`-p 7 8`): named as typed, not joined as
+/// HOST PORT would be.
+fn two_ports(addr: &str, matches: &ArgMatches) -> Result<(), String> {
+    let p = matches.try_get_one::<String>("listen_port").ok().flatten();
+    match p {
+        Some(p) if !defaulted(matches) && is_port(addr) => Err(format!(
+            "{} and {}: two ports; give -p PORT, PORT, or HOST PORT",
+            quoted(&format!("-p {p}")),
+            quoted(addr)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A bare port number, as ADDR may be.
+fn is_port(addr: &str) -> bool {
+    let t = addr.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// ADDR as typed, or for the default the bare port, whose loopback follows -4/-6 ([::1]:8080
@@ -331,11 +362,29 @@ const SERVER_CONNECTION_OPTIONS: [(&str, &str); 3] = [
 ];
 
 /// The client's options that govern connecting, which UDP does not do.
-const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 1] = [(
-    "wait",
-    "--wait retries a connection until a server accepts it, and UDP makes none (a missing \
-     server shows as \"Connection refused\" on the first datagram)",
-)];
+const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 3] = [
+    (
+        "wait",
+        "--wait retries a connection until a server accepts it, and UDP makes none (a missing \
+         server shows as \"Connection refused\" on the first datagram)",
+    ),
+    (
+        "zero_io",
+        "-z checks that a connection opens, and UDP makes none (nothing answers a datagram \
+         sent to no server)",
+    ),
+    (
+        "quit_after",
+        "--quit-after ends a connection after the end of input, and UDP has none (it waits \
+         --idle-timeout for outstanding replies)",
+    ),
+];
+
+/// The client's options that choose a local IP address and port, which a Unix socket has not.
+const CLIENT_IP_OPTIONS: [(&str, &str); 2] = [
+    ("source", "-s/--source is a local IP address"),
+    ("source_port", "-p/--source-port is a local IP port"),
+];
 
 /// Refuses, for a UDP endpoint, each option of `options` (argument id, why) that was given.
 fn only_for_connections<T: std::fmt::Display>(
@@ -354,6 +403,41 @@ fn only_for_connections<T: std::fmt::Display>(
     });
     match given {
         Some((_, why)) => Err(format!("{why}: cannot be used with {endpoint}")),
+        None => Ok(endpoint),
+    }
+}
+
+/// A local address or port for a Unix socket, or a source address of the family -4/-6
+/// excludes: contradictions, which would be ignored or fail only at the bind.
+fn only_for_ip<T: std::fmt::Display>(
+    endpoint: Endpoint<T>,
+    matches: &ArgMatches,
+) -> Result<Endpoint<T>, String> {
+    let source = matches
+        .try_get_one::<std::net::IpAddr>("source")
+        .ok()
+        .flatten();
+    let clash = match (source, only(matches)) {
+        (Some(ip @ std::net::IpAddr::V4(_)), Some(Only::V6)) => Some((ip, "-6/--ipv6")),
+        (Some(ip @ std::net::IpAddr::V6(_)), Some(Only::V4)) => Some((ip, "-4/--ipv4")),
+        _ => None,
+    };
+    if let Some((ip, flag)) = clash {
+        return Err(format!(
+            "-s/--source {ip} is of the other IP family than {flag} allows"
+        ));
+    }
+    if !matches!(endpoint, Endpoint::Unix(_)) {
+        return Ok(endpoint);
+    }
+    let given = CLIENT_IP_OPTIONS
+        .iter()
+        .find(|(id, _)| matches.try_contains_id(id).unwrap_or(false));
+    match given {
+        Some((_, what)) => Err(format!(
+            "{what}: cannot be used with {}, a Unix socket",
+            crate::ui::quote::address(&endpoint.to_string())
+        )),
         None => Ok(endpoint),
     }
 }

@@ -89,6 +89,34 @@ fn plain_seconds(t: &str) -> Option<Option<Duration>> {
     Some(secs.map(|secs| Duration::new(secs, nanos)))
 }
 
+/// Parses a local IP address to bind to (`-s`): an IPv4 or IPv6 address, brackets allowed.
+pub fn parse_source(s: &str) -> Result<std::net::IpAddr, String> {
+    let t = s.trim();
+    let bare = t
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(t);
+    bare.parse().map_err(|_| {
+        format!(
+            "{}: not an IP address of this host (e.g. 127.0.0.1, ::1); a source is an \
+             address, not a name",
+            quoted(s)
+        )
+    })
+}
+
+/// Parses a local port to bind to (`-p`): 1 to 65535.
+pub fn parse_source_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err(format!(
+            "{}: port 0 is any port, which is what no -p means",
+            quoted(s)
+        )),
+        Ok(port) => Ok(port),
+        Err(_) => Err(format!("{}: not a port (1 to 65535)", quoted(s))),
+    }
+}
+
 /// The one wording of a duration past [`MAX_DURATION`].
 const TOO_LONG: &str = "too long: at most 100 years";
 
@@ -252,6 +280,19 @@ mod tests {
                 .unwrap_err()
                 .contains("a unit is needed")
         );
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(parse_source("127.0.0.1"), Ok([127, 0, 0, 1].into()));
+        assert_eq!(
+            parse_source("[::1]"),
+            Ok(std::net::Ipv6Addr::LOCALHOST.into())
+        );
+        assert!(parse_source("localhost").is_err());
+        assert_eq!(parse_source_port("5000"), Ok(5000));
+        assert!(parse_source_port("0").is_err());
+        assert!(parse_source_port("70000").is_err());
     }
 
     #[test]

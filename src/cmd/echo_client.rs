@@ -50,6 +50,9 @@ pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
     if let Some(mode) = args.measure.mode() {
         return measure::run(args, mode, ui);
     }
+    if args.zero_io {
+        return runtime::block_on(Flavor::CurrentThread, check(args, ui))?;
+    }
     // Checked before connecting: with no stdout every reply would be lost, and with no stdin
     // there is nothing to send (`< /dev/null` says that on purpose).
     let stdout = crate::sys::stdio::stdout().wrap_err("cannot write to standard output")?;
@@ -75,6 +78,14 @@ fn family(args: &EchoClientArgs) -> connect::Family {
     }
 }
 
+/// The local address and port `-s`/`-p` ask for.
+fn source(args: &EchoClientArgs) -> connect::Source {
+    connect::Source {
+        ip: args.source,
+        port: args.source_port,
+    }
+}
+
 /// The client's standard input and output. `interactive`: stdin is a terminal (banner, no
 /// progress line, a newline after ^C).
 struct Stdio {
@@ -89,33 +100,10 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
 
-    let target = &args.target.0;
-    let tls = tls::setup(args, ui)?;
-    ui.detail(&format!("connecting to {target}"));
     let announce = (ui.verbose > 0 || interactive).then_some(ui);
-    let connecting = connect::connect(
-        target,
-        family(args),
-        args.connect_timeout,
-        args.wait,
-        announce,
-    );
-    // The pumps run on their own threads and wait in poll(2); the socket stays non-blocking
-    // (see `pump` for why that matters to a shared pipe).
-    let connect::Connected { socket, server } = tokio::select! {
-        connected = connecting => connected?,
+    let (session, server) = tokio::select! {
+        linked = link(args, ui, announce) => linked?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
-    };
-    let session = match &tls {
-        Some(tls) => {
-            let unix = matches!(target, crate::net::endpoint::Endpoint::Unix(_));
-            let shake = tls.handshake(socket, unix, args.connect_timeout, &server, Some(ui));
-            tokio::select! {
-                session = shake => Link::Tls(Box::new(session?)),
-                () = &mut interrupt => return Ok(interrupted(ui, interactive)),
-            }
-        }
-        None => Link::Plain(socket),
     };
     if interactive {
         ui.info(&format!("connected to {server} — Ctrl-D to finish"));
@@ -151,6 +139,59 @@ enum Link {
     Tls(Box<tls::Session>),
 }
 
+/// Connects (from `-s`/`-p`'s source, retrying under `--wait`) and shakes hands over TLS:
+/// the link and how to name the server. `announce`: say that `--wait` is waiting.
+async fn link(
+    args: &EchoClientArgs,
+    ui: &Ui,
+    announce: Option<&Ui>,
+) -> eyre::Result<(Link, String)> {
+    let target = &args.target.0;
+    let tls = tls::setup(args, ui)?;
+    ui.detail(&format!("connecting to {target}"));
+    // The pumps run on their own threads and wait in poll(2); the socket stays non-blocking
+    // (see `pump` for why that matters to a shared pipe).
+    let connect::Connected { socket, server } = connect::connect_from(
+        target,
+        family(args),
+        args.connect_timeout,
+        args.wait,
+        announce,
+        source(args),
+    )
+    .await?;
+    let link = match &tls {
+        Some(tls) => {
+            let unix = matches!(target, crate::net::endpoint::Endpoint::Unix(_));
+            let shake = tls.handshake(socket, unix, args.connect_timeout, &server, Some(ui));
+            Link::Tls(Box::new(shake.await?))
+        }
+        None => Link::Plain(socket),
+    };
+    Ok((link, server))
+}
+
+/// `-z`, nc's port check: connect (and shake hands over TLS), close, and say how long it
+/// took; a failure to connect is the usual error, exit 1. No stdin or stdout is needed.
+async fn check(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
+    let interrupt = runtime::interrupt_signal()?;
+    tokio::pin!(interrupt);
+    let started = Instant::now();
+    let announce = (ui.verbose > 0).then_some(ui);
+    let (connection, server) = tokio::select! {
+        linked = link(args, ui, announce) => linked?,
+        () = &mut interrupt => return Ok(Exit::Interrupted),
+    };
+    let took = started.elapsed();
+    drop(connection);
+    // To the microsecond, as the probe's lines: a loopback connect takes well under 1ms.
+    ui.info(&format!(
+        "connection to {server} succeeded in {:.3} ms",
+        took.as_secs_f64() * 1e3
+    ));
+    Ok(Exit::Success)
+}
+
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
 /// side and collects what both report, and with `--verify` the comparison's verdict.
 async fn exchange(
@@ -163,7 +204,10 @@ async fn exchange(
     let window = args.measure.verify.then(Arc::<verify::Window>::default);
     let mut sender = socket
         .try_clone()
-        .and_then(|s| send::send(stdio.stdin, s, Arc::clone(&shared), window.clone()))
+        .and_then(|s| {
+            let shared = Arc::clone(&shared);
+            send::send(stdio.stdin, s, shared, window.clone(), args.crlf)
+        })
         .wrap_err("cannot start sending")?;
     let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared), window.clone())
         .wrap_err("cannot start receiving")?;
@@ -171,17 +215,22 @@ async fn exchange(
     let bar = Bar::new(args, ui, stdio.interactive);
     let mut sending: Option<Sending> = None;
     let mut idle = Idle::new(args.idle_timeout, window.clone());
+    let mut quit = Quit::new(args.quit_after);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let (replies, stall) = loop {
         tokio::select! {
             biased;
             end = &mut replies => break (Some(end), None),
+            () = quit.fired() => break (None, quit.verdict(&shared)),
             report = sender.ended(), if sending.is_none() => {
                 match &report {
-                    Sending::Finished => ui.detail(&format!(
-                        "end of input after {}: half-closed, waiting for the server",
-                        ui::bytes(shared.sent())
-                    )),
+                    Sending::Finished => {
+                        quit.arm();
+                        ui.detail(&format!(
+                            "end of input after {}: half-closed, waiting for the server",
+                            ui::bytes(shared.sent())
+                        ));
+                    }
                     Sending::Stdin(_) => {
                         sending = Some(report);
                         break (None, None);
@@ -296,6 +345,46 @@ impl Idle {
             sent: shared.sent(),
             received: shared.received(),
             verify_default: by_default,
+        })
+    }
+}
+
+/// `--quit-after` (nc's -q): armed at the end of input, it ends the wait for the rest of the
+/// echo after that long.
+struct Quit {
+    after: Option<Duration>,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Quit {
+    fn new(after: Option<Duration>) -> Quit {
+        Quit { after, sleep: None }
+    }
+
+    /// The end of input: the countdown starts (once).
+    fn arm(&mut self) {
+        if let (Some(after), None) = (self.after, &self.sleep) {
+            self.sleep = Some(Box::pin(tokio::time::sleep(after)));
+        }
+    }
+
+    /// Resolves when it is time to quit; never before [`Quit::arm`].
+    async fn fired(&mut self) {
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// What quitting now costs: nothing when every byte sent came back, else the echo that
+    /// did not, as a stall.
+    fn verdict(&self, shared: &Shared) -> Option<Stall> {
+        (shared.sent() > shared.received()).then(|| Stall {
+            limit: self.after.unwrap_or_default(),
+            way: Way::Quit,
+            sent: shared.sent(),
+            received: shared.received(),
+            verify_default: false,
         })
     }
 }

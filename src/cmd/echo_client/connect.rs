@@ -4,11 +4,11 @@
 //! socket: while the path is missing or refuses).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use color_eyre::eyre;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::time::Instant;
 
 use crate::net::addr::HostPort;
@@ -31,14 +31,18 @@ pub(super) enum Family {
     Any,
     V4,
     V6,
+    /// IPv4 only, as the source address (`-s`) is.
+    FromV4,
+    /// IPv6 only, as the source address (`-s`) is.
+    FromV6,
 }
 
 impl Family {
     pub(super) fn admits(self, addr: SocketAddr) -> bool {
         match self {
             Family::Any => true,
-            Family::V4 => addr.is_ipv4(),
-            Family::V6 => addr.is_ipv6(),
+            Family::V4 | Family::FromV4 => addr.is_ipv4(),
+            Family::V6 | Family::FromV6 => addr.is_ipv6(),
         }
     }
 
@@ -47,8 +51,59 @@ impl Family {
             Family::Any => "",
             Family::V4 => "IPv4 (-4)",
             Family::V6 => "IPv6 (-6)",
+            Family::FromV4 => "IPv4 (as the source, -s)",
+            Family::FromV6 => "IPv6 (as the source, -s)",
         }
     }
+}
+
+/// The local end `-s`/`-p` ask for (nc's source address and port), bound before connecting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Source {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+impl Source {
+    /// The address to bind for a connection to `peer`: the wildcard of its family for a port
+    /// alone; `None` when nothing was asked for (the kernel then picks both).
+    pub(super) fn for_peer(self, peer: SocketAddr) -> Option<SocketAddr> {
+        if self == Source::default() {
+            return None;
+        }
+        let any: IpAddr = if peer.is_ipv4() {
+            Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
+        };
+        Some(SocketAddr::new(
+            self.ip.unwrap_or(any),
+            self.port.unwrap_or(0),
+        ))
+    }
+
+    /// The family a source address confines the server's addresses to.
+    pub(super) fn narrow(self, family: Family) -> Family {
+        match (self.ip, family) {
+            (Some(IpAddr::V4(_)), Family::Any) => Family::FromV4,
+            (Some(IpAddr::V6(_)), Family::Any) => Family::FromV6,
+            _ => family,
+        }
+    }
+}
+
+/// Binds `socket` to `local`, the error naming it: a reused port (nc -p, quickly again) must
+/// not wait out TIME_WAIT, so SO_REUSEADDR is set when a port is fixed.
+pub(super) fn bind_source(socket: &socket2::Socket, local: SocketAddr) -> io::Result<()> {
+    if local.port() != 0 {
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(&local.into()).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot bind to {local}: {}", io_reason(&err)),
+        )
+    })
 }
 
 /// Why one round of connecting failed. Kept structured so the final message can name every
@@ -86,8 +141,21 @@ pub(super) async fn connect(
     wait: Option<Duration>,
     announce: Option<&Ui>,
 ) -> eyre::Result<Connected> {
+    connect_from(target, family, timeout, wait, announce, Source::default()).await
+}
+
+/// [`connect`] from the local address and port `source` asks for.
+pub(super) async fn connect_from(
+    target: &Endpoint<HostPort>,
+    family: Family,
+    timeout: Duration,
+    wait: Option<Duration>,
+    announce: Option<&Ui>,
+    source: Source,
+) -> eyre::Result<Connected> {
+    let family = source.narrow(family);
     let Some(wait) = wait else {
-        return attempt(target, family, timeout)
+        return attempt(target, family, timeout, source)
             .await
             .map_err(|failure| report(failure, target, None));
     };
@@ -95,7 +163,7 @@ pub(super) async fn connect(
     let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
     let mut told = false;
     loop {
-        let failure = match attempt(target, family, timeout).await {
+        let failure = match attempt(target, family, timeout, source).await {
             Ok(stream) => return Ok(stream),
             Err(failure) => failure,
         };
@@ -121,10 +189,11 @@ async fn attempt(
     target: &Endpoint<HostPort>,
     family: Family,
     timeout: Duration,
+    source: Source,
 ) -> Result<Connected, Failure> {
     match target {
         Endpoint::Tcp(hp) => {
-            let stream = attempt_tcp(hp, family, timeout).await?;
+            let stream = attempt_tcp(hp, family, timeout, source).await?;
             let peer = stream.peer_addr().ok();
             // Lines typed at a terminal must go out at once, not wait for the previous
             // reply's ACK. Bulk data is written in large chunks, so this costs nothing there.
@@ -182,6 +251,7 @@ async fn attempt_tcp(
     target: &HostPort,
     family: Family,
     timeout: Duration,
+    source: Source,
 ) -> Result<TcpStream, Failure> {
     // An IP literal is parsed, not looked up; a name goes through getaddrinfo on tokio's
     // blocking pool, bounded like a connect so a dead resolver cannot hang us.
@@ -198,7 +268,7 @@ async fn attempt_tcp(
     };
     let mut errors = Vec::new();
     for addr in resolved.into_iter().filter(|addr| family.admits(*addr)) {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(timeout, connect_tcp(addr, source)).await {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(err)) => errors.push((addr, err)),
             Err(_) => errors.push((addr, timed_out(timeout))),
@@ -209,6 +279,20 @@ async fn attempt_tcp(
     } else {
         Err(Failure::Connect(errors))
     }
+}
+
+/// One TCP connect to `addr`, from `source` when one is asked for.
+async fn connect_tcp(addr: SocketAddr, source: Source) -> io::Result<TcpStream> {
+    let Some(local) = source.for_peer(addr) else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    bind_source(&socket2::SockRef::from(&socket), local)?;
+    socket.connect(addr).await
 }
 
 fn timed_out(limit: Duration) -> io::Error {

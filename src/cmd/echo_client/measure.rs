@@ -119,8 +119,9 @@ fn measure<D: Dialer>(
             let probe = probe::Probe {
                 count,
                 interval: args.measure.interval,
-                deadline: args.measure.deadline,
-                summary_only: args.measure.summary_only,
+                // In probe mode -w and -q are ping's: the deadline, and the summary only.
+                deadline: args.measure.deadline.or(args.w),
+                summary_only: args.measure.summary_only || ui.quiet,
                 new_connection: args.measure.new_connection,
                 target: crate::ui::quote::address(&args.target.0.to_string()).into_owned(),
                 options,

@@ -90,6 +90,8 @@ pub(super) enum Way {
     NotEchoing,
     /// Standard input is idle and the server sends nothing.
     Neither,
+    /// `--quit-after` ended the wait for the rest of the echo after the end of input.
+    Quit,
 }
 
 /// `--idle-timeout` struck: nothing moved either way for `limit`.
@@ -238,6 +240,12 @@ fn stalled(stall: Stall, server: &str) -> eyre::Report {
         ),
         Way::NoReply => eyre::eyre!(
             "no reply from {server} for {limit} after the end of input (--idle-timeout)"
+        ),
+        Way::Quit => eyre::eyre!(
+            "quit {limit} after the end of input (--quit-after) with {} of {} not echoed by \
+             {server}",
+            count(stall.sent.saturating_sub(stall.received)),
+            count(stall.sent)
         ),
         Way::Neither => eyre::eyre!(
             "nothing sent or received for {limit}: standard input is idle and {server} sends \

@@ -7,6 +7,7 @@
 //! [`Sender::finish`] gets a prompt and exact account of the input left unsent, instead of
 //! guessing while the pump is still in the middle of a call.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::Shutdown;
 
@@ -25,6 +26,41 @@ use tokio::sync::oneshot;
 use super::outcome::{Sending, Unsent};
 use super::pump::{CHUNK, HEAD, Phase, SPLICE_MAX, Shared, is_pipe};
 use super::verify::Window;
+
+/// `-C/--crlf`: line ends sent as CRLF, as nc -C and ncat --crlf send them. A `\n` not
+/// already after a `\r` (also one that ended the previous chunk) becomes `\r\n`; nothing
+/// else changes.
+#[derive(Debug, Default)]
+pub(super) struct Crlf {
+    after_cr: bool,
+}
+
+impl Crlf {
+    /// `data` with its line ends made CRLF (borrowed when it holds none to change).
+    pub(super) fn apply<'a>(&mut self, data: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut prev_cr = self.after_cr;
+        self.after_cr = data.last().map_or(self.after_cr, |&b| b == b'\r');
+        let bare = |i: usize, prev_cr: bool| {
+            if i == 0 {
+                !prev_cr
+            } else {
+                data[i - 1] != b'\r'
+            }
+        };
+        if !memchr::memchr_iter(b'\n', data).any(|i| bare(i, prev_cr)) {
+            return Cow::Borrowed(data);
+        }
+        let mut out = Vec::with_capacity(data.len() + data.len() / 16 + 1);
+        for &b in data {
+            if b == b'\n' && !prev_cr {
+                out.push(b'\r');
+            }
+            out.push(b);
+            prev_cr = b == b'\r';
+        }
+        Cow::Owned(out)
+    }
+}
 
 /// Tells the pump to stop at its next wait: a flag, and an eventfd that wakes its poll.
 struct Stop {
@@ -96,6 +132,7 @@ pub(super) fn send(
     socket: Socket,
     shared: Arc<Shared>,
     window: Option<Arc<Window>>,
+    crlf: bool,
 ) -> io::Result<Sender> {
     let stop = Arc::new(Stop {
         raised: AtomicBool::new(false),
@@ -105,20 +142,28 @@ pub(super) fn send(
     let (tx, rx) = oneshot::channel();
     let pump_stop = Arc::clone(&stop);
     thread::Builder::new().name("send".into()).spawn(move || {
-        let end = pump(stdin, &socket, &shared, &pump_stop);
+        let end = pump(stdin, &socket, &shared, &pump_stop, crlf);
         let _ = tx.send(end);
     })?;
     Ok(Sender { stop, report: rx })
 }
 
-fn pump(stdin: BorrowedFd<'_>, socket: &Socket, shared: &Shared, stop: &Stop) -> Sending {
+fn pump(
+    stdin: BorrowedFd<'_>,
+    socket: &Socket,
+    shared: &Shared,
+    stop: &Stop,
+    crlf: bool,
+) -> Sending {
     let pump = Pump {
         stdin,
         socket,
         shared,
         stop,
+        crlf,
     };
-    let copied = match is_pipe(stdin) && stop.window.is_none() {
+    // A splice moves the bytes unseen: -C must see them.
+    let copied = match is_pipe(stdin) && stop.window.is_none() && !crlf {
         true => pump.splice_after_head(),
         false => pump.copy(),
     };
@@ -139,6 +184,8 @@ struct Pump<'a> {
     socket: &'a Socket,
     shared: &'a Shared,
     stop: &'a Stop,
+    /// `-C`: line ends go out as CRLF.
+    crlf: bool,
 }
 
 impl Pump<'_> {
@@ -192,10 +239,15 @@ impl Pump<'_> {
     /// stdin → socket through a buffer.
     fn copy(&self) -> Result<(), Sending> {
         let mut buf = vec![0u8; CHUNK];
+        let mut crlf = Crlf::default();
         while let Some(n) = self.read_input(&mut buf)? {
-            self.hold(&buf[..n])?;
-            self.shared.record_head(&buf[..n]);
-            self.send_all(&buf[..n])?;
+            let data = match self.crlf {
+                true => crlf.apply(&buf[..n]),
+                false => Cow::Borrowed(&buf[..n]),
+            };
+            self.hold(&data)?;
+            self.shared.record_head(&data);
+            self.send_all(&data)?;
         }
         Ok(())
     }
@@ -299,5 +351,24 @@ fn waiting(stdin: BorrowedFd<'_>) -> (u64, bool) {
             (rustix::io::ioctl_fionread(stdin).unwrap_or(0), false)
         }
         _ => (0, false),
+    }
+}
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::Crlf;
+
+    #[test]
+    fn line_ends_become_crlf_once() {
+        let mut c = Crlf::default();
+        assert_eq!(&*c.apply(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+        assert_eq!(&*c.apply(b"\n\n"), b"\r\n\r\n");
+        assert_eq!(&*c.apply(b"x\r"), b"x\r");
+        assert_eq!(
+            &*c.apply(b"\ny"),
+            b"\ny",
+            "a CR that ended the last chunk counts"
+        );
+        assert!(matches!(c.apply(b"plain"), std::borrow::Cow::Borrowed(_)));
     }
 }

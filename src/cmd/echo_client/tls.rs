@@ -29,7 +29,7 @@ use tokio_util::either::Either;
 use super::outcome::{Ended, Replies, Sending, Stall, Unsent};
 use super::pump::{Phase, Shared};
 use super::verify::Window;
-use super::{Bar, Idle, Stdio};
+use super::{Bar, Idle, Quit, Stdio};
 use crate::cli::EchoClientArgs;
 use crate::net::addr::HostPort;
 use crate::net::endpoint::Endpoint;
@@ -299,7 +299,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     // Read from stdin and not yet taken by the TLS stream: what a cut leaves unsent.
     let pending = Arc::new(AtomicU64::new(0));
     let window = args.measure.verify.then(Arc::<Window>::default);
-    let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone())
+    let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone(), args.crlf)
         .wrap_err("cannot start sending")?;
     let (output, written) =
         write_stdout(stdio.stdout, window.is_some()).wrap_err("cannot start receiving")?;
@@ -350,14 +350,17 @@ async fn both_ways(
     tokio::pin!(sending, replies);
     let mut sent: Option<Sending> = None;
     let mut idle = Idle::new(args.idle_timeout, window);
+    let mut quit = Quit::new(args.quit_after);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             biased;
             end = &mut replies => return (Some(end), None, sent),
+            () = quit.fired() => return (None, quit.verdict(shared), sent),
             report = &mut sending, if sent.is_none() => {
                 let stdin_failed = matches!(report, Sending::Stdin(_));
                 if matches!(report, Sending::Finished) {
+                    quit.arm();
                     ui.detail(&format!(
                         "end of input after {}: close_notify sent, waiting for the server",
                         ui::bytes(shared.sent())
@@ -395,19 +398,24 @@ fn read_stdin(
     stdin: BorrowedFd<'static>,
     pending: Arc<AtomicU64>,
     window: Option<Arc<Window>>,
+    crlf: bool,
 ) -> io::Result<mpsc::Receiver<io::Result<Vec<u8>>>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut line_ends = super::send::Crlf::default();
         loop {
             let mut buf = vec![0u8; CHUNK];
             let chunk = match fdio::read(stdin, &mut buf) {
                 Ok(0) => return,
                 Ok(n) => {
                     buf.truncate(n);
+                    if crlf {
+                        buf = line_ends.apply(&buf).into_owned();
+                    }
                     if window.as_ref().is_some_and(|w| !w.push(&buf)) {
                         return; // the exchange is over
                     }
-                    pending.fetch_add(n as u64, Ordering::Relaxed);
+                    pending.fetch_add(buf.len() as u64, Ordering::Relaxed);
                     Ok(buf)
                 }
                 Err(err) => Err(err),

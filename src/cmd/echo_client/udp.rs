@@ -35,8 +35,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::connect::Family;
-use super::{Bar, Stdio, family, interrupted};
+use super::connect::{Family, Source};
+use super::{Bar, Stdio, family, interrupted, source};
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
 use crate::net::addr::{HostPort, ip_literal};
@@ -78,11 +78,12 @@ pub(super) async fn session(
     tokio::pin!(interrupt);
     let named = Endpoint::Udp(target).to_string();
     let server = tokio::select! {
-        resolved = resolve(target, family(args), args.connect_timeout) => resolved?,
+        resolved = resolve(target, source(args).narrow(family(args)), args.connect_timeout) => resolved?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
     };
     refuse_group(server, &named)?;
-    let socket = open(server).wrap_err_with(|| format!("cannot send to {named}"))?;
+    let socket =
+        open_from(server, source(args)).wrap_err_with(|| format!("cannot send to {named}"))?;
     let budget = receive_budget(&socket);
     let socket = UdpSocket::from_std(socket).wrap_err("cannot start sending")?;
     if interactive {
@@ -95,7 +96,7 @@ pub(super) async fn session(
             ui.detail(&format!("sending to {named} ({server})"));
         }
     }
-    let input = read_stdin(stdio.stdin, udp::max_datagram(&server))?;
+    let input = read_stdin(stdio.stdin, udp::max_datagram(&server), args.crlf)?;
     let idle = args.idle_timeout.unwrap_or(DEFAULT_IDLE);
     let mut exchange = Exchange::new(socket, stdio.stdout, idle, budget);
     let bar = Bar::new(args, ui, interactive);
@@ -225,6 +226,11 @@ fn is_multicast(ip: std::net::IpAddr) -> bool {
 
 /// A UDP socket connected to `server`, non-blocking, with a large receive buffer.
 pub(super) fn open(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    open_from(server, Source::default())
+}
+
+/// [`open`], bound first to the local address and port `source` asks for (nc -s, -p).
+fn open_from(server: SocketAddr, source: Source) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(server),
@@ -233,6 +239,9 @@ pub(super) fn open(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
     )?;
     socket.set_nonblocking(true)?;
     udp::grow_receive_buffer(&socket, RECV_BUFFER);
+    if let Some(local) = source.for_peer(server) {
+        super::connect::bind_source(&socket, local)?;
+    }
     socket.connect(&server.into())?;
     Ok(socket.into())
 }
@@ -484,17 +493,20 @@ impl Exchange {
 fn read_stdin(
     stdin: std::os::fd::BorrowedFd<'static>,
     max: usize,
+    crlf: bool,
 ) -> eyre::Result<mpsc::Receiver<Chunk>> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
     std::thread::Builder::new()
         .name("udp-stdin".into())
         .spawn(move || {
             let mut lines = Lines::new(max);
+            let mut line_ends = super::send::Crlf::default();
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
                 // Dropping `tx` after the last chunk is the end of input.
                 let (chunk, last) = match fdio::read(stdin, &mut buf) {
                     Ok(0) => (Ok(lines.finish()), true),
+                    Ok(n) if crlf => (Ok(lines.feed(&line_ends.apply(&buf[..n]))), false),
                     Ok(n) => (Ok(lines.feed(&buf[..n])), false),
                     Err(err) => (Err(err), true),
                 };
