@@ -45,7 +45,8 @@ Environment:
                             instead of one line; RUST_BACKTRACE alone
                             does not change the one-line errors";
 
-/// Async file and socket utility: a GNU-exact cat, a TCP echo server and an echo client.
+/// Async file and socket utility: a GNU-exact cat, and an echo server and client over TCP, UDP,
+/// Unix sockets and TLS.
 ///
 /// Data goes to stdout and nothing else does: messages, progress and errors go to stderr,
 /// so every subcommand can sit in a pipeline.

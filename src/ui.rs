@@ -247,6 +247,34 @@ pub fn duration(d: Duration) -> String {
     humantime::format_duration(ms).to_string()
 }
 
+/// The time left for a transfer, `done` of `total` bytes at `per_second`, as pv shows it:
+/// `ETA 0:01:05`. `None` when nothing is moving yet, when the end is passed (a file that grew
+/// while it was read), or when it is more than 99 hours away (no figure worth reading).
+pub fn eta(done: u64, total: u64, per_second: f64) -> Option<String> {
+    if done >= total || per_second.is_nan() || per_second <= 0.0 {
+        return None;
+    }
+    let secs = ((total - done) as f64 / per_second).ceil();
+    if secs >= 100.0 * 3600.0 {
+        return None;
+    }
+    let s = secs as u64;
+    Some(format!("ETA {}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60))
+}
+
+/// The size of `fd` when it is a regular file: what a progress bar over it reckons its
+/// percentage and time left against. `None` for anything else, and for a regular file that
+/// claims no size (those under /proc have data but a size of 0). The whole size, not what is
+/// left past the offset: by the time a bar is drawn the copy has moved the offset on.
+pub fn known_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    let stat = rustix::fs::fstat(fd).ok()?;
+    let regular =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    u64::try_from(stat.st_size)
+        .ok()
+        .filter(|&size| regular && size > 0)
+}
+
 /// A byte count for people: `1.50 MiB`.
 pub fn bytes(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY)
@@ -270,5 +298,20 @@ mod tests {
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(1536), "1.50 KiB");
         assert_eq!(rate(2048, Duration::from_secs(2)), "1 KiB/s");
+    }
+
+    #[test]
+    fn time_left_as_pv_shows_it() {
+        assert_eq!(eta(0, 100, 10.0).as_deref(), Some("ETA 0:00:10"));
+        assert_eq!(eta(50, 100, 3.0).as_deref(), Some("ETA 0:00:17"));
+        assert_eq!(
+            eta(0, 7322 << 20, 1.0 * 1048576.0).as_deref(),
+            Some("ETA 2:02:02")
+        );
+        // Nothing moving, done, grown past its size, or days away: no figure.
+        assert_eq!(eta(0, 100, 0.0), None);
+        assert_eq!(eta(100, 100, 10.0), None);
+        assert_eq!(eta(101, 100, 10.0), None);
+        assert_eq!(eta(0, u64::MAX, 1.0), None);
     }
 }

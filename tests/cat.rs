@@ -1158,3 +1158,50 @@ fn same_as_gnu(ours: &str, gnu: &str) -> bool {
         || ours.replacen("cat: '", "cat: '''", 1) == gnu
         || ours.replacen("cat: ''$'", "cat: '", 1) == gnu
 }
+
+/// A file of known size read slowly (its reader takes 64 KiB every 40 ms): the bar on the
+/// terminal shows the percentage and the time left at the current rate, as pv does.
+#[test]
+fn progress_for_a_file_of_known_size_shows_percent_and_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::write(&src, random_bytes(8 << 20, 20)).unwrap();
+    let term = pty();
+    let mut cmd = std_tool(["cat", "--progress"]);
+    cmd.arg(&src)
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap())
+        .env("TERM", "xterm");
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    drop(term.slave);
+    let mut stdout = child.0.stdout.take().unwrap();
+    let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let pace = std::sync::Arc::clone(&slow);
+    let reader = std::thread::spawn(move || {
+        let (mut buf, mut total) = (vec![0u8; 64 << 10], 0);
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+            if pace.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        }
+    });
+    let (seen, screen) = read_until(term.master, b"ETA 0:00:", Duration::from_secs(20));
+    slow.store(false, std::sync::atomic::Ordering::Relaxed);
+    let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(reader.join().unwrap(), 8 << 20, "stdout carries data only");
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(seen, "no time left on the bar: {screen:?}");
+    let last = screen
+        .rsplit("\r\x1b[2K")
+        .find(|s| s.contains("ETA"))
+        .unwrap();
+    assert!(
+        last.contains("% ") && last.contains(" / 8 MiB") && last.contains("/s  ETA 0:00:"),
+        "percent, size, rate and time left: {last:?}"
+    );
+}

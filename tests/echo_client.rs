@@ -1433,3 +1433,42 @@ fn verify_waits_for_the_close_once_every_byte_came_back() {
         assert_same(&out.stdout, data);
     }
 }
+
+/// stdin a file of known size: the progress line shows how much of it has come back, as a
+/// percentage, and the time left, as pv does (here while nobody reads the replies yet, so the
+/// run is still going).
+#[test]
+fn progress_for_a_file_of_known_size_shows_percent_and_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, vec![b'x'; 64 << 20]).unwrap();
+    let mut server =
+        crate::util::EchoServer::launch(std_tool(["echo-server", "-q", "127.0.0.1:0"]));
+    let addr = server.await_line(PROMPT).to_owned();
+    let term = crate::util::pty();
+    let mut cmd = std_tool(["echo-client", "--progress", &addr]);
+    cmd.stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(term.slave.try_clone().unwrap())
+        .env("TERM", "xterm");
+    let mut client = Guard::new(cmd.spawn().unwrap());
+    drop(term.slave);
+    let (seen, screen) = crate::util::read_until(term.master, b"ETA 0:", BULK);
+    // Now the replies are read, and the run ends.
+    let mut stdout = client.child().stdout.take().unwrap();
+    let drained = thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let out = client.output(BULK);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(drained.join().unwrap().unwrap(), 64 << 20);
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(seen, "no time left on the line: {screen:?}");
+    let last = screen
+        .rsplit("\r\x1b[2K")
+        .find(|s| s.contains("ETA"))
+        .unwrap();
+    assert!(
+        last.contains("% ") && last.contains(" of 64 MiB echoed · ") && last.contains(" · sent "),
+        "percentage and size: {last:?}"
+    );
+    drop(server);
+}

@@ -839,3 +839,37 @@ fn low_descriptor_limits_are_an_error_not_a_panic() {
         }
     }
 }
+
+/// `echo-server` typed at a terminal (stdout and stderr both on it): the address shows once,
+/// in the "listening on" line, not also as the bare line scripts read from a pipe. Under `-q`
+/// that line is not shown, so the bare line is. (Scripts, reading a pipe, are covered by every
+/// other test here.)
+#[test]
+fn on_a_terminal_the_address_shows_once() {
+    for (quiet, want) in [
+        (false, &b"listening on 127.0.0.1:"[..]),
+        (true, b"127.0.0.1:"),
+    ] {
+        let term = crate::util::pty();
+        let mut cmd = std_tool(["echo-server"]);
+        cmd.args(quiet.then_some("-q"))
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(term.slave.try_clone().unwrap())
+            .stderr(term.slave.try_clone().unwrap())
+            .env("TERM", "xterm");
+        let mut child = crate::util::KillOnDrop(cmd.spawn().unwrap());
+        drop(term.slave);
+        let (seen, screen) = read_until(term.master, want, Duration::from_secs(20));
+        crate::util::signal(&child.0, libc::SIGTERM);
+        let status = crate::util::wait_timeout(&mut child.0, Duration::from_secs(20));
+        let screen = String::from_utf8_lossy(&screen);
+        assert!(seen, "quiet {quiet}: no address: {screen:?}");
+        assert_eq!(
+            screen.matches("127.0.0.1:").count(),
+            1,
+            "quiet {quiet}: the address more than once: {screen:?}"
+        );
+        assert!(status.success(), "{status:?}");
+    }
+}

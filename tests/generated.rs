@@ -361,3 +361,60 @@ fn exit_status_sections_fit_their_command() {
     let client = man_page("asyncio-tool-echo-client.1");
     assert!(client.contains("a bad address or duration"), "{client}");
 }
+
+/// The top-level help names every transport, not "a TCP echo server".
+#[test]
+fn top_level_help_names_every_transport() {
+    for flag in ["-h", "--help"] {
+        let out = crate::util::tool([flag]).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        let about = help.split("\n\n").next().unwrap_or_default();
+        assert!(!help.contains("TCP echo server"), "{flag}: {about}");
+        for transport in ["TCP", "UDP", "Unix", "TLS"] {
+            assert!(
+                about.contains(transport),
+                "{flag} lacks {transport}: {about}"
+            );
+        }
+    }
+}
+
+/// Man pages name the text after the options (EXAMPLES, NOTES; clap_mangen's "EXTRA" says
+/// nothing) and end with SEE ALSO naming the tools each command stands beside.
+#[test]
+fn man_pages_have_examples_and_see_also() {
+    let see_also = [
+        ("asyncio-tool", &["nc", "ncat", "socat", "cat"][..]),
+        ("asyncio-tool-cat", &["asyncio\\-tool", "cat"]),
+        ("asyncio-tool-echo-server", &["nc", "ncat", "socat"]),
+        ("asyncio-tool-echo-client", &["nc", "ncat", "socat"]),
+        ("asyncio-tool-completions", &["asyncio\\-tool"]),
+    ];
+    for (page, tools) in see_also {
+        let text = man_page(&format!("{page}.1"));
+        assert!(!text.contains(".SH EXTRA"), "{page} has an EXTRA heading");
+        assert!(text.contains(".SH EXAMPLES\n"), "{page} has no EXAMPLES");
+        let (_, after) = text
+            .split_once(".SH \"SEE ALSO\"\n")
+            .unwrap_or_else(|| panic!("{page} has no SEE ALSO"));
+        assert!(
+            !after.contains(".SH"),
+            "{page}: SEE ALSO is not the last section"
+        );
+        for tool in tools {
+            assert!(
+                after.contains(&format!("\\fB{tool}\\fR(1)")),
+                "{page} lacks {tool}(1)"
+            );
+        }
+    }
+    for page in ["asyncio-tool", "asyncio-tool-echo-client"] {
+        let text = man_page(&format!("{page}.1"));
+        assert!(text.contains("\\fBping\\fR(8)"), "{page} lacks ping(8)");
+    }
+    // What the page has a section for is not said again in NOTES.
+    let top = man_page("asyncio-tool.1");
+    assert!(!top.contains("Exit status: 0 success"), "{top}");
+    assert_eq!(top.matches("ASYNCIO_TOOL_BACKTRACE").count(), 1, "{top}");
+}

@@ -1991,3 +1991,63 @@ fn in_probe_mode_w_and_q_mean_what_they_mean_to_ping() {
     assert!(stdout.contains("3 sent, 3 received"), "{stdout}");
     drop(server);
 }
+
+/// Load mode raises its soft open-files limit to the hard one before connecting (64 → 128
+/// here), so more than 64 connections open; the ones that still fail are named in the same
+/// words in the header and the report, and the error says `ulimit -n` and what to do.
+#[test]
+fn load_raises_the_open_files_limit_and_names_it_when_still_short() {
+    let (server, addr) = our_server(Net::Tcp);
+    let child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -S -n 64 && ulimit -H -n 128 && exec \"$0\" \"$@\"",
+        ])
+        .arg(crate::util::bin())
+        .args(["echo-client", "--connections", "200", "--duration", "300ms"])
+        .arg(&addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_timeout(child, RUN);
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_no_panic(&out.stderr);
+    // `LOAD ADDR: N of 200 connections, ...` on stderr; the report's first line the same.
+    let up = |line: &str| -> u64 {
+        let before = line.split(" of 200 connections").next().unwrap_or_default();
+        before
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(0)
+    };
+    let header = err
+        .lines()
+        .find(|l| l.starts_with("LOAD "))
+        .unwrap_or_default();
+    let report = stdout.lines().next().unwrap_or_default();
+    assert!(
+        up(header) > 64,
+        "the soft limit was not raised: {header:?}\n{err}"
+    );
+    assert_eq!(up(header), up(report), "{header:?} vs {report:?}");
+    assert!(
+        stdout.contains(&format!(
+            "connections: {} up, {} failed",
+            up(header),
+            200 - up(header)
+        )),
+        "{stdout}"
+    );
+    assert!(err.contains("Too many open files"), "{err}");
+    assert!(
+        err.contains("at most 128 files may be open at once (ulimit -n"),
+        "{err}"
+    );
+    assert!(err.contains("or use fewer --connections"), "{err}");
+    drop(server);
+}

@@ -695,7 +695,8 @@ fn interactive_over_tls() {
     );
 }
 
-/// --progress draws the progress line over TLS too.
+/// --progress draws the progress line over TLS too (stdin is a file here: the line with its
+/// size, percentage and time left).
 #[test]
 fn progress_line_over_tls() {
     let (_server, addr, fp) = self_signed_server(&[]);
@@ -713,7 +714,7 @@ fn progress_line_over_tls() {
     assert_same_bytes("echo", &out.stdout, &data);
     let err = stderr(&out);
     assert!(
-        err.contains("sent ") && err.contains(" · received "),
+        err.contains(" of 8 MiB echoed · ") && err.contains(" · sent "),
         "{err}"
     );
 }

@@ -393,7 +393,7 @@ async fn draw_progress(
         }
         let done = progress.bytes.load(Ordering::Relaxed);
         window.push(Instant::now(), done);
-        bar.show(done, window.per_second());
+        bar.show(done, window.span());
     }
 }
 
@@ -405,15 +405,27 @@ struct Bar {
 }
 
 impl Bar {
-    fn show(&self, done: u64, per_second: Option<String>) {
+    /// Draws `done` bytes, with the rate of `moved` bytes over a span when there is one, and,
+    /// for inputs of a known size, the time left at that rate, as pv shows it.
+    fn show(&self, done: u64, moved: Option<(u64, Duration)>) {
         self.bar.set_position(done);
         let of_total = self
             .total
             .map(|t| format!(" / {}", ui::bytes(t)))
             .unwrap_or_default();
-        let rate = per_second.map(|r| format!("  {r}")).unwrap_or_default();
+        let rate = moved
+            .map(|(bytes, span)| format!("  {}", ui::rate(bytes, span)))
+            .unwrap_or_default();
+        let eta = self
+            .total
+            .zip(moved)
+            .and_then(|(total, (bytes, span))| {
+                ui::eta(done, total, bytes as f64 / span.as_secs_f64())
+            })
+            .map(|eta| format!("  {eta}"))
+            .unwrap_or_default();
         self.bar
-            .set_message(format!("{}{of_total}{rate}", ui::bytes(done)));
+            .set_message(format!("{}{of_total}{rate}{eta}", ui::bytes(done)));
     }
 
     /// Ends the bar when the copy is over. On a terminal it is cleared (the shell's prompt
@@ -430,7 +442,7 @@ impl Bar {
         let done = progress.bytes.load(Ordering::Relaxed);
         let (start, base) = self.first;
         let took = start.elapsed();
-        let average = (took >= RATE_MIN_SPAN).then(|| ui::rate(done.saturating_sub(base), took));
+        let average = (took >= RATE_MIN_SPAN).then(|| (done.saturating_sub(base), took));
         self.show(done, average);
         self.bar.finish();
         // The last state stays as drawn, on a line of its own: detached first, or the newline
@@ -476,28 +488,36 @@ impl RateWindow {
         }
     }
 
-    /// The rate over the window, once it spans [`RATE_MIN_SPAN`].
-    fn per_second(&self) -> Option<String> {
+    /// The bytes moved over the window and the time it spans, once that is at least
+    /// [`RATE_MIN_SPAN`]: the rate, and from it the time left.
+    fn span(&self) -> Option<(u64, Duration)> {
         let (&(t0, b0), &(t1, b1)) = (self.samples.front()?, self.samples.back()?);
         let span = t1.duration_since(t0);
-        (span >= RATE_MIN_SPAN).then(|| ui::rate(b1.saturating_sub(b0), span))
+        (span >= RATE_MIN_SPAN).then(|| (b1.saturating_sub(b0), span))
+    }
+
+    /// The rate over the window, for people.
+    #[cfg(test)]
+    fn per_second(&self) -> Option<String> {
+        self.span().map(|(bytes, span)| ui::rate(bytes, span))
     }
 }
 
-/// The total size of the inputs when they are all regular files (else the bar has no end).
+/// The total size of the inputs when they are all regular files (else the bar has no end):
+/// what the percentage and the time left are reckoned against.
 fn total_size(files: &[OsString]) -> Option<u64> {
     let mut total = 0u64;
     for name in files {
-        let meta = if name == "-" {
-            let stat = rustix::fs::fstat(crate::sys::stdio::stdin().ok()?).ok()?;
-            (Kind::of(&stat) == Kind::Regular).then_some(stat.st_size as u64)?
+        let size = if name == "-" {
+            ui::known_size(crate::sys::stdio::stdin().ok()?)?
         } else {
             let m = std::fs::metadata(name).ok()?;
             m.is_file().then_some(m.len())?
         };
-        total += meta;
+        total = total.saturating_add(size);
     }
-    Some(total)
+    // Files that claim no size (under /proc) have data all the same: no end to show.
+    (total > 0).then_some(total)
 }
 
 #[cfg(test)]

@@ -140,8 +140,9 @@ pub fn generated_files() -> eyre::Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(files)
 }
 
-/// A man page: clap_mangen's sections, with EXIT STATUS, ENVIRONMENT and, where the command
-/// takes a DURATION, what one looks like, between the examples and the version.
+/// A man page: clap_mangen's sections, then the text after the options as EXAMPLES and NOTES,
+/// EXIT STATUS, ENVIRONMENT and, where the command takes a DURATION, what one looks like,
+/// the version, and SEE ALSO.
 fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
     let mut out = Vec::new();
     let name = command.get_name().to_owned();
@@ -150,7 +151,10 @@ fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
         a.get_value_names()
             .is_some_and(|v| v.iter().any(|n| n == "DURATION"))
     });
-    let has_extra = command.get_after_long_help().is_some() || command.get_after_help().is_some();
+    let after_help = command
+        .get_after_long_help()
+        .or(command.get_after_help())
+        .map(|text| after_help_sections(&text.to_string(), has_durations));
     let has_subcommands = command.has_subcommands();
     let man = clap_mangen::Man::new(command);
     let render = |out: &mut Vec<u8>| -> std::io::Result<()> {
@@ -164,18 +168,98 @@ fn render_man(command: clap::Command) -> eyre::Result<Vec<u8>> {
         if has_subcommands {
             man.render_subcommands_section(out)?;
         }
-        if has_extra {
-            man.render_extra_section(out)?;
+        if let Some(sections) = &after_help {
+            out.write_all(sections.as_bytes())?;
         }
         if has_durations {
             out.write_all(DURATIONS_SECTION.as_bytes())?;
         }
         out.write_all(exit_status_section(&name).as_bytes())?;
         out.write_all(ENVIRONMENT_SECTION.as_bytes())?;
-        man.render_version_section(out)
+        man.render_version_section(out)?;
+        out.write_all(see_also_section(&name).as_bytes())
     };
     render(&mut out).wrap_err("cannot render a man page")?;
     Ok(out)
+}
+
+/// The help text after the options, laid out as a man page's sections (clap_mangen puts it
+/// all under "EXTRA"): its "Examples:" paragraph as EXAMPLES, line for line so the columns
+/// stay aligned, and the other paragraphs as NOTES, less those the page has a section of its
+/// own for (the exit status, the environment, and with `durations` what a DURATION is).
+fn after_help_sections(text: &str, durations: bool) -> String {
+    let mut examples = String::new();
+    let mut notes = Vec::new();
+    for paragraph in text.split("\n\n") {
+        if let Some(lines) = paragraph.strip_prefix("Examples:\n") {
+            examples.push_str(".SH EXAMPLES\n.nf\n");
+            for line in lines.lines() {
+                examples.push_str(&roff_line(line));
+            }
+            examples.push_str(".fi\n");
+            continue;
+        }
+        let own_section = ["Exit status:", "Environment:"]
+            .iter()
+            .any(|p| paragraph.starts_with(p))
+            || (durations && paragraph.starts_with("A DURATION"));
+        if !own_section && !paragraph.trim().is_empty() {
+            notes.push(paragraph.lines().map(roff_line).collect::<String>());
+        }
+    }
+    if !notes.is_empty() {
+        examples.push_str(".SH NOTES\n");
+        examples.push_str(&notes.join(".PP\n"));
+    }
+    examples
+}
+
+/// One line of help text as roff text: backslashes, hyphens and apostrophes escaped as
+/// clap_mangen escapes them, and a leading period kept from reading as a request.
+fn roff_line(line: &str) -> String {
+    let text = line
+        .replace('\\', "\\\\")
+        .replace('-', "\\-")
+        .replace('\'', "\\*(Aq");
+    let guard = if text.starts_with('.') { "\\&" } else { "" };
+    format!("{guard}{text}\n")
+}
+
+/// The SEE ALSO section of the page for `name`: the tools each command stands beside.
+fn see_also_section(name: &str) -> String {
+    let pages: &[(&str, u8)] = match name.strip_prefix(BIN) {
+        Some("") => &[
+            ("cat", 1),
+            ("nc", 1),
+            ("ncat", 1),
+            ("socat", 1),
+            ("ping", 8),
+        ],
+        Some("-cat") => &[(BIN, 1), ("cat", 1), ("pv", 1)],
+        Some("-echo-server") => &[
+            (BIN, 1),
+            ("asyncio-tool-echo-client", 1),
+            ("nc", 1),
+            ("ncat", 1),
+            ("socat", 1),
+            ("systemd.socket", 5),
+        ],
+        Some("-echo-client") => &[
+            (BIN, 1),
+            ("asyncio-tool-echo-server", 1),
+            ("nc", 1),
+            ("ncat", 1),
+            ("socat", 1),
+            ("ping", 8),
+            ("openssl-s_client", 1),
+        ],
+        _ => &[(BIN, 1)],
+    };
+    let refs: Vec<String> = pages
+        .iter()
+        .map(|(page, section)| format!("\\fB{}\\fR({section})", page.replace('-', "\\-")))
+        .collect();
+    format!(".SH \"SEE ALSO\"\n{}\n", refs.join(",\n"))
 }
 
 const DURATIONS_SECTION: &str = r#".SH DURATIONS

@@ -44,6 +44,11 @@ use pump::{Phase, Shared};
 
 /// The progress line: bytes sent and received, and the rate of the replies.
 const PROGRESS_TEMPLATE: &str = "{spinner} {elapsed:>3} {msg}";
+/// The progress line when stdin is a file of known size: how much of it has come back, with
+/// the percentage, rate and time left, as pv shows them. No bar: with the byte counts it would
+/// not fit in 80 columns; the message is cut rather than wrapped on a narrow terminal, so it
+/// ends with what matters least.
+const SIZED_TEMPLATE: &str = "{spinner} {elapsed:>3} {percent:>3}% {wide_msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
@@ -409,16 +414,26 @@ fn say_totals(ui: &Ui, shared: &Shared) {
 }
 
 /// The optional progress line, cleared on every way out so an error message starts on a
-/// clean line.
-struct Bar<'a>(Option<ProgressBar>, &'a Ui);
+/// clean line; with the size of the input when stdin is a file.
+struct Bar<'a>(Option<ProgressBar>, &'a Ui, Option<u64>);
 
 impl<'a> Bar<'a> {
     fn new(args: &EchoClientArgs, ui: &'a Ui, interactive: bool) -> Bar<'a> {
+        // A pipe has no end to reckon a percentage against; UDP's line counts datagrams.
+        let udp = matches!(args.target.0, crate::net::endpoint::Endpoint::Udp(_));
+        let total = match crate::sys::stdio::stdin() {
+            Ok(stdin) if !udp => ui::known_size(stdin),
+            _ => None,
+        };
+        let template = match total {
+            Some(_) => SIZED_TEMPLATE,
+            None => PROGRESS_TEMPLATE,
+        };
         // The line would fight with typed text in a terminal, so it is only forced there.
         let bar = if interactive && !args.progress {
             None
         } else {
-            ui.progress_bar(args.progress, None, PROGRESS_TEMPLATE)
+            ui.progress_bar(args.progress, total, template)
         };
         // Drawn only from the exchange's ticks, never from indicatif's ticker thread: a
         // redraw from that thread could land after the clear on Ctrl-C and leave the line
@@ -426,20 +441,37 @@ impl<'a> Bar<'a> {
         if let Some(bar) = &bar {
             bar.disable_steady_tick();
         }
-        Bar(bar, ui)
+        Bar(bar, ui, total)
     }
 
     fn show(&self, shared: &Shared) {
-        if let Some(bar) = &self.0 {
-            let received = shared.received();
-            bar.set_message(format!(
-                "sent {} · received {} · {}",
-                ui::bytes(shared.sent()),
-                ui::bytes(received),
-                ui::rate(received, shared.started().elapsed())
-            ));
-            bar.tick();
-        }
+        let Some(bar) = &self.0 else { return };
+        let (sent, received) = (shared.sent(), shared.received());
+        let elapsed = shared.started().elapsed();
+        let rate = ui::rate(received, elapsed);
+        let line = match self.2 {
+            None => format!(
+                "sent {} · received {} · {rate}",
+                ui::bytes(sent),
+                ui::bytes(received)
+            ),
+            Some(total) => {
+                // Reckoned on the echo, not on what was sent: the run ends when the input has
+                // come back, and several MiB of it can sit in the socket buffers on the way.
+                bar.set_position(received);
+                let eta = ui::eta(received, total, received as f64 / elapsed.as_secs_f64())
+                    .map(|eta| format!(" · {eta}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} of {} echoed · {rate}{eta} · sent {}",
+                    ui::bytes(received),
+                    ui::bytes(total),
+                    ui::bytes(sent)
+                )
+            }
+        };
+        bar.set_message(line);
+        bar.tick();
     }
 
     fn finish(&self) {

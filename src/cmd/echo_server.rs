@@ -165,9 +165,11 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         let mut files = Vec::new();
         for bound in bound {
             let scheme = if args.tls.enabled { "tls:" } else { "" };
-            announce(&format!("{scheme}{}", bound.endpoint))?;
-            // A socket path may hold any byte: quoted (when it needs it) for the terminal.
-            ui.info(&format!("listening on {}", quote::address(&bound.endpoint)));
+            announce(&format!("{scheme}{}", bound.endpoint), ui)?;
+            // A socket path may hold any byte: quoted (when it needs it) for the terminal. With
+            // its scheme, as on stdout: on a terminal this may be the one address line shown.
+            let shown = quote::address(&bound.endpoint);
+            ui.info(&format!("listening on {scheme}{shown}"));
             listeners.push(bound.listener);
             files.push(bound.file);
         }
@@ -236,8 +238,12 @@ fn handed_over(
 /// The bound address as a line on stdout, written at once so `read` in a script returns now.
 /// Scripts find the server by that line: a stdout that cannot take it (closed, full, or its
 /// reader gone, `| true`) is an error before anything is served, not a server nobody can find.
-/// Unlike a data writer's, a broken pipe here is not a normal end.
-fn announce(endpoint: &str) -> eyre::Result<()> {
+/// Unlike a data writer's, a broken pipe here is not a normal end. On the terminal stderr is
+/// on, the line is left out: the "listening on" line says it there.
+fn announce(endpoint: &str, ui: &Ui) -> eyre::Result<()> {
+    if stdout_is_stderr_terminal(ui) {
+        return Ok(());
+    }
     let line = format!("{endpoint}\n");
     crate::sys::stdio::stdout()
         .and_then(|fd| crate::sys::fdio::write_all(fd, line.as_bytes()))
@@ -250,6 +256,21 @@ fn announce(endpoint: &str) -> eyre::Result<()> {
             };
             eyre::Report::new(err).wrap_err(what)
         })
+}
+
+/// Whether stdout is the terminal stderr is, with the "listening on" line to be shown there:
+/// the address line on stdout would then show the address a second time to the person
+/// reading, while no script can be reading it (scripts read a pipe or a file). The address is
+/// then said once, on stderr; under `-q`, or when stdout goes anywhere else, it goes on stdout.
+fn stdout_is_stderr_terminal(ui: &Ui) -> bool {
+    let (out, err) = (rustix::stdio::stdout(), rustix::stdio::stderr());
+    let device = |fd: std::os::fd::BorrowedFd<'static>| {
+        rustix::fs::fstat(fd)
+            .ok()
+            .filter(|_| rustix::termios::isatty(fd))
+            .map(|stat| stat.st_rdev)
+    };
+    !ui.quiet && ui.stderr_tty && device(out).is_some() && device(out) == device(err)
 }
 
 fn summary_line(s: &Summary) -> String {

@@ -68,7 +68,7 @@ pub(super) fn run(
         };
         for bound in &sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
-            super::announce(&shown)?;
+            super::announce(&shown, ui)?;
             ui.info(&format!("listening on {shown}"));
         }
         if let Err(err) = notifier.ready() {

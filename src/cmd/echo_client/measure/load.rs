@@ -374,6 +374,8 @@ struct Results {
     errors: BTreeMap<&'static str, u64>,
     /// The first connect error, to name in the final message.
     connect_error: Option<String>,
+    /// A connection could not be opened for want of file descriptors (EMFILE).
+    out_of_files: bool,
     /// Ctrl-C ended the run.
     interrupted: bool,
 }
@@ -383,11 +385,13 @@ impl Results {
         *self.errors.entry(kind).or_default() += 1;
     }
 
-    /// One of the C connections could not be opened, for `why`.
-    fn connect_failed(&mut self, why: String) {
+    /// One of the C connections could not be opened, for `err`.
+    fn connect_failed(&mut self, err: &eyre::Report) {
         self.error("connect");
         self.failed += 1;
-        self.connect_error.get_or_insert(why);
+        self.out_of_files |= out_of_files(err);
+        self.connect_error
+            .get_or_insert_with(|| crate::report::one_line(err));
     }
 }
 
@@ -399,6 +403,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
 ) -> eyre::Result<Exit> {
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
+    raise_open_files(ui);
     let dialer = Arc::new(dialer);
     let (first, server) = tokio::select! {
         dialed = dialer.dial(load.options.wait) => dialed?,
@@ -415,8 +420,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         .rate
         .map_or(String::new(), |r| format!(" at {r} msgs/s"));
     ui.info(&format!(
-        "LOAD {server}: {} connections, {} bytes per message, {}{rate}",
-        conns.len(),
+        "LOAD {server}: {}, {} bytes per message, {}{rate}",
+        connections(results.up, load.connections),
         load.options.size,
         ui::duration(load.duration)
     ));
@@ -601,10 +606,8 @@ impl<D: Dialer> Opening<D> {
             match dialed {
                 None => break,
                 Some(Ok(Ok((conn, _)))) => self.conns.push(conn),
-                Some(Ok(Err(err))) => {
-                    results.connect_failed(crate::report::one_line(&err));
-                }
-                Some(Err(err)) => results.connect_failed(err.to_string()),
+                Some(Ok(Err(err))) => results.connect_failed(&err),
+                Some(Err(err)) => results.connect_failed(&eyre::eyre!("{err}")),
             }
         }
         results.up = self.conns.len() as u64;
@@ -696,14 +699,89 @@ fn report(
         why.push(c.trouble());
     }
     if results.failed > 0 {
+        let limit = if results.out_of_files {
+            format!("; {}", open_files_advice())
+        } else {
+            String::new()
+        };
         why.push(format!(
-            "{} of {} connections failed: {}",
+            "{} of {} connections failed: {}{limit}",
             results.failed,
             load.connections,
             results.connect_error.unwrap_or_default()
         ));
     }
     eyre::bail!("{} ({})", why.join("; "), errors(&summary.errors))
+}
+
+/// How many connections the run has, the same in the header and the report: `50
+/// connections`, or `245 of 500 connections` when some could not be opened.
+fn connections(up: u64, asked: usize) -> String {
+    if up == asked as u64 {
+        format!("{asked} connections")
+    } else {
+        format!("{up} of {asked} connections")
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: each connection holds a descriptor,
+/// and the usual soft limit (1024) fails a load of a thousand connections with EMFILE where
+/// the hard limit (often 524288) allows it, as a person would raise it with `ulimit -n`.
+fn raise_open_files(ui: &Ui) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), Some(hard)) = (limit.current, limit.maximum) else {
+        return;
+    };
+    if soft >= hard {
+        return;
+    }
+    let raised = Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => ui.detail(&format!("open files limit raised from {soft} to {hard}")),
+        Err(err) => ui.detail(&format!(
+            "open files limit stays {soft}: cannot raise it to {hard}: {}",
+            crate::report::io_reason(&err.into())
+        )),
+    }
+}
+
+/// Whether `err` is the process running out of file descriptors (EMFILE): the one failure
+/// `ulimit -n` answers.
+fn out_of_files(err: &eyre::Report) -> bool {
+    let by_code = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            == Some(libc::EMFILE)
+    });
+    // A name with several addresses gives their errors as one text.
+    let words = crate::report::io_reason(&std::io::Error::from_raw_os_error(libc::EMFILE));
+    by_code || crate::report::one_line(err).contains(&words)
+}
+
+/// What to do when connections failed for want of file descriptors: the limit in force
+/// (`ulimit -n`) and how to raise it.
+fn open_files_advice() -> String {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let Some(soft) = limit.current else {
+        return "the system ran out of open files".to_owned();
+    };
+    match limit.maximum {
+        Some(hard) if hard <= soft => format!(
+            "at most {soft} files may be open at once (ulimit -n, the hard limit too): \
+             raise the hard limit (as root: ulimit -Hn, or LimitNOFILE= for a service) or use \
+             fewer --connections"
+        ),
+        hard => format!(
+            "at most {soft} files may be open at once (ulimit -n): raise it (ulimit -n {}) \
+             or use fewer --connections",
+            hard.map_or("unlimited".to_owned(), |h| h.to_string())
+        ),
+    }
 }
 
 /// `timeout 3, reset 1`, or `none`.
@@ -719,12 +797,12 @@ fn errors(errors: &BTreeMap<&'static str, u64>) -> String {
 fn text(s: &LoadSummary) -> String {
     let c = s.counts;
     let mut out = format!(
-        "--- {} load statistics: {} connections, {} bytes per message, {:.2} s ---\n\
+        "--- {} load statistics: {}, {} bytes per message, {:.2} s ---\n\
          connections: {} up, {} failed{}\n\
          messages: {} sent, {} received, {} lost, {} mismatched\n\
          throughput: {:.0} msgs/s, {:.2} MB/s\n",
         s.server,
-        s.connections,
+        connections(s.connections_up, s.connections),
         s.size,
         s.duration_s,
         s.connections_up,
