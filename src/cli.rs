@@ -281,7 +281,9 @@ service on any port, one datagram at a time: once a source has sent 64
 copies of copies in a row (each the reply sent to it the same number of
 replies before, at most 16384, itself a copy, none more than 1s after
 the one before), one of them is dropped, and one more after every 64 that
-follow. A loop of K datagrams so ends after about 66 x K echoes. No
+follow. A loop of K datagrams so ends after about 66 x K echoes (a
+loop of thousands of distinct datagrams may now and then leave a
+remainder of a hundred or so looping). No
 client is slowed, and none loses anything by sending data again once (a
 file twice, the probe and load modes at any --size). A client loses one
 datagram in 65 where what it sends repeats, at a fixed spacing, what it
