@@ -89,11 +89,13 @@ pub fn run(args: &CatArgs, ui: &Ui) -> eyre::Result<Exit> {
                 std::future::pending().await
             }
         };
+        // The bar is polled before the copy: a copy that ends before the first poll (a busy
+        // machine, a quick file) would otherwise leave a forced bar never drawn at all.
         let exit = tokio::select! {
             biased;
             () = interrupted => Ok(Exit::Interrupted),
-            result = rest => result.wrap_err("cat: the copy task failed")?,
             never = bar => match never {},
+            result = rest => result.wrap_err("cat: the copy task failed")?,
         };
         if let Some(bar) = shown.get() {
             bar.finish(&ui, &progress, matches!(exit, Ok(Exit::Interrupted)));
