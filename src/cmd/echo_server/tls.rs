@@ -270,7 +270,8 @@ async fn echo<C: Connection>(
 
 /// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
 /// the connection), then the rest (which a stop leaves the gate's grace); the gate may close
-/// it for room in either. On failure, the reason and whether it is worth a line without `-v`.
+/// it for room in either, and [`gate::Slot::closed`] says both. On failure, the reason and
+/// whether it is worth a line without `-v`.
 async fn handshake<'s, C: Connection>(
     ticket: &mut Ticket,
     stream: &'s mut C,
@@ -299,7 +300,6 @@ async fn handshake<'s, C: Connection>(
             Err(_) => return Err(late()),
         },
         () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
-        () = ticket.slot.stop_grace_passed() => return Err(ticket.slot.why_closed()),
     };
     if !ticket.slot.done() {
         // Closed for room just as it finished: the room is already someone else's.

@@ -38,8 +38,6 @@ pub(super) struct Gate {
     state: Mutex<State>,
     /// A slot came free.
     freed: Notify,
-    /// The server stopped (cancelled by [`Gate::stop`]).
-    stopping: CancellationToken,
 }
 
 struct State {
@@ -62,13 +60,16 @@ struct Pending {
 }
 
 /// One connection's room for its handshake, given back when dropped. Until [`Slot::done`],
-/// the gate may close the connection (to make room; at a stop, until [`Slot::heard`]):
-/// [`Slot::closed`] says when.
+/// the gate may close the connection (to make room; at a stop, at once until [`Slot::heard`],
+/// else after the grace): [`Slot::closed`] says when. The slot holds its room while it is
+/// done or still among the gate's pending handshakes; else the gate took the room back.
 pub(super) struct Slot {
     gate: Arc<Gate>,
     id: u64,
     since: Instant,
-    /// Cancelled only under the gate's lock, when the gate takes this slot back itself.
+    /// Cancelled only under the gate's lock: when the gate takes this slot back itself, or
+    /// at a stop (a slot heard from keeps its room for the grace). One token per slot, so a
+    /// handshake polls no lock that every other handshake polls too.
     close: CancellationToken,
     heard: bool,
     done: bool,
@@ -88,7 +89,6 @@ impl Gate {
                 stopped: false,
             }),
             freed: Notify::new(),
-            stopping: CancellationToken::new(),
         }
     }
 
@@ -152,48 +152,41 @@ impl Gate {
     }
 
     /// At a stop: closes every connection that has not sent its ClientHello, and says how
-    /// many. Those that have are left to finish, within the grace ([`Slot::stop_grace_passed`]).
+    /// many. Those that have are left to finish, within the grace (see [`Slot::closed`]).
     pub(super) fn stop(&self) -> usize {
         let mut state = self.lock();
         state.stopped = true;
         let before = state.pending.len();
         state.pending.retain(|p| {
-            if !p.heard {
-                p.close.cancel();
-            }
+            p.close.cancel();
             p.heard
         });
         let closed = before - state.pending.len();
         state.held -= closed;
-        self.stopping.cancel();
         closed
     }
 }
 
 impl Slot {
-    /// Resolves when the gate has closed this connection: it must end now, with
-    /// [`Slot::why_closed`] as its reason.
+    /// Resolves when the gate has closed this connection (or, at a stop, once a connection
+    /// heard from has had the grace): it must end now, with [`Slot::why_closed`] as its reason.
     pub(super) async fn closed(&self) {
         self.close.cancelled().await;
-    }
-
-    /// Resolves once the server has been stopping for the grace: a handshake still unfinished
-    /// then must end, with [`Slot::why_closed`] as its reason.
-    pub(super) async fn stop_grace_passed(&self) {
-        self.gate.stopping.cancelled().await;
-        tokio::time::sleep(self.gate.grace).await;
+        // Still pending once cancelled: the stop left it its room for the grace.
+        let graced = find(&self.gate.lock().pending, self.id).is_some();
+        if graced {
+            tokio::time::sleep(self.gate.grace).await;
+        }
     }
 
     /// The ClientHello came: a stop no longer closes the connection. False if the gate
     /// closed it just before.
     pub(super) fn heard(&mut self) -> bool {
         let mut state = self.gate.lock();
-        if self.close.is_cancelled() {
+        let Some(at) = find(&state.pending, self.id) else {
             return false;
-        }
-        if let Some(at) = find(&state.pending, self.id) {
-            state.pending[at].heard = true;
-        }
+        };
+        state.pending[at].heard = true;
         self.heard = true;
         true
     }
@@ -202,12 +195,10 @@ impl Slot {
     /// gate closed it just before.
     pub(super) fn done(&mut self) -> bool {
         let mut state = self.gate.lock();
-        if self.close.is_cancelled() {
+        let Some(at) = find(&state.pending, self.id) else {
             return false;
-        }
-        if let Some(at) = find(&state.pending, self.id) {
-            state.pending.remove(at);
-        }
+        };
+        state.pending.remove(at);
         self.done = true;
         true
     }
@@ -242,16 +233,14 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut state = self.gate.lock();
-        if self.close.is_cancelled() {
-            // The gate already took the room back.
-            return;
+        if !self.done {
+            let Some(at) = find(&state.pending, self.id) else {
+                // The gate already took the room back.
+                return;
+            };
+            state.pending.remove(at);
         }
         state.held -= 1;
-        if !self.done {
-            if let Some(at) = find(&state.pending, self.id) {
-                state.pending.remove(at);
-            }
-        }
         drop(state);
         self.gate.freed.notify_one();
     }
@@ -327,10 +316,12 @@ mod tests {
         let silent = [gate.admit().await, gate.admit().await];
         assert_eq!(gate.stop(), 2);
         assert!(silent.iter().all(|s| s.close.is_cancelled()));
-        assert!(!talker.close.is_cancelled());
         assert!(!silent[0].why_closed().1, "a stop is not worth a line");
         drop(silent);
         assert_eq!(gate.lock().held, 1);
+        // The one heard from has the grace to finish in.
+        let graced = tokio::time::timeout(GRACE / 2, talker.closed()).await;
+        assert!(graced.is_err(), "closed at once");
         assert!(talker.done());
         drop(talker);
         assert_eq!(gate.lock().held, 0);
