@@ -68,7 +68,9 @@ pub enum Peer {
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Peer::Tcp(addr) => addr.fmt(f),
+            // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d: shown as the
+            // client knows itself.
+            Peer::Tcp(addr) => SocketAddr::new(addr.ip().to_canonical(), addr.port()).fmt(f),
             Peer::Unix { pid, uid } => {
                 let pid = pid.map_or("?".to_owned(), |p| p.to_string());
                 let uid = uid.map_or("?".to_owned(), |u| u.to_string());
@@ -107,5 +109,18 @@ impl Accept for UnixListener {
             uid: cred.map(|c| c.uid()),
         };
         Ok((stream, peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_listener_shows_as_ipv4() {
+        let mapped = Peer::Tcp("[::ffff:127.0.0.1]:4000".parse().unwrap());
+        assert_eq!(mapped.to_string(), "127.0.0.1:4000");
+        let v6 = Peer::Tcp("[::1]:4000".parse().unwrap());
+        assert_eq!(v6.to_string(), "[::1]:4000");
     }
 }
