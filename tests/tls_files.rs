@@ -181,49 +181,8 @@ fn endless_or_huge_tls_files_are_refused_by_name() {
     std::fs::write(&huge, text).unwrap();
     for bad in [Path::new("/dev/zero"), huge.as_path()] {
         let b = s(bad);
-        let cases: [&[&str]; 6] = [
-            &[
-                "echo-server",
-                "--tls",
-                "--cert",
-                b,
-                "--key",
-                s(&key),
-                "127.0.0.1:0",
-            ],
-            &[
-                "echo-server",
-                "--tls",
-                "--cert",
-                s(&cert),
-                "--key",
-                b,
-                "127.0.0.1:0",
-            ],
-            &["echo-server", "--tls", "--client-ca", b, "127.0.0.1:0"],
-            &["echo-client", "--tls", "--cafile", b, "127.0.0.1:9"],
-            &[
-                "echo-client",
-                "--tls",
-                "--insecure",
-                "--cert",
-                b,
-                "--key",
-                s(&key),
-                "127.0.0.1:9",
-            ],
-            &[
-                "echo-client",
-                "--tls",
-                "--insecure",
-                "--cert",
-                s(&cert),
-                "--key",
-                b,
-                "127.0.0.1:9",
-            ],
-        ];
-        for args in cases {
+        let cases = every_tls_file_option(b, s(&cert), s(&key));
+        for args in &cases {
             let out = under_memory_limit(args, &[]);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
@@ -244,6 +203,31 @@ fn endless_or_huge_tls_files_are_refused_by_name() {
     );
 }
 
+/// Every way a TLS file is named on the command line, each with `file` in that place and the
+/// good `cert` and `key` elsewhere: the server's --cert, --key and --client-ca, the client's
+/// --cafile, --cert and --key.
+fn every_tls_file_option<'a>(file: &'a str, cert: &'a str, key: &'a str) -> Vec<Vec<&'a str>> {
+    let server = ["echo-server", "--tls"];
+    let client = ["echo-client", "--tls"];
+    let insecure = ["echo-client", "--tls", "--insecure"];
+    vec![
+        [&server[..], &["--cert", file, "--key", key, "127.0.0.1:0"]].concat(),
+        [&server[..], &["--cert", cert, "--key", file, "127.0.0.1:0"]].concat(),
+        [&server[..], &["--client-ca", file, "127.0.0.1:0"]].concat(),
+        [&client[..], &["--cafile", file, "127.0.0.1:9"]].concat(),
+        [
+            &insecure[..],
+            &["--cert", file, "--key", key, "127.0.0.1:9"],
+        ]
+        .concat(),
+        [
+            &insecure[..],
+            &["--cert", cert, "--key", file, "127.0.0.1:9"],
+        ]
+        .concat(),
+    ]
+}
+
 /// A TLS file name holding an escape sequence and a newline is shown quoted and escaped: one
 /// line, no raw control character, whichever option named it.
 #[test]
@@ -252,39 +236,8 @@ fn tls_file_names_are_quoted() {
     let (cert, key) = self_signed_ca_leaf(dir.path(), "server", false);
     let evil = dir.path().join("x\u{1b}[31m\nFAKE: line");
     let e = s(&evil);
-    let cases: [&[&str]; 5] = [
-        &[
-            "echo-server",
-            "--tls",
-            "--cert",
-            e,
-            "--key",
-            s(&key),
-            "127.0.0.1:0",
-        ],
-        &[
-            "echo-server",
-            "--tls",
-            "--cert",
-            s(&cert),
-            "--key",
-            e,
-            "127.0.0.1:0",
-        ],
-        &["echo-server", "--tls", "--client-ca", e, "127.0.0.1:0"],
-        &["echo-client", "--tls", "--cafile", e, "127.0.0.1:9"],
-        &[
-            "echo-client",
-            "--tls",
-            "--insecure",
-            "--cert",
-            e,
-            "--key",
-            s(&key),
-            "127.0.0.1:9",
-        ],
-    ];
-    for args in cases {
+    let cases = every_tls_file_option(e, s(&cert), s(&key));
+    for args in &cases {
         let out = std_tool(args).stdin(Stdio::null()).output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
