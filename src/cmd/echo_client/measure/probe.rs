@@ -330,6 +330,8 @@ struct Schedule<'a, 't> {
     flight: Flight,
     messages: Messages,
     ticker: Interval,
+    /// When the latest probe was sent.
+    last_sent: Instant,
 }
 
 impl<'a, 't> Schedule<'a, 't> {
@@ -350,6 +352,7 @@ impl<'a, 't> Schedule<'a, 't> {
             flight: Flight::new(capacity(timeout, probe.interval, size), timeout),
             messages: Messages::new(size)?,
             ticker,
+            last_sent: Instant::now(),
         })
     }
 
@@ -367,7 +370,21 @@ impl<'a, 't> Schedule<'a, 't> {
     /// Sends the next probe, as far as counting goes; returns its number.
     fn send(&mut self) -> u64 {
         self.tally.sent();
-        self.flight.send(Instant::now())
+        self.last_sent = Instant::now();
+        self.flight.send(self.last_sent)
+    }
+
+    /// When to look again at the probes in flight (the oldest awaited one's timeout), or
+    /// `None` when the count is sent and no reply is to come: none awaited, and none lost
+    /// unless `--timeout` has passed since the last send (a lost probe's reply may still come
+    /// late until then, as ping lingers for it).
+    fn wake(&mut self, sending: bool) -> Option<Option<Instant>> {
+        let due = self.flight.due();
+        if sending || due.is_some() {
+            return Some(due);
+        }
+        let end = self.last_sent + self.probe.options.timeout;
+        (self.tally.counts.lost > 0 && Instant::now() < end).then_some(Some(end))
     }
 
     /// Declares probe `seq` lost for `why`, if it awaits its reply.
@@ -487,10 +504,9 @@ async fn one_connection<D: Dialer>(
     };
     loop {
         let sending = on.sending();
-        let due = on.flight.due();
-        if !sending && due.is_none() {
+        let Some(due) = on.wake(sending) else {
             return Ok(None);
-        }
+        };
         let send = sending && !on.held_up();
         let next = on.flight.next();
         let step = link.step(&mut on.ticker, send, due, next);
