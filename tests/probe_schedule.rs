@@ -358,20 +358,12 @@ fn a_reply_after_the_timeout_is_shown_late() {
         serial: false,
         again: None,
     };
+    let args = ["--count", "15", "--interval", "20ms", "--timeout", "150ms"];
     for net in EVERY {
         let Some(server) = server(net, late.clone()) else {
             continue;
         };
-        let args = [
-            "--count",
-            "15",
-            "--interval",
-            "20ms",
-            "--timeout",
-            "150ms",
-            "--json",
-        ];
-        let out = probe(net, &server.addr, &args);
+        let out = probe(net, &server.addr, &[&args[..], &["--json"]].concat());
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{net:?}: {err}");
         let lost = err.find(": seq=3: no echo within 150ms").expect(&err);
@@ -388,6 +380,12 @@ fn a_reply_after_the_timeout_is_shown_late() {
         assert!(num(&v, "late") >= 1.0, "{v}");
         assert!(num(&v["rtt_ms"], "max") >= 250.0, "{v}");
     }
+    // The text summary says it too; over UDP only the one reply is late.
+    let server = server(Net::Udp, late).unwrap();
+    let out = probe(Net::Udp, &server.addr, &args);
+    let stdout = text(&out.stdout);
+    let want = "15 sent, 15 received, 0 lost, 0 mismatched, 1 late, 0% packet loss";
+    assert!(stdout.contains(want), "{stdout}");
 }
 
 /// Every UDP reply sent twice, the copy 25 ms later while later probes are in flight: each

@@ -1,14 +1,22 @@
 //! Probe mode, like ping: one message every `--interval`, each checked byte for byte, a header
 //! line and a line per reply on stdout (`64 bytes from 127.0.0.1:7: seq=3 time=0.071 ms`), then
 //! a summary with the packet loss (`--summary-only`: the header and the summary alone).
-//! A lost reply is reported on its own line and counted, and the probe goes on; on a stream
-//! the connection is then opened anew, since a late echo would be read as the next one's.
+//!
+//! The probes keep their schedule whatever the replies do, as ping's: over one connection
+//! several are in flight, their replies matched in order on a stream and by the number stamped
+//! in the message over UDP ([`message`]); a ring of send times bounds them ([`flight`]). So a
+//! stalled server shows as the backlog it is, not as one slow sample (coordinated omission).
+//! A probe not answered within `--timeout` is reported lost on its own line; a reply that still
+//! comes is printed `(late)` and counted received, as iputils ping counts one it had reported
+//! missing. A broken connection loses the probes awaiting their replies on it, and the next
+//! probe opens another; so does a stream reply that differs (the stream is then likely out of
+//! step). With `--new-connection` each probe has a connection of its own, in a task of its own.
 //! Over UDP a second reply to a probe already answered is a duplicate, printed with `(DUP!)`
 //! and counted, as ping does; it is not a loss, so it does not fail the run.
 //! Ctrl-C or `--deadline` ends it with the summary, and the status is the summary's `ok`, as
-//! load mode's: 0 if replies came and none was lost or differed (the probe cut short, counted
-//! sent and lost as ping counts it, is not held against the run). SIGQUIT (Ctrl-\) prints the
-//! summary so far on stderr and the probe goes on, as ping's does.
+//! load mode's: 0 if replies came and none was lost or differed (the probes cut short, counted
+//! sent and lost as ping counts them, are not held against the run). SIGQUIT (Ctrl-\) prints
+//! the summary so far on stderr and the probe goes on, as ping's does.
 
 mod flight;
 mod message;
@@ -387,6 +395,16 @@ impl<'a, 't> Schedule<'a, 't> {
         (self.tally.counts.lost > 0 && Instant::now() < end).then_some(Some(end))
     }
 
+    /// Declares lost every probe whose `--timeout` has passed.
+    fn expire(&mut self) -> eyre::Result<()> {
+        let now = Instant::now();
+        while let Some(seq) = self.flight.expire(now) {
+            self.tally
+                .lost(seq, Some(&no_echo(self.probe.options.timeout)))?;
+        }
+        Ok(())
+    }
+
     /// Declares probe `seq` lost for `why`, if it awaits its reply.
     fn lose(&mut self, seq: u64, why: &str) -> eyre::Result<()> {
         if self.flight.lose(seq) {
@@ -525,13 +543,12 @@ async fn one_connection<D: Dialer>(
                     return Ok(Some(stop));
                 }
             }
-            Step::Expire => {
-                if let Some(seq) = on.flight.expire(Instant::now()) {
-                    on.tally
-                        .lost(seq, Some(&no_echo(on.probe.options.timeout)))?;
-                }
+            Step::Expire => on.expire()?,
+            Step::Reply(Ok(())) => {
+                // A reply read in the same turn as a timeout comes after it: lost, then late.
+                on.expire()?;
+                on_reply(&mut link, on).await?;
             }
-            Step::Reply(Ok(())) => on_reply(&mut link, on).await?,
             Step::Reply(Err(failure)) => on_failure(&mut link, on, failure).await?,
             Step::Idle => return Ok(None),
         }
@@ -746,7 +763,7 @@ fn finish(tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
     let mut out = format!(
-        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}, \
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}{}, \
          {}% packet loss, time {}\n",
         s.server,
         c.sent,
@@ -757,6 +774,11 @@ fn text(s: &ProbeSummary, elapsed: Duration) -> String {
         match s.duplicates {
             0 => String::new(),
             n => format!(", +{n} duplicates"),
+        },
+        // Among those received.
+        match s.late {
+            0 => String::new(),
+            n => format!(", {n} late"),
         },
         loss_percent(c.lost, c.sent),
         ui::duration(elapsed)
