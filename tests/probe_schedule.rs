@@ -446,3 +446,60 @@ fn fast_probes_against_our_server_over_every_transport() {
         drop(server);
     }
 }
+
+/// A server that echoes three messages on each connection, then closes it.
+fn three_then_close<S: Read + Write>(mut c: S) {
+    let mut msg = [0u8; SIZE];
+    for _ in 0..3 {
+        if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// A stream that breaks loses the probe awaiting its reply on it, on its own line, and the
+/// next probe goes over a new connection, as the probe did before it kept a schedule.
+#[test]
+fn a_broken_stream_loses_what_awaits_and_the_next_probe_reconnects() {
+    for net in [Net::Tcp, Net::Unix, Net::Tls] {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = match net {
+            Net::Unix => {
+                let path = dir.path().join("s.sock");
+                let l = UnixListener::bind(&path).unwrap();
+                thread::spawn(move || l.incoming().flatten().for_each(three_then_close));
+                format!("unix:{}", path.display())
+            }
+            _ => {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap().to_string();
+                thread::spawn(move || l.incoming().flatten().for_each(three_then_close));
+                addr
+            }
+        };
+        let backend = Server {
+            addr,
+            _dir: dir,
+            _proxy: None,
+        };
+        let Some(server) = (if net == Net::Tls {
+            tls_in_front(backend)
+        } else {
+            Some(backend)
+        }) else {
+            continue;
+        };
+        let args = ["--count", "8", "--interval", "30ms", "--timeout", "1s"];
+        let out = probe(net, &server.addr, &args);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{net:?}: {stdout}");
+        assert!(
+            stdout.contains("8 sent, 6 received, 2 lost"),
+            "{net:?}: {stdout}"
+        );
+        for seq in [4, 8] {
+            let lost = format!("no reply from {}: seq={seq}: ", server.addr);
+            assert!(stdout.contains(&lost), "{net:?}: {stdout}");
+        }
+    }
+}

@@ -392,7 +392,7 @@ impl<'a, 't> Schedule<'a, 't> {
             return Some(due);
         }
         let end = self.last_sent + self.probe.options.timeout;
-        (self.tally.counts.lost > 0 && Instant::now() < end).then_some(Some(end))
+        (self.flight.may_come_late() && Instant::now() < end).then_some(Some(end))
     }
 
     /// Declares lost every probe whose `--timeout` has passed.
@@ -405,9 +405,9 @@ impl<'a, 't> Schedule<'a, 't> {
         Ok(())
     }
 
-    /// Declares probe `seq` lost for `why`, if it awaits its reply.
+    /// Declares probe `seq` lost for `why` with its connection, if it awaits its reply.
     fn lose(&mut self, seq: u64, why: &str) -> eyre::Result<()> {
-        if self.flight.lose(seq) {
+        if self.flight.forget(seq) {
             self.tally.lost(seq, Some(why))?;
         }
         Ok(())
@@ -496,11 +496,14 @@ impl<C: Pipeline> Link<C> {
         }
     }
 
-    /// Drops the connection; the probes sent over it and still awaited are lost for `why`.
+    /// Drops the connection; the probes sent over it and still awaited are lost for `why`,
+    /// and no reply to those lost before can come now.
     fn drop_conn(&mut self, on: &mut Schedule<'_, '_>, why: &str) -> eyre::Result<()> {
         self.conn = None;
         for seq in self.head..on.flight.next() {
-            on.lose(seq, why)?;
+            if on.flight.forget(seq) {
+                on.tally.lost(seq, Some(why))?;
+            }
         }
         self.head = on.flight.next();
         Ok(())
@@ -649,6 +652,13 @@ enum Outcome {
     Lost(String),
 }
 
+/// What the probes over their own connections do next.
+enum Turn<T> {
+    Send,
+    Done(Result<T, tokio::task::JoinError>),
+    Idle,
+}
+
 /// Probes each over a connection of its own (`--new-connection`), on schedule: a probe does
 /// not wait for the one before. Returns as [`one_connection`].
 async fn each_on_its_own<D: Dialer>(
@@ -667,20 +677,21 @@ async fn each_on_its_own<D: Dialer>(
         let step = async {
             tokio::select! {
                 biased;
-                Some(done) = probes.join_next() => Some(done),
-                _ = on.ticker.tick(), if send => None,
+                Some(done) = probes.join_next() => Turn::Done(done),
+                _ = on.ticker.tick(), if send => Turn::Send,
+                else => Turn::Idle,
             }
         };
         let tally = &*on.tally;
-        let done = match on.events.until(step, || tally.status()).await {
-            Ok(done) => done,
+        let turn = match on.events.until(step, || tally.status()).await {
+            Ok(turn) => turn,
             Err(stop) => {
                 on.cut()?;
                 return Ok(Some(stop));
             }
         };
-        match done {
-            None => {
+        match turn {
+            Turn::Send => {
                 let seq = on.send();
                 let msg = copy(on.messages.of(seq), 1)?;
                 let reply = zeroed(msg.len(), 1)?;
@@ -688,14 +699,15 @@ async fn each_on_its_own<D: Dialer>(
                 let probe = own_connection(Arc::clone(&dialer), first.take(), msg, reply, timeout);
                 probes.spawn(async move { (seq, probe.await) });
             }
-            Some(Err(err)) => return Err(eyre::eyre!("a probe's task failed: {err}")),
-            Some(Ok((_, Err(TlsAnswer)))) => {
-                eyre::bail!("{}: {}", on.tally.server, crate::net::sniff::TLS_ANSWER)
-            }
-            Some(Ok((seq, Ok(Outcome::Reply(reply))))) => {
-                on.settle(seq, reply.echo, Some(reply))?
-            }
-            Some(Ok((seq, Ok(Outcome::Lost(why))))) => on.lose(seq, &why)?,
+            Turn::Done(Err(err)) => return Err(eyre::eyre!("a probe's task failed: {err}")),
+            Turn::Done(Ok((seq, outcome))) => match outcome {
+                Err(TlsAnswer) => {
+                    eyre::bail!("{}: {}", on.tally.server, crate::net::sniff::TLS_ANSWER)
+                }
+                Ok(Outcome::Reply(reply)) => on.settle(seq, reply.echo, Some(reply))?,
+                Ok(Outcome::Lost(why)) => on.lose(seq, &why)?,
+            },
+            Turn::Idle => return Ok(None),
         }
     }
 }

@@ -32,8 +32,10 @@ pub(super) fn capacity(timeout: Duration, interval: Duration, size: usize) -> us
 pub(super) enum State {
     /// Sent, its reply awaited within `--timeout`.
     Awaiting,
-    /// Declared lost (its timeout passed, its connection broke); a reply may still come late.
+    /// Declared lost when its timeout passed; a reply may still come late.
     Lost,
+    /// Lost with its connection: no reply can come.
+    Gone,
     /// Answered.
     Answered,
 }
@@ -175,6 +177,23 @@ impl Flight {
         }
     }
 
+    /// Probe `seq`'s connection is gone: no reply to it can come. Whether it awaited one.
+    pub(super) fn forget(&mut self, seq: u64) -> bool {
+        match self.slot_mut(seq) {
+            Some(slot) if matches!(slot.state, State::Awaiting | State::Lost) => {
+                let awaited = slot.state == State::Awaiting;
+                slot.state = State::Gone;
+                awaited
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a probe declared lost may still be answered (late).
+    pub(super) fn may_come_late(&self) -> bool {
+        self.slots.iter().flatten().any(|s| s.state == State::Lost)
+    }
+
     /// Whether probe `seq` awaits its reply.
     pub(super) fn is_awaiting(&self, seq: u64) -> bool {
         self.slot(seq).is_some_and(|s| s.state == State::Awaiting)
@@ -191,7 +210,7 @@ impl Flight {
                 let rtt = now.saturating_duration_since(slot.sent);
                 let settled = match slot.state {
                     State::Awaiting => Settled::Reply(rtt),
-                    State::Lost => Settled::Late(Some(rtt)),
+                    State::Lost | State::Gone => Settled::Late(Some(rtt)),
                     State::Answered => Settled::Duplicate,
                 };
                 slot.state = State::Answered;
@@ -262,5 +281,11 @@ mod tests {
         assert_eq!(f.settle(1, t0), Settled::Duplicate);
         assert_eq!(f.settle(2, t0), Settled::Duplicate);
         assert!(f.is_awaiting(4) && !f.is_awaiting(2));
+        assert!(!f.may_come_late());
+        assert_eq!(f.expire(t0 + 100 * MS), Some(3));
+        assert!(f.may_come_late());
+        assert!(!f.forget(3), "lost already");
+        assert!(f.forget(4), "awaited");
+        assert!(!f.may_come_late() && f.due().is_none());
     }
 }
