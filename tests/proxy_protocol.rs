@@ -392,6 +392,13 @@ fn a_malformed_header_is_refused_with_a_clear_line() {
     assert!(status.success(), "{err}");
     let line = err.lines().find(|l| l.contains(": refused: ")).unwrap();
     assert!(!line.contains('\r'), "{line:?}");
+    // A v1 line that does not end within the specification's 107 bytes.
+    let (server, addr) = self::server(&["--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let long = [&b"PROXY TCP4 "[..], &[b'1'; 120][..], b"\r\n"].concat();
+    let (_, back) = exchange(&addr, &long);
+    assert!(back.is_empty(), "{back:?}");
+    let want = "refused: invalid PROXY v1 header: no line end in its first 107 bytes";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
 }
 
 #[test]
@@ -464,5 +471,48 @@ fn meaningless_combinations_are_usage_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: wanted {want:?}: {err}");
+    }
+}
+
+/// inetd mode reads the header too; a refusal there ends the one connection with exit 1,
+/// naming the peer and the reason.
+#[test]
+fn inetd_mode_reads_the_header_and_fails_a_refused_connection() {
+    for (sent, ok) in [
+        (
+            &b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 7\r\nvia inetd\n"[..],
+            true,
+        ),
+        (&b"no header\n"[..], false),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let server = std_tool(["echo-server", "--inetd", "-v", "--proxy-protocol"])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        client.set_read_timeout(Some(LIMIT)).unwrap();
+        client.write_all(sent).unwrap();
+        let _ = client.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = client.read_to_end(&mut back);
+        let out = crate::util::output_timeout(server, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_no_panic(&out.stderr);
+        if ok {
+            assert_eq!(back, b"via inetd\n");
+            assert!(out.status.success(), "{err}");
+            assert!(
+                err.contains("192.0.2.7:40001: open (PROXY v1 from 127.0.0.1:"),
+                "{err}"
+            );
+        } else {
+            assert!(back.is_empty(), "{back:?}");
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert!(err.contains("refused: no PROXY protocol header"), "{err}");
+        }
     }
 }

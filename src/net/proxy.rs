@@ -295,6 +295,31 @@ mod tests {
         assert_eq!(parse(&local).unwrap().addresses, None);
     }
 
+    proptest::proptest! {
+        /// Whatever follows a signature, parsing says why it is wrong or names addresses; it
+        /// never panics.
+        #[test]
+        fn any_bytes_after_a_signature_parse_or_say_why(
+            v2: bool,
+            command: u8,
+            family: u8,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let mut bytes = if v2 {
+                let mut b = V2_SIGNATURE.to_vec();
+                let len = u16::try_from(body.len()).unwrap().to_be_bytes();
+                b.extend([command, family, len[0], len[1]]);
+                b
+            } else {
+                V1_PREFIX.to_vec()
+            };
+            bytes.extend(&body);
+            if let Err(why) = parse(&bytes) {
+                proptest::prop_assert!(why.starts_with("invalid PROXY v"), "{why}");
+            }
+        }
+    }
+
     #[test]
     fn bad_headers_say_why() {
         let err = parse(b"PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n").unwrap_err();
