@@ -1,7 +1,7 @@
 //! What goes into the server's messages: the live status line, its rate, the throttle that
 //! keeps accept errors to one line a second, and the one that keeps each kind of per-client
-//! line (a failed TLS handshake, a refused PROXY header) to about one a second. The lines themselves go through the
-//! [`Ui`](crate::ui::Ui), like every other message.
+//! line (a failed TLS handshake, a refused PROXY header) to about one a second. The lines
+//! themselves go through the [`Ui`], like every other message.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
