@@ -319,6 +319,21 @@ fn optional_serves_direct_connections_as_they_are() {
     // Bytes that start like a signature but are not one are data too.
     let (_, back) = exchange(&addr, b"PROXIES\n");
     assert_eq!(back, b"PROXIES\n");
+    // An empty line typed by a person starts like a v2 signature: it is echoed all the same,
+    // soon (a proxy sends its header at once).
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let start = Instant::now();
+    s.write_all(b"\r\n").unwrap();
+    let mut line = [0u8; 2];
+    s.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"\r\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(s);
     // A connection that says nothing is served (and closed) as is.
     let (_, back) = exchange(&addr, b"");
     assert!(back.is_empty());

@@ -27,6 +27,11 @@ static REFUSED: log::Throttled = log::Throttled::new("refused without a PROXY pr
 /// The pause before looking again at first bytes that cannot be told apart yet.
 const UNDECIDED_PAUSE: Duration = Duration::from_millis(10);
 
+/// With `=optional`, how long first bytes that start like a signature may stay undecided before
+/// they are taken for the client's own: a proxy sends its header at once (the specification
+/// asks it to), while a person may well type an empty line (`\r\n`) and wait for the echo.
+const OPTIONAL_UNDECIDED: Duration = Duration::from_millis(250);
+
 /// How many first bytes are looked at: a signature's, and enough to show in a refusal.
 const FIRST: usize = 32;
 
@@ -97,7 +102,7 @@ impl From<io::Error> for Refusal {
 
 /// The header, or `None` when `optional` and the connection does not start with one.
 async fn read<C: Connection>(stream: &mut C, optional: bool) -> Result<Option<Header>, Refusal> {
-    let version = match sniff(stream).await? {
+    let version = match sniff(stream, optional).await? {
         Ok(version) => version,
         Err(_) if optional => return Ok(None),
         Err(first) if first.is_empty() => {
@@ -120,9 +125,14 @@ async fn read<C: Connection>(stream: &mut C, optional: bool) -> Result<Option<He
 }
 
 /// The version of the header the connection starts with, or its first bytes (none if it
-/// closed first) when it starts with something else. Takes nothing off the socket.
-async fn sniff<C: Connection>(stream: &mut C) -> io::Result<Result<Version, Vec<u8>>> {
+/// closed first) when it starts with something else (when `optional`, also when they stay
+/// undecided for [`OPTIONAL_UNDECIDED`]). Takes nothing off the socket.
+async fn sniff<C: Connection>(
+    stream: &mut C,
+    optional: bool,
+) -> io::Result<Result<Version, Vec<u8>>> {
     let mut first = [0u8; FIRST];
+    let start = tokio::time::Instant::now();
     loop {
         stream.readable().await?;
         let n = match stream.try_peek(&mut first) {
@@ -135,6 +145,9 @@ async fn sniff<C: Connection>(stream: &mut C) -> io::Result<Result<Version, Vec<
             Start::Header(version) => return Ok(Ok(version)),
             Start::Other => return Ok(Err(first[..n].to_vec())),
             Start::Undecided if n == 0 => return Ok(Err(Vec::new())),
+            Start::Undecided if optional && start.elapsed() >= OPTIONAL_UNDECIDED => {
+                return Ok(Err(first[..n].to_vec()));
+            }
             Start::Undecided => tokio::time::sleep(UNDECIDED_PAUSE).await,
         }
     }
