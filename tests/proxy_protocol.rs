@@ -83,16 +83,20 @@ fn readme_haproxy_config(front: &str, back: &str, send: &str) -> String {
         .expect("the README has a haproxy block");
     let block = &readme[start + "```haproxy\n".len()..];
     let block = &block[..block.find("```").unwrap()];
-    assert!(block.contains("127.0.0.1:8080") && block.contains("127.0.0.1:7007 send-proxy-v2"));
+    let server = "127.0.0.1:7007 send-proxy-v2 check";
+    assert!(block.contains("127.0.0.1:8080") && block.contains(server));
+    // Checks every 200ms rather than 2s, so that one comes within the test.
     block
         .replace("127.0.0.1:8080", front)
-        .replace("127.0.0.1:7007 send-proxy-v2", &format!("{back} {send}"))
+        .replace(server, &format!("{back} {send} check inter 200ms"))
 }
 
 /// HAProxy in front of a `-v --proxy-protocol` server, configured as the README says with
 /// `send`: data echoes through, and the server's open line names the client's own address
-/// (its port, as HAProxy saw it), with HAProxy's connection as where it came from.
-fn through_haproxy(send: &str, version: &str) {
+/// (its port, as HAProxy saw it), with HAProxy's connection as where it came from. HAProxy's
+/// health checks carry a header too (`check`): the server's stderr comes to hold `seen` at
+/// least `times` times, and no refusal.
+fn through_haproxy(send: &str, version: &str, (seen, times): (&str, usize)) {
     let Some(haproxy) = haproxy() else { return };
     let (server, back) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
     let front = format!("127.0.0.1:{}", free_port());
@@ -133,18 +137,26 @@ fn through_haproxy(send: &str, version: &str) {
         "no {want:?} in: {}",
         server.stderr()
     );
+    let checked = eventually(LIMIT, || server.stderr().matches(seen).count() >= times);
+    assert!(checked, "no health check {seen:?} in: {}", server.stderr());
     let (status, err) = server.stop(LIMIT);
     assert!(status.success(), "{err}");
+    assert!(!err.contains("refused"), "{err}");
 }
 
 #[test]
 fn haproxy_send_proxy_names_the_client() {
-    through_haproxy("send-proxy", "v1");
+    // A v1 check names HAProxy's own connection: an open line besides the client's.
+    through_haproxy("send-proxy", "v1", (": open (PROXY v1 from ", 2));
 }
 
 #[test]
 fn haproxy_send_proxy_v2_names_the_client() {
-    through_haproxy("send-proxy-v2", "v2");
+    through_haproxy(
+        "send-proxy-v2",
+        "v2",
+        (": open (PROXY v2 naming no client)", 1),
+    );
 }
 
 #[test]
