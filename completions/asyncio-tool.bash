@@ -89,7 +89,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -w -s -p -C -z -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --progress --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --json --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -w -s -p -C -z -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --progress --send-proxy --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --json --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -184,6 +184,10 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --send-proxy)
+                    COMPREPLY=($(compgen -W "v1 v2" -- "${cur}"))
+                    return 0
+                    ;;
                 --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -240,7 +244,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --inetd --listen --keep-open --verbose --color --quiet --help --version"
+            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +328,10 @@ _asyncio__tool() {
                     ;;
                 --shutdown-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-protocol)
+                    COMPREPLY=($(compgen -W "required optional" -- "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -345,6 +345,15 @@ pub struct EchoServerArgs {
     #[arg(long)]
     pub no_status: bool,
 
+    /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and send-proxy-v2
+    /// write it) at the start of each connection, over TLS before the ClientHello: the client
+    /// it names is the one -v and the logs show. A connection without a valid header is
+    /// refused and logged; with =optional it is served as is (a direct health check), and a
+    /// v2 LOCAL header (the proxy's own check) keeps the real peer. A header must be whole
+    /// within 10s (or --idle-timeout, if shorter).
+    #[arg(long, value_name = "MODE", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "required")]
+    pub proxy_protocol: Option<ProxyProtocol>,
+
     /// Serve the socket on standard input as inetd hands it over: one connection, then exit
     /// (nowait; xinetd, systemd-socket-activate --inetd -a, socat EXEC:), or a listening or UDP
     /// socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a
@@ -366,6 +375,24 @@ pub struct EchoServerArgs {
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How `echo-server --proxy-protocol` takes a connection without a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyProtocol {
+    /// Every connection must start with a header (the default of a bare --proxy-protocol).
+    Required,
+    /// A connection that does not start with one is served as is.
+    Optional,
+}
+
+/// The header `echo-client --send-proxy` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SendProxy {
+    /// Text: `PROXY TCP4 SRC DST SPORT DPORT`, as HAProxy's send-proxy.
+    V1,
+    /// Binary, as HAProxy's send-proxy-v2.
+    V2,
 }
 
 const CLIENT_EXAMPLES: &str = "\
@@ -502,6 +529,13 @@ pub struct EchoClientArgs {
     /// Show the progress line on stderr even when it would be hidden.
     #[arg(long)]
     pub progress: bool,
+
+    /// Start each connection with a PROXY protocol header naming its real source and
+    /// destination addresses, as HAProxy in front of a server would (over TLS, before the
+    /// ClientHello; from a Unix socket, which has no address, UNKNOWN or UNSPEC): to test a
+    /// server behind a proxy without one. In every mode: copy, -z, --count, --connections.
+    #[arg(long, value_name = "VERSION", value_enum)]
+    pub send_proxy: Option<SendProxy>,
 
     /// More messages on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]

@@ -16,6 +16,7 @@ mod inetd_hexdump;
 mod measure;
 mod nc_habits;
 mod probe_schedule;
+mod proxy_protocol;
 mod stderr;
 mod tls;
 mod tls_files;
