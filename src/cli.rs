@@ -15,6 +15,7 @@ use values::{
 
 pub mod endpoints;
 pub mod measure;
+pub mod report;
 pub mod tls;
 pub mod values;
 
@@ -142,6 +143,11 @@ pub enum Command {
         override_usage = "asyncio-tool completions [OPTIONS] <SHELL>"
     )]
     Completions(CompletionsArgs),
+    /// Put the --json results (or --hdr-log files) of many probe or load runs together: counts
+    /// and rates summed, latency percentiles from the merged histogram, a row per run.
+    // A fixed usage line, for the reason the top level has one.
+    #[command(override_usage = "asyncio-tool report [OPTIONS] [FILE]...")]
+    Report(report::ReportArgs),
 }
 
 const CAT_EXAMPLES: &str = "\
@@ -498,6 +504,10 @@ pub struct EchoClientArgs {
     /// --verify, and the probe and load modes.
     #[command(flatten)]
     pub measure: measure::Measure,
+
+    /// --label, --start-at, --connect-rate: one load from many machines.
+    #[command(flatten)]
+    pub fleet: report::Fleet,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -642,6 +652,7 @@ impl Cli {
             Command::EchoServer(a) => a.verbose,
             Command::EchoClient(a) => a.verbose,
             Command::Completions(a) => a.verbose,
+            Command::Report(a) => a.verbose,
         };
         self.verbose.saturating_add(inner)
     }

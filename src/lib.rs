@@ -19,7 +19,7 @@ pub mod sys;
 mod ui;
 
 use cli::{Cli, Command};
-use cmd::{cat, completions, echo_client, echo_server};
+use cmd::{cat, completions, echo_client, echo_server, report as report_cmd};
 use exit::Exit;
 use ui::Ui;
 
@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::EchoServer(args) => echo_server::run(&args, &ui),
         Command::EchoClient(args) => echo_client::run(&args, &ui),
         Command::Completions(args) => completions::run(&args),
+        Command::Report(args) => report_cmd::run(&args, &ui),
     };
     match result {
         Ok(exit) => exit,

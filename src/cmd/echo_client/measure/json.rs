@@ -3,6 +3,8 @@
 //! modes' stdout.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use color_eyre::eyre::{self, WrapErr};
 use serde::Serialize;
@@ -72,6 +74,8 @@ pub(super) struct LoadSummary {
     pub counts: Counts,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
+    /// How long the C connections took to open (not the reopened ones).
+    pub connect_ms: Option<Times>,
     pub connections: usize,
     pub connections_up: u64,
     pub connections_failed: u64,
@@ -83,6 +87,72 @@ pub(super) struct LoadSummary {
     pub mb_per_s: f64,
     pub errors: BTreeMap<&'static str, u64>,
     pub interrupted: bool,
+}
+
+/// Who ran what, when: the JSON summary's `run` object, so results from many machines can be
+/// told apart and put together (`asyncio-tool report`).
+#[derive(Debug, Serialize)]
+pub(in crate::cmd::echo_client) struct Run {
+    /// 128 random bits in hex: tells two runs apart whatever their labels and times.
+    id: String,
+    /// When the run began (after `--start-at`'s wait), RFC 3339 in UTC.
+    #[serde(serialize_with = "started")]
+    started: OnceLock<SystemTime>,
+    /// This program's version.
+    version: &'static str,
+    /// The host name of the machine that ran it.
+    host: String,
+    /// `--label KEY=VALUE`s.
+    labels: BTreeMap<String, String>,
+    /// Every option in effect, as plain JSON values.
+    options: serde_json::Value,
+}
+
+impl Run {
+    /// A new run's metadata; its start is marked by [`Run::mark_started`].
+    pub(super) fn new(labels: BTreeMap<String, String>, options: serde_json::Value) -> Run {
+        Run {
+            id: random_id(),
+            started: OnceLock::new(),
+            version: env!("CARGO_PKG_VERSION"),
+            host: host_name(),
+            labels,
+            options,
+        }
+    }
+
+    /// The run begins now (the first call counts).
+    pub(super) fn mark_started(&self) {
+        let _ = self.started.set(SystemTime::now());
+    }
+}
+
+/// `started` as RFC 3339; a run never marked (it cannot be printed then) counts from now.
+fn started<S: serde::Serializer>(at: &OnceLock<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    let at = at.get().copied().unwrap_or_else(SystemTime::now);
+    s.serialize_str(&crate::cli::report::rfc3339(at))
+}
+
+/// 128 bits from the system's random source, in hex; the clock's nanoseconds and the process
+/// id if that source fails (it does not on Linux), which still tell runs apart.
+fn random_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The machine's host name (uname's nodename), as `hostname` prints it.
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Writes one line or block of the mode's output to stdout.
