@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod exit;
+pub mod latency;
 mod net;
 mod report;
 mod runtime;

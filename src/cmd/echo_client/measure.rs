@@ -21,7 +21,6 @@
 mod json;
 mod load;
 mod probe;
-mod stats;
 pub(super) mod transport;
 
 use std::future::Future;

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use color_eyre::eyre::{self, WrapErr};
 use serde::Serialize;
 
-use super::stats::Times;
+use crate::latency::Times;
 use crate::report::stdout_error;
 
 /// The counts both modes report: sent = received + lost; mismatched replies are received.

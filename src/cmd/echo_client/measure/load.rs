@@ -22,10 +22,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::json::{Counts, LoadSummary, print, print_json};
-use super::stats::Latencies;
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::{Options, copy, random_message, stamp, zeroed};
 use crate::exit::Exit;
+use crate::latency::Latencies;
 use crate::runtime;
 use crate::ui::{self, Ui};
 
@@ -663,7 +663,7 @@ impl<D: Dialer> Opening<D> {
 fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let msgs = l.len() as f64 / secs;
-    let p99 = if l.len() == 0 {
+    let p99 = if l.is_empty() {
         "-".to_owned()
     } else {
         format!("{:.3} ms", l.percentile_ms(99.0))

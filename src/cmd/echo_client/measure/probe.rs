@@ -20,11 +20,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
 use super::json::{Counts, ProbeSummary, print, print_json};
-use super::stats::Latencies;
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::transport::{Duplicates, Failure};
 use super::{Options, random_message, stamp, zeroed};
 use crate::exit::Exit;
+use crate::latency::Latencies;
 use crate::runtime;
 use crate::ui::{self, Ui};
 
