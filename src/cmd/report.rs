@@ -71,7 +71,10 @@ fn not_ok(groups: &[group::Group]) -> eyre::Result<Exit> {
         .iter()
         .flat_map(|g| &g.runs)
         .filter(|r| r.ok == Some(false))
-        .map(|r| format!("{} ({})", r.source, r.trouble.as_deref().unwrap_or("not ok")))
+        .map(|r| {
+            let why = r.trouble.as_deref().unwrap_or("not ok");
+            format!("{} ({why})", input::shown(&r.source))
+        })
         .collect();
     if bad.is_empty() {
         return Ok(Exit::Success);

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use color_eyre::eyre;
 
-use super::input::{Counts, Run, per_second};
+use super::input::{Counts, Run, per_second, shown};
 use crate::latency::Latencies;
 
 /// How runs are grouped: `report`'s `--merge` and `--group-by`.
@@ -110,8 +110,8 @@ fn one_mode(runs: &[Run]) -> eyre::Result<Option<String>> {
         eyre::bail!(
             "{} is a {its} run and {} a {mode} run: one total merges runs of one mode \
              (give them apart, or --label them and --group-by that label)",
-            other.source,
-            first.source
+            shown(&other.source),
+            shown(&first.source)
         );
     }
     Ok(Some(mode.clone()))

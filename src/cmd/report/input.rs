@@ -71,16 +71,21 @@ pub(super) fn per_second(n: f64, secs: f64) -> f64 {
     if secs > 0.0 { n / secs } else { 0.0 }
 }
 
-/// A path as messages show it: always in quotes, a crafted name escaped.
-pub(super) fn shown(path: &Path) -> String {
+/// A path as the report shows it: bare when plain, shell-quoted when a shell or a terminal
+/// would take it specially (a crafted name can forge no line); `-` is standard input.
+pub(super) fn name(path: &Path) -> String {
     if path == Path::new("-") {
-        return "standard input".to_owned();
+        return "-".to_owned();
     }
-    let q = crate::ui::quote::quote(path.as_os_str());
-    if q.starts_with(['\'', '"', '$']) {
-        q
-    } else {
-        format!("'{q}'")
+    crate::ui::quote::quote(path.as_os_str())
+}
+
+/// A name as messages show it: always in quotes.
+pub(super) fn shown(name: &str) -> String {
+    match name {
+        "-" => "standard input".to_owned(),
+        _ if name.starts_with(['\'', '"', '$']) => name.to_owned(),
+        _ => format!("'{name}'"),
     }
 }
 
@@ -93,7 +98,8 @@ fn read(path: &Path) -> eyre::Result<Vec<u8>> {
             .read_to_end(&mut bytes)
             .wrap_err("cannot read standard input")?;
     } else {
-        bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", shown(path)))?;
+        bytes = std::fs::read(path)
+            .wrap_err_with(|| format!("cannot read {}", shown(&name(path))))?;
     }
     Ok(bytes)
 }
@@ -101,14 +107,18 @@ fn read(path: &Path) -> eyre::Result<Vec<u8>> {
 /// The runs of a `--json` results file: every `"type":"summary"` object in it.
 pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
     let bytes = read(path)?;
-    let name = shown(path);
+    let plain = name(path);
+    let name = shown(&plain);
     let mut found = Vec::new();
     let mut stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>();
     loop {
         let at = stream.byte_offset();
         let Some(value) = stream.next() else { break };
         let value = value.map_err(|err| eyre::eyre!("{name} is not JSON: {err}"))?;
-        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        // The offset is where the last value ended: the object starts past the blanks.
+        let blanks = bytes[at..].iter().take_while(|b| b.is_ascii_whitespace());
+        let start = at + blanks.count();
+        let line = 1 + bytes[..start].iter().filter(|&&b| b == b'\n').count();
         // A summary object ends a JSON-lines stream; interval objects are not runs.
         match value.get("type").and_then(Value::as_str) {
             Some("summary") => found.push((line, value)),
@@ -132,9 +142,9 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
         .into_iter()
         .map(|(line, value)| {
             let source = if several {
-                format!("{name}:{line}")
+                format!("{plain}:{line}")
             } else {
-                name.clone()
+                plain.clone()
             };
             summary_run(source, &value)
         })
@@ -143,14 +153,15 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
 
 /// One summary object as a run.
 fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
+    let at = shown(&source);
     let obj = value
         .as_object()
-        .ok_or_else(|| eyre::eyre!("{source}: the summary is not a JSON object"))?;
-    let latencies = histogram(&source, obj)?;
+        .ok_or_else(|| eyre::eyre!("{at}: the summary is not a JSON object"))?;
+    let latencies = histogram(&at, obj)?;
     let num = |key: &str| -> eyre::Result<u64> {
         obj.get(key)
             .and_then(Value::as_u64)
-            .ok_or_else(|| eyre::eyre!("{source}: the summary has no whole number \"{key}\""))
+            .ok_or_else(|| eyre::eyre!("{at}: the summary has no whole number \"{key}\""))
     };
     let counts = Counts {
         sent: num("sent")?,
@@ -160,7 +171,7 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
     let received = num("received")?;
     let mode = obj.get("mode").and_then(Value::as_str).map(str::to_owned);
     if !matches!(mode.as_deref(), Some("probe" | "load")) {
-        eyre::bail!("{source}: the summary's \"mode\" is not \"probe\" or \"load\"");
+        eyre::bail!("{at}: the summary's \"mode\" is not \"probe\" or \"load\"");
     }
     let ok = obj.get("ok").and_then(Value::as_bool);
     let run = obj.get("run").and_then(Value::as_object);
@@ -250,7 +261,8 @@ fn trouble(obj: &Map<String, Value>, c: Counts, received: u64) -> String {
 /// its time from the first interval's start to the last one's end.
 pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
     let bytes = read(path)?;
-    let name = shown(path);
+    let plain = name(path);
+    let name = shown(&plain);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| eyre::eyre!("{name} is not an HdrHistogram log: not text"))?;
     let mut log = Log::default();
@@ -270,7 +282,7 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
     });
     let labels = BTreeMap::new();
     Ok(Run {
-        source: name,
+        source: plain,
         labels,
         mode: None,
         ok: None,
@@ -347,8 +359,9 @@ mod tests {
 
     #[test]
     fn paths_are_quoted() {
-        assert_eq!(shown(Path::new("a.json")), "'a.json'");
-        assert_eq!(shown(Path::new("-")), "standard input");
-        assert!(!shown(Path::new("a\nb")).contains('\n'));
+        assert_eq!(name(Path::new("a.json")), "a.json");
+        assert_eq!(shown(&name(Path::new("a.json"))), "'a.json'");
+        assert_eq!(shown(&name(Path::new("-"))), "standard input");
+        assert!(!shown(&name(Path::new("a\nb"))).contains('\n'));
     }
 }

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use color_eyre::eyre::{self, WrapErr};
 use serde::Serialize;
 
-use crate::latency::Times;
+use crate::latency::{Latencies, Times};
 use crate::report::stdout_error;
 
 /// The counts both modes report: sent = received + lost; mismatched replies are received.
@@ -167,4 +167,51 @@ pub(super) fn print_json(summary: &impl Serialize) -> eyre::Result<()> {
     let mut text = serde_json::to_string(summary).wrap_err("cannot encode the summary")?;
     text.push('\n');
     print(&text)
+}
+
+/// A mode's summary as `--json` prints it: its type, the run's metadata, the mode's own
+/// fields, the bytes moved and the whole round-trip histogram, so that `report` can merge
+/// runs exactly.
+#[derive(Serialize)]
+struct Record<'a, S> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run: &'a Run,
+    #[serde(flatten)]
+    summary: &'a S,
+    /// Messages counted sent (received), each `size` bytes.
+    bytes_sent: u64,
+    bytes_received: u64,
+    histogram: Encoded,
+}
+
+/// A histogram as the JSON carries it.
+#[derive(Serialize)]
+struct Encoded {
+    unit: &'static str,
+    encoding: &'static str,
+    data: String,
+}
+
+/// Writes a mode's summary (`counts` and `size` being its own) as [`Record`], with `rtt`'s
+/// histogram.
+pub(super) fn print_summary(
+    summary: &impl Serialize,
+    (counts, size): (Counts, usize),
+    run: &Run,
+    rtt: &Latencies,
+) -> eyre::Result<()> {
+    let record = Record {
+        kind: "summary",
+        run,
+        summary,
+        bytes_sent: counts.sent.saturating_mul(size as u64),
+        bytes_received: counts.received.saturating_mul(size as u64),
+        histogram: Encoded {
+            unit: "us",
+            encoding: "HdrHistogram V2 compressed base64",
+            data: rtt.encode(),
+        },
+    };
+    print_json(&record)
 }

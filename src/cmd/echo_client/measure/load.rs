@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::json::{Counts, LoadSummary, print, print_json};
+use super::json::{Counts, LoadSummary, print, print_summary};
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::{Options, copy, random_message, stamp, zeroed};
 use crate::exit::Exit;
@@ -384,13 +384,6 @@ struct Results {
     connect: Latencies,
 }
 
-// TEMPORARY until the latency module (branch series) brings its own Default.
-impl Default for Latencies {
-    fn default() -> Self {
-        Latencies::new()
-    }
-}
-
 impl Results {
     fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
@@ -728,7 +721,8 @@ fn report(
         interrupted: results.interrupted,
     };
     if load.options.json {
-        print_json(&summary)?;
+        let run = &load.options.run;
+        print_summary(&summary, (c, load.options.size), run, latencies)?;
     } else {
         print(&text(&summary))?;
     }

@@ -19,7 +19,7 @@ use color_eyre::eyre::{self, WrapErr};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
-use super::json::{Counts, ProbeSummary, print, print_json};
+use super::json::{Counts, ProbeSummary, Run, print, print_summary};
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::transport::{Duplicates, Failure};
 use super::{Options, random_message, stamp, zeroed};
@@ -301,7 +301,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let first = (first, first_connect);
     let buffers = (&mut msg[..], &mut reply[..]);
     let stop = probes(&dialer, first, &probe, &mut tally, &mut events, buffers).await?;
-    finish(tally, stop)
+    finish(tally, stop, &probe.options.run)
 }
 
 /// Sends the probes until the count, or until Ctrl-C or the deadline, which it returns.
@@ -405,11 +405,11 @@ struct TlsAnswer;
 
 /// Prints the summary and decides the exit status. `stop`: what ended the probe before its
 /// count, if anything.
-fn finish(tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
+fn finish(tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
     let elapsed = tally.started.elapsed();
     let summary = tally.summary(stop == Some(Stop::Interrupted), elapsed);
     if tally.json {
-        print_json(&summary)?;
+        print_summary(&summary, (summary.counts, summary.size), run, &tally.rtt)?;
     } else {
         print(&text(&summary, elapsed))?;
     }
