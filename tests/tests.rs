@@ -15,6 +15,7 @@ mod generated;
 mod inetd_hexdump;
 mod measure;
 mod nc_habits;
+mod report;
 mod stderr;
 mod tls;
 mod tls_files;

@@ -15,6 +15,8 @@ use crate::latency::Latencies;
 /// The histogram unit and encoding echo-client's JSON gives, the only ones read.
 const UNIT: &str = "us";
 const ENCODING: &str = "HdrHistogram V2 compressed base64";
+/// A year in seconds: an interval log's time stamps below it are relative.
+const YEAR_S: f64 = 365.25 * 86_400.0;
 
 /// One run, as read from its file.
 pub(super) struct Run {
@@ -276,7 +278,13 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
              HdrHistogram log?"
         );
     };
-    let base = log.base.or(log.start);
+    // As HdrHistogram's Java reader takes them: a time stamp of a year or more is since
+    // 1970, a smaller one counts from the log's BaseTime, or its StartTime.
+    let base = if first >= YEAR_S {
+        Some(0.0)
+    } else {
+        log.base.or(log.start)
+    };
     let started = base.and_then(|b| {
         SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(b + first).ok()?)
     });
