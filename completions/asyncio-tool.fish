@@ -35,6 +35,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "cat" -d '
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-server" -d 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "echo-client" -d 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it'
 complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "completions" -d 'Print a shell completion script to standard output'
+complete -c asyncio-tool -n "__fish_asyncio_tool_needs_command" -f -a "report" -d 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand cat" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -98,6 +99,9 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connections -d 'Load mode: C closed-loop connections, each sending a message and waiting for its whole echo before the next, for --duration. Reads no stdin' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l duration -d 'How long load mode runs' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l rate -d 'Load mode at a fixed total rate of R messages a second, latency measured from each message\'s intended send time (no coordinated omission)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l label -d 'Tag the run with KEY=VALUE (repeatable), as `run.labels` in the --json summary: which machine, test or build it was, e.g. --label host=gen1 --label test=baseline. `asyncio-tool report` keeps runs with different labels apart, or merges them by the keys it is told (--group-by) or all (--merge). KEY is letters, digits, \'_\', \'.\' and \'-\', starting with a letter or \'_\'; VALUE any text without control characters' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l start-at -d 'Wait until TIME, then start (probe and load), so generators started apart (GNU parallel --sshlogin, Ansible, a Kubernetes Indexed Job) begin together. TIME is RFC 3339 (2026-12-06T17:00:00Z, 2026-12-06T18:00:00.5+01:00) or a Unix time in seconds, with a fraction if wanted (1796576400, 1796576400.25, @1796576400 as date -d takes it). The wait is said on stderr (unless -q); Ctrl-C during it exits 130. More than 1s in the past, or more than 7 days ahead, is a usage error. Connections are opened once TIME has come' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connect-rate -d 'Open load mode\'s connections at N a second instead of all at once (tcpkali\'s --connect-rate; its default is 100/s, ours is all at once, as before this option), so 10,000 connections do not hit the server\'s accept queue in one burst. The load starts once all are open; their connect times are reported (connect p50/p90/p99/max, JSON connect_ms)' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -126,5 +130,16 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines. In echo-client\'s probe mode also no line per reply, as ping -q (--summary-only)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -l hdr-log -d 'An HdrHistogram interval log (#[StartTime: ...], a legend, then start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log writes: its intervals summed make one run, which has latencies and a count of replies but no losses. Repeatable' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -l group-by -d 'Group runs by the value of this label only (repeatable): runs that differ only in other labels (host=...) are merged. A run without KEY is grouped under KEY unset' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -l json -d 'Print the report as one JSON object on stdout instead of a table: "type":"report", "groups": [{"labels" (what its runs share), "runs": [a row per run: source, labels, mode, ok, sent, received, lost, mismatched, duration_s, msgs_per_s, mb_per_s, rtt_us], "total": {the same summed, with span_s (first start to last end) and histogram (the merged one, as the runs\' JSON carries it)}}], "ok". rtt_us is {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds from the histogram. A figure a run did not report (an --hdr-log run\'s losses) is null'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -l merge -d 'Put every run in one total, whatever its labels'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -s v -l verbose -d 'More messages on stderr (repeatable)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines. In echo-client\'s probe mode also no line per reply, as ping -q (--summary-only)'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand report" -s V -l version -d 'Print version'
 complete -c asyncio-tool -n "__fish_prev_arg_in --color" -f -a "auto always never"
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand completions; and not __fish_seen_subcommand_from bash elvish fish powershell zsh" -f -a "bash elvish fish powershell zsh"

@@ -120,21 +120,65 @@ print(json.dumps(out))
 #[test]
 fn start_at_in_the_past_is_a_usage_error() {
     let past = format!("{:.3}", unix_now() - 90.0);
-    let out = run(&["echo-client", "--count", "1", "--start-at", &past, "127.0.0.1:9"], PROMPT);
+    let out = run(
+        &[
+            "echo-client",
+            "--count",
+            "1",
+            "--start-at",
+            &past,
+            "127.0.0.1:9",
+        ],
+        PROMPT,
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("in the past"), "{err}");
     assert!(err.contains("1m 30s") || err.contains("1m 29s"), "{err}");
     let rfc = "2001-02-03T04:05:06Z";
-    let out = run(&["echo-client", "--connections", "1", "--start-at", rfc, "127.0.0.1:9"], PROMPT);
+    let out = run(
+        &[
+            "echo-client",
+            "--connections",
+            "1",
+            "--start-at",
+            rfc,
+            "127.0.0.1:9",
+        ],
+        PROMPT,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("years"), "{}", text(&out.stderr));
     let millis = format!("{}", (unix_now() * 1000.0) as u64);
-    let out = run(&["echo-client", "--count", "1", "--start-at", &millis, "127.0.0.1:9"], PROMPT);
+    let out = run(
+        &[
+            "echo-client",
+            "--count",
+            "1",
+            "--start-at",
+            &millis,
+            "127.0.0.1:9",
+        ],
+        PROMPT,
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("milliseconds"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("milliseconds"),
+        "{}",
+        text(&out.stderr)
+    );
     for bad in ["soon", "2026-13-01T00:00:00Z", "1.2.3"] {
-        let out = run(&["echo-client", "--count", "1", "--start-at", bad, "127.0.0.1:9"], PROMPT);
+        let out = run(
+            &[
+                "echo-client",
+                "--count",
+                "1",
+                "--start-at",
+                bad,
+                "127.0.0.1:9",
+            ],
+            PROMPT,
+        );
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(text(&out.stderr).contains(&format!("'{bad}'")), "{bad}");
     }
@@ -149,36 +193,69 @@ fn start_at_waits_until_then() {
     let at_text = format!("{at:.3}");
     let begun = Instant::now();
     let out = run(
-        &["echo-client", "--count", "1", "--json", "--start-at", &at_text, &addr],
+        &[
+            "echo-client",
+            "--count",
+            "1",
+            "--json",
+            "--start-at",
+            &at_text,
+            &addr,
+        ],
         RUN,
     );
     let took = begun.elapsed();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("waiting until"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("waiting until"),
+        "{}",
+        text(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let started = python_seconds(summary["run"]["started"].as_str().unwrap());
     assert!(started >= at - 0.001, "started {started}, asked for {at}");
     assert!(started < at + 5.0, "started {started}, asked for {at}");
     assert!(took >= Duration::from_millis(1300), "took {took:?}");
-    assert_eq!(summary["run"]["options"]["start_at"].is_string(), true);
+    assert!(summary["run"]["options"]["start_at"].is_string());
     // The same in RFC 3339, on load mode, quietly.
     let at = SystemTime::now() + Duration::from_millis(1200);
     let rfc = python_rfc3339(at);
     let out = run(
-        &["echo-client", "-q", "--connections", "2", "--duration", "200ms", "--json", "--start-at", &rfc, &addr],
+        &[
+            "echo-client",
+            "-q",
+            "--connections",
+            "2",
+            "--duration",
+            "200ms",
+            "--json",
+            "--start-at",
+            &rfc,
+            &addr,
+        ],
         RUN,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(!text(&out.stderr).contains("waiting"), "-q: {}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("waiting"),
+        "-q: {}",
+        text(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let started = python_seconds(summary["run"]["started"].as_str().unwrap());
-    let at = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+    let at = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     assert!(started >= at - 0.001, "started {started}, asked for {at}");
 }
 
 /// `t` as RFC 3339 with microseconds, by Python.
 fn python_rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let script = "import sys, datetime\n\
                   t = datetime.datetime.fromtimestamp(float(sys.argv[1]), datetime.timezone.utc)\n\
                   print(t.isoformat().replace('+00:00', 'Z'))";
@@ -236,7 +313,17 @@ fn accept_clock() -> (String, Arc<Mutex<Vec<Instant>>>) {
 fn connect_rate_spreads_the_connections() {
     let (addr, accepted) = accept_clock();
     let out = run(
-        &["echo-client", "--connections", "300", "--connect-rate", "100", "--duration", "500ms", "--json", &addr],
+        &[
+            "echo-client",
+            "--connections",
+            "300",
+            "--connect-rate",
+            "100",
+            "--duration",
+            "500ms",
+            "--json",
+            &addr,
+        ],
         RUN,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -250,10 +337,18 @@ fn connect_rate_spreads_the_connections() {
     );
     let most_in_a_second = times
         .iter()
-        .map(|&t| times.iter().filter(|&&u| u >= t && u - t < Duration::from_secs(1)).count())
+        .map(|&t| {
+            times
+                .iter()
+                .filter(|&&u| u >= t && u - t < Duration::from_secs(1))
+                .count()
+        })
         .max()
         .unwrap();
-    assert!(most_in_a_second <= 115, "{most_in_a_second} connections in one second");
+    assert!(
+        most_in_a_second <= 115,
+        "{most_in_a_second} connections in one second"
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["connections_up"], 300);
     assert!(summary["connect_ms"]["p50"].as_f64().unwrap() > 0.0);
@@ -261,11 +356,22 @@ fn connect_rate_spreads_the_connections() {
     // All at once without it: the kernel's accept order, well under a second.
     let (addr, accepted) = accept_clock();
     let out = run(
-        &["echo-client", "--connections", "100", "--duration", "300ms", &addr],
+        &[
+            "echo-client",
+            "--connections",
+            "100",
+            "--duration",
+            "300ms",
+            &addr,
+        ],
         RUN,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("connect p50/p90/p99/max = "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("connect p50/p90/p99/max = "),
+        "{}",
+        text(&out.stdout)
+    );
     let times = accepted.lock().unwrap().clone();
     assert!(times[99] - times[0] < Duration::from_millis(900));
 }
@@ -283,8 +389,20 @@ fn json_summary_carries_run_metadata_and_histogram() {
     let mut ids = Vec::new();
     for listen in ["127.0.0.1:0", unix.as_str(), "udp:127.0.0.1:0"] {
         let (_server, addr) = server(listen);
-        for mode in [&["--count", "3", "-i", "0.05"][..], &["--connections", "2", "--duration", "300ms"]] {
-            let mut args = vec!["echo-client", "--json", "--size", "100", "--label", "test=meta", "--label", "gen=a b"];
+        for mode in [
+            &["--count", "3", "-i", "0.05"][..],
+            &["--connections", "2", "--duration", "300ms"],
+        ] {
+            let mut args = vec![
+                "echo-client",
+                "--json",
+                "--size",
+                "100",
+                "--label",
+                "test=meta",
+                "--label",
+                "gen=a b",
+            ];
             args.extend_from_slice(mode);
             args.push(&addr);
             let out = run(&args, RUN);
@@ -293,7 +411,10 @@ fn json_summary_carries_run_metadata_and_histogram() {
             assert_eq!(s["type"], "summary");
             let r = &s["run"];
             let id = r["id"].as_str().unwrap();
-            assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+            assert!(
+                id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
             ids.push(id.to_owned());
             assert!(python_seconds(r["started"].as_str().unwrap()) > unix_now() - 60.0);
             assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
@@ -302,13 +423,25 @@ fn json_summary_carries_run_metadata_and_histogram() {
             let o = &r["options"];
             assert_eq!(o["size"], 100);
             assert_eq!(o["target"], addr.as_str());
-            let transport = if addr.starts_with("udp:") { "udp" } else if addr.starts_with("unix:") { "unix" } else { "tcp" };
+            let transport = if addr.starts_with("udp:") {
+                "udp"
+            } else if addr.starts_with("unix:") {
+                "unix"
+            } else {
+                "tcp"
+            };
             assert_eq!(o["transport"], transport);
             assert_eq!(o["mode"], s["mode"]);
             if s["mode"] == "probe" {
-                assert_eq!((o["count"].clone(), o["interval_s"].clone()), (json!(3), json!(0.05)));
+                assert_eq!(
+                    (o["count"].clone(), o["interval_s"].clone()),
+                    (json!(3), json!(0.05))
+                );
             } else {
-                assert_eq!((o["connections"].clone(), o["duration_s"].clone()), (json!(2), json!(0.3)));
+                assert_eq!(
+                    (o["connections"].clone(), o["duration_s"].clone()),
+                    (json!(2), json!(0.3))
+                );
                 assert_eq!(o["rate"], Value::Null);
             }
             let (sent, received) = (s["sent"].as_u64().unwrap(), s["received"].as_u64().unwrap());
@@ -331,18 +464,48 @@ fn json_summary_carries_run_metadata_and_histogram() {
 /// A label not KEY=VALUE, or a key given twice, is a usage error naming it.
 #[test]
 fn bad_labels_are_usage_errors() {
-    for (label, says) in [("host", "not KEY=VALUE"), ("9x=1", "KEY '9x'"), ("=v", "KEY")] {
-        let out = run(&["echo-client", "--count", "1", "--label", label, "127.0.0.1:9"], PROMPT);
+    for (label, says) in [
+        ("host", "not KEY=VALUE"),
+        ("9x=1", "KEY '9x'"),
+        ("=v", "KEY"),
+    ] {
+        let out = run(
+            &[
+                "echo-client",
+                "--count",
+                "1",
+                "--label",
+                label,
+                "127.0.0.1:9",
+            ],
+            PROMPT,
+        );
         assert_eq!(out.status.code(), Some(2), "{label}");
         let err = text(&out.stderr);
-        assert!(err.contains(&format!("'{label}'")) && err.contains(says), "{err}");
+        assert!(
+            err.contains(&format!("'{label}'")) && err.contains(says),
+            "{err}"
+        );
     }
     let out = run(
-        &["echo-client", "--count", "1", "--label", "a=1", "--label", "a=2", "127.0.0.1:9"],
+        &[
+            "echo-client",
+            "--count",
+            "1",
+            "--label",
+            "a=1",
+            "--label",
+            "a=2",
+            "127.0.0.1:9",
+        ],
         PROMPT,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("'--label a' is given twice"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("'--label a' is given twice"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Three generator processes on loopback against one server, each `--json`: `report` of the
@@ -361,8 +524,19 @@ fn merge_is_exact() {
             let file = std::fs::File::create(dir.path().join(format!("gen{i}.json"))).unwrap();
             let label = format!("host=gen{i}");
             std_tool([
-                "echo-client", "--connections", "3", "--duration", "1s", "--start-at", &at,
-                "--label", "test=merge", "--label", &label, "--json", &addr,
+                "echo-client",
+                "--connections",
+                "3",
+                "--duration",
+                "1s",
+                "--start-at",
+                &at,
+                "--label",
+                "test=merge",
+                "--label",
+                &label,
+                "--json",
+                &addr,
             ])
             .stdin(Stdio::null())
             .stdout(file)
@@ -375,7 +549,12 @@ fn merge_is_exact() {
         assert!(crate::util::wait_timeout(&mut g, RUN).success());
     }
     let files: Vec<String> = (1..=3)
-        .map(|i| dir.path().join(format!("gen{i}.json")).display().to_string())
+        .map(|i| {
+            dir.path()
+                .join(format!("gen{i}.json"))
+                .display()
+                .to_string()
+        })
         .collect();
     let mut args = vec!["report", "--group-by", "test", "--json"];
     args.extend(files.iter().map(String::as_str));
@@ -395,8 +574,14 @@ fn merge_is_exact() {
     }
     let rates: f64 = runs.iter().map(|r| r["msgs_per_s"].as_f64().unwrap()).sum();
     assert!((total["msgs_per_s"].as_f64().unwrap() - rates).abs() < rates * 1e-3);
-    assert_eq!(total["overlapping"], true, "--start-at made them run together");
-    let datas: Vec<Value> = runs.iter().map(|r| r["histogram"]["data"].clone()).collect();
+    assert_eq!(
+        total["overlapping"], true,
+        "--start-at made them run together"
+    );
+    let datas: Vec<Value> = runs
+        .iter()
+        .map(|r| r["histogram"]["data"].clone())
+        .collect();
     let want = python(MERGE_PY, &json!(datas));
     let got = &total["rtt_us"];
     for key in ["count", "p50", "p90", "p99", "p99_9", "p99_99", "max"] {
@@ -416,7 +601,10 @@ fn merge_is_exact() {
     let p99_ms = format!("{:.3}", want["p99"].as_f64().unwrap() / 1e3);
     let total_line = table.lines().find(|l| l.starts_with("total ")).unwrap();
     assert!(total_line.contains(&p99_ms), "{table}");
-    assert!(table.contains("runs: test=merge · load · 3 runs"), "{table}");
+    assert!(
+        table.contains("runs: test=merge · load · 3 runs"),
+        "{table}"
+    );
 }
 
 /// A summary as echo-client --json writes one, with `histogram` base64 and the given labels.
@@ -463,10 +651,18 @@ fn merged_p99_is_not_the_average_of_p99s() {
         files.push(path.display().to_string());
     }
     let want = python(MERGE_PY, &datas);
-    let each: Vec<f64> = want["each_p99"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let each: Vec<f64> = want["each_p99"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let average = each.iter().sum::<f64>() / 3.0;
     let merged = want["p99"].as_f64().unwrap();
-    assert!((merged - average).abs() > average * 0.1, "merged {merged}, average {average}");
+    assert!(
+        (merged - average).abs() > average * 0.1,
+        "merged {merged}, average {average}"
+    );
     let mut args = vec!["report", "--merge", "--json"];
     args.extend(files.iter().map(String::as_str));
     let out = run(&args, RUN);
@@ -552,13 +748,31 @@ fn bad_inputs_name_the_file() {
     write("load.json", &good);
     write("other.json", &json!({"a": 1}));
     for (files, says) in [
-        (vec!["missing.json"], "cannot read 'DIR/missing.json': No such file or directory"),
-        (vec!["text.json"], "'DIR/text.json' is not JSON: expected value at line 1 column 1"),
+        (
+            vec!["missing.json"],
+            "cannot read 'DIR/missing.json': No such file or directory",
+        ),
+        (
+            vec!["text.json"],
+            "'DIR/text.json' is not JSON: expected value at line 1 column 1",
+        ),
         (vec!["other.json"], "'DIR/other.json' holds no run"),
-        (vec!["nohist.json"], "'DIR/nohist.json': the summary has no \"histogram\""),
-        (vec!["ns.json"], "'DIR/ns.json': the histogram's unit is \"ns\", not \"us\""),
-        (vec!["garbled.json"], "'DIR/garbled.json': \"histogram\": not an encoded histogram"),
-        (vec!["load.json", "probe.json"], "'DIR/probe.json' is a probe run and 'DIR/load.json' a load run"),
+        (
+            vec!["nohist.json"],
+            "'DIR/nohist.json': the summary has no \"histogram\"",
+        ),
+        (
+            vec!["ns.json"],
+            "'DIR/ns.json': the histogram's unit is \"ns\", not \"us\"",
+        ),
+        (
+            vec!["garbled.json"],
+            "'DIR/garbled.json': \"histogram\": not an encoded histogram",
+        ),
+        (
+            vec!["load.json", "probe.json"],
+            "'DIR/probe.json' is a probe run and 'DIR/load.json' a load run",
+        ),
     ] {
         let mut args = vec!["report".to_owned()];
         args.extend(files.iter().map(|f| path(f)));
@@ -571,9 +785,15 @@ fn bad_inputs_name_the_file() {
     }
     let out = run(&["report"], PROMPT);
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&["report", "--merge", "--group-by", "x", &path("load.json")], PROMPT);
+    let out = run(
+        &["report", "--merge", "--group-by", "x", &path("load.json")],
+        PROMPT,
+    );
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&["report", "--group-by", "not a key", &path("load.json")], PROMPT);
+    let out = run(
+        &["report", "--group-by", "not a key", &path("load.json")],
+        PROMPT,
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -599,7 +819,10 @@ fn a_run_that_lost_messages_fails_the_report() {
     let total = table.lines().find(|l| l.starts_with("total")).unwrap();
     assert!(total.contains(" 22 ") && total.ends_with("NO"), "{table}");
     let err = text(&out.stderr);
-    assert!(err.contains("1 of 2 runs were not ok: '-:4' (2 of 12 messages lost)"), "{err}");
+    assert!(
+        err.contains("1 of 2 runs were not ok: '-:4' (2 of 12 messages lost)"),
+        "{err}"
+    );
 }
 
 /// An HdrHistogram interval log (as HdrHistogram's Python port writes one) is one run: its
@@ -641,7 +864,10 @@ print(json.dumps(datas))
     assert!(out.status.success(), "{}", text(&out.stderr));
     let datas: Value = serde_json::from_slice(&out.stdout).unwrap();
     let want = python(MERGE_PY, &datas);
-    let out = run(&["report", "--json", "--hdr-log", &log.display().to_string()], PROMPT);
+    let out = run(
+        &["report", "--json", "--hdr-log", &log.display().to_string()],
+        PROMPT,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = &report["groups"][0]["runs"][0];
@@ -651,11 +877,19 @@ print(json.dumps(datas))
     assert_eq!(row["duration_s"], 3.0);
     assert_eq!(row["msgs_per_s"], 100.0);
     assert_eq!(row["started"], "2026-12-06T17:00:00Z");
-    std::fs::write(dir.path().join("bad.hlog"), "#[StartTime: 1 (x)]\n1.0,2.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.hlog"),
+        "#[StartTime: 1 (x)]\n1.0,2.0\n",
+    )
+    .unwrap();
     let bad = dir.path().join("bad.hlog").display().to_string();
     let out = run(&["report", "--hdr-log", &bad], PROMPT);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("bad.hlog' line 2: not an interval line"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad.hlog' line 2: not an interval line"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The README's recipe, its variant on one machine, run as written: GNU parallel starts three
@@ -665,7 +899,8 @@ fn readme_local_recipe_runs_as_written() {
     if !crate::util::peer_available("parallel") {
         return;
     }
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let marker = "<!-- tests/report.rs: readme_local_recipe_runs_as_written -->";
     let after = &readme[readme.find(marker).expect("the marked recipe") + marker.len()..];
     let start = after.find("```sh\n").unwrap() + "```sh\n".len();
@@ -675,12 +910,19 @@ fn readme_local_recipe_runs_as_written() {
     let bin_dir = dir.path().join("bin");
     std::fs::create_dir(&bin_dir).unwrap();
     std::os::unix::fs::symlink(crate::util::bin(), bin_dir.join("asyncio-tool")).unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // GNU parallel's citation notice goes once per home: a home of its own, told it was seen.
     std::fs::create_dir_all(dir.path().join(".parallel")).unwrap();
     std::fs::write(dir.path().join(".parallel/will-cite"), "").unwrap();
+    // The harness's own line first: a recipe that fails half-way must not leave its server
+    // holding the output pipe open.
+    let script = format!("trap 'kill \"${{COPROC_PID:-}}\" 2>/dev/null || true' EXIT\n{block}");
     let child = crate::util::other("bash")
-        .args(["-euo", "pipefail", "-c", block])
+        .args(["-euo", "pipefail", "-c", &script])
         .current_dir(dir.path())
         .env("PATH", path)
         .env("HOME", dir.path())
@@ -695,5 +937,8 @@ fn readme_local_recipe_runs_as_written() {
     assert!(table.contains("runs: test=demo · load · 3 runs"), "{table}");
     let total = table.lines().find(|l| l.starts_with("total")).unwrap();
     assert!(total.ends_with("yes"), "{table}");
-    assert!(eventually(PROMPT, || dir.path().join("results.jsonl").exists()));
+    assert!(eventually(PROMPT, || dir
+        .path()
+        .join("results.jsonl")
+        .exists()));
 }

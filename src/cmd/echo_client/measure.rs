@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime};
 use color_eyre::eyre::{self, WrapErr};
 
 use crate::cli::EchoClientArgs;
-use crate::cli::report::StartAt;
 use crate::cli::measure::Mode;
+use crate::cli::report::StartAt;
 use crate::exit::Exit;
 use crate::net::endpoint::Endpoint;
 use crate::runtime::{self, Flavor};
@@ -147,7 +147,10 @@ fn measure<D: Dialer>(
             let loading = load::run(dialer, load, ui);
             // Connections spread over every core, so the generator is not the limit; but no
             // more workers than connections.
-            runtime::block_on(Flavor::AtMost(connections), at_start(args, &run, ui, loading))?
+            runtime::block_on(
+                Flavor::AtMost(connections),
+                at_start(args, &run, ui, loading),
+            )?
         }
     }
 }

@@ -48,7 +48,7 @@ pub(super) struct Total {
 
 /// Puts `runs` in groups, in the order their first run was given, each with its total.
 pub(super) fn groups(runs: Vec<Run>, by: &By<'_>) -> eyre::Result<Vec<Group>> {
-    let mut keyed: Vec<(Vec<(String, Option<String>)>, Vec<Run>)> = Vec::new();
+    let mut keyed: Vec<(Key, Vec<Run>)> = Vec::new();
     for run in runs {
         let key = key(&run, by);
         match keyed.iter_mut().find(|(k, _)| *k == key) {
@@ -71,8 +71,11 @@ pub(super) fn groups(runs: Vec<Run>, by: &By<'_>) -> eyre::Result<Vec<Group>> {
         .collect()
 }
 
+/// What tells a run's group from the others: label keys and their values (`None`: unset).
+type Key = Vec<(String, Option<String>)>;
+
 /// What tells `run`'s group from the others.
-fn key(run: &Run, by: &By<'_>) -> Vec<(String, Option<String>)> {
+fn key(run: &Run, by: &By<'_>) -> Key {
     match by {
         By::Labels => run
             .labels

@@ -100,8 +100,8 @@ fn read(path: &Path) -> eyre::Result<Vec<u8>> {
             .read_to_end(&mut bytes)
             .wrap_err("cannot read standard input")?;
     } else {
-        bytes = std::fs::read(path)
-            .wrap_err_with(|| format!("cannot read {}", shown(&name(path))))?;
+        bytes =
+            std::fs::read(path).wrap_err_with(|| format!("cannot read {}", shown(&name(path))))?;
     }
     Ok(bytes)
 }
@@ -181,10 +181,13 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         .and_then(|r| r.get("started"))
         .and_then(Value::as_str)
         .and_then(|s| crate::cli::report::parse_time(s).ok());
-    let bytes_received = obj.get("bytes_received").and_then(Value::as_u64).or_else(|| {
-        let size = obj.get("size").and_then(Value::as_u64)?;
-        received.checked_mul(size)
-    });
+    let bytes_received = obj
+        .get("bytes_received")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            let size = obj.get("size").and_then(Value::as_u64)?;
+            received.checked_mul(size)
+        });
     Ok(Run {
         trouble: (ok == Some(false)).then(|| trouble(obj, counts, received)),
         labels: run.map(labels).unwrap_or_default(),

@@ -163,7 +163,10 @@ fn table(rows: &[Vec<String>]) -> String {
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..columns).map(width).collect();
-    let text_columns = if rows.first().is_some_and(|h| h.get(1).is_some_and(|c| c == "LABELS")) {
+    let text_columns = if rows
+        .first()
+        .is_some_and(|h| h.get(1).is_some_and(|c| c == "LABELS"))
+    {
         2
     } else {
         1
