@@ -387,6 +387,10 @@ Examples:
                                load: closed-loop, msgs/s and percentiles
   asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
                                a fixed rate, the report as JSON
+  asyncio-tool echo-client --connections 100 --connect-rate 50 \\
+      --start-at 2026-12-06T17:00:00Z --label gen=1 --json host:7 > gen1.json
+                               one of many generators, started together;
+                               then: asyncio-tool report gen*.json
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1

@@ -1,7 +1,8 @@
 //! asyncio-tool: an async file and socket utility on tokio.
 //!
-//! One binary with four subcommands under [`cmd`] — `cat` (GNU-exact, zero-copy where the
-//! kernel allows), `echo-server`, `echo-client` and `completions` — sharing one command line
+//! One binary with five subcommands under [`cmd`] — `cat` (GNU-exact, zero-copy where the
+//! kernel allows), `echo-server`, `echo-client`, `report` (many runs' results as one) and
+//! `completions` — sharing one command line
 //! ([`cli`]), one runtime set-up ([`runtime`]), one error layer ([`report`]), one set of exit
 //! codes ([`exit`]), one writer of human output ([`ui`]), the network endpoints ([`net`]) and
 //! descriptor-level helpers ([`sys`]). The library shape lets tests and benches call the pieces
