@@ -387,8 +387,14 @@ fn json_summary_carries_run_metadata_and_histogram() {
         .trim()
         .to_owned();
     let mut ids = Vec::new();
-    for listen in ["127.0.0.1:0", unix.as_str(), "udp:127.0.0.1:0"] {
+    for listen in [
+        "127.0.0.1:0",
+        unix.as_str(),
+        "udp:127.0.0.1:0",
+        "tls:127.0.0.1:0",
+    ] {
         let (_server, addr) = server(listen);
+        let tls = listen.starts_with("tls:");
         for mode in [
             &["--count", "3", "-i", "0.05"][..],
             &["--connections", "2", "--duration", "300ms"],
@@ -404,6 +410,9 @@ fn json_summary_carries_run_metadata_and_histogram() {
                 "gen=a b",
             ];
             args.extend_from_slice(mode);
+            if tls {
+                args.push("--insecure");
+            }
             args.push(&addr);
             let out = run(&args, RUN);
             assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
@@ -422,8 +431,14 @@ fn json_summary_carries_run_metadata_and_histogram() {
             assert_eq!(r["labels"], json!({"test": "meta", "gen": "a b"}));
             let o = &r["options"];
             assert_eq!(o["size"], 100);
-            assert_eq!(o["target"], addr.as_str());
-            let transport = if addr.starts_with("udp:") {
+            assert_eq!(o["target"], addr.trim_start_matches("tls:"));
+            let transport = if tls {
+                assert_eq!(
+                    o["tls"],
+                    json!({"trust": "insecure", "servername": null, "client_cert": false})
+                );
+                "tls"
+            } else if addr.starts_with("udp:") {
                 "udp"
             } else if addr.starts_with("unix:") {
                 "unix"
@@ -458,7 +473,7 @@ fn json_summary_carries_run_metadata_and_histogram() {
     }
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 6, "run ids repeat");
+    assert_eq!(ids.len(), 8, "run ids repeat");
 }
 
 /// A label not KEY=VALUE, or a key given twice, is a usage error naming it.

@@ -317,12 +317,16 @@ pub struct ReportArgs {
     pub hdr_logs: Vec<PathBuf>,
 
     /// Print the report as one JSON object on stdout instead of a table: "type":"report",
-    /// "groups": [{"labels" (what its runs share), "runs": [a row per run: source, labels,
-    /// mode, ok, sent, received, lost, mismatched, duration_s, msgs_per_s, mb_per_s,
-    /// rtt_us], "total": {the same summed, with span_s (first start to last end) and
-    /// histogram (the merged one, as the runs' JSON carries it)}}], "ok". rtt_us is
-    /// {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds from the
-    /// histogram. A figure a run did not report (an --hdr-log run's losses) is null.
+    /// "ok" (no run was not ok), "groups": [{"labels" (what its runs share), "mode", "runs": [a
+    /// row per run: source (FILE, FILE:LINE when a file holds several runs), labels, mode,
+    /// ok, sent, received, lost, mismatched, duration_s, started, msgs_per_s, mb_per_s,
+    /// rtt_us], "total": {runs, ok, sent, received, lost, mismatched (summed), msgs_per_s,
+    /// mb_per_s (the sums of the runs' own rates), span_s (first start to last end),
+    /// msgs_per_s_over_span (received over span_s), overlapping (every run overlapped every
+    /// other), rtt_us, histogram (the merged one, as the runs' JSON carries it)}}]. rtt_us is
+    /// {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds, read from the
+    /// histogram by HdrHistogram's rules. A figure a run did not report (an --hdr-log run's
+    /// losses) is null.
     #[arg(long)]
     pub json: bool,
 
