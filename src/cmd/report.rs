@@ -41,7 +41,7 @@ pub(crate) fn run(args: &ReportArgs, ui: &Ui) -> eyre::Result<Exit> {
             if g.labels.is_empty() {
                 "a group".to_owned()
             } else {
-                labels(&g.labels)
+                render::labels_text(&g.labels)
             }
         ));
     }
@@ -57,12 +57,6 @@ pub(crate) fn run(args: &ReportArgs, ui: &Ui) -> eyre::Result<Exit> {
     crate::sys::fdio::write_all(stdout, text.as_bytes())
         .map_err(|err| stdout_error(err, "cannot write to standard output"))?;
     not_ok(&groups)
-}
-
-/// `a=1 b=2`.
-fn labels(labels: &std::collections::BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.join(" ")
 }
 
 /// Success, or the error naming the runs that were not ok and why (the first few).

@@ -45,9 +45,16 @@ fn heading(group: &Group) -> String {
     )
 }
 
-/// `a=1 b=2`.
-fn labels_text(labels: &BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+/// `a=1 b=2`; a control character (a results file is anyone's text) in its escaped form, so
+/// a crafted label can forge no line and send no escape sequence.
+pub(super) fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let kv = format!("{k}={v}");
+            crate::ui::quote::address(&kv).into_owned()
+        })
+        .collect();
     parts.join(" ")
 }
 
