@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back')
             [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to standard output')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run')
             break
         }
         'asyncio-tool;cat' {
@@ -129,6 +130,9 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('--connections', '--connections', [CompletionResultType]::ParameterName, 'Load mode: C closed-loop connections, each sending a message and waiting for its whole echo before the next, for --duration. Reads no stdin')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long load mode runs')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Load mode at a fixed total rate of R messages a second, latency measured from each message''s intended send time (no coordinated omission)')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'Tag the run with KEY=VALUE (repeatable), as `run.labels` in the --json summary: which machine, test or build it was, e.g. --label host=gen1 --label test=baseline. `asyncio-tool report` keeps runs with different labels apart, or merges them by the keys it is told (--group-by) or all (--merge). KEY is letters, digits, ''_'', ''.'' and ''-'', starting with a letter or ''_''; VALUE any text without control characters')
+            [CompletionResult]::new('--start-at', '--start-at', [CompletionResultType]::ParameterName, 'Wait until TIME, then start (probe and load), so generators started apart (GNU parallel --sshlogin, Ansible, a Kubernetes Indexed Job) begin together. TIME is RFC 3339 (2026-12-06T17:00:00Z, 2026-12-06T18:00:00.5+01:00) or a Unix time in seconds, with a fraction if wanted (1796576400, 1796576400.25, @1796576400 as date -d takes it). The wait is said on stderr (unless -q); Ctrl-C during it exits 130. More than 1s in the past, or more than 7 days ahead, is a usage error. Connections are opened once TIME has come')
+            [CompletionResult]::new('--connect-rate', '--connect-rate', [CompletionResultType]::ParameterName, 'Open load mode''s connections at N a second instead of all at once (tcpkali''s --connect-rate; its default is 100/s, ours is all at once, as before this option), so 10,000 connections do not hit the server''s accept queue in one burst. The load starts once all are open; their connect times are reported (connect p50/p90/p99/max, JSON connect_ms)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
             [CompletionResult]::new('-U', '-U ', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
             [CompletionResult]::new('--unix', '--unix', [CompletionResultType]::ParameterName, 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)')
@@ -162,6 +166,22 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
         }
         'asyncio-tool;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'asyncio-tool;report' {
+            [CompletionResult]::new('--hdr-log', '--hdr-log', [CompletionResultType]::ParameterName, 'An HdrHistogram interval log (#[StartTime: ...], a legend, then start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log writes: its intervals summed make one run, which has latencies and a count of replies but no losses. Repeatable')
+            [CompletionResult]::new('--group-by', '--group-by', [CompletionResultType]::ParameterName, 'Group runs by the value of this label only (repeatable): runs that differ only in other labels (host=...) are merged. A run without KEY is grouped under KEY unset')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stderr')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON object on stdout instead of a table: "type":"report", "ok" (no run was not ok), "groups": [{"labels" (what its runs share), "mode", "runs": [a row per run: source (FILE, FILE:LINE when a file holds several runs), labels, mode, ok, sent, received, lost, mismatched, duration_s, started, msgs_per_s, mb_per_s, rtt_us], "total": {runs, ok, sent, received, lost, mismatched (summed), msgs_per_s, mb_per_s (the sums of the runs'' own rates), span_s (first start to last end), msgs_per_s_over_span (received over span_s), overlapping (every run overlapped every other), rtt_us, histogram (the merged one, as the runs'' JSON carries it)}}]. rtt_us is {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds, read from the histogram by HdrHistogram''s rules. A figure a run did not report (an --hdr-log run''s losses) is null')
+            [CompletionResult]::new('--merge', '--merge', [CompletionResultType]::ParameterName, 'Put every run in one total, whatever its labels')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More messages on stderr (repeatable)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)')

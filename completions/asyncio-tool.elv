@@ -31,6 +31,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand echo-server 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
             cand echo-client 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it'
             cand completions 'Print a shell completion script to standard output'
+            cand report 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run'
         }
         &'asyncio-tool;cat'= {
             cand --color 'When to use colour on stderr'
@@ -123,6 +124,9 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --connections 'Load mode: C closed-loop connections, each sending a message and waiting for its whole echo before the next, for --duration. Reads no stdin'
             cand --duration 'How long load mode runs'
             cand --rate 'Load mode at a fixed total rate of R messages a second, latency measured from each message''s intended send time (no coordinated omission)'
+            cand --label 'Tag the run with KEY=VALUE (repeatable), as `run.labels` in the --json summary: which machine, test or build it was, e.g. --label host=gen1 --label test=baseline. `asyncio-tool report` keeps runs with different labels apart, or merges them by the keys it is told (--group-by) or all (--merge). KEY is letters, digits, ''_'', ''.'' and ''-'', starting with a letter or ''_''; VALUE any text without control characters'
+            cand --start-at 'Wait until TIME, then start (probe and load), so generators started apart (GNU parallel --sshlogin, Ansible, a Kubernetes Indexed Job) begin together. TIME is RFC 3339 (2026-12-06T17:00:00Z, 2026-12-06T18:00:00.5+01:00) or a Unix time in seconds, with a fraction if wanted (1796576400, 1796576400.25, @1796576400 as date -d takes it). The wait is said on stderr (unless -q); Ctrl-C during it exits 130. More than 1s in the past, or more than 7 days ahead, is a usage error. Connections are opened once TIME has come'
+            cand --connect-rate 'Open load mode''s connections at N a second instead of all at once (tcpkali''s --connect-rate; its default is 100/s, ours is all at once, as before this option), so 10,000 connections do not hit the server''s accept queue in one burst. The load starts once all are open; their connect times are reported (connect p50/p90/p99/max, JSON connect_ms)'
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
@@ -155,6 +159,21 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
         }
         &'asyncio-tool;completions'= {
             cand --color 'When to use colour on stderr'
+            cand -v 'More messages on stderr (repeatable)'
+            cand --verbose 'More messages on stderr (repeatable)'
+            cand -q 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'
+            cand --quiet 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'asyncio-tool;report'= {
+            cand --hdr-log 'An HdrHistogram interval log (#[StartTime: ...], a legend, then start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log writes: its intervals summed make one run, which has latencies and a count of replies but no losses. Repeatable'
+            cand --group-by 'Group runs by the value of this label only (repeatable): runs that differ only in other labels (host=...) are merged. A run without KEY is grouped under KEY unset'
+            cand --color 'When to use colour on stderr'
+            cand --json 'Print the report as one JSON object on stdout instead of a table: "type":"report", "ok" (no run was not ok), "groups": [{"labels" (what its runs share), "mode", "runs": [a row per run: source (FILE, FILE:LINE when a file holds several runs), labels, mode, ok, sent, received, lost, mismatched, duration_s, started, msgs_per_s, mb_per_s, rtt_us], "total": {runs, ok, sent, received, lost, mismatched (summed), msgs_per_s, mb_per_s (the sums of the runs'' own rates), span_s (first start to last end), msgs_per_s_over_span (received over span_s), overlapping (every run overlapped every other), rtt_us, histogram (the merged one, as the runs'' JSON carries it)}}]. rtt_us is {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds, read from the histogram by HdrHistogram''s rules. A figure a run did not report (an --hdr-log run''s losses) is null'
+            cand --merge 'Put every run in one total, whatever its labels'
             cand -v 'More messages on stderr (repeatable)'
             cand --verbose 'More messages on stderr (repeatable)'
             cand -q 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'

@@ -15,6 +15,7 @@ use values::{
 
 pub mod endpoints;
 pub mod measure;
+pub mod report;
 pub mod tls;
 pub mod values;
 
@@ -154,6 +155,11 @@ pub enum Command {
         override_usage = "asyncio-tool completions [OPTIONS] <SHELL>"
     )]
     Completions(CompletionsArgs),
+    /// Put the --json results (or --hdr-log files) of many probe or load runs together: counts
+    /// and rates summed, latency percentiles from the merged histogram, a row per run.
+    // A fixed usage line, for the reason the top level has one.
+    #[command(override_usage = "asyncio-tool report [OPTIONS] [FILE]...")]
+    Report(report::ReportArgs),
 }
 
 const CAT_EXAMPLES: &str = "\
@@ -420,6 +426,10 @@ Examples:
                                load: closed-loop, msgs/s and percentiles
   asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
                                a fixed rate, the report as JSON
+  asyncio-tool echo-client --connections 100 --connect-rate 50 \\
+      --start-at 2026-12-06T17:00:00Z --label gen=1 --json host:7 > gen1.json
+                               one of many generators, started together;
+                               then: asyncio-tool report gen*.json
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
@@ -544,6 +554,10 @@ pub struct EchoClientArgs {
     /// --verify, and the probe and load modes.
     #[command(flatten)]
     pub measure: measure::Measure,
+
+    /// --label, --start-at, --connect-rate: one load from many machines.
+    #[command(flatten)]
+    pub fleet: report::Fleet,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -688,6 +702,7 @@ impl Cli {
             Command::EchoServer(a) => a.verbose,
             Command::EchoClient(a) => a.verbose,
             Command::Completions(a) => a.verbose,
+            Command::Report(a) => a.verbose,
         };
         self.verbose.saturating_add(inner)
     }

@@ -17,6 +17,7 @@ mod measure;
 mod nc_habits;
 mod probe_schedule;
 mod proxy_protocol;
+mod report;
 mod stderr;
 mod tls;
 mod tls_files;

@@ -31,11 +31,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
-use super::json::{Counts, ProbeSummary, print, print_json};
-use super::stats::Latencies;
+use super::json::{Counts, ProbeSummary, Run, print, print_summary};
 use super::transport::{Dialer, Echo, Failure, Io, Pipe, Pipeline, RoundTrip, compare};
 use super::{Options, copy, zeroed};
 use crate::exit::Exit;
+use crate::latency::Latencies;
 use crate::runtime;
 use crate::ui::{self, Ui};
 use flight::{Flight, Settled, State, capacity};
@@ -327,7 +327,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     } else {
         one_connection(&dialer, first, &mut on).await?
     };
-    finish(tally, stop)
+    finish(tally, stop, &probe.options.run)
 }
 
 /// What both ways of probing share: the probes in flight, their messages, the schedule.
@@ -752,11 +752,11 @@ struct TlsAnswer;
 
 /// Prints the summary and decides the exit status. `stop`: what ended the probe before its
 /// count, if anything.
-fn finish(tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
+fn finish(tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
     let elapsed = tally.started.elapsed();
     let summary = tally.summary(stop == Some(Stop::Interrupted), elapsed);
     if tally.json {
-        print_json(&summary)?;
+        print_summary(&summary, (summary.counts, summary.size), run, &tally.rtt)?;
     } else {
         print(&text(&summary, elapsed))?;
     }
