@@ -509,3 +509,35 @@ fn a_broken_stream_loses_what_awaits_and_the_next_probe_reconnects() {
         }
     }
 }
+
+/// Over UDP each probe carries its number and the run's random tag: a reply with the number
+/// right but another tag (another run's message) is that probe's mismatch, named at the first
+/// byte past the number, and fails the run.
+#[test]
+fn a_udp_reply_with_another_runs_tag_is_a_mismatch() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp:{}", socket.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        for n in 0.. {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if n == 1 {
+                buf[8..len].iter_mut().for_each(|b| *b ^= 0x55);
+            }
+            let _ = socket.send_to(&buf[..len], from);
+        }
+    });
+    let out = probe(Net::Udp, &addr, &["--count", "5", "--interval", "10ms"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(": seq=2 time=") && stdout.contains("differs from what was sent at byte 9"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 lost, 1 mismatched"),
+        "{stdout}"
+    );
+}
