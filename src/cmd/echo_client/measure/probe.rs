@@ -414,8 +414,8 @@ impl<'a, 't> Schedule<'a, 't> {
         Ok(())
     }
 
-    /// Records a reply to probe `seq` come at `now`; `rtt` and `connect` as the caller
-    /// measured them, instead of from the send time.
+    /// Records a reply to probe `seq`, come now: `measured`, the reply as the caller timed it
+    /// (its own connection's), or else timed from the probe's send.
     fn settle(&mut self, seq: u64, echo: Echo, measured: Option<Reply>) -> eyre::Result<()> {
         let reply = |rtt, late| Reply {
             rtt,
