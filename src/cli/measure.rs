@@ -42,7 +42,9 @@ short as Ctrl-C does.
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
 (else null); duplicates (UDP replies that came a second time, not in received; no failure); \
 late (replies that came after --timeout declared their probe lost: counted in received and \
-rtt_ms, not in lost, as ping counts them; no failure).
+rtt_ms, not in lost, as ping counts them; no failure). Over UDP a reply that answers no probe \
+awaiting one and is no probe's message (another run's, or changed on the way) counts in \
+mismatched alone.
 
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
 anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \

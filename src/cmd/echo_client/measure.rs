@@ -1,5 +1,6 @@
 //! `echo-client`'s measuring modes, which send messages of their own instead of reading stdin:
-//! probe (`--count`, like ping: one message at a time, a line per reply, `--deadline`,
+//! probe (`--count`, like ping: one message every `--interval` whatever the replies do, a line
+//! per reply, `--deadline`,
 //! `--summary-only`, the summary so far on SIGQUIT) and load
 //! (`--connections`, like tcpkali: closed-loop connections for `--duration`, optionally at a
 //! fixed `--rate`). Both check every echo byte for byte and summarise as text or `--json`.
@@ -7,7 +8,8 @@
 //! # How a transport plugs in
 //! The engines ([`probe`], [`load`]) are generic over [`transport::Dialer`], which opens a
 //! connection implementing [`transport::RoundTrip`]: send one message, receive and compare its
-//! echo. To add a transport:
+//! echo; and [`transport::Pipeline`], which hands probe mode the socket to keep several
+//! messages in flight on (a byte stream, or a datagram socket). To add a transport:
 //! - a stream one (TLS): write a `Dialer` whose `Conn` is [`transport::Stream`] around the
 //!   transport's `AsyncRead + AsyncWrite` type (e.g. `Stream<TlsStream<TcpStream>>`); the
 //!   round trip is already written for every stream;

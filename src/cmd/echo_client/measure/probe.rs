@@ -299,6 +299,9 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             probe.deadline.map_or_else(String::new, ui::duration)
         ),
     };
+    // With --new-connection the first probe goes over it, reporting its connect time (with
+    // --wait's retries, if any).
+    let first_connect = dialing.elapsed();
     let unit = if size == 1 { "byte" } else { "bytes" };
     let header = format!("ECHO {server}: {size} {unit} per message");
     let mut tally = Tally {
@@ -320,9 +323,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     tally.out(&header)?;
     let mut on = Schedule::new(&probe, &mut tally, &mut events)?;
     let stop = if probe.new_connection {
-        // The first probe goes over the first connection, reporting its connect time (with
-        // --wait's retries, if any).
-        let first = (first, dialing.elapsed());
+        let first = (first, first_connect);
         each_on_its_own(Arc::new(dialer), first, &mut on).await?
     } else {
         one_connection(&dialer, first, &mut on).await?
@@ -413,8 +414,8 @@ impl<'a, 't> Schedule<'a, 't> {
         Ok(())
     }
 
-    /// Records a reply to probe `seq` come at `now`; `rtt` and `connect` as the caller
-    /// measured them, instead of from the send time.
+    /// Records a reply to probe `seq`, come now: `measured`, the reply as the caller timed it
+    /// (its own connection's), or else timed from the probe's send.
     fn settle(&mut self, seq: u64, echo: Echo, measured: Option<Reply>) -> eyre::Result<()> {
         let reply = |rtt, late| Reply {
             rtt,
