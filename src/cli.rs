@@ -15,6 +15,7 @@ use values::{
 
 pub mod endpoints;
 pub mod measure;
+pub mod server;
 pub mod tls;
 pub mod values;
 
@@ -321,6 +322,10 @@ pub struct EchoServerArgs {
     #[command(flatten)]
     pub tls: tls::ServerTls,
 
+    /// Watching it: --metrics, --log-format.
+    #[command(flatten)]
+    pub observe: server::Observe,
+
     /// The socket file's permissions for unix:PATH, in octal (e.g. 660); set as the socket is
     /// made, so it is never wider. Default: from the umask.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
@@ -363,7 +368,8 @@ pub struct EchoServerArgs {
     #[arg(short = 'k', long = "keep-open")]
     pub keep_open: bool,
 
-    /// Log each connection's open and close on stderr (repeatable).
+    /// Log each connection's open and close on stderr (repeatable). SIGUSR1 prints the figures
+    /// once (open, served, bytes, errors), even under -q, and the server goes on.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
 }

@@ -29,14 +29,15 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
-use super::stats::{Count, Stats};
+use super::log::Event;
+use super::stats::{Count, HandshakeFailure, Stats};
 use crate::cli::tls::ServerTls;
 use crate::net::listen::Listener;
 use crate::net::stream::{Connection, Peer};
 use crate::net::tls::cert_out::CertOut;
 use crate::net::tls::{self, Identity};
 use crate::ui::quote::quote;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
 /// that connects and says nothing is closed after this (or sooner, to make room).
@@ -216,20 +217,31 @@ pub(super) async fn echo<C: Connection>(
     let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
     let tls = match handshake(&mut ticket, stream, limit).await {
         Ok(tls) => tls,
-        Err((reason, say)) => {
+        Err((reason, say, why)) => {
+            stats.handshake_failed(why);
             // Said even without -v: a client that cannot connect is what someone is debugging.
             if say && log.verbose == 0 {
+                let line = format!("{peer}: TLS handshake failed: {reason}");
+                let event = Event::new(Level::Info, FAILED.event, line).peer(peer);
                 said_throttled(
                     &FAILED,
                     log,
-                    &format!("{peer}: TLS handshake failed: {reason}"),
+                    event.reason(&reason).field("kind", why.label()),
                 );
             }
-            return Err(io::Error::other(format!("TLS handshake failed: {reason}")));
+            return Err(io::Error::other(HandshakeFailed(reason)));
         }
     };
     if log.verbose > 0 {
-        log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
+        let session = describe(tls.get_ref().1);
+        Event::new(
+            Level::Detail,
+            "tls_established",
+            format!("{peer}: {session}"),
+        )
+        .peer(peer)
+        .field("tls", session)
+        .say(log);
     }
     // The handshake's room is held until the permit comes, so the connections waiting for
     // one stay bounded; the semaphore is never closed.
@@ -244,7 +256,8 @@ pub(super) async fn echo<C: Connection>(
         // Said even without -v (which says it in the connection's last line): a client was
         // told its echo ended early, and whoever runs the server should know why.
         if log.verbose == 0 && CutShort::is(err) {
-            said_throttled(&CUT, log, &format!("{peer}: {err}"));
+            let event = Event::new(Level::Info, CUT.event, format!("{peer}: {err}"));
+            said_throttled(&CUT, log, event.peer(peer).reason(err));
         }
     }
     end
@@ -253,55 +266,105 @@ pub(super) async fn echo<C: Connection>(
 /// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
 /// the connection), then the rest (which a stop leaves the gate's grace); the gate may close
 /// it for room in either, and [`gate::Slot::closed`] says both. On failure, the reason and
-/// whether it is worth a line without `-v`.
+/// whether it is worth a line without `-v`, and its kind for the metrics.
 async fn handshake<'s, C: Connection>(
     ticket: &mut Ticket,
     stream: &'s mut C,
     limit: Duration,
-) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool)> {
+) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool, HandshakeFailure)> {
     let deadline = tokio::time::Instant::now() + limit;
-    let late = || (format!("no handshake within {}", ui::duration(limit)), true);
+    let late = || {
+        let why = format!("no handshake within {}", ui::duration(limit));
+        (why, true, HandshakeFailure::Timeout)
+    };
+    let failed = |err: io::Error| {
+        let why = tls::reason(&err, tls::Party::Client);
+        (why, true, failure_kind(&err))
+    };
+    let shed = |(why, say): (String, bool)| (why, say, HandshakeFailure::Shed);
     let hello =
         LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tls::Gulp::new(stream));
     let start = tokio::select! {
         hello = tokio::time::timeout_at(deadline, hello) => match hello {
             Ok(Ok(start)) => start,
-            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Ok(Err(err)) => return Err(failed(err)),
             Err(_) => return Err(late()),
         },
-        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+        () = ticket.slot.closed() => return Err(shed(ticket.slot.why_closed())),
     };
     if !ticket.slot.heard() {
-        return Err(ticket.slot.why_closed());
+        return Err(shed(ticket.slot.why_closed()));
     }
     let rest = start.into_stream(Arc::clone(&ticket.server.config));
     let tls = tokio::select! {
         rest = tokio::time::timeout_at(deadline, rest) => match rest {
             Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Ok(Err(err)) => return Err(failed(err)),
             Err(_) => return Err(late()),
         },
-        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+        () = ticket.slot.closed() => return Err(shed(ticket.slot.why_closed())),
     };
     if !ticket.slot.done() {
         // Closed for room just as it finished: the room is already someone else's.
-        return Err(ticket.slot.why_closed());
+        return Err(shed(ticket.slot.why_closed()));
     }
     Ok(tls)
+}
+
+/// The metrics' name for why a handshake failed with `err`.
+fn failure_kind(err: &io::Error) -> HandshakeFailure {
+    use rustls::Error as E;
+    match err.get_ref().and_then(|inner| inner.downcast_ref::<E>()) {
+        Some(E::InvalidCertificate(_) | E::NoCertificatesPresented) => {
+            HandshakeFailure::Certificate
+        }
+        Some(E::AlertReceived(_)) => HandshakeFailure::Alert,
+        Some(E::PeerIncompatible(_)) => HandshakeFailure::Incompatible,
+        Some(_) => HandshakeFailure::Protocol,
+        None => match err.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => HandshakeFailure::Closed,
+            io::ErrorKind::InvalidData => HandshakeFailure::Protocol,
+            _ => HandshakeFailure::Other,
+        },
+    }
+}
+
+/// A failed handshake, as the connection's error: counted as a handshake failure, not among
+/// the connection errors.
+#[derive(Debug)]
+struct HandshakeFailed(String);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
+
+/// Whether a connection's error is its failed handshake (counted as such already).
+pub(super) fn handshake_failed(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<HandshakeFailed>())
 }
 
 /// A kind of line said at most once a second for the whole process, as the server is one: a
 /// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
 struct Throttled {
     held: Mutex<Held>,
+    /// The `event` its lines name.
+    event: &'static str,
     /// What the count line says the held-back lines were, before "for N more clients".
     what: &'static str,
 }
 
 /// Failed handshakes.
-static FAILED: Throttled = Throttled::new("TLS handshake failed");
+static FAILED: Throttled = Throttled::new("tls_handshake_failed", "TLS handshake failed");
 /// Clients whose stream ended without close_notify.
-static CUT: Throttled = Throttled::new("stream ended without close_notify");
+static CUT: Throttled = Throttled::new("cut", "stream ended without close_notify");
 
 /// Lines of one kind held back since the last one said.
 struct Held {
@@ -312,8 +375,9 @@ struct Held {
 }
 
 impl Throttled {
-    const fn new(what: &'static str) -> Self {
+    const fn new(event: &'static str, what: &'static str) -> Self {
         Throttled {
+            event,
             held: Mutex::new(Held {
                 last: None,
                 count: 0,
@@ -336,7 +400,7 @@ const THROTTLE_EVERY: Duration = Duration::from_secs(1);
 /// is counted, and the count said once that second is over, so stderr gets at most about two
 /// lines a second of each kind however many clients fail, and every one is still accounted
 /// for.
-fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
+fn said_throttled(kind: &'static Throttled, log: &Ui, line: Event) {
     let now = Instant::now();
     let mut held = kind.lock();
     let due = match held.last {
@@ -344,7 +408,7 @@ fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
         _ => {
             held.last = Some(now);
             drop(held);
-            log.info(line);
+            line.say(log);
             return;
         }
     };
@@ -367,11 +431,14 @@ impl Throttled {
         held.last = Some(Instant::now());
         drop(held);
         if count > 0 {
-            log.info(&format!(
+            let line = format!(
                 "{} for {count} more {} (at most one such line a second)",
                 self.what,
                 if count == 1 { "client" } else { "clients" }
-            ));
+            );
+            Event::new(Level::Info, self.event, line)
+                .field("count", count)
+                .say(log);
         }
     }
 }
