@@ -242,6 +242,11 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
             "inetd mode: --mode and --max-connections are ignored (one connection, no socket file)",
         );
     }
+    if args.observe.metrics.is_some() {
+        ui.warn(
+            "inetd mode: --metrics is ignored (a process per connection has no figures to scrape)",
+        );
+    }
     let tls = match super::tls::prepare(&args.tls)? {
         Some(files) if args.tls.identity.is_some() => {
             let config = super::tls::config(files, &args.tls, std::iter::empty(), ui)?;
