@@ -252,6 +252,13 @@ Examples:
                                             inetd mode: a process per connection
   echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
                                             the same, as a line of inetd.conf
+  asyncio-tool echo-server :7007 --metrics :9464
+                                            Prometheus metrics at
+                                            http://HOST:9464/metrics
+  asyncio-tool echo-server -v --log-format json :7007 2>&1 | jq .
+                                            one JSON object per event
+  kill -USR1 PID                            print the figures once (the server
+                                            goes on)
 
 On every address the address line is [::]:PORT (0.0.0.0:PORT under
 -4), and a client given it connects to this host, as the kernel takes
@@ -262,7 +269,9 @@ Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
 --shutdown-timeout to finish (a second signal ends them at once), then
 a summary goes to stderr. Connections cut this way are reset, so a
-client sees ECONNRESET rather than a clean end.
+client sees ECONNRESET rather than a clean end. SIGUSR1 prints the
+figures --metrics serves (open, served, bytes, errors) once on stderr,
+even under -q, as socat 1.8's --statistics does; the server goes on.
 
 Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
 it serves the listening TCP or Unix stream sockets (or the UDP sockets)
@@ -368,8 +377,7 @@ pub struct EchoServerArgs {
     #[arg(short = 'k', long = "keep-open")]
     pub keep_open: bool,
 
-    /// Log each connection's open and close on stderr (repeatable). SIGUSR1 prints the figures
-    /// once (open, served, bytes, errors), even under -q, and the server goes on.
+    /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
 }
