@@ -481,3 +481,43 @@ fn sigusr1_prints_the_figures_and_goes_on() {
     let (status, _) = server.stop(LIMIT);
     assert!(status.success());
 }
+
+/// The README's scrape example, run by bash as written but for the metrics port (9464 may be
+/// taken here, or by a test running beside this one), and its output as the README shows it.
+#[test]
+fn readme_scrape_snippet_runs_as_written() {
+    if !scrapers() {
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = "<!-- tested: tests/metrics.rs readme_scrape_snippet_runs_as_written -->";
+    let after = readme.split(marker).nth(1).expect("the marked snippet");
+    let (snippet, rest) = after
+        .split_once("```bash\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a ```bash block after the marker");
+    let shown = rest
+        .split_once("```\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(out, _)| out)
+        .expect("the output block after the snippet");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let snippet = snippet.replace("9464", &port.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = other("bash");
+    cmd.arg("-c").arg(&snippet).env("PATH", path);
+    let out = output_with_input(cmd, b"", LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
+}
