@@ -387,6 +387,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_lines_are_one_object_each() {
+        let fields = [("peer", serde_json::Value::from("[::1]:5")), ("bytes_in", 3.into())];
+        let line = json_line("debug", "closed", "a \"quoted\"\nline", &fields);
+        assert!(line.ends_with("}\n") && line.matches('\n').count() == 1, "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "closed");
+        assert_eq!(v["message"], "a \"quoted\"\nline");
+        assert_eq!(v["bytes_in"], 3);
+        let time = v["time"].as_str().unwrap();
+        assert!(time.len() == 27 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
+    }
+
+    #[test]
     fn human_sizes() {
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(1536), "1.50 KiB");
