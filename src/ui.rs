@@ -388,15 +388,24 @@ mod tests {
 
     #[test]
     fn json_lines_are_one_object_each() {
-        let fields = [("peer", serde_json::Value::from("[::1]:5")), ("bytes_in", 3.into())];
+        let fields = [
+            ("peer", serde_json::Value::from("[::1]:5")),
+            ("bytes_in", 3.into()),
+        ];
         let line = json_line("debug", "closed", "a \"quoted\"\nline", &fields);
-        assert!(line.ends_with("}\n") && line.matches('\n').count() == 1, "{line}");
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["event"], "closed");
         assert_eq!(v["message"], "a \"quoted\"\nline");
         assert_eq!(v["bytes_in"], 3);
         let time = v["time"].as_str().unwrap();
-        assert!(time.len() == 27 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
+        assert!(
+            time.len() == 27 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
     }
 
     #[test]

@@ -282,6 +282,13 @@ fn udp_figures_after_a_known_exchange() {
         0.0
     );
     assert_eq!(num(&m, "echo_server_replies_unsent_total"), 0.0);
+    // SIGUSR1 tells the same figures.
+    server.signal(libc::SIGUSR1);
+    assert!(
+        server.logs_within(LIMIT, "datagrams_echoed 3, echoed_bytes 3000"),
+        "{}",
+        server.stderr()
+    );
     let (status, _) = server.stop(LIMIT);
     assert!(status.success());
 }
