@@ -23,14 +23,14 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::log::{self, Throttle};
+use super::log::{self, Event, Throttle};
 use super::stats::Family;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::{self, Listener, SocketFile, Stack};
 use crate::net::stream::Accept;
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// The longest request head read; a longer one gets 431.
 const MAX_HEAD: usize = 8 * 1024;
@@ -62,7 +62,13 @@ pub(super) fn bind(addr: &Endpoint<SocketAddr>, ui: &Ui) -> eyre::Result<Bound> 
         Endpoint::Tcp(_) => format!("http://{}/metrics", bound.endpoint),
         _ => format!("{} (GET /metrics)", ui::quote::address(&bound.endpoint)),
     };
-    ui.info(&format!("metrics on {url}"));
+    Event::new(
+        Level::Info,
+        "metrics_listening",
+        format!("metrics on {url}"),
+    )
+    .field("address", bound.endpoint.as_str())
+    .say(ui);
     Ok(Bound {
         listener: bound.listener,
         file: bound.file,
