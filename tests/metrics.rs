@@ -528,3 +528,50 @@ fn readme_scrape_snippet_runs_as_written() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
 }
+
+/// Without -v, the lines the server says anyway (a warning, a failed handshake) are JSON too.
+#[test]
+fn json_log_lines_without_verbose() {
+    let args = [
+        "echo-server",
+        "--tls",
+        "--mode",
+        "600",
+        "--log-format",
+        "json",
+    ];
+    let mut server = EchoServer::launch(std_tool(args.iter().chain(&["127.0.0.1:0"])));
+    let line = server.await_line(LIMIT).to_owned();
+    let mut plain = tcp(line.strip_prefix("tls:").unwrap());
+    plain.write_all(b"hello\r\n\r\n").unwrap();
+    let _ = plain.read_to_end(&mut Vec::new());
+    assert!(
+        server.logs_within(LIMIT, "\"tls_handshake_failed\""),
+        "{}",
+        server.stderr()
+    );
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success());
+    let events: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let warned = events
+        .iter()
+        .find(|e| e["level"] == "warn")
+        .expect("the --mode warning");
+    assert!(
+        warned["message"].as_str().unwrap().contains("--mode"),
+        "{warned}"
+    );
+    let failed = events
+        .iter()
+        .find(|e| e["event"] == "tls_handshake_failed")
+        .unwrap();
+    assert!(
+        failed["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{failed}"
+    );
+    assert_eq!(failed["kind"], "protocol", "{failed}");
+    assert!(events.iter().any(|e| e["event"] == "summary"));
+}

@@ -109,9 +109,9 @@ pub(super) fn spawn(bound: Bound, source: Source, ui: Ui) -> JoinHandle<()> {
 #[derive(Default)]
 pub(super) struct Watch {
     /// `--metrics`, bound.
-    pub(super) metrics: Option<Bound>,
+    metrics: Option<Bound>,
     /// SIGUSR1, registered before the address line so a signal sent once it is read is heard.
-    pub(super) statistics: Option<Signal>,
+    statistics: Option<Signal>,
 }
 
 impl Watch {
