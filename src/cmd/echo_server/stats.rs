@@ -446,6 +446,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_figure_is_listed_once_with_its_labels() {
+        let stats = Stats::new(false);
+        stats.error(ErrorKind::of(&io::ErrorKind::ConnectionReset.into()));
+        stats.handshake_failed(HandshakeFailure::Timeout);
+        let families = stats.families();
+        let find = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+        assert!(find("connections_open").gauge);
+        assert_eq!(find("errors_total").samples[1], ("reset", 1));
+        assert_eq!(
+            find("tls_handshake_failures_total").samples[0],
+            ("timeout", 1)
+        );
+        for f in &families {
+            assert!(f.gauge || f.name.ends_with("_total"), "{}", f.name);
+        }
+        let udp = UdpStats::default();
+        let now = UdpCounts {
+            datagrams: 2,
+            bytes: 10,
+            ..UdpCounts::default()
+        };
+        udp.add(&UdpCounts::default(), &now);
+        udp.add(&now, &now);
+        assert_eq!(udp.families()[0].samples, vec![("", 2)]);
+    }
+
+    #[test]
     fn open_connections_bytes_show_at_once_with_a_status_line() {
         let stats = Stats::new(true);
         let (mut a_out, mut b_out) = (0, 0);

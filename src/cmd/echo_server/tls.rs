@@ -564,3 +564,24 @@ async fn bounded<T>(idle: Option<Duration>, step: impl Future<Output = T>) -> Op
         None => Some(step.await),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_failures_have_a_bounded_kind() {
+        let tls = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA);
+        assert_eq!(failure_kind(&tls(alert)), HandshakeFailure::Alert);
+        let none = rustls::Error::NoCertificatesPresented;
+        assert_eq!(failure_kind(&tls(none)), HandshakeFailure::Certificate);
+        let bad = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(failure_kind(&tls(bad)), HandshakeFailure::Protocol);
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(failure_kind(&eof), HandshakeFailure::Closed);
+        let failed = io::Error::other(HandshakeFailed("x".into()));
+        assert!(handshake_failed(&failed) && !handshake_failed(&eof));
+        assert_eq!(failed.to_string(), "TLS handshake failed: x");
+    }
+}
