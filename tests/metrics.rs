@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::util::{
-    EchoServer, eventually, other, output_timeout, output_with_input, peer_available, peer_present,
-    std_tool,
+    EchoServer, KillOnDrop, eventually, other, output_timeout, output_with_input, peer_available,
+    peer_present, std_tool,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -574,4 +574,37 @@ fn json_log_lines_without_verbose() {
     );
     assert_eq!(failed["kind"], "protocol", "{failed}");
     assert!(events.iter().any(|e| e["event"] == "summary"));
+}
+
+/// In inetd mode (one connection a process) SIGUSR1 tells that connection's figures and does
+/// not end it.
+#[test]
+fn sigusr1_in_inetd_mode_does_not_end_the_connection() {
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(LIMIT)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let mut cmd = std_tool(["echo-server", "--inetd"]);
+    cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    ours.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    ours.read_exact(&mut back).unwrap();
+    crate::util::signal(&child.0, libc::SIGUSR1);
+    assert!(
+        eventually(LIMIT, || said().contains("statistics after")),
+        "{}",
+        said()
+    );
+    assert!(said().contains("echoed_bytes"), "{}", said());
+    // Still echoing, then a normal end.
+    ours.write_all(b"pong").unwrap();
+    ours.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"pong");
+    ours.shutdown(std::net::Shutdown::Write).unwrap();
+    let status = crate::util::wait_timeout(&mut child.0, LIMIT);
+    assert!(status.success(), "{}", said());
 }

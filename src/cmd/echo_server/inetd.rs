@@ -27,6 +27,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use color_eyre::eyre::{self, WrapErr};
@@ -305,7 +306,12 @@ async fn serve<C: Connection>(
     signal: impl std::future::Future<Output = ()>,
     again: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    let stats = Stats::new(false);
+    let stats = Arc::new(Stats::new(false));
+    // SIGUSR1 tells this connection's figures, as a server's, instead of ending it.
+    let figures = Arc::clone(&stats);
+    let _watching = super::metrics::Watch::new(None, ui)
+        .ok()
+        .map(|watch| watch.start(Arc::new(move || figures.families()), ui));
     let force_close = CancellationToken::new();
     stats.active.fetch_add(1, Ordering::Relaxed);
     stats.served.fetch_add(1, Ordering::Relaxed);
