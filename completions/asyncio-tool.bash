@@ -259,7 +259,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --verbose --color --quiet --help --version"
+            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --metrics --log-format --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +327,14 @@ _asyncio__tool() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --mode)

@@ -16,6 +16,7 @@ use values::{
 pub mod endpoints;
 pub mod measure;
 pub mod report;
+pub mod server;
 pub mod tls;
 pub mod values;
 
@@ -257,6 +258,13 @@ Examples:
                                             inetd mode: a process per connection
   echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
                                             the same, as a line of inetd.conf
+  asyncio-tool echo-server :7007 --metrics :9464
+                                            Prometheus metrics at
+                                            http://HOST:9464/metrics
+  asyncio-tool echo-server -v --log-format json :7007 2>&1 | jq .
+                                            one JSON object per event
+  kill -USR1 PID                            print the figures once (the server
+                                            goes on)
 
 On every address the address line is [::]:PORT (0.0.0.0:PORT under
 -4), and a client given it connects to this host, as the kernel takes
@@ -267,7 +275,9 @@ Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
 --shutdown-timeout to finish (a second signal ends them at once), then
 a summary goes to stderr. Connections cut this way are reset, so a
-client sees ECONNRESET rather than a clean end.
+client sees ECONNRESET rather than a clean end. SIGUSR1 prints the
+figures --metrics serves (open, served, bytes, errors) once on stderr,
+even under -q, as socat 1.8's --statistics does; the server goes on.
 
 Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
 it serves the listening TCP or Unix stream sockets (or the UDP sockets)
@@ -326,6 +336,10 @@ pub struct EchoServerArgs {
     /// TLS: --tls, --cert, --key, --client-ca.
     #[command(flatten)]
     pub tls: tls::ServerTls,
+
+    /// Watching it: --metrics, --log-format.
+    #[command(flatten)]
+    pub observe: server::Observe,
 
     /// The socket file's permissions for unix:PATH, in octal (e.g. 660); set as the socket is
     /// made, so it is never wider. Default: from the umask.

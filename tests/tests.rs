@@ -14,6 +14,7 @@ mod echo_server;
 mod generated;
 mod inetd_hexdump;
 mod measure;
+mod metrics;
 mod nc_habits;
 mod probe_schedule;
 mod proxy_protocol;

@@ -5,13 +5,15 @@
 //! sockets (`udp`), or stream listeners (`stream`, whose connections the shared `accept` loops
 //! hand to `life`, which echoes them plainly with `conn` or over `tls`); then it says the
 //! summary. The pieces the transports share: `start` (the address line, the service
-//! manager), `stats` and `log` (figures, status line, rate-limited lines).
+//! manager), `stats` and `log` (figures, events, status line, rate-limited lines), `metrics`
+//! (`--metrics` and SIGUSR1).
 
 mod accept;
 mod conn;
 mod inetd;
 mod life;
 mod log;
+mod metrics;
 mod proxy;
 mod start;
 mod stats;
@@ -31,11 +33,11 @@ use crate::net::activation;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::Listener;
 use crate::sys::notify::Notifier;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
+use log::Event;
 
 /// How the server behaves; everything but the address and where messages go comes from the
 /// options.
-#[derive(Debug, Clone)]
 pub struct Config {
     /// Serve at most this many connections at once.
     pub max_connections: Option<NonZeroUsize>,
@@ -53,6 +55,8 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Read a PROXY protocol header first (`--proxy-protocol`).
     pub proxy: Option<ProxyProtocol>,
+    /// `--metrics` and SIGUSR1.
+    watch: metrics::Watch,
 }
 
 #[cfg(test)]
@@ -68,6 +72,7 @@ impl Config {
             notifier: Notifier::default(),
             tls: None,
             proxy: None,
+            watch: metrics::Watch::default(),
         }
     }
 }
@@ -104,12 +109,23 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         .as_ref()
         .is_some_and(|s| s.iter().any(|s| matches!(s.listener, Listener::Udp(_))));
     if udp_handed || inherited.is_none() && matches!(args.listen.endpoint, Endpoint::Udp(_)) {
-        let summary = udp::run(inherited, args, ui)?;
-        ui.info(&udp::summary_line(&summary));
+        let s = udp::run(inherited, args, ui)?;
+        Event::new(Level::Info, "summary", udp::summary_line(&s))
+            .field("datagrams", s.datagrams)
+            .field("bytes_echoed", s.bytes)
+            .field("dropped", s.dropped.iter().sum::<u64>())
+            .field("unsent", s.unsent)
+            .duration(s.uptime)
+            .say(ui);
         return Ok(Exit::Success);
     }
-    let summary = stream::run(inherited, tls_files, args, ui)?;
-    ui.info(&summary_line(&summary));
+    let s = stream::run(inherited, tls_files, args, ui)?;
+    Event::new(Level::Info, "summary", summary_line(&s))
+        .field("connections", s.connections)
+        .field("bytes_echoed", s.bytes)
+        .field("closed_at_shutdown", s.closed_at_shutdown)
+        .duration(s.uptime)
+        .say(ui);
     Ok(Exit::Success)
 }
 

@@ -21,7 +21,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::stats::Stats;
+use super::log::Event;
+use super::stats::{ErrorKind, Stats};
 use super::{Config, Summary, life, log, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::listen::Listener;
@@ -29,7 +30,7 @@ use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
 use crate::sys::notify::Notifier;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// Accept-error back-off: starts short so a transient error costs little, doubles so a
 /// persistent one (EMFILE while every descriptor is in use) costs no CPU, and never gives up.
@@ -55,7 +56,12 @@ pub async fn serve(
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
     let log = config.ui;
-    let (stats, status) = status(&log, config.status, config.notifier);
+    let live = config.watch.live();
+    let (stats, status) = status(&log, config.status, config.notifier, live);
+    let figures = Arc::clone(&stats);
+    let watching = config
+        .watch
+        .start(Arc::new(move || figures.families()), &log);
     let tls = config
         .tls
         .map(|tls| tls::Server::new(tls, limit.clone(), config.max_connections));
@@ -91,6 +97,7 @@ pub async fn serve(
     if let Some(status) = status {
         status.abort();
     }
+    drop(watching);
     log.finish_live();
     let snap = stats.snapshot();
     Summary {
@@ -102,9 +109,15 @@ pub async fn serve(
     }
 }
 
-/// The server's figures, and the task that shows them on the status line (`bar`) and tells
-/// them to the service manager, if either is wanted.
-fn status(log: &Ui, bar: bool, notifier: Notifier) -> (Arc<Stats>, Option<JoinHandle<()>>) {
+/// The server's figures (kept current while connections are open if a status line, the
+/// service manager or a scraper (`live`) reads them), and the task that shows them on the
+/// status line (`bar`) and tells them to the service manager, if either is wanted.
+fn status(
+    log: &Ui,
+    bar: bool,
+    notifier: Notifier,
+    live: bool,
+) -> (Arc<Stats>, Option<JoinHandle<()>>) {
     // Only with a status line to draw: a live timer costs every idle worker a clock read and
     // a timer-wheel check each time it parks, that is, on every ping-pong message.
     let bar = if bar {
@@ -112,9 +125,9 @@ fn status(log: &Ui, bar: bool, notifier: Notifier) -> (Arc<Stats>, Option<JoinHa
     } else {
         None
     };
-    let live = bar.is_some() || notifier.is_enabled();
-    let stats = Arc::new(Stats::new(live));
-    let task = live.then(|| {
+    let drawn = bar.is_some() || notifier.is_enabled();
+    let stats = Arc::new(Stats::new(drawn || live));
+    let task = drawn.then(|| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
             let (mut bar_rate, mut notify_rate) = (log::RateMeter::new(), log::RateMeter::new());
@@ -172,12 +185,16 @@ async fn drain(spawner: &Spawner, timeout: Duration, again: impl Future) -> (u64
     spawner.tracker.close();
     let open = stats.active.load(Ordering::Relaxed).saturating_sub(silent);
     if open > 0 {
-        log.info(&format!(
+        let line = format!(
             "stopping: waiting up to {} for {open} open connection{} (a second Ctrl-C or SIGTERM closes {} now)",
             ui::duration(timeout),
             if open == 1 { "" } else { "s" },
             if open == 1 { "it" } else { "them" }
-        ));
+        );
+        Event::new(Level::Info, "stopping", line)
+            .field("open", open)
+            .field("timeout_s", timeout.as_secs_f64())
+            .say(log);
     }
     let mut cut_short = false;
     let drained = tokio::select! {
@@ -274,14 +291,17 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
                 spawner.spawn(stream, peer, permit, ticket);
             }
             Err(err) => {
+                spawner.stats.error(ErrorKind::Accept);
                 // Sleeping is what keeps EMFILE from spinning: the pending connection stays in
                 // the backlog, so retrying at once would fail at once, forever.
-                if let Some(line) = throttle.admit(format!(
-                    "cannot accept a connection: {}; retrying in {}",
-                    io_reason(&err),
+                let reason = io_reason(&err);
+                let line = format!(
+                    "cannot accept a connection: {reason}; retrying in {}",
                     ui::duration(backoff.peek())
-                )) {
-                    spawner.ui.warn(&line);
+                );
+                if let Some(line) = throttle.admit(line) {
+                    let event = Event::new(Level::Warn, "accept_failed", line);
+                    event.reason(reason).say(&spawner.ui);
                 }
                 drop(permit);
                 tokio::time::sleep(backoff.pause()).await;

@@ -27,6 +27,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use color_eyre::eyre::{self, WrapErr};
@@ -242,6 +243,11 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
             "inetd mode: --mode and --max-connections are ignored (one connection, no socket file)",
         );
     }
+    if args.observe.metrics.is_some() {
+        ui.warn(
+            "inetd mode: --metrics is ignored (a process per connection has no figures to scrape)",
+        );
+    }
     let tls = match super::tls::prepare(&args.tls)? {
         Some(files) if args.tls.identity.is_some() => {
             let config = super::tls::config(files, &args.tls, std::iter::empty(), ui)?;
@@ -300,7 +306,12 @@ async fn serve<C: Connection>(
     signal: impl std::future::Future<Output = ()>,
     again: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    let stats = Stats::new(false);
+    let stats = Arc::new(Stats::new(false));
+    // SIGUSR1 tells this connection's figures, as a server's, instead of ending it.
+    let figures = Arc::clone(&stats);
+    let _watching = super::metrics::Watch::new(None, ui)
+        .ok()
+        .map(|watch| watch.start(Arc::new(move || figures.families()), ui));
     let force_close = CancellationToken::new();
     stats.active.fetch_add(1, Ordering::Relaxed);
     stats.served.fetch_add(1, Ordering::Relaxed);

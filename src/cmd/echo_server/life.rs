@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use super::stats::Stats;
+use super::log::Event;
+use super::stats::{ErrorKind, Stats};
 use super::{conn, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// What a connection's task needs besides its stream.
 pub(super) struct Conn<'a> {
@@ -54,10 +55,13 @@ pub(super) async fn connection<C: Connection>(
     } = conn;
     // Behind a proxy, the open line waits for the header that names the client.
     if log.verbose > 0 && conn.proxy.is_none() {
-        log.detail(&format!("{peer}: open"));
+        Event::new(Level::Detail, "accepted", format!("{peer}: open"))
+            .peer(peer)
+            .say(log);
     }
     let mut echoed = 0;
     let mut failed = None;
+    let mut event = "closed";
     let ended = {
         let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut peer, &mut echoed));
         let cancelled = std::pin::pin!(conn.force_close.cancelled());
@@ -72,7 +76,13 @@ pub(super) async fn connection<C: Connection>(
     let outcome = match ended {
         Some(Ok(conn::End::Closed)) => "closed".to_string(),
         Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
-        Some(Err(e)) => failed.insert(io_reason(&e)).clone(),
+        Some(Err(e)) => {
+            match tls::handshake_failed(&e) {
+                true => event = "tls_handshake_failed",
+                false => stats.error(ErrorKind::of(&e)),
+            }
+            failed.insert(io_reason(&e)).clone()
+        }
         None => {
             stats.cut.fetch_add(1, Ordering::Relaxed);
             // The client must be able to tell a cut from an echo that ended.
@@ -84,13 +94,32 @@ pub(super) async fn connection<C: Connection>(
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
     if log.verbose > 0 {
-        log.detail(&format!(
-            "{peer}: {outcome} after {}, {} echoed",
-            ui::duration(start.elapsed()),
-            ui::bytes(echoed),
-        ));
+        say_closed(log, event, peer, &outcome, start.elapsed(), echoed);
     }
     failed
+}
+
+/// The `-v` line at a connection's end (`event`: `closed`, or `tls_handshake_failed`).
+fn say_closed(
+    log: &Ui,
+    event: &'static str,
+    peer: Peer,
+    outcome: &str,
+    lasted: Duration,
+    echoed: u64,
+) {
+    let line = format!(
+        "{peer}: {outcome} after {}, {} echoed",
+        ui::duration(lasted),
+        ui::bytes(echoed),
+    );
+    // Every byte echoed was read once and written once.
+    Event::new(Level::Detail, event, line)
+        .peer(peer)
+        .bytes(echoed, echoed)
+        .duration(lasted)
+        .reason(outcome)
+        .say(log);
 }
 
 /// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;

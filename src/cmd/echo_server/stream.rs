@@ -4,13 +4,14 @@
 
 use color_eyre::eyre::{self, WrapErr};
 
-use super::{Config, Summary, accept, start, tls};
+use super::log::Event;
+use super::{Config, Summary, accept, metrics, start, tls};
 use crate::cli::EchoServerArgs;
 use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::net::listen::{self, Listener, SocketFile};
 use crate::runtime::{self, Flavor};
-use crate::ui::{Ui, quote};
+use crate::ui::{Level, Ui, quote};
 
 /// Binds ADDR (or takes the `inherited` sockets), prints each address on stdout, serves until
 /// SIGINT, SIGTERM or SIGHUP and returns what was served. `tls`: the TLS files loaded before
@@ -41,6 +42,8 @@ pub(super) fn run(
             }
             None => None,
         };
+        // Bound before the address line too: a script that read it may scrape at once.
+        let watch = metrics::Watch::new(args.observe.metrics.as_ref(), ui)?;
         let (listeners, files) = announce(bound, args, ui)?;
         start::ready(&notifier, ui);
         let config = Config {
@@ -52,6 +55,7 @@ pub(super) fn run(
             notifier: notifier.clone(),
             tls: tls_config,
             proxy: args.proxy_protocol,
+            watch,
         };
         let stopping = async {
             signal.await;
@@ -92,7 +96,13 @@ fn announce(
         // A socket path may hold any byte: quoted (when it needs it) for the terminal. With
         // its scheme, as on stdout: on a terminal this may be the one address line shown.
         let shown = quote::address(&bound.endpoint);
-        ui.info(&format!("listening on {scheme}{shown}"));
+        Event::new(
+            Level::Info,
+            "listening",
+            format!("listening on {scheme}{shown}"),
+        )
+        .field("address", format!("{scheme}{}", bound.endpoint))
+        .say(ui);
         listeners.push(bound.listener);
         files.push(bound.file);
     }

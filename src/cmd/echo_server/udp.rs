@@ -27,7 +27,11 @@ use crate::net::listen::Listener;
 use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
-use crate::ui::{self, Ui, quote};
+use crate::ui::{self, Level, Ui, quote};
+
+use super::log::Event;
+use super::metrics;
+use super::stats::{UdpCounts, UdpStats};
 
 /// What a UDP server did over its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,11 +73,18 @@ pub(super) fn run(
             Some(sockets) => handed_over(sockets, args, ui)?,
             None => vec![bind(&args.listen)?],
         };
+        // Bound before the address line too: a script that read it may scrape at once.
+        let watch = metrics::Watch::new(args.observe.metrics.as_ref(), ui)?;
         for bound in &sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
             super::start::announce(&shown, ui)?;
-            ui.info(&format!("listening on {shown}"));
+            Event::new(Level::Info, "listening", format!("listening on {shown}"))
+                .field("address", shown)
+                .say(ui);
         }
+        let figures = Arc::new(UdpStats::default());
+        let read = Arc::clone(&figures);
+        let _watching = watch.start(Arc::new(move || read.families()), ui);
         super::start::ready(&notifier, ui);
         let stop = CancellationToken::new();
         let mut serving = tokio::task::JoinSet::new();
@@ -82,9 +93,9 @@ pub(super) fn run(
         for bound in sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
-            let own_ports = Arc::clone(&own_ports);
+            let (own_ports, figures) = (Arc::clone(&own_ports), Arc::clone(&figures));
             serving.spawn(async move {
-                let served = serve(bound, &own_ports, &ui, stopped).await;
+                let served = serve(bound, &own_ports, &ui, &figures, stopped).await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -146,12 +157,14 @@ fn handed_over(
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
 /// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
-/// server's sockets. Fails only if the runtime cannot take the socket; errors of single
-/// datagrams are counted and the serving goes on.
-pub async fn serve(
+/// server's sockets; `figures`: the server's, which each batch adds to. Fails only if the
+/// runtime cannot take the socket; errors of single datagrams are counted and the serving
+/// goes on.
+pub(super) async fn serve(
     bound: udp::Bound,
     own_ports: &[u16],
     ui: &Ui,
+    figures: &UdpStats,
     shutdown: impl Future,
 ) -> io::Result<Summary> {
     let start = Instant::now();
@@ -182,8 +195,10 @@ pub async fn serve(
                 continue;
             }
         };
+        let before = summary.counts();
         sort(&mut batch, n, &mut rules, &mut summary, &mut log, ui);
         send(&socket, &mut batch, &mut summary, &mut rules.broadcasts).await?;
+        figures.add(&before, &summary.counts());
     }
     summary.uptime = start.elapsed();
     Ok(summary)
@@ -280,6 +295,16 @@ async fn send(
 }
 
 impl Summary {
+    /// The counters, for [`UdpStats::add`].
+    fn counts(&self) -> UdpCounts {
+        UdpCounts {
+            datagrams: self.datagrams,
+            bytes: self.bytes,
+            dropped: self.dropped,
+            unsent: self.unsent,
+        }
+    }
+
     /// Adds what another socket's server did (socket activation may hand over several).
     fn add(&mut self, other: &Summary) {
         self.datagrams += other.datagrams;
@@ -313,17 +338,28 @@ impl DropLog {
                 Some(ip) if why == Dropped::BroadcastDestination => format!(" to {ip}"),
                 _ => String::new(),
             };
-            ui.detail(&format!(
+            let line = format!(
                 "dropped a datagram from {}{to}: {}{more}",
                 d.source,
                 why.reason()
-            ));
+            );
+            Event::new(Level::Detail, "dropped", line)
+                .peer(d.source)
+                .reason(why.reason())
+                .say(ui);
         }
     }
 
     fn receive_error(&mut self, ui: &Ui, err: &io::Error) {
         if let Some(more) = self.admit(Dropped::ALL.len()) {
-            ui.warn(&format!("cannot receive: {}{more}", io_reason(err)));
+            let reason = io_reason(err);
+            Event::new(
+                Level::Warn,
+                "receive_failed",
+                format!("cannot receive: {reason}{more}"),
+            )
+            .reason(reason)
+            .say(ui);
         }
     }
 
