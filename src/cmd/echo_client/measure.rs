@@ -21,6 +21,7 @@
 mod json;
 mod load;
 mod probe;
+mod series;
 pub(super) mod transport;
 
 use std::time::Duration;
@@ -71,7 +72,8 @@ fn dispatch(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Exit> {
         size: m.size,
         timeout: m.timeout,
         wait: args.wait,
-        json: m.json,
+        // --json-lines ends with the summary --json prints.
+        json: m.json || m.series.json_lines,
     };
     let family = super::family(args);
     if let Some(setup) = super::tls::setup(args, ui)? {
@@ -133,6 +135,13 @@ fn measure<D: Dialer>(
                 duration: args.measure.duration,
                 rate: args.measure.rate,
                 progress: args.progress,
+                series: series::Settings {
+                    every: args.measure.series.report_every,
+                    json_lines: args.measure.series.json_lines,
+                    warmup: args.measure.series.warmup.unwrap_or_default(),
+                    hdr_log: args.measure.series.hdr_log.clone(),
+                    percentiles: args.measure.percentiles(),
+                },
                 options,
             };
             // Connections spread over every core, so the generator is not the limit; but no

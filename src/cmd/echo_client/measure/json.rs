@@ -72,6 +72,8 @@ pub(super) struct LoadSummary {
     pub counts: Counts,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
+    /// With `--rate`: from each message's actual send, as wrk2 -U.
+    pub rtt_uncorrected_ms: Option<Times>,
     pub connections: usize,
     pub connections_up: u64,
     pub connections_failed: u64,
