@@ -98,6 +98,10 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l connections -d 'Load mode: C closed-loop connections, each sending a message and waiting for its whole echo before the next, for --duration. Reads no stdin' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l duration -d 'How long load mode runs' -r
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l rate -d 'Load mode at a fixed total rate of R messages a second, latency measured from each message\'s intended send time (no coordinated omission)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l report-every -d 'Load mode: print a line per interval of DURATION on stderr while it runs (msgs/s, MB/s, p50, p99 and max round trip, errors in that interval), as iperf3 -i: seconds (1) or a DURATION, at least 100ms' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l warmup -d 'Load mode: run this long first and leave it out of every figure (counts, rates, latencies, the log), as iperf3 -O: seconds (2) or a DURATION. --duration is then the measured part, after it. Its interval lines are marked (warmup)' -r
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l hdr-log -d 'Write the round trips as an HdrHistogram interval log to FILE' -r -F
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l percentiles -d 'Write the percentile spectrum (.hgrm, as wrk2 prints it) to FILE, or \'-\' for stdout' -r -F
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l color -d 'When to use colour on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and NO_COLOR is not set'
 always\t'Always colour'
 never\t'Never colour'"
@@ -115,6 +119,7 @@ complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l verify -d 'Check that every byte echoed equals the byte sent at that offset (stdin mode). Replies are still printed (if stdout closes, the check goes on); a difference or a short reply exits 1, naming the byte. Without --idle-timeout, it gives up (exit 1) after 10s without an echo once only echoes are awaited: all input sent, or 512 KiB unechoed. (Over UDP every reply is matched to its datagram byte for byte with or without it.)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l summary-only -d 'Print only the probe\'s header line and its summary, no line per reply or loss, as ping -q'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l new-connection -d 'Open a connection per probe and report its connect time separately, as echoping does'
+complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l json-lines -d 'Print a JSON object per interval on stdout, then the summary'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -l json -d 'Print the probe or load summary as one JSON object on stdout'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s q -l quiet -d 'No messages on stderr but errors and what is needed to go on (echo-server --tls\'s fingerprint); no progress or status lines. In echo-client\'s probe mode also no line per reply, as ping -q (--summary-only)'
 complete -c asyncio-tool -n "__fish_asyncio_tool_using_subcommand echo-client" -s h -l help -d 'Print help (see more with \'--help\')'
