@@ -580,6 +580,15 @@ struct Results {
 }
 
 impl Results {
+    /// Adds a connection's figures.
+    fn add(&mut self, ended: Ended) {
+        self.counts.add(ended.counts);
+        self.reconnects += ended.reconnects;
+        for (kind, n) in ended.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+    }
+
     fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
@@ -804,28 +813,18 @@ async fn watch(
         start,
         ..
     } = run;
-    let Watched {
-        shared,
-        outputs,
-        clock,
-    } = watched;
+    let shared = watched.shared;
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     // The next interval to write; the last is written once the run is over.
-    let mut next = clock.map(|c| (c, c.index(start)));
+    let mut next = watched.clock.map(|c| (c, c.index(start)));
     loop {
         let close_at = next
             .filter(|(c, k)| !c.is_last(*k))
             .map(|(c, k)| c.close_at(k));
         tokio::select! {
             joined = workers.join_next() => match joined {
-                Some(Ok(ended)) => {
-                    results.counts.add(ended.counts);
-                    results.reconnects += ended.reconnects;
-                    for (kind, n) in ended.errors {
-                        *results.errors.entry(kind).or_default() += n;
-                    }
-                }
+                Some(Ok(ended)) => results.add(ended),
                 Some(Err(err)) => {
                     ui.finish_live();
                     eyre::bail!("a connection's task failed: {err}");
@@ -844,11 +843,9 @@ async fn watch(
             }
             () = sleep_until(close_at), if close_at.is_some() => {
                 if let Some((c, k)) = &mut next {
+                    let outputs = &mut *watched.outputs;
                     let written = write_intervals(shared, outputs, c, Some(*k), start.elapsed(), ui);
-                    if let Err(err) = written {
-                        ui.finish_live();
-                        return Err(err);
-                    }
+                    written.inspect_err(|_| ui.finish_live())?;
                     *k += 1;
                 }
             }
