@@ -90,6 +90,18 @@ pub enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// The choice as the `Ui` takes it: `Some` when colour is forced on or
+    /// off, `None` when it depends on stderr and `NO_COLOR`.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            ColorChoice::Auto => None,
+            ColorChoice::Always => Some(true),
+            ColorChoice::Never => Some(false),
+        }
+    }
+}
+
 /// Options shared by every subcommand.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
@@ -943,7 +955,7 @@ fn print_clap_outcome(err: &clap::Error, color: ColorChoice) -> Exit {
                 color,
                 quiet: false,
             };
-            let ui = crate::ui::Ui::new(&global, 0);
+            let ui = crate::ui::Ui::new(global.color.forced(), global.quiet, 0);
             ui.warn(&format!("write error: {}", crate::report::io_reason(&e)));
             Exit::Failure
         }

@@ -27,7 +27,7 @@ use ui::Ui;
 /// Runs a parsed command line to its exit status. Errors are printed here, once; a closed
 /// stdout ([`report::StdoutClosed`]) ends the run quietly with success.
 pub fn run(cli: Cli) -> Exit {
-    let ui = Ui::new(&cli.global, cli.verbosity());
+    let ui = Ui::new(cli.global.color.forced(), cli.global.quiet, cli.verbosity());
     if let Err(err) = report::install(ui.color) {
         // Only possible if a hook was installed before; reporting still works without ours.
         ui.warn(&format!("error hook not installed: {err}"));

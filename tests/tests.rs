@@ -16,6 +16,7 @@ mod inetd_hexdump;
 mod measure;
 mod measure_series;
 mod nc_habits;
+mod probe_schedule;
 mod stderr;
 mod tls;
 mod tls_files;

@@ -35,7 +35,9 @@ are not counted). The probe's --deadline is no interruption, but counts a probe 
 short as Ctrl-C does.
 
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
-(else null); duplicates (UDP replies that came a second time, not in received; no failure).
+(else null); duplicates (UDP replies that came a second time, not in received; no failure); \
+late (replies that came after --timeout declared their probe lost: counted in received and \
+rtt_ms, not in lost, as ping counts them; no failure).
 
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
 anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \
@@ -93,8 +95,11 @@ pub struct MeasureArgs {
     pub verify: bool,
 
     /// Probe mode, like ping -c: send N messages (0: until Ctrl-C or --deadline), one every
-    /// --interval, each checked byte for byte; a header line, a line per reply and a summary
-    /// with the % packet loss on stdout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary
+    /// --interval whether or not the earlier replies came (all N are sent however slow the
+    /// server is), each checked byte for byte; a header line, a line per reply as it comes
+    /// (`(late)` after its --timeout, `(DUP!)` for a second one over UDP), a line per loss and
+    /// a summary with the % packet loss on stdout. After the last send it waits for the
+    /// replies still due, up to --timeout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary
     /// so far on stderr and the probe goes on, as ping's does.
     #[arg(short = 'c', long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
     pub count: Option<u64>,
@@ -104,12 +109,18 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64", requires = "mode")]
     pub size: usize,
 
-    /// Time between probes (probe mode), as ping -i: seconds (0.2) or a DURATION.
+    /// Time between probes (probe mode), as ping -i: seconds (0.2) or a DURATION. A probe goes
+    /// out on time even while earlier ones await their replies (over one connection, matched
+    /// in order on a stream and by the probe number in the message over UDP), so a stalled
+    /// server shows as a backlog of slow replies, not as one slow sample. At most 65536
+    /// probes (and 16MiB of messages) are in flight: past that the next one waits.
     #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// A reply not back this long after its message was sent is lost (probe and load), as
-    /// ping -W: seconds (0.2) or a DURATION.
+    /// ping -W: seconds (0.2) or a DURATION. In probe mode the loss gets its line then, and a
+    /// reply that still comes (within twice the timeout over a stream, whose connection is
+    /// then given up) is shown `(late)` and counted received, not lost, as ping counts it.
     #[arg(short = 'W', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
     pub timeout: Duration,
 

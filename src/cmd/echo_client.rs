@@ -18,6 +18,7 @@
 //! stdin and have their own engines over a transport seam ([`measure`]).
 
 mod connect;
+mod flow;
 mod measure;
 mod outcome;
 mod pump;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::ui;
 
-use super::Stats;
+use super::stats::Stats;
 
 /// The status line's indicatif template.
 pub const STATUS_TEMPLATE: &str = "{spinner:.green} {msg}";
@@ -75,5 +75,18 @@ impl Throttle {
             n => format!("{msg} ({n} similar errors not shown)"),
         };
         Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_holds_back_and_counts() {
+        let mut t = Throttle::default();
+        assert_eq!(t.admit("a".into()).as_deref(), Some("a"));
+        assert_eq!(t.admit("b".into()), None);
+        assert_eq!(t.admit("c".into()), None);
     }
 }

@@ -201,28 +201,10 @@ pub(super) struct Ticket {
     slot: gate::Slot,
 }
 
-/// Echoes over TLS when a `ticket` is given, plainly otherwise.
-pub(super) async fn echo_either<C: Connection>(
-    ticket: Option<Ticket>,
-    stream: &mut C,
-    peer: Peer,
-    idle: Option<Duration>,
-    stats: &Stats,
-    echoed: &mut u64,
-    log: &Ui,
-) -> io::Result<End> {
-    match ticket {
-        None => super::conn::echo(stream, idle, stats, echoed).await,
-        // Boxed: a TLS session's state is large, and inline it would grow every plain
-        // connection's task too.
-        Some(ticket) => Box::pin(echo(ticket, stream, peer, idle, stats, echoed, log)).await,
-    }
-}
-
 /// Handshake, then (with `--max-connections`) a permit, then echo until the client's
 /// close_notify; then ours. A stream that ends without close_notify is logged as a possible cut
 /// and gets no close_notify.
-async fn echo<C: Connection>(
+pub(super) async fn echo<C: Connection>(
     mut ticket: Ticket,
     stream: &mut C,
     peer: Peer,

@@ -54,6 +54,9 @@ pub(super) struct ProbeSummary {
     pub counts: Counts,
     /// Replies that came a second time (UDP), not counted in `received`.
     pub duplicates: u64,
+    /// Replies that came after `--timeout` declared their probe lost: counted in `received`,
+    /// not in `lost`, as ping counts them.
+    pub late: u64,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
     pub connect_ms: Option<Times>,
