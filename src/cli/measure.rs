@@ -57,8 +57,11 @@ last interval ends with the run), warmup (true for an interval of --warmup, whos
 are in no other interval and not in the summary), sent, received, lost, mismatched, \
 msgs_per_s, mb_per_s (of that interval), rtt_ms {p50, p90, p99, max} (null without a \
 reply), rtt_uncorrected_ms {p50, p90, p99, max} (with --rate, else null), errors (kind -> \
-count). A reply is counted in the interval in which it came back; the intervals after the \
-warmup add up to the summary.";
+count; empty in probe mode, whose losses are in lost), and in probe mode late (replies that \
+came after their probe was declared lost, counted in received here and in lost where the \
+loss was declared) and duplicates. An event is counted in the interval in which it became \
+known (a reply when it came back, a loss when declared); the intervals after the warmup add \
+up to the summary (the probe's lost: their lost less their late).";
 
 /// `--percentiles`' long help.
 const PERCENTILES_HELP: &str = "\
@@ -168,28 +171,31 @@ pub struct MeasureArgs {
 /// The measure modes' interval series and histogram files.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SeriesArgs {
-    /// Load mode: print a line per interval of DURATION on stderr while it runs (msgs/s,
-    /// MB/s, p50, p99 and max round trip, errors in that interval), as iperf3 -i: seconds (1)
-    /// or a DURATION, at least 100ms.
-    #[arg(long, value_name = "DURATION", value_parser = parse_report_every, requires = "connections", allow_hyphen_values = true)]
+    /// Print a line per interval of DURATION on stderr while the probe or load runs (msgs/s,
+    /// MB/s, p50, p99 and max round trip, and load's errors or the probe's lost, late and
+    /// duplicate replies in that interval), as iperf3 -i: seconds (1) or a DURATION, at least
+    /// 100ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_report_every, requires = "mode", allow_hyphen_values = true)]
     pub report_every: Option<Duration>,
 
     /// Print a JSON object per interval on stdout, then the summary.
-    #[arg(long, long_help = JSON_LINES_HELP, requires = "connections")]
+    #[arg(long, long_help = JSON_LINES_HELP, requires = "mode")]
     pub json_lines: bool,
 
-    /// Load mode: run this long first and leave it out of every figure (counts, rates,
-    /// latencies, the log), as iperf3 -O: seconds (2) or a DURATION. --duration is then the
-    /// measured part, after it. Its interval lines are marked (warmup).
-    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "connections", allow_hyphen_values = true)]
+    /// Run this long first and leave it out of every figure (counts, rates, latencies, the
+    /// log), as iperf3 -O: seconds (2) or a DURATION. Load's --duration and the probe's
+    /// --count are then the measured part, after it (a probe sent during it is the warmup's
+    /// whenever its reply comes; its lines are marked (warmup)). Its interval lines are marked
+    /// (warmup).
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "mode", allow_hyphen_values = true)]
     pub warmup: Option<Duration>,
 
     /// Write the round trips as an HdrHistogram interval log to FILE.
-    #[arg(long, value_name = "FILE", long_help = HDR_LOG_HELP, requires = "connections")]
+    #[arg(long, value_name = "FILE", long_help = HDR_LOG_HELP, requires = "mode")]
     pub hdr_log: Option<PathBuf>,
 
     /// Write the percentile spectrum (.hgrm, as wrk2 prints it) to FILE, or '-' for stdout.
-    #[arg(long, value_name = "FILE", long_help = PERCENTILES_HELP, requires = "connections")]
+    #[arg(long, value_name = "FILE", long_help = PERCENTILES_HELP, requires = "mode")]
     pub percentiles: Option<PathBuf>,
 }
 

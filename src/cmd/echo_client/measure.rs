@@ -125,6 +125,7 @@ fn measure<D: Dialer>(
                 summary_only: args.measure.summary_only || ui.quiet,
                 new_connection: args.measure.new_connection,
                 target: crate::ui::quote::address(&args.target.0.to_string()).into_owned(),
+                series: series_settings(args),
                 options,
             };
             runtime::block_on(Flavor::CurrentThread, probe::run(dialer, probe, ui))?
@@ -135,19 +136,25 @@ fn measure<D: Dialer>(
                 duration: args.measure.duration,
                 rate: args.measure.rate,
                 progress: args.progress,
-                series: series::Settings {
-                    every: args.measure.series.report_every,
-                    json_lines: args.measure.series.json_lines,
-                    warmup: args.measure.series.warmup.unwrap_or_default(),
-                    hdr_log: args.measure.series.hdr_log.clone(),
-                    percentiles: args.measure.percentiles(),
-                },
+                series: series_settings(args),
                 options,
             };
             // Connections spread over every core, so the generator is not the limit; but no
             // more workers than connections.
             runtime::block_on(Flavor::AtMost(connections), load::run(dialer, load, ui))?
         }
+    }
+}
+
+/// What the command line asks of either mode's interval series.
+fn series_settings(args: &EchoClientArgs) -> series::Settings {
+    let m = &args.measure;
+    series::Settings {
+        every: m.series.report_every,
+        json_lines: m.series.json_lines,
+        warmup: m.series.warmup.unwrap_or_default(),
+        hdr_log: m.series.hdr_log.clone(),
+        percentiles: m.percentiles(),
     }
 }
 

@@ -610,7 +610,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     ui: &Ui,
 ) -> eyre::Result<Exit> {
     // Before anything else: a file that cannot be written costs no run.
-    let mut outputs = Outputs::open(&load.series, load.options.size)?;
+    let mut outputs = Outputs::open(&load.series, load.options.size, false)?;
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
     raise_open_files(ui);

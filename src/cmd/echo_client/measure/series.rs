@@ -159,6 +159,11 @@ pub(super) struct Interval {
     pub uncorrected: Option<Latencies>,
     pub counts: Counts,
     pub errors: BTreeMap<&'static str, u64>,
+    /// Probe mode: replies that came after their probe was declared lost (counted in
+    /// `received` here, and in `lost` where the loss was declared).
+    pub late: u64,
+    /// Probe mode: second replies (UDP).
+    pub duplicates: u64,
 }
 
 impl Interval {
@@ -264,6 +269,10 @@ struct IntervalJson<'a> {
     rtt_ms: Option<Spot>,
     rtt_uncorrected_ms: Option<Spot>,
     errors: &'a BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicates: Option<u64>,
 }
 
 /// Where the series goes: the files are opened before the run, so a bad path costs no run.
@@ -275,6 +284,8 @@ pub(super) struct Outputs {
     percentiles_file: Option<File>,
     /// Bytes per message, for the MB/s.
     size: usize,
+    /// Probe mode: its lines say what was lost, late and duplicated, not errors by kind.
+    probe: bool,
 }
 
 /// Creates (or empties) `path` for `option`'s output, or says why not, naming both.
@@ -289,8 +300,9 @@ fn create(option: &str, path: &Path) -> eyre::Result<File> {
 }
 
 impl Outputs {
-    /// Opens the files `settings` names, for messages of `size` bytes.
-    pub(super) fn open(settings: &Settings, size: usize) -> eyre::Result<Outputs> {
+    /// Opens the files `settings` names, for messages of `size` bytes; `probe`: for probe
+    /// mode.
+    pub(super) fn open(settings: &Settings, size: usize, probe: bool) -> eyre::Result<Outputs> {
         let hdr_log = match &settings.hdr_log {
             Some(path) => Some((create("--hdr-log", path)?, path.clone())),
             None => None,
@@ -306,6 +318,7 @@ impl Outputs {
             percentiles: settings.percentiles.clone(),
             percentiles_file,
             size,
+            probe,
         })
     }
 
@@ -344,7 +357,13 @@ impl Outputs {
         let msgs_per_s = interval.counts.received as f64 / secs;
         let mb_per_s = msgs_per_s * self.size as f64 / 1e6;
         if self.lines {
-            ui.info(&line((start, end), interval, msgs_per_s, mb_per_s, warmup));
+            let tail = if self.probe {
+                probe_tail(interval)
+            } else {
+                format!("errors {}", interval.errors.values().sum::<u64>())
+            };
+            let rates = (msgs_per_s, mb_per_s);
+            ui.info(&line((start, end), interval, rates, &tail, warmup));
         }
         if self.json_lines {
             let json = IntervalJson {
@@ -361,6 +380,8 @@ impl Outputs {
                     .as_ref()
                     .and_then(|l| l.times().map(Spot::from)),
                 errors: &interval.errors,
+                late: self.probe.then_some(interval.late),
+                duplicates: self.probe.then_some(interval.duplicates),
             };
             let mut text = serde_json::to_string(&json)?;
             text.push('\n');
@@ -404,23 +425,233 @@ fn write_to(file: &mut File, path: &Path, option: &str, text: &str) -> eyre::Res
 }
 
 /// An interval's line on stderr, as iperf3 -i prints one: `  1.00-2.00 s  41234 msgs/s  2.64
-/// MB/s  p50 0.081  p99 0.240  max 1.203 ms  errors 0`, marked `(warmup)` during the warmup.
+/// MB/s  p50 0.081  p99 0.240  max 1.203 ms  errors 0` (`tail` the last part), marked
+/// `(warmup)` during the warmup.
 fn line(
     (start, end): (f64, f64),
     i: &Interval,
-    msgs_per_s: f64,
-    mb_per_s: f64,
+    (msgs_per_s, mb_per_s): (f64, f64),
+    tail: &str,
     warmup: bool,
 ) -> String {
     let times = match i.latencies.times() {
         Some(t) => format!("p50 {:.3}  p99 {:.3}  max {:.3} ms", t.p50, t.p99, t.max),
         None => "no reply".to_owned(),
     };
-    let errors: u64 = i.errors.values().sum();
     format!(
-        "{start:6.2}-{end:<6.2} s  {msgs_per_s:.0} msgs/s  {mb_per_s:.2} MB/s  {times}  errors {errors}{}",
+        "{start:6.2}-{end:<6.2} s  {msgs_per_s:.0} msgs/s  {mb_per_s:.2} MB/s  {times}  {tail}{}",
         if warmup { "  (warmup)" } else { "" }
     )
+}
+
+/// A probe interval's line ends with its losses: `lost 2`, and `late 1`, `+1 duplicates`
+/// when there were some, as ping's summary has them.
+fn probe_tail(i: &Interval) -> String {
+    let mut tail = format!("lost {}", i.counts.lost);
+    if i.late > 0 {
+        tail.push_str(&format!("  late {}", i.late));
+    }
+    if i.duplicates > 0 {
+        tail.push_str(&format!("  +{} duplicates", i.duplicates));
+    }
+    tail
+}
+
+/// A series recorded by one task (probe mode): each event first writes the intervals that
+/// ended before it, so no timer is needed (the probe has an event at least every
+/// `--interval` while it sends).
+pub(super) struct Recorder {
+    clock: Clock,
+    open: Open,
+}
+
+impl Recorder {
+    /// The series of a run of `settings` started at `start`, whose measured part lasts
+    /// about `duration` (`None`: unknown), the events after it in its last interval.
+    pub(super) fn new(settings: &Settings, start: Instant, duration: Option<Duration>) -> Recorder {
+        let clock = Clock::new(settings, start, duration);
+        Recorder {
+            open: Open::new(clock.index(start), false),
+            clock,
+        }
+    }
+
+    /// Whether an event at `now` is in the warmup.
+    pub(super) fn in_warmup(&self, now: Instant) -> bool {
+        now < self.clock.measured_from()
+    }
+
+    /// The interval to count an event at `now` in, after writing those before it;
+    /// `warmup`: the event concerns a probe of the warmup, which stays in the warmup's
+    /// intervals (`None` once they are written).
+    pub(super) fn at(
+        &mut self,
+        now: Instant,
+        warmup: bool,
+        outputs: &mut Outputs,
+        ui: &Ui,
+    ) -> eyre::Result<Option<&mut Interval>> {
+        let k = self.clock.index(now);
+        self.write_through(k - 1, now, outputs, ui)?;
+        Ok(self.open.slot(if warmup { k.min(-1) } else { k }))
+    }
+
+    /// Writes every interval up to the one of `now`, the last ending there: the run is over.
+    pub(super) fn finish(
+        &mut self,
+        now: Instant,
+        outputs: &mut Outputs,
+        ui: &Ui,
+    ) -> eyre::Result<()> {
+        let k = self.clock.index(now).max(self.open.next());
+        self.write_through(k, now, outputs, ui)
+    }
+
+    fn write_through(
+        &mut self,
+        k: i64,
+        now: Instant,
+        outputs: &mut Outputs,
+        ui: &Ui,
+    ) -> eyre::Result<()> {
+        if k < self.open.next() {
+            return Ok(());
+        }
+        let elapsed = now - self.clock.start;
+        for (j, interval) in self.open.close_through(k) {
+            outputs.interval(self.clock.span(j, elapsed), j, &interval, ui)?;
+        }
+        Ok(())
+    }
+}
+
+/// Probe mode's series: its intervals, its outputs, and which probes were the warmup's (a
+/// probe sent during the warmup is left out of the summary, whenever its reply comes; its
+/// events stay in the warmup's intervals).
+pub(super) struct ProbeSeries {
+    recorder: Option<Recorder>,
+    /// Where the intervals and the spectrum go.
+    pub outputs: Outputs,
+    /// The first `warm` probes were sent during the warmup.
+    warm: u64,
+    warmup: Duration,
+}
+
+impl ProbeSeries {
+    /// The outputs of `settings`, opened; the intervals start with [`ProbeSeries::start`].
+    pub(super) fn open(settings: &Settings, size: usize) -> eyre::Result<ProbeSeries> {
+        Ok(ProbeSeries {
+            recorder: None,
+            outputs: Outputs::open(settings, size, true)?,
+            warm: 0,
+            warmup: settings.warmup,
+        })
+    }
+
+    /// The run starts at `start` (`server` named in the log), sending `count` probes (0: no
+    /// end) every `interval` after the warmup: the replies to the last come in the interval
+    /// in which it was sent, not in one of a few microseconds after it.
+    pub(super) fn start(
+        &mut self,
+        (settings, count, interval): (&Settings, u64, Duration),
+        start: Instant,
+        server: &str,
+    ) -> eyre::Result<()> {
+        if settings.active() {
+            let sending = (count > 0)
+                .then(|| interval.saturating_mul(u32::try_from(count - 1).unwrap_or(u32::MAX)));
+            self.recorder = Some(Recorder::new(settings, start, sending));
+        }
+        self.outputs.begin(SystemTime::now(), server)
+    }
+
+    /// How many probes were sent during the warmup: `--count` counts those after it.
+    pub(super) fn warm_probes(&self) -> u64 {
+        self.warm
+    }
+
+    /// How long the warmup lasts.
+    pub(super) fn warmup(&self) -> Duration {
+        self.warmup
+    }
+
+    /// The interval to count an event about a probe in, or none without a series.
+    fn slot(&mut self, warm: bool, ui: &Ui) -> eyre::Result<Option<&mut Interval>> {
+        match &mut self.recorder {
+            Some(r) => r.at(Instant::now(), warm, &mut self.outputs, ui),
+            None => Ok(None),
+        }
+    }
+
+    /// A probe is sent now; true if it is the warmup's.
+    pub(super) fn sent(&mut self, ui: &Ui) -> eyre::Result<bool> {
+        let now = Instant::now();
+        let warm = self.recorder.as_ref().is_some_and(|r| r.in_warmup(now));
+        self.warm += u64::from(warm);
+        if let Some(i) = self.slot(warm, ui)? {
+            i.counts.sent += 1;
+        }
+        Ok(warm)
+    }
+
+    /// Probe `seq`'s reply came (`rtt` when known; `late` after its loss was declared);
+    /// true if the probe is the warmup's.
+    pub(super) fn reply(
+        &mut self,
+        seq: u64,
+        rtt: Option<Duration>,
+        late: bool,
+        intact: bool,
+        ui: &Ui,
+    ) -> eyre::Result<bool> {
+        let warm = seq <= self.warm;
+        if let Some(i) = self.slot(warm, ui)? {
+            i.counts.received += 1;
+            i.counts.mismatched += u64::from(!intact);
+            i.late += u64::from(late);
+            if let Some(rtt) = rtt {
+                i.latencies.record(rtt);
+            }
+        }
+        Ok(warm)
+    }
+
+    /// Probe `seq` is declared lost; true if it is the warmup's.
+    pub(super) fn lost(&mut self, seq: u64, ui: &Ui) -> eyre::Result<bool> {
+        let warm = seq <= self.warm;
+        if let Some(i) = self.slot(warm, ui)? {
+            i.counts.lost += 1;
+        }
+        Ok(warm)
+    }
+
+    /// A second reply to probe `seq`; true if it is the warmup's.
+    pub(super) fn duplicate(&mut self, seq: u64, ui: &Ui) -> eyre::Result<bool> {
+        let warm = seq <= self.warm;
+        if let Some(i) = self.slot(warm, ui)? {
+            i.duplicates += 1;
+        }
+        Ok(warm)
+    }
+
+    /// A reply that answers no probe (a mismatch) comes now; true during the warmup.
+    pub(super) fn stray(&mut self, ui: &Ui) -> eyre::Result<bool> {
+        let now = Instant::now();
+        let warm = self.recorder.as_ref().is_some_and(|r| r.in_warmup(now));
+        if let Some(i) = self.slot(warm, ui)? {
+            i.counts.mismatched += 1;
+        }
+        Ok(warm)
+    }
+
+    /// The probe is over: writes the intervals left, then (after the summary) the spectrum
+    /// of `rtt`.
+    pub(super) fn finish(&mut self, ui: &Ui) -> eyre::Result<()> {
+        match &mut self.recorder {
+            Some(r) => r.finish(Instant::now(), &mut self.outputs, ui),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
