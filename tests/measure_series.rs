@@ -574,3 +574,148 @@ fn bad_files_and_values_are_refused_up_front() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     drop(server);
 }
+
+/// The intervals after a probe's warmup add up to its summary: sent, received, mismatched;
+/// and lost, less the late replies (counted where they came, their loss where it was
+/// declared).
+fn assert_probe_intervals_add_up(intervals: &[serde_json::Value], summary: &serde_json::Value) {
+    let measured: Vec<&serde_json::Value> =
+        intervals.iter().filter(|i| i["warmup"] == false).collect();
+    let sum = |key: &str| measured.iter().map(|i| num(i, key)).sum::<f64>();
+    for key in ["sent", "received", "mismatched", "duplicates"] {
+        assert_eq!(
+            sum(key),
+            num(summary, key),
+            "{key}: {intervals:?}\n{summary}"
+        );
+    }
+    assert_eq!(
+        sum("lost") - sum("late"),
+        num(summary, "lost"),
+        "{intervals:?}\n{summary}"
+    );
+    for w in intervals.windows(2) {
+        assert!(
+            (num(&w[0], "end_s") - num(&w[1], "start_s")).abs() < 1e-6,
+            "{w:?}"
+        );
+    }
+}
+
+/// Probe mode's series over every transport: --count counts the probes after the warmup,
+/// whose own are marked and left out; the intervals add up to the summary; Python's hdrh
+/// reads the log as the summary; the spectrum ends at the count.
+#[test]
+fn the_probe_series_over_every_transport() {
+    for net in [Net::Tcp, Net::Unix, Net::Udp, Net::Tls] {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, addr) = our_server(net, dir.path());
+        let log = dir.path().join("probe.hlog");
+        let hgrm = dir.path().join("probe.hgrm");
+        let out = client(&[
+            "-c",
+            "12",
+            "-i",
+            "50ms",
+            "--warmup",
+            "200ms",
+            "--report-every",
+            "200ms",
+            "--json-lines",
+            "--hdr-log",
+            log.to_str().unwrap(),
+            "--percentiles",
+            hgrm.to_str().unwrap(),
+            &addr,
+        ]);
+        let what = format!("{net:?}");
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let (intervals, summary) = json_lines(&out);
+        assert_eq!(summary["mode"], "probe");
+        assert_eq!(
+            (num(&summary, "sent"), num(&summary, "received")),
+            (12.0, 12.0)
+        );
+        assert_probe_intervals_add_up(&intervals, &summary);
+        // The warmup's 4 probes (every 50ms for 200ms): run, marked, counted nowhere else.
+        let warm: Vec<&serde_json::Value> =
+            intervals.iter().filter(|i| i["warmup"] == true).collect();
+        assert_eq!(warm.len(), 1, "{what}: {intervals:?}");
+        assert!(
+            (3.0..=5.0).contains(&num(warm[0], "sent")),
+            "{what}: {intervals:?}"
+        );
+        // 12 probes 50ms apart: 550ms of sending, in 3 intervals of 200ms (the last takes
+        // the last replies).
+        assert_eq!(intervals.len() - warm.len(), 3, "{what}: {intervals:?}");
+        // The probes' lines are on stderr with --json-lines, the warmup's marked.
+        let err = text(&out.stderr);
+        let marked = err.lines().filter(|l| l.ends_with(" (warmup)")).count();
+        assert_eq!(marked as f64, num(warm[0], "received"), "{what}: {err}");
+        let rows = hgrm_rows(&std::fs::read_to_string(&hgrm).unwrap());
+        assert_eq!(rows.last().unwrap().2, 12, "{what}");
+        if let Some(py) = python_reads(&log) {
+            assert_log_is_the_summary(&py, &summary, &what);
+            assert_eq!(py["intervals"].as_array().unwrap().len(), 3, "{what}: {py}");
+        }
+        drop(server);
+    }
+}
+
+/// Answers the first 3 messages of each connection, then reads and answers nothing.
+fn answers_three_then_nothing(listener: TcpListener) {
+    thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut msg = [0u8; 64];
+                for _ in 0..3 {
+                    if c.read_exact(&mut msg).is_err() || c.write_all(&msg).is_err() {
+                        return;
+                    }
+                }
+                let mut sink = [0u8; 4096];
+                while matches!(c.read(&mut sink), Ok(1..)) {}
+            });
+        }
+    });
+}
+
+/// The probe's interval lines on stderr say what each interval lost (ping's figure, where
+/// load's say errors), and they add up to the summary.
+#[test]
+fn probe_lines_per_interval_count_the_losses() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    answers_three_then_nothing(l);
+    let out = client(&[
+        "-c",
+        "6",
+        "-i",
+        "0.1",
+        "-W",
+        "0.15",
+        "--report-every",
+        "0.2",
+        "--summary-only",
+        &addr,
+    ]);
+    // Three probes lost: exit 1, with the summary.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(" msgs/s ")).collect();
+    assert!((2..=4).contains(&lines.len()), "{err}");
+    let lost: u64 = lines
+        .iter()
+        .map(|l| {
+            let tail = l.split("  lost ").nth(1).unwrap_or_else(|| panic!("{l}"));
+            tail.split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(lost, 3, "{err}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("6 sent, 3 received, 3 lost"), "{stdout}");
+}
