@@ -61,7 +61,8 @@ count; empty in probe mode, whose losses are in lost), and in probe mode late (r
 came after their probe was declared lost, counted in received here and in lost where the \
 loss was declared) and duplicates. An event is counted in the interval in which it became \
 known (a reply when it came back, a loss when declared); the intervals after the warmup add \
-up to the summary (the probe's lost: their lost less their late).";
+up to the summary (the probe's lost: their lost less their late; load's errors: but those \
+of the first connections, opened before the run starts).";
 
 /// `--percentiles`' long help.
 const PERCENTILES_HELP: &str = "\

@@ -218,7 +218,7 @@ impl Tally {
     /// Hands the batch in before a sleep until `until` that would keep it past its age or
     /// into another interval: an idle connection's replies are then not written late.
     fn before_sleep(&mut self, now: Instant, until: Instant) {
-        if until <= now || self.batch.latencies.is_empty() {
+        if until <= now || self.batch.is_empty() {
             return;
         }
         let crosses = self
