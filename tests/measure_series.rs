@@ -560,6 +560,7 @@ fn bad_files_and_values_are_refused_up_front() {
         ),
         (&["--report-every", "50ms"], "at least 100ms"),
         (&["--warmup", "-1s"], "negative"),
+        (&["--hdr-log", "x", "--percentiles", "x"], "the same file"),
     ] {
         let out = client(&[&["--connections", "1"][..], args, &[&addr]].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -228,6 +228,13 @@ impl FromArgMatches for Measure {
                 .to_owned();
             return Err(usage_error("echo-client", msg));
         }
+        let series = &args.series;
+        if series.hdr_log.is_some() && series.hdr_log == series.percentiles {
+            let msg = "'--hdr-log' and '--percentiles' name the same file: give each its own \
+                       (e.g. run.hlog and run.hgrm)"
+                .to_owned();
+            return Err(usage_error("echo-client", msg));
+        }
         if args.percentiles() == Some(Percentiles::Stdout) && (args.json || args.series.json_lines)
         {
             let flag = if args.json { "--json" } else { "--json-lines" };
