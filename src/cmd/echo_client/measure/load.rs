@@ -1157,6 +1157,46 @@ mod tests {
         assert_eq!(shared.latencies().0.len(), 1);
     }
 
+    /// With a warmup and intervals, each reply goes to the interval in which it came, the
+    /// warmup's to no figure of the summary; the intervals add up to what the connection
+    /// returns, the replies past the run's end in the last.
+    #[test]
+    fn replies_go_to_their_intervals_and_the_warmups_to_no_figure() {
+        let ms = Duration::from_millis;
+        let settings = series::Settings {
+            every: Some(ms(100)),
+            warmup: ms(100),
+            ..series::Settings::default()
+        };
+        let start = Instant::now();
+        let clock = Clock::new(&settings, start, Some(ms(300)));
+        let shared = Arc::new(Shared {
+            recorded: Mutex::new(Recorded {
+                total: Latencies::new(),
+                uncorrected: Some(Latencies::new()),
+                series: Some(Open::new(clock.index(start), true)),
+            }),
+        });
+        let mut tally = Tally::new(Arc::clone(&shared), Some(clock), true);
+        for at in [50, 150, 160, 250, 450] {
+            let done = start + ms(at);
+            tally.sent(done);
+            // Sent 2 ms late, its latency counted from 5 ms before the reply.
+            tally.reply((done - ms(5), done - ms(3), done), true);
+        }
+        let ended = tally.finish();
+        assert_eq!((ended.counts.sent, ended.counts.received), (4, 4));
+        let (total, uncorrected) = shared.latencies();
+        assert_eq!((total.len(), uncorrected.map(|u| u.len())), (4, Some(4)));
+        assert!((total.times().unwrap().max - 5.0).abs() < 0.01);
+        let closed = shared.lock().series.as_mut().unwrap().close_through(2);
+        let got: Vec<(i64, u64, u64)> = closed
+            .iter()
+            .map(|(k, i)| (*k, i.counts.received, i.latencies.len()))
+            .collect();
+        assert_eq!(got, [(-1, 1, 1), (0, 2, 2), (1, 1, 1), (2, 1, 1)]);
+    }
+
     /// A round trip whose data never stops coming spends the task's whole cooperative budget
     /// at every poll; `--timeout` must still strike.
     #[tokio::test]
