@@ -31,6 +31,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand echo-server 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
             cand echo-client 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it'
             cand completions 'Print a shell completion script to standard output'
+            cand report 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run'
         }
         &'asyncio-tool;cat'= {
             cand --color 'When to use colour on stderr'
@@ -70,6 +71,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --max-connections 'Serve at most N connections at once; further clients wait in the backlog (over TLS, with their handshake done: a connection still in its handshake holds no slot)'
             cand --idle-timeout 'Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a client still reading what the server sends is not idle'
             cand --shutdown-timeout 'On Ctrl-C, SIGTERM or SIGHUP, give open connections this long to finish, then reset them; a second signal resets them at once'
+            cand --proxy-protocol 'Expect a PROXY protocol header (v1 or v2, as HAProxy''s send-proxy and send-proxy-v2 write it) at the start of each connection, over TLS before the ClientHello: the client it names is the one -v and the logs show. A connection without a valid header is refused and logged; with =optional it is served as is (a direct health check), and a v2 LOCAL header (the proxy''s own check) keeps the real peer. A header must be whole within 10s (or --idle-timeout, if shorter)'
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
@@ -110,6 +112,7 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --source 'Bind to this local IP address before connecting or sending (nc -s, ncat --source)'
             cand -p 'Connect or send from this local port (nc -p, ncat --source-port)'
             cand --source-port 'Connect or send from this local port (nc -p, ncat --source-port)'
+            cand --send-proxy 'Start each connection with a PROXY protocol header naming its real source and destination addresses, as HAProxy in front of a server would (over TLS, before the ClientHello; from a Unix socket, which has no address, UNKNOWN or UNSPEC): to test a server behind a proxy without one. In every mode: copy, -z, --count, --connections'
             cand -c 'Probe mode, like ping -c: send N messages (0: until Ctrl-C or --deadline), one every --interval whether or not the earlier replies came (all N are sent however slow the server is), each checked byte for byte; a header line, a line per reply as it comes (`(late)` after its --timeout, `(DUP!)` for a second one over UDP), a line per loss and a summary with the % packet loss on stdout. After the last send it waits for the replies still due, up to --timeout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary so far on stderr and the probe goes on, as ping''s does'
             cand --count 'Probe mode, like ping -c: send N messages (0: until Ctrl-C or --deadline), one every --interval whether or not the earlier replies came (all N are sent however slow the server is), each checked byte for byte; a header line, a line per reply as it comes (`(late)` after its --timeout, `(DUP!)` for a second one over UDP), a line per loss and a summary with the % packet loss on stdout. After the last send it waits for the replies still due, up to --timeout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary so far on stderr and the probe goes on, as ping''s does'
             cand --size 'Bytes per message in probe and load mode (K, KiB, M, MiB suffixes accepted), at most 16MiB; over UDP at most what one datagram holds (65507 bytes, 65527 over IPv6)'
@@ -125,6 +128,9 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand --warmup 'Run this long first and leave it out of every figure (counts, rates, latencies, the log), as iperf3 -O: seconds (2) or a DURATION. Load''s --duration and the probe''s --count are then the measured part, after it (a probe sent during it is the warmup''s whenever its reply comes; its lines are marked (warmup)). Its interval lines are marked (warmup)'
             cand --hdr-log 'Write the round trips as an HdrHistogram interval log to FILE'
             cand --percentiles 'Write the percentile spectrum (.hgrm, as wrk2 prints it) to FILE, or ''-'' for stdout'
+            cand --label 'Tag the run with KEY=VALUE (repeatable), as `run.labels` in the --json summary: which machine, test or build it was, e.g. --label host=gen1 --label test=baseline. `asyncio-tool report` keeps runs with different labels apart, or merges them by the keys it is told (--group-by) or all (--merge). KEY is letters, digits, ''_'', ''.'' and ''-'', starting with a letter or ''_''; VALUE any text without control characters'
+            cand --start-at 'Wait until TIME, then start (probe and load), so generators started apart (GNU parallel --sshlogin, Ansible, a Kubernetes Indexed Job) begin together. TIME is RFC 3339 (2026-12-06T17:00:00Z, 2026-12-06T18:00:00.5+01:00) or a Unix time in seconds, with a fraction if wanted (1796576400, 1796576400.25, @1796576400 as date -d takes it). The wait is said on stderr (unless -q); Ctrl-C during it exits 130. More than 1s in the past, or more than 7 days ahead, is a usage error. Connections are opened once TIME has come'
+            cand --connect-rate 'Open load mode''s connections at N a second instead of all at once (tcpkali''s --connect-rate; its default is 100/s, ours is all at once, as before this option), so 10,000 connections do not hit the server''s accept queue in one burst. The load starts once all are open; their connect times are reported (connect p50/p90/p99/max, JSON connect_ms)'
             cand --color 'When to use colour on stderr'
             cand -U 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
             cand --unix 'ADDR is a Unix socket path, as nc -U takes it (@NAME: a Linux abstract name)'
@@ -158,6 +164,21 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
         }
         &'asyncio-tool;completions'= {
             cand --color 'When to use colour on stderr'
+            cand -v 'More messages on stderr (repeatable)'
+            cand --verbose 'More messages on stderr (repeatable)'
+            cand -q 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'
+            cand --quiet 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'asyncio-tool;report'= {
+            cand --hdr-log 'An HdrHistogram interval log (#[StartTime: ...], a legend, then start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log writes: its intervals summed make one run, which has latencies and a count of replies but no losses. Repeatable'
+            cand --group-by 'Group runs by the value of this label only (repeatable): runs that differ only in other labels (host=...) are merged. A run without KEY is grouped under KEY unset'
+            cand --color 'When to use colour on stderr'
+            cand --json 'Print the report as one JSON object on stdout instead of a table: "type":"report", "ok" (no run was not ok), "groups": [{"labels" (what its runs share), "mode", "runs": [a row per run: source (FILE, FILE:LINE when a file holds several runs), labels, mode, ok, sent, received, lost, mismatched, duration_s, started, msgs_per_s, mb_per_s, rtt_us], "total": {runs, ok, sent, received, lost, mismatched (summed), msgs_per_s, mb_per_s (the sums of the runs'' own rates), span_s (first start to last end), msgs_per_s_over_span (received over span_s), overlapping (every run overlapped every other), rtt_us, histogram (the merged one, as the runs'' JSON carries it)}}]. rtt_us is {count, min, mean, p50, p90, p99, p99_9, p99_99, max} in microseconds, read from the histogram by HdrHistogram''s rules. A figure a run did not report (an --hdr-log run''s losses) is null'
+            cand --merge 'Put every run in one total, whatever its labels'
             cand -v 'More messages on stderr (repeatable)'
             cand --verbose 'More messages on stderr (repeatable)'
             cand -q 'No messages on stderr but errors and what is needed to go on (echo-server --tls''s fingerprint); no progress or status lines. In echo-client''s probe mode also no line per reply, as ping -q (--summary-only)'

@@ -1,7 +1,8 @@
 //! asyncio-tool: an async file and socket utility on tokio.
 //!
-//! One binary with four subcommands under [`cmd`] — `cat` (GNU-exact, zero-copy where the
-//! kernel allows), `echo-server`, `echo-client` and `completions` — sharing one command line
+//! One binary with five subcommands under [`cmd`] — `cat` (GNU-exact, zero-copy where the
+//! kernel allows), `echo-server`, `echo-client`, `report` (many runs' results as one) and
+//! `completions` — sharing one command line
 //! ([`cli`]), one runtime set-up ([`runtime`]), one error layer ([`report`]), one set of exit
 //! codes ([`exit`]), one writer of human output ([`ui`]), the network endpoints ([`net`]) and
 //! descriptor-level helpers ([`sys`]). The library shape lets tests and benches call the pieces
@@ -20,7 +21,7 @@ pub mod sys;
 mod ui;
 
 use cli::{Cli, Command};
-use cmd::{cat, completions, echo_client, echo_server};
+use cmd::{cat, completions, echo_client, echo_server, report as report_cmd};
 use exit::Exit;
 use ui::Ui;
 
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::EchoServer(args) => echo_server::run(&args, &ui),
         Command::EchoClient(args) => echo_client::run(&args, &ui),
         Command::Completions(args) => completions::run(&args),
+        Command::Report(args) => report_cmd::run(&args, &ui),
     };
     match result {
         Ok(exit) => exit,

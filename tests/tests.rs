@@ -17,6 +17,8 @@ mod measure;
 mod measure_series;
 mod nc_habits;
 mod probe_schedule;
+mod proxy_protocol;
+mod report;
 mod stderr;
 mod tls;
 mod tls_files;

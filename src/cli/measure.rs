@@ -23,6 +23,12 @@ Print the summary as one JSON object on stdout instead of text (probe lines then
 stderr). Fields, stable for scripts; times in milliseconds as floats, null when there was \
 no sample:
 
+type (\"summary\"), run {id (128 random bits in hex), started (RFC 3339, UTC: when the run \
+began, after --start-at's wait), version, host (the generator's host name), labels \
+(--label KEY=VALUE as {KEY: VALUE}), options (every option in effect, durations in \
+seconds: mode, target, transport, family, tls {trust, servername, client_cert} or null, \
+size, timeout_s, connect_timeout_s, wait_s, start_at; probe: count, interval_s, \
+deadline_s, new_connection; load: connections, duration_s, rate, connect_rate)}, \
 mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:ADDR, \
 unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
@@ -42,10 +48,17 @@ rtt_ms, not in lost, as ping counts them; no failure).
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
 anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \
 --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
-(an object: kind -> count; kinds: connect, timeout, reset, closed, io), \
+(an object: kind -> count; kinds: connect, timeout, reset, closed, io), connect_ms {min, \
+avg, max, mdev, p50, p90, p99, p99_9} (how long the C connections took to open; see \
+--connect-rate), \
 rtt_uncorrected_ms {min, avg, max, mdev, p50, p90, p99, p99_9} (with --rate: from each \
 message's actual send instead of its intended send time, as wrk2 -U reports them, so the \
-difference shows what coordinated omission would hide; null without --rate).";
+difference shows what coordinated omission would hide; null without --rate).
+
+Last: bytes_sent, bytes_received (messages counted sent or received, times size), \
+histogram {unit (\"us\"), encoding (\"HdrHistogram V2 compressed base64\"), data \
+(\"HISTFAAA...\")}: every round trip of the run in microseconds, as HdrHistogram's own \
+tools decode it; asyncio-tool report merges runs' histograms exactly.";
 
 /// `--json-lines`' long help: the interval objects' fields.
 const JSON_LINES_HELP: &str = "\

@@ -12,6 +12,7 @@ mod conn;
 mod inetd;
 mod life;
 mod log;
+mod proxy;
 mod start;
 mod stats;
 mod stream;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use color_eyre::eyre;
 
-use crate::cli::EchoServerArgs;
+use crate::cli::{EchoServerArgs, ProxyProtocol};
 use crate::exit::Exit;
 use crate::net::activation;
 use crate::net::endpoint::Endpoint;
@@ -50,6 +51,8 @@ pub struct Config {
     pub notifier: Notifier,
     /// Serve TLS with this config (`--tls`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Read a PROXY protocol header first (`--proxy-protocol`).
+    pub proxy: Option<ProxyProtocol>,
 }
 
 #[cfg(test)]
@@ -64,6 +67,7 @@ impl Config {
             status: false,
             notifier: Notifier::default(),
             tls: None,
+            proxy: None,
         }
     }
 }

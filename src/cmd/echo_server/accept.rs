@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::stats::Stats;
-use super::{Config, Summary, life, log, tls};
+use super::{Config, Summary, life, log, proxy, tls};
+use crate::cli::ProxyProtocol;
 use crate::net::listen::Listener;
 use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
@@ -67,6 +68,7 @@ pub async fn serve(
         tracker: TaskTracker::new(),
         idle: config.idle_timeout,
         tls,
+        proxy: config.proxy,
     };
     let mut accepting = accept_all(listeners, accept_limit, &spawner);
     tokio::select! {
@@ -82,6 +84,9 @@ pub async fn serve(
     let (closed_at_shutdown, cut_short) = drain(&spawner, config.shutdown_timeout, again).await;
     if spawner.tls.is_some() {
         tls::say_held_back(&log);
+    }
+    if spawner.proxy.is_some() {
+        proxy::say_held_back(&log);
     }
     if let Some(status) = status {
         status.abort();
@@ -201,6 +206,7 @@ struct Spawner {
     tracker: TaskTracker,
     idle: Option<Duration>,
     tls: Option<tls::Server>,
+    proxy: Option<ProxyProtocol>,
 }
 
 impl Spawner {
@@ -218,7 +224,7 @@ impl Spawner {
         // A child token each: polling a token on every wake-up takes its lock, and one token
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
-        let idle = self.idle;
+        let (idle, proxy) = (self.idle, self.proxy);
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.served.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
@@ -228,6 +234,7 @@ impl Spawner {
                 stats: &stats,
                 log: &ui,
                 force_close: &force_close,
+                proxy,
             };
             life::connection(stream, conn, permit, ticket).await;
         });

@@ -310,6 +310,7 @@ async fn serve<C: Connection>(
         stats: &stats,
         log: ui,
         force_close: &force_close,
+        proxy: args.proxy_protocol,
     };
     let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);

@@ -13,7 +13,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::stats::Stats;
-use super::{conn, tls};
+use super::{conn, proxy, tls};
+use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
 use crate::ui::{self, Ui};
@@ -30,6 +31,8 @@ pub(super) struct Conn<'a> {
     pub(super) log: &'a Ui,
     /// Cancelled at the shutdown deadline.
     pub(super) force_close: &'a CancellationToken,
+    /// `--proxy-protocol`: the header comes first, and names the client.
+    pub(super) proxy: Option<ProxyProtocol>,
 }
 
 /// One connection's life: bookkeeping around its echo, and closing it if the shutdown
@@ -44,15 +47,19 @@ pub(super) async fn connection<C: Connection>(
     let start = Instant::now();
     stream.prepare();
     let Conn {
-        peer, stats, log, ..
+        mut peer,
+        stats,
+        log,
+        ..
     } = conn;
-    if log.verbose > 0 {
+    // Behind a proxy, the open line waits for the header that names the client.
+    if log.verbose > 0 && conn.proxy.is_none() {
         log.detail(&format!("{peer}: open"));
     }
     let mut echoed = 0;
     let mut failed = None;
     let ended = {
-        let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut echoed));
+        let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut peer, &mut echoed));
         let cancelled = std::pin::pin!(conn.force_close.cancelled());
         let until = UntilCancelled {
             work: echo,
@@ -86,14 +93,33 @@ pub(super) async fn connection<C: Connection>(
     failed
 }
 
-/// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise.
+/// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;
+/// first, with `--proxy-protocol`, the header, whose client becomes `peer`.
 async fn echo<C: Connection>(
     ticket: Option<tls::Ticket>,
     stream: &mut C,
     conn: &Conn<'_>,
+    peer: &mut Peer,
     echoed: &mut u64,
 ) -> std::io::Result<conn::End> {
-    let (peer, idle, stats, log) = (conn.peer, conn.idle, conn.stats, conn.log);
+    let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
+    if let Some(mode) = conn.proxy {
+        let limit = tls::handshake_limit(idle);
+        // Boxed, as the TLS echo is: inline, its buffers and timer would grow every
+        // connection's task, with or without the option.
+        let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
+        *peer = match &ticket {
+            // Over TLS the header is part of the wait for the ClientHello, which the gate
+            // may end to make room, or at a stop.
+            Some(ticket) => tokio::select! {
+                biased;
+                received = received => received?,
+                why = ticket.closed() => return Err(std::io::Error::other(why)),
+            },
+            None => received.await?,
+        };
+    }
+    let peer = *peer;
     match ticket {
         None => conn::echo(stream, idle, stats, echoed).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain

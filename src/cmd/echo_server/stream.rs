@@ -51,6 +51,7 @@ pub(super) fn run(
             status: !args.no_status,
             notifier: notifier.clone(),
             tls: tls_config,
+            proxy: args.proxy_protocol,
         };
         let stopping = async {
             signal.await;

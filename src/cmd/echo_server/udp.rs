@@ -57,6 +57,10 @@ pub(super) fn run(
     if args.mode.is_some() {
         ui.warn("--mode applies to a socket file (unix:PATH); ignored for UDP");
     }
+    if args.proxy_protocol.is_some() {
+        // Only where systemd handed over UDP sockets: for udp:ADDR it is a usage error.
+        ui.warn("--proxy-protocol applies to stream connections; ignored for UDP");
+    }
     let notifier = super::start::notifier(ui);
     runtime::block_on(Flavor::CurrentThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.

@@ -31,7 +31,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
-use super::json::{Counts, ProbeSummary, print, print_json};
+use super::json::{Counts, ProbeSummary, Run, print, print_summary};
 use super::series::{self, ProbeSeries};
 use super::transport::{Dialer, Echo, Failure, Io, Pipe, Pipeline, RoundTrip, compare};
 use super::{Options, copy, zeroed};
@@ -382,7 +382,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     } else {
         one_connection(&dialer, first, &mut on).await?
     };
-    finish(tally, stop)
+    finish(tally, stop, &probe.options.run)
 }
 
 /// What both ways of probing share: the probes in flight, their messages, the schedule.
@@ -812,12 +812,12 @@ struct TlsAnswer;
 
 /// Prints the summary and decides the exit status. `stop`: what ended the probe before its
 /// count, if anything.
-fn finish(mut tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
+fn finish(mut tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
     tally.series.finish(tally.ui)?;
     let elapsed = tally.elapsed();
     let summary = tally.summary(stop == Some(Stop::Interrupted), elapsed);
     if tally.json {
-        print_json(&summary)?;
+        print_summary(&summary, (summary.counts, summary.size), run, &tally.rtt)?;
     } else {
         print(&text(&summary, elapsed))?;
     }
