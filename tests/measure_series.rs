@@ -720,3 +720,43 @@ fn probe_lines_per_interval_count_the_losses() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("6 sent, 3 received, 3 lost"), "{stdout}");
 }
+
+/// One histogram everywhere: `report` over two runs' --json results and over their
+/// --hdr-log files (one run with a warmup, left out of both) gives the same merged round
+/// trips, count for count and percentile for percentile.
+#[test]
+fn report_of_the_logs_is_report_of_the_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = our_server(Net::Tcp, dir.path());
+    let mut jsons = Vec::new();
+    let mut logs = Vec::new();
+    for (i, warmup) in [(1, None), (2, Some("300ms"))] {
+        let log = dir.path().join(format!("{i}.hlog"));
+        let mut args = vec!["--connections", "2", "--duration", "600ms", "--json"];
+        args.extend(warmup.map(|w| ["--warmup", w]).iter().flatten());
+        let log_arg = log.to_str().unwrap().to_owned();
+        let out = client(&[&args[..], &["--hdr-log", &log_arg, &addr]].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json = dir.path().join(format!("{i}.json"));
+        std::fs::write(&json, &out.stdout).unwrap();
+        jsons.push(json.to_str().unwrap().to_owned());
+        logs.push(log_arg);
+    }
+    let report = |args: Vec<&str>| {
+        let child = std_tool(std::iter::once("report").chain(args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_timeout(child, RUN);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["groups"][0]["total"]["rtt_us"].clone()
+    };
+    let from_json = report(vec!["--json", &jsons[0], &jsons[1]]);
+    let from_logs = report(vec!["--json", "--hdr-log", &logs[0], "--hdr-log", &logs[1]]);
+    assert!(num(&from_json, "count") > 0.0, "{from_json}");
+    assert_eq!(from_json, from_logs);
+    drop(server);
+}
