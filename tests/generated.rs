@@ -115,7 +115,7 @@ const CASES: [(&str, &[&str]); 7] = [
             "--show-tabs",
         ],
     ),
-    ("asyncio-tool echo-client --w", &["--wait"]),
+    ("asyncio-tool echo-client --wa", &["--wait", "--warmup"]),
     ("asyncio-tool echo-server --max", &["--max-connections"]),
     (
         "asyncio-tool ",

@@ -14,6 +14,7 @@ mod echo_server;
 mod generated;
 mod inetd_hexdump;
 mod measure;
+mod measure_series;
 mod metrics;
 mod nc_habits;
 mod probe_schedule;
