@@ -14,6 +14,7 @@ use values::{
 };
 
 pub mod endpoints;
+pub mod faults;
 pub mod measure;
 pub mod tls;
 pub mod values;
@@ -366,6 +367,14 @@ pub struct EchoServerArgs {
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Fault injection: --delay, --bandwidth, --close-after, --reset-probability, ...
+    #[command(flatten)]
+    pub faults: faults::Faults,
+
+    /// Who may connect: --allow, --deny, --max-per-ip, --rate-limit.
+    #[command(flatten)]
+    pub admission: faults::Admission,
 }
 
 const CLIENT_EXAMPLES: &str = "\
@@ -590,6 +599,9 @@ impl Cli {
             (&mut cli.command, matches.subcommand())
         {
             client.apply_nc_timeout(sub);
+        }
+        if let Command::EchoServer(server) = &cli.command {
+            faults::check_transport(&server.faults, &server.admission, &server.listen.endpoint)?;
         }
         Ok(cli)
     }

@@ -8,7 +8,9 @@
 //! manager), `stats` and `log` (figures, status line, rate-limited lines).
 
 mod accept;
+mod admit;
 mod conn;
+mod fault;
 mod inetd;
 mod life;
 mod log;
@@ -50,6 +52,10 @@ pub struct Config {
     pub notifier: Notifier,
     /// Serve TLS with this config (`--tls`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The faults to inject, if any (`--delay`, ...).
+    pub faults: Option<Arc<fault::Plan>>,
+    /// Who may connect, if anyone is kept out (`--allow`, `--deny`, `--max-per-ip`).
+    pub admission: Option<Arc<admit::Gate>>,
 }
 
 #[cfg(test)]
@@ -64,6 +70,8 @@ impl Config {
             status: false,
             notifier: Notifier::default(),
             tls: None,
+            faults: None,
+            admission: None,
         }
     }
 }
@@ -82,6 +90,10 @@ pub struct Summary {
     pub cut_short: bool,
     /// From the start of [`accept::serve`] until it returned.
     pub uptime: Duration,
+    /// Faults injected.
+    pub injected: fault::Tally,
+    /// Clients refused.
+    pub refused: admit::Tally,
 }
 
 /// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
@@ -119,6 +131,12 @@ fn summary_line(s: &Summary) -> String {
         ui::bytes(s.bytes),
         ui::duration(s.uptime),
     );
+    if let Some(injected) = s.injected.describe() {
+        line.push_str(&format!("; {injected}"));
+    }
+    if let Some(refused) = s.refused.describe() {
+        line.push_str(&format!("; {refused}"));
+    }
     if s.closed_at_shutdown > 0 {
         line.push_str(&format!(
             "; closed {} still open at {}",
@@ -145,6 +163,8 @@ mod tests {
             closed_at_shutdown: 0,
             cut_short: false,
             uptime: Duration::from_millis(2500),
+            injected: fault::Tally::default(),
+            refused: admit::Tally::default(),
         };
         assert_eq!(
             summary_line(&s),

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::stats::Stats;
-use super::{Config, Summary, life, log, tls};
+use super::{Config, Summary, admit, fault, life, log, tls};
 use crate::net::listen::Listener;
 use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
@@ -55,9 +55,10 @@ pub async fn serve(
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
     let log = config.ui;
     let (stats, status) = status(&log, config.status, config.notifier);
-    let tls = config
-        .tls
-        .map(|tls| tls::Server::new(tls, limit.clone(), config.max_connections));
+    let tls = config.tls.map(|tls| {
+        tls::Server::new(tls, limit.clone(), config.max_connections)
+            .with_faults(config.faults.clone())
+    });
     // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept.
     let accept_limit = if tls.is_some() { None } else { limit };
     let spawner = Spawner {
@@ -67,6 +68,8 @@ pub async fn serve(
         tracker: TaskTracker::new(),
         idle: config.idle_timeout,
         tls,
+        faults: config.faults,
+        admission: config.admission,
     };
     let mut accepting = accept_all(listeners, accept_limit, &spawner);
     tokio::select! {
@@ -94,6 +97,8 @@ pub async fn serve(
         closed_at_shutdown,
         cut_short,
         uptime: start.elapsed(),
+        injected: stats.injected.tally(),
+        refused: stats.refused.tally(),
     }
 }
 
@@ -201,17 +206,21 @@ struct Spawner {
     tracker: TaskTracker,
     idle: Option<Duration>,
     tls: Option<tls::Server>,
+    faults: Option<Arc<fault::Plan>>,
+    admission: Option<Arc<admit::Gate>>,
 }
 
 impl Spawner {
     /// Counts the connection as active and served, and runs it on its own task: with its
-    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`).
+    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`), and its
+    /// place under `--max-per-ip` (`pass`).
     fn spawn<C: Connection>(
         &self,
         stream: C,
         peer: Peer,
         permit: Option<OwnedSemaphorePermit>,
         ticket: Option<tls::Ticket>,
+        pass: Option<admit::Pass>,
     ) {
         let stats = Arc::clone(&self.stats);
         let ui = self.ui.clone();
@@ -219,6 +228,7 @@ impl Spawner {
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
         let idle = self.idle;
+        let faults = self.faults.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.served.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
@@ -228,9 +238,36 @@ impl Spawner {
                 stats: &stats,
                 log: &ui,
                 force_close: &force_close,
+                faults: faults.as_deref(),
             };
             life::connection(stream, conn, permit, ticket).await;
+            drop(pass);
         });
+    }
+}
+
+impl Spawner {
+    /// Asks `--allow`/`--deny`/`--max-per-ip` about `peer` (when any is given): its pass, or
+    /// `Err` when it is refused, which is counted and logged (at most a line a second per
+    /// listener, with how many were not shown).
+    fn admit(&self, peer: Peer, refusals: &mut log::Throttle) -> Result<Option<admit::Pass>, ()> {
+        let Some(gate) = &self.admission else {
+            return Ok(None);
+        };
+        let ip = match peer {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix { .. } => None,
+        };
+        match gate.admit(ip) {
+            Ok(pass) => Ok(Some(pass)),
+            Err(why) => {
+                self.stats.refused.count(why);
+                if let Some(line) = refusals.admit(format!("refused {peer}: {}", why.reason())) {
+                    self.ui.info(&line);
+                }
+                Err(())
+            }
+        }
     }
 }
 
@@ -247,6 +284,7 @@ async fn registration_failed(err: io::Error, spawner: Spawner) {
 async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spawner: Spawner) {
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut throttle = log::Throttle::default();
+    let mut refusals = log::Throttle::default();
     loop {
         // The permit comes first: while the server is full, connections wait in the backlog
         // instead of being accepted and left unserved.
@@ -260,11 +298,17 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff.reset();
+                // Refused: closed here, at once, with a reset, so the client cannot take it
+                // for an echo of nothing; its permit is given back.
+                let Ok(pass) = spawner.admit(peer, &mut refusals) else {
+                    stream.cut_on_close();
+                    continue;
+                };
                 let ticket = match &spawner.tls {
                     Some(tls) => Some(tls.admit().await),
                     None => None,
                 };
-                spawner.spawn(stream, peer, permit, ticket);
+                spawner.spawn(stream, peer, permit, ticket, pass);
             }
             Err(err) => {
                 // Sleeping is what keeps EMFILE from spinning: the pending connection stays in

@@ -245,7 +245,8 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
     let tls = match super::tls::prepare(&args.tls)? {
         Some(files) if args.tls.identity.is_some() => {
             let config = super::tls::config(files, &args.tls, std::iter::empty(), ui)?;
-            Some(super::tls::Server::new(config, None, None))
+            let faults = super::fault::Plan::new(&args.faults).map(std::sync::Arc::new);
+            Some(super::tls::Server::new(config, None, None).with_faults(faults))
         }
         Some(_) => eyre::bail!(
             "inetd mode: --tls needs --cert and --key (a self-signed certificate would be new \
@@ -301,6 +302,7 @@ async fn serve<C: Connection>(
     again: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let stats = Stats::new(false);
+    let faults = super::fault::Plan::new(&args.faults);
     let force_close = CancellationToken::new();
     stats.active.fetch_add(1, Ordering::Relaxed);
     stats.served.fetch_add(1, Ordering::Relaxed);
@@ -310,6 +312,7 @@ async fn serve<C: Connection>(
         stats: &stats,
         log: ui,
         force_close: &force_close,
+        faults: faults.as_ref(),
     };
     let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);

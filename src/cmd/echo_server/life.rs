@@ -13,7 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::stats::Stats;
-use super::{conn, tls};
+use super::{conn, fault, tls};
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
 use crate::ui::{self, Ui};
@@ -30,6 +30,8 @@ pub(super) struct Conn<'a> {
     pub(super) log: &'a Ui,
     /// Cancelled at the shutdown deadline.
     pub(super) force_close: &'a CancellationToken,
+    /// The faults to inject (`None`: the usual echo, untouched).
+    pub(super) faults: Option<&'a fault::Plan>,
 }
 
 /// One connection's life: bookkeeping around its echo, and closing it if the shutdown
@@ -65,6 +67,11 @@ pub(super) async fn connection<C: Connection>(
     let outcome = match ended {
         Some(Ok(conn::End::Closed)) => "closed".to_string(),
         Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
+        Some(Ok(conn::End::ClosedEarly)) => "closed early (--close-after)".to_string(),
+        Some(Ok(conn::End::Reset)) => {
+            stream.cut_on_close();
+            "reset (--reset-probability)".to_string()
+        }
         Some(Err(e)) => failed.insert(io_reason(&e)).clone(),
         None => {
             stats.cut.fetch_add(1, Ordering::Relaxed);
@@ -94,11 +101,16 @@ async fn echo<C: Connection>(
     echoed: &mut u64,
 ) -> std::io::Result<conn::End> {
     let (peer, idle, stats, log) = (conn.peer, conn.idle, conn.stats, conn.log);
-    match ticket {
-        None => conn::echo(stream, idle, stats, echoed).await,
+    match (ticket, conn.faults) {
+        (None, None) => conn::echo(stream, idle, stats, echoed).await,
+        // Boxed, as TLS is: only a server injecting faults pays for their state.
+        (None, Some(plan)) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        Some(ticket) => Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+        // Over TLS the faults come with the ticket, to be injected after the handshake.
+        (Some(ticket), _) => {
+            Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await
+        }
     }
 }
 

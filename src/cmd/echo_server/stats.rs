@@ -26,6 +26,10 @@ pub struct Stats {
     pub served: AtomicU64,
     /// Connections the server closed at the shutdown deadline or second signal.
     pub cut: AtomicU64,
+    /// Faults injected (`--delay`, `--reset-probability`, ...).
+    pub injected: super::fault::Injected,
+    /// Clients refused (`--allow`, `--deny`, `--max-per-ip`).
+    pub refused: super::admit::Refused,
     /// Echoed bytes: all of them once every connection has closed; while the status line is
     /// drawn, those of closed connections only.
     bytes: AtomicU64,

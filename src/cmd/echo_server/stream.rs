@@ -2,9 +2,11 @@
 //! from ADDR or handed over by systemd, announced, then served by [`accept::serve`] until a
 //! stop signal.
 
+use std::sync::Arc;
+
 use color_eyre::eyre::{self, WrapErr};
 
-use super::{Config, Summary, accept, start, tls};
+use super::{Config, Summary, accept, admit, fault, start, tls};
 use crate::cli::EchoServerArgs;
 use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
@@ -42,6 +44,7 @@ pub(super) fn run(
             None => None,
         };
         let (listeners, files) = announce(bound, args, ui)?;
+        let (faults, admission) = rules(args, &listeners, ui)?;
         start::ready(&notifier, ui);
         let config = Config {
             max_connections: args.max_connections,
@@ -51,6 +54,8 @@ pub(super) fn run(
             status: !args.no_status,
             notifier: notifier.clone(),
             tls: tls_config,
+            faults,
+            admission,
         };
         let stopping = async {
             signal.await;
@@ -61,6 +66,29 @@ pub(super) fn run(
         drop(files);
         Ok(summary)
     })?
+}
+
+/// The faults to inject (said once here) and who may connect. Address rules are an error on
+/// a Unix socket handed over by systemd, as they are for unix:ADDR on the command line: its
+/// clients have no address, and a rule that lets everyone in must not look as if it held.
+#[allow(clippy::type_complexity)]
+fn rules(
+    args: &EchoServerArgs,
+    listeners: &[Listener],
+    ui: &Ui,
+) -> eyre::Result<(Option<Arc<fault::Plan>>, Option<Arc<admit::Gate>>)> {
+    let admission = admit::Gate::new(&args.admission);
+    if admission.is_some() && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
+        eyre::bail!(
+            "--allow, --deny and --max-per-ip match IP addresses, and a Unix socket's clients \
+             have none (use the socket file's permissions, --mode or SocketMode=)"
+        );
+    }
+    let faults = fault::Plan::new(&args.faults).map(Arc::new);
+    if let Some(plan) = &faults {
+        plan.announce(ui);
+    }
+    Ok((faults, admission))
 }
 
 /// Binds ADDR, with `--mode` for a socket file.
