@@ -248,6 +248,10 @@ Examples:
                                             is the same
   asyncio-tool echo-server -u :echo         UDP on every address, port 7 (echo
                                             in /etc/services)
+  asyncio-tool echo-server --delay 10ms..50ms --reset-probability 0.1 :7007
+                                            a slow, flaky server, to test clients
+  asyncio-tool echo-server --allow 10.0.0.0/8 --max-per-ip 4 :7007
+                                            only the 10/8 network, 4 at a time each
   systemd-socket-activate --inetd -a -l 7007 asyncio-tool echo-server
                                             inetd mode: a process per connection
   echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
@@ -303,7 +307,7 @@ datagram in 65 where what it sends repeats, at a fixed spacing, what it
 sent twice before, 64 times or more in a row: the output of yes, a run of
 more than 66 blank lines, a file sent three times or more (our client
 then exits 1). It is no rate limit: a flood of new datagrams from one
-source is all echoed.
+source is all echoed (unless --rate-limit says otherwise).
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
 --idle-timeout and --shutdown-timeout are about connections, which UDP

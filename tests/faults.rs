@@ -431,3 +431,46 @@ fn readme_retry_example() {
         "{err}"
     );
 }
+
+/// inetd mode (a connection on stdin): `--deny` refuses it with a reset and exit 1, naming
+/// the client; `--delay` applies as it does for a listening server.
+#[test]
+fn inetd_mode_applies_deny_and_faults() {
+    for (rule, refused) in [
+        (["--deny", "127.0.0.1/8"], true),
+        (["--delay", "20ms"], false),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let mut cmd = std_tool(["echo-server"]);
+        cmd.args(rule)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        // The command holds our copy of the served socket: gone, the child's is the only one.
+        drop(cmd);
+        client.set_read_timeout(Some(PROMPT)).unwrap();
+        let start = Instant::now();
+        let _ = client.write_all(b"hi");
+        let _ = client.shutdown(std::net::Shutdown::Write);
+        let mut back = Vec::new();
+        let got = client.read_to_end(&mut back);
+        let out = output_timeout(child, PROMPT);
+        if refused {
+            assert!(got.is_err(), "refused, yet {back:?}");
+            assert!(start.elapsed() < Duration::from_secs(5));
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("in a --deny network"),
+                "{}",
+                stderr(&out)
+            );
+        } else {
+            assert_eq!(back, b"hi", "{}", stderr(&out));
+            assert!(start.elapsed() >= Duration::from_millis(20));
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}

@@ -116,7 +116,10 @@ const CASES: [(&str, &[&str]); 6] = [
         ],
     ),
     ("asyncio-tool echo-client --w", &["--wait"]),
-    ("asyncio-tool echo-server --max", &["--max-connections"]),
+    (
+        "asyncio-tool echo-server --max",
+        &["--max-connections", "--max-per-ip"],
+    ),
     (
         "asyncio-tool ",
         &["cat", "completions", "echo-client", "echo-server"],

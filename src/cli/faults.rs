@@ -16,6 +16,7 @@ use crate::net::endpoint::Endpoint;
 use crate::ui::quote::quoted;
 
 /// Fault injection, for testing how clients cope with a slow, throttled or failing server.
+/// Each fault asked for is said at start; the status line and summary count what was done.
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Fault injection (for testing clients; all off by default)")]
 pub struct Faults {
@@ -69,8 +70,9 @@ pub struct Faults {
 pub struct Admission {
     /// Serve only clients in this network (repeatable, as ncat's --allow): CIDR as
     /// 192.168.0.0/16, 10.1.2.3 (a bare address: /32), 2001:db8::/32 or ::1 (/128). An IPv4
-    /// client of a dual-stack listener (::ffff:a.b.c.d) is matched as IPv4. Others are
-    /// closed at once, counted, and logged (at most one line a second).
+    /// client of a dual-stack listener (::ffff:a.b.c.d) is matched as IPv4. Others are reset
+    /// at once (UDP: their datagrams dropped), counted in the status line and summary, and
+    /// logged (at most one line a second).
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     pub allow: Vec<Cidr>,
 
@@ -80,7 +82,7 @@ pub struct Admission {
     pub deny: Vec<Cidr>,
 
     /// Serve at most N connections at once from one client IP address; further ones from it
-    /// are closed at once (not queued), counted and logged.
+    /// are reset at once (not queued), counted and logged.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_per_ip: Option<NonZeroUsize>,
 

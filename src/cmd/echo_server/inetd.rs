@@ -278,6 +278,22 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
     })?
 }
 
+/// Why `--allow`/`--deny` keep the client at `peer` out, if they do (with an address rule, a
+/// Unix client is kept out: it has no address to match, and a rule must not look as if it
+/// held). `--max-per-ip` has nothing to count here: one connection per process.
+fn refused(args: &EchoServerArgs, peer: Peer) -> Option<String> {
+    let networks = super::admit::Networks::new(&args.admission)?;
+    match peer {
+        Peer::Tcp(addr) => networks
+            .refuses(addr.ip())
+            .map(|why| format!("refused {peer}: {}", why.reason())),
+        Peer::Unix { .. } => Some(
+            "--allow and --deny match IP addresses, and a Unix socket's clients have none"
+                .to_owned(),
+        ),
+    }
+}
+
 /// The Unix connection for the runtime, and its peer's credentials.
 fn unix_stream(stream: UnixStream) -> io::Result<(tokio::net::UnixStream, Peer)> {
     stream.set_nonblocking(true)?;
@@ -301,6 +317,10 @@ async fn serve<C: Connection>(
     signal: impl std::future::Future<Output = ()>,
     again: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
+    if let Some(refused) = refused(args, peer) {
+        stream.cut_on_close();
+        return Err(refused);
+    }
     let stats = Stats::new(false);
     let faults = super::fault::Plan::new(&args.faults);
     let force_close = CancellationToken::new();
