@@ -398,11 +398,11 @@ fn udp_deny_drops_and_counts() {
     assert!(err.contains("refused 3 (3 in a --deny network)"), "{err}");
 }
 
-/// The README's worked example, as written there: a server that ends every connection after
-/// 500ms and resets three in ten after their first echo, and a load that reconnects through
-/// it, counting each kind.
+/// The README's worked example, in JSON: a server that ends every connection after 500ms and
+/// resets three in ten after their first echo, and a load that reconnects through it,
+/// counting each kind.
 #[test]
-fn readme_retry_example() {
+fn a_load_reconnects_through_closes_and_resets() {
     let (server, target) = server(
         "127.0.0.1:0",
         &[
@@ -473,4 +473,58 @@ fn inetd_mode_applies_deny_and_faults() {
             assert!(out.status.success(), "{}", stderr(&out));
         }
     }
+}
+
+/// The README's worked example, run by bash as written there (with the binary under test
+/// first on PATH): the load's report counts the closes and the resets.
+#[test]
+fn readme_retry_example() {
+    use std::os::unix::process::CommandExt;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = "<!-- tested: tests/faults.rs readme_retry_example -->";
+    let after = readme.split(marker).nth(1).expect("the marked snippet");
+    let snippet = after
+        .split_once("```bash\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("a ```bash block after the marker");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = dir.path().join("out");
+    // Its own process group and a file for stdout: a server left behind cannot hold the test,
+    // and is killed below.
+    let mut child = crate::util::KillOnDrop(
+        crate::util::other("bash")
+            .arg("-c")
+            .arg(snippet)
+            .env("PATH", &path)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let status = crate::util::wait_timeout(&mut child.0, RUN);
+    let group = child.0.id() as i32;
+    // SAFETY: kill(2) with signal 0 only asks whether the group still has members.
+    let gone = crate::util::eventually(PROMPT, || unsafe { libc::kill(-group, 0) != 0 });
+    if !gone {
+        // SAFETY: the group is the snippet's own, made for it above.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    let report = std::fs::read_to_string(&out).unwrap();
+    assert!(status.success(), "{report}");
+    assert!(gone, "the snippet leaves its server running");
+    assert!(report.contains("reopened"), "{report}");
+    assert!(
+        report.contains("errors: closed ") && report.contains(", reset "),
+        "{report}"
+    );
 }

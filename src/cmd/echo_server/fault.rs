@@ -508,6 +508,18 @@ mod tests {
     }
 
     #[test]
+    fn each_connections_first_draw_is_about_right() {
+        // A connection's reset is its generator's first draw: over connections, these must
+        // come in proportion too, whatever the seed.
+        for seed in [0, 21, u64::MAX] {
+            let hits = (0..10_000)
+                .filter(|&n| Rng::new(seed ^ splitmix(n)).chance(0.3))
+                .count();
+            assert!((2_700..3_300).contains(&hits), "seed {seed}: {hits}");
+        }
+    }
+
+    #[test]
     fn tally_wording() {
         let t = Tally {
             delayed: 3,
