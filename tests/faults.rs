@@ -111,10 +111,10 @@ fn weighted_delays_show_both_modes_in_proportion() {
     assert!(ms(&v, "p50") < 60.0, "{v}");
     assert!(ms(&v, "p90") >= 119.0, "{v}");
     assert!(ms(&v, "min") >= 1.9, "{v}");
-    // A long share far from a quarter would make p50 or p90 fall elsewhere; bound it more
-    // tightly from the throughput: each connection's mean is 0.75*2 + 0.25*120 = 31.5ms.
-    let rate = v["msgs_per_s"].as_f64().unwrap();
-    assert!((40.0..=160.0).contains(&rate), "{rate} msgs/s: {v}");
+    // The long share from the mean (2ms + share x 118ms): a quarter, give or take (about 380
+    // samples make its standard deviation about 0.02).
+    let share = (ms(&v, "avg") - 2.0) / 118.0;
+    assert!((0.15..=0.35).contains(&share), "long share {share}: {v}");
     stopped(server);
 }
 
@@ -220,7 +220,7 @@ fn reset_probability_counts_resets_in_a_load() {
 fn drop_probability_loses_about_that_share_of_udp_probes() {
     let (server, target) = server("udp:127.0.0.1:0", &["--drop-probability", "0.5"]);
     let out = client(
-        &["--count", "100", "-i", "5ms", "-W", "500ms", "--json"],
+        &["--count", "100", "-i", "5ms", "-W", "400ms", "--json"],
         &target,
     );
     let v = json(&out);
@@ -228,7 +228,35 @@ fn drop_probability_loses_about_that_share_of_udp_probes() {
     let lost = v["lost"].as_u64().unwrap();
     assert!((20..=80).contains(&lost), "{v}");
     let err = stopped(server);
-    assert!(err.contains(&format!("injected: {lost} dropped")), "{err}");
+    let dropped: u64 = err
+        .split("injected: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no injected count: {err}"));
+    // Every drop is a loss; a busy machine may lose a reply or two more to the timeout.
+    assert!(
+        dropped <= lost && lost - dropped <= 5,
+        "{dropped} dropped: {v}"
+    );
+}
+
+#[test]
+fn udp_bandwidth_paces_the_replies() {
+    let (server, target) = server("udp:127.0.0.1:0", &["--bandwidth", "25KB/s"]);
+    let out = client(
+        &[
+            "--count", "50", "-i", "2ms", "--size", "1000", "-W", "10s", "--json",
+        ],
+        &target,
+    );
+    let v = json(&out);
+    assert!(out.status.success(), "{v}");
+    // 50 kB at 25 kB/s: about 2s, however the client spaces its probes.
+    let took = v["duration_s"].as_f64().unwrap();
+    assert!(took >= 1.5, "{v}");
+    let err = stopped(server);
+    assert!(err.contains("injected: 1 throttled"), "{err}");
 }
 
 #[test]
