@@ -246,31 +246,6 @@ impl Spawner {
     }
 }
 
-impl Spawner {
-    /// Asks `--allow`/`--deny`/`--max-per-ip` about `peer` (when any is given): its pass, or
-    /// `Err` when it is refused, which is counted and logged (at most a line a second per
-    /// listener, with how many were not shown).
-    fn admit(&self, peer: Peer, refusals: &mut log::Throttle) -> Result<Option<admit::Pass>, ()> {
-        let Some(gate) = &self.admission else {
-            return Ok(None);
-        };
-        let ip = match peer {
-            Peer::Tcp(addr) => Some(addr.ip()),
-            Peer::Unix { .. } => None,
-        };
-        match gate.admit(ip) {
-            Ok(pass) => Ok(Some(pass)),
-            Err(why) => {
-                self.stats.refused.count(why);
-                if let Some(line) = refusals.admit(format!("refused {peer}: {}", why.reason())) {
-                    self.ui.info(&line);
-                }
-                Err(())
-            }
-        }
-    }
-}
-
 /// A listener the runtime could not take: said once, and that listener serves nothing.
 async fn registration_failed(err: io::Error, spawner: Spawner) {
     spawner
@@ -284,7 +259,6 @@ async fn registration_failed(err: io::Error, spawner: Spawner) {
 async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spawner: Spawner) {
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut throttle = log::Throttle::default();
-    let mut refusals = log::Throttle::default();
     loop {
         // The permit comes first: while the server is full, connections wait in the backlog
         // instead of being accepted and left unserved.
@@ -300,9 +274,15 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
                 backoff.reset();
                 // Refused: closed here, at once, with a reset, so the client cannot take it
                 // for an echo of nothing; its permit is given back.
-                let Ok(pass) = spawner.admit(peer, &mut refusals) else {
-                    stream.cut_on_close();
-                    continue;
+                let pass = match &spawner.admission {
+                    None => None,
+                    Some(gate) => match gate.check(peer, &spawner.stats.refused, &spawner.ui) {
+                        Some(pass) => Some(pass),
+                        None => {
+                            stream.cut_on_close();
+                            continue;
+                        }
+                    },
                 };
                 let ticket = match &spawner.tls {
                     Some(tls) => Some(tls.admit().await),

@@ -1,9 +1,9 @@
 //! Who may connect: `--allow`/`--deny` networks and `--max-per-ip` for stream clients,
 //! `--allow`/`--deny` and `--rate-limit` for UDP sources.
 //!
-//! One question is asked of a stream client, by [`Gate::admit`] with its address: the accept
+//! One question is asked of a stream client, by [`Gate::check`] with its address: the accept
 //! loop asks it right after `accept()` (behind a PROXY protocol header, it is to be asked with
-//! the address the header names instead). Rules as ncat's: a client in any `--deny` network
+//! the client the header names instead, once it is read). Rules as ncat's: a client in any `--deny` network
 //! is refused; with `--allow` given, so is one in none of them; deny wins over allow. An
 //! IPv4 client of a dual-stack listener (`::ffff:a.b.c.d`) is matched as IPv4.
 
@@ -16,6 +16,7 @@ use std::time::Instant;
 use super::fault::{self, Pacer, Plan, Rng};
 use super::log::Throttle;
 use crate::cli::faults::{Admission, Cidr};
+use crate::net::stream::Peer;
 use crate::ui::Ui;
 
 /// Why a client was refused.
@@ -74,6 +75,8 @@ pub struct Gate {
     networks: Option<Networks>,
     max_per_ip: Option<usize>,
     open: Mutex<HashMap<IpAddr, usize>>,
+    /// The refusal lines: one a second for the whole server, the rest counted in the next.
+    said: Mutex<Throttle>,
 }
 
 /// A client let in; its place under `--max-per-ip` is given back when this is dropped.
@@ -106,8 +109,34 @@ impl Gate {
                 networks,
                 max_per_ip,
                 open: Mutex::default(),
+                said: Mutex::default(),
             })
         })
+    }
+
+    /// The admission of the client at `peer`: its pass (held for the connection's life), or
+    /// `None` when it is refused, which is counted in `refused` and logged (at most a line a
+    /// second, saying how many were not shown). The caller closes a refused connection.
+    pub fn check(self: &Arc<Self>, peer: Peer, refused: &Refused, ui: &Ui) -> Option<Pass> {
+        let ip = match peer {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix { .. } => None,
+        };
+        let why = match self.admit(ip) {
+            Ok(pass) => return Some(pass),
+            Err(why) => why,
+        };
+        refused.count(why);
+        let line = format!("refused {peer}: {}", why.reason());
+        let said = self
+            .said
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admit(line);
+        if let Some(line) = said {
+            ui.info(&line);
+        }
+        None
     }
 
     /// Whether the client at `ip` may connect now: its pass (held for the connection's life),
