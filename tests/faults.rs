@@ -487,9 +487,8 @@ fn inetd_mode_applies_deny_and_faults() {
         let got = client.read_to_end(&mut back);
         let out = output_timeout(child, PROMPT);
         if refused {
-            // Reset as a listening server resets; while the test binary forks other tests'
-            // processes, one may briefly share the socket, and the client may then see the
-            // close as a plain end: either way, no echo.
+            // Reset, as a listening server resets; when the reset comes before our write, the
+            // write takes its error and the read then sees a plain end: either way, no echo.
             assert!(
                 back.is_empty(),
                 "refused, yet {got:?} {back:?}: {}",
