@@ -93,16 +93,6 @@ pub struct Admission {
     pub rate_limit: Option<f64>,
 }
 
-impl Admission {
-    /// Whether any rule is given.
-    pub fn any(&self) -> bool {
-        !self.allow.is_empty()
-            || !self.deny.is_empty()
-            || self.max_per_ip.is_some()
-            || self.rate_limit.is_some()
-    }
-}
-
 /// Refuses options that mean nothing for `endpoint`'s transport: stream-only faults and
 /// `--max-per-ip` with UDP, `--drop-probability` and `--rate-limit` with a stream, address
 /// rules with a Unix socket (whose clients have no address).

@@ -5,7 +5,8 @@
 //! sockets (`udp`), or stream listeners (`stream`, whose connections the shared `accept` loops
 //! hand to `life`, which echoes them plainly with `conn` or over `tls`); then it says the
 //! summary. The pieces the transports share: `start` (the address line, the service
-//! manager), `stats` and `log` (figures, status line, rate-limited lines).
+//! manager), `stats` and `log` (figures, status line, rate-limited lines), `fault` (fault
+//! injection) and `admit` (who may connect).
 
 mod accept;
 mod admit;

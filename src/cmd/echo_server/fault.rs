@@ -112,6 +112,16 @@ impl Plan {
         self.delay.as_ref().map(|d| sample(d, rng))
     }
 
+    /// `--close-after` for a connection opening now: the bytes it may echo, and when it must
+    /// close.
+    fn close_limits(&self) -> (u64, Option<Instant>) {
+        match self.close_after {
+            Some(CloseAfter::Bytes(n)) => (n, None),
+            Some(CloseAfter::Time(d)) => (u64::MAX, Some(Instant::now() + d)),
+            None => (u64::MAX, None),
+        }
+    }
+
     /// Whether to drop this datagram (`--drop-probability`).
     pub fn drops(&self, rng: &mut Rng) -> bool {
         self.drop.is_some_and(|p| rng.chance(p))
@@ -263,6 +273,17 @@ pub struct Injected {
 }
 
 impl Injected {
+    /// Counts what a connection's end shows: whether `--bandwidth` made it wait, and whether
+    /// `--close-after` ended it.
+    fn settle(&self, throttled: bool, end: End) {
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if end == End::ClosedEarly {
+            self.closed_early.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The counts now.
     pub fn tally(&self) -> Tally {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -360,11 +381,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
     let injected = &stats.injected;
     let mut rng = plan.rng();
     let reset = plan.reset.is_some_and(|p| rng.chance(p));
-    let (mut budget, deadline) = match plan.close_after {
-        Some(CloseAfter::Bytes(n)) => (n, None),
-        Some(CloseAfter::Time(d)) => (u64::MAX, Some(Instant::now() + d)),
-        None => (u64::MAX, None),
-    };
+    let (mut budget, deadline) = plan.close_limits();
     let mut pacer = plan.pacer();
     let mut count = Count::new(stats, echoed);
     let mut buf = vec![0u8; BUF];
@@ -408,12 +425,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
             break End::Reset;
         }
     };
-    if pacer.is_some_and(|p| p.waited) {
-        injected.throttled.fetch_add(1, Ordering::Relaxed);
-    }
-    if end == End::ClosedEarly {
-        injected.closed_early.fetch_add(1, Ordering::Relaxed);
-    }
+    injected.settle(pacer.is_some_and(|p| p.waited), end);
     Ok(end)
 }
 

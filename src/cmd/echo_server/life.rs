@@ -1,6 +1,6 @@
 //! One stream connection's life, plain or TLS, as the accept loops and inetd mode live it:
 //! the `-v` lines at its open and close, its place in the figures, the echo of its transport
-//! ([`conn::echo`] or [`tls::echo`]), and its cut (an RST) when the shutdown deadline passes
+//! ([`conn::echo`] or [`tls::echo`], or [`fault::echo`] when faults are injected), and its cut (an RST) when the shutdown deadline passes
 //! first.
 
 use std::future::Future;

@@ -44,7 +44,11 @@ pub(super) fn run(
             None => None,
         };
         let (listeners, files) = announce(bound, args, ui)?;
-        let (faults, admission) = rules(args, &listeners, ui)?;
+        let admission = admission(args, &listeners)?;
+        let faults = fault::Plan::new(&args.faults).map(Arc::new);
+        if let Some(plan) = &faults {
+            plan.announce(ui);
+        }
         start::ready(&notifier, ui);
         let config = Config {
             max_connections: args.max_connections,
@@ -68,15 +72,13 @@ pub(super) fn run(
     })?
 }
 
-/// The faults to inject (said once here) and who may connect. Address rules are an error on
-/// a Unix socket handed over by systemd, as they are for unix:ADDR on the command line: its
-/// clients have no address, and a rule that lets everyone in must not look as if it held.
-#[allow(clippy::type_complexity)]
-fn rules(
+/// Who may connect. Address rules are an error on a Unix socket handed over by systemd, as
+/// they are for unix:ADDR on the command line: its clients have no address, and a rule that
+/// lets everyone in must not look as if it held.
+fn admission(
     args: &EchoServerArgs,
     listeners: &[Listener],
-    ui: &Ui,
-) -> eyre::Result<(Option<Arc<fault::Plan>>, Option<Arc<admit::Gate>>)> {
+) -> eyre::Result<Option<Arc<admit::Gate>>> {
     let admission = admit::Gate::new(&args.admission);
     if admission.is_some() && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
         eyre::bail!(
@@ -84,11 +86,7 @@ fn rules(
              have none (use the socket file's permissions, --mode or SocketMode=)"
         );
     }
-    let faults = fault::Plan::new(&args.faults).map(Arc::new);
-    if let Some(plan) = &faults {
-        plan.announce(ui);
-    }
-    Ok((faults, admission))
+    Ok(admission)
 }
 
 /// Binds ADDR, with `--mode` for a socket file.
