@@ -318,6 +318,28 @@ fn allow_serves_only_its_network() {
 }
 
 #[test]
+fn allow_matches_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
+    let (server, target) = server(":0", &["--allow", "127.0.0.2"]);
+    if !target[0].starts_with("[::]:") {
+        // A kernel without IPv6: the listener is 0.0.0.0, and nothing is mapped.
+        assert!(target[0].starts_with("0.0.0.0:"), "{target:?}");
+    }
+    let port = target[0].rsplit(':').next().unwrap().to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let served = client_from("127.0.0.2", &addr, b"mapped\n");
+    assert_eq!(served.stdout, b"mapped\n", "{}", stderr(&served));
+    let refused = client_from("127.0.0.1", &addr, b"no\n");
+    assert!(!refused.status.success());
+    let err = stopped(server);
+    // Named as the client knows itself, not as ::ffff:127.0.0.1.
+    assert!(err.contains("refused 127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("refused 1 (1 not in an --allow network)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn deny_refuses_and_wins_over_allow() {
     let (server, target) = server(
         "127.0.0.1:0",

@@ -107,9 +107,11 @@ impl Plan {
         self.bandwidth.map(Pacer::new)
     }
 
-    /// How long to wait before the next echo, if `--delay` is given.
+    /// How long to wait before the next echo, if `--delay` is given and draws more than
+    /// nothing (a weighted choice may be 0s).
     pub fn delay(&self, rng: &mut Rng) -> Option<Duration> {
-        self.delay.as_ref().map(|d| sample(d, rng))
+        let wait = sample(self.delay.as_ref()?, rng);
+        (!wait.is_zero()).then_some(wait)
     }
 
     /// `--close-after` for a connection opening now: the bytes it may echo, and when it must
