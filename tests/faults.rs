@@ -642,3 +642,34 @@ fn the_status_figures_count_faults_and_refusals() {
     );
     stopped(server);
 }
+
+/// Which of 24 connections, opened one after another, a server resets after their echo.
+fn reset_pattern(extra: &[&str]) -> Vec<bool> {
+    let (server, target) = server("127.0.0.1:0", extra);
+    let pattern = (0..24)
+        .map(|_| {
+            let mut c = TcpStream::connect(&target[0]).unwrap();
+            c.set_read_timeout(Some(PROMPT)).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut one = [0u8; 1];
+            c.read_exact(&mut one).unwrap();
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            c.read_to_end(&mut Vec::new()).is_err()
+        })
+        .collect();
+    stopped(server);
+    pattern
+}
+
+#[test]
+fn a_seed_repeats_the_same_choices() {
+    let seeded = ["--reset-probability", "0.5", "--seed", "7"];
+    let first = reset_pattern(&seeded);
+    assert!(
+        first.iter().any(|&r| r) && !first.iter().all(|&r| r),
+        "{first:?}"
+    );
+    assert_eq!(reset_pattern(&seeded), first);
+    let other = reset_pattern(&["--reset-probability", "0.5", "--seed", "8"]);
+    assert_ne!(other, first, "another seed, the same 24 choices");
+}
