@@ -310,8 +310,9 @@ then exits 1). It is no rate limit: a flood of new datagrams from one
 source is all echoed (unless --rate-limit says otherwise).
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
---idle-timeout and --shutdown-timeout are about connections, which UDP
-has none of: with UDP they are usage errors.
+--idle-timeout, --shutdown-timeout, --max-per-ip, --close-after and
+--reset-probability are about connections, which UDP has none of: with
+UDP they are usage errors.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
