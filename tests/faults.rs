@@ -288,9 +288,10 @@ fn bad_fault_values_are_usage_errors_naming_the_forms() {
     }
 }
 
-/// `echo-client -s SOURCE ADDR` with `msg` on stdin.
-fn client_from(source: &str, addr: &str, msg: &[u8]) -> Output {
-    let mut cmd = std_tool(["echo-client", "-s", source, addr]);
+/// `echo-client -s SOURCE TARGET` with `msg` on stdin.
+fn client_from(source: &str, target: &[String], msg: &[u8]) -> Output {
+    let mut cmd = std_tool(["echo-client", "-s", source]);
+    cmd.args(target);
     cmd.stdin(Stdio::piped());
     output_with_input(cmd, msg, RUN)
 }
@@ -299,10 +300,10 @@ fn client_from(source: &str, addr: &str, msg: &[u8]) -> Output {
 fn allow_serves_only_its_network() {
     let (server, target) = server("127.0.0.1:0", &["--allow", "127.0.0.2/32"]);
     let addr = &target[0];
-    let served = client_from("127.0.0.2", addr, b"in\n");
+    let served = client_from("127.0.0.2", &target, b"in\n");
     assert!(served.status.success(), "{}", stderr(&served));
     assert_eq!(served.stdout, b"in\n");
-    let refused = client_from("127.0.0.1", addr, b"out\n");
+    let refused = client_from("127.0.0.1", &target, b"out\n");
     assert!(!refused.status.success(), "refused, yet exit 0");
     assert!(refused.stdout.is_empty());
     assert!(stderr(&refused).contains("reset"), "{}", stderr(&refused));
@@ -326,9 +327,9 @@ fn allow_matches_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
     }
     let port = target[0].rsplit(':').next().unwrap().to_owned();
     let addr = format!("127.0.0.1:{port}");
-    let served = client_from("127.0.0.2", &addr, b"mapped\n");
+    let served = client_from("127.0.0.2", &[addr.clone()], b"mapped\n");
     assert_eq!(served.stdout, b"mapped\n", "{}", stderr(&served));
-    let refused = client_from("127.0.0.1", &addr, b"no\n");
+    let refused = client_from("127.0.0.1", &[addr.clone()], b"no\n");
     assert!(!refused.status.success());
     let err = stopped(server);
     // Named as the client knows itself, not as ::ffff:127.0.0.1.
@@ -341,17 +342,25 @@ fn allow_matches_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
 
 #[test]
 fn deny_refuses_and_wins_over_allow() {
-    let (server, target) = server(
-        "127.0.0.1:0",
-        &["--allow", "127.0.0.0/8", "--deny", "127.0.0.1"],
-    );
-    let refused = client_from("127.0.0.1", &target[0], b"x\n");
-    assert!(!refused.status.success(), "{}", stderr(&refused));
-    assert!(refused.stdout.is_empty());
-    let served = client_from("127.0.0.3", &target[0], b"y\n");
-    assert_eq!(served.stdout, b"y\n", "{}", stderr(&served));
-    let err = stopped(server);
-    assert!(err.contains("refused 1 (1 in a --deny network)"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    for net in ["tcp", "tls"] {
+        let (server, target) = server(
+            &listen_on(net, &dir),
+            &["--allow", "127.0.0.0/8", "--deny", "127.0.0.1"],
+        );
+        let refused = client_from("127.0.0.1", &target, b"x\n");
+        assert!(!refused.status.success(), "{net}: {}", stderr(&refused));
+        assert!(refused.stdout.is_empty(), "{net}");
+        let served = client_from("127.0.0.3", &target, b"y\n");
+        assert_eq!(served.stdout, b"y\n", "{net}: {}", stderr(&served));
+        let err = stopped(server);
+        assert!(
+            err.contains("refused 1 (1 in a --deny network)"),
+            "{net}: {err}"
+        );
+        // Over TLS the refusal comes before the handshake: none failed.
+        assert!(!err.contains("handshake failed"), "{net}: {err}");
+    }
 }
 
 #[test]
@@ -621,9 +630,9 @@ fn the_status_figures_count_faults_and_refusals() {
     cmd.env("NOTIFY_SOCKET", &notify_path);
     let mut server = EchoServer::launch(cmd);
     let addr = server.await_line(PROMPT).to_owned();
-    let refused = client_from("127.0.0.2", &addr, b"no\n");
+    let refused = client_from("127.0.0.2", &[addr.clone()], b"no\n");
     assert!(!refused.status.success());
-    let served = client_from("127.0.0.1", &addr, b"yes\n");
+    let served = client_from("127.0.0.1", &[addr.clone()], b"yes\n");
     assert_eq!(served.stdout, b"yes\n", "{}", stderr(&served));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
