@@ -299,7 +299,6 @@ fn client_from(source: &str, target: &[String], msg: &[u8]) -> Output {
 #[test]
 fn allow_serves_only_its_network() {
     let (server, target) = server("127.0.0.1:0", &["--allow", "127.0.0.2/32"]);
-    let addr = &target[0];
     let served = client_from("127.0.0.2", &target, b"in\n");
     assert!(served.status.success(), "{}", stderr(&served));
     assert_eq!(served.stdout, b"in\n");
@@ -327,9 +326,9 @@ fn allow_matches_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
     }
     let port = target[0].rsplit(':').next().unwrap().to_owned();
     let addr = format!("127.0.0.1:{port}");
-    let served = client_from("127.0.0.2", &[addr.clone()], b"mapped\n");
+    let served = client_from("127.0.0.2", std::slice::from_ref(&addr), b"mapped\n");
     assert_eq!(served.stdout, b"mapped\n", "{}", stderr(&served));
-    let refused = client_from("127.0.0.1", &[addr.clone()], b"no\n");
+    let refused = client_from("127.0.0.1", std::slice::from_ref(&addr), b"no\n");
     assert!(!refused.status.success());
     let err = stopped(server);
     // Named as the client knows itself, not as ::ffff:127.0.0.1.
@@ -630,9 +629,9 @@ fn the_status_figures_count_faults_and_refusals() {
     cmd.env("NOTIFY_SOCKET", &notify_path);
     let mut server = EchoServer::launch(cmd);
     let addr = server.await_line(PROMPT).to_owned();
-    let refused = client_from("127.0.0.2", &[addr.clone()], b"no\n");
+    let refused = client_from("127.0.0.2", std::slice::from_ref(&addr), b"no\n");
     assert!(!refused.status.success());
-    let served = client_from("127.0.0.1", &[addr.clone()], b"yes\n");
+    let served = client_from("127.0.0.1", std::slice::from_ref(&addr), b"yes\n");
     assert_eq!(served.stdout, b"yes\n", "{}", stderr(&served));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
