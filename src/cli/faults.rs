@@ -38,9 +38,9 @@ pub struct Faults {
     pub bandwidth: Option<Rate>,
 
     /// Close each connection cleanly (a FIN; over TLS close_notify first) once this many
-    /// bytes were echoed (1000, 64KiB: the echo stops there, mid-message if need be) or this
-    /// long after it opened (over TLS: after the handshake; 2s, 500ms): what a client sees of
-    /// a server that ends early. What the client still sends is read and discarded for up to
+    /// bytes were echoed (1000, 64KiB, 1M: the echo stops there, mid-message if need be) or
+    /// this long after it opened (over TLS: after the handshake; 2s, 500ms, 1m: 1M is a MiB,
+    /// 1m a minute): what a client sees of a server that ends early. What the client still sends is read and discarded for up to
     /// 2s, so the close is not turned into a reset by unread data. TCP, Unix and TLS.
     #[arg(long, value_name = "BYTES|DURATION", value_parser = parse_close_after)]
     pub close_after: Option<CloseAfter>,

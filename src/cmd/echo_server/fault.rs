@@ -275,12 +275,8 @@ pub struct Injected {
 }
 
 impl Injected {
-    /// Counts what a connection's end shows: whether `--bandwidth` made it wait, and whether
-    /// `--close-after` ended it.
-    fn settle(&self, throttled: bool, end: End) {
-        if throttled {
-            self.throttled.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts what a connection's end shows: whether `--close-after` ended it.
+    fn settle(&self, end: End) {
         if end == End::ClosedEarly {
             self.closed_early.fetch_add(1, Ordering::Relaxed);
         }
@@ -404,13 +400,15 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         let n = n.min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let out = &buf[..n];
         match write(
             stream,
-            &buf[..n],
+            out,
             pacer.as_mut(),
             idle,
             deadline,
             &mut count,
+            injected,
         )
         .await?
         {
@@ -427,7 +425,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
             break End::Reset;
         }
     };
-    injected.settle(pacer.is_some_and(|p| p.waited), end);
+    injected.settle(end);
     Ok(end)
 }
 
@@ -439,15 +437,24 @@ async fn write<S: AsyncWrite + Unpin>(
     idle: Option<Duration>,
     deadline: Option<Instant>,
     count: &mut Count<'_>,
+    injected: &Injected,
 ) -> io::Result<Step<()>> {
     let mut sent = 0;
     while sent < data.len() {
         let want = data.len() - sent;
         let n = match pacer.as_deref_mut() {
-            Some(pacer) => match step(None, deadline, pacer.grant(want)).await {
-                Step::Done(n) => n,
-                _ => return Ok(Step::Deadline),
-            },
+            Some(pacer) => {
+                let was = pacer.waited;
+                let n = match step(None, deadline, pacer.grant(want)).await {
+                    Step::Done(n) => n,
+                    _ => return Ok(Step::Deadline),
+                };
+                // Counted as it starts, so the status line shows a throttled connection live.
+                if pacer.waited && !was {
+                    injected.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                n
+            }
             None => want,
         };
         match step(idle, deadline, stream.write_all(&data[sent..sent + n])).await {
