@@ -681,3 +681,42 @@ fn a_seed_repeats_the_same_choices() {
     let other = reset_pattern(&["--reset-probability", "0.5", "--seed", "8"]);
     assert_ne!(other, first, "another seed, the same 24 choices");
 }
+
+/// A stop is not held up by a long --delay: UDP stops at once, a stream server at its
+/// shutdown deadline (resetting the connection waiting in its delay).
+#[test]
+fn a_long_delay_does_not_hold_up_a_stop() {
+    let (mut udp, target) = server("udp:127.0.0.1:0", &["--delay", "1h"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(b"wait", target[0].trim_start_matches("udp:"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    udp.signal(libc::SIGTERM);
+    assert!(udp.wait(PROMPT).success());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let (server, target) = server(
+        "127.0.0.1:0",
+        &["--delay", "1h", "--shutdown-timeout", "500ms"],
+    );
+    let mut c = TcpStream::connect(&target[0]).unwrap();
+    c.write_all(b"wait").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let err = stopped(server);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.contains("closed 1 still open at the shutdown deadline"),
+        "{err}"
+    );
+}

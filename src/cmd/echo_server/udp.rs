@@ -192,9 +192,12 @@ pub async fn serve(
         sort(&mut batch, n, &mut rules, &mut summary, &mut log, ui);
         if let Some(extra) = rules.extra.as_mut() {
             let bytes = (0..batch.replies()).map(|k| batch.reply_len(k)).sum();
-            extra
-                .before_send(batch.replies(), bytes, &mut summary.rules)
-                .await;
+            // A stop ends a --delay or --bandwidth wait too: UDP has nothing to drain.
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                () = extra.before_send(batch.replies(), bytes, &mut summary.rules) => {}
+            }
         }
         send(&socket, &mut batch, &mut summary, &mut rules.broadcasts).await?;
     }
