@@ -14,6 +14,7 @@ use values::{
 };
 
 pub mod endpoints;
+pub mod faults;
 pub mod measure;
 pub mod report;
 pub mod server;
@@ -254,6 +255,10 @@ Examples:
                                             is the same
   asyncio-tool echo-server -u :echo         UDP on every address, port 7 (echo
                                             in /etc/services)
+  asyncio-tool echo-server --delay 10ms..50ms --reset-probability 0.1 :7007
+                                            a slow, flaky server, to test clients
+  asyncio-tool echo-server --allow 10.0.0.0/8 --max-per-ip 4 :7007
+                                            only the 10/8 network, 4 at a time each
   systemd-socket-activate --inetd -a -l 7007 asyncio-tool echo-server
                                             inetd mode: a process per connection
   echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
@@ -318,11 +323,12 @@ datagram in 65 where what it sends repeats, at a fixed spacing, what it
 sent twice before, 64 times or more in a row: the output of yes, a run of
 more than 66 blank lines, a file sent three times or more (our client
 then exits 1). It is no rate limit: a flood of new datagrams from one
-source is all echoed.
+source is all echoed (unless --rate-limit says otherwise).
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
---idle-timeout and --shutdown-timeout are about connections, which UDP
-has none of: with UDP they are usage errors.
+--idle-timeout, --shutdown-timeout, --max-per-ip, --close-after and
+--reset-probability are about connections, which UDP has none of: with
+UDP they are usage errors.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -395,6 +401,14 @@ pub struct EchoServerArgs {
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Fault injection: --delay, --bandwidth, --close-after, --reset-probability, ...
+    #[command(flatten)]
+    pub faults: faults::Faults,
+
+    /// Who may connect: --allow, --deny, --max-per-ip, --rate-limit.
+    #[command(flatten)]
+    pub admission: faults::Admission,
 }
 
 /// How `echo-server --proxy-protocol` takes a connection without a header.
@@ -652,6 +666,9 @@ impl Cli {
             (&mut cli.command, matches.subcommand())
         {
             client.apply_nc_timeout(sub);
+        }
+        if let Command::EchoServer(server) = &cli.command {
+            faults::check_transport(&server.faults, &server.admission, &server.listen.endpoint)?;
         }
         Ok(cli)
     }

@@ -116,7 +116,10 @@ const CASES: [(&str, &[&str]); 7] = [
         ],
     ),
     ("asyncio-tool echo-client --wa", &["--wait", "--warmup"]),
-    ("asyncio-tool echo-server --max", &["--max-connections"]),
+    (
+        "asyncio-tool echo-server --max",
+        &["--max-connections", "--max-per-ip"],
+    ),
     (
         "asyncio-tool ",
         &["cat", "completions", "echo-client", "echo-server", "report"],

@@ -11,6 +11,7 @@ mod cat;
 mod cli;
 mod echo_client;
 mod echo_server;
+mod faults;
 mod generated;
 mod inetd_hexdump;
 mod measure;

@@ -6,10 +6,12 @@
 //! hand to `life`, which echoes them plainly with `conn` or over `tls`); then it says the
 //! summary. The pieces the transports share: `start` (the address line, the service
 //! manager), `stats` and `log` (figures, events, status line, rate-limited lines), `metrics`
-//! (`--metrics` and SIGUSR1).
+//! (`--metrics` and SIGUSR1), `fault` (fault injection) and `admit` (who may connect).
 
 mod accept;
+mod admit;
 mod conn;
+mod fault;
 mod inetd;
 mod life;
 mod log;
@@ -57,6 +59,10 @@ pub struct Config {
     pub proxy: Option<ProxyProtocol>,
     /// `--metrics` and SIGUSR1.
     watch: metrics::Watch,
+    /// The faults to inject, if any (`--delay`, ...).
+    pub faults: Option<Arc<fault::Plan>>,
+    /// Who may connect, if anyone is kept out (`--allow`, `--deny`, `--max-per-ip`).
+    pub admission: Option<Arc<admit::Gate>>,
 }
 
 #[cfg(test)]
@@ -73,6 +79,8 @@ impl Config {
             tls: None,
             proxy: None,
             watch: metrics::Watch::default(),
+            faults: None,
+            admission: None,
         }
     }
 }
@@ -91,6 +99,10 @@ pub struct Summary {
     pub cut_short: bool,
     /// From the start of [`accept::serve`] until it returned.
     pub uptime: Duration,
+    /// Faults injected.
+    pub injected: fault::Tally,
+    /// Clients refused.
+    pub refused: admit::Tally,
 }
 
 /// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
@@ -139,6 +151,12 @@ fn summary_line(s: &Summary) -> String {
         ui::bytes(s.bytes),
         ui::duration(s.uptime),
     );
+    if let Some(injected) = s.injected.describe() {
+        line.push_str(&format!("; {injected}"));
+    }
+    if let Some(refused) = s.refused.describe() {
+        line.push_str(&format!("; {refused}"));
+    }
     if s.closed_at_shutdown > 0 {
         line.push_str(&format!(
             "; closed {} still open at {}",
@@ -165,6 +183,8 @@ mod tests {
             closed_at_shutdown: 0,
             cut_short: false,
             uptime: Duration::from_millis(2500),
+            injected: fault::Tally::default(),
+            refused: admit::Tally::default(),
         };
         assert_eq!(
             summary_line(&s),

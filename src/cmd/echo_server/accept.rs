@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use super::log::Event;
 use super::stats::{ErrorKind, Stats};
-use super::{Config, Summary, life, log, proxy, tls};
+use super::{Config, Summary, admit, fault, life, log, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::listen::Listener;
 use crate::net::stream::{Accept, Connection, Peer};
@@ -62,9 +62,10 @@ pub async fn serve(
     let watching = config
         .watch
         .start(Arc::new(move || figures.families()), &log);
-    let tls = config
-        .tls
-        .map(|tls| tls::Server::new(tls, limit.clone(), config.max_connections));
+    let tls = config.tls.map(|tls| {
+        tls::Server::new(tls, limit.clone(), config.max_connections)
+            .with_faults(config.faults.clone())
+    });
     // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept.
     let accept_limit = if tls.is_some() { None } else { limit };
     let spawner = Spawner {
@@ -75,6 +76,8 @@ pub async fn serve(
         idle: config.idle_timeout,
         tls,
         proxy: config.proxy,
+        faults: config.faults,
+        admission: config.admission,
     };
     let mut accepting = accept_all(listeners, accept_limit, &spawner);
     tokio::select! {
@@ -106,6 +109,8 @@ pub async fn serve(
         closed_at_shutdown,
         cut_short,
         uptime: start.elapsed(),
+        injected: stats.injected.tally(),
+        refused: stats.refused.tally(),
     }
 }
 
@@ -224,17 +229,21 @@ struct Spawner {
     idle: Option<Duration>,
     tls: Option<tls::Server>,
     proxy: Option<ProxyProtocol>,
+    faults: Option<Arc<fault::Plan>>,
+    admission: Option<Arc<admit::Gate>>,
 }
 
 impl Spawner {
     /// Counts the connection as active and served, and runs it on its own task: with its
-    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`).
+    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`), and its
+    /// place under `--max-per-ip` (`pass`).
     fn spawn<C: Connection>(
         &self,
         stream: C,
         peer: Peer,
         permit: Option<OwnedSemaphorePermit>,
         ticket: Option<tls::Ticket>,
+        pass: Option<admit::Pass>,
     ) {
         let stats = Arc::clone(&self.stats);
         let ui = self.ui.clone();
@@ -242,6 +251,8 @@ impl Spawner {
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
         let (idle, proxy) = (self.idle, self.proxy);
+        let faults = self.faults.clone();
+        let admission = self.admission.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.served.fetch_add(1, Ordering::Relaxed);
         self.tracker.spawn(async move {
@@ -252,8 +263,11 @@ impl Spawner {
                 log: &ui,
                 force_close: &force_close,
                 proxy,
+                faults: faults.as_deref(),
+                admission: admission.as_ref(),
             };
             life::connection(stream, conn, permit, ticket).await;
+            drop(pass);
         });
     }
 }
@@ -284,11 +298,26 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff.reset();
+                // Refused: closed here, at once, with a reset, so the client cannot take it
+                // for an echo of nothing; its permit is given back.
+                // Behind a proxy the client is known only from its header: checked then.
+                let pass = match (&spawner.admission, spawner.proxy) {
+                    (None, _) | (Some(_), Some(_)) => None,
+                    (Some(gate), None) => {
+                        match gate.check(peer, &spawner.stats.refused, &spawner.ui) {
+                            Some(pass) => Some(pass),
+                            None => {
+                                stream.cut_on_close();
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let ticket = match &spawner.tls {
                     Some(tls) => Some(tls.admit().await),
                     None => None,
                 };
-                spawner.spawn(stream, peer, permit, ticket);
+                spawner.spawn(stream, peer, permit, ticket, pass);
             }
             Err(err) => {
                 spawner.stats.error(ErrorKind::Accept);

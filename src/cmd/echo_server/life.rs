@@ -1,10 +1,11 @@
 //! One stream connection's life, plain or TLS, as the accept loops and inetd mode live it:
 //! the `-v` lines at its open and close, its place in the figures, the echo of its transport
-//! ([`conn::echo`] or [`tls::echo`]), and its cut (an RST) when the shutdown deadline passes
+//! ([`conn::echo`] or [`tls::echo`], or [`fault::echo`] when faults are injected), and its cut (an RST) when the shutdown deadline passes
 //! first.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::log::Event;
 use super::stats::{ErrorKind, Stats};
-use super::{conn, proxy, tls};
+use super::{admit, conn, fault, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
@@ -34,6 +35,11 @@ pub(super) struct Conn<'a> {
     pub(super) force_close: &'a CancellationToken,
     /// `--proxy-protocol`: the header comes first, and names the client.
     pub(super) proxy: Option<ProxyProtocol>,
+    /// The faults to inject (`None`: the usual echo, untouched).
+    pub(super) faults: Option<&'a fault::Plan>,
+    /// Who may connect: checked here, once the header has named the client, when there is a
+    /// PROXY protocol header to read (at accept otherwise).
+    pub(super) admission: Option<&'a Arc<admit::Gate>>,
 }
 
 /// One connection's life: bookkeeping around its echo, and closing it if the shutdown
@@ -76,6 +82,11 @@ pub(super) async fn connection<C: Connection>(
     let outcome = match ended {
         Some(Ok(conn::End::Closed)) => "closed".to_string(),
         Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
+        Some(Ok(conn::End::ClosedEarly)) => "closed early (--close-after)".to_string(),
+        Some(Ok(conn::End::Reset)) => {
+            stream.cut_on_close();
+            "reset (--reset-probability)".to_string()
+        }
         Some(Err(e)) => {
             match tls::handshake_failed(&e) {
                 true => event = "tls_handshake_failed",
@@ -148,12 +159,30 @@ async fn echo<C: Connection>(
             None => received.await?,
         };
     }
+    // Behind a proxy, the client the header names is the one admitted (or refused).
+    let _pass = match (conn.proxy, conn.admission) {
+        (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log) {
+            Some(pass) => Some(pass),
+            None => {
+                stream.cut_on_close();
+                return Err(std::io::Error::other(
+                    "refused (--allow, --deny, --max-per-ip)",
+                ));
+            }
+        },
+        _ => None,
+    };
     let peer = *peer;
-    match ticket {
-        None => conn::echo(stream, idle, stats, echoed).await,
+    match (ticket, conn.faults) {
+        (None, None) => conn::echo(stream, idle, stats, echoed).await,
+        // Boxed, as TLS is: only a server injecting faults pays for their state.
+        (None, Some(plan)) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        Some(ticket) => Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+        // Over TLS the faults come with the ticket, to be injected after the handshake.
+        (Some(ticket), _) => {
+            Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await
+        }
     }
 }
 

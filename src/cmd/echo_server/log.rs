@@ -113,13 +113,21 @@ pub const STATUS_TEMPLATE: &str = "{spinner:.green} {msg}";
 /// The status line from the counters: open connections, totals and the current rate.
 pub fn status_line(stats: &Stats, rate: &mut RateMeter) -> String {
     let snap = stats.snapshot();
-    format!(
+    let mut line = format!(
         "{} open, {} served, {} echoed, {}",
         snap.active,
         snap.served,
         ui::bytes(snap.bytes),
         rate.update(snap.bytes)
-    )
+    );
+    if let Some(injected) = stats.injected.tally().describe() {
+        line.push_str(&format!(", {injected}"));
+    }
+    let refused = stats.refused.tally().total();
+    if refused > 0 {
+        line.push_str(&format!(", {refused} refused"));
+    }
+    line
 }
 
 /// The echo rate over the last status interval.
@@ -171,7 +179,7 @@ impl Throttle {
         self.last = Some(now);
         let line = match std::mem::take(&mut self.suppressed) {
             0 => msg,
-            n => format!("{msg} ({n} similar errors not shown)"),
+            n => format!("{msg} ({n} more like it not shown)"),
         };
         Some(line)
     }

@@ -37,6 +37,10 @@ pub struct Stats {
     errors: [AtomicU64; ErrorKind::ALL.len()],
     /// TLS handshakes that failed, by [`HandshakeFailure`].
     handshakes_failed: [AtomicU64; HandshakeFailure::ALL.len()],
+    /// Faults injected (`--delay`, `--reset-probability`, ...).
+    pub injected: super::fault::Injected,
+    /// Clients refused (`--allow`, `--deny`, `--max-per-ip`).
+    pub refused: super::admit::Refused,
     /// Echoed bytes: all of them once every connection has closed; while the status line is
     /// drawn, those of closed connections only.
     bytes: AtomicU64,

@@ -2,10 +2,12 @@
 //! from ADDR or handed over by systemd, announced, then served by [`accept::serve`] until a
 //! stop signal.
 
+use std::sync::Arc;
+
 use color_eyre::eyre::{self, WrapErr};
 
 use super::log::Event;
-use super::{Config, Summary, accept, metrics, start, tls};
+use super::{Config, Summary, accept, admit, fault, metrics, start, tls};
 use crate::cli::EchoServerArgs;
 use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
@@ -45,6 +47,11 @@ pub(super) fn run(
         // Bound before the address line too: a script that read it may scrape at once.
         let watch = metrics::Watch::new(args.observe.metrics.as_ref(), ui)?;
         let (listeners, files) = announce(bound, args, ui)?;
+        let admission = admission(args, &listeners)?;
+        let faults = fault::Plan::new(&args.faults).map(Arc::new);
+        if let Some(plan) = &faults {
+            plan.announce(ui);
+        }
         start::ready(&notifier, ui);
         let config = Config {
             max_connections: args.max_connections,
@@ -56,6 +63,8 @@ pub(super) fn run(
             tls: tls_config,
             proxy: args.proxy_protocol,
             watch,
+            faults,
+            admission,
         };
         let stopping = async {
             signal.await;
@@ -66,6 +75,23 @@ pub(super) fn run(
         drop(files);
         Ok(summary)
     })?
+}
+
+/// Who may connect. Address rules are an error on a Unix socket handed over by systemd, as
+/// they are for unix:ADDR on the command line: its clients have no address, and a rule that
+/// lets everyone in must not look as if it held.
+fn admission(
+    args: &EchoServerArgs,
+    listeners: &[Listener],
+) -> eyre::Result<Option<Arc<admit::Gate>>> {
+    let admission = admit::Gate::new(&args.admission);
+    if admission.is_some() && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
+        eyre::bail!(
+            "--allow, --deny and --max-per-ip match IP addresses, and a Unix socket's clients \
+             have none (use the socket file's permissions, --mode or SocketMode=)"
+        );
+    }
+    Ok(admission)
 }
 
 /// Binds ADDR, with `--mode` for a socket file.

@@ -151,6 +151,8 @@ pub(super) struct Server {
     config: Arc<rustls::ServerConfig>,
     gate: Arc<gate::Gate>,
     serving: Option<Arc<Semaphore>>,
+    /// The faults to inject once the handshake is done.
+    faults: Option<Arc<super::fault::Plan>>,
 }
 
 impl Server {
@@ -165,7 +167,14 @@ impl Server {
             config,
             gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
             serving,
+            faults: None,
         }
+    }
+
+    /// The same server, injecting `faults` into its connections' echo.
+    pub(super) fn with_faults(mut self, faults: Option<Arc<super::fault::Plan>>) -> Server {
+        self.faults = faults;
+        self
     }
 
     /// Room for the handshake of a connection just accepted (waits while there is none).
@@ -264,8 +273,12 @@ pub(super) async fn echo<C: Connection>(
         Some(serving) => Arc::clone(serving).acquire_owned().await.ok(),
         None => None,
     };
+    let faults = ticket.server.faults.clone();
     drop(ticket);
-    let end = echo_loop(tls, idle, stats, echoed).await;
+    let end = match faults {
+        None => echo_loop(tls, idle, stats, echoed).await,
+        Some(plan) => super::fault::echo(&mut { tls }, &plan, idle, stats, echoed).await,
+    };
     drop(permit);
     if let Err(err) = &end {
         // Said even without -v (which says it in the connection's last line): a client was

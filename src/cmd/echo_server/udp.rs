@@ -19,6 +19,8 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+use super::admit::{DatagramCounts, Datagrams};
+use super::fault::Plan;
 use crate::cli::EchoServerArgs;
 use crate::cli::endpoints::Listen;
 use crate::net::activation;
@@ -48,6 +50,8 @@ pub struct Summary {
     pub unsent_reason: Option<String>,
     /// From the start of [`serve`] until it returned.
     pub uptime: Duration,
+    /// What `--allow`, `--deny`, `--rate-limit` and the faults did.
+    pub rules: DatagramCounts,
 }
 
 /// Runs `echo-server` over UDP: on the UDP sockets systemd handed over (`handed`), or else on
@@ -90,12 +94,17 @@ pub(super) fn run(
         let mut serving = tokio::task::JoinSet::new();
         // A datagram from any of them is another of our sockets answering: an echo loop.
         let own_ports: Arc<[u16]> = sockets.iter().map(|b| b.local.port()).collect();
+        let plan = Plan::new(&args.faults).map(Arc::new);
+        if let Some(plan) = &plan {
+            plan.announce(ui);
+        }
         for bound in sockets {
+            let extra = Datagrams::new(&args.admission, plan.clone());
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
             let (own_ports, figures) = (Arc::clone(&own_ports), Arc::clone(&figures));
             serving.spawn(async move {
-                let served = serve(bound, &own_ports, &ui, &figures, stopped).await;
+                let served = serve(bound, &own_ports, extra, &ui, &figures, stopped).await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -157,12 +166,13 @@ fn handed_over(
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
 /// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
-/// server's sockets; `figures`: the server's, which each batch adds to. Fails only if the
-/// runtime cannot take the socket; errors of single datagrams are counted and the serving
-/// goes on.
+/// server's sockets; `extra`: admission and faults, if any; `figures`: the server's, which
+/// each batch adds to. Fails only if the runtime cannot take the socket; errors of single
+/// datagrams are counted and the serving goes on.
 pub(super) async fn serve(
     bound: udp::Bound,
     own_ports: &[u16],
+    extra: Option<Datagrams>,
     ui: &Ui,
     figures: &UdpStats,
     shutdown: impl Future,
@@ -175,6 +185,7 @@ pub(super) async fn serve(
         broadcasts: Broadcasts::new(),
         loops: LoopGuard::new(),
         seen: Vec::with_capacity(udp::BATCH),
+        extra,
     };
     let mut summary = Summary::default();
     let mut log = DropLog::default();
@@ -197,6 +208,15 @@ pub(super) async fn serve(
         };
         let before = summary.counts();
         sort(&mut batch, n, &mut rules, &mut summary, &mut log, ui);
+        if let Some(extra) = rules.extra.as_mut() {
+            let bytes = (0..batch.replies()).map(|k| batch.reply_len(k)).sum();
+            // A stop ends a --delay or --bandwidth wait too: UDP has nothing to drain.
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                () = extra.before_send(batch.replies(), bytes, &mut summary.rules) => {}
+            }
+        }
         send(&socket, &mut batch, &mut summary, &mut rules.broadcasts).await?;
         figures.add(&before, &summary.counts());
     }
@@ -212,6 +232,8 @@ struct Rules<'a> {
     loops: LoopGuard,
     /// Room for a batch's datagrams between [`LoopGuard::see`] and the verdicts.
     seen: Vec<(usize, udp::Datagram, Seen)>,
+    /// `--allow`, `--deny`, `--rate-limit` and the faults, when any is given.
+    extra: Option<Datagrams>,
 }
 
 impl Rules<'_> {
@@ -252,6 +274,7 @@ fn sort(
                 summary.dropped[why.index()] += 1;
                 log.dropped(ui, why, &d);
             }
+            None if !echoes(&mut rules.extra, &d, now, summary, ui) => {}
             None => {
                 summary.datagrams += 1;
                 summary.bytes += d.len as u64;
@@ -294,6 +317,20 @@ async fn send(
     Ok(())
 }
 
+/// Whether `extra`'s rules let the datagram `d`, which the reflection rules let through, be
+/// echoed (always, without rules).
+fn echoes(
+    extra: &mut Option<Datagrams>,
+    d: &udp::Datagram,
+    now: Instant,
+    summary: &mut Summary,
+    ui: &Ui,
+) -> bool {
+    extra
+        .as_mut()
+        .is_none_or(|extra| extra.echoes(d.source, now, &mut summary.rules, ui))
+}
+
 impl Summary {
     /// The counters, for [`UdpStats::add`].
     fn counts(&self) -> UdpCounts {
@@ -317,6 +354,7 @@ impl Summary {
             self.unsent_reason.clone_from(&other.unsent_reason);
         }
         self.uptime = self.uptime.max(other.uptime);
+        self.rules.add(&other.rules);
     }
 }
 
@@ -396,6 +434,7 @@ pub fn summary_line(s: &Summary) -> String {
             .collect();
         line.push_str(&format!("; dropped {dropped}: {}", parts.join(", ")));
     }
+    line.push_str(&s.rules.describe());
     if s.unsent > 0 {
         line.push_str(&format!(
             "; {} could not be sent ({})",
