@@ -543,3 +543,85 @@ fn inetd_mode_reads_the_header_and_fails_a_refused_connection() {
         }
     }
 }
+
+/// Sockets that connect and send a header that never ends: `n` of them, each with `start`.
+fn stalled(addr: &str, start: &[u8], n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(start).unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Headers that never come do not hold `--max-connections`: with two slots and four sockets
+/// stalled in their header, a proxy's real connection is served at once (it used to wait for
+/// the stalled ones' 10s deadlines, and then for those behind them in the backlog).
+#[test]
+fn stalled_headers_do_not_lock_real_clients_out() {
+    for tls in [false, true] {
+        let mut args = vec!["--no-status", "--max-connections", "2", "--proxy-protocol"];
+        if tls {
+            args.push("--tls");
+        }
+        args.push("127.0.0.1:0");
+        let (server, typed) = server(&args);
+        let addr = typed.trim_start_matches("tls:");
+        let _stalled = stalled(addr, b"PROXY ", 2);
+        let _stalled_v2 = stalled(addr, V2_SIGNATURE, 2);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        if tls {
+            let port = free_port().to_string();
+            let args = ["--insecure", "--send-proxy", "v1", "-p", &port, &typed];
+            assert_eq!(client(&args, b"tls\n"), b"tls\n");
+        } else {
+            let (_, back) = exchange(addr, b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 7\r\nreal\n");
+            assert_eq!(back, b"real\n");
+        }
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "tls {tls}: served after {took:?}"
+        );
+        drop(server);
+    }
+}
+
+/// A stop does not wait for connections whose header is not whole: nobody is served there
+/// (it used to wait for them up to --shutdown-timeout, here longer than their deadline).
+#[test]
+fn a_stop_closes_connections_still_in_their_header_at_once() {
+    for tls in [false, true] {
+        let mut args = vec![
+            "--no-status",
+            "--shutdown-timeout",
+            "30s",
+            "--proxy-protocol",
+        ];
+        if tls {
+            args.push("--tls");
+        }
+        args.push("127.0.0.1:0");
+        let (server, addr) = server(&args);
+        let addr = addr.trim_start_matches("tls:").to_owned();
+        let mut pending = stalled(&addr, b"PROXY TCP4 192.0.2.7", 2);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let (status, err) = server.stop(LIMIT);
+        let took = start.elapsed();
+        assert!(status.success(), "{err}");
+        assert!(
+            took < Duration::from_secs(3),
+            "tls {tls}: stopped after {took:?}: {err}"
+        );
+        assert!(!err.contains("waiting up to"), "tls {tls}: {err}");
+        for s in &mut pending {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut back = Vec::new();
+            let _ = s.read_to_end(&mut back);
+            assert!(back.is_empty(), "{back:?}");
+        }
+    }
+}

@@ -9,6 +9,7 @@
 
 mod accept;
 mod conn;
+mod gate;
 mod inetd;
 mod life;
 mod log;

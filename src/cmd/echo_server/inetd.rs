@@ -312,7 +312,7 @@ async fn serve<C: Connection>(
         force_close: &force_close,
         proxy: args.proxy_protocol,
     };
-    let conn = super::life::connection(stream, conn, None, ticket);
+    let conn = super::life::connection(stream, conn, None, ticket.map(super::life::Ticket::Tls));
     tokio::pin!(conn);
     let failed = 'ended: {
         tokio::select! {

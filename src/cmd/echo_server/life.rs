@@ -19,6 +19,14 @@ use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
 use crate::ui::{self, Ui};
 
+/// A connection's room before it serves anyone, apart from `--max-connections`.
+pub(super) enum Ticket {
+    /// For its TLS handshake (and its PROXY protocol header first, if one is expected).
+    Tls(tls::Ticket),
+    /// For its PROXY protocol header, plain.
+    Header(proxy::Ticket),
+}
+
 /// What a connection's task needs besides its stream.
 pub(super) struct Conn<'a> {
     /// Who is at the other end, as `-v` names them.
@@ -42,7 +50,7 @@ pub(super) async fn connection<C: Connection>(
     mut stream: C,
     conn: Conn<'_>,
     permit: Option<OwnedSemaphorePermit>,
-    ticket: Option<tls::Ticket>,
+    ticket: Option<Ticket>,
 ) -> Option<String> {
     let start = Instant::now();
     stream.prepare();
@@ -93,38 +101,49 @@ pub(super) async fn connection<C: Connection>(
     failed
 }
 
-/// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;
-/// first, with `--proxy-protocol`, the header, whose client becomes `peer`.
+/// The echo of the connection's transport: over TLS when a TLS `ticket` is given, plain
+/// otherwise; first, with `--proxy-protocol`, the header, whose client becomes `peer`.
 async fn echo<C: Connection>(
-    ticket: Option<tls::Ticket>,
+    ticket: Option<Ticket>,
     stream: &mut C,
     conn: &Conn<'_>,
     peer: &mut Peer,
     echoed: &mut u64,
 ) -> std::io::Result<conn::End> {
     let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
-    if let Some(mode) = conn.proxy {
-        let limit = tls::handshake_limit(idle);
-        // Boxed, as the TLS echo is: inline, its buffers and timer would grow every
-        // connection's task, with or without the option.
-        let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
-        *peer = match &ticket {
-            // Over TLS the header is part of the wait for the ClientHello, which the gate
-            // may end to make room, or at a stop.
-            Some(ticket) => tokio::select! {
-                biased;
-                received = received => received?,
-                why = ticket.closed() => return Err(std::io::Error::other(why)),
-            },
-            None => received.await?,
-        };
-    }
-    let peer = *peer;
+    let limit = tls::handshake_limit(idle);
+    // The header reads are boxed, as the TLS echo is: inline, their buffers and timer would
+    // grow every connection's task, with or without the option.
     match ticket {
-        None => conn::echo(stream, idle, stats, echoed).await,
-        // Boxed: a TLS session's state is large, and inline it would grow every plain
-        // connection's task too.
-        Some(ticket) => Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+        Some(Ticket::Header(ticket)) => {
+            let (client, permit) = Box::pin(ticket.receive(stream, *peer, limit, log)).await?;
+            *peer = client;
+            let end = conn::echo(stream, idle, stats, echoed).await;
+            drop(permit);
+            end
+        }
+        Some(Ticket::Tls(ticket)) => {
+            if let Some(mode) = conn.proxy {
+                let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
+                // Over TLS the header is part of the wait for the ClientHello, which the gate
+                // may end to make room, or at a stop.
+                *peer = tokio::select! {
+                    biased;
+                    received = received => received?,
+                    why = ticket.closed() => return Err(proxy::given_way(*peer, why, log)),
+                };
+            }
+            // Boxed: a TLS session's state is large, and inline it would grow every plain
+            // connection's task too.
+            Box::pin(tls::echo(ticket, stream, *peer, idle, stats, echoed, log)).await
+        }
+        None => {
+            // inetd mode: one connection, no room to share.
+            if let Some(mode) = conn.proxy {
+                *peer = Box::pin(proxy::receive(stream, *peer, mode, limit, log)).await?;
+            }
+            conn::echo(stream, idle, stats, echoed).await
+        }
     }
 }
 

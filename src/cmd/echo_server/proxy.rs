@@ -11,11 +11,14 @@
 //! spin. The whole header is bounded by the TLS handshake's deadline.
 
 use std::io;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::log;
+use super::{gate, log, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::proxy::{self, Header, Start, V1_MAX, V2_FIXED, Version};
 use crate::net::stream::{Connection, Peer};
@@ -34,6 +37,99 @@ const OPTIONAL_UNDECIDED: Duration = Duration::from_millis(250);
 
 /// How many first bytes are looked at: a signature's, and enough to show in a refusal.
 const FIRST: usize = 32;
+
+/// What a connection's room waits for, as its reasons name it.
+pub(super) const AWAITED: &str = "PROXY protocol header";
+
+/// Room for plain connections whose header is not whole yet, apart from `--max-connections`
+/// (a [`gate`], as TLS handshakes have theirs). With the permit taken before accept, a few
+/// sockets that connect and never finish their header would hold every permit until the
+/// header deadline, and again as soon as they reconnect: no real client would get one.
+#[derive(Clone)]
+pub(super) struct Room {
+    mode: ProxyProtocol,
+    gate: Arc<gate::Gate>,
+    serving: Option<Arc<Semaphore>>,
+}
+
+impl Room {
+    /// Room for headers in `mode`, where `serving` holds the `max_connections` permits.
+    pub(super) fn new(
+        mode: ProxyProtocol,
+        serving: Option<Arc<Semaphore>>,
+        max_connections: Option<NonZeroUsize>,
+    ) -> Room {
+        // As many as TLS handshakes get, for the same reasons.
+        let bound = max_connections.map_or(usize::MAX, tls::handshake_room);
+        Room {
+            mode,
+            gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
+            serving,
+        }
+    }
+
+    /// Room for the header of a connection just accepted (waits while there is none).
+    pub(super) async fn admit(&self) -> Ticket {
+        Ticket {
+            mode: self.mode,
+            slot: self.gate.admit().await,
+            serving: self.serving.clone(),
+        }
+    }
+
+    /// At a stop: closes the connections whose header is not whole (nobody is served there,
+    /// so they are not waited for) and says how many.
+    pub(super) fn stop_silent(&self) -> usize {
+        self.gate.stop()
+    }
+}
+
+/// A plain connection admitted to send its header.
+pub(super) struct Ticket {
+    mode: ProxyProtocol,
+    slot: gate::Slot,
+    serving: Option<Arc<Semaphore>>,
+}
+
+impl Ticket {
+    /// The header, as [`receive`] reads it, unless the room closes the connection first; then
+    /// its `--max-connections` permit, waited for with the room held, so that the connections
+    /// waiting for one stay bounded.
+    pub(super) async fn receive<C: Connection>(
+        mut self,
+        stream: &mut C,
+        peer: Peer,
+        limit: Duration,
+        log: &Ui,
+    ) -> io::Result<(Peer, Option<OwnedSemaphorePermit>)> {
+        let client = tokio::select! {
+            biased;
+            received = receive(stream, peer, self.mode, limit, log) => received?,
+            () = self.slot.closed() => {
+                return Err(given_way(peer, self.slot.why_closed_awaiting(AWAITED), log));
+            }
+        };
+        if !self.slot.done() {
+            // Closed for room just as the header came: the room is already someone else's.
+            return Err(given_way(peer, self.slot.why_closed_awaiting(AWAITED), log));
+        }
+        // The semaphore is never closed.
+        let permit = match &self.serving {
+            Some(serving) => Arc::clone(serving).acquire_owned().await.ok(),
+            None => None,
+        };
+        Ok((client, permit))
+    }
+}
+
+/// A connection closed by its room before its header was whole: the error, with the line
+/// said without `-v` when `say` (making room is worth one; a stop is not).
+pub(super) fn given_way(peer: Peer, (why, say): (String, bool), log: &Ui) -> io::Error {
+    if say && log.verbose == 0 {
+        log::said_throttled(&REFUSED, log, &format!("{peer}: refused: {why}"));
+    }
+    io::Error::other(format!("refused: {why}"))
+}
 
 /// Reads the header at the start of `stream` within `limit`: the client it names, or `peer`
 /// when it names none (v1 UNKNOWN, v2 LOCAL) or when `mode` is optional and the connection
