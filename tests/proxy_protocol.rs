@@ -625,3 +625,42 @@ fn a_stop_closes_connections_still_in_their_header_at_once() {
         }
     }
 }
+
+/// How many times the process `pid`'s threads have slept and woken (voluntary context
+/// switches), all of them.
+fn wake_ups(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// First bytes that cannot be told apart yet (`\r\n` starts a v2 signature, `PRO` a v1
+/// line) and then nothing: the server waits for more bytes, it does not look again and again
+/// (it used to every 10ms per connection: a few thousand such sockets cost a core).
+#[test]
+fn undecided_first_bytes_cost_no_polling() {
+    let (server, addr) = server(&["--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let mut undecided = stalled(&addr, b"\r\n", 50);
+    undecided.extend(stalled(&addr, b"PRO", 50));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = wake_ups(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let woke = wake_ups(server.pid()) - before;
+    assert!(woke < 50, "the server woke {woke} times in 1s");
+    // They are still waited for: the rest of a header is read when it comes.
+    let mut s = undecided.pop().unwrap();
+    s.write_all(b"XY TCP4 192.0.2.7 127.0.0.1 40001 7\r\nlate\n")
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert_eq!(back, b"late\n");
+}

@@ -28,15 +28,22 @@ pub trait Connection: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static 
     /// Waits until the socket may have bytes to read (or an end or error to report).
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// Copies what is ready into `buf` without taking it off the socket and without waiting
-    /// (EAGAIN when nothing, clearing the readiness [`readable`](Connection::readable) saw):
-    /// to look at a PROXY protocol header before deciding how much of it to read.
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Copies what is ready into `buf` without taking it off the socket and without waiting,
+    /// once more than the `seen` bytes already looked at are there (or the stream ended: 0).
+    /// Else EAGAIN, clearing the readiness [`readable`](Connection::readable) saw, so that it
+    /// waits for new bytes instead of waking at once for the same ones. To look at a PROXY
+    /// protocol header before deciding how much of it to read.
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize>;
 }
 
-/// One `recv(MSG_PEEK)`.
-fn peek(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+/// One `recv(MSG_PEEK)`, EAGAIN when it finds no more than `seen` bytes. Run inside `try_io`,
+/// whose EAGAIN clears only the readiness seen before it: bytes that come after this look
+/// still wake the next wait.
+fn peek(fd: impl AsFd, buf: &mut [u8], seen: usize) -> io::Result<usize> {
     let (n, _) = rustix::net::recv(fd, buf, rustix::net::RecvFlags::PEEK)?;
+    if n > 0 && n <= seen {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
     Ok(n)
 }
 
@@ -57,8 +64,8 @@ impl Connection for TcpStream {
         TcpStream::readable(self).await
     }
 
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, || peek(self, buf))
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf, seen))
     }
 }
 
@@ -75,8 +82,8 @@ impl Connection for UnixStream {
         UnixStream::readable(self).await
     }
 
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, || peek(self, buf))
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf, seen))
     }
 }
 

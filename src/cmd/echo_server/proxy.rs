@@ -5,10 +5,13 @@
 //! The header is read without reading past it: the bytes after it, in the same segment, are
 //! the client's and must be echoed (over TLS they are the ClientHello). So the first bytes
 //! are peeked to tell v1 from v2 from neither; a v2 header is then read to its announced
-//! length, and a v1 one peeked for its line end and read to it. Only while the first bytes
-//! cannot yet be told apart (fewer than a signature's, all matching it) is the socket looked
-//! at again after a short pause: peeking leaves them ready, so waiting for readiness would
-//! spin. The whole header is bounded by the TLS handshake's deadline.
+//! length, and a v1 one peeked for its line end and read to it. While the first bytes cannot
+//! yet be told apart (fewer than a signature's, all matching it), the next wait is for bytes
+//! beyond them: peeking leaves them ready, and waiting for readiness alone would spin (a
+//! thousand sockets that send `\r\n` and stop would cost a core). Except with `=optional`,
+//! where they may be the client's own, and the socket must stay ready for the echo: there
+//! they are looked at again after a short pause, for at most [`OPTIONAL_UNDECIDED`]. The
+//! whole header is bounded by the TLS handshake's deadline.
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -27,7 +30,8 @@ use crate::ui::{self, Ui};
 /// Refused connections.
 static REFUSED: log::Throttled = log::Throttled::new("refused without a PROXY protocol header");
 
-/// The pause before looking again at first bytes that cannot be told apart yet.
+/// With `=optional`, the pause before looking again at first bytes that cannot be told apart
+/// yet.
 const UNDECIDED_PAUSE: Duration = Duration::from_millis(10);
 
 /// With `=optional`, how long first bytes that start like a signature may stay undecided before
@@ -229,9 +233,10 @@ async fn sniff<C: Connection>(
 ) -> io::Result<Result<Version, Vec<u8>>> {
     let mut first = [0u8; FIRST];
     let start = tokio::time::Instant::now();
+    let mut seen = 0;
     loop {
         stream.readable().await?;
-        let n = match stream.try_peek(&mut first) {
+        let n = match stream.try_peek(&mut first, seen) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -241,10 +246,14 @@ async fn sniff<C: Connection>(
             Start::Header(version) => return Ok(Ok(version)),
             Start::Other => return Ok(Err(first[..n].to_vec())),
             Start::Undecided if n == 0 => return Ok(Err(Vec::new())),
+            // The bytes may be the client's, to be echoed: the socket must stay readable for
+            // the echo, so it is looked at again after a pause, for a bounded while.
             Start::Undecided if optional && start.elapsed() >= OPTIONAL_UNDECIDED => {
                 return Ok(Err(first[..n].to_vec()));
             }
-            Start::Undecided => tokio::time::sleep(UNDECIDED_PAUSE).await,
+            Start::Undecided if optional => tokio::time::sleep(UNDECIDED_PAUSE).await,
+            // Only a header or a refusal can follow: wait for bytes beyond these.
+            Start::Undecided => seen = n,
         }
     }
 }
@@ -256,7 +265,7 @@ async fn read_v1<C: Connection>(stream: &mut C) -> Result<Vec<u8>, Refusal> {
     loop {
         stream.readable().await?;
         let room = V1_MAX - line.len();
-        let n = match stream.try_peek(&mut buf[..room]) {
+        let n = match stream.try_peek(&mut buf[..room], 0) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
