@@ -664,3 +664,17 @@ fn undecided_first_bytes_cost_no_polling() {
     let _ = s.read_to_end(&mut back);
     assert_eq!(back, b"late\n");
 }
+
+/// A refusal is one log line whatever the header held: ppp's reason for a v1 line without its
+/// CRLF names the CRLF, which used to be written as is and broke the line in two.
+#[test]
+fn a_refusal_is_one_line() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let (port, back) = exchange(&addr, b"PROXY TCP4 192.0.2.7 127.0.0.1 1 2\rX\ndata\n");
+    assert!(back.is_empty(), "{back:?}");
+    let want = format!("127.0.0.1:{port}: refused: invalid PROXY v1 header: ");
+    assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    let (_, err) = server.stop(LIMIT);
+    let line = err.lines().find(|l| l.contains(&want)).unwrap();
+    assert!(line.ends_with(" echoed"), "cut in two: {err}");
+}

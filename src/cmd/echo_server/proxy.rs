@@ -320,7 +320,8 @@ fn cut_in_the_middle(version: Version, got: &[u8]) -> Refusal {
     let got = if got.is_empty() {
         String::new()
     } else {
-        format!(" after {}", proxy::shown(got))
+        // Not "after": the close line goes on with "after" the connection's age.
+        format!(" ({} so far)", proxy::shown(got))
     };
     Refusal::Bad(format!(
         "closed in the middle of a PROXY {version} header{got}"
