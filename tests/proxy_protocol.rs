@@ -678,3 +678,26 @@ fn a_refusal_is_one_line() {
     let line = err.lines().find(|l| l.contains(&want)).unwrap();
     assert!(line.ends_with(" echoed"), "cut in two: {err}");
 }
+
+/// The process `pid`'s data segment (heap and anonymous maps), in KiB.
+fn data_kib(pid: i32) -> u64 {
+    crate::util::mem_kib(pid, "VmData:")
+}
+
+/// A v2 header announcing 64 KiB that does not come costs what came, not what it announced
+/// (200 such sockets used to reserve 13 MB).
+#[test]
+fn a_v2_length_is_not_taken_on_trust() {
+    let (server, addr) = server(&["--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let mut fixed = V2_SIGNATURE.to_vec();
+    fixed.extend([0x21, 0x11, 0xff, 0xff]);
+    fixed.extend([7; 100]);
+    // One first, so the runtime's own first allocations are not counted.
+    let _first = stalled(&addr, &fixed, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = data_kib(server.pid());
+    let _announced = stalled(&addr, &fixed, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let grew = data_kib(server.pid()).saturating_sub(before);
+    assert!(grew < 6 * 1024, "200 sockets took {grew} KiB");
+}

@@ -291,13 +291,19 @@ async fn read_v1<C: Connection>(stream: &mut C) -> Result<Vec<u8>, Refusal> {
     }
 }
 
-/// A v2 header: its fixed part, then the length that says.
+/// A v2 header: its fixed part, then the length that says. The buffer grows with the bytes
+/// that come, not to the length announced: 16 bytes announcing 64 KiB would each hold that
+/// much until the deadline.
 async fn read_v2<C: Connection>(stream: &mut C) -> Result<Vec<u8>, Refusal> {
     let mut fixed = [0u8; V2_FIXED];
     read_part(stream, &mut fixed, Version::V2).await?;
-    let mut header = vec![0u8; proxy::v2_len(&fixed)];
-    header[..V2_FIXED].copy_from_slice(&fixed);
-    read_part(stream, &mut header[V2_FIXED..], Version::V2).await?;
+    let len = proxy::v2_len(&fixed);
+    let mut header = fixed.to_vec();
+    let rest = u64::try_from(len - V2_FIXED).unwrap_or(u64::MAX);
+    (&mut *stream).take(rest).read_to_end(&mut header).await?;
+    if header.len() < len {
+        return Err(cut_in_the_middle(Version::V2, &[]));
+    }
     Ok(header)
 }
 
