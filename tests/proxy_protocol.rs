@@ -701,3 +701,41 @@ fn a_v2_length_is_not_taken_on_trust() {
     let grew = data_kib(server.pid()).saturating_sub(before);
     assert!(grew < 6 * 1024, "200 sockets took {grew} KiB");
 }
+
+/// In inetd mode too, a stop does not wait for a header that is not whole: the connection is
+/// closed at once, said as a refusal (it used to be held for --shutdown-timeout).
+#[test]
+fn inetd_mode_stops_at_once_during_the_header() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (served, _) = listener.accept().unwrap();
+    let args = [
+        "echo-server",
+        "--inetd",
+        "--shutdown-timeout",
+        "30s",
+        "--proxy-protocol",
+    ];
+    let server = std_tool(args)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client.write_all(b"PROXY TCP4 192.0.2.7").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    crate::util::signal(&server, libc::SIGTERM);
+    let out = crate::util::output_timeout(server, LIMIT);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_no_panic(&out.stderr);
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(
+        err.contains("refused: no PROXY protocol header before the server stopped"),
+        "{err}"
+    );
+}

@@ -35,6 +35,7 @@ use rustix::io::FdFlags;
 use socket2::{Domain, SockRef, Type};
 use tokio_util::sync::CancellationToken;
 
+use super::life::Ticket;
 use super::stats::Stats;
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
@@ -253,12 +254,25 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
         ),
         None => None,
     };
+    // Plain behind a proxy, the header has a room too, as over the accept loops.
+    let room = match (&tls, args.proxy_protocol) {
+        (None, Some(mode)) => Some(super::proxy::Room::new(mode, None, None)),
+        _ => None,
+    };
     let origin = given.origin;
     runtime::block_on(Flavor::CurrentThread, async move {
         let (signal, again) = runtime::shutdown_signals()?;
-        let ticket = match &tls {
-            Some(tls) => Some(tls.admit().await),
-            None => None,
+        let ticket = match (&tls, &room) {
+            (Some(tls), _) => Some(Ticket::Tls(tls.admit().await)),
+            (None, Some(room)) => Some(Ticket::Header(room.admit().await)),
+            (None, None) => None,
+        };
+        // Nobody is served before a whole PROXY protocol header or ClientHello: a stop closes
+        // such a connection at once, as the server does, rather than after --shutdown-timeout.
+        let signal = async {
+            signal.await;
+            tls.as_ref().map(super::tls::Server::stop_silent);
+            room.as_ref().map(super::proxy::Room::stop_silent);
         };
         let ended = if given.unix {
             let stream = std::os::unix::net::UnixStream::from(given.socket);
@@ -294,7 +308,7 @@ fn unix_stream(stream: UnixStream) -> io::Result<(tokio::net::UnixStream, Peer)>
 async fn serve<C: Connection>(
     stream: C,
     peer: Peer,
-    ticket: Option<super::tls::Ticket>,
+    ticket: Option<Ticket>,
     args: &EchoServerArgs,
     ui: &Ui,
     signal: impl std::future::Future<Output = ()>,
@@ -312,7 +326,7 @@ async fn serve<C: Connection>(
         force_close: &force_close,
         proxy: args.proxy_protocol,
     };
-    let conn = super::life::connection(stream, conn, None, ticket.map(super::life::Ticket::Tls));
+    let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);
     let failed = 'ended: {
         tokio::select! {

@@ -19,7 +19,8 @@ use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
 use crate::ui::{self, Ui};
 
-/// A connection's room before it serves anyone, apart from `--max-connections`.
+/// A connection's room before it serves anyone, apart from `--max-connections`: every TLS
+/// connection has one, and so does every plain one behind a proxy (`--proxy-protocol`).
 pub(super) enum Ticket {
     /// For its TLS handshake (and its PROXY protocol header first, if one is expected).
     Tls(tls::Ticket),
@@ -137,13 +138,7 @@ async fn echo<C: Connection>(
             // connection's task too.
             Box::pin(tls::echo(ticket, stream, *peer, idle, stats, echoed, log)).await
         }
-        None => {
-            // inetd mode: one connection, no room to share.
-            if let Some(mode) = conn.proxy {
-                *peer = Box::pin(proxy::receive(stream, *peer, mode, limit, log)).await?;
-            }
-            conn::echo(stream, idle, stats, echoed).await
-        }
+        None => conn::echo(stream, idle, stats, echoed).await,
     }
 }
 
