@@ -739,3 +739,22 @@ fn inetd_mode_stops_at_once_during_the_header() {
         "{err}"
     );
 }
+
+/// Without --proxy-protocol a header is the client's data like any other: echoed whole, and
+/// the client it names is never shown as the peer.
+#[test]
+fn without_the_option_a_header_is_only_data() {
+    let (server, addr) = server(&["-v", "--no-status", "127.0.0.1:0"]);
+    let v1 = b"PROXY TCP4 192.0.2.66 127.0.0.1 40001 7\r\nafter\n".to_vec();
+    let mut v2 = v2_header(([192, 0, 2, 67], 40002), ([127, 0, 0, 1], 7));
+    v2.extend_from_slice(b"after\n");
+    for sent in [v1, v2] {
+        let (port, back) = exchange(&addr, &sent);
+        assert_eq!(back, sent);
+        let want = format!("127.0.0.1:{port}: open");
+        assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("192.0.2.6"), "{err}");
+}
