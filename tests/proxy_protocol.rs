@@ -758,3 +758,38 @@ fn without_the_option_a_header_is_only_data() {
     assert!(status.success(), "{err}");
     assert!(!err.contains("192.0.2.6"), "{err}");
 }
+
+/// `--send-proxy` names the addresses as the server sees them: over IPv6 as TCP6, and to a
+/// dual-stack server through IPv4 (plain or v4-mapped) as TCP4, as a proxy would.
+#[test]
+fn our_client_names_ipv6_and_dual_stack_addresses() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback (::1 on lo) here; skipped");
+        return;
+    }
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "[::]:0"]);
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    for version in ["v1", "v2"] {
+        for (host, shown) in [
+            ("[::1]", "[::1]"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ] {
+            let source = free_port().to_string();
+            let target = format!("{host}:{port}");
+            let args = ["--send-proxy", version, "-p", &source, &target];
+            assert_eq!(client(&args, b"dual\n"), b"dual\n");
+            let want = format!("{shown}:{source}: open (PROXY {version} from {shown}:{source})");
+            assert!(
+                server.logs_within(LIMIT, &want),
+                "no {want:?}: {}",
+                server.stderr()
+            );
+        }
+        // -z's connection starts with the header too, or the server would refuse it.
+        client(&["-z", "--send-proxy", version, &addr], b"");
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+}
