@@ -91,6 +91,49 @@ fn readme_haproxy_config(front: &str, back: &str, send: &str) -> String {
         .replace(server, &format!("{back} {send} check inter 200ms"))
 }
 
+/// HAProxy, configured as the README says with `send`, in front of our server at `back`: its
+/// guard (which kills it, whatever the test does) and its frontend's address. A port free
+/// when chosen may be taken by anyone before HAProxy binds it: HAProxy then exits, and another
+/// port is tried.
+fn start_haproxy(haproxy: &str, dir: &Path, back: &str, send: &str) -> (KillOnDrop, String) {
+    let cfg = dir.join("haproxy.cfg");
+    for _ in 0..5 {
+        let front = format!("127.0.0.1:{}", free_port());
+        std::fs::write(&cfg, readme_haproxy_config(&front, back, send)).unwrap();
+        let check = other(haproxy)
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let check = crate::util::output_timeout(check, LIMIT);
+        let why = String::from_utf8_lossy(&check.stderr);
+        assert!(check.status.success(), "{why}");
+        let proxy = other(haproxy)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut proxy = KillOnDrop(proxy);
+        let mut exited = || !matches!(proxy.0.try_wait(), Ok(None));
+        let listening = eventually(LIMIT, || exited() || TcpStream::connect(&front).is_ok());
+        assert!(listening, "HAProxy does not listen on {front}");
+        // Whoever took the port would have answered that connect: HAProxy is gone then.
+        std::thread::sleep(Duration::from_millis(100));
+        if !exited() {
+            return (proxy, front);
+        }
+    }
+    panic!("HAProxy could bind none of 5 free ports");
+}
+
 /// HAProxy in front of a `-v --proxy-protocol` server, configured as the README says with
 /// `send`: data echoes through, and the server's open line names the client's own address
 /// (its port, as HAProxy saw it), with HAProxy's connection as where it came from. HAProxy's
@@ -99,35 +142,8 @@ fn readme_haproxy_config(front: &str, back: &str, send: &str) -> String {
 fn through_haproxy(send: &str, version: &str, (seen, times): (&str, usize)) {
     let Some(haproxy) = haproxy() else { return };
     let (server, back) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
-    let front = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, readme_haproxy_config(&front, &back, send)).unwrap();
-    let check = other(haproxy)
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let proxy = other(haproxy)
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _proxy = KillOnDrop(proxy);
-    assert!(
-        eventually(LIMIT, || TcpStream::connect(&front).is_ok()),
-        "HAProxy does not listen on {front}"
-    );
+    let (_proxy, front) = start_haproxy(haproxy, dir.path(), &back, send);
     let data = format!("through HAProxy with {send}\n");
     let (port, back_data) = exchange(&front, data.as_bytes());
     assert_eq!(String::from_utf8_lossy(&back_data), data);
