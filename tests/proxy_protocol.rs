@@ -809,3 +809,24 @@ fn our_client_names_ipv6_and_dual_stack_addresses() {
     assert!(status.success(), "{err}");
     assert!(!err.contains("refused"), "{err}");
 }
+
+/// A client that sends the start of a signature and closes is refused at once: nothing more
+/// can come (it used to be held to the header deadline).
+#[test]
+fn a_signature_cut_by_a_close_is_refused_at_once() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    for start in [&b"PRO"[..], b"\r\n\r\n"] {
+        let began = Instant::now();
+        let (port, back) = exchange(&addr, start);
+        let took = began.elapsed();
+        assert!(back.is_empty(), "{back:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{start:?}: closed after {took:?}"
+        );
+        let want = format!("127.0.0.1:{port}: refused: no PROXY protocol header: ");
+        assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
@@ -36,15 +36,31 @@ pub trait Connection: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static 
     fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize>;
 }
 
-/// One `recv(MSG_PEEK)`, EAGAIN when it finds no more than `seen` bytes. Run inside `try_io`,
-/// whose EAGAIN clears only the readiness seen before it: bytes that come after this look
-/// still wake the next wait.
+/// One `recv(MSG_PEEK)`, EAGAIN when it finds no more than `seen` bytes and more may come. Run
+/// inside `try_io`, whose EAGAIN clears only the readiness seen before it: bytes that come
+/// after this look still wake the next wait.
 fn peek(fd: impl AsFd, buf: &mut [u8], seen: usize) -> io::Result<usize> {
-    let (n, _) = rustix::net::recv(fd, buf, rustix::net::RecvFlags::PEEK)?;
-    if n > 0 && n <= seen {
+    let (n, _) = rustix::net::recv(&fd, buf, rustix::net::RecvFlags::PEEK)?;
+    if n > 0 && n <= seen && !read_closed(fd.as_fd()) {
         return Err(io::ErrorKind::WouldBlock.into());
     }
     Ok(n)
+}
+
+/// Whether the peer has closed its side: no new bytes will come, and the readiness that says
+/// so is never cleared (an EAGAIN then would have the caller's wait spin).
+fn read_closed(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&now)) {
+        Ok(0) => false,
+        // Ready, or a poll that failed: the caller is told what is there and decides.
+        _ => true,
+    }
 }
 
 impl Connection for TcpStream {

@@ -252,6 +252,8 @@ async fn sniff<C: Connection>(
                 return Ok(Err(first[..n].to_vec()));
             }
             Start::Undecided if optional => tokio::time::sleep(UNDECIDED_PAUSE).await,
+            // Nothing new, and nothing more will come: the peer closed after these.
+            Start::Undecided if n == seen => return Ok(Err(first[..n].to_vec())),
             // Only a header or a refusal can follow: wait for bytes beyond these.
             Start::Undecided => seen = n,
         }
