@@ -112,19 +112,21 @@ async fn echo<C: Connection>(
     echoed: &mut u64,
 ) -> std::io::Result<conn::End> {
     let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
-    let limit = tls::handshake_limit(idle);
     // The header reads are boxed, as the TLS echo is: inline, their buffers and timer would
     // grow every connection's task, with or without the option.
     match ticket {
         Some(Ticket::Header(ticket)) => {
+            let limit = tls::handshake_limit(idle);
             let (client, permit) = Box::pin(ticket.receive(stream, *peer, limit, log)).await?;
             *peer = client;
             let end = conn::echo(stream, idle, stats, echoed).await;
+            // The --max-connections slot is held for the echo, and only for it.
             drop(permit);
             end
         }
         Some(Ticket::Tls(ticket)) => {
             if let Some(mode) = conn.proxy {
+                let limit = tls::handshake_limit(idle);
                 let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
                 // Over TLS the header is part of the wait for the ClientHello, which the gate
                 // may end to make room, or at a stop.
