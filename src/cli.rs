@@ -387,7 +387,8 @@ pub struct EchoServerArgs {
 pub enum ProxyProtocol {
     /// Every connection must start with a header (the default of a bare --proxy-protocol).
     Required,
-    /// A connection that does not start with one is served as is.
+    /// A connection that does not start with one (or says nothing by the deadline) is served
+    /// as is.
     Optional,
 }
 

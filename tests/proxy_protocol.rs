@@ -830,3 +830,28 @@ fn a_signature_cut_by_a_close_is_refused_at_once() {
     let (status, err) = server.stop(LIMIT);
     assert!(status.success(), "{err}");
 }
+
+/// With =optional a direct client that has not spoken by the header deadline is served as
+/// is, not refused: a person at nc may well wait before typing (it used to be cut off).
+#[test]
+fn optional_serves_a_client_that_speaks_late() {
+    let (server, addr) = server(&[
+        "-v",
+        "--no-status",
+        "--idle-timeout",
+        "1s",
+        "--proxy-protocol=optional",
+        "127.0.0.1:0",
+    ]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = s.write_all(b"late\n");
+    let mut back = [0u8; 5];
+    let read = s.read_exact(&mut back);
+    assert!(read.is_ok(), "{read:?}: {}", server.stderr());
+    assert_eq!(&back, b"late\n");
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(err.contains(": open (no PROXY protocol header)"), "{err}");
+}

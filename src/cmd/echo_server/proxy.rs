@@ -148,14 +148,10 @@ pub(super) async fn receive<C: Connection>(
     log: &Ui,
 ) -> io::Result<Peer> {
     let optional = mode == ProxyProtocol::Optional;
-    let reason = match tokio::time::timeout(limit, read(stream, optional)).await {
-        Ok(Ok(header)) => return Ok(opened(peer, header, log)),
-        Ok(Err(Refusal::Io(err))) => return Err(err),
-        Ok(Err(Refusal::Bad(reason))) => reason,
-        Err(_) => format!(
-            "no whole PROXY protocol header within {}",
-            ui::duration(limit)
-        ),
+    let reason = match read(stream, optional, limit).await {
+        Ok(header) => return Ok(opened(peer, header, log)),
+        Err(Refusal::Io(err)) => return Err(err),
+        Err(Refusal::Bad(reason)) => reason,
     };
     // Said even without -v (which says it in the connection's last line): a proxy whose
     // header is missing or wrong is what someone is debugging.
@@ -200,9 +196,26 @@ impl From<io::Error> for Refusal {
     }
 }
 
-/// The header, or `None` when `optional` and the connection does not start with one.
-async fn read<C: Connection>(stream: &mut C, optional: bool) -> Result<Option<Header>, Refusal> {
-    let version = match sniff(stream, optional).await? {
+/// The header, whole within `limit`, or `None` when `optional` and the connection does not
+/// start with one (or says nothing within `limit`).
+async fn read<C: Connection>(
+    stream: &mut C,
+    optional: bool,
+    limit: Duration,
+) -> Result<Option<Header>, Refusal> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = || {
+        let limit = ui::duration(limit);
+        Refusal::Bad(format!("no whole PROXY protocol header within {limit}"))
+    };
+    let sniffed = match tokio::time::timeout_at(deadline, sniff(stream, optional)).await {
+        Ok(sniffed) => sniffed?,
+        // Silent all along, nothing taken off the socket: with =optional, a direct client
+        // that has not spoken yet (a person at nc, who would else be cut off).
+        Err(_) if optional => return Ok(None),
+        Err(_) => return Err(late()),
+    };
+    let version = match sniffed {
         Ok(version) => version,
         Err(_) if optional => return Ok(None),
         Err(first) if first.is_empty() => {
@@ -217,10 +230,15 @@ async fn read<C: Connection>(stream: &mut C, optional: bool) -> Result<Option<He
             )));
         }
     };
-    let bytes = match version {
-        Version::V1 => read_v1(stream).await?,
-        Version::V2 => read_v2(stream).await?,
+    let bytes = async {
+        match version {
+            Version::V1 => read_v1(stream).await,
+            Version::V2 => read_v2(stream).await,
+        }
     };
+    let bytes = tokio::time::timeout_at(deadline, bytes)
+        .await
+        .map_err(|_| late())??;
     proxy::parse(&bytes).map(Some).map_err(Refusal::Bad)
 }
 
