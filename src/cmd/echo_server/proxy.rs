@@ -7,11 +7,15 @@
 //! are peeked to tell v1 from v2 from neither; a v2 header is then read to its announced
 //! length, and a v1 one peeked for its line end and read to it. While the first bytes cannot
 //! yet be told apart (fewer than a signature's, all matching it), the next wait is for bytes
-//! beyond them: peeking leaves them ready, and waiting for readiness alone would spin (a
-//! thousand sockets that send `\r\n` and stop would cost a core). Except with `=optional`,
-//! where they may be the client's own, and the socket must stay ready for the echo: there
-//! they are looked at again after a short pause, for at most [`OPTIONAL_UNDECIDED`]. The
-//! whole header is bounded by the TLS handshake's deadline.
+//! beyond them: peeking leaves them ready, and waiting for readiness alone would spin (looking
+//! again after a pause cost a hundred wake-ups a second for each socket that sent `\r\n` and
+//! stopped). Except with `=optional`, where they may be the client's own, and the socket must
+//! stay ready for the echo: there they are looked at again after a short pause, for at most
+//! [`OPTIONAL_UNDECIDED`]. The whole header is bounded by the TLS handshake's deadline.
+//!
+//! Until its header is whole, a plain connection holds a place in the headers' [`Room`], not
+//! a `--max-connections` slot (over TLS, the handshake's room holds the header too): stalled
+//! headers make room for new connections, and a stop closes them at once.
 
 use std::io;
 use std::num::NonZeroUsize;
