@@ -855,3 +855,20 @@ fn optional_serves_a_client_that_speaks_late() {
     assert!(status.success(), "{err}");
     assert!(err.contains(": open (no PROXY protocol header)"), "{err}");
 }
+
+/// A v2 header with TLVs after its addresses (HAProxy's proxy-v2-options: ALPN, unique id,
+/// SSL) is read to its announced length and stripped whole; the bytes after it are echoed.
+#[test]
+fn v2_tlvs_are_stripped_with_the_header() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let tlvs: &[u8] = b"\x01\x00\x02h2\x05\x00\x04uid1\x04\x00\x03\x00\x00\x00";
+    let mut header = v2_header(([192, 0, 2, 44], 40044), ([127, 0, 0, 1], 7));
+    let len = u16::from_be_bytes([header[14], header[15]]) + tlvs.len() as u16;
+    header[14..16].copy_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(tlvs);
+    header.extend_from_slice(b"after the TLVs\n");
+    let (_, back) = exchange(&addr, &header);
+    assert_eq!(back, b"after the TLVs\n");
+    let want = "192.0.2.44:40044: open (PROXY v2 from 127.0.0.1:";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+}
