@@ -1,7 +1,10 @@
 //! The PROXY protocol: `echo-server --proxy-protocol` behind HAProxy (send-proxy and
 //! send-proxy-v2, with the README's configuration) and behind our own `echo-client
 //! --send-proxy`, over TCP, Unix sockets and TLS; refusals, `=optional`, a header that never
-//! completes, a malformed one, and the bytes that follow a header in the same segment.
+//! completes, a malformed one, and the bytes that follow a header in the same segment. Then
+//! what an attacker or a confused user would try: stalled headers against `--max-connections`
+//! and a stop, undecided first bytes, a v2 length announced and not sent, CRLF in a refusal,
+//! a header sent to a server that does not expect one, a silent client under `=optional`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
