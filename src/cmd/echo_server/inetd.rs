@@ -271,8 +271,12 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
         // such a connection at once, as the server does, rather than after --shutdown-timeout.
         let signal = async {
             signal.await;
-            tls.as_ref().map(super::tls::Server::stop_silent);
-            room.as_ref().map(super::proxy::Room::stop_silent);
+            if let Some(tls) = &tls {
+                tls.stop_silent();
+            }
+            if let Some(room) = &room {
+                room.stop_silent();
+            }
         };
         let ended = if given.unix {
             let stream = std::os::unix::net::UnixStream::from(given.socket);
