@@ -875,3 +875,39 @@ fn v2_tlvs_are_stripped_with_the_header() {
     let want = "192.0.2.44:40044: open (PROXY v2 from 127.0.0.1:";
     assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
 }
+
+/// A header trickled a byte at a time (slowloris) gains nothing by it: the deadline runs from
+/// the connection's start, not from its last byte.
+#[test]
+fn a_trickled_header_is_bound_by_the_deadline() {
+    let (server, addr) = server(&[
+        "--no-status",
+        "--idle-timeout",
+        "1s",
+        "--proxy-protocol",
+        "127.0.0.1:0",
+    ]);
+    for header in [
+        b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 7\r\n".to_vec(),
+        v2_header(([192, 0, 2, 7], 40001), ([127, 0, 0, 1], 7)),
+    ] {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let start = Instant::now();
+        let mut cut = None;
+        for byte in &header {
+            if s.write_all(&[*byte]).is_err() {
+                cut = Some(start.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = cut.unwrap_or_else(|| start.elapsed());
+        assert!(
+            took < Duration::from_millis(2500),
+            "{:?}: still open after {took:?}",
+            &header[..6]
+        );
+    }
+    let want = "refused: no whole PROXY protocol header within 1s";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+}
