@@ -911,3 +911,68 @@ fn a_trickled_header_is_bound_by_the_deadline() {
     let want = "refused: no whole PROXY protocol header within 1s";
     assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
 }
+
+/// A TLS client behind a proxy, as Python's ssl module plays it: the header and the
+/// ClientHello in one write, then the handshake and one echo. Prints what came back.
+const HEADER_AND_HELLO: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+def pump(step):
+    while True:
+        try:
+            return step()
+        except ssl.SSLWantReadError:
+            s.sendall(outgoing.read())
+            data = s.recv(65536)
+            if not data:
+                sys.exit("the server closed the connection")
+            incoming.write(data)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    s.sendall(b"PROXY TCP4 192.0.2.55 127.0.0.1 40055 7\r\n" + outgoing.read())
+pump(tls.do_handshake)
+tls.write(b"one segment\n")
+s.sendall(outgoing.read())
+sys.stdout.write(pump(lambda: tls.read(100)).decode())
+"#;
+
+/// Over TLS, a header and the ClientHello in the same segment: the header is stripped, the
+/// ClientHello after it is the handshake's.
+#[test]
+fn over_tls_a_header_and_the_client_hello_in_one_segment() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !peer_present("python3", python) {
+        return;
+    }
+    let (server, addr) = server(&[
+        "-v",
+        "--no-status",
+        "--tls",
+        "--proxy-protocol",
+        "127.0.0.1:0",
+    ]);
+    let addr = addr.trim_start_matches("tls:");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let child = other("python3")
+        .args(["-c", HEADER_AND_HELLO, host, port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::output_timeout(child, LIMIT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}: {}", server.stderr());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one segment\n");
+    let want = "192.0.2.55:40055: open (PROXY v1 from 127.0.0.1:";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+}
