@@ -12,6 +12,7 @@ mod accept;
 mod admit;
 mod conn;
 mod fault;
+mod gate;
 mod inetd;
 mod life;
 mod log;
