@@ -171,37 +171,42 @@ fn assert_log_is_the_summary(py: &serde_json::Value, summary: &serde_json::Value
     );
 }
 
-/// One data row of a .hgrm spectrum: value (ms), percentile, total count.
+/// The data rows of a .hgrm spectrum (value in ms, percentile, total count), checked to be
+/// laid out exactly as wrk2 prints them (HdrHistogram C's `%12s %12s %12s %12s` header, then
+/// `%12.3f %12f %12d %12.2f` rows, the last one's 1/(1-Percentile) `inf`).
 fn hgrm_rows(hgrm: &str) -> Vec<(f64, f64, u64)> {
     let mut lines = hgrm.lines();
-    let head: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
     assert_eq!(
-        head,
-        ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"],
+        lines.next(),
+        Some("       Value   Percentile   TotalCount 1/(1-Percentile)"),
         "{hgrm}"
     );
     assert_eq!(lines.next(), Some(""), "{hgrm}");
-    let mut rows = Vec::new();
-    let mut footer = Vec::new();
+    let (mut rows, mut inverses, mut footer) = (Vec::new(), Vec::new(), Vec::new());
     for line in lines {
         if line.starts_with("#[") {
             footer.push(line);
             continue;
         }
         assert!(footer.is_empty(), "a row after the footer: {hgrm}");
+        // Four right-aligned columns of 12, one space apart.
+        assert_eq!(line.len(), 51, "{line:?}\n{hgrm}");
         let f: Vec<&str> = line.split_whitespace().collect();
-        // wrk2's last row has no 1/(1-Percentile).
-        assert!(f.len() == 4 || f.len() == 3, "{line}");
+        assert_eq!(f.len(), 4, "{line}");
+        let (value, percentile) = (f[0], f[1]);
+        assert_eq!(value.split_once('.').map(|(_, d)| d.len()), Some(3), "{line}");
+        assert_eq!(percentile.split_once('.').map(|(_, d)| d.len()), Some(6), "{line}");
         rows.push((
-            f[0].parse().unwrap(),
-            f[1].parse().unwrap(),
+            value.parse().unwrap(),
+            percentile.parse().unwrap(),
             f[2].parse().unwrap(),
         ));
+        inverses.push(f[3].to_owned());
     }
+    // Every 1/(1-Percentile) a number but the last row's, C's printf of 1/0.
+    assert_eq!(inverses.last().map(String::as_str), Some("inf"), "{hgrm}");
+    let finite = &inverses[..inverses.len() - 1];
+    assert!(finite.iter().all(|i| i.parse::<f64>().is_ok_and(f64::is_finite)), "{hgrm}");
     assert_eq!(footer.len(), 3, "{hgrm}");
     assert!(footer[0].starts_with("#[Mean    = ") && footer[0].contains(", StdDeviation   = "));
     assert!(footer[1].starts_with("#[Max     = ") && footer[1].contains(", Total count    = "));
@@ -386,8 +391,8 @@ fn warmup_is_left_out_of_every_figure() {
     drop(server);
 }
 
-/// A server that echoes 64-byte messages, and stalls once for 400 ms before its 20th echo.
-fn stalls_once() -> String {
+/// A server that echoes 64-byte messages, and stalls once for `ms` before its 20th echo.
+fn stalls_once(ms: u64) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     let stalled = Arc::new(AtomicBool::new(false));
@@ -401,7 +406,7 @@ fn stalls_once() -> String {
                         return;
                     }
                     if n == 19 && !stalled.swap(true, Ordering::Relaxed) {
-                        thread::sleep(Duration::from_millis(400));
+                        thread::sleep(Duration::from_millis(ms));
                     }
                     if c.write_all(&msg).is_err() {
                         return;
@@ -418,7 +423,7 @@ fn stalls_once() -> String {
 /// wrk2 -U) hide it: corrected >= uncorrected, far above at p90.
 #[test]
 fn rate_reports_the_uncorrected_figures_beside_the_corrected() {
-    let addr = stalls_once();
+    let addr = stalls_once(400);
     let args = [
         "--connections",
         "1",
@@ -466,6 +471,46 @@ fn rate_reports_the_uncorrected_figures_beside_the_corrected() {
         text(&out.stdout)
     );
     drop(server);
+}
+
+/// A histogram of a wide range, one 500 ms stall among replies of tens of microseconds: the
+/// log Python reads, the JSON and the wrk2 spectrum agree on it, from the fast replies' p50
+/// to the stall at the top.
+#[test]
+fn a_stall_among_fast_replies_reads_the_same_everywhere() {
+    let addr = stalls_once(500);
+    let dir = tempfile::tempdir().unwrap();
+    let (log, hgrm) = (dir.path().join("stall.hlog"), dir.path().join("stall.hgrm"));
+    let out = client(&[
+        "--connections",
+        "1",
+        "--duration",
+        "1500ms",
+        "--report-every",
+        "250ms",
+        "--json",
+        "--hdr-log",
+        log.to_str().unwrap(),
+        "--percentiles",
+        hgrm.to_str().unwrap(),
+        &addr,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rtt = &v["rtt_ms"];
+    assert!(num(rtt, "max") >= 500.0 && num(rtt, "p50") < 5.0, "{v}");
+    let rows = hgrm_rows(&std::fs::read_to_string(&hgrm).unwrap());
+    let last = rows.last().unwrap();
+    assert_eq!(last.2 as f64, num(&v, "received"), "{rows:?}");
+    // The top row is the stall's bucket: its top, within 0.1% of the exact max.
+    assert!(
+        last.0 >= num(rtt, "max") - 0.001 && last.0 <= num(rtt, "max") * 1.001,
+        "{rows:?} {v}"
+    );
+    if let Some(py) = python_reads(&log) {
+        assert_log_is_the_summary(&py, &v, "stall");
+        assert_eq!(py["intervals"].as_array().unwrap().len(), 6, "{py}");
+    }
 }
 
 /// `--percentiles FILE` is wrk2's spectrum (Python's hdrh reads the same figures from the
