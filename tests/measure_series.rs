@@ -194,8 +194,16 @@ fn hgrm_rows(hgrm: &str) -> Vec<(f64, f64, u64)> {
         let f: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(f.len(), 4, "{line}");
         let (value, percentile) = (f[0], f[1]);
-        assert_eq!(value.split_once('.').map(|(_, d)| d.len()), Some(3), "{line}");
-        assert_eq!(percentile.split_once('.').map(|(_, d)| d.len()), Some(6), "{line}");
+        assert_eq!(
+            value.split_once('.').map(|(_, d)| d.len()),
+            Some(3),
+            "{line}"
+        );
+        assert_eq!(
+            percentile.split_once('.').map(|(_, d)| d.len()),
+            Some(6),
+            "{line}"
+        );
         rows.push((
             value.parse().unwrap(),
             percentile.parse().unwrap(),
@@ -206,7 +214,12 @@ fn hgrm_rows(hgrm: &str) -> Vec<(f64, f64, u64)> {
     // Every 1/(1-Percentile) a number but the last row's, C's printf of 1/0.
     assert_eq!(inverses.last().map(String::as_str), Some("inf"), "{hgrm}");
     let finite = &inverses[..inverses.len() - 1];
-    assert!(finite.iter().all(|i| i.parse::<f64>().is_ok_and(f64::is_finite)), "{hgrm}");
+    assert!(
+        finite
+            .iter()
+            .all(|i| i.parse::<f64>().is_ok_and(f64::is_finite)),
+        "{hgrm}"
+    );
     assert_eq!(footer.len(), 3, "{hgrm}");
     assert!(footer[0].starts_with("#[Mean    = ") && footer[0].contains(", StdDeviation   = "));
     assert!(footer[1].starts_with("#[Max     = ") && footer[1].contains(", Total count    = "));
@@ -450,12 +463,24 @@ fn rate_reports_the_uncorrected_figures_beside_the_corrected() {
     // In text, beside each other.
     let out = client(&[&args[..], &[&addr]].concat());
     let stdout = text(&out.stdout);
+    // Each line says which figures it holds, as wrk2 -U heads them.
+    let said = |head: &str, tail: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(head) && l.ends_with(tail))
+    };
     assert!(
-        stdout.contains("\nlatency p50/p90/p99/p99.9/max = "),
+        said(
+            "latency p50/p90/p99/p99.9/max = ",
+            " ms (corrected: from the scheduled send)"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("\nuncorrected p50/p90/p99/p99.9/max = "),
+        said(
+            "uncorrected p50/p90/p99/p99.9/max = ",
+            " ms (uncorrected: from the actual send)"
+        ),
         "{stdout}"
     );
     // Without --rate there is no schedule to be late for.
@@ -803,5 +828,83 @@ fn report_of_the_logs_is_report_of_the_json() {
     let from_logs = report(vec!["--json", "--hdr-log", &logs[0], "--hdr-log", &logs[1]]);
     assert!(num(&from_json, "count") > 0.0, "{from_json}");
     assert_eq!(from_json, from_logs);
+    drop(server);
+}
+
+/// `echo-client ARGS`, interrupted (SIGINT, as Ctrl-C) once its first stdout line is out: its
+/// exit status, every stdout line, and its stderr.
+fn interrupted_after_first_line(args: &[&str]) -> (std::process::ExitStatus, Vec<String>, String) {
+    use std::io::BufRead;
+    let mut child = std_tool(std::iter::once("echo-client").chain(args.iter().copied()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded by the run's own end: the runs here last a few seconds at most.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    crate::util::signal(&child, libc::SIGINT);
+    let mut lines: Vec<String> = vec![first.trim_end().to_owned()];
+    lines.extend(stdout.lines().map(Result::unwrap));
+    let status = crate::util::wait_timeout(&mut child, RUN);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_no_panic(err.as_bytes());
+    (status, lines, err)
+}
+
+/// Ctrl-C under `--json-lines` ends the stream with the summary, `interrupted: true`; during
+/// the warmup nothing was measured, which is no success and says so.
+#[test]
+fn json_lines_under_ctrl_c_end_with_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = our_server(Net::Tcp, dir.path());
+    let common = [
+        "--connections",
+        "1",
+        "--report-every",
+        "100ms",
+        "--json-lines",
+    ];
+    let (status, lines, err) =
+        interrupted_after_first_line(&[&common[..], &["--duration", "5s", &addr]].concat());
+    assert_eq!(status.code(), Some(0), "{err}\n{lines:?}");
+    let summary: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary", "{lines:?}");
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert!(num(&summary, "received") > 0.0, "{summary}");
+    for l in &lines[..lines.len() - 1] {
+        let i: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(
+            (&i["type"], &i["warmup"]),
+            (&"interval".into(), &false.into()),
+            "{l}"
+        );
+    }
+    // Interrupted in the warmup: its intervals came out, the summary holds nothing, exit 1.
+    let warm = ["--duration", "5s", "--warmup", "5s", &addr];
+    let (status, lines, err) = interrupted_after_first_line(&[&common[..], &warm].concat());
+    assert_eq!(status.code(), Some(1), "{err}\n{lines:?}");
+    let summary: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary", "{lines:?}");
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(
+        (num(&summary, "sent"), num(&summary, "received")),
+        (0.0, 0.0)
+    );
+    assert_eq!(summary["ok"], false, "{summary}");
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["warmup"], true, "{lines:?}");
+    assert!(
+        err.contains("interrupted during the 5s warmup: nothing was measured"),
+        "{err}"
+    );
     drop(server);
 }

@@ -1028,6 +1028,13 @@ fn report(
         return Ok(Exit::Success);
     }
     if c.sent == 0 && summary.errors.is_empty() {
+        // Replies may have come in the warmup, but they are in no figure: nothing measured.
+        if summary.duration_s == 0.0 && !load.series.warmup.is_zero() {
+            eyre::bail!(
+                "interrupted during the {} warmup: nothing was measured",
+                ui::duration(load.series.warmup)
+            );
+        }
         eyre::bail!("no reply from {} before the interrupt", summary.server);
     }
     // Only what went wrong: "0 of 98413 messages lost" led a run whose connections failed.
@@ -1156,8 +1163,15 @@ fn text(s: &LoadSummary) -> String {
         s.mb_per_s
     );
     if let Some(t) = s.rtt_ms {
+        // With --rate two lines of figures follow each other: each says which it is, as
+        // wrk2 -U heads its "Recorded" and "Uncorrected" distributions.
+        let which = if s.rtt_uncorrected_ms.is_some() {
+            " (corrected: from the scheduled send)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms\n",
+            "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms{which}\n",
             t.p50, t.p90, t.p99, t.p99_9, t.max
         ));
     }
@@ -1166,7 +1180,7 @@ fn text(s: &LoadSummary) -> String {
         // lateness (coordinated omission) would have reported.
         out.push_str(&format!(
             "uncorrected p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms \
-             (from the actual send, not the schedule)\n",
+             (uncorrected: from the actual send)\n",
             t.p50, t.p90, t.p99, t.p99_9, t.max
         ));
     }
