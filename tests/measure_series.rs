@@ -889,22 +889,42 @@ fn json_lines_under_ctrl_c_end_with_the_summary() {
         );
     }
     // Interrupted in the warmup: its intervals came out, the summary holds nothing, exit 1.
-    let warm = ["--duration", "5s", "--warmup", "5s", &addr];
-    let (status, lines, err) = interrupted_after_first_line(&[&common[..], &warm].concat());
-    assert_eq!(status.code(), Some(1), "{err}\n{lines:?}");
-    let summary: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    assert_eq!(summary["type"], "summary", "{lines:?}");
-    assert_eq!(summary["interrupted"], true, "{summary}");
-    assert_eq!(
-        (num(&summary, "sent"), num(&summary, "received")),
-        (0.0, 0.0)
-    );
-    assert_eq!(summary["ok"], false, "{summary}");
-    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    assert_eq!(first["warmup"], true, "{lines:?}");
-    assert!(
-        err.contains("interrupted during the 5s warmup: nothing was measured"),
-        "{err}"
-    );
+    // The probe's --count, too, is the measured part after the warmup.
+    let load = [
+        "--connections",
+        "1",
+        "--duration",
+        "5s",
+        "--warmup",
+        "5s",
+        &addr,
+    ];
+    let probe = [
+        "--count",
+        "5",
+        "--interval",
+        "50ms",
+        "--warmup",
+        "5s",
+        &addr,
+    ];
+    for mode in [&load[..], &probe[..]] {
+        let args = [&["--report-every", "100ms", "--json-lines"][..], mode].concat();
+        let (status, lines, err) = interrupted_after_first_line(&args);
+        assert_eq!(status.code(), Some(1), "{err}\n{lines:?}");
+        let summary: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        assert_eq!(summary["type"], "summary", "{lines:?}");
+        assert_eq!(summary["interrupted"], true, "{summary}");
+        let counts = (num(&summary, "sent"), num(&summary, "received"));
+        assert_eq!(counts, (0.0, 0.0), "{summary}");
+        assert_eq!(summary["ok"], false, "{summary}");
+        let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(first["warmup"], true, "{lines:?}");
+        assert!(num(&first, "received") > 0.0, "the warmup ran: {lines:?}");
+        assert!(
+            err.contains("ended during the 5s warmup: nothing was measured"),
+            "{err}"
+        );
+    }
     drop(server);
 }

@@ -81,11 +81,10 @@ of the first connections, opened before the run starts).";
 
 /// `--percentiles`' long help.
 const PERCENTILES_HELP: &str = "\
-Write the round trips' percentile spectrum, as wrk2 --latency prints its \"Detailed \
-Percentile spectrum\" and HdrHistogram's outputPercentileDistribution writes a .hgrm file, to \
-FILE (created or emptied before the run): columns Value (milliseconds), Percentile, \
-TotalCount, 1/(1-Percentile), then the #[Mean, StdDeviation], #[Max, Total count] and \
-#[Buckets, SubBuckets] lines. HdrHistogram's plotter (hdrhistogram.github.io/HdrHistogram/\
+Write the round trips' percentile spectrum exactly as wrk2 --latency prints its \"Detailed \
+Percentile spectrum\" (a .hgrm file) to FILE (created or emptied before the run): columns \
+Value (milliseconds), Percentile, TotalCount, 1/(1-Percentile) (inf in the last row, at \
+100%), then the #[Mean, StdDeviation], #[Max, Total count] and #[Buckets, SubBuckets] lines. HdrHistogram's plotter (hdrhistogram.github.io/HdrHistogram/\
 plotFiles.html) reads it as it reads wrk2's. '-' prints it on stdout after the text report \
 (not with --json, whose stdout is one JSON object). With --rate the values are from the \
 intended send times, as the summary's rtt_ms.";
@@ -93,9 +92,10 @@ intended send times, as the summary's rtt_ms.";
 /// `--hdr-log`'s long help.
 const HDR_LOG_HELP: &str = "\
 Write the round trips as an HdrHistogram interval log to FILE (created or emptied before \
-the run), one histogram per interval of --report-every (1s without it), as wrk2, jHiccup and \
-HdrHistogram's own tools write them, for HistogramLogProcessor, the plotter or Python's hdrh \
-to read: #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: ...] (the run's start), \
+the run), one histogram per interval of --report-every (1s without it), as jHiccup and \
+HdrHistogram's HistogramLogWriter write them, for HistogramLogProcessor (-outputValueUnitRatio \
+1000 for milliseconds: the values are microseconds), whose .hgrm output the plotter reads, \
+or Python's hdrh to read: #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: ...] (the run's start), \
 the \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
 legend, then per interval its start (seconds from BaseTime), its length, its largest round \
 trip in milliseconds and its histogram (V2, deflated, base64) in microseconds (lowest 1, 3 \
@@ -201,8 +201,9 @@ pub struct SeriesArgs {
     /// Run this long first and leave it out of every figure (counts, rates, latencies, the
     /// log), as iperf3 -O: seconds (2) or a DURATION. Load's --duration and the probe's
     /// --count are then the measured part, after it (a probe sent during it is the warmup's
-    /// whenever its reply comes; its lines are marked (warmup)). Its interval lines are marked
-    /// (warmup).
+    /// whenever its reply comes). Its interval lines and its probes' lines are marked
+    /// (warmup), its --json-lines objects "warmup": true. Ctrl-C during it measures nothing:
+    /// exit 1.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "mode", allow_hyphen_values = true)]
     pub warmup: Option<Duration>,
 

@@ -1031,7 +1031,7 @@ fn report(
         // Replies may have come in the warmup, but they are in no figure: nothing measured.
         if summary.duration_s == 0.0 && !load.series.warmup.is_zero() {
             eyre::bail!(
-                "interrupted during the {} warmup: nothing was measured",
+                "ended during the {} warmup: nothing was measured",
                 ui::duration(load.series.warmup)
             );
         }
