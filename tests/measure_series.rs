@@ -640,6 +640,21 @@ fn bad_files_and_values_are_refused_up_front() {
             text(&out.stderr)
         );
     }
+    // One file under two names is refused too, before the run: two writers would garble it.
+    let log = dir.path().join("one.hlog");
+    std::os::unix::fs::symlink(&log, dir.path().join("link.hgrm")).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let dotted = format!("{}/sub/../one.hlog", dir.path().display());
+    let linked = dir.path().join("link.hgrm");
+    for other in [dotted.as_str(), linked.to_str().unwrap()] {
+        let hdr = ["--hdr-log", log.to_str().unwrap(), "--percentiles", other];
+        let out = client(&[&["--connections", "1"][..], &hdr, &[&addr]].concat());
+        assert_eq!(out.status.code(), Some(1), "{other}");
+        let err = text(&out.stderr);
+        assert!(err.contains("are the same file"), "{other}: {err}");
+        assert!(err.contains(other), "{err}");
+        assert!(!err.contains("LOAD"), "the run started: {err}");
+    }
     // They belong to the measure modes.
     let out = client(&["--report-every", "1s", &addr]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -299,6 +299,30 @@ fn create(option: &str, path: &Path) -> eyre::Result<File> {
     })
 }
 
+/// The command line refuses the same name for both files; this catches one file under two
+/// names (`run.log` and `./run.log`, a link), whose two writers would overwrite each other.
+/// Devices such as /dev/null are no concern.
+fn refuse_one_file_for_two(
+    log: &File,
+    log_path: &Path,
+    hgrm: &File,
+    path: &Path,
+) -> eyre::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Ok(a), Ok(b)) = (log.metadata(), hgrm.metadata()) else {
+        return Ok(());
+    };
+    if a.is_file() && a.dev() == b.dev() && a.ino() == b.ino() {
+        eyre::bail!(
+            "--hdr-log {} and --percentiles {} are the same file: give each its own (e.g. \
+             run.hlog and run.hgrm)",
+            quote(log_path.as_os_str()),
+            quote(path.as_os_str())
+        );
+    }
+    Ok(())
+}
+
 impl Outputs {
     /// Opens the files `settings` names, for messages of `size` bytes; `probe`: for probe
     /// mode.
@@ -308,7 +332,13 @@ impl Outputs {
             None => None,
         };
         let percentiles_file = match &settings.percentiles {
-            Some(Percentiles::File(path)) => Some(create("--percentiles", path)?),
+            Some(Percentiles::File(path)) => {
+                let file = create("--percentiles", path)?;
+                if let Some((log, log_path)) = &hdr_log {
+                    refuse_one_file_for_two(log, log_path, &file, path)?;
+                }
+                Some(file)
+            }
             _ => None,
         };
         Ok(Outputs {
