@@ -269,6 +269,16 @@ fn the_series_over_every_transport() {
         assert_eq!(warm, 2, "{what}: {intervals:?}");
         assert_eq!(measured, 5, "{what}: {intervals:?}");
         assert!(num(&summary, "received") > 0.0, "{what}: {summary}");
+        // The options in effect say how the series was made.
+        let o = &summary["run"]["options"];
+        assert_eq!(
+            (num(o, "report_every_s"), num(o, "warmup_s")),
+            (0.2, 0.4),
+            "{o}"
+        );
+        assert_eq!(o["json_lines"], true, "{o}");
+        assert_eq!(o["hdr_log"], log.to_str().unwrap(), "{o}");
+        assert_eq!(o["percentiles"], hgrm.to_str().unwrap(), "{o}");
         // --json-lines: no interval lines on stderr.
         assert!(
             !text(&out.stderr).contains(" msgs/s "),

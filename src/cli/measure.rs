@@ -27,8 +27,9 @@ type (\"summary\"), run {id (128 random bits in hex), started (RFC 3339, UTC: wh
 began, after --start-at's wait), version, host (the generator's host name), labels \
 (--label KEY=VALUE as {KEY: VALUE}), options (every option in effect, durations in \
 seconds: mode, target, transport, family, tls {trust, servername, client_cert} or null, \
-size, timeout_s, connect_timeout_s, wait_s, start_at; probe: count, interval_s, \
-deadline_s, new_connection; load: connections, duration_s, rate, connect_rate)}, \
+size, timeout_s, connect_timeout_s, wait_s, start_at, report_every_s, json_lines, warmup_s, \
+hdr_log, percentiles; probe: count, interval_s, deadline_s, new_connection; load: \
+connections, duration_s, rate, connect_rate)}, \
 mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:ADDR, \
 unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
@@ -190,7 +191,8 @@ pub struct SeriesArgs {
     /// Print a line per interval of DURATION on stderr while the probe or load runs (msgs/s,
     /// MB/s, p50, p99 and max round trip, and load's errors or the probe's lost, late and
     /// duplicate replies in that interval), as iperf3 -i: seconds (1) or a DURATION, at least
-    /// 100ms.
+    /// 100ms. The probe's lines come out with its next send, reply or loss (so at least every
+    /// --interval while it sends); the last interval takes the replies after the last send.
     #[arg(long, value_name = "DURATION", value_parser = parse_report_every, requires = "mode", allow_hyphen_values = true)]
     pub report_every: Option<Duration>,
 
