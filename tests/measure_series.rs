@@ -650,6 +650,22 @@ fn bad_files_and_values_are_refused_up_front() {
             text(&out.stderr)
         );
     }
+    // A file that takes nothing (a full disk) ends the run with exit 1, naming it.
+    for option in ["--hdr-log", "--percentiles"] {
+        let args = [
+            "--connections",
+            "1",
+            "--duration",
+            "200ms",
+            option,
+            "/dev/full",
+            &addr,
+        ];
+        let out = client(&args);
+        assert_eq!(out.status.code(), Some(1), "{option}");
+        let says = format!("{option} /dev/full: cannot write: No space left on device");
+        assert!(text(&out.stderr).contains(&says), "{}", text(&out.stderr));
+    }
     // One file under two names is refused too, before the run: two writers would garble it.
     let log = dir.path().join("one.hlog");
     std::os::unix::fs::symlink(&log, dir.path().join("link.hgrm")).unwrap();
@@ -951,5 +967,56 @@ fn json_lines_under_ctrl_c_end_with_the_summary() {
             "{err}"
         );
     }
+    drop(server);
+}
+
+/// `--json-lines | head -1`: the reader has what it wanted; the run ends quietly, exit 0, as
+/// when stdout closes under any report.
+#[test]
+fn json_lines_into_head_exits_quietly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = our_server(Net::Tcp, dir.path());
+    let args = [
+        "--connections",
+        "1",
+        "--duration",
+        "5s",
+        "--report-every",
+        "100ms",
+    ];
+    let mut child = std_tool(
+        ["echo-client", "--json-lines"]
+            .into_iter()
+            .chain(args)
+            .chain([addr.as_str()]),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the next interval's line meets a closed pipe.
+    let started = std::time::Instant::now();
+    let status = crate::util::wait_timeout(&mut child, RUN);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_no_panic(err.as_bytes());
+    assert!(first.contains(r#""type":"interval""#), "{first}");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err.lines().count(), 1, "only the LOAD line: {err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it ran on: {err}"
+    );
     drop(server);
 }
