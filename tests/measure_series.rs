@@ -120,7 +120,15 @@ while True:
     intervals.append(h.get_total_count())
     total.add(h)
 top = total.get_max_value()
+# Interval_Max is each histogram's max in milliseconds (unit ratio 1000 over microseconds), as
+# HistogramLogWriter writes it: "%.3f" of max / ratio.
+max_columns_ok = all(
+    "%.3f" % (HdrHistogram.decode(f[3]).get_max_value() / 1000.0) == f[2]
+    for f in (l.rstrip("\n").split(",") for l in open(sys.argv[1]))
+    if len(f) == 4 and f[0][:1] not in ('#', chr(34))
+)
 print(json.dumps({
+    "max_columns_ok": max_columns_ok,
     "intervals": intervals, "count": total.get_total_count(),
     "p50": total.get_value_at_percentile(50), "p90": total.get_value_at_percentile(90),
     "p99": total.get_value_at_percentile(99), "max": top,
@@ -157,6 +165,7 @@ fn assert_log_is_the_summary(py: &serde_json::Value, summary: &serde_json::Value
         num(summary, "received"),
         "{what}: {py}\n{summary}"
     );
+    assert_eq!(py["max_columns_ok"], true, "{what}: Interval_Max: {py}");
     let rtt = &summary["rtt_ms"];
     let (min_us, max_us) = (num(rtt, "min") * 1e3, num(rtt, "max") * 1e3);
     for p in ["p50", "p90", "p99"] {

@@ -101,7 +101,8 @@ the \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compresse
 legend, then per interval its start (seconds from BaseTime), its length, its largest round \
 trip in milliseconds and its histogram (V2, deflated, base64) in microseconds (lowest 1, 3 \
 significant digits). The intervals of --warmup are left out. Their sum has the summary's \
-count and percentiles (those are never beyond the exact min and max).";
+count and percentiles (those are never beyond the exact min and max). With --rate the \
+round trips are from the intended send times, as the summary's rtt_ms.";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]

@@ -674,8 +674,8 @@ impl ProbeSeries {
         Ok(warm)
     }
 
-    /// The probe is over: writes the intervals left, then (after the summary) the spectrum
-    /// of `rtt`.
+    /// The probe is over: writes the intervals left (the spectrum comes after the summary,
+    /// through [`Outputs::percentiles`]).
     pub(super) fn finish(&mut self, ui: &Ui) -> eyre::Result<()> {
         match &mut self.recorder {
             Some(r) => r.finish(Instant::now(), &mut self.outputs, ui),
