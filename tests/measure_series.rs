@@ -1029,3 +1029,66 @@ fn json_lines_into_head_exits_quietly() {
     );
     drop(server);
 }
+
+/// A log whose reader goes away mid-run (a FIFO read for its header only): the run goes on,
+/// says so at once, prints its summary, and exits 1 for the lost lines.
+#[test]
+fn a_log_that_fails_mid_run_keeps_the_summary() {
+    use std::io::BufRead;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = our_server(Net::Tcp, dir.path());
+    let fifo = dir.path().join("log.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        thread::spawn(move || {
+            let mut log = std::io::BufReader::new(std::fs::File::open(fifo).unwrap());
+            let mut first = String::new();
+            log.read_line(&mut first).unwrap();
+            first
+        })
+    };
+    let out = client(&[
+        "--connections",
+        "1",
+        "--duration",
+        "1s",
+        "--report-every",
+        "200ms",
+        "--json",
+        "--hdr-log",
+        fifo.to_str().unwrap(),
+        &addr,
+    ]);
+    // A reader still blocked in its open (the client never opened the FIFO) is let go.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    let first = reader.join().unwrap();
+    assert!(
+        first.starts_with("#[asyncio-tool "),
+        "{first:?}: {}",
+        text(&out.stderr)
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(num(&v, "received") > 0.0, "{v}");
+    assert!(
+        (num(&v, "duration_s") - 1.0).abs() < 0.2,
+        "the run went on: {v}"
+    );
+    let says = format!("--hdr-log {}: cannot write: Broken pipe", fifo.display());
+    assert!(
+        err.contains(&format!("{says}; the run goes on without it")),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with(&says), "the last word: {err}");
+    drop(server);
+}

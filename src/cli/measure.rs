@@ -34,7 +34,8 @@ mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:
 unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
 ok (true when replies came, none was lost or differed, and every connection opened; the \
-exit status is 0 exactly then, with or without Ctrl-C), rtt_ms {min, avg, max, mdev, p50, \
+exit status is 0 exactly then, with or without Ctrl-C, if --hdr-log's and --percentiles' \
+files took all their lines), rtt_ms {min, avg, max, mdev, p50, \
 p90, p99, p99_9}, duration_s (measured: from the first probe to the summary, or the \
 load's run), interrupted (Ctrl-C ended it: a probe awaiting its echo then counts as sent \
 and lost, as ping counts it, but is not held against ok; load's messages then in flight \

@@ -1023,7 +1023,7 @@ fn report(
     } else {
         print(&text(&summary))?;
     }
-    outputs.percentiles(latencies)?;
+    outputs.finish(latencies)?;
     if summary.ok {
         return Ok(Exit::Success);
     }

@@ -822,7 +822,7 @@ fn finish(mut tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<E
     } else {
         print(&text(&summary, elapsed))?;
     }
-    tally.series.outputs.percentiles(&tally.rtt)?;
+    tally.series.outputs.finish(&tally.rtt)?;
     if summary.ok {
         return Ok(Exit::Success);
     }
