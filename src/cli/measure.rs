@@ -95,15 +95,17 @@ intended send times, as the summary's rtt_ms.";
 const HDR_LOG_HELP: &str = "\
 Write the round trips as an HdrHistogram interval log to FILE (created or emptied before \
 the run), one histogram per interval of --report-every (1s without it), as jHiccup and \
-HdrHistogram's HistogramLogWriter write them, for HistogramLogProcessor (-outputValueUnitRatio \
-1000 for milliseconds: the values are microseconds), whose .hgrm output the plotter reads, \
-or Python's hdrh to read: #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: ...] (the run's start), \
-the \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
+HdrHistogram's HistogramLogWriter write them, for HistogramLogProcessor (with \
+-outputValueUnitRatio 1000, the values being microseconds; the plotter reads its .hgrm) or \
+Python's hdrh to read. It holds #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: \
+...] (the run's start), the \
+\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
 legend, then per interval its start (seconds from BaseTime), its length, its largest round \
 trip in milliseconds and its histogram (V2, deflated, base64) in microseconds (lowest 1, 3 \
 significant digits). The intervals of --warmup are left out. Their sum has the summary's \
 count and percentiles (those are never beyond the exact min and max). With --rate the \
-round trips are from the intended send times, as the summary's rtt_ms.";
+round trips are from the intended send times, as the summary's rtt_ms. A log that fails \
+mid-run is said at once and closed; the run goes on to its summary, then exits 1.";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]
