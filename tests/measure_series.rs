@@ -1092,3 +1092,70 @@ fn a_log_that_fails_mid_run_keeps_the_summary() {
     assert!(err.trim_end().ends_with(&says), "the last word: {err}");
     drop(server);
 }
+
+/// A server that takes connections and answers nothing: the intervals still come out, one a
+/// period as the run goes, empty, and the loss lands in the last one when declared.
+#[test]
+fn a_stalled_server_still_gets_its_intervals() {
+    use std::io::BufRead;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let held: Vec<_> = l.incoming().take(4).collect();
+        thread::sleep(RUN);
+        drop(held);
+    });
+    let args = [
+        "--duration",
+        "500ms",
+        "--report-every",
+        "100ms",
+        "--timeout",
+        "1s",
+    ];
+    let mut child = std_tool(
+        ["echo-client", "--connections", "1", "--json-lines"]
+            .into_iter()
+            .chain(args)
+            .chain([addr.as_str()]),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        seen.push((started.elapsed(), line.unwrap()));
+    }
+    let status = crate::util::wait_timeout(&mut child, RUN);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_no_panic(err.as_bytes());
+    assert_eq!(status.code(), Some(1), "the message was lost: {err}");
+    let (summary, intervals) = seen.split_last().unwrap();
+    let v: Vec<serde_json::Value> = intervals
+        .iter()
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 5, "{seen:?}");
+    for i in &v[..4] {
+        assert_eq!((num(i, "received"), num(i, "lost")), (0.0, 0.0), "{i}");
+        assert!(i["rtt_ms"].is_null(), "{i}");
+    }
+    assert_eq!(
+        num(&v[4], "lost"),
+        1.0,
+        "declared at 1s, in the last: {seen:?}"
+    );
+    // As the run went: the first empty interval long before the loss ended the run.
+    let (first_at, end_at) = (seen[0].0, summary.0);
+    assert!(end_at - first_at >= Duration::from_millis(500), "{seen:?}");
+    assert!(summary.1.contains(r#""type":"summary""#), "{seen:?}");
+}
