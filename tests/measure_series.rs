@@ -970,7 +970,7 @@ fn json_lines_under_ctrl_c_end_with_the_summary() {
         assert_eq!(summary["ok"], false, "{summary}");
         let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(first["warmup"], true, "{lines:?}");
-        assert!(num(&first, "received") > 0.0, "the warmup ran: {lines:?}");
+        assert!(num(&first, "sent") > 0.0, "the warmup ran: {lines:?}");
         assert!(
             err.contains("ended during the 5s warmup: nothing was measured"),
             "{err}"
