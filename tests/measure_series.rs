@@ -758,12 +758,13 @@ fn the_probe_series_over_every_transport() {
             (12.0, 12.0)
         );
         assert_probe_intervals_add_up(&intervals, &summary);
-        // The warmup's 4 probes (every 50ms for 200ms): run, marked, counted nowhere else.
+        // The warmup's 4 probes (every 50ms for 200ms): run, marked, counted nowhere else. A
+        // busy machine's late tick shifts the schedule (ping's way), leaving fewer.
         let warm: Vec<&serde_json::Value> =
             intervals.iter().filter(|i| i["warmup"] == true).collect();
         assert_eq!(warm.len(), 1, "{what}: {intervals:?}");
         assert!(
-            (3.0..=5.0).contains(&num(warm[0], "sent")),
+            (1.0..=5.0).contains(&num(warm[0], "sent")),
             "{what}: {intervals:?}"
         );
         // 12 probes 50ms apart: 550ms of sending, in 3 intervals of 200ms (the last takes
