@@ -624,9 +624,12 @@ fn merge_is_exact() {
 
 /// A summary as echo-client --json writes one, with `histogram` base64 and the given labels.
 fn summary(mode: &str, data: &Value, received: u64, labels: Value) -> Value {
+    // Each a run of its own: report refuses one run given twice.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "type": "summary",
-        "run": {"id": "0", "started": "2026-12-06T17:00:00Z", "version": "0", "host": "h",
+        "run": {"id": id.to_string(), "started": "2026-12-06T17:00:00Z", "version": "0", "host": "h",
                 "labels": labels, "options": {}},
         "mode": mode, "server": "127.0.0.1:7", "size": 64,
         "sent": received, "received": received, "lost": 0, "mismatched": 0, "ok": true,
@@ -956,4 +959,161 @@ fn readme_local_recipe_runs_as_written() {
         .path()
         .join("results.jsonl")
         .exists()));
+}
+
+/// An encoded V2 histogram (HdrHistogram's layout, 3 digits, 1..2^40 µs) whose header claims
+/// `claimed` bytes of counts and holds `counts`, deflated as a log line carries it or not.
+fn v2(claimed: u32, counts: &[u8], deflated: bool) -> String {
+    use base64::Engine as _;
+    let mut v2 = Vec::new();
+    for word in [0x1c84_9313u32, claimed, 0, 3] {
+        v2.extend(word.to_be_bytes());
+    }
+    v2.extend(1u64.to_be_bytes());
+    v2.extend((1u64 << 40).to_be_bytes());
+    v2.extend(1.0f64.to_be_bytes());
+    v2.extend(counts);
+    let bytes = if deflated {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&v2).unwrap();
+        let z = z.finish().unwrap();
+        let mut out = 0x1c84_9314u32.to_be_bytes().to_vec();
+        out.extend((z.len() as u32).to_be_bytes());
+        out.extend(z);
+        out
+    } else {
+        v2
+    };
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Python: a V2 histogram whose counts, 1 GiB of empty buckets, deflate to 1 MB (a zip bomb).
+const BOMB_PY: &str = r#"
+import base64, struct, sys, zlib
+n = 1 << 30
+z = zlib.compressobj(9)
+parts = [z.compress(struct.pack('>iiiiqqd', 0x1c849313, n, 0, 3, 1, 2**40, 1.0))]
+chunk = bytes(1 << 20)
+parts += [z.compress(chunk) for _ in range(n >> 20)]
+parts.append(z.flush())
+comp = b''.join(parts)
+sys.stdout.write(base64.b64encode(struct.pack('>ii', 0x1c849314, len(comp)) + comp).decode())
+"#;
+
+/// A results file is anyone's: a histogram whose header claims 2 GB of counts (1 KB of
+/// JSON), one that inflates to 1 GiB, one whose counts add up past 2^64 or past its run's
+/// replies, each is refused naming the file, within a memory limit the decoder would have
+/// blown (the crate allocates what the header claims; it inflates all it is given).
+#[test]
+fn hostile_histograms_are_refused_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    // i64::MAX zig-zagged, as HdrHistogram's varint writes it: 7 bits a byte for 8 bytes, then
+    // the top 8 bits whole.
+    let mut v = i64::MAX as u64 * 2;
+    let mut varint = Vec::new();
+    for _ in 0..8 {
+        varint.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    varint.push(v as u8);
+    let mut cases = vec![
+        (
+            "claims",
+            v2(0x7fff_fff0, &[], true),
+            "claims 2147483632 bytes",
+        ),
+        ("claims-plain", v2(0x7fff_fff0, &[], false), "claims"),
+        ("overflows", v2(27, &varint.repeat(3), true), "past 2^64"),
+        // Two samples (zig-zag 4 = 2) in a run of one reply.
+        ("more", v2(1, &[4], true), "more than the 1 replies"),
+    ];
+    let bomb = crate::util::other("python3").args(["-c", BOMB_PY]).output();
+    if peer_present("python3", bomb.is_ok()) {
+        let bomb = text(&bomb.unwrap().stdout);
+        cases.push(("bomb", bomb, "inflates past"));
+    }
+    for (name, data, says) in cases {
+        let path = dir.path().join(format!("{name}.json"));
+        let s = summary("load", &json!(data), 1, json!({}));
+        std::fs::write(&path, s.to_string()).unwrap();
+        let mut cmd = std_tool(["report".as_ref(), path.as_os_str()]);
+        // 768 MiB of address space: the decoder alone would take 1 to 2 GiB.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let limit = libc::rlimit {
+                    rlim_cur: 768 << 20,
+                    rlim_max: 768 << 20,
+                };
+                match libc::setrlimit(libc::RLIMIT_AS, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_timeout(child, RUN);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(&format!("{name}.json")), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+    }
+}
+
+/// The same run given twice (the same file, or its line in a stream beside its own file)
+/// would count its messages twice: refused, naming both. Standard input given twice is a
+/// usage error. Counts that add up past 2^64 and a negative run time are errors, not a
+/// panic nor a wrapped sum.
+#[test]
+fn a_run_given_twice_or_impossible_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let write = |name: &str, v: &Value| std::fs::write(path(name), v.to_string()).unwrap();
+    let a = summary("load", &hist, 10, json!({}));
+    write("a.json", &a);
+    std::fs::write(
+        path("stream.jsonl"),
+        format!("{}\n{a}\n", summary("load", &hist, 10, json!({}))),
+    )
+    .unwrap();
+    let mut huge = summary("load", &hist, u64::MAX, json!({}));
+    write("huge1.json", &huge);
+    huge["run"]["id"] = json!("another");
+    write("huge2.json", &huge);
+    let mut backwards = summary("load", &hist, 10, json!({}));
+    backwards["duration_s"] = json!(-5.0);
+    write("backwards.json", &backwards);
+    for (files, says) in [
+        (
+            vec!["a.json", "a.json"],
+            "'DIR/a.json' and 'DIR/a.json' are the same run",
+        ),
+        (
+            vec!["stream.jsonl", "a.json"],
+            "'DIR/stream.jsonl:2' and 'DIR/a.json' are the same run",
+        ),
+        (vec!["huge1.json", "huge2.json"], "add up past 2^64"),
+        (
+            vec!["backwards.json"],
+            "\"duration_s\" is not a time in seconds",
+        ),
+    ] {
+        let mut args = vec!["report".to_owned()];
+        args.extend(files.iter().map(|f| path(f)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args, PROMPT);
+        let err = text(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+        assert_eq!(out.status.code(), Some(1), "{files:?}: {err}");
+        assert!(err.contains(says), "{files:?}: {err}");
+        assert!(out.stdout.is_empty(), "{files:?}");
+    }
+    let out = run(&["report", "-", "--hdr-log", "-"], PROMPT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("given twice"));
 }

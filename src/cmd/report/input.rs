@@ -17,6 +17,9 @@ const UNIT: &str = "us";
 const ENCODING: &str = "HdrHistogram V2 compressed base64";
 /// A year in seconds: an interval log's time stamps below it are relative.
 const YEAR_S: f64 = 365.25 * 86_400.0;
+/// The largest input read: a day's JSON lines at one interval a second, or its interval log,
+/// take some 200 MB.
+const MAX_INPUT: u64 = 512 << 20;
 
 /// One run, as read from its file.
 pub(super) struct Run {
@@ -24,6 +27,9 @@ pub(super) struct Run {
     /// several runs.
     pub source: String,
     pub labels: BTreeMap<String, String>,
+    /// The run's own id (`run.id`): the same run given twice has the same one. Unknown for an
+    /// interval log.
+    pub id: Option<String>,
     /// `probe` or `load`; unknown for an interval log.
     pub mode: Option<String>,
     /// The run's own verdict; unknown for an interval log.
@@ -91,17 +97,25 @@ pub(super) fn shown(name: &str) -> String {
     }
 }
 
-/// The bytes of `path`, or of standard input for `-`.
+/// The bytes of `path`, or of standard input for `-`, up to [`MAX_INPUT`]: the whole file
+/// is held while it is read.
 fn read(path: &Path) -> eyre::Result<Vec<u8>> {
+    let what = shown(&name(path));
     let mut bytes = Vec::new();
-    if path == Path::new("-") {
+    let read = if path == Path::new("-") {
         std::io::stdin()
             .lock()
+            .take(MAX_INPUT + 1)
             .read_to_end(&mut bytes)
-            .wrap_err("cannot read standard input")?;
     } else {
-        bytes =
-            std::fs::read(path).wrap_err_with(|| format!("cannot read {}", shown(&name(path))))?;
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
+    };
+    read.wrap_err_with(|| format!("cannot read {what}"))?;
+    if bytes.len() as u64 > MAX_INPUT {
+        eyre::bail!(
+            "{what} is larger than {} MiB: no run's results are (is it a results file?)",
+            MAX_INPUT >> 20
+        );
     }
     Ok(bytes)
 }
@@ -171,6 +185,21 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         mismatched: num("mismatched")?,
     };
     let received = num("received")?;
+    // Each sample is a reply's round trip: more samples than replies is no run's summary (and
+    // a count claimed in the billions would be summed as if true).
+    if latencies.len() > received {
+        eyre::bail!(
+            "{at}: the histogram holds {} samples, more than the {received} replies received",
+            latencies.len()
+        );
+    }
+    let duration_s = match obj.get("duration_s") {
+        None => 0.0,
+        Some(d) => d
+            .as_f64()
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .ok_or_else(|| eyre::eyre!("{at}: \"duration_s\" is not a time in seconds"))?,
+    };
     let mode = obj.get("mode").and_then(Value::as_str).map(str::to_owned);
     if !matches!(mode.as_deref(), Some("probe" | "load")) {
         eyre::bail!("{at}: the summary's \"mode\" is not \"probe\" or \"load\"");
@@ -191,7 +220,11 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
     Ok(Run {
         trouble: (ok == Some(false)).then(|| trouble(obj, counts, received)),
         labels: run.map(labels).unwrap_or_default(),
-        duration_s: obj.get("duration_s").and_then(Value::as_f64).unwrap_or(0.0),
+        id: run
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        duration_s,
         source,
         mode,
         ok,
@@ -236,7 +269,7 @@ fn histogram(source: &str, obj: &Map<String, Value>) -> eyre::Result<Latencies> 
             field("encoding")
         );
     }
-    Latencies::decode(field("data")).wrap_err_with(|| format!("{source}: \"histogram\""))
+    super::hist::decode(field("data")).wrap_err_with(|| format!("{source}: \"histogram\""))
 }
 
 /// Why a run was not ok, from its own fields: what the run itself said when it exited 1.
@@ -295,6 +328,7 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
     Ok(Run {
         source: plain,
         labels,
+        id: None,
         mode: None,
         ok: None,
         trouble: None,
@@ -351,7 +385,10 @@ impl Log {
                 .ok_or_else(|| eyre::eyre!("{} is not a time in seconds", quoted(s)))
         };
         let (start, length) = (number(start)?, number(length)?);
-        let interval = Latencies::decode(data)?;
+        let interval = super::hist::decode(data)?;
+        if self.merged.len().checked_add(interval.len()).is_none() {
+            eyre::bail!("the intervals' counts add up past 2^64");
+        }
         self.merged.add(&interval)?;
         self.first = Some(self.first.map_or(start, |f| f.min(start)));
         self.last = Some(self.last.map_or(start + length, |l| l.max(start + length)));
