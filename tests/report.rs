@@ -1117,3 +1117,59 @@ fn a_run_given_twice_or_impossible_numbers_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("given twice"));
 }
+
+/// Python: seeded random runs (each a few samples to thousands, log-spread from 1 µs to
+/// minutes, some values repeated), encoded; and each group's merged figures by hdrh's rules.
+const RANDOM_PY: &str = r#"
+import json, random, sys
+from hdrh.histogram import HdrHistogram
+cases = []
+for seed in range(12):
+    rng = random.Random(seed)
+    runs, merged = [], HdrHistogram(1, 2**40, 3)
+    for _ in range(rng.randint(1, 4)):
+        h = HdrHistogram(1, 2**40, 3)
+        for _ in range(rng.choice([1, 2, 7, 150, 1000, 5000])):
+            h.record_value(int(10 ** rng.uniform(0, 8)), rng.choice([1, 1, 1, 3, 1000]))
+        runs.append({"data": h.encode().decode(), "count": h.get_total_count()})
+        merged.add(h)
+    want = {"count": merged.get_total_count(), "max": merged.get_max_value(),
+            "min": merged.get_min_value()}
+    for name, p in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9),
+                    ("p99_99", 99.99)]:
+        want[name] = merged.get_value_at_percentile(p)
+    cases.append({"runs": runs, "want": want})
+print(json.dumps(cases))
+"#;
+
+/// report's percentiles equal HdrHistogram's (its Python port) on seeded random runs: sizes
+/// from one sample to thousands, values from 1 µs to minutes, counts that put a percentile's
+/// target on a bucket's edge.
+#[test]
+fn percentiles_equal_hdrh_on_random_runs() {
+    if !hdrh_available() {
+        return;
+    }
+    let cases = python(RANDOM_PY, &json!(null));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, case) in cases.as_array().unwrap().iter().enumerate() {
+        let mut files = Vec::new();
+        for (j, r) in case["runs"].as_array().unwrap().iter().enumerate() {
+            let count = r["count"].as_u64().unwrap();
+            let path = dir.path().join(format!("{i}-{j}.json"));
+            let s = summary("load", &r["data"], count, json!({}));
+            std::fs::write(&path, s.to_string()).unwrap();
+            files.push(path.display().to_string());
+        }
+        let mut args = vec!["report", "--json"];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&args, PROMPT);
+        assert!(out.status.success(), "case {i}: {}", text(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = &report["groups"][0]["total"]["rtt_us"];
+        let want = &case["want"];
+        for key in ["count", "min", "max", "p50", "p90", "p99", "p99_9", "p99_99"] {
+            assert_eq!(got[key], want[key], "case {i}, {key}: {got} vs {want}");
+        }
+    }
+}
