@@ -541,3 +541,58 @@ fn a_udp_reply_with_another_runs_tag_is_a_mismatch() {
         "{stdout}"
     );
 }
+
+/// `N sent, N received, N lost[, N in flight]`'s numbers, and the `time Nms` after them, from
+/// the first summary line in `text`.
+fn counts(text: &str) -> ([u64; 4], String) {
+    let line = text.lines().find(|l| l.contains(" sent, ")).expect(text);
+    let n = |what: &str| {
+        line.split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let time = line.rsplit_once("time ").expect(line).1.to_owned();
+    (
+        [n(" sent"), n(" received"), n(" lost"), n(" in flight")],
+        time,
+    )
+}
+
+/// Mid-backlog (a server that answers each probe 300 ms late, probes every 10 ms), SIGQUIT's
+/// summary so far says how many probes are in flight, so that its counts add up as the final
+/// summary's do (sent = received + lost), and both give the time as ping does (`time 812ms`).
+/// Ctrl-C then counts those in flight lost, once.
+#[test]
+fn sigquit_and_ctrl_c_mid_backlog_add_up() {
+    let server = server(Net::Tcp, always_slow(300)).unwrap();
+    let child = std_tool([
+        "echo-client",
+        "-c",
+        "0",
+        "-i",
+        "10ms",
+        "-W",
+        "5s",
+        &server.addr,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    thread::sleep(Duration::from_millis(700));
+    crate::util::signal(&child, libc::SIGQUIT);
+    thread::sleep(Duration::from_millis(300));
+    crate::util::signal(&child, libc::SIGINT);
+    let out = output_timeout(child, RUN);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let ([sent, received, lost, in_flight], time) = counts(&stderr);
+    assert!(in_flight >= 10, "{stderr}");
+    assert_eq!(sent, received + lost + in_flight, "{stderr}");
+    assert!(time.ends_with("ms") && time[..time.len() - 2].parse::<u64>().is_ok());
+    let ([sent, received, lost, in_flight], time) = counts(&stdout);
+    assert_eq!((sent, in_flight), (sent, 0), "{stdout}");
+    assert_eq!(sent, received + lost, "{stdout}");
+    assert!(time.ends_with("ms") && time[..time.len() - 2].parse::<u64>().is_ok());
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+}

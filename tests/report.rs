@@ -1168,7 +1168,9 @@ fn percentiles_equal_hdrh_on_random_runs() {
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         let got = &report["groups"][0]["total"]["rtt_us"];
         let want = &case["want"];
-        for key in ["count", "min", "max", "p50", "p90", "p99", "p99_9", "p99_99"] {
+        for key in [
+            "count", "min", "max", "p50", "p90", "p99", "p99_9", "p99_99",
+        ] {
             assert_eq!(got[key], want[key], "case {i}, {key}: {got} vs {want}");
         }
     }
