@@ -744,7 +744,7 @@ fn runs_with_other_labels_stay_apart_unless_merged() {
 fn bad_inputs_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    let good = json!({"type": "summary", "mode": "load", "sent": 1, "received": 1, "lost": 0,
+    let good = json!({"type": "summary", "mode": "load", "sent": 10, "received": 10, "lost": 0,
         "mismatched": 0, "ok": true, "duration_s": 1.0,
         "histogram": {"unit": "us", "encoding": "HdrHistogram V2 compressed base64",
                       "data": "HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf"}});
@@ -822,6 +822,7 @@ fn a_run_that_lost_messages_fails_the_report() {
     let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
     let fine = summary("load", &hist, 10, json!({}));
     let mut lost = fine.clone();
+    lost["run"]["id"] = json!("another run");
     lost["lost"] = json!(2);
     lost["sent"] = json!(12);
     lost["ok"] = json!(false);
@@ -1174,4 +1175,26 @@ fn percentiles_equal_hdrh_on_random_runs() {
             assert_eq!(got[key], want[key], "case {i}, {key}: {got} vs {want}");
         }
     }
+}
+
+/// Label values with blanks, empty ones and crafted keys read apart in the table's heading and
+/// rows: `host='gen 1'`, `note=''`, never `host=gen 1` (two labels?) nor a raw escape.
+#[test]
+fn labels_with_blanks_read_apart() {
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, host) in ["gen 1", "gen2"].iter().enumerate() {
+        let labels = json!({"host": host, "note": "", "x y\u{1b}[2J": "z", "test": "a=b"});
+        let path = dir.path().join(format!("{i}.json"));
+        std::fs::write(&path, summary("load", &hist, 10, labels).to_string()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let out = run(&["report", "--merge", &files[0], &files[1]], PROMPT);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{table}{}", text(&out.stderr));
+    let heading = table.lines().next().unwrap();
+    assert!(heading.starts_with("runs: note='' test='a=b' "), "{table}");
+    assert!(!table.contains('\u{1b}'), "{table}");
+    assert!(table.contains(" host='gen 1' "), "{table}");
 }

@@ -174,32 +174,7 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         .as_object()
         .ok_or_else(|| eyre::eyre!("{at}: the summary is not a JSON object"))?;
     let latencies = histogram(&at, obj)?;
-    let num = |key: &str| -> eyre::Result<u64> {
-        obj.get(key)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| eyre::eyre!("{at}: the summary has no whole number \"{key}\""))
-    };
-    let counts = Counts {
-        sent: num("sent")?,
-        lost: num("lost")?,
-        mismatched: num("mismatched")?,
-    };
-    let received = num("received")?;
-    // Each sample is a reply's round trip: more samples than replies is no run's summary (and
-    // a count claimed in the billions would be summed as if true).
-    if latencies.len() > received {
-        eyre::bail!(
-            "{at}: the histogram holds {} samples, more than the {received} replies received",
-            latencies.len()
-        );
-    }
-    let duration_s = match obj.get("duration_s") {
-        None => 0.0,
-        Some(d) => d
-            .as_f64()
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .ok_or_else(|| eyre::eyre!("{at}: \"duration_s\" is not a time in seconds"))?,
-    };
+    let (counts, received, duration_s) = figures(&at, obj, &latencies)?;
     let mode = obj.get("mode").and_then(Value::as_str).map(str::to_owned);
     if !matches!(mode.as_deref(), Some("probe" | "load")) {
         eyre::bail!("{at}: the summary's \"mode\" is not \"probe\" or \"load\"");
@@ -234,6 +209,41 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         started,
         latencies,
     })
+}
+
+/// A summary's counts, replies and run time, checked to be what a run could report: whole
+/// numbers, a time of 0 or more, no more samples in its histogram than replies (a count
+/// claimed in the billions would be summed as if true).
+fn figures(
+    at: &str,
+    obj: &Map<String, Value>,
+    latencies: &Latencies,
+) -> eyre::Result<(Counts, u64, f64)> {
+    let num = |key: &str| -> eyre::Result<u64> {
+        obj.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| eyre::eyre!("{at}: the summary has no whole number \"{key}\""))
+    };
+    let counts = Counts {
+        sent: num("sent")?,
+        lost: num("lost")?,
+        mismatched: num("mismatched")?,
+    };
+    let received = num("received")?;
+    if latencies.len() > received {
+        eyre::bail!(
+            "{at}: the histogram holds {} samples, more than the {received} replies received",
+            latencies.len()
+        );
+    }
+    let duration_s = match obj.get("duration_s") {
+        None => 0.0,
+        Some(d) => d
+            .as_f64()
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .ok_or_else(|| eyre::eyre!("{at}: \"duration_s\" is not a time in seconds"))?,
+    };
+    Ok((counts, received, duration_s))
 }
 
 /// The `run.labels` object, its string values.

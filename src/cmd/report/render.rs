@@ -45,15 +45,14 @@ fn heading(group: &Group) -> String {
     )
 }
 
-/// `a=1 b=2`; a control character (a results file is anyone's text) in its escaped form, so
-/// a crafted label can forge no line and send no escape sequence.
+/// `a=1 b=2 host='gen 1' empty=''`: a key or value that holds a blank, a quote or a control
+/// character (a results file is anyone's text) shell-quoted, escaped, so labels read apart
+/// and a crafted one can forge no line and send no escape sequence.
 pub(super) fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    let quote = |s: &str| crate::ui::quote::quote(s.as_ref());
     let parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| {
-            let kv = format!("{k}={v}");
-            crate::ui::quote::address(&kv).into_owned()
-        })
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
         .collect();
     parts.join(" ")
 }
