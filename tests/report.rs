@@ -1198,3 +1198,37 @@ fn labels_with_blanks_read_apart() {
     assert!(!table.contains('\u{1b}'), "{table}");
     assert!(table.contains(" host='gen 1' "), "{table}");
 }
+
+/// A tagged interval line (`Tag=NAME,`: another histogram of the same run, such as a writer's
+/// uncorrected one) is left out, as HdrHistogram's log processor leaves it without -tag:
+/// summed with the untagged lines it would count each reply twice. A log of tagged lines
+/// only says so.
+#[test]
+fn tagged_hdr_log_lines_are_not_summed_in() {
+    let hist = "HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf";
+    let dir = tempfile::tempdir().unwrap();
+    let head = "#[StartTime: 1796576400.000 (seconds since epoch)]\n\
+                \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
+    let tagged = format!("Tag=uncorrected,0.000,1.000,0.120,{hist}\n");
+    let both = dir.path().join("both.hlog");
+    std::fs::write(&both, format!("{head}0.000,1.000,0.120,{hist}\n{tagged}")).unwrap();
+    let only = dir.path().join("only.hlog");
+    std::fs::write(&only, format!("{head}{tagged}")).unwrap();
+    let out = run(
+        &["report", "--json", "--hdr-log", &both.display().to_string()],
+        PROMPT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["groups"][0]["total"]["received"], 10, "{report}");
+    let out = run(
+        &["report", "--hdr-log", &only.display().to_string()],
+        PROMPT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("only.hlog' holds only tagged interval lines"),
+        "{}",
+        text(&out.stderr)
+    );
+}

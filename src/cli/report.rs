@@ -312,7 +312,8 @@ pub struct ReportArgs {
     /// An HdrHistogram interval log (#[StartTime: ...], a legend, then
     /// start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log
     /// writes: its intervals summed make one run, which has latencies and a count of replies
-    /// but no losses. Repeatable.
+    /// but no losses. Tagged lines (Tag=NAME,...: another histogram of the run) are left out,
+    /// as HdrHistogram's log processor leaves them. Repeatable.
     #[arg(long = "hdr-log", value_name = "FILE", action = ArgAction::Append, value_hint = ValueHint::FilePath)]
     pub hdr_logs: Vec<PathBuf>,
 

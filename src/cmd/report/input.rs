@@ -319,6 +319,12 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
             .wrap_err_with(|| format!("{name} line {}", i + 1))?;
     }
     let (Some(first), Some(last)) = (log.first, log.last) else {
+        if log.tagged > 0 {
+            eyre::bail!(
+                "{name} holds only tagged interval lines (Tag=NAME,...): report reads the \
+                 untagged ones, as HdrHistogram's log processor does without -tag"
+            );
+        }
         eyre::bail!(
             "{name} holds no interval line (start,length,max,HISTFAAA...): is it an \
              HdrHistogram log?"
@@ -361,6 +367,8 @@ struct Log {
     first: Option<f64>,
     last: Option<f64>,
     merged: Latencies,
+    /// Tagged interval lines, left out.
+    tagged: usize,
 }
 
 impl Log {
@@ -378,12 +386,15 @@ impl Log {
             }
             return Ok(());
         }
-        // An optional `Tag=NAME,` comes first (HdrHistogram log format 1.3).
-        let untagged = match line.strip_prefix("Tag=") {
-            Some(tagged) => tagged.split_once(',').map_or("", |(_, rest)| rest),
-            None => line,
-        };
-        let fields: Vec<&str> = untagged.split(',').collect();
+        // A `Tag=NAME,` first (log format 1.3) names another histogram of the same run (a
+        // writer's uncorrected one beside the corrected): summed with the untagged ones it
+        // would count each reply twice. Left out, as HdrHistogram's log processor leaves them
+        // without -tag.
+        if line.starts_with("Tag=") {
+            self.tagged += 1;
+            return Ok(());
+        }
+        let fields: Vec<&str> = line.split(',').collect();
         let [start, length, _max, data] = fields[..] else {
             eyre::bail!("not an interval line (start,length,max,HISTFAAA...)");
         };
