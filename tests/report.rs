@@ -1232,3 +1232,30 @@ fn tagged_hdr_log_lines_are_not_summed_in() {
         text(&out.stderr)
     );
 }
+
+/// Labels in any script keep the table's columns in line as a terminal shows them: every row
+/// of a table is as wide as its header (a CJK character takes two columns).
+#[test]
+fn wide_labels_keep_the_columns_in_line() {
+    use unicode_width::UnicodeWidthStr as _;
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, host) in ["東京の生成器", "gen2"].iter().enumerate() {
+        let path = dir.path().join(format!("{i}.json"));
+        let s = summary("load", &hist, 10, json!({"host": host}));
+        std::fs::write(&path, s.to_string()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let out = run(&["report", "--merge", &files[0], &files[1]], PROMPT);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{table}{}", text(&out.stderr));
+    let rows: Vec<&str> = table.lines().skip(1).take(4).collect();
+    assert!(
+        rows[0].starts_with("RUN") && rows[3].starts_with("total"),
+        "{table}"
+    );
+    for row in &rows {
+        assert_eq!(row.width(), rows[0].width(), "{table}");
+    }
+}

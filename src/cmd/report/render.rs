@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
+use unicode_width::UnicodeWidthStr as _;
 
 use super::group::{Figures, Group, Total, figures, over_span};
 use super::input::Run;
@@ -159,12 +160,13 @@ fn yes_no(ok: Option<bool>) -> String {
 }
 
 /// Columns padded to their widest cell: the first two (names, labels) to the left, figures to
-/// the right, two spaces between.
+/// the right, two spaces between. Widths are as a terminal shows them (a CJK character takes
+/// two columns), so a label in any script keeps the columns after it in line.
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.first().map_or(0, Vec::len);
     let width = |c: usize| {
         rows.iter()
-            .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+            .map(|r| r.get(c).map_or(0, |s| s.width()))
             .max()
             .unwrap_or(0)
     };
@@ -184,12 +186,14 @@ fn table(rows: &[Vec<String>]) -> String {
             if c > 0 {
                 line.push_str("  ");
             }
-            let w = widths[c];
-            let _ = if c < text_columns {
-                write!(line, "{cell:<w$}")
+            let pad = " ".repeat(widths[c].saturating_sub(cell.width()));
+            if c < text_columns {
+                line.push_str(cell);
+                line.push_str(&pad);
             } else {
-                write!(line, "{cell:>w$}")
-            };
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
         }
         out.push_str(line.trim_end());
         out.push('\n');
