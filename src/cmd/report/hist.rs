@@ -72,19 +72,19 @@ fn inflate(bytes: &[u8]) -> eyre::Result<Vec<u8>> {
 /// Checks an uncompressed V2 histogram's claimed payload against what it holds, and its
 /// counts' total.
 fn check(v2: &[u8]) -> eyre::Result<()> {
-    let Some(claimed) = v2.get(4..8) else {
+    let (Some(claimed), Some(payload)) = (v2.get(4..8), v2.get(HEADER..)) else {
         // Too short for a header: the crate says so.
         return Ok(());
     };
     let claimed = u32::from_be_bytes([claimed[0], claimed[1], claimed[2], claimed[3]]) as usize;
-    let held = v2.len().saturating_sub(HEADER);
-    if claimed > held {
+    let Some(counts) = payload.get(..claimed) else {
         eyre::bail!(
             "not an encoded histogram: its header claims {claimed} bytes of counts, it holds \
-             {held}"
+             {}",
+            payload.len()
         );
-    }
-    if total(&v2[HEADER..HEADER + claimed]).is_none() {
+    };
+    if total(counts).is_none() {
         eyre::bail!("not an encoded histogram: its counts add up past 2^64");
     }
     Ok(())
@@ -154,6 +154,26 @@ mod tests {
         // The 9th byte takes all its 8 bits.
         assert_eq!(total(&[0xff; 9]), None, "i64::MIN");
         assert_eq!(total(&[]), Some(0));
+    }
+
+    /// Too short for its header, or its counts: an error, never a panic.
+    #[test]
+    fn short_input_is_an_error() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        for len in [0, 3, 4, 8, 20, 39, 40] {
+            let mut v2 = V2.to_be_bytes().to_vec();
+            v2.resize(len.max(4), 0);
+            assert!(decode(&b64(&v2)).is_err(), "{len}");
+        }
+        let mut v2 = V2.to_be_bytes().to_vec();
+        v2.resize(HEADER, 0);
+        v2[7] = 9;
+        let err = decode(&b64(&v2)).err().unwrap().to_string();
+        assert!(
+            err.contains("claims 9 bytes of counts, it holds 0"),
+            "{err}"
+        );
     }
 
     #[test]
