@@ -314,8 +314,9 @@ fn a_slow_server_does_not_slow_the_probes() {
             let v = json(&out);
             assert_eq!(num(&v, "received"), 10.0, "{v}");
             let took = num(&v, "duration_s");
-            // One at a time: at least 10 × 50 ms.
-            assert!(took < 0.4, "{net:?} {own}: {took} s: {err}");
+            // One at a time: at least 10 × 50 ms; on schedule about 0.14 s, given room for a
+            // busy machine.
+            assert!(took < 0.45, "{net:?} {own}: {took} s: {err}");
             let rtt = &v["rtt_ms"];
             assert!(num(rtt, "min") >= 49.0, "{net:?} {own}: {v}");
         }
@@ -380,12 +381,16 @@ fn a_reply_after_the_timeout_is_shown_late() {
         assert!(num(&v, "late") >= 1.0, "{v}");
         assert!(num(&v["rtt_ms"], "max") >= 250.0, "{v}");
     }
-    // The text summary says it too; over UDP only the one reply is late.
+    // The text summary says it too; over UDP only the one reply is late (on a busy machine
+    // another may be, past its 150 ms).
     let server = server(Net::Udp, late).unwrap();
     let out = probe(Net::Udp, &server.addr, &args);
     let stdout = text(&out.stdout);
-    let want = "15 sent, 15 received, 0 lost, 0 mismatched, 1 late, 0% packet loss";
-    assert!(stdout.contains(want), "{stdout}");
+    let want = "15 sent, 15 received, 0 lost, 0 mismatched, ";
+    let rest = &stdout[stdout.find(want).expect(&stdout) + want.len()..];
+    let (late, rest) = rest.split_once(" late, ").expect(&stdout);
+    assert!(late.parse::<u64>().unwrap() >= 1, "{stdout}");
+    assert!(rest.starts_with("0% packet loss"), "{stdout}");
 }
 
 /// Every UDP reply sent twice, the copy 25 ms later while later probes are in flight: each
