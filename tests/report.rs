@@ -760,6 +760,11 @@ fn bad_inputs_name_the_file() {
     garbled["histogram"]["data"] = json!("bm90IGEgaGlzdG9ncmFt");
     write("garbled.json", &garbled);
     write("probe.json", &json!({"type": "summary", "mode": "probe"}));
+    // A run that lost messages, its verdict gone: not taken for ok.
+    let mut no_ok = good.clone();
+    no_ok.as_object_mut().unwrap().remove("ok");
+    no_ok["lost"] = json!(5);
+    write("nook.json", &no_ok);
     let mut probe = good.clone();
     probe["mode"] = json!("probe");
     write("probe.json", &probe);
@@ -782,6 +787,10 @@ fn bad_inputs_name_the_file() {
         (
             vec!["ns.json"],
             "'DIR/ns.json': the histogram's unit is \"ns\", not \"us\"",
+        ),
+        (
+            vec!["nook.json"],
+            "'DIR/nook.json': the summary has no \"ok\" (true or false)",
         ),
         (
             vec!["garbled.json"],

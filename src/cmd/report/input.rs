@@ -179,7 +179,11 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
     if !matches!(mode.as_deref(), Some("probe" | "load")) {
         eyre::bail!("{at}: the summary's \"mode\" is not \"probe\" or \"load\"");
     }
+    // The run's own verdict, required: without it a run that lost messages would pass.
     let ok = obj.get("ok").and_then(Value::as_bool);
+    if ok.is_none() {
+        eyre::bail!("{at}: the summary has no \"ok\" (true or false)");
+    }
     let run = obj.get("run").and_then(Value::as_object);
     let started = run
         .and_then(|r| r.get("started"))
