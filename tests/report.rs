@@ -1047,19 +1047,8 @@ fn hostile_histograms_are_refused_within_bounds() {
         let s = summary("load", &json!(data), 1, json!({}));
         std::fs::write(&path, s.to_string()).unwrap();
         let mut cmd = std_tool(["report".as_ref(), path.as_os_str()]);
-        // 768 MiB of address space: the decoder alone would take 1 to 2 GiB.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                let limit = libc::rlimit {
-                    rlim_cur: 768 << 20,
-                    rlim_max: 768 << 20,
-                };
-                match libc::setrlimit(libc::RLIMIT_AS, &limit) {
-                    0 => Ok(()),
-                    _ => Err(std::io::Error::last_os_error()),
-                }
-            });
-        }
+        // The decoder alone would take 1 to 2 GiB.
+        limit_memory(&mut cmd, 768 << 20);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1267,4 +1256,60 @@ fn wide_labels_keep_the_columns_in_line() {
     for row in &rows {
         assert_eq!(row.width(), rows[0].width(), "{table}");
     }
+}
+
+/// Runs `cmd` with `bytes` of address space (`ulimit -v`): a memory bound a test can see.
+fn limit_memory(cmd: &mut std::process::Command, bytes: u64) {
+    // SAFETY: setrlimit(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            match libc::setrlimit(libc::RLIMIT_AS, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+}
+
+/// Many runs in one JSON-lines file (a fleet's results, interval objects between) are read in
+/// one pass and kept small: 20,000 runs (6 MB) in seconds and within 256 MiB, where counting
+/// each one's line from the file's start took 9 minutes and each decoded histogram 20 KiB.
+#[test]
+fn many_runs_in_one_file_are_read_in_linear_time_and_bounded_memory() {
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.jsonl");
+    let mut lines = String::new();
+    let interval = json!({"type": "interval", "mode": "load"});
+    for _ in 0..20_000 {
+        lines.push_str(&format!(
+            "{interval}\n{}\n",
+            summary("load", &hist, 10, json!({}))
+        ));
+    }
+    std::fs::write(&path, lines).unwrap();
+    let mut cmd = std_tool(["report".as_ref(), "--merge".as_ref(), path.as_os_str()]);
+    limit_memory(&mut cmd, 256 << 20);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let out = output_timeout(child, RUN);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+    let total = table.lines().find(|l| l.starts_with("total")).unwrap();
+    assert!(total.contains(" 200000 "), "{total}");
+    assert!(table.contains("fleet.jsonl:40000 "), "the last run's line");
 }

@@ -145,7 +145,7 @@ fn total(runs: &[Run]) -> eyre::Result<Total> {
     }
     let mut latencies = Latencies::new();
     for run in runs {
-        latencies.add(&run.latencies)?;
+        latencies.add(&run.latencies()?)?;
     }
     let mb_per_s = runs.iter().map(Run::mb_per_s).sum::<Option<f64>>();
     let oks: Vec<bool> = runs.iter().filter_map(|r| r.ok).collect();

@@ -43,8 +43,10 @@ pub(super) struct Run {
     pub bytes_received: Option<u64>,
     pub started: Option<SystemTime>,
     pub duration_s: f64,
-    /// Round trips, in microseconds.
-    pub latencies: Latencies,
+    /// Round trips, in microseconds: the histogram encoded (a few hundred bytes, where the
+    /// decoded one takes 16 KiB or more: a file may hold many thousand runs), and its figures.
+    pub histogram: String,
+    pub rtt: Option<super::group::Figures>,
 }
 
 /// The counts only a JSON summary has.
@@ -56,6 +58,11 @@ pub(super) struct Counts {
 }
 
 impl Run {
+    /// The round trips, decoded again.
+    pub fn latencies(&self) -> eyre::Result<Latencies> {
+        Latencies::decode(&self.histogram)
+    }
+
     /// Messages a second over the run's own time.
     pub fn msgs_per_s(&self) -> f64 {
         per_second(self.received as f64, self.duration_s)
@@ -120,13 +127,20 @@ fn read(path: &Path) -> eyre::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The runs of a `--json` results file: every `"type":"summary"` object in it.
+/// The runs of a `--json` results file: every `"type":"summary"` object in it, each made a
+/// run as it is read (a file may hold many thousand, with interval objects between).
 pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
     let bytes = read(path)?;
     let plain = name(path);
     let name = shown(&plain);
     let mut found = Vec::new();
+    // The latest summary, made a run once the next one shows whether the file holds several
+    // (then each is named FILE:LINE), so at most one parsed object is held.
+    let mut pending: Option<(usize, Value)> = None;
+    let named = |line: usize| format!("{plain}:{line}");
     let mut stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>();
+    // Lines counted as the values go, once over the file.
+    let (mut counted, mut line) = (0, 1);
     loop {
         let at = stream.byte_offset();
         let Some(value) = stream.next() else { break };
@@ -134,10 +148,18 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
         // The offset is where the last value ended: the object starts past the blanks.
         let blanks = bytes[at..].iter().take_while(|b| b.is_ascii_whitespace());
         let start = at + blanks.count();
-        let line = 1 + bytes[..start].iter().filter(|&&b| b == b'\n').count();
+        line += bytes[counted..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted = start;
         // A summary object ends a JSON-lines stream; interval objects are not runs.
         match value.get("type").and_then(Value::as_str) {
-            Some("summary") => found.push((line, value)),
+            Some("summary") => {
+                if let Some((line, before)) = pending.replace((line, value)) {
+                    found.push(summary_run(named(line), &before)?);
+                }
+            }
             Some(_) => {}
             None if value.get("mode").is_some() => eyre::bail!(
                 "{name} has no \"type\":\"summary\" nor \"histogram\": written by an older \
@@ -147,24 +169,21 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
             None => {}
         }
     }
+    if let Some((line, last)) = pending {
+        let source = if found.is_empty() {
+            plain.clone()
+        } else {
+            named(line)
+        };
+        found.push(summary_run(source, &last)?);
+    }
     if found.is_empty() {
         eyre::bail!(
             "{name} holds no run: no JSON object with \"type\":\"summary\" (it takes \
              echo-client --json output)"
         );
     }
-    let several = found.len() > 1;
-    found
-        .into_iter()
-        .map(|(line, value)| {
-            let source = if several {
-                format!("{plain}:{line}")
-            } else {
-                plain.clone()
-            };
-            summary_run(source, &value)
-        })
-        .collect()
+    Ok(found)
 }
 
 /// One summary object as a run.
@@ -211,7 +230,8 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         received,
         bytes_received,
         started,
-        latencies,
+        histogram: latencies.encode(),
+        rtt: super::group::figures(&latencies),
     })
 }
 
@@ -357,7 +377,8 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
         bytes_received: None,
         started,
         duration_s: (last - first).max(0.0),
-        latencies: log.merged,
+        histogram: log.merged.encode(),
+        rtt: super::group::figures(&log.merged),
     })
 }
 

@@ -99,7 +99,7 @@ fn run_row(run: &Run, varying: &[String]) -> Vec<String> {
     counts_cells(&mut row, run.counts, run.received);
     row.push(format!("{:.1}", run.msgs_per_s()));
     row.push(optional(run.mb_per_s().map(|m| format!("{m:.2}"))));
-    times_cells(&mut row, figures(&run.latencies));
+    times_cells(&mut row, run.rtt);
     row.push(yes_no(run.ok));
     row
 }
@@ -266,7 +266,7 @@ fn run_json(run: &Run) -> Value {
             "started": run.started.map(crate::cli::report::rfc3339),
             "msgs_per_s": run.msgs_per_s(),
             "mb_per_s": run.mb_per_s(),
-            "rtt_us": figures(&run.latencies),
+            "rtt_us": run.rtt,
         }),
     );
     row
