@@ -314,8 +314,9 @@ fn a_slow_server_does_not_slow_the_probes() {
             let v = json(&out);
             assert_eq!(num(&v, "received"), 10.0, "{v}");
             let took = num(&v, "duration_s");
-            // One at a time: at least 10 × 50 ms.
-            assert!(took < 0.4, "{net:?} {own}: {took} s: {err}");
+            // One at a time: at least 10 × 50 ms; on schedule about 0.14 s, given room for a
+            // busy machine.
+            assert!(took < 0.45, "{net:?} {own}: {took} s: {err}");
             let rtt = &v["rtt_ms"];
             assert!(num(rtt, "min") >= 49.0, "{net:?} {own}: {v}");
         }
@@ -380,12 +381,16 @@ fn a_reply_after_the_timeout_is_shown_late() {
         assert!(num(&v, "late") >= 1.0, "{v}");
         assert!(num(&v["rtt_ms"], "max") >= 250.0, "{v}");
     }
-    // The text summary says it too; over UDP only the one reply is late.
+    // The text summary says it too; over UDP only the one reply is late (on a busy machine
+    // another may be, past its 150 ms).
     let server = server(Net::Udp, late).unwrap();
     let out = probe(Net::Udp, &server.addr, &args);
     let stdout = text(&out.stdout);
-    let want = "15 sent, 15 received, 0 lost, 0 mismatched, 1 late, 0% packet loss";
-    assert!(stdout.contains(want), "{stdout}");
+    let want = "15 sent, 15 received, 0 lost, 0 mismatched, ";
+    let rest = &stdout[stdout.find(want).expect(&stdout) + want.len()..];
+    let (late, rest) = rest.split_once(" late, ").expect(&stdout);
+    assert!(late.parse::<u64>().unwrap() >= 1, "{stdout}");
+    assert!(rest.starts_with("0% packet loss"), "{stdout}");
 }
 
 /// Every UDP reply sent twice, the copy 25 ms later while later probes are in flight: each
@@ -540,4 +545,59 @@ fn a_udp_reply_with_another_runs_tag_is_a_mismatch() {
         stdout.contains("5 sent, 5 received, 0 lost, 1 mismatched"),
         "{stdout}"
     );
+}
+
+/// `N sent, N received, N lost[, N in flight]`'s numbers, and the `time Nms` after them, from
+/// the first summary line in `text`.
+fn counts(text: &str) -> ([u64; 4], String) {
+    let line = text.lines().find(|l| l.contains(" sent, ")).expect(text);
+    let n = |what: &str| {
+        line.split(", ")
+            .find_map(|part| part.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let time = line.rsplit_once("time ").expect(line).1.to_owned();
+    (
+        [n(" sent"), n(" received"), n(" lost"), n(" in flight")],
+        time,
+    )
+}
+
+/// Mid-backlog (a server that answers each probe 300 ms late, probes every 10 ms), SIGQUIT's
+/// summary so far says how many probes are in flight, so that its counts add up as the final
+/// summary's do (sent = received + lost), and both give the time as ping does (`time 812ms`).
+/// Ctrl-C then counts those in flight lost, once.
+#[test]
+fn sigquit_and_ctrl_c_mid_backlog_add_up() {
+    let server = server(Net::Tcp, always_slow(300)).unwrap();
+    let child = std_tool([
+        "echo-client",
+        "-c",
+        "0",
+        "-i",
+        "10ms",
+        "-W",
+        "5s",
+        &server.addr,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    thread::sleep(Duration::from_millis(700));
+    crate::util::signal(&child, libc::SIGQUIT);
+    thread::sleep(Duration::from_millis(300));
+    crate::util::signal(&child, libc::SIGINT);
+    let out = output_timeout(child, RUN);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let ([sent, received, lost, in_flight], time) = counts(&stderr);
+    assert!(in_flight >= 10, "{stderr}");
+    assert_eq!(sent, received + lost + in_flight, "{stderr}");
+    assert!(time.ends_with("ms") && time[..time.len() - 2].parse::<u64>().is_ok());
+    let ([sent, received, lost, in_flight], time) = counts(&stdout);
+    assert_eq!((sent, in_flight), (sent, 0), "{stdout}");
+    assert_eq!(sent, received + lost, "{stdout}");
+    assert!(time.ends_with("ms") && time[..time.len() - 2].parse::<u64>().is_ok());
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
 }

@@ -624,9 +624,12 @@ fn merge_is_exact() {
 
 /// A summary as echo-client --json writes one, with `histogram` base64 and the given labels.
 fn summary(mode: &str, data: &Value, received: u64, labels: Value) -> Value {
+    // Each a run of its own: report refuses one run given twice.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "type": "summary",
-        "run": {"id": "0", "started": "2026-12-06T17:00:00Z", "version": "0", "host": "h",
+        "run": {"id": id.to_string(), "started": "2026-12-06T17:00:00Z", "version": "0", "host": "h",
                 "labels": labels, "options": {}},
         "mode": mode, "server": "127.0.0.1:7", "size": 64,
         "sent": received, "received": received, "lost": 0, "mismatched": 0, "ok": true,
@@ -741,7 +744,7 @@ fn runs_with_other_labels_stay_apart_unless_merged() {
 fn bad_inputs_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    let good = json!({"type": "summary", "mode": "load", "sent": 1, "received": 1, "lost": 0,
+    let good = json!({"type": "summary", "mode": "load", "sent": 10, "received": 10, "lost": 0,
         "mismatched": 0, "ok": true, "duration_s": 1.0,
         "histogram": {"unit": "us", "encoding": "HdrHistogram V2 compressed base64",
                       "data": "HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf"}});
@@ -757,6 +760,11 @@ fn bad_inputs_name_the_file() {
     garbled["histogram"]["data"] = json!("bm90IGEgaGlzdG9ncmFt");
     write("garbled.json", &garbled);
     write("probe.json", &json!({"type": "summary", "mode": "probe"}));
+    // A run that lost messages, its verdict gone: not taken for ok.
+    let mut no_ok = good.clone();
+    no_ok.as_object_mut().unwrap().remove("ok");
+    no_ok["lost"] = json!(5);
+    write("nook.json", &no_ok);
     let mut probe = good.clone();
     probe["mode"] = json!("probe");
     write("probe.json", &probe);
@@ -779,6 +787,10 @@ fn bad_inputs_name_the_file() {
         (
             vec!["ns.json"],
             "'DIR/ns.json': the histogram's unit is \"ns\", not \"us\"",
+        ),
+        (
+            vec!["nook.json"],
+            "'DIR/nook.json': the summary has no \"ok\" (true or false)",
         ),
         (
             vec!["garbled.json"],
@@ -819,6 +831,7 @@ fn a_run_that_lost_messages_fails_the_report() {
     let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
     let fine = summary("load", &hist, 10, json!({}));
     let mut lost = fine.clone();
+    lost["run"]["id"] = json!("another run");
     lost["lost"] = json!(2);
     lost["sent"] = json!(12);
     lost["ok"] = json!(false);
@@ -956,4 +969,347 @@ fn readme_local_recipe_runs_as_written() {
         .path()
         .join("results.jsonl")
         .exists()));
+}
+
+/// An encoded V2 histogram (HdrHistogram's layout, 3 digits, 1..2^40 µs) whose header claims
+/// `claimed` bytes of counts and holds `counts`, deflated as a log line carries it or not.
+fn v2(claimed: u32, counts: &[u8], deflated: bool) -> String {
+    use base64::Engine as _;
+    let mut v2 = Vec::new();
+    for word in [0x1c84_9313u32, claimed, 0, 3] {
+        v2.extend(word.to_be_bytes());
+    }
+    v2.extend(1u64.to_be_bytes());
+    v2.extend((1u64 << 40).to_be_bytes());
+    v2.extend(1.0f64.to_be_bytes());
+    v2.extend(counts);
+    let bytes = if deflated {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&v2).unwrap();
+        let z = z.finish().unwrap();
+        let mut out = 0x1c84_9314u32.to_be_bytes().to_vec();
+        out.extend((z.len() as u32).to_be_bytes());
+        out.extend(z);
+        out
+    } else {
+        v2
+    };
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Python: a V2 histogram whose counts, 1 GiB of empty buckets, deflate to 1 MB (a zip bomb).
+const BOMB_PY: &str = r#"
+import base64, struct, sys, zlib
+n = 1 << 30
+z = zlib.compressobj(9)
+parts = [z.compress(struct.pack('>iiiiqqd', 0x1c849313, n, 0, 3, 1, 2**40, 1.0))]
+chunk = bytes(1 << 20)
+parts += [z.compress(chunk) for _ in range(n >> 20)]
+parts.append(z.flush())
+comp = b''.join(parts)
+sys.stdout.write(base64.b64encode(struct.pack('>ii', 0x1c849314, len(comp)) + comp).decode())
+"#;
+
+/// A results file is anyone's: a histogram whose header claims 2 GB of counts (1 KB of
+/// JSON), one that inflates to 1 GiB, one whose counts add up past 2^64 or past its run's
+/// replies, each is refused naming the file, within a memory limit the decoder would have
+/// blown (the crate allocates what the header claims; it inflates all it is given).
+#[test]
+fn hostile_histograms_are_refused_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    // i64::MAX zig-zagged, as HdrHistogram's varint writes it: 7 bits a byte for 8 bytes, then
+    // the top 8 bits whole.
+    let mut v = i64::MAX as u64 * 2;
+    let mut varint = Vec::new();
+    for _ in 0..8 {
+        varint.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    varint.push(v as u8);
+    let mut cases = vec![
+        (
+            "claims",
+            v2(0x7fff_fff0, &[], true),
+            "claims 2147483632 bytes",
+        ),
+        ("claims-plain", v2(0x7fff_fff0, &[], false), "claims"),
+        ("overflows", v2(27, &varint.repeat(3), true), "past 2^64"),
+        // Two samples (zig-zag 4 = 2) in a run of one reply.
+        ("more", v2(1, &[4], true), "more than the 1 replies"),
+    ];
+    let bomb = crate::util::other("python3").args(["-c", BOMB_PY]).output();
+    if peer_present("python3", bomb.is_ok()) {
+        let bomb = text(&bomb.unwrap().stdout);
+        cases.push(("bomb", bomb, "inflates past"));
+    }
+    for (name, data, says) in cases {
+        let path = dir.path().join(format!("{name}.json"));
+        let s = summary("load", &json!(data), 1, json!({}));
+        std::fs::write(&path, s.to_string()).unwrap();
+        let mut cmd = std_tool(["report".as_ref(), path.as_os_str()]);
+        // The decoder alone would take 1 to 2 GiB.
+        limit_memory(&mut cmd, 768 << 20);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_timeout(child, RUN);
+        let err = text(&out.stderr);
+        assert_no_panic(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(&format!("{name}.json")), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+    }
+}
+
+/// The same run given twice (the same file, or its line in a stream beside its own file)
+/// would count its messages twice: refused, naming both. Standard input given twice is a
+/// usage error. Counts that add up past 2^64 and a negative run time are errors, not a
+/// panic nor a wrapped sum.
+#[test]
+fn a_run_given_twice_or_impossible_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let write = |name: &str, v: &Value| std::fs::write(path(name), v.to_string()).unwrap();
+    let a = summary("load", &hist, 10, json!({}));
+    write("a.json", &a);
+    std::fs::write(
+        path("stream.jsonl"),
+        format!("{}\n{a}\n", summary("load", &hist, 10, json!({}))),
+    )
+    .unwrap();
+    let mut huge = summary("load", &hist, u64::MAX, json!({}));
+    write("huge1.json", &huge);
+    huge["run"]["id"] = json!("another");
+    write("huge2.json", &huge);
+    let mut backwards = summary("load", &hist, 10, json!({}));
+    backwards["duration_s"] = json!(-5.0);
+    write("backwards.json", &backwards);
+    for (files, says) in [
+        (
+            vec!["a.json", "a.json"],
+            "'DIR/a.json' and 'DIR/a.json' are the same run",
+        ),
+        (
+            vec!["stream.jsonl", "a.json"],
+            "'DIR/stream.jsonl:2' and 'DIR/a.json' are the same run",
+        ),
+        (vec!["huge1.json", "huge2.json"], "add up past 2^64"),
+        (
+            vec!["backwards.json"],
+            "\"duration_s\" is not a time in seconds",
+        ),
+    ] {
+        let mut args = vec!["report".to_owned()];
+        args.extend(files.iter().map(|f| path(f)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args, PROMPT);
+        let err = text(&out.stderr).replace(&dir.path().display().to_string(), "DIR");
+        assert_eq!(out.status.code(), Some(1), "{files:?}: {err}");
+        assert!(err.contains(says), "{files:?}: {err}");
+        assert!(out.stdout.is_empty(), "{files:?}");
+    }
+    let out = run(&["report", "-", "--hdr-log", "-"], PROMPT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("given twice"));
+}
+
+/// Python: seeded random runs (each a few samples to thousands, log-spread from 1 µs to
+/// minutes, some values repeated), encoded; and each group's merged figures by hdrh's rules.
+const RANDOM_PY: &str = r#"
+import json, random, sys
+from hdrh.histogram import HdrHistogram
+cases = []
+for seed in range(12):
+    rng = random.Random(seed)
+    runs, merged = [], HdrHistogram(1, 2**40, 3)
+    for _ in range(rng.randint(1, 4)):
+        h = HdrHistogram(1, 2**40, 3)
+        for _ in range(rng.choice([1, 2, 7, 150, 1000, 5000])):
+            h.record_value(int(10 ** rng.uniform(0, 8)), rng.choice([1, 1, 1, 3, 1000]))
+        runs.append({"data": h.encode().decode(), "count": h.get_total_count()})
+        merged.add(h)
+    want = {"count": merged.get_total_count(), "max": merged.get_max_value(),
+            "min": merged.get_min_value()}
+    for name, p in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9),
+                    ("p99_99", 99.99)]:
+        want[name] = merged.get_value_at_percentile(p)
+    cases.append({"runs": runs, "want": want})
+print(json.dumps(cases))
+"#;
+
+/// report's percentiles equal HdrHistogram's (its Python port) on seeded random runs: sizes
+/// from one sample to thousands, values from 1 µs to minutes, counts that put a percentile's
+/// target on a bucket's edge.
+#[test]
+fn percentiles_equal_hdrh_on_random_runs() {
+    if !hdrh_available() {
+        return;
+    }
+    let cases = python(RANDOM_PY, &json!(null));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, case) in cases.as_array().unwrap().iter().enumerate() {
+        let mut files = Vec::new();
+        for (j, r) in case["runs"].as_array().unwrap().iter().enumerate() {
+            let count = r["count"].as_u64().unwrap();
+            let path = dir.path().join(format!("{i}-{j}.json"));
+            let s = summary("load", &r["data"], count, json!({}));
+            std::fs::write(&path, s.to_string()).unwrap();
+            files.push(path.display().to_string());
+        }
+        let mut args = vec!["report", "--json"];
+        args.extend(files.iter().map(String::as_str));
+        let out = run(&args, PROMPT);
+        assert!(out.status.success(), "case {i}: {}", text(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = &report["groups"][0]["total"]["rtt_us"];
+        let want = &case["want"];
+        for key in [
+            "count", "min", "max", "p50", "p90", "p99", "p99_9", "p99_99",
+        ] {
+            assert_eq!(got[key], want[key], "case {i}, {key}: {got} vs {want}");
+        }
+    }
+}
+
+/// Label values with blanks, empty ones and crafted keys read apart in the table's heading and
+/// rows: `host='gen 1'`, `note=''`, never `host=gen 1` (two labels?) nor a raw escape.
+#[test]
+fn labels_with_blanks_read_apart() {
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, host) in ["gen 1", "gen2"].iter().enumerate() {
+        let labels = json!({"host": host, "note": "", "x y\u{1b}[2J": "z", "test": "a=b"});
+        let path = dir.path().join(format!("{i}.json"));
+        std::fs::write(&path, summary("load", &hist, 10, labels).to_string()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let out = run(&["report", "--merge", &files[0], &files[1]], PROMPT);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{table}{}", text(&out.stderr));
+    let heading = table.lines().next().unwrap();
+    assert!(heading.starts_with("runs: note='' test='a=b' "), "{table}");
+    assert!(!table.contains('\u{1b}'), "{table}");
+    assert!(table.contains(" host='gen 1' "), "{table}");
+}
+
+/// A tagged interval line (`Tag=NAME,`: another histogram of the same run, such as a writer's
+/// uncorrected one) is left out, as HdrHistogram's log processor leaves it without -tag:
+/// summed with the untagged lines it would count each reply twice. A log of tagged lines
+/// only says so.
+#[test]
+fn tagged_hdr_log_lines_are_not_summed_in() {
+    let hist = "HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf";
+    let dir = tempfile::tempdir().unwrap();
+    let head = "#[StartTime: 1796576400.000 (seconds since epoch)]\n\
+                \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
+    let tagged = format!("Tag=uncorrected,0.000,1.000,0.120,{hist}\n");
+    let both = dir.path().join("both.hlog");
+    std::fs::write(&both, format!("{head}0.000,1.000,0.120,{hist}\n{tagged}")).unwrap();
+    let only = dir.path().join("only.hlog");
+    std::fs::write(&only, format!("{head}{tagged}")).unwrap();
+    let out = run(
+        &["report", "--json", "--hdr-log", &both.display().to_string()],
+        PROMPT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["groups"][0]["total"]["received"], 10, "{report}");
+    let out = run(
+        &["report", "--hdr-log", &only.display().to_string()],
+        PROMPT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("only.hlog' holds only tagged interval lines"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Labels in any script keep the table's columns in line as a terminal shows them: every row
+/// of a table is as wide as its header (a CJK character takes two columns).
+#[test]
+fn wide_labels_keep_the_columns_in_line() {
+    use unicode_width::UnicodeWidthStr as _;
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, host) in ["東京の生成器", "gen2"].iter().enumerate() {
+        let path = dir.path().join(format!("{i}.json"));
+        let s = summary("load", &hist, 10, json!({"host": host}));
+        std::fs::write(&path, s.to_string()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let out = run(&["report", "--merge", &files[0], &files[1]], PROMPT);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{table}{}", text(&out.stderr));
+    let rows: Vec<&str> = table.lines().skip(1).take(4).collect();
+    assert!(
+        rows[0].starts_with("RUN") && rows[3].starts_with("total"),
+        "{table}"
+    );
+    for row in &rows {
+        assert_eq!(row.width(), rows[0].width(), "{table}");
+    }
+}
+
+/// Runs `cmd` with `bytes` of address space (`ulimit -v`): a memory bound a test can see.
+fn limit_memory(cmd: &mut std::process::Command, bytes: u64) {
+    // SAFETY: setrlimit(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            match libc::setrlimit(libc::RLIMIT_AS, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+}
+
+/// Many runs in one JSON-lines file (a fleet's results, interval objects between) are read in
+/// one pass and kept small: 20,000 runs (6 MB) in seconds and within 256 MiB, where counting
+/// each one's line from the file's start took 9 minutes and each decoded histogram 20 KiB.
+#[test]
+fn many_runs_in_one_file_are_read_in_linear_time_and_bounded_memory() {
+    let hist = json!("HISTFAAAACV4nJNpmSzMwMDAygABzFCaEURYzzrFYP8BItDNyJXIBQBkPwUf");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.jsonl");
+    let mut lines = String::new();
+    let interval = json!({"type": "interval", "mode": "load"});
+    for _ in 0..20_000 {
+        lines.push_str(&format!(
+            "{interval}\n{}\n",
+            summary("load", &hist, 10, json!({}))
+        ));
+    }
+    std::fs::write(&path, lines).unwrap();
+    let mut cmd = std_tool(["report".as_ref(), "--merge".as_ref(), path.as_os_str()]);
+    limit_memory(&mut cmd, 256 << 20);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let out = output_timeout(child, RUN);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+    let total = table.lines().find(|l| l.starts_with("total")).unwrap();
+    assert!(total.contains(" 200000 "), "{total}");
+    assert!(table.contains("fleet.jsonl:40000 "), "the last run's line");
 }

@@ -279,7 +279,8 @@ one summary object, or JSON lines (an object per line) whose objects
 with \"type\":\"summary\" are runs; several runs may share a file
 (cat *.json > all). --hdr-log reads an HdrHistogram interval log
 (microseconds of round trip; its intervals are summed into one run).
-Give each run once: a run's JSON and its --hdr-log are two runs.
+Give each run once: the same run twice (one run.id) is an error, and
+a run's JSON and its --hdr-log would be two runs.
 
 Latency percentiles of a total come from the merged histogram of its
 runs (exact to the histogram's 3 significant digits), never from
@@ -312,7 +313,8 @@ pub struct ReportArgs {
     /// An HdrHistogram interval log (#[StartTime: ...], a legend, then
     /// start,length,max,HISTFAAA... lines, values in microseconds), as echo-client --hdr-log
     /// writes: its intervals summed make one run, which has latencies and a count of replies
-    /// but no losses. Repeatable.
+    /// but no losses. Tagged lines (Tag=NAME,...: another histogram of the run) are left out,
+    /// as HdrHistogram's log processor leaves them. Repeatable.
     #[arg(long = "hdr-log", value_name = "FILE", action = ArgAction::Append, value_hint = ValueHint::FilePath)]
     pub hdr_logs: Vec<PathBuf>,
 

@@ -5,6 +5,7 @@
 //! averaged percentiles. The table (or `--json`) on stdout is the command's data.
 
 mod group;
+mod hist;
 mod input;
 mod render;
 
@@ -19,6 +20,14 @@ use group::By;
 /// Reads every input, prints the report, and exits 1 if a run was not ok (it lost or garbled
 /// messages, or connections failed), as that run itself did.
 pub(crate) fn run(args: &ReportArgs, ui: &Ui) -> eyre::Result<Exit> {
+    let stdin = args.files.iter().chain(&args.hdr_logs);
+    if stdin.filter(|p| p.as_os_str() == "-").count() > 1 {
+        let msg = "'-' (standard input) is given twice: it holds one input; give the other \
+                   runs as files (or cat them all into one stream)";
+        // Printed as clap prints the other usage errors.
+        let _ = crate::cli::endpoints::usage_error("report", msg.to_owned()).print();
+        return Ok(Exit::Usage);
+    }
     let mut runs = Vec::new();
     for path in &args.files {
         runs.extend(input::json_runs(path)?);
@@ -26,6 +35,7 @@ pub(crate) fn run(args: &ReportArgs, ui: &Ui) -> eyre::Result<Exit> {
     for path in &args.hdr_logs {
         runs.push(input::hdr_log_run(path)?);
     }
+    each_once(&runs)?;
     let by = if args.merge {
         By::All
     } else if args.group_by.is_empty() {
@@ -57,6 +67,25 @@ pub(crate) fn run(args: &ReportArgs, ui: &Ui) -> eyre::Result<Exit> {
     crate::sys::fdio::write_all(stdout, text.as_bytes())
         .map_err(|err| stdout_error(err, "cannot write to standard output"))?;
     not_ok(&groups)
+}
+
+/// An error naming two inputs that hold the same run (by its id): a file given twice, or a
+/// run's own file beside a file it was `cat` into, would count its messages twice.
+fn each_once(runs: &[input::Run]) -> eyre::Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for run in runs {
+        let Some(id) = run.id.as_deref() else {
+            continue;
+        };
+        if let Some(first) = seen.insert(id, &run.source) {
+            eyre::bail!(
+                "{} and {} are the same run (run.id {id}): give each run once",
+                input::shown(first),
+                input::shown(&run.source)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Success, or the error naming the runs that were not ok and why (the first few).

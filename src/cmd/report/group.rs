@@ -122,24 +122,37 @@ fn one_mode(runs: &[Run]) -> eyre::Result<Option<String>> {
 
 /// The total of `runs`.
 fn total(runs: &[Run]) -> eyre::Result<Total> {
+    // A file's counts are anyone's numbers: summed with care, and before the histograms,
+    // whose counts are at most the runs' replies.
+    let too_many = || eyre::eyre!("the runs' counts add up past 2^64: are they results?");
+    let received = runs
+        .iter()
+        .try_fold(0u64, |sum, r| sum.checked_add(r.received))
+        .ok_or_else(too_many)?;
+    let mut counts = Some(Counts::default());
+    for c in runs.iter().map(|r| r.counts) {
+        counts = match (counts, c) {
+            (Some(sum), Some(c)) => Some(Counts {
+                sent: sum.sent.checked_add(c.sent).ok_or_else(too_many)?,
+                lost: sum.lost.checked_add(c.lost).ok_or_else(too_many)?,
+                mismatched: sum
+                    .mismatched
+                    .checked_add(c.mismatched)
+                    .ok_or_else(too_many)?,
+            }),
+            _ => None,
+        };
+    }
     let mut latencies = Latencies::new();
     for run in runs {
-        latencies.add(&run.latencies)?;
+        latencies.add(&run.latencies()?)?;
     }
-    let counts = runs.iter().try_fold(Counts::default(), |sum, run| {
-        let c = run.counts?;
-        Some(Counts {
-            sent: sum.sent + c.sent,
-            lost: sum.lost + c.lost,
-            mismatched: sum.mismatched + c.mismatched,
-        })
-    });
     let mb_per_s = runs.iter().map(Run::mb_per_s).sum::<Option<f64>>();
     let oks: Vec<bool> = runs.iter().filter_map(|r| r.ok).collect();
     let (span_s, apart) = span(runs);
     Ok(Total {
         counts,
-        received: runs.iter().map(|r| r.received).sum(),
+        received,
         msgs_per_s: runs.iter().map(Run::msgs_per_s).sum(),
         mb_per_s,
         span_s,

@@ -17,6 +17,9 @@ const UNIT: &str = "us";
 const ENCODING: &str = "HdrHistogram V2 compressed base64";
 /// A year in seconds: an interval log's time stamps below it are relative.
 const YEAR_S: f64 = 365.25 * 86_400.0;
+/// The largest input read: a day's JSON lines at one interval a second, or its interval log,
+/// take some 200 MB.
+const MAX_INPUT: u64 = 512 << 20;
 
 /// One run, as read from its file.
 pub(super) struct Run {
@@ -24,6 +27,9 @@ pub(super) struct Run {
     /// several runs.
     pub source: String,
     pub labels: BTreeMap<String, String>,
+    /// The run's own id (`run.id`): the same run given twice has the same one. Unknown for an
+    /// interval log.
+    pub id: Option<String>,
     /// `probe` or `load`; unknown for an interval log.
     pub mode: Option<String>,
     /// The run's own verdict; unknown for an interval log.
@@ -37,8 +43,10 @@ pub(super) struct Run {
     pub bytes_received: Option<u64>,
     pub started: Option<SystemTime>,
     pub duration_s: f64,
-    /// Round trips, in microseconds.
-    pub latencies: Latencies,
+    /// Round trips, in microseconds: the histogram encoded (a few hundred bytes, where the
+    /// decoded one takes 16 KiB or more: a file may hold many thousand runs), and its figures.
+    pub histogram: String,
+    pub rtt: Option<super::group::Figures>,
 }
 
 /// The counts only a JSON summary has.
@@ -50,6 +58,11 @@ pub(super) struct Counts {
 }
 
 impl Run {
+    /// The round trips, decoded again.
+    pub fn latencies(&self) -> eyre::Result<Latencies> {
+        Latencies::decode(&self.histogram)
+    }
+
     /// Messages a second over the run's own time.
     pub fn msgs_per_s(&self) -> f64 {
         per_second(self.received as f64, self.duration_s)
@@ -91,28 +104,43 @@ pub(super) fn shown(name: &str) -> String {
     }
 }
 
-/// The bytes of `path`, or of standard input for `-`.
+/// The bytes of `path`, or of standard input for `-`, up to [`MAX_INPUT`]: the whole file
+/// is held while it is read.
 fn read(path: &Path) -> eyre::Result<Vec<u8>> {
+    let what = shown(&name(path));
     let mut bytes = Vec::new();
-    if path == Path::new("-") {
+    let read = if path == Path::new("-") {
         std::io::stdin()
             .lock()
+            .take(MAX_INPUT + 1)
             .read_to_end(&mut bytes)
-            .wrap_err("cannot read standard input")?;
     } else {
-        bytes =
-            std::fs::read(path).wrap_err_with(|| format!("cannot read {}", shown(&name(path))))?;
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
+    };
+    read.wrap_err_with(|| format!("cannot read {what}"))?;
+    if bytes.len() as u64 > MAX_INPUT {
+        eyre::bail!(
+            "{what} is larger than {} MiB: no run's results are (is it a results file?)",
+            MAX_INPUT >> 20
+        );
     }
     Ok(bytes)
 }
 
-/// The runs of a `--json` results file: every `"type":"summary"` object in it.
+/// The runs of a `--json` results file: every `"type":"summary"` object in it, each made a
+/// run as it is read (a file may hold many thousand, with interval objects between).
 pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
     let bytes = read(path)?;
     let plain = name(path);
     let name = shown(&plain);
     let mut found = Vec::new();
+    // The latest summary, made a run once the next one shows whether the file holds several
+    // (then each is named FILE:LINE), so at most one parsed object is held.
+    let mut pending: Option<(usize, Value)> = None;
+    let named = |line: usize| format!("{plain}:{line}");
     let mut stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>();
+    // Lines counted as the values go, once over the file.
+    let (mut counted, mut line) = (0, 1);
     loop {
         let at = stream.byte_offset();
         let Some(value) = stream.next() else { break };
@@ -120,10 +148,18 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
         // The offset is where the last value ended: the object starts past the blanks.
         let blanks = bytes[at..].iter().take_while(|b| b.is_ascii_whitespace());
         let start = at + blanks.count();
-        let line = 1 + bytes[..start].iter().filter(|&&b| b == b'\n').count();
+        line += bytes[counted..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted = start;
         // A summary object ends a JSON-lines stream; interval objects are not runs.
         match value.get("type").and_then(Value::as_str) {
-            Some("summary") => found.push((line, value)),
+            Some("summary") => {
+                if let Some((line, before)) = pending.replace((line, value)) {
+                    found.push(summary_run(named(line), &before)?);
+                }
+            }
             Some(_) => {}
             None if value.get("mode").is_some() => eyre::bail!(
                 "{name} has no \"type\":\"summary\" nor \"histogram\": written by an older \
@@ -133,24 +169,21 @@ pub(super) fn json_runs(path: &Path) -> eyre::Result<Vec<Run>> {
             None => {}
         }
     }
+    if let Some((line, last)) = pending {
+        let source = if found.is_empty() {
+            plain.clone()
+        } else {
+            named(line)
+        };
+        found.push(summary_run(source, &last)?);
+    }
     if found.is_empty() {
         eyre::bail!(
             "{name} holds no run: no JSON object with \"type\":\"summary\" (it takes \
              echo-client --json output)"
         );
     }
-    let several = found.len() > 1;
-    found
-        .into_iter()
-        .map(|(line, value)| {
-            let source = if several {
-                format!("{plain}:{line}")
-            } else {
-                plain.clone()
-            };
-            summary_run(source, &value)
-        })
-        .collect()
+    Ok(found)
 }
 
 /// One summary object as a run.
@@ -160,22 +193,16 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         .as_object()
         .ok_or_else(|| eyre::eyre!("{at}: the summary is not a JSON object"))?;
     let latencies = histogram(&at, obj)?;
-    let num = |key: &str| -> eyre::Result<u64> {
-        obj.get(key)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| eyre::eyre!("{at}: the summary has no whole number \"{key}\""))
-    };
-    let counts = Counts {
-        sent: num("sent")?,
-        lost: num("lost")?,
-        mismatched: num("mismatched")?,
-    };
-    let received = num("received")?;
+    let (counts, received, duration_s) = figures(&at, obj, &latencies)?;
     let mode = obj.get("mode").and_then(Value::as_str).map(str::to_owned);
     if !matches!(mode.as_deref(), Some("probe" | "load")) {
         eyre::bail!("{at}: the summary's \"mode\" is not \"probe\" or \"load\"");
     }
+    // The run's own verdict, required: without it a run that lost messages would pass.
     let ok = obj.get("ok").and_then(Value::as_bool);
+    if ok.is_none() {
+        eyre::bail!("{at}: the summary has no \"ok\" (true or false)");
+    }
     let run = obj.get("run").and_then(Value::as_object);
     let started = run
         .and_then(|r| r.get("started"))
@@ -191,7 +218,11 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
     Ok(Run {
         trouble: (ok == Some(false)).then(|| trouble(obj, counts, received)),
         labels: run.map(labels).unwrap_or_default(),
-        duration_s: obj.get("duration_s").and_then(Value::as_f64).unwrap_or(0.0),
+        id: run
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        duration_s,
         source,
         mode,
         ok,
@@ -199,8 +230,44 @@ fn summary_run(source: String, value: &Value) -> eyre::Result<Run> {
         received,
         bytes_received,
         started,
-        latencies,
+        histogram: latencies.encode(),
+        rtt: super::group::figures(&latencies),
     })
+}
+
+/// A summary's counts, replies and run time, checked to be what a run could report: whole
+/// numbers, a time of 0 or more, no more samples in its histogram than replies (a count
+/// claimed in the billions would be summed as if true).
+fn figures(
+    at: &str,
+    obj: &Map<String, Value>,
+    latencies: &Latencies,
+) -> eyre::Result<(Counts, u64, f64)> {
+    let num = |key: &str| -> eyre::Result<u64> {
+        obj.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| eyre::eyre!("{at}: the summary has no whole number \"{key}\""))
+    };
+    let counts = Counts {
+        sent: num("sent")?,
+        lost: num("lost")?,
+        mismatched: num("mismatched")?,
+    };
+    let received = num("received")?;
+    if latencies.len() > received {
+        eyre::bail!(
+            "{at}: the histogram holds {} samples, more than the {received} replies received",
+            latencies.len()
+        );
+    }
+    let duration_s = match obj.get("duration_s") {
+        None => 0.0,
+        Some(d) => d
+            .as_f64()
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .ok_or_else(|| eyre::eyre!("{at}: \"duration_s\" is not a time in seconds"))?,
+    };
+    Ok((counts, received, duration_s))
 }
 
 /// The `run.labels` object, its string values.
@@ -236,7 +303,7 @@ fn histogram(source: &str, obj: &Map<String, Value>) -> eyre::Result<Latencies> 
             field("encoding")
         );
     }
-    Latencies::decode(field("data")).wrap_err_with(|| format!("{source}: \"histogram\""))
+    super::hist::decode(field("data")).wrap_err_with(|| format!("{source}: \"histogram\""))
 }
 
 /// Why a run was not ok, from its own fields: what the run itself said when it exited 1.
@@ -276,6 +343,12 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
             .wrap_err_with(|| format!("{name} line {}", i + 1))?;
     }
     let (Some(first), Some(last)) = (log.first, log.last) else {
+        if log.tagged > 0 {
+            eyre::bail!(
+                "{name} holds only tagged interval lines (Tag=NAME,...): report reads the \
+                 untagged ones, as HdrHistogram's log processor does without -tag"
+            );
+        }
         eyre::bail!(
             "{name} holds no interval line (start,length,max,HISTFAAA...): is it an \
              HdrHistogram log?"
@@ -295,6 +368,7 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
     Ok(Run {
         source: plain,
         labels,
+        id: None,
         mode: None,
         ok: None,
         trouble: None,
@@ -303,7 +377,8 @@ pub(super) fn hdr_log_run(path: &Path) -> eyre::Result<Run> {
         bytes_received: None,
         started,
         duration_s: (last - first).max(0.0),
-        latencies: log.merged,
+        histogram: log.merged.encode(),
+        rtt: super::group::figures(&log.merged),
     })
 }
 
@@ -317,6 +392,8 @@ struct Log {
     first: Option<f64>,
     last: Option<f64>,
     merged: Latencies,
+    /// Tagged interval lines, left out.
+    tagged: usize,
 }
 
 impl Log {
@@ -334,12 +411,15 @@ impl Log {
             }
             return Ok(());
         }
-        // An optional `Tag=NAME,` comes first (HdrHistogram log format 1.3).
-        let untagged = match line.strip_prefix("Tag=") {
-            Some(tagged) => tagged.split_once(',').map_or("", |(_, rest)| rest),
-            None => line,
-        };
-        let fields: Vec<&str> = untagged.split(',').collect();
+        // A `Tag=NAME,` first (log format 1.3) names another histogram of the same run (a
+        // writer's uncorrected one beside the corrected): summed with the untagged ones it
+        // would count each reply twice. Left out, as HdrHistogram's log processor leaves them
+        // without -tag.
+        if line.starts_with("Tag=") {
+            self.tagged += 1;
+            return Ok(());
+        }
+        let fields: Vec<&str> = line.split(',').collect();
         let [start, length, _max, data] = fields[..] else {
             eyre::bail!("not an interval line (start,length,max,HISTFAAA...)");
         };
@@ -351,7 +431,10 @@ impl Log {
                 .ok_or_else(|| eyre::eyre!("{} is not a time in seconds", quoted(s)))
         };
         let (start, length) = (number(start)?, number(length)?);
-        let interval = Latencies::decode(data)?;
+        let interval = super::hist::decode(data)?;
+        if self.merged.len().checked_add(interval.len()).is_none() {
+            eyre::bail!("the intervals' counts add up past 2^64");
+        }
         self.merged.add(&interval)?;
         self.first = Some(self.first.map_or(start, |f| f.min(start)));
         self.last = Some(self.last.map_or(start + length, |l| l.max(start + length)));

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
+use unicode_width::UnicodeWidthStr as _;
 
 use super::group::{Figures, Group, Total, figures, over_span};
 use super::input::Run;
@@ -45,15 +46,14 @@ fn heading(group: &Group) -> String {
     )
 }
 
-/// `a=1 b=2`; a control character (a results file is anyone's text) in its escaped form, so
-/// a crafted label can forge no line and send no escape sequence.
+/// `a=1 b=2 host='gen 1' empty=''`: a key or value that holds a blank, a quote or a control
+/// character (a results file is anyone's text) shell-quoted, escaped, so labels read apart
+/// and a crafted one can forge no line and send no escape sequence.
 pub(super) fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    let quote = |s: &str| crate::ui::quote::quote(s.as_ref());
     let parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| {
-            let kv = format!("{k}={v}");
-            crate::ui::quote::address(&kv).into_owned()
-        })
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
         .collect();
     parts.join(" ")
 }
@@ -99,7 +99,7 @@ fn run_row(run: &Run, varying: &[String]) -> Vec<String> {
     counts_cells(&mut row, run.counts, run.received);
     row.push(format!("{:.1}", run.msgs_per_s()));
     row.push(optional(run.mb_per_s().map(|m| format!("{m:.2}"))));
-    times_cells(&mut row, figures(&run.latencies));
+    times_cells(&mut row, run.rtt);
     row.push(yes_no(run.ok));
     row
 }
@@ -160,12 +160,13 @@ fn yes_no(ok: Option<bool>) -> String {
 }
 
 /// Columns padded to their widest cell: the first two (names, labels) to the left, figures to
-/// the right, two spaces between.
+/// the right, two spaces between. Widths are as a terminal shows them (a CJK character takes
+/// two columns), so a label in any script keeps the columns after it in line.
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.first().map_or(0, Vec::len);
     let width = |c: usize| {
         rows.iter()
-            .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+            .map(|r| r.get(c).map_or(0, |s| s.width()))
             .max()
             .unwrap_or(0)
     };
@@ -185,12 +186,14 @@ fn table(rows: &[Vec<String>]) -> String {
             if c > 0 {
                 line.push_str("  ");
             }
-            let w = widths[c];
-            let _ = if c < text_columns {
-                write!(line, "{cell:<w$}")
+            let pad = " ".repeat(widths[c].saturating_sub(cell.width()));
+            if c < text_columns {
+                line.push_str(cell);
+                line.push_str(&pad);
             } else {
-                write!(line, "{cell:>w$}")
-            };
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -263,7 +266,7 @@ fn run_json(run: &Run) -> Value {
             "started": run.started.map(crate::cli::report::rfc3339),
             "msgs_per_s": run.msgs_per_s(),
             "mb_per_s": run.mb_per_s(),
-            "rtt_us": figures(&run.latencies),
+            "rtt_us": run.rtt,
         }),
     );
     row

@@ -839,12 +839,19 @@ fn finish(mut tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<E
 }
 
 /// The summary as ping prints its own, after an empty line: in a terminal the `^C` that ended
-/// the probe is echoed there, and the summary would start on its line.
+/// the probe is echoed there, and the summary would start on its line. The time in whole
+/// milliseconds, as ping's (`time 4005ms`).
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
+    // Only SIGQUIT's summary so far has probes neither answered nor lost yet: said, so that
+    // its counts add up (sent = received + lost + in flight).
+    let in_flight = match c.sent.saturating_sub(c.received.saturating_add(c.lost)) {
+        0 => String::new(),
+        n => format!(", {n} in flight"),
+    };
     let mut out = format!(
-        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}{}, \
-         {}% packet loss, time {}\n",
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost{in_flight}, {} \
+         mismatched{}{}, {}% packet loss, time {}ms\n",
         s.server,
         c.sent,
         c.received,
@@ -861,7 +868,7 @@ fn text(s: &ProbeSummary, elapsed: Duration) -> String {
             n => format!(", {n} late"),
         },
         loss_percent(c.lost, c.sent),
-        ui::duration(elapsed)
+        elapsed.as_millis()
     );
     for (name, times) in [("rtt", s.rtt_ms), ("connect", s.connect_ms)] {
         if let Some(t) = times {
