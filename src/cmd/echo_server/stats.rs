@@ -567,6 +567,20 @@ mod tests {
         udp.add(&UdpCounts::default(), &now);
         udp.add(&now, &now);
         assert_eq!(udp.families()[0].samples, vec![("", 2)]);
+        // A batch's rule counts: the difference is added, labelled as the page says them.
+        let mut later = now;
+        later.rules.rate_limited = 3;
+        later.rules.injected.dropped = 2;
+        later.rules.refused.count(Refusal::Denied);
+        udp.add(&now, &later);
+        udp.add(&later, &later);
+        let families = udp.families();
+        let find = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+        assert!(find("faults_injected_total").samples.contains(&("drop", 2)));
+        assert_eq!(
+            find("refused_total").samples,
+            vec![("denied", 1), ("not_allowed", 0), ("rate_limited", 3)]
+        );
     }
 
     #[test]
