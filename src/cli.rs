@@ -670,7 +670,9 @@ impl Cli {
             client.apply_nc_timeout(sub);
         }
         if let Command::EchoServer(server) = &cli.command {
-            faults::check_transport(&server.faults, &server.admission, &server.listen.endpoint)?;
+            let proxied = server.proxy_protocol == Some(ProxyProtocol::Required);
+            let (faults, admission) = (&server.faults, &server.admission);
+            faults::check_transport(faults, admission, &server.listen.endpoint, proxied)?;
         }
         Ok(cli)
     }

@@ -663,3 +663,34 @@ fn inetd_mode_admits_the_client_the_header_names() {
         }
     }
 }
+
+/// A Unix socket behind a proxy: its clients have no address but the one their header names,
+/// which `--allow` judges (without `--proxy-protocol` the rule is a usage error).
+#[test]
+fn a_unix_server_admits_the_client_the_header_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pp.sock");
+    let listen = format!("unix:{}", path.display());
+    let args = ["--no-status", "--proxy-protocol", "--allow", "10.0.0.0/8"];
+    let (server, _) = server(&[&args[..], &[listen.as_str()]].concat());
+    let unix_exchange = |data: &[u8]| {
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.write_all(data).unwrap();
+        let _ = s.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = s.read_to_end(&mut back);
+        back
+    };
+    assert_eq!(unix_exchange(&v1_then("10.1.2.3", b"in\n")), b"in\n");
+    assert!(unix_exchange(&v1_then("192.0.2.1", b"out\n")).is_empty());
+    // A v2 LOCAL header names nobody: over Unix, no address is in an allowed network.
+    let mut local = V2_SIGNATURE.to_vec();
+    local.extend([0x20, 0x00, 0, 0]);
+    local.extend(b"local\n");
+    assert!(unix_exchange(&local).is_empty());
+    let want = "refused 192.0.2.1:5555: not in an --allow network";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}

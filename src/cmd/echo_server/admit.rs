@@ -158,10 +158,14 @@ impl Gate {
     }
 
     /// Whether the client at `ip` may connect now: its pass (held for the connection's life),
-    /// or why not. A client with no address (a Unix socket's) is let in.
+    /// or why not. A client with no address (a Unix socket's, whose PROXY header named none)
+    /// is outside every `--allow` network, and not counted by `--max-per-ip`.
     pub fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Pass, Refusal> {
         let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
-            return Ok(Pass { gate: None });
+            return match &self.networks {
+                Some(n) if !n.allow.is_empty() => Err(Refusal::NotAllowed),
+                _ => Ok(Pass { gate: None }),
+            };
         };
         if let Some(why) = self.networks.as_ref().and_then(|n| n.refuses(ip)) {
             return Err(why);
@@ -438,7 +442,13 @@ mod tests {
             gate.admit(ip("::ffff:10.0.0.5")).unwrap_err(),
             Refusal::Denied
         );
-        assert!(gate.admit(None).is_ok(), "a Unix client has no address");
+        assert_eq!(
+            gate.admit(None).unwrap_err(),
+            Refusal::NotAllowed,
+            "a Unix client with no address named is in no allowed network"
+        );
+        let deny_only = Gate::new(&admission(&[], &["10.0.0.5"], None)).unwrap();
+        assert!(deny_only.admit(None).is_ok());
     }
 
     #[test]
