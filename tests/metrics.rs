@@ -745,47 +745,46 @@ fn udp_faults_and_refusals_are_counted() {
     assert!(status.success());
 }
 
-/// `--log-format json`: a refused client is a `refused` event with its peer and reason, and
-/// each fault asked for a `fault_injection` event at start.
+/// `--log-format json`: a refused client (UDP: source) is a `refused` event with its peer and
+/// reason, and each fault asked for a `fault_injection` event at start.
 #[test]
 fn json_refusals_and_fault_announcements() {
-    let args = [
-        "echo-server",
-        "--log-format",
-        "json",
-        "--deny",
-        "127.0.0.1",
-        "--delay",
-        "5ms",
-        "127.0.0.1:0",
-    ];
-    let mut server = EchoServer::launch(std_tool(args));
-    let addr = server.await_line(LIMIT).to_owned();
-    let _ = tcp(&addr).read_to_end(&mut Vec::new());
-    assert!(
-        server.logs_within(LIMIT, "\"refused\""),
-        "{}",
-        server.stderr()
-    );
-    let (status, err) = server.stop(LIMIT);
-    assert!(status.success());
-    let events: Vec<Value> = err
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    let refused: Vec<&Value> = events.iter().filter(|e| e["event"] == "refused").collect();
-    assert_eq!(refused.len(), 1, "{err}");
-    let refused = refused[0];
-    assert!(
-        refused["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
-        "{refused}"
-    );
-    assert_eq!(refused["reason"], "in a --deny network", "{refused}");
-    assert_eq!(refused["rule"], "denied", "{refused}");
-    let fault = events
-        .iter()
-        .find(|e| e["event"] == "fault_injection")
-        .unwrap_or_else(|| panic!("no fault_injection event: {err}"));
-    assert_eq!(fault["kind"], "delay", "{fault}");
-    assert!(!events.iter().any(|e| e["event"] == "message"), "{err}");
+    for listen in ["127.0.0.1:0", "udp:127.0.0.1:0"] {
+        let args = ["echo-server", "--log-format", "json", "--deny", "127.0.0.1"];
+        let faults = ["--delay", "5ms", listen];
+        let mut server = EchoServer::launch(std_tool(args.iter().chain(&faults)));
+        let line = server.await_line(LIMIT).to_owned();
+        match line.strip_prefix("udp:") {
+            Some(addr) => datagram_from("127.0.0.1", addr),
+            None => {
+                let _ = tcp(&line).read_to_end(&mut Vec::new());
+            }
+        }
+        assert!(
+            server.logs_within(LIMIT, "\"refused\""),
+            "{}",
+            server.stderr()
+        );
+        let (status, err) = server.stop(LIMIT);
+        assert!(status.success());
+        let events: Vec<Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let refused: Vec<&Value> = events.iter().filter(|e| e["event"] == "refused").collect();
+        assert_eq!(refused.len(), 1, "{err}");
+        let refused = refused[0];
+        assert!(
+            refused["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{refused}"
+        );
+        assert_eq!(refused["reason"], "in a --deny network", "{refused}");
+        assert_eq!(refused["rule"], "denied", "{refused}");
+        let fault = events
+            .iter()
+            .find(|e| e["event"] == "fault_injection")
+            .unwrap_or_else(|| panic!("no fault_injection event: {err}"));
+        assert_eq!(fault["kind"], "delay", "{fault}");
+        assert!(!events.iter().any(|e| e["event"] == "message"), "{err}");
+    }
 }
