@@ -2,8 +2,10 @@
 //! `--allow`/`--deny` and `--rate-limit` for UDP sources.
 //!
 //! One question is asked of a stream client, by [`Gate::check`] with its address: the accept
-//! loop asks it right after `accept()` (behind a PROXY protocol header, it is to be asked with
-//! the client the header names instead, once it is read). Rules as ncat's: a client in any `--deny` network
+//! loop asks it right after `accept()`; behind a PROXY protocol header the connection asks it
+//! with the client the header names, once it is read (`life::echo`, inetd mode too). Refusals
+//! are counted by reason (the metrics' `refused_total`) and said as `refused` events, at most
+//! a line a second for the whole process. Rules as ncat's: a client in any `--deny` network
 //! is refused; with `--allow` given, so is one in none of them; deny wins over allow. An
 //! IPv4 client of a dual-stack listener (`::ffff:a.b.c.d`) is matched as IPv4.
 
