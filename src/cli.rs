@@ -468,7 +468,9 @@ Examples:
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
 whenever something was lost: a reset, input the server closed on
-before it was sent, a stall past --idle-timeout, a failed stdout.
+before it was sent, a server that closed after echoing fewer bytes
+than it was sent (more back is fine: a server that is no echo), a
+stall past --idle-timeout, a failed stdout.
 
 Over UDP each line of input (with its newline) is one datagram; a
 longer line is cut into datagrams of the largest size. A bounded number
@@ -674,7 +676,9 @@ impl Cli {
             client.apply_nc_timeout(sub);
         }
         if let Command::EchoServer(server) = &cli.command {
-            faults::check_transport(&server.faults, &server.admission, &server.listen.endpoint)?;
+            let proxied = server.proxy_protocol == Some(ProxyProtocol::Required);
+            let (faults, admission) = (&server.faults, &server.admission);
+            faults::check_transport(faults, admission, &server.listen.endpoint, proxied)?;
         }
         Ok(cli)
     }

@@ -1472,3 +1472,57 @@ fn progress_for_a_file_of_known_size_shows_percent_and_time_left() {
     );
     drop(server);
 }
+
+/// Issue 21: a server that closes after echoing part of the input (`--close-after 1000`) lost
+/// the rest: the client says how much came back and exits 1, over TCP, Unix and TLS, with
+/// stdin a file (copied) or a pipe (spliced, as stdout is), and without `--verify`.
+#[test]
+fn a_short_echo_exits_1_saying_how_much_came_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("echo.sock");
+    let unix = format!("unix:{}", sock.display());
+    let blob = random_bytes(5000, 21);
+    for (listen, tls) in [
+        ("127.0.0.1:0", false),
+        (unix.as_str(), false),
+        ("127.0.0.1:0", true),
+    ] {
+        let mut args = vec!["echo-server", "-q", "--close-after", "1000", listen];
+        if tls {
+            args.push("--tls");
+        }
+        let mut server = crate::util::EchoServer::launch(std_tool(&args));
+        let line = server.await_line(PROMPT).to_owned();
+        let addr = line.strip_prefix("tls:").unwrap_or(&line).to_owned();
+        let mut client_args = vec![addr.as_str()];
+        if tls {
+            client_args.extend(["--tls", "--insecure"]);
+        }
+        for piped in [false, true] {
+            let out = if piped {
+                // All of it in the pipe before the client starts: whatever the server's FIN
+                // races with, nothing is left unread in stdin.
+                let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+                assert_eq!(rustix::io::write(&write_end, &blob).unwrap(), blob.len());
+                drop(write_end);
+                client(&client_args, Stdio::from(read_end)).output(PROMPT)
+            } else {
+                let cmd = std_tool(std::iter::once("echo-client").chain(client_args.clone()));
+                crate::util::output_with_input(cmd, &blob, PROMPT)
+            };
+            let err = stderr_text(&out);
+            let case = format!("{line}, stdin a {}", if piped { "pipe" } else { "file" });
+            assert_no_panic(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{case}: {err}");
+            assert_same(&out.stdout, &blob[..1000]);
+            assert!(
+                err.contains(
+                    "closed the connection after echoing 1000 bytes of 5000 bytes sent \
+                     (4000 bytes never came back)"
+                ),
+                "{case}: {err}"
+            );
+        }
+        drop(server);
+    }
+}

@@ -404,7 +404,12 @@ fn max_per_ip_closes_the_extra_connection_at_once() {
 fn address_rules_on_a_unix_socket_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let listen = listen_on("unix", &dir);
-    for rule in [["--allow", "127.0.0.1"], ["--max-per-ip", "2"]] {
+    // Behind an optional PROXY header a direct client still has no address.
+    for rule in [
+        &["--allow", "127.0.0.1"][..],
+        &["--max-per-ip", "2"],
+        &["--proxy-protocol=optional", "--deny", "10.0.0.0/8"],
+    ] {
         let mut cmd = std_tool(["echo-server"]);
         cmd.args(rule).arg(&listen);
         let out = output_timeout(
@@ -416,6 +421,11 @@ fn address_rules_on_a_unix_socket_are_usage_errors() {
         );
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("Unix socket"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--proxy-protocol"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 

@@ -608,3 +608,183 @@ fn sigusr1_in_inetd_mode_does_not_end_the_connection() {
     let status = crate::util::wait_timeout(&mut child.0, LIMIT);
     assert!(status.success(), "{}", said());
 }
+
+/// A TCP connection from the loopback address `from` (any of 127/8 is ours on Linux).
+fn tcp_from(from: &str, addr: &str) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into())?;
+    let remote: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&remote.into())?;
+    let s = TcpStream::from(socket);
+    s.set_read_timeout(Some(LIMIT))?;
+    Ok(s)
+}
+
+/// What `--delay`, `--reset-probability` and `--deny` did is on the page and in SIGUSR1's line:
+/// three clients served (each echo delayed, then reset) and two refused.
+#[test]
+fn tcp_faults_and_refusals_are_counted() {
+    if !scrapers() {
+        return;
+    }
+    let args = [
+        "--delay",
+        "1ms",
+        "--reset-probability",
+        "1",
+        "--deny",
+        "127.0.0.2",
+        "127.0.0.1:0",
+    ];
+    let (server, addr, url) = watched(&args);
+    for _ in 0..3 {
+        let mut s = tcp(&addr);
+        s.write_all(b"hello").unwrap();
+        let mut back = [0u8; 5];
+        s.read_exact(&mut back).unwrap();
+        // Then the reset: an error or an end, never more data.
+        let mut rest = Vec::new();
+        assert!(s.read_to_end(&mut rest).is_err() || rest.is_empty());
+    }
+    for _ in 0..2 {
+        if let Ok(mut s) = tcp_from("127.0.0.2", &addr) {
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+    }
+    let m = scrape_when(&[&url], |p| {
+        p.contains("echo_server_faults_injected_total{kind=\"reset\"} 3\n")
+            && p.contains("echo_server_refused_total{reason=\"denied\"} 2\n")
+    });
+    assert_eq!(m["type:echo_server_faults_injected"], "counter", "{m:?}");
+    let fault = |kind: &str| {
+        num(
+            &m,
+            &format!("echo_server_faults_injected_total{{kind={kind}}}"),
+        )
+    };
+    assert_eq!(fault("delay"), 3.0);
+    assert_eq!(fault("reset"), 3.0);
+    for kind in ["bandwidth", "close_after", "drop"] {
+        assert_eq!(fault(kind), 0.0, "{kind}");
+    }
+    let refused = |why: &str| num(&m, &format!("echo_server_refused_total{{reason={why}}}"));
+    assert_eq!(refused("denied"), 2.0);
+    assert_eq!(refused("not_allowed"), 0.0);
+    assert_eq!(refused("too_many"), 0.0);
+    server.signal(libc::SIGUSR1);
+    let said = "faults_injected 6 (delay 3, reset 3), refused 2 (denied 2)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    let (status, _) = server.stop(LIMIT);
+    assert!(status.success());
+}
+
+/// A UDP datagram from the loopback address `from` to `addr`.
+fn datagram_from(from: &str, addr: &str) {
+    let socket = UdpSocket::bind(format!("{from}:0")).unwrap();
+    socket.send_to(b"ping", addr).unwrap();
+}
+
+/// Over UDP: datagrams denied, over `--rate-limit` (per source) and dropped by
+/// `--drop-probability`, each counted once.
+#[test]
+fn udp_faults_and_refusals_are_counted() {
+    if !scrapers() {
+        return;
+    }
+    // 6/m: a source's second datagram within 10 s is over the limit, however slow the machine.
+    let args = [
+        "--drop-probability",
+        "1",
+        "--rate-limit",
+        "6/m",
+        "--deny",
+        "127.0.0.2",
+        "udp:127.0.0.1:0",
+    ];
+    let (server, line, url) = watched(&args);
+    let addr = line.strip_prefix("udp:").unwrap().to_owned();
+    // Three sources' first datagrams pass the limit and are dropped; five more from one of
+    // them (another port, the same address) are over it; two are denied.
+    for from in ["127.0.0.1", "127.0.0.3", "127.0.0.4"] {
+        datagram_from(from, &addr);
+    }
+    let repeat = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..5 {
+        repeat.send_to(b"ping", &addr).unwrap();
+    }
+    for _ in 0..2 {
+        datagram_from("127.0.0.2", &addr);
+    }
+    let m = scrape_when(&[&url], |p| {
+        p.contains("echo_server_refused_total{reason=\"denied\"} 2\n")
+            && p.contains("echo_server_refused_total{reason=\"rate_limited\"} 5\n")
+            && p.contains("echo_server_faults_injected_total{kind=\"drop\"} 3\n")
+    });
+    let fault = |kind: &str| {
+        num(
+            &m,
+            &format!("echo_server_faults_injected_total{{kind={kind}}}"),
+        )
+    };
+    assert_eq!(fault("drop"), 3.0);
+    assert_eq!(fault("delay"), 0.0);
+    let refused = |why: &str| num(&m, &format!("echo_server_refused_total{{reason={why}}}"));
+    assert_eq!(refused("denied"), 2.0);
+    assert_eq!(refused("rate_limited"), 5.0);
+    assert_eq!(refused("not_allowed"), 0.0);
+    assert!(
+        !m.contains_key("echo_server_refused_total{reason=too_many}"),
+        "{m:?}"
+    );
+    assert_eq!(num(&m, "echo_server_datagrams_echoed_total"), 0.0);
+    server.signal(libc::SIGUSR1);
+    let said = "faults_injected 3 (drop 3), refused 7 (denied 2, rate_limited 5)";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    let (status, _) = server.stop(LIMIT);
+    assert!(status.success());
+}
+
+/// `--log-format json`: a refused client (UDP: source) is a `refused` event with its peer and
+/// reason, and each fault asked for a `fault_injection` event at start.
+#[test]
+fn json_refusals_and_fault_announcements() {
+    for listen in ["127.0.0.1:0", "udp:127.0.0.1:0"] {
+        let args = ["echo-server", "--log-format", "json", "--deny", "127.0.0.1"];
+        let faults = ["--delay", "5ms", listen];
+        let mut server = EchoServer::launch(std_tool(args.iter().chain(&faults)));
+        let line = server.await_line(LIMIT).to_owned();
+        match line.strip_prefix("udp:") {
+            Some(addr) => datagram_from("127.0.0.1", addr),
+            None => {
+                let _ = tcp(&line).read_to_end(&mut Vec::new());
+            }
+        }
+        assert!(
+            server.logs_within(LIMIT, "\"refused\""),
+            "{}",
+            server.stderr()
+        );
+        let (status, err) = server.stop(LIMIT);
+        assert!(status.success());
+        let events: Vec<Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let refused: Vec<&Value> = events.iter().filter(|e| e["event"] == "refused").collect();
+        assert_eq!(refused.len(), 1, "{err}");
+        let refused = refused[0];
+        assert!(
+            refused["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{refused}"
+        );
+        assert_eq!(refused["reason"], "in a --deny network", "{refused}");
+        assert_eq!(refused["rule"], "denied", "{refused}");
+        let fault = events
+            .iter()
+            .find(|e| e["event"] == "fault_injection")
+            .unwrap_or_else(|| panic!("no fault_injection event: {err}"));
+        assert_eq!(fault["kind"], "delay", "{fault}");
+        assert!(!events.iter().any(|e| e["event"] == "message"), "{err}");
+    }
+}

@@ -976,3 +976,154 @@ fn over_tls_a_header_and_the_client_hello_in_one_segment() {
     let want = "192.0.2.55:40055: open (PROXY v1 from 127.0.0.1:";
     assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
 }
+
+/// A v1 header naming `client` (port 5555) as connecting to our port 7, then `data`.
+fn v1_then(client: &str, data: &[u8]) -> Vec<u8> {
+    let mut sent = format!("PROXY TCP4 {client} 127.0.0.1 5555 7\r\n").into_bytes();
+    sent.extend(data);
+    sent
+}
+
+/// Issue 21: behind a proxy, `--allow`/`--deny` judge the client the header names, not the
+/// proxy (here 127.0.0.1, in no allowed network): the refusal is logged and counted.
+#[test]
+fn allow_and_deny_judge_the_client_the_header_names() {
+    let args = [
+        "--no-status",
+        "--proxy-protocol",
+        "--allow",
+        "10.0.0.0/8",
+        "--deny",
+        "10.6.6.6",
+        "127.0.0.1:0",
+    ];
+    let (server, addr) = server(&args);
+    let (_, back) = exchange(&addr, &v1_then("10.1.2.3", b"allowed\n"));
+    assert_eq!(back, b"allowed\n", "{}", server.stderr());
+    let (_, back) = exchange(&addr, &v1_then("192.0.2.1", b"outside\n"));
+    assert!(back.is_empty(), "a refused client got {back:?}");
+    let want = "refused 192.0.2.1:5555: not in an --allow network";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+    // A second after the first refusal line, so the throttle says this one too.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, back) = exchange(&addr, &v1_then("10.6.6.6", b"denied\n"));
+    assert!(back.is_empty(), "a denied client got {back:?}");
+    let want = "refused 10.6.6.6:5555: in a --deny network";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+    server.signal(libc::SIGUSR1);
+    let counted = "refused 2 (denied 1, not_allowed 1)";
+    assert!(server.logs_within(LIMIT, counted), "{}", server.stderr());
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}
+
+/// A connection that sent a v1 header naming `client` and got one echo back: it is served.
+fn held_open(addr: &str, client: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(&v1_then(client, b"hi")).unwrap();
+    let mut back = [0u8; 2];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hi");
+    s
+}
+
+/// Issue 21: behind a proxy, `--max-per-ip` counts the clients the headers name: every
+/// connection comes from the proxy's one address, and each named client has its own places.
+#[test]
+fn max_per_ip_counts_the_clients_the_headers_name() {
+    let args = [
+        "--no-status",
+        "--proxy-protocol",
+        "--max-per-ip",
+        "1",
+        "127.0.0.1:0",
+    ];
+    let (server, addr) = server(&args);
+    let first = held_open(&addr, "10.1.2.3");
+    let (_, back) = exchange(&addr, &v1_then("10.1.2.3", b"second\n"));
+    assert!(back.is_empty(), "a second connection got {back:?}");
+    let want = "refused 10.1.2.3:5555: too many connections from its address (--max-per-ip)";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+    // Another client behind the same proxy has a place of its own.
+    let other = held_open(&addr, "10.9.9.9");
+    drop(other);
+    // Once the first closes, its client's place is free again.
+    drop(first);
+    let again = eventually(LIMIT, || {
+        exchange(&addr, &v1_then("10.1.2.3", b"again\n")).1 == b"again\n"
+    });
+    assert!(again, "{}", server.stderr());
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}
+
+/// In inetd mode too, `--allow` judges the client the header names: served, or exit 1.
+#[test]
+fn inetd_mode_admits_the_client_the_header_names() {
+    for (client, ok) in [("10.1.2.3", true), ("192.0.2.1", false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut conn = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let args = [
+            "echo-server",
+            "--inetd",
+            "--proxy-protocol",
+            "--allow",
+            "10.0.0.0/8",
+        ];
+        let server = std_tool(args)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        conn.set_read_timeout(Some(LIMIT)).unwrap();
+        conn.write_all(&v1_then(client, b"via inetd\n")).unwrap();
+        let _ = conn.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = conn.read_to_end(&mut back);
+        let out = crate::util::output_timeout(server, LIMIT);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_no_panic(&out.stderr);
+        if ok {
+            assert_eq!(back, b"via inetd\n", "{err}");
+            assert!(out.status.success(), "{err}");
+        } else {
+            assert!(back.is_empty(), "{back:?}");
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert!(err.contains("192.0.2.1:5555"), "{err}");
+        }
+    }
+}
+
+/// A Unix socket behind a proxy: its clients have no address but the one their header names,
+/// which `--allow` judges (without `--proxy-protocol` the rule is a usage error).
+#[test]
+fn a_unix_server_admits_the_client_the_header_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pp.sock");
+    let listen = format!("unix:{}", path.display());
+    let args = ["--no-status", "--proxy-protocol", "--allow", "10.0.0.0/8"];
+    let (server, _) = server(&[&args[..], &[listen.as_str()]].concat());
+    let unix_exchange = |data: &[u8]| {
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.write_all(data).unwrap();
+        let _ = s.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = s.read_to_end(&mut back);
+        back
+    };
+    assert_eq!(unix_exchange(&v1_then("10.1.2.3", b"in\n")), b"in\n");
+    assert!(unix_exchange(&v1_then("192.0.2.1", b"out\n")).is_empty());
+    // A v2 LOCAL header names nobody: over Unix, no address is in an allowed network.
+    let mut local = V2_SIGNATURE.to_vec();
+    local.extend([0x20, 0x00, 0, 0]);
+    local.extend(b"local\n");
+    assert!(unix_exchange(&local).is_empty());
+    let want = "refused 192.0.2.1:5555: not in an --allow network";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}

@@ -72,7 +72,10 @@ pub struct Admission {
     /// 192.168.0.0/16, 10.1.2.3 (a bare address: /32), 2001:db8::/32 or ::1 (/128). An IPv4
     /// client of a dual-stack listener (::ffff:a.b.c.d) is matched as IPv4. Others are reset
     /// at once (UDP: their datagrams dropped), counted in the status line and summary, and
-    /// logged (at most one line a second).
+    /// logged (at most one line a second). Behind --proxy-protocol the client judged is the
+    /// one the header names (so a Unix socket's clients can be judged too); a header naming no
+    /// address (v1 UNKNOWN, v2 LOCAL) leaves the proxy's own, and over Unix none: outside
+    /// every --allow network.
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     pub allow: Vec<Cidr>,
 
@@ -95,11 +98,13 @@ pub struct Admission {
 
 /// Refuses options that mean nothing for `endpoint`'s transport: stream-only faults and
 /// `--max-per-ip` with UDP, `--drop-probability` and `--rate-limit` with a stream, address
-/// rules with a Unix socket (whose clients have no address).
+/// rules with a Unix socket (whose clients have no address) unless every client is `proxied`:
+/// named by a PROXY protocol header (`--proxy-protocol`, not `=optional`).
 pub fn check_transport(
     faults: &Faults,
     admission: &Admission,
     endpoint: &Endpoint<std::net::SocketAddr>,
+    proxied: bool,
 ) -> Result<(), clap::Error> {
     let problem = match endpoint {
         Endpoint::Udp(_) => {
@@ -121,13 +126,15 @@ pub fn check_transport(
             "--rate-limit limits UDP datagrams; for a stream use --max-per-ip or \
              --max-connections",
         ),
+        Endpoint::Unix(_) if proxied => None,
         Endpoint::Unix(_) if !admission.allow.is_empty() || !admission.deny.is_empty() => Some(
-            "--allow and --deny match IP addresses, and a Unix socket's clients have none (use \
-             --mode for who may connect)",
+            "--allow and --deny match IP addresses, and a Unix socket's clients have none \
+             unless a PROXY header names them (--proxy-protocol; else use --mode for who may \
+             connect)",
         ),
         Endpoint::Unix(_) if admission.max_per_ip.is_some() => Some(
-            "--max-per-ip counts IP addresses, and a Unix socket's clients have none (use \
-             --max-connections)",
+            "--max-per-ip counts IP addresses, and a Unix socket's clients have none unless a \
+             PROXY header names them (--proxy-protocol; else use --max-connections)",
         ),
         _ => None,
     };

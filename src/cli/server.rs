@@ -32,8 +32,8 @@ pub struct Observe {
     pub metrics: Option<Endpoint<SocketAddr>>,
 
     /// How messages on stderr are written: text for people, or json, one object a line with
-    /// "time" (RFC 3339, UTC), "level", "event" (listening, accepted, closed,
-    /// tls_handshake_failed, statistics, summary, message...), "message" (the text line), and
+    /// "time" (RFC 3339, UTC), "level", "event" (listening, fault_injection, accepted, closed,
+    /// tls_handshake_failed, refused, statistics, summary, message...), "message" (the text line), and
     /// where they apply "peer", "bytes_in", "bytes_out", "duration_s", "reason".
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -269,6 +269,7 @@ async fn exchange(
         stall,
         sent: shared.sent(),
         received: shared.received(),
+        verifying: verdict.is_some(),
     };
     Ok((ended, verdict))
 }

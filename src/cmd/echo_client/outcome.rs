@@ -103,6 +103,8 @@ pub(super) struct Ended {
     /// can still say.
     pub(super) sent: u64,
     pub(super) received: u64,
+    /// `--verify` compares the echo and gives its own verdict, a short echo included.
+    pub(super) verifying: bool,
 }
 
 /// The exit status of an exchange with `server`, or the error to print. Success only when
@@ -114,6 +116,7 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         stall,
         sent,
         received,
+        verifying,
     } = ended;
     let moved = (sent, received);
     // Our own side first: a closed stdout is the reader's choice, a failed one our failure.
@@ -162,8 +165,22 @@ pub(super) fn outcome(ended: Ended, server: &str) -> eyre::Result<Exit> {
         (_, Sending::Stopped(left), None) if !left.is_none() => Err(eyre::eyre!(
             "{server} closed the connection with {left} of input not sent"
         )),
+        // The server closed after echoing less than it was sent: the rest is lost. More
+        // back than sent is a server that is no echo (nc's use), and fine.
+        (Some(Replies::Closed), _, None) if received < sent && !verifying => {
+            Err(short_echo(server, sent, received))
+        }
         (_, Sending::Finished | Sending::Stopped(_), None) => Ok(Exit::Success),
     }
+}
+
+fn short_echo(server: &str, sent: u64, received: u64) -> eyre::Report {
+    eyre::eyre!(
+        "{server} closed the connection after echoing {} of {} sent ({} never came back)",
+        count(received),
+        count(sent),
+        count(sent - received)
+    )
 }
 
 fn unsent(sending: &Sending) -> Unsent {
@@ -258,13 +275,24 @@ mod tests {
         io::Error::from_raw_os_error(code)
     }
 
+    /// The outcome of a made-up exchange in which nothing came back.
     fn decide(replies: Option<Replies>, sending: Sending) -> Result<Exit, String> {
+        decide_echoed(replies, sending, 0, false)
+    }
+
+    fn decide_echoed(
+        replies: Option<Replies>,
+        sending: Sending,
+        received: u64,
+        verifying: bool,
+    ) -> Result<Exit, String> {
         let ended = Ended {
             replies,
             sending,
             stall: None,
             sent: SENT,
-            received: 0,
+            received,
+            verifying,
         };
         outcome(ended, SERVER).map_err(|err| one_line(&err))
     }
@@ -272,9 +300,28 @@ mod tests {
     #[test]
     fn a_clean_exchange_succeeds() {
         assert_eq!(
-            decide(Some(Replies::Closed), Sending::Finished),
+            decide_echoed(Some(Replies::Closed), Sending::Finished, SENT, false),
             Ok(Exit::Success)
         );
+    }
+
+    /// Issue 21: a server that closed after echoing part of what it was sent lost the rest;
+    /// more back than sent (a server that is no echo) is fine, and --verify says its own.
+    #[test]
+    fn a_short_echo_fails_and_says_how_much_came_back() {
+        assert_eq!(
+            decide_echoed(Some(Replies::Closed), Sending::Finished, 1000, false),
+            Err(format!(
+                "{SERVER} closed the connection after echoing 1000 bytes of 1000000 bytes sent \
+                 (999000 bytes never came back)"
+            ))
+        );
+        let idle = Sending::Stopped(exactly(0));
+        assert!(decide_echoed(Some(Replies::Closed), idle, SENT - 1, false).is_err());
+        let more = decide_echoed(Some(Replies::Closed), Sending::Finished, SENT + 1, false);
+        assert_eq!(more, Ok(Exit::Success));
+        let verified = decide_echoed(Some(Replies::Closed), Sending::Finished, 1000, true);
+        assert_eq!(verified, Ok(Exit::Success));
     }
 
     /// Item 3: the send side took ECONNRESET, the reply side saw only an end of stream.
@@ -404,7 +451,12 @@ mod tests {
     #[test]
     fn a_server_closing_while_stdin_is_idle_succeeds() {
         assert_eq!(
-            decide(Some(Replies::Closed), Sending::Stopped(exactly(0))),
+            decide_echoed(
+                Some(Replies::Closed),
+                Sending::Stopped(exactly(0)),
+                SENT,
+                false
+            ),
             Ok(Exit::Success)
         );
     }
@@ -418,6 +470,7 @@ mod tests {
                 stall: None,
                 sent: SENT,
                 received: 0,
+                verifying: false,
             },
             SERVER,
         );
@@ -466,6 +519,7 @@ mod tests {
             }),
             sent: 2_000_000,
             received: 0,
+            verifying: false,
         };
         let message = |way| one_line(&outcome(stall(way), SERVER).unwrap_err());
         assert_eq!(
@@ -499,6 +553,7 @@ mod tests {
                 }),
                 sent: 3_000_000,
                 received: 2_400_000,
+                verifying: true,
             };
             assert_eq!(
                 one_line(&outcome(ended, SERVER).unwrap_err()),

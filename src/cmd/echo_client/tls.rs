@@ -335,6 +335,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         stall,
         sent: shared.sent(),
         received: shared.received(),
+        verifying: verdict.is_some(),
     };
     Ok((ended, verdict))
 }

@@ -112,6 +112,9 @@ pub async fn serve(
     if spawner.proxy.is_some() {
         proxy::say_held_back(&log);
     }
+    if spawner.admission.is_some() {
+        admit::say_held_back(&log);
+    }
     if let Some(status) = status {
         status.abort();
     }

@@ -2,8 +2,10 @@
 //! `--allow`/`--deny` and `--rate-limit` for UDP sources.
 //!
 //! One question is asked of a stream client, by [`Gate::check`] with its address: the accept
-//! loop asks it right after `accept()` (behind a PROXY protocol header, it is to be asked with
-//! the client the header names instead, once it is read). Rules as ncat's: a client in any `--deny` network
+//! loop asks it right after `accept()`; behind a PROXY protocol header the connection asks it
+//! with the client the header names, once it is read (`life::echo`, inetd mode too). Refusals
+//! are counted by reason (the metrics' `refused_total`) and said as `refused` events, at most
+//! a line a second for the whole process. Rules as ncat's: a client in any `--deny` network
 //! is refused; with `--allow` given, so is one in none of them; deny wins over allow. An
 //! IPv4 client of a dual-stack listener (`::ffff:a.b.c.d`) is matched as IPv4.
 
@@ -14,10 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use super::fault::{self, Pacer, Plan, Rng};
-use super::log::Throttle;
+use super::log::{Event, Throttle, Throttled, said_throttled};
 use crate::cli::faults::{Admission, Cidr};
 use crate::net::stream::Peer;
-use crate::ui::Ui;
+use crate::ui::{Level, Ui};
 
 /// Why a client was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,15 @@ impl Refusal {
             Refusal::Denied => "in a --deny network",
             Refusal::NotAllowed => "not in an --allow network",
             Refusal::TooMany => "too many connections from its address (--max-per-ip)",
+        }
+    }
+
+    /// The `reason` label of `refused_total` and of a `refused` JSON line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Denied => "denied",
+            Refusal::NotAllowed => "not_allowed",
+            Refusal::TooMany => "too_many",
         }
     }
 }
@@ -69,14 +80,32 @@ impl Networks {
     }
 }
 
+/// Refusals by `--allow`, `--deny` and `--max-per-ip` (UDP: `--allow`, `--deny`).
+static REFUSED: Throttled = Throttled::new("refused", "refused by --allow, --deny or --max-per-ip");
+
+/// Says that the client (or datagram source) at `peer` was refused, and why: the `refused`
+/// event, at most a line a second for the whole process.
+fn say_refused(peer: impl std::fmt::Display, why: Refusal, ui: &Ui) {
+    let line = format!("refused {peer}: {}", why.reason());
+    let event = Event::new(Level::Info, "refused", line)
+        .peer(peer)
+        .reason(why.reason())
+        .field("rule", why.label());
+    said_throttled(&REFUSED, ui, event);
+}
+
+/// At a stop: the refusal lines held back, which the task due to say them would not live
+/// to say.
+pub(super) fn say_held_back(ui: &Ui) {
+    REFUSED.say_held(ui);
+}
+
 /// The stream server's admission: networks and connections open per address.
 #[derive(Debug)]
 pub struct Gate {
     networks: Option<Networks>,
     max_per_ip: Option<usize>,
     open: Mutex<HashMap<IpAddr, usize>>,
-    /// The refusal lines: one a second for the whole server, the rest counted in the next.
-    said: Mutex<Throttle>,
 }
 
 /// A client let in; its place under `--max-per-ip` is given back when this is dropped.
@@ -109,14 +138,13 @@ impl Gate {
                 networks,
                 max_per_ip,
                 open: Mutex::default(),
-                said: Mutex::default(),
             })
         })
     }
 
     /// The admission of the client at `peer`: its pass (held for the connection's life), or
     /// `None` when it is refused, which is counted in `refused` and logged (at most a line a
-    /// second, saying how many were not shown). The caller closes a refused connection.
+    /// second, then how many were not shown). The caller closes a refused connection.
     pub fn check(self: &Arc<Self>, peer: Peer, refused: &Refused, ui: &Ui) -> Option<Pass> {
         let ip = match peer {
             Peer::Tcp(addr) => Some(addr.ip()),
@@ -127,23 +155,19 @@ impl Gate {
             Err(why) => why,
         };
         refused.count(why);
-        let line = format!("refused {peer}: {}", why.reason());
-        let said = self
-            .said
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .admit(line);
-        if let Some(line) = said {
-            ui.info(&line);
-        }
+        say_refused(peer, why, ui);
         None
     }
 
     /// Whether the client at `ip` may connect now: its pass (held for the connection's life),
-    /// or why not. A client with no address (a Unix socket's) is let in.
+    /// or why not. A client with no address (a Unix socket's, whose PROXY header named none)
+    /// is outside every `--allow` network, and not counted by `--max-per-ip`.
     pub fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Pass, Refusal> {
         let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
-            return Ok(Pass { gate: None });
+            return match &self.networks {
+                Some(n) if !n.allow.is_empty() => Err(Refusal::NotAllowed),
+                _ => Ok(Pass { gate: None }),
+            };
         };
         if let Some(why) = self.networks.as_ref().and_then(|n| n.refuses(ip)) {
             return Err(why);
@@ -190,6 +214,12 @@ impl Tally {
     /// All refusals.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
+    }
+
+    /// The counts, each with its reason.
+    pub fn by_reason(&self) -> [(Refusal, u64); 3] {
+        [Refusal::Denied, Refusal::NotAllowed, Refusal::TooMany]
+            .map(|why| (why, self.0[why as usize]))
     }
 
     /// Counts one refusal.
@@ -274,7 +304,8 @@ pub struct Datagrams {
     plan: Option<Arc<Plan>>,
     rng: Option<Rng>,
     pacer: Option<Pacer>,
-    refusals: Throttle,
+    /// The `-v` lines of datagrams over `--rate-limit`: a flood is one source's, so this
+    /// socket's throttle is enough.
     limited: Throttle,
 }
 
@@ -303,7 +334,6 @@ impl Datagrams {
             rng: plan.as_ref().map(|p| p.rng()),
             pacer: plan.as_ref().and_then(|p| p.pacer()),
             plan,
-            refusals: Throttle::default(),
             limited: Throttle::default(),
         })
     }
@@ -321,13 +351,7 @@ impl Datagrams {
         let ip = source.ip();
         if let Some(why) = self.networks.as_ref().and_then(|n| n.refuses(ip)) {
             counts.refused.count(why);
-            let shown = SocketAddr::new(ip.to_canonical(), source.port());
-            if let Some(line) = self
-                .refusals
-                .admit(format!("refused {shown}: {}", why.reason()))
-            {
-                ui.info(&line);
-            }
+            say_refused(SocketAddr::new(ip.to_canonical(), source.port()), why, ui);
             return false;
         }
         if !self.limit.as_mut().is_none_or(|l| l.allows(ip, now)) {
@@ -335,7 +359,10 @@ impl Datagrams {
             if ui.verbose > 0 {
                 let line = format!("dropped a datagram from {source}: over --rate-limit");
                 if let Some(line) = self.limited.admit(line) {
-                    ui.detail(&line);
+                    Event::new(Level::Detail, "rate_limited", line)
+                        .peer(source)
+                        .reason("over --rate-limit")
+                        .say(ui);
                 }
             }
             return false;
@@ -417,7 +444,13 @@ mod tests {
             gate.admit(ip("::ffff:10.0.0.5")).unwrap_err(),
             Refusal::Denied
         );
-        assert!(gate.admit(None).is_ok(), "a Unix client has no address");
+        assert_eq!(
+            gate.admit(None).unwrap_err(),
+            Refusal::NotAllowed,
+            "a Unix client with no address named is in no allowed network"
+        );
+        let deny_only = Gate::new(&admission(&[], &["10.0.0.5"], None)).unwrap();
+        assert!(deny_only.admit(None).is_ok());
     }
 
     #[test]

@@ -18,9 +18,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::conn::End;
+use super::log::Event;
 use super::stats::{Count, Stats};
 use crate::cli::faults::{CloseAfter, Delay, Faults};
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// The read buffer of a fault-injected connection.
 const BUF: usize = 16 * 1024;
@@ -66,33 +67,48 @@ impl Plan {
         })
     }
 
-    /// Says each fault asked for, once, at start (under `-q` nothing).
+    /// Says each fault asked for, once, at start (under `-q` nothing): a `fault_injection`
+    /// event each, its `kind` the label `faults_injected_total` counts it under.
     pub fn announce(&self, ui: &Ui) {
+        let say = |kind: &str, value: String, text: String| {
+            Event::new(
+                Level::Info,
+                "fault_injection",
+                format!("fault injection: {text}"),
+            )
+            .field("kind", kind)
+            .field("value", value)
+            .say(ui);
+        };
         if let Some(d) = &self.delay {
-            ui.info(&format!("fault injection: delay {d} before each echo"));
+            say(
+                "delay",
+                d.to_string(),
+                format!("delay {d} before each echo"),
+            );
         }
         if let Some(rate) = self.bandwidth {
-            ui.info(&format!(
-                "fault injection: bandwidth {}/s per connection",
-                ui::bytes(rate as u64)
-            ));
+            let rate = format!("{}/s", ui::bytes(rate as u64));
+            say(
+                "bandwidth",
+                rate.clone(),
+                format!("bandwidth {rate} per connection"),
+            );
         }
         if let Some(c) = self.close_after {
-            ui.info(&format!(
-                "fault injection: connections closed (FIN) after {c}"
-            ));
+            let text = format!("connections closed (FIN) after {c}");
+            say("close_after", c.to_string(), text);
         }
         if let Some(p) = self.reset {
-            ui.info(&format!(
-                "fault injection: {}% of connections reset after their first echo",
+            let text = format!(
+                "{}% of connections reset after their first echo",
                 percent(p)
-            ));
+            );
+            say("reset", p.to_string(), text);
         }
         if let Some(p) = self.drop {
-            ui.info(&format!(
-                "fault injection: {}% of datagrams dropped",
-                percent(p)
-            ));
+            let text = format!("{}% of datagrams dropped", percent(p));
+            say("drop", p.to_string(), text);
         }
     }
 

@@ -1,7 +1,8 @@
 //! What goes into the server's messages: the [`Event`]s (one value gives both the text line
 //! and the `--log-format json` object), the SIGUSR1 statistics, the live status line, its rate,
 //! the throttle that keeps accept errors to one line a second, and the one that keeps each kind
-//! of per-client line (a failed TLS handshake, a refused PROXY header) to about one a second.
+//! of per-client line (a failed TLS handshake, a refused PROXY header or client) to about one a
+//! second.
 //! The lines themselves go through the [`Ui`], like every other message.
 
 use std::fmt::Display;

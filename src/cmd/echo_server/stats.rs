@@ -15,6 +15,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use super::admit::{DatagramCounts, Refusal};
 use crate::net::udp::Dropped;
 
 /// Echoed bytes go to the shared total in batches of this much (and at the end) when no
@@ -137,8 +138,44 @@ impl Stats {
                 HandshakeFailure::ALL
                     .map(|r| (r.label(), load(&self.handshakes_failed[r as usize]))),
             ),
+            injected_family(&self.injected.tally()),
+            refused_family(self.refused.tally().by_reason(), None),
         ]
     }
+}
+
+/// `faults_injected_total{kind}`: what `--delay`, `--bandwidth`, `--close-after`,
+/// `--reset-probability` and `--drop-probability` did.
+fn injected_family(t: &super::fault::Tally) -> Family {
+    Family::labeled(
+        "faults_injected_total",
+        "Faults injected, by kind: echoes (UDP: datagrams) delayed, connections (UDP: sockets) --bandwidth made wait, connections closed by --close-after or reset, datagrams dropped.",
+        "kind",
+        [
+            ("delay", t.delayed),
+            ("bandwidth", t.throttled),
+            ("close_after", t.closed_early),
+            ("reset", t.reset),
+            ("drop", t.dropped),
+        ],
+    )
+}
+
+/// `refused_total{reason}`: clients (UDP: datagrams) kept out, and for UDP those over
+/// `--rate-limit`.
+fn refused_family(by_reason: [(Refusal, u64); 3], rate_limited: Option<u64>) -> Family {
+    let mut family = Family::labeled(
+        "refused_total",
+        "Connections (UDP: datagrams) refused, by reason: in a --deny network, outside every --allow network, over --max-per-ip (UDP: over --rate-limit).",
+        "reason",
+        by_reason.map(|(why, n)| (why.label(), n)),
+    );
+    if let Some(n) = rate_limited {
+        // A UDP server has no --max-per-ip: its third reason is --rate-limit.
+        family.samples.retain(|s| s.0 != Refusal::TooMany.label());
+        family.samples.push(("rate_limited", n));
+    }
+    family
 }
 
 /// Why an accept or a connection failed, as the `kind` label of `errors_total` says.
@@ -250,6 +287,8 @@ pub struct UdpStats {
     bytes: AtomicU64,
     dropped: [AtomicU64; Dropped::ALL.len()],
     unsent: AtomicU64,
+    /// What `--allow`/`--deny`, `--rate-limit` and the faults did, as [`rule_figures`] lists.
+    rules: [AtomicU64; RULE_FIGURES],
 }
 
 /// What one batch added to a UDP socket's figures.
@@ -263,6 +302,8 @@ pub struct UdpCounts {
     pub dropped: [u64; Dropped::ALL.len()],
     /// Replies the kernel would not send.
     pub unsent: u64,
+    /// What `--allow`/`--deny`, `--rate-limit` and the faults did.
+    pub rules: DatagramCounts,
 }
 
 impl UdpStats {
@@ -280,11 +321,40 @@ impl UdpStats {
         for (i, a) in self.dropped.iter().enumerate() {
             add(a, before.dropped[i], now.dropped[i]);
         }
+        // Without rules these never change: one comparison a batch.
+        if now.rules != before.rules {
+            let (was, is) = (rule_figures(&before.rules), rule_figures(&now.rules));
+            for (i, a) in self.rules.iter().enumerate() {
+                add(a, was[i], is[i]);
+            }
+        }
     }
 
     /// Every figure of a UDP server, as the metrics page and the SIGUSR1 line show them.
     pub fn families(&self) -> Vec<Family> {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let [
+            delayed,
+            throttled,
+            closed_early,
+            reset,
+            dropped,
+            denied,
+            not_allowed,
+            limited,
+        ] = self.rules.each_ref().map(load);
+        let injected = super::fault::Tally {
+            delayed,
+            throttled,
+            closed_early,
+            reset,
+            dropped,
+        };
+        let refused = [
+            (Refusal::Denied, denied),
+            (Refusal::NotAllowed, not_allowed),
+            (Refusal::TooMany, 0),
+        ];
         vec![
             Family::counter(
                 "datagrams_echoed_total",
@@ -307,8 +377,31 @@ impl UdpStats {
                 "Replies the kernel would not send (a firewall, an unreachable network).",
                 load(&self.unsent),
             ),
+            injected_family(&injected),
+            refused_family(refused, Some(limited)),
         ]
     }
+}
+
+/// How many figures [`rule_figures`] lists.
+const RULE_FIGURES: usize = 8;
+
+/// A UDP socket's rule counts as [`UdpStats`] keeps them: the five faults (as
+/// [`super::fault::Tally`] lists them), then datagrams denied, not allowed and over
+/// `--rate-limit`.
+fn rule_figures(c: &DatagramCounts) -> [u64; RULE_FIGURES] {
+    let i = &c.injected;
+    let [(_, denied), (_, not_allowed), _] = c.refused.by_reason();
+    [
+        i.delayed,
+        i.throttled,
+        i.closed_early,
+        i.reset,
+        i.dropped,
+        denied,
+        not_allowed,
+        c.rate_limited,
+    ]
 }
 
 fn drop_label(why: Dropped) -> &'static str {
@@ -474,6 +567,20 @@ mod tests {
         udp.add(&UdpCounts::default(), &now);
         udp.add(&now, &now);
         assert_eq!(udp.families()[0].samples, vec![("", 2)]);
+        // A batch's rule counts: the difference is added, labelled as the page says them.
+        let mut later = now;
+        later.rules.rate_limited = 3;
+        later.rules.injected.dropped = 2;
+        later.rules.refused.count(Refusal::Denied);
+        udp.add(&now, &later);
+        udp.add(&later, &later);
+        let families = udp.families();
+        let find = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+        assert!(find("faults_injected_total").samples.contains(&("drop", 2)));
+        assert_eq!(
+            find("refused_total").samples,
+            vec![("denied", 1), ("not_allowed", 0), ("rate_limited", 3)]
+        );
     }
 
     #[test]

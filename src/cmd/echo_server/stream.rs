@@ -8,7 +8,7 @@ use color_eyre::eyre::{self, WrapErr};
 
 use super::log::Event;
 use super::{Config, Summary, accept, admit, fault, metrics, start, tls};
-use crate::cli::EchoServerArgs;
+use crate::cli::{EchoServerArgs, ProxyProtocol};
 use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::net::listen::{self, Listener, SocketFile};
@@ -79,16 +79,18 @@ pub(super) fn run(
 
 /// Who may connect. Address rules are an error on a Unix socket handed over by systemd, as
 /// they are for unix:ADDR on the command line: its clients have no address, and a rule that
-/// lets everyone in must not look as if it held.
+/// lets everyone in must not look as if it held; unless a PROXY header names every client.
 fn admission(
     args: &EchoServerArgs,
     listeners: &[Listener],
 ) -> eyre::Result<Option<Arc<admit::Gate>>> {
     let admission = admit::Gate::new(&args.admission);
-    if admission.is_some() && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
+    let proxied = args.proxy_protocol == Some(ProxyProtocol::Required);
+    if admission.is_some() && !proxied && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
         eyre::bail!(
             "--allow, --deny and --max-per-ip match IP addresses, and a Unix socket's clients \
-             have none (use the socket file's permissions, --mode or SocketMode=)"
+             have none unless a PROXY header names them (--proxy-protocol; else use the socket \
+             file's permissions, --mode or SocketMode=)"
         );
     }
     Ok(admission)

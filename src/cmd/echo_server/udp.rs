@@ -115,6 +115,7 @@ pub(super) fn run(
         while let Some(done) = serving.join_next().await {
             total.add(&done.wrap_err("a serving task failed")??);
         }
+        super::admit::say_held_back(ui);
         Ok(total)
     })?
 }
@@ -339,6 +340,7 @@ impl Summary {
             bytes: self.bytes,
             dropped: self.dropped,
             unsent: self.unsent,
+            rules: self.rules,
         }
     }
 
