@@ -487,6 +487,15 @@ pub struct EchoClientArgs {
     #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["count", "connections", "verify"])]
     pub zero_io: bool,
 
+    /// Show the traffic on stderr as a hex dump, as socat -x and ncat --hex-dump do; stdout
+    /// still gets the echo, unchanged. Each chunk (one read, or one datagram) has a header:
+    /// '>' sent or '<' received, the time (UTC), the server, and socat's length=N from=X to=Y
+    /// (its place in that direction's stream); then hexdump -C lines: offset, 16 bytes in hex,
+    /// the bytes as ASCII ('.' for any other byte). Shown under -q too; hides the progress
+    /// line. ncat's -x FILE: write -x 2>FILE. Not with --count or --connections.
+    #[arg(short = 'x', long = "hex-dump", conflicts_with_all = ["count", "connections", "zero_io"])]
+    pub hex_dump: bool,
+
     /// Show the progress line on stderr even when it would be hidden.
     #[arg(long)]
     pub progress: bool,
@@ -769,26 +778,33 @@ const HABITS: &[(&str, &[&str], &str)] = &[
 /// clap's tip for an unknown argument is "to pass '-l' as a value, use '-- -l'", which means
 /// nothing for an address: for `cat` (where `-- -l` is a file) it stays, elsewhere it becomes
 /// what the nc, ncat or ping spelling typed is here, or goes. An extra word after `-q N`
-/// (nc's quit delay, --quiet here) says that too.
+/// (nc's quit delay, --quiet here) says that too, and one after ncat's `-x FILE`.
 fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if err.kind() != ErrorKind::UnknownArgument {
+    let sub = subcommand_in(cmd, args).unwrap_or_default();
+    if err.kind() == ErrorKind::TooManyValues && sub != "cat" && hex_dump_file(args) {
+        // `--hex-dump=FILE`.
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![HEX_DUMP_FILE_TIP.into()]),
+        );
         return err;
     }
-    let sub = subcommand_in(cmd, args).unwrap_or_default();
-    if sub == "cat" {
+    if err.kind() != ErrorKind::UnknownArgument || sub == "cat" {
         return err;
     }
     let given = match err.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(given)) => given.split('=').next().unwrap_or(given).to_owned(),
         _ => return err,
     };
-    let quiet_secs = args.windows(2).any(|w| {
-        w[0] == "-q"
-            && w[1]
-                .to_str()
+    let seconds = |v: &OsString| v.to_str().is_some_and(|v| values::parse_seconds(v).is_ok());
+    // `-q 1 host 7`, or `-q1` (which clap reads as -q -1).
+    let quiet_secs = args.windows(2).any(|w| w[0] == "-q" && seconds(&w[1]))
+        || args.iter().any(|a| {
+            a.to_str()
+                .and_then(|a| a.strip_prefix("-q"))
                 .is_some_and(|v| values::parse_seconds(v).is_ok())
-    });
+        });
     let tip = HABITS
         .iter()
         .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given.as_str()))
@@ -796,7 +812,8 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         .or_else(|| {
             (quiet_secs && sub == "echo-client")
                 .then(|| "-q is --quiet here; nc's -q SECS is --quit-after SECS".to_owned())
-        });
+        })
+        .or_else(|| hex_dump_file(args).then(|| HEX_DUMP_FILE_TIP.to_owned()));
     match tip {
         Some(tip) => {
             err.insert(
@@ -809,6 +826,21 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         }
     }
     err
+}
+
+/// What ncat's `-x FILE` / `--hex-dump FILE` is here.
+const HEX_DUMP_FILE_TIP: &str =
+    "-x/--hex-dump takes no FILE here: the dump goes to stderr (ncat's -x FILE is -x 2>FILE)";
+
+/// Whether `args` give `-x` or `--hex-dump` a file, as ncat takes it: `--hex-dump=FILE`, or
+/// a word after the flag that is not an option.
+fn hex_dump_file(args: &[OsString]) -> bool {
+    let is_flag = |a: &OsString| a == "-x" || a == "--hex-dump";
+    args.iter()
+        .any(|a| a.to_str().is_some_and(|a| a.starts_with("--hex-dump=")))
+        || args
+            .windows(2)
+            .any(|w| is_flag(&w[0]) && !w[1].to_string_lossy().starts_with('-'))
 }
 
 /// clap reports an ambiguous abbreviation (`cat --show`) as an unknown argument; say instead

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::report;
 
+pub mod hexdump;
 pub mod quote;
 
 /// Decisions about stderr output, made once from the command line and the environment and

@@ -90,6 +90,34 @@ fn unknown_nc_and_ping_spellings_say_what_to_write_here() {
     );
 }
 
+/// nc's `-q SECS` before the address: the seconds become ADDR (`-q 1 host:7` reads as the
+/// two words `1 host:7`), so the error says what -q is here, as it does after the address.
+#[test]
+fn nc_s_quit_delay_before_the_address_is_explained() {
+    for args in [
+        &["-q", "1", "host:7"][..],
+        &["-q", "1", "127.0.0.1:7"],
+        &["-q", "0.5", "localhost:7"],
+        &["-q", "1", "localhost"],
+        &["127.0.0.1:7", "-q", "1"],
+        &["-q", "1", "localhost", "7"],
+        &["-q1", "7"],
+    ] {
+        let out = run(&[&["echo-client"][..], args].concat(), b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("tip: -q is --quiet here; nc's -q SECS is --quit-after SECS"),
+            "{args:?}: {err}"
+        );
+    }
+    // A port after a -q that is only --quiet is no habit: no tip.
+    let out = run(&["echo-client", "-q", "7101", "7102"], b"");
+    assert!(stderr(&out).contains("two ports"), "{}", stderr(&out));
+    let out = run(&["echo-client", "-q", "host:7", "8"], b"");
+    assert!(!stderr(&out).contains("--quit-after"), "{}", stderr(&out));
+}
+
 #[test]
 fn the_server_takes_nc_listen_spellings() {
     for args in [

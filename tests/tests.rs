@@ -12,6 +12,7 @@ mod cli;
 mod echo_client;
 mod echo_server;
 mod generated;
+mod hexdump;
 mod inetd_hexdump;
 mod measure;
 mod nc_habits;

@@ -186,7 +186,7 @@ impl FromArgMatches for Target {
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .and_then(|e| only_for_ip(e, matches))
             .map(Target);
-        parsed.map_err(|msg| usage_error("echo-client", msg))
+        parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -203,6 +203,38 @@ impl Args for Target {
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
     }
+}
+
+/// What the nc or ncat spelling that made ADDR wrong means here: nc's `-q SECS` (`-q 1
+/// host:7`: the seconds became ADDR) and ncat's `-x FILE` (`-x dump host:7`: the file did),
+/// when the word after the flag is ADDR. A tip line is added to `msg`, as clap adds its own.
+pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches) -> String {
+    // The positional word typed right after flag `id`, if any.
+    let word_after = |id: &str| {
+        let given = matches.try_contains_id(id).unwrap_or(false)
+            && matches.value_source(id) == Some(ValueSource::CommandLine);
+        let at: Vec<usize> = match matches.indices_of(id) {
+            Some(at) if given => at.map(|i| i + 1).collect(),
+            _ => return None,
+        };
+        ["addr", "port"].into_iter().find_map(|word| {
+            let value = matches.try_get_one::<String>(word).ok().flatten()?;
+            let typed = matches.value_source(word) == Some(ValueSource::CommandLine);
+            (typed && matches.index_of(word).is_some_and(|i| at.contains(&i))).then_some(value)
+        })
+    };
+    let seconds = |w: &String| crate::cli::values::parse_seconds(w).is_ok();
+    // A word that is no address by itself (`dump.log`), unlike `-x 7`'s.
+    let no_address = |w: &String| Target::from_words(w, None, false, false, None).is_err();
+    let tip = if word_after("quiet").is_some_and(seconds) {
+        "-q is --quiet here; nc's -q SECS is --quit-after SECS"
+    } else if word_after("hex_dump").is_some_and(no_address) {
+        "-x/--hex-dump takes no FILE here: the dump goes to stderr (ncat's -x FILE is -x \
+         2>FILE)"
+    } else {
+        return msg;
+    };
+    format!("{msg}\n\n  tip: {tip}")
 }
 
 /// `-p PORT` beside an ADDR that is a port too (`-p 7 8`): named as typed, not joined as
@@ -322,6 +354,15 @@ fn one_word(addr: &str, port: Option<&str>, unix: bool) -> Result<(String, Strin
     }
     if port.trim().is_empty() {
         return Err(problem(&typed, "the port is empty"));
+    }
+    if port.contains(':') {
+        // `0.5 localhost:7` (nc's -q 0.5 before an address) would otherwise become the host
+        // `0.5:localhost`.
+        return Err(format!(
+            "{}: {} is an address, not a PORT; give HOST PORT or HOST:PORT",
+            quoted(&typed),
+            quoted(port)
+        ));
     }
     Ok((format!("{prefix}{joined}"), typed))
 }
