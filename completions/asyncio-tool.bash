@@ -28,6 +28,9 @@ _asyncio__tool() {
             asyncio__tool,echo-server)
                 cmd="asyncio__tool__subcmd__echo__subcmd__server"
                 ;;
+            asyncio__tool,report)
+                cmd="asyncio__tool__subcmd__report"
+                ;;
             *)
                 ;;
         esac
@@ -35,7 +38,7 @@ _asyncio__tool() {
 
     case "${cmd}" in
         asyncio__tool)
-            opts="-q -v -h -V --color --quiet --verbose --help --version cat echo-server echo-client completions"
+            opts="-q -v -h -V --color --quiet --verbose --help --version cat echo-server echo-client completions report"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -89,7 +92,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -w -s -p -C -z -x -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --hex-dump --progress --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --json --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -w -s -p -C -z -x -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --hex-dump --progress --send-proxy --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --json --label --start-at --connect-rate --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -184,6 +187,10 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --send-proxy)
+                    COMPREPLY=($(compgen -W "v1 v2" -- "${cur}"))
+                    return 0
+                    ;;
                 --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -228,6 +235,18 @@ _asyncio__tool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -240,7 +259,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --inetd --listen --keep-open --verbose --color --quiet --help --version"
+            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --verbose --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +342,47 @@ _asyncio__tool() {
                     return 0
                     ;;
                 --shutdown-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-protocol)
+                    COMPREPLY=($(compgen -W "required optional" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        asyncio__tool__subcmd__report)
+            opts="-v -q -h -V --hdr-log --json --merge --group-by --verbose --color --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hdr-log)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --group-by)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

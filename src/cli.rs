@@ -15,6 +15,7 @@ use values::{
 
 pub mod endpoints;
 pub mod measure;
+pub mod report;
 pub mod tls;
 pub mod values;
 
@@ -90,6 +91,18 @@ pub enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// The choice as the `Ui` takes it: `Some` when colour is forced on or
+    /// off, `None` when it depends on stderr and `NO_COLOR`.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            ColorChoice::Auto => None,
+            ColorChoice::Always => Some(true),
+            ColorChoice::Never => Some(false),
+        }
+    }
+}
+
 /// Options shared by every subcommand.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
@@ -142,6 +155,11 @@ pub enum Command {
         override_usage = "asyncio-tool completions [OPTIONS] <SHELL>"
     )]
     Completions(CompletionsArgs),
+    /// Put the --json results (or --hdr-log files) of many probe or load runs together: counts
+    /// and rates summed, latency percentiles from the merged histogram, a row per run.
+    // A fixed usage line, for the reason the top level has one.
+    #[command(override_usage = "asyncio-tool report [OPTIONS] [FILE]...")]
+    Report(report::ReportArgs),
 }
 
 const CAT_EXAMPLES: &str = "\
@@ -333,6 +351,15 @@ pub struct EchoServerArgs {
     #[arg(long)]
     pub no_status: bool,
 
+    /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and send-proxy-v2
+    /// write it) at the start of each connection, over TLS before the ClientHello: the client
+    /// it names is the one -v and the logs show. A connection without a valid header is
+    /// refused and logged; with =optional it is served as is (a direct health check), and a
+    /// v2 LOCAL header (the proxy's own check) keeps the real peer. A header must be whole
+    /// within 10s (or --idle-timeout, if shorter).
+    #[arg(long, value_name = "MODE", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "required")]
+    pub proxy_protocol: Option<ProxyProtocol>,
+
     /// Serve the socket on standard input as inetd hands it over: one connection, then exit
     /// (nowait; xinetd, systemd-socket-activate --inetd -a, socat EXEC:), or a listening or UDP
     /// socket (wait). Without it this happens anyway when no ADDR is given and stdin is such a
@@ -354,6 +381,24 @@ pub struct EchoServerArgs {
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How `echo-server --proxy-protocol` takes a connection without a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyProtocol {
+    /// Every connection must start with a header (the default of a bare --proxy-protocol).
+    Required,
+    /// A connection that does not start with one is served as is.
+    Optional,
+}
+
+/// The header `echo-client --send-proxy` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SendProxy {
+    /// Text: `PROXY TCP4 SRC DST SPORT DPORT`, as HAProxy's send-proxy.
+    V1,
+    /// Binary, as HAProxy's send-proxy-v2.
+    V2,
 }
 
 const CLIENT_EXAMPLES: &str = "\
@@ -381,6 +426,10 @@ Examples:
                                load: closed-loop, msgs/s and percentiles
   asyncio-tool echo-client --connections 4 --rate 1000 --json host:7
                                a fixed rate, the report as JSON
+  asyncio-tool echo-client --connections 100 --connect-rate 50 \\
+      --start-at 2026-12-06T17:00:00Z --label gen=1 --json host:7 > gen1.json
+                               one of many generators, started together;
+                               then: asyncio-tool report gen*.json
 
 At the end of standard input the client half-closes the connection
 and keeps printing replies until the server closes it. Exit status 1
@@ -500,6 +549,13 @@ pub struct EchoClientArgs {
     #[arg(long)]
     pub progress: bool,
 
+    /// Start each connection with a PROXY protocol header naming its real source and
+    /// destination addresses, as HAProxy in front of a server would (over TLS, before the
+    /// ClientHello; from a Unix socket, which has no address, UNKNOWN or UNSPEC): to test a
+    /// server behind a proxy without one. In every mode: copy, -z, --count, --connections.
+    #[arg(long, value_name = "VERSION", value_enum)]
+    pub send_proxy: Option<SendProxy>,
+
     /// More messages on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
@@ -507,6 +563,10 @@ pub struct EchoClientArgs {
     /// --verify, and the probe and load modes.
     #[command(flatten)]
     pub measure: measure::Measure,
+
+    /// --label, --start-at, --connect-rate: one load from many machines.
+    #[command(flatten)]
+    pub fleet: report::Fleet,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -651,6 +711,7 @@ impl Cli {
             Command::EchoServer(a) => a.verbose,
             Command::EchoClient(a) => a.verbose,
             Command::Completions(a) => a.verbose,
+            Command::Report(a) => a.verbose,
         };
         self.verbose.saturating_add(inner)
     }
@@ -975,7 +1036,7 @@ fn print_clap_outcome(err: &clap::Error, color: ColorChoice) -> Exit {
                 color,
                 quiet: false,
             };
-            let ui = crate::ui::Ui::new(&global, 0);
+            let ui = crate::ui::Ui::new(global.color.forced(), global.quiet, 0);
             ui.warn(&format!("write error: {}", crate::report::io_reason(&e)));
             Exit::Failure
         }

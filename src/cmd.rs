@@ -5,3 +5,4 @@ pub(crate) mod cat;
 pub mod completions;
 pub(crate) mod echo_client;
 pub(crate) mod echo_server;
+pub(crate) mod report;

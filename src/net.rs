@@ -4,6 +4,7 @@ pub(crate) mod activation;
 pub mod addr;
 pub mod endpoint;
 pub mod listen;
+pub mod proxy;
 pub mod sniff;
 pub mod stream;
 pub mod tls;

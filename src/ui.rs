@@ -10,7 +10,6 @@ use std::time::Duration;
 use color_eyre::eyre;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use crate::cli::{ColorChoice, GlobalArgs};
 use crate::report;
 
 pub mod hexdump;
@@ -33,14 +32,14 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Decides colour and verbosity from the global options, `NO_COLOR` and whether stderr is
-    /// a terminal.
-    pub fn new(global: &GlobalArgs, verbose: u8) -> Self {
+    /// Decides colour and verbosity from `color` (`Some` when forced on or off, `None` to
+    /// decide here), `-q`, `NO_COLOR` and whether stderr is a terminal.
+    pub fn new(color: Option<bool>, quiet: bool, verbose: u8) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         Ui {
-            color: color_wanted(global.color, stderr_tty),
-            quiet: global.quiet,
-            verbose: if global.quiet { 0 } else { verbose },
+            color: color_wanted(color, stderr_tty),
+            quiet,
+            verbose: if quiet { 0 } else { verbose },
             stderr_tty,
             live: Arc::default(),
         }
@@ -164,14 +163,11 @@ impl Ui {
     }
 }
 
-/// The colour decision: `--color`, then `NO_COLOR`, then whether stderr is a terminal.
-pub fn color_wanted(choice: ColorChoice, stderr_tty: bool) -> bool {
+/// The colour decision: `--color` (`forced`), then `NO_COLOR`, then whether stderr is a
+/// terminal.
+pub fn color_wanted(forced: Option<bool>, stderr_tty: bool) -> bool {
     let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => stderr_tty && !no_color_env,
-    }
+    forced.unwrap_or(stderr_tty && !no_color_env)
 }
 
 /// stderr as indicatif sees it: a few columns narrower than the terminal. indicatif pads a line

@@ -105,7 +105,7 @@ fn run_shell(program: &str, args: &[&std::ffi::OsStr]) -> String {
 
 /// What completion behaviour the committed scripts must show in every shell: the line typed,
 /// then exactly the words offered.
-const CASES: [(&str, &[&str]); 6] = [
+const CASES: [(&str, &[&str]); 7] = [
     (
         "asyncio-tool cat --sh",
         &[
@@ -119,8 +119,9 @@ const CASES: [(&str, &[&str]); 6] = [
     ("asyncio-tool echo-server --max", &["--max-connections"]),
     (
         "asyncio-tool ",
-        &["cat", "completions", "echo-client", "echo-server"],
+        &["cat", "completions", "echo-client", "echo-server", "report"],
     ),
+    ("asyncio-tool report --gr", &["--group-by"]),
     (
         "asyncio-tool completions ",
         &["bash", "elvish", "fish", "powershell", "zsh"],

@@ -1426,7 +1426,7 @@ fn ctrl_c_exits_by_the_summary_in_both_modes() {
         "--json",
         &server.addr,
     ];
-    let out = interrupted_when(&args, |err| err.contains("seq=5 "));
+    let out = interrupted_when(&args, |err| err.contains("seq=2: no echo"));
     let v = json(&out);
     assert_eq!(out.status.code(), Some(1), "{v}");
     assert_eq!(v["interrupted"], true, "{v}");

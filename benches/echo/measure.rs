@@ -8,6 +8,10 @@
 //! Both are divided by the messages of the whole run (the generator's are estimated from its
 //! measured rate over the whole call, warm-up included).
 //!
+//! Accuracy (issue 19): sockperf's ping-pong against its own server and our load mode at one
+//! connection against ours, 64 B over TCP, by turns in each round: our round-trip p50 against
+//! twice sockperf's p50 (sockperf reports half the round trip), target within 10%.
+//!
 //! `ECHO_BENCH_ROUNDS` (default 3) sets the rounds.
 
 use std::io::{Read, Write};
@@ -123,6 +127,66 @@ fn spaced(server: &Server, count: usize) -> f64 {
     median(&mut lat)
 }
 
+/// How long each accuracy run lasts, sockperf's `-t` and our load's `--duration` alike.
+const ACCURACY_SECS: u64 = 5;
+
+/// sockperf's ping-pong against its own server on loopback, 64 B over TCP: its p50 in µs,
+/// which is half the round trip (sockperf reports one-way latency as RTT / 2); `None` when
+/// sockperf is not installed.
+fn sockperf_p50() -> Option<f64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .ok()?
+        .port()
+        .to_string();
+    let mut srv = Command::new("sockperf")
+        .args(["server", "-i", "127.0.0.1", "-p", &port, "--tcp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = (0..500).any(|_| {
+        thread::sleep(Duration::from_millis(10));
+        TcpStream::connect(addr).is_ok()
+    });
+    let out = up.then(|| {
+        Command::new("sockperf")
+            .args([
+                "ping-pong",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--tcp",
+                "-m",
+                "64",
+            ])
+            .args(["-t", &ACCURACY_SECS.to_string()])
+            .stdin(Stdio::null())
+            .output()
+    });
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let out = out?.ok()?;
+    // sockperf: ---> percentile 50.000 =    5.923
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.split_once("percentile 50.000 =")?.1.trim().parse().ok())
+}
+
+/// Our load mode at one connection, 64 B, against our server, as long as sockperf's run: its
+/// round-trip p50 in µs.
+fn accuracy_load(server: &Server) -> f64 {
+    let secs = format!("{ACCURACY_SECS}s");
+    let (v, _) = product(
+        server,
+        &["--connections", "1", "--size", "64", "--duration", &secs],
+    );
+    v["rtt_ms"]["p50"].as_f64().unwrap() * 1e3
+}
+
 /// The cases: (name, connections, size).
 const CASES: [(&str, usize, usize); 3] = [
     ("64 B x 50", 50, 64),
@@ -142,6 +206,8 @@ pub fn run() {
     let mut runs: Vec<Vec<(Run, Run)>> = vec![Vec::new(); CASES.len()];
     let mut probes = Vec::new();
     let mut spaced_p50 = Vec::new();
+    // Rounds of (2 × sockperf's p50, our load's p50), µs.
+    let mut accuracy: Vec<(f64, f64)> = Vec::new();
     let started = Instant::now();
     for round in 0..rounds {
         eprintln!("measure round {}/{rounds}", round + 1);
@@ -161,6 +227,17 @@ pub fn run() {
         }
         probes.push(probe(&server));
         spaced_p50.push(spaced(&server, 150));
+        // Accuracy: sockperf and our load mode by turns, the order swapped each round.
+        let (sp, ours) = if round % 2 == 0 {
+            let sp = sockperf_p50();
+            (sp, accuracy_load(&server))
+        } else {
+            let ours = accuracy_load(&server);
+            (sockperf_p50(), ours)
+        };
+        if let Some(sp) = sp {
+            accuracy.push((2.0 * sp, ours));
+        }
     }
     let med = |c: usize, f: fn(&Run) -> f64, product: bool| {
         let mut v: Vec<f64> = runs[c]
@@ -222,4 +299,40 @@ pub fn run() {
             );
         }
     }
+    accuracy_row(&accuracy);
+}
+
+/// The accuracy row: our load mode's round-trip p50 at one connection against twice
+/// sockperf's p50 (its figure is half the round trip), medians of the rounds.
+fn accuracy_row(accuracy: &[(f64, f64)]) {
+    if accuracy.is_empty() {
+        println!(
+            "accuracy vs sockperf: skipped (sockperf not installed: apt-get install sockperf)"
+        );
+        return;
+    }
+    let sp = median(&mut accuracy.iter().map(|a| a.0).collect::<Vec<_>>());
+    let ours = median(&mut accuracy.iter().map(|a| a.1).collect::<Vec<_>>());
+    let ratio = ours / sp.max(1e-9);
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}  target",
+        "accuracy, 64 B x 1, TCP", "2x sockperf", "echo-client", "ratio"
+    );
+    println!(
+        "{:<34} {sp:>12.2} {ours:>12.2} {ratio:>7.2}x  within 10%: {}",
+        format!("RTT p50 µs ({ACCURACY_SECS}s runs)"),
+        if (ratio - 1.0).abs() <= 0.10 {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+    let each: Vec<String> = accuracy
+        .iter()
+        .map(|(sp, ours)| format!("{sp:.1}/{ours:.1}"))
+        .collect();
+    println!(
+        "  rounds (2x sockperf / echo-client µs): {}",
+        each.join(", ")
+    );
 }

@@ -387,7 +387,7 @@ fn udp_flag<T>(endpoint: Endpoint<T>, typed: &str, udp: bool) -> Result<Endpoint
 }
 
 /// The server's options that govern connections, which UDP does not have.
-const SERVER_CONNECTION_OPTIONS: [(&str, &str); 3] = [
+const SERVER_CONNECTION_OPTIONS: [(&str, &str); 4] = [
     (
         "max_connections",
         "--max-connections limits connections, and UDP has none (each datagram stands alone)",
@@ -400,10 +400,14 @@ const SERVER_CONNECTION_OPTIONS: [(&str, &str); 3] = [
         "shutdown_timeout",
         "--shutdown-timeout lets open connections finish, and UDP has none (a stop is immediate)",
     ),
+    (
+        "proxy_protocol",
+        "--proxy-protocol reads a header at the start of each connection, and UDP has none",
+    ),
 ];
 
 /// The client's options that govern connecting, which UDP does not do.
-const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 3] = [
+const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 4] = [
     (
         "wait",
         "--wait retries a connection until a server accepts it, and UDP makes none (a missing \
@@ -418,6 +422,10 @@ const CLIENT_CONNECTION_OPTIONS: [(&str, &str); 3] = [
         "quit_after",
         "--quit-after ends a connection after the end of input, and UDP has none (it waits \
          --idle-timeout for outstanding replies)",
+    ),
+    (
+        "send_proxy",
+        "--send-proxy sends a header at the start of each connection, and UDP makes none",
     ),
 ];
 

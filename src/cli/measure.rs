@@ -22,6 +22,12 @@ Print the summary as one JSON object on stdout instead of text (probe lines then
 stderr). Fields, stable for scripts; times in milliseconds as floats, null when there was \
 no sample:
 
+type (\"summary\"), run {id (128 random bits in hex), started (RFC 3339, UTC: when the run \
+began, after --start-at's wait), version, host (the generator's host name), labels \
+(--label KEY=VALUE as {KEY: VALUE}), options (every option in effect, durations in \
+seconds: mode, target, transport, family, tls {trust, servername, client_cert} or null, \
+size, timeout_s, connect_timeout_s, wait_s, start_at; probe: count, interval_s, \
+deadline_s, new_connection; load: connections, duration_s, rate, connect_rate)}, \
 mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:ADDR, \
 unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
@@ -34,12 +40,21 @@ are not counted). The probe's --deadline is no interruption, but counts a probe 
 short as Ctrl-C does.
 
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
-(else null); duplicates (UDP replies that came a second time, not in received; no failure).
+(else null); duplicates (UDP replies that came a second time, not in received; no failure); \
+late (replies that came after --timeout declared their probe lost: counted in received and \
+rtt_ms, not in lost, as ping counts them; no failure).
 
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
 anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \
 --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
-(an object: kind -> count; kinds: connect, timeout, reset, closed, io).";
+(an object: kind -> count; kinds: connect, timeout, reset, closed, io), connect_ms {min, \
+avg, max, mdev, p50, p90, p99, p99_9} (how long the C connections took to open; see \
+--connect-rate).
+
+Last: bytes_sent, bytes_received (messages counted sent or received, times size), \
+histogram {unit (\"us\"), encoding (\"HdrHistogram V2 compressed base64\"), data \
+(\"HISTFAAA...\")}: every round trip of the run in microseconds, as HdrHistogram's own \
+tools decode it; asyncio-tool report merges runs' histograms exactly.";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]
@@ -53,8 +68,11 @@ pub struct MeasureArgs {
     pub verify: bool,
 
     /// Probe mode, like ping -c: send N messages (0: until Ctrl-C or --deadline), one every
-    /// --interval, each checked byte for byte; a header line, a line per reply and a summary
-    /// with the % packet loss on stdout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary
+    /// --interval whether or not the earlier replies came (all N are sent however slow the
+    /// server is), each checked byte for byte; a header line, a line per reply as it comes
+    /// (`(late)` after its --timeout, `(DUP!)` for a second one over UDP), a line per loss and
+    /// a summary with the % packet loss on stdout. After the last send it waits for the
+    /// replies still due, up to --timeout. Reads no stdin. Ctrl-\ (SIGQUIT) prints the summary
     /// so far on stderr and the probe goes on, as ping's does.
     #[arg(short = 'c', long, value_name = "N", value_parser = parse_u64, group = "mode", conflicts_with_all = ["connections", "idle_timeout"])]
     pub count: Option<u64>,
@@ -64,12 +82,18 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64", requires = "mode")]
     pub size: usize,
 
-    /// Time between probes (probe mode), as ping -i: seconds (0.2) or a DURATION.
+    /// Time between probes (probe mode), as ping -i: seconds (0.2) or a DURATION. A probe goes
+    /// out on time even while earlier ones await their replies (over one connection, matched
+    /// in order on a stream and by the probe number in the message over UDP), so a stalled
+    /// server shows as a backlog of slow replies, not as one slow sample. At most 65536
+    /// probes (and 16MiB of messages) are in flight: past that the next one waits.
     #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// A reply not back this long after its message was sent is lost (probe and load), as
-    /// ping -W: seconds (0.2) or a DURATION.
+    /// ping -W: seconds (0.2) or a DURATION. In probe mode the loss gets its line then, and a
+    /// reply that still comes (within twice the timeout over a stream, whose connection is
+    /// then given up) is shown `(late)` and counted received, not lost, as ping counts it.
     #[arg(short = 'W', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
     pub timeout: Duration,
 

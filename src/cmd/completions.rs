@@ -253,6 +253,7 @@ fn see_also_section(name: &str) -> String {
             ("ping", 8),
             ("openssl-s_client", 1),
         ],
+        Some("-report") => &[(BIN, 1), ("asyncio-tool-echo-client", 1), ("parallel", 1)],
         _ => &[(BIN, 1)],
     };
     let refs: Vec<String> = pages
@@ -292,6 +293,9 @@ fn exit_status_section(name: &str) -> String {
             "The connection failed, was reset or timed out, or input was left unsent"
         }
         Some("-completions") => "Standard output could not be written",
+        Some("-report") => {
+            "A run was not ok (it lost or garbled messages, or connections failed), as that run exited; or an input could not be read or used (missing, not JSON, no histogram, another unit, runs of both modes in one total)"
+        }
         _ => "A runtime failure: an unreadable file, a refused connection, an address in use",
     };
     // Each page names only the values its own command takes.
@@ -302,6 +306,9 @@ fn exit_status_section(name: &str) -> String {
         }
         Some("-echo-client") => "A usage error: an unknown option, a bad address or duration.",
         Some("-completions") => "A usage error: an unknown option or shell.",
+        Some("-report") => {
+            "A usage error: an unknown option, no input, a bad label KEY, --merge with --group-by."
+        }
         _ => "A usage error: an unknown option, a bad address, duration, count or mode.",
     };
     let mut rows = vec![
@@ -315,8 +322,9 @@ fn exit_status_section(name: &str) -> String {
     match name.strip_prefix(BIN) {
         Some("-echo-client") => rows.push((
             "130",
-            "Interrupted by Ctrl\\-C; in probe and load mode only before the first connection \
-             (after it the summary is printed and the status is 0 or 1 by it).",
+            "Interrupted by Ctrl\\-C; in probe and load mode only during \\-\\-start\\-at's wait or \
+             before the first connection (after it the summary is printed and the status is 0 \
+             or 1 by it).",
         )),
         Some("" | "-cat") => rows.push(("130", "Interrupted by Ctrl\\-C.")),
         _ => {}

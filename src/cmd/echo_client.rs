@@ -18,6 +18,7 @@
 //! stdin and have their own engines over a transport seam ([`measure`]).
 
 mod connect;
+mod flow;
 mod measure;
 mod outcome;
 mod pump;
@@ -53,6 +54,7 @@ const SIZED_TEMPLATE: &str = "{spinner} {elapsed:>3} {percent:>3}% {wide_msg}";
 
 /// Runs the subcommand.
 pub fn run(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
+    connect::send_proxy(args.send_proxy);
     if let Some(mode) = args.measure.mode() {
         return measure::run(args, mode, ui);
     }

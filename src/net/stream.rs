@@ -5,10 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// An accepted connection, whatever its transport.
@@ -24,6 +24,20 @@ pub trait Connection: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static 
     /// (SO_LINGER 0 drops what is unsent). A Unix socket has no such signal: its peer sees
     /// the end of the stream.
     fn cut_on_close(&self);
+
+    /// Waits until the socket may have bytes to read (or an end or error to report).
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Copies what is ready into `buf` without taking it off the socket and without waiting
+    /// (EAGAIN when nothing, clearing the readiness [`readable`](Connection::readable) saw):
+    /// to look at a PROXY protocol header before deciding how much of it to read.
+    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// One `recv(MSG_PEEK)`.
+fn peek(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(fd, buf, rustix::net::RecvFlags::PEEK)?;
+    Ok(n)
 }
 
 impl Connection for TcpStream {
@@ -38,6 +52,14 @@ impl Connection for TcpStream {
     fn cut_on_close(&self) {
         let _ = socket2::SockRef::from(self).set_linger(Some(Duration::ZERO));
     }
+
+    async fn readable(&self) -> io::Result<()> {
+        TcpStream::readable(self).await
+    }
+
+    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf))
+    }
 }
 
 impl Connection for UnixStream {
@@ -48,6 +70,14 @@ impl Connection for UnixStream {
     fn prepare(&self) {}
 
     fn cut_on_close(&self) {}
+
+    async fn readable(&self) -> io::Result<()> {
+        UnixStream::readable(self).await
+    }
+
+    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf))
+    }
 }
 
 /// Who is at the other end: a TCP address, or for a Unix socket (which has no address) the

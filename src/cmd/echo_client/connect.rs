@@ -5,14 +5,18 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use color_eyre::eyre;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::time::Instant;
 
+use crate::cli::SendProxy;
 use crate::net::addr::HostPort;
 use crate::net::endpoint::{Endpoint, UnixAddr};
+use crate::net::proxy;
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
 use crate::ui::{self, Ui, quote};
@@ -24,6 +28,37 @@ const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// Retries of a Unix connect whose server's accept queue is full: room is noticed this soon.
 const QUEUE_FULL_START: Duration = Duration::from_millis(1);
 const QUEUE_FULL_MAX: Duration = Duration::from_millis(50);
+
+/// `--send-proxy`: the PROXY protocol header version every stream connection of this process
+/// starts with. Set once at start rather than passed down: every mode (copy, -z, probe, load,
+/// over TLS or not) connects through [`attempt`], and all of them must send it.
+static SEND_PROXY: OnceLock<proxy::Version> = OnceLock::new();
+
+/// Makes every connection start with a PROXY protocol header of `version` (`--send-proxy`).
+pub(super) fn send_proxy(version: Option<SendProxy>) {
+    let version = match version {
+        Some(SendProxy::V1) => proxy::Version::V1,
+        Some(SendProxy::V2) => proxy::Version::V2,
+        None => return,
+    };
+    // Set once, by `run`, before any connection.
+    let _ = SEND_PROXY.set(version);
+}
+
+/// Writes the `--send-proxy` header, if asked for, before any other byte: naming what
+/// `addresses` finds, the connection's own source and destination, as a proxy names its
+/// client's (none for a Unix socket, which has no address to name).
+async fn say_proxy<S: AsyncWriteExt + Unpin>(
+    stream: &mut S,
+    addresses: fn(&S) -> io::Result<Option<proxy::Addresses>>,
+) -> Result<(), Failure> {
+    let Some(&version) = SEND_PROXY.get() else {
+        return Ok(());
+    };
+    let addresses = addresses(stream).map_err(Failure::Setup)?;
+    let header = proxy::encode(version, addresses);
+    stream.write_all(&header).await.map_err(Failure::Setup)
+}
 
 /// Which address families may be used: `-4`, `-6`, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,11 +228,12 @@ async fn attempt(
 ) -> Result<Connected, Failure> {
     match target {
         Endpoint::Tcp(hp) => {
-            let stream = attempt_tcp(hp, family, timeout, source).await?;
+            let mut stream = attempt_tcp(hp, family, timeout, source).await?;
             let peer = stream.peer_addr().ok();
             // Lines typed at a terminal must go out at once, not wait for the previous
             // reply's ACK. Bulk data is written in large chunks, so this costs nothing there.
             let _ = stream.set_nodelay(true);
+            say_proxy(&mut stream, |s| Ok(Some((s.local_addr()?, s.peer_addr()?)))).await?;
             let socket = stream.into_std().map_err(Failure::Setup)?;
             Ok(Connected {
                 socket: socket.into(),
@@ -220,10 +256,11 @@ async fn attempt(
                     }
                 }
             };
-            let stream = tokio::time::timeout(timeout, connecting)
+            let mut stream = tokio::time::timeout(timeout, connecting)
                 .await
                 .map_err(|_| Failure::Unix(timed_out(timeout)))?
                 .map_err(Failure::Unix)?;
+            say_proxy(&mut stream, |_| Ok(None)).await?;
             let socket = stream.into_std().map_err(Failure::Setup)?;
             Ok(Connected {
                 socket: socket.into(),

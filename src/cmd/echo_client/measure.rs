@@ -21,15 +21,16 @@
 mod json;
 mod load;
 mod probe;
-mod stats;
 pub(super) mod transport;
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 use color_eyre::eyre::{self, WrapErr};
 
 use crate::cli::EchoClientArgs;
 use crate::cli::measure::Mode;
+use crate::cli::report::StartAt;
 use crate::exit::Exit;
 use crate::net::endpoint::Endpoint;
 use crate::runtime::{self, Flavor};
@@ -47,6 +48,8 @@ pub(super) struct Options {
     wait: Option<Duration>,
     /// `--json` instead of text.
     json: bool,
+    /// Who ran what, when: the JSON summary's `run`.
+    run: std::sync::Arc<json::Run>,
 }
 
 /// Runs probe or load mode.
@@ -73,6 +76,7 @@ fn dispatch(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Exit> {
         timeout: m.timeout,
         wait: args.wait,
         json: m.json,
+        run: std::sync::Arc::new(run_info(args, mode)),
     };
     let family = super::family(args);
     if let Some(setup) = super::tls::setup(args, ui)? {
@@ -126,7 +130,9 @@ fn measure<D: Dialer>(
                 target: crate::ui::quote::address(&args.target.0.to_string()).into_owned(),
                 options,
             };
-            runtime::block_on(Flavor::CurrentThread, probe::run(dialer, probe, ui))?
+            let run = std::sync::Arc::clone(&probe.options.run);
+            let probing = probe::run(dialer, probe, ui);
+            runtime::block_on(Flavor::CurrentThread, at_start(args, &run, ui, probing))?
         }
         Mode::Load { connections } => {
             let load = load::Load {
@@ -134,12 +140,133 @@ fn measure<D: Dialer>(
                 duration: args.measure.duration,
                 rate: args.measure.rate,
                 progress: args.progress,
+                connect_rate: args.fleet.connect_rate,
                 options,
             };
+            let run = std::sync::Arc::clone(&load.options.run);
+            let loading = load::run(dialer, load, ui);
             // Connections spread over every core, so the generator is not the limit; but no
             // more workers than connections.
-            runtime::block_on(Flavor::AtMost(connections), load::run(dialer, load, ui))?
+            runtime::block_on(
+                Flavor::AtMost(connections),
+                at_start(args, &run, ui, loading),
+            )?
         }
+    }
+}
+
+/// The run's metadata: a fresh id, this host, the labels, and every option in effect.
+fn run_info(args: &EchoClientArgs, mode: Mode) -> json::Run {
+    let labels = args
+        .fleet
+        .labels
+        .iter()
+        .map(|l| (l.key.clone(), l.value.clone()))
+        .collect();
+    json::Run::new(labels, options_in_effect(args, mode))
+}
+
+/// Every option that shapes the run, as plain JSON values (durations in seconds), so a
+/// result says how it was made without its command line.
+fn options_in_effect(args: &EchoClientArgs, mode: Mode) -> serde_json::Value {
+    use serde_json::json;
+    let m = &args.measure;
+    let secs = |d: Duration| d.as_secs_f64();
+    let tls = args.tls.enabled.then(|| {
+        let trust = match &args.tls.trust {
+            crate::net::tls::Trust::System => "system",
+            crate::net::tls::Trust::CaFile(_) => "cafile",
+            crate::net::tls::Trust::Pin(_) => "pin",
+            crate::net::tls::Trust::Insecure => "insecure",
+        };
+        json!({
+            "trust": trust,
+            "servername": args.tls.servername.as_ref().map(|n| n.to_str().into_owned()),
+            "client_cert": args.tls.identity.is_some(),
+        })
+    });
+    let transport = match (&args.target.0, args.tls.enabled) {
+        (_, true) => "tls",
+        (Endpoint::Tcp(_), false) => "tcp",
+        (Endpoint::Unix(_), false) => "unix",
+        (Endpoint::Udp(_), false) => "udp",
+    };
+    let family = match (args.ipv4, args.ipv6) {
+        (true, _) => "ipv4",
+        (_, true) => "ipv6",
+        _ => "any",
+    };
+    let mut options = json!({
+        "target": args.target.0.to_string(),
+        "transport": transport,
+        "family": family,
+        "tls": tls,
+        "size": m.size,
+        "timeout_s": secs(m.timeout),
+        "connect_timeout_s": secs(args.connect_timeout),
+        "wait_s": args.wait.map(secs),
+        "start_at": args.fleet.start_at.as_ref().map(|s| crate::cli::report::rfc3339(s.at)),
+    });
+    let specific = match mode {
+        Mode::Probe { count } => json!({
+            "mode": "probe",
+            "count": count,
+            "interval_s": secs(m.interval),
+            "deadline_s": m.deadline.or(args.w).map(secs),
+            "new_connection": m.new_connection,
+        }),
+        Mode::Load { connections } => json!({
+            "mode": "load",
+            "connections": connections.get(),
+            "duration_s": secs(m.duration),
+            "rate": m.rate,
+            "connect_rate": args.fleet.connect_rate,
+        }),
+    };
+    if let (Some(all), serde_json::Value::Object(more)) = (options.as_object_mut(), specific) {
+        all.extend(more);
+    }
+    options
+}
+
+/// Runs `engine` once `--start-at` has come (at once without it), marking the run started.
+/// Ctrl-C during the wait ends the run there (exit 130): nothing was measured.
+async fn at_start(
+    args: &EchoClientArgs,
+    run: &json::Run,
+    ui: &Ui,
+    engine: impl Future<Output = eyre::Result<Exit>>,
+) -> eyre::Result<Exit> {
+    if let Some(start) = &args.fleet.start_at {
+        let interrupt = runtime::interrupt_signal()?;
+        tokio::select! {
+            () = interrupt => return Ok(Exit::Interrupted),
+            () = wait_until(start, ui) => {}
+        }
+    }
+    run.mark_started();
+    engine.await
+}
+
+/// Sleeps until `start`'s wall-clock time, saying so on stderr. The clock is read again after
+/// each sleep of at most a few seconds, so a clock stepped (NTP) during a long wait is
+/// followed.
+async fn wait_until(start: &StartAt, ui: &Ui) {
+    let left = |now: SystemTime| start.at.duration_since(now).unwrap_or_default();
+    let first = left(SystemTime::now());
+    if !first.is_zero() {
+        ui.info(&format!(
+            "waiting until {} ({} from now) to start (--start-at)",
+            crate::cli::report::rfc3339(start.at),
+            crate::ui::duration(first)
+        ));
+    }
+    loop {
+        let rest = left(SystemTime::now());
+        if rest.is_zero() {
+            return;
+        }
+        tokio::time::sleep(rest.min(Duration::from_secs(5))).await;
     }
 }
 

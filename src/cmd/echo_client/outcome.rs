@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use color_eyre::eyre;
 
+pub(super) use super::flow::Replies;
 use crate::exit::Exit;
 use crate::net::sniff::TLS_ANSWER;
 use crate::report::{io_reason, stdout_error};
@@ -62,20 +63,6 @@ pub(super) enum Sending {
     Stdin(io::Error),
     /// The socket refused data or the half-close (EPIPE, ECONNRESET, ...).
     Socket(io::Error, Unsent),
-}
-
-/// How the reply side (socket → stdout) ended.
-#[derive(Debug)]
-pub(super) enum Replies {
-    /// The server closed the connection in order (FIN); everything it sent is on stdout.
-    Closed,
-    /// Reading from the server failed, e.g. it reset the connection.
-    Lost(io::Error),
-    /// Writing to stdout failed (a closed pipe is `BrokenPipe`).
-    Stdout(io::Error),
-    /// The first reply was a TLS record, not an echo: the server speaks TLS and the client
-    /// plain text. Nothing of it was printed.
-    Tls,
 }
 
 /// Which way nothing moved when `--idle-timeout` struck.
@@ -236,7 +223,7 @@ fn stalled(stall: Stall, server: &str) -> eyre::Report {
         Way::NotEchoing => eyre::eyre!(
             "no progress for {limit}: {server} echoes nothing back, and --verify holds at most \
              {} unechoed ({counts}; --idle-timeout)",
-            crate::ui::bytes(super::verify::WINDOW as u64)
+            crate::ui::bytes(super::flow::WINDOW as u64)
         ),
         Way::NoReply => eyre::eyre!(
             "no reply from {server} for {limit} after the end of input (--idle-timeout)"

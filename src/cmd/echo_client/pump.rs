@@ -35,15 +35,12 @@ use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
 use tokio::sync::oneshot;
 
-use super::outcome::Replies;
+pub(super) use super::flow::CHUNK;
+use super::flow::Replies;
 use super::verify::Window;
 use crate::net::sniff::{looks_like_tls_record, may_start_tls_record};
 use crate::sys::fdio::{wait_ready, write_all};
 use crate::ui::hexdump::HexDump;
-
-/// Bytes per system call: a pipe holds 64 KiB by default, a loopback socket buffer several
-/// times that; larger buffers measured no faster.
-pub(super) const CHUNK: usize = 128 * 1024;
 
 /// The most one splice call may move; it returns sooner with whatever is there.
 pub(super) const SPLICE_MAX: usize = 1 << 20;

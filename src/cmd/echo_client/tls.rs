@@ -236,6 +236,12 @@ impl super::measure::transport::RoundTrip for Measured {
     }
 }
 
+impl super::measure::transport::Pipeline for Measured {
+    fn io(&mut self) -> super::measure::transport::Io<'_> {
+        super::measure::transport::Io::Tls(&mut self.0.0)
+    }
+}
+
 impl Drop for Measured {
     fn drop(&mut self) {
         match &mut self.0.0 {

@@ -11,9 +11,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use color_eyre::eyre;
 
-/// Bytes sent and not yet echoed that are held for comparison: a few socket buffers' worth,
-/// and at least one read chunk, which is pushed whole.
-pub(super) const WINDOW: usize = 4 * super::pump::CHUNK;
+use super::flow::WINDOW;
 
 /// The bytes sent but not yet echoed, and what the comparison found so far.
 #[derive(Default)]

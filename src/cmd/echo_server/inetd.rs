@@ -289,7 +289,7 @@ fn unix_stream(stream: UnixStream) -> io::Result<(tokio::net::UnixStream, Peer)>
     Ok((stream, peer))
 }
 
-/// One connection's life as the server lives it (see `connection`), with the stop signals of
+/// One connection's life as the server lives it (see [`super::life`]), with the stop signals of
 /// a server. An error (the peer and the reason) if it ended on an I/O error.
 async fn serve<C: Connection>(
     stream: C,
@@ -304,8 +304,15 @@ async fn serve<C: Connection>(
     let force_close = CancellationToken::new();
     stats.active.fetch_add(1, Ordering::Relaxed);
     stats.served.fetch_add(1, Ordering::Relaxed);
-    let idle = args.idle_timeout;
-    let conn = super::connection(stream, peer, None, idle, &stats, ui, &force_close, ticket);
+    let conn = super::life::Conn {
+        peer,
+        idle: args.idle_timeout,
+        stats: &stats,
+        log: ui,
+        force_close: &force_close,
+        proxy: args.proxy_protocol,
+    };
+    let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);
     let failed = 'ended: {
         tokio::select! {

@@ -19,8 +19,8 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use color_eyre::eyre;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -29,6 +29,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
+use super::log;
 use super::stats::{Count, Stats};
 use crate::cli::tls::ServerTls;
 use crate::net::listen::Listener;
@@ -182,6 +183,11 @@ impl Server {
     }
 }
 
+/// How long a handshake may take with `--idle-timeout` `idle`: see [`HANDSHAKE_TIMEOUT`].
+pub(super) fn handshake_limit(idle: Option<Duration>) -> Duration {
+    idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT))
+}
+
 /// How many handshakes may be in flight with `--max-connections` `n`: see [`MIN_HANDSHAKES`].
 fn handshake_room(n: NonZeroUsize) -> usize {
     let wanted = n.get().max(MIN_HANDSHAKES);
@@ -201,28 +207,20 @@ pub(super) struct Ticket {
     slot: gate::Slot,
 }
 
-/// Echoes over TLS when a `ticket` is given, plainly otherwise.
-pub(super) async fn echo_either<C: Connection>(
-    ticket: Option<Ticket>,
-    stream: &mut C,
-    peer: Peer,
-    idle: Option<Duration>,
-    stats: &Stats,
-    echoed: &mut u64,
-    log: &Ui,
-) -> io::Result<End> {
-    match ticket {
-        None => super::conn::echo(stream, idle, stats, echoed).await,
-        // Boxed: a TLS session's state is large, and inline it would grow every plain
-        // connection's task too.
-        Some(ticket) => Box::pin(echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+impl Ticket {
+    /// Resolves when the gate closes this connection before its handshake (to make room, or
+    /// at a stop), with the reason: what comes before the ClientHello (a PROXY protocol
+    /// header) gives way as a silent handshake would.
+    pub(super) async fn closed(&self) -> String {
+        self.slot.closed().await;
+        self.slot.why_closed().0
     }
 }
 
 /// Handshake, then (with `--max-connections`) a permit, then echo until the client's
 /// close_notify; then ours. A stream that ends without close_notify is logged as a possible cut
 /// and gets no close_notify.
-async fn echo<C: Connection>(
+pub(super) async fn echo<C: Connection>(
     mut ticket: Ticket,
     stream: &mut C,
     peer: Peer,
@@ -231,13 +229,13 @@ async fn echo<C: Connection>(
     echoed: &mut u64,
     log: &Ui,
 ) -> io::Result<End> {
-    let limit = idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT));
+    let limit = handshake_limit(idle);
     let tls = match handshake(&mut ticket, stream, limit).await {
         Ok(tls) => tls,
         Err((reason, say)) => {
             // Said even without -v: a client that cannot connect is what someone is debugging.
             if say && log.verbose == 0 {
-                said_throttled(
+                log::said_throttled(
                     &FAILED,
                     log,
                     &format!("{peer}: TLS handshake failed: {reason}"),
@@ -262,7 +260,7 @@ async fn echo<C: Connection>(
         // Said even without -v (which says it in the connection's last line): a client was
         // told its echo ended early, and whoever runs the server should know why.
         if log.verbose == 0 && CutShort::is(err) {
-            said_throttled(&CUT, log, &format!("{peer}: {err}"));
+            log::said_throttled(&CUT, log, &format!("{peer}: {err}"));
         }
     }
     end
@@ -308,91 +306,10 @@ async fn handshake<'s, C: Connection>(
     Ok(tls)
 }
 
-/// A kind of line said at most once a second for the whole process, as the server is one: a
-/// flood (a scanner, a thousand clients that never speak) fails on every listener alike.
-struct Throttled {
-    held: Mutex<Held>,
-    /// What the count line says the held-back lines were, before "for N more clients".
-    what: &'static str,
-}
-
 /// Failed handshakes.
-static FAILED: Throttled = Throttled::new("TLS handshake failed");
+static FAILED: log::Throttled = log::Throttled::new("TLS handshake failed");
 /// Clients whose stream ended without close_notify.
-static CUT: Throttled = Throttled::new("stream ended without close_notify");
-
-/// Lines of one kind held back since the last one said.
-struct Held {
-    /// When the last line was said.
-    last: Option<Instant>,
-    /// How many went unsaid since; a task says their number when the second ends.
-    count: u64,
-}
-
-impl Throttled {
-    const fn new(what: &'static str) -> Self {
-        Throttled {
-            held: Mutex::new(Held {
-                last: None,
-                count: 0,
-            }),
-            what,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// How often a line of one kind may be said.
-const THROTTLE_EVERY: Duration = Duration::from_secs(1);
-
-/// Says `line`, unless one of its `kind` was said less than [`THROTTLE_EVERY`] ago: then it
-/// is counted, and the count said once that second is over, so stderr gets at most about two
-/// lines a second of each kind however many clients fail, and every one is still accounted
-/// for.
-fn said_throttled(kind: &'static Throttled, log: &Ui, line: &str) {
-    let now = Instant::now();
-    let mut held = kind.lock();
-    let due = match held.last {
-        Some(last) if now.duration_since(last) < THROTTLE_EVERY => last + THROTTLE_EVERY,
-        _ => {
-            held.last = Some(now);
-            drop(held);
-            log.info(line);
-            return;
-        }
-    };
-    held.count += 1;
-    if held.count == 1 {
-        // The first held back in this second starts the one task that will say the count.
-        let log = log.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(due.into()).await;
-            kind.say_held(&log);
-        });
-    }
-}
-
-impl Throttled {
-    /// Says how many lines were held back, if any (a stop may have said them already).
-    fn say_held(&self, log: &Ui) {
-        let mut held = self.lock();
-        let count = std::mem::take(&mut held.count);
-        held.last = Some(Instant::now());
-        drop(held);
-        if count > 0 {
-            log.info(&format!(
-                "{} for {count} more {} (at most one such line a second)",
-                self.what,
-                if count == 1 { "client" } else { "clients" }
-            ));
-        }
-    }
-}
+static CUT: log::Throttled = log::Throttled::new("stream ended without close_notify");
 
 /// At a stop, once the connections are done: the lines held back, which the tasks due to say
 /// them would not live to say (a stop within the second of a flood lost them).

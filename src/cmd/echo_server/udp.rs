@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::EchoServerArgs;
 use crate::cli::endpoints::Listen;
-use crate::exit::Exit;
 use crate::net::activation;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::Listener;
@@ -48,17 +47,21 @@ pub struct Summary {
 }
 
 /// Runs `echo-server` over UDP: on the UDP sockets systemd handed over (`handed`), or else on
-/// ADDR; prints each `udp:IP:PORT` on stdout, serves until a stop signal, prints the summary
-/// on stderr.
+/// ADDR; prints each `udp:IP:PORT` on stdout, serves until a stop signal, returns what was
+/// served.
 pub(super) fn run(
     handed: Option<Vec<activation::InheritedSocket>>,
     args: &EchoServerArgs,
     ui: &Ui,
-) -> eyre::Result<Exit> {
+) -> eyre::Result<Summary> {
     if args.mode.is_some() {
         ui.warn("--mode applies to a socket file (unix:PATH); ignored for UDP");
     }
-    let notifier = super::notifier(ui);
+    if args.proxy_protocol.is_some() {
+        // Only where systemd handed over UDP sockets: for udp:ADDR it is a usage error.
+        ui.warn("--proxy-protocol applies to stream connections; ignored for UDP");
+    }
+    let notifier = super::start::notifier(ui);
     runtime::block_on(Flavor::CurrentThread, async {
         // Signals first, so a SIGTERM sent right after the address line is not lost.
         let (signal, _again) = runtime::shutdown_signals()?;
@@ -68,12 +71,10 @@ pub(super) fn run(
         };
         for bound in &sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
-            super::announce(&shown, ui)?;
+            super::start::announce(&shown, ui)?;
             ui.info(&format!("listening on {shown}"));
         }
-        if let Err(err) = notifier.ready() {
-            ui.detail(&io_reason(&err));
-        }
+        super::start::ready(&notifier, ui);
         let stop = CancellationToken::new();
         let mut serving = tokio::task::JoinSet::new();
         // A datagram from any of them is another of our sockets answering: an echo loop.
@@ -88,16 +89,13 @@ pub(super) fn run(
             });
         }
         signal.await;
-        if let Err(err) = notifier.stopping() {
-            ui.detail(&io_reason(&err));
-        }
+        super::start::stopping(&notifier, ui);
         stop.cancel();
         let mut total = Summary::default();
         while let Some(done) = serving.join_next().await {
             total.add(&done.wrap_err("a serving task failed")??);
         }
-        ui.info(&summary_line(&total));
-        Ok(Exit::Success)
+        Ok(total)
     })?
 }
 

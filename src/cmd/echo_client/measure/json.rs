@@ -3,11 +3,13 @@
 //! modes' stdout.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use color_eyre::eyre::{self, WrapErr};
 use serde::Serialize;
 
-use super::stats::Times;
+use crate::latency::{Latencies, Times};
 use crate::report::stdout_error;
 
 /// The counts both modes report: sent = received + lost; mismatched replies are received.
@@ -54,6 +56,9 @@ pub(super) struct ProbeSummary {
     pub counts: Counts,
     /// Replies that came a second time (UDP), not counted in `received`.
     pub duplicates: u64,
+    /// Replies that came after `--timeout` declared their probe lost: counted in `received`,
+    /// not in `lost`, as ping counts them.
+    pub late: u64,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
     pub connect_ms: Option<Times>,
@@ -72,6 +77,8 @@ pub(super) struct LoadSummary {
     pub counts: Counts,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
+    /// How long the C connections took to open (not the reopened ones).
+    pub connect_ms: Option<Times>,
     pub connections: usize,
     pub connections_up: u64,
     pub connections_failed: u64,
@@ -83,6 +90,72 @@ pub(super) struct LoadSummary {
     pub mb_per_s: f64,
     pub errors: BTreeMap<&'static str, u64>,
     pub interrupted: bool,
+}
+
+/// Who ran what, when: the JSON summary's `run` object, so results from many machines can be
+/// told apart and put together (`asyncio-tool report`).
+#[derive(Debug, Serialize)]
+pub(in crate::cmd::echo_client) struct Run {
+    /// 128 random bits in hex: tells two runs apart whatever their labels and times.
+    id: String,
+    /// When the run began (after `--start-at`'s wait), RFC 3339 in UTC.
+    #[serde(serialize_with = "started")]
+    started: OnceLock<SystemTime>,
+    /// This program's version.
+    version: &'static str,
+    /// The host name of the machine that ran it.
+    host: String,
+    /// `--label KEY=VALUE`s.
+    labels: BTreeMap<String, String>,
+    /// Every option in effect, as plain JSON values.
+    options: serde_json::Value,
+}
+
+impl Run {
+    /// A new run's metadata; its start is marked by [`Run::mark_started`].
+    pub(super) fn new(labels: BTreeMap<String, String>, options: serde_json::Value) -> Run {
+        Run {
+            id: random_id(),
+            started: OnceLock::new(),
+            version: env!("CARGO_PKG_VERSION"),
+            host: host_name(),
+            labels,
+            options,
+        }
+    }
+
+    /// The run begins now (the first call counts).
+    pub(super) fn mark_started(&self) {
+        let _ = self.started.set(SystemTime::now());
+    }
+}
+
+/// `started` as RFC 3339; a run never marked (it cannot be printed then) counts from now.
+fn started<S: serde::Serializer>(at: &OnceLock<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    let at = at.get().copied().unwrap_or_else(SystemTime::now);
+    s.serialize_str(&crate::cli::report::rfc3339(at))
+}
+
+/// 128 bits from the system's random source, in hex; the clock's nanoseconds and the process
+/// id if that source fails (it does not on Linux), which still tell runs apart.
+fn random_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The machine's host name (uname's nodename), as `hostname` prints it.
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Writes one line or block of the mode's output to stdout.
@@ -97,4 +170,51 @@ pub(super) fn print_json(summary: &impl Serialize) -> eyre::Result<()> {
     let mut text = serde_json::to_string(summary).wrap_err("cannot encode the summary")?;
     text.push('\n');
     print(&text)
+}
+
+/// A mode's summary as `--json` prints it: its type, the run's metadata, the mode's own
+/// fields, the bytes moved and the whole round-trip histogram, so that `report` can merge
+/// runs exactly.
+#[derive(Serialize)]
+struct Record<'a, S> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run: &'a Run,
+    #[serde(flatten)]
+    summary: &'a S,
+    /// Messages counted sent (received), each `size` bytes.
+    bytes_sent: u64,
+    bytes_received: u64,
+    histogram: Encoded,
+}
+
+/// A histogram as the JSON carries it.
+#[derive(Serialize)]
+struct Encoded {
+    unit: &'static str,
+    encoding: &'static str,
+    data: String,
+}
+
+/// Writes a mode's summary (`counts` and `size` being its own) as [`Record`], with `rtt`'s
+/// histogram.
+pub(super) fn print_summary(
+    summary: &impl Serialize,
+    (counts, size): (Counts, usize),
+    run: &Run,
+    rtt: &Latencies,
+) -> eyre::Result<()> {
+    let record = Record {
+        kind: "summary",
+        run,
+        summary,
+        bytes_sent: counts.sent.saturating_mul(size as u64),
+        bytes_received: counts.received.saturating_mul(size as u64),
+        histogram: Encoded {
+            unit: "us",
+            encoding: "HdrHistogram V2 compressed base64",
+            data: rtt.encode(),
+        },
+    };
+    print_json(&record)
 }

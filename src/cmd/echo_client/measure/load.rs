@@ -21,11 +21,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::json::{Counts, LoadSummary, print, print_json};
-use super::stats::Latencies;
+use super::json::{Counts, LoadSummary, print, print_summary};
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::{Options, copy, random_message, stamp, zeroed};
 use crate::exit::Exit;
+use crate::latency::Latencies;
 use crate::runtime;
 use crate::ui::{self, Ui};
 
@@ -42,6 +42,8 @@ pub(in crate::cmd::echo_client) struct Load {
     pub(super) rate: Option<u64>,
     /// `--progress`: the live line even when stderr is not a terminal.
     pub(super) progress: bool,
+    /// `--connect-rate`: connections opened a second; all at once without it.
+    pub(super) connect_rate: Option<u64>,
     pub(super) options: Options,
 }
 
@@ -378,6 +380,8 @@ struct Results {
     out_of_files: bool,
     /// Ctrl-C ended the run.
     interrupted: bool,
+    /// How long each of the C connections took to open.
+    connect: Latencies,
 }
 
 impl Results {
@@ -405,12 +409,23 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     tokio::pin!(interrupt);
     raise_open_files(ui);
     let dialer = Arc::new(dialer);
+    let dialing = Instant::now();
     let (first, server) = tokio::select! {
         dialed = dialer.dial(load.options.wait) => dialed?,
         () = &mut interrupt => return Ok(Exit::Interrupted),
     };
     let mut results = Results::default();
-    let conns = connect_rest(&dialer, first, load.connections);
+    // With --wait's retries, if any, as the probe reports its first connect.
+    results.connect.record(dialing.elapsed());
+    if let Some(rate) = load.connect_rate.filter(|_| load.connections > 1) {
+        let spread = Duration::from_secs_f64((load.connections - 1) as f64 / rate as f64);
+        ui.info(&format!(
+            "opening {} connections at {rate} a second (over {})",
+            load.connections,
+            ui::duration(spread)
+        ));
+    }
+    let conns = connect_rest(&dialer, first, load.connections, load.connect_rate);
     let conns = conns.stop_on(interrupt.as_mut(), &mut results).await;
     if results.interrupted {
         // A connection was made: the summary's rule, as for a run Ctrl-C cut short.
@@ -568,18 +583,37 @@ async fn watch(
     Ok(())
 }
 
+/// A dial's connection and how long it took to open.
+type Dialed<C> = eyre::Result<(C, Duration)>;
+
 /// The other C-1 connections being opened: the dials, and the connections made so far.
 struct Opening<D: Dialer> {
-    dialing: JoinSet<eyre::Result<(D::Conn, String)>>,
+    dialing: JoinSet<Dialed<D::Conn>>,
     conns: Vec<D::Conn>,
 }
 
-/// Starts opening the other C-1 connections at once.
-fn connect_rest<D: Dialer>(dialer: &Arc<D>, first: D::Conn, connections: usize) -> Opening<D> {
+/// Starts opening the other C-1 connections: at once, or with `rate` the ith at i/rate
+/// seconds after the first (tcpkali's --connect-rate), so a large load does not hit the
+/// server's accept queue in one burst. Each dial's own time is its connect time.
+fn connect_rest<D: Dialer>(
+    dialer: &Arc<D>,
+    first: D::Conn,
+    connections: usize,
+    rate: Option<u64>,
+) -> Opening<D> {
     let mut dialing = JoinSet::new();
-    for _ in 1..connections {
+    let start = Instant::now();
+    for i in 1..connections {
         let dialer = Arc::clone(dialer);
-        dialing.spawn(async move { dialer.dial(None).await });
+        let due = rate.map(|rate| start + Duration::from_secs_f64(i as f64 / rate as f64));
+        dialing.spawn(async move {
+            if let Some(due) = due {
+                tokio::time::sleep_until(due).await;
+            }
+            let begun = Instant::now();
+            let (conn, _) = dialer.dial(None).await?;
+            Ok((conn, begun.elapsed()))
+        });
     }
     Opening {
         dialing,
@@ -605,7 +639,10 @@ impl<D: Dialer> Opening<D> {
             };
             match dialed {
                 None => break,
-                Some(Ok(Ok((conn, _)))) => self.conns.push(conn),
+                Some(Ok(Ok((conn, took)))) => {
+                    results.connect.record(took);
+                    self.conns.push(conn);
+                }
                 Some(Ok(Err(err))) => results.connect_failed(&err),
                 Some(Err(err)) => results.connect_failed(&eyre::eyre!("{err}")),
             }
@@ -619,7 +656,7 @@ impl<D: Dialer> Opening<D> {
 fn live(l: &Latencies, size: usize, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let msgs = l.len() as f64 / secs;
-    let p99 = if l.len() == 0 {
+    let p99 = if l.is_empty() {
         "-".to_owned()
     } else {
         format!("{:.3} ms", l.percentile_ms(99.0))
@@ -671,6 +708,7 @@ fn report(
         // A run that Ctrl-C ended before any echo came proved nothing.
         ok: c.intact() && results.errors.is_empty() && c.received > 0,
         rtt_ms: latencies.times(),
+        connect_ms: results.connect.times(),
         connections: load.connections,
         connections_up: results.up,
         connections_failed: results.failed,
@@ -683,7 +721,8 @@ fn report(
         interrupted: results.interrupted,
     };
     if load.options.json {
-        print_json(&summary)?;
+        let run = &load.options.run;
+        print_summary(&summary, (c, load.options.size), run, latencies)?;
     } else {
         print(&text(&summary))?;
     }
@@ -822,6 +861,12 @@ fn text(s: &LoadSummary) -> String {
         out.push_str(&format!(
             "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms\n",
             t.p50, t.p90, t.p99, t.p99_9, t.max
+        ));
+    }
+    if let Some(t) = s.connect_ms {
+        out.push_str(&format!(
+            "connect p50/p90/p99/max = {:.3}/{:.3}/{:.3}/{:.3} ms\n",
+            t.p50, t.p90, t.p99, t.max
         ));
     }
     out.push_str(&format!("errors: {}\n", errors(&s.errors)));

@@ -1,32 +1,45 @@
 //! Probe mode, like ping: one message every `--interval`, each checked byte for byte, a header
 //! line and a line per reply on stdout (`64 bytes from 127.0.0.1:7: seq=3 time=0.071 ms`), then
 //! a summary with the packet loss (`--summary-only`: the header and the summary alone).
-//! A lost reply is reported on its own line and counted, and the probe goes on; on a stream
-//! the connection is then opened anew, since a late echo would be read as the next one's.
+//!
+//! The probes keep their schedule whatever the replies do, as ping's: over one connection
+//! several are in flight, their replies matched in order on a stream and by the number stamped
+//! in the message over UDP ([`message`]); a ring of send times bounds them ([`flight`]). So a
+//! stalled server shows as the backlog it is, not as one slow sample (coordinated omission).
+//! A probe not answered within `--timeout` is reported lost on its own line; a reply that still
+//! comes is printed `(late)` and counted received, as iputils ping counts one it had reported
+//! missing. A broken connection loses the probes awaiting their replies on it, and the next
+//! probe opens another; so does a stream reply that differs (the stream is then likely out of
+//! step). With `--new-connection` each probe has a connection of its own, in a task of its own.
 //! Over UDP a second reply to a probe already answered is a duplicate, printed with `(DUP!)`
 //! and counted, as ping does; it is not a loss, so it does not fail the run.
 //! Ctrl-C or `--deadline` ends it with the summary, and the status is the summary's `ok`, as
-//! load mode's: 0 if replies came and none was lost or differed (the probe cut short, counted
-//! sent and lost as ping counts it, is not held against the run). SIGQUIT (Ctrl-\) prints the
-//! summary so far on stderr and the probe goes on, as ping's does.
+//! load mode's: 0 if replies came and none was lost or differed (the probes cut short, counted
+//! sent and lost as ping counts them, are not held against the run). SIGQUIT (Ctrl-\) prints
+//! the summary so far on stderr and the probe goes on, as ping's does.
 
-use std::cell::Cell;
+mod flight;
+mod message;
+
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre::{self, WrapErr};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::time::{Instant, MissedTickBehavior, Sleep};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
-use super::json::{Counts, ProbeSummary, print, print_json};
-use super::stats::Latencies;
-use super::transport::{Dialer, Echo, RoundTrip};
-use super::transport::{Duplicates, Failure};
-use super::{Options, random_message, stamp, zeroed};
+use super::json::{Counts, ProbeSummary, Run, print, print_summary};
+use super::transport::{Dialer, Echo, Failure, Io, Pipe, Pipeline, RoundTrip, compare};
+use super::{Options, copy, zeroed};
 use crate::exit::Exit;
+use crate::latency::Latencies;
 use crate::runtime;
 use crate::ui::{self, Ui};
+use flight::{Flight, Settled, State, capacity};
+use message::Messages;
 
 /// Probe mode's settings.
 pub(in crate::cmd::echo_client) struct Probe {
@@ -101,30 +114,15 @@ impl Events {
     }
 }
 
-/// What one probe found, and the duplicates of earlier replies seen meanwhile (as probes
-/// before this one).
-struct Found {
-    outcome: Outcome,
-    duplicates: Duplicates,
-}
-
-impl Found {
-    fn alone(outcome: Outcome) -> Found {
-        Found {
-            outcome,
-            duplicates: Duplicates::default(),
-        }
-    }
-}
-
-/// How one probe ended.
-enum Outcome {
-    Reply {
-        rtt: Duration,
-        connect: Option<Duration>,
-        echo: Echo,
-    },
-    Lost(String),
+/// A reply to a probe, as the tally records it.
+struct Reply {
+    /// The round trip, when known: a reply late past the ring of send times has none.
+    rtt: Option<Duration>,
+    /// The connection's own connect time (`--new-connection`).
+    connect: Option<Duration>,
+    echo: Echo,
+    /// It came after its probe was declared lost.
+    late: bool,
 }
 
 /// The running tally, and where lines go.
@@ -134,8 +132,11 @@ struct Tally<'a> {
     counts: Counts,
     /// Replies that came a second time (UDP).
     duplicates: u64,
-    /// 1 when Ctrl-C or the deadline cut a probe short: counted lost, as ping counts it, but
-    /// not held against the run.
+    /// Replies that came after their probe was declared lost: counted received, as ping
+    /// counts them, and no longer lost.
+    late: u64,
+    /// Probes Ctrl-C or the deadline cut short: counted lost, as ping counts them, but not
+    /// held against the run.
     cut: u64,
     rtt: Latencies,
     connect: Latencies,
@@ -176,6 +177,7 @@ impl Tally<'_> {
             size: self.size,
             counts: c,
             duplicates: self.duplicates,
+            late: self.late,
             // One rule with or without Ctrl-C, as load mode's: replies came and none was lost
             // or differed. A duplicate is not a loss (ping exits 0 with them).
             ok: c.received > 0 && c.mismatched == 0 && c.lost == self.cut,
@@ -198,60 +200,82 @@ impl Tally<'_> {
             .info(text(&self.summary(false, elapsed), elapsed).trim_end());
     }
 
-    /// The probe Ctrl-C or the deadline interrupted after it was sent.
-    fn cut_short(&mut self) {
+    /// A probe sent.
+    fn sent(&mut self) {
         self.counts.sent += 1;
-        self.counts.lost += 1;
-        self.cut = 1;
     }
 
-    fn note(&mut self, seq: u64, found: Found) -> eyre::Result<()> {
-        // Each duplicate first: it came before this probe's own reply, or its wait's end.
-        let (size, server) = (self.size, &self.server);
-        for &back in &found.duplicates.each {
-            let dup = seq.saturating_sub(back);
-            self.line(&format!("{size} bytes from {server}: seq={dup} (DUP!)"))?;
+    /// The one place a reply to a probe is recorded, with its round trip.
+    fn reply(&mut self, seq: u64, reply: Reply) -> eyre::Result<()> {
+        self.counts.received += 1;
+        if reply.late {
+            // As ping counts it: received, so no longer lost.
+            self.counts.lost = self.counts.lost.saturating_sub(1);
+            self.late += 1;
         }
-        let more = found.duplicates.more;
-        if more > 0 {
-            self.line(&format!("{more} more duplicates from {server} (DUP!)"))?;
-        }
-        self.duplicates += found.duplicates.each.len() as u64 + more;
-        self.counts.sent += 1;
-        let size = self.size;
-        let server = &self.server;
-        let text = match found.outcome {
-            Outcome::Reply { rtt, connect, echo } => {
-                self.counts.received += 1;
-                self.rtt.record(rtt);
-                let connect = connect.map_or(String::new(), |c| {
-                    self.connect.record(c);
-                    format!(" connect={}", ms(c))
-                });
-                let differs = match echo {
-                    Echo::Intact => String::new(),
-                    Echo::Differs(at) => {
-                        self.counts.mismatched += 1;
-                        format!(" (reply differs from what was sent at byte {})", at + 1)
-                    }
-                };
-                format!(
-                    "{size} bytes from {server}: seq={seq}{connect} time={}{differs}",
-                    ms(rtt)
-                )
-            }
-            Outcome::Lost(why) => {
-                self.counts.lost += 1;
-                format!("no reply from {server}: seq={seq}: {why}")
+        let time = reply.rtt.map_or(String::new(), |rtt| {
+            self.rtt.record(rtt);
+            format!(" time={}", ms(rtt))
+        });
+        let connect = reply.connect.map_or(String::new(), |c| {
+            self.connect.record(c);
+            format!(" connect={}", ms(c))
+        });
+        let differs = match reply.echo {
+            Echo::Intact => String::new(),
+            Echo::Differs(at) => {
+                self.counts.mismatched += 1;
+                format!(" (reply differs from what was sent at byte {})", at + 1)
             }
         };
-        self.line(&text)
+        let late = if reply.late { " (late)" } else { "" };
+        let (size, server) = (self.size, &self.server);
+        self.line(&format!(
+            "{size} bytes from {server}: seq={seq}{connect}{time}{differs}{late}"
+        ))
+    }
+
+    /// The one place a probe's loss is recorded: `why`, or with `None` cut short by Ctrl-C
+    /// or the deadline (no line, as ping's; not held against the run).
+    fn lost(&mut self, seq: u64, why: Option<&str>) -> eyre::Result<()> {
+        self.counts.lost += 1;
+        match why {
+            Some(why) => self.line(&format!("no reply from {}: seq={seq}: {why}", self.server)),
+            None => {
+                self.cut += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// A second reply to probe `seq` (UDP), `(DUP!)` as ping prints it.
+    fn duplicate(&mut self, seq: u64) -> eyre::Result<()> {
+        self.duplicates += 1;
+        let (size, server) = (self.size, &self.server);
+        self.line(&format!("{size} bytes from {server}: seq={seq} (DUP!)"))
+    }
+
+    /// A reply that answers no probe awaiting one and is no probe's message (UDP): another
+    /// run's, or changed on the way. A mismatch, though no probe's reply.
+    fn stray(&mut self) -> eyre::Result<()> {
+        self.counts.mismatched += 1;
+        let server = &self.server;
+        self.line(&format!(
+            "{} bytes from {server}: answers no probe awaiting a reply (differs from every \
+             message sent)",
+            self.size
+        ))
     }
 }
 
 /// `0.071 ms`: to the microsecond, as ping prints it.
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A probe lost to `--timeout`.
+fn no_echo(timeout: Duration) -> String {
+    format!("no echo within {}", ui::duration(timeout))
 }
 
 /// Runs the probe to its summary and exit status.
@@ -275,11 +299,6 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             probe.deadline.map_or_else(String::new, ui::duration)
         ),
     };
-    // With --new-connection the first probe goes over it, reporting its connect time (with
-    // --wait's retries, if any).
-    let first_connect = probe.new_connection.then(|| dialing.elapsed());
-    let mut msg = random_message(size, 1)?;
-    let mut reply = zeroed(size, 1)?;
     let unit = if size == 1 { "byte" } else { "bytes" };
     let header = format!("ECHO {server}: {size} {unit} per message");
     let mut tally = Tally {
@@ -287,6 +306,7 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         size,
         counts: Counts::default(),
         duplicates: 0,
+        late: 0,
         cut: 0,
         rtt: Latencies::new(),
         connect: Latencies::new(),
@@ -298,106 +318,433 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     };
     // With the replies, as ping's `PING host ...` line: what the lines below are about.
     tally.out(&header)?;
-    let first = (first, first_connect);
-    let buffers = (&mut msg[..], &mut reply[..]);
-    let stop = probes(&dialer, first, &probe, &mut tally, &mut events, buffers).await?;
-    finish(tally, stop)
+    let mut on = Schedule::new(&probe, &mut tally, &mut events)?;
+    let stop = if probe.new_connection {
+        // The first probe goes over the first connection, reporting its connect time (with
+        // --wait's retries, if any).
+        let first = (first, dialing.elapsed());
+        each_on_its_own(Arc::new(dialer), first, &mut on).await?
+    } else {
+        one_connection(&dialer, first, &mut on).await?
+    };
+    finish(tally, stop, &probe.options.run)
 }
 
-/// Sends the probes until the count, or until Ctrl-C or the deadline, which it returns.
-/// `first`: the first connection and, with `--new-connection`, the time it took to open.
-async fn probes<D: Dialer>(
-    dialer: &D,
-    first: (D::Conn, Option<Duration>),
-    probe: &Probe,
-    tally: &mut Tally<'_>,
-    events: &mut Events,
-    (msg, reply): (&mut [u8], &mut [u8]),
-) -> eyre::Result<Option<Stop>> {
-    let (first, mut first_connect) = first;
-    let mut conn = Some(first);
-    let mut ticker = tokio::time::interval(probe.interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut seq = 0u64;
-    while probe.count == 0 || seq < probe.count {
-        seq += 1;
-        if let Err(stop) = events.until(ticker.tick(), || tally.status()).await {
-            return Ok(Some(stop));
+/// What both ways of probing share: the probes in flight, their messages, the schedule.
+struct Schedule<'a, 't> {
+    probe: &'a Probe,
+    tally: &'a mut Tally<'t>,
+    events: &'a mut Events,
+    flight: Flight,
+    messages: Messages,
+    ticker: Interval,
+    /// When the latest probe was sent.
+    last_sent: Instant,
+}
+
+impl<'a, 't> Schedule<'a, 't> {
+    fn new(
+        probe: &'a Probe,
+        tally: &'a mut Tally<'t>,
+        events: &'a mut Events,
+    ) -> eyre::Result<Self> {
+        let (size, timeout) = (probe.options.size, probe.options.timeout);
+        let mut ticker = tokio::time::interval(probe.interval);
+        // A send held up (a reconnection, the ring full) shifts the schedule, as ping's; no
+        // burst to catch up.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ok(Schedule {
+            probe,
+            tally,
+            events,
+            flight: Flight::new(capacity(timeout, probe.interval, size), timeout),
+            messages: Messages::new(size)?,
+            ticker,
+            last_sent: Instant::now(),
+        })
+    }
+
+    /// Whether probes remain to be sent.
+    fn sending(&self) -> bool {
+        self.probe.count == 0 || self.flight.next() <= self.probe.count
+    }
+
+    /// Whether the next probe is held up: the one whose place in the ring it takes still
+    /// awaits its reply (only with `--timeout` far longer than `--interval`).
+    fn held_up(&self) -> bool {
+        matches!(self.flight.in_the_way(), Some((_, State::Awaiting)))
+    }
+
+    /// Sends the next probe, as far as counting goes; returns its number.
+    fn send(&mut self) -> u64 {
+        self.tally.sent();
+        self.last_sent = Instant::now();
+        self.flight.send(self.last_sent)
+    }
+
+    /// When to look again at the probes in flight (the oldest awaited one's timeout), or
+    /// `None` when the count is sent and no reply is to come: none awaited, and none lost
+    /// unless `--timeout` has passed since the last send (a lost probe's reply may still come
+    /// late until then, as ping lingers for it).
+    fn wake(&mut self, sending: bool) -> Option<Option<Instant>> {
+        let due = self.flight.due();
+        if sending || due.is_some() {
+            return Some(due);
         }
-        stamp(msg, seq);
-        let connect = first_connect.take();
-        let sending = Cell::new(false);
-        let once = probe_once(dialer, &mut conn, connect, probe, msg, reply, &sending);
-        let outcome = events.until(once, || tally.status()).await;
-        match outcome {
-            Ok(Err(TlsAnswer)) => {
-                eyre::bail!("{}: {}", tally.server, crate::net::sniff::TLS_ANSWER)
+        let end = self.last_sent + self.probe.options.timeout;
+        (self.flight.may_come_late() && Instant::now() < end).then_some(Some(end))
+    }
+
+    /// Declares lost every probe whose `--timeout` has passed.
+    fn expire(&mut self) -> eyre::Result<()> {
+        let now = Instant::now();
+        while let Some(seq) = self.flight.expire(now) {
+            self.tally
+                .lost(seq, Some(&no_echo(self.probe.options.timeout)))?;
+        }
+        Ok(())
+    }
+
+    /// Declares probe `seq` lost for `why` with its connection, if it awaits its reply.
+    fn lose(&mut self, seq: u64, why: &str) -> eyre::Result<()> {
+        if self.flight.forget(seq) {
+            self.tally.lost(seq, Some(why))?;
+        }
+        Ok(())
+    }
+
+    /// Records a reply to probe `seq` come at `now`; `rtt` and `connect` as the caller
+    /// measured them, instead of from the send time.
+    fn settle(&mut self, seq: u64, echo: Echo, measured: Option<Reply>) -> eyre::Result<()> {
+        let reply = |rtt, late| Reply {
+            rtt,
+            connect: None,
+            echo,
+            late,
+        };
+        match self.flight.settle(seq, Instant::now()) {
+            Settled::Reply(rtt) => self
+                .tally
+                .reply(seq, measured.unwrap_or_else(|| reply(Some(rtt), false))),
+            Settled::Late(rtt) => self.tally.reply(seq, reply(rtt, true)),
+            Settled::Duplicate => self.tally.duplicate(seq),
+            Settled::Unknown => self.tally.stray(),
+        }
+    }
+
+    /// Ctrl-C or the deadline: the probes awaiting their replies count as sent and lost, as
+    /// ping counts them, with no line.
+    fn cut(&mut self) -> eyre::Result<()> {
+        while let Some(seq) = self.flight.oldest_awaiting() {
+            self.flight.lose(seq);
+            self.tally.lost(seq, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the probe over one connection does next.
+enum Step {
+    Send,
+    Expire,
+    Reply(Result<(), Failure>),
+    Idle,
+}
+
+/// The connection probes go over, opened anew when it breaks.
+struct Link<C> {
+    conn: Option<C>,
+    pipe: Pipe,
+    /// The first probe sent over `conn` whose reply has not come: over a stream replies come
+    /// in order, so the next reply is its.
+    head: u64,
+}
+
+impl<C: Pipeline> Link<C> {
+    /// Whether replies come in order (a stream), not named by their stamp (a datagram).
+    fn ordered(conn: &mut C) -> bool {
+        !matches!(conn.io(), Io::Datagram(_))
+    }
+
+    /// Awaits the next thing to do: a probe's timeout, a reply, the next send (`send`).
+    async fn step(
+        &mut self,
+        ticker: &mut Interval,
+        send: bool,
+        due: Option<Instant>,
+        next: u64,
+    ) -> Step {
+        let awaited = self.head < next;
+        let Link { conn, pipe, .. } = self;
+        // A datagram socket is read even with nothing awaited: a duplicate may come.
+        let io = conn.as_mut().map(|c| c.io());
+        let io = io.filter(|io| awaited || matches!(io, Io::Datagram(_)));
+        let listening = io.is_some();
+        let recv = async {
+            match io {
+                Some(io) => pipe.recv(io).await,
+                None => std::future::pending().await,
             }
-            Ok(Ok(found)) => tally.note(seq, found)?,
+        };
+        let timeout = tokio::time::sleep_until(due.unwrap_or_else(Instant::now));
+        tokio::select! {
+            biased;
+            () = timeout, if due.is_some() => Step::Expire,
+            got = recv, if listening => Step::Reply(got),
+            _ = ticker.tick(), if send => Step::Send,
+            else => Step::Idle,
+        }
+    }
+
+    /// Drops the connection; the probes sent over it and still awaited are lost for `why`,
+    /// and no reply to those lost before can come now.
+    fn drop_conn(&mut self, on: &mut Schedule<'_, '_>, why: &str) -> eyre::Result<()> {
+        self.conn = None;
+        for seq in self.head..on.flight.next() {
+            if on.flight.forget(seq) {
+                on.tally.lost(seq, Some(why))?;
+            }
+        }
+        self.head = on.flight.next();
+        Ok(())
+    }
+}
+
+/// Probes over one connection, on schedule whatever the replies do, until the count and the
+/// last replies (or their timeouts), or until Ctrl-C or the deadline, which it returns.
+async fn one_connection<D: Dialer>(
+    dialer: &D,
+    first: D::Conn,
+    on: &mut Schedule<'_, '_>,
+) -> eyre::Result<Option<Stop>> {
+    let size = on.probe.options.size;
+    let mut link = Link {
+        conn: Some(first),
+        pipe: Pipe::new(size)?,
+        head: 1,
+    };
+    loop {
+        let sending = on.sending();
+        let Some(due) = on.wake(sending) else {
+            return Ok(None);
+        };
+        let send = sending && !on.held_up();
+        let next = on.flight.next();
+        let step = link.step(&mut on.ticker, send, due, next);
+        let tally = &*on.tally;
+        let step = match on.events.until(step, || tally.status()).await {
+            Ok(step) => step,
             Err(stop) => {
-                // Ping counts a packet it sent and got no answer for as lost, with no line.
-                if sending.get() {
-                    tally.cut_short();
-                }
+                on.cut()?;
                 return Ok(Some(stop));
             }
+        };
+        match step {
+            Step::Send => {
+                if let Some(stop) = send_one(dialer, &mut link, on).await? {
+                    on.cut()?;
+                    return Ok(Some(stop));
+                }
+            }
+            Step::Expire => on.expire()?,
+            Step::Reply(Ok(())) => {
+                // A reply read in the same turn as a timeout comes after it: lost, then late.
+                on.expire()?;
+                on_reply(&mut link, on).await?;
+            }
+            Step::Reply(Err(failure)) => on_failure(&mut link, on, failure).await?,
+            Step::Idle => return Ok(None),
         }
+    }
+}
+
+/// Sends the next probe, first opening a connection if there is none. A stream whose oldest
+/// reply the ring has to let go of is given up first: a reply that late is not waited for.
+async fn send_one<C: Pipeline, D: Dialer<Conn = C>>(
+    dialer: &D,
+    link: &mut Link<C>,
+    on: &mut Schedule<'_, '_>,
+) -> eyre::Result<Option<Stop>> {
+    if let (Some((seq, State::Lost)), Some(conn)) = (on.flight.in_the_way(), link.conn.as_mut()) {
+        if seq >= link.head && Link::ordered(conn) {
+            let why = format!("connection given up: seq={seq}'s echo still missing");
+            link.drop_conn(on, &why)?;
+        }
+    }
+    if link.conn.is_none() {
+        let tally = &*on.tally;
+        match on.events.until(dialer.dial(None), || tally.status()).await {
+            Err(stop) => return Ok(Some(stop)),
+            Ok(Err(err)) => {
+                let seq = on.send();
+                on.lose(seq, &crate::report::one_line(&err))?;
+                return Ok(None);
+            }
+            Ok(Ok((conn, _))) => {
+                link.conn = Some(conn);
+                link.pipe.reset();
+                link.head = on.flight.next();
+            }
+        }
+    }
+    let seq = on.send();
+    let Some(conn) = link.conn.as_mut() else {
+        return Ok(None);
+    };
+    if let Err(failure) = link.pipe.send(conn.io(), on.messages.of(seq)).await {
+        link.drop_conn(on, &failure.to_string())?;
     }
     Ok(None)
 }
 
-/// One probe: a connection if there is none, the message, its echo within `--timeout`.
-/// The connection is kept only when the probe came back intact and `--new-connection` is
-/// off: after a difference a stream's replies may be out of step with the messages (one
-/// inserted byte made every later probe differ), so the next probe starts afresh.
-/// `connect`: the time it took to open `conn`, when the caller opened it. `sending` is set once
-/// the message starts out, so an interrupted probe knows whether it was sent.
-async fn probe_once<D: Dialer>(
-    dialer: &D,
-    conn: &mut Option<D::Conn>,
-    mut connect: Option<Duration>,
-    probe: &Probe,
-    msg: &[u8],
-    reply: &mut [u8],
-    sending: &Cell<bool>,
-) -> Result<Found, TlsAnswer> {
-    let mut open = match conn.take() {
-        Some(open) => open,
+/// A reply came: over a stream the oldest probe's on the connection (after one that differs
+/// the connection is given up, its later replies likely out of step), over UDP the one its
+/// stamp names.
+async fn on_reply<C: Pipeline>(link: &mut Link<C>, on: &mut Schedule<'_, '_>) -> eyre::Result<()> {
+    let Some(conn) = link.conn.as_mut() else {
+        return Ok(());
+    };
+    if !Link::ordered(conn) {
+        return match on.messages.identify(link.pipe.reply(), &mut on.flight) {
+            Some((seq, echo)) => on.settle(seq, echo, None),
+            None => on.tally.stray(),
+        };
+    }
+    let seq = link.head;
+    link.head += 1;
+    let echo = compare(on.messages.of(seq), link.pipe.reply());
+    if echo == Echo::Intact {
+        return on.settle(seq, echo, None);
+    }
+    if link.pipe.tls_answer(conn.io(), on.messages.of(seq)).await {
+        eyre::bail!("{}: {}", on.tally.server, crate::net::sniff::TLS_ANSWER);
+    }
+    on.settle(seq, echo, None)?;
+    link.drop_conn(
+        on,
+        &format!("connection given up after seq={seq}'s reply differed"),
+    )
+}
+
+/// The connection failed: the probes awaiting their replies over it are lost, and the next
+/// probe opens another. A stream closed after the start of a TLS record is a TLS server's
+/// answer to plain text: the run ends there, in one line.
+async fn on_failure<C: Pipeline>(
+    link: &mut Link<C>,
+    on: &mut Schedule<'_, '_>,
+    failure: Failure,
+) -> eyre::Result<()> {
+    if let (Failure::Closed { got: 1.., .. }, Some(conn)) = (&failure, link.conn.as_mut()) {
+        if link
+            .pipe
+            .tls_answer(conn.io(), on.messages.of(link.head))
+            .await
+        {
+            eyre::bail!("{}: {}", on.tally.server, crate::net::sniff::TLS_ANSWER);
+        }
+    }
+    link.drop_conn(on, &failure.to_string())
+}
+
+/// How a probe over its own connection ended.
+enum Outcome {
+    Reply(Reply),
+    Lost(String),
+}
+
+/// What the probes over their own connections do next.
+enum Turn<T> {
+    Send,
+    Done(Result<T, tokio::task::JoinError>),
+    Idle,
+}
+
+/// Probes each over a connection of its own (`--new-connection`), on schedule: a probe does
+/// not wait for the one before. Returns as [`one_connection`].
+async fn each_on_its_own<D: Dialer>(
+    dialer: Arc<D>,
+    (first, connect): (D::Conn, Duration),
+    on: &mut Schedule<'_, '_>,
+) -> eyre::Result<Option<Stop>> {
+    let mut first = Some((first, connect));
+    let mut probes = JoinSet::new();
+    loop {
+        let sending = on.sending();
+        if !sending && probes.is_empty() {
+            return Ok(None);
+        }
+        let send = sending && !on.held_up();
+        let step = async {
+            tokio::select! {
+                biased;
+                Some(done) = probes.join_next() => Turn::Done(done),
+                _ = on.ticker.tick(), if send => Turn::Send,
+                else => Turn::Idle,
+            }
+        };
+        let tally = &*on.tally;
+        let turn = match on.events.until(step, || tally.status()).await {
+            Ok(turn) => turn,
+            Err(stop) => {
+                on.cut()?;
+                return Ok(Some(stop));
+            }
+        };
+        match turn {
+            Turn::Send => {
+                let seq = on.send();
+                let msg = copy(on.messages.of(seq), 1)?;
+                let reply = zeroed(msg.len(), 1)?;
+                let timeout = on.probe.options.timeout;
+                let probe = own_connection(Arc::clone(&dialer), first.take(), msg, reply, timeout);
+                probes.spawn(async move { (seq, probe.await) });
+            }
+            Turn::Done(Err(err)) => return Err(eyre::eyre!("a probe's task failed: {err}")),
+            Turn::Done(Ok((seq, outcome))) => match outcome {
+                Err(TlsAnswer) => {
+                    eyre::bail!("{}: {}", on.tally.server, crate::net::sniff::TLS_ANSWER)
+                }
+                Ok(Outcome::Reply(reply)) => on.settle(seq, reply.echo, Some(reply))?,
+                Ok(Outcome::Lost(why)) => on.lose(seq, &why)?,
+            },
+            Turn::Idle => return Ok(None),
+        }
+    }
+}
+
+/// One probe over its own connection (`conn` if given, with its connect time, else one it
+/// opens): the message, its echo within `timeout`. Its connection is closed at the timeout,
+/// so a later echo is not seen.
+async fn own_connection<D: Dialer>(
+    dialer: Arc<D>,
+    conn: Option<(D::Conn, Duration)>,
+    msg: Vec<u8>,
+    mut reply: Vec<u8>,
+    timeout: Duration,
+) -> Result<Outcome, TlsAnswer> {
+    let (mut conn, connect) = match conn {
+        Some(conn) => conn,
         None => {
             let start = Instant::now();
             match dialer.dial(None).await {
-                Ok((open, _)) => {
-                    connect = probe.new_connection.then(|| start.elapsed());
-                    open
-                }
-                Err(err) => {
-                    let outcome = Outcome::Lost(crate::report::one_line(&err));
-                    return Ok(Found::alone(outcome));
-                }
+                Ok((conn, _)) => (conn, start.elapsed()),
+                Err(err) => return Ok(Outcome::Lost(crate::report::one_line(&err))),
             }
         }
     };
     let start = Instant::now();
-    sending.set(true);
-    let timeout = probe.options.timeout;
-    let trip = tokio::time::timeout(timeout, open.round_trip(msg, reply)).await;
-    let duplicates = open.take_duplicates();
-    let outcome = match trip {
-        Ok(Ok(echo)) => {
-            let rtt = start.elapsed();
-            if !probe.new_connection && echo == Echo::Intact {
-                *conn = Some(open);
-            }
-            Outcome::Reply { rtt, connect, echo }
-        }
-        Ok(Err(Failure::Tls)) => return Err(TlsAnswer),
-        Ok(Err(failure)) => Outcome::Lost(failure.to_string()),
-        Err(_) => Outcome::Lost(format!("no echo within {}", ui::duration(timeout))),
-    };
-    Ok(Found {
-        outcome,
-        duplicates,
-    })
+    let trip = tokio::time::timeout(timeout, conn.round_trip(&msg, &mut reply)).await;
+    match trip {
+        Ok(Ok(echo)) => Ok(Outcome::Reply(Reply {
+            rtt: Some(start.elapsed()),
+            connect: Some(connect),
+            echo,
+            late: false,
+        })),
+        Ok(Err(Failure::Tls)) => Err(TlsAnswer),
+        Ok(Err(failure)) => Ok(Outcome::Lost(failure.to_string())),
+        Err(_) => Ok(Outcome::Lost(no_echo(timeout))),
+    }
 }
 
 /// A plain-text probe's reply was a TLS record: the run ends there, in one line.
@@ -405,11 +752,11 @@ struct TlsAnswer;
 
 /// Prints the summary and decides the exit status. `stop`: what ended the probe before its
 /// count, if anything.
-fn finish(tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
+fn finish(tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
     let elapsed = tally.started.elapsed();
     let summary = tally.summary(stop == Some(Stop::Interrupted), elapsed);
     if tally.json {
-        print_json(&summary)?;
+        print_summary(&summary, (summary.counts, summary.size), run, &tally.rtt)?;
     } else {
         print(&text(&summary, elapsed))?;
     }
@@ -428,7 +775,7 @@ fn finish(tally: Tally<'_>, stop: Option<Stop>) -> eyre::Result<Exit> {
 fn text(s: &ProbeSummary, elapsed: Duration) -> String {
     let c = s.counts;
     let mut out = format!(
-        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}, \
+        "\n--- {} echo statistics ---\n{} sent, {} received, {} lost, {} mismatched{}{}, \
          {}% packet loss, time {}\n",
         s.server,
         c.sent,
@@ -439,6 +786,11 @@ fn text(s: &ProbeSummary, elapsed: Duration) -> String {
         match s.duplicates {
             0 => String::new(),
             n => format!(", +{n} duplicates"),
+        },
+        // Among those received.
+        match s.late {
+            0 => String::new(),
+            n => format!(", {n} late"),
         },
         loss_percent(c.lost, c.sent),
         ui::duration(elapsed)

@@ -104,23 +104,6 @@ pub(in crate::cmd::echo_client) trait RoundTrip:
         msg: &'a [u8],
         reply: &'a mut [u8],
     ) -> impl Future<Output = Result<Echo, Failure>> + Send + 'a;
-
-    /// The duplicate replies seen since the last call. Only a datagram transport can see
-    /// one: on a stream a second copy of an echo is bytes out of step, a mismatch.
-    fn take_duplicates(&mut self) -> Duplicates {
-        Duplicates::default()
-    }
-}
-
-/// Duplicate replies seen by a connection.
-#[derive(Debug, Default)]
-pub(in crate::cmd::echo_client) struct Duplicates {
-    /// The first [`DUPLICATES_HELD`], each as how many messages before the latest one it
-    /// answered.
-    pub(super) each: Vec<u64>,
-    /// Those past them, only counted: load mode never takes them, and a server may send
-    /// any number.
-    pub(super) more: u64,
 }
 
 /// Opens connections of one transport to one endpoint.
@@ -128,7 +111,7 @@ pub(in crate::cmd::echo_client) trait Dialer:
     Send + Sync + 'static
 {
     /// A connection.
-    type Conn: RoundTrip;
+    type Conn: RoundTrip + Pipeline;
 
     /// Memory each connection may take beside its message buffers, at its peak (a handshake),
     /// for the memory check: its task, socket registration and a batch of latencies.
@@ -243,7 +226,7 @@ impl RoundTrip for Plain {
             return result;
         }
         let tls = match reply.get(..got) {
-            Some(head) if head.len() < HEADER => self.header_follows(head).await,
+            Some(head) if head.len() < HEADER => header_follows(&mut self.0.0, head).await,
             Some(head) => looks_like_tls_record(head),
             None => false,
         };
@@ -254,21 +237,19 @@ impl RoundTrip for Plain {
 /// The bytes of a TLS record header.
 const HEADER: usize = 5;
 
-impl Plain {
-    /// Whether `head`, a reply shorter than a record header (`--size` under 5), and what
-    /// follows it within a moment make a TLS record header. Only when `head` starts as one
-    /// (a record type): a TLS server sends its whole alert at once, then closes.
-    async fn header_follows(&mut self, head: &[u8]) -> bool {
-        use tokio::io::AsyncReadExt;
-        if !head.first().is_some_and(|t| (20..=23).contains(t)) {
-            return false;
-        }
-        let mut header = [0u8; HEADER];
-        header[..head.len()].copy_from_slice(head);
-        let rest = &mut header[head.len()..];
-        let read = tokio::time::timeout(Duration::from_millis(200), self.0.0.read_exact(rest));
-        matches!(read.await, Ok(Ok(_))) && looks_like_tls_record(&header)
+/// Whether `head`, a reply shorter than a record header (`--size` under 5), and what follows
+/// it on `stream` within a moment make a TLS record header. Only when `head` starts as one (a
+/// record type): a TLS server sends its whole alert at once, then closes.
+async fn header_follows(stream: &mut dyn ByteStream, head: &[u8]) -> bool {
+    use tokio::io::AsyncReadExt;
+    if !head.first().is_some_and(|t| (20..=23).contains(t)) {
+        return false;
     }
+    let mut header = [0u8; HEADER];
+    header[..head.len()].copy_from_slice(head);
+    let rest = &mut header[head.len()..];
+    let read = tokio::time::timeout(Duration::from_millis(200), stream.read_exact(rest));
+    matches!(read.await, Ok(Ok(_))) && looks_like_tls_record(&header)
 }
 
 /// TCP and Unix-socket connections, opened as the stdin mode opens them (every resolved
@@ -304,16 +285,11 @@ pub(in crate::cmd::echo_client) struct Datagram {
     /// Messages sent on this socket: the engines stamp consecutive numbers into them, so a
     /// reply stamped with one of the `sent - 1` before the latest is a duplicate.
     sent: u64,
-    /// Duplicates seen and not yet taken.
-    duplicates: Duplicates,
     /// The last 256 one-byte messages sent on this socket, the latest at `sent % 256`: their
     /// stamps are not a plain counter (see [`super::stamp`]), so a duplicate is found by
     /// looking back.
     bytes: [u8; 256],
 }
-
-/// Duplicates a [`Datagram`] holds for the probe to take.
-const DUPLICATES_HELD: usize = 64;
 
 impl RoundTrip for Datagram {
     async fn round_trip(&mut self, msg: &[u8], _reply: &mut [u8]) -> Result<Echo, Failure> {
@@ -325,8 +301,9 @@ impl RoundTrip for Datagram {
         }
         // The socket is connected, so only the server's datagrams arrive; each is a whole
         // reply (a stale one from a timed-out message went to an older socket). A reply to
-        // an earlier message on this socket was answered already: a duplicate, and the
-        // wait for this message's reply goes on.
+        // an earlier message on this socket was answered already: a duplicate, skipped (the
+        // probe, which keeps several messages in flight, tells them apart with a [`Pipe`]),
+        // and the wait for this message's reply goes on.
         loop {
             let n = self
                 .socket
@@ -342,20 +319,10 @@ impl RoundTrip for Datagram {
                 [byte] if msg.len() == 1 => duplicate_byte(&self.bytes, *byte, self.sent),
                 _ => duplicate_of(msg, reply, self.sent),
             };
-            let Some(back) = back else {
+            if back.is_none() {
                 return Ok(echo);
-            };
-            let seen = &mut self.duplicates;
-            if seen.each.len() < DUPLICATES_HELD {
-                seen.each.push(back);
-            } else {
-                seen.more = seen.more.saturating_add(1);
             }
         }
-    }
-
-    fn take_duplicates(&mut self) -> Duplicates {
-        std::mem::take(&mut self.duplicates)
     }
 }
 
@@ -439,10 +406,200 @@ impl Dialer for UdpDialer {
             socket,
             scratch,
             sent: 0,
-            duplicates: Duplicates::default(),
             bytes: [0; 256],
         };
         Ok((conn, named))
+    }
+}
+
+/// A connection as probe mode drives it, several messages in flight at once: its socket, for
+/// a [`Pipe`] to write messages to and read replies from.
+pub(in crate::cmd::echo_client) trait Pipeline {
+    /// The socket underneath.
+    fn io(&mut self) -> Io<'_>;
+}
+
+/// A byte stream a [`Pipe`] can drive.
+pub(in crate::cmd::echo_client) trait ByteStream:
+    AsyncRead + AsyncWrite + Unpin + Send
+{
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for S {}
+
+/// The socket of a [`Pipeline`] connection.
+pub(in crate::cmd::echo_client) enum Io<'a> {
+    /// TCP or a Unix socket without TLS: a reply that differs is checked for a TLS answer.
+    Plain(&'a mut dyn ByteStream),
+    /// A TLS session.
+    Tls(&'a mut dyn ByteStream),
+    /// A connected UDP socket: a datagram per message, a datagram per reply.
+    Datagram(&'a UdpSocket),
+}
+
+impl Pipeline for Plain {
+    fn io(&mut self) -> Io<'_> {
+        Io::Plain(&mut self.0.0)
+    }
+}
+
+impl Pipeline for Datagram {
+    fn io(&mut self) -> Io<'_> {
+        Io::Datagram(&self.socket)
+    }
+}
+
+/// Messages in flight on one connection and the reply being read (probe mode). Over a stream
+/// the messages are queued and written while a reply is awaited, and the replies come back
+/// in order, `size` bytes each; over UDP each goes out at once and each reply is a datagram,
+/// for the caller to tell which message it answers.
+pub(in crate::cmd::echo_client) struct Pipe {
+    /// Bytes queued and not yet written (stream), from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    /// What was queued has been flushed (a TLS stream holds records until then).
+    flushed: bool,
+    /// The reply: `size` bytes on a stream, a datagram of up to `size + 1` bytes (one more, so
+    /// a longer one shows as longer instead of cut).
+    reply: Vec<u8>,
+    /// Bytes of the reply in so far; `done` once it is whole, until the next `recv`.
+    got: usize,
+    done: bool,
+}
+
+impl Pipe {
+    /// A pipe for messages of `size` bytes.
+    pub(super) fn new(size: usize) -> eyre::Result<Pipe> {
+        let mut reply = Vec::new();
+        super::reserve(&mut reply, size + 1, 1)?;
+        reply.resize(size + 1, 0);
+        Ok(Pipe {
+            out: Vec::new(),
+            written: 0,
+            flushed: true,
+            reply,
+            got: 0,
+            done: false,
+        })
+    }
+
+    /// Forgets what a connection left: the next one starts with nothing queued or read.
+    pub(super) fn reset(&mut self) {
+        self.out.clear();
+        self.written = 0;
+        self.flushed = true;
+        self.got = 0;
+        self.done = false;
+    }
+
+    /// Sends `msg` after those before it: over a stream it is queued, and written while
+    /// [`Pipe::recv`] is awaited; a datagram goes now.
+    pub(super) async fn send(&mut self, io: Io<'_>, msg: &[u8]) -> Result<(), Failure> {
+        match io {
+            Io::Datagram(socket) => socket.send(msg).await.map(drop).map_err(Failure::Io),
+            Io::Plain(_) | Io::Tls(_) => {
+                if self.written == self.out.len() {
+                    self.out.clear();
+                    self.written = 0;
+                }
+                self.out
+                    .try_reserve(msg.len())
+                    .map_err(|_| Failure::Io(io::ErrorKind::OutOfMemory.into()))?;
+                self.out.extend_from_slice(msg);
+                self.flushed = false;
+                Ok(())
+            }
+        }
+    }
+
+    /// Awaits the next reply, then in [`Pipe::reply`]: over a stream the next `size` bytes,
+    /// while the queued messages are written; over UDP the next datagram. Cancel-safe: what
+    /// was read of a reply is kept for the next call.
+    pub(super) async fn recv(&mut self, io: Io<'_>) -> Result<(), Failure> {
+        if self.done {
+            self.got = 0;
+            self.done = false;
+        }
+        let size = self.reply.len() - 1;
+        match io {
+            Io::Datagram(socket) => {
+                self.got = socket.recv(&mut self.reply).await.map_err(Failure::Io)?;
+            }
+            Io::Plain(stream) | Io::Tls(stream) => {
+                std::future::poll_fn(|cx| self.poll_stream(cx, &mut *stream, size)).await?;
+            }
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Writes what the stream takes, and reads until the reply is whole.
+    fn poll_stream(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut dyn ByteStream,
+        size: usize,
+    ) -> Poll<Result<(), Failure>> {
+        if let Poll::Ready(Err(err)) = self.poll_write(cx, stream) {
+            return Poll::Ready(Err(Failure::Io(err)));
+        }
+        while self.got < size {
+            let mut buf = ReadBuf::new(&mut self.reply[self.got..size]);
+            match ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf)) {
+                Ok(()) if buf.filled().is_empty() => {
+                    let (got, of) = (self.got, size);
+                    return Poll::Ready(Err(Failure::Closed { got, of }));
+                }
+                Ok(()) => self.got += buf.filled().len(),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Poll::Ready(Err(Failure::Io(err))),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut dyn ByteStream,
+    ) -> Poll<io::Result<()>> {
+        while self.written < self.out.len() {
+            let rest = &self.out[self.written..];
+            match ready!(Pin::new(&mut *stream).poll_write(cx, rest)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+        if !self.flushed {
+            ready!(Pin::new(&mut *stream).poll_flush(cx))?;
+            self.flushed = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The reply [`Pipe::recv`] returned, or what came of it before a failure.
+    pub(super) fn reply(&self) -> &[u8] {
+        &self.reply[..self.got]
+    }
+
+    /// Whether the reply, which differs from `msg`, is a plain stream's TLS server's answer
+    /// (`--tls` forgotten): as [`Plain`]'s round trip tells it, reading what follows a reply
+    /// shorter than a record header.
+    pub(super) async fn tls_answer(&mut self, io: Io<'_>, msg: &[u8]) -> bool {
+        let Io::Plain(stream) = io else {
+            return false;
+        };
+        if looks_like_tls_record(msg) {
+            return false;
+        }
+        let head = &self.reply[..self.got];
+        if head.len() < HEADER {
+            header_follows(stream, head).await
+        } else {
+            looks_like_tls_record(head)
+        }
     }
 }
 

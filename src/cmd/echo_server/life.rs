@@ -1,0 +1,159 @@
+//! One stream connection's life, plain or TLS, as the accept loops and inetd mode live it:
+//! the `-v` lines at its open and close, its place in the figures, the echo of its transport
+//! ([`conn::echo`] or [`tls::echo`]), and its cut (an RST) when the shutdown deadline passes
+//! first.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use super::stats::Stats;
+use super::{conn, proxy, tls};
+use crate::cli::ProxyProtocol;
+use crate::net::stream::{Connection, Peer};
+use crate::report::io_reason;
+use crate::ui::{self, Ui};
+
+/// What a connection's task needs besides its stream.
+pub(super) struct Conn<'a> {
+    /// Who is at the other end, as `-v` names them.
+    pub(super) peer: Peer,
+    /// `--idle-timeout`.
+    pub(super) idle: Option<Duration>,
+    /// The server's figures.
+    pub(super) stats: &'a Stats,
+    /// Where its lines go.
+    pub(super) log: &'a Ui,
+    /// Cancelled at the shutdown deadline.
+    pub(super) force_close: &'a CancellationToken,
+    /// `--proxy-protocol`: the header comes first, and names the client.
+    pub(super) proxy: Option<ProxyProtocol>,
+}
+
+/// One connection's life: bookkeeping around its echo, and closing it if the shutdown
+/// deadline passes first. The accept loop has already counted it as active and served; this
+/// takes it out of `active` at the end. Returns the reason when it ended on an I/O error.
+pub(super) async fn connection<C: Connection>(
+    mut stream: C,
+    conn: Conn<'_>,
+    permit: Option<OwnedSemaphorePermit>,
+    ticket: Option<tls::Ticket>,
+) -> Option<String> {
+    let start = Instant::now();
+    stream.prepare();
+    let Conn {
+        mut peer,
+        stats,
+        log,
+        ..
+    } = conn;
+    // Behind a proxy, the open line waits for the header that names the client.
+    if log.verbose > 0 && conn.proxy.is_none() {
+        log.detail(&format!("{peer}: open"));
+    }
+    let mut echoed = 0;
+    let mut failed = None;
+    let ended = {
+        let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut peer, &mut echoed));
+        let cancelled = std::pin::pin!(conn.force_close.cancelled());
+        let until = UntilCancelled {
+            work: echo,
+            cancelled,
+            closing: &stats.closing,
+            registered: false,
+        };
+        until.await
+    };
+    let outcome = match ended {
+        Some(Ok(conn::End::Closed)) => "closed".to_string(),
+        Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
+        Some(Err(e)) => failed.insert(io_reason(&e)).clone(),
+        None => {
+            stats.cut.fetch_add(1, Ordering::Relaxed);
+            // The client must be able to tell a cut from an echo that ended.
+            stream.cut_on_close();
+            "closed at shutdown".to_string()
+        }
+    };
+    drop(stream);
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
+    if log.verbose > 0 {
+        log.detail(&format!(
+            "{peer}: {outcome} after {}, {} echoed",
+            ui::duration(start.elapsed()),
+            ui::bytes(echoed),
+        ));
+    }
+    failed
+}
+
+/// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;
+/// first, with `--proxy-protocol`, the header, whose client becomes `peer`.
+async fn echo<C: Connection>(
+    ticket: Option<tls::Ticket>,
+    stream: &mut C,
+    conn: &Conn<'_>,
+    peer: &mut Peer,
+    echoed: &mut u64,
+) -> std::io::Result<conn::End> {
+    let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
+    if let Some(mode) = conn.proxy {
+        let limit = tls::handshake_limit(idle);
+        // Boxed, as the TLS echo is: inline, its buffers and timer would grow every
+        // connection's task, with or without the option.
+        let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
+        *peer = match &ticket {
+            // Over TLS the header is part of the wait for the ClientHello, which the gate
+            // may end to make room, or at a stop.
+            Some(ticket) => tokio::select! {
+                biased;
+                received = received => received?,
+                why = ticket.closed() => return Err(std::io::Error::other(why)),
+            },
+            None => received.await?,
+        };
+    }
+    let peer = *peer;
+    match ticket {
+        None => conn::echo(stream, idle, stats, echoed).await,
+        // Boxed: a TLS session's state is large, and inline it would grow every plain
+        // connection's task too.
+        Some(ticket) => Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+    }
+}
+
+/// Runs a connection until it ends or the token is cancelled (`None`).
+///
+/// `select!` on `token.cancelled()` would poll the token on every wake-up of the connection,
+/// taking two locks per echoed message. Here the token's wake-up is registered once (the waker
+/// stays valid: it is this same task's), and later wake-ups look at `closing`, one relaxed
+/// load, which the server sets before it cancels the token.
+struct UntilCancelled<'a, 'p, F> {
+    work: Pin<&'p mut F>,
+    cancelled: Pin<&'p mut WaitForCancellationFuture<'a>>,
+    closing: &'a AtomicBool,
+    registered: bool,
+}
+
+impl<F: Future> Future for UntilCancelled<'_, '_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(out) = self.work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if !self.registered || self.closing.load(Ordering::Relaxed) {
+            self.registered = true;
+            if self.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    }
+}
