@@ -239,6 +239,7 @@ Examples:
                                             (as '[::]:8080'; -6: IPv6 only)
   asyncio-tool echo-server 0.0.0.0 8080     HOST PORT, as the client takes it
   asyncio-tool echo-server -l -p 8080       nc's spelling of '8080' (-l, -k: no-ops)
+  asyncio-tool echo-server -x 7007          the traffic as a hex dump on stderr
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
@@ -378,6 +379,16 @@ pub struct EchoServerArgs {
     #[arg(short = 'k', long = "keep-open")]
     pub keep_open: bool,
 
+    /// Show the traffic on stderr as a hex dump, as socat -x and ncat --hex-dump do: each
+    /// chunk (one read, or one datagram) with a header, '<' received or '>' sent back, the
+    /// time (UTC), the client (as -v names it; a Unix client with its connection's number, as
+    /// #N), and socat's length=N from=X to=Y (its place in that direction's stream; a
+    /// datagram's from 0); then hexdump -C lines: offset, 16 bytes in hex, the bytes as ASCII
+    /// ('.' for any other byte). Every transport; shown under -q too. In inetd mode it goes to
+    /// stderr only when stderr is not the connection.
+    #[arg(short = 'x', long = "hex-dump")]
+    pub hex_dump: bool,
+
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
@@ -408,8 +419,10 @@ Examples:
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   asyncio-tool echo-client -z -w 2 host 7      port check (nc -z): exit 0 or 1
-  printf 'hi\n' | asyncio-tool echo-client -C --quit-after 1 host 7
+  printf 'hi\\n' | asyncio-tool echo-client -C --quit-after 1 host 7
                                CRLF line ends (nc -C); nc's -q 1 (-q is --quiet)
+  printf 'hi\\n' | asyncio-tool echo-client -x host 7 2> dump.txt
+                               the traffic as a hex dump (ncat --hex-dump dump.txt)
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
   echo hi | asyncio-tool echo-client --pin sha256:AB:CD:... tls:127.0.0.1:8443

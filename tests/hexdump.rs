@@ -23,7 +23,7 @@ struct Block {
 
 /// Every chunk in `stderr`, checked: each header's time, length, from and to; each line's
 /// offset, hex and ASCII gutter (printable ASCII as itself, anything else as `.`). Lines
-/// starting `asyncio-tool:` (messages) are skipped only when `messages` allows.
+/// that are neither (messages) are skipped only when `messages` allows.
 fn parse(stderr: &str, messages: bool) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut want_len = 0;
@@ -37,7 +37,7 @@ fn parse(stderr: &str, messages: bool) -> Vec<Block> {
             want_len = len;
             continue;
         }
-        if messages && line.starts_with("asyncio-tool:") {
+        if messages && !is_hex_line(line) {
             continue;
         }
         let block = blocks
@@ -49,6 +49,12 @@ fn parse(stderr: &str, messages: bool) -> Vec<Block> {
         assert_eq!(last.bytes.len(), want_len, "short last chunk");
     }
     blocks
+}
+
+/// Whether `line` has the shape of a dump's hex line: a hex offset, then two spaces.
+fn is_hex_line(line: &str) -> bool {
+    line.split_once("  ")
+        .is_some_and(|(o, _)| o.len() >= 8 && o.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A header `> 2026-12-06T16:00:00.123456Z PEER length=N from=X to=Y`, and its length.
@@ -241,14 +247,27 @@ fn over_udp_a_chunk_per_datagram() {
     let (_server, addr) = our_server(&["udp:127.0.0.1:0"]);
     let data = b"one\ntwo\n\x00three\n";
     let out = client(&["-x", &addr], data);
-    let blocks = assert_dumped(&out, data, &addr);
-    let sent: Vec<&[u8]> = blocks
-        .iter()
-        .filter(|b| b.dir == '>')
-        .map(|b| &b.bytes[..])
-        .collect();
-    assert_eq!(sent, [&b"one\n"[..], b"two\n", b"\x00three\n"]);
-    assert_eq!(blocks.iter().filter(|b| b.dir == '<').count(), 3);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(out.stdout, data);
+    let blocks = parse(&err, false);
+    assert!(
+        blocks.iter().all(|b| b.peer == addr && b.from == 0),
+        "{err}"
+    );
+    // Each datagram a chunk of its own, counted from 0.
+    let each = |dir| -> Vec<&[u8]> {
+        let mut all: Vec<&[u8]> = blocks
+            .iter()
+            .filter(|b| b.dir == dir)
+            .map(|b| &b.bytes[..])
+            .collect();
+        all.sort();
+        all
+    };
+    let want: Vec<&[u8]> = vec![b"\x00three\n", b"one\n", b"two\n"];
+    assert_eq!(each('>'), want);
+    assert_eq!(each('<'), want);
 }
 
 /// A TCP port nothing listens on now.
@@ -430,4 +449,216 @@ fn the_peer_is_named_as_the_client_names_it() {
         !blocks.is_empty() && blocks.iter().all(|b| b.peer == want),
         "{err}"
     );
+}
+
+/// Our server with `-x` (and `-q`, so its stderr is the dump alone, but for what -q keeps).
+fn dumping_server(listen: &str) -> (EchoServer, String) {
+    our_server(&["-q", "-x", listen])
+}
+
+/// Stops `server` and parses its dump.
+fn server_dump(server: EchoServer) -> Vec<Block> {
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    parse(&err, true)
+}
+
+/// Two connections at once, their chunks interleaved: each chunk names its client, and each
+/// client's chunks hold exactly what it sent, both ways.
+fn two_interleaved<S: Stream>(connect: impl Fn() -> S) -> [(Vec<u8>, Vec<u8>); 2] {
+    let mut a = connect();
+    let mut b = connect();
+    for s in [&mut a, &mut b] {
+        s.read_timeout(Some(LIMIT)).unwrap();
+    }
+    let (mut sent_a, mut sent_b) = (Vec::new(), Vec::new());
+    for i in 0..3u8 {
+        let (ma, mb) = (vec![b'a', i, b'\n'], vec![b'b', i, b'\n']);
+        round_trip(&mut a, &ma);
+        round_trip(&mut b, &mb);
+        sent_a.extend_from_slice(&ma);
+        sent_b.extend_from_slice(&mb);
+    }
+    drop((a, b));
+    [(sent_a.clone(), sent_a), (sent_b.clone(), sent_b)]
+}
+
+/// Asserts each client's chunks in `blocks` (by the names `peers`) hold exactly its `want`.
+fn assert_per_peer(blocks: &[Block], peers: &[String], want: &[(Vec<u8>, Vec<u8>)]) {
+    let names: std::collections::BTreeSet<&str> = blocks.iter().map(|b| b.peer.as_str()).collect();
+    assert_eq!(names.len(), peers.len(), "{names:?}");
+    for (peer, (received, sent)) in peers.iter().zip(want) {
+        assert_eq!(&stream(blocks, '<', Some(peer)), received, "from {peer}");
+        assert_eq!(&stream(blocks, '>', Some(peer)), sent, "to {peer}");
+    }
+}
+
+#[test]
+fn the_server_dumps_each_tcp_connection_under_its_client() {
+    let (server, addr) = dumping_server("127.0.0.1:0");
+    let (a, b) = (
+        std::net::TcpStream::connect(&addr).unwrap(),
+        std::net::TcpStream::connect(&addr).unwrap(),
+    );
+    let peers = [
+        a.local_addr().unwrap().to_string(),
+        b.local_addr().unwrap().to_string(),
+    ];
+    let conns = std::sync::Mutex::new(vec![b, a]);
+    let want = two_interleaved(|| conns.lock().unwrap().pop().unwrap());
+    let blocks = server_dump(server);
+    assert_per_peer(&blocks, &peers, &want);
+    // Received, then its echo, chunk by chunk.
+    assert_eq!(blocks[0].dir, '<');
+    assert_eq!(blocks[1].dir, '>');
+}
+
+#[test]
+fn the_server_numbers_unix_connections_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dump.sock");
+    let (server, _) = dumping_server(&format!("unix:{}", path.display()));
+    let want = two_interleaved(|| std::os::unix::net::UnixStream::connect(&path).unwrap());
+    let blocks = server_dump(server);
+    let me = format!(
+        "pid {} uid {}",
+        std::process::id(),
+        rustix::process::getuid().as_raw()
+    );
+    let peers = [format!("{me} #1"), format!("{me} #2")];
+    assert_per_peer(&blocks, &peers, &want);
+}
+
+#[test]
+fn the_server_dumps_tls_plaintext_and_udp_datagrams() {
+    let (server, addr) = dumping_server("tls:127.0.0.1:0");
+    let said = "tls: self-signed certificate, sha256 ";
+    assert!(server.logs_within(LIMIT, said), "{}", server.stderr());
+    let fp = server
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix(said).map(str::to_owned))
+        .unwrap();
+    let data = random_bytes(200 << 10, 9);
+    let out = client(&["--pin", &fp, &addr], &data);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let blocks = server_dump(server);
+    assert_same_bytes("dump of what came", &stream(&blocks, '<', None), &data);
+    assert_same_bytes("dump of the echo", &stream(&blocks, '>', None), &data);
+
+    let (server, addr) = dumping_server("udp:127.0.0.1:0");
+    let target = addr.strip_prefix("udp:").unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut back = [0u8; 64];
+    for datagram in [&b"one"[..], b"\x00two\xff"] {
+        socket.send_to(datagram, target).unwrap();
+        let n = socket.recv(&mut back).unwrap();
+        assert_eq!(&back[..n], datagram);
+    }
+    let blocks = server_dump(server);
+    let me = socket.local_addr().unwrap().to_string();
+    let shown: Vec<(char, &[u8], u64)> = blocks
+        .iter()
+        .map(|b| (b.dir, &b.bytes[..], b.from))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ('<', &b"one"[..], 0),
+            ('>', b"one", 0),
+            ('<', b"\x00two\xff", 0),
+            ('>', b"\x00two\xff", 0)
+        ]
+    );
+    assert!(blocks.iter().all(|b| b.peer == me), "{blocks:?}");
+}
+
+/// inetd mode: the dump goes to a stderr of its own, never into the connection (xinetd's
+/// stderr is the connection, which is pointed at /dev/null).
+#[test]
+fn in_inetd_mode_the_dump_never_reaches_the_client() {
+    use std::os::fd::OwnedFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    for own_stderr in [true, false] {
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (served, peer) = listener.accept().unwrap();
+        let stderr = match own_stderr {
+            true => Stdio::piped(),
+            false => Stdio::from(OwnedFd::from(served.try_clone().unwrap())),
+        };
+        let child = std_tool(["echo-server", "-x"])
+            .stdin(Stdio::from(OwnedFd::from(served.try_clone().unwrap())))
+            .stdout(Stdio::from(OwnedFd::from(served)))
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        client.set_read_timeout(Some(LIMIT)).unwrap();
+        client.write_all(SMALL).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).unwrap();
+        assert_eq!(back, SMALL, "stderr of its own: {own_stderr}");
+        let out = output_timeout(child, LIMIT);
+        assert!(out.status.success());
+        if own_stderr {
+            let blocks = parse(&text(&out.stderr), false);
+            assert!(blocks.iter().all(|b| b.peer == peer.to_string()));
+            assert_eq!(stream(&blocks, '<', None), SMALL);
+            assert_eq!(stream(&blocks, '>', None), SMALL);
+        }
+    }
+}
+
+/// Under -x the server's own echo loop still honours --idle-timeout and ends each connection
+/// cleanly at the client's end; ncat's -x FILE is a usage error with the tip here too.
+#[test]
+fn the_server_s_dumping_echo_keeps_its_rules() {
+    let (server, addr) = our_server(&["-q", "-x", "--idle-timeout", "300ms", "127.0.0.1:0"]);
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    round_trip(&mut conn, b"before the silence\n");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not closed when idle"
+    );
+    let big = random_bytes(3 << 20, 13);
+    let conn = std::net::TcpStream::connect(&addr).unwrap();
+    let back = echo_back(conn, &std::sync::Arc::new(big.clone()));
+    assert_same_bytes("echo", &back, &big);
+    let blocks = server_dump(server);
+    assert_same_bytes(
+        "dump of the echo",
+        &stream(&blocks, '>', Some(&blocks.last().unwrap().peer)),
+        &big,
+    );
+    for args in [
+        &["echo-server", "-x", "dump.log", "8080"][..],
+        &["echo-server", "-x", "dump.log", "localhost", "8080"],
+        &["echo-server", "--hex-dump=dump.log"],
+    ] {
+        let out = std_tool(args).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("ncat's -x FILE is -x 2>FILE"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// The examples' `printf 'hi\n'` keeps its backslash: an unescaped one broke the line in two
+/// (`printf 'hi` / `' | asyncio-tool ...`).
+#[test]
+fn help_examples_show_printf_s_escape() {
+    for sub in ["echo-client", "echo-server"] {
+        let out = std_tool([sub, "--help"]).output().unwrap();
+        let help = text(&out.stdout);
+        assert!(help.contains("-x"), "{help}");
+        assert!(!help.lines().any(|l| l.starts_with("' |")), "{help}");
+    }
 }

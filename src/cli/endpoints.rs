@@ -102,7 +102,7 @@ impl FromArgMatches for Listen {
                 stack,
                 typed: !defaulted(matches),
             })
-            .map_err(|msg| usage_error("echo-server", msg))
+            .map_err(|msg| usage_error("echo-server", with_habit_tip(msg, matches, false)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -186,7 +186,7 @@ impl FromArgMatches for Target {
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .and_then(|e| only_for_ip(e, matches))
             .map(Target);
-        parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches)))
+        parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches, true)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -207,8 +207,9 @@ impl Args for Target {
 
 /// What the nc or ncat spelling that made ADDR wrong means here: nc's `-q SECS` (`-q 1
 /// host:7`: the seconds became ADDR) and ncat's `-x FILE` (`-x dump host:7`: the file did),
-/// when the word after the flag is ADDR. A tip line is added to `msg`, as clap adds its own.
-pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches) -> String {
+/// when the word after the flag is ADDR or PORT (`-q` only for the `client`, which has
+/// --quit-after). A tip line is added to `msg`, as clap adds its own.
+pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches, client: bool) -> String {
     // The positional word typed right after flag `id`, if any.
     let word_after = |id: &str| {
         let given = matches.try_contains_id(id).unwrap_or(false)
@@ -226,7 +227,7 @@ pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches) -> String {
     let seconds = |w: &String| crate::cli::values::parse_seconds(w).is_ok();
     // A word that is no address by itself (`dump.log`), unlike `-x 7`'s.
     let no_address = |w: &String| Target::from_words(w, None, false, false, None).is_err();
-    let tip = if word_after("quiet").is_some_and(seconds) {
+    let tip = if client && word_after("quiet").is_some_and(seconds) {
         "-q is --quiet here; nc's -q SECS is --quit-after SECS"
     } else if word_after("hex_dump").is_some_and(no_address) {
         "-x/--hex-dump takes no FILE here: the dump goes to stderr (ncat's -x FILE is -x \

@@ -9,6 +9,7 @@
 
 mod accept;
 mod conn;
+mod dump;
 mod inetd;
 mod life;
 mod log;
@@ -53,6 +54,8 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Read a PROXY protocol header first (`--proxy-protocol`).
     pub proxy: Option<ProxyProtocol>,
+    /// Dump every connection's traffic on stderr (`-x`).
+    pub hex_dump: bool,
 }
 
 #[cfg(test)]
@@ -68,6 +71,7 @@ impl Config {
             notifier: Notifier::default(),
             tls: None,
             proxy: None,
+            hex_dump: false,
         }
     }
 }

@@ -14,7 +14,9 @@
 //! 00000000  68 65 6c 6c 6f 0a                                 |hello.|
 //! ```
 //!
-//! `>` is what this program sent to the peer, `<` what it received from it. A chunk is written
+//! `>` is what this program sent to the peer, `<` what it received from it. Over a stream the
+//! offsets go on through the stream, each direction's its own; a datagram's start at 0.
+//! A chunk is written
 //! in one piece, so chunks of two directions or connections never mix within a block; the
 //! peer in each header tells interleaved connections apart.
 
@@ -86,6 +88,18 @@ impl HexDump {
         };
         chunk.format(data)
     }
+}
+
+/// Dumps one datagram that went `direction` with `peer`, now: a chunk of its own, its offsets
+/// counted from 0, as a datagram stands alone.
+pub fn datagram(ui: &Ui, peer: &str, direction: Direction, data: &[u8]) {
+    let chunk = Chunk {
+        direction,
+        when: SystemTime::now(),
+        peer: &super::quote::address(peer),
+        from: 0,
+    };
+    ui.emit(&chunk.format(data));
 }
 
 /// What a chunk's header says, besides its length.

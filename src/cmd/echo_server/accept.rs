@@ -69,6 +69,7 @@ pub async fn serve(
         idle: config.idle_timeout,
         tls,
         proxy: config.proxy,
+        hex_dump: config.hex_dump,
     };
     let mut accepting = accept_all(listeners, accept_limit, &spawner);
     tokio::select! {
@@ -207,6 +208,8 @@ struct Spawner {
     idle: Option<Duration>,
     tls: Option<tls::Server>,
     proxy: Option<ProxyProtocol>,
+    /// `-x`.
+    hex_dump: bool,
 }
 
 impl Spawner {
@@ -226,7 +229,8 @@ impl Spawner {
         let force_close = self.force_close.child_token();
         let (idle, proxy) = (self.idle, self.proxy);
         stats.active.fetch_add(1, Ordering::Relaxed);
-        stats.served.fetch_add(1, Ordering::Relaxed);
+        let number = stats.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let dump_as = self.hex_dump.then_some(number);
         self.tracker.spawn(async move {
             let conn = life::Conn {
                 peer,
@@ -235,6 +239,7 @@ impl Spawner {
                 log: &ui,
                 force_close: &force_close,
                 proxy,
+                dump_as,
             };
             life::connection(stream, conn, permit, ticket).await;
         });

@@ -311,6 +311,7 @@ async fn serve<C: Connection>(
         log: ui,
         force_close: &force_close,
         proxy: args.proxy_protocol,
+        dump_as: args.hex_dump.then_some(1),
     };
     let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);

@@ -13,7 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::stats::Stats;
-use super::{conn, proxy, tls};
+use super::{conn, dump, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
@@ -33,6 +33,9 @@ pub(super) struct Conn<'a> {
     pub(super) force_close: &'a CancellationToken,
     /// `--proxy-protocol`: the header comes first, and names the client.
     pub(super) proxy: Option<ProxyProtocol>,
+    /// `-x`: dump the traffic, naming the connection with this number where the peer alone
+    /// does not tell it apart (two Unix clients of one process).
+    pub(super) dump_as: Option<u64>,
 }
 
 /// One connection's life: bookkeeping around its echo, and closing it if the shutdown
@@ -120,11 +123,18 @@ async fn echo<C: Connection>(
         };
     }
     let peer = *peer;
-    match ticket {
-        None => conn::echo(stream, idle, stats, echoed).await,
+    let dumps = conn
+        .dump_as
+        .map(|number| dump::Dumps::new(log, peer, number));
+    match (ticket, dumps) {
+        (None, None) => conn::echo(stream, idle, stats, echoed).await,
+        (None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        Some(ticket) => Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await,
+        (Some(ticket), dumps) => {
+            let tls = tls::echo(ticket, stream, peer, idle, (stats, echoed), log, dumps);
+            Box::pin(tls).await
+        }
     }
 }
 

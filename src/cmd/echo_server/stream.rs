@@ -52,6 +52,7 @@ pub(super) fn run(
             notifier: notifier.clone(),
             tls: tls_config,
             proxy: args.proxy_protocol,
+            hex_dump: args.hex_dump,
         };
         let stopping = async {
             signal.await;

@@ -27,6 +27,7 @@ use crate::net::listen::Listener;
 use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
+use crate::ui::hexdump::{self, Direction};
 use crate::ui::{self, Ui, quote};
 
 /// What a UDP server did over its life.
@@ -83,8 +84,9 @@ pub(super) fn run(
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
             let own_ports = Arc::clone(&own_ports);
+            let hex_dump = args.hex_dump;
             serving.spawn(async move {
-                let served = serve(bound, &own_ports, &ui, stopped).await;
+                let served = serve(bound, &own_ports, &ui, hex_dump, stopped).await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -146,12 +148,14 @@ fn handed_over(
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
 /// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
-/// server's sockets. Fails only if the runtime cannot take the socket; errors of single
-/// datagrams are counted and the serving goes on.
+/// server's sockets; `hex_dump` (`-x`): dump each datagram received, and its echo. Fails only
+/// if the runtime cannot take the socket; errors of single datagrams are counted and the
+/// serving goes on.
 pub async fn serve(
     bound: udp::Bound,
     own_ports: &[u16],
     ui: &Ui,
+    hex_dump: bool,
     shutdown: impl Future,
 ) -> io::Result<Summary> {
     let start = Instant::now();
@@ -162,6 +166,7 @@ pub async fn serve(
         broadcasts: Broadcasts::new(),
         loops: LoopGuard::new(),
         seen: Vec::with_capacity(udp::BATCH),
+        hex_dump,
     };
     let mut summary = Summary::default();
     let mut log = DropLog::default();
@@ -197,6 +202,8 @@ struct Rules<'a> {
     loops: LoopGuard,
     /// Room for a batch's datagrams between [`LoopGuard::see`] and the verdicts.
     seen: Vec<(usize, udp::Datagram, Seen)>,
+    /// `-x`: every datagram received is dumped, and its echo.
+    hex_dump: bool,
 }
 
 impl Rules<'_> {
@@ -232,6 +239,9 @@ fn sort(
     }));
     for &(i, d, looked) in &seen {
         let verdict = rules.verdict(&d, looked, now);
+        if rules.hex_dump {
+            dump(ui, &d, batch.payload(i), verdict.is_none());
+        }
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
@@ -245,6 +255,17 @@ fn sort(
         }
     }
     rules.seen = seen;
+}
+
+/// `-x`'s chunks for datagram `d` with its `payload`: as received, and as echoed if it is.
+fn dump(ui: &Ui, d: &udp::Datagram, payload: &[u8], echoed: bool) {
+    // As -v names a client: an IPv4 one of a dual-stack socket without its ::ffff: prefix.
+    let peer = std::net::SocketAddr::new(d.source.ip().to_canonical(), d.source.port());
+    let peer = peer.to_string();
+    hexdump::datagram(ui, &peer, Direction::Received, payload);
+    if echoed {
+        hexdump::datagram(ui, &peer, Direction::Sent, payload);
+    }
 }
 
 /// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
