@@ -379,6 +379,11 @@ pub struct EchoServerArgs {
     #[arg(short = 'k', long = "keep-open")]
     pub keep_open: bool,
 
+    /// Accepted for nc and ncat (nc -n, ncat --nodns: `-lvnp 8080`) and does nothing: ADDR is
+    /// an IP address or localhost, which is looked up in /etc/hosts, never in DNS.
+    #[arg(short = 'n', long = "nodns")]
+    pub nodns: bool,
+
     /// Show the traffic on stderr as a hex dump, as socat -x and ncat --hex-dump do: each
     /// chunk (one read, or one datagram) with a header, '<' received or '>' sent back, the
     /// time (UTC), the client (as -v names it; a Unix client with its connection's number, as
@@ -500,6 +505,11 @@ pub struct EchoClientArgs {
     /// sending side at the end of input (what nc -N asks for).
     #[arg(short = 'N')]
     pub shutdown_on_eof: bool,
+
+    /// No name lookups (nc -n, ncat --nodns): the host must be an IP address; a name is a
+    /// usage error.
+    #[arg(short = 'n', long = "nodns")]
+    pub nodns: bool,
 
     /// Give up a connection attempt after this long.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
@@ -844,9 +854,55 @@ const HABITS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "",
-        &["-n", "--nodns"],
-        "nc -n skips name lookups: give an IP address; only names are looked up",
+        &["--ssl"],
+        "ncat's --ssl is --tls here (or tls: before ADDR)",
     ),
+    (
+        "",
+        &["--ssl-cert"],
+        "ncat's --ssl-cert FILE is --cert FILE here",
+    ),
+    (
+        "",
+        &["--ssl-key"],
+        "ncat's --ssl-key FILE is --key FILE here",
+    ),
+    (
+        "echo-client",
+        &["--ssl-verify"],
+        "ncat's --ssl-verify is what --tls does by default here (--insecure turns it off)",
+    ),
+    (
+        "echo-client",
+        &["--ssl-trustfile"],
+        "ncat's --ssl-trustfile FILE is --cafile FILE here",
+    ),
+    (
+        "echo-client",
+        &["--ssl-servername"],
+        "ncat's --ssl-servername NAME is --servername NAME here",
+    ),
+    (
+        "echo-client",
+        &["--connect"],
+        "openssl s_client -connect HOST:PORT is 'echo-client --tls HOST:PORT' here",
+    ),
+];
+
+/// openssl's one-dash long options, which clap reads as bundles of short ones (`-connect` as
+/// `-c onnect`), and what each is here.
+const OPENSSL_WORDS: &[(&str, &str)] = &[
+    (
+        "-connect",
+        "openssl s_client -connect HOST:PORT is 'echo-client --tls HOST:PORT' here",
+    ),
+    ("-CAfile", "openssl's -CAfile FILE is --cafile FILE here"),
+    (
+        "-servername",
+        "openssl's -servername NAME is --servername NAME here",
+    ),
+    ("-cert", "openssl's -cert FILE is --cert FILE here"),
+    ("-key", "openssl's -key FILE is --key FILE here"),
 ];
 
 /// clap's tip for an unknown argument is "to pass '-l' as a value, use '-- -l'", which means
@@ -856,6 +912,16 @@ const HABITS: &[(&str, &[&str], &str)] = &[
 fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let sub = subcommand_in(cmd, args).unwrap_or_default();
+    let openssl = OPENSSL_WORDS
+        .iter()
+        .find(|(word, _)| sub != "cat" && args.iter().any(|a| a == *word));
+    if let Some((_, tip)) = openssl {
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![(*tip).into()]),
+        );
+        return err;
+    }
     if err.kind() == ErrorKind::TooManyValues && sub != "cat" && hex_dump_file(args) {
         // `--hex-dump=FILE`.
         err.insert(
@@ -879,10 +945,8 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
                 .and_then(|a| a.strip_prefix("-q"))
                 .is_some_and(|v| values::parse_seconds(v).is_ok())
         });
-    let tip = HABITS
-        .iter()
-        .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given.as_str()))
-        .map(|(_, _, tip)| (*tip).to_owned())
+    let tip = habit(&sub, &given)
+        .map(str::to_owned)
         .or_else(|| {
             (quiet_secs && sub == "echo-client")
                 .then(|| "-q is --quiet here; nc's -q SECS is --quit-after SECS".to_owned())
@@ -890,6 +954,9 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         .or_else(|| hex_dump_file(args).then(|| HEX_DUMP_FILE_TIP.to_owned()));
     match tip {
         Some(tip) => {
+            // clap's "a similar argument exists" would point elsewhere (--ssl-verify is no
+            // --verify).
+            err.remove(ContextKind::SuggestedArg);
             err.insert(
                 ContextKind::Suggested,
                 ContextValue::StyledStrs(vec![tip.into()]),
@@ -900,6 +967,14 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         }
     }
     err
+}
+
+/// What the nc, ncat or ping spelling `given` means for subcommand `sub`, from [`HABITS`].
+fn habit(sub: &str, given: &str) -> Option<&'static str> {
+    HABITS
+        .iter()
+        .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given))
+        .map(|(_, _, tip)| *tip)
 }
 
 /// What ncat's `-x FILE` / `--hex-dump FILE` is here.
@@ -933,6 +1008,11 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
     else {
         return err;
     };
+    // A habit's spelling (openssl's --connect) is explained as one, not as an abbreviation.
+    let sub = subcommand_in(cmd, args).unwrap_or_default();
+    if habit(&sub, &format!("--{prefix}")).is_some() {
+        return err;
+    }
     cmd.build();
     let sub_name = subcommand_in(cmd, args);
     let target = match sub_name.and_then(|name| cmd.find_subcommand_mut(name)) {

@@ -185,6 +185,7 @@ impl FromArgMatches for Target {
         let parsed = parsed
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .and_then(|e| only_for_ip(e, matches))
+            .and_then(|e| no_lookup(e, matches))
             .map(Target);
         parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches, true)))
     }
@@ -489,6 +490,29 @@ fn only_for_ip<T: std::fmt::Display>(
             crate::ui::quote::address(&endpoint.to_string())
         )),
         None => Ok(endpoint),
+    }
+}
+
+/// `-n/--nodns` (nc -n): a host name, which would be looked up, is refused.
+fn no_lookup(
+    endpoint: Endpoint<HostPort>,
+    matches: &ArgMatches,
+) -> Result<Endpoint<HostPort>, String> {
+    let nodns = matches
+        .try_get_one::<bool>("nodns")
+        .ok()
+        .flatten()
+        .is_some_and(|v| *v);
+    let host = match &endpoint {
+        Endpoint::Tcp(hp) | Endpoint::Udp(hp) if nodns => hp,
+        _ => return Ok(endpoint),
+    };
+    match crate::net::addr::ip_literal(&host.host, host.port) {
+        Some(_) => Ok(endpoint),
+        None => Err(format!(
+            "-n/--nodns looks no name up, and {} is a name: give an IP address",
+            quoted(&host.host)
+        )),
     }
 }
 
