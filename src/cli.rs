@@ -14,8 +14,10 @@ use values::{
 };
 
 pub mod endpoints;
+pub mod faults;
 pub mod measure;
 pub mod report;
+pub mod server;
 pub mod tls;
 pub mod values;
 
@@ -254,10 +256,21 @@ Examples:
                                             is the same
   asyncio-tool echo-server -u :echo         UDP on every address, port 7 (echo
                                             in /etc/services)
+  asyncio-tool echo-server --delay 10ms..50ms --reset-probability 0.1 :7007
+                                            a slow, flaky server, to test clients
+  asyncio-tool echo-server --allow 10.0.0.0/8 --max-per-ip 4 :7007
+                                            only the 10/8 network, 4 at a time each
   systemd-socket-activate --inetd -a -l 7007 asyncio-tool echo-server
                                             inetd mode: a process per connection
   echo stream tcp nowait nobody /usr/bin/asyncio-tool asyncio-tool echo-server
                                             the same, as a line of inetd.conf
+  asyncio-tool echo-server :7007 --metrics :9464
+                                            Prometheus metrics at
+                                            http://HOST:9464/metrics
+  asyncio-tool echo-server -v --log-format json :7007 2>&1 | jq .
+                                            one JSON object per event
+  kill -USR1 PID                            print the figures once (the server
+                                            goes on)
 
 On every address the address line is [::]:PORT (0.0.0.0:PORT under
 -4), and a client given it connects to this host, as the kernel takes
@@ -268,7 +281,9 @@ Stops cleanly on Ctrl-C, SIGTERM or SIGHUP (SIGHUP stays ignored under
 nohup): new connections are refused at once, open ones get
 --shutdown-timeout to finish (a second signal ends them at once), then
 a summary goes to stderr. Connections cut this way are reset, so a
-client sees ECONNRESET rather than a clean end.
+client sees ECONNRESET rather than a clean end. SIGUSR1 prints the
+figures --metrics serves (open, served, bytes, errors) once on stderr,
+even under -q, as socat 1.8's --statistics does; the server goes on.
 
 Under systemd socket activation (LISTEN_PID and LISTEN_FDS set for it)
 it serves the listening TCP or Unix stream sockets (or the UDP sockets)
@@ -309,11 +324,12 @@ datagram in 65 where what it sends repeats, at a fixed spacing, what it
 sent twice before, 64 times or more in a row: the output of yes, a run of
 more than 66 blank lines, a file sent three times or more (our client
 then exits 1). It is no rate limit: a flood of new datagrams from one
-source is all echoed.
+source is all echoed (unless --rate-limit says otherwise).
 -v logs a dropped datagram's source, at most once a second per reason;
 the summary at stop gives the counts. --max-connections,
---idle-timeout and --shutdown-timeout are about connections, which UDP
-has none of: with UDP they are usage errors.
+--idle-timeout, --shutdown-timeout, --max-per-ip, --close-after and
+--reset-probability are about connections, which UDP has none of: with
+UDP they are usage errors.
 
 A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
 
@@ -327,6 +343,10 @@ pub struct EchoServerArgs {
     /// TLS: --tls, --cert, --key, --client-ca.
     #[command(flatten)]
     pub tls: tls::ServerTls,
+
+    /// Watching it: --metrics, --log-format.
+    #[command(flatten)]
+    pub observe: server::Observe,
 
     /// The socket file's permissions for unix:PATH, in octal (e.g. 660); set as the socket is
     /// made, so it is never wider. Default: from the umask.
@@ -390,13 +410,24 @@ pub struct EchoServerArgs {
     /// #N), and socat's length=N from=X to=Y (its place in that direction's stream; a
     /// datagram's from 0); then hexdump -C lines: offset, 16 bytes in hex, the bytes as ASCII
     /// ('.' for any other byte). Every transport; shown under -q too. In inetd mode it goes to
-    /// stderr only when stderr is not the connection.
-    #[arg(short = 'x', long = "hex-dump")]
+    /// stderr only when stderr is not the connection. Not with the fault injection options
+    /// (--delay, --bandwidth, --close-after, --reset-probability, --drop-probability).
+    #[arg(short = 'x', long = "hex-dump", conflicts_with_all = [
+        "delay", "bandwidth", "close_after", "reset_probability", "drop_probability",
+    ])]
     pub hex_dump: bool,
 
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Fault injection: --delay, --bandwidth, --close-after, --reset-probability, ...
+    #[command(flatten)]
+    pub faults: faults::Faults,
+
+    /// Who may connect: --allow, --deny, --max-per-ip, --rate-limit.
+    #[command(flatten)]
+    pub admission: faults::Admission,
 }
 
 /// How `echo-server --proxy-protocol` takes a connection without a header.
@@ -670,6 +701,9 @@ impl Cli {
             (&mut cli.command, matches.subcommand())
         {
             client.apply_nc_timeout(sub);
+        }
+        if let Command::EchoServer(server) = &cli.command {
+            faults::check_transport(&server.faults, &server.admission, &server.listen.endpoint)?;
         }
         Ok(cli)
     }

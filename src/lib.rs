@@ -28,7 +28,9 @@ use ui::Ui;
 /// Runs a parsed command line to its exit status. Errors are printed here, once; a closed
 /// stdout ([`report::StdoutClosed`]) ends the run quietly with success.
 pub fn run(cli: Cli) -> Exit {
-    let ui = Ui::new(cli.global.color.forced(), cli.global.quiet, cli.verbosity());
+    let json = matches!(&cli.command, Command::EchoServer(args)
+        if args.observe.log_format == cli::server::LogFormat::Json);
+    let ui = Ui::new(cli.global.color.forced(), cli.global.quiet, cli.verbosity()).with_json(json);
     if let Err(err) = report::install(ui.color) {
         // Only possible if a hook was installed before; reporting still works without ours.
         ui.warn(&format!("error hook not installed: {err}"));

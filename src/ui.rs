@@ -27,8 +27,34 @@ pub struct Ui {
     pub verbose: u8,
     /// stderr is a terminal, so live lines (progress, status) make sense.
     pub stderr_tty: bool,
+    /// Every line is a JSON object (`--log-format json`), and no live line is drawn.
+    pub json: bool,
     /// The progress bar or status line being drawn, if any: messages are printed above it.
     live: Arc<Mutex<Option<ProgressBar>>>,
+}
+
+/// How much a line matters: which of `-q` and `-v` let it through, and the `level` a JSON
+/// line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Under `-v` only.
+    Detail,
+    /// Unless `-q`.
+    Info,
+    /// Always: a result the user needs.
+    Essential,
+    /// Always: a problem the run survives.
+    Warn,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Detail => "debug",
+            Level::Info | Level::Essential => "info",
+            Level::Warn => "warn",
+        }
+    }
 }
 
 impl Ui {
@@ -41,8 +67,15 @@ impl Ui {
             quiet,
             verbose: if quiet { 0 } else { verbose },
             stderr_tty,
+            json: false,
             live: Arc::default(),
         }
+    }
+
+    /// The same decisions, with every line written as one JSON object (`--log-format json`).
+    pub fn with_json(mut self, json: bool) -> Self {
+        self.json = json;
+        self
     }
 
     /// Errors and warnings only, no colour, no bars: for unit tests.
@@ -53,27 +86,54 @@ impl Ui {
             quiet: true,
             verbose: 0,
             stderr_tty: false,
+            json: false,
             live: Arc::default(),
         }
     }
 
     /// An informational line, unless `-q`.
     pub fn info(&self, msg: &str) {
-        if !self.quiet {
-            self.emit(&format!("{msg}\n"));
-        }
+        self.record(Level::Info, "message", msg, &[]);
     }
 
     /// A line the user needs to go on, shown even under `-q`: not chatter but a result, such
     /// as the fingerprint a client must pin to connect safely.
     pub fn essential(&self, msg: &str) {
-        self.emit(&format!("{msg}\n"));
+        self.record(Level::Essential, "message", msg, &[]);
     }
 
     /// A line for `--verbose` only.
     pub fn detail(&self, msg: &str) {
-        if self.verbose > 0 {
-            self.emit(&format!("{msg}\n"));
+        self.record(Level::Detail, "message", msg, &[]);
+    }
+
+    /// Whether a line of `level` is shown at all: the caller may skip building it if not.
+    pub fn shows(&self, level: Level) -> bool {
+        match level {
+            Level::Detail => self.verbose > 0,
+            Level::Info => !self.quiet,
+            Level::Essential | Level::Warn => true,
+        }
+    }
+
+    /// A line of `level`: `text` for people, or under [`Ui::json`] one JSON object with the
+    /// time, the level, the `event`, `text` as `message`, and `fields`.
+    pub fn record(
+        &self,
+        level: Level,
+        event: &str,
+        text: &str,
+        fields: &[(&str, serde_json::Value)],
+    ) {
+        if !self.shows(level) {
+            return;
+        }
+        if self.json {
+            self.emit(&json_line(level.name(), event, text, fields));
+        } else if level == Level::Warn {
+            self.emit(&format!("{} {text}\n", self.prefix("1;33")));
+        } else {
+            self.emit(&format!("{text}\n"));
         }
     }
 
@@ -87,7 +147,7 @@ impl Ui {
     /// A problem the run survives (a file skipped, an accept error), shown even under `-q`:
     /// `asyncio-tool: msg`.
     pub fn warn(&self, msg: &str) {
-        self.emit(&format!("{} {msg}\n", self.prefix("1;33")));
+        self.record(Level::Warn, "message", msg, &[]);
     }
 
     /// The error that ends the run: one line naming what failed and why, or color-eyre's full
@@ -97,6 +157,9 @@ impl Ui {
         if report::full_report_wanted() {
             // The report starts with a line break: the one-line error stays the first line.
             text.push_str(&format!("\n{err:?}"));
+        }
+        if self.json {
+            return self.emit(&json_line("error", "error", &text, &[]));
         }
         self.emit(&format!("{} {text}\n", self.prefix("1;31")));
     }
@@ -136,7 +199,8 @@ impl Ui {
         len: Option<u64>,
         template: &str,
     ) -> Option<ProgressBar> {
-        if self.quiet || !(self.stderr_tty || force) {
+        // A live line would break the one-object-a-line stream of JSON.
+        if self.quiet || self.json || !(self.stderr_tty || force) {
             return None;
         }
         let style = ProgressStyle::with_template(template)
@@ -161,6 +225,39 @@ impl Ui {
             bar.finish_and_clear();
         }
     }
+}
+
+/// One JSON object and its newline: `time` (RFC 3339, UTC, microseconds), `level`, `event`,
+/// `message`, then `fields`.
+fn json_line(level: &str, event: &str, text: &str, fields: &[(&str, serde_json::Value)]) -> String {
+    use serde_json::Value;
+    let mut line = format!(
+        "{{\"time\":{},\"level\":{},\"event\":{},\"message\":{}",
+        Value::from(rfc3339_now()),
+        Value::from(level),
+        Value::from(event),
+        Value::from(text)
+    );
+    for (key, value) in fields {
+        line.push_str(&format!(",{}:{value}", Value::from(*key)));
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// Now as RFC 3339 in UTC with microseconds: `2026-12-06T16:20:00.123456Z`.
+fn rfc3339_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
 }
 
 /// The colour decision: `--color` (`forced`), then `NO_COLOR`, then whether stderr is a
@@ -289,6 +386,28 @@ pub fn rate(bytes_done: u64, elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_are_one_object_each() {
+        let fields = [
+            ("peer", serde_json::Value::from("[::1]:5")),
+            ("bytes_in", 3.into()),
+        ];
+        let line = json_line("debug", "closed", "a \"quoted\"\nline", &fields);
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "closed");
+        assert_eq!(v["message"], "a \"quoted\"\nline");
+        assert_eq!(v["bytes_in"], 3);
+        let time = v["time"].as_str().unwrap();
+        assert!(
+            time.len() == 27 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
+    }
 
     #[test]
     fn human_sizes() {

@@ -202,7 +202,14 @@ fn zero_client_idle_timeout_is_a_usage_error() {
 
 #[test]
 fn zero_probe_interval_probe_and_load_timeout_and_load_duration_are_usage_errors() {
-    for option in ["--interval", "--timeout", "--duration", "--deadline"] {
+    for option in [
+        "--interval",
+        "--timeout",
+        "--duration",
+        "--deadline",
+        "--report-every",
+        "--warmup",
+    ] {
         zero_duration_is_rejected("echo-client", option);
     }
 }
@@ -231,8 +238,10 @@ fn every_duration_option_is_covered_by_a_zero_test() {
             "echo-client --duration",
             "echo-client --idle-timeout",
             "echo-client --interval",
+            "echo-client --report-every",
             "echo-client --timeout",
             "echo-client --wait",
+            "echo-client --warmup",
             "echo-server --idle-timeout",
             "echo-server --shutdown-timeout",
         ],

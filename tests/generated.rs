@@ -115,8 +115,11 @@ const CASES: [(&str, &[&str]); 7] = [
             "--show-tabs",
         ],
     ),
-    ("asyncio-tool echo-client --w", &["--wait"]),
-    ("asyncio-tool echo-server --max", &["--max-connections"]),
+    ("asyncio-tool echo-client --wa", &["--wait", "--warmup"]),
+    (
+        "asyncio-tool echo-server --max",
+        &["--max-connections", "--max-per-ip"],
+    ),
     (
         "asyncio-tool ",
         &["cat", "completions", "echo-client", "echo-server", "report"],

@@ -649,6 +649,12 @@ fn the_server_s_dumping_echo_keeps_its_rules() {
             "{args:?}: {err}"
         );
     }
+    // A fault changes the echo the dump would show: not both.
+    let out = std_tool(["echo-server", "-x", "--delay", "5ms", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot be used with"));
 }
 
 /// The examples' `printf 'hi\n'` keeps its backslash: an unescaped one broke the line in two

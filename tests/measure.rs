@@ -1185,6 +1185,30 @@ fn client_under_ulimit(kib: u64, args: &[&str]) -> Output {
     output_timeout(child, RUN)
 }
 
+/// The least `ulimit -v` (KiB, within 256) under which the binary starts at all: its own
+/// mappings grow with the code (a debug build's text alone passed 16 MiB), so the limits the
+/// memory tests start from are counted from here, not fixed.
+fn startup_kib() -> u64 {
+    let starts = |kib: u64| {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("ulimit -v {kib} && exec \"$0\" --version")])
+            .arg(crate::util::bin())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        status.success()
+    };
+    let (mut lo, mut hi) = (1_000u64, 400_000u64);
+    assert!(starts(hi), "the binary does not start under ulimit -v {hi}");
+    while hi - lo > 256 {
+        let mid = (lo + hi) / 2;
+        if starts(mid) { hi = mid } else { lo = mid }
+    }
+    hi
+}
+
 /// Memory that passes the up-front check but not the allocations (the threads' own mappings
 /// count against `ulimit -v`), and a probe under a limit smaller than its buffers: each is
 /// refused in one line, exit 1, never an abort (134) in an allocation.
@@ -1465,7 +1489,8 @@ fn memory_just_past_the_check_still_runs() {
         }
         err.contains("memory available")
     };
-    let (mut lo, mut hi) = (20_000u64, 120_000u64);
+    let start = startup_kib();
+    let (mut lo, mut hi) = (start.max(20_000), start + 100_000);
     assert!(run(lo), "not refused at {lo} KiB");
     assert!(!run(hi), "refused at {hi} KiB");
     while hi - lo > 64 {
@@ -1609,7 +1634,8 @@ fn many_connections_under_a_memory_limit_never_abort() {
         );
         err.contains("memory available")
     };
-    let (mut lo, mut hi) = (20_000u64, 400_000u64);
+    let start = startup_kib();
+    let (mut lo, mut hi) = (start.max(20_000), start + 380_000);
     assert!(run(lo), "not refused at {lo} KiB");
     while hi - lo > 256 {
         let mid = (lo + hi) / 2;

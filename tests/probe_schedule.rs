@@ -389,36 +389,42 @@ fn a_reply_after_the_timeout_is_shown_late() {
 }
 
 /// Every UDP reply sent twice, the copy 25 ms later while later probes are in flight: each
-/// copy is `(DUP!)` for its own probe, counted in duplicates, never a reply to another; text
-/// and JSON agree.
+/// copy is `(DUP!)` for its own probe, counted in duplicates, never a reply to another; the
+/// third probe's reply comes after its timeout, late, and its copy after that is a duplicate
+/// too (a probe sent one at a time over a new socket after a loss saw neither). Text and JSON
+/// agree.
 #[test]
 fn a_duplicated_udp_reply_is_dup() {
     let twice = Answer {
-        delay: Arc::new(|_| Duration::ZERO),
+        delay: Arc::new(|n| Duration::from_millis(if n == 2 { 250 } else { 0 })),
         serial: false,
         again: Some(Duration::from_millis(25)),
     };
     let server = server(Net::Udp, twice).unwrap();
-    let args = ["--count", "15", "--interval", "10ms", "--timeout", "500ms"];
+    let args = ["--count", "40", "--interval", "10ms", "--timeout", "150ms"];
     let out = probe(Net::Udp, &server.addr, &args);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(
-        stdout.contains("15 sent, 15 received, 0 lost, 0 mismatched, +"),
-        "{stdout}"
-    );
+    let late = stdout.find(": seq=3 time=").expect(&stdout);
+    assert!(stdout[late..].lines().next().unwrap().ends_with(" (late)"));
     // The copies of the last few may come after the last reply, when the run ends.
-    for seq in 1..=10 {
+    for seq in 1..=30 {
         let dup = format!("from {}: seq={seq} (DUP!)", server.addr);
         assert_eq!(stdout.matches(&dup).count(), 1, "{seq}: {stdout}");
+        if seq == 3 {
+            assert!(stdout.find(&dup).unwrap() > late, "{stdout}");
+        }
     }
+    let dups = stdout.matches(" (DUP!)").count();
+    let want = format!("40 sent, 40 received, 0 lost, 0 mismatched, +{dups} duplicates, 1 late");
+    assert!(stdout.contains(&want), "{stdout}");
     let v = json(&probe(
         Net::Udp,
         &server.addr,
         &[&args[..], &["--json"]].concat(),
     ));
-    assert!(num(&v, "duplicates") >= 10.0, "{v}");
-    assert_eq!(num(&v, "received"), 15.0, "{v}");
+    assert!(num(&v, "duplicates") >= 30.0, "{v}");
+    assert_eq!(num(&v, "received"), 40.0, "{v}");
 }
 
 /// Our own server over every transport, probes every millisecond: all back intact, in order,
@@ -502,4 +508,36 @@ fn a_broken_stream_loses_what_awaits_and_the_next_probe_reconnects() {
             assert!(stdout.contains(&lost), "{net:?}: {stdout}");
         }
     }
+}
+
+/// Over UDP each probe carries its number and the run's random tag: a reply with the number
+/// right but another tag (another run's message) is that probe's mismatch, named at the first
+/// byte past the number, and fails the run.
+#[test]
+fn a_udp_reply_with_another_runs_tag_is_a_mismatch() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp:{}", socket.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        for n in 0.. {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if n == 1 {
+                buf[8..len].iter_mut().for_each(|b| *b ^= 0x55);
+            }
+            let _ = socket.send_to(&buf[..len], from);
+        }
+    });
+    let out = probe(Net::Udp, &addr, &["--count", "5", "--interval", "10ms"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(": seq=2 time=") && stdout.contains("differs from what was sent at byte 9"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("5 sent, 5 received, 0 lost, 1 mismatched"),
+        "{stdout}"
+    );
 }

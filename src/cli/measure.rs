@@ -4,6 +4,7 @@
 //! the conflict, before any I/O.
 
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgMatches, Args, Command, FromArgMatches};
@@ -42,19 +43,64 @@ short as Ctrl-C does.
 Probe only: connect_ms {min, avg, max, mdev, p50, p90, p99, p99_9} with --new-connection \
 (else null); duplicates (UDP replies that came a second time, not in received; no failure); \
 late (replies that came after --timeout declared their probe lost: counted in received and \
-rtt_ms, not in lost, as ping counts them; no failure).
+rtt_ms, not in lost, as ping counts them; no failure). Over UDP a reply that answers no probe \
+awaiting one and is no probe's message (another run's, or changed on the way) counts in \
+mismatched alone.
 
 Load only: connections, connections_up, connections_failed, reconnects (connections opened \
 anew after a mismatch, a timeout, a reset or a close), rate (asked for, null without \
 --rate), msgs_per_s, mb_per_s (10^6 bytes of replies a second), errors \
 (an object: kind -> count; kinds: connect, timeout, reset, closed, io), connect_ms {min, \
 avg, max, mdev, p50, p90, p99, p99_9} (how long the C connections took to open; see \
---connect-rate).
+--connect-rate), \
+rtt_uncorrected_ms {min, avg, max, mdev, p50, p90, p99, p99_9} (with --rate: from each \
+message's actual send instead of its intended send time, as wrk2 -U reports them, so the \
+difference shows what coordinated omission would hide; null without --rate).
 
 Last: bytes_sent, bytes_received (messages counted sent or received, times size), \
 histogram {unit (\"us\"), encoding (\"HdrHistogram V2 compressed base64\"), data \
 (\"HISTFAAA...\")}: every round trip of the run in microseconds, as HdrHistogram's own \
 tools decode it; asyncio-tool report merges runs' histograms exactly.";
+
+/// `--json-lines`' long help: the interval objects' fields.
+const JSON_LINES_HELP: &str = "\
+Print a JSON object per interval on stdout as the run goes (as iperf3 --json-stream), then \
+the summary object as --json prints it (--json-lines implies --json). Intervals are \
+--report-every long (1s without it); the lines on stderr are then left out. Fields: type \
+(\"interval\"), start_s and end_s (seconds from the run's start, the warmup included; the \
+last interval ends with the run), warmup (true for an interval of --warmup, whose figures \
+are in no other interval and not in the summary), sent, received, lost, mismatched, \
+msgs_per_s, mb_per_s (of that interval), rtt_ms {p50, p90, p99, max} (null without a \
+reply), rtt_uncorrected_ms {p50, p90, p99, max} (with --rate, else null), errors (kind -> \
+count; empty in probe mode, whose losses are in lost), and in probe mode late (replies that \
+came after their probe was declared lost, counted in received here and in lost where the \
+loss was declared) and duplicates. An event is counted in the interval in which it became \
+known (a reply when it came back, a loss when declared); the intervals after the warmup add \
+up to the summary (the probe's lost: their lost less their late; load's errors: but those \
+of the first connections, opened before the run starts).";
+
+/// `--percentiles`' long help.
+const PERCENTILES_HELP: &str = "\
+Write the round trips' percentile spectrum, as wrk2 --latency prints its \"Detailed \
+Percentile spectrum\" and HdrHistogram's outputPercentileDistribution writes a .hgrm file, to \
+FILE (created or emptied before the run): columns Value (milliseconds), Percentile, \
+TotalCount, 1/(1-Percentile), then the #[Mean, StdDeviation], #[Max, Total count] and \
+#[Buckets, SubBuckets] lines. HdrHistogram's plotter (hdrhistogram.github.io/HdrHistogram/\
+plotFiles.html) reads it as it reads wrk2's. '-' prints it on stdout after the text report \
+(not with --json, whose stdout is one JSON object). With --rate the values are from the \
+intended send times, as the summary's rtt_ms.";
+
+/// `--hdr-log`'s long help.
+const HDR_LOG_HELP: &str = "\
+Write the round trips as an HdrHistogram interval log to FILE (created or emptied before \
+the run), one histogram per interval of --report-every (1s without it), as wrk2, jHiccup and \
+HdrHistogram's own tools write them, for HistogramLogProcessor, the plotter or Python's hdrh \
+to read: #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: ...] (the run's start), \
+the \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
+legend, then per interval its start (seconds from BaseTime), its length, its largest round \
+trip in milliseconds and its histogram (V2, deflated, base64) in microseconds (lowest 1, 3 \
+significant digits). The intervals of --warmup are left out. Their sum has the summary's \
+count and percentiles (those are never beyond the exact min and max).";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]
@@ -126,11 +172,47 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "R", value_parser = parse_rate, requires = "connections", conflicts_with = "count")]
     pub rate: Option<u64>,
 
+    /// The interval series and histogram outputs, boxed: they would make every command's
+    /// arguments as large as echo-client's.
+    #[command(flatten)]
+    pub series: Box<SeriesArgs>,
+
     // Not `requires = "mode"`: clap's error would name only the missing modes, not --json
     // ([`Measure`] checks it).
     #[arg(long, long_help = JSON_HELP)]
     /// Print the probe or load summary as one JSON object on stdout.
     pub json: bool,
+}
+
+/// The measure modes' interval series and histogram files.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SeriesArgs {
+    /// Print a line per interval of DURATION on stderr while the probe or load runs (msgs/s,
+    /// MB/s, p50, p99 and max round trip, and load's errors or the probe's lost, late and
+    /// duplicate replies in that interval), as iperf3 -i: seconds (1) or a DURATION, at least
+    /// 100ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_report_every, requires = "mode", allow_hyphen_values = true)]
+    pub report_every: Option<Duration>,
+
+    /// Print a JSON object per interval on stdout, then the summary.
+    #[arg(long, long_help = JSON_LINES_HELP, requires = "mode")]
+    pub json_lines: bool,
+
+    /// Run this long first and leave it out of every figure (counts, rates, latencies, the
+    /// log), as iperf3 -O: seconds (2) or a DURATION. Load's --duration and the probe's
+    /// --count are then the measured part, after it (a probe sent during it is the warmup's
+    /// whenever its reply comes; its lines are marked (warmup)). Its interval lines are marked
+    /// (warmup).
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "mode", allow_hyphen_values = true)]
+    pub warmup: Option<Duration>,
+
+    /// Write the round trips as an HdrHistogram interval log to FILE.
+    #[arg(long, value_name = "FILE", long_help = HDR_LOG_HELP, requires = "mode")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write the percentile spectrum (.hgrm, as wrk2 prints it) to FILE, or '-' for stdout.
+    #[arg(long, value_name = "FILE", long_help = PERCENTILES_HELP, requires = "mode")]
+    pub percentiles: Option<PathBuf>,
 }
 
 /// [`MeasureArgs`] as `echo-client` takes them, with the checks clap cannot word: `--json`
@@ -155,6 +237,28 @@ impl FromArgMatches for Measure {
                 .to_owned();
             return Err(usage_error("echo-client", msg));
         }
+        if args.series.hdr_log.as_deref() == Some(Path::new("-")) {
+            let msg = "'--hdr-log -': the log goes to a file (stdout carries the report); give \
+                       a file name, e.g. --hdr-log run.hlog"
+                .to_owned();
+            return Err(usage_error("echo-client", msg));
+        }
+        let series = &args.series;
+        if series.hdr_log.is_some() && series.hdr_log == series.percentiles {
+            let msg = "'--hdr-log' and '--percentiles' name the same file: give each its own \
+                       (e.g. run.hlog and run.hgrm)"
+                .to_owned();
+            return Err(usage_error("echo-client", msg));
+        }
+        if args.percentiles() == Some(Percentiles::Stdout) && (args.json || args.series.json_lines)
+        {
+            let flag = if args.json { "--json" } else { "--json-lines" };
+            let msg = format!(
+                "'--percentiles -' with '{flag}': stdout carries the JSON; give --percentiles \
+                 a file name, e.g. --percentiles run.hgrm"
+            );
+            return Err(usage_error("echo-client", msg));
+        }
         Ok(Measure(args))
     }
 
@@ -175,6 +279,17 @@ impl Args for Measure {
 }
 
 impl MeasureArgs {
+    /// Where `--percentiles` goes, if asked for.
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        self.series.percentiles.as_ref().map(|path| {
+            if path.as_os_str() == "-" {
+                Percentiles::Stdout
+            } else {
+                Percentiles::File(path.clone())
+            }
+        })
+    }
+
     /// The measuring mode asked for, if any.
     pub fn mode(&self) -> Option<Mode> {
         match (self.count, self.connections) {
@@ -198,6 +313,28 @@ pub enum Mode {
         /// How many connections.
         connections: NonZeroUsize,
     },
+}
+
+/// Where `--percentiles` writes the spectrum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Percentiles {
+    /// `-`: after the text report.
+    Stdout,
+    /// A file, created before the run.
+    File(PathBuf),
+}
+
+/// `--report-every`: seconds or a duration, at least 100 ms as iperf3's -i (shorter
+/// intervals hold too few replies to say much, and their lines flood the terminal).
+fn parse_report_every(s: &str) -> Result<Duration, String> {
+    let d = parse_seconds(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!(
+            "{}: at least 100ms (e.g. 0.2, 1, 500ms)",
+            quoted(s)
+        ));
+    }
+    Ok(d)
 }
 
 /// A whole number of probes, 0 allowed (until Ctrl-C).

@@ -5,14 +5,18 @@
 //! sockets (`udp`), or stream listeners (`stream`, whose connections the shared `accept` loops
 //! hand to `life`, which echoes them plainly with `conn` or over `tls`); then it says the
 //! summary. The pieces the transports share: `start` (the address line, the service
-//! manager), `stats` and `log` (figures, status line, rate-limited lines).
+//! manager), `stats` and `log` (figures, events, status line, rate-limited lines), `metrics`
+//! (`--metrics` and SIGUSR1), `fault` (fault injection) and `admit` (who may connect).
 
 mod accept;
+mod admit;
 mod conn;
 mod dump;
+mod fault;
 mod inetd;
 mod life;
 mod log;
+mod metrics;
 mod proxy;
 mod start;
 mod stats;
@@ -32,11 +36,11 @@ use crate::net::activation;
 use crate::net::endpoint::Endpoint;
 use crate::net::listen::Listener;
 use crate::sys::notify::Notifier;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
+use log::Event;
 
 /// How the server behaves; everything but the address and where messages go comes from the
 /// options.
-#[derive(Debug, Clone)]
 pub struct Config {
     /// Serve at most this many connections at once.
     pub max_connections: Option<NonZeroUsize>,
@@ -56,6 +60,12 @@ pub struct Config {
     pub proxy: Option<ProxyProtocol>,
     /// Dump every connection's traffic on stderr (`-x`).
     pub hex_dump: bool,
+    /// `--metrics` and SIGUSR1.
+    watch: metrics::Watch,
+    /// The faults to inject, if any (`--delay`, ...).
+    pub faults: Option<Arc<fault::Plan>>,
+    /// Who may connect, if anyone is kept out (`--allow`, `--deny`, `--max-per-ip`).
+    pub admission: Option<Arc<admit::Gate>>,
 }
 
 #[cfg(test)]
@@ -72,6 +82,9 @@ impl Config {
             tls: None,
             proxy: None,
             hex_dump: false,
+            watch: metrics::Watch::default(),
+            faults: None,
+            admission: None,
         }
     }
 }
@@ -90,6 +103,10 @@ pub struct Summary {
     pub cut_short: bool,
     /// From the start of [`accept::serve`] until it returned.
     pub uptime: Duration,
+    /// Faults injected.
+    pub injected: fault::Tally,
+    /// Clients refused.
+    pub refused: admit::Tally,
 }
 
 /// Runs the subcommand: bind, print the address on stdout, serve until SIGINT, SIGTERM or
@@ -108,12 +125,23 @@ pub fn run(args: &EchoServerArgs, ui: &Ui) -> eyre::Result<Exit> {
         .as_ref()
         .is_some_and(|s| s.iter().any(|s| matches!(s.listener, Listener::Udp(_))));
     if udp_handed || inherited.is_none() && matches!(args.listen.endpoint, Endpoint::Udp(_)) {
-        let summary = udp::run(inherited, args, ui)?;
-        ui.info(&udp::summary_line(&summary));
+        let s = udp::run(inherited, args, ui)?;
+        Event::new(Level::Info, "summary", udp::summary_line(&s))
+            .field("datagrams", s.datagrams)
+            .field("bytes_echoed", s.bytes)
+            .field("dropped", s.dropped.iter().sum::<u64>())
+            .field("unsent", s.unsent)
+            .duration(s.uptime)
+            .say(ui);
         return Ok(Exit::Success);
     }
-    let summary = stream::run(inherited, tls_files, args, ui)?;
-    ui.info(&summary_line(&summary));
+    let s = stream::run(inherited, tls_files, args, ui)?;
+    Event::new(Level::Info, "summary", summary_line(&s))
+        .field("connections", s.connections)
+        .field("bytes_echoed", s.bytes)
+        .field("closed_at_shutdown", s.closed_at_shutdown)
+        .duration(s.uptime)
+        .say(ui);
     Ok(Exit::Success)
 }
 
@@ -127,6 +155,12 @@ fn summary_line(s: &Summary) -> String {
         ui::bytes(s.bytes),
         ui::duration(s.uptime),
     );
+    if let Some(injected) = s.injected.describe() {
+        line.push_str(&format!("; {injected}"));
+    }
+    if let Some(refused) = s.refused.describe() {
+        line.push_str(&format!("; {refused}"));
+    }
     if s.closed_at_shutdown > 0 {
         line.push_str(&format!(
             "; closed {} still open at {}",
@@ -153,6 +187,8 @@ mod tests {
             closed_at_shutdown: 0,
             cut_short: false,
             uptime: Duration::from_millis(2500),
+            injected: fault::Tally::default(),
+            refused: admit::Tally::default(),
         };
         assert_eq!(
             summary_line(&s),

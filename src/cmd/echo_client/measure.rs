@@ -1,5 +1,6 @@
 //! `echo-client`'s measuring modes, which send messages of their own instead of reading stdin:
-//! probe (`--count`, like ping: one message at a time, a line per reply, `--deadline`,
+//! probe (`--count`, like ping: one message every `--interval` whatever the replies do, a line
+//! per reply, `--deadline`,
 //! `--summary-only`, the summary so far on SIGQUIT) and load
 //! (`--connections`, like tcpkali: closed-loop connections for `--duration`, optionally at a
 //! fixed `--rate`). Both check every echo byte for byte and summarise as text or `--json`.
@@ -7,7 +8,8 @@
 //! # How a transport plugs in
 //! The engines ([`probe`], [`load`]) are generic over [`transport::Dialer`], which opens a
 //! connection implementing [`transport::RoundTrip`]: send one message, receive and compare its
-//! echo. To add a transport:
+//! echo; and [`transport::Pipeline`], which hands probe mode the socket to keep several
+//! messages in flight on (a byte stream, or a datagram socket). To add a transport:
 //! - a stream one (TLS): write a `Dialer` whose `Conn` is [`transport::Stream`] around the
 //!   transport's `AsyncRead + AsyncWrite` type (e.g. `Stream<TlsStream<TcpStream>>`); the
 //!   round trip is already written for every stream;
@@ -21,6 +23,7 @@
 mod json;
 mod load;
 mod probe;
+mod series;
 pub(super) mod transport;
 
 use std::future::Future;
@@ -75,7 +78,8 @@ fn dispatch(args: &EchoClientArgs, mode: Mode, ui: &Ui) -> eyre::Result<Exit> {
         size: m.size,
         timeout: m.timeout,
         wait: args.wait,
-        json: m.json,
+        // --json-lines ends with the summary --json prints.
+        json: m.json || m.series.json_lines,
         run: std::sync::Arc::new(run_info(args, mode)),
     };
     let family = super::family(args);
@@ -128,6 +132,7 @@ fn measure<D: Dialer>(
                 summary_only: args.measure.summary_only || ui.quiet,
                 new_connection: args.measure.new_connection,
                 target: crate::ui::quote::address(&args.target.0.to_string()).into_owned(),
+                series: series_settings(args),
                 options,
             };
             let run = std::sync::Arc::clone(&probe.options.run);
@@ -140,6 +145,7 @@ fn measure<D: Dialer>(
                 duration: args.measure.duration,
                 rate: args.measure.rate,
                 progress: args.progress,
+                series: series_settings(args),
                 connect_rate: args.fleet.connect_rate,
                 options,
             };
@@ -152,6 +158,18 @@ fn measure<D: Dialer>(
                 at_start(args, &run, ui, loading),
             )?
         }
+    }
+}
+
+/// What the command line asks of either mode's interval series.
+fn series_settings(args: &EchoClientArgs) -> series::Settings {
+    let m = &args.measure;
+    series::Settings {
+        every: m.series.report_every,
+        json_lines: m.series.json_lines,
+        warmup: m.series.warmup.unwrap_or_default(),
+        hdr_log: m.series.hdr_log.clone(),
+        percentiles: m.percentiles(),
     }
 }
 
@@ -206,6 +224,11 @@ fn options_in_effect(args: &EchoClientArgs, mode: Mode) -> serde_json::Value {
         "connect_timeout_s": secs(args.connect_timeout),
         "wait_s": args.wait.map(secs),
         "start_at": args.fleet.start_at.as_ref().map(|s| crate::cli::report::rfc3339(s.at)),
+        "report_every_s": m.series.report_every.map(secs),
+        "json_lines": m.series.json_lines,
+        "warmup_s": m.series.warmup.map(secs),
+        "hdr_log": m.series.hdr_log.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        "percentiles": m.series.percentiles.as_ref().map(|p| p.to_string_lossy().into_owned()),
     });
     let specific = match mode {
         Mode::Probe { count } => json!({

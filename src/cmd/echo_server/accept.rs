@@ -21,15 +21,16 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::stats::Stats;
-use super::{Config, Summary, life, log, proxy, tls};
+use super::log::Event;
+use super::stats::{ErrorKind, Stats};
+use super::{Config, Summary, admit, fault, life, log, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::listen::Listener;
 use crate::net::stream::{Accept, Connection, Peer};
 use crate::report::io_reason;
 use crate::sys::backoff::Backoff;
 use crate::sys::notify::Notifier;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// Accept-error back-off: starts short so a transient error costs little, doubles so a
 /// persistent one (EMFILE while every descriptor is in use) costs no CPU, and never gives up.
@@ -55,10 +56,16 @@ pub async fn serve(
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
     let log = config.ui;
-    let (stats, status) = status(&log, config.status, config.notifier);
-    let tls = config
-        .tls
-        .map(|tls| tls::Server::new(tls, limit.clone(), config.max_connections));
+    let live = config.watch.live();
+    let (stats, status) = status(&log, config.status, config.notifier, live);
+    let figures = Arc::clone(&stats);
+    let watching = config
+        .watch
+        .start(Arc::new(move || figures.families()), &log);
+    let tls = config.tls.map(|tls| {
+        tls::Server::new(tls, limit.clone(), config.max_connections)
+            .with_faults(config.faults.clone())
+    });
     // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept.
     let accept_limit = if tls.is_some() { None } else { limit };
     let spawner = Spawner {
@@ -70,6 +77,8 @@ pub async fn serve(
         tls,
         proxy: config.proxy,
         hex_dump: config.hex_dump,
+        faults: config.faults,
+        admission: config.admission,
     };
     let mut accepting = accept_all(listeners, accept_limit, &spawner);
     tokio::select! {
@@ -92,6 +101,7 @@ pub async fn serve(
     if let Some(status) = status {
         status.abort();
     }
+    drop(watching);
     log.finish_live();
     let snap = stats.snapshot();
     Summary {
@@ -100,12 +110,20 @@ pub async fn serve(
         closed_at_shutdown,
         cut_short,
         uptime: start.elapsed(),
+        injected: stats.injected.tally(),
+        refused: stats.refused.tally(),
     }
 }
 
-/// The server's figures, and the task that shows them on the status line (`bar`) and tells
-/// them to the service manager, if either is wanted.
-fn status(log: &Ui, bar: bool, notifier: Notifier) -> (Arc<Stats>, Option<JoinHandle<()>>) {
+/// The server's figures (kept current while connections are open if a status line, the
+/// service manager or a scraper (`live`) reads them), and the task that shows them on the
+/// status line (`bar`) and tells them to the service manager, if either is wanted.
+fn status(
+    log: &Ui,
+    bar: bool,
+    notifier: Notifier,
+    live: bool,
+) -> (Arc<Stats>, Option<JoinHandle<()>>) {
     // Only with a status line to draw: a live timer costs every idle worker a clock read and
     // a timer-wheel check each time it parks, that is, on every ping-pong message.
     let bar = if bar {
@@ -113,9 +131,9 @@ fn status(log: &Ui, bar: bool, notifier: Notifier) -> (Arc<Stats>, Option<JoinHa
     } else {
         None
     };
-    let live = bar.is_some() || notifier.is_enabled();
-    let stats = Arc::new(Stats::new(live));
-    let task = live.then(|| {
+    let drawn = bar.is_some() || notifier.is_enabled();
+    let stats = Arc::new(Stats::new(drawn || live));
+    let task = drawn.then(|| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
             let (mut bar_rate, mut notify_rate) = (log::RateMeter::new(), log::RateMeter::new());
@@ -173,12 +191,16 @@ async fn drain(spawner: &Spawner, timeout: Duration, again: impl Future) -> (u64
     spawner.tracker.close();
     let open = stats.active.load(Ordering::Relaxed).saturating_sub(silent);
     if open > 0 {
-        log.info(&format!(
+        let line = format!(
             "stopping: waiting up to {} for {open} open connection{} (a second Ctrl-C or SIGTERM closes {} now)",
             ui::duration(timeout),
             if open == 1 { "" } else { "s" },
             if open == 1 { "it" } else { "them" }
-        ));
+        );
+        Event::new(Level::Info, "stopping", line)
+            .field("open", open)
+            .field("timeout_s", timeout.as_secs_f64())
+            .say(log);
     }
     let mut cut_short = false;
     let drained = tokio::select! {
@@ -210,17 +232,21 @@ struct Spawner {
     proxy: Option<ProxyProtocol>,
     /// `-x`.
     hex_dump: bool,
+    faults: Option<Arc<fault::Plan>>,
+    admission: Option<Arc<admit::Gate>>,
 }
 
 impl Spawner {
     /// Counts the connection as active and served, and runs it on its own task: with its
-    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`).
+    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`), and its
+    /// place under `--max-per-ip` (`pass`).
     fn spawn<C: Connection>(
         &self,
         stream: C,
         peer: Peer,
         permit: Option<OwnedSemaphorePermit>,
         ticket: Option<tls::Ticket>,
+        pass: Option<admit::Pass>,
     ) {
         let stats = Arc::clone(&self.stats);
         let ui = self.ui.clone();
@@ -228,6 +254,8 @@ impl Spawner {
         // shared by every connection would make that lock contended.
         let force_close = self.force_close.child_token();
         let (idle, proxy) = (self.idle, self.proxy);
+        let faults = self.faults.clone();
+        let admission = self.admission.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
         let number = stats.served.fetch_add(1, Ordering::Relaxed) + 1;
         let dump_as = self.hex_dump.then_some(number);
@@ -240,8 +268,11 @@ impl Spawner {
                 force_close: &force_close,
                 proxy,
                 dump_as,
+                faults: faults.as_deref(),
+                admission: admission.as_ref(),
             };
             life::connection(stream, conn, permit, ticket).await;
+            drop(pass);
         });
     }
 }
@@ -272,21 +303,39 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff.reset();
+                // Refused: closed here, at once, with a reset, so the client cannot take it
+                // for an echo of nothing; its permit is given back.
+                // Behind a proxy the client is known only from its header: checked then.
+                let pass = match (&spawner.admission, spawner.proxy) {
+                    (None, _) | (Some(_), Some(_)) => None,
+                    (Some(gate), None) => {
+                        match gate.check(peer, &spawner.stats.refused, &spawner.ui) {
+                            Some(pass) => Some(pass),
+                            None => {
+                                stream.cut_on_close();
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let ticket = match &spawner.tls {
                     Some(tls) => Some(tls.admit().await),
                     None => None,
                 };
-                spawner.spawn(stream, peer, permit, ticket);
+                spawner.spawn(stream, peer, permit, ticket, pass);
             }
             Err(err) => {
+                spawner.stats.error(ErrorKind::Accept);
                 // Sleeping is what keeps EMFILE from spinning: the pending connection stays in
                 // the backlog, so retrying at once would fail at once, forever.
-                if let Some(line) = throttle.admit(format!(
-                    "cannot accept a connection: {}; retrying in {}",
-                    io_reason(&err),
+                let reason = io_reason(&err);
+                let line = format!(
+                    "cannot accept a connection: {reason}; retrying in {}",
                     ui::duration(backoff.peek())
-                )) {
-                    spawner.ui.warn(&line);
+                );
+                if let Some(line) = throttle.admit(line) {
+                    let event = Event::new(Level::Warn, "accept_failed", line);
+                    event.reason(reason).say(&spawner.ui);
                 }
                 drop(permit);
                 tokio::time::sleep(backoff.pause()).await;

@@ -44,6 +44,10 @@ pub enum End {
     Closed,
     /// Nothing moved for `--idle-timeout`.
     Idle,
+    /// `--close-after` closed it (cleanly, already).
+    ClosedEarly,
+    /// `--reset-probability` chose it: the caller resets it.
+    Reset,
 }
 
 /// Echoes until the client closes its side, then shuts down ours. Returns how it ended. The

@@ -27,6 +27,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use color_eyre::eyre::{self, WrapErr};
@@ -242,10 +243,16 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
             "inetd mode: --mode and --max-connections are ignored (one connection, no socket file)",
         );
     }
+    if args.observe.metrics.is_some() {
+        ui.warn(
+            "inetd mode: --metrics is ignored (a process per connection has no figures to scrape)",
+        );
+    }
     let tls = match super::tls::prepare(&args.tls)? {
         Some(files) if args.tls.identity.is_some() => {
             let config = super::tls::config(files, &args.tls, std::iter::empty(), ui)?;
-            Some(super::tls::Server::new(config, None, None))
+            let faults = super::fault::Plan::new(&args.faults).map(std::sync::Arc::new);
+            Some(super::tls::Server::new(config, None, None).with_faults(faults))
         }
         Some(_) => eyre::bail!(
             "inetd mode: --tls needs --cert and --key (a self-signed certificate would be new \
@@ -277,6 +284,22 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
     })?
 }
 
+/// Why `--allow`/`--deny` keep the client at `peer` out, if they do (with an address rule, a
+/// Unix client is kept out: it has no address to match, and a rule must not look as if it
+/// held). `--max-per-ip` has nothing to count here: one connection per process.
+fn refused(args: &EchoServerArgs, peer: Peer) -> Option<String> {
+    let networks = super::admit::Networks::new(&args.admission)?;
+    match peer {
+        Peer::Tcp(addr) => networks
+            .refuses(addr.ip())
+            .map(|why| format!("refused {peer}: {}", why.reason())),
+        Peer::Unix { .. } => Some(
+            "--allow and --deny match IP addresses, and a Unix socket's clients have none"
+                .to_owned(),
+        ),
+    }
+}
+
 /// The Unix connection for the runtime, and its peer's credentials.
 fn unix_stream(stream: UnixStream) -> io::Result<(tokio::net::UnixStream, Peer)> {
     stream.set_nonblocking(true)?;
@@ -300,7 +323,24 @@ async fn serve<C: Connection>(
     signal: impl std::future::Future<Output = ()>,
     again: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    let stats = Stats::new(false);
+    // Behind a proxy the client is known only from its header: checked then, by the gate.
+    let gate = match args.proxy_protocol {
+        Some(_) => super::admit::Gate::new(&args.admission),
+        None => None,
+    };
+    if args.proxy_protocol.is_none() {
+        if let Some(refused) = refused(args, peer) {
+            stream.cut_on_close();
+            return Err(refused);
+        }
+    }
+    let stats = Arc::new(Stats::new(false));
+    // SIGUSR1 tells this connection's figures, as a server's, instead of ending it.
+    let figures = Arc::clone(&stats);
+    let _watching = super::metrics::Watch::new(None, ui)
+        .ok()
+        .map(|watch| watch.start(Arc::new(move || figures.families()), ui));
+    let faults = super::fault::Plan::new(&args.faults);
     let force_close = CancellationToken::new();
     stats.active.fetch_add(1, Ordering::Relaxed);
     stats.served.fetch_add(1, Ordering::Relaxed);
@@ -312,6 +352,8 @@ async fn serve<C: Connection>(
         force_close: &force_close,
         proxy: args.proxy_protocol,
         dump_as: args.hex_dump.then_some(1),
+        faults: faults.as_ref(),
+        admission: gate.as_ref(),
     };
     let conn = super::life::connection(stream, conn, None, ticket);
     tokio::pin!(conn);

@@ -1,10 +1,11 @@
 //! One stream connection's life, plain or TLS, as the accept loops and inetd mode live it:
 //! the `-v` lines at its open and close, its place in the figures, the echo of its transport
-//! ([`conn::echo`] or [`tls::echo`]), and its cut (an RST) when the shutdown deadline passes
+//! ([`conn::echo`] or [`tls::echo`], or [`fault::echo`] when faults are injected), and its cut (an RST) when the shutdown deadline passes
 //! first.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -12,12 +13,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use super::stats::Stats;
-use super::{conn, dump, proxy, tls};
+use super::log::Event;
+use super::stats::{ErrorKind, Stats};
+use super::{admit, conn, dump, fault, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// What a connection's task needs besides its stream.
 pub(super) struct Conn<'a> {
@@ -33,8 +35,14 @@ pub(super) struct Conn<'a> {
     pub(super) force_close: &'a CancellationToken,
     /// `--proxy-protocol`: the header comes first, and names the client.
     pub(super) proxy: Option<ProxyProtocol>,
+    /// The faults to inject (`None`: the usual echo, untouched).
+    pub(super) faults: Option<&'a fault::Plan>,
+    /// Who may connect: checked here, once the header has named the client, when there is a
+    /// PROXY protocol header to read (at accept otherwise).
+    pub(super) admission: Option<&'a Arc<admit::Gate>>,
     /// `-x`: dump the traffic, naming the connection with this number where the peer alone
-    /// does not tell it apart (two Unix clients of one process).
+    /// does not tell it apart (two Unix clients of one process). Never with faults (a usage
+    /// error).
     pub(super) dump_as: Option<u64>,
 }
 
@@ -57,10 +65,13 @@ pub(super) async fn connection<C: Connection>(
     } = conn;
     // Behind a proxy, the open line waits for the header that names the client.
     if log.verbose > 0 && conn.proxy.is_none() {
-        log.detail(&format!("{peer}: open"));
+        Event::new(Level::Detail, "accepted", format!("{peer}: open"))
+            .peer(peer)
+            .say(log);
     }
     let mut echoed = 0;
     let mut failed = None;
+    let mut event = "closed";
     let ended = {
         let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut peer, &mut echoed));
         let cancelled = std::pin::pin!(conn.force_close.cancelled());
@@ -75,7 +86,18 @@ pub(super) async fn connection<C: Connection>(
     let outcome = match ended {
         Some(Ok(conn::End::Closed)) => "closed".to_string(),
         Some(Ok(conn::End::Idle)) => "idle timeout".to_string(),
-        Some(Err(e)) => failed.insert(io_reason(&e)).clone(),
+        Some(Ok(conn::End::ClosedEarly)) => "closed early (--close-after)".to_string(),
+        Some(Ok(conn::End::Reset)) => {
+            stream.cut_on_close();
+            "reset (--reset-probability)".to_string()
+        }
+        Some(Err(e)) => {
+            match tls::handshake_failed(&e) {
+                true => event = "tls_handshake_failed",
+                false => stats.error(ErrorKind::of(&e)),
+            }
+            failed.insert(io_reason(&e)).clone()
+        }
         None => {
             stats.cut.fetch_add(1, Ordering::Relaxed);
             // The client must be able to tell a cut from an echo that ended.
@@ -87,13 +109,32 @@ pub(super) async fn connection<C: Connection>(
     stats.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
     if log.verbose > 0 {
-        log.detail(&format!(
-            "{peer}: {outcome} after {}, {} echoed",
-            ui::duration(start.elapsed()),
-            ui::bytes(echoed),
-        ));
+        say_closed(log, event, peer, &outcome, start.elapsed(), echoed);
     }
     failed
+}
+
+/// The `-v` line at a connection's end (`event`: `closed`, or `tls_handshake_failed`).
+fn say_closed(
+    log: &Ui,
+    event: &'static str,
+    peer: Peer,
+    outcome: &str,
+    lasted: Duration,
+    echoed: u64,
+) {
+    let line = format!(
+        "{peer}: {outcome} after {}, {} echoed",
+        ui::duration(lasted),
+        ui::bytes(echoed),
+    );
+    // Every byte echoed was read once and written once.
+    Event::new(Level::Detail, event, line)
+        .peer(peer)
+        .bytes(echoed, echoed)
+        .duration(lasted)
+        .reason(outcome)
+        .say(log);
 }
 
 /// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;
@@ -122,16 +163,32 @@ async fn echo<C: Connection>(
             None => received.await?,
         };
     }
+    // Behind a proxy, the client the header names is the one admitted (or refused).
+    let _pass = match (conn.proxy, conn.admission) {
+        (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log) {
+            Some(pass) => Some(pass),
+            None => {
+                stream.cut_on_close();
+                return Err(std::io::Error::other(
+                    "refused (--allow, --deny, --max-per-ip)",
+                ));
+            }
+        },
+        _ => None,
+    };
     let peer = *peer;
     let dumps = conn
         .dump_as
         .map(|number| dump::Dumps::new(log, peer, number));
-    match (ticket, dumps) {
-        (None, None) => conn::echo(stream, idle, stats, echoed).await,
-        (None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
+    match (ticket, conn.faults, dumps) {
+        (None, None, None) => conn::echo(stream, idle, stats, echoed).await,
+        // Boxed, as TLS is: only a server injecting faults pays for their state.
+        (None, Some(plan), _) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
+        (None, None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too.
-        (Some(ticket), dumps) => {
+        // Over TLS the faults come with the ticket, to be injected after the handshake.
+        (Some(ticket), _, dumps) => {
             let tls = tls::echo(ticket, stream, peer, idle, (stats, echoed), log, dumps);
             Box::pin(tls).await
         }

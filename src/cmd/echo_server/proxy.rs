@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::log;
+use super::log::{self, Event};
 use crate::cli::ProxyProtocol;
 use crate::net::proxy::{self, Header, Start, V1_MAX, V2_FIXED, Version};
 use crate::net::stream::{Connection, Peer};
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// Refused connections.
-static REFUSED: log::Throttled = log::Throttled::new("refused without a PROXY protocol header");
+static REFUSED: log::Throttled =
+    log::Throttled::new("refused", "refused without a PROXY protocol header");
 
 /// The pause before looking again at first bytes that cannot be told apart yet.
 const UNDECIDED_PAUSE: Duration = Duration::from_millis(10);
@@ -60,7 +61,9 @@ pub(super) async fn receive<C: Connection>(
     // Said even without -v (which says it in the connection's last line): a proxy whose
     // header is missing or wrong is what someone is debugging.
     if log.verbose == 0 {
-        log::said_throttled(&REFUSED, log, &format!("{peer}: refused: {reason}"));
+        let line = format!("{peer}: refused: {reason}");
+        let event = Event::new(Level::Info, "refused", line).peer(peer);
+        log::said_throttled(&REFUSED, log, event.reason(&reason));
     }
     Err(io::Error::other(format!("refused: {reason}")))
 }
@@ -81,7 +84,10 @@ fn opened(peer: Peer, header: Option<Header>, log: &Ui) -> Peer {
         None => (peer, "no PROXY protocol header".to_owned()),
     };
     if log.verbose > 0 {
-        log.detail(&format!("{client}: open ({how})"));
+        Event::new(Level::Detail, "accepted", format!("{client}: open ({how})"))
+            .peer(client)
+            .field("proxy", how)
+            .say(log);
     }
     client
 }

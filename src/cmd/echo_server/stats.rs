@@ -6,9 +6,16 @@
 //! an interactive connection at `0 B echoed` until it closes; so then each open connection
 //! keeps its count in a cache line of its own, which the status line adds up when it draws:
 //! current counts, still nothing written that workers share.
+//!
+//! [`Stats::families`] and [`UdpStats::families`] list every figure once, named and
+//! explained, for the metrics page and the SIGUSR1 line alike: a new counter is one more line
+//! there. Errors are counted where they happen, which is never on the echo's hot path.
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use crate::net::udp::Dropped;
 
 /// Echoed bytes go to the shared total in batches of this much (and at the end) when no
 /// status line reads the per-connection counts.
@@ -26,6 +33,14 @@ pub struct Stats {
     pub served: AtomicU64,
     /// Connections the server closed at the shutdown deadline or second signal.
     pub cut: AtomicU64,
+    /// Accept errors and connections that ended on an error, by [`ErrorKind`].
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// TLS handshakes that failed, by [`HandshakeFailure`].
+    handshakes_failed: [AtomicU64; HandshakeFailure::ALL.len()],
+    /// Faults injected (`--delay`, `--reset-probability`, ...).
+    pub injected: super::fault::Injected,
+    /// Clients refused (`--allow`, `--deny`, `--max-per-ip`).
+    pub refused: super::admit::Refused,
     /// Echoed bytes: all of them once every connection has closed; while the status line is
     /// drawn, those of closed connections only.
     bytes: AtomicU64,
@@ -77,6 +92,281 @@ impl Stats {
             active: self.active.load(Ordering::Relaxed),
             served: self.served.load(Ordering::Relaxed),
             bytes,
+        }
+    }
+}
+
+impl Stats {
+    /// Counts an accept error or a connection that ended on one.
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed TLS handshake.
+    pub fn handshake_failed(&self, why: HandshakeFailure) {
+        self.handshakes_failed[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every figure of a stream server, as the metrics page and the SIGUSR1 line show them.
+    pub fn families(&self) -> Vec<Family> {
+        let snap = self.snapshot();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            Family::gauge("connections_open", "Connections open now.", snap.active),
+            Family::counter("connections_total", "Connections accepted.", snap.served),
+            Family::counter(
+                "echoed_bytes_total",
+                "Bytes echoed: each was received and sent back once, so this is both directions' count (a connection closed on an error may have read up to one buffer more).",
+                snap.bytes,
+            ),
+            Family::counter(
+                "connections_cut_total",
+                "Connections reset at the shutdown deadline or a second stop signal.",
+                load(&self.cut),
+            ),
+            Family::labeled(
+                "errors_total",
+                "Accept errors (kind=\"accept\") and connections that ended on an error, by kind.",
+                "kind",
+                ErrorKind::ALL.map(|k| (k.label(), load(&self.errors[k as usize]))),
+            ),
+            Family::labeled(
+                "tls_handshake_failures_total",
+                "TLS handshakes that failed, by reason.",
+                "reason",
+                HandshakeFailure::ALL
+                    .map(|r| (r.label(), load(&self.handshakes_failed[r as usize]))),
+            ),
+        ]
+    }
+}
+
+/// Why an accept or a connection failed, as the `kind` label of `errors_total` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `accept()` failed (EMFILE, ENOBUFS...).
+    Accept,
+    /// The client reset the connection.
+    Reset,
+    /// The client went away while the server wrote.
+    BrokenPipe,
+    /// The kernel gave up on the peer (keepalive, retransmissions).
+    TimedOut,
+    /// The stream ended where it must not (TLS without close_notify).
+    UnexpectedEof,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order the metrics list them.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Accept,
+        ErrorKind::Reset,
+        ErrorKind::BrokenPipe,
+        ErrorKind::TimedOut,
+        ErrorKind::UnexpectedEof,
+        ErrorKind::Other,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Accept => "accept",
+            ErrorKind::Reset => "reset",
+            ErrorKind::BrokenPipe => "broken_pipe",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::UnexpectedEof => "unexpected_eof",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// The kind of a connection's I/O error.
+    pub fn of(err: &io::Error) -> ErrorKind {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            io::ErrorKind::BrokenPipe => ErrorKind::BrokenPipe,
+            io::ErrorKind::TimedOut => ErrorKind::TimedOut,
+            io::ErrorKind::UnexpectedEof => ErrorKind::UnexpectedEof,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Why a TLS handshake failed, as the `reason` label of `tls_handshake_failures_total` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Not done within the handshake deadline.
+    Timeout,
+    /// The client closed or reset the connection during the handshake.
+    Closed,
+    /// The client's certificate was refused, or none was given when one must be.
+    Certificate,
+    /// The client sent an alert (often: it does not trust our certificate).
+    Alert,
+    /// No protocol version or cipher suite in common.
+    Incompatible,
+    /// Not TLS, or TLS out of order.
+    Protocol,
+    /// Closed by the server to make room for other handshakes, or at a stop.
+    Shed,
+    /// Anything else.
+    Other,
+}
+
+impl HandshakeFailure {
+    /// Every reason, in the order the metrics list them.
+    pub const ALL: [HandshakeFailure; 8] = [
+        HandshakeFailure::Timeout,
+        HandshakeFailure::Closed,
+        HandshakeFailure::Certificate,
+        HandshakeFailure::Alert,
+        HandshakeFailure::Incompatible,
+        HandshakeFailure::Protocol,
+        HandshakeFailure::Shed,
+        HandshakeFailure::Other,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::Closed => "closed",
+            HandshakeFailure::Certificate => "certificate",
+            HandshakeFailure::Alert => "alert",
+            HandshakeFailure::Incompatible => "incompatible",
+            HandshakeFailure::Protocol => "protocol",
+            HandshakeFailure::Shed => "shed",
+            HandshakeFailure::Other => "other",
+        }
+    }
+}
+
+/// A UDP server's counters, shared by its sockets' tasks (each adds a batch's figures at
+/// once) and read by the metrics page and the SIGUSR1 line.
+#[derive(Debug, Default)]
+pub struct UdpStats {
+    datagrams: AtomicU64,
+    bytes: AtomicU64,
+    dropped: [AtomicU64; Dropped::ALL.len()],
+    unsent: AtomicU64,
+}
+
+/// What one batch added to a UDP socket's figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UdpCounts {
+    /// Datagrams echoed.
+    pub datagrams: u64,
+    /// Bytes echoed.
+    pub bytes: u64,
+    /// Datagrams dropped, by [`Dropped::index`].
+    pub dropped: [u64; Dropped::ALL.len()],
+    /// Replies the kernel would not send.
+    pub unsent: u64,
+}
+
+impl UdpStats {
+    /// Adds what changed between `before` and `now` (one batch): a few uncontended atomic
+    /// adds a batch, skipped when nothing changed.
+    pub fn add(&self, before: &UdpCounts, now: &UdpCounts) {
+        let add = |a: &AtomicU64, was: u64, is: u64| {
+            if is != was {
+                a.fetch_add(is.saturating_sub(was), Ordering::Relaxed);
+            }
+        };
+        add(&self.datagrams, before.datagrams, now.datagrams);
+        add(&self.bytes, before.bytes, now.bytes);
+        add(&self.unsent, before.unsent, now.unsent);
+        for (i, a) in self.dropped.iter().enumerate() {
+            add(a, before.dropped[i], now.dropped[i]);
+        }
+    }
+
+    /// Every figure of a UDP server, as the metrics page and the SIGUSR1 line show them.
+    pub fn families(&self) -> Vec<Family> {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            Family::counter(
+                "datagrams_echoed_total",
+                "Datagrams echoed.",
+                load(&self.datagrams),
+            ),
+            Family::counter(
+                "echoed_bytes_total",
+                "Bytes echoed (received and sent back).",
+                load(&self.bytes),
+            ),
+            Family::labeled(
+                "datagrams_dropped_total",
+                "Datagrams not echoed, by reason.",
+                "reason",
+                Dropped::ALL.map(|d| (drop_label(d), load(&self.dropped[d.index()]))),
+            ),
+            Family::counter(
+                "replies_unsent_total",
+                "Replies the kernel would not send (a firewall, an unreachable network).",
+                load(&self.unsent),
+            ),
+        ]
+    }
+}
+
+fn drop_label(why: Dropped) -> &'static str {
+    match why {
+        Dropped::LowPort => "low_port",
+        Dropped::BroadcastSource => "broadcast_source",
+        Dropped::BroadcastDestination => "broadcast_destination",
+        Dropped::OwnPort => "own_port",
+        Dropped::Looped => "looped",
+        Dropped::Truncated => "truncated",
+    }
+}
+
+/// A metric: its name (after `echo_server_`), what it means, its type and its samples.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// The name without the `echo_server_` prefix; counters end in `_total`.
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// A gauge (goes up and down) or a counter (only up).
+    pub gauge: bool,
+    /// The label's name, for a family with one label.
+    pub label: Option<&'static str>,
+    /// The samples: the label's value (when there is a label) and the figure.
+    pub samples: Vec<(&'static str, u64)>,
+}
+
+impl Family {
+    fn counter(name: &'static str, help: &'static str, value: u64) -> Family {
+        Family {
+            name,
+            help,
+            gauge: false,
+            label: None,
+            samples: vec![("", value)],
+        }
+    }
+
+    fn gauge(name: &'static str, help: &'static str, value: u64) -> Family {
+        Family {
+            gauge: true,
+            ..Family::counter(name, help, value)
+        }
+    }
+
+    fn labeled<const N: usize>(
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        samples: [(&'static str, u64); N],
+    ) -> Family {
+        Family {
+            name,
+            help,
+            gauge: false,
+            label: Some(label),
+            samples: samples.to_vec(),
         }
     }
 }
@@ -158,6 +448,33 @@ impl Drop for Count<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_figure_is_listed_once_with_its_labels() {
+        let stats = Stats::new(false);
+        stats.error(ErrorKind::of(&io::ErrorKind::ConnectionReset.into()));
+        stats.handshake_failed(HandshakeFailure::Timeout);
+        let families = stats.families();
+        let find = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+        assert!(find("connections_open").gauge);
+        assert_eq!(find("errors_total").samples[1], ("reset", 1));
+        assert_eq!(
+            find("tls_handshake_failures_total").samples[0],
+            ("timeout", 1)
+        );
+        for f in &families {
+            assert!(f.gauge || f.name.ends_with("_total"), "{}", f.name);
+        }
+        let udp = UdpStats::default();
+        let now = UdpCounts {
+            datagrams: 2,
+            bytes: 10,
+            ..UdpCounts::default()
+        };
+        udp.add(&UdpCounts::default(), &now);
+        udp.add(&now, &now);
+        assert_eq!(udp.families()[0].samples, vec![("", 2)]);
+    }
 
     #[test]
     fn open_connections_bytes_show_at_once_with_a_status_line() {

@@ -2,15 +2,18 @@
 //! from ADDR or handed over by systemd, announced, then served by [`accept::serve`] until a
 //! stop signal.
 
+use std::sync::Arc;
+
 use color_eyre::eyre::{self, WrapErr};
 
-use super::{Config, Summary, accept, start, tls};
+use super::log::Event;
+use super::{Config, Summary, accept, admit, fault, metrics, start, tls};
 use crate::cli::EchoServerArgs;
 use crate::net::activation;
 use crate::net::endpoint::{Endpoint, UnixAddr};
 use crate::net::listen::{self, Listener, SocketFile};
 use crate::runtime::{self, Flavor};
-use crate::ui::{Ui, quote};
+use crate::ui::{Level, Ui, quote};
 
 /// Binds ADDR (or takes the `inherited` sockets), prints each address on stdout, serves until
 /// SIGINT, SIGTERM or SIGHUP and returns what was served. `tls`: the TLS files loaded before
@@ -41,7 +44,14 @@ pub(super) fn run(
             }
             None => None,
         };
+        // Bound before the address line too: a script that read it may scrape at once.
+        let watch = metrics::Watch::new(args.observe.metrics.as_ref(), ui)?;
         let (listeners, files) = announce(bound, args, ui)?;
+        let admission = admission(args, &listeners)?;
+        let faults = fault::Plan::new(&args.faults).map(Arc::new);
+        if let Some(plan) = &faults {
+            plan.announce(ui);
+        }
         start::ready(&notifier, ui);
         let config = Config {
             max_connections: args.max_connections,
@@ -53,6 +63,9 @@ pub(super) fn run(
             tls: tls_config,
             proxy: args.proxy_protocol,
             hex_dump: args.hex_dump,
+            watch,
+            faults,
+            admission,
         };
         let stopping = async {
             signal.await;
@@ -63,6 +76,23 @@ pub(super) fn run(
         drop(files);
         Ok(summary)
     })?
+}
+
+/// Who may connect. Address rules are an error on a Unix socket handed over by systemd, as
+/// they are for unix:ADDR on the command line: its clients have no address, and a rule that
+/// lets everyone in must not look as if it held.
+fn admission(
+    args: &EchoServerArgs,
+    listeners: &[Listener],
+) -> eyre::Result<Option<Arc<admit::Gate>>> {
+    let admission = admit::Gate::new(&args.admission);
+    if admission.is_some() && listeners.iter().any(|l| matches!(l, Listener::Unix(_))) {
+        eyre::bail!(
+            "--allow, --deny and --max-per-ip match IP addresses, and a Unix socket's clients \
+             have none (use the socket file's permissions, --mode or SocketMode=)"
+        );
+    }
+    Ok(admission)
 }
 
 /// Binds ADDR, with `--mode` for a socket file.
@@ -93,7 +123,13 @@ fn announce(
         // A socket path may hold any byte: quoted (when it needs it) for the terminal. With
         // its scheme, as on stdout: on a terminal this may be the one address line shown.
         let shown = quote::address(&bound.endpoint);
-        ui.info(&format!("listening on {scheme}{shown}"));
+        Event::new(
+            Level::Info,
+            "listening",
+            format!("listening on {scheme}{shown}"),
+        )
+        .field("address", format!("{scheme}{}", bound.endpoint))
+        .say(ui);
         listeners.push(bound.listener);
         files.push(bound.file);
     }

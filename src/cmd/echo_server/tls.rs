@@ -30,15 +30,15 @@ use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
 use super::dump::Dumps;
-use super::log;
-use super::stats::{Count, Stats};
+use super::log::{self, Event};
+use super::stats::{Count, HandshakeFailure, Stats};
 use crate::cli::tls::ServerTls;
 use crate::net::listen::Listener;
 use crate::net::stream::{Connection, Peer};
 use crate::net::tls::cert_out::CertOut;
 use crate::net::tls::{self, Identity};
 use crate::ui::quote::quote;
-use crate::ui::{self, Ui};
+use crate::ui::{self, Level, Ui};
 
 /// How long a client may take to finish its handshake (or `--idle-timeout`, if shorter): one
 /// that connects and says nothing is closed after this (or sooner, to make room).
@@ -152,6 +152,8 @@ pub(super) struct Server {
     config: Arc<rustls::ServerConfig>,
     gate: Arc<gate::Gate>,
     serving: Option<Arc<Semaphore>>,
+    /// The faults to inject once the handshake is done.
+    faults: Option<Arc<super::fault::Plan>>,
 }
 
 impl Server {
@@ -166,7 +168,14 @@ impl Server {
             config,
             gate: Arc::new(gate::Gate::new(bound, gate::GRACE)),
             serving,
+            faults: None,
         }
+    }
+
+    /// The same server, injecting `faults` into its connections' echo.
+    pub(super) fn with_faults(mut self, faults: Option<Arc<super::fault::Plan>>) -> Server {
+        self.faults = faults;
+        self
     }
 
     /// Room for the handshake of a connection just accepted (waits while there is none).
@@ -233,20 +242,31 @@ pub(super) async fn echo<C: Connection>(
     let limit = handshake_limit(idle);
     let tls = match handshake(&mut ticket, stream, limit).await {
         Ok(tls) => tls,
-        Err((reason, say)) => {
+        Err((reason, say, why)) => {
+            stats.handshake_failed(why);
             // Said even without -v: a client that cannot connect is what someone is debugging.
             if say && log.verbose == 0 {
+                let line = format!("{peer}: TLS handshake failed: {reason}");
+                let event = Event::new(Level::Info, FAILED.event, line).peer(peer);
                 log::said_throttled(
                     &FAILED,
                     log,
-                    &format!("{peer}: TLS handshake failed: {reason}"),
+                    event.reason(&reason).field("kind", why.label()),
                 );
             }
-            return Err(io::Error::other(format!("TLS handshake failed: {reason}")));
+            return Err(io::Error::other(HandshakeFailed(reason)));
         }
     };
     if log.verbose > 0 {
-        log.detail(&format!("{peer}: {}", describe(tls.get_ref().1)));
+        let session = describe(tls.get_ref().1);
+        Event::new(
+            Level::Detail,
+            "tls_established",
+            format!("{peer}: {session}"),
+        )
+        .peer(peer)
+        .field("tls", session)
+        .say(log);
     }
     // The handshake's room is held until the permit comes, so the connections waiting for
     // one stay bounded; the semaphore is never closed.
@@ -254,14 +274,19 @@ pub(super) async fn echo<C: Connection>(
         Some(serving) => Arc::clone(serving).acquire_owned().await.ok(),
         None => None,
     };
+    let faults = ticket.server.faults.clone();
     drop(ticket);
-    let end = echo_loop(tls, idle, stats, echoed, dumps.as_ref()).await;
+    let end = match faults {
+        None => echo_loop(tls, idle, stats, echoed, dumps.as_ref()).await,
+        Some(plan) => super::fault::echo(&mut { tls }, &plan, idle, stats, echoed).await,
+    };
     drop(permit);
     if let Err(err) = &end {
         // Said even without -v (which says it in the connection's last line): a client was
         // told its echo ended early, and whoever runs the server should know why.
         if log.verbose == 0 && CutShort::is(err) {
-            log::said_throttled(&CUT, log, &format!("{peer}: {err}"));
+            let event = Event::new(Level::Info, CUT.event, format!("{peer}: {err}"));
+            log::said_throttled(&CUT, log, event.peer(peer).reason(err));
         }
     }
     end
@@ -270,47 +295,95 @@ pub(super) async fn echo<C: Connection>(
 /// The handshake within `limit`, in two steps: the ClientHello (until which a stop closes
 /// the connection), then the rest (which a stop leaves the gate's grace); the gate may close
 /// it for room in either, and [`gate::Slot::closed`] says both. On failure, the reason and
-/// whether it is worth a line without `-v`.
+/// whether it is worth a line without `-v`, and its kind for the metrics.
 async fn handshake<'s, C: Connection>(
     ticket: &mut Ticket,
     stream: &'s mut C,
     limit: Duration,
-) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool)> {
+) -> Result<TlsStream<tls::Gulp<&'s mut C>>, (String, bool, HandshakeFailure)> {
     let deadline = tokio::time::Instant::now() + limit;
-    let late = || (format!("no handshake within {}", ui::duration(limit)), true);
+    let late = || {
+        let why = format!("no handshake within {}", ui::duration(limit));
+        (why, true, HandshakeFailure::Timeout)
+    };
+    let failed = |err: io::Error| {
+        let why = tls::reason(&err, tls::Party::Client);
+        (why, true, failure_kind(&err))
+    };
+    let shed = |(why, say): (String, bool)| (why, say, HandshakeFailure::Shed);
     let hello =
         LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tls::Gulp::new(stream));
     let start = tokio::select! {
         hello = tokio::time::timeout_at(deadline, hello) => match hello {
             Ok(Ok(start)) => start,
-            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Ok(Err(err)) => return Err(failed(err)),
             Err(_) => return Err(late()),
         },
-        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+        () = ticket.slot.closed() => return Err(shed(ticket.slot.why_closed())),
     };
     if !ticket.slot.heard() {
-        return Err(ticket.slot.why_closed());
+        return Err(shed(ticket.slot.why_closed()));
     }
     let rest = start.into_stream(Arc::clone(&ticket.server.config));
     let tls = tokio::select! {
         rest = tokio::time::timeout_at(deadline, rest) => match rest {
             Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => return Err((tls::reason(&err, tls::Party::Client), true)),
+            Ok(Err(err)) => return Err(failed(err)),
             Err(_) => return Err(late()),
         },
-        () = ticket.slot.closed() => return Err(ticket.slot.why_closed()),
+        () = ticket.slot.closed() => return Err(shed(ticket.slot.why_closed())),
     };
     if !ticket.slot.done() {
         // Closed for room just as it finished: the room is already someone else's.
-        return Err(ticket.slot.why_closed());
+        return Err(shed(ticket.slot.why_closed()));
     }
     Ok(tls)
 }
 
+/// The metrics' name for why a handshake failed with `err`.
+fn failure_kind(err: &io::Error) -> HandshakeFailure {
+    use rustls::Error as E;
+    match err.get_ref().and_then(|inner| inner.downcast_ref::<E>()) {
+        Some(E::InvalidCertificate(_) | E::NoCertificatesPresented) => {
+            HandshakeFailure::Certificate
+        }
+        Some(E::AlertReceived(_)) => HandshakeFailure::Alert,
+        Some(E::PeerIncompatible(_)) => HandshakeFailure::Incompatible,
+        Some(_) => HandshakeFailure::Protocol,
+        None => match err.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => HandshakeFailure::Closed,
+            io::ErrorKind::InvalidData => HandshakeFailure::Protocol,
+            _ => HandshakeFailure::Other,
+        },
+    }
+}
+
+/// A failed handshake, as the connection's error: counted as a handshake failure, not among
+/// the connection errors.
+#[derive(Debug)]
+struct HandshakeFailed(String);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
+
+/// Whether a connection's error is its failed handshake (counted as such already).
+pub(super) fn handshake_failed(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<HandshakeFailed>())
+}
+
 /// Failed handshakes.
-static FAILED: log::Throttled = log::Throttled::new("TLS handshake failed");
+static FAILED: log::Throttled = log::Throttled::new("tls_handshake_failed", "TLS handshake failed");
 /// Clients whose stream ended without close_notify.
-static CUT: log::Throttled = log::Throttled::new("stream ended without close_notify");
+static CUT: log::Throttled = log::Throttled::new("cut", "stream ended without close_notify");
 
 /// At a stop, once the connections are done: the lines held back, which the tasks due to say
 /// them would not live to say (a stop within the second of a flood lost them).
@@ -437,5 +510,26 @@ pub(super) async fn bounded<T>(idle: Option<Duration>, step: impl Future<Output 
     match idle {
         Some(limit) => tokio::time::timeout(limit, step).await.ok(),
         None => Some(step.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_failures_have_a_bounded_kind() {
+        let tls = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA);
+        assert_eq!(failure_kind(&tls(alert)), HandshakeFailure::Alert);
+        let none = rustls::Error::NoCertificatesPresented;
+        assert_eq!(failure_kind(&tls(none)), HandshakeFailure::Certificate);
+        let bad = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(failure_kind(&tls(bad)), HandshakeFailure::Protocol);
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(failure_kind(&eof), HandshakeFailure::Closed);
+        let failed = io::Error::other(HandshakeFailed("x".into()));
+        assert!(handshake_failed(&failed) && !handshake_failed(&eof));
+        assert_eq!(failed.to_string(), "TLS handshake failed: x");
     }
 }

@@ -19,6 +19,8 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+use super::admit::{DatagramCounts, Datagrams};
+use super::fault::Plan;
 use crate::cli::EchoServerArgs;
 use crate::cli::endpoints::Listen;
 use crate::net::activation;
@@ -28,7 +30,11 @@ use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
 use crate::ui::hexdump::{self, Direction};
-use crate::ui::{self, Ui, quote};
+use crate::ui::{self, Level, Ui, quote};
+
+use super::log::Event;
+use super::metrics;
+use super::stats::{UdpCounts, UdpStats};
 
 /// What a UDP server did over its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,6 +51,8 @@ pub struct Summary {
     pub unsent_reason: Option<String>,
     /// From the start of [`serve`] until it returned.
     pub uptime: Duration,
+    /// What `--allow`, `--deny`, `--rate-limit` and the faults did.
+    pub rules: DatagramCounts,
 }
 
 /// Runs `echo-server` over UDP: on the UDP sockets systemd handed over (`handed`), or else on
@@ -70,23 +78,36 @@ pub(super) fn run(
             Some(sockets) => handed_over(sockets, args, ui)?,
             None => vec![bind(&args.listen)?],
         };
+        // Bound before the address line too: a script that read it may scrape at once.
+        let watch = metrics::Watch::new(args.observe.metrics.as_ref(), ui)?;
         for bound in &sockets {
             let shown = Endpoint::Udp(bound.local).to_string();
             super::start::announce(&shown, ui)?;
-            ui.info(&format!("listening on {shown}"));
+            Event::new(Level::Info, "listening", format!("listening on {shown}"))
+                .field("address", shown)
+                .say(ui);
         }
+        let figures = Arc::new(UdpStats::default());
+        let read = Arc::clone(&figures);
+        let _watching = watch.start(Arc::new(move || read.families()), ui);
         super::start::ready(&notifier, ui);
         let stop = CancellationToken::new();
         let mut serving = tokio::task::JoinSet::new();
         // A datagram from any of them is another of our sockets answering: an echo loop.
         let own_ports: Arc<[u16]> = sockets.iter().map(|b| b.local.port()).collect();
+        let plan = Plan::new(&args.faults).map(Arc::new);
+        if let Some(plan) = &plan {
+            plan.announce(ui);
+        }
         for bound in sockets {
+            let extra = Datagrams::new(&args.admission, plan.clone());
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
-            let own_ports = Arc::clone(&own_ports);
+            let (own_ports, figures) = (Arc::clone(&own_ports), Arc::clone(&figures));
             let hex_dump = args.hex_dump;
             serving.spawn(async move {
-                let served = serve(bound, &own_ports, &ui, hex_dump, stopped).await;
+                let served = serve(bound, &own_ports, extra, &ui, &figures, hex_dump, stopped);
+                let served = served.await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -148,13 +169,16 @@ fn handed_over(
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
 /// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
-/// server's sockets; `hex_dump` (`-x`): dump each datagram received, and its echo. Fails only
-/// if the runtime cannot take the socket; errors of single datagrams are counted and the
+/// server's sockets; `extra`: admission and faults, if any; `figures`: the server's, which
+/// each batch adds to; `hex_dump` (`-x`): dump each datagram received, and its echo. Fails
+/// only if the runtime cannot take the socket; errors of single datagrams are counted and the
 /// serving goes on.
-pub async fn serve(
+pub(super) async fn serve(
     bound: udp::Bound,
     own_ports: &[u16],
+    extra: Option<Datagrams>,
     ui: &Ui,
+    figures: &UdpStats,
     hex_dump: bool,
     shutdown: impl Future,
 ) -> io::Result<Summary> {
@@ -166,6 +190,7 @@ pub async fn serve(
         broadcasts: Broadcasts::new(),
         loops: LoopGuard::new(),
         seen: Vec::with_capacity(udp::BATCH),
+        extra,
         hex_dump,
     };
     let mut summary = Summary::default();
@@ -187,8 +212,19 @@ pub async fn serve(
                 continue;
             }
         };
+        let before = summary.counts();
         sort(&mut batch, n, &mut rules, &mut summary, &mut log, ui);
+        if let Some(extra) = rules.extra.as_mut() {
+            let bytes = (0..batch.replies()).map(|k| batch.reply_len(k)).sum();
+            // A stop ends a --delay or --bandwidth wait too: UDP has nothing to drain.
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                () = extra.before_send(batch.replies(), bytes, &mut summary.rules) => {}
+            }
+        }
         send(&socket, &mut batch, &mut summary, &mut rules.broadcasts).await?;
+        figures.add(&before, &summary.counts());
     }
     summary.uptime = start.elapsed();
     Ok(summary)
@@ -202,6 +238,8 @@ struct Rules<'a> {
     loops: LoopGuard,
     /// Room for a batch's datagrams between [`LoopGuard::see`] and the verdicts.
     seen: Vec<(usize, udp::Datagram, Seen)>,
+    /// `--allow`, `--deny`, `--rate-limit` and the faults, when any is given.
+    extra: Option<Datagrams>,
     /// `-x`: every datagram received is dumped, and its echo.
     hex_dump: bool,
 }
@@ -239,33 +277,33 @@ fn sort(
     }));
     for &(i, d, looked) in &seen {
         let verdict = rules.verdict(&d, looked, now);
-        if rules.hex_dump {
-            dump(ui, &d, batch.payload(i), verdict.is_none());
+        let dumped = rules.hex_dump.then(|| dump_name(&d));
+        if let Some(peer) = &dumped {
+            hexdump::datagram(ui, peer, Direction::Received, batch.payload(i));
         }
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
                 log.dropped(ui, why, &d);
             }
+            None if !echoes(&mut rules.extra, &d, now, summary, ui) => {}
             None => {
                 summary.datagrams += 1;
                 summary.bytes += d.len as u64;
                 batch.reply(i);
+                if let Some(peer) = &dumped {
+                    hexdump::datagram(ui, peer, Direction::Sent, batch.payload(i));
+                }
             }
         }
     }
     rules.seen = seen;
 }
 
-/// `-x`'s chunks for datagram `d` with its `payload`: as received, and as echoed if it is.
-fn dump(ui: &Ui, d: &udp::Datagram, payload: &[u8], echoed: bool) {
-    // As -v names a client: an IPv4 one of a dual-stack socket without its ::ffff: prefix.
-    let peer = std::net::SocketAddr::new(d.source.ip().to_canonical(), d.source.port());
-    let peer = peer.to_string();
-    hexdump::datagram(ui, &peer, Direction::Received, payload);
-    if echoed {
-        hexdump::datagram(ui, &peer, Direction::Sent, payload);
-    }
+/// How `-x` names the sender of `d`: as -v does, an IPv4 client of a dual-stack socket
+/// without its ::ffff: prefix.
+fn dump_name(d: &udp::Datagram) -> String {
+    std::net::SocketAddr::new(d.source.ip().to_canonical(), d.source.port()).to_string()
 }
 
 /// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
@@ -300,7 +338,31 @@ async fn send(
     Ok(())
 }
 
+/// Whether `extra`'s rules let the datagram `d`, which the reflection rules let through, be
+/// echoed (always, without rules).
+fn echoes(
+    extra: &mut Option<Datagrams>,
+    d: &udp::Datagram,
+    now: Instant,
+    summary: &mut Summary,
+    ui: &Ui,
+) -> bool {
+    extra
+        .as_mut()
+        .is_none_or(|extra| extra.echoes(d.source, now, &mut summary.rules, ui))
+}
+
 impl Summary {
+    /// The counters, for [`UdpStats::add`].
+    fn counts(&self) -> UdpCounts {
+        UdpCounts {
+            datagrams: self.datagrams,
+            bytes: self.bytes,
+            dropped: self.dropped,
+            unsent: self.unsent,
+        }
+    }
+
     /// Adds what another socket's server did (socket activation may hand over several).
     fn add(&mut self, other: &Summary) {
         self.datagrams += other.datagrams;
@@ -313,6 +375,7 @@ impl Summary {
             self.unsent_reason.clone_from(&other.unsent_reason);
         }
         self.uptime = self.uptime.max(other.uptime);
+        self.rules.add(&other.rules);
     }
 }
 
@@ -334,17 +397,28 @@ impl DropLog {
                 Some(ip) if why == Dropped::BroadcastDestination => format!(" to {ip}"),
                 _ => String::new(),
             };
-            ui.detail(&format!(
+            let line = format!(
                 "dropped a datagram from {}{to}: {}{more}",
                 d.source,
                 why.reason()
-            ));
+            );
+            Event::new(Level::Detail, "dropped", line)
+                .peer(d.source)
+                .reason(why.reason())
+                .say(ui);
         }
     }
 
     fn receive_error(&mut self, ui: &Ui, err: &io::Error) {
         if let Some(more) = self.admit(Dropped::ALL.len()) {
-            ui.warn(&format!("cannot receive: {}{more}", io_reason(err)));
+            let reason = io_reason(err);
+            Event::new(
+                Level::Warn,
+                "receive_failed",
+                format!("cannot receive: {reason}{more}"),
+            )
+            .reason(reason)
+            .say(ui);
         }
     }
 
@@ -381,6 +455,7 @@ pub fn summary_line(s: &Summary) -> String {
             .collect();
         line.push_str(&format!("; dropped {dropped}: {}", parts.join(", ")));
     }
+    line.push_str(&s.rules.describe());
     if s.unsent > 0 {
         line.push_str(&format!(
             "; {} could not be sent ({})",

@@ -77,6 +77,8 @@ pub(super) struct LoadSummary {
     pub counts: Counts,
     pub ok: bool,
     pub rtt_ms: Option<Times>,
+    /// With `--rate`: from each message's actual send, as wrk2 -U.
+    pub rtt_uncorrected_ms: Option<Times>,
     /// How long the C connections took to open (not the reopened ones).
     pub connect_ms: Option<Times>,
     pub connections: usize,

@@ -10,11 +10,14 @@
 //! from throughput.
 //!
 //! Each connection records into a small local batch and hands it to the shared histogram now
-//! and then, so the hot loop takes no lock and touches no shared counter.
+//! and then, so the hot loop takes no lock and touches no shared counter. With an interval
+//! series ([`super::series`]) a batch holds one interval's events, counts included, and is
+//! handed in at the first event of the next; the watcher writes each interval a little after
+//! its end.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use color_eyre::eyre;
 use tokio::sync::oneshot;
@@ -22,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::json::{Counts, LoadSummary, print, print_summary};
+use super::series::{self, Clock, Open, Outputs};
 use super::transport::{Dialer, Echo, RoundTrip};
 use super::{Options, copy, random_message, stamp, zeroed};
 use crate::exit::Exit;
@@ -44,60 +48,257 @@ pub(in crate::cmd::echo_client) struct Load {
     pub(super) progress: bool,
     /// `--connect-rate`: connections opened a second; all at once without it.
     pub(super) connect_rate: Option<u64>,
+    /// `--report-every`, `--json-lines`, `--warmup`, `--hdr-log`, `--percentiles`.
+    pub(super) series: series::Settings,
     pub(super) options: Options,
 }
 
-/// What the connections share: the latencies handed in so far.
+/// What the connections share: the latencies and intervals handed in so far.
 struct Shared {
-    latencies: Mutex<Latencies>,
+    recorded: Mutex<Recorded>,
+}
+
+/// The figures handed in so far.
+struct Recorded {
+    /// The measured round trips (none of the warmup's).
+    total: Latencies,
+    /// With `--rate`: the same from the actual send.
+    uncorrected: Option<Latencies>,
+    /// The intervals not yet written, when the run has a series.
+    series: Option<Open>,
 }
 
 impl Shared {
-    fn hand_in(&self, batch: &mut Vec<u64>) {
-        let mut l = self
-            .latencies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for &ns in batch.iter() {
-            l.record_ns(ns);
+    fn new(load: &Load) -> Shared {
+        let rate = load.rate.is_some();
+        Shared {
+            recorded: Mutex::new(Recorded {
+                total: Latencies::new(),
+                uncorrected: rate.then(Latencies::new),
+                // Once the run starts: its first interval depends on the warmup.
+                series: None,
+            }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `batch` to the figures and empties it: a warmup one to its interval only.
+    fn hand_in(&self, batch: &mut Batch) {
+        let mut guard = self.lock();
+        let r = &mut *guard;
+        if batch.interval >= 0 {
+            record(&mut r.total, &batch.latencies);
+            if let Some(u) = &mut r.uncorrected {
+                record(u, &batch.uncorrected);
+            }
+        }
+        if let Some(slot) = r.series.as_mut().and_then(|o| o.slot(batch.interval)) {
+            record(&mut slot.latencies, &batch.latencies);
+            if let Some(u) = &mut slot.uncorrected {
+                record(u, &batch.uncorrected);
+            }
+            slot.counts.add(batch.counts);
+            for (kind, n) in &batch.errors {
+                *slot.errors.entry(kind).or_default() += n;
+            }
+        }
+        drop(guard);
         batch.clear();
     }
 
-    fn latencies(&self) -> Latencies {
-        self.latencies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The measured round trips so far, and with `--rate` the uncorrected ones.
+    fn latencies(&self) -> (Latencies, Option<Latencies>) {
+        let r = self.lock();
+        (r.total.clone(), r.uncorrected.clone())
     }
 }
 
-/// A connection's latencies not yet handed to the shared histogram.
+fn record(l: &mut Latencies, batch: &[u64]) {
+    for &ns in batch {
+        l.record_ns(ns);
+    }
+}
+
+/// A connection's events not yet handed in: the latencies, and with a series the counts of
+/// the one interval they all belong to.
 struct Batch {
     latencies: Vec<u64>,
+    /// With `--rate`: from the actual send.
+    uncorrected: Vec<u64>,
+    /// The interval of everything in it: always 0 without a series.
+    interval: i64,
+    counts: Counts,
+    errors: BTreeMap<&'static str, u64>,
     handed: Instant,
 }
 
 impl Batch {
-    fn new() -> Batch {
+    fn new(rate: bool) -> Batch {
         // As if handed in long ago, so the first latency goes in at once: at a slow --rate a
         // connection's next message may be many seconds away, and the live line showed no
         // reply until then.
         let now = Instant::now();
         Batch {
             latencies: Vec::with_capacity(BATCH),
+            uncorrected: Vec::with_capacity(if rate { BATCH } else { 0 }),
+            interval: 0,
+            counts: Counts::default(),
+            errors: BTreeMap::new(),
             handed: now.checked_sub(BATCH_AGE).unwrap_or(now),
         }
     }
 
-    /// Records one latency, measured at `now`, handing the batch in when due.
-    fn push(&mut self, latency: Duration, now: Instant, shared: &Shared) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latencies.push(ns);
-        if self.latencies.len() == BATCH || now - self.handed >= BATCH_AGE {
-            shared.hand_in(&mut self.latencies);
-            self.handed = now;
+    fn clear(&mut self) {
+        self.latencies.clear();
+        self.uncorrected.clear();
+        self.counts = Counts::default();
+        self.errors.clear();
+    }
+
+    /// Nothing to hand in.
+    fn is_empty(&self) -> bool {
+        self.latencies.is_empty() && self.counts == Counts::default() && self.errors.is_empty()
+    }
+
+    /// Whether it is due to be handed in at `now`: full, or old enough.
+    fn due(&self, now: Instant) -> bool {
+        self.latencies.len() == BATCH || now - self.handed >= BATCH_AGE
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A connection's bookkeeping: its measured figures, returned at its end, and its batch.
+struct Tally {
+    ended: Ended,
+    batch: Batch,
+    shared: Arc<Shared>,
+    /// With a series (or a warmup): which interval an event falls in.
+    clock: Option<Clock>,
+    rate: bool,
+    /// The last event was after the warmup.
+    measured: bool,
+    /// Intact replies, warmup included: the backoff's measure of a link that served.
+    intact: u64,
+}
+
+impl Tally {
+    fn new(shared: Arc<Shared>, clock: Option<Clock>, rate: bool) -> Tally {
+        let mut batch = Batch::new(rate);
+        batch.interval = clock.map_or(0, |c| c.index(c.start));
+        Tally {
+            ended: Ended::default(),
+            batch,
+            shared,
+            clock,
+            rate,
+            measured: true,
+            intact: 0,
         }
+    }
+
+    /// Notes that an event happens at `now`: its interval's batch is started, handing in
+    /// the last one's.
+    fn at(&mut self, now: Instant) {
+        let Some(clock) = &self.clock else { return };
+        let k = clock.index(now);
+        if k != self.batch.interval {
+            if !self.batch.is_empty() {
+                self.shared.hand_in(&mut self.batch);
+            }
+            self.batch.interval = k;
+            self.batch.handed = now;
+        }
+        self.measured = k >= 0;
+    }
+
+    /// Hands the batch in before a sleep until `until` that would keep it past its age or
+    /// into another interval: an idle connection's replies are then not written late.
+    fn before_sleep(&mut self, now: Instant, until: Instant) {
+        if until <= now || self.batch.is_empty() {
+            return;
+        }
+        let crosses = self
+            .clock
+            .is_some_and(|c| c.index(until) != self.batch.interval);
+        if crosses || until - self.batch.handed >= BATCH_AGE {
+            self.shared.hand_in(&mut self.batch);
+            self.batch.handed = now;
+        }
+    }
+
+    /// A message whose round trip ended at `done` (sent, answered or not).
+    fn sent(&mut self, done: Instant) {
+        self.at(done);
+        if self.measured {
+            self.ended.counts.sent += 1;
+        }
+        if self.clock.is_some() {
+            self.batch.counts.sent += 1;
+        }
+    }
+
+    /// Its reply came at `done`: `from` when its latency counts, `sent` when it went out.
+    fn reply(&mut self, (from, sent, done): (Instant, Instant, Instant), intact: bool) {
+        let mismatched = u64::from(!intact);
+        self.intact += u64::from(intact);
+        if self.measured {
+            self.ended.counts.received += 1;
+            self.ended.counts.mismatched += mismatched;
+        }
+        if self.clock.is_some() {
+            self.batch.counts.received += 1;
+            self.batch.counts.mismatched += mismatched;
+        }
+        self.batch.latencies.push(ns(done - from));
+        if self.rate {
+            self.batch.uncorrected.push(ns(done - sent));
+        }
+        if self.batch.due(done) {
+            self.shared.hand_in(&mut self.batch);
+            self.batch.handed = done;
+        }
+    }
+
+    /// The message was lost, for `kind`.
+    fn lose(&mut self, kind: &'static str) {
+        if self.measured {
+            self.ended.lose(kind);
+        }
+        if self.clock.is_some() {
+            self.batch.counts.lost += 1;
+            *self.batch.errors.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// An error at `now` that lost no message (a reconnect that failed).
+    fn error(&mut self, now: Instant, kind: &'static str) {
+        self.at(now);
+        if self.measured {
+            self.ended.error(kind);
+        }
+        if self.clock.is_some() {
+            *self.batch.errors.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// A connection opened anew at `now`.
+    fn reconnected(&mut self, now: Instant) {
+        self.at(now);
+        if self.measured {
+            self.ended.reconnects += 1;
+        }
+    }
+
+    /// Hands the rest in: the connection is done.
+    fn finish(mut self) -> Ended {
+        self.shared.hand_in(&mut self.batch);
+        self.ended
     }
 }
 
@@ -167,16 +368,17 @@ async fn connection<D: Dialer>(
     dialer: Arc<D>,
     (mut msg, mut reply): (Vec<u8>, Vec<u8>),
     plan: Plan,
-    shared: Arc<Shared>,
+    mut tally: Tally,
     stop: oneshot::Receiver<()>,
 ) -> Ended {
-    let mut ended = Ended::default();
-    let mut batch = Batch::new();
     let mut watchdog = Watchdog::new(plan.timeout, stop);
     let mut backoff = Backoff::default();
     // The clock is read once per message: the end of one round trip is the start of the next.
     let mut now = Instant::now();
     for k in 0u64.. {
+        if plan.rate.is_some() {
+            tally.before_sleep(now, plan.intended(k, now).min(plan.end));
+        }
         let Some((from, sent)) = plan.turn(k, now, &mut watchdog.stop).await else {
             break;
         };
@@ -187,46 +389,43 @@ async fn connection<D: Dialer>(
         if matches!(trip, Guarded::Stopped) {
             break;
         }
-        ended.counts.sent += 1;
         let done = Instant::now();
         now = done;
+        tally.sent(done);
         // Here only a reply that differs, a timeout or a transient failure: this connection is
         // replaced.
         match trip {
             Guarded::Done(Ok(echo)) => {
-                ended.counts.received += 1;
-                batch.push(done - from, done, &shared);
+                tally.reply((from, sent, done), echo == Echo::Intact);
                 if echo == Echo::Intact {
                     continue;
                 }
                 // A stream's later echoes may now be out of step with the messages (one
                 // inserted byte made every later one differ), so a new connection.
-                ended.counts.mismatched += 1;
             }
             Guarded::Done(Err(failure)) => {
-                ended.lose(failure.kind());
+                tally.lose(failure.kind());
                 if !failure.is_transient() {
                     break;
                 }
             }
-            Guarded::Late => ended.lose("timeout"),
+            Guarded::Late => tally.lose("timeout"),
             Guarded::Stopped => break,
         }
-        backoff.after(ended.counts.received - ended.counts.mismatched);
+        backoff.after(tally.intact);
         let reopened = replace(
             &mut conn,
             &*dialer,
             &mut watchdog.stop,
             plan.end,
-            (&mut ended, &mut backoff),
+            (&mut tally, &mut backoff),
         );
         if !reopened.await {
             break;
         }
         now = Instant::now();
     }
-    shared.hand_in(&mut batch.latencies);
-    ended
+    tally.finish()
 }
 
 /// The pause before a connection is replaced, so a server that cuts or refuses every
@@ -269,17 +468,17 @@ async fn replace<D: Dialer>(
     dialer: &D,
     stop: &mut oneshot::Receiver<()>,
     end: Instant,
-    (ended, backoff): (&mut Ended, &mut Backoff),
+    (tally, backoff): (&mut Tally, &mut Backoff),
 ) -> bool {
     loop {
         match redial(dialer, stop, end, backoff.pause).await {
             Some(Ok(fresh)) => {
                 *conn = fresh;
-                ended.reconnects += 1;
+                tally.reconnected(Instant::now());
                 return true;
             }
             Some(Err(())) => {
-                ended.error("connect");
+                tally.error(Instant::now(), "connect");
                 backoff.failed();
             }
             None => return false,
@@ -385,6 +584,15 @@ struct Results {
 }
 
 impl Results {
+    /// Adds a connection's figures.
+    fn add(&mut self, ended: Ended) {
+        self.counts.add(ended.counts);
+        self.reconnects += ended.reconnects;
+        for (kind, n) in ended.errors {
+            *self.errors.entry(kind).or_default() += n;
+        }
+    }
+
     fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
@@ -405,6 +613,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     load: Load,
     ui: &Ui,
 ) -> eyre::Result<Exit> {
+    // Before anything else: a file that cannot be written costs no run.
+    let mut outputs = Outputs::open(&load.series, load.options.size, false)?;
     let interrupt = runtime::interrupt_signal()?;
     tokio::pin!(interrupt);
     raise_open_files(ui);
@@ -429,26 +639,79 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     let conns = conns.stop_on(interrupt.as_mut(), &mut results).await;
     if results.interrupted {
         // A connection was made: the summary's rule, as for a run Ctrl-C cut short.
-        return report(&load, server, results, &Latencies::new(), Duration::ZERO);
+        let none = (Latencies::new(), None);
+        return report(&load, server, results, &none, Duration::ZERO, &mut outputs);
     }
+    header(&load, &server, results.up, ui);
+    let shared = Arc::new(Shared::new(&load));
+    let run = spawn_all(conns, &dialer, &load, &shared)?;
+    let (start, clock) = (run.start, run.clock);
+    outputs.begin(SystemTime::now(), &server)?;
+    let watched = Watched {
+        shared: &shared,
+        outputs: &mut outputs,
+        clock,
+    };
+    watch(run, interrupt, ui, &load, watched, &mut results).await?;
+    let elapsed = start.elapsed();
+    if let Some(clock) = clock {
+        write_intervals(&shared, &mut outputs, &clock, None, elapsed, ui)?;
+    }
+    // The figures are of the measured part: the warmup's are in none.
+    let measured = elapsed.saturating_sub(load.series.warmup);
+    behind_schedule(&load, &results, measured, ui);
+    report(
+        &load,
+        server,
+        results,
+        &shared.latencies(),
+        measured,
+        &mut outputs,
+    )
+}
+
+/// The line that starts the run: `LOAD ADDR: 50 connections, 64 bytes per message, 10s at
+/// 1000 msgs/s after a 2s warmup`.
+fn header(load: &Load, server: &str, up: u64, ui: &Ui) {
     let rate = load
         .rate
         .map_or(String::new(), |r| format!(" at {r} msgs/s"));
+    let warmup = if load.series.warmup.is_zero() {
+        String::new()
+    } else {
+        format!(" after a {} warmup", ui::duration(load.series.warmup))
+    };
     ui.info(&format!(
-        "LOAD {server}: {}, {} bytes per message, {}{rate}",
-        connections(results.up, load.connections),
+        "LOAD {server}: {}, {} bytes per message, {}{rate}{warmup}",
+        connections(up, load.connections),
         load.options.size,
         ui::duration(load.duration)
     ));
-    let shared = Arc::new(Shared {
-        latencies: Mutex::new(Latencies::new()),
-    });
-    let run = spawn_all(conns, &dialer, &load, &shared)?;
-    let start = run.start;
-    watch(run, interrupt, ui, &load, &shared, &mut results).await?;
-    let elapsed = start.elapsed();
-    behind_schedule(&load, &results, elapsed, ui);
-    report(&load, server, results, &shared.latencies(), elapsed)
+}
+
+/// Writes the intervals that are over: through `through`, or at the run's end (`None`) all
+/// of them, the last ending at `elapsed`.
+fn write_intervals(
+    shared: &Shared,
+    outputs: &mut Outputs,
+    clock: &Clock,
+    through: Option<i64>,
+    elapsed: Duration,
+    ui: &Ui,
+) -> eyre::Result<()> {
+    let closed = {
+        let mut r = shared.lock();
+        let Some(open) = r.series.as_mut() else {
+            return Ok(());
+        };
+        let through =
+            through.unwrap_or_else(|| clock.index(clock.start + elapsed).max(open.next()));
+        open.close_through(through)
+    };
+    for (k, interval) in &closed {
+        outputs.interval(clock.span(*k, elapsed), *k, interval, ui)?;
+    }
+    Ok(())
 }
 
 /// What a connection's task returns.
@@ -478,6 +741,8 @@ struct Run {
     workers: JoinSet<Ended>,
     stop: Vec<oneshot::Sender<()>>,
     start: Instant,
+    /// The intervals, with a series.
+    clock: Option<Clock>,
 }
 
 /// Every connection's message and reply buffer, allocated fallibly (a failed allocation
@@ -504,6 +769,14 @@ fn spawn_all<D: Dialer>(
 ) -> eyre::Result<Run> {
     let msgs = buffers(conns.len(), load.options.size)?;
     let start = Instant::now();
+    let clock = load
+        .series
+        .active()
+        .then(|| Clock::new(&load.series, start, Some(load.duration)));
+    if let Some(clock) = &clock {
+        let first = clock.index(start);
+        shared.lock().series = Some(Open::new(first, load.rate.is_some()));
+    }
     let mut workers = JoinSet::new();
     let mut stops = Vec::with_capacity(conns.len());
     let of = conns.len() as u64;
@@ -512,56 +785,61 @@ fn spawn_all<D: Dialer>(
             id: id as u64,
             of,
             start,
-            end: start + load.duration,
+            // The warmup comes on top of --duration, as iperf3 -O's.
+            end: start + load.series.warmup + load.duration,
             rate: load.rate,
             timeout: load.options.timeout,
         };
         let (stop, stopped) = oneshot::channel();
         stops.push(stop);
         let dialer = Arc::clone(dialer);
-        workers.spawn(connection(
-            conn,
-            dialer,
-            msg,
-            plan,
-            Arc::clone(shared),
-            stopped,
-        ));
+        let tally = Tally::new(Arc::clone(shared), clock, load.rate.is_some());
+        workers.spawn(connection(conn, dialer, msg, plan, tally, stopped));
     }
     Ok(Run {
         workers,
         stop: stops,
         start,
+        clock,
     })
 }
 
-/// Collects the connections' results as they end, drawing the live line meanwhile. Ctrl-C
-/// ends the run early, with the report: every connection stops at once.
+/// What the watcher reads and writes besides the connections' results.
+struct Watched<'a> {
+    shared: &'a Shared,
+    outputs: &'a mut Outputs,
+    clock: Option<Clock>,
+}
+
+/// Collects the connections' results as they end, drawing the live line and writing the
+/// intervals meanwhile. Ctrl-C ends the run early, with the report: every connection stops
+/// at once.
 async fn watch(
     run: Run,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
     ui: &Ui,
     load: &Load,
-    shared: &Shared,
+    watched: Watched<'_>,
     results: &mut Results,
 ) -> eyre::Result<()> {
     let Run {
         mut workers,
         mut stop,
         start,
+        ..
     } = run;
+    let shared = watched.shared;
     let bar = ui.progress_bar(load.progress, None, TEMPLATE);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    // The next interval to write; the last is written once the run is over.
+    let mut next = watched.clock.map(|c| (c, c.index(start)));
     loop {
+        let close_at = next
+            .filter(|(c, k)| !c.is_last(*k))
+            .map(|(c, k)| c.close_at(k));
         tokio::select! {
             joined = workers.join_next() => match joined {
-                Some(Ok(ended)) => {
-                    results.counts.add(ended.counts);
-                    results.reconnects += ended.reconnects;
-                    for (kind, n) in ended.errors {
-                        *results.errors.entry(kind).or_default() += n;
-                    }
-                }
+                Some(Ok(ended)) => results.add(ended),
                 Some(Err(err)) => {
                     ui.finish_live();
                     eyre::bail!("a connection's task failed: {err}");
@@ -574,13 +852,30 @@ async fn watch(
             }
             _ = tick.tick(), if bar.is_some() => {
                 if let Some(bar) = &bar {
-                    bar.set_message(live(&shared.latencies(), load.options.size, start.elapsed()));
+                    let measured = start.elapsed().saturating_sub(load.series.warmup);
+                    bar.set_message(live(&shared.latencies().0, load.options.size, measured));
+                }
+            }
+            () = sleep_until(close_at), if close_at.is_some() => {
+                if let Some((c, k)) = &mut next {
+                    let outputs = &mut *watched.outputs;
+                    let written = write_intervals(shared, outputs, c, Some(*k), start.elapsed(), ui);
+                    written.inspect_err(|_| ui.finish_live())?;
+                    *k += 1;
                 }
             }
         }
     }
     ui.finish_live();
     Ok(())
+}
+
+/// Sleeps until `at`, or for ever without it (its select branch is then disabled anyway).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A dial's connection and how long it took to open.
@@ -690,8 +985,9 @@ fn report(
     load: &Load,
     server: String,
     results: Results,
-    latencies: &Latencies,
+    (latencies, uncorrected): &(Latencies, Option<Latencies>),
     elapsed: Duration,
+    outputs: &mut Outputs,
 ) -> eyre::Result<Exit> {
     if results.errors.contains_key("tls") {
         // The one thing to say: every connection met the same answer.
@@ -708,6 +1004,7 @@ fn report(
         // A run that Ctrl-C ended before any echo came proved nothing.
         ok: c.intact() && results.errors.is_empty() && c.received > 0,
         rtt_ms: latencies.times(),
+        rtt_uncorrected_ms: uncorrected.as_ref().and_then(Latencies::times),
         connect_ms: results.connect.times(),
         connections: load.connections,
         connections_up: results.up,
@@ -726,6 +1023,7 @@ fn report(
     } else {
         print(&text(&summary))?;
     }
+    outputs.percentiles(latencies)?;
     if summary.ok {
         return Ok(Exit::Success);
     }
@@ -863,6 +1161,15 @@ fn text(s: &LoadSummary) -> String {
             t.p50, t.p90, t.p99, t.p99_9, t.max
         ));
     }
+    if let Some(t) = s.rtt_uncorrected_ms {
+        // Beside the corrected figures, as wrk2 -U: what a generator blind to its own
+        // lateness (coordinated omission) would have reported.
+        out.push_str(&format!(
+            "uncorrected p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms \
+             (from the actual send, not the schedule)\n",
+            t.p50, t.p90, t.p99, t.p99_9, t.max
+        ));
+    }
     if let Some(t) = s.connect_ms {
         out.push_str(&format!(
             "connect p50/p90/p99/max = {:.3}/{:.3}/{:.3}/{:.3} ms\n",
@@ -881,12 +1188,58 @@ mod tests {
     /// when the next message is seconds away (a slow --rate).
     #[test]
     fn the_first_latency_is_shown_at_once() {
-        let shared = Shared {
-            latencies: Mutex::new(Latencies::new()),
+        let shared = Arc::new(Shared {
+            recorded: Mutex::new(Recorded {
+                total: Latencies::new(),
+                uncorrected: None,
+                series: None,
+            }),
+        });
+        let mut tally = Tally::new(Arc::clone(&shared), None, false);
+        let now = Instant::now();
+        tally.sent(now);
+        tally.reply((now - Duration::from_micros(70), now, now), true);
+        assert_eq!(shared.latencies().0.len(), 1);
+    }
+
+    /// With a warmup and intervals, each reply goes to the interval in which it came, the
+    /// warmup's to no figure of the summary; the intervals add up to what the connection
+    /// returns, the replies past the run's end in the last.
+    #[test]
+    fn replies_go_to_their_intervals_and_the_warmups_to_no_figure() {
+        let ms = Duration::from_millis;
+        let settings = series::Settings {
+            every: Some(ms(100)),
+            warmup: ms(100),
+            ..series::Settings::default()
         };
-        let mut batch = Batch::new();
-        batch.push(Duration::from_micros(70), Instant::now(), &shared);
-        assert_eq!(shared.latencies().len(), 1);
+        let start = Instant::now();
+        let clock = Clock::new(&settings, start, Some(ms(300)));
+        let shared = Arc::new(Shared {
+            recorded: Mutex::new(Recorded {
+                total: Latencies::new(),
+                uncorrected: Some(Latencies::new()),
+                series: Some(Open::new(clock.index(start), true)),
+            }),
+        });
+        let mut tally = Tally::new(Arc::clone(&shared), Some(clock), true);
+        for at in [50, 150, 160, 250, 450] {
+            let done = start + ms(at);
+            tally.sent(done);
+            // Sent 2 ms late, its latency counted from 5 ms before the reply.
+            tally.reply((done - ms(5), done - ms(3), done), true);
+        }
+        let ended = tally.finish();
+        assert_eq!((ended.counts.sent, ended.counts.received), (4, 4));
+        let (total, uncorrected) = shared.latencies();
+        assert_eq!((total.len(), uncorrected.map(|u| u.len())), (4, Some(4)));
+        assert!((total.times().unwrap().max - 5.0).abs() < 0.01);
+        let closed = shared.lock().series.as_mut().unwrap().close_through(2);
+        let got: Vec<(i64, u64, u64)> = closed
+            .iter()
+            .map(|(k, i)| (*k, i.counts.received, i.latencies.len()))
+            .collect();
+        assert_eq!(got, [(-1, 1, 1), (0, 2, 2), (1, 1, 1), (2, 1, 1)]);
     }
 
     /// A round trip whose data never stops coming spends the task's whole cooperative budget

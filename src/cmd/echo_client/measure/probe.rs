@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use super::json::{Counts, ProbeSummary, Run, print, print_summary};
+use super::series::{self, ProbeSeries};
 use super::transport::{Dialer, Echo, Failure, Io, Pipe, Pipeline, RoundTrip, compare};
 use super::{Options, copy, zeroed};
 use crate::exit::Exit;
@@ -54,6 +55,8 @@ pub(in crate::cmd::echo_client) struct Probe {
     pub(super) new_connection: bool,
     /// The server as the command line names it, for an error before the first connection.
     pub(super) target: String,
+    /// `--report-every`, `--json-lines`, `--warmup`, `--hdr-log`, `--percentiles`.
+    pub(super) series: series::Settings,
     pub(super) options: Options,
 }
 
@@ -144,8 +147,10 @@ struct Tally<'a> {
     new_connection: bool,
     summary_only: bool,
     json: bool,
-    /// When the first probe was due: the summary's time counts from here.
+    /// When the first probe was due: the summary's time counts from here (after the warmup).
     started: Instant,
+    /// The intervals, the warmup, the files.
+    series: ProbeSeries,
     ui: &'a Ui,
 }
 
@@ -192,21 +197,36 @@ impl Tally<'_> {
         }
     }
 
+    /// The time the summary covers: since the first probe, or the end of the warmup.
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.series.warmup())
+    }
+
     /// SIGQUIT's answer: the summary so far, on stderr whatever stdout carries, so a script
     /// reading stdout still finds one summary.
     fn status(&self) {
-        let elapsed = self.started.elapsed();
+        let elapsed = self.elapsed();
         self.ui
             .info(text(&self.summary(false, elapsed), elapsed).trim_end());
     }
 
     /// A probe sent.
-    fn sent(&mut self) {
-        self.counts.sent += 1;
+    fn sent(&mut self) -> eyre::Result<()> {
+        if !self.series.sent(self.ui)? {
+            self.counts.sent += 1;
+        }
+        Ok(())
     }
 
     /// The one place a reply to a probe is recorded, with its round trip.
     fn reply(&mut self, seq: u64, reply: Reply) -> eyre::Result<()> {
+        let intact = reply.echo == Echo::Intact;
+        if self
+            .series
+            .reply(seq, reply.rtt, reply.late, intact, self.ui)?
+        {
+            return self.warm_reply(seq, &reply);
+        }
         self.counts.received += 1;
         if reply.late {
             // As ping counts it: received, so no longer lost.
@@ -235,14 +255,36 @@ impl Tally<'_> {
         ))
     }
 
+    /// A reply to a probe of the warmup: its line, marked, and no figure of the summary.
+    fn warm_reply(&self, seq: u64, reply: &Reply) -> eyre::Result<()> {
+        let time = reply
+            .rtt
+            .map_or(String::new(), |rtt| format!(" time={}", ms(rtt)));
+        let differs = match reply.echo {
+            Echo::Intact => "",
+            Echo::Differs(_) => " (reply differs from what was sent)",
+        };
+        let (size, server) = (self.size, &self.server);
+        self.line(&format!(
+            "{size} bytes from {server}: seq={seq}{time}{differs} (warmup)"
+        ))
+    }
+
     /// The one place a probe's loss is recorded: `why`, or with `None` cut short by Ctrl-C
     /// or the deadline (no line, as ping's; not held against the run).
     fn lost(&mut self, seq: u64, why: Option<&str>) -> eyre::Result<()> {
-        self.counts.lost += 1;
+        let warm = self.series.lost(seq, self.ui)?;
+        let mark = if warm { " (warmup)" } else { "" };
+        if !warm {
+            self.counts.lost += 1;
+        }
         match why {
-            Some(why) => self.line(&format!("no reply from {}: seq={seq}: {why}", self.server)),
+            Some(why) => self.line(&format!(
+                "no reply from {}: seq={seq}: {why}{mark}",
+                self.server
+            )),
             None => {
-                self.cut += 1;
+                self.cut += u64::from(!warm);
                 Ok(())
             }
         }
@@ -250,14 +292,21 @@ impl Tally<'_> {
 
     /// A second reply to probe `seq` (UDP), `(DUP!)` as ping prints it.
     fn duplicate(&mut self, seq: u64) -> eyre::Result<()> {
-        self.duplicates += 1;
+        let warm = self.series.duplicate(seq, self.ui)?;
+        self.duplicates += u64::from(!warm);
         let (size, server) = (self.size, &self.server);
-        self.line(&format!("{size} bytes from {server}: seq={seq} (DUP!)"))
+        let mark = if warm { " (warmup)" } else { "" };
+        self.line(&format!(
+            "{size} bytes from {server}: seq={seq} (DUP!){mark}"
+        ))
     }
 
     /// A reply that answers no probe awaiting one and is no probe's message (UDP): another
     /// run's, or changed on the way. A mismatch, though no probe's reply.
     fn stray(&mut self) -> eyre::Result<()> {
+        if self.series.stray(self.ui)? {
+            return Ok(());
+        }
         self.counts.mismatched += 1;
         let server = &self.server;
         self.line(&format!(
@@ -284,6 +333,8 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
     probe: Probe,
     ui: &Ui,
 ) -> eyre::Result<Exit> {
+    // Before anything else: a file that cannot be written costs no run.
+    let series = ProbeSeries::open(&probe.series, probe.options.size)?;
     // The deadline counts from here, as ping's from its start: the first connection too.
     let mut events = Events::new(probe.deadline)?;
     let size = probe.options.size;
@@ -299,6 +350,9 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
             probe.deadline.map_or_else(String::new, ui::duration)
         ),
     };
+    // With --new-connection the first probe goes over it, reporting its connect time (with
+    // --wait's retries, if any).
+    let first_connect = dialing.elapsed();
     let unit = if size == 1 { "byte" } else { "bytes" };
     let header = format!("ECHO {server}: {size} {unit} per message");
     let mut tally = Tally {
@@ -314,15 +368,17 @@ pub(in crate::cmd::echo_client) async fn run<D: Dialer>(
         summary_only: probe.summary_only,
         json: probe.options.json,
         started: Instant::now(),
+        series,
         ui,
     };
     // With the replies, as ping's `PING host ...` line: what the lines below are about.
     tally.out(&header)?;
+    let started = tally.started;
+    let plan = (&probe.series, probe.count, probe.interval);
+    tally.series.start(plan, started, &tally.server)?;
     let mut on = Schedule::new(&probe, &mut tally, &mut events)?;
     let stop = if probe.new_connection {
-        // The first probe goes over the first connection, reporting its connect time (with
-        // --wait's retries, if any).
-        let first = (first, dialing.elapsed());
+        let first = (first, first_connect);
         each_on_its_own(Arc::new(dialer), first, &mut on).await?
     } else {
         one_connection(&dialer, first, &mut on).await?
@@ -366,7 +422,12 @@ impl<'a, 't> Schedule<'a, 't> {
 
     /// Whether probes remain to be sent.
     fn sending(&self) -> bool {
-        self.probe.count == 0 || self.flight.next() <= self.probe.count
+        // The warmup's probes come on top of the count, as its time on top of load's.
+        let count = self
+            .probe
+            .count
+            .saturating_add(self.tally.series.warm_probes());
+        self.probe.count == 0 || self.flight.next() <= count
     }
 
     /// Whether the next probe is held up: the one whose place in the ring it takes still
@@ -376,10 +437,10 @@ impl<'a, 't> Schedule<'a, 't> {
     }
 
     /// Sends the next probe, as far as counting goes; returns its number.
-    fn send(&mut self) -> u64 {
-        self.tally.sent();
+    fn send(&mut self) -> eyre::Result<u64> {
+        self.tally.sent()?;
         self.last_sent = Instant::now();
-        self.flight.send(self.last_sent)
+        Ok(self.flight.send(self.last_sent))
     }
 
     /// When to look again at the probes in flight (the oldest awaited one's timeout), or
@@ -413,8 +474,8 @@ impl<'a, 't> Schedule<'a, 't> {
         Ok(())
     }
 
-    /// Records a reply to probe `seq` come at `now`; `rtt` and `connect` as the caller
-    /// measured them, instead of from the send time.
+    /// Records a reply to probe `seq`, come now: `measured`, the reply as the caller timed it
+    /// (its own connection's), or else timed from the probe's send.
     fn settle(&mut self, seq: u64, echo: Echo, measured: Option<Reply>) -> eyre::Result<()> {
         let reply = |rtt, late| Reply {
             rtt,
@@ -576,7 +637,7 @@ async fn send_one<C: Pipeline, D: Dialer<Conn = C>>(
         match on.events.until(dialer.dial(None), || tally.status()).await {
             Err(stop) => return Ok(Some(stop)),
             Ok(Err(err)) => {
-                let seq = on.send();
+                let seq = on.send()?;
                 on.lose(seq, &crate::report::one_line(&err))?;
                 return Ok(None);
             }
@@ -587,7 +648,7 @@ async fn send_one<C: Pipeline, D: Dialer<Conn = C>>(
             }
         }
     }
-    let seq = on.send();
+    let seq = on.send()?;
     let Some(conn) = link.conn.as_mut() else {
         return Ok(None);
     };
@@ -692,7 +753,7 @@ async fn each_on_its_own<D: Dialer>(
         };
         match turn {
             Turn::Send => {
-                let seq = on.send();
+                let seq = on.send()?;
                 let msg = copy(on.messages.of(seq), 1)?;
                 let reply = zeroed(msg.len(), 1)?;
                 let timeout = on.probe.options.timeout;
@@ -752,14 +813,16 @@ struct TlsAnswer;
 
 /// Prints the summary and decides the exit status. `stop`: what ended the probe before its
 /// count, if anything.
-fn finish(tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
-    let elapsed = tally.started.elapsed();
+fn finish(mut tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<Exit> {
+    tally.series.finish(tally.ui)?;
+    let elapsed = tally.elapsed();
     let summary = tally.summary(stop == Some(Stop::Interrupted), elapsed);
     if tally.json {
         print_summary(&summary, (summary.counts, summary.size), run, &tally.rtt)?;
     } else {
         print(&text(&summary, elapsed))?;
     }
+    tally.series.outputs.percentiles(&tally.rtt)?;
     if summary.ok {
         return Ok(Exit::Success);
     }

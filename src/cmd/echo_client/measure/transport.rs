@@ -498,8 +498,10 @@ impl Pipe {
         match io {
             Io::Datagram(socket) => socket.send(msg).await.map(drop).map_err(Failure::Io),
             Io::Plain(_) | Io::Tls(_) => {
-                if self.written == self.out.len() {
-                    self.out.clear();
+                // What was written goes, once it is half the buffer: a server that reads
+                // slowly would otherwise grow it for ever.
+                if self.written > 0 && self.written * 2 >= self.out.len() {
+                    self.out.drain(..self.written);
                     self.written = 0;
                 }
                 self.out
@@ -635,6 +637,38 @@ mod tests {
             err,
             Failure::Closed { got: 0, of: 100 } | Failure::Io(_)
         ));
+    }
+
+    /// A pipe keeps several messages in flight on a stream: queued at once, written while a
+    /// reply is awaited, the replies read back `size` bytes each, in order, however the server
+    /// cuts them; a reply cut by a close says how much came.
+    #[tokio::test]
+    async fn a_pipe_keeps_messages_in_flight_on_a_stream() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut a, mut b) = tokio::io::duplex(16);
+        let server = tokio::spawn(async move {
+            let mut all = [0u8; 300];
+            b.read_exact(&mut all).await.unwrap();
+            for chunk in all.chunks(7) {
+                b.write_all(chunk).await.unwrap();
+            }
+            b.write_all(&[9; 40]).await.unwrap();
+        });
+        let mut pipe = Pipe::new(100).unwrap();
+        for n in 0..3u8 {
+            pipe.send(Io::Tls(&mut a), &[n; 100]).await.unwrap();
+        }
+        for n in 0..3u8 {
+            pipe.recv(Io::Tls(&mut a)).await.unwrap();
+            assert_eq!(pipe.reply(), &[n; 100][..]);
+        }
+        let err = pipe.recv(Io::Tls(&mut a)).await.unwrap_err();
+        server.await.unwrap();
+        assert!(
+            matches!(err, Failure::Closed { got: 40, of: 100 }),
+            "{err:?}"
+        );
+        assert_eq!(pipe.reply(), &[9; 40][..]);
     }
 
     /// A reply stamped with one of the messages sent before on the socket is a duplicate
