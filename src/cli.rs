@@ -409,9 +409,10 @@ pub struct EchoServerArgs {
     /// time (UTC), the client (as -v names it; a Unix client with its connection's number, as
     /// #N), and socat's length=N from=X to=Y (its place in that direction's stream; a
     /// datagram's from 0); then hexdump -C lines: offset, 16 bytes in hex, the bytes as ASCII
-    /// ('.' for any other byte). Every transport; shown under -q too. In inetd mode it goes to
-    /// stderr only when stderr is not the connection. Not with the fault injection options
-    /// (--delay, --bandwidth, --close-after, --reset-probability, --drop-probability).
+    /// ('.' for any other byte); under --log-format json one object per chunk instead (event
+    /// hex_dump, the bytes in hex as data). Every transport; shown under -q too. In inetd mode
+    /// it goes to stderr only when stderr is not the connection. Not with the fault injection
+    /// options (--delay, --bandwidth, --close-after, --reset-probability, --drop-probability).
     #[arg(short = 'x', long = "hex-dump", conflicts_with_all = [
         "delay", "bandwidth", "close_after", "reset_probability", "drop_probability",
     ])]

@@ -668,3 +668,38 @@ fn help_examples_show_printf_s_escape() {
         assert!(!help.lines().any(|l| l.starts_with("' |")), "{help}");
     }
 }
+
+/// Under `--log-format json` each chunk is one JSON object (event `hex_dump`, the bytes in
+/// hex): the stream stays one object a line for jq.
+#[test]
+fn under_json_logs_each_chunk_is_one_object() {
+    let (server, addr) = our_server(&["-x", "--log-format", "json", "127.0.0.1:0"]);
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    round_trip(&mut conn, SMALL);
+    let peer = conn.local_addr().unwrap().to_string();
+    drop(conn);
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    let mut each_way = [Vec::new(), Vec::new()];
+    for line in err.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        if v["event"] != "hex_dump" {
+            continue;
+        }
+        assert_eq!(v["peer"], peer.as_str(), "{line}");
+        let hex = v["data"].as_str().unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let way = usize::from(v["direction"] == "sent");
+        assert_eq!(
+            v["from"].as_u64(),
+            Some(each_way[way].len() as u64),
+            "{line}"
+        );
+        each_way[way].extend_from_slice(&bytes);
+    }
+    assert_eq!(each_way, [SMALL.to_vec(), SMALL.to_vec()], "{err}");
+}

@@ -74,10 +74,18 @@ impl HexDump {
 
     /// Dumps `data`, one chunk, now: shown even under `-q`, which the user asked for too.
     pub fn chunk(&self, data: &[u8]) {
-        self.ui.emit(&self.text(data));
+        let from = self.offset.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let chunk = Chunk {
+            direction: self.direction,
+            when: SystemTime::now(),
+            peer: &self.peer,
+            from,
+        };
+        chunk.show(&self.ui, data);
     }
 
-    /// The dump of `data`, the next chunk this way, stamped now.
+    /// The dump of `data`, the next chunk this way, stamped now, as text.
+    #[cfg(test)]
     fn text(&self, data: &[u8]) -> String {
         let from = self.offset.fetch_add(data.len() as u64, Ordering::Relaxed);
         let chunk = Chunk {
@@ -99,7 +107,7 @@ pub fn datagram(ui: &Ui, peer: &str, direction: Direction, data: &[u8]) {
         peer: &super::quote::address(peer),
         from: 0,
     };
-    ui.emit(&chunk.format(data));
+    chunk.show(ui, data);
 }
 
 /// What a chunk's header says, besides its length.
@@ -112,18 +120,57 @@ struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
+    /// Writes the chunk of `data` to stderr: as text, or under `--log-format json` as one
+    /// JSON object (event `hex_dump`) whose `data` is the bytes in hex, so the stream stays
+    /// one object a line.
+    fn show(&self, ui: &Ui, data: &[u8]) {
+        match ui.json {
+            true => ui.emit(&self.json(data)),
+            false => ui.emit(&self.format(data)),
+        }
+    }
+
+    /// The chunk of `data` as one JSON line.
+    fn json(&self, data: &[u8]) -> String {
+        let mut hex = String::with_capacity(2 * data.len());
+        for &b in data {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        let direction = match self.direction {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        };
+        let header = self.header(data.len());
+        let fields = [
+            ("direction", direction.into()),
+            ("peer", self.peer.into()),
+            ("length", data.len().into()),
+            ("from", self.from.into()),
+            ("data", hex.into()),
+        ];
+        super::json_line("info", "hex_dump", &header, &fields)
+    }
+
+    /// The header line, without its newline.
+    fn header(&self, len: usize) -> String {
+        let mut out = format!(
+            "{} {} {} length={len} from={}",
+            self.direction.mark(),
+            humantime::format_rfc3339_micros(self.when),
+            self.peer,
+            self.from
+        );
+        if let Some(last) = (len as u64).checked_sub(1) {
+            out.push_str(&format!(" to={}", self.from + last));
+        }
+        out
+    }
+
     /// The header and the hex lines of `data`, each line ending in a newline.
     fn format(&self, data: &[u8]) -> String {
         let mut out = String::with_capacity(80 + data.len().div_ceil(16) * 80);
-        out.push(self.direction.mark());
-        out.push(' ');
-        out.push_str(&humantime::format_rfc3339_micros(self.when).to_string());
-        out.push(' ');
-        out.push_str(self.peer);
-        out.push_str(&format!(" length={} from={}", data.len(), self.from));
-        if let Some(last) = (data.len() as u64).checked_sub(1) {
-            out.push_str(&format!(" to={}", self.from + last));
-        }
+        out.push_str(&self.header(data.len()));
         out.push('\n');
         for (i, row) in data.chunks(16).enumerate() {
             hex_line(&mut out, self.from + 16 * i as u64, row);
@@ -132,9 +179,11 @@ impl Chunk<'_> {
     }
 }
 
+/// The hex digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// One `hexdump -C` line: the offset, up to 16 bytes in hex in two groups of 8, the ASCII.
 fn hex_line(out: &mut String, offset: u64, row: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push_str(&format!("{offset:08x} "));
     for i in 0..16 {
         if i == 8 {
@@ -221,6 +270,33 @@ mod tests {
         assert!(text.contains("|pqrstuvwxyz{|}~.|"), "{text}");
         // 256 bytes: 16 full lines and the header.
         assert_eq!(text.lines().count(), 17);
+    }
+
+    #[test]
+    fn under_json_logs_a_chunk_is_one_object() {
+        let chunk = Chunk {
+            direction: Direction::Received,
+            when: SystemTime::UNIX_EPOCH,
+            peer: "127.0.0.1:7",
+            from: 3,
+        };
+        let line = chunk.json(b"a\n\xff");
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "hex_dump");
+        assert_eq!(v["direction"], "received");
+        assert_eq!(v["peer"], "127.0.0.1:7");
+        assert_eq!(
+            (v["length"].as_u64(), v["from"].as_u64()),
+            (Some(3), Some(3))
+        );
+        assert_eq!(v["data"], "610aff");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .ends_with(" length=3 from=3 to=5")
+        );
     }
 
     #[test]
