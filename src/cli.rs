@@ -374,10 +374,15 @@ pub struct EchoServerArgs {
 
     /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and send-proxy-v2
     /// write it) at the start of each connection, over TLS before the ClientHello: the client
-    /// it names is the one -v and the logs show. A connection without a valid header is
-    /// refused and logged; with =optional it is served as is (a direct health check), and a
-    /// v2 LOCAL header (the proxy's own check) keeps the real peer. A header must be whole
-    /// within 10s (or --idle-timeout, if shorter).
+    /// it names is the one -v and the logs show. A connection without a valid header is refused
+    /// and logged; with =optional it is served as is (a direct health check). A v2 LOCAL header
+    /// (the proxy's own check) or a v1 UNKNOWN one keeps the connection's own peer. A header
+    /// must be whole within 10s (or --idle-timeout, if shorter); until it is, a connection
+    /// holds no --max-connections slot, and a stop does not wait for it. Use it only where
+    /// trusted proxies alone can connect, as the specification asks: anyone else can name any
+    /// client in a header of their own. =optional guesses whether a header comes, which the
+    /// specification forbids for that reason: keep it to a port that only the proxy and the
+    /// health checks reach.
     #[arg(long, value_name = "MODE", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "required")]
     pub proxy_protocol: Option<ProxyProtocol>,
 
@@ -436,7 +441,8 @@ pub struct EchoServerArgs {
 pub enum ProxyProtocol {
     /// Every connection must start with a header (the default of a bare --proxy-protocol).
     Required,
-    /// A connection that does not start with one is served as is.
+    /// A connection that does not start with one (or says nothing by the deadline) is served
+    /// as is.
     Optional,
 }
 

@@ -252,12 +252,13 @@ impl Latencies {
         Ok(Latencies { hist, exact: None })
     }
 
-    /// The percentile spectrum as wrk2 and HdrHistogram's `outputPercentileDistribution`
-    /// print it (`.hgrm`, values in milliseconds, 5 ticks per half distance), which
-    /// HdrHistogram's plotter reads.
+    /// The percentile spectrum exactly as wrk2 prints its "Detailed Percentile spectrum"
+    /// (HdrHistogram C's `hdr_percentiles_print`, `.hgrm`: values in milliseconds, 5 ticks per
+    /// half distance, `inf` in the last row's 1/(1-Percentile)), which HdrHistogram's plotter
+    /// and the scripts written for wrk2's output read.
     pub fn spectrum(&self) -> String {
         let mut out = format!(
-            "{:>12} {:>14} {:>10} {:>14}\n\n",
+            "{:>12} {:>12} {:>12} {:>12}\n\n",
             "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
         );
         let mut total = 0;
@@ -266,16 +267,14 @@ impl Latencies {
                 total += v.count_since_last_iteration();
                 let value = self.hist.highest_equivalent(v.value_iterated_to()) as f64 / 1e3;
                 let q = v.quantile_iterated_to();
-                // Writing to a String cannot fail.
-                let _ = if q < 1.0 {
-                    writeln!(
-                        out,
-                        "{value:12.3} {q:2.12} {total:10} {:14.2}",
-                        1.0 / (1.0 - q)
-                    )
+                // C's printf of 1/(1-1.0) says `inf`, which wrk2's readers expect to find.
+                let inverse = if q < 1.0 {
+                    format!("{:12.2}", 1.0 / (1.0 - q))
                 } else {
-                    writeln!(out, "{value:12.3} {q:2.12} {total:10}")
+                    format!("{:>12}", "inf")
                 };
+                // Writing to a String cannot fail.
+                let _ = writeln!(out, "{value:12.3} {q:12.6} {total:12} {inverse}");
             }
         }
         let (mean, stdev, max) = if self.hist.is_empty() {
@@ -450,12 +449,21 @@ mod tests {
         }
         let text = l.spectrum();
         let mut lines = text.lines();
-        let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        // wrk2's printf widths: `%12s %12s %12s %12s`, `%12.3f %12f %12d %12.2f`.
         assert_eq!(
-            head,
-            ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]
+            lines.next(),
+            Some("       Value   Percentile   TotalCount 1/(1-Percentile)")
         );
         assert_eq!(lines.next(), Some(""));
+        assert_eq!(
+            lines.clone().next(),
+            Some("       0.001     0.000000            1         1.00")
+        );
+        let last_row = lines.clone().take_while(|l| !l.starts_with('#')).last();
+        assert_eq!(
+            last_row,
+            Some("       1.000     1.000000         1000          inf")
+        );
         let rows: Vec<Vec<f64>> = lines
             .clone()
             .take_while(|l| !l.starts_with('#'))

@@ -1,7 +1,10 @@
 //! The PROXY protocol: `echo-server --proxy-protocol` behind HAProxy (send-proxy and
 //! send-proxy-v2, with the README's configuration) and behind our own `echo-client
 //! --send-proxy`, over TCP, Unix sockets and TLS; refusals, `=optional`, a header that never
-//! completes, a malformed one, and the bytes that follow a header in the same segment.
+//! completes, a malformed one, and the bytes that follow a header in the same segment. Then
+//! what an attacker or a confused user would try: stalled headers against `--max-connections`
+//! and a stop, undecided first bytes, a v2 length announced and not sent, CRLF in a refusal,
+//! a header sent to a server that does not expect one, a silent client under `=optional`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -91,6 +94,49 @@ fn readme_haproxy_config(front: &str, back: &str, send: &str) -> String {
         .replace(server, &format!("{back} {send} check inter 200ms"))
 }
 
+/// HAProxy, configured as the README says with `send`, in front of our server at `back`: its
+/// guard (which kills it, whatever the test does) and its frontend's address. A port free
+/// when chosen may be taken by anyone before HAProxy binds it: HAProxy then exits, and another
+/// port is tried.
+fn start_haproxy(haproxy: &str, dir: &Path, back: &str, send: &str) -> (KillOnDrop, String) {
+    let cfg = dir.join("haproxy.cfg");
+    for _ in 0..5 {
+        let front = format!("127.0.0.1:{}", free_port());
+        std::fs::write(&cfg, readme_haproxy_config(&front, back, send)).unwrap();
+        let check = other(haproxy)
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let check = crate::util::output_timeout(check, LIMIT);
+        let why = String::from_utf8_lossy(&check.stderr);
+        assert!(check.status.success(), "{why}");
+        let proxy = other(haproxy)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut proxy = KillOnDrop(proxy);
+        let mut exited = || !matches!(proxy.0.try_wait(), Ok(None));
+        let listening = eventually(LIMIT, || exited() || TcpStream::connect(&front).is_ok());
+        assert!(listening, "HAProxy does not listen on {front}");
+        // Whoever took the port would have answered that connect: HAProxy is gone then.
+        std::thread::sleep(Duration::from_millis(100));
+        if !exited() {
+            return (proxy, front);
+        }
+    }
+    panic!("HAProxy could bind none of 5 free ports");
+}
+
 /// HAProxy in front of a `-v --proxy-protocol` server, configured as the README says with
 /// `send`: data echoes through, and the server's open line names the client's own address
 /// (its port, as HAProxy saw it), with HAProxy's connection as where it came from. HAProxy's
@@ -99,35 +145,8 @@ fn readme_haproxy_config(front: &str, back: &str, send: &str) -> String {
 fn through_haproxy(send: &str, version: &str, (seen, times): (&str, usize)) {
     let Some(haproxy) = haproxy() else { return };
     let (server, back) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
-    let front = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, readme_haproxy_config(&front, &back, send)).unwrap();
-    let check = other(haproxy)
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let proxy = other(haproxy)
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _proxy = KillOnDrop(proxy);
-    assert!(
-        eventually(LIMIT, || TcpStream::connect(&front).is_ok()),
-        "HAProxy does not listen on {front}"
-    );
+    let (_proxy, front) = start_haproxy(haproxy, dir.path(), &back, send);
     let data = format!("through HAProxy with {send}\n");
     let (port, back_data) = exchange(&front, data.as_bytes());
     assert_eq!(String::from_utf8_lossy(&back_data), data);
@@ -542,4 +561,418 @@ fn inetd_mode_reads_the_header_and_fails_a_refused_connection() {
             assert!(err.contains("refused: no PROXY protocol header"), "{err}");
         }
     }
+}
+
+/// Sockets that connect and send a header that never ends: `n` of them, each with `start`.
+fn stalled(addr: &str, start: &[u8], n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(start).unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Headers that never come do not hold `--max-connections`: with two slots and four sockets
+/// stalled in their header, a proxy's real connection is served at once (it used to wait for
+/// the stalled ones' 10s deadlines, and then for those behind them in the backlog).
+#[test]
+fn stalled_headers_do_not_lock_real_clients_out() {
+    for tls in [false, true] {
+        let mut args = vec!["--no-status", "--max-connections", "2", "--proxy-protocol"];
+        if tls {
+            args.push("--tls");
+        }
+        args.push("127.0.0.1:0");
+        let (server, typed) = server(&args);
+        let addr = typed.trim_start_matches("tls:");
+        let _stalled = stalled(addr, b"PROXY ", 2);
+        let _stalled_v2 = stalled(addr, V2_SIGNATURE, 2);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        if tls {
+            let port = free_port().to_string();
+            let args = ["--insecure", "--send-proxy", "v1", "-p", &port, &typed];
+            assert_eq!(client(&args, b"tls\n"), b"tls\n");
+        } else {
+            let (_, back) = exchange(addr, b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 7\r\nreal\n");
+            assert_eq!(back, b"real\n");
+        }
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "tls {tls}: served after {took:?}"
+        );
+        drop(server);
+    }
+}
+
+/// A stop does not wait for connections whose header is not whole: nobody is served there
+/// (it used to wait for them up to --shutdown-timeout, here longer than their deadline).
+#[test]
+fn a_stop_closes_connections_still_in_their_header_at_once() {
+    for tls in [false, true] {
+        let mut args = vec![
+            "--no-status",
+            "--shutdown-timeout",
+            "30s",
+            "--proxy-protocol",
+        ];
+        if tls {
+            args.push("--tls");
+        }
+        args.push("127.0.0.1:0");
+        let (server, addr) = server(&args);
+        let addr = addr.trim_start_matches("tls:").to_owned();
+        let mut pending = stalled(&addr, b"PROXY TCP4 192.0.2.7", 2);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let (status, err) = server.stop(LIMIT);
+        let took = start.elapsed();
+        assert!(status.success(), "{err}");
+        assert!(
+            took < Duration::from_secs(3),
+            "tls {tls}: stopped after {took:?}: {err}"
+        );
+        assert!(!err.contains("waiting up to"), "tls {tls}: {err}");
+        for s in &mut pending {
+            s.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut back = Vec::new();
+            let _ = s.read_to_end(&mut back);
+            assert!(back.is_empty(), "{back:?}");
+        }
+    }
+}
+
+/// How many times the process `pid`'s threads have slept and woken (voluntary context
+/// switches), all of them.
+fn wake_ups(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// First bytes that cannot be told apart yet (`\r\n` starts a v2 signature, `PRO` a v1
+/// line) and then nothing: the server waits for more bytes, it does not look again and again
+/// (it used to every 10ms per connection: a few thousand such sockets cost a core).
+#[test]
+fn undecided_first_bytes_cost_no_polling() {
+    let (server, addr) = server(&["--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let mut undecided = stalled(&addr, b"\r\n", 50);
+    undecided.extend(stalled(&addr, b"PRO", 50));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = wake_ups(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let woke = wake_ups(server.pid()) - before;
+    assert!(woke < 50, "the server woke {woke} times in 1s");
+    // They are still waited for: the rest of a header is read when it comes.
+    let mut s = undecided.pop().unwrap();
+    s.write_all(b"XY TCP4 192.0.2.7 127.0.0.1 40001 7\r\nlate\n")
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert_eq!(back, b"late\n");
+}
+
+/// A refusal is one log line whatever the header held: ppp's reason for a v1 line without its
+/// CRLF names the CRLF, which used to be written as is and broke the line in two.
+#[test]
+fn a_refusal_is_one_line() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let (port, back) = exchange(&addr, b"PROXY TCP4 192.0.2.7 127.0.0.1 1 2\rX\ndata\n");
+    assert!(back.is_empty(), "{back:?}");
+    let want = format!("127.0.0.1:{port}: refused: invalid PROXY v1 header: ");
+    assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    let (_, err) = server.stop(LIMIT);
+    let line = err.lines().find(|l| l.contains(&want)).unwrap();
+    assert!(line.ends_with(" echoed"), "cut in two: {err}");
+}
+
+/// The process `pid`'s data segment (heap and anonymous maps), in KiB.
+fn data_kib(pid: i32) -> u64 {
+    crate::util::mem_kib(pid, "VmData:")
+}
+
+/// A v2 header announcing 64 KiB that does not come costs what came, not what it announced
+/// (200 such sockets used to reserve 13 MB).
+#[test]
+fn a_v2_length_is_not_taken_on_trust() {
+    let (server, addr) = server(&["--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let mut fixed = V2_SIGNATURE.to_vec();
+    fixed.extend([0x21, 0x11, 0xff, 0xff]);
+    fixed.extend([7; 100]);
+    // One first, so the runtime's own first allocations are not counted.
+    let _first = stalled(&addr, &fixed, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = data_kib(server.pid());
+    let _announced = stalled(&addr, &fixed, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let grew = data_kib(server.pid()).saturating_sub(before);
+    assert!(grew < 6 * 1024, "200 sockets took {grew} KiB");
+}
+
+/// In inetd mode too, a stop does not wait for a header that is not whole: the connection is
+/// closed at once, said as a refusal (it used to be held for --shutdown-timeout).
+#[test]
+fn inetd_mode_stops_at_once_during_the_header() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (served, _) = listener.accept().unwrap();
+    let args = [
+        "echo-server",
+        "--inetd",
+        "--shutdown-timeout",
+        "30s",
+        "--proxy-protocol",
+    ];
+    let server = std_tool(args)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client.write_all(b"PROXY TCP4 192.0.2.7").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    crate::util::signal(&server, libc::SIGTERM);
+    let out = crate::util::output_timeout(server, LIMIT);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_no_panic(&out.stderr);
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(
+        err.contains("refused: no PROXY protocol header before the server stopped"),
+        "{err}"
+    );
+}
+
+/// Without --proxy-protocol a header is the client's data like any other: echoed whole, and
+/// the client it names is never shown as the peer.
+#[test]
+fn without_the_option_a_header_is_only_data() {
+    let (server, addr) = server(&["-v", "--no-status", "127.0.0.1:0"]);
+    let v1 = b"PROXY TCP4 192.0.2.66 127.0.0.1 40001 7\r\nafter\n".to_vec();
+    let mut v2 = v2_header(([192, 0, 2, 67], 40002), ([127, 0, 0, 1], 7));
+    v2.extend_from_slice(b"after\n");
+    for sent in [v1, v2] {
+        let (port, back) = exchange(&addr, &sent);
+        assert_eq!(back, sent);
+        let want = format!("127.0.0.1:{port}: open");
+        assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("192.0.2.6"), "{err}");
+}
+
+/// `--send-proxy` names the addresses as the server sees them: over IPv6 as TCP6, and to a
+/// dual-stack server through IPv4 (plain or v4-mapped) as TCP4, as a proxy would.
+#[test]
+fn our_client_names_ipv6_and_dual_stack_addresses() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback (::1 on lo) here; skipped");
+        return;
+    }
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "[::]:0"]);
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    for version in ["v1", "v2"] {
+        for (host, shown) in [
+            ("[::1]", "[::1]"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ] {
+            let source = free_port().to_string();
+            let target = format!("{host}:{port}");
+            let args = ["--send-proxy", version, "-p", &source, &target];
+            assert_eq!(client(&args, b"dual\n"), b"dual\n");
+            let want = format!("{shown}:{source}: open (PROXY {version} from {shown}:{source})");
+            assert!(
+                server.logs_within(LIMIT, &want),
+                "no {want:?}: {}",
+                server.stderr()
+            );
+        }
+        // -z's connection starts with the header too, or the server would refuse it.
+        client(&["-z", "--send-proxy", version, &addr], b"");
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+}
+
+/// A client that sends the start of a signature and closes is refused at once: nothing more
+/// can come (it used to be held to the header deadline).
+#[test]
+fn a_signature_cut_by_a_close_is_refused_at_once() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    for start in [&b"PRO"[..], b"\r\n\r\n"] {
+        let began = Instant::now();
+        let (port, back) = exchange(&addr, start);
+        let took = began.elapsed();
+        assert!(back.is_empty(), "{back:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{start:?}: closed after {took:?}"
+        );
+        let want = format!("127.0.0.1:{port}: refused: no PROXY protocol header: ");
+        assert!(server.logs_within(LIMIT, &want), "{}", server.stderr());
+    }
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+}
+
+/// With =optional a direct client that has not spoken by the header deadline is served as
+/// is, not refused: a person at nc may well wait before typing (it used to be cut off).
+#[test]
+fn optional_serves_a_client_that_speaks_late() {
+    let (server, addr) = server(&[
+        "-v",
+        "--no-status",
+        "--idle-timeout",
+        "1s",
+        "--proxy-protocol=optional",
+        "127.0.0.1:0",
+    ]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = s.write_all(b"late\n");
+    let mut back = [0u8; 5];
+    let read = s.read_exact(&mut back);
+    assert!(read.is_ok(), "{read:?}: {}", server.stderr());
+    assert_eq!(&back, b"late\n");
+    let (status, err) = server.stop(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(err.contains(": open (no PROXY protocol header)"), "{err}");
+}
+
+/// A v2 header with TLVs after its addresses (HAProxy's proxy-v2-options: ALPN, unique id,
+/// SSL) is read to its announced length and stripped whole; the bytes after it are echoed.
+#[test]
+fn v2_tlvs_are_stripped_with_the_header() {
+    let (server, addr) = server(&["-v", "--no-status", "--proxy-protocol", "127.0.0.1:0"]);
+    let tlvs: &[u8] = b"\x01\x00\x02h2\x05\x00\x04uid1\x04\x00\x03\x00\x00\x00";
+    let mut header = v2_header(([192, 0, 2, 44], 40044), ([127, 0, 0, 1], 7));
+    let len = u16::from_be_bytes([header[14], header[15]]) + tlvs.len() as u16;
+    header[14..16].copy_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(tlvs);
+    header.extend_from_slice(b"after the TLVs\n");
+    let (_, back) = exchange(&addr, &header);
+    assert_eq!(back, b"after the TLVs\n");
+    let want = "192.0.2.44:40044: open (PROXY v2 from 127.0.0.1:";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+}
+
+/// A header trickled a byte at a time (slowloris) gains nothing by it: the deadline runs from
+/// the connection's start, not from its last byte.
+#[test]
+fn a_trickled_header_is_bound_by_the_deadline() {
+    let (server, addr) = server(&[
+        "--no-status",
+        "--idle-timeout",
+        "1s",
+        "--proxy-protocol",
+        "127.0.0.1:0",
+    ]);
+    for header in [
+        b"PROXY TCP4 192.0.2.7 127.0.0.1 40001 7\r\n".to_vec(),
+        v2_header(([192, 0, 2, 7], 40001), ([127, 0, 0, 1], 7)),
+    ] {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let start = Instant::now();
+        let mut cut = None;
+        for byte in &header {
+            if s.write_all(&[*byte]).is_err() {
+                cut = Some(start.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = cut.unwrap_or_else(|| start.elapsed());
+        assert!(
+            took < Duration::from_millis(2500),
+            "{:?}: still open after {took:?}",
+            &header[..6]
+        );
+    }
+    let want = "refused: no whole PROXY protocol header within 1s";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
+}
+
+/// A TLS client behind a proxy, as Python's ssl module plays it: the header and the
+/// ClientHello in one write, then the handshake and one echo. Prints what came back.
+const HEADER_AND_HELLO: &str = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+def pump(step):
+    while True:
+        try:
+            return step()
+        except ssl.SSLWantReadError:
+            s.sendall(outgoing.read())
+            data = s.recv(65536)
+            if not data:
+                sys.exit("the server closed the connection")
+            incoming.write(data)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    s.sendall(b"PROXY TCP4 192.0.2.55 127.0.0.1 40055 7\r\n" + outgoing.read())
+pump(tls.do_handshake)
+tls.write(b"one segment\n")
+s.sendall(outgoing.read())
+sys.stdout.write(pump(lambda: tls.read(100)).decode())
+"#;
+
+/// Over TLS, a header and the ClientHello in the same segment: the header is stripped, the
+/// ClientHello after it is the handshake's.
+#[test]
+fn over_tls_a_header_and_the_client_hello_in_one_segment() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !peer_present("python3", python) {
+        return;
+    }
+    let (server, addr) = server(&[
+        "-v",
+        "--no-status",
+        "--tls",
+        "--proxy-protocol",
+        "127.0.0.1:0",
+    ]);
+    let addr = addr.trim_start_matches("tls:");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let child = other("python3")
+        .args(["-c", HEADER_AND_HELLO, host, port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::util::output_timeout(child, LIMIT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}: {}", server.stderr());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one segment\n");
+    let want = "192.0.2.55:40055: open (PROXY v1 from 127.0.0.1:";
+    assert!(server.logs_within(LIMIT, want), "{}", server.stderr());
 }

@@ -27,13 +27,15 @@ type (\"summary\"), run {id (128 random bits in hex), started (RFC 3339, UTC: wh
 began, after --start-at's wait), version, host (the generator's host name), labels \
 (--label KEY=VALUE as {KEY: VALUE}), options (every option in effect, durations in \
 seconds: mode, target, transport, family, tls {trust, servername, client_cert} or null, \
-size, timeout_s, connect_timeout_s, wait_s, start_at; probe: count, interval_s, \
-deadline_s, new_connection; load: connections, duration_s, rate, connect_rate)}, \
+size, timeout_s, connect_timeout_s, wait_s, start_at, report_every_s, json_lines, warmup_s, \
+hdr_log, percentiles; probe: count, interval_s, deadline_s, new_connection; load: \
+connections, duration_s, rate, connect_rate)}, \
 mode (\"probe\" or \"load\"), server (as the lines name it: ADDR, tls:ADDR, udp:ADDR, \
 unix:PATH), size (bytes per message), sent, received (replies that came back, intact or \
 not), lost (sent = received + lost), mismatched (replies that differ from what was sent), \
 ok (true when replies came, none was lost or differed, and every connection opened; the \
-exit status is 0 exactly then, with or without Ctrl-C), rtt_ms {min, avg, max, mdev, p50, \
+exit status is 0 exactly then, with or without Ctrl-C, if --hdr-log's and --percentiles' \
+files took all their lines), rtt_ms {min, avg, max, mdev, p50, \
 p90, p99, p99_9}, duration_s (measured: from the first probe to the summary, or the \
 load's run), interrupted (Ctrl-C ended it: a probe awaiting its echo then counts as sent \
 and lost, as ping counts it, but is not held against ok; load's messages then in flight \
@@ -81,11 +83,10 @@ of the first connections, opened before the run starts).";
 
 /// `--percentiles`' long help.
 const PERCENTILES_HELP: &str = "\
-Write the round trips' percentile spectrum, as wrk2 --latency prints its \"Detailed \
-Percentile spectrum\" and HdrHistogram's outputPercentileDistribution writes a .hgrm file, to \
-FILE (created or emptied before the run): columns Value (milliseconds), Percentile, \
-TotalCount, 1/(1-Percentile), then the #[Mean, StdDeviation], #[Max, Total count] and \
-#[Buckets, SubBuckets] lines. HdrHistogram's plotter (hdrhistogram.github.io/HdrHistogram/\
+Write the round trips' percentile spectrum exactly as wrk2 --latency prints its \"Detailed \
+Percentile spectrum\" (a .hgrm file) to FILE (created or emptied before the run): columns \
+Value (milliseconds), Percentile, TotalCount, 1/(1-Percentile) (inf in the last row, at \
+100%), then the #[Mean, StdDeviation], #[Max, Total count] and #[Buckets, SubBuckets] lines. HdrHistogram's plotter (hdrhistogram.github.io/HdrHistogram/\
 plotFiles.html) reads it as it reads wrk2's. '-' prints it on stdout after the text report \
 (not with --json, whose stdout is one JSON object). With --rate the values are from the \
 intended send times, as the summary's rtt_ms.";
@@ -93,14 +94,18 @@ intended send times, as the summary's rtt_ms.";
 /// `--hdr-log`'s long help.
 const HDR_LOG_HELP: &str = "\
 Write the round trips as an HdrHistogram interval log to FILE (created or emptied before \
-the run), one histogram per interval of --report-every (1s without it), as wrk2, jHiccup and \
-HdrHistogram's own tools write them, for HistogramLogProcessor, the plotter or Python's hdrh \
-to read: #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: ...] (the run's start), \
-the \"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
+the run), one histogram per interval of --report-every (1s without it), as jHiccup and \
+HdrHistogram's HistogramLogWriter write them, for HistogramLogProcessor (with \
+-outputValueUnitRatio 1000, the values being microseconds; the plotter reads its .hgrm) or \
+Python's hdrh to read. It holds #[StartTime: <seconds since epoch>, <date>] and #[BaseTime: \
+...] (the run's start), the \
+\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\" \
 legend, then per interval its start (seconds from BaseTime), its length, its largest round \
 trip in milliseconds and its histogram (V2, deflated, base64) in microseconds (lowest 1, 3 \
 significant digits). The intervals of --warmup are left out. Their sum has the summary's \
-count and percentiles (those are never beyond the exact min and max).";
+count and percentiles (those are never beyond the exact min and max). With --rate the \
+round trips are from the intended send times, as the summary's rtt_ms. A log that fails \
+mid-run is said at once and closed; the run goes on to its summary, then exits 1.";
 
 /// The measuring options, flattened into `echo-client`'s.
 #[derive(Debug, Args, Clone, Default)]
@@ -190,7 +195,8 @@ pub struct SeriesArgs {
     /// Print a line per interval of DURATION on stderr while the probe or load runs (msgs/s,
     /// MB/s, p50, p99 and max round trip, and load's errors or the probe's lost, late and
     /// duplicate replies in that interval), as iperf3 -i: seconds (1) or a DURATION, at least
-    /// 100ms.
+    /// 100ms. The probe's lines come out with its next send, reply or loss (so at least every
+    /// --interval while it sends); the last interval takes the replies after the last send.
     #[arg(long, value_name = "DURATION", value_parser = parse_report_every, requires = "mode", allow_hyphen_values = true)]
     pub report_every: Option<Duration>,
 
@@ -201,8 +207,9 @@ pub struct SeriesArgs {
     /// Run this long first and leave it out of every figure (counts, rates, latencies, the
     /// log), as iperf3 -O: seconds (2) or a DURATION. Load's --duration and the probe's
     /// --count are then the measured part, after it (a probe sent during it is the warmup's
-    /// whenever its reply comes; its lines are marked (warmup)). Its interval lines are marked
-    /// (warmup).
+    /// whenever its reply comes). Its interval lines and its probes' lines are marked
+    /// (warmup), its --json-lines objects "warmup": true. Ctrl-C during it measures nothing:
+    /// exit 1.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "mode", allow_hyphen_values = true)]
     pub warmup: Option<Duration>,
 

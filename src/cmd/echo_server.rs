@@ -13,6 +13,7 @@ mod admit;
 mod conn;
 mod dump;
 mod fault;
+mod gate;
 mod inetd;
 mod life;
 mod log;

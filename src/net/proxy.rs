@@ -160,9 +160,17 @@ fn pair(
     )
 }
 
-/// ppp's reason, worded as our other reasons are (lower case, no full stop).
+/// ppp's reason, worded as our other reasons are (lower case, no full stop), on one line: some
+/// name the CRLF a v1 line must end in, which as is would break the log line in two.
 fn invalid(version: Version, err: &dyn std::fmt::Display) -> String {
-    let text = err.to_string();
+    let mut text = String::new();
+    for c in err.to_string().chars() {
+        if c.is_control() {
+            text.extend(c.escape_default());
+        } else {
+            text.push(c);
+        }
+    }
     let text = text.trim_end_matches('.');
     let mut chars = text.chars();
     let worded = match chars.next() {
@@ -327,6 +335,8 @@ mod tests {
         assert!(!err.ends_with('.'), "{err}");
         let err = parse(b"PROXY TCP4 192.0.2.7 127.0.0.1 1 2\n").unwrap_err();
         assert!(err.starts_with("invalid PROXY v1 header"), "{err}");
+        let err = parse(b"PROXY TCP4 192.0.2.7 127.0.0.1 1 2\rX\n").unwrap_err();
+        assert!(!err.contains(['\r', '\n']), "{err:?}");
         let mut v3 = V2_SIGNATURE.to_vec();
         v3.extend([0x31, 0x00, 0, 0]);
         let err = parse(&v3).unwrap_err();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
@@ -28,16 +28,39 @@ pub trait Connection: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static 
     /// Waits until the socket may have bytes to read (or an end or error to report).
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// Copies what is ready into `buf` without taking it off the socket and without waiting
-    /// (EAGAIN when nothing, clearing the readiness [`readable`](Connection::readable) saw):
-    /// to look at a PROXY protocol header before deciding how much of it to read.
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Copies what is ready into `buf` without taking it off the socket and without waiting,
+    /// once more than the `seen` bytes already looked at are there (or the stream ended: 0).
+    /// Else EAGAIN, clearing the readiness [`readable`](Connection::readable) saw, so that it
+    /// waits for new bytes instead of waking at once for the same ones. To look at a PROXY
+    /// protocol header before deciding how much of it to read.
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize>;
 }
 
-/// One `recv(MSG_PEEK)`.
-fn peek(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
-    let (n, _) = rustix::net::recv(fd, buf, rustix::net::RecvFlags::PEEK)?;
+/// One `recv(MSG_PEEK)`, EAGAIN when it finds no more than `seen` bytes and more may come. Run
+/// inside `try_io`, whose EAGAIN clears only the readiness seen before it: bytes that come
+/// after this look still wake the next wait.
+fn peek(fd: impl AsFd, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+    let (n, _) = rustix::net::recv(&fd, buf, rustix::net::RecvFlags::PEEK)?;
+    if n > 0 && n <= seen && !read_closed(fd.as_fd()) {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
     Ok(n)
+}
+
+/// Whether the peer has closed its side: no new bytes will come, and the readiness that says
+/// so is never cleared (an EAGAIN then would have the caller's wait spin).
+fn read_closed(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&now)) {
+        Ok(0) => false,
+        // Ready, or a poll that failed: the caller is told what is there and decides.
+        _ => true,
+    }
 }
 
 impl Connection for TcpStream {
@@ -57,8 +80,8 @@ impl Connection for TcpStream {
         TcpStream::readable(self).await
     }
 
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, || peek(self, buf))
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf, seen))
     }
 }
 
@@ -75,8 +98,8 @@ impl Connection for UnixStream {
         UnixStream::readable(self).await
     }
 
-    fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, || peek(self, buf))
+    fn try_peek(&self, buf: &mut [u8], seen: usize) -> io::Result<usize> {
+        self.try_io(Interest::READABLE, || peek(self, buf, seen))
     }
 }
 

@@ -224,11 +224,6 @@ fn options_in_effect(args: &EchoClientArgs, mode: Mode) -> serde_json::Value {
         "connect_timeout_s": secs(args.connect_timeout),
         "wait_s": args.wait.map(secs),
         "start_at": args.fleet.start_at.as_ref().map(|s| crate::cli::report::rfc3339(s.at)),
-        "report_every_s": m.series.report_every.map(secs),
-        "json_lines": m.series.json_lines,
-        "warmup_s": m.series.warmup.map(secs),
-        "hdr_log": m.series.hdr_log.as_ref().map(|p| p.to_string_lossy().into_owned()),
-        "percentiles": m.series.percentiles.as_ref().map(|p| p.to_string_lossy().into_owned()),
     });
     let specific = match mode {
         Mode::Probe { count } => json!({
@@ -246,10 +241,25 @@ fn options_in_effect(args: &EchoClientArgs, mode: Mode) -> serde_json::Value {
             "connect_rate": args.fleet.connect_rate,
         }),
     };
-    if let (Some(all), serde_json::Value::Object(more)) = (options.as_object_mut(), specific) {
-        all.extend(more);
+    for part in [specific, series_options(&m.series)] {
+        if let (Some(all), serde_json::Value::Object(more)) = (options.as_object_mut(), part) {
+            all.extend(more);
+        }
     }
     options
+}
+
+/// The interval series' and histogram files' options, as [`options_in_effect`] gives them.
+fn series_options(series: &crate::cli::measure::SeriesArgs) -> serde_json::Value {
+    let path =
+        |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    serde_json::json!({
+        "report_every_s": series.report_every.map(|d| d.as_secs_f64()),
+        "json_lines": series.json_lines,
+        "warmup_s": series.warmup.map(|d| d.as_secs_f64()),
+        "hdr_log": path(&series.hdr_log),
+        "percentiles": path(&series.percentiles),
+    })
 }
 
 /// Runs `engine` once `--start-at` has come (at once without it), marking the run started.

@@ -66,8 +66,22 @@ pub async fn serve(
         tls::Server::new(tls, limit.clone(), config.max_connections)
             .with_faults(config.faults.clone())
     });
-    // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept.
-    let accept_limit = if tls.is_some() { None } else { limit };
+    // Plain behind a proxy, the header has its own room and the permit comes after it.
+    let room = match (&tls, config.proxy) {
+        (None, Some(mode)) => Some(proxy::Room::new(
+            mode,
+            limit.clone(),
+            config.max_connections,
+        )),
+        _ => None,
+    };
+    // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept;
+    // plain behind a proxy, once the header is read.
+    let accept_limit = if tls.is_some() || room.is_some() {
+        None
+    } else {
+        limit
+    };
     let spawner = Spawner {
         stats: Arc::clone(&stats),
         ui: log.clone(),
@@ -75,6 +89,7 @@ pub async fn serve(
         tracker: TaskTracker::new(),
         idle: config.idle_timeout,
         tls,
+        room,
         proxy: config.proxy,
         hex_dump: config.hex_dump,
         faults: config.faults,
@@ -186,8 +201,11 @@ fn accept_all(
 /// `again`), then closes the rest. How many were closed, and whether `again` cut the wait.
 async fn drain(spawner: &Spawner, timeout: Duration, again: impl Future) -> (u64, bool) {
     let (stats, log) = (&spawner.stats, &spawner.ui);
-    // Connections that never sent a ClientHello are closed, not waited for.
-    let silent = spawner.tls.as_ref().map_or(0, tls::Server::stop_silent) as u64;
+    // Connections that never sent a ClientHello (or a whole PROXY protocol header) are
+    // closed, not waited for.
+    let silent = spawner.tls.as_ref().map_or(0, tls::Server::stop_silent)
+        + spawner.room.as_ref().map_or(0, proxy::Room::stop_silent);
+    let silent = silent as u64;
     spawner.tracker.close();
     let open = stats.active.load(Ordering::Relaxed).saturating_sub(silent);
     if open > 0 {
@@ -229,6 +247,8 @@ struct Spawner {
     tracker: TaskTracker,
     idle: Option<Duration>,
     tls: Option<tls::Server>,
+    /// Plain behind a proxy: the room for headers.
+    room: Option<proxy::Room>,
     proxy: Option<ProxyProtocol>,
     /// `-x`.
     hex_dump: bool,
@@ -237,15 +257,25 @@ struct Spawner {
 }
 
 impl Spawner {
+    /// Room for what a connection just accepted must send before it is served (its TLS
+    /// handshake, or plain its PROXY protocol header), if anything: waits while there is none.
+    async fn admit(&self) -> Option<life::Ticket> {
+        match (&self.tls, &self.room) {
+            (Some(tls), _) => Some(life::Ticket::Tls(tls.admit().await)),
+            (None, Some(room)) => Some(life::Ticket::Header(room.admit().await)),
+            (None, None) => None,
+        }
+    }
+
     /// Counts the connection as active and served, and runs it on its own task: with its
-    /// permit (plain, with a limit), or admitted to its TLS handshake (`ticket`), and its
-    /// place under `--max-per-ip` (`pass`).
+    /// permit (plain, with a limit), or admitted to its handshake or header (`ticket`), and
+    /// its place under `--max-per-ip` (`pass`).
     fn spawn<C: Connection>(
         &self,
         stream: C,
         peer: Peer,
         permit: Option<OwnedSemaphorePermit>,
-        ticket: Option<tls::Ticket>,
+        ticket: Option<life::Ticket>,
         pass: Option<admit::Pass>,
     ) {
         let stats = Arc::clone(&self.stats);
@@ -318,10 +348,7 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
                         }
                     }
                 };
-                let ticket = match &spawner.tls {
-                    Some(tls) => Some(tls.admit().await),
-                    None => None,
-                };
+                let ticket = spawner.admit().await;
                 spawner.spawn(stream, peer, permit, ticket, pass);
             }
             Err(err) => {

@@ -36,6 +36,7 @@ use rustix::io::FdFlags;
 use socket2::{Domain, SockRef, Type};
 use tokio_util::sync::CancellationToken;
 
+use super::life::Ticket;
 use super::stats::Stats;
 use crate::cli::EchoServerArgs;
 use crate::exit::Exit;
@@ -260,12 +261,29 @@ pub(super) fn run(given: OneConnection, args: &EchoServerArgs, ui: &Ui) -> eyre:
         ),
         None => None,
     };
+    // Plain behind a proxy, the header has a room too, as over the accept loops.
+    let room = match (&tls, args.proxy_protocol) {
+        (None, Some(mode)) => Some(super::proxy::Room::new(mode, None, None)),
+        _ => None,
+    };
     let origin = given.origin;
     runtime::block_on(Flavor::CurrentThread, async move {
         let (signal, again) = runtime::shutdown_signals()?;
-        let ticket = match &tls {
-            Some(tls) => Some(tls.admit().await),
-            None => None,
+        let ticket = match (&tls, &room) {
+            (Some(tls), _) => Some(Ticket::Tls(tls.admit().await)),
+            (None, Some(room)) => Some(Ticket::Header(room.admit().await)),
+            (None, None) => None,
+        };
+        // Nobody is served before a whole PROXY protocol header or ClientHello: a stop closes
+        // such a connection at once, as the server does, rather than after --shutdown-timeout.
+        let signal = async {
+            signal.await;
+            if let Some(tls) = &tls {
+                tls.stop_silent();
+            }
+            if let Some(room) = &room {
+                room.stop_silent();
+            }
         };
         let ended = if given.unix {
             let stream = std::os::unix::net::UnixStream::from(given.socket);
@@ -317,7 +335,7 @@ fn unix_stream(stream: UnixStream) -> io::Result<(tokio::net::UnixStream, Peer)>
 async fn serve<C: Connection>(
     stream: C,
     peer: Peer,
-    ticket: Option<super::tls::Ticket>,
+    ticket: Option<Ticket>,
     args: &EchoServerArgs,
     ui: &Ui,
     signal: impl std::future::Future<Output = ()>,

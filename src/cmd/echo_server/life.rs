@@ -21,6 +21,15 @@ use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
 use crate::ui::{self, Level, Ui};
 
+/// A connection's room before it serves anyone, apart from `--max-connections`: every TLS
+/// connection has one, and so does every plain one behind a proxy (`--proxy-protocol`).
+pub(super) enum Ticket {
+    /// For its TLS handshake (and its PROXY protocol header first, if one is expected).
+    Tls(tls::Ticket),
+    /// For its PROXY protocol header, plain.
+    Header(proxy::Ticket),
+}
+
 /// What a connection's task needs besides its stream.
 pub(super) struct Conn<'a> {
     /// Who is at the other end, as `-v` names them.
@@ -53,7 +62,7 @@ pub(super) async fn connection<C: Connection>(
     mut stream: C,
     conn: Conn<'_>,
     permit: Option<OwnedSemaphorePermit>,
-    ticket: Option<tls::Ticket>,
+    ticket: Option<Ticket>,
 ) -> Option<String> {
     let start = Instant::now();
     stream.prepare();
@@ -137,33 +146,19 @@ fn say_closed(
         .say(log);
 }
 
-/// The echo of the connection's transport: over TLS when a `ticket` is given, plain otherwise;
-/// first, with `--proxy-protocol`, the header, whose client becomes `peer`.
+/// The echo of the connection's transport: over TLS when a TLS `ticket` is given, plain
+/// otherwise (with its faults, if any); first, with `--proxy-protocol`, the header, whose
+/// client becomes `peer` and is the one admitted or refused.
 async fn echo<C: Connection>(
-    ticket: Option<tls::Ticket>,
+    ticket: Option<Ticket>,
     stream: &mut C,
     conn: &Conn<'_>,
     peer: &mut Peer,
     echoed: &mut u64,
 ) -> std::io::Result<conn::End> {
     let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
-    if let Some(mode) = conn.proxy {
-        let limit = tls::handshake_limit(idle);
-        // Boxed, as the TLS echo is: inline, its buffers and timer would grow every
-        // connection's task, with or without the option.
-        let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
-        *peer = match &ticket {
-            // Over TLS the header is part of the wait for the ClientHello, which the gate
-            // may end to make room, or at a stop.
-            Some(ticket) => tokio::select! {
-                biased;
-                received = received => received?,
-                why = ticket.closed() => return Err(std::io::Error::other(why)),
-            },
-            None => received.await?,
-        };
-    }
-    // Behind a proxy, the client the header names is the one admitted (or refused).
+    // The --max-connections slot a plain header's room hands over is held for the echo.
+    let (tls, _slot) = header(ticket, stream, conn, peer).await?;
     let _pass = match (conn.proxy, conn.admission) {
         (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log) {
             Some(pass) => Some(pass),
@@ -180,18 +175,54 @@ async fn echo<C: Connection>(
     let dumps = conn
         .dump_as
         .map(|number| dump::Dumps::new(log, peer, number));
-    match (ticket, conn.faults, dumps) {
+    match (tls, conn.faults, dumps) {
         (None, None, None) => conn::echo(stream, idle, stats, echoed).await,
         // Boxed, as TLS is: only a server injecting faults pays for their state.
         (None, Some(plan), _) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
         (None, None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
-        // connection's task too.
-        // Over TLS the faults come with the ticket, to be injected after the handshake.
+        // connection's task too. Over TLS the faults come with the ticket, to be injected
+        // after the handshake.
         (Some(ticket), _, dumps) => {
             let tls = tls::echo(ticket, stream, peer, idle, (stats, echoed), log, dumps);
             Box::pin(tls).await
         }
+    }
+}
+
+/// With `--proxy-protocol`, reads the header and makes the client it names `peer`; returns
+/// the TLS ticket still to be used, and the slot a plain header's room hands over.
+async fn header<C: Connection>(
+    ticket: Option<Ticket>,
+    stream: &mut C,
+    conn: &Conn<'_>,
+    peer: &mut Peer,
+) -> std::io::Result<(Option<tls::Ticket>, Option<OwnedSemaphorePermit>)> {
+    let (idle, log) = (conn.idle, conn.log);
+    // The header reads are boxed, as the TLS echo is: inline, their buffers and timer would
+    // grow every connection's task, with or without the option.
+    match ticket {
+        Some(Ticket::Header(ticket)) => {
+            let limit = tls::handshake_limit(idle);
+            let (client, permit) = Box::pin(ticket.receive(stream, *peer, limit, log)).await?;
+            *peer = client;
+            Ok((None, permit))
+        }
+        Some(Ticket::Tls(ticket)) => {
+            if let Some(mode) = conn.proxy {
+                let limit = tls::handshake_limit(idle);
+                let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
+                // Over TLS the header is part of the wait for the ClientHello, which the gate
+                // may end to make room, or at a stop.
+                *peer = tokio::select! {
+                    biased;
+                    received = received => received?,
+                    why = ticket.closed() => return Err(proxy::given_way(*peer, why, log)),
+                };
+            }
+            Ok((Some(ticket), None))
+        }
+        None => Ok((None, None)),
     }
 }
 

@@ -13,8 +13,6 @@
 //! and handshakes have a bound of their own, where stalled handshakes make room for new ones
 //! ([`gate`]): connections that never speak cannot keep a real client out.
 
-mod gate;
-
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -32,6 +30,7 @@ use super::conn::End;
 use super::dump::Dumps;
 use super::log::{self, Event};
 use super::stats::{Count, HandshakeFailure, Stats};
+use super::{gate, proxy};
 use crate::cli::tls::ServerTls;
 use crate::net::listen::Listener;
 use crate::net::stream::{Connection, Peer};
@@ -199,7 +198,7 @@ pub(super) fn handshake_limit(idle: Option<Duration>) -> Duration {
 }
 
 /// How many handshakes may be in flight with `--max-connections` `n`: see [`MIN_HANDSHAKES`].
-fn handshake_room(n: NonZeroUsize) -> usize {
+pub(super) fn handshake_room(n: NonZeroUsize) -> usize {
     let wanted = n.get().max(MIN_HANDSHAKES);
     let fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     match fds.and_then(|fds| usize::try_from(fds).ok()) {
@@ -218,12 +217,13 @@ pub(super) struct Ticket {
 }
 
 impl Ticket {
-    /// Resolves when the gate closes this connection before its handshake (to make room, or
-    /// at a stop), with the reason: what comes before the ClientHello (a PROXY protocol
-    /// header) gives way as a silent handshake would.
-    pub(super) async fn closed(&self) -> String {
+    /// Resolves when the gate closes this connection while its PROXY protocol header, which
+    /// comes before the ClientHello, is awaited (to make room, or at a stop), with the reason
+    /// and whether it is worth a line without `-v`: the header gives way as a silent
+    /// handshake would.
+    pub(super) async fn closed(&self) -> (String, bool) {
         self.slot.closed().await;
-        self.slot.why_closed().0
+        self.slot.why_closed_awaiting(proxy::AWAITED)
     }
 }
 

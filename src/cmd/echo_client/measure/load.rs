@@ -1023,32 +1023,48 @@ fn report(
     } else {
         print(&text(&summary))?;
     }
-    outputs.percentiles(latencies)?;
+    outputs.finish(latencies)?;
     if summary.ok {
         return Ok(Exit::Success);
     }
+    let failed = (results.failed, results.out_of_files, results.connect_error);
+    Err(failure(load, &summary, failed))
+}
+
+/// Why a run that was not ok failed, naming only what went wrong ("0 of 98413 messages lost"
+/// led a run whose connections failed); `failed`: the connections that failed, whether for
+/// want of file descriptors, and the first one's error.
+fn failure(
+    load: &Load,
+    summary: &LoadSummary,
+    (failed, out_of_files, connect_error): (u64, bool, Option<String>),
+) -> eyre::Report {
+    let c = summary.counts;
     if c.sent == 0 && summary.errors.is_empty() {
-        eyre::bail!("no reply from {} before the interrupt", summary.server);
+        // Replies may have come in the warmup, but they are in no figure: nothing measured.
+        if summary.duration_s == 0.0 && !load.series.warmup.is_zero() {
+            let warmup = ui::duration(load.series.warmup);
+            return eyre::eyre!("ended during the {warmup} warmup: nothing was measured");
+        }
+        return eyre::eyre!("no reply from {} before the interrupt", summary.server);
     }
-    // Only what went wrong: "0 of 98413 messages lost" led a run whose connections failed.
     let mut why = Vec::new();
     if !c.intact() {
         why.push(c.trouble());
     }
-    if results.failed > 0 {
-        let limit = if results.out_of_files {
+    if failed > 0 {
+        let limit = if out_of_files {
             format!("; {}", open_files_advice())
         } else {
             String::new()
         };
         why.push(format!(
-            "{} of {} connections failed: {}{limit}",
-            results.failed,
+            "{failed} of {} connections failed: {}{limit}",
             load.connections,
-            results.connect_error.unwrap_or_default()
+            connect_error.unwrap_or_default()
         ));
     }
-    eyre::bail!("{} ({})", why.join("; "), errors(&summary.errors))
+    eyre::eyre!("{} ({})", why.join("; "), errors(&summary.errors))
 }
 
 /// How many connections the run has, the same in the header and the report: `50
@@ -1156,8 +1172,15 @@ fn text(s: &LoadSummary) -> String {
         s.mb_per_s
     );
     if let Some(t) = s.rtt_ms {
+        // With --rate two lines of figures follow each other: each says which it is, as
+        // wrk2 -U heads its "Recorded" and "Uncorrected" distributions.
+        let which = if s.rtt_uncorrected_ms.is_some() {
+            " (corrected: from the scheduled send)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms\n",
+            "latency p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms{which}\n",
             t.p50, t.p90, t.p99, t.p99_9, t.max
         ));
     }
@@ -1166,7 +1189,7 @@ fn text(s: &LoadSummary) -> String {
         // lateness (coordinated omission) would have reported.
         out.push_str(&format!(
             "uncorrected p50/p90/p99/p99.9/max = {:.3}/{:.3}/{:.3}/{:.3}/{:.3} ms \
-             (from the actual send, not the schedule)\n",
+             (uncorrected: from the actual send)\n",
             t.p50, t.p90, t.p99, t.p99_9, t.max
         ));
     }

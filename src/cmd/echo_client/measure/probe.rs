@@ -822,11 +822,16 @@ fn finish(mut tally: Tally<'_>, stop: Option<Stop>, run: &Run) -> eyre::Result<E
     } else {
         print(&text(&summary, elapsed))?;
     }
-    tally.series.outputs.percentiles(&tally.rtt)?;
+    tally.series.outputs.finish(&tally.rtt)?;
     if summary.ok {
         return Ok(Exit::Success);
     }
     let c = tally.counts;
+    // Replies may have come in the warmup, but they are in no figure: nothing measured.
+    if c.sent == 0 && tally.series.warm_probes() > 0 {
+        let warmup = ui::duration(tally.series.warmup());
+        eyre::bail!("ended during the {warmup} warmup: nothing was measured");
+    }
     if c.received == 0 {
         eyre::bail!("no reply from {}", tally.server);
     }

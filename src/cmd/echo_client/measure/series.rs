@@ -280,6 +280,8 @@ pub(super) struct Outputs {
     lines: bool,
     json_lines: bool,
     hdr_log: Option<(File, PathBuf)>,
+    /// Why the log stopped taking lines mid-run: the run went on, and fails at its end.
+    hdr_log_failed: Option<eyre::Report>,
     percentiles: Option<Percentiles>,
     percentiles_file: Option<File>,
     /// Bytes per message, for the MB/s.
@@ -299,6 +301,30 @@ fn create(option: &str, path: &Path) -> eyre::Result<File> {
     })
 }
 
+/// The command line refuses the same name for both files; this catches one file under two
+/// names (`run.log` and `./run.log`, a link), whose two writers would overwrite each other.
+/// Devices such as /dev/null are no concern.
+fn refuse_one_file_for_two(
+    log: &File,
+    log_path: &Path,
+    hgrm: &File,
+    path: &Path,
+) -> eyre::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Ok(a), Ok(b)) = (log.metadata(), hgrm.metadata()) else {
+        return Ok(());
+    };
+    if a.is_file() && a.dev() == b.dev() && a.ino() == b.ino() {
+        eyre::bail!(
+            "--hdr-log {} and --percentiles {} are the same file: give each its own (e.g. \
+             run.hlog and run.hgrm)",
+            quote(log_path.as_os_str()),
+            quote(path.as_os_str())
+        );
+    }
+    Ok(())
+}
+
 impl Outputs {
     /// Opens the files `settings` names, for messages of `size` bytes; `probe`: for probe
     /// mode.
@@ -308,13 +334,20 @@ impl Outputs {
             None => None,
         };
         let percentiles_file = match &settings.percentiles {
-            Some(Percentiles::File(path)) => Some(create("--percentiles", path)?),
+            Some(Percentiles::File(path)) => {
+                let file = create("--percentiles", path)?;
+                if let Some((log, log_path)) = &hdr_log {
+                    refuse_one_file_for_two(log, log_path, &file, path)?;
+                }
+                Some(file)
+            }
             _ => None,
         };
         Ok(Outputs {
             lines: settings.every.is_some() && !settings.json_lines,
             json_lines: settings.json_lines,
             hdr_log,
+            hdr_log_failed: None,
             percentiles: settings.percentiles.clone(),
             percentiles_file,
             size,
@@ -387,29 +420,43 @@ impl Outputs {
             text.push('\n');
             print(&text)?;
         }
-        if let (Some((file, path)), false) = (&mut self.hdr_log, warmup) {
-            let l = &interval.latencies;
-            let text = format!(
-                "{start:.3},{:.3},{:.3},{}\n",
-                end - start,
-                l.max_us() as f64 / 1e3,
-                l.encode()
-            );
-            write_to(file, path, "--hdr-log", &text)?;
+        if !warmup {
+            self.log((start, end), &interval.latencies, ui);
         }
         Ok(())
     }
 
+    /// Writes an interval's log line. A log that fails mid-run (a full disk, its reader gone)
+    /// is said at once and closed, but the run goes on: its summary is worth more than the
+    /// log's last lines, and [`Outputs::finish`] fails the run for the loss.
+    fn log(&mut self, (start, end): (f64, f64), l: &Latencies, ui: &Ui) {
+        let Some((file, path)) = &mut self.hdr_log else {
+            return;
+        };
+        let text = format!(
+            "{start:.3},{:.3},{:.3},{}\n",
+            end - start,
+            l.max_us() as f64 / 1e3,
+            l.encode()
+        );
+        if let Err(err) = write_to(file, path, "--hdr-log", &text) {
+            ui.warn(&format!("{err:#}; the run goes on without it"));
+            self.hdr_log = None;
+            self.hdr_log_failed = Some(err);
+        }
+    }
+
     /// Writes the run's percentile spectrum to `--percentiles`' file, or after the text report
-    /// on stdout (`-`): call after the report.
-    pub(super) fn percentiles(&mut self, latencies: &Latencies) -> eyre::Result<()> {
+    /// on stdout (`-`), and fails if the log lost lines: call after the report.
+    pub(super) fn finish(&mut self, latencies: &Latencies) -> eyre::Result<()> {
         match (&self.percentiles, &mut self.percentiles_file) {
             (Some(Percentiles::File(path)), Some(file)) => {
-                write_to(file, path, "--percentiles", &latencies.spectrum())
+                write_to(file, path, "--percentiles", &latencies.spectrum())?;
             }
-            (Some(Percentiles::Stdout), _) => print(&latencies.spectrum()),
-            _ => Ok(()),
+            (Some(Percentiles::Stdout), _) => print(&latencies.spectrum())?,
+            _ => {}
         }
+        self.hdr_log_failed.take().map_or(Ok(()), Err)
     }
 }
 
@@ -644,8 +691,8 @@ impl ProbeSeries {
         Ok(warm)
     }
 
-    /// The probe is over: writes the intervals left, then (after the summary) the spectrum
-    /// of `rtt`.
+    /// The probe is over: writes the intervals left (the spectrum comes after the summary,
+    /// through [`Outputs::finish`]).
     pub(super) fn finish(&mut self, ui: &Ui) -> eyre::Result<()> {
         match &mut self.recorder {
             Some(r) => r.finish(Instant::now(), &mut self.outputs, ui),

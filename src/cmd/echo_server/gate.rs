@@ -1,4 +1,5 @@
-//! Room for TLS handshakes, apart from `--max-connections`.
+//! Room for connections that serve no one yet (a TLS handshake, a PROXY protocol header read
+//! before a plain echo), apart from `--max-connections`.
 //!
 //! A connection that has not finished its handshake serves no one, so it must not hold one
 //! of the `--max-connections` slots that a finished handshake needs: six sockets that connect
@@ -9,7 +10,8 @@
 //! ClientHello right after connecting and finishes one or two round trips later). Whether
 //! it sent a ClientHello does not matter there: one sent and then nothing more would hold the
 //! room as well. A finished handshake waiting for its permit is never closed for room: that
-//! is a real client, and the server is full.
+//! is a real client, and the server is full. A PROXY protocol header is a handshake here too
+//! (a proxy sends it at once): one that is not whole yet is a silent connection.
 //!
 //! The silent connections (no whole ClientHello yet) are the ones a graceful stop does not
 //! wait for: nobody is being served there. A handshake under way at a stop has [`GRACE`] to
@@ -206,6 +208,12 @@ impl Slot {
     /// Why the gate closed this connection, and whether that is worth a line without `-v`
     /// (making room is; a stop is not, the server is going away).
     pub(super) fn why_closed(&self) -> (String, bool) {
+        self.why_closed_awaiting("ClientHello")
+    }
+
+    /// [`Slot::why_closed`], naming what did not come before [`Slot::heard`] (`awaited`: a
+    /// ClientHello, a PROXY protocol header).
+    pub(super) fn why_closed_awaiting(&self, awaited: &str) -> (String, bool) {
         if self.gate.lock().stopped {
             let why = if self.heard {
                 format!(
@@ -213,18 +221,18 @@ impl Slot {
                     ui::duration(self.gate.grace)
                 )
             } else {
-                "no ClientHello before the server stopped".to_owned()
+                format!("no {awaited} before the server stopped")
             };
             return (why, false);
         }
-        let what = if self.heard {
-            "handshake unfinished after"
-        } else {
-            "no ClientHello in"
-        };
         let age = ui::duration(self.since.elapsed());
+        let what = if self.heard {
+            format!("handshake unfinished after {age}")
+        } else {
+            format!("no {awaited} in {age}")
+        };
         (
-            format!("{what} {age} while other clients waited (closed to make room)"),
+            format!("{what} while other clients waited (closed to make room)"),
             true,
         )
     }
