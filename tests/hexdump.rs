@@ -703,3 +703,28 @@ fn under_json_logs_each_chunk_is_one_object() {
     }
     assert_eq!(each_way, [SMALL.to_vec(), SMALL.to_vec()], "{err}");
 }
+
+/// Behind a PROXY protocol header the dump names the client the header names, and holds the
+/// echo only (the header is the proxy's, not the client's data).
+#[test]
+fn behind_a_proxy_header_the_dump_names_the_client() {
+    let (server, addr) = dumping_server_with(&["--proxy-protocol", "127.0.0.1:0"]);
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    conn.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 5555 7\r\n")
+        .unwrap();
+    round_trip(&mut conn, b"hi\n");
+    drop(conn);
+    let blocks = server_dump(server);
+    assert!(
+        blocks.iter().all(|b| b.peer == "192.0.2.1:5555"),
+        "{blocks:?}"
+    );
+    assert_eq!(stream(&blocks, '<', None), b"hi\n");
+    assert_eq!(stream(&blocks, '>', None), b"hi\n");
+}
+
+/// [`dumping_server`] with more options.
+fn dumping_server_with(args: &[&str]) -> (EchoServer, String) {
+    our_server(&[&["-q", "-x"][..], args].concat())
+}
