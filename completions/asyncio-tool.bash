@@ -92,7 +92,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__client)
-            opts="-U -u -4 -6 -N -w -s -p -C -z -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --progress --send-proxy --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --report-every --json-lines --warmup --hdr-log --percentiles --json --label --start-at --connect-rate --color --quiet --help --version"
+            opts="-U -u -4 -6 -N -n -w -s -p -C -z -x -v -c -i -W -q -h -V --unix --udp --tls --cafile --pin --insecure --servername --cert --key --ipv4 --ipv6 --nodns --connect-timeout --wait --idle-timeout --quit-after --source --source-port --crlf --zero-io --hex-dump --progress --send-proxy --verbose --verify --count --size --interval --timeout --deadline --summary-only --new-connection --connections --duration --rate --report-every --json-lines --warmup --hdr-log --percentiles --json --label --start-at --connect-rate --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,7 +275,7 @@ _asyncio__tool() {
             return 0
             ;;
         asyncio__tool__subcmd__echo__subcmd__server)
-            opts="-p -U -u -4 -6 -l -k -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --metrics --log-format --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --verbose --delay --bandwidth --close-after --reset-probability --drop-probability --seed --allow --deny --max-per-ip --rate-limit --color --quiet --help --version"
+            opts="-p -U -u -4 -6 -l -k -n -x -v -q -h -V --unix --udp --ipv4 --ipv6 --tls --cert-out --cert --key --client-ca --metrics --log-format --mode --max-connections --idle-timeout --shutdown-timeout --no-status --proxy-protocol --inetd --listen --keep-open --nodns --hex-dump --verbose --delay --bandwidth --close-after --reset-probability --drop-probability --seed --allow --deny --max-per-ip --rate-limit --color --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -241,6 +241,7 @@ Examples:
                                             (as '[::]:8080'; -6: IPv6 only)
   asyncio-tool echo-server 0.0.0.0 8080     HOST PORT, as the client takes it
   asyncio-tool echo-server -l -p 8080       nc's spelling of '8080' (-l, -k: no-ops)
+  asyncio-tool echo-server -x 7007          the traffic as a hex dump on stderr
   asyncio-tool echo-server -v '[::1]:7007'  IPv6, log each connection
   asyncio-tool echo-server '[fe80::1%eth0]:7'
                                             link-local, with its interface
@@ -403,6 +404,25 @@ pub struct EchoServerArgs {
     #[arg(short = 'k', long = "keep-open")]
     pub keep_open: bool,
 
+    /// Accepted for nc and ncat (nc -n, ncat --nodns: `-lvnp 8080`) and does nothing: ADDR is
+    /// an IP address or localhost, which is looked up in /etc/hosts, never in DNS.
+    #[arg(short = 'n', long = "nodns")]
+    pub nodns: bool,
+
+    /// Show the traffic on stderr as a hex dump, as socat -x and ncat --hex-dump do: each
+    /// chunk (one read, or one datagram) with a header, '<' received or '>' sent back, the
+    /// time (UTC), the client (as -v names it; a Unix client with its connection's number, as
+    /// #N), and socat's length=N from=X to=Y (its place in that direction's stream; a
+    /// datagram's from 0); then hexdump -C lines: offset, 16 bytes in hex, the bytes as ASCII
+    /// ('.' for any other byte); under --log-format json one object per chunk instead (event
+    /// hex_dump, the bytes in hex as data). Every transport; shown under -q too. In inetd mode
+    /// it goes to stderr only when stderr is not the connection. Not with the fault injection
+    /// options (--delay, --bandwidth, --close-after, --reset-probability, --drop-probability).
+    #[arg(short = 'x', long = "hex-dump", conflicts_with_all = [
+        "delay", "bandwidth", "close_after", "reset_probability", "drop_probability",
+    ])]
+    pub hex_dump: bool,
+
     /// Log each connection's open and close on stderr (repeatable).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
@@ -442,8 +462,10 @@ Examples:
   tar c dir | asyncio-tool echo-client host:7 | tar t
   asyncio-tool echo-client --wait 10s localhost:8080 < request
   asyncio-tool echo-client -z -w 2 host 7      port check (nc -z): exit 0 or 1
-  printf 'hi\n' | asyncio-tool echo-client -C --quit-after 1 host 7
+  printf 'hi\\n' | asyncio-tool echo-client -C --quit-after 1 host 7
                                CRLF line ends (nc -C); nc's -q 1 (-q is --quiet)
+  printf 'hi\\n' | asyncio-tool echo-client -x host 7 2> dump.txt
+                               the traffic as a hex dump (ncat --hex-dump dump.txt)
   printf 'ping\\n' | asyncio-tool echo-client -U /run/echo.sock   (nc -U's form)
   asyncio-tool echo-client     interactive in a terminal (Ctrl-D ends)
   echo hi | asyncio-tool echo-client --pin sha256:AB:CD:... tls:127.0.0.1:8443
@@ -524,6 +546,11 @@ pub struct EchoClientArgs {
     #[arg(short = 'N')]
     pub shutdown_on_eof: bool,
 
+    /// No name lookups (nc -n, ncat --nodns): the host must be an IP address; a name is a
+    /// usage error.
+    #[arg(short = 'n', long = "nodns")]
+    pub nodns: bool,
+
     /// Give up a connection attempt after this long.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub connect_timeout: Duration,
@@ -571,6 +598,15 @@ pub struct EchoClientArgs {
     /// on stderr how long it took; exit 1 when the connection fails. Reads no stdin.
     #[arg(short = 'z', long = "zero-io", conflicts_with_all = ["count", "connections", "verify"])]
     pub zero_io: bool,
+
+    /// Show the traffic on stderr as a hex dump, as socat -x and ncat --hex-dump do; stdout
+    /// still gets the echo, unchanged. Each chunk (one read, or one datagram) has a header:
+    /// '>' sent or '<' received, the time (UTC), the server, and socat's length=N from=X to=Y
+    /// (its place in that direction's stream); then hexdump -C lines: offset, 16 bytes in hex,
+    /// the bytes as ASCII ('.' for any other byte). Shown under -q too; hides the progress
+    /// line. ncat's -x FILE: write -x 2>FILE. Not with --count or --connections.
+    #[arg(short = 'x', long = "hex-dump", conflicts_with_all = ["count", "connections", "zero_io"])]
+    pub hex_dump: bool,
 
     /// Show the progress line on stderr even when it would be hidden.
     #[arg(long)]
@@ -863,44 +899,109 @@ const HABITS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "",
-        &["-n", "--nodns"],
-        "nc -n skips name lookups: give an IP address; only names are looked up",
+        &["--ssl"],
+        "ncat's --ssl is --tls here (or tls: before ADDR)",
     ),
+    (
+        "",
+        &["--ssl-cert"],
+        "ncat's --ssl-cert FILE is --cert FILE here",
+    ),
+    (
+        "",
+        &["--ssl-key"],
+        "ncat's --ssl-key FILE is --key FILE here",
+    ),
+    (
+        "echo-client",
+        &["--ssl-verify"],
+        "ncat's --ssl-verify is what --tls does by default here (--insecure turns it off)",
+    ),
+    (
+        "echo-client",
+        &["--ssl-trustfile"],
+        "ncat's --ssl-trustfile FILE is --cafile FILE here",
+    ),
+    (
+        "echo-client",
+        &["--ssl-servername"],
+        "ncat's --ssl-servername NAME is --servername NAME here",
+    ),
+    (
+        "echo-client",
+        &["--connect"],
+        "openssl s_client -connect HOST:PORT is 'echo-client --tls HOST:PORT' here",
+    ),
+];
+
+/// openssl's one-dash long options, which clap reads as bundles of short ones (`-connect` as
+/// `-c onnect`), and what each is here.
+const OPENSSL_WORDS: &[(&str, &str)] = &[
+    (
+        "-connect",
+        "openssl s_client -connect HOST:PORT is 'echo-client --tls HOST:PORT' here",
+    ),
+    ("-CAfile", "openssl's -CAfile FILE is --cafile FILE here"),
+    (
+        "-servername",
+        "openssl's -servername NAME is --servername NAME here",
+    ),
+    ("-cert", "openssl's -cert FILE is --cert FILE here"),
+    ("-key", "openssl's -key FILE is --key FILE here"),
 ];
 
 /// clap's tip for an unknown argument is "to pass '-l' as a value, use '-- -l'", which means
 /// nothing for an address: for `cat` (where `-- -l` is a file) it stays, elsewhere it becomes
 /// what the nc, ncat or ping spelling typed is here, or goes. An extra word after `-q N`
-/// (nc's quit delay, --quiet here) says that too.
+/// (nc's quit delay, --quiet here) says that too, and one after ncat's `-x FILE`.
 fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if err.kind() != ErrorKind::UnknownArgument {
+    let sub = subcommand_in(cmd, args).unwrap_or_default();
+    let openssl = OPENSSL_WORDS
+        .iter()
+        .find(|(word, _)| sub != "cat" && args.iter().any(|a| a == *word));
+    if let Some((_, tip)) = openssl {
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![(*tip).into()]),
+        );
         return err;
     }
-    let sub = subcommand_in(cmd, args).unwrap_or_default();
-    if sub == "cat" {
+    if err.kind() == ErrorKind::TooManyValues && sub != "cat" && hex_dump_file(args) {
+        // `--hex-dump=FILE`.
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![HEX_DUMP_FILE_TIP.into()]),
+        );
+        return err;
+    }
+    if err.kind() != ErrorKind::UnknownArgument || sub == "cat" {
         return err;
     }
     let given = match err.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(given)) => given.split('=').next().unwrap_or(given).to_owned(),
         _ => return err,
     };
-    let quiet_secs = args.windows(2).any(|w| {
-        w[0] == "-q"
-            && w[1]
-                .to_str()
+    let seconds = |v: &OsString| v.to_str().is_some_and(|v| values::parse_seconds(v).is_ok());
+    // `-q 1 host 7`, or `-q1` (which clap reads as -q -1).
+    let quiet_secs = args.windows(2).any(|w| w[0] == "-q" && seconds(&w[1]))
+        || args.iter().any(|a| {
+            a.to_str()
+                .and_then(|a| a.strip_prefix("-q"))
                 .is_some_and(|v| values::parse_seconds(v).is_ok())
-    });
-    let tip = HABITS
-        .iter()
-        .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given.as_str()))
-        .map(|(_, _, tip)| (*tip).to_owned())
+        });
+    let tip = habit(&sub, &given)
+        .map(str::to_owned)
         .or_else(|| {
             (quiet_secs && sub == "echo-client")
                 .then(|| "-q is --quiet here; nc's -q SECS is --quit-after SECS".to_owned())
-        });
+        })
+        .or_else(|| hex_dump_file(args).then(|| HEX_DUMP_FILE_TIP.to_owned()));
     match tip {
         Some(tip) => {
+            // clap's "a similar argument exists" would point elsewhere (--ssl-verify is no
+            // --verify).
+            err.remove(ContextKind::SuggestedArg);
             err.insert(
                 ContextKind::Suggested,
                 ContextValue::StyledStrs(vec![tip.into()]),
@@ -911,6 +1012,29 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         }
     }
     err
+}
+
+/// What the nc, ncat or ping spelling `given` means for subcommand `sub`, from [`HABITS`].
+fn habit(sub: &str, given: &str) -> Option<&'static str> {
+    HABITS
+        .iter()
+        .find(|(on, words, _)| (on.is_empty() || *on == sub) && words.contains(&given))
+        .map(|(_, _, tip)| *tip)
+}
+
+/// What ncat's `-x FILE` / `--hex-dump FILE` is here.
+const HEX_DUMP_FILE_TIP: &str =
+    "-x/--hex-dump takes no FILE here: the dump goes to stderr (ncat's -x FILE is -x 2>FILE)";
+
+/// Whether `args` give `-x` or `--hex-dump` a file, as ncat takes it: `--hex-dump=FILE`, or
+/// a word after the flag that is not an option.
+fn hex_dump_file(args: &[OsString]) -> bool {
+    let is_flag = |a: &OsString| a == "-x" || a == "--hex-dump";
+    args.iter()
+        .any(|a| a.to_str().is_some_and(|a| a.starts_with("--hex-dump=")))
+        || args
+            .windows(2)
+            .any(|w| is_flag(&w[0]) && !w[1].to_string_lossy().starts_with('-'))
 }
 
 /// clap reports an ambiguous abbreviation (`cat --show`) as an unknown argument; say instead
@@ -929,6 +1053,11 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
     else {
         return err;
     };
+    // A habit's spelling (openssl's --connect) is explained as one, not as an abbreviation.
+    let sub = subcommand_in(cmd, args).unwrap_or_default();
+    if habit(&sub, &format!("--{prefix}")).is_some() {
+        return err;
+    }
     cmd.build();
     let sub_name = subcommand_in(cmd, args);
     let target = match sub_name.and_then(|name| cmd.find_subcommand_mut(name)) {

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::report;
 
+pub mod hexdump;
 pub mod quote;
 
 /// Decisions about stderr output, made once from the command line and the environment and

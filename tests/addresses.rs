@@ -262,3 +262,24 @@ fn url_spellings_of_the_prefixes() {
         }
     }
 }
+
+/// The client's `udp:HOST PORT` (and `udp://HOST PORT`, `-u HOST PORT`) is `udp:HOST:PORT`,
+/// as `HOST PORT` is `HOST:PORT`; a PORT word that is an address is named, never joined into
+/// a host such as `0.5:localhost`.
+#[test]
+fn the_client_takes_a_udp_prefix_before_host_and_port() {
+    let (server, line) = serve(&["udp:127.0.0.1:0"]);
+    let port = port_of(&line).to_string();
+    for prefix in ["udp:", "udp://", "UDP:"] {
+        echoes(&[&format!("{prefix}localhost"), &port]);
+        echoes(&[&format!("{prefix}127.0.0.1"), &port]);
+    }
+    echoes(&["-u", "localhost", &port]);
+    drop(server);
+    let (code, _, err) = client(&["0.5", "localhost:7"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("'0.5 localhost:7': 'localhost:7' is an address, not a PORT"),
+        "{err}"
+    );
+}

@@ -90,6 +90,34 @@ fn unknown_nc_and_ping_spellings_say_what_to_write_here() {
     );
 }
 
+/// nc's `-q SECS` before the address: the seconds become ADDR (`-q 1 host:7` reads as the
+/// two words `1 host:7`), so the error says what -q is here, as it does after the address.
+#[test]
+fn nc_s_quit_delay_before_the_address_is_explained() {
+    for args in [
+        &["-q", "1", "host:7"][..],
+        &["-q", "1", "127.0.0.1:7"],
+        &["-q", "0.5", "localhost:7"],
+        &["-q", "1", "localhost"],
+        &["127.0.0.1:7", "-q", "1"],
+        &["-q", "1", "localhost", "7"],
+        &["-q1", "7"],
+    ] {
+        let out = run(&[&["echo-client"][..], args].concat(), b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("tip: -q is --quiet here; nc's -q SECS is --quit-after SECS"),
+            "{args:?}: {err}"
+        );
+    }
+    // A port after a -q that is only --quiet is no habit: no tip.
+    let out = run(&["echo-client", "-q", "7101", "7102"], b"");
+    assert!(stderr(&out).contains("two ports"), "{}", stderr(&out));
+    let out = run(&["echo-client", "-q", "host:7", "8"], b"");
+    assert!(!stderr(&out).contains("--quit-after"), "{}", stderr(&out));
+}
+
 #[test]
 fn the_server_takes_nc_listen_spellings() {
     for args in [
@@ -324,4 +352,82 @@ fn c_sends_crlf_line_ends() {
     let out = run(&["echo-client", "--crlf", &addr], b"x\ny\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, b"x\r\ny\r\n");
+}
+
+/// nc's `-n` (ncat's `--nodns`), in the `-lvnp 8080` everyone types: the server takes it as
+/// it takes -l and -k; the client takes it as nc does, refusing a name.
+#[test]
+fn n_is_taken_as_nc_takes_it() {
+    let mut server = EchoServer::launch({
+        let mut cmd = std_tool(["echo-server"]);
+        cmd.args(["-lvnp", "0"]);
+        cmd
+    });
+    let addr: SocketAddr = server.await_line(PROMPT).parse().unwrap();
+    let port = addr.port().to_string();
+    for args in [
+        &["-n", "127.0.0.1", &port][..],
+        &["--nodns", &addr.to_string()],
+    ] {
+        let out = run(&[&["echo-client"][..], args].concat(), b"hi\n");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.stdout, b"hi\n");
+    }
+    let out = run(&["echo-client", "-n", "localhost", &port], b"hi\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("-n/--nodns looks no name up, and 'localhost' is a name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// ncat's TLS options and openssl s_client's one-dash words say what they are here; never
+/// clap's "a similar argument exists: '--verify'" (which compares echoes, not certificates)
+/// nor "invalid value 'onnect' for '--count'" alone.
+#[test]
+fn ncat_and_openssl_tls_spellings_say_what_to_write_here() {
+    for (args, want) in [
+        (&["echo-server", "--ssl", "0"][..], "is --tls here"),
+        (
+            &["echo-server", "--ssl-cert", "c.pem", "0"],
+            "is --cert FILE",
+        ),
+        (&["echo-server", "--ssl-key", "k.pem", "0"], "is --key FILE"),
+        (&["echo-client", "--ssl", "127.0.0.1", "7"], "is --tls here"),
+        (
+            &["echo-client", "--ssl-verify", "127.0.0.1", "7"],
+            "by default",
+        ),
+        (
+            &["echo-client", "--ssl-trustfile", "ca.pem", "7"],
+            "--cafile FILE",
+        ),
+        (
+            &["echo-client", "--ssl-servername", "h", "7"],
+            "--servername NAME",
+        ),
+        (
+            &["echo-client", "-connect", "127.0.0.1:7"],
+            "'echo-client --tls HOST:PORT'",
+        ),
+        (
+            &["echo-client", "--connect", "127.0.0.1:7"],
+            "'echo-client --tls HOST:PORT'",
+        ),
+        (
+            &["echo-client", "--tls", "-CAfile", "ca.pem", "7"],
+            "--cafile FILE",
+        ),
+        (
+            &["echo-client", "--tls", "-servername", "h", "7"],
+            "--servername NAME",
+        ),
+    ] {
+        let out = run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("similar argument"), "{args:?}: {err}");
+    }
 }

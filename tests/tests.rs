@@ -13,6 +13,7 @@ mod echo_client;
 mod echo_server;
 mod faults;
 mod generated;
+mod hexdump;
 mod inetd_hexdump;
 mod measure;
 mod measure_series;

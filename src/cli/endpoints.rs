@@ -102,7 +102,7 @@ impl FromArgMatches for Listen {
                 stack,
                 typed: !defaulted(matches),
             })
-            .map_err(|msg| usage_error("echo-server", msg))
+            .map_err(|msg| usage_error("echo-server", with_habit_tip(msg, matches, false)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -185,8 +185,9 @@ impl FromArgMatches for Target {
         let parsed = parsed
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .and_then(|e| only_for_ip(e, matches))
+            .and_then(|e| no_lookup(e, matches))
             .map(Target);
-        parsed.map_err(|msg| usage_error("echo-client", msg))
+        parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches, true)))
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -203,6 +204,39 @@ impl Args for Target {
     fn augment_args_for_update(cmd: Command) -> Command {
         Words::augment_args_for_update(cmd)
     }
+}
+
+/// What the nc or ncat spelling that made ADDR wrong means here: nc's `-q SECS` (`-q 1
+/// host:7`: the seconds became ADDR) and ncat's `-x FILE` (`-x dump host:7`: the file did),
+/// when the word after the flag is ADDR or PORT (`-q` only for the `client`, which has
+/// --quit-after). A tip line is added to `msg`, as clap adds its own.
+pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches, client: bool) -> String {
+    // The positional word typed right after flag `id`, if any.
+    let word_after = |id: &str| {
+        let given = matches.try_contains_id(id).unwrap_or(false)
+            && matches.value_source(id) == Some(ValueSource::CommandLine);
+        let at: Vec<usize> = match matches.indices_of(id) {
+            Some(at) if given => at.map(|i| i + 1).collect(),
+            _ => return None,
+        };
+        ["addr", "port"].into_iter().find_map(|word| {
+            let value = matches.try_get_one::<String>(word).ok().flatten()?;
+            let typed = matches.value_source(word) == Some(ValueSource::CommandLine);
+            (typed && matches.index_of(word).is_some_and(|i| at.contains(&i))).then_some(value)
+        })
+    };
+    let seconds = |w: &String| crate::cli::values::parse_seconds(w).is_ok();
+    // A word that is no address by itself (`dump.log`), unlike `-x 7`'s.
+    let no_address = |w: &String| Target::from_words(w, None, false, false, None).is_err();
+    let tip = if client && word_after("quiet").is_some_and(seconds) {
+        "-q is --quiet here; nc's -q SECS is --quit-after SECS"
+    } else if word_after("hex_dump").is_some_and(no_address) {
+        "-x/--hex-dump takes no FILE here: the dump goes to stderr (ncat's -x FILE is -x \
+         2>FILE)"
+    } else {
+        return msg;
+    };
+    format!("{msg}\n\n  tip: {tip}")
 }
 
 /// `-p PORT` beside an ADDR that is a port too (`-p 7 8`): named as typed, not joined as
@@ -322,6 +356,15 @@ fn one_word(addr: &str, port: Option<&str>, unix: bool) -> Result<(String, Strin
     }
     if port.trim().is_empty() {
         return Err(problem(&typed, "the port is empty"));
+    }
+    if port.contains(':') {
+        // `0.5 localhost:7` (nc's -q 0.5 before an address) would otherwise become the host
+        // `0.5:localhost`.
+        return Err(format!(
+            "{}: {} is an address, not a PORT; give HOST PORT or HOST:PORT",
+            quoted(&typed),
+            quoted(port)
+        ));
     }
     Ok((format!("{prefix}{joined}"), typed))
 }
@@ -447,6 +490,29 @@ fn only_for_ip<T: std::fmt::Display>(
             crate::ui::quote::address(&endpoint.to_string())
         )),
         None => Ok(endpoint),
+    }
+}
+
+/// `-n/--nodns` (nc -n): a host name, which would be looked up, is refused.
+fn no_lookup(
+    endpoint: Endpoint<HostPort>,
+    matches: &ArgMatches,
+) -> Result<Endpoint<HostPort>, String> {
+    let nodns = matches
+        .try_get_one::<bool>("nodns")
+        .ok()
+        .flatten()
+        .is_some_and(|v| *v);
+    let host = match &endpoint {
+        Endpoint::Tcp(hp) | Endpoint::Udp(hp) if nodns => hp,
+        _ => return Ok(endpoint),
+    };
+    match crate::net::addr::ip_literal(&host.host, host.port) {
+        Some(_) => Ok(endpoint),
+        None => Err(format!(
+            "-n/--nodns looks no name up, and {} is a name: give an IP address",
+            quoted(&host.host)
+        )),
     }
 }
 

@@ -39,6 +39,7 @@ use tokio::time::Instant;
 use crate::cli::EchoClientArgs;
 use crate::exit::Exit;
 use crate::runtime::{self, Flavor};
+use crate::ui::hexdump::HexDump;
 use crate::ui::{self, Ui};
 use outcome::{Ended, Replies, Sending, Stall, Way, outcome};
 use pump::{Phase, Shared};
@@ -120,8 +121,8 @@ async fn session(args: &EchoClientArgs, ui: &Ui, stdio: Stdio) -> eyre::Result<E
     let (exchange, verdict) = tokio::select! {
         ended = async {
             match session {
-                Link::Plain(socket) => exchange(args, ui, &stdio, socket).await,
-                Link::Tls(session) => tls::exchange(args, ui, &stdio, *session).await,
+                Link::Plain(socket) => exchange(args, ui, &stdio, socket, &server).await,
+                Link::Tls(session) => tls::exchange(args, ui, &stdio, *session, &server).await,
             }
         } => ended?,
         () = &mut interrupt => return Ok(interrupted(ui, interactive)),
@@ -201,23 +202,37 @@ async fn check(args: &EchoClientArgs, ui: &Ui) -> eyre::Result<Exit> {
 
 /// Runs both pumps until the reply side ends, a stall, or a failed stdin; then stops the send
 /// side and collects what both report, and with `--verify` the comparison's verdict.
+/// `server` names the peer in `-x`'s dump.
 async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     socket: socket2::Socket,
+    server: &str,
 ) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
     let window = args.measure.verify.then(Arc::<verify::Window>::default);
+    let (dump_sent, dump_received) = dumps(args, ui, server);
     let mut sender = socket
         .try_clone()
         .and_then(|s| {
             let shared = Arc::clone(&shared);
-            send::send(stdio.stdin, s, shared, window.clone(), args.crlf)
+            let with = send::With {
+                window: window.clone(),
+                crlf: args.crlf,
+                dump: dump_sent,
+            };
+            send::send(stdio.stdin, s, shared, with)
         })
         .wrap_err("cannot start sending")?;
-    let replies = pump::receive(socket, stdio.stdout, Arc::clone(&shared), window.clone())
-        .wrap_err("cannot start receiving")?;
+    let replies = pump::receive(
+        socket,
+        stdio.stdout,
+        Arc::clone(&shared),
+        window.clone(),
+        dump_received,
+    )
+    .wrap_err("cannot start receiving")?;
     tokio::pin!(replies);
     let bar = Bar::new(args, ui, stdio.interactive);
     let mut sending: Option<Sending> = None;
@@ -272,6 +287,17 @@ async fn exchange(
         verifying: verdict.is_some(),
     };
     Ok((ended, verdict))
+}
+
+/// `-x`'s dumps of the bytes sent to `server` and received from it, or none.
+fn dumps(args: &EchoClientArgs, ui: &Ui, server: &str) -> (Option<HexDump>, Option<HexDump>) {
+    match args.hex_dump {
+        true => {
+            let (sent, received) = HexDump::both(ui, server);
+            (Some(sent), Some(received))
+        }
+        false => (None, None),
+    }
 }
 
 /// How long `--verify` waits for an echo, when no `--idle-timeout` is given, once it waits for
@@ -432,8 +458,9 @@ impl<'a> Bar<'a> {
             Some(_) => SIZED_TEMPLATE,
             None => PROGRESS_TEMPLATE,
         };
-        // The line would fight with typed text in a terminal, so it is only forced there.
-        let bar = if interactive && !args.progress {
+        // The line would fight with typed text in a terminal, so it is only forced there; and
+        // with a dump's lines, which are progress enough.
+        let bar = if (interactive || args.hex_dump) && !args.progress {
             None
         } else {
             ui.progress_bar(args.progress, total, template)

@@ -11,6 +11,7 @@
 mod accept;
 mod admit;
 mod conn;
+mod dump;
 mod fault;
 mod gate;
 mod inetd;
@@ -58,6 +59,8 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Read a PROXY protocol header first (`--proxy-protocol`).
     pub proxy: Option<ProxyProtocol>,
+    /// Dump every connection's traffic on stderr (`-x`).
+    pub hex_dump: bool,
     /// `--metrics` and SIGUSR1.
     watch: metrics::Watch,
     /// The faults to inject, if any (`--delay`, ...).
@@ -79,6 +82,7 @@ impl Config {
             notifier: Notifier::default(),
             tls: None,
             proxy: None,
+            hex_dump: false,
             watch: metrics::Watch::default(),
             faults: None,
             admission: None,

@@ -40,6 +40,7 @@ use super::flow::Replies;
 use super::verify::Window;
 use crate::net::sniff::{looks_like_tls_record, may_start_tls_record};
 use crate::sys::fdio::{wait_ready, write_all};
+use crate::ui::hexdump::HexDump;
 
 /// The most one splice call may move; it returns sooner with whatever is there.
 pub(super) const SPLICE_MAX: usize = 1 << 20;
@@ -187,18 +188,24 @@ impl Shared {
 }
 
 /// Starts the reply pump: socket → stdout until the server closes the connection. With
-/// `window` (`--verify`) every reply is compared there before it is printed.
+/// `window` (`--verify`) every reply is compared there before it is printed; with `dump`
+/// (`-x`) every reply is dumped.
 pub(super) fn receive(
     socket: Socket,
     stdout: BorrowedFd<'static>,
     shared: Arc<Shared>,
     window: Option<Arc<Window>>,
+    dump: Option<HexDump>,
 ) -> io::Result<impl Future<Output = Replies>> {
     let (tx, rx) = oneshot::channel();
     thread::Builder::new()
         .name("receive".into())
         .spawn(move || {
-            let end = pump_replies(&socket, stdout, &shared, window.as_deref());
+            let seen = Seen {
+                window: window.as_deref(),
+                dump: dump.as_ref(),
+            };
+            let end = pump_replies(&socket, stdout, &shared, seen);
             let _ = tx.send(end);
         })?;
     Ok(async {
@@ -210,21 +217,30 @@ pub(super) fn receive(
     })
 }
 
+/// Who must see every reply, so that none may be spliced past them.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    /// `--verify`'s comparison.
+    window: Option<&'a Window>,
+    /// `-x`'s dump.
+    dump: Option<&'a HexDump>,
+}
+
 fn pump_replies(
     socket: &Socket,
     stdout: BorrowedFd<'_>,
     shared: &Shared,
-    window: Option<&Window>,
+    seen: Seen<'_>,
 ) -> Replies {
     if let Some(end) = sniff_first_reply(socket, shared) {
         return end;
     }
-    if is_pipe(stdout) && window.is_none() {
+    if is_pipe(stdout) && seen.window.is_none() && seen.dump.is_none() {
         if let Some(end) = splice_replies(socket, stdout, shared) {
             return end;
         }
     }
-    copy_replies(socket, stdout, shared, window)
+    copy_replies(socket, stdout, shared, seen)
 }
 
 /// [`Replies::Tls`] if the server's first reply is a TLS record, not an echo: a TLS server's
@@ -340,8 +356,9 @@ fn copy_replies(
     mut socket: &Socket,
     stdout: BorrowedFd<'_>,
     shared: &Shared,
-    window: Option<&Window>,
+    seen: Seen<'_>,
 ) -> Replies {
+    let window = seen.window;
     let mut buf = vec![0u8; CHUNK];
     let mut stdout_closed = false;
     loop {
@@ -358,6 +375,9 @@ fn copy_replies(
             Err(err) => return Replies::Lost(err),
         };
         shared.add_received(n);
+        if let Some(dump) = seen.dump {
+            dump.chunk(&buf[..n]);
+        }
         if let Some(window) = window {
             window.check(&buf[..n]);
         }

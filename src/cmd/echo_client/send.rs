@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use super::outcome::{Sending, Unsent};
 use super::pump::{CHUNK, HEAD, Phase, SPLICE_MAX, Shared, is_pipe};
 use super::verify::Window;
+use crate::ui::hexdump::HexDump;
 
 /// `-C/--crlf`: line ends sent as CRLF, as nc -C and ncat --crlf send them. A `\n` not
 /// already after a `\r` (also one that ended the previous chunk) becomes `\r\n`; nothing
@@ -125,56 +126,44 @@ impl Sender {
     }
 }
 
-/// Starts the send pump on its own thread. With `window` (`--verify`) every chunk is held
-/// there before it is sent, and nothing is spliced.
+/// What the send pump does to the input besides sending it; any of it means every byte passes
+/// through the pump, so nothing is spliced.
+pub(super) struct With {
+    /// `--verify`: every chunk is held in the window before it is sent.
+    pub(super) window: Option<Arc<Window>>,
+    /// `-C`: line ends go out as CRLF.
+    pub(super) crlf: bool,
+    /// `-x`: every chunk is dumped as it goes out.
+    pub(super) dump: Option<HexDump>,
+}
+
+/// Starts the send pump on its own thread.
 pub(super) fn send(
     stdin: BorrowedFd<'static>,
     socket: Socket,
     shared: Arc<Shared>,
-    window: Option<Arc<Window>>,
-    crlf: bool,
+    with: With,
 ) -> io::Result<Sender> {
     let stop = Arc::new(Stop {
         raised: AtomicBool::new(false),
         wake: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
-        window,
+        window: with.window,
     });
     let (tx, rx) = oneshot::channel();
     let pump_stop = Arc::clone(&stop);
+    let (crlf, dump) = (with.crlf, with.dump);
     thread::Builder::new().name("send".into()).spawn(move || {
-        let end = pump(stdin, &socket, &shared, &pump_stop, crlf);
-        let _ = tx.send(end);
+        let pump = Pump {
+            stdin,
+            socket: &socket,
+            shared: &shared,
+            stop: &pump_stop,
+            crlf,
+            dump: dump.as_ref(),
+        };
+        let _ = tx.send(pump.run());
     })?;
     Ok(Sender { stop, report: rx })
-}
-
-fn pump(
-    stdin: BorrowedFd<'_>,
-    socket: &Socket,
-    shared: &Shared,
-    stop: &Stop,
-    crlf: bool,
-) -> Sending {
-    let pump = Pump {
-        stdin,
-        socket,
-        shared,
-        stop,
-        crlf,
-    };
-    // A splice moves the bytes unseen: -C must see them.
-    let copied = match is_pipe(stdin) && stop.window.is_none() && !crlf {
-        true => pump.splice_after_head(),
-        false => pump.copy(),
-    };
-    if let Err(end) = copied {
-        return end;
-    }
-    shared.set_phase(Phase::Done);
-    match socket.shutdown(Shutdown::Write) {
-        Ok(()) => Sending::Finished,
-        Err(err) => Sending::Socket(err, Unsent::NONE),
-    }
 }
 
 /// One send pump's view: where from, where to, whom to tell, what stops it. Its loops end
@@ -186,9 +175,29 @@ struct Pump<'a> {
     stop: &'a Stop,
     /// `-C`: line ends go out as CRLF.
     crlf: bool,
+    /// `-x`'s dump of what is sent.
+    dump: Option<&'a HexDump>,
 }
 
 impl Pump<'_> {
+    /// All of stdin to the socket, then the half-close.
+    fn run(&self) -> Sending {
+        // A splice moves the bytes unseen: -C and -x must see them.
+        let seen = self.stop.window.is_some() || self.crlf || self.dump.is_some();
+        let copied = match is_pipe(self.stdin) && !seen {
+            true => self.splice_after_head(),
+            false => self.copy(),
+        };
+        if let Err(end) = copied {
+            return end;
+        }
+        self.shared.set_phase(Phase::Done);
+        match self.socket.shutdown(Shutdown::Write) {
+            Ok(()) => Sending::Finished,
+            Err(err) => Sending::Socket(err, Unsent::NONE),
+        }
+    }
+
     /// stdin pipe → socket by splice. `Ok(false)` if the kernel cannot splice these two
     /// (nothing is lost: a failed call moves nothing), so the caller copies instead. What a
     /// splice does not move stays in the pipe, where [`Pump::unsent`] counts it.
@@ -247,6 +256,9 @@ impl Pump<'_> {
             };
             self.hold(&data)?;
             self.shared.record_head(&data);
+            if let Some(dump) = self.dump {
+                dump.chunk(&data);
+            }
             self.send_all(&data)?;
         }
         Ok(())

@@ -35,6 +35,7 @@ use crate::net::addr::HostPort;
 use crate::net::endpoint::Endpoint;
 use crate::net::tls::{self, Gulp, Trust};
 use crate::sys::fdio;
+use crate::ui::hexdump::HexDump;
 use crate::ui::{self, Ui};
 
 /// Bytes per chunk each way: four full TLS records.
@@ -285,14 +286,15 @@ impl<S: AsyncWrite + Unpin> io::Write for NoWait<'_, '_, S> {
 }
 
 /// Runs the exchange over `session`, as [`exchange`](super::exchange) does over a socket,
-/// with `--verify`'s verdict.
+/// with `--verify`'s verdict. `server` names the peer in `-x`'s dump.
 pub(super) async fn exchange(
     args: &EchoClientArgs,
     ui: &Ui,
     stdio: &Stdio,
     session: Session,
+    server: &str,
 ) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
-    run(args, ui, stdio, session).await
+    run(args, ui, stdio, session, server).await
 }
 
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
@@ -300,15 +302,25 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     ui: &Ui,
     stdio: &Stdio,
     stream: S,
+    server: &str,
 ) -> eyre::Result<(Ended, Option<eyre::Result<()>>)> {
     let shared = Shared::new();
     // Read from stdin and not yet taken by the TLS stream: what a cut leaves unsent.
     let pending = Arc::new(AtomicU64::new(0));
     let window = args.measure.verify.then(Arc::<Window>::default);
-    let input = read_stdin(stdio.stdin, Arc::clone(&pending), window.clone(), args.crlf)
-        .wrap_err("cannot start sending")?;
-    let (output, written) =
-        write_stdout(stdio.stdout, window.is_some()).wrap_err("cannot start receiving")?;
+    // The dumps are made on the stdio threads, each chunk as it is read or printed: the
+    // plaintext, and off the runtime, which drives both directions.
+    let (dump_sent, dump_received) = super::dumps(args, ui, server);
+    let input = read_stdin(
+        stdio.stdin,
+        Arc::clone(&pending),
+        window.clone(),
+        args.crlf,
+        dump_sent,
+    )
+    .wrap_err("cannot start sending")?;
+    let (output, written) = write_stdout(stdio.stdout, window.is_some(), dump_received)
+        .wrap_err("cannot start receiving")?;
     let (reader, mut writer) = tokio::io::split(stream);
     let sending = send(&mut writer, input, &shared, &pending);
     let replies = receive(reader, output, written, &shared, window.as_deref());
@@ -400,12 +412,13 @@ fn unsent(pending: &AtomicU64) -> Unsent {
 /// Starts the stdin thread: chunks into the queue, then the queue's end at EOF. The thread is
 /// left blocked in its read if the exchange ends first; the process exits past it.
 /// Under `--verify` each chunk goes into the window before it is queued (waiting there while
-/// the server is a whole window behind).
+/// the server is a whole window behind); with `dump` (`-x`) it is dumped as it is queued.
 fn read_stdin(
     stdin: BorrowedFd<'static>,
     pending: Arc<AtomicU64>,
     window: Option<Arc<Window>>,
     crlf: bool,
+    dump: Option<HexDump>,
 ) -> io::Result<mpsc::Receiver<io::Result<Vec<u8>>>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     thread::Builder::new().name("stdin".into()).spawn(move || {
@@ -423,6 +436,9 @@ fn read_stdin(
                         return; // the exchange is over
                     }
                     pending.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    if let Some(dump) = &dump {
+                        dump.chunk(&buf);
+                    }
                     Ok(buf)
                 }
                 Err(err) => Err(err),
@@ -439,11 +455,12 @@ fn read_stdin(
 /// How the stdout thread's writing went, once it has ended.
 type Written = oneshot::Receiver<io::Result<()>>;
 
-/// Starts the stdout thread: writes each chunk from the queue, and reports how that went once
-/// the queue ends (or at the first failure).
+/// Starts the stdout thread: writes each chunk from the queue (dumped first with `dump`, `-x`),
+/// and reports how that went once the queue ends (or at the first failure).
 fn write_stdout(
     stdout: BorrowedFd<'static>,
     verify: bool,
+    dump: Option<HexDump>,
 ) -> io::Result<(mpsc::Sender<Vec<u8>>, Written)> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let (done, written) = oneshot::channel();
@@ -453,6 +470,9 @@ fn write_stdout(
             let mut result = Ok(());
             let mut closed = false;
             while let Some(chunk) = rx.blocking_recv() {
+                if let Some(dump) = &dump {
+                    dump.chunk(&chunk);
+                }
                 if closed {
                     continue;
                 }

@@ -45,6 +45,7 @@ use crate::net::udp;
 use crate::report::{io_reason, stdout_error};
 use crate::runtime;
 use crate::sys::fdio;
+use crate::ui::hexdump::{self, Direction};
 use crate::ui::{self, Ui};
 
 /// Datagrams in flight at most: enough to keep a loopback server busy, few enough that one
@@ -99,6 +100,7 @@ pub(super) async fn session(
     let input = read_stdin(stdio.stdin, udp::max_datagram(&server), args.crlf)?;
     let idle = args.idle_timeout.unwrap_or(DEFAULT_IDLE);
     let mut exchange = Exchange::new(socket, stdio.stdout, idle, budget);
+    exchange.dump = args.hex_dump.then(|| (ui.clone(), named.clone()));
     let bar = Bar::new(args, ui, interactive);
     let ended = tokio::select! {
         ended = exchange.run(input, &bar) => ended,
@@ -308,6 +310,8 @@ struct Exchange {
     /// The last reply that answered a datagram, or the send that started a window from empty.
     last_reply: Instant,
     started: Instant,
+    /// `-x`: where each datagram sent and received is dumped, and the server's name there.
+    dump: Option<(Ui, String)>,
 }
 
 impl Exchange {
@@ -333,6 +337,7 @@ impl Exchange {
             unmatched: 0,
             last_reply: Instant::now(),
             started: Instant::now(),
+            dump: None,
         }
     }
 
@@ -416,7 +421,11 @@ impl Exchange {
                 return Ok(false);
             }
             match self.socket.try_send(datagram) {
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some((ui, server)) = &self.dump {
+                        hexdump::datagram(ui, server, Direction::Sent, datagram);
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(err) => return Err(Failed::Socket(err)),
             }
@@ -475,6 +484,9 @@ impl Exchange {
         for _ in 0..WINDOW {
             match self.socket.try_recv(buf) {
                 Ok(n) => {
+                    if let Some((ui, server)) = &self.dump {
+                        hexdump::datagram(ui, server, Direction::Received, &buf[..n]);
+                    }
                     out.extend_from_slice(&buf[..n]);
                     self.answer(&buf[..n]);
                 }

@@ -91,6 +91,7 @@ pub async fn serve(
         tls,
         room,
         proxy: config.proxy,
+        hex_dump: config.hex_dump,
         faults: config.faults,
         admission: config.admission,
     };
@@ -252,6 +253,8 @@ struct Spawner {
     /// Plain behind a proxy: the room for headers.
     room: Option<proxy::Room>,
     proxy: Option<ProxyProtocol>,
+    /// `-x`.
+    hex_dump: bool,
     faults: Option<Arc<fault::Plan>>,
     admission: Option<Arc<admit::Gate>>,
 }
@@ -287,7 +290,8 @@ impl Spawner {
         let faults = self.faults.clone();
         let admission = self.admission.clone();
         stats.active.fetch_add(1, Ordering::Relaxed);
-        stats.served.fetch_add(1, Ordering::Relaxed);
+        let number = stats.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let dump_as = self.hex_dump.then_some(number);
         self.tracker.spawn(async move {
             let conn = life::Conn {
                 peer,
@@ -296,6 +300,7 @@ impl Spawner {
                 log: &ui,
                 force_close: &force_close,
                 proxy,
+                dump_as,
                 faults: faults.as_deref(),
                 admission: admission.as_ref(),
             };

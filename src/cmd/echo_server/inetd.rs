@@ -369,6 +369,7 @@ async fn serve<C: Connection>(
         log: ui,
         force_close: &force_close,
         proxy: args.proxy_protocol,
+        dump_as: args.hex_dump.then_some(1),
         faults: faults.as_ref(),
         admission: gate.as_ref(),
     };

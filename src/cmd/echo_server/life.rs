@@ -15,7 +15,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::log::Event;
 use super::stats::{ErrorKind, Stats};
-use super::{admit, conn, fault, proxy, tls};
+use super::{admit, conn, dump, fault, proxy, tls};
 use crate::cli::ProxyProtocol;
 use crate::net::stream::{Connection, Peer};
 use crate::report::io_reason;
@@ -49,6 +49,10 @@ pub(super) struct Conn<'a> {
     /// Who may connect: checked here, once the header has named the client, when there is a
     /// PROXY protocol header to read (at accept otherwise).
     pub(super) admission: Option<&'a Arc<admit::Gate>>,
+    /// `-x`: dump the traffic, naming the connection with this number where the peer alone
+    /// does not tell it apart (two Unix clients of one process). Never with faults (a usage
+    /// error).
+    pub(super) dump_as: Option<u64>,
 }
 
 /// One connection's life: bookkeeping around its echo, and closing it if the shutdown
@@ -168,15 +172,20 @@ async fn echo<C: Connection>(
         _ => None,
     };
     let peer = *peer;
-    match (tls, conn.faults) {
-        (None, None) => conn::echo(stream, idle, stats, echoed).await,
+    let dumps = conn
+        .dump_as
+        .map(|number| dump::Dumps::new(log, peer, number));
+    match (tls, conn.faults, dumps) {
+        (None, None, None) => conn::echo(stream, idle, stats, echoed).await,
         // Boxed, as TLS is: only a server injecting faults pays for their state.
-        (None, Some(plan)) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
+        (None, Some(plan), _) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
+        (None, None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too. Over TLS the faults come with the ticket, to be injected
         // after the handshake.
-        (Some(ticket), _) => {
-            Box::pin(tls::echo(ticket, stream, peer, idle, stats, echoed, log)).await
+        (Some(ticket), _, dumps) => {
+            let tls = tls::echo(ticket, stream, peer, idle, (stats, echoed), log, dumps);
+            Box::pin(tls).await
         }
     }
 }

@@ -62,6 +62,7 @@ pub(super) fn run(
             notifier: notifier.clone(),
             tls: tls_config,
             proxy: args.proxy_protocol,
+            hex_dump: args.hex_dump,
             watch,
             faults,
             admission,

@@ -27,6 +27,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::conn::End;
+use super::dump::Dumps;
 use super::log::{self, Event};
 use super::stats::{Count, HandshakeFailure, Stats};
 use super::{gate, proxy};
@@ -234,9 +235,9 @@ pub(super) async fn echo<C: Connection>(
     stream: &mut C,
     peer: Peer,
     idle: Option<Duration>,
-    stats: &Stats,
-    echoed: &mut u64,
+    (stats, echoed): (&Stats, &mut u64),
     log: &Ui,
+    dumps: Option<Dumps>,
 ) -> io::Result<End> {
     let limit = handshake_limit(idle);
     let tls = match handshake(&mut ticket, stream, limit).await {
@@ -276,7 +277,7 @@ pub(super) async fn echo<C: Connection>(
     let faults = ticket.server.faults.clone();
     drop(ticket);
     let end = match faults {
-        None => echo_loop(tls, idle, stats, echoed).await,
+        None => echo_loop(tls, idle, stats, echoed, dumps.as_ref()).await,
         Some(plan) => super::fault::echo(&mut { tls }, &plan, idle, stats, echoed).await,
     };
     drop(permit);
@@ -435,10 +436,11 @@ async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
     idle: Option<Duration>,
     stats: &Stats,
     echoed: &mut u64,
+    dumps: Option<&Dumps>,
 ) -> io::Result<End> {
     let mut count = Count::new(stats, echoed);
     let mut buf = vec![0u8; BUF];
-    let end = echo_until(&mut tls, idle, &mut count, &mut buf).await?;
+    let end = echo_until(&mut tls, idle, &mut count, &mut buf, dumps).await?;
     if end == End::Idle {
         // An ordered close, as over TCP: a client that was only waiting ends cleanly instead
         // of seeing its stream cut without close_notify. A peer that reads nothing cannot
@@ -452,12 +454,14 @@ async fn echo_loop<S: AsyncRead + AsyncWrite + Unpin>(
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// [`echo_loop`]'s loop: until the client's end of input (answered), the idle timeout, or a
-/// stream that ends without close_notify ([`CutShort`], not answered).
+/// stream that ends without close_notify ([`CutShort`], not answered). With `dumps` (`-x`),
+/// each chunk's plaintext is dumped as it comes and as it goes back.
 async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
     tls: &mut S,
     idle: Option<Duration>,
     count: &mut Count<'_>,
     buf: &mut Vec<u8>,
+    dumps: Option<&Dumps>,
 ) -> io::Result<End> {
     loop {
         let n = match bounded(idle, tls.read(&mut buf[..])).await {
@@ -476,6 +480,9 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
                 None => Ok(End::Idle),
                 Some(done) => done.map(|()| End::Closed),
             };
+        }
+        if let Some(dumps) = dumps {
+            dumps.both_ways(&buf[..n]);
         }
         let mut sent = 0;
         while sent < n {
@@ -499,7 +506,7 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// `step`, or `None` when `idle` passes first.
-async fn bounded<T>(idle: Option<Duration>, step: impl Future<Output = T>) -> Option<T> {
+pub(super) async fn bounded<T>(idle: Option<Duration>, step: impl Future<Output = T>) -> Option<T> {
     match idle {
         Some(limit) => tokio::time::timeout(limit, step).await.ok(),
         None => Some(step.await),

@@ -29,6 +29,7 @@ use crate::net::listen::Listener;
 use crate::net::udp::{self, Batch, Broadcasts, Dropped, LoopGuard, Seen};
 use crate::report::io_reason;
 use crate::runtime::{self, Flavor};
+use crate::ui::hexdump::{self, Direction};
 use crate::ui::{self, Level, Ui, quote};
 
 use super::log::Event;
@@ -103,8 +104,10 @@ pub(super) fn run(
             let shown = Endpoint::Udp(bound.local).to_string();
             let (ui, stopped) = (ui.clone(), stop.clone().cancelled_owned());
             let (own_ports, figures) = (Arc::clone(&own_ports), Arc::clone(&figures));
+            let hex_dump = args.hex_dump;
             serving.spawn(async move {
-                let served = serve(bound, &own_ports, extra, &ui, &figures, stopped).await;
+                let served = serve(bound, &own_ports, extra, &ui, &figures, hex_dump, stopped);
+                let served = served.await;
                 served.wrap_err_with(|| format!("cannot serve {shown}"))
             });
         }
@@ -168,14 +171,16 @@ const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
 /// Echoes datagrams on `bound` until `shutdown` resolves; `own_ports`: the ports of all the
 /// server's sockets; `extra`: admission and faults, if any; `figures`: the server's, which
-/// each batch adds to. Fails only if the runtime cannot take the socket; errors of single
-/// datagrams are counted and the serving goes on.
+/// each batch adds to; `hex_dump` (`-x`): dump each datagram received, and its echo. Fails
+/// only if the runtime cannot take the socket; errors of single datagrams are counted and the
+/// serving goes on.
 pub(super) async fn serve(
     bound: udp::Bound,
     own_ports: &[u16],
     extra: Option<Datagrams>,
     ui: &Ui,
     figures: &UdpStats,
+    hex_dump: bool,
     shutdown: impl Future,
 ) -> io::Result<Summary> {
     let start = Instant::now();
@@ -187,6 +192,7 @@ pub(super) async fn serve(
         loops: LoopGuard::new(),
         seen: Vec::with_capacity(udp::BATCH),
         extra,
+        hex_dump,
     };
     let mut summary = Summary::default();
     let mut log = DropLog::default();
@@ -235,6 +241,8 @@ struct Rules<'a> {
     seen: Vec<(usize, udp::Datagram, Seen)>,
     /// `--allow`, `--deny`, `--rate-limit` and the faults, when any is given.
     extra: Option<Datagrams>,
+    /// `-x`: every datagram received is dumped, and its echo.
+    hex_dump: bool,
 }
 
 impl Rules<'_> {
@@ -270,6 +278,10 @@ fn sort(
     }));
     for &(i, d, looked) in &seen {
         let verdict = rules.verdict(&d, looked, now);
+        let dumped = rules.hex_dump.then(|| dump_name(&d));
+        if let Some(peer) = &dumped {
+            hexdump::datagram(ui, peer, Direction::Received, batch.payload(i));
+        }
         match verdict {
             Some(why) => {
                 summary.dropped[why.index()] += 1;
@@ -280,10 +292,19 @@ fn sort(
                 summary.datagrams += 1;
                 summary.bytes += d.len as u64;
                 batch.reply(i);
+                if let Some(peer) = &dumped {
+                    hexdump::datagram(ui, peer, Direction::Sent, batch.payload(i));
+                }
             }
         }
     }
     rules.seen = seen;
+}
+
+/// How `-x` names the sender of `d`: as -v does, an IPv4 client of a dual-stack socket
+/// without its ::ffff: prefix.
+fn dump_name(d: &udp::Datagram) -> String {
+    std::net::SocketAddr::new(d.source.ip().to_canonical(), d.source.port()).to_string()
 }
 
 /// Sends every queued reply, waiting for room in the socket buffer when it is full. A reply
