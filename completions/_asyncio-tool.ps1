@@ -31,8 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'asyncio-tool' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('cat', 'cat', [CompletionResultType]::ParameterValue, 'Concatenate files to standard output, exactly as GNU cat does')
-            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back')
-            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it')
+            [CompletionResult]::new('echo-server', 'echo-server', [CompletionResultType]::ParameterValue, 'Run an echo server (TCP, Unix socket, UDP or TLS): every byte received is sent back')
+            [CompletionResult]::new('echo-client', 'echo-client', [CompletionResultType]::ParameterValue, 'Send standard input to an echo server (TCP, Unix socket, UDP or TLS) and print what comes back; or verify, probe or load it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to standard output')
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run')
             break

@@ -28,8 +28,8 @@ set edit:completion:arg-completer[asyncio-tool] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand cat 'Concatenate files to standard output, exactly as GNU cat does'
-            cand echo-server 'Run an echo server (TCP, Unix socket or UDP): every byte received is sent back'
-            cand echo-client 'Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes back; or verify, probe or load it'
+            cand echo-server 'Run an echo server (TCP, Unix socket, UDP or TLS): every byte received is sent back'
+            cand echo-client 'Send standard input to an echo server (TCP, Unix socket, UDP or TLS) and print what comes back; or verify, probe or load it'
             cand completions 'Print a shell completion script to standard output'
             cand report 'Put the --json results (or --hdr-log files) of many probe or load runs together: counts and rates summed, latency percentiles from the merged histogram, a row per run'
         }

@@ -132,14 +132,14 @@ pub enum Command {
         override_usage = "asyncio-tool cat [OPTION]... [FILE]..."
     )]
     Cat(CatArgs),
-    /// Run an echo server (TCP, Unix socket or UDP): every byte received is sent back.
+    /// Run an echo server (TCP, Unix socket, UDP or TLS): every byte received is sent back.
     // A fixed usage line, for the reason the top level has one.
     #[command(
         after_long_help = SERVER_EXAMPLES,
         override_usage = "asyncio-tool echo-server [OPTIONS] [ADDR] [PORT]"
     )]
     EchoServer(EchoServerArgs),
-    /// Send standard input to an echo server (TCP, Unix socket or UDP) and print what comes
+    /// Send standard input to an echo server (TCP, Unix socket, UDP or TLS) and print what comes
     /// back; or verify, probe or load it.
     // nc takes a flag twice (`-N -N`, `-4 -4`), so repeats must not be errors. The usage line
     // is fixed: clap_mangen renders the short-only -N as `[-N ]`, and clap's errors would show
