@@ -55,6 +55,7 @@ pub async fn serve(
     let limit = config
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.get().min(Semaphore::MAX_PERMITS))));
+    let (tls, room, accept_limit) = rooms(&config, limit);
     let log = config.ui;
     let live = config.watch.live();
     let (stats, status) = status(&log, config.status, config.notifier, live);
@@ -62,26 +63,6 @@ pub async fn serve(
     let watching = config
         .watch
         .start(Arc::new(move || figures.families()), &log);
-    let tls = config.tls.map(|tls| {
-        tls::Server::new(tls, limit.clone(), config.max_connections)
-            .with_faults(config.faults.clone())
-    });
-    // Plain behind a proxy, the header has its own room and the permit comes after it.
-    let room = match (&tls, config.proxy) {
-        (None, Some(mode)) => Some(proxy::Room::new(
-            mode,
-            limit.clone(),
-            config.max_connections,
-        )),
-        _ => None,
-    };
-    // Over TLS the permit is taken once the handshake is done (see `tls`), not before accept;
-    // plain behind a proxy, once the header is read.
-    let accept_limit = if tls.is_some() || room.is_some() {
-        None
-    } else {
-        limit
-    };
     let spawner = Spawner {
         stats: Arc::clone(&stats),
         ui: log.clone(),
@@ -107,15 +88,7 @@ pub async fn serve(
     accepting.abort_all();
     while accepting.join_next().await.is_some() {}
     let (closed_at_shutdown, cut_short) = drain(&spawner, config.shutdown_timeout, again).await;
-    if spawner.tls.is_some() {
-        tls::say_held_back(&log);
-    }
-    if spawner.proxy.is_some() {
-        proxy::say_held_back(&log);
-    }
-    if spawner.admission.is_some() {
-        admit::say_held_back(&log);
-    }
+    say_held_back(&spawner);
     if let Some(status) = status {
         status.abort();
     }
@@ -307,6 +280,52 @@ impl Spawner {
             life::connection(stream, conn, permit, ticket).await;
             drop(pass);
         });
+    }
+}
+
+/// Where connections wait before they take a `--max-connections` permit: TLS handshakes in
+/// the TLS server's room, plain PROXY headers in a room of their own; and the limit the accept
+/// loops take a permit from before accept (none when either room takes it later).
+fn rooms(
+    config: &Config,
+    limit: Option<Arc<Semaphore>>,
+) -> (
+    Option<tls::Server>,
+    Option<proxy::Room>,
+    Option<Arc<Semaphore>>,
+) {
+    let tls = config.tls.clone().map(|tls| {
+        tls::Server::new(tls, limit.clone(), config.max_connections)
+            .with_faults(config.faults.clone())
+    });
+    let room = match (&tls, config.proxy) {
+        (None, Some(mode)) => Some(proxy::Room::new(
+            mode,
+            limit.clone(),
+            config.max_connections,
+        )),
+        _ => None,
+    };
+    let accept_limit = if tls.is_some() || room.is_some() {
+        None
+    } else {
+        limit
+    };
+    (tls, room, accept_limit)
+}
+
+/// At a stop: the rate-limited lines still held back, which the tasks due to say them would
+/// not live to say.
+fn say_held_back(spawner: &Spawner) {
+    let log = &spawner.ui;
+    if spawner.tls.is_some() {
+        tls::say_held_back(log);
+    }
+    if spawner.proxy.is_some() {
+        proxy::say_held_back(log);
+    }
+    if spawner.admission.is_some() {
+        admit::say_held_back(log);
     }
 }
 

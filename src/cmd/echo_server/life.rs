@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::either::Either;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::log::Event;
@@ -82,7 +83,18 @@ pub(super) async fn connection<C: Connection>(
     let mut failed = None;
     let mut event = "closed";
     let ended = {
-        let echo = std::pin::pin!(echo(ticket, &mut stream, &conn, &mut peer, &mut echoed));
+        // The usual echo inline; anything else (TLS, a PROXY header, faults, a dump) boxed, so
+        // that its state does not grow every plain connection's task (by about 1 KiB).
+        let work = match ticket {
+            None if conn.proxy.is_none() && conn.faults.is_none() && conn.dump_as.is_none() => {
+                Either::Left(conn::echo(&mut stream, conn.idle, stats, &mut echoed))
+            }
+            ticket => {
+                let echo = echo(ticket, &mut stream, &conn, &mut peer, &mut echoed);
+                Either::Right(Box::pin(echo))
+            }
+        };
+        let echo = std::pin::pin!(work);
         let cancelled = std::pin::pin!(conn.force_close.cancelled());
         let until = UntilCancelled {
             work: echo,
@@ -158,7 +170,12 @@ async fn echo<C: Connection>(
 ) -> std::io::Result<conn::End> {
     let (idle, stats, log) = (conn.idle, conn.stats, conn.log);
     // The --max-connections slot a plain header's room hands over is held for the echo.
-    let (tls, _slot) = header(ticket, stream, conn, peer).await?;
+    let (tls, _slot) = match ticket {
+        None => (None, None),
+        // Boxed: the wait for a header or a handshake, inline, would grow every connection's
+        // task (by about 700 bytes), with or without them.
+        Some(ticket) => Box::pin(header(ticket, stream, conn, peer)).await?,
+    };
     let _pass = match (conn.proxy, conn.admission) {
         (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log) {
             Some(pass) => Some(pass),
@@ -172,28 +189,33 @@ async fn echo<C: Connection>(
         _ => None,
     };
     let peer = *peer;
-    let dumps = conn
-        .dump_as
-        .map(|number| dump::Dumps::new(log, peer, number));
-    match (tls, conn.faults, dumps) {
-        (None, None, None) => conn::echo(stream, idle, stats, echoed).await,
-        // Boxed, as TLS is: only a server injecting faults pays for their state.
-        (None, Some(plan), _) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
-        (None, None, Some(dumps)) => Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await,
+    // Each arm builds what it needs: a value held in the match's scrutinee would be held in
+    // every connection's task across the echo, with or without its option.
+    match tls {
         // Boxed: a TLS session's state is large, and inline it would grow every plain
         // connection's task too. Over TLS the faults come with the ticket, to be injected
         // after the handshake.
-        (Some(ticket), _, dumps) => {
+        Some(ticket) => {
+            let dumps = conn.dump_as.map(|n| dump::Dumps::new(log, peer, n));
             let tls = tls::echo(ticket, stream, peer, idle, (stats, echoed), log, dumps);
             Box::pin(tls).await
         }
+        None => match (conn.faults, conn.dump_as) {
+            (None, None) => conn::echo(stream, idle, stats, echoed).await,
+            // Boxed, as TLS is: only a server injecting faults pays for their state.
+            (Some(plan), _) => Box::pin(fault::echo(stream, plan, idle, stats, echoed)).await,
+            (None, Some(n)) => {
+                let dumps = dump::Dumps::new(log, peer, n);
+                Box::pin(dump::echo(stream, idle, stats, echoed, dumps)).await
+            }
+        },
     }
 }
 
 /// With `--proxy-protocol`, reads the header and makes the client it names `peer`; returns
 /// the TLS ticket still to be used, and the slot a plain header's room hands over.
 async fn header<C: Connection>(
-    ticket: Option<Ticket>,
+    ticket: Ticket,
     stream: &mut C,
     conn: &Conn<'_>,
     peer: &mut Peer,
@@ -202,13 +224,13 @@ async fn header<C: Connection>(
     // The header reads are boxed, as the TLS echo is: inline, their buffers and timer would
     // grow every connection's task, with or without the option.
     match ticket {
-        Some(Ticket::Header(ticket)) => {
+        Ticket::Header(ticket) => {
             let limit = tls::handshake_limit(idle);
             let (client, permit) = Box::pin(ticket.receive(stream, *peer, limit, log)).await?;
             *peer = client;
             Ok((None, permit))
         }
-        Some(Ticket::Tls(ticket)) => {
+        Ticket::Tls(ticket) => {
             if let Some(mode) = conn.proxy {
                 let limit = tls::handshake_limit(idle);
                 let received = Box::pin(proxy::receive(stream, *peer, mode, limit, log));
@@ -222,7 +244,6 @@ async fn header<C: Connection>(
             }
             Ok((Some(ticket), None))
         }
-        None => Ok((None, None)),
     }
 }
 
