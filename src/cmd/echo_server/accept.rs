@@ -277,7 +277,7 @@ impl Spawner {
                 faults: faults.as_deref(),
                 admission: admission.as_ref(),
             };
-            life::connection(stream, conn, permit, ticket).await;
+            life::connection(stream, &conn, permit, ticket).await;
             drop(pass);
         });
     }

@@ -373,7 +373,7 @@ async fn serve<C: Connection>(
         faults: faults.as_ref(),
         admission: gate.as_ref(),
     };
-    let conn = super::life::connection(stream, conn, None, ticket);
+    let conn = super::life::connection(stream, &conn, None, ticket);
     tokio::pin!(conn);
     let failed = 'ended: {
         tokio::select! {

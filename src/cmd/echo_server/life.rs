@@ -61,18 +61,13 @@ pub(super) struct Conn<'a> {
 /// takes it out of `active` at the end. Returns the reason when it ended on an I/O error.
 pub(super) async fn connection<C: Connection>(
     mut stream: C,
-    conn: Conn<'_>,
+    conn: &Conn<'_>,
     permit: Option<OwnedSemaphorePermit>,
     ticket: Option<Ticket>,
 ) -> Option<String> {
     let start = Instant::now();
     stream.prepare();
-    let Conn {
-        mut peer,
-        stats,
-        log,
-        ..
-    } = conn;
+    let (mut peer, stats, log) = (conn.peer, conn.stats, conn.log);
     // Behind a proxy, the open line waits for the header that names the client.
     if log.verbose > 0 && conn.proxy.is_none() {
         Event::new(Level::Detail, "accepted", format!("{peer}: open"))
@@ -90,7 +85,7 @@ pub(super) async fn connection<C: Connection>(
                 Either::Left(conn::echo(&mut stream, conn.idle, stats, &mut echoed))
             }
             ticket => {
-                let echo = echo(ticket, &mut stream, &conn, &mut peer, &mut echoed);
+                let echo = echo(ticket, &mut stream, conn, &mut peer, &mut echoed);
                 Either::Right(Box::pin(echo))
             }
         };
