@@ -730,3 +730,60 @@ fn a_long_delay_does_not_hold_up_a_stop() {
         "{err}"
     );
 }
+
+/// An IPv4-mapped network (`::ffff:127.0.0.2/128`, as ip6tables users and dual-stack configs
+/// write them) is the IPv4 network it maps: accepted, and matched against IPv4 clients.
+#[test]
+fn an_ipv4_mapped_network_is_the_ipv4_one() {
+    let (server, target) = server(
+        "127.0.0.1:0",
+        &[
+            "--allow",
+            "::ffff:127.0.0.0/104",
+            "--deny",
+            "::ffff:127.0.0.1/128",
+        ],
+    );
+    let served = client_from("127.0.0.2", &target, b"in\n");
+    assert_eq!(served.stdout, b"in\n", "{}", stderr(&served));
+    let refused = client_from("127.0.0.1", &target, b"out\n");
+    assert!(!refused.status.success(), "refused, yet exit 0");
+    assert!(refused.stdout.is_empty());
+    let err = stopped(server);
+    assert!(err.contains("refused 1 (1 in a --deny network)"), "{err}");
+    // Below 96 bits a mapped prefix names no IPv4 network: a usage error saying the range.
+    let mut cmd = std_tool([
+        "echo-server",
+        "--allow",
+        "::ffff:10.0.0.0/64",
+        "127.0.0.1:0",
+    ]);
+    let out = output_timeout(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        PROMPT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("from 96 to 128"), "{}", stderr(&out));
+}
+
+/// `--delay` holds a message back once, however many reads it takes: a 64 KiB probe (four of
+/// the fault loop's 16 KiB reads) waits one delay, not four, as fortio's `delay=` is once a
+/// request.
+#[test]
+fn delay_holds_a_large_message_back_once() {
+    let (server, target) = server("127.0.0.1:0", &["--delay", "100ms"]);
+    let out = client(
+        &["--count", "3", "-i", "300ms", "--size", "65536", "--json"],
+        &target,
+    );
+    let v = json(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ms(&v, "min") >= 99.0, "{v}");
+    // Four delays would be 400ms.
+    assert!(ms(&v, "p50") < 250.0, "{v}");
+    let err = stopped(server);
+    assert!(err.contains("injected: 3 delayed"), "{err}");
+}

@@ -788,3 +788,94 @@ fn json_refusals_and_fault_announcements() {
         assert!(!events.iter().any(|e| e["event"] == "message"), "{err}");
     }
 }
+
+/// The host:port of a metrics URL said on stderr.
+fn host_of(url: &str) -> String {
+    url.strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("not a metrics URL: {url}"))
+        .to_owned()
+}
+
+/// Connections that stay silent (slowloris) cannot keep a scrape out: however many hold the
+/// listener, a new one takes the place of the oldest at once, not after their 5 s bound.
+#[test]
+fn silent_connections_do_not_keep_a_scrape_out() {
+    let (server, _, url) = watched(&["127.0.0.1:0"]);
+    let host = host_of(&url);
+    let silent: Vec<TcpStream> = (0..20).map(|_| tcp(&host)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    let (status, _) = raw_request(&host, b"GET /metrics HTTP/1.1\r\n\r\n");
+    let took = start.elapsed();
+    assert_eq!(status, "HTTP/1.1 200 OK", "after {took:?}");
+    assert!(took < Duration::from_secs(3), "the scrape waited {took:?}");
+    drop(silent);
+    let (status, _) = server.stop(LIMIT);
+    assert!(status.success());
+}
+
+/// An oversized request head gets its 431 and a clean close: the rest of it is read and
+/// discarded after the answer, so the close is not a reset that fails the client's send (a
+/// client that gives up on a failed send never reads the answer). curl's megabyte header is
+/// answered the same way.
+#[test]
+fn an_oversized_request_head_gets_its_431_and_a_clean_close() {
+    if !scrapers() {
+        return;
+    }
+    let (server, _, url) = watched(&["127.0.0.1:0"]);
+    let host = host_of(&url);
+    let s = tcp(&host);
+    let mut writer = s.try_clone().unwrap();
+    // 8 MB: more than the socket buffers hold, so the server closes while it is still sent.
+    let sent = std::thread::spawn(move || {
+        let mut head = b"GET /metrics HTTP/1.1\r\nX-Big: ".to_vec();
+        head.resize(8 << 20, b'a');
+        head.extend_from_slice(b"\r\n\r\n");
+        writer.write_all(&head)
+    });
+    let mut answer = Vec::new();
+    let read = (&s).read_to_end(&mut answer);
+    let sent = sent.join().unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{read:?}: {text}"
+    );
+    assert!(sent.is_ok(), "the head's send failed: {sent:?}");
+    assert!(read.is_ok(), "{read:?}");
+    drop(s);
+    // A megabyte header line from curl (about the most it sends) gets the 431 too.
+    let dir = tempfile::tempdir().unwrap();
+    let header = dir.path().join("header");
+    let mut big = b"X-Big: ".to_vec();
+    big.resize(1_000_000, b'a');
+    big.push(b'\n');
+    std::fs::write(&header, &big).unwrap();
+    let mut cmd = other("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "10",
+    ])
+    .arg("-H")
+    .arg(format!("@{}", header.display()))
+    .arg(&url);
+    let out = output_timeout(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        LIMIT,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "431", "{out:?}");
+    let (status, _) = raw_request(&host, b"GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = server.stop(LIMIT);
+    assert!(status.success());
+}

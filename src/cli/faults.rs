@@ -20,9 +20,9 @@ use crate::ui::quote::quoted;
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Fault injection (for testing clients; all off by default)")]
 pub struct Faults {
-    /// Wait this long before echoing what each read brought (TCP, Unix, TLS: per read, which
-    /// for a request-reply client is per message; UDP: per batch of datagrams received
-    /// together). DIST is a fixed duration (50ms), a range drawn from uniformly
+    /// Wait this long before echoing what the client sends (TCP, Unix, TLS: once per message
+    /// rather than per read: what arrives during the wait, up to 1 MiB, goes back right after
+    /// it, in order; UDP: per batch of datagrams received together). DIST is a fixed duration (50ms), a range drawn from uniformly
     /// (10ms..50ms), or weighted choices as fortio's echo takes them (150us:10,2ms:5: 150us
     /// two times in three, 2ms one in three). Timers tick in milliseconds: shorter delays
     /// last about 1ms.
@@ -69,8 +69,11 @@ pub struct Faults {
 #[command(next_help_heading = "Who may connect (TCP, TLS and UDP clients)")]
 pub struct Admission {
     /// Serve only clients in this network (repeatable, as ncat's --allow): CIDR as
-    /// 192.168.0.0/16, 10.1.2.3 (a bare address: /32), 2001:db8::/32 or ::1 (/128). An IPv4
-    /// client of a dual-stack listener (::ffff:a.b.c.d) is matched as IPv4. Others are reset
+    /// 192.168.0.0/16, 10.1.2.3 (a bare address: /32), 2001:db8::/32 or ::1 (/128); bits past
+    /// the prefix are ignored, as ncat does (10.1.2.3/8 is 10.0.0.0/8), and names are not
+    /// looked up. An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is matched as IPv4,
+    /// and an IPv4-mapped network as the IPv4 one (::ffff:10.0.0.0/104 is 10.0.0.0/8; ::/0
+    /// holds no IPv4 client, 0.0.0.0/0 all of them). Others are reset
     /// at once (UDP: their datagrams dropped), counted in the status line and summary, and
     /// logged (at most one line a second). Behind --proxy-protocol the client judged is the
     /// one the header names (so a Unix socket's clients can be judged too); a header naming no
@@ -404,22 +407,30 @@ pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
             quoted(s)
         )
     })?;
+    // An IPv4-mapped network (::ffff:10.0.0.0/104) is the IPv4 one it maps, as its clients
+    // are matched as IPv4: its prefix counts the 96 bits before the IPv4 address too.
+    let mapped = ip.is_ipv6() && ip.to_canonical().is_ipv4();
     let ip = ip.to_canonical();
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let prefix = if prefix.is_empty() {
+    let (min, max) = match (mapped, ip.is_ipv4()) {
+        (true, _) => (96, 128),
+        (false, true) => (0, 32),
+        (false, false) => (0, 128),
+    };
+    let written = if prefix.is_empty() {
         max
     } else {
         prefix
             .parse::<u8>()
             .ok()
-            .filter(|p| *p <= max)
+            .filter(|p| (min..=max).contains(p) && prefix.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| {
                 format!(
-                    "{}: the prefix length is from 0 to {max} ({forms})",
+                    "{}: the prefix length is from {min} to {max} ({forms})",
                     quoted(s)
                 )
             })?
     };
+    let prefix = written - min;
     let net = match ip {
         IpAddr::V4(v4) => IpAddr::V4(mask32(u32::from(v4), prefix).into()),
         IpAddr::V6(v6) => IpAddr::V6(mask128(u128::from(v6), prefix).into()),
@@ -525,7 +536,26 @@ mod tests {
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
         assert!(parse_cidr("::1").unwrap().contains("::1".parse().unwrap()));
         assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("10.0.0.0/+8").is_err());
         assert!(parse_cidr("localhost").is_err());
+        // IPv4-mapped: the IPv4 network it maps, its prefix counted from 96 bits.
+        assert_eq!(
+            parse_cidr("::ffff:10.1.2.3/104").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_cidr("::ffff:10.1.2.3").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(
+            parse_cidr("::ffff:0:0/96").unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert!(
+            parse_cidr("::ffff:10.0.0.0/64")
+                .unwrap_err()
+                .contains("from 96 to 128")
+        );
     }
 
     #[test]

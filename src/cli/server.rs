@@ -24,7 +24,9 @@ pub enum LogFormat {
 pub struct Observe {
     /// Serve Prometheus metrics over HTTP on this address (GET /metrics, text format 0.0.4):
     /// connections open and served, bytes echoed, errors by kind, TLS handshake failures by
-    /// reason, UDP datagrams echoed and dropped by reason, the start time. ADDR as the server
+    /// reason, UDP datagrams echoed and dropped by reason, faults injected and clients refused
+    /// by kind, the start time. At most 8 scrapers are held at once, a new one closing the
+    /// oldest (so silent connections cannot keep a scrape out). ADDR as the server
     /// takes its own: PORT (the loopback), :PORT (every address), HOST:PORT, [IPV6]:PORT,
     /// unix:PATH (curl --unix-socket). The address is said on stderr
     /// ("metrics on http://127.0.0.1:9100/metrics").

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::fault::{self, Pacer, Plan, Rng};
 use super::log::{Event, Throttle, Throttled, said_throttled};
@@ -259,6 +259,11 @@ pub struct RateLimit {
     per_second: f64,
     burst: f64,
     buckets: HashMap<IpAddr, (f64, Instant)>,
+    /// When the table was last found full of busy sources: the soonest one of them can have
+    /// filled up. Until then a new source is dropped without a look at the table, so that a
+    /// flood from many sources (spoofed, or 127/8) costs a hash look-up a datagram, not a
+    /// sweep of thousands of buckets.
+    full_until: Option<Instant>,
 }
 
 impl RateLimit {
@@ -268,6 +273,7 @@ impl RateLimit {
             per_second,
             burst: per_second.max(1.0),
             buckets: HashMap::new(),
+            full_until: None,
         }
     }
 
@@ -275,10 +281,19 @@ impl RateLimit {
     pub fn allows(&mut self, ip: IpAddr, now: Instant) -> bool {
         let ip = ip.to_canonical();
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_SOURCES {
+            if self.full_until.is_some_and(|until| now < until) {
+                return false;
+            }
             let (rate, burst) = (self.per_second, self.burst);
-            self.buckets
-                .retain(|_, (tokens, at)| *tokens + rate * (now - *at).as_secs_f64() < burst);
+            let mut soonest = f64::INFINITY;
+            self.buckets.retain(|_, (tokens, at)| {
+                let filled = *tokens + rate * now.saturating_duration_since(*at).as_secs_f64();
+                soonest = soonest.min((burst - filled) / rate);
+                filled < burst
+            });
             if self.buckets.len() >= MAX_SOURCES {
+                // A bucket only fills later than this if its source sends meanwhile.
+                self.full_until = Some(now + Duration::from_secs_f64(soonest.clamp(0.0, 3600.0)));
                 return false;
             }
         }
@@ -473,6 +488,48 @@ mod tests {
         assert_eq!(passed, 10);
         assert!(limit.allows(ip, t0 + std::time::Duration::from_millis(100)));
         assert!(!limit.allows(ip, t0 + std::time::Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn max_per_ip_table_holds_only_open_clients() {
+        // Many clients from many addresses come and go at once, refused or not: when all are
+        // gone, the table is empty.
+        let gate = Gate::new(&admission(&[], &[], Some(3))).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let gate = &gate;
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..2_500u32 {
+                        let ip = IpAddr::from([127, t, (i % 7) as u8, 1]);
+                        held.extend(gate.admit(Some(ip)).ok());
+                        if held.len() > 5 {
+                            held.drain(..3);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(gate.open.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_new_sources_does_not_sweep_the_full_table_each_time() {
+        let mut limit = RateLimit::new(1.0);
+        let t0 = Instant::now();
+        for i in 0..MAX_SOURCES as u32 {
+            assert!(limit.allows(IpAddr::from(i.to_be_bytes()), t0));
+        }
+        // Each sweep of 4096 buckets for each of these took seconds in all (debug build).
+        let start = std::time::Instant::now();
+        let new = (0..100_000u32).filter(|i| {
+            let ip = IpAddr::from((i | 0x8000_0000).to_be_bytes());
+            limit.allows(ip, t0 + Duration::from_millis(u64::from(i / 1000)))
+        });
+        assert_eq!(new.count(), 0, "nobody quiet yet: new sources wait");
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        assert!(limit.allows("200.0.0.1".parse().unwrap(), t0 + Duration::from_secs(2)));
     }
 
     #[test]

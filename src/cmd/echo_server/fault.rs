@@ -4,17 +4,20 @@
 //! Free when off: with no fault option there is no [`Plan`], and a connection is echoed by
 //! the usual loops (`conn::echo`, `tls`'s), untouched; the choice is made once per
 //! connection. With one, the connection is echoed by [`echo`], a plain read-delay-write loop
-//! written for clarity rather than speed, as its point is to be slow or to fail.
+//! (a delay per message rather than per read, see [`gather`]) written for clarity rather than speed, as
+//! its point is to be slow or to fail.
 //!
 //! Randomness comes from a xorshift generator per connection (per UDP socket), seeded from
 //! `--seed` or from the system's generator (`ring`), and the connection's number, so a
 //! seeded run makes the same choices for the same order of connections and messages.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
 use super::conn::End;
@@ -25,6 +28,8 @@ use crate::ui::{self, Level, Ui};
 
 /// The read buffer of a fault-injected connection.
 const BUF: usize = 16 * 1024;
+/// The most a delayed burst gathers before it goes back (see [`gather`]).
+const MAX_BURST: usize = 1024 * 1024;
 /// How long a connection closed early is read from (and what comes discarded), so that
 /// unread data does not turn its FIN into a reset.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -403,20 +408,18 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
     let mut count = Count::new(stats, echoed);
     let mut buf = vec![0u8; BUF];
     let end = loop {
-        let n = match step(idle, deadline, stream.read(&mut buf)).await {
+        let mut n = match step(idle, deadline, stream.read(&mut buf)).await {
             Step::Done(read) => read?,
             Step::Idle => break End::Idle,
             Step::Deadline => break close_early(stream).await,
         };
-        if n == 0 {
-            stream.shutdown().await?;
-            break End::Closed;
-        }
-        if let Some(wait) = plan.delay(&mut rng) {
+        let mut eof = n == 0;
+        if let (Some(wait), false) = (plan.delay(&mut rng), eof) {
             injected.delayed.fetch_add(1, Ordering::Relaxed);
             if let Step::Deadline = step(None, deadline, tokio::time::sleep(wait)).await {
                 break close_early(stream).await;
             }
+            (n, eof) = gather(stream, &mut buf, n).await?;
         }
         let n = n.min(usize::try_from(budget).unwrap_or(usize::MAX));
         let out = &buf[..n];
@@ -439,13 +442,51 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
         if budget == 0 {
             break close_early(stream).await;
         }
+        if eof {
+            stream.shutdown().await?;
+            break End::Closed;
+        }
         if reset {
             injected.reset.fetch_add(1, Ordering::Relaxed);
             break End::Reset;
         }
+        // A large burst's buffer goes with it.
+        buf.truncate(BUF);
+        buf.shrink_to(BUF);
     };
     injected.settle(end);
     Ok(end)
+}
+
+/// After a `--delay`: what else came during the wait, read without waiting into `buf` after
+/// its first `n` bytes (up to [`MAX_BURST`]), so that it goes back now rather than after a
+/// wait of its own: `--delay` holds back a message, not each read of it (fortio's `delay=` is
+/// once a request), and a message larger than one read, or sent a byte a write, would wait
+/// once a read. Nothing of it was echoed yet, so a request-reply client cannot have sent its
+/// next request meanwhile. Returns the bytes now in `buf`, and whether the client closed.
+async fn gather<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    mut n: usize,
+) -> io::Result<(usize, bool)> {
+    while n < MAX_BURST {
+        if n == buf.len() {
+            buf.resize((n * 2).min(MAX_BURST), 0);
+        }
+        let ready = std::future::poll_fn(|cx| {
+            let mut read = ReadBuf::new(&mut buf[n..]);
+            match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+                Poll::Ready(done) => Poll::Ready(done.map(|()| Some(read.filled().len()))),
+                Poll::Pending => Poll::Ready(Ok(None)),
+            }
+        });
+        match ready.await? {
+            Some(0) => return Ok((n, true)),
+            Some(more) => n += more,
+            None => break,
+        }
+    }
+    Ok((n, false))
 }
 
 /// Writes all of `data`, paced by `pacer`, and flushes it (TLS holds records until then).

@@ -159,7 +159,8 @@ impl RateMeter {
     }
 }
 
-/// At most one accept-error line per second; the ones held back are counted in the next.
+/// At most one line a second from one place (an accept loop's errors, a UDP socket's
+/// `--rate-limit` drops); the ones held back are counted in the next.
 #[derive(Debug, Default)]
 pub struct Throttle {
     last: Option<Instant>,
@@ -167,7 +168,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// The line to print for this error now, or None if it is held back.
+    /// The line to print now, or None if it is held back.
     pub fn admit(&mut self, msg: String) -> Option<String> {
         let now = Instant::now();
         if self

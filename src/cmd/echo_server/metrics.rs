@@ -6,12 +6,15 @@
 //! text and the protocol one request a connection (`Connection: close`), so both are written
 //! here rather than pulled in with a client library and an HTTP stack. What a public port
 //! needs is bounded: a request head of at most [`MAX_HEAD`] bytes read within [`IO_LIMIT`],
-//! the answer written within it too, and at most [`SCRAPERS`] served at once (the rest wait in
-//! the backlog).
+//! the answer written within it too, and at most [`SCRAPERS`] connections held at once. A
+//! new one is never left waiting behind them: it takes the place of the oldest, which a real
+//! scraper (done in a millisecond) never is, so slow or silent connections (slowloris) cannot
+//! keep a scrape out.
 //!
 //! [`Stats::families`]: super::stats::Stats::families
 //! [`UdpStats::families`]: super::stats::UdpStats::families
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use color_eyre::eyre::{self, WrapErr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::log::{self, Event, Throttle};
 use super::stats::Family;
@@ -36,8 +38,12 @@ use crate::ui::{self, Level, Ui};
 const MAX_HEAD: usize = 8 * 1024;
 /// How long a scraper has to send its request, and to take the answer.
 const IO_LIMIT: Duration = Duration::from_secs(5);
-/// Scrapes served at once.
-const SCRAPERS: usize = 4;
+/// Connections held at once; a new one beyond them closes the oldest.
+const SCRAPERS: usize = 8;
+/// After the answer, how long what the scraper still sends is read and discarded, so that
+/// unread data (the rest of an oversized head, a pipelined request) does not turn the close
+/// into a reset that may cut the answer short.
+const LINGER: Duration = Duration::from_secs(1);
 /// The content type of the text format, version 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -167,24 +173,41 @@ struct Page {
     started: SystemTime,
 }
 
-/// Accepts scrapers for ever, [`SCRAPERS`] at a time; accept errors are said (at most one line
-/// a second) and retried after a pause, as the echo's own accept loop does.
+/// Accepts scrapers for ever, each on a task of its own; past [`SCRAPERS`] at once the oldest
+/// is closed to make room. Accept errors are said (at most one line a second) and retried
+/// after a pause, as the echo's own accept loop does.
 async fn accept_loop<L: Accept>(listener: L, page: Page, ui: Ui, _file: Option<SocketFile>) {
-    let room = Arc::new(Semaphore::new(SCRAPERS));
     let mut backoff = Backoff::new(Duration::from_millis(5), Duration::from_secs(1));
     let mut throttle = Throttle::default();
-    loop {
-        let Ok(permit) = Arc::clone(&room).acquire_owned().await else {
-            return;
+    let mut scrapes = JoinSet::new();
+    // The scrapes still running, oldest first, each by the number its task returns.
+    let mut running: VecDeque<(u64, AbortHandle)> = VecDeque::new();
+    for number in 0u64.. {
+        let accepted = loop {
+            tokio::select! {
+                accepted = listener.accept() => break accepted,
+                Some(done) = scrapes.join_next() => {
+                    // An aborted one was taken out when it was aborted.
+                    if let Ok(done) = done {
+                        running.retain(|(n, _)| *n != done);
+                    }
+                }
+            }
         };
-        match listener.accept().await {
+        match accepted {
             Ok((stream, _)) => {
                 backoff.reset();
+                if running.len() >= SCRAPERS {
+                    if let Some((_, oldest)) = running.pop_front() {
+                        oldest.abort();
+                    }
+                }
                 let page = page.clone();
-                tokio::spawn(async move {
+                let task = scrapes.spawn(async move {
                     scrape(stream, &page).await;
-                    drop(permit);
+                    number
                 });
+                running.push_back((number, task));
             }
             Err(err) => {
                 let line = format!("metrics: cannot accept a connection: {}", io_reason(&err));
@@ -197,8 +220,8 @@ async fn accept_loop<L: Accept>(listener: L, page: Page, ui: Ui, _file: Option<S
     }
 }
 
-/// One request, one answer, then the connection is closed. A scraper that is too slow, or
-/// gone, costs only its own connection.
+/// One request, one answer, then the connection is closed (once the scraper closes too, or
+/// after [`LINGER`]). A scraper that is too slow, or gone, costs only its own connection.
 async fn scrape<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, page: &Page) {
     let head = match tokio::time::timeout(IO_LIMIT, read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
@@ -209,7 +232,11 @@ async fn scrape<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, page: &Page) {
         stream.write_all(&answer).await?;
         stream.shutdown().await
     };
-    let _ = tokio::time::timeout(IO_LIMIT, write).await;
+    if let Ok(Ok(())) = tokio::time::timeout(IO_LIMIT, write).await {
+        let mut sink = [0u8; 4096];
+        let drain = async { while stream.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    }
 }
 
 /// The request head up to its blank line, or `None` when it is longer than [`MAX_HEAD`].

@@ -489,9 +489,14 @@ impl<'a> Count<'a> {
     pub fn new(stats: &'a Stats, out: &'a mut u64) -> Self {
         let own = stats.open.as_ref().map(|open| {
             let counter = Arc::new(Counter::default());
-            open.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Arc::downgrade(&counter));
+            let mut open = open.lock().unwrap_or_else(PoisonError::into_inner);
+            // Closed connections leave their counters' memory behind (a `Weak` keeps it) until
+            // a snapshot sweeps them, and a metrics page nobody scrapes takes none: swept here
+            // too when the list would grow, so it stays within twice the connections open.
+            if open.len() == open.capacity() {
+                open.retain(|counter| counter.strong_count() > 0);
+            }
+            open.push(Arc::downgrade(&counter));
             counter
         });
         Count {
@@ -598,6 +603,22 @@ mod tests {
         drop(b);
         assert_eq!(stats.snapshot().bytes, 70);
         assert_eq!((a_out, b_out), (5, 65));
+    }
+
+    #[test]
+    fn closed_connections_counters_do_not_pile_up_between_snapshots() {
+        // A metrics page that is never scraped: no snapshot ever sweeps the list.
+        let stats = Stats::new(true);
+        let mut out = 0;
+        let held = Count::new(&stats, &mut out);
+        for _ in 0..10_000 {
+            let mut sink = 0;
+            Count::new(&stats, &mut sink).add(1);
+        }
+        let listed = stats.open.as_ref().map(|o| o.lock().unwrap().len());
+        assert!(listed.is_some_and(|n| n <= 4), "{listed:?} counters listed");
+        drop(held);
+        assert_eq!(stats.snapshot().bytes, 10_000);
     }
 
     #[test]
