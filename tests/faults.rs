@@ -400,6 +400,26 @@ fn max_per_ip_closes_the_extra_connection_at_once() {
     );
 }
 
+/// A client that closes and comes straight back is not refused for the connection it just
+/// closed: with `--max-per-ip 1`, 300 connect-echo-close rounds in a row are all served (a
+/// quarter of such reconnections were refused when the place was judged only at accept,
+/// before the server had seen the previous close).
+#[test]
+fn max_per_ip_serves_a_client_that_reconnects_at_once() {
+    let (server, target) = server("127.0.0.1:0", &["--max-per-ip", "1"]);
+    let addr = &target[0];
+    let mut refused = 0;
+    for _ in 0..300 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(PROMPT)).unwrap();
+        let mut buf = [0u8; 4];
+        let served = c.write_all(b"ping").is_ok() && c.read_exact(&mut buf).is_ok();
+        refused += u32::from(!served);
+    }
+    let err = stopped(server);
+    assert_eq!(refused, 0, "{refused} of 300 refused: {err}");
+}
+
 #[test]
 fn address_rules_on_a_unix_socket_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admit::Verdict;
 use super::log::Event;
 use super::stats::{ErrorKind, Stats};
 use super::{Config, Summary, admit, fault, life, log, proxy, tls};
@@ -252,7 +253,7 @@ impl Spawner {
         peer: Peer,
         permit: Option<OwnedSemaphorePermit>,
         ticket: Option<life::Ticket>,
-        pass: Option<admit::Pass>,
+        place: Place,
     ) {
         let stats = Arc::clone(&self.stats);
         let ui = self.ui.clone();
@@ -266,6 +267,19 @@ impl Spawner {
         let number = stats.served.fetch_add(1, Ordering::Relaxed) + 1;
         let dump_as = self.hex_dump.then_some(number);
         self.tracker.spawn(async move {
+            let pass = match place {
+                Place::Taken(pass) => pass,
+                Place::Awaited(gate) => match gate.check(peer, &stats.refused, &ui).await {
+                    Some(pass) => Some(pass),
+                    None => {
+                        // Refused after all: no connection served.
+                        stream.cut_on_close();
+                        stats.active.fetch_sub(1, Ordering::Relaxed);
+                        stats.served.fetch_sub(1, Ordering::Relaxed);
+                        return;
+                    }
+                },
+            };
             let conn = life::Conn {
                 peer,
                 idle,
@@ -329,6 +343,14 @@ fn say_held_back(spawner: &Spawner) {
     }
 }
 
+/// A connection's place under `--max-per-ip`.
+enum Place {
+    /// Taken at accept, or none needed.
+    Taken(Option<admit::Pass>),
+    /// Over the limit at accept: waited for, briefly, in the connection's own task.
+    Awaited(Arc<admit::Gate>),
+}
+
 /// A listener the runtime could not take: said once, and that listener serves nothing.
 async fn registration_failed(err: io::Error, spawner: Spawner) {
     spawner
@@ -358,12 +380,15 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
                 // Refused: closed here, at once, with a reset, so the client cannot take it
                 // for an echo of nothing; its permit is given back.
                 // Behind a proxy the client is known only from its header: checked then.
-                let pass = match (&spawner.admission, spawner.proxy) {
-                    (None, _) | (Some(_), Some(_)) => None,
+                // Behind a proxy the client is known only from its header: checked then.
+                let place = match (&spawner.admission, spawner.proxy) {
+                    (None, _) | (Some(_), Some(_)) => Place::Taken(None),
                     (Some(gate), None) => {
-                        match gate.check(peer, &spawner.stats.refused, &spawner.ui) {
-                            Some(pass) => Some(pass),
-                            None => {
+                        let (refused, ui) = (&spawner.stats.refused, &spawner.ui);
+                        match gate.check_now(peer, refused, ui) {
+                            Verdict::Pass(pass) => Place::Taken(Some(pass)),
+                            Verdict::Wait => Place::Awaited(Arc::clone(gate)),
+                            Verdict::Refused => {
                                 stream.cut_on_close();
                                 continue;
                             }
@@ -371,7 +396,7 @@ async fn accept_loop<L: Accept>(listener: L, limit: Option<Arc<Semaphore>>, spaw
                     }
                 };
                 let ticket = spawner.admit().await;
-                spawner.spawn(stream, peer, permit, ticket, pass);
+                spawner.spawn(stream, peer, permit, ticket, place);
             }
             Err(err) => {
                 spawner.stats.error(ErrorKind::Accept);

@@ -172,7 +172,7 @@ async fn echo<C: Connection>(
         Some(ticket) => Box::pin(header(ticket, stream, conn, peer)).await?,
     };
     let _pass = match (conn.proxy, conn.admission) {
-        (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log) {
+        (Some(_), Some(gate)) => match gate.check(*peer, &stats.refused, log).await {
             Some(pass) => Some(pass),
             None => {
                 stream.cut_on_close();
