@@ -9,9 +9,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::exit::Exit;
-use values::{
-    parse_count, parse_duration, parse_mode, parse_seconds, parse_source, parse_source_port,
-};
+use values::{parse_count, parse_duration, parse_mode, parse_source, parse_source_port};
 
 pub mod endpoints;
 pub mod faults;
@@ -34,8 +32,9 @@ Examples:
   asyncio-tool completions bash > asyncio-tool.bash
 
 Long options may be shortened to any unambiguous prefix (--squeeze).
-A DURATION (--idle-timeout, --wait, ...) is a number and a unit, at
-least 1ms: 500ms, 30s, 5m, 1h 30m.
+A DURATION (--idle-timeout, --wait, ...) is plain seconds, as sleep
+and nc -w take them (5, 0.2), or a number and a unit (500ms, 30s, 5m,
+1h 30m); at least 1ms.
 
 Exit status: 0 success, 1 runtime failure, 2 usage error,
 130 interrupted (Ctrl-C).
@@ -331,7 +330,8 @@ the summary at stop gives the counts. --max-connections,
 --reset-probability are about connections, which UDP has none of: with
 UDP they are usage errors.
 
-A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
+A DURATION is plain seconds (5, 0.2) or a number and a unit (500ms,
+30s, 5m, 1h); at least 1ms.";
 
 /// `echo-server`'s options.
 #[derive(Debug, Args, Clone)]
@@ -358,7 +358,7 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_connections: Option<NonZeroUsize>,
 
-    /// Close a connection once no byte has moved either way for this long (e.g. 30s, 5m); a
+    /// Close a connection once no byte has moved either way for this long (e.g. 30, 30s, 5m); a
     /// client still reading what the server sends is not idle.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
@@ -416,8 +416,10 @@ pub struct EchoServerArgs {
     /// datagram's from 0); then hexdump -C lines: offset, 16 bytes in hex, the bytes as ASCII
     /// ('.' for any other byte); under --log-format json one object per chunk instead (event
     /// hex_dump, the bytes in hex as data). Every transport; shown under -q too. In inetd mode
-    /// it goes to stderr only when stderr is not the connection. Not with the fault injection
-    /// options (--delay, --bandwidth, --close-after, --reset-probability, --drop-probability).
+    /// it goes to stderr only when stderr is not the connection. A stderr that takes nothing
+    /// for 1s (a full pipe) makes the dump skip chunks until it takes again, then say how many:
+    /// the echo never waits on it longer. Not with the fault injection options (--delay,
+    /// --bandwidth, --close-after, --reset-probability, --drop-probability).
     #[arg(short = 'x', long = "hex-dump", conflicts_with_all = [
         "delay", "bandwidth", "close_after", "reset_probability", "drop_probability",
     ])]
@@ -520,7 +522,8 @@ to a message is a duplicate (DUP!), counted apart and no failure, as
 ping counts it. A load goes on over a new connection after a timeout,
 reset or close, and counts it.
 
-A DURATION is a number and a unit, at least 1ms: 500ms, 30s, 5m, 1h.";
+A DURATION is plain seconds (5, 0.2) or a number and a unit (500ms,
+30s, 5m, 1h); at least 1ms.";
 
 /// `echo-client`'s options.
 #[derive(Debug, Args, Clone)]
@@ -573,12 +576,12 @@ pub struct EchoClientArgs {
     /// --connect-timeout and --idle-timeout, which win when given). SECS is plain seconds
     /// (5, 0.5) or a duration (500ms). In probe mode (--count) it is ping's -w instead: a
     /// deadline for the whole run. Not with --connections.
-    #[arg(short = 'w', value_name = "SECS", value_parser = parse_seconds, conflicts_with = "connections")]
+    #[arg(short = 'w', value_name = "SECS", value_parser = parse_duration, conflicts_with = "connections")]
     pub w: Option<Duration>,
 
     /// nc's -q: at the end of standard input, wait at most SECS for the rest of the echo and
     /// quit (-q alone is --quiet here). Exit 0 only if every byte sent came back.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, conflicts_with_all = ["count", "connections"])]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, conflicts_with_all = ["count", "connections"])]
     pub quit_after: Option<Duration>,
 
     /// Bind to this local IP address before connecting or sending (nc -s, ncat --source).
@@ -604,7 +607,8 @@ pub struct EchoClientArgs {
     /// '>' sent or '<' received, the time (UTC), the server, and socat's length=N from=X to=Y
     /// (its place in that direction's stream); then hexdump -C lines: offset, 16 bytes in hex,
     /// the bytes as ASCII ('.' for any other byte). Shown under -q too; hides the progress
-    /// line. ncat's -x FILE: write -x 2>FILE. Not with --count or --connections.
+    /// line (unless --progress). A full stderr stalls the copy, as socat's. ncat's -x FILE:
+    /// write -x 2>FILE. Not with --count or --connections.
     #[arg(short = 'x', long = "hex-dump", conflicts_with_all = ["count", "connections", "zero_io"])]
     pub hex_dump: bool,
 
@@ -701,6 +705,7 @@ impl Cli {
             Ok(matches) => matches,
             Err(err) => {
                 let err = explain_habit(explain_ambiguous(err, &mut cmd, args), &cmd, args);
+                let err = explain_missing_mode(err, &mut cmd, args);
                 return Err(defuse(err, args));
             }
         };
@@ -834,7 +839,7 @@ const HABITS: &[(&str, &[&str], &str)] = &[
     (
         "echo-server",
         &["-w", "--wait"],
-        "nc's -w SECS times out idle connections: here --idle-timeout 5s",
+        "nc's -w SECS times out idle connections: here --idle-timeout 5 (seconds)",
     ),
     (
         "echo-server",
@@ -982,13 +987,16 @@ fn explain_habit(mut err: clap::Error, cmd: &clap::Command, args: &[OsString]) -
         Some(ContextValue::String(given)) => given.split('=').next().unwrap_or(given).to_owned(),
         _ => return err,
     };
-    let seconds = |v: &OsString| v.to_str().is_some_and(|v| values::parse_seconds(v).is_ok());
+    let seconds = |v: &OsString| {
+        v.to_str()
+            .is_some_and(|v| values::parse_duration(v).is_ok())
+    };
     // `-q 1 host 7`, or `-q1` (which clap reads as -q -1).
     let quiet_secs = args.windows(2).any(|w| w[0] == "-q" && seconds(&w[1]))
         || args.iter().any(|a| {
             a.to_str()
                 .and_then(|a| a.strip_prefix("-q"))
-                .is_some_and(|v| values::parse_seconds(v).is_ok())
+                .is_some_and(|v| values::parse_duration(v).is_ok())
         });
     let tip = habit(&sub, &given)
         .map(str::to_owned)
@@ -1079,6 +1087,85 @@ fn explain_ambiguous(err: clap::Error, cmd: &mut clap::Command, args: &[OsString
         candidates.join(" ")
     );
     clap::Error::raw(ErrorKind::UnknownArgument, msg).format(target)
+}
+
+/// clap says only "required arguments were not provided: <--count <N>|--connections <C>>" for a
+/// measuring option typed without its mode (`--timeout 1`, as if it were nc's): name the
+/// option typed, the mode it belongs to and what to add, and for `--timeout` the copy's own
+/// timeouts, which a user of nc or socat was more likely looking for.
+fn explain_missing_mode(
+    err: clap::Error,
+    cmd: &mut clap::Command,
+    args: &[OsString],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::MissingRequiredArgument
+        || subcommand_in(cmd, args).as_deref() != Some("echo-client")
+    {
+        return err;
+    }
+    let missing = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::Strings(missing)) => missing.join(" "),
+        _ => return err,
+    };
+    let modes = match (
+        missing.contains("--count"),
+        missing.contains("--connections"),
+    ) {
+        (true, true) => {
+            "the probe (--count <N>) and load (--connections <C>) modes: add one of them"
+        }
+        (true, false) => "probe mode: add --count <N>",
+        (false, true) => "load mode: add --connections <C>",
+        (false, false) => return err,
+    };
+    cmd.build();
+    let Some(client) = cmd.find_subcommand_mut("echo-client") else {
+        return err;
+    };
+    let Some((given, id)) = measuring_option_in(client, args) else {
+        return err;
+    };
+    let mut msg = format!("'{given}' is an option of {modes}, or leave '{given}' out");
+    if id == "timeout" {
+        msg.push_str(
+            " (it is a reply's timeout there; the copy's are -w SECS as nc's, \
+             --connect-timeout and --idle-timeout)",
+        );
+    }
+    clap::Error::raw(ErrorKind::MissingRequiredArgument, msg).format(client)
+}
+
+/// The first option in `args` that only the measuring modes take (of `client`, echo-client),
+/// as typed (`--timeout`, `-W`), and its id.
+fn measuring_option_in(client: &clap::Command, args: &[OsString]) -> Option<(String, String)> {
+    let mut measuring = clap::Command::new("measuring");
+    measuring = measure::MeasureArgs::augment_args(measuring);
+    measuring = report::FleetArgs::augment_args(measuring);
+    let ids: Vec<&str> = measuring
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| !matches!(*id, "count" | "connections" | "json"))
+        .collect();
+    args.iter().filter_map(|a| a.to_str()).find_map(|word| {
+        let name = word.split('=').next().unwrap_or(word);
+        let arg = client.get_arguments().find(|arg| {
+            let long = name
+                .strip_prefix("--")
+                .is_some_and(|l| arg.get_long() == Some(l));
+            let short = !name.starts_with("--")
+                && name.strip_prefix('-').and_then(|s| s.chars().next()) == arg.get_short();
+            long || short
+        })?;
+        let id = arg.get_id().as_str();
+        ids.contains(&id).then(|| {
+            let shown = match name.starts_with("--") {
+                true => name.to_owned(),
+                false => name.chars().take(2).collect(),
+            };
+            (shown, id.to_owned())
+        })
+    })
 }
 
 /// clap's errors repeat what was typed (`unexpected argument '--x…'`) as it was typed: a control

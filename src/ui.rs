@@ -175,6 +175,14 @@ impl Ui {
     /// Writes `text` to stderr, above the live line if there is one. A failed write is
     /// dropped: nothing useful can be done when stderr itself is gone or full of errors.
     fn emit(&self, text: &str) {
+        let noted;
+        let text = match hexdump::take_skipped_note(self.json) {
+            Some(note) => {
+                noted = note + text;
+                noted.as_str()
+            }
+            None => text,
+        };
         let live = self
             .live
             .lock()

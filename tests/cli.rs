@@ -282,7 +282,10 @@ fn usage_errors_speak_the_users_words() {
             &["echo-client", "--wait", "soon"],
             "a number followed by a unit",
         ),
-        (&["echo-client", "--wait", "5"], "a unit is needed"),
+        (
+            &["echo-client", "--wait", "5 parsecs"],
+            "unknown unit 'parsecs'",
+        ),
     ];
     for (args, want) in cases {
         let (code, err) = stderr_of(args);
@@ -418,7 +421,13 @@ fn help_documents_the_backtrace_variable_and_the_duration_rule() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("ASYNCIO_TOOL_BACKTRACE=1"), "{help}");
     let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(words.contains("a unit, at least 1ms"), "{help}");
+    assert!(
+        words.contains(
+            "is plain seconds, as sleep and nc -w take them (5, 0.2), or a number and a unit"
+        ),
+        "{help}"
+    );
+    assert!(words.contains("at least 1ms"), "{help}");
     assert!(
         !help.contains("> addr &"),
         "the racy example is gone: {help}"

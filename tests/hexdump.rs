@@ -728,3 +728,91 @@ fn behind_a_proxy_header_the_dump_names_the_client() {
 fn dumping_server_with(args: &[&str]) -> (EchoServer, String) {
     our_server(&[&["-q", "-x"][..], args].concat())
 }
+
+/// A stderr nobody reads (a full pipe) holds the server's dumping echo at most a second, not
+/// for ever: two clients' 2 MiB each (some 20 MiB of dump, a 64 KiB pipe) are echoed whole.
+/// Once stderr takes again, a line says how many chunks were not shown, before the next one.
+#[test]
+fn a_stderr_nobody_reads_does_not_stall_the_server() {
+    use std::sync::Arc;
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    let cmd = std_tool(["echo-server", "-q", "-x", "127.0.0.1:0"]);
+    let mut server = EchoServer::launch_with_stderr(cmd, Some(Stdio::from(writer)));
+    let addr = server.await_line(LIMIT).to_owned();
+    let data = Arc::new(random_bytes(2 << 20, 21));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (data, addr) = (Arc::clone(&data), addr.clone());
+            std::thread::spawn(move || {
+                let conn = std::net::TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(LIMIT)).unwrap();
+                conn.set_write_timeout(Some(LIMIT)).unwrap();
+                echo_back(conn, &data)
+            })
+        })
+        .collect();
+    for client in clients {
+        let back = client
+            .join()
+            .expect("the echo stalled on the server's stderr");
+        assert_same_bytes("echo", &back, &data);
+    }
+    // stderr drains; the next chunk is told what was skipped, then shown.
+    let drained = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = std::fs::File::from(reader).read_to_end(&mut all);
+        all
+    });
+    // Time for the pipe to empty, so that the next chunk finds room at once.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    round_trip(&mut conn, b"after the stall\n");
+    drop(conn);
+    let (status, _) = server.stop(LIMIT);
+    assert!(status.success());
+    let err = text(&drained.join().unwrap());
+    let note = err
+        .lines()
+        .find(|l| l.starts_with("asyncio-tool: -x: "))
+        .unwrap_or_else(|| panic!("no note of skipped chunks in {} bytes", err.len()));
+    assert!(
+        note.contains(" of the dump (") && note.ends_with("not shown: stderr took nothing for 1s"),
+        "{note}"
+    );
+    let after = err.rfind(note).unwrap();
+    assert!(
+        err[after..].contains("|after the stall.|"),
+        "{}",
+        &err[after..]
+    );
+}
+
+/// 100 connections at once under -x: each chunk stays whole (every header's length and
+/// every line's offset check out), and each client's chunks hold exactly its bytes.
+#[test]
+fn a_hundred_connections_never_mix_within_a_chunk() {
+    use std::sync::Arc;
+    let (server, addr) = dumping_server("127.0.0.1:0");
+    let clients: Vec<_> = (0..100u64)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let data = Arc::new(random_bytes(20_000 + 97 * i as usize, i));
+                let conn = std::net::TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(LIMIT)).unwrap();
+                let me = conn.local_addr().unwrap().to_string();
+                let back = echo_back(conn, &data);
+                assert_same_bytes("echo", &back, &data);
+                (me, data)
+            })
+        })
+        .collect();
+    let sent: Vec<(String, Arc<Vec<u8>>)> =
+        clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let blocks = server_dump(server);
+    for (peer, data) in &sent {
+        assert_same_bytes("from", &stream(&blocks, '<', Some(peer)), data);
+        assert_same_bytes("to", &stream(&blocks, '>', Some(peer)), data);
+    }
+}

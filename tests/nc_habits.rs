@@ -382,6 +382,94 @@ fn n_is_taken_as_nc_takes_it() {
     );
 }
 
+/// `-n :7` leaves the host to the name localhost: the refusal names what was typed, not a
+/// 'localhost' the user never wrote, and what to write instead.
+#[test]
+fn n_names_what_was_typed() {
+    let out = run(&["echo-client", "-n", ":7"], b"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "-n/--nodns looks no name up, and ':7' names no host, so the host is 'localhost', \
+             a name: give an IP address (e.g. 127.0.0.1:7 or [::1]:7)"
+        ),
+        "{err}"
+    );
+}
+
+/// A measuring option typed without its mode (`--timeout 1`, as nc's or socat's timeout)
+/// names itself, its mode and what to add, never clap's bare "required arguments were not
+/// provided: <--count <N>|--connections <C>>".
+#[test]
+fn a_measuring_option_without_its_mode_says_what_it_belongs_to() {
+    for (args, want) in [
+        (
+            &["--timeout", "1", "127.0.0.1:7"][..],
+            "'--timeout' is an option of the probe (--count <N>) and load (--connections <C>) \
+             modes: add one of them, or leave '--timeout' out (it is a reply's timeout \
+             there; the copy's are -w SECS",
+        ),
+        (
+            &["-W", "2", "127.0.0.1:7"],
+            "'-W' is an option of the probe",
+        ),
+        (
+            &["--interval=0.2", "127.0.0.1:7"],
+            "'--interval' is an option of probe mode: add --count <N>",
+        ),
+        (
+            &["--rate", "100", "127.0.0.1:7"],
+            "'--rate' is an option of load mode: add --connections <C>",
+        ),
+        (
+            &["127.0.0.1:7", "--size", "100"],
+            "'--size' is an option of the probe",
+        ),
+    ] {
+        let out = run(&[&["echo-client"][..], args].concat(), b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("were not provided"), "{args:?}: {err}");
+    }
+}
+
+/// A bare number is seconds wherever a DURATION goes, as `-w 5`, sleep and nc take it: the
+/// server's `--idle-timeout 1` closes an idle connection after a second.
+#[test]
+fn a_duration_in_plain_seconds_is_taken_everywhere() {
+    let mut cmd = std_tool(["echo-server", "--idle-timeout", "0.5", "127.0.0.1:0"]);
+    cmd.args(["--shutdown-timeout", "2"]);
+    let mut server = EchoServer::launch(cmd);
+    let addr: SocketAddr = server.await_line(PROMPT).parse().unwrap();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(PROMPT)).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+    let port = addr.port().to_string();
+    let out = run(
+        &[
+            "echo-client",
+            "--connect-timeout",
+            "3",
+            "--wait",
+            "1",
+            "127.0.0.1",
+            &port,
+        ],
+        b"hi\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hi\n");
+}
+
 /// ncat's TLS options and openssl s_client's one-dash words say what they are here; never
 /// clap's "a similar argument exists: '--verify'" (which compares echoes, not certificates)
 /// nor "invalid value 'onnect' for '--count'" alone.

@@ -182,10 +182,15 @@ impl FromArgMatches for Target {
             let port = words.port.as_deref();
             Target::from_words(&addr, port, words.unix, words.udp, only(matches))
         };
+        let typed = match (defaulted(matches), &words.port) {
+            (true, _) => None,
+            (false, Some(port)) => Some(format!("{} {port}", words.addr)),
+            (false, None) => Some(words.addr.clone()),
+        };
         let parsed = parsed
             .and_then(|t| only_for_connections(t.0, matches, &CLIENT_CONNECTION_OPTIONS))
             .and_then(|e| only_for_ip(e, matches))
-            .and_then(|e| no_lookup(e, matches))
+            .and_then(|e| no_lookup(e, matches, typed.as_deref()))
             .map(Target);
         parsed.map_err(|msg| usage_error("echo-client", with_habit_tip(msg, matches, true)))
     }
@@ -225,7 +230,7 @@ pub(crate) fn with_habit_tip(msg: String, matches: &ArgMatches, client: bool) ->
             (typed && matches.index_of(word).is_some_and(|i| at.contains(&i))).then_some(value)
         })
     };
-    let seconds = |w: &String| crate::cli::values::parse_seconds(w).is_ok();
+    let seconds = |w: &String| crate::cli::values::parse_duration(w).is_ok();
     // A word that is no address by itself (`dump.log`), unlike `-x 7`'s.
     let no_address = |w: &String| Target::from_words(w, None, false, false, None).is_err();
     let tip = if client && word_after("quiet").is_some_and(seconds) {
@@ -493,10 +498,12 @@ fn only_for_ip<T: std::fmt::Display>(
     }
 }
 
-/// `-n/--nodns` (nc -n): a host name, which would be looked up, is refused.
+/// `-n/--nodns` (nc -n): a host name, which would be looked up, is refused, naming what was
+/// `typed` (`None`: no ADDR) when the name is not in it (`:7` is localhost's port 7).
 fn no_lookup(
     endpoint: Endpoint<HostPort>,
     matches: &ArgMatches,
+    typed: Option<&str>,
 ) -> Result<Endpoint<HostPort>, String> {
     let nodns = matches
         .try_get_one::<bool>("nodns")
@@ -509,10 +516,18 @@ fn no_lookup(
     };
     match crate::net::addr::ip_literal(&host.host, host.port) {
         Some(_) => Ok(endpoint),
-        None => Err(format!(
-            "-n/--nodns looks no name up, and {} is a name: give an IP address",
-            quoted(&host.host)
-        )),
+        None => {
+            let name = quoted(&host.host);
+            let why = match typed.filter(|t| !t.contains(host.host.as_str())) {
+                Some(t) => format!("{} names no host, so the host is {name}, a name", quoted(t)),
+                None => format!("{name} is a name"),
+            };
+            Err(format!(
+                "-n/--nodns looks no name up, and {why}: give an IP address (e.g. \
+                 127.0.0.1:{port} or [::1]:{port})",
+                port = host.port
+            ))
+        }
     }
 }
 

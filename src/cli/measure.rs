@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
 use super::endpoints::usage_error;
-use super::values::{parse_count, parse_duration, parse_seconds};
+use super::values::{parse_count, parse_duration};
 use crate::ui::quote::quoted;
 
 /// The largest message: C connections hold two buffers of this size each.
@@ -138,20 +138,20 @@ pub struct MeasureArgs {
     /// in order on a stream and by the probe number in the message over UDP), so a stalled
     /// server shows as a backlog of slow replies, not as one slow sample. At most 65536
     /// probes (and 16MiB of messages) are in flight: past that the next one waits.
-    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
+    #[arg(short = 'i', long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// A reply not back this long after its message was sent is lost (probe and load), as
     /// ping -W: seconds (0.2) or a DURATION. In probe mode the loss gets its line then, and a
     /// reply that still comes (within twice the timeout over a stream, whose connection is
     /// then given up) is shown `(late)` and counted received, not lost, as ping counts it.
-    #[arg(short = 'W', long, value_name = "DURATION", value_parser = parse_seconds, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
+    #[arg(short = 'W', long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", requires = "mode", allow_hyphen_values = true)]
     pub timeout: Duration,
 
     /// End the probe this long after it started (the first connection included), whatever
     /// --count, as ping -w: seconds (10) or a DURATION. The status is as at the count's end
     /// (a probe then awaiting its echo counts as sent and lost, not held against the run).
-    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "count", conflicts_with = "connections", allow_hyphen_values = true)]
     pub deadline: Option<Duration>,
 
     /// Print only the probe's header line and its summary, no line per reply or loss, as
@@ -210,7 +210,7 @@ pub struct SeriesArgs {
     /// whenever its reply comes). Its interval lines and its probes' lines are marked
     /// (warmup), its --json-lines objects "warmup": true. Ctrl-C during it measures nothing:
     /// exit 1.
-    #[arg(long, value_name = "DURATION", value_parser = parse_seconds, requires = "mode", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "mode", allow_hyphen_values = true)]
     pub warmup: Option<Duration>,
 
     /// Write the round trips as an HdrHistogram interval log to FILE.
@@ -334,7 +334,7 @@ pub enum Percentiles {
 /// `--report-every`: seconds or a duration, at least 100 ms as iperf3's -i (shorter
 /// intervals hold too few replies to say much, and their lines flood the terminal).
 fn parse_report_every(s: &str) -> Result<Duration, String> {
-    let d = parse_seconds(s)?;
+    let d = parse_duration(s)?;
     if d < Duration::from_millis(100) {
         return Err(format!(
             "{}: at least 100ms (e.g. 0.2, 1, 500ms)",

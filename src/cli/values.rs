@@ -1,5 +1,5 @@
-//! The command line's value parsers for numbers and durations (plain seconds too, where ping
-//! takes them): a bad value is a usage error (exit 2) that says what is wrong and what is
+//! The command line's value parsers for numbers and durations (plain seconds too, as sleep,
+//! nc and ping take them): a bad value is a usage error (exit 2) that says what is wrong and what is
 //! accepted, before any I/O.
 
 use std::num::NonZeroUsize;
@@ -15,49 +15,36 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600); // humanti
 /// timers tick in milliseconds).
 const MIN_DURATION: Duration = Duration::from_millis(1);
 
-/// What every duration message ends with.
+/// What a message about a duration's limits ends with.
 const DURATION_FORMS: &str = "e.g. 500ms, 30s, 5m";
 
-/// What a message about the form of a value that may be plain seconds ends with.
+/// What a message about a duration's form ends with: plain seconds are shown first.
 const SECONDS_FORMS: &str = "e.g. 0.2, 5, 500ms, 30s";
 
-/// Parses a duration such as `500ms`, `30s`, `2m` or `1h 30m`: at least 1ms (a shorter timeout
-/// or wait would make its option useless), at most 100 years.
+/// Parses a duration: plain seconds as sleep(1), nc -w and ping -i take them (`5`, `0.2`,
+/// `.5`), or a number and a unit (`500ms`, `30s`, `2m`, `1h 30m`); at least 1ms (a shorter
+/// timeout or wait would make its option useless), at most 100 years. One rule for every
+/// DURATION of the command line, so that `--idle-timeout 5` means what `-w 5` does.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    duration_or(s, false)
-}
-
-/// Parses seconds as ping takes them (`0.2`, `5`, `.5`) or a duration as [`parse_duration`]
-/// does (`200ms`, `1m`), within the same limits: ping's `-i`, `-W` and `-w` take a number.
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    duration_or(s, true)
-}
-
-/// A duration, or with `seconds` a plain number of seconds too: the one set of limits and
-/// wordings for both.
-fn duration_or(s: &str, seconds: bool) -> Result<Duration, String> {
     let shown = quoted(s);
     let problem = |what: &str| format!("{shown}: {what} ({DURATION_FORMS})");
     if s.trim_start().starts_with('-') {
         return Err(problem("a duration cannot be negative"));
     }
-    let plain = if seconds {
-        plain_seconds(s.trim())
-    } else {
-        None
-    };
-    let d = match plain {
+    let d = match plain_seconds(s.trim()) {
         Some(Some(d)) => d,
         Some(None) => return Err(problem(TOO_LONG)),
-        None => humantime::parse_duration(s.trim()).map_err(|e| {
-            let what = duration_problem(&e, seconds);
-            let forms = if seconds {
-                SECONDS_FORMS
-            } else {
-                DURATION_FORMS
-            };
-            format!("{shown}: {what} ({forms})")
-        })?,
+        None => match humantime::parse_duration(s.trim()) {
+            Ok(d) => d,
+            // A limit, worded as every other limit is.
+            Err(humantime::DurationError::NumberOverflow) => return Err(problem(TOO_LONG)),
+            Err(e) => {
+                return Err(format!(
+                    "{shown}: {} ({SECONDS_FORMS})",
+                    duration_problem(&e)
+                ));
+            }
+        },
     };
     if d < MIN_DURATION {
         return Err(problem("a duration must be at least 1ms"));
@@ -121,8 +108,7 @@ pub fn parse_source_port(s: &str) -> Result<u16, String> {
 const TOO_LONG: &str = "too long: at most 100 years";
 
 /// humantime's error in a user's words (its own speak of byte offsets: "expected number at 0").
-/// `seconds`: a plain number of seconds was accepted too.
-fn duration_problem(err: &humantime::DurationError, seconds: bool) -> String {
+fn duration_problem(err: &humantime::DurationError) -> String {
     use humantime::DurationError as E;
     match err {
         E::Empty => "a duration is needed".into(),
@@ -131,11 +117,8 @@ fn duration_problem(err: &humantime::DurationError, seconds: bool) -> String {
             "a unit is needed after the number".into()
         }
         E::UnknownUnit { unit, .. } => format!("unknown unit '{unit}'"),
-        E::InvalidCharacter(_) | E::NumberExpected(_) if seconds => {
-            "not a duration: seconds, or a number followed by a unit".into()
-        }
         E::InvalidCharacter(_) | E::NumberExpected(_) => {
-            "not a duration: a number followed by a unit".into()
+            "not a duration: seconds, or a number followed by a unit".into()
         }
     }
 }
@@ -182,7 +165,6 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5").is_err());
         assert_eq!(parse_duration("100y"), Ok(MAX_DURATION));
         assert!(parse_duration("101y").is_err());
         assert!(parse_duration("300000000000y").is_err());
@@ -222,8 +204,7 @@ mod tests {
     #[test]
     fn duration_messages_do_not_speak_the_parser() {
         for (input, want) in [
-            ("soon", "a number followed by a unit"),
-            ("5", "a unit is needed"),
+            ("soon", "seconds, or a number followed by a unit"),
             ("5 parsecs", "unknown unit 'parsecs'"),
             ("", "a duration is needed"),
         ] {
@@ -233,18 +214,20 @@ mod tests {
         }
     }
 
+    /// A bare number is seconds wherever a DURATION goes, as sleep(1), nc -w and ping -i
+    /// take it: `--idle-timeout 5` is `-w 5`.
     #[test]
-    fn seconds_as_ping_takes_them_or_durations() {
-        assert_eq!(parse_seconds("0.2"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_seconds(" .5 "), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_seconds("2."), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_seconds("0.0015"), Ok(Duration::from_micros(1500)));
-        assert_eq!(parse_seconds("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_seconds("1m"), Ok(Duration::from_secs(60)));
+    fn plain_seconds_or_durations() {
+        assert_eq!(parse_duration("0.2"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration(" .5 "), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2."), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.0015"), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         for short in ["0", "0.0", "0.0009", "0.0000000001"] {
             assert_eq!(
-                parse_seconds(short),
+                parse_duration(short),
                 Err(format!(
                     "'{short}': a duration must be at least 1ms (e.g. 500ms, 30s, 5m)"
                 ))
@@ -255,15 +238,15 @@ mod tests {
             "99999999999999999999",
             "99999999999999999999.5",
         ] {
-            let err = parse_seconds(long).unwrap_err();
+            let err = parse_duration(long).unwrap_err();
             assert!(err.contains("too long: at most 100 years"), "{long}: {err}");
         }
         assert_eq!(
-            parse_seconds("-0.2"),
+            parse_duration("-0.2"),
             Err("'-0.2': a duration cannot be negative (e.g. 500ms, 30s, 5m)".into())
         );
         assert_eq!(
-            parse_seconds("soon"),
+            parse_duration("soon"),
             Err(
                 "'soon': not a duration: seconds, or a number followed by a unit \
                  (e.g. 0.2, 5, 500ms, 30s)"
@@ -271,15 +254,9 @@ mod tests {
             )
         );
         for bad in [".", "1.2.3", "0,2", "1e3", ""] {
-            let err = parse_seconds(bad).unwrap_err();
+            let err = parse_duration(bad).unwrap_err();
             assert!(err.ends_with("(e.g. 0.2, 5, 500ms, 30s)"), "{bad:?}: {err}");
         }
-        // Elsewhere a number alone is still no duration.
-        assert!(
-            parse_duration("5")
-                .unwrap_err()
-                .contains("a unit is needed")
-        );
     }
 
     #[test]

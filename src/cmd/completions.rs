@@ -264,9 +264,11 @@ fn see_also_section(name: &str) -> String {
 }
 
 const DURATIONS_SECTION: &str = r#".SH DURATIONS
-A \fIDURATION\fR is a number and a unit, at least 1ms: \fB500ms\fR, \fB30s\fR,
-\fB5m\fR, \fB1h 30m\fR. Less (zero, \fB999us\fR) is a usage error (exit 2), as is a
-negative duration: so short a timeout or wait would make its option useless.
+A \fIDURATION\fR is plain seconds, as \fBsleep\fR(1) and \fBnc -w\fR take them (\fB5\fR,
+\fB0.2\fR), or a number and a unit: \fB500ms\fR, \fB30s\fR, \fB5m\fR, \fB1h 30m\fR;
+at least 1ms. Less (zero, \fB999us\fR) is a usage error (exit 2), as is a negative duration:
+so short a timeout or wait would make its option useless. \fB--delay\fR (fault injection)
+takes a unit.
 "#;
 
 const ENVIRONMENT_SECTION: &str = r#".SH ENVIRONMENT

@@ -19,11 +19,26 @@
 //! A chunk is written
 //! in one piece, so chunks of two directions or connections never mix within a block; the
 //! peer in each header tells interleaved connections apart.
+//!
+//! A stderr that takes nothing (a full pipe nobody reads, a terminal stopped with Ctrl-S)
+//! stalls a client's copy, as it stalls socat's: the dump is what was asked for, and one
+//! connection is all there is. The server's dumps wait for it at most [`PATIENCE`]: past that
+//! they skip chunks while stderr still takes nothing, and when it takes again a line says how
+//! many were skipped. So one stalled stderr slows every connection for a second, not for ever.
 
+use std::io;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use super::Ui;
+
+/// How long the server's dump waits for a stderr that takes nothing before it skips chunks.
+pub const PATIENCE: Duration = Duration::from_secs(1);
 
 /// Which way a chunk went, seen from this program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +66,8 @@ pub struct HexDump {
     peer: String,
     direction: Direction,
     offset: AtomicU64,
+    /// The server's: a stderr that takes nothing is waited for at most [`PATIENCE`].
+    bounded: bool,
 }
 
 impl HexDump {
@@ -61,6 +78,7 @@ impl HexDump {
             peer: super::quote::address(peer).into_owned(),
             direction,
             offset: AtomicU64::new(0),
+            bounded: false,
         }
     }
 
@@ -72,6 +90,15 @@ impl HexDump {
         )
     }
 
+    /// The server's dumps of both directions with client `peer`, which wait for a stderr
+    /// that takes nothing at most [`PATIENCE`]: (sent, received).
+    pub fn both_bounded(ui: &Ui, peer: &str) -> (HexDump, HexDump) {
+        let (mut sent, mut received) = HexDump::both(ui, peer);
+        sent.bounded = true;
+        received.bounded = true;
+        (sent, received)
+    }
+
     /// Dumps `data`, one chunk, now: shown even under `-q`, which the user asked for too.
     pub fn chunk(&self, data: &[u8]) {
         let from = self.offset.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -81,7 +108,7 @@ impl HexDump {
             peer: &self.peer,
             from,
         };
-        chunk.show(&self.ui, data);
+        chunk.show(&self.ui, data, self.bounded);
     }
 
     /// The dump of `data`, the next chunk this way, stamped now, as text.
@@ -101,13 +128,23 @@ impl HexDump {
 /// Dumps one datagram that went `direction` with `peer`, now: a chunk of its own, its offsets
 /// counted from 0, as a datagram stands alone.
 pub fn datagram(ui: &Ui, peer: &str, direction: Direction, data: &[u8]) {
+    show_datagram(ui, peer, direction, data, false);
+}
+
+/// [`datagram`] for the server: a stderr that takes nothing is waited for at most
+/// [`PATIENCE`].
+pub fn server_datagram(ui: &Ui, peer: &str, direction: Direction, data: &[u8]) {
+    show_datagram(ui, peer, direction, data, true);
+}
+
+fn show_datagram(ui: &Ui, peer: &str, direction: Direction, data: &[u8], bounded: bool) {
     let chunk = Chunk {
         direction,
         when: SystemTime::now(),
         peer: &super::quote::address(peer),
         from: 0,
     };
-    chunk.show(ui, data);
+    chunk.show(ui, data, bounded);
 }
 
 /// What a chunk's header says, besides its length.
@@ -123,10 +160,15 @@ impl Chunk<'_> {
     /// Writes the chunk of `data` to stderr: as text, or under `--log-format json` as one
     /// JSON object (event `hex_dump`) whose `data` is the bytes in hex, so the stream stays
     /// one object a line.
-    fn show(&self, ui: &Ui, data: &[u8]) {
-        match ui.json {
-            true => ui.emit(&self.json(data)),
-            false => ui.emit(&self.format(data)),
+    /// `bounded`: a stderr that takes nothing is waited for at most [`PATIENCE`].
+    fn show(&self, ui: &Ui, data: &[u8], bounded: bool) {
+        let text = match ui.json {
+            true => self.json(data),
+            false => self.format(data),
+        };
+        match bounded {
+            true => emit_bounded(ui, &text, data.len()),
+            false => ui.emit(&text),
         }
     }
 
@@ -177,6 +219,126 @@ impl Chunk<'_> {
         }
         out
     }
+}
+
+/// What the server's dumps skipped while stderr took nothing, to be said when it takes again.
+#[derive(Default)]
+struct Skipped {
+    chunks: u64,
+    bytes: u64,
+    /// A chunk was cut off mid-line: the note starts a line of its own.
+    cut: bool,
+}
+
+static SKIPPED: Mutex<Skipped> = Mutex::new(Skipped {
+    chunks: 0,
+    bytes: 0,
+    cut: false,
+});
+
+/// Writes `text`, a chunk of `len` bytes, to stderr (above the live line), waiting at most
+/// [`PATIENCE`] for room; while stderr takes nothing after that, chunks are skipped at once
+/// and counted, and the first one that goes again follows a line saying how many were not
+/// shown. A stderr that fails is given up silently, as [`Ui::emit`] gives it up.
+fn emit_bounded(ui: &Ui, text: &str, len: usize) {
+    let live = ui
+        .live
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let write = || {
+        let stderr = io::stderr();
+        // Held throughout: another thread's line never lands inside this chunk.
+        let held = stderr.lock();
+        let mut skipped = SKIPPED.lock().unwrap_or_else(PoisonError::into_inner);
+        if skipped.chunks > 0 {
+            let note = skipped_note(&skipped, ui.json);
+            if write_within(&held, note.as_bytes(), Duration::ZERO).is_err() {
+                skipped.chunks += 1;
+                skipped.bytes += len as u64;
+                return;
+            }
+            *skipped = Skipped::default();
+        }
+        if let Err(written) = write_within(&held, text.as_bytes(), PATIENCE) {
+            skipped.chunks += 1;
+            skipped.bytes += len as u64;
+            skipped.cut = written > 0;
+        }
+    };
+    match live {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
+/// The line saying how many chunks the server's dumps skipped, if any since it was last
+/// said: [`Ui::emit`] writes it before its own line, so that a stall followed by no more
+/// chunks is still told, by whatever is written next (the summary at stop, at the latest).
+pub(super) fn take_skipped_note(json: bool) -> Option<String> {
+    let mut skipped = SKIPPED.lock().unwrap_or_else(PoisonError::into_inner);
+    if skipped.chunks == 0 {
+        return None;
+    }
+    let note = skipped_note(&skipped, json);
+    *skipped = Skipped::default();
+    Some(note)
+}
+
+/// The line that says what [`Skipped`] holds: under `--log-format json` an object (event
+/// `hex_dump_skipped`, with `chunks` and `bytes`).
+fn skipped_note(skipped: &Skipped, json: bool) -> String {
+    let (chunks, bytes) = (skipped.chunks, skipped.bytes);
+    let text = format!(
+        "-x: {chunks} chunk{} of the dump ({bytes} bytes) not shown: stderr took nothing for {}s",
+        if chunks == 1 { "" } else { "s" },
+        PATIENCE.as_secs()
+    );
+    let line = match json {
+        true => {
+            let fields = [("chunks", chunks.into()), ("bytes", bytes.into())];
+            super::json_line("warn", "hex_dump_skipped", &text, &fields)
+        }
+        false => format!("asyncio-tool: {text}\n"),
+    };
+    match skipped.cut {
+        true => format!("\n{line}"),
+        false => line,
+    }
+}
+
+/// Writes `bytes` to stderr, waiting at most `patience` in all for room, in pieces a pipe
+/// takes whole once it has room for any (PIPE_BUF), so that no write blocks. `Err` with what
+/// was written when the patience ran out; a stderr that fails counts as written (nothing can
+/// be done about it).
+fn write_within(fd: &impl AsFd, bytes: &[u8], patience: Duration) -> Result<(), usize> {
+    const PIPE_BUF: usize = 4096;
+    let deadline = Instant::now() + patience;
+    let mut done = 0;
+    while done < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = Timespec::try_from(left).unwrap_or_default();
+        let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Err(done),
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(_) => return Ok(()),
+        }
+        if fds[0]
+            .revents()
+            .intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL)
+        {
+            return Ok(());
+        }
+        let end = (done + PIPE_BUF).min(bytes.len());
+        match rustix::io::write(fd, &bytes[done..end]) {
+            Ok(n) => done += n,
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// The hex digits.
@@ -296,6 +458,31 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .ends_with(" length=3 from=3 to=5")
+        );
+    }
+
+    #[test]
+    fn the_note_of_skipped_chunks_stands_on_a_line_of_its_own() {
+        let mut skipped = Skipped {
+            chunks: 1,
+            bytes: 5,
+            cut: false,
+        };
+        assert_eq!(
+            skipped_note(&skipped, false),
+            "asyncio-tool: -x: 1 chunk of the dump (5 bytes) not shown: stderr took nothing \
+             for 1s\n"
+        );
+        skipped.chunks = 3;
+        skipped.cut = true;
+        let note = skipped_note(&skipped, false);
+        assert!(note.starts_with("\nasyncio-tool: -x: 3 chunks "), "{note}");
+        skipped.cut = false;
+        let v: serde_json::Value = serde_json::from_str(&skipped_note(&skipped, true)).unwrap();
+        assert_eq!(v["event"], "hex_dump_skipped");
+        assert_eq!(
+            (v["chunks"].as_u64(), v["bytes"].as_u64()),
+            (Some(3), Some(5))
         );
     }
 

@@ -36,13 +36,18 @@ impl Dumps {
             Peer::Tcp(_) => peer.to_string(),
             Peer::Unix { .. } => format!("{peer} #{number}"),
         };
-        let (sent, received) = HexDump::both(ui, &name);
+        let (sent, received) = HexDump::both_bounded(ui, &name);
         Dumps { received, sent }
     }
 
-    /// A chunk read from the client, and its echo about to go back.
-    pub(super) fn both_ways(&self, chunk: &[u8]) {
+    /// A chunk read from the client.
+    pub(super) fn received(&self, chunk: &[u8]) {
         self.received.chunk(chunk);
+    }
+
+    /// A chunk of the echo the client's socket took: what a write returned, so a connection
+    /// reset mid-echo shows no byte that did not go.
+    pub(super) fn sent(&self, chunk: &[u8]) {
         self.sent.chunk(chunk);
     }
 }
@@ -68,13 +73,14 @@ pub(super) async fn echo<S: Connection>(
             stream.shutdown().await?;
             return Ok(End::Closed);
         }
-        dumps.both_ways(&buf[..n]);
+        dumps.received(&buf[..n]);
         let mut sent = 0;
         while sent < n {
             match bounded(idle, stream.write(&buf[sent..n])).await {
                 None => return Ok(End::Idle),
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(k)) => {
+                    dumps.sent(&buf[sent..sent + k]);
                     sent += k;
                     count.add(k);
                 }

@@ -482,7 +482,7 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
             };
         }
         if let Some(dumps) = dumps {
-            dumps.both_ways(&buf[..n]);
+            dumps.received(&buf[..n]);
         }
         let mut sent = 0;
         while sent < n {
@@ -490,6 +490,9 @@ async fn echo_until<S: AsyncRead + AsyncWrite + Unpin>(
                 None => return Ok(End::Idle),
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(k)) => {
+                    if let Some(dumps) = dumps {
+                        dumps.sent(&buf[sent..sent + k]);
+                    }
                     sent += k;
                     count.add(k);
                 }

@@ -280,7 +280,7 @@ fn sort(
         let verdict = rules.verdict(&d, looked, now);
         let dumped = rules.hex_dump.then(|| dump_name(&d));
         if let Some(peer) = &dumped {
-            hexdump::datagram(ui, peer, Direction::Received, batch.payload(i));
+            hexdump::server_datagram(ui, peer, Direction::Received, batch.payload(i));
         }
         match verdict {
             Some(why) => {
@@ -293,7 +293,7 @@ fn sort(
                 summary.bytes += d.len as u64;
                 batch.reply(i);
                 if let Some(peer) = &dumped {
-                    hexdump::datagram(ui, peer, Direction::Sent, batch.payload(i));
+                    hexdump::server_datagram(ui, peer, Direction::Sent, batch.payload(i));
                 }
             }
         }
