@@ -262,10 +262,15 @@ fn udp_bandwidth_paces_the_replies() {
 
 #[test]
 fn bad_fault_values_are_usage_errors_naming_the_forms() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--delay", "soon"],
             "accepted: a duration (50ms), a range (10ms..50ms)",
+        ),
+        // Said once, with the units to add (it used to say "'5': '5' is not a duration").
+        (
+            &["--delay", "5"],
+            "for '--delay <DIST>': '5' has no unit: write 5s, 5ms or 5us",
         ),
         (&["--bandwidth", "100"], "e.g. 100KiB/s"),
         (&["--close-after", "later"], "bytes as 1000"),

@@ -224,12 +224,23 @@ pub fn parse_delay(s: &str) -> Result<Delay, String> {
         }
         return Ok(Delay::Range(low, high));
     }
-    delay_time(t).map(Delay::Fixed).map_err(problem)
+    // A single duration's own message already names the value.
+    delay_time(t)
+        .map(Delay::Fixed)
+        .map_err(|what| format!("{what} (accepted: {DELAY_FORMS})"))
 }
 
 /// One duration of a `--delay`: 0 to an hour, any unit humantime knows (us, ms, s, m).
 fn delay_time(s: &str) -> Result<Duration, String> {
     let t = s.trim();
+    if t.parse::<f64>().is_ok() {
+        // Every other DURATION takes plain seconds; a delay does not, as tc netem reads a bare
+        // number as microseconds: say so rather than guess.
+        return Err(format!(
+            "{} has no unit: write {t}s, {t}ms or {t}us (a bare number is not taken for a delay)",
+            quoted(t)
+        ));
+    }
     let d = humantime::parse_duration(t)
         .map_err(|_| format!("{} is not a duration such as 150us, 50ms or 2s", quoted(t)))?;
     if d > MAX_DELAY {
