@@ -648,23 +648,11 @@ fn help_into_a_pipe_whose_reader_left_is_a_quiet_success() {
 
 #[test]
 fn readme_coproc_snippet_runs_as_written() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = crate::util::readme();
     let marker = "<!-- tested: tests/cli.rs readme_coproc_snippet_runs_as_written -->";
-    let after = readme.split(marker).nth(1).expect("the marked snippet");
-    let snippet = after
-        .split_once("```bash\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code)
-        .expect("a ```bash block after the marker");
-    // The snippet calls `asyncio-tool` from PATH, so put the binary under test there.
+    let (snippet, _) = crate::util::readme_block(&readme, marker, "bash");
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = crate::util::path_with_bin(dir.path());
     for _ in 0..3 {
         let out_dir = tempfile::tempdir().unwrap();
         let (stdout, stderr) = (out_dir.path().join("out"), out_dir.path().join("err"));

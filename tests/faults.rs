@@ -580,22 +580,11 @@ fn inetd_mode_applies_deny_and_faults() {
 #[test]
 fn readme_retry_example() {
     use std::os::unix::process::CommandExt;
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = crate::util::readme();
     let marker = "<!-- tested: tests/faults.rs readme_retry_example -->";
-    let after = readme.split(marker).nth(1).expect("the marked snippet");
-    let snippet = after
-        .split_once("```bash\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code)
-        .expect("a ```bash block after the marker");
+    let (snippet, _) = crate::util::readme_block(&readme, marker, "bash");
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = crate::util::path_with_bin(dir.path());
     let out = dir.path().join("out");
     // Its own process group and a file for stdout: a server left behind cannot hold the test,
     // and is killed below.

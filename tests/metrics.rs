@@ -496,14 +496,9 @@ fn readme_scrape_snippet_runs_as_written() {
     if !scrapers() {
         return;
     }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = crate::util::readme();
     let marker = "<!-- tested: tests/metrics.rs readme_scrape_snippet_runs_as_written -->";
-    let after = readme.split(marker).nth(1).expect("the marked snippet");
-    let (snippet, rest) = after
-        .split_once("```bash\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .expect("a ```bash block after the marker");
+    let (snippet, rest) = crate::util::readme_block(&readme, marker, "bash");
     let shown = rest
         .split_once("```\n")
         .and_then(|(_, rest)| rest.split_once("```"))
@@ -516,12 +511,7 @@ fn readme_scrape_snippet_runs_as_written() {
         .port();
     let snippet = snippet.replace("9464", &port.to_string());
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(crate::util::bin(), dir.path().join("asyncio-tool")).unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = crate::util::path_with_bin(dir.path());
     let mut cmd = other("bash");
     cmd.arg("-c").arg(&snippet).env("PATH", path);
     let out = output_with_input(cmd, b"", LIMIT);

@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -927,22 +926,14 @@ fn readme_local_recipe_runs_as_written() {
     if !crate::util::peer_available("parallel") {
         return;
     }
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = crate::util::readme();
     let marker = "<!-- tests/report.rs: readme_local_recipe_runs_as_written -->";
-    let after = &readme[readme.find(marker).expect("the marked recipe") + marker.len()..];
-    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
-    let block = &after[start..start + after[start..].find("```").unwrap()];
+    let (block, _) = crate::util::readme_block(&readme, marker, "sh");
     let dir = tempfile::tempdir().unwrap();
     // The binary under test as the recipe names it.
     let bin_dir = dir.path().join("bin");
     std::fs::create_dir(&bin_dir).unwrap();
-    std::os::unix::fs::symlink(crate::util::bin(), bin_dir.join("asyncio-tool")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = crate::util::path_with_bin(&bin_dir);
     // GNU parallel's citation notice goes once per home: a home of its own, told it was seen.
     std::fs::create_dir_all(dir.path().join(".parallel")).unwrap();
     std::fs::write(dir.path().join(".parallel/will-cite"), "").unwrap();

@@ -659,3 +659,29 @@ impl Drop for EchoServer {
         }
     }
 }
+
+/// The README, for the tests that run its examples as written.
+pub fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The code block opened by ```` ```LANG ```` that follows `marker` in `readme`, and the rest
+/// of the README after it (where an example's output is shown).
+pub fn readme_block<'a>(readme: &'a str, marker: &str, lang: &str) -> (&'a str, &'a str) {
+    let after = readme.split(marker).nth(1).expect("the marked example");
+    after
+        .split_once(&format!("```{lang}\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("a ```{lang} block after {marker}"))
+}
+
+/// A PATH whose first directory, `dir`, holds `asyncio-tool` as the binary under test: the
+/// README's examples call it by that name.
+pub fn path_with_bin(dir: &std::path::Path) -> String {
+    std::os::unix::fs::symlink(bin(), dir.join("asyncio-tool")).unwrap();
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
