@@ -534,9 +534,7 @@ fn inetd_mode_applies_deny_and_faults() {
         (["--deny", "127.0.0.1/8"], true),
         (["--delay", "20ms"], false),
     ] {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (served, _) = listener.accept().unwrap();
+        let (mut client, served) = crate::util::tcp_pair();
         let mut cmd = std_tool(["echo-server"]);
         cmd.args(rule)
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))

@@ -14,14 +14,6 @@ use crate::util::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// A connected TCP pair on the loopback: (client, the accepted side).
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (served, _) = listener.accept().unwrap();
-    (client, served)
-}
-
 /// Writes `data` from a thread (it may exceed the socket buffers), half-closes, and reads
 /// the echo to its end on this one.
 fn exchange<S: Read + Write + Send + 'static>(

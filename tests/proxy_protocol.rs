@@ -531,9 +531,7 @@ fn inetd_mode_reads_the_header_and_fails_a_refused_connection() {
         ),
         (&b"no header\n"[..], false),
     ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (served, _) = listener.accept().unwrap();
+        let (mut client, served) = crate::util::tcp_pair();
         let server = std_tool(["echo-server", "--inetd", "-v", "--proxy-protocol"])
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(served)))
             .stdout(Stdio::null())
@@ -725,9 +723,7 @@ fn a_v2_length_is_not_taken_on_trust() {
 /// closed at once, said as a refusal (it used to be held for --shutdown-timeout).
 #[test]
 fn inetd_mode_stops_at_once_during_the_header() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (served, _) = listener.accept().unwrap();
+    let (mut client, served) = crate::util::tcp_pair();
     let args = [
         "echo-server",
         "--inetd",
@@ -1062,9 +1058,7 @@ fn max_per_ip_counts_the_clients_the_headers_name() {
 #[test]
 fn inetd_mode_admits_the_client_the_header_names() {
     for (client, ok) in [("10.1.2.3", true), ("192.0.2.1", false)] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut conn = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (served, _) = listener.accept().unwrap();
+        let (mut conn, served) = crate::util::tcp_pair();
         let args = [
             "echo-server",
             "--inetd",

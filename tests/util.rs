@@ -685,3 +685,12 @@ pub fn path_with_bin(dir: &std::path::Path) -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// A connected pair of TCP sockets on loopback: (the client's end, the served end), the served
+/// one to hand to a server as inetd would, on its stdin.
+pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (served, _) = listener.accept().unwrap();
+    (client, served)
+}
